@@ -1,0 +1,17 @@
+/* Stable names for the LORAWAN_E_* codes of errors.def. */
+#include "lorawan.h"
+
+const char *lorawan_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "ok";
+#define LORAWAN_ERR(sym, val, name, msg)                                                           \
+    case sym:                                                                                      \
+        return name;
+#include "errors.def"
+#undef LORAWAN_ERR
+    default:
+        return "unknown";
+    }
+}
