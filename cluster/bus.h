@@ -1,0 +1,93 @@
+/* The Kafka event bus (librdkafka), driven from the libuv loop.
+ *
+ * `bus.brokers: embedded` starts librdkafka's mock cluster inside the process; any other
+ * value is a bootstrap list of a real cluster, with `bus.kafka.*` passed to librdkafka
+ * (TLS, SASL). Topic names are `bus.topic-prefix` + name ("lw." + "tenant"). Topics are
+ * created with `bus.partitions` partitions (Admin API on a real cluster; the mock cluster
+ * creates its own on first use).
+ *
+ * Every published message carries a stable id in header `lw-id` (16 random bytes, hex),
+ * so consumers can drop the copy a crash may redeliver.
+ *
+ * Callbacks run on the loop thread. A consumer commits an offset only when told to
+ * (lw_bus_commit), after its state is durable. */
+#ifndef LW_BUS_H
+#define LW_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "err.h"
+
+typedef struct lw_bus lw_bus_t;
+typedef struct lw_bus_consumer lw_bus_consumer_t;
+
+typedef struct lw_bus_msg {
+    const char *topic; /* full name, e.g. "lw.tenant" */
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const char *id; /* the `lw-id` header, "" when absent */
+} lw_bus_msg_t;
+
+typedef struct lw_bus_partition {
+    const char *topic;
+    int32_t partition;
+} lw_bus_partition_t;
+
+typedef struct lw_bus_handler {
+    /* A message; valid only during the call. */
+    void (*on_message)(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg);
+    /* Partitions assigned to this member (optional). */
+    void (*on_assign)(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
+                      size_t n);
+    /* Partitions about to move away: flush state for them and commit before returning
+     * (optional). */
+    void (*on_revoke)(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
+                      size_t n);
+} lw_bus_handler_t;
+
+/* Registers the bus.* configuration table. */
+int lw_bus_config_register(lw_config_t *cfg);
+
+lw_bus_t *lw_bus_new(uv_loop_t *loop, const lw_config_t *cfg, lw_err_t *err);
+/* Flushes the producer queue (up to `bus.flush-timeout`), closes consumers (leaving their
+ * groups, so partitions move at once), then calls done. */
+void lw_bus_stop(lw_bus_t *bus, void (*done)(void *arg), void *arg);
+void lw_bus_free(lw_bus_t *bus);
+
+/* True while the brokers answer (metadata request within the last health interval). */
+bool lw_bus_ready(const lw_bus_t *bus);
+/* The bootstrap address in use ("127.0.0.1:39527" for the embedded cluster). */
+const char *lw_bus_bootstrap(const lw_bus_t *bus);
+/* Writes prefix + name into buf ("lw.tenant"). */
+const char *lw_bus_topic(const lw_bus_t *bus, const char *name, char *buf, size_t len);
+/* Creates the topics (full names) if missing, each with `bus.partitions` partitions. */
+int lw_bus_ensure_topics(lw_bus_t *bus, const char *const *topics, size_t n, lw_err_t *err);
+
+/* Publishes asynchronously; the message is queued (copied). `name` is the short topic name
+ * ("tenant"). Returns 0 or -1 with bus_publish (queue full, unknown topic). Delivery
+ * failures are logged and counted. */
+int lw_bus_publish(lw_bus_t *bus, const char *name, const void *key, size_t key_len,
+                   const void *value, size_t value_len, lw_err_t *err);
+
+/* Joins consumer group `group` on the given short topic names. group NULL: a private
+ * group unique to this process (every process sees every message: broadcast topics). */
+lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char *const *names,
+                                    size_t n, const lw_bus_handler_t *h, void *arg,
+                                    lw_err_t *err);
+/* Commits msg's offset + 1 for its partition (asynchronously). */
+void lw_bus_commit(lw_bus_consumer_t *c, const lw_bus_msg_t *msg);
+
+/* `lwstack kafka-dev`: runs a standalone mock cluster until SIGINT/SIGTERM, printing its
+ * bootstrap address on stdout and writing it to bootstrap_file when not NULL. */
+int lw_bus_kafka_dev(int partitions, const char *bootstrap_file);
+
+#endif

@@ -1,0 +1,130 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static lw_log_level_t log_min_level = LW_LOG_INFO;
+static lw_log_format_t log_format = LW_LOG_LOGFMT;
+
+static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
+
+void lw_log_setup(lw_log_level_t min_level, lw_log_format_t format)
+{
+    log_min_level = min_level;
+    log_format = format;
+}
+
+int lw_log_level_parse(const char *s, lw_log_level_t *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(s, log_level_names[i]) == 0) {
+            *out = (lw_log_level_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int lw_log_format_parse(const char *s, lw_log_format_t *out)
+{
+    if (strcmp(s, "logfmt") == 0)
+        *out = LW_LOG_LOGFMT;
+    else if (strcmp(s, "json") == 0)
+        *out = LW_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+/* Appends src to buf[*pos..cap) escaped for logfmt (quoted when needed) or JSON. */
+static void log_put_value(char *buf, size_t cap, size_t *pos, const char *src, int json)
+{
+    int quote = json;
+    if (!json) {
+        if (*src == '\0')
+            quote = 1;
+        for (const char *p = src; *p && !quote; p++)
+            if (*p == ' ' || *p == '"' || *p == '=' || (unsigned char)*p < 0x20)
+                quote = 1;
+    }
+    if (quote && *pos < cap)
+        buf[(*pos)++] = '"';
+    for (const unsigned char *p = (const unsigned char *)src; *p && *pos + 7 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf[(*pos)++] = '\\';
+            buf[(*pos)++] = (char)*p;
+        } else if (*p == '\n') {
+            buf[(*pos)++] = '\\';
+            buf[(*pos)++] = 'n';
+        } else if (*p < 0x20) {
+            *pos += (size_t)snprintf(buf + *pos, cap - *pos, "\\u%04x", *p);
+        } else {
+            buf[(*pos)++] = (char)*p;
+        }
+    }
+    if (quote && *pos < cap)
+        buf[(*pos)++] = '"';
+}
+
+static void log_put_raw(char *buf, size_t cap, size_t *pos, const char *s)
+{
+    while (*s && *pos < cap)
+        buf[(*pos)++] = *s++;
+}
+
+static void log_put_field(char *buf, size_t cap, size_t *pos, const char *key, const char *value,
+                          int first)
+{
+    if (log_format == LW_LOG_JSON) {
+        log_put_raw(buf, cap, pos, first ? "{" : ",");
+        log_put_value(buf, cap, pos, key, 1);
+        log_put_raw(buf, cap, pos, ":");
+        log_put_value(buf, cap, pos, value, 1);
+    } else {
+        if (!first)
+            log_put_raw(buf, cap, pos, " ");
+        log_put_raw(buf, cap, pos, key);
+        log_put_raw(buf, cap, pos, "=");
+        log_put_value(buf, cap, pos, value, 0);
+    }
+}
+
+void lw_log(lw_log_level_t level, const char *module, const char *msg, ...)
+{
+    if (level < log_min_level)
+        return;
+    char buf[4096];
+    size_t pos = 0, cap = sizeof buf - 2;
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+
+    log_put_field(buf, cap, &pos, "time", when, 1);
+    log_put_field(buf, cap, &pos, "level", log_level_names[level], 0);
+    log_put_field(buf, cap, &pos, "module", module, 0);
+    log_put_field(buf, cap, &pos, "msg", msg, 0);
+    va_list ap;
+    va_start(ap, msg);
+    for (;;) {
+        const char *key = va_arg(ap, const char *);
+        if (key == NULL)
+            break;
+        const char *value = va_arg(ap, const char *);
+        if (value != NULL)
+            log_put_field(buf, cap, &pos, key, value, 0);
+    }
+    va_end(ap);
+    if (log_format == LW_LOG_JSON)
+        log_put_raw(buf, cap + 1, &pos, "}");
+    buf[pos++] = '\n';
+    /* One write per line so concurrent processes sharing stderr do not interleave. */
+    fwrite(buf, 1, pos, stderr);
+    fflush(stderr);
+}

@@ -1,0 +1,51 @@
+/* Schema migrations: `migrations/control/NNNN_name.sql` (schema lw_control) and
+ * `migrations/tenant/NNNN_name.sql` (every tenant schema `t_<id>`), forward-only.
+ *
+ * The files are embedded in the binary at build time; `db.migrations-dir` points at another
+ * folder (with control/ and tenant/ inside) instead. Applied versions are recorded in
+ * lw_control.schema_migrations(schema_name, kind, version, name, applied_at); the tenant
+ * schemas are exactly those recorded there with kind 'tenant'. Tenant files are written
+ * without schema names: they run with search_path set to the tenant's schema. */
+#ifndef LW_MIGRATE_H
+#define LW_MIGRATE_H
+
+#include <stddef.h>
+
+#include "db.h"
+#include "err.h"
+
+typedef struct lw_migration {
+    int version;      /* NNNN */
+    const char *name; /* "0001_tenants.sql" */
+    const char *sql;
+} lw_migration_t;
+
+typedef struct lw_migration_set {
+    lw_migration_t *control;
+    size_t n_control;
+    lw_migration_t *tenant;
+    size_t n_tenant;
+    void *owned; /* storage when loaded from a folder */
+} lw_migration_set_t;
+
+/* The embedded set (static storage; never freed). */
+const lw_migration_set_t *lw_migrations_embedded(void);
+/* Loads dir/control/ and dir/tenant/. Files must be named NNNN_name.sql with unique,
+ * increasing versions; otherwise err names the file. */
+int lw_migrations_load(const char *dir, lw_migration_set_t *out, lw_err_t *err);
+void lw_migrations_free(lw_migration_set_t *set);
+
+/* `lwstack migrate` (blocking, never on the loop): under a PostgreSQL advisory lock,
+ * applies pending control migrations, then pending tenant migrations to every tenant schema,
+ * each file in its own transaction with its version row. A failing file leaves that schema
+ * at its previous version; err (migration_failed) names the file, the schema and the SQL
+ * error. Prints one line per applied file to `log` (a FILE *, may be NULL). Returns the
+ * number of files applied, or -1. */
+int lw_migrate_run(const char *db_uri, const lw_migration_set_t *set, void *log, lw_err_t *err);
+
+/* Inside a running transaction (tenant creation): creates `schema`, applies every tenant
+ * migration to it and records the versions. cb runs once with the first error or none. */
+int lw_migrate_tenant_schema_tx(lw_db_tx_t *tx, const lw_migration_set_t *set, const char *schema,
+                                lw_db_done_cb cb, void *arg);
+
+#endif

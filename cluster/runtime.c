@@ -1,0 +1,351 @@
+#include "runtime.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* How long a clean stop may take before the process gives up on it (issue 2: exit within
+ * 5 s of SIGTERM). */
+#define LW_RT_STOP_DEADLINE_MS 4500u
+
+static const char *const rt_log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const rt_log_formats[] = {"logfmt", "json", NULL};
+
+static const lw_cfg_opt_t rt_config[] = {
+    {.key = "log.level", .type = LW_CFG_ENUM, .def = "info", .choices = rt_log_levels,
+     .help = "Minimum level of log lines."},
+    {.key = "log.format", .type = LW_CFG_ENUM, .def = "logfmt", .choices = rt_log_formats,
+     .help = "Log line format: logfmt or JSON lines."},
+    {.key = "db.uri", .type = LW_CFG_STRING, .flags = LW_CFG_SECRET,
+     .help = "PostgreSQL connection URI or libpq connection string (may hold a password)."},
+    {.key = "db.pool-size", .type = LW_CFG_INT, .def = "4", .min = 1, .max = 256,
+     .help = "PostgreSQL connections per process."},
+    {.key = "db.query-timeout", .type = LW_CFG_DURATION, .def = "5s", .min = 1, .max = 3600000,
+     .help = "How long a query may wait for a connection before failing."},
+    {.key = "db.migrations-dir", .type = LW_CFG_STRING,
+     .help = "Folder with control/ and tenant/ migrations; unset: the ones built in."},
+};
+
+int lw_rt_config_register(lw_config_t *cfg)
+{
+    lw_config_register(cfg, "runtime", rt_config, sizeof rt_config / sizeof rt_config[0]);
+    lw_http_config_register(cfg);
+    lw_bus_config_register(cfg);
+    return 0;
+}
+
+typedef struct rt_comp {
+    const lw_component_t *comp;
+    void *state;
+    bool started;
+} rt_comp_t;
+
+struct lw_rt {
+    uv_loop_t loop;
+    lw_config_t *cfg;
+    lw_metrics_t *metrics;
+    lw_db_t *db;
+    lw_bus_t *bus;
+    lw_http_t *http;
+    rt_comp_t comps[32];
+    size_t ncomps;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t deadline;
+    bool stopping;
+    size_t stop_index; /* components still to stop, counting down */
+    lw_metric_t *m_ready;
+};
+
+lw_rt_t *lw_rt_new(lw_config_t *cfg, lw_err_t *err)
+{
+    lw_log_level_t level = LW_LOG_INFO;
+    lw_log_format_t format = LW_LOG_LOGFMT;
+    lw_log_level_parse(lw_config_str(cfg, "log.level"), &level);
+    lw_log_format_parse(lw_config_str(cfg, "log.format"), &format);
+    lw_log_setup(level, format);
+
+    lw_rt_t *rt = calloc(1, sizeof *rt);
+    if (rt == NULL) {
+        lw_err_set(err, &lw_err_internal, "out of memory");
+        return NULL;
+    }
+    if (uv_loop_init(&rt->loop) != 0) {
+        free(rt);
+        lw_err_set(err, &lw_err_internal, "cannot create the event loop");
+        return NULL;
+    }
+    rt->cfg = cfg;
+    rt->metrics = lw_metrics_new();
+    return rt;
+}
+
+int lw_rt_add(lw_rt_t *rt, const lw_component_t *comp, lw_err_t *err)
+{
+    if (rt->ncomps == sizeof rt->comps / sizeof rt->comps[0])
+        return lw_err_set(err, &lw_err_internal, "too many components");
+    for (size_t i = 0; i < rt->ncomps; i++)
+        if (rt->comps[i].comp == comp)
+            return 0;
+    rt->comps[rt->ncomps++] = (rt_comp_t){.comp = comp};
+    return 0;
+}
+
+uv_loop_t *lw_rt_loop(lw_rt_t *rt)
+{
+    return &rt->loop;
+}
+lw_config_t *lw_rt_config(lw_rt_t *rt)
+{
+    return rt->cfg;
+}
+lw_db_t *lw_rt_db(lw_rt_t *rt)
+{
+    return rt->db;
+}
+lw_bus_t *lw_rt_bus(lw_rt_t *rt)
+{
+    return rt->bus;
+}
+lw_http_t *lw_rt_http(lw_rt_t *rt)
+{
+    return rt->http;
+}
+lw_metrics_t *lw_rt_metrics(lw_rt_t *rt)
+{
+    return rt->metrics;
+}
+
+void *lw_rt_component(lw_rt_t *rt, const char *name)
+{
+    for (size_t i = 0; i < rt->ncomps; i++)
+        if (strcmp(rt->comps[i].comp->name, name) == 0)
+            return rt->comps[i].state;
+    return NULL;
+}
+
+/* ---- health and metrics ---------------------------------------------------------------- */
+
+static void rt_healthz(lw_http_req_t *req, void *arg)
+{
+    (void)arg;
+    lw_http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void rt_readyz(lw_http_req_t *req, void *arg)
+{
+    lw_rt_t *rt = arg;
+    bool db_ok = rt->db != NULL && lw_db_ready(rt->db);
+    bool bus_ok = rt->bus != NULL && lw_bus_ready(rt->bus);
+    bool ok = db_ok && bus_ok && !rt->stopping;
+    lw_http_respond_json(req, ok ? 200 : 503,
+                         json_pack("{s:s,s:s,s:s}", "status", ok ? "ready" : "not ready", "db",
+                                   db_ok ? "up" : "down", "bus", bus_ok ? "up" : "down"));
+}
+
+static void rt_metrics(lw_http_req_t *req, void *arg)
+{
+    lw_rt_t *rt = arg;
+    const char *db[] = {"db", NULL}, *bus[] = {"bus", NULL};
+    lw_metric_set(rt->m_ready, db, rt->db != NULL && lw_db_ready(rt->db) ? 1 : 0);
+    lw_metric_set(rt->m_ready, bus, rt->bus != NULL && lw_bus_ready(rt->bus) ? 1 : 0);
+    char *text = NULL;
+    long len = lw_metrics_render(rt->metrics, &text);
+    if (len < 0) {
+        lw_err_t err;
+        lw_err_set(&err, &lw_err_internal, "cannot render metrics");
+        lw_http_respond_err(req, &err);
+        return;
+    }
+    lw_http_respond(req, 200, "text/plain; version=0.0.4", text, (size_t)len);
+    free(text);
+}
+
+/* ---- stop ----------------------------------------------------------------------------- */
+
+static void rt_close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void rt_stop_db_done(void *arg)
+{
+    lw_rt_t *rt = arg;
+    lw_log(LW_LOG_INFO, "runtime", "stopped", NULL);
+    rt_close_handle((uv_handle_t *)&rt->sigint);
+    rt_close_handle((uv_handle_t *)&rt->sigterm);
+    rt_close_handle((uv_handle_t *)&rt->deadline);
+}
+
+static void rt_stop_bus_done(void *arg)
+{
+    lw_rt_t *rt = arg;
+    if (rt->db != NULL)
+        lw_db_stop(rt->db, rt_stop_db_done, rt);
+    else
+        rt_stop_db_done(rt);
+}
+
+static void rt_stop_http_done(void *arg)
+{
+    lw_rt_t *rt = arg;
+    if (rt->bus != NULL)
+        lw_bus_stop(rt->bus, rt_stop_bus_done, rt);
+    else
+        rt_stop_bus_done(rt);
+}
+
+static void rt_stop_next(void *arg)
+{
+    lw_rt_t *rt = arg;
+    while (rt->stop_index > 0) {
+        rt_comp_t *c = &rt->comps[--rt->stop_index];
+        if (!c->started || c->comp->stop == NULL)
+            continue;
+        c->started = false;
+        lw_log(LW_LOG_INFO, "runtime", "stopping component", "component", c->comp->name, NULL);
+        c->comp->stop(c->state, rt_stop_next, rt);
+        return;
+    }
+    if (rt->http != NULL)
+        lw_http_stop(rt->http, rt_stop_http_done, rt);
+    else
+        rt_stop_http_done(rt);
+}
+
+static void rt_deadline(uv_timer_t *t)
+{
+    (void)t;
+    lw_log(LW_LOG_ERROR, "runtime", "clean stop took too long, exiting", NULL);
+    _exit(1);
+}
+
+void lw_rt_shutdown(lw_rt_t *rt)
+{
+    if (rt->stopping)
+        return;
+    rt->stopping = true;
+    lw_log(LW_LOG_INFO, "runtime", "stopping", NULL);
+    uv_timer_start(&rt->deadline, rt_deadline, LW_RT_STOP_DEADLINE_MS, 0);
+    uv_unref((uv_handle_t *)&rt->deadline);
+    rt->stop_index = rt->ncomps;
+    rt_stop_next(rt);
+}
+
+static void rt_on_signal(uv_signal_t *s, int signum)
+{
+    lw_rt_t *rt = s->data;
+    if (rt->stopping) {
+        lw_log(LW_LOG_WARN, "runtime", "second signal, exiting at once", NULL);
+        _exit(128 + signum);
+    }
+    lw_log(LW_LOG_INFO, "runtime", "signal received", "signal",
+           signum == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    lw_rt_shutdown(rt);
+}
+
+/* ---- run ------------------------------------------------------------------------------- */
+
+int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
+{
+    signal(SIGPIPE, SIG_IGN);
+    uv_signal_init(&rt->loop, &rt->sigint);
+    uv_signal_init(&rt->loop, &rt->sigterm);
+    uv_timer_init(&rt->loop, &rt->deadline);
+    rt->sigint.data = rt->sigterm.data = rt;
+    uv_signal_start(&rt->sigint, rt_on_signal, SIGINT);
+    uv_signal_start(&rt->sigterm, rt_on_signal, SIGTERM);
+
+    static const char *const ready_labels[] = {"dependency", NULL};
+    rt->m_ready = lw_metrics_gauge(rt->metrics, "lwstack_dependency_ready",
+                                   "1 while the dependency (db, bus) is reachable", ready_labels);
+
+    const char *uri = lw_config_str(rt->cfg, "db.uri");
+    if (uri == NULL || *uri == '\0') {
+        lw_err_set(err, &lw_err_config_invalid,
+                   "`db.uri` is not set (flag --db.uri, variable LWSTACK_DB_URI)");
+        lw_err_attr(err, "key", "db.uri");
+        goto fail;
+    }
+    lw_db_opts_t dbo = {
+        .uri = uri,
+        .pool_size = (int)lw_config_int(rt->cfg, "db.pool-size"),
+        .query_timeout_ms = lw_config_duration_ms(rt->cfg, "db.query-timeout"),
+    };
+    rt->db = lw_db_new(&rt->loop, &dbo, err);
+    if (rt->db == NULL || lw_db_start(rt->db, err) != 0)
+        goto fail;
+    rt->bus = lw_bus_new(&rt->loop, rt->cfg, err);
+    if (rt->bus == NULL)
+        goto fail;
+    rt->http = lw_http_new(&rt->loop, rt->cfg, err);
+    if (rt->http == NULL)
+        goto fail;
+    lw_http_route(rt->http, "GET", "/healthz", rt_healthz, rt);
+    lw_http_route(rt->http, "GET", "/readyz", rt_readyz, rt);
+    lw_http_route(rt->http, "GET", "/metrics", rt_metrics, rt);
+
+    for (size_t i = 0; i < rt->ncomps; i++) {
+        rt_comp_t *c = &rt->comps[i];
+        if (c->comp->init != NULL && c->comp->init(rt, &c->state, err) != 0) {
+            lw_err_prefix(err, "component %s", c->comp->name);
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < rt->ncomps; i++) {
+        rt_comp_t *c = &rt->comps[i];
+        if (c->comp->start != NULL && c->comp->start(c->state, err) != 0) {
+            lw_err_prefix(err, "component %s", c->comp->name);
+            goto fail;
+        }
+        c->started = true;
+        lw_log(LW_LOG_INFO, "runtime", "component started", "component", c->comp->name, NULL);
+    }
+    if (lw_http_start(rt->http, err) != 0)
+        goto fail;
+    char port[16];
+    snprintf(port, sizeof port, "%d", lw_http_port(rt->http));
+    lw_log(LW_LOG_INFO, "runtime", "listening", "http_port", port, "bus",
+           lw_bus_bootstrap(rt->bus), NULL);
+
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+    return 0;
+
+fail:
+    lw_log(LW_LOG_ERROR, "runtime", "start-up failed", "error", lw_err_name(err), "message",
+           err ? err->message : "", NULL);
+    lw_rt_shutdown(rt);
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+    return -1;
+}
+
+static void rt_walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void lw_rt_free(lw_rt_t *rt)
+{
+    if (rt == NULL)
+        return;
+    for (size_t i = rt->ncomps; i > 0; i--) {
+        rt_comp_t *c = &rt->comps[i - 1];
+        if (c->state != NULL && c->comp->free != NULL)
+            c->comp->free(c->state);
+    }
+    lw_http_free(rt->http);
+    lw_bus_free(rt->bus);
+    lw_db_free(rt->db);
+    /* Anything a component left open is closed here so the loop can be closed. */
+    uv_walk(&rt->loop, rt_walk_close, NULL);
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&rt->loop);
+    lw_metrics_free(rt->metrics);
+    free(rt);
+}

@@ -1,0 +1,132 @@
+# Shared helpers for the integration tests (bash). Source it:
+#   . "$(dirname "$0")/lib.sh"
+# Each test gets its own scratch folder, its own PostgreSQL (private cluster on a Unix
+# socket) and, when asked, its own Kafka broker (`lwstack kafka-dev`), and leaves nothing
+# running: everything started here is stopped by the EXIT trap.
+#
+# Environment (set by ctest from CMake): LWSTACK_BIN (the lwstack executable),
+# LWSTACK_SRC (the checkout).
+set -euo pipefail
+
+: "${LWSTACK_BIN:?LWSTACK_BIN must point at the lwstack executable}"
+: "${LWSTACK_SRC:?LWSTACK_SRC must point at the checkout}"
+
+LW_T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lwtest.XXXXXX")
+LW_T_PIDS=()
+LW_T_PGDATA=""
+LW_T_FAILS=0
+LW_T_PASSES=0
+
+lw_t_pg_bin() {
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [ -x "$d/initdb" ] && { echo "$d"; return; }
+    done
+    echo "lib.sh: PostgreSQL server binaries not found (run ops/install)" >&2
+    return 1
+}
+
+lw_t_cleanup() {
+    local pid
+    for pid in "${LW_T_PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${LW_T_PIDS[@]:-}"; do
+        [ -n "$pid" ] && { timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
+    done
+    if [ -n "$LW_T_PGDATA" ] && [ -f "$LW_T_PGDATA/postmaster.pid" ]; then
+        lw_t_as_pg "$(lw_t_pg_bin)/pg_ctl" -D "$LW_T_PGDATA" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    if [ "${LW_T_KEEP:-0}" != 1 ]; then rm -rf "$LW_T_DIR"; else echo "kept $LW_T_DIR" >&2; fi
+}
+trap lw_t_cleanup EXIT
+
+# PostgreSQL refuses to run as root: run its binaries as the `postgres` user then.
+lw_t_as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# Starts a private PostgreSQL; sets LW_T_DB_URI (database `lwstack`, owner postgres/current).
+lw_t_pg_start() {
+    local bin; bin=$(lw_t_pg_bin)
+    LW_T_PGDATA="$LW_T_DIR/pg"
+    LW_T_PGSOCK="$LW_T_DIR/pgsock"
+    mkdir -p "$LW_T_PGDATA" "$LW_T_PGSOCK"
+    [ "$(id -u)" = 0 ] && chown -R postgres "$LW_T_DIR"
+    chmod 755 "$LW_T_DIR"
+    lw_t_as_pg "$bin/initdb" -D "$LW_T_PGDATA" -U lwstack --auth=trust -E UTF8 >"$LW_T_DIR/initdb.log" 2>&1
+    lw_t_pg_up
+    lw_t_as_pg "$bin/createdb" -h "$LW_T_PGSOCK" -U lwstack lwstack
+    LW_T_DB_URI="postgresql:///lwstack?host=$LW_T_PGSOCK&user=lwstack"
+    export LW_T_DB_URI
+}
+
+# (Re)starts the private PostgreSQL created by lw_t_pg_start.
+lw_t_pg_up() {
+    lw_t_as_pg "$(lw_t_pg_bin)/pg_ctl" -D "$LW_T_PGDATA" -w -l "$LW_T_DIR/pg.log" \
+        -o "-c listen_addresses='' -c unix_socket_directories='$LW_T_PGSOCK' -c fsync=off" start >/dev/null
+}
+
+lw_t_pg_down() {
+    lw_t_as_pg "$(lw_t_pg_bin)/pg_ctl" -D "$LW_T_PGDATA" -m fast -w stop >/dev/null
+}
+
+lw_t_psql() {
+    psql "$LW_T_DB_URI" -X -q -A -t -v ON_ERROR_STOP=1 "$@"
+}
+
+# Starts a standalone Kafka broker (librdkafka mock cluster); sets LW_T_BROKERS.
+lw_t_kafka_start() {
+    local f="$LW_T_DIR/bootstrap"
+    "$LWSTACK_BIN" kafka-dev --partitions "${1:-4}" --bootstrap-file "$f" >"$LW_T_DIR/kafka.log" 2>&1 &
+    LW_T_PIDS+=("$!")
+    lw_t_wait_for "kafka-dev bootstrap file" 10 test -s "$f"
+    LW_T_BROKERS=$(cat "$f")
+    export LW_T_BROKERS
+}
+
+# Runs lwstack in the background with the given arguments; its output goes to
+# $LW_T_DIR/<name>.log; sets LW_T_LAST_PID.
+lw_t_spawn() {
+    local name=$1; shift
+    "$LWSTACK_BIN" "$@" >"$LW_T_DIR/$name.log" 2>&1 &
+    LW_T_LAST_PID=$!
+    LW_T_PIDS+=("$LW_T_LAST_PID")
+}
+
+# lw_t_wait_for WHAT SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
+lw_t_wait_for() {
+    local what=$1 secs=$2; shift 2
+    local end=$(( $(date +%s%N) + secs * 1000000000 ))
+    while ! "$@" >/dev/null 2>&1; do
+        if [ "$(date +%s%N)" -gt "$end" ]; then
+            echo "timed out after ${secs}s waiting for $what" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# A free TCP port on 127.0.0.1.
+lw_t_free_port() {
+    python3 - <<'PY' 2>/dev/null || shuf -i 20000-60000 -n 1
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+# Assertions: each prints one line; the test ends with lw_t_done.
+lw_t_ok() { LW_T_PASSES=$((LW_T_PASSES + 1)); echo "ok   - $1"; }
+lw_t_fail() { LW_T_FAILS=$((LW_T_FAILS + 1)); echo "FAIL - $1" >&2; }
+# lw_t_eq DESCRIPTION EXPECTED ACTUAL
+lw_t_eq() {
+    if [ "$2" == "$3" ]; then lw_t_ok "$1"; else lw_t_fail "$1: expected [$2], got [$3]"; fi
+}
+lw_t_done() {
+    echo "$LW_T_PASSES passed, $LW_T_FAILS failed"
+    [ "$LW_T_FAILS" -eq 0 ]
+}
