@@ -104,6 +104,24 @@ int tn_admin_auth(const tn_t *tn, const lw_http_req_t *req, lw_err_t *err);
 /* True when the header value is a configured tenant admin key (constant time). */
 bool tn_admin_key_valid(const tn_t *tn, const char *authorization);
 
+/* A hook into tenant creation (the Identity Server's `initial_user`). The tenant module does
+ * not know the components above it: they register here at init. */
+typedef struct tn_create_hook {
+    /* Checks the create request body's extra parts (e.g. "initial_user") before anything is
+     * written; returns 0 or -1 with err naming the field. Keys of the body it accepts are
+     * listed in `body_keys` (NULL-terminated) so that they are not unknown fields. */
+    int (*validate)(void *arg, json_t *body, lw_err_t *err);
+    /* Runs inside the create transaction after the schema is migrated. Returns 0 and calls
+     * cb exactly once later, or returns -1 with err and never calls cb. */
+    int (*run)(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, json_t *body,
+               lw_db_done_cb cb, void *cb_arg, lw_err_t *err);
+    const char *const *body_keys;
+    void *arg;
+} tn_create_hook_t;
+
+/* Sets the creation hook (one; the pointer is kept). */
+void tn_set_create_hook(tn_t *tn, const tn_create_hook_t *hook);
+
 /* The migration set tenant schemas are created with. */
 const lw_migration_set_t *tn_migrations(const tn_t *tn);
 
