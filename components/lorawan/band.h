@@ -136,8 +136,7 @@ typedef struct lorawan_rx2 {
 } lorawan_rx2_t;
 
 /* Default RX2 frequency and data rate. Returns 0 or LORAWAN_E_PARAM. */
-int lorawan_band_rx2_default(const lorawan_band_t *band, lorawan_rp_rev_t rev,
-                             lorawan_rx2_t *out);
+int lorawan_band_rx2_default(const lorawan_band_t *band, lorawan_rp_rev_t rev, lorawan_rx2_t *out);
 
 /* A channel: centre frequency and the data rates allowed on it. */
 typedef struct lorawan_channel {
@@ -150,12 +149,12 @@ typedef struct lorawan_channel {
  * these are the join channels every device knows; for fixed-plan bands (US915, AU915,
  * CN470) they are all channels of the band, and every one is a join channel. */
 unsigned lorawan_band_uplink_channel_count(const lorawan_band_t *band, lorawan_rp_rev_t rev);
-int lorawan_band_uplink_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev,
-                                unsigned index, lorawan_channel_t *out);
+int lorawan_band_uplink_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev, unsigned index,
+                                lorawan_channel_t *out);
 /* Default downlink channels (RX1); for EU-like bands the same as the uplink channels. */
 unsigned lorawan_band_downlink_channel_count(const lorawan_band_t *band, lorawan_rp_rev_t rev);
-int lorawan_band_downlink_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev,
-                                  unsigned index, lorawan_channel_t *out);
+int lorawan_band_downlink_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev, unsigned index,
+                                  lorawan_channel_t *out);
 /* The RX1 downlink channel index used for an uplink on channel `uplink_index` (US915,
  * AU915: index mod 8; CN470: mod 48; CN470-26A/B: mod 24; others the same index). */
 int lorawan_band_rx1_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev,
@@ -251,10 +250,10 @@ uint8_t lorawan_band_tx_power_max_index(const lorawan_band_t *band, lorawan_rp_r
  * hops over n frequencies first_hz + i * step_hz (US915, AU915, CN470). */
 typedef struct lorawan_beacon_params {
     uint8_t dr;
-    const char *coding_rate;   /* "4/5" */
-    uint32_t first_freq_hz;    /* the only frequency when n_freqs is 1 */
-    uint32_t step_hz;          /* 0 when n_freqs is 1 */
-    uint8_t n_freqs;           /* 0 when the revision defines none */
+    const char *coding_rate;    /* "4/5" */
+    uint32_t first_freq_hz;     /* the only frequency when n_freqs is 1 */
+    uint32_t step_hz;           /* 0 when n_freqs is 1 */
+    uint8_t n_freqs;            /* 0 when the revision defines none */
     uint32_t ping_slot_freq_hz; /* default ping-slot frequency; 0: hops like the beacon */
 } lorawan_beacon_params_t;
 
@@ -266,8 +265,8 @@ int lorawan_band_beacon_freq(const lorawan_band_t *band, lorawan_rp_rev_t rev,
                              uint32_t beacon_time_s, uint32_t *freq_hz);
 /* The default ping-slot frequency for a device: fixed, or for hopping bands channel
  * (DevAddr + floor(beacon_time_s / 128)) mod n (LoRaWAN 1.0.4 Class B). */
-int lorawan_band_ping_slot_freq(const lorawan_band_t *band, lorawan_rp_rev_t rev,
-                                uint32_t dev_addr, uint32_t beacon_time_s, uint32_t *freq_hz);
+int lorawan_band_ping_slot_freq(const lorawan_band_t *band, lorawan_rp_rev_t rev, uint32_t dev_addr,
+                                uint32_t beacon_time_s, uint32_t *freq_hz);
 
 /* A regulatory sub-band: frequency range (inclusive), duty cycle in parts per million
  * (1% = 10000, 100% = 1000000) and maximum EIRP in hundredths of dBm. */
@@ -281,8 +280,7 @@ typedef struct lorawan_sub_band {
 /* The band's sub-bands (*out points into a const table). Returns their number. */
 size_t lorawan_band_sub_bands(const lorawan_band_t *band, const lorawan_sub_band_t **out);
 /* The sub-band holding freq_hz, or NULL. */
-const lorawan_sub_band_t *lorawan_band_sub_band_for(const lorawan_band_t *band,
-                                                    uint32_t freq_hz);
+const lorawan_sub_band_t *lorawan_band_sub_band_for(const lorawan_band_t *band, uint32_t freq_hz);
 
 /* ---- Time-on-air (airtime.c) ---- */
 
@@ -343,9 +341,9 @@ typedef struct lorawan_fp_lbt {
 } lorawan_fp_lbt_t;
 
 typedef struct lorawan_freqplan {
-    const char *id;          /* "EU_863_870_TTN" */
-    const char *name;        /* "Europe 863-870 MHz (SF9 for RX2 - recommended)" */
-    lorawan_band_id_t band;  /* the band the plan is built on */
+    const char *id;         /* "EU_863_870_TTN" */
+    const char *name;       /* "Europe 863-870 MHz (SF9 for RX2 - recommended)" */
+    lorawan_band_id_t band; /* the band the plan is built on */
     const lorawan_fp_channel_t *uplink;
     uint8_t n_uplink;
     const lorawan_fp_channel_t *downlink; /* NULL with n_downlink 0: RX1 on the uplink
@@ -358,9 +356,9 @@ typedef struct lorawan_freqplan {
     uint8_t n_sub_bands;
     bool has_lbt;
     lorawan_fp_lbt_t lbt;
-    bool uplink_dwell_time;   /* dwell-time limit the plan sets (AS923, AU915) */
+    bool uplink_dwell_time; /* dwell-time limit the plan sets (AS923, AU915) */
     bool downlink_dwell_time;
-    int8_t max_eirp_dbm;      /* plan-wide max EIRP, 0 when the sub-bands say it */
+    int8_t max_eirp_dbm; /* plan-wide max EIRP, 0 when the sub-bands say it */
 } lorawan_freqplan_t;
 
 /* Finds a frequency plan by its TTN id ("EU_863_870_TTN", "US_902_928_FSB_2", ...).
