@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "metrics.h"
 
 typedef struct lw_bus lw_bus_t;
 typedef struct lw_bus_consumer lw_bus_consumer_t;
@@ -46,12 +47,10 @@ typedef struct lw_bus_handler {
     /* A message; valid only during the call. */
     void (*on_message)(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg);
     /* Partitions assigned to this member (optional). */
-    void (*on_assign)(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
-                      size_t n);
+    void (*on_assign)(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts, size_t n);
     /* Partitions about to move away: flush state for them and commit before returning
      * (optional). */
-    void (*on_revoke)(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
-                      size_t n);
+    void (*on_revoke)(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts, size_t n);
 } lw_bus_handler_t;
 
 /* Registers the bus.* configuration table. */
@@ -81,13 +80,37 @@ int lw_bus_publish(lw_bus_t *bus, const char *name, const void *key, size_t key_
 /* Joins consumer group `group` on the given short topic names. group NULL: a private
  * group unique to this process (every process sees every message: broadcast topics). */
 lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char *const *names,
-                                    size_t n, const lw_bus_handler_t *h, void *arg,
-                                    lw_err_t *err);
+                                    size_t n, const lw_bus_handler_t *h, void *arg, lw_err_t *err);
 /* Commits msg's offset + 1 for its partition (asynchronously). */
 void lw_bus_commit(lw_bus_consumer_t *c, const lw_bus_msg_t *msg);
 
+/* Counts the bus family of metrics into m (NULL: none): lwstack_bus_published_total,
+ * _delivered_total, _delivery_failed_total, _consumed_total, _lost_total,
+ * _offset_resets_total (label topic) and gauge lwstack_bus_up. m must outlive bus. */
+void lw_bus_set_metrics(lw_bus_t *bus, lw_metrics_t *m);
+
+/* The same counts as plain numbers, for tests and `lwstack` diagnostics. `lost` counts
+ * messages a consumer skipped because the broker had dropped them (OFFSET_OUT_OF_RANGE
+ * followed by an automatic offset reset: logged as DATA LOSS). */
+typedef struct lw_bus_stats {
+    uint64_t published, delivered, failed, consumed, lost, offset_resets;
+} lw_bus_stats_t;
+void lw_bus_stats(const lw_bus_t *bus, lw_bus_stats_t *out);
+
+/* Is librdkafka property `prop` (a `bus.kafka.*` sub-key) secret? True when it contains
+ * "password", "secret", "jaas" or ".pem", or ends in ".key". For `lwstack config`. */
+bool lw_bus_kafka_prop_secret(const char *prop);
+
+/* Short names of the standard topics (DESIGN.md §3), NULL-terminated. `lwstack kafka-dev`
+ * creates them (with prefix "lw.") since the mock cluster has no CreateTopics. */
+extern const char *const lw_bus_std_topics[];
+
 /* `lwstack kafka-dev`: runs a standalone mock cluster until SIGINT/SIGTERM, printing its
- * bootstrap address on stdout and writing it to bootstrap_file when not NULL. */
+ * bootstrap address on stdout and writing it to bootstrap_file when not NULL (atomically:
+ * a reader never sees a partial address). Topics "lw." + lw_bus_std_topics are created with
+ * `partitions` partitions; other topics are auto-created by the mock on first use with its
+ * default of 4 partitions. Returns the process exit status: 0 after a signal, 1 when the
+ * cluster or the file could not be set up. */
 int lw_bus_kafka_dev(int partitions, const char *bootstrap_file);
 
 #endif
