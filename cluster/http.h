@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "metrics.h"
 
 typedef struct lw_http lw_http_t;
 typedef struct lw_http_req lw_http_req_t;
@@ -34,6 +35,11 @@ void lw_http_stop(lw_http_t *http, void (*done)(void *arg), void *arg);
 void lw_http_free(lw_http_t *http);
 /* The port actually bound (useful with port 0 in tests). */
 int lw_http_port(const lw_http_t *http);
+/* Counts answered requests in lwstack_http_requests_total{route,method,status} (route is
+ * the pattern, "unmatched" for 404s) and accepted connections in
+ * lwstack_http_connections_total. metrics is borrowed and must outlive http. Optional;
+ * call before lw_http_start. */
+void lw_http_set_metrics(lw_http_t *http, lw_metrics_t *metrics);
 
 /* Route pattern: literal segments and `{name}` captures, e.g.
  * "/api/v3/tenants/{tenant_id}". A path that matches a pattern with another method gets
