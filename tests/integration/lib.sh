@@ -130,3 +130,35 @@ lw_t_done() {
     echo "$LW_T_PASSES passed, $LW_T_FAILS failed"
     [ "$LW_T_FAILS" -eq 0 ]
 }
+
+# The bus test driver (tests/integration/bus/bus_driver.c): $LW_BUS_DRIVER, else next to
+# the lwstack build tree.
+lw_t_bus_driver() {
+    local d
+    if [ -n "${LW_BUS_DRIVER:-}" ]; then echo "$LW_BUS_DRIVER"; return; fi
+    d="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/integration/bus/bus_driver"
+    [ -x "$d" ] || { echo "lib.sh: bus_driver not found at $d (set LW_BUS_DRIVER)" >&2; return 1; }
+    echo "$d"
+}
+
+# lw_t_bg NAME CMD...: runs CMD in the background, output in $LW_T_DIR/NAME.{out,err};
+# sets LW_T_LAST_PID; stopped by the EXIT trap.
+lw_t_bg() {
+    local name=$1; shift
+    "$@" >"$LW_T_DIR/$name.out" 2>"$LW_T_DIR/$name.err" &
+    LW_T_LAST_PID=$!
+    LW_T_PIDS+=("$LW_T_LAST_PID")
+}
+
+# lw_t_wait_exit PID SECONDS: waits for a child of this shell to exit; sets LW_T_RC to its
+# status, or to "timeout". (Not in $(...): a subshell cannot wait for our children.)
+lw_t_wait_exit() {
+    local pid=$1 secs=$2 end
+    end=$(( $(date +%s%N) + secs * 1000000000 ))
+    while kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
+        if [ "$(date +%s%N)" -gt "$end" ]; then LW_T_RC=timeout; return; fi
+        sleep 0.05
+    done
+    LW_T_RC=0
+    wait "$pid" || LW_T_RC=$?
+}
