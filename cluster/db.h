@@ -73,6 +73,11 @@ void lw_db_tx_rollback(lw_db_tx_t *tx, lw_db_done_cb cb, void *arg);
 /* Quotes an identifier ("t_acme") into buf. Returns 0, or -1 when it does not fit. */
 int lw_db_quote_ident(const char *ident, char *buf, size_t len);
 
+/* Writes `uri` as a keyword/value connection string without its password (shown as
+ * <redacted>), for log lines. Returns 0, or -1 when it is not a valid connection string
+ * (buf then says so) or does not fit (buf truncated). */
+int lw_db_uri_redact(const char *uri, char *buf, size_t len);
+
 /* Blocking helpers for command-line tools that run without a loop (`lwstack migrate`).
  * Never call them from the loop. */
 PGconn *lw_db_connect_blocking(const char *uri, lw_err_t *err);

@@ -48,4 +48,10 @@ int lw_migrate_run(const char *db_uri, const lw_migration_set_t *set, void *log,
 int lw_migrate_tenant_schema_tx(lw_db_tx_t *tx, const lw_migration_set_t *set, const char *schema,
                                 lw_db_done_cb cb, void *arg);
 
+/* Inside a running transaction (tenant purge): drops `schema` with everything in it and
+ * deletes its version rows. Refuses lw_control, public, information_schema and pg_* schemas
+ * (returns -1). cb runs once with the first error or none. */
+int lw_migrate_drop_tenant_schema_tx(lw_db_tx_t *tx, const char *schema, lw_db_done_cb cb,
+                                     void *arg);
+
 #endif
