@@ -15,8 +15,8 @@ typedef struct cfg_entry {
     const lw_cfg_opt_t *opt;
     const char *module;
     bool set;
-    char *text;         /* as given (lists: joined with ", ") */
-    char **items;       /* LW_CFG_LIST */
+    char *text;   /* as given (lists: joined with ", ") */
+    char **items; /* LW_CFG_LIST */
     size_t nitems;
     long long num;      /* INT, DURATION (ms) */
     bool flag;          /* BOOL */
@@ -389,8 +389,8 @@ static int cfg_yaml_node(lw_config_t *cfg, yaml_document_t *doc, yaml_node_t *no
     char key[256];
     switch (node->type) {
     case YAML_MAPPING_NODE:
-        for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
-             p < node->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *k = yaml_document_get_node(doc, p->key);
             yaml_node_t *v = yaml_document_get_node(doc, p->value);
             if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
@@ -467,8 +467,7 @@ int lw_config_load_yaml(lw_config_t *cfg, const char *text, size_t len, const ch
     if (root == NULL) {
         rc = 0; /* empty file */
     } else if (root->type != YAML_MAPPING_NODE) {
-        lw_err_set(err, &lw_err_config_file, "%s: the top level must be a mapping of keys",
-                   origin);
+        lw_err_set(err, &lw_err_config_file, "%s: the top level must be a mapping of keys", origin);
         lw_err_attr(err, "file", origin);
     } else {
         rc = cfg_yaml_node(cfg, &doc, root, "", "file", err);
@@ -618,8 +617,8 @@ int lw_config_parse_flags(lw_config_t *cfg, int *argc, char **argv, lw_err_t *er
 static const cfg_entry_t *cfg_get(const lw_config_t *cfg, const char *key, lw_cfg_type_t type)
 {
     const cfg_entry_t *e = cfg_find(cfg, key);
-    if (e == NULL || (e->opt->type != type && !(type == LW_CFG_STRING &&
-                                                 e->opt->type == LW_CFG_ENUM))) {
+    if (e == NULL ||
+        (e->opt->type != type && !(type == LW_CFG_STRING && e->opt->type == LW_CFG_ENUM))) {
         fprintf(stderr, "lwstack: configuration key %s read as the wrong type or unregistered\n",
                 key);
         abort();
@@ -692,9 +691,7 @@ void lw_config_print(const lw_config_t *cfg, void *out)
             }
             continue;
         }
-        const char *value = !e->set                         ? ""
-                            : (e->opt->flags & LW_CFG_SECRET) ? "<redacted>"
-                                                              : e->text;
+        const char *value = !e->set ? "" : (e->opt->flags & LW_CFG_SECRET) ? "<redacted>" : e->text;
         if (e->opt->type == LW_CFG_LIST && e->set && !(e->opt->flags & LW_CFG_SECRET))
             fprintf(f, "%s: [%s]  # %s\n", e->opt->key, value, e->origin);
         else if (e->opt->type == LW_CFG_STRING && e->set && !(e->opt->flags & LW_CFG_SECRET))

@@ -16,17 +16,34 @@ static const char *const rt_log_levels[] = {"debug", "info", "warn", "error", NU
 static const char *const rt_log_formats[] = {"logfmt", "json", NULL};
 
 static const lw_cfg_opt_t rt_config[] = {
-    {.key = "log.level", .type = LW_CFG_ENUM, .def = "info", .choices = rt_log_levels,
+    {.key = "log.level",
+     .type = LW_CFG_ENUM,
+     .def = "info",
+     .choices = rt_log_levels,
      .help = "Minimum level of log lines."},
-    {.key = "log.format", .type = LW_CFG_ENUM, .def = "logfmt", .choices = rt_log_formats,
+    {.key = "log.format",
+     .type = LW_CFG_ENUM,
+     .def = "logfmt",
+     .choices = rt_log_formats,
      .help = "Log line format: logfmt or JSON lines."},
-    {.key = "db.uri", .type = LW_CFG_STRING, .flags = LW_CFG_SECRET,
+    {.key = "db.uri",
+     .type = LW_CFG_STRING,
+     .flags = LW_CFG_SECRET,
      .help = "PostgreSQL connection URI or libpq connection string (may hold a password)."},
-    {.key = "db.pool-size", .type = LW_CFG_INT, .def = "4", .min = 1, .max = 256,
+    {.key = "db.pool-size",
+     .type = LW_CFG_INT,
+     .def = "4",
+     .min = 1,
+     .max = 256,
      .help = "PostgreSQL connections per process."},
-    {.key = "db.query-timeout", .type = LW_CFG_DURATION, .def = "5s", .min = 1, .max = 3600000,
+    {.key = "db.query-timeout",
+     .type = LW_CFG_DURATION,
+     .def = "5s",
+     .min = 1,
+     .max = 3600000,
      .help = "How long a query may wait for a connection before failing."},
-    {.key = "db.migrations-dir", .type = LW_CFG_STRING,
+    {.key = "db.migrations-dir",
+     .type = LW_CFG_STRING,
      .help = "Folder with control/ and tenant/ migrations; unset: the ones built in."},
 };
 
@@ -309,8 +326,8 @@ int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
         goto fail;
     char port[16];
     snprintf(port, sizeof port, "%d", lw_http_port(rt->http));
-    lw_log(LW_LOG_INFO, "runtime", "listening", "http_port", port, "bus",
-           lw_bus_bootstrap(rt->bus), NULL);
+    lw_log(LW_LOG_INFO, "runtime", "listening", "http_port", port, "bus", lw_bus_bootstrap(rt->bus),
+           NULL);
 
     uv_run(&rt->loop, UV_RUN_DEFAULT);
     return 0;
@@ -334,6 +351,10 @@ void lw_rt_free(lw_rt_t *rt)
 {
     if (rt == NULL)
         return;
+    /* Anything still open (a component that never started, a failed start-up) is closed
+     * first, while the memory its handles live in still exists. */
+    uv_walk(&rt->loop, rt_walk_close, NULL);
+    uv_run(&rt->loop, UV_RUN_DEFAULT);
     for (size_t i = rt->ncomps; i > 0; i--) {
         rt_comp_t *c = &rt->comps[i - 1];
         if (c->state != NULL && c->comp->free != NULL)
@@ -342,7 +363,6 @@ void lw_rt_free(lw_rt_t *rt)
     lw_http_free(rt->http);
     lw_bus_free(rt->bus);
     lw_db_free(rt->db);
-    /* Anything a component left open is closed here so the loop can be closed. */
     uv_walk(&rt->loop, rt_walk_close, NULL);
     uv_run(&rt->loop, UV_RUN_DEFAULT);
     uv_loop_close(&rt->loop);

@@ -113,8 +113,8 @@ typedef struct tn_create_hook {
     int (*validate)(void *arg, json_t *body, lw_err_t *err);
     /* Runs inside the create transaction after the schema is migrated. Returns 0 and calls
      * cb exactly once later, or returns -1 with err and never calls cb. */
-    int (*run)(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, json_t *body,
-               lw_db_done_cb cb, void *cb_arg, lw_err_t *err);
+    int (*run)(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, json_t *body, lw_db_done_cb cb,
+               void *cb_arg, lw_err_t *err);
     const char *const *body_keys;
     void *arg;
 } tn_create_hook_t;

@@ -1,5 +1,6 @@
 /* lwstack: the one binary. `lwstack start [all|component...]` runs components on one loop;
  * the other subcommands are tools for operators. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,15 @@ static void main_usage(FILE *f)
                "LWSTACK_A_B_C;\nsee `lwstack config --docs`.\n");
 }
 
-static int main_usage_error(const char *fmt, const char *arg)
+static int main_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int main_usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "lwstack: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\n\n");
     main_usage(stderr);
     return EXIT_USAGE;
