@@ -15,3 +15,18 @@ const char *lorawan_strerror(int err)
         return "unknown";
     }
 }
+
+const char *lorawan_error_message(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+#define LORAWAN_ERR(sym, val, name, msg)                                                           \
+    case sym:                                                                                      \
+        return msg;
+#include "errors.def"
+#undef LORAWAN_ERR
+    default:
+        return "unknown error";
+    }
+}

@@ -33,6 +33,10 @@ enum lorawan_err {
  * "unknown" for any other value. Never NULL. */
 const char *lorawan_strerror(int err);
 
+/* Returns a one-line description for people ("frame shorter than its type requires"), or
+ * "success" / "unknown error". Never NULL; never contains data from a frame. */
+const char *lorawan_error_message(int err);
+
 /* ---- Sizes and spec constants ---------------------------------------------------------- */
 
 /* LoRaWAN 1.0.4 §4: MHDR 1 byte, MIC 4 bytes. */

@@ -1,0 +1,19 @@
+/* `lwstack lorawan ...`: LoRaWAN tools for operators, on top of components/lorawan. */
+#ifndef LW_CMD_LORAWAN_H
+#define LW_CMD_LORAWAN_H
+
+/* Runs `lwstack lorawan SUBCOMMAND ...`; argv[0] is "lorawan". Subcommands:
+ *
+ *   decode HEX [--lorawan-version V] [--nwk-s-key K | --f-nwk-s-int-key K
+ *              --s-nwk-s-int-key K] [--nwk-s-enc-key K] [--app-s-key K] [--app-key K]
+ *              [--nwk-key K] [--fcnt N] [--conf-fcnt N] [--tx-dr N] [--tx-ch N]
+ *
+ * prints the frame as JSON on stdout: its fields, the MAC commands it carries, mic_valid
+ * when the keys for the MIC are given, and the decrypted payload when the key for it is
+ * given (a join-accept is decrypted with --app-key, or --nwk-key for LoRaWAN 1.1). Keys are
+ * never printed, not even in error messages.
+ * Returns the exit status: 0, 1 for bad hex or an undecodable frame (one message on
+ * stderr), 2 for usage errors. */
+int lw_cmd_lorawan(int argc, char **argv);
+
+#endif
