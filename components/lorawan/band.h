@@ -336,8 +336,9 @@ typedef struct lorawan_fp_single {
 } lorawan_fp_single_t;
 
 typedef struct lorawan_fp_lbt {
-    int16_t rssi_target_dbm; /* e.g. -80 */
-    uint16_t scan_time_us;   /* e.g. 128 or 5000 */
+    int16_t rssi_target_dbm; /* channel clear below this RSSI, e.g. -80 */
+    int16_t rssi_offset_db;  /* correction added to the measured RSSI, e.g. -4 */
+    uint32_t scan_time_us;   /* e.g. 128 */
 } lorawan_fp_lbt_t;
 
 typedef struct lorawan_freqplan {
@@ -346,13 +347,13 @@ typedef struct lorawan_freqplan {
     lorawan_band_id_t band; /* the band the plan is built on */
     const lorawan_fp_channel_t *uplink;
     uint8_t n_uplink;
-    const lorawan_fp_channel_t *downlink; /* NULL with n_downlink 0: RX1 on the uplink
-                                             channel */
+    const lorawan_fp_channel_t *downlink; /* NULL with n_downlink 0: the band's RX1
+                                             rules apply */
     uint8_t n_downlink;
-    lorawan_fp_single_t lora_std; /* LoRa standard (250/500 kHz) channel; freq 0: none */
-    lorawan_fp_single_t fsk;      /* FSK channel; freq 0: none */
-    lorawan_rx2_t rx2;            /* RX2 the plan configures (may differ from the band) */
-    const lorawan_sub_band_t *sub_bands;
+    lorawan_fp_single_t lora_std;        /* LoRa standard (250/500 kHz) channel; freq 0: none */
+    lorawan_fp_single_t fsk;             /* FSK channel; freq 0: none */
+    lorawan_rx2_t rx2;                   /* RX2 the plan configures (may differ from the band) */
+    const lorawan_sub_band_t *sub_bands; /* NULL: the band's (lorawan_freqplan_sub_bands) */
     uint8_t n_sub_bands;
     bool has_lbt;
     lorawan_fp_lbt_t lbt;
@@ -367,5 +368,8 @@ const lorawan_freqplan_t *lorawan_freqplan_find(const char *id);
 /* Enumeration: the number of plans and plan i (NULL when i is out of range). */
 size_t lorawan_freqplan_count(void);
 const lorawan_freqplan_t *lorawan_freqplan_at(size_t i);
+/* The plan's sub-bands, falling back to its band's; *out points into a const table.
+ * Returns their number (0 with *out NULL on bad arguments). */
+size_t lorawan_freqplan_sub_bands(const lorawan_freqplan_t *fp, const lorawan_sub_band_t **out);
 
 #endif
