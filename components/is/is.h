@@ -1,0 +1,78 @@
+/* The Identity Server ("is"): each tenant's registry of users, organizations, applications,
+ * gateways and end devices (registry part), their collaborators, rights and API keys, behind
+ * The Things Stack's v3 HTTP API (tts-features.md §1.3, §7, §15, §16).
+ *
+ * HTTP API (tenant-scoped: the tenant comes from the host name or X-Tenant-ID, see tenant.h).
+ * Authorization: `Bearer NNSXS.<key-id>.<secret>` (API key), `Bearer MFRWG.<id>.<secret>`
+ * (access token from login), or `TenantAdminKey <hex>` (everything within the tenant).
+ *
+ *   POST   /api/v3/auth/login            {"user_id","password"} → {"access_token":"MFRWG...",
+ *                                         "token_type":"bearer","expires_in":3600,"expires_at"}
+ *   POST   /api/v3/auth/logout           revokes the presented access token
+ *   GET    /api/v3/auth_info             who am I (api_key | oauth_access_token | universal_rights,
+ *                                         is_admin)
+ *   POST   /api/v3/users                 register {"user":{"ids":{"user_id"},"password",...}}
+ *   GET    /api/v3/users                 (admins)
+ *   GET|PUT|DELETE /api/v3/users/{user_id}, POST .../restore, DELETE .../purge,
+ *   PUT    /api/v3/users/{user_id}/password  {"old","new","revoke_all_access"}
+ *   POST|GET /api/v3/users/{user_id}/{applications|gateways|organizations}
+ *   POST|GET /api/v3/organizations/{organization_id}/{applications|gateways}
+ *   GET    /api/v3/{applications|gateways|organizations}   everything the caller can see
+ *   GET|PUT|DELETE /api/v3/{applications|gateways|organizations}/{id}, POST .../restore,
+ *          DELETE .../purge (admins), GET .../rights
+ *   POST|GET /api/v3/applications/{application_id}/devices
+ *   GET|PUT|DELETE /api/v3/applications/{application_id}/devices/{device_id}
+ *   POST|GET /api/v3/{applications|gateways|organizations|users}/{id}/api-keys
+ *   GET|PUT|DELETE /api/v3/{...}/{id}/api-keys/{key_id}
+ *   GET|PUT /api/v3/{applications|gateways|organizations}/{id}/collaborators
+ *   GET|DELETE /api/v3/{...}/{id}/collaborator[s]/{user|organization}/{account_id}
+ *
+ * Reads take `?field_mask=a,b`, lists `limit`, `page` (1-based; 0 = first), `order`
+ * (`-created_at`, `<entity>_id`, `name`, ...) and answer X-Total-Count. Updates take
+ * {"<entity>":{...},"field_mask":{"paths":[...]}}. Errors are The Things Stack's JSON with
+ * names (already_exists, not_found, no_application_rights, insufficient_application_rights,
+ * unauthenticated, api_key_expired, invalid_field, unknown_field, tenant_entity_limit, ...). */
+#ifndef IS_IS_H
+#define IS_IS_H
+
+#include <stdint.h>
+
+#include "db.h"
+#include "err.h"
+#include "runtime.h"
+
+/* Errors of the Identity Server (components/is/errors.def). */
+#define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DECLARE(name);
+#include "errors.def"
+#undef LW_ERR_DEF
+
+/* The component ("is"). Needs the tenant component (registered first by main). */
+extern const lw_component_t is_component;
+
+/* ---- deployment-wide EUI lookups for the Gateway Server and the Join Server -------------- */
+
+typedef struct is_gateway_ref {
+    char tenant_id[37];
+    char gateway_id[37];
+} is_gateway_ref_t;
+
+typedef struct is_device_ref {
+    char tenant_id[37];
+    char application_id[37];
+    char device_id[37];
+} is_device_ref_t;
+
+/* ref is NULL when the EUI is not registered (and err is NULL then); on a database error
+ * err is set. Called once, on the loop. */
+typedef void (*is_gateway_lookup_cb)(void *arg, const is_gateway_ref_t *ref, const lw_err_t *err);
+typedef void (*is_device_lookup_cb)(void *arg, const is_device_ref_t *ref, const lw_err_t *err);
+
+/* Which tenant and gateway own gateway EUI `eui`? Returns 0 and calls cb once later, or -1
+ * (cb never called) when the query cannot be issued. */
+int is_gateway_eui_lookup(lw_db_t *db, uint64_t eui, is_gateway_lookup_cb cb, void *arg);
+
+/* Which tenant, application and device own the (JoinEUI, DevEUI) pair? Same contract. */
+int is_device_euis_lookup(lw_db_t *db, uint64_t join_eui, uint64_t dev_eui, is_device_lookup_cb cb,
+                          void *arg);
+
+#endif
