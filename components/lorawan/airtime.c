@@ -1,5 +1,7 @@
 /* LoRa and FSK time-on-air. Integer arithmetic only: the LoRa formula is evaluated in
  * quarter symbols, so results are exact before the final rounding to microseconds. */
+#include <string.h>
+
 #include "lorawan.h"
 #include "band_private.h"
 
@@ -57,6 +59,23 @@ uint32_t lorawan_airtime_fsk_us(size_t payload_len, uint32_t bit_rate_bps, uint8
     return us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
+uint32_t lorawan_airtime_lr_fhss_us(size_t phy_len, const char *cr)
+{
+    uint64_t headers, per_fragment;
+    if (cr != NULL && strcmp(cr, "1/3") == 0) {
+        headers = 3;
+        per_fragment = 2;
+    } else if (cr != NULL && strcmp(cr, "2/3") == 0) {
+        headers = 2;
+        per_fragment = 4;
+    } else {
+        return 0;
+    }
+    uint64_t fragments = ((uint64_t)phy_len + 3u + per_fragment - 1u) / per_fragment;
+    uint64_t us = headers * 233472u + fragments * 102400u;
+    return us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
 int lorawan_airtime_dr_us(const lorawan_band_t *band, lorawan_rp_rev_t rev, uint8_t dr,
                           size_t phy_len, bool uplink, uint32_t *out_us)
 {
@@ -77,6 +96,7 @@ int lorawan_airtime_dr_us(const lorawan_band_t *band, lorawan_rp_rev_t rev, uint
                                          LORAWAN_FSK_SYNC_BYTES, true, true);
         return 0;
     default:
-        return LORAWAN_E_PARAM;
+        *out_us = lorawan_airtime_lr_fhss_us(phy_len, d.coding_rate);
+        return 0;
     }
 }

@@ -310,11 +310,16 @@ uint32_t lorawan_airtime_lora_us(size_t payload_len, uint8_t sf, uint32_t bw_hz,
 uint32_t lorawan_airtime_fsk_us(size_t payload_len, uint32_t bit_rate_bps, uint8_t preamble_bytes,
                                 uint8_t sync_bytes, bool length_byte, bool crc);
 
+/* LR-FHSS time-on-air in microseconds: the header is sent 3 times (CR 1/3) or twice
+ * (CR 2/3), 233.472 ms each, followed by ceil((phy_len + 3) / 2) (CR 1/3) or
+ * ceil((phy_len + 3) / 4) (CR 2/3) fragments of 102.4 ms (as TTS pkg/toa computes it for
+ * the RP002 LR-FHSS data rates). `cr` is "1/3" or "2/3"; returns 0 otherwise. */
+uint32_t lorawan_airtime_lr_fhss_us(size_t phy_len, const char *cr);
+
 /* Time-on-air of a LoRaWAN PHYPayload of phy_len bytes at data rate `dr` of the band: LoRa
  * with 8 preamble symbols, explicit header, CR 4/5, CRC on for uplinks and off for
- * downlinks (LoRaWAN 1.0.4 §4.1), LDRO auto; FSK with the LoRaWAN framing above.
- * Returns 0, LORAWAN_E_DR for an undefined data rate, LORAWAN_E_PARAM for LR-FHSS (its
- * time-on-air depends on the hopping grid, not on this formula) or bad arguments. */
+ * downlinks (LoRaWAN 1.0.4 §4.1), LDRO auto; FSK with the LoRaWAN framing above; LR-FHSS as above.
+ * Returns 0, LORAWAN_E_DR for an undefined data rate, LORAWAN_E_PARAM for bad arguments. */
 int lorawan_airtime_dr_us(const lorawan_band_t *band, lorawan_rp_rev_t rev, uint8_t dr,
                           size_t phy_len, bool uplink, uint32_t *out_us);
 
@@ -359,7 +364,7 @@ typedef struct lorawan_freqplan {
     lorawan_fp_lbt_t lbt;
     bool uplink_dwell_time; /* dwell-time limit the plan sets (AS923, AU915) */
     bool downlink_dwell_time;
-    int8_t max_eirp_dbm; /* plan-wide max EIRP, 0 when the sub-bands say it */
+    int8_t max_eirp_dbm; /* plan-wide max EIRP override, 0 when none */
 } lorawan_freqplan_t;
 
 /* Finds a frequency plan by its TTN id ("EU_863_870_TTN", "US_902_928_FSB_2", ...).
