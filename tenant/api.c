@@ -169,7 +169,7 @@ static int api_decode_string(json_t *v, const char *field, size_t max, const cha
     if (!json_is_string(v))
         return api_invalid(err, field, "not a string");
     if (json_string_length(v) > max) {
-        char detail[48];
+        char detail[64];
         snprintf(detail, sizeof detail, "too long (at most %zu characters)", max);
         return api_invalid(err, field, detail);
     }
