@@ -27,12 +27,13 @@ lw_t_pg_bin() {
 }
 
 lw_t_cleanup() {
-    local pid
-    for pid in "${LW_T_PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${LW_T_PIDS[@]:-}"; do
-        [ -n "$pid" ] && { timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
+    local pid i
+    # Newest first: lwstack processes stop before the broker they use.
+    for ((i = ${#LW_T_PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${LW_T_PIDS[$i]}
+        [ -n "$pid" ] || continue
+        kill -TERM "$pid" 2>/dev/null || continue
+        timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     done
     if [ -n "$LW_T_PGDATA" ] && [ -f "$LW_T_PGDATA/postmaster.pid" ]; then
         lw_t_as_pg "$(lw_t_pg_bin)/pg_ctl" -D "$LW_T_PGDATA" -m immediate stop >/dev/null 2>&1 || true
@@ -161,4 +162,64 @@ lw_t_wait_exit() {
     done
     LW_T_RC=0
     wait "$pid" || LW_T_RC=$?
+}
+
+# ---- lwstack processes --------------------------------------------------------------------
+
+LW_T_ADMIN_KEY=${LW_T_ADMIN_KEY:-00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff}
+
+# lw_t_stack NAME PORT [extra args...]: starts `lwstack start all` against the test's
+# PostgreSQL and broker on 127.0.0.1:PORT and waits until /readyz answers 200.
+lw_t_stack() {
+    local name=$1 port=$2; shift 2
+    lw_t_spawn "$name" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
+        --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" "$@" start all
+    lw_t_wait_for "$name ready on port $port" 30 \
+        curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || {
+        tail -30 "$LW_T_DIR/$name.log" >&2
+        return 1
+    }
+}
+
+# lw_t_http METHOD URL [curl args...]: prints "STATUS BODY" (body on one line).
+lw_t_http() {
+    local method=$1 url=$2; shift 2
+    local out
+    out=$(curl -sS -X "$method" -w '\n%{http_code}' "$@" "$url")
+    local status=${out##*$'\n'}
+    local body=${out%$'\n'*}
+    printf '%s %s\n' "$status" "$(printf '%s' "$body" | tr -d '\n')"
+}
+
+# lw_t_admin METHOD URL [curl args]: as lw_t_http with the tenant admin key.
+lw_t_admin() {
+    local method=$1 url=$2; shift 2
+    lw_t_http "$method" "$url" -H "Authorization: TenantAdminKey $LW_T_ADMIN_KEY" "$@"
+}
+
+# The status and error name of an lw_t_http line: "409 already_exists".
+lw_t_status_name() {
+    local line=$1
+    local status=${line%% *} body=${line#* }
+    local name
+    name=$(printf '%s' "$body" | jq -r '.details[0].name // empty' 2>/dev/null || true)
+    printf '%s %s' "$status" "$name" | sed 's/ $//'
+}
+
+# The PostgreSQL pool/migration test driver (tests/integration/db/db_driver.c): from
+# LW_DB_DRIVER or next to lwstack's build tree.
+lw_t_db_driver() {
+    local d
+    if [ -n "${LW_DB_DRIVER:-}" ]; then echo "$LW_DB_DRIVER"; return; fi
+    d="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/integration/db/db_driver"
+    [ -x "$d" ] || { echo "lib.sh: db_driver not found at $d (set LW_DB_DRIVER)" >&2; return 1; }
+    echo "$d"
+}
+
+# lw_t_wait_line FILE PATTERN SECONDS [N]: waits until FILE holds at least N (default 1)
+# lines matching the extended regex PATTERN.
+lw_t_wait_line() {
+    local file=$1 pat=$2 secs=$3 n=${4:-1}
+    lw_t_wait_for "$n line(s) /$pat/ in $(basename "$file")" "$secs" \
+        bash -c '[ "$(grep -cE -- "$1" "$2" 2>/dev/null)" -ge "$3" ]' _ "$pat" "$file" "$n"
 }
