@@ -59,7 +59,7 @@ void lc_str_append_escaped(lc_str_t *s, const char *text)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == ',') {
             lc_str_appendn(s, (const char *)p, 1);
         } else {
             char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
@@ -270,7 +270,7 @@ int lc_version_normalize(const char *prefix, const char *in, char *out, size_t o
 {
     /* Enum names pass through: "MAC_V1_0_3", "PHY_V1_0_3_REV_A", "RP002_V1_0_3". */
     if (strncasecmp(in, "MAC_", 4) == 0 || strncasecmp(in, "PHY_", 4) == 0 ||
-        strncasecmp(in, "RP00", 4) == 0) {
+        (strncasecmp(in, "RP00", 4) == 0 && in[4] != '\0' && in[5] == '_')) {
         size_t n = strlen(in);
         if (n + 1 > outlen)
             return -1;

@@ -34,8 +34,8 @@ typedef struct lc_str {
 void lc_str_append(lc_str_t *s, const char *text);
 void lc_str_appendn(lc_str_t *s, const char *text, size_t n);
 void lc_str_appendf(lc_str_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends text percent-encoded as one URL path segment or query value (RFC 3986
- * unreserved characters kept as they are). */
+/* Appends text percent-encoded as one URL path segment or query value: RFC 3986
+ * unreserved characters and ',' (a sub-delimiter, the field mask separator) are kept. */
 void lc_str_append_escaped(lc_str_t *s, const char *text);
 const char *lc_str_cstr(const lc_str_t *s); /* "" when empty */
 void lc_str_free(lc_str_t *s);
@@ -147,7 +147,7 @@ void lc_table_add(lc_table_t *t, const char *const *cells);
 /* Adds one row per object of `items`, each cell taken by the column's path. */
 void lc_table_add_json(lc_table_t *t, const lc_column_t *cols, json_t *items);
 /* Writes the table: columns separated by two spaces and padded to the widest cell (in
- * characters, UTF-8 aware), the last column not padded, every line ending in "\n". */
+ * characters, UTF-8 aware), no trailing blanks, every line ending in "\n". */
 void lc_table_write(const lc_table_t *t, FILE *f);
 void lc_table_destroy(lc_table_t *t);
 

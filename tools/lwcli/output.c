@@ -209,14 +209,18 @@ static size_t text_width(const char *s)
 
 static void write_row(const lc_table_t *t, const char *const *cells, const size_t *widths, FILE *f)
 {
+    lc_str_t line = {0};
     for (size_t c = 0; c < t->ncols; c++) {
-        fputs(cells[c], f);
+        lc_str_append(&line, cells[c]);
         if (c + 1 < t->ncols) {
             for (size_t pad = text_width(cells[c]); pad < widths[c] + 2; pad++)
-                fputc(' ', f);
+                lc_str_append(&line, " ");
         }
     }
-    fputc('\n', f);
+    while (line.len > 0 && line.buf[line.len - 1] == ' ')
+        line.buf[--line.len] = '\0';
+    fprintf(f, "%s\n", lc_str_cstr(&line));
+    lc_str_free(&line);
 }
 
 void lc_table_write(const lc_table_t *t, FILE *f)
@@ -337,7 +341,7 @@ void lc_kv_write(json_t *obj, bool show_key, FILE *f)
     }
     for (size_t i = 0; i < l.n; i++) {
         fprintf(f, "%s:", l.keys[i]);
-        for (size_t pad = text_width(l.keys[i]); pad < w + 1; pad++)
+        for (size_t pad = text_width(l.keys[i]); *l.vals[i] && pad < w + 1; pad++)
             fputc(' ', f);
         fprintf(f, "%s\n", l.vals[i]);
         free(l.keys[i]);
