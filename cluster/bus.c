@@ -925,30 +925,61 @@ static void bus_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     free(p);
 }
 
-static void bus_consumer_reset(lw_bus_consumer_t *c, const rd_kafka_message_t *m)
+static void bus_consumer_reset(lw_bus_consumer_t *c, const char *topic, int32_t partition,
+                               int64_t offset, const char *reason)
 {
     lw_bus_t *bus = c->bus;
-    const char *topic = m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "";
     char part[16], off[24];
-    snprintf(part, sizeof(part), "%d", (int)m->partition);
-    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    snprintf(part, sizeof(part), "%d", (int)partition);
+    snprintf(off, sizeof(off), "%lld", (long long)offset);
     /* The messages between the offset we wanted and the one we get next are gone. */
     lw_log(LW_LOG_ERROR, "bus",
            "DATA LOSS: consumer offset out of range, skipping to the oldest "
            "message the broker still holds",
-           "group", c->group, "topic", topic, "partition", part, "offset", off, "error",
-           rd_kafka_err2name(m->err), "reason", rd_kafka_message_errstr(m), NULL);
+           "group", c->group, "topic", topic, "partition", part, "offset", off, "reason", reason,
+           NULL);
     bus->stats.offset_resets++;
     bus_metric(bus->m.resets, topic, 1);
-    if (m->offset < 0)
+    if (offset < 0)
         return;
     bus_reset_t *nr = realloc(c->resets, (c->nresets + 1) * sizeof(*nr));
     if (nr == NULL || (nr[c->nresets].topic = strdup(topic)) == NULL)
         abort();
     c->resets = nr;
-    nr[c->nresets].partition = m->partition;
-    nr[c->nresets].offset = m->offset;
+    nr[c->nresets].partition = partition;
+    nr[c->nresets].offset = offset;
     c->nresets++;
+}
+
+/* librdkafka 2.0 resets an out-of-range offset without handing the application an error:
+ * it only logs (facility OFFSET, level warning)
+ *   "[thrd:main]: lw.t [3]: offset reset (at offset 1, broker 1) to cached BEGINNING
+ *    offset 249: fetch failed due to requested offset not available on the broker:
+ *    Broker: Offset out of range".
+ * Consumers route their logs through the consumer queue (log.queue), so this runs on the
+ * loop thread, and the line is parsed for topic, partition and the offset we wanted. */
+static void bus_consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    lw_bus__log_cb(rk, level, fac, buf);
+    lw_bus_consumer_t *c = rd_kafka_opaque(rk);
+    const char *mark = strstr(buf, ": offset reset (at offset ");
+    if (c == NULL || strcmp(fac, "OFFSET") != 0 || mark == NULL ||
+        strstr(buf, "out of range") == NULL)
+        return;
+    const char *start = strstr(buf, "]: ");
+    start = start != NULL && start < mark ? start + 3 : buf;
+    const char *br = NULL;
+    for (const char *q = start; q < mark; q++)
+        if (q[0] == ' ' && q[1] == '[')
+            br = q;
+    if (br == NULL || (size_t)(br - start) >= 256)
+        return;
+    char topic[256];
+    memcpy(topic, start, (size_t)(br - start));
+    topic[br - start] = '\0';
+    long part = strtol(br + 2, NULL, 10);
+    long long off = strtoll(mark + strlen(": offset reset (at offset "), NULL, 10);
+    bus_consumer_reset(c, topic, (int32_t)part, (int64_t)off, "offset out of range");
 }
 
 /* The first message after a reset sizes the loss. */
@@ -983,7 +1014,8 @@ static void bus_consumer_message(lw_bus_consumer_t *c, rd_kafka_message_t *m)
             return;
         if (m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
             m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
-            bus_consumer_reset(c, m);
+            bus_consumer_reset(c, m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "", m->partition,
+                               m->offset, rd_kafka_message_errstr(m));
             return;
         }
         lw_log(LW_LOG_WARN, "bus", "consumer error", "group", c->group, "topic",
@@ -1170,6 +1202,8 @@ lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char
         "10000",
         "partition.assignment.strategy",
         "range,roundrobin",
+        "log.queue",
+        "true",
         NULL,
     };
     rd_kafka_conf_t *conf = bus_conf_new(bus, kv, err);
@@ -1178,12 +1212,15 @@ lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char
     rd_kafka_conf_set_opaque(conf, c);
     rd_kafka_conf_set_error_cb(conf, bus_consumer_error_cb);
     rd_kafka_conf_set_rebalance_cb(conf, bus_rebalance_cb);
+    rd_kafka_conf_set_log_cb(conf, bus_consumer_log_cb);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (c->rk == NULL) {
         rd_kafka_conf_destroy(conf);
         lw_err_set(err, &lw_err_bus_unavailable, "creating a Kafka consumer: %s", errstr);
         goto fail;
     }
+    /* Logs, then everything else of the main queue, go to the consumer queue. */
+    rd_kafka_set_log_queue(c->rk, NULL);
     rd_kafka_poll_set_consumer(c->rk);
     c->q = rd_kafka_queue_get_consumer(c->rk);
     int rc = bus_pump_init(&c->pump, bus->loop, c->q);
