@@ -202,6 +202,20 @@ static void db_one_line(const char *msg, char *buf, size_t len)
     buf[j] = '\0';
 }
 
+/* The first line of a libpq message (a lost connection adds lines of advice). */
+static void db_first_line(const char *msg, char *buf, size_t len)
+{
+    if (msg == NULL)
+        msg = "";
+    while (*msg == '\n' || *msg == ' ')
+        msg++;
+    size_t n = strcspn(msg, "\n");
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, msg, n);
+    buf[n] = '\0';
+}
+
 static void db_notice_ignore(void *arg, const char *message)
 {
     (void)arg;
@@ -686,7 +700,7 @@ static void db_conn_lost(db_conn_t *c, const char *why)
 {
     lw_db_t *db = c->db;
     char line[256];
-    db_one_line(why, line, sizeof line);
+    db_first_line(why, line, sizeof line);
     char idx[16];
     snprintf(idx, sizeof idx, "%d", c->index);
     lw_log(LW_LOG_DEBUG, "db", "connection lost", "conn", idx, "error", line, NULL);

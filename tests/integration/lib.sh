@@ -223,3 +223,26 @@ lw_t_wait_line() {
     lw_t_wait_for "$n line(s) /$pat/ in $(basename "$file")" "$secs" \
         bash -c '[ "$(grep -cE -- "$1" "$2" 2>/dev/null)" -ge "$3" ]' _ "$pat" "$file" "$n"
 }
+
+# The HTTP test driver (tests/integration/http/http_driver.c): $LW_HTTP_DRIVER, else in
+# lwstack's build tree. Sets LW_HTTP_DRIVER.
+lw_t_http_driver_find() {
+    if [ -z "${LW_HTTP_DRIVER:-}" ]; then
+        LW_HTTP_DRIVER="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/integration/http/http_driver"
+    fi
+    [ -x "$LW_HTTP_DRIVER" ] || { echo "lib.sh: http_driver not found at $LW_HTTP_DRIVER (set LW_HTTP_DRIVER)" >&2; return 1; }
+    export LW_HTTP_DRIVER
+}
+
+# lw_t_http_driver_start NAME ARGS...: runs the HTTP driver in the background (log in
+# $LW_T_DIR/NAME.log), waits until it listens; sets LW_T_HTTP_PID and LW_T_HTTP_PORT.
+lw_t_http_driver_start() {
+    local name=$1; shift
+    local pf="$LW_T_DIR/$name.port"
+    rm -f "$pf"
+    "$LW_HTTP_DRIVER" "$@" --port-file "$pf" >"$LW_T_DIR/$name.log" 2>&1 &
+    LW_T_HTTP_PID=$!
+    LW_T_PIDS+=("$LW_T_HTTP_PID")
+    lw_t_wait_for "http_driver $name port file" 10 test -s "$pf"
+    LW_T_HTTP_PORT=$(cat "$pf")
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# `lwstack migrate` against a private PostgreSQL, with the test migrations of
+# tests/integration/migrations-test/ and variants built here:
+# - applies control files to lw_control and tenant files to every tenant schema, printing
+#   one line per file; a second run applies nothing and changes nothing (pg_dump, versions);
+# - a broken control or tenant file → exit 1, the message names the file, the schema and the
+#   SQL error, and that schema keeps its previous version (the file's other statements are
+#   rolled back);
+# - a renamed or missing applied file, a pending file older than an applied one, and a badly
+#   named file are refused before anything runs.
+. "$(dirname "$0")/lib.sh"
+DRV=$(lw_t_db_driver)
+
+lw_t_pg_start
+SRC="$LWSTACK_SRC/tests/integration/migrations-test"
+
+migrate() { # migrate DIR: runs lwstack migrate; sets OUT, ERR, RC
+    set +e
+    "$LWSTACK_BIN" migrate --db.uri="$LW_T_DB_URI" --db.migrations-dir="$1" \
+        >"$LW_T_DIR/m.out" 2>"$LW_T_DIR/m.err"
+    RC=$?
+    set -e
+    OUT=$(cat "$LW_T_DIR/m.out")
+    ERR=$(cat "$LW_T_DIR/m.err")
+}
+versions() {
+    lw_t_psql -c "SELECT schema_name || ' ' || kind || ' ' || version || ' ' || name || ' ' ||
+                         applied_at FROM lw_control.schema_migrations ORDER BY 1"
+}
+dump() { # pg_dump 15.14+ wraps its output in \restrict KEY lines with a random key
+    lw_t_as_pg "$(lw_t_pg_bin)/pg_dump" --schema-only -h "$LW_T_PGSOCK" -U lwstack lwstack |
+        grep -vE '^\\(un)?restrict '
+}
+variant() { # variant NAME: a copy of the v2 folder to modify
+    rm -rf "$LW_T_DIR/$1"
+    cp -r "$LW_T_DIR/v2" "$LW_T_DIR/$1"
+    echo "$LW_T_DIR/$1"
+}
+
+# v1: the committed test folder.
+migrate "$SRC"
+lw_t_eq "first run exits 0" "0" "$RC"
+lw_t_eq "first run prints the applied file and a total" \
+    "applied control/0001_accounts.sql to schema lw_control
+1 migration applied" "$OUT"
+lw_t_eq "lw_control.accounts exists" "accounts" \
+    "$(lw_t_psql -c "SELECT tablename FROM pg_tables WHERE schemaname = 'lw_control' AND tablename = 'accounts'")"
+
+# Two tenant schemas created the way tenant creation does (inside one transaction).
+for t in t_alpha t_beta; do
+    out=$("$DRV" tenant-create "$LW_T_DB_URI" "$SRC" "$t" 2>"$LW_T_DIR/drv.err") || {
+        cat "$LW_T_DIR/drv.err" >&2
+        lw_t_fail "tenant-create $t"
+    }
+    lw_t_eq "tenant schema $t created" "created $t" "$out"
+done
+
+# v2: a new control file and a new tenant file.
+cp -r "$SRC" "$LW_T_DIR/v2"
+cat >"$LW_T_DIR/v2/control/0002_settings.sql" <<'SQL'
+CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO settings VALUES ('created-by', 'test_migrate');
+SQL
+cat >"$LW_T_DIR/v2/tenant/0002_more.sql" <<'SQL'
+ALTER TABLE things ADD COLUMN color text;
+CREATE TABLE more_things (id int PRIMARY KEY);
+SQL
+migrate "$LW_T_DIR/v2"
+lw_t_eq "v2 run exits 0" "0" "$RC"
+lw_t_eq "v2 applies the control file, then the tenant file to every tenant schema" \
+    "applied control/0002_settings.sql to schema lw_control
+applied tenant/0002_more.sql to schema t_alpha
+applied tenant/0002_more.sql to schema t_beta
+3 migrations applied" "$OUT"
+lw_t_eq "versions recorded per schema" \
+    "lw_control control 1 0001_accounts.sql
+lw_control control 2 0002_settings.sql
+t_alpha tenant 1 0001_things.sql
+t_alpha tenant 2 0002_more.sql
+t_beta tenant 1 0001_things.sql
+t_beta tenant 2 0002_more.sql" \
+    "$(lw_t_psql -c "SELECT schema_name || ' ' || kind || ' ' || version || ' ' || name
+                     FROM lw_control.schema_migrations ORDER BY schema_name, version")"
+lw_t_eq "tenant tables live in their schemas" "2" \
+    "$(lw_t_psql -c "SELECT count(*) FROM pg_tables WHERE tablename = 'more_things' AND schemaname IN ('t_alpha', 't_beta')")"
+
+# Second run: nothing applied, nothing changed.
+dump >"$LW_T_DIR/dump.before"
+versions >"$LW_T_DIR/versions.before"
+migrate "$LW_T_DIR/v2"
+lw_t_eq "second run exits 0" "0" "$RC"
+lw_t_eq "second run applies nothing" "0 migrations applied" "$OUT"
+dump >"$LW_T_DIR/dump.after"
+versions >"$LW_T_DIR/versions.after"
+if cmp -s "$LW_T_DIR/dump.before" "$LW_T_DIR/dump.after"; then
+    lw_t_ok "second run leaves the schema dump identical"
+else
+    lw_t_fail "second run changed the schema: $(diff "$LW_T_DIR/dump.before" "$LW_T_DIR/dump.after" | head -20)"
+fi
+lw_t_eq "second run leaves the version table identical (applied_at included)" \
+    "$(cat "$LW_T_DIR/versions.before")" "$(cat "$LW_T_DIR/versions.after")"
+
+# A broken control file: its first statement would succeed, its second fails.
+d=$(variant broken-control)
+printf 'CREATE TABLE half_done (id int);\nINSERT INTO nowhere VALUES (1);\n' \
+    >"$d/control/0003_broken.sql"
+migrate "$d"
+lw_t_eq "a broken control file exits 1" "1" "$RC"
+lw_t_eq "the message names the file, the schema and the SQL error (with its line)" \
+    'lwstack migrate: migration control/0003_broken.sql failed on schema lw_control: relation "nowhere" does not exist (line 2)' \
+    "$ERR"
+lw_t_eq "lw_control stays at version 2" "2" \
+    "$(lw_t_psql -c "SELECT max(version) FROM lw_control.schema_migrations WHERE schema_name = 'lw_control'")"
+lw_t_eq "the broken file's first statement was rolled back" "0" \
+    "$(lw_t_psql -c "SELECT count(*) FROM pg_tables WHERE tablename = 'half_done'")"
+
+# A broken tenant file fails on the first tenant schema; the others are not touched.
+d=$(variant broken-tenant)
+printf 'CREATE TABLE t3 (id int);\nSELECT no_such_function();\n' >"$d/tenant/0003_broken.sql"
+migrate "$d"
+lw_t_eq "a broken tenant file exits 1" "1" "$RC"
+case "$ERR" in
+*"migration tenant/0003_broken.sql failed on schema t_alpha: function no_such_function() does not exist"*)
+    lw_t_ok "the message names the tenant file, the schema and the SQL error" ;;
+*) lw_t_fail "unexpected message: $ERR" ;;
+esac
+lw_t_eq "tenant schemas stay at version 2" "t_alpha 2,t_beta 2" \
+    "$(lw_t_psql -c "SELECT string_agg(schema_name || ' ' || v, ',' ORDER BY schema_name) FROM
+        (SELECT schema_name, max(version) v FROM lw_control.schema_migrations
+         WHERE kind = 'tenant' GROUP BY 1) x")"
+lw_t_eq "nothing of the broken tenant file remains" "0" \
+    "$(lw_t_psql -c "SELECT count(*) FROM pg_tables WHERE tablename = 't3'")"
+
+# Applied history that no longer matches the files.
+d=$(variant renamed)
+mv "$d/control/0002_settings.sql" "$d/control/0002_preferences.sql"
+migrate "$d"
+lw_t_eq "a renamed applied file exits 1" "1" "$RC"
+lw_t_eq "the message names both names" \
+    "lwstack migrate: migration history of schema lw_control does not match the files: version 2 was applied as control/0002_settings.sql but the file is now control/0002_preferences.sql" \
+    "$ERR"
+
+d=$(variant missing)
+rm "$d/tenant/0002_more.sql"
+migrate "$d"
+lw_t_eq "a missing applied file exits 1" "1" "$RC"
+lw_t_eq "the message names the missing file" \
+    "lwstack migrate: migration history of schema t_alpha does not match the files: version 2 (tenant/0002_more.sql) is applied but there is no tenant file with that version" \
+    "$ERR"
+
+d=$(variant gap)
+printf 'CREATE TABLE late (id int);\n' >"$d/control/0005_late.sql"
+lw_t_psql -c "INSERT INTO lw_control.schema_migrations (schema_name, kind, version, name)
+              VALUES ('lw_control', 'control', 5, '0005_late.sql')"
+printf 'CREATE TABLE early (id int);\n' >"$d/control/0003_early.sql"
+migrate "$d"
+lw_t_eq "a pending file older than an applied one exits 1" "1" "$RC"
+lw_t_eq "the message names the pending file" \
+    "lwstack migrate: migration control/0003_early.sql is pending on schema lw_control but the later version 5 (0005_late.sql) is already applied; refusing to apply out of order" \
+    "$ERR"
+lw_t_psql -c "DELETE FROM lw_control.schema_migrations WHERE version = 5 AND kind = 'control'"
+
+d=$(variant badname)
+printf 'SELECT 1;\n' >"$d/control/3_bad.sql"
+migrate "$d"
+lw_t_eq "a badly named file exits 1" "1" "$RC"
+case "$ERR" in
+*"control/3_bad.sql is not named NNNN_name.sql"*) lw_t_ok "the message names the badly named file" ;;
+*) lw_t_fail "unexpected message: $ERR" ;;
+esac
+
+dump >"$LW_T_DIR/dump.end"
+if cmp -s "$LW_T_DIR/dump.before" "$LW_T_DIR/dump.end"; then
+    lw_t_ok "after every failed run the schema is as before"
+else
+    lw_t_fail "a failed run changed the schema: $(diff "$LW_T_DIR/dump.before" "$LW_T_DIR/dump.end" | head -20)"
+fi
+
+# Tenant purge removes the schema and its versions; migrate then ignores it.
+out=$("$DRV" tenant-drop "$LW_T_DB_URI" t_beta 2>"$LW_T_DIR/drv.err")
+lw_t_eq "tenant schema dropped" "dropped t_beta" "$out"
+migrate "$LW_T_DIR/v2"
+lw_t_eq "migrate after a purge applies nothing" "0 migrations applied" "$OUT"
+lw_t_eq "the purged schema has no versions left" "0" \
+    "$(lw_t_psql -c "SELECT count(*) FROM lw_control.schema_migrations WHERE schema_name = 't_beta'")"
+
+# Two runs at once: the advisory lock serialises them and the versions stay consistent.
+d=$(variant concurrent)
+printf 'SELECT pg_sleep(2);\nCREATE TABLE slow (id int);\n' >"$d/control/0003_slow.sql"
+"$LWSTACK_BIN" migrate --db.uri="$LW_T_DB_URI" --db.migrations-dir="$d" >"$LW_T_DIR/c1.out" 2>&1 &
+p1=$!
+sleep 0.7
+"$LWSTACK_BIN" migrate --db.uri="$LW_T_DB_URI" --db.migrations-dir="$d" >"$LW_T_DIR/c2.out" 2>&1 &
+p2=$!
+wait $p1 && wait $p2 && lw_t_ok "two concurrent runs both exit 0" || lw_t_fail "a concurrent run failed: $(cat "$LW_T_DIR"/c?.out)"
+lw_t_eq "one run applied the file, the other waited then applied nothing" \
+    "applied control/0003_slow.sql to schema lw_control
+1 migration applied
+waiting for another \`lwstack migrate\` to finish
+0 migrations applied" "$(cat "$LW_T_DIR/c1.out" "$LW_T_DIR/c2.out")"
+
+lw_t_done
