@@ -5,19 +5,27 @@
 #include "band_private.h"
 
 static const char *const rev_names[LORAWAN_RP_REV_COUNT] = {
-    "RP001-1.0.2", "RP001-1.0.2-RevB", "RP001-1.0.3-RevA", "RP001-1.1-RevA", "RP001-1.1-RevB",
-    "RP002-1.0.0", "RP002-1.0.1",      "RP002-1.0.2",      "RP002-1.0.3",    "RP002-1.0.4",
+    "RP001-1.0.2",    "RP001-1.0.2-RevB", "RP001-1.0.3-RevA", "RP001-1.1-RevA",
+    "RP001-1.1-RevB", "RP002-1.0.0",      "RP002-1.0.1",      "RP002-1.0.2",
+    "RP002-1.0.3",    "RP002-1.0.4",      "RP002-1.0.5",
 };
 
-/* ASCII case-insensitive equality; the library does not depend on the locale. */
+/* ASCII case-insensitive equality in which '-', '_' and '.' are the same character, so
+ * "RP002-1.0.3" also matches chirpstack's "RP002_1_0_3". The library does not depend on
+ * the locale. */
+static char fold(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (char)(c - 'A' + 'a');
+    if (c == '_' || c == '.')
+        return '-';
+    return c;
+}
+
 static bool str_ieq(const char *a, const char *b)
 {
     for (;; a++, b++) {
-        char ca = *a, cb = *b;
-        if (ca >= 'A' && ca <= 'Z')
-            ca = (char)(ca - 'A' + 'a');
-        if (cb >= 'A' && cb <= 'Z')
-            cb = (char)(cb - 'A' + 'a');
+        char ca = fold(*a), cb = fold(*b);
         if (ca != cb)
             return false;
         if (ca == '\0')
@@ -38,7 +46,7 @@ static const struct {
     {"RP001_V1_1_REV_A", LORAWAN_RP001_1_1_A},     {"RP001_V1_1_REV_B", LORAWAN_RP001_1_1_B},
     {"RP002_V1_0_0", LORAWAN_RP002_1_0_0},         {"RP002_V1_0_1", LORAWAN_RP002_1_0_1},
     {"RP002_V1_0_2", LORAWAN_RP002_1_0_2},         {"RP002_V1_0_3", LORAWAN_RP002_1_0_3},
-    {"RP002_V1_0_4", LORAWAN_RP002_1_0_4},         {"RP002-1.0.0", LORAWAN_RP002_1_0_0},
+    {"RP002_V1_0_4", LORAWAN_RP002_1_0_4},         {"RP002_V1_0_5", LORAWAN_RP002_1_0_5},
 };
 
 int lorawan_rp_rev_parse(const char *s, lorawan_rp_rev_t *out)
@@ -71,15 +79,9 @@ static const struct {
     const char *name;
     lorawan_band_id_t id;
 } band_aliases[] = {
-    {"EU863", LORAWAN_BAND_EU868},      {"US902", LORAWAN_BAND_US915},
-    {"AU915", LORAWAN_BAND_AU915},      {"AS923", LORAWAN_BAND_AS923_1},
-    {"AS923_1", LORAWAN_BAND_AS923_1},  {"AS923-1", LORAWAN_BAND_AS923_1},
-    {"AS_923_1", LORAWAN_BAND_AS923_1}, {"AS923_2", LORAWAN_BAND_AS923_2},
-    {"AS923_3", LORAWAN_BAND_AS923_3},  {"AS923_4", LORAWAN_BAND_AS923_4},
-    {"KR920", LORAWAN_BAND_KR920},      {"IN865", LORAWAN_BAND_IN865},
-    {"RU864", LORAWAN_BAND_RU864},      {"CN470", LORAWAN_BAND_CN470},
-    {"EU433", LORAWAN_BAND_EU433},      {"EU_433", LORAWAN_BAND_EU433},
-    {"CN779", LORAWAN_BAND_CN779},      {"CN_470_510_20_A", LORAWAN_BAND_CN470_20A},
+    /* brocaar and chirpstack call group 1 "AS923"; TTS calls it AS_923. */
+    {"AS923", LORAWAN_BAND_AS923_1},
+    {"AS_923_1", LORAWAN_BAND_AS923_1},
 };
 
 const lorawan_band_t *lorawan_band_find(const char *name)

@@ -26,9 +26,10 @@ typedef enum lorawan_rp_rev {
     LORAWAN_RP002_1_0_2,
     LORAWAN_RP002_1_0_3,
     LORAWAN_RP002_1_0_4,
+    LORAWAN_RP002_1_0_5, /* tables as RP002-1.0.4 (chirpstack's "latest" covers both) */
 } lorawan_rp_rev_t;
 
-#define LORAWAN_RP_REV_COUNT 10u
+#define LORAWAN_RP_REV_COUNT 11u
 
 typedef enum lorawan_modulation {
     LORAWAN_MOD_LORA = 0,

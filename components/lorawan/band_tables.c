@@ -411,23 +411,23 @@ static const lorawan__chgroup_t cn26b_down[] = {{500100000u, 200000u, 24, 0, 5}}
 
 static const lorawan__era_t eu868_eras[] = {
     ERA_EU(LORAWAN_RP001_1_0_2, LORAWAN_RP002_1_0_1, eu_drs, eu_m, eu_m_rep, eu_up),
-    ERA_EU(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_4, eu_drs_fhss, eu_m_fhss, eu_m_fhss_rep, eu_up),
+    ERA_EU(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_5, eu_drs_fhss, eu_m_fhss, eu_m_fhss_rep, eu_up),
 };
 static const lorawan__era_t eu433_eras[] = {
-    ERA_EU(LORAWAN_RP001_1_0_2, LORAWAN_RP002_1_0_4, eu_drs, eu_m, eu_m_rep, eu433_up),
+    ERA_EU(LORAWAN_RP001_1_0_2, LORAWAN_RP002_1_0_5, eu_drs, eu_m, eu_m_rep, eu433_up),
 };
 static const lorawan__era_t cn779_eras[] = {
-    ERA_EU(LORAWAN_RP001_1_0_2, LORAWAN_RP002_1_0_4, eu_drs, eu_m, eu_m_rep, cn779_up),
+    ERA_EU(LORAWAN_RP001_1_0_2, LORAWAN_RP002_1_0_5, eu_drs, eu_m, eu_m_rep, cn779_up),
 };
 static const lorawan__era_t kr920_eras[] = {
-    ERA_EU(LORAWAN_RP001_1_0_2, LORAWAN_RP002_1_0_4, kr_drs, eu_m, eu_m_rep, kr_up),
+    ERA_EU(LORAWAN_RP001_1_0_2, LORAWAN_RP002_1_0_5, kr_drs, eu_m, eu_m_rep, kr_up),
 };
 static const lorawan__era_t ru864_eras[] = {
-    ERA_EU(LORAWAN_RP001_1_0_3_A, LORAWAN_RP002_1_0_4, eu_drs, eu_m, eu_m_rep, ru_up),
+    ERA_EU(LORAWAN_RP001_1_0_3_A, LORAWAN_RP002_1_0_5, eu_drs, eu_m, eu_m_rep, ru_up),
 };
 static const lorawan__era_t in865_eras[] = {
     {.from = LORAWAN_RP001_1_0_2_B,
-     .to = LORAWAN_RP002_1_0_4,
+     .to = LORAWAN_RP002_1_0_5,
      .drs = in_drs,
      .m = eu_m,
      .m_rep = eu_m_rep,
@@ -447,7 +447,7 @@ static const lorawan__era_t in865_eras[] = {
 
 static const lorawan__era_t as923_eras[] = {
     ERA_AS(LORAWAN_RP001_1_0_2, LORAWAN_RP002_1_0_0, eu_m, eu_m_rep),
-    ERA_AS(LORAWAN_RP002_1_0_1, LORAWAN_RP002_1_0_4, as_m_rp2, as_m_rep_rp2),
+    ERA_AS(LORAWAN_RP002_1_0_1, LORAWAN_RP002_1_0_5, as_m_rp2, as_m_rep_rp2),
 };
 
 #define ERA_US(from_, to_, drs_, m_, mr_, up_)                                                     \
@@ -460,7 +460,7 @@ static const lorawan__era_t as923_eras[] = {
 static const lorawan__era_t us915_eras[] = {
     ERA_US(LORAWAN_RP001_1_0_2, LORAWAN_RP001_1_1_B, us_drs, us_m_rp1, us_m_rep_rp1, us_up),
     ERA_US(LORAWAN_RP002_1_0_0, LORAWAN_RP002_1_0_1, us_drs, us_m_rp1, us_m_rep_rp2, us_up),
-    ERA_US(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_4, us_drs_fhss, us_m_rp2_fhss, us_m_rep_rp2_fhss,
+    ERA_US(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_5, us_drs_fhss, us_m_rp2_fhss, us_m_rep_rp2_fhss,
            us_up_fhss),
 };
 
@@ -483,7 +483,7 @@ static const lorawan__era_t au915_eras[] = {
            au_m_dwell_rep_rp1, au_up),
     ERA_AU(LORAWAN_RP002_1_0_0, LORAWAN_RP002_1_0_1, au_drs, au_m, au_m_rep, au_m_dwell,
            au_m_dwell_rep_rp2, au_up),
-    ERA_AU(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_4, au_drs_fhss, au_m_fhss, au_m_rep_fhss,
+    ERA_AU(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_5, au_drs_fhss, au_m_fhss, au_m_rep_fhss,
            au_m_dwell_fhss, au_m_dwell_rep_fhss, au_up_fhss),
 };
 
@@ -499,7 +499,7 @@ static const lorawan__era_t cn470_eras[] = {
            48),
     ERA_CN(LORAWAN_RP002_1_0_1, LORAWAN_RP002_1_0_1, cn_drs_rp2, cn_m_rp2, cn_m_rep_rp2_101, cn_up,
            cn_down, 48),
-    ERA_CN(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_4, cn_drs_rp2, cn_m_rp2, cn_m_rep_rp2, cn_up,
+    ERA_CN(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_5, cn_drs_rp2, cn_m_rp2, cn_m_rep_rp2, cn_up,
            cn_down, 48),
 };
 
@@ -507,7 +507,7 @@ static const lorawan__era_t cn470_eras[] = {
     static const lorawan__era_t name_[] = {                                                        \
         ERA_CN(LORAWAN_RP002_1_0_1, LORAWAN_RP002_1_0_1, cn_drs_rp2, cn_m_rp2, cn_m_rep_rp2_101,   \
                up_, down_, mod_),                                                                  \
-        ERA_CN(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_4, cn_drs_rp2, cn_m_rp2, cn_m_rep_rp2, up_,  \
+        ERA_CN(LORAWAN_RP002_1_0_2, LORAWAN_RP002_1_0_5, cn_drs_rp2, cn_m_rp2, cn_m_rep_rp2, up_,  \
                down_, mod_),                                                                       \
     }
 

@@ -216,6 +216,8 @@ static void test_band_datarate__as923(void **state)
     check_rows("AS923", LORAWAN_RP001_1_0_2_B, false, false, ROWS(AS_ROWS(59, 250)));
     assert_ptr_equal(lorawan_band_find("AS923"), lorawan_band_find("AS923-1"));
     assert_ptr_equal(lorawan_band_find("AS_923_3"), lorawan_band_find("AS923-3"));
+    assert_ptr_equal(lorawan_band_find("AS923_2"), lorawan_band_find("AS923-2"));
+    assert_ptr_equal(lorawan_band_find("AS_923"), lorawan_band_find("AS923-1"));
 }
 
 /* KR920 Table 83 / 87: DR0..5 only. */
@@ -332,7 +334,14 @@ static void test_rp_rev_parse__names(void **state)
     assert_int_equal(rev, LORAWAN_RP001_1_1_A);
     assert_int_equal(lorawan_rp_rev_parse("rp002-1.0.4", &rev), 0);
     assert_int_equal(rev, LORAWAN_RP002_1_0_4);
-    assert_int_equal(lorawan_rp_rev_parse("RP002-1.0.5", &rev), LORAWAN_E_PARAM);
+    assert_int_equal(lorawan_rp_rev_parse("RP002-1.0.5", &rev), 0);
+    assert_int_equal(rev, LORAWAN_RP002_1_0_5);
+    /* chirpstack and TTS spellings. */
+    assert_int_equal(lorawan_rp_rev_parse("RP002_1_0_3", &rev), 0);
+    assert_int_equal(rev, LORAWAN_RP002_1_0_3);
+    assert_int_equal(lorawan_rp_rev_parse("RP001_V1_0_2_REV_B", &rev), 0);
+    assert_int_equal(rev, LORAWAN_RP001_1_0_2_B);
+    assert_int_equal(lorawan_rp_rev_parse("RP002-1.0.6", &rev), LORAWAN_E_PARAM);
     assert_int_equal(lorawan_rp_rev_parse("", &rev), LORAWAN_E_PARAM);
     assert_int_equal(lorawan_rp_rev_parse(NULL, &rev), LORAWAN_E_PARAM);
     for (unsigned i = 0; i < LORAWAN_RP_REV_COUNT; i++) {
