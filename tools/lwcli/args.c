@@ -268,9 +268,12 @@ int lc_state_normalize(const char *in, char *out, size_t outlen)
 
 int lc_version_normalize(const char *prefix, const char *in, char *out, size_t outlen)
 {
-    /* Enum names pass through: "MAC_V1_0_3", "PHY_V1_0_3_REV_A", "RP002_V1_0_3". */
-    if (strncasecmp(in, "MAC_", 4) == 0 || strncasecmp(in, "PHY_", 4) == 0 ||
-        (strncasecmp(in, "RP00", 4) == 0 && in[4] != '\0' && in[5] == '_')) {
+    /* Enum names pass through upper-cased: "MAC_V1_0_3", "PHY_V1_0_3_REV_A",
+     * "RP002_V1_0_3", "TS001_V1_0". */
+    bool enum_name = isalpha((unsigned char)in[0]) && strstr(in, "_") != NULL;
+    for (const char *q = in; enum_name && *q; q++)
+        enum_name = isalnum((unsigned char)*q) || *q == '_';
+    if (enum_name) {
         size_t n = strlen(in);
         if (n + 1 > outlen)
             return -1;
@@ -282,8 +285,10 @@ int lc_version_normalize(const char *prefix, const char *in, char *out, size_t o
      * "<prefix>_V1_0_3_REV_A", "rp002-1.0.3" → "RP002_V1_0_3". */
     lc_str_t s = {0};
     const char *p = in;
-    if (strncasecmp(p, "rp00", 4) == 0 && p[4] >= '0' && p[4] <= '9' && p[5] == '-') {
-        lc_str_appendf(&s, "RP00%c_V", p[4]);
+    if ((strncasecmp(p, "rp00", 4) == 0 || strncasecmp(p, "ts00", 4) == 0) && p[4] >= '0' &&
+        p[4] <= '9' && p[5] == '-') {
+        lc_str_appendf(&s, "%c%c00%c_V", toupper((unsigned char)p[0]), toupper((unsigned char)p[1]),
+                       p[4]);
         p += 6;
     } else {
         lc_str_appendf(&s, "%s_V", prefix);

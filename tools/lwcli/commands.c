@@ -792,6 +792,14 @@ static int apply_fields(const run_t *r, json_t *obj, json_t *mask)
     return 0;
 }
 
+/* Overwrites obj.password in memory before the object is freed. */
+static void wipe_password(json_t *obj)
+{
+    json_t *pw = json_object_get(obj, "password");
+    if (json_is_string(pw))
+        memset((char *)json_string_value(pw), 0, json_string_length(pw));
+}
+
 static int read_password(const run_t *r, const char *prompt, json_t *obj, const char *key)
 {
     lc_str_t pw = {0};
@@ -904,8 +912,8 @@ static int do_create(const run_t *r)
         lc_resp_free(&resp);
     }
 out:
-    if (json_is_object(obj) && json_object_get(obj, "password"))
-        json_object_set_new(obj, "password", json_string("")); /* drop our copy early */
+    wipe_password(obj);
+    wipe_password(json_object_get(body, "initial_user"));
     json_decref(obj);
     json_decref(mask);
     json_decref(body);
@@ -1232,18 +1240,14 @@ static int do_login(const run_t *r)
 {
     const char *user = NULL;
     int rc = need(r, "user-id", &user);
-    lc_str_t path = {0};
     lc_resp_t resp;
     json_t *body = json_object();
     if (rc != 0)
         goto out;
     if ((rc = read_password(r, "Password", body, "password")) != 0)
         goto out;
-    lc_str_t esc = {0};
-    lc_str_append_escaped(&esc, user);
-    lc_str_appendf(&path, LC_LOGIN_PATH_FMT, esc.buf);
-    lc_str_free(&esc);
-    rc = lc_request(r->ctx, "POST", path.buf, body, LC_AUTH_NONE, &resp);
+    json_object_set_new(body, "user_id", json_string(user));
+    rc = lc_request(r->ctx, "POST", LC_LOGIN_PATH, body, LC_AUTH_NONE, &resp);
     if (rc != 0)
         goto out;
     const char *token = json_string_value(json_object_get(resp.json, "access_token"));
@@ -1268,8 +1272,8 @@ static int do_login(const run_t *r)
     }
     lc_resp_free(&resp);
 out:
+    wipe_password(body);
     json_decref(body);
-    lc_str_free(&path);
     return rc;
 }
 
@@ -1277,10 +1281,29 @@ static int do_logout(const run_t *r)
 {
     if (r->a->npos > 0)
         return usage_error(r, "unexpected argument `%s`", r->a->pos[0]);
+    /* Revoke the token on the server first (best effort: it may have expired already),
+     * then forget it here whatever the server said. */
+    bool revoked = false;
+    lc_token_load(r->ctx);
+    if (r->ctx->token != NULL) {
+        lc_resp_t resp;
+        const char *api_key = r->ctx->api_key;
+        r->ctx->api_key = NULL; /* the stored token is what gets revoked */
+        if (lc_request(r->ctx, "POST", LC_LOGOUT_PATH, NULL, LC_AUTH_USER, &resp) == 0) {
+            revoked = true;
+            lc_resp_free(&resp);
+        }
+        r->ctx->api_key = api_key;
+    }
     int rc = lc_token_remove(r->ctx->tenant);
     if (rc < 0)
         return LC_EXIT_FAIL;
-    printf(rc == 0 ? "logged out\n" : "not logged in\n");
+    if (rc == 1)
+        printf("not logged in\n");
+    else
+        printf(revoked ? "logged out\n"
+                       : "logged out (the stored token was removed; the server did not "
+                         "confirm its revocation)\n");
     return LC_EXIT_OK;
 }
 

@@ -204,8 +204,11 @@ int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body
 void lc_resp_free(lc_resp_t *r);
 void lc_ctx_destroy(lc_ctx_t *ctx);
 
-/* The login endpoint, in one place: the Identity Server's password login. */
-#define LC_LOGIN_PATH_FMT "/api/v3/users/%s/login"
+/* The Identity Server's session endpoints, in one place (components/is/is.h): login takes
+ * {"user_id","password"} and answers {"access_token":"MFRWG...","expires_at",...}; logout
+ * revokes the access token it is called with. */
+#define LC_LOGIN_PATH  "/api/v3/auth/login"
+#define LC_LOGOUT_PATH "/api/v3/auth/logout"
 
 /* The token file: $XDG_CONFIG_HOME/lwcli/token-<tenant> (else ~/.config/...), where
  * <tenant> is "default" when no tenant is given. Returns 0 or -1 (no home folder). */

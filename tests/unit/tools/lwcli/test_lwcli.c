@@ -189,6 +189,10 @@ static void test_lc_version_normalize__forms(void **state)
     assert_string_equal(out, "PHY_V1_0_2_REV_B");
     assert_int_equal(lc_version_normalize("PHY", "rp002-1.0.3", out, sizeof out), 0);
     assert_string_equal(out, "RP002_V1_0_3");
+    assert_int_equal(lc_version_normalize("PHY", "ts001-1.0.1", out, sizeof out), 0);
+    assert_string_equal(out, "TS001_V1_0_1");
+    assert_int_equal(lc_version_normalize("PHY", "rp001_v1_0_2_rev_b", out, sizeof out), 0);
+    assert_string_equal(out, "RP001_V1_0_2_REV_B");
     assert_int_equal(lc_version_normalize("MAC", "v1", out, sizeof out), -1);
     assert_int_equal(lc_version_normalize("MAC", "1..0", out, sizeof out), -1);
     assert_int_equal(lc_version_normalize("PHY", "1.0.3-ab", out, sizeof out), -1);
