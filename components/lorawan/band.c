@@ -313,44 +313,60 @@ static int groups_at(const lorawan_band_t *band, const lorawan__chgroup_t *g, ui
     return LORAWAN_E_RANGE;
 }
 
-unsigned lorawan_band_uplink_channel_count(const lorawan_band_t *band, lorawan_rp_rev_t rev)
+/* The channel groups of the uplink or downlink channels of `band` under `rev`; NULL when the
+ * band is not defined by the revision. Downlinks default to the uplink channels (RX1 on the
+ * uplink frequency). */
+static const lorawan__chgroup_t *channel_groups(const lorawan_band_t *band, lorawan_rp_rev_t rev,
+                                                bool uplink, uint8_t *n)
 {
     const lorawan__era_t *era = lorawan__band_era(band, rev);
-    return era == NULL ? 0 : groups_count(era->up, era->n_up);
+    if (era == NULL)
+        return NULL;
+    if (uplink || era->down == NULL) {
+        *n = era->n_up;
+        return era->up;
+    }
+    *n = era->n_down;
+    return era->down;
+}
+
+static unsigned channel_count(const lorawan_band_t *band, lorawan_rp_rev_t rev, bool uplink)
+{
+    uint8_t n = 0;
+    const lorawan__chgroup_t *g = channel_groups(band, rev, uplink, &n);
+    return g == NULL ? 0 : groups_count(g, n);
+}
+
+static int channel_at(const lorawan_band_t *band, lorawan_rp_rev_t rev, bool uplink, unsigned index,
+                      lorawan_channel_t *out)
+{
+    uint8_t n = 0;
+    const lorawan__chgroup_t *g = channel_groups(band, rev, uplink, &n);
+    if (g == NULL || out == NULL)
+        return LORAWAN_E_PARAM;
+    return groups_at(band, g, n, index, out);
+}
+
+unsigned lorawan_band_uplink_channel_count(const lorawan_band_t *band, lorawan_rp_rev_t rev)
+{
+    return channel_count(band, rev, true);
 }
 
 int lorawan_band_uplink_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev, unsigned index,
                                 lorawan_channel_t *out)
 {
-    if (out == NULL)
-        return LORAWAN_E_PARAM;
-    const lorawan__era_t *era = lorawan__band_era(band, rev);
-    if (era == NULL)
-        return LORAWAN_E_PARAM;
-    return groups_at(band, era->up, era->n_up, index, out);
+    return channel_at(band, rev, true, index, out);
 }
 
 unsigned lorawan_band_downlink_channel_count(const lorawan_band_t *band, lorawan_rp_rev_t rev)
 {
-    const lorawan__era_t *era = lorawan__band_era(band, rev);
-    if (era == NULL)
-        return 0;
-    if (era->down == NULL)
-        return groups_count(era->up, era->n_up);
-    return groups_count(era->down, era->n_down);
+    return channel_count(band, rev, false);
 }
 
 int lorawan_band_downlink_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev, unsigned index,
                                   lorawan_channel_t *out)
 {
-    if (out == NULL)
-        return LORAWAN_E_PARAM;
-    const lorawan__era_t *era = lorawan__band_era(band, rev);
-    if (era == NULL)
-        return LORAWAN_E_PARAM;
-    if (era->down == NULL)
-        return groups_at(band, era->up, era->n_up, index, out);
-    return groups_at(band, era->down, era->n_down, index, out);
+    return channel_at(band, rev, false, index, out);
 }
 
 int lorawan_band_rx1_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev,

@@ -559,6 +559,16 @@ static const lorawan_sub_band_t cn779_sb[] = {{779500000u, 786500000u, 10000u, 1
         .dr = 2, .coding_rate = "4/5", .n_freqs = 0                                                \
     }
 
+/* A band whose channels the network can add (EU868-like). */
+#define DYN_BAND(id_, name_, tts_, min_rev_, eras_, rx2_hz_, rx2_dr_, beacon_, eirp_, txmax_, sb_) \
+    {                                                                                              \
+        .id = (id_), .name = (name_), .tts_id = (tts_), .min_rev = (min_rev_), .eras = (eras_),    \
+        .n_eras = N(eras_), .chmask_kind = LORAWAN__CHMASK_EU, .max_channels = 16,                 \
+        .dynamic = true, .rx2 = {(rx2_hz_), (rx2_dr_)}, .beacon = beacon_,                         \
+        .max_eirp_cdbm = (eirp_), .tx_power_max = (txmax_), .sub_bands = (sb_),                    \
+        .n_sub_bands = N(sb_)                                                                      \
+    }
+
 #define AS923_BAND(id_, name_, tts_, off_)                                                         \
     {                                                                                              \
         .id = (id_), .name = (name_), .tts_id = (tts_), .min_rev = LORAWAN_RP001_1_0_2,            \
@@ -582,21 +592,9 @@ static const lorawan_sub_band_t cn779_sb[] = {{779500000u, 786500000u, 10000u, 1
  * EIRP / TXPower range per band. AS923 groups 2..4 (RP002-1.0.1 §2.8.2) shift every
  * frequency by -1.8, -6.6 and -5.9 MHz. */
 const lorawan_band_t lorawan__bands[LORAWAN_BAND_COUNT] = {
-    [LORAWAN_BAND_EU868] = {.id = LORAWAN_BAND_EU868,
-                            .name = "EU868",
-                            .tts_id = "EU_863_870",
-                            .min_rev = LORAWAN_RP001_1_0_2,
-                            .eras = eu868_eras,
-                            .n_eras = N(eu868_eras),
-                            .chmask_kind = LORAWAN__CHMASK_EU,
-                            .max_channels = 16,
-                            .dynamic = true,
-                            .rx2 = {869525000u, 0},
-                            .beacon = BEACON_FIXED(3, 869525000u, 869525000u),
-                            .max_eirp_cdbm = 1600,
-                            .tx_power_max = 7,
-                            .sub_bands = eu868_sb,
-                            .n_sub_bands = N(eu868_sb)},
+    [LORAWAN_BAND_EU868] =
+        DYN_BAND(LORAWAN_BAND_EU868, "EU868", "EU_863_870", LORAWAN_RP001_1_0_2, eu868_eras,
+                 869525000u, 0, BEACON_FIXED(3, 869525000u, 869525000u), 1600, 7, eu868_sb),
     [LORAWAN_BAND_US915] = {.id = LORAWAN_BAND_US915,
                             .name = "US915",
                             .tts_id = "US_902_928",
@@ -629,51 +627,15 @@ const lorawan_band_t lorawan__bands[LORAWAN_BAND_COUNT] = {
     [LORAWAN_BAND_AS923_2] = AS923_BAND(LORAWAN_BAND_AS923_2, "AS923-2", "AS_923_2", 1800000),
     [LORAWAN_BAND_AS923_3] = AS923_BAND(LORAWAN_BAND_AS923_3, "AS923-3", "AS_923_3", 6600000),
     [LORAWAN_BAND_AS923_4] = AS923_BAND(LORAWAN_BAND_AS923_4, "AS923-4", "AS_923_4", 5900000),
-    [LORAWAN_BAND_KR920] = {.id = LORAWAN_BAND_KR920,
-                            .name = "KR920",
-                            .tts_id = "KR_920_923",
-                            .min_rev = LORAWAN_RP001_1_0_2,
-                            .eras = kr920_eras,
-                            .n_eras = N(kr920_eras),
-                            .chmask_kind = LORAWAN__CHMASK_EU,
-                            .max_channels = 16,
-                            .dynamic = true,
-                            .rx2 = {921900000u, 0},
-                            .beacon = BEACON_FIXED(3, 923100000u, 923100000u),
-                            .max_eirp_cdbm = 1400,
-                            .tx_power_max = 7,
-                            .sub_bands = kr920_sb,
-                            .n_sub_bands = N(kr920_sb)},
-    [LORAWAN_BAND_IN865] = {.id = LORAWAN_BAND_IN865,
-                            .name = "IN865",
-                            .tts_id = "IN_865_867",
-                            .min_rev = LORAWAN_RP001_1_0_2_B,
-                            .eras = in865_eras,
-                            .n_eras = N(in865_eras),
-                            .chmask_kind = LORAWAN__CHMASK_EU,
-                            .max_channels = 16,
-                            .dynamic = true,
-                            .rx2 = {866550000u, 2},
-                            .beacon = BEACON_FIXED(4, 866550000u, 866550000u),
-                            .max_eirp_cdbm = 3000,
-                            .tx_power_max = 10,
-                            .sub_bands = in865_sb,
-                            .n_sub_bands = N(in865_sb)},
-    [LORAWAN_BAND_RU864] = {.id = LORAWAN_BAND_RU864,
-                            .name = "RU864",
-                            .tts_id = "RU_864_870",
-                            .min_rev = LORAWAN_RP001_1_0_3_A,
-                            .eras = ru864_eras,
-                            .n_eras = N(ru864_eras),
-                            .chmask_kind = LORAWAN__CHMASK_EU,
-                            .max_channels = 16,
-                            .dynamic = true,
-                            .rx2 = {869100000u, 0},
-                            .beacon = BEACON_FIXED(3, 869100000u, 868900000u),
-                            .max_eirp_cdbm = 1600,
-                            .tx_power_max = 7,
-                            .sub_bands = ru864_sb,
-                            .n_sub_bands = N(ru864_sb)},
+    [LORAWAN_BAND_KR920] =
+        DYN_BAND(LORAWAN_BAND_KR920, "KR920", "KR_920_923", LORAWAN_RP001_1_0_2, kr920_eras,
+                 921900000u, 0, BEACON_FIXED(3, 923100000u, 923100000u), 1400, 7, kr920_sb),
+    [LORAWAN_BAND_IN865] =
+        DYN_BAND(LORAWAN_BAND_IN865, "IN865", "IN_865_867", LORAWAN_RP001_1_0_2_B, in865_eras,
+                 866550000u, 2, BEACON_FIXED(4, 866550000u, 866550000u), 3000, 10, in865_sb),
+    [LORAWAN_BAND_RU864] =
+        DYN_BAND(LORAWAN_BAND_RU864, "RU864", "RU_864_870", LORAWAN_RP001_1_0_3_A, ru864_eras,
+                 869100000u, 0, BEACON_FIXED(3, 869100000u, 868900000u), 1600, 7, ru864_sb),
     /* CN470 RP001: beacon DR2 hopping over 508.3 + 0.2 n MHz (n = 0..7). */
     [LORAWAN_BAND_CN470] = {.id = LORAWAN_BAND_CN470,
                             .name = "CN470",
@@ -701,34 +663,10 @@ const lorawan_band_t lorawan__bands[LORAWAN_BAND_COUNT] = {
     [LORAWAN_BAND_CN470_26B] =
         CN_VARIANT(LORAWAN_BAND_CN470_26B, "CN470-26B", "CN_470_510_26_B", cn26b_eras, 48,
                    502500000u, BEACON_FIXED(2, 504900000u, 504900000u)),
-    [LORAWAN_BAND_EU433] = {.id = LORAWAN_BAND_EU433,
-                            .name = "EU433",
-                            .tts_id = "EU_433",
-                            .min_rev = LORAWAN_RP001_1_0_2,
-                            .eras = eu433_eras,
-                            .n_eras = N(eu433_eras),
-                            .chmask_kind = LORAWAN__CHMASK_EU,
-                            .max_channels = 16,
-                            .dynamic = true,
-                            .rx2 = {434665000u, 0},
-                            .beacon = BEACON_FIXED(3, 434665000u, 434665000u),
-                            .max_eirp_cdbm = 1215,
-                            .tx_power_max = 5,
-                            .sub_bands = eu433_sb,
-                            .n_sub_bands = N(eu433_sb)},
-    [LORAWAN_BAND_CN779] = {.id = LORAWAN_BAND_CN779,
-                            .name = "CN779",
-                            .tts_id = "CN_779_787",
-                            .min_rev = LORAWAN_RP001_1_0_2,
-                            .eras = cn779_eras,
-                            .n_eras = N(cn779_eras),
-                            .chmask_kind = LORAWAN__CHMASK_EU,
-                            .max_channels = 16,
-                            .dynamic = true,
-                            .rx2 = {786000000u, 0},
-                            .beacon = BEACON_FIXED(3, 785000000u, 785000000u),
-                            .max_eirp_cdbm = 1215,
-                            .tx_power_max = 5,
-                            .sub_bands = cn779_sb,
-                            .n_sub_bands = N(cn779_sb)},
+    [LORAWAN_BAND_EU433] =
+        DYN_BAND(LORAWAN_BAND_EU433, "EU433", "EU_433", LORAWAN_RP001_1_0_2, eu433_eras, 434665000u,
+                 0, BEACON_FIXED(3, 434665000u, 434665000u), 1215, 5, eu433_sb),
+    [LORAWAN_BAND_CN779] =
+        DYN_BAND(LORAWAN_BAND_CN779, "CN779", "CN_779_787", LORAWAN_RP001_1_0_2, cn779_eras,
+                 786000000u, 0, BEACON_FIXED(3, 785000000u, 785000000u), 1215, 5, cn779_sb),
 };
