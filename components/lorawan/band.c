@@ -108,17 +108,17 @@ const lorawan_band_t *lorawan_band_get(lorawan_band_id_t id)
 
 lorawan_band_id_t lorawan_band_id(const lorawan_band_t *band)
 {
-    return band->id;
+    return band == NULL ? LORAWAN_BAND_COUNT : band->id;
 }
 
 const char *lorawan_band_name(const lorawan_band_t *band)
 {
-    return band->name;
+    return band == NULL ? "?" : band->name;
 }
 
 const char *lorawan_band_tts_id(const lorawan_band_t *band)
 {
-    return band->tts_id;
+    return band == NULL ? "?" : band->tts_id;
 }
 
 const lorawan__era_t *lorawan__band_era(const lorawan_band_t *band, lorawan_rp_rev_t rev)
@@ -385,7 +385,7 @@ int lorawan_band_rx1_channel(const lorawan_band_t *band, lorawan_rp_rev_t rev,
 
 bool lorawan_band_dynamic_channels(const lorawan_band_t *band)
 {
-    return band->dynamic;
+    return band != NULL && band->dynamic;
 }
 
 unsigned lorawan_band_max_channels(const lorawan_band_t *band, lorawan_rp_rev_t rev)
@@ -651,14 +651,18 @@ bool lorawan_band_tx_param_setup(const lorawan_band_t *band, lorawan_rp_rev_t re
 
 int32_t lorawan_band_default_max_eirp_cdbm(const lorawan_band_t *band, lorawan_rp_rev_t rev)
 {
+    if (band == NULL)
+        return 0;
     /* RP001-1.0.2 rev A gave AS923 a 14 dBm default (TTS regionalParameters1_0_2RevA). */
-    if (band->freq_offset_hz == 0 && band->id == LORAWAN_BAND_AS923_1 && rev == LORAWAN_RP001_1_0_2)
+    if (band->id == LORAWAN_BAND_AS923_1 && rev == LORAWAN_RP001_1_0_2)
         return 1400;
     return band->max_eirp_cdbm;
 }
 
 uint8_t lorawan_band_tx_power_max_index(const lorawan_band_t *band, lorawan_rp_rev_t rev)
 {
+    if (band == NULL)
+        return 0;
     /* US915/AU915 TXPower: RP001-1.0.2 defines 0..10 (30 dBm - 2 * TXPower); from
      * RP001-1.0.3 rev A / 1.1 the table runs 0..14 relative to the max EIRP. */
     if ((band->id == LORAWAN_BAND_US915 || band->id == LORAWAN_BAND_AU915) &&

@@ -84,9 +84,10 @@ const lorawan_band_t *lorawan_band_find(const char *name);
 /* The band with this id, or NULL when id is out of range. */
 const lorawan_band_t *lorawan_band_get(lorawan_band_id_t id);
 
+/* The band's id (LORAWAN_BAND_COUNT for NULL). */
 lorawan_band_id_t lorawan_band_id(const lorawan_band_t *band);
 /* Common name ("EU868", "AS923-2", "CN470-20A") and TTS id ("EU_863_870", "AS_923_2",
- * "CN_470_510_20_A"). Never NULL. */
+ * "CN_470_510_20_A"). Never NULL ("?" for a NULL band). */
 const char *lorawan_band_name(const lorawan_band_t *band);
 const char *lorawan_band_tts_id(const lorawan_band_t *band);
 
