@@ -202,14 +202,24 @@ static void bus_pump_handle_closed(uv_handle_t *h)
         p->closed(p);
 }
 
+/* uv_close, unless someone else closed h already (an owner walking the loop to close every
+ * handle before freeing): then h is gone and its close callback is ours to run now. */
+static void bus_close(uv_handle_t *h, uv_close_cb cb)
+{
+    if (uv_is_closing(h))
+        cb(h);
+    else
+        uv_close(h, cb);
+}
+
 /* Disables IO events on q (NULL: already destroyed) and closes the handles; p->closed runs
  * from the last close callback. */
 static void bus_pump_close(bus_pump_t *p, rd_kafka_queue_t *q)
 {
     if (q != NULL)
         rd_kafka_queue_io_event_enable(q, -1, NULL, 0);
-    uv_close((uv_handle_t *)&p->poll, bus_pump_handle_closed);
-    uv_close((uv_handle_t *)&p->timer, bus_pump_handle_closed);
+    bus_close((uv_handle_t *)&p->poll, bus_pump_handle_closed);
+    bus_close((uv_handle_t *)&p->timer, bus_pump_handle_closed);
 }
 
 /* ---- the bus ---------------------------------------------------------------------- */
@@ -258,7 +268,10 @@ struct lw_bus {
     bool ready;
 
     bus_state_t state;
-    int open_handles; /* pump (2) + health timer */
+    bool in_step; /* bus_stop_step running: nested calls only ask for another pass */
+    bool step_again;
+    bool closed_pending; /* the last handle closed during a step: finish after it */
+    int open_handles;    /* pump (as one), health timer, stop timer */
     bool free_on_close;
     uint64_t stop_deadline_ms;
     uv_timer_t stop_timer;
@@ -1116,14 +1129,15 @@ static void bus_consumer_finish(lw_bus_consumer_t *c)
         return;
     bool clean = c->rk != NULL && rd_kafka_consumer_closed(c->rk);
     c->state = CONSUMER_CLOSED;
-    bus_pump_close(&c->pump, c->q);
+    lw_log(clean ? LW_LOG_INFO : LW_LOG_WARN, "bus", "consumer closed", "group", c->group, "clean",
+           clean ? "true" : "false", NULL);
+    rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
     rd_kafka_queue_destroy(c->q);
     c->q = NULL;
     /* Already closed (or giving up): don't let destroy close it again, synchronously. */
     rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     c->rk = NULL;
-    lw_log(clean ? LW_LOG_INFO : LW_LOG_WARN, "bus", "consumer closed", "group", c->group, "clean",
-           clean ? "true" : "false", NULL);
+    bus_pump_close(&c->pump, NULL); /* last: c may be freed by the time it returns */
 }
 
 static void bus_consumer_begin_close(lw_bus_consumer_t *c)
@@ -1238,12 +1252,13 @@ lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char
         c->pump.closed = bus_consumer_pump_closed;
         c->next = bus->consumers;
         bus->consumers = c;
-        bus_pump_close(&c->pump, c->q);
+        rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
         rd_kafka_queue_destroy(c->q);
         c->q = NULL;
         rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         c->rk = NULL;
         rd_kafka_topic_partition_list_destroy(tl);
+        bus_pump_close(&c->pump, NULL);
         return NULL;
     }
     c->pump.serve = bus_consumer_serve;
@@ -1286,10 +1301,8 @@ void lw_bus_commit(lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
 
 /* ---- stop ------------------------------------------------------------------------- */
 
-static void bus_handle_gone(lw_bus_t *bus)
+static void bus_closed(lw_bus_t *bus)
 {
-    if (--bus->open_handles > 0)
-        return;
     void (*done)(void *) = bus->stop_done;
     void *arg = bus->stop_arg;
     bool free_now = bus->free_on_close;
@@ -1298,6 +1311,16 @@ static void bus_handle_gone(lw_bus_t *bus)
         bus_release(bus);
     if (done != NULL)
         done(arg);
+}
+
+static void bus_handle_gone(lw_bus_t *bus)
+{
+    if (--bus->open_handles > 0)
+        return;
+    if (bus->in_step)
+        bus->closed_pending = true;
+    else
+        bus_closed(bus);
 }
 
 static void bus_handle_closed(uv_handle_t *h)
@@ -1334,23 +1357,26 @@ static void bus_destroy_producer(lw_bus_t *bus)
 static void bus_close_handles(lw_bus_t *bus)
 {
     bus_pump_close(&bus->pump, NULL);
-    uv_close((uv_handle_t *)&bus->health_timer, bus_handle_closed);
-    uv_close((uv_handle_t *)&bus->stop_timer, bus_handle_closed);
+    bus_close((uv_handle_t *)&bus->health_timer, bus_handle_closed);
+    bus_close((uv_handle_t *)&bus->stop_timer, bus_handle_closed);
 }
 
 /* Advances the stop: consumers closing → producer flushing → handles closing. Called from
  * the stop timer, consumer close callbacks and the health probe's completion. */
-static void bus_stop_step(lw_bus_t *bus)
+static void bus_stop_pass(lw_bus_t *bus)
 {
     if (bus->state != BUS_STOPPING)
         return;
     uint64_t now = bus_now_ms();
     bool late = now >= bus->stop_deadline_ms;
     if (bus->consumers != NULL) {
+        lw_bus_consumer_t *next;
         if (late)
-            for (lw_bus_consumer_t *c = bus->consumers; c != NULL; c = c->next)
+            for (lw_bus_consumer_t *c = bus->consumers; c != NULL; c = next) {
+                next = c->next;
                 if (c->state == CONSUMER_CLOSING)
                     bus_consumer_finish(c);
+            }
         return; /* each consumer's close callback calls us again */
     }
     if (!late && bus->producer != NULL && rd_kafka_outq_len(bus->producer) > 0)
@@ -1362,6 +1388,24 @@ static void bus_stop_step(lw_bus_t *bus)
     bus_destroy_producer(bus);
     lw_log(LW_LOG_INFO, "bus", "bus stopped", NULL);
     bus_close_handles(bus);
+}
+
+static void bus_stop_step(lw_bus_t *bus)
+{
+    if (bus->in_step) {
+        bus->step_again = true;
+        return;
+    }
+    bus->in_step = true;
+    do {
+        bus->step_again = false;
+        bus_stop_pass(bus);
+    } while (bus->step_again);
+    bus->in_step = false;
+    if (bus->closed_pending) {
+        bus->closed_pending = false;
+        bus_closed(bus); /* may free bus */
+    }
 }
 
 static void bus_stop_timer_cb(uv_timer_t *t)
@@ -1412,12 +1456,17 @@ void lw_bus_free(lw_bus_t *bus)
     }
     bus->stop_done = NULL;
     bus->stop_deadline_ms = 0;
-    for (lw_bus_consumer_t *c = bus->consumers; c != NULL; c = c->next)
+    bus->in_step = true; /* consumers' close callbacks must not advance the stop yet */
+    lw_bus_consumer_t *next;
+    for (lw_bus_consumer_t *c = bus->consumers; c != NULL; c = next) {
+        next = c->next;
         if (c->state != CONSUMER_CLOSED) {
             c->state = CONSUMER_CLOSING;
             bus_consumer_finish(c);
         }
+    }
     if (bus->health_busy)
         uv_cancel((uv_req_t *)&bus->health_work); /* else bus_health_after continues */
-    bus_stop_step(bus);
+    bus->in_step = false;
+    bus_stop_step(bus); /* may free bus */
 }

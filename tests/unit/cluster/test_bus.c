@@ -524,6 +524,50 @@ static void test_lw_bus_consumer__offset_out_of_range_counts_loss(void **state)
     fixture_stop(&owner);
 }
 
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* lw_bus_free without lw_bus_stop: everything is released once the loop runs (ASan checks
+ * the memory), whether the bus's handles are still open or an owner closed every handle of
+ * the loop first. */
+static void run_free_without_stop(bool walk_first)
+{
+    fixture_t f;
+    fixture_start(&f, NULL);
+    lw_err_t err;
+    static seen_t s;
+    memset(&s, 0, sizeof(s));
+    const char *names[] = {"freed"};
+    assert_non_null(lw_bus_subscribe(f.bus, "g-free", names, 1, &seen_handler, &s, &err));
+    assert_non_null(lw_bus_subscribe(f.bus, NULL, names, 1, &seen_handler, &s, &err));
+    assert_int_equal(lw_bus_publish(f.bus, "freed", "k", 1, "v", 1, &err), 0);
+    run_until(&f.loop, seen_assigned, &s, 10000);
+    if (walk_first) {
+        uv_walk(&f.loop, walk_close, NULL);
+        uv_run(&f.loop, UV_RUN_DEFAULT);
+    }
+    lw_bus_free(f.bus);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    lw_config_free(f.cfg);
+}
+
+static void test_lw_bus_free__without_stop(void **state)
+{
+    (void)state;
+    run_free_without_stop(false);
+}
+
+static void test_lw_bus_free__after_owner_closed_every_handle(void **state)
+{
+    (void)state;
+    run_free_without_stop(true);
+}
+
 int main(void)
 {
     lw_log_setup(LW_LOG_WARN, LW_LOG_LOGFMT);
@@ -541,6 +585,8 @@ int main(void)
         cmocka_unit_test(test_lw_bus_subscribe__private_group_sees_new_messages_only),
         cmocka_unit_test(test_lw_bus_subscribe__no_handler_fails_without_callbacks),
         cmocka_unit_test(test_lw_bus_consumer__offset_out_of_range_counts_loss),
+        cmocka_unit_test(test_lw_bus_free__without_stop),
+        cmocka_unit_test(test_lw_bus_free__after_owner_closed_every_handle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
