@@ -80,6 +80,8 @@ static inline void xor16(uint8_t *dst, const uint8_t *src)
 static void gather(const uint8_t *head, size_t head_len, const uint8_t *msg, size_t pos, size_t n,
                    uint8_t *dst)
 {
+    if (n == 0)
+        return; /* msg may be NULL for an empty message */
     if (pos >= head_len) {
         memcpy(dst, msg + (pos - head_len), n);
     } else if (pos + n <= head_len) {

@@ -276,33 +276,6 @@ static void test_lorawan_mac_field_set__range(void **state)
     assert_int_equal(lorawan_mac_field_get(&c, &f[0]), 7);
 }
 
-static void test_lorawan_strerror__names(void **state)
-{
-    (void)state;
-    assert_string_equal(lorawan_strerror(0), "ok");
-    assert_string_equal(lorawan_strerror(LORAWAN_E_PARAM), "param");
-    assert_string_equal(lorawan_strerror(LORAWAN_E_MAC_SHORT), "mac_truncated");
-    assert_string_equal(lorawan_strerror(LORAWAN_E_DR), "data_rate");
-    assert_string_equal(lorawan_strerror(-1000), "unknown");
-}
-
-static void test_lorawan_hex_decode__errors(void **state)
-{
-    (void)state;
-    uint8_t out[4];
-    size_t len = 0;
-    char hex[16];
-    assert_int_equal(lorawan_hex_decode("0a0B", 4, out, sizeof(out), &len), 0);
-    assert_int_equal(len, 2);
-    assert_int_equal(out[1], 0x0b);
-    assert_int_equal(lorawan_hex_decode("0a0", 3, out, sizeof(out), &len), LORAWAN_E_HEX);
-    assert_int_equal(lorawan_hex_decode("0g", 2, out, sizeof(out), &len), LORAWAN_E_HEX);
-    assert_int_equal(lorawan_hex_decode("0011223344", 10, out, sizeof(out), &len), LORAWAN_E_BUF);
-    assert_int_equal(lorawan_hex_encode(out, 2, hex, sizeof(hex)), 0);
-    assert_string_equal(hex, "0a0b");
-    assert_int_equal(lorawan_hex_encode(out, 2, hex, 4), LORAWAN_E_BUF);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,8 +296,6 @@ int main(void)
         cmocka_unit_test(test_lorawan_mac_cmds_decode__rfu_bits_ignored),
         cmocka_unit_test(test_lorawan_mac_cmd_info__every_command_roundtrips),
         cmocka_unit_test(test_lorawan_mac_field_set__range),
-        cmocka_unit_test(test_lorawan_strerror__names),
-        cmocka_unit_test(test_lorawan_hex_decode__errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
