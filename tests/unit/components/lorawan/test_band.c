@@ -397,6 +397,56 @@ static void test_band_datarate_index__reverse_lookup(void **state)
     assert_int_equal(dr, 7);
 }
 
+/* Invariants over every band, revision, data rate and setting: N = M - 8 (0 for N/A), a
+ * direction, a LoRaWAN modulation, repeater sizes never above the plain ones and never
+ * above 250, no data rate at all where the revision does not define the band. */
+static void test_band_datarate__invariants(void **state)
+{
+    (void)state;
+    for (unsigned id = 0; id < LORAWAN_BAND_COUNT; id++) {
+        const lorawan_band_t *b = lorawan_band_get((lorawan_band_id_t)id);
+        for (unsigned r = 0; r < LORAWAN_RP_REV_COUNT; r++) {
+            lorawan_rp_rev_t rev = (lorawan_rp_rev_t)r;
+            unsigned defined = 0;
+            for (unsigned dr = 0; dr < 16; dr++) {
+                for (int dwell = 0; dwell < 2; dwell++) {
+                    lorawan_dr_t plain, rep;
+                    int rc = lorawan_band_datarate_dwell(b, rev, (uint8_t)dr, false, dwell, &plain);
+                    int rc_rep =
+                        lorawan_band_datarate_dwell(b, rev, (uint8_t)dr, true, dwell, &rep);
+                    assert_int_equal(rc, rc_rep);
+                    if (rc != 0) {
+                        assert_int_equal(rc, LORAWAN_E_DR);
+                        continue;
+                    }
+                    defined++;
+                    assert_true(lorawan_band_defined(b, rev));
+                    assert_true(plain.uplink || plain.downlink);
+                    assert_true(plain.max_mac_payload_m <= 250);
+                    assert_true(rep.max_mac_payload_m <= plain.max_mac_payload_m);
+                    assert_int_equal(plain.max_frm_payload_n,
+                                     plain.max_mac_payload_m ? plain.max_mac_payload_m - 8 : 0);
+                    switch (plain.modulation) {
+                    case LORAWAN_MOD_LORA:
+                        assert_true(plain.spreading_factor >= 7 && plain.spreading_factor <= 12);
+                        assert_true(plain.bandwidth_hz == 125000 || plain.bandwidth_hz == 250000 ||
+                                    plain.bandwidth_hz == 500000);
+                        break;
+                    case LORAWAN_MOD_FSK:
+                        assert_int_equal(plain.bit_rate_bps, 50000);
+                        break;
+                    case LORAWAN_MOD_LR_FHSS:
+                        assert_true(plain.uplink && !plain.downlink);
+                        assert_true(rev >= LORAWAN_RP002_1_0_2);
+                        break;
+                    }
+                }
+            }
+            assert_int_equal(defined > 0, lorawan_band_defined(b, rev));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_rp_rev_parse__names),
         cmocka_unit_test(test_band_datarate__bad_arguments),
         cmocka_unit_test(test_band_datarate_index__reverse_lookup),
+        cmocka_unit_test(test_band_datarate__invariants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
