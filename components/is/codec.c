@@ -280,7 +280,7 @@ static bool duration_ok(const char *s)
     return end != s && strcmp(end, "s") == 0 && v >= 0 && isfinite(v);
 }
 
-static bool time_ok(const char *s)
+bool is_time_valid(const char *s)
 {
     /* YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM) */
     int y, mo, d, h, mi, se;
@@ -361,7 +361,7 @@ static int check_value(const is_field_t *f, json_t *v, const char *path, bool cr
             return is_err_field(err, path, "invalid `%s`: not a host[:port] address", path);
         if (f->type == IS_FT_DURATION && len > 0 && !duration_ok(s))
             return is_err_field(err, path, "invalid `%s`: not a duration like \"1.5s\"", path);
-        if (f->type == IS_FT_TIME && len > 0 && !time_ok(s))
+        if (f->type == IS_FT_TIME && len > 0 && !is_time_valid(s))
             return is_err_field(err, path, "invalid `%s`: not an RFC 3339 timestamp", path);
         break;
     }
@@ -399,7 +399,7 @@ static int check_value(const is_field_t *f, json_t *v, const char *path, bool cr
         json_object_foreach(v, k, av)
         {
             char sub[160];
-            snprintf(sub, sizeof sub, "%s.%s", path, k);
+            snprintf(sub, sizeof sub, "%.120s.%s", path, k);
             if (!id_like(k))
                 return is_err_field(err, path, "invalid `%s`: invalid key `%.36s`", path, k);
             if (!json_is_string(av) || json_string_length(av) > 200)
@@ -421,7 +421,7 @@ static int check_value(const is_field_t *f, json_t *v, const char *path, bool cr
         {
             if (!json_is_string(iv) || json_string_length(iv) == 0 || json_string_length(iv) > 64) {
                 char sub[160];
-                snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+                snprintf(sub, sizeof sub, "%.120s[%zu]", path, i);
                 return is_err_field(err, sub, "invalid `%s`: must be a non-empty string", sub);
             }
         }
@@ -437,7 +437,7 @@ static int check_value(const is_field_t *f, json_t *v, const char *path, bool cr
             json_object_foreach(v, k, lv)
             {
                 char sub[160];
-                snprintf(sub, sizeof sub, "%s.%s", path, k);
+                snprintf(sub, sizeof sub, "%.120s.%s", path, k);
                 if (!id_like(k))
                     return is_err_field(err, path, "invalid `%s`: invalid key", path);
                 json_t *tmp = json_object();
@@ -471,7 +471,7 @@ static int check_value(const is_field_t *f, json_t *v, const char *path, bool cr
         json_array_foreach(v, i, iv)
         {
             char sub[160];
-            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            snprintf(sub, sizeof sub, "%.120s[%zu]", path, i);
             json_t *o = json_object();
             if (check_fields(f->sub, f->nsub, iv, sub, create, o, err) != 0) {
                 json_decref(o);
@@ -510,7 +510,7 @@ static int check_fields(const is_field_t *fields, size_t n, json_t *obj, const c
     json_object_foreach(obj, k, v)
     {
         char path[192];
-        snprintf(path, sizeof path, "%s.%s", prefix, k);
+        snprintf(path, sizeof path, "%.120s.%s", prefix, k);
         const is_field_t *f = field_find(fields, n, k);
         if (f == NULL)
             return err_unknown(err, path);
@@ -563,7 +563,7 @@ static int decode_ids(const is_kind_t *k, json_t *ids, const char *prefix, is_id
     json_t *v;
     json_object_foreach(ids, key, v)
     {
-        snprintf(path, sizeof path, "%s.%s", prefix, key);
+        snprintf(path, sizeof path, "%.120s.%s", prefix, key);
         bool known = strcmp(key, k->id_field) == 0;
         if (k == &is_kind_gw && strcmp(key, "eui") == 0)
             known = true;
@@ -575,23 +575,23 @@ static int decode_ids(const is_kind_t *k, json_t *ids, const char *prefix, is_id
         if (!known)
             return err_unknown(err, path);
     }
-    snprintf(path, sizeof path, "%s.%s", prefix, k->id_field);
+    snprintf(path, sizeof path, "%.120s.%s", prefix, k->id_field);
     if (ids_id(ids, k->id_field, path, k == &is_kind_user ? 2 : 3, out->id, err) != 0)
         return -1;
     if (k == &is_kind_gw) {
-        snprintf(path, sizeof path, "%s.eui", prefix);
+        snprintf(path, sizeof path, "%.120s.eui", prefix);
         if (ids_eui(ids, "eui", path, &out->has_eui, &out->eui, err) != 0)
             return -1;
     }
     if (k->device) {
-        snprintf(path, sizeof path, "%s.dev_eui", prefix);
+        snprintf(path, sizeof path, "%.120s.dev_eui", prefix);
         if (ids_eui(ids, "dev_eui", path, &out->has_dev_eui, &out->dev_eui, err) != 0)
             return -1;
-        snprintf(path, sizeof path, "%s.join_eui", prefix);
+        snprintf(path, sizeof path, "%.120s.join_eui", prefix);
         if (ids_eui(ids, "join_eui", path, &out->has_join_eui, &out->join_eui, err) != 0)
             return -1;
         json_t *da = json_object_get(ids, "dev_addr");
-        snprintf(path, sizeof path, "%s.dev_addr", prefix);
+        snprintf(path, sizeof path, "%.120s.dev_addr", prefix);
         if (da != NULL && !json_is_null(da)) {
             const char *s = json_string_value(da);
             bool ok = s != NULL && strlen(s) == 8 && strspn(s, "0123456789abcdefABCDEF") == 8;
@@ -600,17 +600,17 @@ static int decode_ids(const is_kind_t *k, json_t *ids, const char *prefix, is_id
         }
         json_t *app = json_object_get(ids, "application_ids");
         if (app != NULL && !json_is_null(app)) {
-            snprintf(path, sizeof path, "%s.application_ids", prefix);
+            snprintf(path, sizeof path, "%.120s.application_ids", prefix);
             if (!json_is_object(app))
                 return is_err_field(err, path, "invalid `%s`: must be an object", path);
             json_object_foreach(app, key, v)
             {
                 if (strcmp(key, "application_id") != 0) {
-                    snprintf(path, sizeof path, "%s.application_ids.%s", prefix, key);
+                    snprintf(path, sizeof path, "%.120s.application_ids.%s", prefix, key);
                     return err_unknown(err, path);
                 }
             }
-            snprintf(path, sizeof path, "%s.application_ids.application_id", prefix);
+            snprintf(path, sizeof path, "%.120s.application_ids.application_id", prefix);
             if (ids_id(app, "application_id", path, 3, out->app_id, err) != 0)
                 return -1;
         }
@@ -631,7 +631,7 @@ int is_entity_decode(const is_kind_t *k, json_t *obj, const char *prefix, bool c
     char path[192];
     json_object_foreach(obj, key, v)
     {
-        snprintf(path, sizeof path, "%s.%s", prefix, key);
+        snprintf(path, sizeof path, "%.120s.%s", prefix, key);
         if (strcmp(key, "ids") == 0) {
             if (decode_ids(k, v, path, ids, err) != 0)
                 goto fail;
@@ -657,7 +657,7 @@ int is_entity_decode(const is_kind_t *k, json_t *obj, const char *prefix, bool c
             json_object_set_new(out, key, norm);
     }
     if (create && ids->id[0] == '\0') {
-        snprintf(path, sizeof path, "%s.ids.%s", prefix, k->id_field);
+        snprintf(path, sizeof path, "%.120s.ids.%s", prefix, k->id_field);
         is_err_field(err, path, "invalid `%s`: missing", path);
         goto fail;
     }
@@ -740,8 +740,8 @@ int is_mask_parse_json(const is_kind_t *k, const json_t *fm, const char *field, 
     json_object_foreach((json_t *)fm, key, v)
     {
         if (strcmp(key, "paths") != 0) {
-            char path[96];
-            snprintf(path, sizeof path, "%s.%s", field, key);
+            char path[192];
+            snprintf(path, sizeof path, "%.120s.%s", field, key);
             return err_unknown(err, path);
         }
     }

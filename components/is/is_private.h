@@ -246,6 +246,9 @@ typedef struct is_page {
 int is_page_parse(const is_kind_t *k, const char *limit, const char *page, const char *order,
                   is_page_t *p, lw_err_t *err);
 
+/* RFC 3339 timestamp ("2026-01-02T03:04:05Z", fraction and offset optional)? */
+bool is_time_valid(const char *s);
+
 /* invalid_field with attribute "field" (helper shared by the codecs). */
 int is_err_field(lw_err_t *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

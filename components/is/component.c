@@ -1,0 +1,247 @@
+/* The Identity Server component: configuration, lifecycle, routes, and the deployment-wide
+ * EUI lookups for the Gateway Server and the Join Server. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "is_int.h"
+#include "log.h"
+
+static const lw_cfg_opt_t is_config[] = {
+    {.key = "is.password.min-length",
+     .type = LW_CFG_INT,
+     .def = "8",
+     .min = 1,
+     .max = 1000,
+     .help = "Minimum length of user passwords."},
+    {.key = "is.password.max-length",
+     .type = LW_CFG_INT,
+     .def = "1000",
+     .min = 1,
+     .max = 1000,
+     .help = "Maximum length of user passwords."},
+    {.key = "is.password.min-digits",
+     .type = LW_CFG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 100,
+     .help = "Minimum number of digits in user passwords."},
+    {.key = "is.password.min-special",
+     .type = LW_CFG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 100,
+     .help = "Minimum number of special characters in user passwords."},
+    {.key = "is.password.min-uppercase",
+     .type = LW_CFG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 100,
+     .help = "Minimum number of uppercase letters in user passwords."},
+    {.key = "is.password.reject-user-id",
+     .type = LW_CFG_BOOL,
+     .def = "true",
+     .help = "Reject passwords that contain the user ID."},
+    {.key = "is.password.iterations",
+     .type = LW_CFG_INT,
+     .def = "100000",
+     .min = 100000,
+     .max = 10000000,
+     .help = "PBKDF2-HMAC-SHA256 iterations for user passwords (hashed off the loop)."},
+    {.key = "is.api-key.iterations",
+     .type = LW_CFG_INT,
+     .def = "10000",
+     .min = 1000,
+     .max = 10000000,
+     .help = "PBKDF2-HMAC-SHA256 iterations for API key and access token secrets."},
+    {.key = "is.token-ttl",
+     .type = LW_CFG_DURATION,
+     .def = "1h",
+     .min = 1000,
+     .max = 2592000000LL,
+     .help = "Lifetime of access tokens issued by login."},
+    {.key = "is.auth-cache-ttl",
+     .type = LW_CFG_DURATION,
+     .def = "30s",
+     .min = 0,
+     .max = 3600000,
+     .help = "How long a verified API key or token stays cached in memory (0: no cache)."},
+    {.key = "is.user-registration.enabled",
+     .type = LW_CFG_BOOL,
+     .def = "true",
+     .help = "Allow anyone to register a user (POST /api/v3/users) without admin rights."},
+    {.key = "is.user-registration.admin-approval-required",
+     .type = LW_CFG_BOOL,
+     .def = "false",
+     .help = "Self-registered users start in STATE_REQUESTED until an admin approves them."},
+};
+
+static int is_config_register(lw_config_t *cfg)
+{
+    return lw_config_register(cfg, "is", is_config, sizeof is_config / sizeof is_config[0]);
+}
+
+static void is_free(void *state)
+{
+    is_t *is = state;
+    if (is == NULL)
+        return;
+    free(is->cache);
+    free(is->routes);
+    free(is);
+}
+
+static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
+{
+    tn_t *tn = tn_from_runtime(rt);
+    if (tn == NULL)
+        return lw_err_set(err, &lw_err_internal, "the identity server needs the tenant module");
+    is_t *is = calloc(1, sizeof *is);
+    if (is == NULL)
+        return lw_err_set(err, &lw_err_internal, "out of memory");
+    is->cache = calloc(IS_CACHE_SLOTS, sizeof *is->cache);
+    is->routes = calloc(IS_MAX_ROUTES, sizeof *is->routes);
+    if (is->cache == NULL || is->routes == NULL) {
+        is_free(is);
+        return lw_err_set(err, &lw_err_internal, "out of memory");
+    }
+    lw_config_t *cfg = lw_rt_config(rt);
+    is->rt = rt;
+    is->loop = lw_rt_loop(rt);
+    is->db = lw_rt_db(rt);
+    is->tn = tn;
+    is->pw.min_length = (int)lw_config_int(cfg, "is.password.min-length");
+    is->pw.max_length = (int)lw_config_int(cfg, "is.password.max-length");
+    is->pw.min_digits = (int)lw_config_int(cfg, "is.password.min-digits");
+    is->pw.min_special = (int)lw_config_int(cfg, "is.password.min-special");
+    is->pw.min_uppercase = (int)lw_config_int(cfg, "is.password.min-uppercase");
+    is->pw.reject_user_id = lw_config_bool(cfg, "is.password.reject-user-id");
+    is->pw_iterations = (int)lw_config_int(cfg, "is.password.iterations");
+    is->key_iterations = (int)lw_config_int(cfg, "is.api-key.iterations");
+    is->token_ttl_ms = lw_config_duration_ms(cfg, "is.token-ttl");
+    is->cache_ttl_ms = lw_config_duration_ms(cfg, "is.auth-cache-ttl");
+    is->registration_enabled = lw_config_bool(cfg, "is.user-registration.enabled");
+    is->admin_approval = lw_config_bool(cfg, "is.user-registration.admin-approval-required");
+
+    if (is_entity_routes(is) != 0 || is_device_routes(is) != 0 || is_access_routes(is) != 0) {
+        is_free(is);
+        return lw_err_set(err, &lw_err_internal, "cannot register the identity server's routes");
+    }
+    static const char *const body_keys[] = {"initial_user", NULL};
+    is->hook.validate = is_initial_user_validate;
+    is->hook.run = is_initial_user_run;
+    is->hook.body_keys = body_keys;
+    is->hook.arg = is;
+    tn_set_create_hook(tn, &is->hook);
+    *state = is;
+    return 0;
+}
+
+static int is_start(void *state, lw_err_t *err)
+{
+    (void)err;
+    is_t *is = state;
+    char n[24];
+    snprintf(n, sizeof n, "%zu", is->nroutes);
+    lw_log(LW_LOG_INFO, "is", "identity server started", "routes", n, NULL);
+    return 0;
+}
+
+static void is_stop(void *state, void (*done)(void *arg), void *done_arg)
+{
+    is_t *is = state;
+    is->stopping = true;
+    if (is->inflight_work == 0) {
+        done(done_arg);
+        return;
+    }
+    /* Password hashes still running in the worker pool: done runs after the last. */
+    is->stop_done = done;
+    is->stop_arg = done_arg;
+}
+
+const lw_component_t is_component = {
+    .name = "is",
+    .help = "Identity Server: users, organizations, applications, gateways, devices, keys",
+    .config_register = is_config_register,
+    .init = is_init,
+    .start = is_start,
+    .stop = is_stop,
+    .free = is_free,
+};
+
+/* ---- EUI lookups ------------------------------------------------------------------------- */
+
+typedef struct lookup {
+    bool device;
+    is_gateway_lookup_cb gw_cb;
+    is_device_lookup_cb dev_cb;
+    void *arg;
+} lookup_t;
+
+static void lookup_done(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    lookup_t *l = arg;
+    bool failed = err != NULL && err->def != NULL;
+    bool found = !failed && PQntuples(res) == 1;
+    if (l->device) {
+        is_device_ref_t ref;
+        memset(&ref, 0, sizeof ref);
+        if (found) {
+            snprintf(ref.tenant_id, sizeof ref.tenant_id, "%s", PQgetvalue(res, 0, 0));
+            snprintf(ref.application_id, sizeof ref.application_id, "%s", PQgetvalue(res, 0, 1));
+            snprintf(ref.device_id, sizeof ref.device_id, "%s", PQgetvalue(res, 0, 2));
+        }
+        l->dev_cb(l->arg, found ? &ref : NULL, failed ? err : NULL);
+    } else {
+        is_gateway_ref_t ref;
+        memset(&ref, 0, sizeof ref);
+        if (found) {
+            snprintf(ref.tenant_id, sizeof ref.tenant_id, "%s", PQgetvalue(res, 0, 0));
+            snprintf(ref.gateway_id, sizeof ref.gateway_id, "%s", PQgetvalue(res, 0, 1));
+        }
+        l->gw_cb(l->arg, found ? &ref : NULL, failed ? err : NULL);
+    }
+    free(l);
+}
+
+int is_gateway_eui_lookup(lw_db_t *db, uint64_t eui, is_gateway_lookup_cb cb, void *arg)
+{
+    lookup_t *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return -1;
+    l->gw_cb = cb;
+    l->arg = arg;
+    char e[17];
+    is_eui_format(eui, e);
+    const char *p[1] = {e};
+    if (lw_db_query(db, "SELECT tenant_id, gateway_id FROM lw_control.gateway_euis WHERE eui = $1",
+                    1, p, lookup_done, l) != 0) {
+        free(l);
+        return -1;
+    }
+    return 0;
+}
+
+int is_device_euis_lookup(lw_db_t *db, uint64_t join_eui, uint64_t dev_eui, is_device_lookup_cb cb,
+                          void *arg)
+{
+    lookup_t *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return -1;
+    l->device = true;
+    l->dev_cb = cb;
+    l->arg = arg;
+    char j[17], d[17];
+    is_eui_format(join_eui, j);
+    is_eui_format(dev_eui, d);
+    const char *p[2] = {j, d};
+    if (lw_db_query(db,
+                    "SELECT tenant_id, application_id, device_id FROM lw_control.end_device_euis "
+                    "WHERE join_eui = $1 AND dev_eui = $2",
+                    2, p, lookup_done, l) != 0) {
+        free(l);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,286 @@
+/* End devices, the Identity Server's part (tts-features.md §1.4): create, get, list, update,
+ * delete under /api/v3/applications/{application_id}/devices. Unlike other entities, a
+ * device is deleted outright: its ID and EUIs are free again at once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "is_int.h"
+#include "log.h"
+
+enum { D_CREATE = 0, D_LIST, D_GET, D_UPDATE, D_DELETE };
+
+#define DEV_COLS                                                                                   \
+    "device_id, data::text, " IS_TS("created_at") ", " IS_TS(                                      \
+        "updated_at") ", application_id, dev_eui, join_eui"
+
+static json_t *dev_render(const PGresult *res, int i, int c0, const is_mask_t *mask)
+{
+    json_t *ids = json_object();
+    json_object_set_new(ids, "device_id", json_string(PQgetvalue(res, i, c0)));
+    json_t *app = json_object();
+    json_object_set_new(app, "application_id", json_string(PQgetvalue(res, i, c0 + 4)));
+    json_object_set_new(ids, "application_ids", app);
+    if (!PQgetisnull(res, i, c0 + 5))
+        json_object_set_new(ids, "dev_eui", json_string(PQgetvalue(res, i, c0 + 5)));
+    if (!PQgetisnull(res, i, c0 + 6))
+        json_object_set_new(ids, "join_eui", json_string(PQgetvalue(res, i, c0 + 6)));
+    json_t *full = json_loads(PQgetvalue(res, i, c0 + 1), 0, NULL);
+    json_t *o = is_entity_render(&is_kind_dev, ids, PQgetvalue(res, i, c0 + 2),
+                                 PQgetvalue(res, i, c0 + 3), NULL, full, mask);
+    json_decref(full);
+    return o;
+}
+
+static void mask_all(is_mask_t *m)
+{
+    m->n = 0;
+    for (size_t i = 0; i < is_kind_dev.nfields && m->n < IS_MASK_MAX; i++)
+        snprintf(m->paths[m->n++], sizeof m->paths[0], "%s", is_kind_dev.fields[i].name);
+}
+
+/* ---- create ------------------------------------------------------------------------------ */
+
+static void created(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        is_op_not_found(op, "application", op->id);
+        return;
+    }
+    lw_log(LW_LOG_INFO, "is", "end device created", "tenant", op->t.id, "application", op->id,
+           "device", op->id2, NULL);
+    is_mask_t all;
+    mask_all(&all);
+    is_op_reply(op, 200, dev_render(res, 0, 0, &all));
+}
+
+static void create_limited(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    char dev[17], join[17];
+    is_eui_format(op->ids.dev_eui, dev);
+    is_eui_format(op->ids.join_eui, join);
+    char *data = json_dumps(op->data, JSON_COMPACT);
+    const char *p[6] = {
+        op->id, op->id2, op->ids.has_dev_eui ? dev : NULL, op->ids.has_join_eui ? join : NULL,
+        data,   op->t.id};
+    snprintf(op->sql, sizeof op->sql,
+             "WITH ins AS (INSERT INTO %s.end_devices (application_id, device_id, dev_eui, "
+             "join_eui, data) SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM "
+             "%s.applications WHERE application_id = $1 AND deleted_at IS NULL) RETURNING " DEV_COLS
+             "), c AS (INSERT INTO lw_control.end_device_euis (join_eui, dev_eui, tenant_id, "
+             "application_id, device_id) SELECT join_eui, dev_eui, $6, application_id, device_id "
+             "FROM ins WHERE join_eui IS NOT NULL AND dev_eui IS NOT NULL) SELECT * FROM ins",
+             op->sq, op->sq);
+    snprintf(op->conflict, sizeof op->conflict,
+             "end device `%s` already exists in application `%s`", op->id2, op->id);
+    snprintf(op->conflict_eui, sizeof op->conflict_eui,
+             "an end device with JoinEUI `%s` and DevEUI `%s` is already registered", join, dev);
+    is_op_query(op, op->sql, 6, p, created);
+    free(data);
+}
+
+static void create_begun(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.end_devices", op->sq);
+    is_op_limit(op, sql, 0, NULL, create_limited);
+}
+
+static bool decode_body(is_op_t *op, bool create)
+{
+    static const char *const allowed[] = {"end_device", "field_mask", NULL};
+    if (!is_op_body(op, allowed))
+        return false;
+    lw_err_t e;
+    if (is_mask_parse_json(&is_kind_dev, json_object_get(op->body, "field_mask"), "field_mask",
+                           &op->mask, &e) != 0 ||
+        is_entity_decode(&is_kind_dev, json_object_get(op->body, "end_device"), "end_device",
+                         create, &op->ids, &op->data, &e) != 0) {
+        is_op_fail(op, &e);
+        return false;
+    }
+    if (op->ids.app_id[0] != '\0' && strcmp(op->ids.app_id, op->id) != 0) {
+        is_op_invalid(op, "end_device.ids.application_ids.application_id",
+                      "does not match the path");
+        return false;
+    }
+    if (!create && op->ids.id[0] != '\0' && strcmp(op->ids.id, op->id2) != 0) {
+        is_op_invalid(op, "end_device.ids.device_id", "does not match the path");
+        return false;
+    }
+    return true;
+}
+
+/* ---- get, list, delete, update ----------------------------------------------------------- */
+
+static void got(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        is_op_not_found(op, "end device", op->id2);
+        return;
+    }
+    is_op_reply(op, 200, dev_render(res, 0, 0, &op->mask));
+}
+
+static void listed(is_op_t *op, const PGresult *res)
+{
+    lw_http_add_header(op->req, "X-Total-Count", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0");
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        if (!PQgetisnull(res, i, 1))
+            json_array_append_new(arr, dev_render(res, i, 1, &op->mask));
+    json_t *o = json_object();
+    if (json_array_size(arr) > 0)
+        json_object_set_new(o, "end_devices", arr);
+    else
+        json_decref(arr);
+    is_op_reply(op, 200, o);
+}
+
+static void deleted(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) < 1 || atoll(PQgetvalue(res, 0, 0)) == 0) {
+        is_op_not_found(op, "end device", op->id2);
+        return;
+    }
+    lw_log(LW_LOG_INFO, "is", "end device deleted", "tenant", op->t.id, "application", op->id,
+           "device", op->id2, NULL);
+    is_op_reply(op, 200, json_object());
+}
+
+static void updated(is_op_t *op, const PGresult *res)
+{
+    is_op_reply(op, 200, dev_render(res, 0, 0, &op->mask));
+}
+
+static void update_row(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        is_op_not_found(op, "end device", op->id2);
+        return;
+    }
+    json_t *cur = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    if (cur == NULL)
+        cur = json_object();
+    lw_err_t e;
+    if (is_entity_apply(&is_kind_dev, cur, op->data, &op->mask, &e) != 0) {
+        json_decref(cur);
+        is_op_fail(op, &e);
+        return;
+    }
+    char *data = json_dumps(cur, JSON_COMPACT);
+    json_decref(cur);
+    const char *p[3] = {op->id, op->id2, data};
+    snprintf(op->sql, sizeof op->sql,
+             "UPDATE %s.end_devices SET data = $3::jsonb, updated_at = now() "
+             "WHERE application_id = $1 AND device_id = $2 RETURNING " DEV_COLS,
+             op->sq);
+    is_op_query(op, op->sql, 3, p, updated);
+    free(data);
+}
+
+static void update_begun(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    const char *p[2] = {op->id, op->id2};
+    snprintf(op->sql, sizeof op->sql,
+             "SELECT data::text FROM %s.end_devices WHERE application_id = $1 AND device_id = $2 "
+             "FOR UPDATE",
+             op->sq);
+    is_op_query(op, op->sql, 2, p, update_row);
+}
+
+static void righted(is_op_t *op)
+{
+    int v = op->route->variant;
+    bool write = v == D_CREATE || v == D_UPDATE || v == D_DELETE;
+    if (!is_rights_require(
+            op, IS_BIT(write ? IS_R_APPLICATION_DEVICES_WRITE : IS_R_APPLICATION_DEVICES_READ)))
+        return;
+    lw_err_t e;
+    const char *p[3] = {op->id, op->id2, op->t.id};
+    switch (v) {
+    case D_CREATE:
+        if (!decode_body(op, true))
+            return;
+        snprintf(op->id2, sizeof op->id2, "%s", op->ids.id);
+        is_op_begin(op, create_begun);
+        return;
+    case D_GET:
+        if (is_mask_parse_csv(&is_kind_dev, lw_http_query(op->req, "field_mask"), "field_mask",
+                              &op->mask, &e) != 0) {
+            is_op_fail(op, &e);
+            return;
+        }
+        snprintf(op->sql, sizeof op->sql,
+                 "SELECT " DEV_COLS " FROM %s.end_devices WHERE application_id = $1 AND "
+                 "device_id = $2",
+                 op->sq);
+        is_op_query(op, op->sql, 2, p, got);
+        return;
+    case D_LIST:
+        if (is_page_parse(&is_kind_dev, lw_http_query(op->req, "limit"),
+                          lw_http_query(op->req, "page"), lw_http_query(op->req, "order"),
+                          &op->page, &e) != 0 ||
+            is_mask_parse_csv(&is_kind_dev, lw_http_query(op->req, "field_mask"), "field_mask",
+                              &op->mask, &e) != 0) {
+            is_op_fail(op, &e);
+            return;
+        }
+        snprintf(op->sql, sizeof op->sql,
+                 "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s.end_devices WHERE "
+                 "application_id = $1) t LEFT JOIN LATERAL (SELECT " DEV_COLS
+                 " FROM %s.end_devices WHERE application_id = $1 ORDER BY %s LIMIT %ld OFFSET %ld) "
+                 "p ON true",
+                 op->sq, op->sq, op->page.order_sql, op->page.limit,
+                 (op->page.page - 1) * op->page.limit);
+        is_op_query(op, op->sql, 1, p, listed);
+        return;
+    case D_DELETE:
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH d AS (DELETE FROM %s.end_devices WHERE application_id = $1 AND device_id = "
+                 "$2 RETURNING 1), c AS (DELETE FROM lw_control.end_device_euis WHERE tenant_id = "
+                 "$3 AND application_id = $1 AND device_id = $2) SELECT count(*) FROM d",
+                 op->sq);
+        is_op_query(op, op->sql, 3, p, deleted);
+        return;
+    case D_UPDATE:
+        if (!decode_body(op, false))
+            return;
+        is_op_begin(op, update_begun);
+        return;
+    }
+}
+
+static void authed(is_op_t *op)
+{
+    if (!is_op_path_id(op, "app", 3, "application_ids.application_id", op->id))
+        return;
+    int v = op->route->variant;
+    if (v != D_CREATE && v != D_LIST &&
+        !is_op_path_id(op, "dev", 3, "end_device_ids.device_id", op->id2))
+        return;
+    is_rights_run(op, IS_ENT_APP, op->id, righted);
+}
+
+static void h_device(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
+{
+    is_op_t *op = is_op_for(req, t, arg);
+    if (op != NULL)
+        is_auth_run(op, true, authed);
+}
+
+int is_device_routes(is_t *is)
+{
+    const char *coll = "/api/v3/applications/{app}/devices";
+    const char *one = "/api/v3/applications/{app}/devices/{dev}";
+    int rc = 0;
+    rc |= is_route(is, "POST", coll, h_device, &is_kind_dev, IS_ENT_APP, D_CREATE);
+    rc |= is_route(is, "GET", coll, h_device, &is_kind_dev, IS_ENT_APP, D_LIST);
+    rc |= is_route(is, "GET", one, h_device, &is_kind_dev, IS_ENT_APP, D_GET);
+    rc |= is_route(is, "PUT", one, h_device, &is_kind_dev, IS_ENT_APP, D_UPDATE);
+    rc |= is_route(is, "DELETE", one, h_device, &is_kind_dev, IS_ENT_APP, D_DELETE);
+    return rc;
+}

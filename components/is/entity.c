@@ -1,0 +1,953 @@
+/* Users, organizations, applications and gateways: create, get, list, update, delete,
+ * restore, purge, rights — The Things Stack's HTTP API on the tenant's schema. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "is_int.h"
+#include "log.h"
+
+enum {
+    V_CREATE = 0,
+    V_LIST_OWNER,
+    V_LIST_ALL,
+    V_GET,
+    V_UPDATE,
+    V_DELETE,
+    V_RESTORE,
+    V_PURGE,
+    V_RIGHTS,
+};
+
+#define COLS(id, extra)                                                                            \
+    id ", data::text, " IS_TS("created_at") ", " IS_TS("updated_at") ", " IS_TS("deleted_at") extra
+
+static const char *cols_of(const is_kind_t *k)
+{
+    if (k == &is_kind_user)
+        return COLS("user_id", ", admin, state");
+    if (k == &is_kind_gw)
+        return COLS("gateway_id", ", eui");
+    if (k == &is_kind_org)
+        return COLS("organization_id", "");
+    return COLS("application_id", "");
+}
+
+static is_rights_t r_info(is_ent_t e)
+{
+    static const int v[] = {IS_R_USER_INFO, IS_R_ORGANIZATION_INFO, IS_R_APPLICATION_INFO,
+                            IS_R_GATEWAY_INFO};
+    return IS_BIT(v[e]);
+}
+
+static is_rights_t r_basic(is_ent_t e)
+{
+    static const int v[] = {IS_R_USER_SETTINGS_BASIC, IS_R_ORGANIZATION_SETTINGS_BASIC,
+                            IS_R_APPLICATION_SETTINGS_BASIC, IS_R_GATEWAY_SETTINGS_BASIC};
+    return IS_BIT(v[e]);
+}
+
+static is_rights_t r_delete(is_ent_t e)
+{
+    static const int v[] = {IS_R_USER_DELETE, IS_R_ORGANIZATION_DELETE, IS_R_APPLICATION_DELETE,
+                            IS_R_GATEWAY_DELETE};
+    return IS_BIT(v[e]);
+}
+
+/* Rights an owner (user or organization) needs to list or create entities of kind k. */
+static is_rights_t r_owner(is_ent_t owner, const is_kind_t *k, bool create)
+{
+    if (owner == IS_ENT_USER) {
+        if (k == &is_kind_app)
+            return IS_BIT(create ? IS_R_USER_APPLICATIONS_CREATE : IS_R_USER_APPLICATIONS_LIST);
+        if (k == &is_kind_gw)
+            return IS_BIT(create ? IS_R_USER_GATEWAYS_CREATE : IS_R_USER_GATEWAYS_LIST);
+        return IS_BIT(create ? IS_R_USER_ORGANIZATIONS_CREATE : IS_R_USER_ORGANIZATIONS_LIST);
+    }
+    if (k == &is_kind_app)
+        return IS_BIT(create ? IS_R_ORGANIZATION_APPLICATIONS_CREATE
+                             : IS_R_ORGANIZATION_APPLICATIONS_LIST);
+    return IS_BIT(create ? IS_R_ORGANIZATION_GATEWAYS_CREATE : IS_R_ORGANIZATION_GATEWAYS_LIST);
+}
+
+static is_rights_t r_all(is_ent_t e)
+{
+    static const int v[] = {IS_R_USER_ALL, IS_R_ORGANIZATION_ALL, IS_R_APPLICATION_ALL,
+                            IS_R_GATEWAY_ALL};
+    return IS_BIT(v[e]);
+}
+
+static const char *const user_state_names[] = {
+    "STATE_REQUESTED", "STATE_APPROVED", "STATE_REJECTED", "STATE_FLAGGED", "STATE_SUSPENDED"};
+
+static int user_state_parse(const char *s)
+{
+    for (int i = 0; i < 5; i++)
+        if (s != NULL && strcmp(s, user_state_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void mask_all(const is_kind_t *k, is_mask_t *m)
+{
+    m->n = 0;
+    for (size_t i = 0; i < k->nfields && m->n < IS_MASK_MAX; i++)
+        if (!(k->fields[i].flags & IS_F_HIDDEN))
+            snprintf(m->paths[m->n++], sizeof m->paths[0], "%s", k->fields[i].name);
+}
+
+/* Renders row i of a result whose columns start at c0 in cols_of(k) order. */
+static json_t *row_render(const is_kind_t *k, const PGresult *res, int i, int c0,
+                          const is_mask_t *mask)
+{
+    json_t *ids = json_object();
+    json_object_set_new(ids, k->id_field, json_string(PQgetvalue(res, i, c0)));
+    json_t *full = json_loads(PQgetvalue(res, i, c0 + 1), 0, NULL);
+    if (full == NULL || !json_is_object(full)) {
+        json_decref(full);
+        full = json_object();
+    }
+    if (k == &is_kind_gw && !PQgetisnull(res, i, c0 + 5))
+        json_object_set_new(ids, "eui", json_string(PQgetvalue(res, i, c0 + 5)));
+    if (k == &is_kind_user) {
+        if (strcmp(PQgetvalue(res, i, c0 + 5), "t") == 0)
+            json_object_set_new(full, "admin", json_true());
+        int st = atoi(PQgetvalue(res, i, c0 + 6));
+        if (st > 0 && st < 5)
+            json_object_set_new(full, "state", json_string(user_state_names[st]));
+    }
+    json_t *o = is_entity_render(k, ids, PQgetvalue(res, i, c0 + 2), PQgetvalue(res, i, c0 + 3),
+                                 PQgetvalue(res, i, c0 + 4), full, mask);
+    json_decref(full);
+    return o;
+}
+
+static bool op_mask_query(is_op_t *op)
+{
+    lw_err_t e;
+    if (is_mask_parse_csv(op->kind, lw_http_query(op->req, "field_mask"), "field_mask", &op->mask,
+                          &e) != 0) {
+        is_op_fail(op, &e);
+        return false;
+    }
+    return true;
+}
+
+static size_t id_min(const is_kind_t *k)
+{
+    return k == &is_kind_user ? 2 : 3;
+}
+
+static char *field_name(const is_kind_t *k, char *buf, size_t len)
+{
+    /* "application_ids.application_id" as The Things Stack names path identifiers. */
+    snprintf(buf, len, "%s_ids.%s", k->key, k->id_field);
+    return buf;
+}
+
+/* ---- get --------------------------------------------------------------------------------- */
+
+static void get_row(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        is_op_not_found(op, op->kind->name, op->id);
+        return;
+    }
+    is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &op->mask));
+}
+
+static void get_righted(is_op_t *op)
+{
+    if (!is_rights_require(op, r_info(op->kind->ent)))
+        return;
+    snprintf(op->sql, sizeof op->sql, "SELECT %s FROM %s.%s WHERE %s = $1 AND deleted_at IS NULL",
+             cols_of(op->kind), op->sq, op->kind->table, op->kind->id_field);
+    const char *p[1] = {op->id};
+    is_op_query(op, op->sql, 1, p, get_row);
+}
+
+static void rights_reply(is_op_t *op)
+{
+    json_t *o = json_object();
+    if (op->rights != 0)
+        json_object_set_new(o, "rights", is_rights_to_json(op->rights));
+    is_op_reply(op, 200, o);
+}
+
+static void entity_authed(is_op_t *op)
+{
+    char f[96];
+    if (!is_op_path_id(op, "id", id_min(op->kind), field_name(op->kind, f, sizeof f), op->id))
+        return;
+    switch (op->route->variant) {
+    case V_GET:
+        if (!op_mask_query(op))
+            return;
+        is_rights_run(op, op->kind->ent, op->id, get_righted);
+        return;
+    case V_RIGHTS:
+        is_rights_run(op, op->kind->ent, op->id, rights_reply);
+        return;
+    default:
+        return;
+    }
+}
+
+static void h_entity(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
+{
+    is_op_t *op = is_op_for(req, t, arg);
+    if (op != NULL)
+        is_auth_run(op, true, entity_authed);
+}
+
+/* ---- create ------------------------------------------------------------------------------ */
+
+static void create_inserted(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        is_op_not_found(op, op->owner_org ? "organization" : "user", op->owner);
+        return;
+    }
+    lw_log(LW_LOG_INFO, "is", "entity created", "tenant", op->t.id, "type", op->kind->key, "id",
+           op->id, NULL);
+    is_mask_t all;
+    mask_all(op->kind, &all);
+    is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &all));
+}
+
+static void create_limited(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    const is_kind_t *k = op->kind;
+    char *data = json_dumps(op->data, JSON_COMPACT);
+    char rights[64];
+    is_rights_to_pg(r_all(k->ent), rights, sizeof rights);
+    char eui[17] = "";
+    if (op->ids.has_eui)
+        is_eui_format(op->ids.eui, eui);
+    const char *owner_table = op->owner_org ? "organizations" : "users";
+    const char *owner_col = op->owner_org ? "organization_id" : "user_id";
+    const char *p[7] = {op->id,
+                        data,
+                        op->owner,
+                        op->owner_org ? "organization" : "user",
+                        rights,
+                        op->t.id,
+                        op->ids.has_eui ? eui : NULL};
+    int n = 5;
+    if (k == &is_kind_org) {
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH a AS (INSERT INTO %s.accounts (account_id, account_type) "
+                 "SELECT $1, 'organization' WHERE EXISTS (SELECT 1 FROM %s.users "
+                 "WHERE user_id = $3 AND deleted_at IS NULL) RETURNING account_id), "
+                 "ins AS (INSERT INTO %s.organizations (organization_id, data) "
+                 "SELECT account_id, $2::jsonb FROM a RETURNING %s), "
+                 "m AS (INSERT INTO %s.memberships (entity_type, entity_id, account_id, "
+                 "account_type, rights) SELECT 'organization', organization_id, $3, $4, $5::text[] "
+                 "FROM ins) SELECT * FROM ins",
+                 op->sq, op->sq, op->sq, cols_of(k), op->sq);
+    } else if (k == &is_kind_gw) {
+        n = 7;
+        snprintf(
+            op->sql, sizeof op->sql,
+            "WITH ins AS (INSERT INTO %s.gateways (gateway_id, data, eui) "
+            "SELECT $1, $2::jsonb, $7 WHERE EXISTS (SELECT 1 FROM %s.%s WHERE %s = $3 "
+            "AND deleted_at IS NULL) RETURNING %s), "
+            "m AS (INSERT INTO %s.memberships (entity_type, entity_id, account_id, "
+            "account_type, rights) SELECT 'gateway', gateway_id, $3, $4, $5::text[] FROM ins), "
+            "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
+            "SELECT eui, $6, gateway_id FROM ins WHERE eui IS NOT NULL) SELECT * FROM ins",
+            op->sq, op->sq, owner_table, owner_col, cols_of(k), op->sq);
+    } else {
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH ins AS (INSERT INTO %s.applications (application_id, data) "
+                 "SELECT $1, $2::jsonb WHERE EXISTS (SELECT 1 FROM %s.%s WHERE %s = $3 "
+                 "AND deleted_at IS NULL) RETURNING %s), "
+                 "m AS (INSERT INTO %s.memberships (entity_type, entity_id, account_id, "
+                 "account_type, rights) SELECT 'application', application_id, $3, $4, $5::text[] "
+                 "FROM ins) SELECT * FROM ins",
+                 op->sq, op->sq, owner_table, owner_col, cols_of(k), op->sq);
+    }
+    if (k == &is_kind_org)
+        snprintf(op->conflict, sizeof op->conflict, "ID `%s` is already taken", op->id);
+    else
+        snprintf(op->conflict, sizeof op->conflict, "%s `%s` already exists", k->name, op->id);
+    snprintf(op->conflict_eui, sizeof op->conflict_eui, "gateway EUI `%s` is already registered",
+             eui);
+    is_op_query(op, op->sql, n, p, create_inserted);
+    free(data);
+}
+
+static void create_begun(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.%s WHERE deleted_at IS NULL", op->sq,
+             op->kind->table);
+    is_op_limit(op, sql, 0, NULL, create_limited);
+}
+
+static void create_righted(is_op_t *op)
+{
+    if (!is_rights_require(op, r_owner(op->route->ent, op->kind, true)))
+        return;
+    const char *allowed[] = {op->kind->key, "collaborator", NULL};
+    if (!is_op_body(op, allowed))
+        return;
+    lw_err_t e;
+    if (is_entity_decode(op->kind, json_object_get(op->body, op->kind->key), op->kind->key, true,
+                         &op->ids, &op->data, &e) != 0) {
+        is_op_fail(op, &e);
+        return;
+    }
+    snprintf(op->id, sizeof op->id, "%s", op->ids.id);
+    is_op_begin(op, create_begun);
+}
+
+static void create_authed(is_op_t *op)
+{
+    op->owner_org = op->route->ent == IS_ENT_ORG;
+    if (!is_op_path_id(op, "owner", op->owner_org ? 3 : 2,
+                       op->owner_org ? "organization_ids.organization_id" : "user_ids.user_id",
+                       op->owner))
+        return;
+    if (op->route->variant == V_LIST_OWNER) {
+        snprintf(op->id, sizeof op->id, "%s", op->owner);
+        return; /* not reached: lists have their own handler */
+    }
+    snprintf(op->id, sizeof op->id, "%s", op->owner);
+    is_rights_run(op, op->route->ent, op->owner, create_righted);
+}
+
+static void h_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
+{
+    is_op_t *op = is_op_for(req, t, arg);
+    if (op != NULL)
+        is_auth_run(op, true, create_authed);
+}
+
+/* ---- users: registration ----------------------------------------------------------------- */
+
+static void user_inserted(is_op_t *op, const PGresult *res)
+{
+    lw_log(LW_LOG_INFO, "is", "user created", "tenant", op->t.id, "user", op->id, NULL);
+    is_mask_t all;
+    mask_all(op->kind, &all);
+    is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &all));
+}
+
+static void user_limited(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    char *data = json_dumps(op->data, JSON_COMPACT);
+    const char *p[5] = {op->id, data, op->buf[0], op->buf[1], op->hash};
+    snprintf(op->sql, sizeof op->sql,
+             "WITH a AS (INSERT INTO %s.accounts (account_id, account_type) "
+             "VALUES ($1, 'user') RETURNING account_id), "
+             "ins AS (INSERT INTO %s.users (user_id, data, admin, state, password_hash, "
+             "password_updated_at) SELECT account_id, $2::jsonb, $3::boolean, $4::integer, $5, "
+             "now() FROM a RETURNING %s) SELECT * FROM ins",
+             op->sq, op->sq, cols_of(&is_kind_user));
+    snprintf(op->conflict, sizeof op->conflict, "ID `%s` is already taken", op->id);
+    is_op_query(op, op->sql, 5, p, user_inserted);
+    free(data);
+}
+
+static void user_begun(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.users WHERE deleted_at IS NULL", op->sq);
+    is_op_limit(op, sql, 0, NULL, user_limited);
+}
+
+static void user_hash_work(is_op_t *op)
+{
+    op->work_rc = is_hash_secret(op->password, op->is->pw_iterations, op->hash, sizeof op->hash);
+    OPENSSL_cleanse(op->password, sizeof op->password);
+}
+
+static void user_hashed(is_op_t *op)
+{
+    if (op->work_rc != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_internal, "cannot hash the password");
+        is_op_fail(op, &e);
+        return;
+    }
+    is_op_begin(op, user_begun);
+}
+
+/* Validates a user to create (registration or initial_user) and takes its password out of
+ * *data into pw. admin/state come back as text parameters in admin_s/state_s. */
+static int user_prepare(is_t *is, json_t *obj, const char *prefix, bool caller_admin, is_ids_t *ids,
+                        json_t **data, char *pw, size_t pwlen, char *admin_s, char *state_s,
+                        lw_err_t *err)
+{
+    if (is_entity_decode(&is_kind_user, obj, prefix, true, ids, data, err) != 0)
+        return -1;
+    json_t *d = *data;
+    if (!caller_admin &&
+        (json_object_get(d, "admin") != NULL || json_object_get(d, "state") != NULL ||
+         json_object_get(d, "state_description") != NULL)) {
+        lw_err_set(err, &lw_err_no_admin,
+                   "only admins may set admin, state and "
+                   "state_description");
+        goto fail;
+    }
+    const char *pw_in = json_string_value(json_object_get(d, "password"));
+    char field[96];
+    snprintf(field, sizeof field, "%s.password", prefix);
+    if (is_password_check(&is->pw, pw_in, ids->id, field, err) != 0)
+        goto fail;
+    snprintf(pw, pwlen, "%s", pw_in);
+    json_object_del(d, "password");
+    bool admin = json_is_true(json_object_get(d, "admin"));
+    int state = is->admin_approval && !caller_admin ? 0 : 1;
+    if (json_object_get(d, "state") != NULL)
+        state = user_state_parse(json_string_value(json_object_get(d, "state")));
+    json_object_del(d, "admin");
+    json_object_del(d, "state");
+    snprintf(admin_s, 8, "%s", admin ? "true" : "false");
+    snprintf(state_s, 8, "%d", state);
+    return 0;
+fail:
+    json_decref(*data);
+    *data = NULL;
+    return -1;
+}
+
+static void user_create_authed(is_op_t *op)
+{
+    bool admin = is_auth_admin(op);
+    if (!admin && !op->is->registration_enabled) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_user_registration_disabled, "user registration is disabled");
+        is_op_fail(op, &e);
+        return;
+    }
+    static const char *const allowed[] = {"user", "invitation_token", NULL};
+    if (!is_op_body(op, allowed))
+        return;
+    lw_err_t e;
+    if (user_prepare(op->is, json_object_get(op->body, "user"), "user", admin, &op->ids, &op->data,
+                     op->password, sizeof op->password, op->buf[0], op->buf[1], &e) != 0) {
+        is_op_fail(op, &e);
+        return;
+    }
+    snprintf(op->id, sizeof op->id, "%s", op->ids.id);
+    is_op_work(op, user_hash_work, user_hashed);
+}
+
+static void h_user_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
+{
+    is_op_t *op = is_op_for(req, t, arg);
+    if (op != NULL)
+        is_auth_run(op, false, user_create_authed);
+}
+
+/* ---- lists ------------------------------------------------------------------------------- */
+
+static void list_rows(is_op_t *op, const PGresult *res)
+{
+    const char *total = PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0";
+    lw_http_add_header(op->req, "X-Total-Count", total);
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (PQgetisnull(res, i, 1))
+            continue;
+        json_array_append_new(arr, row_render(op->kind, res, i, 1, &op->mask));
+    }
+    json_t *o = json_object();
+    if (json_array_size(arr) > 0)
+        json_object_set_new(o, op->kind->plural, arr);
+    else
+        json_decref(arr);
+    is_op_reply(op, 200, o);
+}
+
+/* cond: SQL condition on the kind's table, with $1 as the only parameter (or none). */
+static void list_run(is_op_t *op, const char *cond, const char *param)
+{
+    const is_kind_t *k = op->kind;
+    snprintf(op->sql, sizeof op->sql,
+             "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s.%s WHERE %s) t "
+             "LEFT JOIN LATERAL (SELECT %s FROM %s.%s WHERE %s ORDER BY %s LIMIT %ld OFFSET %ld) p "
+             "ON true",
+             op->sq, k->table, cond, cols_of(k), op->sq, k->table, cond, op->page.order_sql,
+             op->page.limit, (op->page.page - 1) * op->page.limit);
+    const char *p[1] = {param};
+    is_op_query(op, op->sql, param != NULL ? 1 : 0, p, list_rows);
+}
+
+/* Condition: entities of the kind where account $1 is a collaborator, directly or (users)
+ * through an organization. */
+static void member_cond(is_op_t *op, bool through_orgs, char *cond, size_t len)
+{
+    const is_kind_t *k = op->kind;
+    const char *deleted = json_is_true(op->data) ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
+    if (through_orgs && k != &is_kind_org)
+        snprintf(cond, len,
+                 "%s AND %s IN (SELECT m.entity_id FROM %s.memberships m WHERE m.entity_type = "
+                 "'%s' AND (m.account_id = $1 OR m.account_id IN (SELECT o.entity_id FROM "
+                 "%s.memberships o WHERE o.entity_type = 'organization' AND o.account_id = $1)))",
+                 deleted, k->id_field, op->sq, is_ent_type_name(k->ent), op->sq);
+    else
+        snprintf(cond, len,
+                 "%s AND %s IN (SELECT m.entity_id FROM %s.memberships m WHERE m.entity_type = "
+                 "'%s' AND m.account_id = $1)",
+                 deleted, k->id_field, op->sq, is_ent_type_name(k->ent));
+}
+
+static void list_owner_righted(is_op_t *op)
+{
+    if (!is_rights_require(op, r_owner(op->route->ent, op->kind, false)))
+        return;
+    char cond[1024];
+    member_cond(op, op->route->ent == IS_ENT_USER, cond, sizeof cond);
+    list_run(op, cond, op->owner);
+}
+
+static void list_authed(is_op_t *op)
+{
+    lw_err_t e;
+    if (is_page_parse(op->kind, lw_http_query(op->req, "limit"), lw_http_query(op->req, "page"),
+                      lw_http_query(op->req, "order"), &op->page, &e) != 0 ||
+        is_mask_parse_csv(op->kind, lw_http_query(op->req, "field_mask"), "field_mask", &op->mask,
+                          &e) != 0) {
+        is_op_fail(op, &e);
+        return;
+    }
+    const char *del = lw_http_query(op->req, "deleted");
+    bool deleted = del != NULL && strcmp(del, "true") == 0;
+    if (deleted && !is_auth_admin(op)) {
+        lw_err_set(&e, &lw_err_no_admin, "only admins may list deleted entities");
+        is_op_fail(op, &e);
+        return;
+    }
+    op->data = deleted ? json_true() : json_false();
+    char cond[1024];
+    if (op->route->variant == V_LIST_OWNER) {
+        op->owner_org = op->route->ent == IS_ENT_ORG;
+        if (!is_op_path_id(op, "owner", op->owner_org ? 3 : 2,
+                           op->owner_org ? "organization_ids.organization_id" : "user_ids.user_id",
+                           op->owner))
+            return;
+        snprintf(op->id, sizeof op->id, "%s", op->owner);
+        is_rights_run(op, op->route->ent, op->owner, list_owner_righted);
+        return;
+    }
+    const char *dcond = deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
+    if (is_auth_admin(op)) {
+        list_run(op, dcond, NULL);
+        return;
+    }
+    if (op->kind == &is_kind_user) {
+        lw_err_set(&e, &lw_err_no_admin, "only admins may list users");
+        is_op_fail(op, &e);
+        return;
+    }
+    const is_auth_t *a = &op->auth;
+    if (a->ent == IS_ENT_USER || a->ent == IS_ENT_ORG) {
+        member_cond(op, a->ent == IS_ENT_USER, cond, sizeof cond);
+        list_run(op, cond, a->ent_id);
+        return;
+    }
+    if (a->ent == op->kind->ent) {
+        snprintf(cond, sizeof cond, "%s AND %s = $1", dcond, op->kind->id_field);
+        list_run(op, cond, a->ent_id);
+        return;
+    }
+    list_run(op, "false", NULL);
+}
+
+static void h_list(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
+{
+    is_op_t *op = is_op_for(req, t, arg);
+    if (op != NULL)
+        is_auth_run(op, true, list_authed);
+}
+
+/* ---- update ------------------------------------------------------------------------------ */
+
+static void update_done(is_op_t *op, const PGresult *res)
+{
+    if (op->kind == &is_kind_user)
+        is_cache_forget(op->is, op->t.id, NULL, IS_ENT_USER, op->id);
+    is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &op->mask));
+}
+
+static void update_row(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        is_op_not_found(op, op->kind->name, op->id);
+        return;
+    }
+    json_t *cur = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    if (cur == NULL)
+        cur = json_object();
+    const is_kind_t *k = op->kind;
+    char admin_s[8], state_s[16];
+    if (k == &is_kind_user) {
+        if (strcmp(PQgetvalue(res, 0, 5), "t") == 0)
+            json_object_set_new(cur, "admin", json_true());
+        int st = atoi(PQgetvalue(res, 0, 6));
+        json_object_set_new(cur, "state",
+                            json_string(user_state_names[st >= 0 && st < 5 ? st : 0]));
+    }
+    lw_err_t e;
+    if (is_entity_apply(k, cur, op->data, &op->mask, &e) != 0) {
+        json_decref(cur);
+        is_op_fail(op, &e);
+        return;
+    }
+    if (k == &is_kind_user) {
+        snprintf(admin_s, sizeof admin_s, "%s",
+                 json_is_true(json_object_get(cur, "admin")) ? "true" : "false");
+        int st = user_state_parse(json_string_value(json_object_get(cur, "state")));
+        snprintf(state_s, sizeof state_s, "%d", st < 0 ? 0 : st);
+        json_object_del(cur, "admin");
+        json_object_del(cur, "state");
+    }
+    char *data = json_dumps(cur, JSON_COMPACT);
+    json_decref(cur);
+    const char *p[4] = {op->id, data, admin_s, state_s};
+    if (k == &is_kind_user)
+        snprintf(op->sql, sizeof op->sql,
+                 "UPDATE %s.users SET data = $2::jsonb, admin = $3::boolean, state = $4::integer, "
+                 "updated_at = now() WHERE user_id = $1 RETURNING %s",
+                 op->sq, cols_of(k));
+    else
+        snprintf(op->sql, sizeof op->sql,
+                 "UPDATE %s.%s SET data = $2::jsonb, updated_at = now() WHERE %s = $1 RETURNING %s",
+                 op->sq, k->table, k->id_field, cols_of(k));
+    is_op_query(op, op->sql, k == &is_kind_user ? 4 : 2, p, update_done);
+    free(data);
+}
+
+static void update_begun(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    snprintf(op->sql, sizeof op->sql,
+             "SELECT %s FROM %s.%s WHERE %s = $1 AND deleted_at IS NULL FOR UPDATE",
+             cols_of(op->kind), op->sq, op->kind->table, op->kind->id_field);
+    const char *p[1] = {op->id};
+    is_op_query(op, op->sql, 1, p, update_row);
+}
+
+static void update_righted(is_op_t *op)
+{
+    if (!is_rights_require(op, r_basic(op->kind->ent)))
+        return;
+    const char *allowed[] = {op->kind->key, "field_mask", NULL};
+    if (!is_op_body(op, allowed))
+        return;
+    lw_err_t e;
+    char field[96];
+    snprintf(field, sizeof field, "field_mask");
+    if (is_mask_parse_json(op->kind, json_object_get(op->body, "field_mask"), field, &op->mask,
+                           &e) != 0 ||
+        is_entity_decode(op->kind, json_object_get(op->body, op->kind->key), op->kind->key, false,
+                         &op->ids, &op->data, &e) != 0) {
+        is_op_fail(op, &e);
+        return;
+    }
+    if (op->ids.id[0] != '\0' && strcmp(op->ids.id, op->id) != 0) {
+        char f[96];
+        snprintf(f, sizeof f, "%s.ids.%s", op->kind->key, op->kind->id_field);
+        is_op_invalid(op, f, "does not match the path");
+        return;
+    }
+    for (int i = 0; i < op->mask.n; i++) {
+        const char *path = op->mask.paths[i];
+        for (size_t j = 0; j < op->kind->nfields; j++)
+            if ((op->kind->fields[j].flags & IS_F_ADMIN) &&
+                strcmp(op->kind->fields[j].name, path) == 0 && !is_auth_admin(op)) {
+                lw_err_set(&e, &lw_err_no_admin, "only admins may update `%s`", path);
+                is_op_fail(op, &e);
+                return;
+            }
+    }
+    is_op_begin(op, update_begun);
+}
+
+/* ---- delete, restore, purge -------------------------------------------------------------- */
+
+static void changed(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) < 1 || atoll(PQgetvalue(res, 0, 0)) == 0) {
+        is_op_not_found(op, op->kind->name, op->id);
+        return;
+    }
+    const char *what = op->route->variant == V_DELETE    ? "entity deleted"
+                       : op->route->variant == V_RESTORE ? "entity restored"
+                                                         : "entity purged";
+    lw_log(LW_LOG_INFO, "is", what, "tenant", op->t.id, "type", op->kind->key, "id", op->id, NULL);
+    if (op->kind == &is_kind_user && op->route->variant != V_RESTORE)
+        is_cache_forget(op->is, op->t.id, NULL, IS_ENT_USER, op->id);
+    if (op->route->variant == V_PURGE)
+        is_cache_forget(op->is, op->t.id, NULL, op->kind->ent, op->id);
+    is_op_reply(op, 200, json_object());
+}
+
+static void delete_righted(is_op_t *op)
+{
+    const is_kind_t *k = op->kind;
+    int v = op->route->variant;
+    if (v == V_PURGE) {
+        if (!is_auth_admin(op)) {
+            lw_err_t e;
+            lw_err_set(&e, &lw_err_no_admin, "only admins may purge");
+            is_op_fail(op, &e);
+            return;
+        }
+    } else if (!is_rights_require(op, r_delete(k->ent))) {
+        return;
+    }
+    const char *p[2] = {op->id, op->t.id};
+    const char *type = is_ent_type_name(k->ent);
+    if (v == V_DELETE && k == &is_kind_gw) {
+        /* The Things Stack releases a gateway's EUI at delete; the ID stays taken. */
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH g AS (UPDATE %s.gateways SET deleted_at = now() WHERE gateway_id = $1 "
+                 "AND deleted_at IS NULL RETURNING gateway_id), "
+                 "c AS (DELETE FROM lw_control.gateway_euis WHERE tenant_id = $2 AND gateway_id "
+                 "IN (SELECT gateway_id FROM g)) SELECT count(*) FROM g",
+                 op->sq);
+    } else if (v == V_DELETE) {
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH g AS (UPDATE %s.%s SET deleted_at = now() WHERE %s = $1 AND deleted_at "
+                 "IS NULL RETURNING 1) SELECT count(*) FROM g WHERE $2::text IS NOT NULL",
+                 op->sq, k->table, k->id_field);
+    } else if (v == V_RESTORE && k == &is_kind_gw) {
+        snprintf(op->conflict, sizeof op->conflict, "gateway `%s` already exists", op->id);
+        snprintf(op->conflict_eui, sizeof op->conflict_eui,
+                 "the EUI of gateway `%s` is registered again meanwhile", op->id);
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH g AS (UPDATE %s.gateways SET deleted_at = NULL, updated_at = now() "
+                 "WHERE gateway_id = $1 AND deleted_at IS NOT NULL RETURNING gateway_id, eui), "
+                 "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
+                 "SELECT eui, $2, gateway_id FROM g WHERE eui IS NOT NULL) SELECT count(*) FROM g",
+                 op->sq);
+    } else if (v == V_RESTORE) {
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH g AS (UPDATE %s.%s SET deleted_at = NULL, updated_at = now() WHERE %s = $1 "
+                 "AND deleted_at IS NOT NULL RETURNING 1) SELECT count(*) FROM g "
+                 "WHERE $2::text IS NOT NULL",
+                 op->sq, k->table, k->id_field);
+    } else if (k == &is_kind_user || k == &is_kind_org) {
+        /* Purge: the account row goes, with the user or organization row, its memberships
+         * and (through the entity columns) its keys and the memberships on it. */
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH k AS (DELETE FROM %s.api_keys WHERE entity_type = '%s' AND entity_id = $1), "
+                 "m AS (DELETE FROM %s.memberships WHERE entity_type = '%s' AND entity_id = $1), "
+                 "a AS (DELETE FROM %s.accounts WHERE account_id = $1 AND account_type = '%s' "
+                 "RETURNING 1) SELECT count(*) FROM a WHERE $2::text IS NOT NULL",
+                 op->sq, type, op->sq, type, op->sq, type);
+    } else {
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH k AS (DELETE FROM %s.api_keys WHERE entity_type = '%s' AND entity_id = $1), "
+                 "m AS (DELETE FROM %s.memberships WHERE entity_type = '%s' AND entity_id = $1), "
+                 "c AS (DELETE FROM lw_control.%s WHERE tenant_id = $2 AND %s = $1), "
+                 "d AS (DELETE FROM %s.%s WHERE %s = $1 RETURNING 1) SELECT count(*) FROM d",
+                 op->sq, type, op->sq, type, k == &is_kind_gw ? "gateway_euis" : "end_device_euis",
+                 k == &is_kind_gw ? "gateway_id" : "application_id", op->sq, k->table, k->id_field);
+    }
+    is_op_query(op, op->sql, 2, p, changed);
+}
+
+static void change_authed(is_op_t *op)
+{
+    char f[96];
+    if (!is_op_path_id(op, "id", id_min(op->kind), field_name(op->kind, f, sizeof f), op->id))
+        return;
+    is_rights_run(op, op->kind->ent, op->id,
+                  op->route->variant == V_UPDATE ? update_righted : delete_righted);
+}
+
+static void h_change(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
+{
+    is_op_t *op = is_op_for(req, t, arg);
+    if (op != NULL)
+        is_auth_run(op, true, change_authed);
+}
+
+/* ---- initial_user (tenant creation hook) ------------------------------------------------- */
+
+typedef struct hook_op {
+    uv_work_t w;
+    is_t *is;
+    lw_db_tx_t *tx;
+    lw_db_done_cb cb;
+    void *cb_arg;
+    char sq[TN_SCHEMA_MAX * 2 + 4];
+    char user_id[TN_ID_MAX + 1];
+    char password[1024];
+    char hash[IS_HASH_MAX + 1];
+    char *data;
+    int rc;
+} hook_op_t;
+
+int is_initial_user_validate(void *arg, json_t *body, lw_err_t *err)
+{
+    is_t *is = arg;
+    json_t *u = json_object_get(body, "initial_user");
+    if (u == NULL || json_is_null(u))
+        return 0;
+    is_ids_t ids;
+    json_t *data = NULL;
+    char pw[1024], a[8], s[8];
+    int rc = user_prepare(is, u, "initial_user", true, &ids, &data, pw, sizeof pw, a, s, err);
+    OPENSSL_cleanse(pw, sizeof pw);
+    json_decref(data);
+    return rc;
+}
+
+static void hook_inserted(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    (void)res;
+    hook_op_t *h = arg;
+    h->is->inflight_work--;
+    if (err == NULL || err->def == NULL)
+        lw_log(LW_LOG_INFO, "is", "initial user created", "user", h->user_id, NULL);
+    h->cb(h->cb_arg, err);
+    free(h->data);
+    free(h);
+}
+
+static void hook_hash(uv_work_t *w)
+{
+    hook_op_t *h = w->data;
+    h->rc = is_hash_secret(h->password, h->is->pw_iterations, h->hash, sizeof h->hash);
+    OPENSSL_cleanse(h->password, sizeof h->password);
+}
+
+static void hook_hashed(uv_work_t *w, int status)
+{
+    hook_op_t *h = w->data;
+    lw_err_t e;
+    if (status != 0 || h->rc != 0) {
+        lw_err_set(&e, &lw_err_internal, "cannot hash the initial user's password");
+        h->is->inflight_work--;
+        h->cb(h->cb_arg, &e);
+        free(h->data);
+        free(h);
+        return;
+    }
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH a AS (INSERT INTO %s.accounts (account_id, account_type) VALUES ($1, 'user') "
+             "RETURNING account_id) INSERT INTO %s.users (user_id, data, admin, state, "
+             "password_hash, password_updated_at) SELECT account_id, $2::jsonb, true, 1, $3, "
+             "now() FROM a",
+             h->sq, h->sq);
+    const char *p[3] = {h->user_id, h->data, h->hash};
+    if (lw_db_tx_query(h->tx, sql, 3, p, hook_inserted, h) != 0) {
+        lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
+        h->is->inflight_work--;
+        h->cb(h->cb_arg, &e);
+        free(h->data);
+        free(h);
+    }
+}
+
+int is_initial_user_run(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, json_t *body,
+                        lw_db_done_cb cb, void *cb_arg, lw_err_t *err)
+{
+    is_t *is = arg;
+    json_t *u = json_object_get(body, "initial_user");
+    hook_op_t *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return lw_err_set(err, &lw_err_internal, "out of memory");
+    h->is = is;
+    h->tx = tx;
+    h->cb = cb;
+    h->cb_arg = cb_arg;
+    lw_db_quote_ident(tenant->schema, h->sq, sizeof h->sq);
+    if (u == NULL || json_is_null(u)) {
+        /* Nothing to add; answer through the transaction so that cb runs later. */
+        is->inflight_work++;
+        if (lw_db_tx_query(tx, "SELECT 1", 0, NULL, hook_inserted, h) != 0) {
+            is->inflight_work--;
+            free(h);
+            return lw_err_set(err, &lw_err_db_unavailable, "database unavailable");
+        }
+        snprintf(h->user_id, sizeof h->user_id, "(none)");
+        return 0;
+    }
+    is_ids_t ids;
+    json_t *data = NULL;
+    char a[8], s[8];
+    if (user_prepare(is, u, "initial_user", true, &ids, &data, h->password, sizeof h->password, a,
+                     s, err) != 0) {
+        free(h);
+        return -1;
+    }
+    snprintf(h->user_id, sizeof h->user_id, "%s", ids.id);
+    h->data = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    h->w.data = h;
+    if (uv_queue_work(is->loop, &h->w, hook_hash, hook_hashed) != 0) {
+        OPENSSL_cleanse(h->password, sizeof h->password);
+        free(h->data);
+        free(h);
+        return lw_err_set(err, &lw_err_internal, "cannot queue work");
+    }
+    is->inflight_work++;
+    return 0;
+}
+
+/* ---- routes ------------------------------------------------------------------------------ */
+
+int is_entity_routes(is_t *is)
+{
+    static const struct {
+        const is_kind_t *kind;
+        const char *base;
+    } kinds[] = {
+        {&is_kind_user, "/api/v3/users"},
+        {&is_kind_org, "/api/v3/organizations"},
+        {&is_kind_app, "/api/v3/applications"},
+        {&is_kind_gw, "/api/v3/gateways"},
+    };
+    int rc = 0;
+    char pat[128];
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const is_kind_t *k = kinds[i].kind;
+        const char *b = kinds[i].base;
+        rc |= is_route(is, "GET", b, h_list, k, k->ent, V_LIST_ALL);
+        snprintf(pat, sizeof pat, "%s/{id}", b);
+        rc |= is_route(is, "GET", pat, h_entity, k, k->ent, V_GET);
+        rc |= is_route(is, "PUT", pat, h_change, k, k->ent, V_UPDATE);
+        rc |= is_route(is, "DELETE", pat, h_change, k, k->ent, V_DELETE);
+        snprintf(pat, sizeof pat, "%s/{id}/restore", b);
+        rc |= is_route(is, "POST", pat, h_change, k, k->ent, V_RESTORE);
+        snprintf(pat, sizeof pat, "%s/{id}/purge", b);
+        rc |= is_route(is, "DELETE", pat, h_change, k, k->ent, V_PURGE);
+        snprintf(pat, sizeof pat, "%s/{id}/rights", b);
+        rc |= is_route(is, "GET", pat, h_entity, k, k->ent, V_RIGHTS);
+    }
+    rc |=
+        is_route(is, "POST", "/api/v3/users", h_user_create, &is_kind_user, IS_ENT_USER, V_CREATE);
+    /* Entities created and listed under their owner. */
+    static const struct {
+        const char *pattern;
+        const is_kind_t *kind;
+        is_ent_t owner;
+    } owned[] = {
+        {"/api/v3/users/{owner}/applications", &is_kind_app, IS_ENT_USER},
+        {"/api/v3/users/{owner}/gateways", &is_kind_gw, IS_ENT_USER},
+        {"/api/v3/users/{owner}/organizations", &is_kind_org, IS_ENT_USER},
+        {"/api/v3/organizations/{owner}/applications", &is_kind_app, IS_ENT_ORG},
+        {"/api/v3/organizations/{owner}/gateways", &is_kind_gw, IS_ENT_ORG},
+    };
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+        rc |= is_route(is, "POST", owned[i].pattern, h_create, owned[i].kind, owned[i].owner,
+                       V_CREATE);
+        rc |= is_route(is, "GET", owned[i].pattern, h_list, owned[i].kind, owned[i].owner,
+                       V_LIST_OWNER);
+    }
+    return rc;
+}

@@ -1,0 +1,699 @@
+/* The request operation: a request carried through its queries on the loop, with
+ * authentication (API keys, access tokens, tenant admin keys), the verified-credential
+ * cache and effective rights along user → organization → entity. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "is_int.h"
+#include "log.h"
+
+static const char *const ent_names[IS_ENT_COUNT] = {"user", "organization", "application",
+                                                    "gateway", "client"};
+
+const char *is_ent_type_name(is_ent_t e)
+{
+    return e < IS_ENT_COUNT ? ent_names[e] : "";
+}
+
+int is_ent_parse(const char *s, is_ent_t *out)
+{
+    for (int i = 0; i < IS_ENT_COUNT; i++)
+        if (s != NULL && strcmp(s, ent_names[i]) == 0) {
+            *out = (is_ent_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the op ------------------------------------------------------------------------------ */
+
+is_op_t *is_op_new(is_t *is, lw_http_req_t *req, const tn_tenant_t *t)
+{
+    is_op_t *op = calloc(1, sizeof *op);
+    if (op == NULL) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_internal, "out of memory");
+        lw_http_respond_err(req, &e);
+        return NULL;
+    }
+    op->is = is;
+    op->req = req;
+    if (t != NULL) {
+        op->t = *t;
+        lw_db_quote_ident(t->schema, op->sq, sizeof op->sq);
+    }
+    return op;
+}
+
+static void op_free(is_op_t *op)
+{
+    json_decref(op->data);
+    json_decref(op->result);
+    OPENSSL_cleanse(op->password, sizeof op->password);
+    OPENSSL_cleanse(op->secret, sizeof op->secret);
+    OPENSSL_cleanse(&op->tok, sizeof op->tok);
+    free(op);
+}
+
+void is_op_fail(is_op_t *op, const lw_err_t *err)
+{
+    if (op->tx != NULL) {
+        lw_db_tx_rollback(op->tx, NULL, NULL);
+        op->tx = NULL;
+    }
+    if (err->def == NULL || err->def->http_status >= 500)
+        lw_log(LW_LOG_WARN, "is", "request failed", "tenant", op->t.id, "path",
+               lw_http_path(op->req), "error", lw_err_name(err), "message", err->message, NULL);
+    lw_http_respond_err(op->req, err);
+    op_free(op);
+}
+
+static void op_committed(void *arg, const lw_err_t *err)
+{
+    is_op_t *op = arg;
+    if (err != NULL && err->def != NULL) {
+        json_decref(op->result);
+        op->result = NULL;
+        is_op_fail(op, err);
+        return;
+    }
+    lw_http_respond_json(op->req, op->work_rc, op->result);
+    op->result = NULL;
+    op_free(op);
+}
+
+void is_op_reply(is_op_t *op, int status, json_t *body)
+{
+    if (op->tx == NULL) {
+        lw_http_respond_json(op->req, status, body);
+        op_free(op);
+        return;
+    }
+    lw_db_tx_t *tx = op->tx;
+    op->tx = NULL;
+    json_decref(op->result);
+    op->result = body;
+    op->work_rc = status;
+    if (lw_db_tx_commit(tx, op_committed, op) != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_db_unavailable, "cannot commit");
+        json_decref(op->result);
+        op->result = NULL;
+        is_op_fail(op, &e);
+    }
+}
+
+static void op_result(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    is_op_t *op = arg;
+    if (err != NULL && err->def != NULL) {
+        lw_err_t e = *err;
+        if (err->def == &lw_err_db_unique_violation && op->conflict[0] != '\0') {
+            const char *constraint = "";
+            for (int i = 0; i < err->nattrs; i++)
+                if (strcmp(err->attrs[i].key, "constraint") == 0)
+                    constraint = err->attrs[i].value;
+            bool eui = strstr(constraint, "eui") != NULL && op->conflict_eui[0] != '\0';
+            lw_err_set(&e, &lw_err_already_exists, "%s", eui ? op->conflict_eui : op->conflict);
+        } else if (err->def == &lw_err_db_query) {
+            lw_log(LW_LOG_ERROR, "is", "query failed", "tenant", op->t.id, "error", err->message,
+                   NULL);
+        }
+        is_op_fail(op, &e);
+        return;
+    }
+    is_step_t next = op->next;
+    next(op, res);
+}
+
+void is_op_query(is_op_t *op, const char *sql, int n, const char *const *params, is_step_t next)
+{
+    op->next = next;
+    int rc = op->tx != NULL ? lw_db_tx_query(op->tx, sql, n, params, op_result, op)
+                            : lw_db_query(op->is->db, sql, n, params, op_result, op);
+    if (rc != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
+        is_op_fail(op, &e);
+    }
+}
+
+static void op_begun(void *arg, lw_db_tx_t *tx, const lw_err_t *err)
+{
+    is_op_t *op = arg;
+    if (err != NULL && err->def != NULL) {
+        is_op_fail(op, err);
+        return;
+    }
+    op->tx = tx;
+    op->next(op, NULL);
+}
+
+void is_op_begin(is_op_t *op, is_step_t next)
+{
+    op->next = next;
+    if (lw_db_begin(op->is->db, op_begun, op) != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
+        is_op_fail(op, &e);
+    }
+}
+
+typedef struct op_work {
+    uv_work_t w;
+    is_op_t *op;
+    void (*fn)(is_op_t *op);
+    is_cont_t after;
+} op_work_t;
+
+static void op_work_run(uv_work_t *w)
+{
+    op_work_t *ow = w->data;
+    ow->fn(ow->op);
+}
+
+static void op_work_after(uv_work_t *w, int status)
+{
+    op_work_t *ow = w->data;
+    is_op_t *op = ow->op;
+    is_t *is = op->is;
+    is_cont_t after = ow->after;
+    free(ow);
+    is->inflight_work--;
+    if (status != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_unavailable, "request cancelled");
+        is_op_fail(op, &e);
+    } else {
+        after(op);
+    }
+    if (is->stopping && is->inflight_work == 0 && is->stop_done != NULL) {
+        void (*done)(void *) = is->stop_done;
+        is->stop_done = NULL;
+        done(is->stop_arg);
+    }
+}
+
+void is_op_work(is_op_t *op, void (*fn)(is_op_t *op), is_cont_t after)
+{
+    op_work_t *ow = calloc(1, sizeof *ow);
+    if (ow == NULL) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_internal, "out of memory");
+        is_op_fail(op, &e);
+        return;
+    }
+    ow->w.data = ow;
+    ow->op = op;
+    ow->fn = fn;
+    ow->after = after;
+    if (uv_queue_work(op->is->loop, &ow->w, op_work_run, op_work_after) != 0) {
+        free(ow);
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_internal, "cannot queue work");
+        is_op_fail(op, &e);
+        return;
+    }
+    op->is->inflight_work++;
+}
+
+/* ---- limits ------------------------------------------------------------------------------ */
+
+static void limit_counted(is_op_t *op, const PGresult *res)
+{
+    long long count = PQntuples(res) > 0 ? atoll(PQgetvalue(res, 0, 0)) : 0;
+    int64_t limit = op->t.limits[op->kind->limit];
+    if (limit != TN_UNLIMITED && count >= limit) {
+        lw_err_t e;
+        const char *type = tn_limit_field(op->kind->limit) + 4; /* "max_applications" */
+        lw_err_set(&e, &lw_err_tenant_entity_limit,
+                   "limit for %s entities in tenant reached (%lld)", type, (long long)limit);
+        lw_err_attr(&e, "entity_type", type);
+        lw_err_attr_num(&e, "limit", (long long)limit);
+        is_op_fail(op, &e);
+        return;
+    }
+    op->after(op, NULL);
+}
+
+static void limit_locked(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    is_op_query(op, op->sql, op->flag ? 1 : 0, (const char *const *)&op->buf[7], limit_counted);
+}
+
+void is_op_limit(is_op_t *op, const char *count_sql, int n, const char *const *params,
+                 is_step_t next)
+{
+    /* The count and the insert that follows run under a per-(tenant, kind) advisory lock
+     * held until the transaction ends, so two concurrent creates cannot both pass. */
+    snprintf(op->sql, sizeof op->sql, "%s", count_sql);
+    op->flag = n > 0;
+    if (n > 0)
+        snprintf(op->buf[7], sizeof op->buf[7], "%s", params[0]);
+    op->after = next;
+    snprintf(op->buf[6], sizeof op->buf[6], "is:%s:%s", op->t.id, op->kind->table);
+    const char *p[1] = {op->buf[6]};
+    is_op_query(op, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, p, limit_locked);
+}
+
+/* ---- routes ------------------------------------------------------------------------------ */
+
+int is_route(is_t *is, const char *method, const char *pattern, tn_handler_t h,
+             const is_kind_t *kind, is_ent_t ent, int variant)
+{
+    if (is->nroutes >= IS_MAX_ROUTES)
+        return -1;
+    is_route_t *r = &is->routes[is->nroutes++];
+    r->is = is;
+    r->kind = kind;
+    r->ent = ent;
+    r->variant = variant;
+    return tn_route(is->tn, method, pattern, h, r);
+}
+
+is_op_t *is_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *route_arg)
+{
+    const is_route_t *r = route_arg;
+    is_op_t *op = is_op_new(r->is, req, t);
+    if (op == NULL)
+        return NULL;
+    op->route = r;
+    op->kind = r->kind;
+    return op;
+}
+
+bool is_op_path_id(is_op_t *op, const char *param, size_t min_len, const char *field, char *out)
+{
+    lw_err_t e;
+    const char *v = lw_http_param(op->req, param);
+    if (tn_id_validate(v, min_len, field, &e) != 0) {
+        is_op_fail(op, &e);
+        return false;
+    }
+    snprintf(out, TN_ID_MAX + 1, "%s", v);
+    return true;
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+void is_op_not_found(is_op_t *op, const char *what, const char *id)
+{
+    lw_err_t e;
+    lw_err_set(&e, &lw_err_not_found, "%s `%s` not found", what, id);
+    lw_err_attr(&e, "id", id);
+    is_op_fail(op, &e);
+}
+
+void is_op_invalid(is_op_t *op, const char *field, const char *why)
+{
+    lw_err_t e;
+    is_err_field(&e, field, "invalid `%s`: %s", field, why);
+    is_op_fail(op, &e);
+}
+
+bool is_op_body(is_op_t *op, const char *const *allowed)
+{
+    lw_err_t e;
+    lw_err_clear(&e);
+    op->body = lw_http_json(op->req, &e);
+    if (op->body == NULL) {
+        is_op_fail(op, &e);
+        return false;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(op->body, k, v)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a != NULL; a++)
+            if (strcmp(*a, k) == 0)
+                ok = true;
+        if (!ok) {
+            lw_err_set(&e, &lw_err_unknown_field, "unknown field `%.64s`", k);
+            lw_err_attr(&e, "field", k);
+            is_op_fail(op, &e);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- the credential cache ---------------------------------------------------------------- */
+
+static size_t cache_slot(const char *tenant, const char *key_id)
+{
+    /* FNV-1a over tenant and key ID. */
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = tenant; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h = (h ^ '/') * 1099511628211ull;
+    for (const char *p = key_id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return (size_t)(h % IS_CACHE_SLOTS);
+}
+
+#define CACHE_PROBE 8
+
+static is_cache_entry_t *cache_find(is_t *is, const char *tenant, const char *key_id)
+{
+    size_t s = cache_slot(tenant, key_id);
+    for (int i = 0; i < CACHE_PROBE; i++) {
+        is_cache_entry_t *e = &is->cache[(s + (size_t)i) % IS_CACHE_SLOTS];
+        if (e->used && strcmp(e->auth.key_id, key_id) == 0 && strcmp(e->tenant, tenant) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static void token_digest(const char *token, uint8_t out[32])
+{
+    SHA256((const unsigned char *)token, strlen(token), out);
+}
+
+void is_cache_put(is_t *is, const char *tenant, const char *token, const is_auth_t *auth)
+{
+    if (is->cache_ttl_ms <= 0)
+        return;
+    is_cache_entry_t *e = cache_find(is, tenant, auth->key_id);
+    if (e == NULL) {
+        size_t s = cache_slot(tenant, auth->key_id);
+        is_cache_entry_t *oldest = NULL;
+        for (int i = 0; i < CACHE_PROBE; i++) {
+            is_cache_entry_t *c = &is->cache[(s + (size_t)i) % IS_CACHE_SLOTS];
+            if (!c->used) {
+                oldest = c;
+                break;
+            }
+            if (oldest == NULL || c->cached_ms < oldest->cached_ms)
+                oldest = c;
+        }
+        e = oldest;
+    }
+    memset(e, 0, sizeof *e);
+    e->used = true;
+    snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
+    token_digest(token, e->digest);
+    e->cached_ms = uv_now(is->loop);
+    e->auth = *auth;
+}
+
+void is_cache_forget(is_t *is, const char *tenant, const char *key_id, is_ent_t ent,
+                     const char *ent_id)
+{
+    for (size_t i = 0; i < IS_CACHE_SLOTS; i++) {
+        is_cache_entry_t *e = &is->cache[i];
+        if (!e->used || strcmp(e->tenant, tenant) != 0)
+            continue;
+        if ((key_id != NULL && strcmp(e->auth.key_id, key_id) == 0) ||
+            (key_id == NULL && e->auth.ent == ent && strcmp(e->auth.ent_id, ent_id) == 0))
+            memset(e, 0, sizeof *e);
+    }
+}
+
+/* ---- authentication ---------------------------------------------------------------------- */
+
+static void auth_fail(is_op_t *op, const lw_err_def_t *def, const char *msg)
+{
+    lw_err_t e;
+    lw_err_set(&e, def, "%s", msg);
+    is_op_fail(op, &e);
+}
+
+static bool auth_check_expiry(is_op_t *op)
+{
+    if (op->auth.expires_ms != 0 && op->auth.expires_ms <= wall_ms()) {
+        bool key = op->auth.kind == IS_AUTH_API_KEY;
+        auth_fail(op, key ? &lw_err_api_key_expired : &lw_err_token_expired,
+                  key ? "API key expired" : "access token expired");
+        return false;
+    }
+    return true;
+}
+
+static void auth_verify_work(is_op_t *op)
+{
+    op->work_rc = is_hash_verify(op->tok.secret, op->hash);
+}
+
+static void auth_verified(is_op_t *op)
+{
+    if (op->work_rc != 1) {
+        lw_log(LW_LOG_INFO, "is", "credential rejected", "tenant", op->t.id, "key_id",
+               op->auth.key_id, "reason", op->work_rc < 0 ? "malformed hash" : "secret mismatch",
+               NULL);
+        op->auth.kind = IS_AUTH_NONE;
+        auth_fail(op, &lw_err_invalid_authorization, "invalid authorization");
+        return;
+    }
+    if (!auth_check_expiry(op))
+        return;
+    is_cache_put(op->is, op->t.id, op->secret, &op->auth);
+    OPENSSL_cleanse(op->secret, sizeof op->secret);
+    op->cont(op);
+}
+
+/* Columns: hash, entity_type, entity_id, rights, name, expires_ms, created_at, expires_at,
+ * user admin, user state, user deleted. */
+static void auth_row(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        auth_fail(op, &lw_err_invalid_authorization,
+                  op->auth.kind == IS_AUTH_API_KEY ? "API key not found"
+                                                   : "access token not found");
+        return;
+    }
+    snprintf(op->hash, sizeof op->hash, "%s", PQgetvalue(res, 0, 0));
+    if (is_ent_parse(PQgetvalue(res, 0, 1), &op->auth.ent) != 0) {
+        auth_fail(op, &lw_err_invalid_authorization, "invalid authorization");
+        return;
+    }
+    snprintf(op->auth.ent_id, sizeof op->auth.ent_id, "%s", PQgetvalue(res, 0, 2));
+    op->auth.rights = is_rights_from_pg(PQgetvalue(res, 0, 3));
+    snprintf(op->auth.name, sizeof op->auth.name, "%s", PQgetvalue(res, 0, 4));
+    op->auth.expires_ms = PQgetisnull(res, 0, 5) ? 0 : atoll(PQgetvalue(res, 0, 5));
+    snprintf(op->auth.created_at, sizeof op->auth.created_at, "%s", PQgetvalue(res, 0, 6));
+    snprintf(op->auth.expires_at, sizeof op->auth.expires_at, "%s", PQgetvalue(res, 0, 7));
+    if (op->auth.ent == IS_ENT_USER) {
+        /* A user's credentials work only while the user exists and is approved (or
+         * flagged), as The Things Stack's user states rule. */
+        int state = PQgetisnull(res, 0, 9) ? -1 : atoi(PQgetvalue(res, 0, 9));
+        bool deleted = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
+        if (state < 0 || deleted || !(state == 1 || state == 3)) {
+            auth_fail(op, &lw_err_invalid_authorization, "user is not active");
+            return;
+        }
+        op->auth.is_admin = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
+    }
+    is_op_work(op, auth_verify_work, auth_verified);
+}
+
+void is_auth_run(is_op_t *op, bool required, is_cont_t cont)
+{
+    memset(&op->auth, 0, sizeof op->auth);
+    op->cont = cont;
+    const char *h = lw_http_header(op->req, "authorization");
+    if (h == NULL || *h == '\0') {
+        if (required) {
+            auth_fail(op, &lw_err_unauthenticated, "unauthenticated");
+            return;
+        }
+        cont(op);
+        return;
+    }
+    if (strncasecmp(h, "TenantAdminKey ", 15) == 0) {
+        if (!tn_admin_key_valid(op->is->tn, h)) {
+            auth_fail(op, &lw_err_invalid_tenant_admin_key, "invalid tenant admin key");
+            return;
+        }
+        op->auth.kind = IS_AUTH_ADMIN_KEY;
+        op->auth.is_admin = true;
+        op->auth.rights = IS_RIGHTS_EVERYTHING;
+        cont(op);
+        return;
+    }
+    if (strncasecmp(h, "Bearer ", 7) != 0) {
+        auth_fail(op, &lw_err_unauthenticated, "unsupported authorization scheme");
+        return;
+    }
+    const char *token = h + 7;
+    while (*token == ' ')
+        token++;
+    if (strlen(token) > IS_TOKEN_MAX || is_token_parse(token, &op->tok) != 0) {
+        auth_fail(op, &lw_err_invalid_token, "invalid token");
+        return;
+    }
+    bool is_key = strcmp(op->tok.type, IS_TOKEN_API_KEY) == 0;
+    is_cache_entry_t *ce = cache_find(op->is, op->t.id, op->tok.id);
+    if (ce != NULL && uv_now(op->is->loop) - ce->cached_ms < (uint64_t)op->is->cache_ttl_ms &&
+        (ce->auth.kind == IS_AUTH_API_KEY) == is_key) {
+        uint8_t d[32];
+        token_digest(token, d);
+        if (CRYPTO_memcmp(d, ce->digest, sizeof d) != 0) {
+            auth_fail(op, &lw_err_invalid_authorization, "invalid authorization");
+            return;
+        }
+        op->auth = ce->auth;
+        if (!auth_check_expiry(op))
+            return;
+        cont(op);
+        return;
+    }
+    op->auth.kind = is_key ? IS_AUTH_API_KEY : IS_AUTH_TOKEN;
+    snprintf(op->auth.key_id, sizeof op->auth.key_id, "%s", op->tok.id);
+    snprintf(op->secret, sizeof op->secret, "%s", token);
+    const char *p[1] = {op->tok.id};
+    if (is_key)
+        snprintf(op->sql, sizeof op->sql,
+                 "SELECT k.key_hash, k.entity_type, k.entity_id, k.rights, k.name, "
+                 "floor(extract(epoch FROM k.expires_at) * 1000)::bigint, " IS_TS(
+                     "k.created_at") ", " IS_TS("k.expires_at") ", u.admin, u.state, u.deleted_at "
+                                                                "IS NOT NULL "
+                                                                "FROM %s.api_keys k LEFT JOIN "
+                                                                "%s.users u "
+                                                                "ON k.entity_type = 'user' AND "
+                                                                "u.user_id = k.entity_id WHERE "
+                                                                "k.key_id = $1",
+                 op->sq, op->sq);
+    else
+        snprintf(op->sql, sizeof op->sql,
+                 "SELECT t.token_hash, 'user', t.user_id, t.rights, '', "
+                 "floor(extract(epoch FROM t.expires_at) * 1000)::bigint, " IS_TS(
+                     "t.created_at") ", " IS_TS("t.expires_at") ", u.admin, u.state, u.deleted_at "
+                                                                "IS NOT NULL "
+                                                                "FROM %s.access_tokens t JOIN "
+                                                                "%s.users u USING (user_id) "
+                                                                "WHERE t.token_id = $1",
+                 op->sq, op->sq);
+    is_op_query(op, op->sql, 1, p, auth_row);
+}
+
+bool is_auth_admin(const is_op_t *op)
+{
+    return op->auth.kind == IS_AUTH_ADMIN_KEY ||
+           (op->auth.kind != IS_AUTH_NONE && op->auth.ent == IS_ENT_USER && op->auth.is_admin &&
+            is_rights_include(op->auth.rights, IS_BIT(IS_R_ALL)));
+}
+
+const char *is_auth_user(const is_op_t *op)
+{
+    if ((op->auth.kind == IS_AUTH_API_KEY || op->auth.kind == IS_AUTH_TOKEN) &&
+        op->auth.ent == IS_ENT_USER)
+        return op->auth.ent_id;
+    return NULL;
+}
+
+/* ---- rights ------------------------------------------------------------------------------ */
+
+static void rights_rows(is_op_t *op, const PGresult *res)
+{
+    is_rights_t r = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        is_rights_t a = is_rights_from_pg(PQgetvalue(res, i, 0));
+        if (PQgetisnull(res, i, 1))
+            r |= is_rights_expand(a);
+        else
+            r |= is_rights_intersect(a, is_rights_from_pg(PQgetvalue(res, i, 1)));
+    }
+    op->rights = is_rights_intersect(r, op->auth.rights);
+    op->cont(op);
+}
+
+void is_rights_run(is_op_t *op, is_ent_t ent, const char *id, is_cont_t cont)
+{
+    op->cont = cont;
+    op->ent = ent;
+    op->rights = 0;
+    const is_auth_t *a = &op->auth;
+    if (a->kind == IS_AUTH_NONE) {
+        cont(op);
+        return;
+    }
+    if (a->kind == IS_AUTH_ADMIN_KEY) {
+        op->rights = is_rights_expand(IS_BIT(IS_R_ALL));
+        cont(op);
+        return;
+    }
+    if (a->ent == ent && strcmp(a->ent_id, id) == 0) {
+        /* A key on its own entity; a user on itself. */
+        op->rights =
+            ent == IS_ENT_USER
+                ? is_rights_intersect(
+                      is_rights_of(IS_ENT_USER) | (a->is_admin ? IS_BIT(IS_R_ALL) : 0), a->rights)
+                : is_rights_expand(a->rights);
+        cont(op);
+        return;
+    }
+    if (a->ent == IS_ENT_USER && a->is_admin) {
+        /* Tenant admins may do everything within their tenant, within the key's rights. */
+        op->rights = is_rights_expand(a->rights);
+        cont(op);
+        return;
+    }
+    if ((a->ent != IS_ENT_USER && a->ent != IS_ENT_ORG) || ent == IS_ENT_USER) {
+        cont(op);
+        return;
+    }
+    /* Direct membership, and membership through each organization the user belongs to
+     * (intersection of user→organization and organization→entity rights). */
+    const char *p[3] = {a->ent_id, is_ent_type_name(ent), id};
+    snprintf(op->sql, sizeof op->sql,
+             "SELECT m.rights, NULL FROM %s.memberships m "
+             "WHERE m.account_id = $1 AND m.entity_type = $2 AND m.entity_id = $3 "
+             "UNION ALL "
+             "SELECT m2.rights, m1.rights FROM %s.memberships m1 "
+             "JOIN %s.memberships m2 ON m2.account_id = m1.entity_id "
+             "AND m2.entity_type = $2 AND m2.entity_id = $3 "
+             "JOIN %s.organizations o ON o.organization_id = m1.entity_id "
+             "AND o.deleted_at IS NULL "
+             "WHERE m1.entity_type = 'organization' AND m1.account_id = $1",
+             op->sq, op->sq, op->sq, op->sq);
+    is_op_query(op, op->sql, 3, p, rights_rows);
+}
+
+bool is_rights_require(is_op_t *op, is_rights_t need)
+{
+    if ((op->rights & need) == need)
+        return true;
+    static const lw_err_def_t *const no[IS_ENT_COUNT] = {
+        &lw_err_no_user_rights, &lw_err_no_organization_rights, &lw_err_no_application_rights,
+        &lw_err_no_gateway_rights, &lw_err_permission_denied};
+    static const lw_err_def_t *const insufficient[IS_ENT_COUNT] = {
+        &lw_err_insufficient_user_rights, &lw_err_insufficient_organization_rights,
+        &lw_err_insufficient_application_rights, &lw_err_insufficient_gateway_rights,
+        &lw_err_permission_denied};
+    lw_err_t e;
+    char uid[80];
+    snprintf(uid, sizeof uid, "%s@%s", op->id, op->t.id);
+    if (op->auth.kind == IS_AUTH_NONE) {
+        lw_err_set(&e, &lw_err_unauthenticated, "unauthenticated");
+    } else if (op->rights == 0) {
+        lw_err_set(&e, no[op->ent], "no rights for %s `%s`", is_ent_type_name(op->ent), uid);
+        lw_err_attr(&e, "uid", uid);
+    } else {
+        is_rights_t missing = need & ~op->rights;
+        int first = 0;
+        for (int v = 1; v < 64 && first == 0; v++)
+            if (missing & IS_BIT(v))
+                first = v;
+        lw_err_set(&e, insufficient[op->ent], "insufficient rights for %s `%s` (missing %s)",
+                   is_ent_type_name(op->ent), uid, is_right_name(first));
+        lw_err_attr(&e, "uid", uid);
+        lw_err_attr(&e, "missing", is_right_name(first));
+    }
+    is_op_fail(op, &e);
+    return false;
+}
