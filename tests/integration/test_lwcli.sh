@@ -175,7 +175,7 @@ lw_t_eq "api-keys list shows the key's ID and name" "$key_id ci-key" \
     "$(printf '%s\n' "$OUT" | sed -n 2p | awk '{print $1, $2}')"
 lw_t_eq "api-keys list header" "ID NAME RIGHTS CREATED EXPIRES" \
     "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')"
-lw_t_eq "api-keys list never shows the secret" 0 "$(printf '%s' "$OUT" | grep -c "$key" || true)"
+lw_t_eq "api-keys list never shows the secret" 0 "$(printf '%s' "$OUT" | grep -cF -- "${key:-no key}" || true)"
 cli --tenant acme --json applications api-keys list app1
 lw_t_eq "api-keys list --json rights" '["RIGHT_APPLICATION_DEVICES_READ","RIGHT_APPLICATION_INFO"]' \
     "$(printf '%s' "$OUT" | jq -c '.api_keys[0].rights | sort')"
@@ -186,7 +186,7 @@ cli --tenant acme --api-key "$key" end-devices create app1 dev2 --dev-eui 70B3D5
     --join-eui 0000000000000001
 lw_t_eq "the read-only key cannot create a device → exit 1" 1 "$RC"
 lw_t_eq "the refusal is an error line" "error:" "${ERR%% *}"
-lw_t_eq "the refusal does not echo the key" 0 "$(printf '%s' "$ERR" | grep -c "$key" || true)"
+lw_t_eq "the refusal does not echo the key" 0 "$(printf '%s' "$ERR" | grep -cF -- "${key:-no key}" || true)"
 cli --tenant globex --api-key "$key" end-devices list app1
 lw_t_eq "acme's key on globex → exit 1" 1 "$RC"
 lw_t_eq "acme's key on globex shows no data" "" "$OUT"
