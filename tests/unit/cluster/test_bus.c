@@ -324,6 +324,77 @@ static void test_lw_bus_publish__keyed_with_id_roundtrip(void **state)
     fixture_stop(&f);
 }
 
+/* The Java client's partitioner (Kafka's Utils.murmur2 and
+ * DefaultPartitioner: toPositive(murmur2(key)) % partitions), written out here as the
+ * oracle: librdkafka's murmur2_random must place keys exactly where Java clients do. */
+static int32_t java_murmur2(const uint8_t *data, size_t len)
+{
+    const uint32_t m = 0x5bd1e995u;
+    uint32_t h = 0x9747b28cu ^ (uint32_t)len;
+    size_t n4 = len / 4;
+    for (size_t i = 0; i < n4; i++) {
+        uint32_t k = (uint32_t)data[4 * i] | (uint32_t)data[4 * i + 1] << 8 |
+                     (uint32_t)data[4 * i + 2] << 16 | (uint32_t)data[4 * i + 3] << 24;
+        k *= m;
+        k ^= k >> 24;
+        k *= m;
+        h *= m;
+        h ^= k;
+    }
+    size_t t = len & ~(size_t)3;
+    switch (len % 4) {
+    case 3:
+        h ^= (uint32_t)data[t + 2] << 16;
+        /* fall through */
+    case 2:
+        h ^= (uint32_t)data[t + 1] << 8;
+        /* fall through */
+    case 1:
+        h ^= data[t];
+        h *= m;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return (int32_t)h;
+}
+
+static void test_java_murmur2__kafka_vectors(void **state)
+{
+    (void)state;
+    /* Kafka's UtilsTest.testMurmur2. */
+    assert_int_equal(java_murmur2((const uint8_t *)"21", 2), -973932308);
+    assert_int_equal(java_murmur2((const uint8_t *)"foobar", 6), -790332482);
+    assert_int_equal(java_murmur2((const uint8_t *)"a-little-bit-long-string", 24), -985981536);
+    assert_int_equal(java_murmur2((const uint8_t *)"a-little-bit-longer-string", 26), -1486304829);
+    assert_int_equal(java_murmur2((const uint8_t *)"abc", 3), 479470107);
+}
+
+static void test_lw_bus_publish__partition_matches_java_client(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_start(&f, NULL); /* 16 partitions */
+    static seen_t s;
+    memset(&s, 0, sizeof(s));
+    s.want = 300;
+    lw_err_t err;
+    const char *names[] = {"java"};
+    assert_non_null(lw_bus_subscribe(f.bus, "g-java", names, 1, &seen_handler, &s, &err));
+    assert_true(run_until(&f.loop, seen_assigned, &s, 20000));
+    for (int i = 0; i < 300; i++) {
+        char key[32];
+        int kl = snprintf(key, sizeof(key), "tenant-%d/device-%d", i % 7, i);
+        assert_int_equal(lw_bus_publish(f.bus, "java", key, (size_t)kl, "v", 1, &err), 0);
+    }
+    assert_true(run_until(&f.loop, seen_enough, &s, 20000));
+    for (size_t i = 0; i < s.n; i++) {
+        int32_t h = java_murmur2((const uint8_t *)s.key[i], strlen(s.key[i]));
+        assert_int_equal(s.partition[i], (h & 0x7fffffff) % 16);
+    }
+    fixture_stop(&f);
+}
+
 static bool delivered_all(void *arg)
 {
     lw_bus_stats_t st;
@@ -579,6 +650,8 @@ int main(void)
         cmocka_unit_test(test_lw_bus_topic__prefix),
         cmocka_unit_test(test_lw_bus_ready__embedded_then_stopped),
         cmocka_unit_test(test_lw_bus_publish__keyed_with_id_roundtrip),
+        cmocka_unit_test(test_java_murmur2__kafka_vectors),
+        cmocka_unit_test(test_lw_bus_publish__partition_matches_java_client),
         cmocka_unit_test(test_lw_bus_stop__flushes_queued_messages),
         cmocka_unit_test(test_lw_bus_stop__unreachable_brokers_bounded),
         cmocka_unit_test(test_lw_bus_subscribe__group_members_split_partitions),
