@@ -33,7 +33,9 @@
 #define DB_HEALTH_EVERY_MS     1000
 #define DB_HEALTH_UNHEALTHY_MS 2000
 #define DB_HEALTH_RESET_MS     10000
-#define DB_MAX_PARAMS          65535 /* the protocol's limit (Bind carries an int16 count) */
+/* libpq leaves connection timeouts to applications that drive PQconnectPoll themselves. */
+#define DB_CONNECT_TIMEOUT_MS 10000
+#define DB_MAX_PARAMS         65535 /* the protocol's limit (Bind carries an int16 count) */
 
 typedef enum db_req_kind {
     DB_REQ_QUERY = 0,
@@ -104,7 +106,7 @@ struct db_conn {
     lw_db_tx_t *tx;
     bool healthy;
     uint64_t last_ok_ms;
-    uint64_t health_sent_ms;
+    uint64_t sent_ms; /* when cur was sent */
 };
 
 struct lw_db_tx {
@@ -589,6 +591,8 @@ static void db_conn_finish(db_conn_t *c)
     }
 }
 
+static void db_conn_connect_failed(db_conn_t *c, const char *why);
+
 static void db_conn_on_timer(uv_timer_t *t)
 {
     db_conn_t *c = t->data;
@@ -599,6 +603,8 @@ static void db_conn_on_timer(uv_timer_t *t)
         db_conn_connect(c);
         return;
     }
+    if (c->state == DB_CONN_CONNECTING)
+        db_conn_connect_failed(c, "connection attempt timed out after 10 s");
 }
 
 static void db_conn_schedule_retry(db_conn_t *c)
@@ -633,6 +639,7 @@ static void db_conn_connect_failed(db_conn_t *c, const char *why)
 static void db_conn_connected(db_conn_t *c)
 {
     lw_db_t *db = c->db;
+    uv_timer_stop(&c->timer);
     PQsetnonblocking(c->pg, 1);
     PQsetNoticeProcessor(c->pg, db_notice_ignore, NULL);
     c->state = DB_CONN_READY;
@@ -689,6 +696,7 @@ static void db_conn_connect(db_conn_t *c)
         db_conn_connect_failed(c, PQerrorMessage(c->pg));
         return;
     }
+    uv_timer_start(&c->timer, db_conn_on_timer, DB_CONNECT_TIMEOUT_MS, 0);
     /* libpq: after PQconnectStart, wait until the socket is writable, then poll. */
     if (db_conn_watch(c, UV_WRITABLE) != 0)
         db_conn_connect_failed(c, "cannot poll the connection socket");
@@ -736,6 +744,7 @@ static void db_conn_send(db_conn_t *c, db_req_t *r)
 {
     int ok;
     c->cur = r;
+    c->sent_ms = uv_now(c->db->loop);
     if (r->kind == DB_REQ_QUERY || r->kind == DB_REQ_TX_QUERY) {
         ok = PQsendQueryParams(c->pg, r->sql, r->nparams, NULL, r->params, NULL, NULL, 0);
     } else {
@@ -966,25 +975,27 @@ static void db_on_health(uv_timer_t *t)
         db_conn_t *c = &db->conns[i];
         if (c->state != DB_CONN_READY)
             continue;
-        if (c->cur != NULL && c->cur->kind == DB_REQ_HEALTH) {
-            uint64_t waited = now - c->health_sent_ms;
-            if (waited >= DB_HEALTH_RESET_MS) {
+        if (c->cur != NULL) {
+            /* A request unanswered for 2 s, a health check or not, means a server that
+             * may be hung or cut off: the connection stops counting for readiness until
+             * an answer comes. Only a health check is given up on (nothing else runs on
+             * that connection); a user's query may legitimately take long. */
+            uint64_t waited = now - c->sent_ms;
+            if (c->cur->kind == DB_REQ_HEALTH && waited >= DB_HEALTH_RESET_MS) {
                 db_conn_lost(c, "health check unanswered for 10 s");
             } else if (waited >= DB_HEALTH_UNHEALTHY_MS && c->healthy) {
                 c->healthy = false;
-                db_update_ready(db, "health check unanswered for 2 s");
+                db_update_ready(db, "no answer from the server for 2 s");
             }
             continue;
         }
-        /* Busy connections prove themselves with their own results. */
-        if (c->cur != NULL || c->tx != NULL)
-            continue;
+        if (c->tx != NULL)
+            continue; /* its socket is watched for the server closing it */
         if (now - c->last_ok_ms + 50 < DB_HEALTH_EVERY_MS)
             continue;
         db_req_t *r = db_req_new(db, DB_REQ_HEALTH, NULL, 0, NULL);
         if (r == NULL)
             continue;
-        c->health_sent_ms = now;
         db_conn_send(c, r);
     }
 }

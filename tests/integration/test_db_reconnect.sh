@@ -4,7 +4,7 @@
 # queries fail with db_unavailable meanwhile, ready turns true again after the server is
 # back, queries succeed, and the pool stops cleanly (exit 0, no sanitizer report). The log
 # has one "connection lost" line with the server's error and one "connected" line per
-# recovery, and never the password.
+# recovery, and never the password. Then the same with a hung server (SIGSTOP/SIGCONT).
 . "$(dirname "$0")/lib.sh"
 DRV=$(lw_t_db_driver)
 
@@ -37,6 +37,25 @@ for round in 1 2; do
         lw_t_fail "round $round: queries still failing after recovery"
 done
 
+# A hung server (every PostgreSQL process stopped with SIGSTOP: sockets stay open, nothing
+# answers): the health checks notice within a few seconds, and answers bring it back.
+pg_pids() {
+    local pm
+    pm=$(head -n 1 "$LW_T_PGDATA/postmaster.pid")
+    echo "$pm" $(ps -o pid= --ppid "$pm")
+}
+frozen=$(pg_pids)
+kill -STOP $frozen
+lw_t_wait_line "$OUT" '^ready false$' 5 4 &&
+    lw_t_ok "a hung server turns ready false within 5 s" ||
+    lw_t_fail "still ready 5 s after the server hung"
+kill -CONT $frozen
+lw_t_wait_line "$OUT" '^ready true$' 5 4 &&
+    lw_t_ok "ready again once the server answers" ||
+    lw_t_fail "not ready 5 s after the server resumed"
+lw_t_wait_line "$OUT" '^query ok$' 5 4 && lw_t_ok "queries succeed after the hang" ||
+    lw_t_fail "queries still failing after the hang"
+
 kill -0 "$pid" 2>/dev/null && lw_t_ok "the process never exited" || lw_t_fail "the process died"
 kill -TERM "$pid"
 set +e
@@ -45,8 +64,8 @@ rc=$?
 set -e
 lw_t_eq "clean stop exits 0" "0" "$rc"
 grep -q '^stopped ok=' "$OUT" && lw_t_ok "stop completed" || lw_t_fail "no stop line"
-lw_t_eq "one 'connection lost' line per outage" "2" "$(grep -c 'msg="connection lost"' "$ERR")"
-lw_t_eq "one 'connected' line at start and per recovery" "3" "$(grep -c 'msg=connected' "$ERR")"
+lw_t_eq "one 'connection lost' line per outage" "3" "$(grep -c 'msg="connection lost"' "$ERR")"
+lw_t_eq "one 'connected' line at start and per recovery" "4" "$(grep -c 'msg=connected' "$ERR")"
 grep 'msg="connection lost"' "$ERR" | head -1 | grep -q 'error=' &&
     lw_t_ok "the lost line carries the server error" || lw_t_fail "no error on the lost line"
 if grep -q 'pw-must-not-leak' "$OUT" "$ERR"; then
