@@ -161,13 +161,14 @@ typedef struct lorawan_phy {
  * LORAWAN_E_JA_LEN (join-accept not 17 or 33 bytes). On error *out is unspecified. */
 int lorawan_phy_decode(const uint8_t *buf, size_t len, lorawan_phy_t *out);
 
-/* Encodes in->mhdr-derived MType (in->mtype, in->major) and the union member for it, then
- * in->mic, into out[0..cap). For a join-accept, mac_payload (16 or 32 bytes, already
- * encrypted) is copied as is and in->mic is not used; for proprietary, mac_payload is
- * copied and no MIC is written. Writes *out_len. The MIC is usually zero here and set
- * afterwards with lorawan_mic_* over out[0..*out_len-4).
- * Errors: LORAWAN_E_PARAM, LORAWAN_E_RANGE (fopts_len > 15, Major > 3, rejoin type, FPort
- * 0 with FOpts), LORAWAN_E_BUF (cap too small), LORAWAN_E_LONG (over 255 bytes). */
+/* Encodes a PHYPayload into out[0..cap): MHDR from in->mtype and in->major (in->mhdr and
+ * the MHDR RFU bits are not used), then the union member for the MType, then in->mic. For a
+ * join-accept, mac_payload (16 or 32 bytes, already encrypted) is copied as is and in->mic
+ * is not used; for proprietary, mac_payload is copied and no MIC is written. Writes
+ * *out_len. The MIC is usually zero here and set afterwards with lorawan_mic_* over
+ * out[0..*out_len-4). Errors: LORAWAN_E_PARAM, LORAWAN_E_RANGE (fopts_len > 15, Major > 3,
+ * rejoin type > 2, FPort 0 with FOpts), LORAWAN_E_JA_LEN, LORAWAN_E_BUF (cap too small),
+ * LORAWAN_E_LONG (over 255 bytes). */
 int lorawan_phy_encode(const lorawan_phy_t *in, uint8_t *out, size_t cap, size_t *out_len);
 
 /* LoRaWAN 1.1 §6.2.3: join-accept plaintext (after decryption). */
