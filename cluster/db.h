@@ -47,7 +47,11 @@ int lw_db_start(lw_db_t *db, lw_err_t *err);
 void lw_db_stop(lw_db_t *db, void (*done)(void *arg), void *arg);
 void lw_db_free(lw_db_t *db);
 
-/* True while at least one connection is up and answered its last health check. */
+/* True while at least one connection is up and answered its last health check. Idle
+ * connections run `SELECT 1` every second; a connection whose request (health check or not)
+ * has gone unanswered for 2 s stops counting until it answers (a hung or cut-off server),
+ * and one whose health check is unanswered for 10 s is reset. A server that closes its
+ * sockets (stopped, restarted) turns this false at once. */
 bool lw_db_ready(const lw_db_t *db);
 
 /* One statement, outside a transaction. params: nparams text values (NULL = SQL NULL),
