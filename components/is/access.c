@@ -595,7 +595,7 @@ static void auth_info(is_op_t *op)
     }
     if (is_auth_admin(op)) {
         json_t *u = json_object();
-        json_object_set_new(u, "rights", is_rights_to_json(is_rights_expand(IS_BIT(IS_R_ALL))));
+        json_object_set_new(u, "rights", is_rights_to_json(IS_BIT(IS_R_ALL)));
         json_object_set_new(o, "universal_rights", u);
         json_object_set_new(o, "is_admin", json_true());
     } else if (a->is_admin) {

@@ -446,7 +446,7 @@ static bool auth_check_expiry(is_op_t *op)
 
 static void auth_verify_work(is_op_t *op)
 {
-    op->work_rc = is_hash_verify(op->tok.secret, op->hash);
+    op->work_rc = is_hash_verify(op->secret, op->hash); /* the whole token is hashed */
 }
 
 static void auth_verified(is_op_t *op)
