@@ -259,66 +259,53 @@ typedef struct command {
     const char *summary;
 } command_t;
 
-#define ENTITY_COMMANDS(e, what, plural)                                                           \
-    {#e " create", V_CREATE, &ent_##e, "Create " what},                                            \
-        {#e " list", V_LIST, &ent_##e, "List " plural}, {#e " get", V_GET, &ent_##e, "Get " what}, \
-        {#e " update", V_UPDATE, &ent_##e, "Update " what " (only the fields given)"},             \
-    {                                                                                              \
-#e " delete", V_DELETE, &ent_##e, "Delete " what                                           \
-    }
-#define RESTORE_COMMANDS(e, what)                                                                  \
-    {#e " restore", V_RESTORE, &ent_##e, "Restore a deleted " what},                               \
-    {                                                                                              \
-#e " purge", V_PURGE, &ent_##e, "Purge " what " for good (releases its ID)"                \
-    }
-#define KEY_COMMANDS(e, what)                                                                      \
-    {#e " api-keys create", K_CREATE, &ent_##e, "Create an API key of " what " (shown once)"},     \
-        {#e " api-keys list", K_LIST, &ent_##e, "List the API keys of " what},                     \
-        {#e " api-keys get", K_GET, &ent_##e, "Get an API key of " what},                          \
-        {#e " api-keys update", K_UPDATE, &ent_##e, "Update an API key of " what},                 \
-    {                                                                                              \
-#e " api-keys delete", K_DELETE, &ent_##e, "Revoke an API key of " what                    \
-    }
-#define COLLABORATOR_COMMANDS(e, what)                                                             \
-    {#e " collaborators list", C_LIST, &ent_##e, "List the collaborators of " what},               \
-        {#e " collaborators set", C_SET, &ent_##e, "Set a collaborator's rights on " what},        \
-        {#e " collaborators get", C_GET, &ent_##e, "Get a collaborator's rights on " what},        \
-    {                                                                                              \
-#e " collaborators delete", C_DELETE, &ent_##e, "Remove a collaborator from " what         \
-    }
+/* clang-format off */
+#define ENTITY_COMMANDS(e, n, what, plural)                                                    \
+    {n " create", V_CREATE, &ent_##e, "Create " what},                                         \
+    {n " list", V_LIST, &ent_##e, "List " plural},                                             \
+    {n " get", V_GET, &ent_##e, "Get " what},                                                  \
+    {n " update", V_UPDATE, &ent_##e, "Update " what " (only the fields given)"},              \
+    {n " delete", V_DELETE, &ent_##e, "Delete " what}
+#define RESTORE_COMMANDS(e, n, what)                                                           \
+    {n " restore", V_RESTORE, &ent_##e, "Restore a deleted " what},                            \
+    {n " purge", V_PURGE, &ent_##e, "Purge " what " for good (releases its ID)"}
+#define KEY_COMMANDS(e, n, what)                                                               \
+    {n " api-keys create", K_CREATE, &ent_##e, "Create an API key of " what " (shown once)"},  \
+    {n " api-keys list", K_LIST, &ent_##e, "List the API keys of " what},                      \
+    {n " api-keys get", K_GET, &ent_##e, "Get an API key of " what},                           \
+    {n " api-keys update", K_UPDATE, &ent_##e, "Update an API key of " what},                  \
+    {n " api-keys delete", K_DELETE, &ent_##e, "Revoke an API key of " what}
+#define COLLABORATOR_COMMANDS(e, n, what)                                                      \
+    {n " collaborators list", C_LIST, &ent_##e, "List the collaborators of " what},            \
+    {n " collaborators set", C_SET, &ent_##e, "Set a collaborator's rights on " what},         \
+    {n " collaborators get", C_GET, &ent_##e, "Get a collaborator's rights on " what},         \
+    {n " collaborators delete", C_DELETE, &ent_##e, "Remove a collaborator from " what}
+/* clang-format on */
 
 static const command_t commands[] = {
     {"login", X_LOGIN, NULL, "Log in with a user's password (read from stdin)"},
     {"logout", X_LOGOUT, NULL, "Forget the stored login token"},
     {"auth-info", X_AUTH_INFO, NULL, "Show who the credentials belong to"},
     {"version", X_VERSION, NULL, "Print lwcli's version"},
-    ENTITY_COMMANDS(tenants, "a tenant", "tenants"),
-    ENTITY_COMMANDS(applications, "an application", "applications"),
-    RESTORE_COMMANDS(applications, "application"),
-    KEY_COMMANDS(applications, "an application"),
-    COLLABORATOR_COMMANDS(applications, "an application"),
-    ENTITY_COMMANDS(end_devices, "an end device", "end devices"),
-    ENTITY_COMMANDS(gateways, "a gateway", "gateways"),
-    RESTORE_COMMANDS(gateways, "gateway"),
-    KEY_COMMANDS(gateways, "a gateway"),
-    COLLABORATOR_COMMANDS(gateways, "a gateway"),
-    ENTITY_COMMANDS(organizations, "an organization", "organizations"),
-    RESTORE_COMMANDS(organizations, "organization"),
-    KEY_COMMANDS(organizations, "an organization"),
-    COLLABORATOR_COMMANDS(organizations, "an organization"),
-    ENTITY_COMMANDS(users, "a user", "users"),
-    RESTORE_COMMANDS(users, "user"),
-    KEY_COMMANDS(users, "a user"),
+    ENTITY_COMMANDS(tenants, "tenants", "a tenant", "tenants"),
+    ENTITY_COMMANDS(applications, "applications", "an application", "applications"),
+    RESTORE_COMMANDS(applications, "applications", "application"),
+    KEY_COMMANDS(applications, "applications", "an application"),
+    COLLABORATOR_COMMANDS(applications, "applications", "an application"),
+    ENTITY_COMMANDS(end_devices, "end-devices", "an end device", "end devices"),
+    ENTITY_COMMANDS(gateways, "gateways", "a gateway", "gateways"),
+    RESTORE_COMMANDS(gateways, "gateways", "gateway"),
+    KEY_COMMANDS(gateways, "gateways", "a gateway"),
+    COLLABORATOR_COMMANDS(gateways, "gateways", "a gateway"),
+    ENTITY_COMMANDS(organizations, "organizations", "an organization", "organizations"),
+    RESTORE_COMMANDS(organizations, "organizations", "organization"),
+    KEY_COMMANDS(organizations, "organizations", "an organization"),
+    COLLABORATOR_COMMANDS(organizations, "organizations", "an organization"),
+    ENTITY_COMMANDS(users, "users", "a user", "users"),
+    RESTORE_COMMANDS(users, "users", "user"),
+    KEY_COMMANDS(users, "users", "a user"),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
-
-/* The macro builds "end_devices ..." from the C name; people type "end-devices". */
-static void command_words(const command_t *c, char *out, size_t outlen)
-{
-    snprintf(out, outlen, "%s", c->words);
-    if (strncmp(out, "end_devices", 11) == 0)
-        out[3] = '-';
-}
 
 /* Short names The Things Stack's CLI accepts too. */
 static const char *alias(const char *w)
@@ -550,7 +537,7 @@ static void usage_commands(FILE *out, const char *group)
 {
     char words[96];
     for (size_t i = 0; i < NCOMMANDS; i++) {
-        command_words(&commands[i], words, sizeof words);
+        snprintf(words, sizeof words, "%s", commands[i].words);
         if (group && strncmp(words, group, strlen(group)) != 0)
             continue;
         fprintf(out, "  %-36s %s\n", words, commands[i].summary);
@@ -582,9 +569,7 @@ static void usage_main(FILE *out)
 
 static void usage_command(FILE *out, const command_t *c, const cmd_flags_t *f)
 {
-    char words[96];
-    command_words(c, words, sizeof words);
-    fprintf(out, "usage: lwcli %s", words);
+    fprintf(out, "usage: lwcli %s", c->words);
     for (size_t i = 0; i < f->npos; i++)
         fprintf(out, " [%s]", f->pos[i]);
     fprintf(out, " [flags]\n\n%s.\n\nFlags:\n", c->summary);
@@ -1364,20 +1349,21 @@ static int dispatch(const run_t *r)
 static const command_t *find_command(int argc, char **argv, int *idx, lc_str_t *group)
 {
     const command_t *best = NULL;
-    int best_n = 0;
-    char words[96];
+    int best_n = 0, group_n = 0;
     for (size_t i = 0; i < NCOMMANDS; i++) {
-        command_words(&commands[i], words, sizeof words);
-        int n = 0;
+        const char *words = commands[i].words;
         const char *p = words;
-        int j = *idx;
-        while (*p && j < argc) {
-            const char *w = alias(argv[j]);
+        int n = 0;
+        for (int j = *idx; *p && j < argc; j++) {
+            /* The word as typed, else its alias ("set" is a verb of its own for
+             * collaborators and an alias of "update" elsewhere). */
             size_t wl = strcspn(p, " ");
+            const char *w = argv[j];
+            if (strlen(w) != wl || strncmp(w, p, wl) != 0)
+                w = alias(argv[j]);
             if (strlen(w) != wl || strncmp(w, p, wl) != 0)
                 break;
             n++;
-            j++;
             p += wl;
             if (*p == ' ')
                 p++;
@@ -1385,11 +1371,13 @@ static const command_t *find_command(int argc, char **argv, int *idx, lc_str_t *
         if (*p == '\0' && n > best_n) {
             best = &commands[i];
             best_n = n;
-        } else if (n > 0 && group->len < strlen(words) && best == NULL) {
-            /* Remember the deepest group matched, for a helpful usage text. */
+        } else if (*p != '\0' && n > group_n) {
+            /* The deepest group named so far ("applications api-keys"), for the usage text
+             * when no command matches. */
+            group_n = n;
             lc_str_free(group);
             lc_str_appendn(group, words, (size_t)(p - words));
-            if (group->len && group->buf[group->len - 1] == ' ')
+            while (group->len && group->buf[group->len - 1] == ' ')
                 group->buf[--group->len] = '\0';
         }
     }
@@ -1428,6 +1416,8 @@ int lc_main(int argc, char **argv)
     const command_t *cmd = find_command(argc, argv, &idx, &group);
     if (cmd == NULL) {
         bool help = a->help || (idx < argc && strcmp(argv[idx], "help") == 0);
+        for (int k = idx; k < argc; k++)
+            help = help || strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0;
         if (group.len > 0) {
             fprintf(help ? stdout : stderr, "%susage: lwcli %s <command> [flags]\n\n",
                     help ? "" : "error: incomplete or unknown command\n", group.buf);

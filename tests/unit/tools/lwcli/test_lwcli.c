@@ -414,6 +414,77 @@ static void test_lc_token_path__xdg_and_tenant_check(void **state)
     lc_str_free(&p);
 }
 
+/* lc_main on lines that must fail before any request (or at connecting): exit codes. */
+static int run_cli(char **argv)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    return lc_main(argc, argv);
+}
+
+static void test_lc_main__usage_errors_exit_2(void **state)
+{
+    (void)state;
+    setenv("XDG_CONFIG_HOME", "/nonexistent-lwcli-test", 1);
+    unsetenv("LWCLI_URL");
+    unsetenv("LWCLI_TENANT_ADMIN_KEY");
+    unsetenv("LWCLI_API_KEY");
+    char *unknown_flag[] = {"lwcli", "applications", "list", "--bogus", NULL};
+    char *unknown_cmd[] = {"lwcli", "frobnicate", NULL};
+    char *no_cmd[] = {"lwcli", NULL};
+    char *group_only[] = {"lwcli", "applications", "api-keys", NULL};
+    char *missing_id[] = {"lwcli", "applications", "create", NULL};
+    char *extra_arg[] = {"lwcli", "applications", "list", "extra", NULL};
+    char *bad_url[] = {"lwcli", "--url", "ftp://x", "applications", "list", NULL};
+    char *nothing_to_update[] = {"lwcli", "applications", "update", "app1", NULL};
+    char *no_admin_key[] = {"lwcli", "tenants", "list", NULL};
+    char *no_rights[] = {"lwcli", "applications", "api-keys", "create", "app1", NULL};
+    char *bad_right[] = {"lwcli", "app", "api-keys", "create", "app1", "--right", "a b", NULL};
+    char *no_collaborator[] = {"lwcli", "applications", "collaborators",         "set",
+                               "app1",  "--right",      "RIGHT_APPLICATION_ALL", NULL};
+    char *bad_version[] = {"lwcli", "end-devices",       "create", "app1",
+                           "dev1",  "--lorawan-version", "nope",   NULL};
+    char *bad_attribute[] = {"lwcli", "applications", "create",  "app1", "--user-id",
+                             "u",     "--attributes", "novalue", NULL};
+    char *bad_state[] = {
+        "lwcli", "tenants", "update", "t1", "--state", "gone", "--tenant-admin-key", "00", NULL};
+    char *both_owners[] = {"lwcli", "gateways",          "create", "gw1", "--user-id",
+                           "u",     "--organization-id", "o",      NULL};
+    char *bad_limit[] = {"lwcli", "applications", "list", "--limit", "ten", NULL};
+    char **lines[] = {
+        unknown_flag, unknown_cmd,       no_cmd,       group_only,  missing_id, extra_arg,
+        bad_url,      nothing_to_update, no_admin_key, no_rights,   bad_right,  no_collaborator,
+        bad_version,  bad_attribute,     bad_state,    both_owners, bad_limit};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        int rc = run_cli(lines[i]);
+        if (rc != LC_EXIT_USAGE)
+            fail_msg("line %zu (%s %s): exit %d, want 2", i, lines[i][1],
+                     lines[i][2] ? lines[i][2] : "", rc);
+    }
+}
+
+static void test_lc_main__help_exits_0(void **state)
+{
+    (void)state;
+    char *top[] = {"lwcli", "--help", NULL};
+    char *group[] = {"lwcli", "gateways", "--help", NULL};
+    char *command[] = {"lwcli", "end-devices", "create", "-h", NULL};
+    char *version[] = {"lwcli", "version", NULL};
+    assert_int_equal(run_cli(top), LC_EXIT_OK);
+    assert_int_equal(run_cli(group), LC_EXIT_OK);
+    assert_int_equal(run_cli(command), LC_EXIT_OK);
+    assert_int_equal(run_cli(version), LC_EXIT_OK);
+}
+
+static void test_lc_main__unreachable_server_exits_1(void **state)
+{
+    (void)state;
+    char *line[] = {"lwcli", "--url", "http://127.0.0.1:1", "--tenant", "t1", "applications",
+                    "list",  NULL};
+    assert_int_equal(run_cli(line), LC_EXIT_FAIL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +511,9 @@ int main(void)
         cmocka_unit_test(test_lc_error_decode__plain_message_and_format_fallback),
         cmocka_unit_test(test_lc_error_decode__not_the_shape),
         cmocka_unit_test(test_lc_token_path__xdg_and_tenant_check),
+        cmocka_unit_test(test_lc_main__usage_errors_exit_2),
+        cmocka_unit_test(test_lc_main__help_exits_0),
+        cmocka_unit_test(test_lc_main__unreachable_server_exits_1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
