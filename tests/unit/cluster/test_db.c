@@ -219,6 +219,37 @@ static void test_lw_db_stop__fails_waiting_queries_once(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void on_full(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    calls_t *c = arg;
+    c->n++;
+    if (res == NULL && err != NULL && strcmp(lw_err_name(err), "db_unavailable") == 0 &&
+        strstr(err->message, "10000 queries already waiting") != NULL)
+        c->unavailable++;
+}
+
+static void test_lw_db_query__bounded_queue(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    cur_loop = &loop;
+    lw_db_t *db = start_nowhere(&loop, 60000);
+    calls_t waiting = {0}, over = {0};
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(lw_db_query(db, "SELECT 1", 0, NULL, on_result, &waiting), 0);
+    assert_int_equal(lw_db_query(db, "SELECT 1", 0, NULL, on_full, &over), 0);
+    assert_int_equal(over.n, 0); /* called back later, not from inside lw_db_query */
+    while (over.n == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(over.unavailable, 1);
+    assert_int_equal(waiting.n, 0); /* the others still wait for their timeout */
+    stop_and_close(&loop, db);
+    assert_int_equal(waiting.n, 10000);
+    assert_int_equal(waiting.unavailable, 10000);
+    assert_int_equal(over.n, 1);
+}
+
 static void test_lw_db_query__invalid_arguments_refused(void **state)
 {
     (void)state;
@@ -282,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_lw_db_new__invalid_options),
         cmocka_unit_test(test_lw_db_query__times_out_without_server),
         cmocka_unit_test(test_lw_db_stop__fails_waiting_queries_once),
+        cmocka_unit_test(test_lw_db_query__bounded_queue),
         cmocka_unit_test(test_lw_db_query__invalid_arguments_refused),
         cmocka_unit_test(test_lw_db_free__never_started),
         cmocka_unit_test(test_lw_db_connect_blocking__unreachable),
