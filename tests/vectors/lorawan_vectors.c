@@ -399,18 +399,15 @@ static int run_decode_phypayload(vcase_t *c, json_t *act)
         return -1;
     json_object_set_new(act, "mtype", json_string(lorawan_mtype_name(p.mtype)));
     json_object_set_new(act, "major", json_integer(p.major));
-    bool uplink = false;
-    if (lorawan_mtype_is_data(p.mtype, &uplink)) {
+    if (lorawan_mtype_is_data(p.mtype, NULL)) {
         const lorawan_data_t *d = &p.u.data;
         set_be(act, "dev_addr_be", d->dev_addr, 4);
         json_t *fc = json_object();
+        /* The bits of the other direction do not exist there and read as false. */
         json_object_set_new(fc, "adr", json_boolean(d->fctrl.adr));
-        if (uplink) {
-            json_object_set_new(fc, "adr_ack_req", json_boolean(d->fctrl.adr_ack_req));
-            json_object_set_new(fc, "class_b", json_boolean(d->fctrl.class_b));
-        } else {
-            json_object_set_new(fc, "f_pending", json_boolean(d->fctrl.f_pending));
-        }
+        json_object_set_new(fc, "adr_ack_req", json_boolean(d->fctrl.adr_ack_req));
+        json_object_set_new(fc, "class_b", json_boolean(d->fctrl.class_b));
+        json_object_set_new(fc, "f_pending", json_boolean(d->fctrl.f_pending));
         json_object_set_new(fc, "ack", json_boolean(d->fctrl.ack));
         json_object_set_new(fc, "fopts_len", json_integer(d->fctrl.fopts_len));
         json_object_set_new(act, "fctrl", fc);
