@@ -1288,6 +1288,7 @@ static int db_tx_end(lw_db_tx_t *tx, db_req_kind_t kind, lw_db_done_cb cb, void 
     tx->end_req = NULL;
     tx->ending = true;
     r->kind = kind;
+    r->db = tx->db; /* NULL once the pool was freed: then it completes at once */
     r->tx = tx;
     r->cb.done = cb;
     r->arg = arg;
