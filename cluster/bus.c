@@ -729,8 +729,7 @@ const char *lw_bus_topic(const lw_bus_t *bus, const char *name, char *buf, size_
 }
 
 /* Real cluster: CreateTopics through the Admin API, waiting for the result (bounded). */
-static int bus_create_topics_admin(lw_bus_t *bus, const char *const *topics, size_t n,
-                                   lw_err_t *err)
+static int bus_create_topics_admin(lw_bus_t *bus, const char **topics, size_t n, lw_err_t *err)
 {
     int rc = -1;
     char errstr[512];
@@ -794,6 +793,43 @@ out:
     return rc;
 }
 
+/* Which of topics[] the cluster lacks: missing[i] set. Returns 0 or a librdkafka error. */
+static rd_kafka_resp_err_t bus_missing_topics(lw_bus_t *bus, const char *const *topics, size_t n,
+                                              bool *missing, size_t *nmissing)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(bus->producer, 1, NULL, &md, BUS_ADMIN_TIMEOUT_MS);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return e;
+    *nmissing = 0;
+    for (size_t i = 0; i < n; i++) {
+        missing[i] = true;
+        for (int t = 0; t < md->topic_cnt; t++)
+            if (strcmp(md->topics[t].topic, topics[i]) == 0 &&
+                md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                missing[i] = false;
+        *nmissing += missing[i];
+    }
+    rd_kafka_metadata_destroy(md);
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* A metadata request naming the topic: brokers with auto.create.topics.enable (and the
+ * mock cluster) create it with their default partition count. */
+static void bus_auto_create(lw_bus_t *bus, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(bus->producer, topic, NULL);
+    if (rkt == NULL)
+        return;
+    if (rd_kafka_metadata(bus->producer, 0, rkt, &md, BUS_ADMIN_TIMEOUT_MS) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+}
+
+/* Blocks the loop up to a few seconds per step: it runs at start-up, before components
+ * serve anything, and a component must not start without its topics. */
 int lw_bus_ensure_topics(lw_bus_t *bus, const char *const *topics, size_t n, lw_err_t *err)
 {
     if (bus->state != BUS_RUNNING)
@@ -806,36 +842,58 @@ int lw_bus_ensure_topics(lw_bus_t *bus, const char *const *topics, size_t n, lw_
                 return -1;
         return 0;
     }
-    lw_err_t aerr;
-    lw_err_clear(&aerr);
-    if (bus_create_topics_admin(bus, topics, n, &aerr) == 0)
-        return 0;
-    /* `lwstack kafka-dev` (the mock cluster) has no CreateTopics: it pre-creates the
-     * standard topics and auto-creates others on first use. Accept topics that exist. */
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(bus->producer, 1, NULL, &md, BUS_ADMIN_TIMEOUT_MS);
+    int rc = -1;
+    size_t nmissing = 0, k = 0;
+    bool *missing = calloc(n, sizeof(*missing));
+    const char **want = calloc(n, sizeof(*want));
+    if (missing == NULL || want == NULL)
+        abort();
+    rd_kafka_resp_err_t e = bus_missing_topics(bus, topics, n, missing, &nmissing);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (err != NULL)
-            *err = aerr;
-        return -1;
+        lw_err_set(err, &lw_err_bus_unavailable, "listing topics on %s: %s", bus->bootstrap,
+                   rd_kafka_err2str(e));
+        goto out;
     }
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        bool found = false;
-        for (int t = 0; t < md->topic_cnt; t++)
-            if (strcmp(md->topics[t].topic, topics[i]) == 0 &&
-                md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-                found = true;
-        if (!found) {
-            if (err != NULL)
-                *err = aerr;
-            rc = -1;
-        }
+    if (nmissing == 0) {
+        rc = 0;
+        goto out;
     }
-    rd_kafka_metadata_destroy(md);
-    if (rc == 0)
-        lw_log(LW_LOG_WARN, "bus", "CreateTopics unsupported by the brokers; topics exist",
-               "brokers", bus->bootstrap, "reason", aerr.message, NULL);
+    for (size_t i = 0; i < n; i++)
+        if (missing[i])
+            want[k++] = topics[i];
+    /* The mock cluster (`lwstack kafka-dev`) has no CreateTopics (the Admin API waits for
+     * a controller until it times out): it is known by its cluster id, and asked to
+     * auto-create instead. */
+    char *cid = rd_kafka_clusterid(bus->producer, BUS_ADMIN_TIMEOUT_MS);
+    bool mock = cid != NULL && strncmp(cid, "mockCluster", 11) == 0;
+    if (cid != NULL)
+        rd_kafka_mem_free(bus->producer, cid);
+    if (!mock) {
+        rc = bus_create_topics_admin(bus, want, k, err);
+        goto out;
+    }
+    for (size_t i = 0; i < k; i++)
+        bus_auto_create(bus, want[i]);
+    e = bus_missing_topics(bus, want, k, missing, &nmissing);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR || nmissing > 0) {
+        const char *first = "";
+        for (size_t i = 0; i < k && e == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+            if (missing[i]) {
+                first = want[i];
+                break;
+            }
+        lw_err_set(err, &lw_err_bus_unavailable,
+                   "topic %s missing and the mock cluster at %s did not create it", first,
+                   bus->bootstrap);
+        goto out;
+    }
+    for (size_t i = 0; i < k; i++)
+        lw_log(LW_LOG_WARN, "bus", "topic auto-created by the broker with its default partitions",
+               "topic", want[i], "brokers", bus->bootstrap, NULL);
+    rc = 0;
+out:
+    free(missing);
+    free(want);
     return rc;
 }
 

@@ -595,6 +595,28 @@ static void test_lw_bus_consumer__offset_out_of_range_counts_loss(void **state)
     fixture_stop(&owner);
 }
 
+/* Against `lwstack kafka-dev` (the mock cluster has no CreateTopics) topics that exist are
+ * accepted and missing ones are created by the broker on first use. */
+static void test_lw_bus_ensure_topics__broker_without_create_topics(void **state)
+{
+    (void)state;
+    fixture_t owner;
+    fixture_start(&owner, NULL);
+    lw_err_t err;
+    const char *have[] = {"lw.have"};
+    assert_int_equal(lw_bus_ensure_topics(owner.bus, have, 1, &err), 0);
+    const char *ext[] = {"bus.brokers", lw_bus_bootstrap(owner.bus), NULL};
+    fixture_t f;
+    fixture_start(&f, ext);
+    lw_err_clear(&err);
+    const char *both[] = {"lw.have", "lw.fresh"};
+    int rc = lw_bus_ensure_topics(f.bus, both, 2, &err);
+    if (rc != 0)
+        fail_msg("%s: %s", lw_err_name(&err), err.message);
+    fixture_stop(&f);
+    fixture_stop(&owner);
+}
+
 static void walk_close(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -658,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_lw_bus_subscribe__private_group_sees_new_messages_only),
         cmocka_unit_test(test_lw_bus_subscribe__no_handler_fails_without_callbacks),
         cmocka_unit_test(test_lw_bus_consumer__offset_out_of_range_counts_loss),
+        cmocka_unit_test(test_lw_bus_ensure_topics__broker_without_create_topics),
         cmocka_unit_test(test_lw_bus_free__without_stop),
         cmocka_unit_test(test_lw_bus_free__after_owner_closed_every_handle),
     };
