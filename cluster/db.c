@@ -142,6 +142,7 @@ struct lw_db {
     bool ever_ready;
     char last_error[256]; /* last connect error logged, to log each distinct one once */
     lw_db_tx_t *live_txs;
+    lw_db_stats_t stats; /* counters; the gauges are computed in lw_db_stats */
 };
 
 static void db_pump(lw_db_t *db);
@@ -216,6 +217,26 @@ static void db_first_line(const char *msg, char *buf, size_t len)
         n = len - 1;
     memcpy(buf, msg, n);
     buf[n] = '\0';
+}
+
+/* Connection defaults, placed before dbname so that the URI (expanded from dbname) can
+ * override each of them: libpq keeps the last value of a repeated keyword. TCP keepalives
+ * and tcp_user_timeout find a peer that vanished without closing the connection (a network
+ * partition) in about 30 s, where the kernel's defaults take hours; Unix sockets ignore
+ * them. */
+static const char *const db_conn_keys[] = {
+    "fallback_application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
+    "keepalives_count",          "tcp_user_timeout", "dbname",          NULL,
+};
+
+#define DB_CONN_NKEYS 8
+
+static void db_conn_values(const char *uri, const char *vals[DB_CONN_NKEYS])
+{
+    static const char *const defaults[DB_CONN_NKEYS] = {"lwstack", "1",     "15", "5",
+                                                        "3",       "30000", NULL, NULL};
+    memcpy(vals, defaults, sizeof defaults);
+    vals[6] = uri != NULL ? uri : "";
 }
 
 static void db_notice_ignore(void *arg, const char *message)
@@ -409,6 +430,13 @@ static void db_req_complete(db_req_t *r, const PGresult *res, const lw_err_t *er
 {
     lw_db_tx_t *tx = r->tx;
     lw_db_t *db = r->db;
+    if (db != NULL && r->kind != DB_REQ_HEALTH) {
+        db->stats.requests++;
+        if (err != NULL)
+            db->stats.failures++;
+        if (err != NULL && err->def == &lw_err_db_unavailable)
+            db->stats.unavailable++;
+    }
     switch (r->kind) {
     case DB_REQ_QUERY:
         if (r->cb.result != NULL)
@@ -644,6 +672,7 @@ static void db_conn_connected(db_conn_t *c)
     PQsetNoticeProcessor(c->pg, db_notice_ignore, NULL);
     c->state = DB_CONN_READY;
     c->healthy = true;
+    db->stats.connects++;
     c->backoff_ms = DB_BACKOFF_MIN_MS;
     c->last_ok_ms = uv_now(db->loop);
     char idx[16];
@@ -682,12 +711,10 @@ static void db_conn_connect_step(db_conn_t *c)
 static void db_conn_connect(db_conn_t *c)
 {
     lw_db_t *db = c->db;
-    /* expand_dbname: the URI is the first dbname value; application_name is only a
-     * fallback the URI may override. */
-    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *const vals[] = {db->uri, "lwstack", NULL};
     c->state = DB_CONN_CONNECTING;
-    c->pg = PQconnectStartParams(keys, vals, 1);
+    const char *vals[DB_CONN_NKEYS];
+    db_conn_values(db->uri, vals);
+    c->pg = PQconnectStartParams(db_conn_keys, vals, 1);
     if (c->pg == NULL) {
         db_conn_connect_failed(c, "out of memory");
         return;
@@ -1187,6 +1214,25 @@ void lw_db_free(lw_db_t *db)
     free(db);
 }
 
+void lw_db_stats(const lw_db_t *db, lw_db_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (db == NULL)
+        return;
+    *out = db->stats;
+    out->connections = db->pool_size;
+    for (int i = 0; i < db->pool_size; i++) {
+        const db_conn_t *c = &db->conns[i];
+        if (c->state == DB_CONN_READY)
+            out->connections_up++;
+        if (c->tx != NULL)
+            out->in_transaction++;
+        if (c->cur != NULL && c->cur->kind != DB_REQ_HEALTH)
+            out->busy++;
+    }
+    out->waiting = db->queue.n;
+}
+
 bool lw_db_ready(const lw_db_t *db)
 {
     return db != NULL && db->ready;
@@ -1311,9 +1357,9 @@ void lw_db_tx_rollback(lw_db_tx_t *tx, lw_db_done_cb cb, void *arg)
 
 PGconn *lw_db_connect_blocking(const char *uri, lw_err_t *err)
 {
-    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *const vals[] = {uri != NULL ? uri : "", "lwstack", NULL};
-    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    const char *vals[DB_CONN_NKEYS];
+    db_conn_values(uri, vals);
+    PGconn *pg = PQconnectdbParams(db_conn_keys, vals, 1);
     if (pg == NULL) {
         lw_err_set(err, &lw_err_internal, "db: out of memory");
         return NULL;

@@ -26,8 +26,8 @@ typedef struct lw_db lw_db_t;
 typedef struct lw_db_tx lw_db_tx_t;
 
 typedef struct lw_db_opts {
-    const char *uri;           /* libpq connection string or URI */
-    int pool_size;             /* connections, >= 1 */
+    const char *uri;            /* libpq connection string or URI */
+    int pool_size;              /* connections, >= 1 */
     long long query_timeout_ms; /* how long a query may wait for a connection */
 } lw_db_opts_t;
 
@@ -53,6 +53,20 @@ void lw_db_free(lw_db_t *db);
  * and one whose health check is unanswered for 10 s is reset. A server that closes its
  * sockets (stopped, restarted) turns this false at once. */
 bool lw_db_ready(const lw_db_t *db);
+
+/* Figures for metrics: gauges (now) and counters (since lw_db_new). */
+typedef struct lw_db_stats {
+    int connections;                /* pool size */
+    int connections_up;             /* connected */
+    int busy;                       /* running a statement */
+    int in_transaction;             /* checked out by a transaction */
+    size_t waiting;                 /* queries waiting for a connection */
+    unsigned long long requests;    /* queries, transaction steps, begins, commits, rollbacks */
+    unsigned long long failures;    /* of which failed, whatever the error */
+    unsigned long long unavailable; /* of which failed with db_unavailable */
+    unsigned long long connects;    /* connections established (the first ones included) */
+} lw_db_stats_t;
+void lw_db_stats(const lw_db_t *db, lw_db_stats_t *out);
 
 /* One statement, outside a transaction. params: nparams text values (NULL = SQL NULL),
  * copied before return. */

@@ -312,6 +312,12 @@ static void suite_queries(lw_db_t *db)
     }
     check(calls == N && right == N, "%d concurrent queries: %d callbacks, %d right answers", N,
           calls, right);
+    lw_db_stats_t st;
+    lw_db_stats(db, &st);
+    check(st.connections == 4 && st.connections_up == 4 && st.waiting == 0 && st.busy == 0 &&
+              st.requests >= N && st.connects == 4,
+          "stats: %d/%d up, %d busy, %zu waiting, %llu requests, %llu connects", st.connections_up,
+          st.connections, st.busy, st.waiting, st.requests, st.connects);
 }
 
 static void suite_transactions(lw_db_t *db)

@@ -244,6 +244,13 @@ static void test_lw_db_query__bounded_queue(void **state)
         uv_run(&loop, UV_RUN_ONCE);
     assert_int_equal(over.unavailable, 1);
     assert_int_equal(waiting.n, 0); /* the others still wait for their timeout */
+    lw_db_stats_t st;
+    lw_db_stats(db, &st);
+    assert_int_equal(st.connections, 2);
+    assert_int_equal(st.connections_up, 0);
+    assert_int_equal(st.waiting, 10000);
+    assert_int_equal(st.requests, 1);
+    assert_int_equal(st.unavailable, 1);
     stop_and_close(&loop, db);
     assert_int_equal(waiting.n, 10000);
     assert_int_equal(waiting.unavailable, 10000);
