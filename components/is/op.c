@@ -259,7 +259,12 @@ void is_op_limit(is_op_t *op, const char *count_sql, int n, const char *const *p
                  is_step_t next)
 {
     /* The count and the insert that follows run under a per-(tenant, kind) advisory lock
-     * held until the transaction ends, so two concurrent creates cannot both pass. */
+     * held until the transaction ends, so two concurrent creates cannot both pass. Without a
+     * limit there is nothing to count. */
+    if (op->t.limits[op->kind->limit] == TN_UNLIMITED) {
+        next(op, NULL);
+        return;
+    }
     snprintf(op->sql, sizeof op->sql, "%s", count_sql);
     op->flag = n > 0;
     if (n > 0)
