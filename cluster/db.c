@@ -652,9 +652,9 @@ static void db_conn_connect_failed(db_conn_t *c, const char *why)
     char idx[16];
     snprintf(idx, sizeof idx, "%d", c->index);
     lw_log(LW_LOG_DEBUG, "db", "connect failed", "conn", idx, "error", line, NULL);
-    /* Log each distinct failure once while the pool is not ready, so an operator sees why
-     * (wrong password, no such database) without a line per retry. */
-    if (!db->ready && strcmp(db->last_error, line) != 0) {
+    /* Log each distinct failure once, so an operator sees why (wrong password, no such
+     * database, too many clients) without a line per retry. */
+    if (strcmp(db->last_error, line) != 0) {
         snprintf(db->last_error, sizeof db->last_error, "%s", line);
         lw_log(LW_LOG_WARN, "db", "connect failed", "state", "connecting", "uri", db->uri_redacted,
                "error", line, NULL);
