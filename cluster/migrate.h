@@ -44,7 +44,15 @@ void lw_migrations_free(lw_migration_set_t *set);
 int lw_migrate_run(const char *db_uri, const lw_migration_set_t *set, void *log, lw_err_t *err);
 
 /* Inside a running transaction (tenant creation): creates `schema`, applies every tenant
- * migration to it and records the versions. cb runs once with the first error or none. */
+ * migration to it and records the versions. cb runs once with the first error or none: a
+ * failing file gives migration_failed naming the file and the schema (the caller rolls
+ * back); connection loss gives db_unavailable. Returns -1 (no callback) on bad arguments.
+ *
+ * It first takes the migration advisory lock in shared mode for the rest of the
+ * transaction, so that it waits while `lwstack migrate` runs and a run never misses a
+ * schema. Call it before the transaction writes lw_control rows that a control migration
+ * might alter (e.g. the tenant row), or such a migration and this transaction can deadlock
+ * (PostgreSQL then aborts one of them). Afterwards search_path is the session default. */
 int lw_migrate_tenant_schema_tx(lw_db_tx_t *tx, const lw_migration_set_t *set, const char *schema,
                                 lw_db_done_cb cb, void *arg);
 
