@@ -185,7 +185,8 @@ lw_t_eq "the key lists devices" "dev1" "$(printf '%s\n' "$OUT" | sed -n 2p | awk
 cli --tenant acme --api-key "$key" end-devices create app1 dev2 --dev-eui 70B3D57ED0000002 \
     --join-eui 0000000000000001
 lw_t_eq "the read-only key cannot create a device → exit 1" 1 "$RC"
-lw_t_eq "the refusal is an error line" "error:" "${ERR%% *}"
+lw_t_eq "the refusal names the missing rights" "error: insufficient_application_rights:" \
+    "$(printf '%s' "$ERR" | head -1 | cut -d' ' -f1-2)"
 lw_t_eq "the refusal does not echo the key" 0 "$(printf '%s' "$ERR" | grep -cF -- "${key:-no key}" || true)"
 cli --tenant globex --api-key "$key" end-devices list app1
 lw_t_eq "acme's key on globex → exit 1" 1 "$RC"
