@@ -2,12 +2,11 @@
  *
  * We own the listening socket (bound synchronously in lw_http_start, so a busy port is a
  * clean error with nothing left behind) and hand every accepted connection to lws with
- * lws_adopt_socket_vhost; lws does HTTP/1.1, HTTP/2 (ALPN over TLS) and TLS. A request is
- * one lw_http_req_t, recycled through a free list with its buffers to keep allocations off
- * the hot path. Ownership of a request: the server while it reads the body, the handler
- * from dispatch until it answers, the server again while the answer is written. A
- * connection closing while the handler owns the request marks it dead; the handler's
- * answer then frees it. */
+ * lws_adopt_socket_vhost; lws does HTTP/1.1 and TLS (HTTP/2 is off, see lw_http_start). A request
+ * is one lw_http_req_t, recycled through a free list with its buffers to keep allocations off the
+ * hot path. Ownership of a request: the server while it reads the body, the handler from dispatch
+ * until it answers, the server again while the answer is written. A connection closing while the
+ * handler owns the request marks it dead; the handler's answer then frees it. */
 /* accept4 */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +39,8 @@
 #define H2_CHUNK_BYTES     16384u /* HTTP/2 default SETTINGS_MAX_FRAME_SIZE */
 #define ACCEPT_BURST       64     /* connections accepted per readable event */
 
+typedef struct conn conn_t;
+
 typedef enum req_state {
     REQ_READING, /* server: headers in, body arriving */
     REQ_HANDLER, /* handler: dispatched, not answered */
@@ -62,6 +63,7 @@ struct lw_http_req {
     bool is_head;
     bool headers_sent;
     bool h2;
+    struct conn *conn; /* the lws per-connection data while the connection lives */
 
     char method[LW_HTTP_MAX_METHOD];
     const char *path;
@@ -140,9 +142,14 @@ struct lw_http {
 };
 
 /* The per-connection (per-stream for HTTP/2) user data lws allocates. */
-typedef struct conn {
+struct conn {
     lw_http_req_t *req;
-} conn_t;
+    /* Inside the lws callback that dispatches req: an answer given now is written when the
+     * handler returns, from that same callback. lws 4.1 loops on BODY_COMPLETION for a
+     * pipelined request whose body sat in its rx buffer until the transaction completes,
+     * so answers must not wait for a later WRITEABLE callback when they need not. */
+    bool dispatching;
+};
 
 /* ---- configuration ---------------------------------------------------------------- */
 
@@ -202,7 +209,7 @@ static const lw_cfg_opt_t http_opts[] = {
     {.key = "http.tls.certificate",
      .type = LW_CFG_STRING,
      .help = "PEM certificate (chain) file; with http.tls.key set, the listener serves HTTPS "
-             "(HTTP/1.1 and HTTP/2) instead of plain HTTP"},
+             "instead of plain HTTP"},
     {.key = "http.tls.key",
      .type = LW_CFG_STRING,
      .help = "PEM private key file of http.tls.certificate (a path, not the key)"},
@@ -371,6 +378,7 @@ static void req_release(lw_http_req_t *req)
 }
 
 static void http_maybe_free(lw_http_t *http);
+static int http_completing;
 
 /* Frees a request the handler has finished with, or that the server owns. */
 static void req_free(lw_http_req_t *req)
@@ -572,6 +580,8 @@ static void req_start_writing(lw_http_req_t *req)
         return;
     }
     req->state = REQ_WRITING;
+    if (req->conn != NULL && req->conn->dispatching)
+        return; /* written by dispatch_now */
     lws_callback_on_writable(req->wsi);
 }
 
@@ -774,9 +784,10 @@ static int req_write(lw_http_req_t *req, struct lws *wsi, conn_t *c)
     req_free(req);
     if (close)
         return -1;
-    if (lws_http_transaction_completed(wsi))
-        return -1;
-    return 0;
+    http_completing++;
+    int rc = lws_http_transaction_completed(wsi);
+    http_completing--;
+    return rc ? -1 : 0;
 }
 
 /* ---- dispatch ----------------------------------------------------------------------- */
@@ -791,8 +802,9 @@ static void req_dispatch(lw_http_req_t *req)
         return;
     }
     lw_http__match_t m;
-    lw_http__match_result_t r =
-        lw_http__router_match(&http->router, req->method, req->path, plen, &m, buf, plen + 1);
+    /* HEAD is answered by the GET route, without the body. */
+    lw_http__match_result_t r = lw_http__router_match(
+        &http->router, req->is_head ? "GET" : req->method, req->path, plen, &m, buf, plen + 1);
     switch (r) {
     case LW_HTTP__MATCH_OK:
         break;
@@ -846,6 +858,18 @@ static void reject_too_large(lw_http_req_t *req, size_t len)
     lw_http_respond_err(req, &err);
 }
 
+/* Dispatches from an lws callback; a synchronous answer is written right away. Returns
+ * what the callback returns. */
+static int dispatch_now(lw_http_req_t *req, conn_t *c, struct lws *wsi)
+{
+    c->dispatching = true;
+    req_dispatch(req);
+    c->dispatching = false;
+    if (c->req == req && req->state == REQ_WRITING)
+        return req_write(req, wsi, c);
+    return 0;
+}
+
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -862,6 +886,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (req == NULL)
             return -1;
         c->req = req;
+        req->conn = c;
         if (req_collect(req, wsi, in, len) != 0) {
             respond_error(req, &lw_err_invalid_argument, "malformed request");
             return 0;
@@ -874,8 +899,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)http->timeout_s);
             return 0; /* LWS_CALLBACK_HTTP_BODY follows */
         }
-        req_dispatch(req);
-        return 0;
+        return dispatch_now(req, c, wsi);
     }
     case LWS_CALLBACK_HTTP_BODY: {
         lw_http_req_t *req = c ? c->req : NULL;
@@ -895,8 +919,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         lw_http_req_t *req = c ? c->req : NULL;
         if (req == NULL || req->state != REQ_READING)
             return 0;
-        req_dispatch(req);
-        return 0;
+        return dispatch_now(req, c, wsi);
     }
     case LWS_CALLBACK_HTTP_WRITEABLE: {
         lw_http_req_t *req = c ? c->req : NULL;
@@ -910,6 +933,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             return 0;
         c->req = NULL;
         req->wsi = NULL;
+        req->conn = NULL;
         if (req->state == REQ_HANDLER)
             req->dead = true; /* freed when the handler answers */
         else
@@ -917,7 +941,9 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     }
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return 1; /* no WebSocket on this server (yet) */
+        /* Neither h2c (lws 4.1 serves it badly over adopted sockets and drops unknown
+         * headers in HTTP/2) nor WebSocket (no protocol yet): hang up. */
+        return -1;
     default:
         break;
     }
@@ -1229,6 +1255,9 @@ int lw_http_start(lw_http_t *http, lw_err_t *err)
         return lw_err_set(err, &lw_err_internal, "cannot create the libwebsockets context");
     }
     info.vhost_name = "lwstack";
+    /* HTTP/1.1 only: lws 4.1 drops HTTP/2 header fields it has no token for, and the API
+     * needs X-Tenant-ID and friends. */
+    info.alpn = "http/1.1";
     if (http->tls_cert) {
         info.ssl_cert_filepath = http->tls_cert;
         info.ssl_private_key_filepath = http->tls_key;

@@ -112,7 +112,7 @@ static void on_thing_part(lw_http_req_t *req, void *arg)
 {
     (void)arg;
     lw_http_respond_json(req, 200,
-                         json_pack("{s:s, s:s}", "thing_id", lw_http_param(req, "thing_id"),
+                         json_pack("{s:s?, s:s?}", "thing_id", lw_http_param(req, "thing_id"),
                                    "part_id", lw_http_param(req, "part_id")));
 }
 
