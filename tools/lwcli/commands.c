@@ -362,6 +362,12 @@ static const lc_flag_spec_t page_flags[] = {
     {"field-mask", LC_FLAG_STRING, "fields to return, comma-separated"},
     {NULL, LC_FLAG_BOOL, NULL},
 };
+static const lc_flag_spec_t page_only_flags[] = {
+    {"limit", LC_FLAG_UINT, "objects per page"},
+    {"page", LC_FLAG_UINT, "page number (the first is 1)"},
+    {"order", LC_FLAG_STRING, "sort field, e.g. -created_at"},
+    {NULL, LC_FLAG_BOOL, NULL},
+};
 static const lc_flag_spec_t mask_flags[] = {
     {"field-mask", LC_FLAG_STRING, "fields to return, comma-separated"},
     {NULL, LC_FLAG_BOOL, NULL},
@@ -407,6 +413,10 @@ static const lc_flag_spec_t org_collab_flags[] = {
     {"user-id", LC_FLAG_STRING, "the collaborating user"},
     {"right", LC_FLAG_LIST, "a right, e.g. RIGHT_ORGANIZATION_ALL (repeatable)"},
     {"right-", LC_FLAG_PREFIX, "a right as a flag, e.g. --right-organization-info"},
+    {NULL, LC_FLAG_BOOL, NULL},
+};
+static const lc_flag_spec_t collab_user_flags[] = {
+    {"user-id", LC_FLAG_STRING, "the collaborating user"},
     {NULL, LC_FLAG_BOOL, NULL},
 };
 static const lc_flag_spec_t collab_id_flags[] = {
@@ -514,7 +524,7 @@ static void cmd_flags_build(const command_t *c, cmd_flags_t *f)
         break;
     case K_LIST:
     case C_LIST:
-        f->tables[f->ntables++] = page_flags;
+        f->tables[f->ntables++] = page_only_flags;
         break;
     case C_SET:
         /* Only users collaborate on an organization. */
@@ -522,7 +532,7 @@ static void cmd_flags_build(const command_t *c, cmd_flags_t *f)
         break;
     case C_GET:
     case C_DELETE:
-        f->tables[f->ntables++] = e == &ent_organizations ? user_owner_flags : collab_id_flags;
+        f->tables[f->ntables++] = e == &ent_organizations ? collab_user_flags : collab_id_flags;
         break;
     default:
         break;
