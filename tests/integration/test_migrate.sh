@@ -193,10 +193,14 @@ sleep 0.7
 "$LWSTACK_BIN" migrate --db.uri="$LW_T_DB_URI" --db.migrations-dir="$d" >"$LW_T_DIR/c2.out" 2>&1 &
 p2=$!
 wait $p1 && wait $p2 && lw_t_ok "two concurrent runs both exit 0" || lw_t_fail "a concurrent run failed: $(cat "$LW_T_DIR"/c?.out)"
+# Whichever got the lock first applied the file; the other waited, then applied nothing.
 lw_t_eq "one run applied the file, the other waited then applied nothing" \
-    "applied control/0003_slow.sql to schema lw_control
+    "0 migrations applied
 1 migration applied
-waiting for another \`lwstack migrate\` to finish
-0 migrations applied" "$(cat "$LW_T_DIR/c1.out" "$LW_T_DIR/c2.out")"
+applied control/0003_slow.sql to schema lw_control
+waiting for another \`lwstack migrate\` to finish" \
+    "$(cat "$LW_T_DIR/c1.out" "$LW_T_DIR/c2.out" | LC_ALL=C sort)"
+lw_t_eq "the slow file was applied once" "1" \
+    "$(lw_t_psql -c "SELECT count(*) FROM lw_control.schema_migrations WHERE name = '0003_slow.sql'")"
 
 lw_t_done
