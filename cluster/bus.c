@@ -117,7 +117,6 @@ struct bus_pump {
     uv_poll_t poll;
     uv_timer_t timer;
     int open_handles;
-    bool started;
     /* Serves the queue; returns true when it stopped early with work left. */
     bool (*serve)(bus_pump_t *p);
     void (*closed)(bus_pump_t *p); /* after both handles closed */
@@ -187,7 +186,6 @@ static void bus_pump_start(bus_pump_t *p)
 {
     uv_poll_start(&p->poll, UV_READABLE, bus_pump_poll_cb);
     uv_timer_start(&p->timer, bus_pump_timer_cb, 0, BUS_SAFETY_POLL_MS);
-    p->started = true;
 }
 
 static void bus_pump_handle_closed(uv_handle_t *h)

@@ -10,7 +10,18 @@
  * so consumers can drop the copy a crash may redeliver.
  *
  * Callbacks run on the loop thread. A consumer commits an offset only when told to
- * (lw_bus_commit), after its state is durable. */
+ * (lw_bus_commit), after its state is durable.
+ *
+ * Keys decide partitions as the Java client does (murmur2), so any Kafka client agrees on
+ * a key's owner. Consumer groups use the eager rebalance protocol: on a rebalance a member
+ * is revoked everything it held (on_revoke), then assigned its new set (on_assign).
+ * lw_bus_commit stores the offset; librdkafka commits stored offsets every second, on
+ * revoke and on close, so after a crash the next owner replays at most about one second
+ * of messages the handler had already declared durable (drop them by `lw-id`).
+ *
+ * Data loss: when a consumer's offset is no longer on the broker (the mock cluster keeps
+ * only 5 MiB / 100,000 message sets per partition), it resumes at the oldest message held;
+ * the gap is logged as "DATA LOSS" and counted (lwstack_bus_lost_total). */
 #ifndef LW_BUS_H
 #define LW_BUS_H
 
@@ -60,6 +71,9 @@ lw_bus_t *lw_bus_new(uv_loop_t *loop, const lw_config_t *cfg, lw_err_t *err);
 /* Flushes the producer queue (up to `bus.flush-timeout`), closes consumers (leaving their
  * groups, so partitions move at once), then calls done. */
 void lw_bus_stop(lw_bus_t *bus, void (*done)(void *arg), void *arg);
+/* After lw_bus_stop's done: releases at once. Without a stop (or during one): tears down
+ * without waiting for deliveries, and releases in the last close callback, so run the loop
+ * once more. Never call it from a bus callback. */
 void lw_bus_free(lw_bus_t *bus);
 
 /* True while the brokers answer (metadata request within the last health interval). */
@@ -68,7 +82,11 @@ bool lw_bus_ready(const lw_bus_t *bus);
 const char *lw_bus_bootstrap(const lw_bus_t *bus);
 /* Writes prefix + name into buf ("lw.tenant"). */
 const char *lw_bus_topic(const lw_bus_t *bus, const char *name, char *buf, size_t len);
-/* Creates the topics (full names) if missing, each with `bus.partitions` partitions. */
+/* Creates the topics (full names) if missing, each with `bus.partitions` partitions.
+ * Embedded: on the in-process cluster (publish and subscribe also do this for the topics
+ * they name). Real cluster: Admin API CreateTopics (already existing topics are fine).
+ * `lwstack kafka-dev` (no CreateTopics): the broker auto-creates with its default of 4.
+ * Blocks up to ~10 s per step on a remote cluster: call it at start-up. */
 int lw_bus_ensure_topics(lw_bus_t *bus, const char *const *topics, size_t n, lw_err_t *err);
 
 /* Publishes asynchronously; the message is queued (copied). `name` is the short topic name

@@ -617,6 +617,26 @@ static void test_lw_bus_ensure_topics__broker_without_create_topics(void **state
     fixture_stop(&owner);
 }
 
+static bool bus_not_ready(void *arg)
+{
+    return !lw_bus_ready(arg);
+}
+
+static void test_lw_bus_ready__false_when_brokers_go_away(void **state)
+{
+    (void)state;
+    fixture_t owner;
+    fixture_start(&owner, NULL);
+    const char *ext[] = {"bus.brokers", lw_bus_bootstrap(owner.bus), "bus.health-interval", "500ms",
+                         NULL};
+    fixture_t f;
+    fixture_start(&f, ext);
+    assert_true(run_until(&f.loop, bus_is_ready, f.bus, 10000));
+    fixture_stop(&owner); /* the cluster goes with it */
+    assert_true(run_until(&f.loop, bus_not_ready, f.bus, 10000));
+    fixture_stop(&f);
+}
+
 static void walk_close(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -671,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_lw_bus_new__bad_kafka_property_named),
         cmocka_unit_test(test_lw_bus_topic__prefix),
         cmocka_unit_test(test_lw_bus_ready__embedded_then_stopped),
+        cmocka_unit_test(test_lw_bus_ready__false_when_brokers_go_away),
         cmocka_unit_test(test_lw_bus_publish__keyed_with_id_roundtrip),
         cmocka_unit_test(test_java_murmur2__kafka_vectors),
         cmocka_unit_test(test_lw_bus_publish__partition_matches_java_client),
