@@ -261,11 +261,13 @@ int main(int argc, char **argv)
         } else if (strncmp(argv[i], "--http.", 7) == 0 && i + 1 < argc) {
             if (lw_config_set(cfg, argv[i] + 2, argv[i + 1], "flag", &err) != 0) {
                 fprintf(stderr, "http_driver: %s\n", err.message);
+                lw_config_free(cfg);
                 return 2;
             }
             i++;
         } else {
             fprintf(stderr, "usage: http_driver [--http.KEY VALUE]... [--port-file FILE]\n");
+            lw_config_free(cfg);
             return 2;
         }
     }
@@ -274,6 +276,9 @@ int main(int argc, char **argv)
     D.http = lw_http_new(&D.loop, cfg, &err);
     if (D.http == NULL) {
         fprintf(stderr, "http_driver: %s: %s\n", lw_err_name(&err), err.message);
+        lw_metrics_free(D.metrics);
+        lw_config_free(cfg);
+        uv_loop_close(&D.loop);
         return 1;
     }
     lw_http_set_metrics(D.http, D.metrics);
