@@ -203,4 +203,24 @@ waiting for another \`lwstack migrate\` to finish" \
 lw_t_eq "the slow file was applied once" "1" \
     "$(lw_t_psql -c "SELECT count(*) FROM lw_control.schema_migrations WHERE name = '0003_slow.sql'")"
 
+# Tenant creation waits for a running `lwstack migrate` (shared advisory lock), so a run
+# never misses a schema created while it runs.
+d=$(variant lock)
+printf 'SELECT pg_sleep(2);\n' >"$d/control/0004_pause.sql"
+cp "$LW_T_DIR/concurrent/control/0003_slow.sql" "$d/control/"
+"$LWSTACK_BIN" migrate --db.uri="$LW_T_DB_URI" --db.migrations-dir="$d" >"$LW_T_DIR/l.out" 2>&1 &
+p1=$!
+lw_t_wait_for "the migration lock to be taken" 10 bash -c \
+    "[ \"\$(psql '$LW_T_DB_URI' -XAtc \"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted\")\" -ge 1 ]"
+t0=$(date +%s%N)
+out=$("$DRV" tenant-create "$LW_T_DB_URI" "$LW_T_DIR/v2" t_gamma 2>"$LW_T_DIR/drv.err")
+t1=$(date +%s%N)
+wait $p1 || lw_t_fail "the migrate run failed: $(cat "$LW_T_DIR/l.out")"
+lw_t_eq "tenant schema t_gamma created during a migrate run" "created t_gamma" "$out"
+[ $(( (t1 - t0) / 1000000 )) -ge 1000 ] &&
+    lw_t_ok "its creation waited for the migrate run ($(( (t1 - t0) / 1000000 )) ms)" ||
+    lw_t_fail "its creation did not wait for the migrate run ($(( (t1 - t0) / 1000000 )) ms)"
+lw_t_eq "t_gamma holds every tenant migration" "1 2" \
+    "$(lw_t_psql -c "SELECT string_agg(version::text, ' ' ORDER BY version) FROM lw_control.schema_migrations WHERE schema_name = 't_gamma'")"
+
 lw_t_done
