@@ -295,8 +295,12 @@ static void sb_value(sbuf_t *b, double v)
         snprintf(num, sizeof num, v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 9007199254740992.0)
         snprintf(num, sizeof num, "%.0f", v);
-    else
-        snprintf(num, sizeof num, "%.17g", v);
+    else {
+        /* The shortest of %.15g and %.17g that reads back as v. */
+        snprintf(num, sizeof num, "%.15g", v);
+        if (strtod(num, NULL) != v)
+            snprintf(num, sizeof num, "%.17g", v);
+    }
     sb_puts(b, num);
 }
 
