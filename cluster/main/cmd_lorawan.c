@@ -110,6 +110,15 @@ static int parse_args(int argc, char **argv, decode_opts_t *o)
             return usage_error("decode: unknown option %s", arg);
         memcpy(flag, arg, flen);
         flag[flen] = '\0';
+        static const char *const value_flags[] = {"--lorawan-version", "--fcnt", "--conf-fcnt",
+                                                  "--tx-dr", "--tx-ch"};
+        bool known = false;
+        for (size_t j = 0; j < sizeof(value_flags) / sizeof(value_flags[0]); j++)
+            known = known || strcmp(flag, value_flags[j]) == 0;
+        for (int j = 0; j < KEY_COUNT; j++)
+            known = known || strcmp(flag, key_flags[j]) == 0;
+        if (!known)
+            return usage_error("decode: unknown option %s", flag);
         if (eq != NULL) {
             val = eq + 1;
         } else {
