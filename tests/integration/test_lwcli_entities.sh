@@ -132,17 +132,17 @@ lw_t_eq "api-keys update without fields → exit 2" 2 "$RC"
 
 dev=(--dev-eui 70B3D57ED0000010 --join-eui 0000000000000002 --frequency-plan-id EU_863_870_TTN
     --lorawan-version MAC_V1_0_3 --lorawan-phy-version rp001-1.0.3-a)
-cli --tenant one end-devices create app1 d1 "${dev[@]}"
+cli --tenant one end-devices create app1 dev1 "${dev[@]}"
 lw_t_eq "end-devices create → exit 0" "0 " "$RC $ERR"
-cli --tenant one end-devices update app1 d1 --name "Renamed device"
-cli --tenant one --json end-devices get app1 d1
+cli --tenant one end-devices update app1 dev1 --name "Renamed device"
+cli --tenant one --json end-devices get app1 dev1
 lw_t_eq "end-devices update kept the versions" "Renamed device|MAC_V1_0_3|RP001_V1_0_3_REV_A" \
     "$(printf '%s' "$OUT" | jq -r '"\(.name)|\(.lorawan_version)|\(.lorawan_phy_version)"')"
-cli --tenant one end-devices delete app1 d1
+cli --tenant one end-devices delete app1 dev1
 lw_t_eq "end-devices delete → exit 0" "0 " "$RC $OUT"
-cli --tenant one end-devices get app1 d1
+cli --tenant one end-devices get app1 dev1
 lw_t_eq "a deleted device → error: not_found" "1 error: not_found:" "$RC $(err1)"
-cli --tenant one end-devices create app1 d1 "${dev[@]}"
+cli --tenant one end-devices create app1 dev1 "${dev[@]}"
 lw_t_eq "its ID and EUIs are free again" "0 " "$RC $ERR"
 
 # ---- applications: delete, restore, purge -----------------------------------------------
