@@ -637,6 +637,40 @@ static void test_lw_bus_ready__false_when_brokers_go_away(void **state)
     fixture_stop(&f);
 }
 
+/* Brokers gone while a consumer is in a group: the stop still ends by the flush timeout. */
+static void test_lw_bus_stop__consumer_without_brokers_bounded(void **state)
+{
+    (void)state;
+    fixture_t owner;
+    fixture_start(&owner, NULL);
+    const char *topics[] = {"lw.gone"};
+    lw_err_t err;
+    assert_int_equal(lw_bus_ensure_topics(owner.bus, topics, 1, &err), 0);
+    const char *ext[] = {"bus.brokers", lw_bus_bootstrap(owner.bus), "bus.flush-timeout", "1s",
+                         NULL};
+    fixture_t f;
+    fixture_start(&f, ext);
+    static seen_t s;
+    memset(&s, 0, sizeof(s));
+    const char *names[] = {"gone"};
+    assert_non_null(lw_bus_subscribe(f.bus, "g-gone", names, 1, &seen_handler, &s, &err));
+    assert_true(run_until(&f.loop, seen_assigned, &s, 20000));
+    fixture_stop(&owner);
+    assert_int_equal(lw_bus_publish(f.bus, "gone", "k", 1, "v", 1, &err), 0);
+    int done = 0;
+    uint64_t t0 = now_ms();
+    lw_bus_stop(f.bus, stop_done, &done);
+    assert_true(run_until(&f.loop, int_set, &done, 5000));
+    assert_true(now_ms() - t0 < 2000);
+    lw_bus_stats_t st;
+    lw_bus_stats(f.bus, &st);
+    assert_int_equal(st.failed, 1);
+    lw_bus_free(f.bus);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    lw_config_free(f.cfg);
+}
+
 static void walk_close(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -702,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_lw_bus_subscribe__no_handler_fails_without_callbacks),
         cmocka_unit_test(test_lw_bus_consumer__offset_out_of_range_counts_loss),
         cmocka_unit_test(test_lw_bus_ensure_topics__broker_without_create_topics),
+        cmocka_unit_test(test_lw_bus_stop__consumer_without_brokers_bounded),
         cmocka_unit_test(test_lw_bus_free__without_stop),
         cmocka_unit_test(test_lw_bus_free__after_owner_closed_every_handle),
     };
