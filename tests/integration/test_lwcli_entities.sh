@@ -92,6 +92,15 @@ lw_t_eq "a removed collaborator → exit 1" 1 "$RC"
 cli --tenant one applications collaborators set app1 --right RIGHT_APPLICATION_ALL
 lw_t_eq "collaborators set without a collaborator → exit 2" 2 "$RC"
 
+# ---- rights of a key --------------------------------------------------------------------
+
+cli --tenant one applications api-keys create app1 --name reader --right-application-info \
+    --right-application-devices-read
+reader=$(kv key)
+cli --tenant one --api-key "$reader" applications rights app1
+lw_t_eq "applications rights with a key lists exactly its rights" \
+    "0 RIGHT_APPLICATION_DEVICES_READ RIGHT_APPLICATION_INFO" "$RC $(printf '%s\n' "$OUT" | sort | paste -sd' ')"
+
 # ---- gateways: an EUI belongs to one tenant ---------------------------------------------
 
 cli --tenant one gateways create gw1 --user-id owner1 --gateway-eui 58A0CBFFFE800001 \

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -317,7 +318,12 @@ void lc_token_load(lc_ctx_t *ctx)
     const char *url = json_string_value(json_object_get(doc, "url"));
     const char *tok = json_string_value(json_object_get(doc, "access_token"));
     const char *uid = json_string_value(json_object_get(doc, "user_id"));
-    if (url && tok) {
+    const char *exp = json_string_value(json_object_get(doc, "expires_at"));
+    long long exp_s;
+    if (url && tok && strcmp(url, ctx->url) == 0 && exp && lc_time_parse(exp, &exp_s) == 0 &&
+        exp_s <= (long long)time(NULL)) {
+        fprintf(stderr, "note: the stored login token expired at %s; run `lwcli login`\n", exp);
+    } else if (url && tok) {
         /* A token is only ever sent to the server that issued it. */
         if (strcmp(url, ctx->url) == 0) {
             ctx->token = strdup(tok);

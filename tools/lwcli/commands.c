@@ -237,6 +237,7 @@ typedef enum verb {
     V_DELETE,
     V_RESTORE,
     V_PURGE,
+    V_RIGHTS,
     K_CREATE,
     K_LIST,
     K_GET,
@@ -269,6 +270,8 @@ typedef struct command {
 #define RESTORE_COMMANDS(e, n, what)                                                           \
     {n " restore", V_RESTORE, &ent_##e, "Restore a deleted " what},                            \
     {n " purge", V_PURGE, &ent_##e, "Purge " what " for good (releases its ID)"}
+#define RIGHTS_COMMAND(e, n, what)                                                             \
+    {n " rights", V_RIGHTS, &ent_##e, "List the caller's rights on " what}
 #define KEY_COMMANDS(e, n, what)                                                               \
     {n " api-keys create", K_CREATE, &ent_##e, "Create an API key of " what " (shown once)"},  \
     {n " api-keys list", K_LIST, &ent_##e, "List the API keys of " what},                      \
@@ -290,19 +293,23 @@ static const command_t commands[] = {
     ENTITY_COMMANDS(tenants, "tenants", "a tenant", "tenants"),
     ENTITY_COMMANDS(applications, "applications", "an application", "applications"),
     RESTORE_COMMANDS(applications, "applications", "application"),
+    RIGHTS_COMMAND(applications, "applications", "an application"),
     KEY_COMMANDS(applications, "applications", "an application"),
     COLLABORATOR_COMMANDS(applications, "applications", "an application"),
     ENTITY_COMMANDS(end_devices, "end-devices", "an end device", "end devices"),
     ENTITY_COMMANDS(gateways, "gateways", "a gateway", "gateways"),
     RESTORE_COMMANDS(gateways, "gateways", "gateway"),
+    RIGHTS_COMMAND(gateways, "gateways", "a gateway"),
     KEY_COMMANDS(gateways, "gateways", "a gateway"),
     COLLABORATOR_COMMANDS(gateways, "gateways", "a gateway"),
     ENTITY_COMMANDS(organizations, "organizations", "an organization", "organizations"),
     RESTORE_COMMANDS(organizations, "organizations", "organization"),
+    RIGHTS_COMMAND(organizations, "organizations", "an organization"),
     KEY_COMMANDS(organizations, "organizations", "an organization"),
     COLLABORATOR_COMMANDS(organizations, "organizations", "an organization"),
     ENTITY_COMMANDS(users, "users", "a user", "users"),
     RESTORE_COMMANDS(users, "users", "user"),
+    RIGHTS_COMMAND(users, "users", "a user"),
     KEY_COMMANDS(users, "users", "a user"),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -1034,6 +1041,37 @@ out:
 
 /* delete, restore, purge: no body, nothing printed on success (like The Things Stack's CLI),
  * except the server's JSON with --json. */
+/* The caller's effective rights on one entity, one per line. */
+static int do_rights(const run_t *r)
+{
+    const entity_t *e = r->cmd->ent;
+    const char *id = NULL;
+    lc_str_t path = {0};
+    lc_resp_t resp;
+    int rc = need(r, e->id_flag, &id);
+    if (rc != 0)
+        return rc;
+    entity_path(e, NULL, id, &path);
+    lc_str_append(&path, "/rights");
+    rc = lc_request(r->ctx, "GET", path.buf, NULL, LC_AUTH_USER, &resp);
+    if (rc == 0) {
+        if (r->ctx->json) {
+            print_object(r, resp.json, false);
+        } else {
+            size_t i;
+            json_t *right;
+            json_array_foreach(json_object_get(resp.json, "rights"), i, right)
+            {
+                if (json_is_string(right))
+                    printf("%s\n", json_string_value(right));
+            }
+        }
+        lc_resp_free(&resp);
+    }
+    lc_str_free(&path);
+    return rc;
+}
+
 static int do_simple(const run_t *r)
 {
     const entity_t *e = r->cmd->ent;
@@ -1330,6 +1368,8 @@ static int dispatch(const run_t *r)
     case V_RESTORE:
     case V_PURGE:
         return do_simple(r);
+    case V_RIGHTS:
+        return do_rights(r);
     case K_CREATE:
     case K_LIST:
     case K_GET:

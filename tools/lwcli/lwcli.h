@@ -120,6 +120,10 @@ char *lc_json_text(const json_t *v);
  * ("2026-11-24T05:10:38.123456Z" → "2026-11-24T05:10:38Z"). Writes into out. */
 void lc_time_short(const char *in, char *out, size_t outlen);
 
+/* Parses an RFC 3339 timestamp ("2026-11-24T05:10:38.123Z", "...+01:00") to seconds since
+ * the epoch (fractions dropped). Returns 0, or -1 when the text is not one. */
+int lc_time_parse(const char *in, long long *out);
+
 typedef enum lc_col_fmt {
     LC_COL_TEXT,   /* lc_json_text of the value at path */
     LC_COL_TIME,   /* lc_time_short of the string at path */
@@ -217,7 +221,8 @@ int lc_token_path(const char *tenant, lc_str_t *out);
  * printed on stderr. */
 int lc_token_store(const char *tenant, const char *url, const char *user_id, const char *token,
                    const char *expires_at);
-/* Loads the stored token into ctx when one exists for ctx->tenant and ctx->url. */
+/* Loads the stored token into ctx when one exists for ctx->tenant and ctx->url and has not
+ * expired (an expired one is reported on stderr and not used). */
 void lc_token_load(lc_ctx_t *ctx);
 /* Removes the stored token. Returns 0 when removed, 1 when there was none, -1 on error. */
 int lc_token_remove(const char *tenant);

@@ -111,6 +111,47 @@ void lc_time_short(const char *in, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s%s", (int)(dot - in), in, rest);
 }
 
+int lc_time_parse(const char *in, long long *out)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    if (sscanf(in, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    const char *p = in + n;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    long long offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, m = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5 || oh > 23 || om > 59)
+            return -1;
+        offset = (oh * 3600LL + om * 60LL) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    /* Days from the civil date (proleptic Gregorian), so no time zone or libc state is
+     * involved. */
+    long long yy = y - (mo <= 2);
+    long long era = (yy >= 0 ? yy : yy - 399) / 400;
+    long long yoe = yy - era * 400;
+    long long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    long long days = era * 146097 + doe - 719468;
+    *out = days * 86400 + h * 3600LL + mi * 60LL + sec - offset;
+    return 0;
+}
+
 /* ---- tables ----------------------------------------------------------------------------- */
 
 void lc_table_init(lc_table_t *t, const char **headers, size_t ncols)

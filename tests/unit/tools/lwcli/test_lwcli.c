@@ -251,6 +251,25 @@ static void test_lc_time_short__drops_fraction(void **state)
     assert_string_equal(out, "");
 }
 
+static void test_lc_time_parse__forms(void **state)
+{
+    (void)state;
+    long long t;
+    assert_int_equal(lc_time_parse("1970-01-01T00:00:00Z", &t), 0);
+    assert_int_equal(t, 0);
+    assert_int_equal(lc_time_parse("2026-11-24T05:10:38.123456Z", &t), 0);
+    assert_int_equal(t, 1795497038LL);
+    assert_int_equal(lc_time_parse("2026-11-24T06:10:38+01:00", &t), 0);
+    assert_int_equal(t, 1795497038LL);
+    assert_int_equal(lc_time_parse("2000-02-29T12:00:00-00:30", &t), 0);
+    assert_int_equal(t, 951827400LL);
+    assert_int_equal(lc_time_parse("2026-11-24 05:10:38Z", &t), -1);
+    assert_int_equal(lc_time_parse("2026-11-24T05:10:38", &t), -1);
+    assert_int_equal(lc_time_parse("2026-13-24T05:10:38Z", &t), -1);
+    assert_int_equal(lc_time_parse("2026-11-24T05:10:38.Z", &t), -1);
+    assert_int_equal(lc_time_parse("2026-11-24T05:10:38Zjunk", &t), -1);
+}
+
 /* Renders into a string through a temporary file. */
 static char *render(void (*fn)(void *, FILE *), void *arg)
 {
@@ -504,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_lc_json_path__get_and_set),
         cmocka_unit_test(test_lc_json_text__scalars_and_arrays),
         cmocka_unit_test(test_lc_time_short__drops_fraction),
+        cmocka_unit_test(test_lc_time_parse__forms),
         cmocka_unit_test(test_lc_table_write__aligned_no_trailing_blanks),
         cmocka_unit_test(test_lc_table_add_json__columns_and_alternatives),
         cmocka_unit_test(test_lc_kv_write__flattens_and_hides_secrets),
