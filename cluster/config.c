@@ -671,9 +671,11 @@ void lw_config_map_each(const lw_config_t *cfg, const char *prefix,
 /* A pass-through value is secret when its map is, or when its name says so. */
 static bool cfg_map_value_secret(const cfg_map_entry_t *m)
 {
+    size_t len = strlen(m->key);
     return (m->opt->flags & LW_CFG_SECRET) || strstr(m->key, "password") != NULL ||
            strstr(m->key, "secret") != NULL || strstr(m->key, "key.pem") != NULL ||
-           strstr(m->key, "token") != NULL;
+           strstr(m->key, "token") != NULL || strstr(m->key, "jaas") != NULL ||
+           (len > 4 && strcmp(m->key + len - 4, ".key") == 0);
 }
 
 void lw_config_print(const lw_config_t *cfg, void *out)

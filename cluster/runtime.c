@@ -75,6 +75,7 @@ struct lw_rt {
     bool stopping;
     size_t stop_index; /* components still to stop, counting down */
     lw_metric_t *m_ready;
+    lw_metric_t *m_db_conns, *m_db_waiting, *m_db_requests, *m_db_failures;
 };
 
 lw_rt_t *lw_rt_new(lw_config_t *cfg, lw_err_t *err)
@@ -169,6 +170,19 @@ static void rt_metrics(lw_http_req_t *req, void *arg)
     const char *db[] = {"db", NULL}, *bus[] = {"bus", NULL};
     lw_metric_set(rt->m_ready, db, rt->db != NULL && lw_db_ready(rt->db) ? 1 : 0);
     lw_metric_set(rt->m_ready, bus, rt->bus != NULL && lw_bus_ready(rt->bus) ? 1 : 0);
+    if (rt->db != NULL) {
+        lw_db_stats_t st;
+        lw_db_stats(rt->db, &st);
+        const char *up[] = {"up", NULL}, *busy[] = {"busy", NULL}, *tx[] = {"transaction", NULL},
+                   *size[] = {"pool", NULL};
+        lw_metric_set(rt->m_db_conns, size, st.connections);
+        lw_metric_set(rt->m_db_conns, up, st.connections_up);
+        lw_metric_set(rt->m_db_conns, busy, st.busy);
+        lw_metric_set(rt->m_db_conns, tx, st.in_transaction);
+        lw_metric_set(rt->m_db_waiting, NULL, (double)st.waiting);
+        lw_metric_set(rt->m_db_requests, NULL, (double)st.requests);
+        lw_metric_set(rt->m_db_failures, NULL, (double)st.failures);
+    }
     char *text = NULL;
     long len = lw_metrics_render(rt->metrics, &text);
     if (len < 0) {
@@ -281,6 +295,17 @@ int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
     rt->m_ready = lw_metrics_gauge(rt->metrics, "lwstack_dependency_ready",
                                    "1 while the dependency (db, bus) is reachable", ready_labels);
 
+    static const char *const conn_labels[] = {"state", NULL};
+    rt->m_db_conns = lw_metrics_gauge(rt->metrics, "lwstack_db_connections",
+                                      "PostgreSQL pool connections by state", conn_labels);
+    rt->m_db_waiting = lw_metrics_gauge(rt->metrics, "lwstack_db_waiting_queries",
+                                        "Queries waiting for a PostgreSQL connection", NULL);
+    rt->m_db_requests =
+        lw_metrics_counter(rt->metrics, "lwstack_db_requests_total",
+                           "PostgreSQL requests (queries and transaction steps)", NULL);
+    rt->m_db_failures = lw_metrics_counter(rt->metrics, "lwstack_db_request_failures_total",
+                                           "PostgreSQL requests that failed", NULL);
+
     const char *uri = lw_config_str(rt->cfg, "db.uri");
     if (uri == NULL || *uri == '\0') {
         lw_err_set(err, &lw_err_config_invalid,
@@ -299,6 +324,7 @@ int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
     rt->bus = lw_bus_new(&rt->loop, rt->cfg, err);
     if (rt->bus == NULL)
         goto fail;
+    lw_bus_set_metrics(rt->bus, rt->metrics);
     rt->http = lw_http_new(&rt->loop, rt->cfg, err);
     if (rt->http == NULL)
         goto fail;

@@ -507,14 +507,14 @@ static void api_create_inserted(void *arg, const PGresult *res, const lw_err_t *
     }
     api_row_tenant(res, 0, &op->t, &op->updated_ms);
     op->result = api_row_json(res, 0, (1u << F_COUNT) - 1);
-    if (lw_migrate_tenant_schema_tx(op->tx, tn_migrations(op->tn), op->t.schema,
-                                    api_create_migrated, op) != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_db_unavailable, "cannot create the tenant schema");
-        api_create_rollback(op, &e);
-    }
+    api_create_migrated(op, NULL);
 }
 
+static void api_create_schema_done(void *arg, const lw_err_t *err);
+
+/* The schema first, then the row: lw_migrate_tenant_schema_tx takes the migrations lock
+ * (shared) before this transaction touches lw_control.tenants, so a concurrent
+ * `lwstack migrate` altering that table cannot deadlock with a tenant creation. */
 static void api_create_begun(void *arg, lw_db_tx_t *tx, const lw_err_t *err)
 {
     api_op_t *op = arg;
@@ -523,6 +523,31 @@ static void api_create_begun(void *arg, lw_db_tx_t *tx, const lw_err_t *err)
         return;
     }
     op->tx = tx;
+    char schema[TN_SCHEMA_MAX + 1];
+    tn_schema_name(op->f.id, schema);
+    if (lw_migrate_tenant_schema_tx(tx, tn_migrations(op->tn), schema, api_create_schema_done,
+                                    op) != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_db_unavailable, "cannot create the tenant schema");
+        api_create_rollback(op, &e);
+    }
+}
+
+/* Inserts the tenant row, once its schema exists in the same transaction. */
+static void api_create_schema_done(void *arg, const lw_err_t *err)
+{
+    api_op_t *op = arg;
+    if (err != NULL && err->def != NULL) {
+        lw_err_t e = *err;
+        /* A schema of that name exists: the ID is taken (a row may be mid-purge). */
+        if (err->def == &lw_err_db_unique_violation || strstr(err->message, "already exists")) {
+            lw_err_set(&e, &lw_err_already_exists, "tenant `%s` already exists", op->f.id);
+            lw_err_attr(&e, "id", op->f.id);
+        }
+        api_create_rollback(op, &e);
+        return;
+    }
+    lw_db_tx_t *tx = op->tx;
     char lim[TN_LIMIT_COUNT][24];
     char state[8];
     snprintf(state, sizeof state, "%d", (int)op->f.state);

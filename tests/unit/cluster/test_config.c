@@ -92,6 +92,9 @@ static void test_lw_config_secret__never_echoed(void **state)
     lw_err_t err;
     assert_int_equal(lw_config_set(cfg, "a.password", "hunter2", "env", &err), 0);
     assert_int_equal(lw_config_set(cfg, "a.kafka.sasl.password", "s3cret", "env", &err), 0);
+    assert_int_equal(lw_config_set(cfg, "a.kafka.ssl.key", "pemkey", "env", &err), 0);
+    assert_int_equal(lw_config_set(cfg, "a.kafka.sasl.jaas.config", "jaascfg", "env", &err), 0);
+    assert_int_equal(lw_config_set(cfg, "a.kafka.security.protocol", "SSL", "env", &err), 0);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -99,6 +102,9 @@ static void test_lw_config_secret__never_echoed(void **state)
     fclose(f);
     assert_null(strstr(buf, "hunter2"));
     assert_null(strstr(buf, "s3cret"));
+    assert_null(strstr(buf, "pemkey"));
+    assert_null(strstr(buf, "jaascfg"));
+    assert_non_null(strstr(buf, "a.kafka.security.protocol: SSL  # env"));
     assert_non_null(strstr(buf, "a.password: <redacted>  # env"));
     assert_non_null(strstr(buf, "a.kafka.sasl.password: <redacted>  # env"));
     free(buf);
