@@ -246,3 +246,28 @@ lw_t_http_driver_start() {
     lw_t_wait_for "http_driver $name port file" 10 test -s "$pf"
     LW_T_HTTP_PORT=$(cat "$pf")
 }
+
+# ---- lwcli ------------------------------------------------------------------------------
+# (tests/integration/test_lwcli*.sh; LWCLI_BIN is set by ctest.)
+
+# lw_t_cli ARGS...: runs $LWCLI_BIN; sets LW_T_OUT (stdout), LW_T_ERR (stderr), LW_T_RC.
+# Stdin is $LW_T_CLI_IN (plus a newline) when that is set, else /dev/null. Every call is
+# logged to $LW_T_DIR/cli.log.
+lw_t_cli() {
+    set +e
+    if [ -n "${LW_T_CLI_IN+x}" ]; then
+        LW_T_OUT=$(printf '%s\n' "$LW_T_CLI_IN" | "$LWCLI_BIN" "$@" 2>"$LW_T_DIR/cli.err")
+    else
+        LW_T_OUT=$("$LWCLI_BIN" "$@" 2>"$LW_T_DIR/cli.err" </dev/null)
+    fi
+    LW_T_RC=$?
+    set -e
+    LW_T_ERR=$(cat "$LW_T_DIR/cli.err")
+    { echo "\$ lwcli $*"; echo "$LW_T_OUT"; echo "$LW_T_ERR"; echo "rc=$LW_T_RC"; } >>"$LW_T_DIR/cli.log"
+}
+# Filter: RFC 3339 timestamps → TIME, so tables compare exactly.
+lw_t_times() { sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+(\.[0-9]+)?(Z|[+-][0-9:]+)/TIME/g'; }
+# lw_t_kv KEY: the value of the "KEY: value" line of the last lwcli output.
+lw_t_kv() { printf '%s\n' "$LW_T_OUT" | sed -nE "s/^$1: +//p"; }
+# "error: <name>:" from the first line of the last lwcli stderr.
+lw_t_cli_err() { printf '%s\n' "$LW_T_ERR" | head -1 | cut -d' ' -f1-2; }
