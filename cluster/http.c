@@ -37,6 +37,7 @@
 #define REQ_KEEP_BUF_BYTES 65536u /* larger body/response buffers are not recycled */
 #define REQ_POOL_MAX       256u   /* idle requests kept for reuse */
 #define H2_CHUNK_BYTES     16384u /* HTTP/2 default SETTINGS_MAX_FRAME_SIZE */
+#define H1_CHUNK_BYTES     65536u /* body bytes handed to lws per writeable callback */
 #define ACCEPT_BURST       64     /* connections accepted per readable event */
 
 typedef struct conn conn_t;
@@ -378,7 +379,6 @@ static void req_release(lw_http_req_t *req)
 }
 
 static void http_maybe_free(lw_http_t *http);
-static int http_completing;
 
 /* Frees a request the handler has finished with, or that the server owns. */
 static void req_free(lw_http_req_t *req)
@@ -747,14 +747,16 @@ static int req_write(lw_http_req_t *req, struct lws *wsi, conn_t *c)
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         req->headers_sent = true;
-        if (req->h2 || lws_send_pipe_choked(wsi)) {
+        /* HTTP/1.1: the body follows at once (lws queues it behind a partial header
+         * write); one write per callback on an HTTP/2 stream. */
+        if (req->h2) {
             lws_callback_on_writable(wsi);
             return 0;
         }
     }
 
     size_t remain = req->is_head ? 0 : req->resp_len - req->resp_off;
-    size_t chunk = remain;
+    size_t chunk = remain > H1_CHUNK_BYTES ? H1_CHUNK_BYTES : remain;
     if (req->h2) {
         if (chunk > H2_CHUNK_BYTES)
             chunk = H2_CHUNK_BYTES;
@@ -784,10 +786,7 @@ static int req_write(lw_http_req_t *req, struct lws *wsi, conn_t *c)
     req_free(req);
     if (close)
         return -1;
-    http_completing++;
-    int rc = lws_http_transaction_completed(wsi);
-    http_completing--;
-    return rc ? -1 : 0;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* ---- dispatch ----------------------------------------------------------------------- */
@@ -824,9 +823,13 @@ static void req_dispatch(lw_http_req_t *req)
     req->nparams = m.nparams;
     memcpy(req->params, m.params, sizeof m.params);
     req->state = REQ_HANDLER;
-    if (req->wsi != NULL)
-        lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, (int)http->timeout_s);
+    struct lws *wsi = req->wsi;
+    conn_t *c = req->conn;
     m.route->handler(req, m.route->arg);
+    /* Not answered yet (the handler went asynchronous): the connection may wait that long.
+     * req itself may be gone; c->req tells. */
+    if (wsi != NULL && c != NULL && c->req == req && req->state == REQ_HANDLER)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)http->timeout_s);
 }
 
 static int body_append(lw_http_req_t *req, const void *in, size_t len)
@@ -1233,6 +1236,8 @@ int lw_http_start(lw_http_t *http, lw_err_t *err)
         .name = "http",
         .callback = http_callback,
         .per_session_data_size = sizeof(conn_t),
+        /* Bytes per send: lws queues what is beyond it (4 KiB by default). */
+        .tx_packet_size = H1_CHUNK_BYTES,
     };
     http->foreign_loops[0] = http->loop;
     struct lws_context_creation_info info;
@@ -1378,10 +1383,17 @@ void lw_http_stop(lw_http_t *http, void (*done)(void *arg), void *arg)
         uv_poll_stop(&http->listener);
         uv_close((uv_handle_t *)&http->listener, on_listener_closed);
     }
-    /* Requests waiting on handlers lose their connection now. */
-    for (lw_http_req_t *req = http->live; req != NULL; req = req->next)
-        if (req->state == REQ_HANDLER)
-            req->dead = true;
+    /* Requests waiting on handlers lose their connection now; detach them from it so that
+     * nothing of lws is touched when their handlers answer. */
+    for (lw_http_req_t *req = http->live; req != NULL; req = req->next) {
+        if (req->state != REQ_HANDLER)
+            continue;
+        req->dead = true;
+        req->wsi = NULL;
+        if (req->conn != NULL)
+            req->conn->req = NULL;
+        req->conn = NULL;
+    }
     if (http->ctx != NULL)
         lws_context_destroy(http->ctx);
     uv_timer_init(http->loop, &http->destroy_timer);
