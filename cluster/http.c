@@ -31,14 +31,15 @@
 #include "log.h"
 #include "metrics.h"
 
-#define REQ_ARENA_BYTES    4096u  /* inline strings of a request: path, headers, params */
-#define REQ_MAX_HEADERS    64     /* request headers kept per request */
-#define REQ_MAX_RESP_HDRS  16     /* response headers added by a handler */
-#define REQ_KEEP_BUF_BYTES 65536u /* larger body/response buffers are not recycled */
-#define REQ_POOL_MAX       256u   /* idle requests kept for reuse */
-#define H2_CHUNK_BYTES     16384u /* HTTP/2 default SETTINGS_MAX_FRAME_SIZE */
-#define H1_CHUNK_BYTES     65536u /* body bytes handed to lws per writeable callback */
-#define ACCEPT_BURST       64     /* connections accepted per readable event */
+#define REQ_ARENA_BYTES    4096u       /* inline strings of a request: path, headers, params */
+#define REQ_MAX_HEADERS    64          /* request headers kept per request */
+#define REQ_MAX_RESP_HDRS  16          /* response headers added by a handler */
+#define REQ_KEEP_BUF_BYTES 65536u      /* larger body/response buffers are not recycled */
+#define REQ_POOL_MAX       256u        /* idle requests kept for reuse */
+#define H2_CHUNK_BYTES     16384u      /* HTTP/2 default SETTINGS_MAX_FRAME_SIZE */
+#define H1_CHUNK_BYTES     65536u      /* body bytes handed to lws per writeable callback */
+#define ACCEPT_BURST       64          /* connections accepted per readable event */
+#define DRAIN_MAX_BYTES    (16u << 20) /* larger refused bodies are not read before closing */
 
 typedef struct conn conn_t;
 
@@ -150,6 +151,9 @@ struct conn {
      * pipelined request whose body sat in its rx buffer until the transaction completes,
      * so answers must not wait for a later WRITEABLE callback when they need not. */
     bool dispatching;
+    /* After an early answer (413), lws reads and drops the rest of the body; the connection
+     * closes at its end, so that the client does not get a reset before reading the answer. */
+    bool close_after_body;
 };
 
 /* ---- configuration ---------------------------------------------------------------- */
@@ -785,7 +789,7 @@ static int req_write(lw_http_req_t *req, struct lws *wsi, conn_t *c)
     c->req = NULL;
     req_free(req);
     if (close)
-        return -1;
+        return c->close_after_body ? 0 : -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -849,14 +853,17 @@ static int body_append(lw_http_req_t *req, const void *in, size_t len)
     return 0;
 }
 
-static void reject_too_large(lw_http_req_t *req, size_t len)
+static void reject_too_large(lw_http_req_t *req, size_t len, bool can_drain)
 {
     lw_err_t err;
     lw_err_set(&err, &lw_err_request_too_large,
                "request body of %zu bytes exceeds the limit of %zu", len, req->http->max_body);
     lw_err_attr_num(&err, "limit", (long long)req->http->max_body);
-    /* The rest of the body is not read: the connection cannot carry another request. */
+    /* The connection cannot carry another request after an unread body: drop the body (up
+     * to a limit) and close. */
     req->close_conn = true;
+    if (can_drain && len <= DRAIN_MAX_BYTES && req->conn != NULL)
+        req->conn->close_after_body = true;
     req->state = REQ_HANDLER;
     lw_http_respond_err(req, &err);
 }
@@ -894,8 +901,15 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             respond_error(req, &lw_err_invalid_argument, "malformed request");
             return 0;
         }
+        if (lw_http_header(req, "transfer-encoding") != NULL) {
+            /* lws 4.1 does not decode chunked request bodies: refuse rather than lose it. */
+            req->close_conn = true;
+            respond_error(req, &lw_err_invalid_argument,
+                          "chunked request bodies are not supported: send Content-Length");
+            return 0;
+        }
         if (req->content_length != SIZE_MAX && req->content_length > http->max_body) {
-            reject_too_large(req, req->content_length);
+            reject_too_large(req, req->content_length, true);
             return 0;
         }
         if (req->content_length != SIZE_MAX && req->content_length > 0) {
@@ -905,11 +919,13 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return dispatch_now(req, c, wsi);
     }
     case LWS_CALLBACK_HTTP_BODY: {
+        if (c != NULL && c->close_after_body && c->req == NULL)
+            return 0; /* dropped */
         lw_http_req_t *req = c ? c->req : NULL;
         if (req == NULL || req->state != REQ_READING)
             return 0;
         if (req->body_len + len > http->max_body) {
-            reject_too_large(req, req->body_len + len);
+            reject_too_large(req, req->body_len + len, false);
             return 0;
         }
         if (body_append(req, in, len) != 0) {
@@ -919,6 +935,12 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        if (c != NULL && c->close_after_body) {
+            if (c->req == NULL)
+                return -1;               /* answered and drained */
+            c->close_after_body = false; /* still writing: close when written */
+            return 0;
+        }
         lw_http_req_t *req = c ? c->req : NULL;
         if (req == NULL || req->state != REQ_READING)
             return 0;
