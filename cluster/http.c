@@ -1452,8 +1452,9 @@ void lw_http_free(lw_http_t *http)
 {
     if (http == NULL)
         return;
-    if (http->state == HTTP_RUNNING || http->state == HTTP_STOPPING) {
-        /* Freed without a stop: a programming error; stop first so nothing dangles. */
+    if (http->state == HTTP_RUNNING) {
+        /* Freed without a stop: a programming error; stop first so nothing dangles. The
+         * memory goes once the loop has run the stop to its end. */
         lw_log(LW_LOG_ERROR, "http", "freed while running; stopping first", NULL);
         http->free_pending = true;
         lw_http_stop(http, NULL, NULL);

@@ -172,6 +172,32 @@ lw_t_eq "driver exit status (loop ended by itself)" 0 "$rc"
 lw_t_ok_if "no sanitizer report" '! grep -q "Sanitizer" "$D/main.log"'
 wait "$idle_pid" "$curl_pid" 2>/dev/null || true
 
+# http.request-timeout: a handler slower than it, or a body that stops coming, costs the
+# connection; the late answer is dropped.
+lw_t_http_driver_start slow --http.listen 127.0.0.1:0 --http.request-timeout 1s
+S="http://127.0.0.1:$LW_T_HTTP_PORT"
+t0=$(date +%s%N)
+rc=0; curl -s -m 5 "$S/async?delay_ms=2500" >/dev/null || rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+lw_t_eq "slow handler: connection closed without an answer" 52 "$rc"
+lw_t_ok_if "slow handler: closed after about 1 s ($ms ms)" '[ "$ms" -ge 900 ] && [ "$ms" -lt 2400 ]'
+stalled=$(python3 - "$LW_T_HTTP_PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":")
+s.settimeout(5)
+t0 = time.time()
+data = s.recv(4096)
+print("closed" if data == b"" else "answered", round(time.time() - t0))
+PY
+)
+lw_t_eq "stalled body: connection closed after the timeout" "closed 1" "$stalled"
+sleep 1.8 # the slow handler answers into the void now
+lw_t_eq "alive after timeouts" 200 "$(get "$S/sync")"
+kill -TERM "$LW_T_HTTP_PID"; rc=0; wait "$LW_T_HTTP_PID" || rc=$?
+lw_t_eq "timeouts: clean exit" 0 "$rc"
+lw_t_ok_if "timeouts: no sanitizer report" '! grep -q "Sanitizer" "$D/slow.log"'
+
 # A busy port is an error at start, with nothing left on the loop.
 lw_t_http_driver_start holder --http.listen 127.0.0.1:0
 busy=$LW_T_HTTP_PORT
