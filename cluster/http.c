@@ -607,7 +607,9 @@ void lw_http_respond(lw_http_req_t *req, int status, const char *content_type, c
     if (!answer_allowed(req))
         return;
     req->status = status;
-    req->content_type = content_type ? req_strndup(req, content_type, strlen(content_type)) : NULL;
+    if (content_type == NULL)
+        content_type = "application/octet-stream";
+    req->content_type = req_strndup(req, content_type, strlen(content_type));
     if (resp_reserve(req, len) != 0) {
         req->status = 500;
         len = 0;
