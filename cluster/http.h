@@ -28,10 +28,17 @@ typedef void (*lw_http_handler_t)(lw_http_req_t *req, void *arg);
 int lw_http_config_register(lw_config_t *cfg);
 
 lw_http_t *lw_http_new(uv_loop_t *loop, const lw_config_t *cfg, lw_err_t *err);
-/* Starts listening. Returns -1 with err when the port cannot be bound. */
+/* Starts listening. Returns -1 with err when the port cannot be bound (unavailable:
+ * "cannot listen on ADDR: REASON"; nothing is left on the loop) or TLS cannot be set up
+ * (config_invalid; libwebsockets' handles then close on the next loop run). HTTP/1.1 only,
+ * over TLS when http.tls.certificate and http.tls.key are set. */
 int lw_http_start(lw_http_t *http, lw_err_t *err);
-/* Stops accepting, closes connections, then calls done. */
+/* Stops accepting, closes connections, destroys the libwebsockets context, then calls done
+ * (at once when not running). Requests still held by handlers are dead from then on: their
+ * answers are dropped and free them. */
 void lw_http_stop(lw_http_t *http, void (*done)(void *arg), void *arg);
+/* Frees the server (NULL: no-op): call it after stop's done, or before start. Requests still
+ * held by handlers keep its memory until they are answered. */
 void lw_http_free(lw_http_t *http);
 /* The port actually bound (useful with port 0 in tests). */
 int lw_http_port(const lw_http_t *http);
@@ -43,15 +50,17 @@ void lw_http_set_metrics(lw_http_t *http, lw_metrics_t *metrics);
 
 /* Route pattern: literal segments and `{name}` captures, e.g.
  * "/api/v3/tenants/{tenant_id}". A path that matches a pattern with another method gets
- * 405; none at all, 404. The longest literal match wins. */
+ * 405; none at all, 404. The longest literal match wins. HEAD is answered by the GET route
+ * (without the body). Returns -1 (and logs why) for a malformed pattern or method or a
+ * duplicate route. Patterns are copied; handler and arg are kept. */
 int lw_http_route(lw_http_t *http, const char *method, const char *pattern,
                   lw_http_handler_t handler, void *arg);
 
 /* Request accessors. Strings are owned by the request. */
 const char *lw_http_method(const lw_http_req_t *req);
 const char *lw_http_path(const lw_http_req_t *req);
-const char *lw_http_param(const lw_http_req_t *req, const char *name); /* route capture */
-const char *lw_http_query(const lw_http_req_t *req, const char *name); /* decoded; NULL */
+const char *lw_http_param(const lw_http_req_t *req, const char *name);  /* route capture */
+const char *lw_http_query(const lw_http_req_t *req, const char *name);  /* decoded; NULL */
 const char *lw_http_header(const lw_http_req_t *req, const char *name); /* case-insensitive */
 const char *lw_http_host(const lw_http_req_t *req); /* Host without port, lowercase */
 const void *lw_http_body(const lw_http_req_t *req, size_t *len);
