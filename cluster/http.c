@@ -916,6 +916,16 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         }
         if (req->content_length != SIZE_MAX && req->content_length > 0) {
             lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)http->timeout_s);
+            const char *expect = lw_http_header(req, "expect");
+            if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && !req->h2) {
+                /* RFC 9110 §10.1.1: lws 4.1 does not say it; clients wait a second
+                 * otherwise. */
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                unsigned char buf[LWS_PRE + sizeof cont];
+                memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+                if (lws_write(wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP_HEADERS) < 0)
+                    return -1;
+            }
             return 0; /* LWS_CALLBACK_HTTP_BODY follows */
         }
         return dispatch_now(req, c, wsi);

@@ -71,6 +71,10 @@ lw_t_eq "bad JSON position" "1 5" "$(jq_ 'str(d["details"][0]["attributes"]["lin
 lw_t_eq "JSON array is not an object" 400 "$(get -d '[1]' "$B/echo")"
 lw_t_eq "duplicate keys rejected" 400 "$(get -d '{"a":1,"a":2}' "$B/echo")"
 
+out=$(curl -s -v -H 'Expect: 100-continue' -d '{"e":1}' "$B/echo" 2>&1)
+lw_t_ok_if "Expect: 100-continue answered" 'grep -q "^< HTTP/1.1 100 Continue" <<<"$out"'
+lw_t_eq "body after 100 Continue" '{"echo":{"e":1}}' "$(tail -n 1 <<<"$out" | grep -o '{"echo".*')"
+
 # Body cap (1000 bytes here): announced too large → 413 at once, connection closed.
 head -c 1000 /dev/zero | tr '\0' ' ' >"$D/ok.json"; printf '{}' >>"$D/ok.json"
 head -c 998 /dev/zero | tr '\0' ' ' >"$D/exact.json"; printf '{}' >>"$D/exact.json"
