@@ -1216,20 +1216,25 @@ static int listen_open(lw_http_t *http, lw_err_t *err)
         lw_err_attr(err, "value", http->listen);
         return -1;
     }
-    /* With no host, prefer one dual-stack IPv6 socket; else the first address. */
-    struct addrinfo *pick = res;
+    /* With no host, prefer one dual-stack IPv6 socket, and IPv4 where the kernel has no
+     * IPv6; with a host, its first address. A failed bind is final (the port is busy). */
+    struct addrinfo *cand[2] = {res, NULL};
     for (struct addrinfo *a = res; !http->host[0] && a != NULL; a = a->ai_next)
-        if (a->ai_family == AF_INET6)
-            pick = a;
-    int fd = -1, saved = 0;
-    for (struct addrinfo *a = pick; a != NULL; a = a == pick ? res : a->ai_next) {
-        if (a != pick && a == res && res == pick)
+        if (a->ai_family == AF_INET6) {
+            cand[0] = a;
             break;
+        }
+    for (struct addrinfo *a = res; cand[0]->ai_family == AF_INET6 && a != NULL; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            cand[1] = a;
+            break;
+        }
+    int fd = -1, saved = 0;
+    for (int i = 0; i < 2 && cand[i] != NULL; i++) {
+        struct addrinfo *a = cand[i];
         fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             saved = errno;
-            if (a != pick)
-                break;
             continue;
         }
         int one = 1, zero = 0;
