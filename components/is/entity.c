@@ -223,7 +223,9 @@ static void create_limited(is_op_t *op, const PGresult *res)
     const is_kind_t *k = op->kind;
     char *data = json_dumps(op->data, JSON_COMPACT);
     char rights[64];
-    is_rights_to_pg(r_all(k->ent), rights, sizeof rights);
+    /* The creator gets the kind's _ALL right; on an organization RIGHT_ALL, since members'
+     * rights bound what they do on the organization's applications and gateways. */
+    is_rights_to_pg(k == &is_kind_org ? IS_BIT(IS_R_ALL) : r_all(k->ent), rights, sizeof rights);
     char eui[17] = "";
     if (op->ids.has_eui)
         is_eui_format(op->ids.eui, eui);

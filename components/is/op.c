@@ -633,12 +633,10 @@ void is_rights_run(is_op_t *op, is_ent_t ent, const char *id, is_cont_t cont)
         return;
     }
     if (a->ent == ent && strcmp(a->ent_id, id) == 0) {
-        /* A key on its own entity; a user on itself. */
-        op->rights =
-            ent == IS_ENT_USER
-                ? is_rights_intersect(
-                      is_rights_of(IS_ENT_USER) | (a->is_admin ? IS_BIT(IS_R_ALL) : 0), a->rights)
-                : is_rights_expand(a->rights);
+        /* A key on its own entity; a user on itself: everything the credential holds (a
+         * user's own key may carry application or gateway rights, intersected with the
+         * user's memberships when used on those entities). */
+        op->rights = is_rights_expand(a->rights);
         cont(op);
         return;
     }
