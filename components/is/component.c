@@ -151,11 +151,12 @@ static void is_stop(void *state, void (*done)(void *arg), void *done_arg)
 {
     is_t *is = state;
     is->stopping = true;
-    if (is->inflight_work == 0) {
+    if (is->inflight == 0) {
         done(done_arg);
         return;
     }
-    /* Password hashes still running in the worker pool: done runs after the last. */
+    /* Requests still running (queries, password hashes in the worker pool): done runs when
+     * the last one has answered. */
     is->stop_done = done;
     is->stop_arg = done_arg;
 }

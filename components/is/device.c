@@ -14,6 +14,11 @@ enum { D_CREATE = 0, D_LIST, D_GET, D_UPDATE, D_DELETE };
     "device_id, data::text, " IS_TS("created_at") ", " IS_TS(                                      \
         "updated_at") ", application_id, dev_eui, join_eui"
 
+/* The devices of a deleted application are out of reach until it is restored. */
+#define APP_LIVE                                                                                   \
+    "EXISTS (SELECT 1 FROM %s.applications a WHERE a.application_id = $1 AND a.deleted_at IS "     \
+    "NULL)"
+
 static json_t *dev_render(const PGresult *res, int i, int c0, const is_mask_t *mask)
 {
     json_t *ids = json_object();
@@ -216,8 +221,8 @@ static void righted(is_op_t *op)
         }
         snprintf(op->sql, sizeof op->sql,
                  "SELECT " DEV_COLS " FROM %s.end_devices WHERE application_id = $1 AND "
-                 "device_id = $2",
-                 op->sq);
+                 "device_id = $2 AND " APP_LIVE,
+                 op->sq, op->sq);
         is_op_query(op, op->sql, 2, p, got);
         return;
     case D_LIST:
@@ -231,10 +236,10 @@ static void righted(is_op_t *op)
         }
         snprintf(op->sql, sizeof op->sql,
                  "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s.end_devices WHERE "
-                 "application_id = $1) t LEFT JOIN LATERAL (SELECT " DEV_COLS
-                 " FROM %s.end_devices WHERE application_id = $1 ORDER BY %s LIMIT %ld OFFSET %ld) "
-                 "p ON true",
-                 op->sq, op->sq, op->page.order_sql, op->page.limit,
+                 "application_id = $1 AND " APP_LIVE ") t LEFT JOIN LATERAL (SELECT " DEV_COLS
+                 " FROM %s.end_devices WHERE application_id = $1 AND " APP_LIVE
+                 " ORDER BY %s LIMIT %ld OFFSET %ld) p ON true",
+                 op->sq, op->sq, op->sq, op->sq, op->page.order_sql, op->page.limit,
                  (op->page.page - 1) * op->page.limit);
         is_op_query(op, op->sql, 1, p, listed);
         return;

@@ -811,12 +811,13 @@ static void hook_inserted(void *arg, const PGresult *res, const lw_err_t *err)
 {
     (void)res;
     hook_op_t *h = arg;
-    h->is->inflight_work--;
     if (err == NULL || err->def == NULL)
         lw_log(LW_LOG_INFO, "is", "initial user created", "user", h->user_id, NULL);
     h->cb(h->cb_arg, err);
+    is_t *is = h->is;
     free(h->data);
     free(h);
+    is_inflight_add(is, -1);
 }
 
 static void hook_hash(uv_work_t *w)
@@ -832,10 +833,11 @@ static void hook_hashed(uv_work_t *w, int status)
     lw_err_t e;
     if (status != 0 || h->rc != 0) {
         lw_err_set(&e, &lw_err_internal, "cannot hash the initial user's password");
-        h->is->inflight_work--;
         h->cb(h->cb_arg, &e);
+        is_t *is = h->is;
         free(h->data);
         free(h);
+        is_inflight_add(is, -1);
         return;
     }
     char sql[1024];
@@ -848,10 +850,11 @@ static void hook_hashed(uv_work_t *w, int status)
     const char *p[3] = {h->user_id, h->data, h->hash};
     if (lw_db_tx_query(h->tx, sql, 3, p, hook_inserted, h) != 0) {
         lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
-        h->is->inflight_work--;
         h->cb(h->cb_arg, &e);
+        is_t *is = h->is;
         free(h->data);
         free(h);
+        is_inflight_add(is, -1);
     }
 }
 
@@ -870,10 +873,10 @@ int is_initial_user_run(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, js
     lw_db_quote_ident(tenant->schema, h->sq, sizeof h->sq);
     if (u == NULL || json_is_null(u)) {
         /* Nothing to add; answer through the transaction so that cb runs later. */
-        is->inflight_work++;
+        is_inflight_add(is, 1);
         if (lw_db_tx_query(tx, "SELECT 1", 0, NULL, hook_inserted, h) != 0) {
-            is->inflight_work--;
             free(h);
+            is_inflight_add(is, -1);
             return lw_err_set(err, &lw_err_db_unavailable, "database unavailable");
         }
         snprintf(h->user_id, sizeof h->user_id, "(none)");
@@ -897,7 +900,7 @@ int is_initial_user_run(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, js
         free(h);
         return lw_err_set(err, &lw_err_internal, "cannot queue work");
     }
-    is->inflight_work++;
+    is_inflight_add(is, 1);
     return 0;
 }
 

@@ -59,7 +59,7 @@ typedef struct is {
     long long cache_ttl_ms;
     bool registration_enabled;
     bool admin_approval;
-    int inflight_work;
+    int inflight; /* requests and hook runs not finished: stop waits for them */
     bool stopping;
     void (*stop_done)(void *);
     void *stop_arg;
@@ -164,6 +164,9 @@ void is_cache_forget(is_t *is, const char *tenant, const char *key_id, is_ent_t 
 
 const char *is_ent_type_name(is_ent_t e); /* "application" (SQL entity_type) */
 int is_ent_parse(const char *s, is_ent_t *out);
+/* Counts one more (or one less) unfinished request or hook run; the last one to finish
+ * after stop() calls the stop callback. */
+void is_inflight_add(is_t *is, int delta);
 /* Fails the op with not_found "<what> `<id>` not found". */
 void is_op_not_found(is_op_t *op, const char *what, const char *id);
 /* Fails the op with invalid_field. */

@@ -51,6 +51,7 @@ is_op_t *is_op_new(is_t *is, lw_http_req_t *req, const tn_tenant_t *t)
     }
     op->is = is;
     op->req = req;
+    is_inflight_add(is, 1);
     if (t != NULL) {
         op->t = *t;
         lw_db_quote_ident(t->schema, op->sq, sizeof op->sq);
@@ -58,14 +59,26 @@ is_op_t *is_op_new(is_t *is, lw_http_req_t *req, const tn_tenant_t *t)
     return op;
 }
 
+void is_inflight_add(is_t *is, int delta)
+{
+    is->inflight += delta;
+    if (is->stopping && is->inflight == 0 && is->stop_done != NULL) {
+        void (*done)(void *) = is->stop_done;
+        is->stop_done = NULL;
+        done(is->stop_arg);
+    }
+}
+
 static void op_free(is_op_t *op)
 {
+    is_t *is = op->is;
     json_decref(op->data);
     json_decref(op->result);
     OPENSSL_cleanse(op->password, sizeof op->password);
     OPENSSL_cleanse(op->secret, sizeof op->secret);
     OPENSSL_cleanse(&op->tok, sizeof op->tok);
     free(op);
+    is_inflight_add(is, -1);
 }
 
 void is_op_fail(is_op_t *op, const lw_err_t *err)
@@ -189,21 +202,14 @@ static void op_work_after(uv_work_t *w, int status)
 {
     op_work_t *ow = w->data;
     is_op_t *op = ow->op;
-    is_t *is = op->is;
     is_cont_t after = ow->after;
     free(ow);
-    is->inflight_work--;
     if (status != 0) {
         lw_err_t e;
         lw_err_set(&e, &lw_err_unavailable, "request cancelled");
         is_op_fail(op, &e);
     } else {
         after(op);
-    }
-    if (is->stopping && is->inflight_work == 0 && is->stop_done != NULL) {
-        void (*done)(void *) = is->stop_done;
-        is->stop_done = NULL;
-        done(is->stop_arg);
     }
 }
 
@@ -227,7 +233,6 @@ void is_op_work(is_op_t *op, void (*fn)(is_op_t *op), is_cont_t after)
         is_op_fail(op, &e);
         return;
     }
-    op->is->inflight_work++;
 }
 
 /* ---- limits ------------------------------------------------------------------------------ */
