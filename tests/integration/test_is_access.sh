@@ -154,6 +154,25 @@ lw_t_eq "purge carol → 200" 200 "${r%% *}"
 r=$(lw_t_http POST "$api/users" -H "X-Tenant-ID: one" -d "{\"user\":{\"ids\":{\"user_id\":\"carol\"},\"password\":\"$PASS\"}}")
 lw_t_eq "purged user's ID is free → 200" 200 "${r%% *}"
 
+# ---- user states ------------------------------------------------------------------------------
+r=$(lw_t_http POST "$api/users" -H "X-Tenant-ID: one" -d "{\"user\":{\"ids\":{\"user_id\":\"dave\"},\"password\":\"$PASS\"}}")
+lw_t_eq "register dave → 200" 200 "${r%% *}"
+DAVE=$(body "$(login one dave "$PASS")" | jq -r .access_token)
+r=$(bearer "$DAVE" one GET /users/dave)
+lw_t_eq "dave's token works" 200 "${r%% *}"
+r=$(adm one PUT /users/dave '{"user":{"state":"STATE_SUSPENDED","state_description":"unpaid"},"field_mask":{"paths":["state","state_description"]}}')
+lw_t_eq "the admin key suspends dave" "200 STATE_SUSPENDED" "${r%% *} $(body "$r" | jq -r .state)"
+r=$(bearer "$DAVE" one GET /users/dave)
+lw_t_eq "suspended user's token (was cached) → 401" 401 "${r%% *}"
+r=$(login one dave "$PASS")
+lw_t_eq "suspended user cannot log in → 403 user_not_approved" "403 user_not_approved" "$(lw_t_status_name "$r")"
+r=$(adm one PUT /users/dave '{"user":{"state":"STATE_APPROVED"},"field_mask":{"paths":["state"]}}')
+lw_t_eq "approve dave again" 200 "${r%% *}"
+r=$(login one dave "$PASS")
+lw_t_eq "approved user logs in again" 200 "${r%% *}"
+r=$(adm one GET '/users/dave?field_mask=state,state_description,admin')
+lw_t_eq "state after approval; description kept, admin omitted" '{"state":"STATE_APPROVED","state_description":"unpaid"}' "$(body "$r" | jq -cS 'del(.ids, .created_at, .updated_at)')"
+
 # ---- limits under concurrent creates ------------------------------------------------------------
 # Plain curl in the background: a backgrounded shell function would run lib.sh's EXIT trap.
 pids=()
