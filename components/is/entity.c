@@ -621,7 +621,27 @@ static void update_row(is_op_t *op, const PGresult *res)
                  "UPDATE %s.users SET data = $2::jsonb, admin = $3::boolean, state = $4::integer, "
                  "updated_at = now() WHERE user_id = $1 RETURNING %s",
                  op->sq, cols_of(k));
-    else
+    else if (k == &is_kind_gw && op->flag) {
+        /* "ids.eui" in the mask: the gateway takes the new EUI (or none) in the tenant and in
+         * the deployment-wide index, in this statement; a taken EUI is 409. */
+        char eui[17];
+        is_eui_format(op->ids.eui, eui);
+        const char *pg[4] = {op->id, data, op->ids.has_eui ? eui : NULL, op->t.id};
+        snprintf(op->conflict, sizeof op->conflict, "gateway `%s` already exists", op->id);
+        snprintf(op->conflict_eui, sizeof op->conflict_eui,
+                 "gateway EUI `%s` is already registered", eui);
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH d AS (DELETE FROM lw_control.gateway_euis WHERE tenant_id = $4 AND "
+                 "gateway_id = $1), "
+                 "u AS (UPDATE %s.gateways SET data = $2::jsonb, eui = $3, updated_at = now() "
+                 "WHERE gateway_id = $1 RETURNING %s), "
+                 "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
+                 "SELECT eui, $4, gateway_id FROM u WHERE eui IS NOT NULL) SELECT * FROM u",
+                 op->sq, cols_of(k));
+        is_op_query(op, op->sql, 4, pg, update_done);
+        free(data);
+        return;
+    } else
         snprintf(op->sql, sizeof op->sql,
                  "UPDATE %s.%s SET data = $2::jsonb, updated_at = now() WHERE %s = $1 RETURNING %s",
                  op->sq, k->table, k->id_field, cols_of(k));
@@ -661,6 +681,17 @@ static void update_righted(is_op_t *op)
         snprintf(f, sizeof f, "%s.ids.%s", op->kind->key, op->kind->id_field);
         is_op_invalid(op, f, "does not match the path");
         return;
+    }
+    /* A gateway's EUI changes with "ids.eui" in the mask (the other ids are immutable). */
+    json_t *paths = json_object_get(json_object_get(op->body, "field_mask"), "paths");
+    size_t pi;
+    json_t *pv;
+    op->flag = false;
+    json_array_foreach(paths, pi, pv)
+    {
+        if (op->kind == &is_kind_gw && json_is_string(pv) &&
+            strcmp(json_string_value(pv), "ids.eui") == 0)
+            op->flag = true;
     }
     for (int i = 0; i < op->mask.n; i++) {
         const char *path = op->mask.paths[i];
