@@ -134,6 +134,24 @@ static int api_unknown(lw_err_t *err, const char *field)
     return -1;
 }
 
+/* The outcome of a statement about one tenant: false (op answered and freed) on an error
+ * or when no row matched, true when res holds the row. */
+static bool api_found(api_op_t *op, const PGresult *res, const lw_err_t *err)
+{
+    if (err != NULL && err->def != NULL) {
+        api_fail(op, err);
+        return false;
+    }
+    if (PQntuples(res) == 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_tenant_not_found, "tenant `%s` not found", op->f.id);
+        lw_err_attr(&e, "tenant_id", op->f.id);
+        api_fail(op, &e);
+        return false;
+    }
+    return true;
+}
+
 /* ---- decoding --------------------------------------------------------------------------- */
 
 /* A limit arrives as a number or as a decimal string (UInt64Value in JSON), or null. */
@@ -619,17 +637,8 @@ fail:
 static void api_got(void *arg, const PGresult *res, const lw_err_t *err)
 {
     api_op_t *op = arg;
-    if (err != NULL && err->def != NULL) {
-        api_fail(op, err);
+    if (!api_found(op, res, err))
         return;
-    }
-    if (PQntuples(res) == 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_tenant_not_found, "tenant `%s` not found", op->f.id);
-        lw_err_attr(&e, "tenant_id", op->f.id);
-        api_fail(op, &e);
-        return;
-    }
     lw_http_respond_json(op->req, 200, api_row_json(res, 0, op->mask));
     api_op_free(op);
 }
@@ -765,17 +774,8 @@ fail:
 static void api_updated(void *arg, const PGresult *res, const lw_err_t *err)
 {
     api_op_t *op = arg;
-    if (err != NULL && err->def != NULL) {
-        api_fail(op, err);
+    if (!api_found(op, res, err))
         return;
-    }
-    if (PQntuples(res) == 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_tenant_not_found, "tenant `%s` not found", op->f.id);
-        lw_err_attr(&e, "tenant_id", op->f.id);
-        api_fail(op, &e);
-        return;
-    }
     api_row_tenant(res, 0, &op->t, &op->updated_ms);
     tn_registry_changed(op->tn, &op->t, op->updated_ms, false);
     lw_log(LW_LOG_INFO, "tenant", "tenant updated", "tenant", op->t.id, "state",
@@ -878,17 +878,8 @@ static void api_deleted_done(api_op_t *op)
 static void api_soft_deleted(void *arg, const PGresult *res, const lw_err_t *err)
 {
     api_op_t *op = arg;
-    if (err != NULL && err->def != NULL) {
-        api_fail(op, err);
+    if (!api_found(op, res, err))
         return;
-    }
-    if (PQntuples(res) == 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_tenant_not_found, "tenant `%s` not found", op->f.id);
-        lw_err_attr(&e, "tenant_id", op->f.id);
-        api_fail(op, &e);
-        return;
-    }
     api_row_tenant(res, 0, &op->t, &op->updated_ms);
     api_deleted_done(op);
 }
