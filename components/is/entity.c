@@ -710,6 +710,15 @@ static void update_righted(is_op_t *op)
 
 static void changed(is_op_t *op, const PGresult *res)
 {
+    if (op->route->variant == V_DELETE && op->kind == &is_kind_app && PQntuples(res) == 1 &&
+        atoll(PQgetvalue(res, 0, 1)) > 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_application_has_devices, "application `%s` still has %s devices",
+                   op->id, PQgetvalue(res, 0, 1));
+        lw_err_attr_num(&e, "count", atoll(PQgetvalue(res, 0, 1)));
+        is_op_fail(op, &e);
+        return;
+    }
     if (PQntuples(res) < 1 || atoll(PQgetvalue(res, 0, 0)) == 0) {
         is_op_not_found(op, op->kind->name, op->id);
         return;
@@ -749,6 +758,14 @@ static void delete_righted(is_op_t *op)
                  "c AS (DELETE FROM lw_control.gateway_euis WHERE tenant_id = $2 AND gateway_id "
                  "IN (SELECT gateway_id FROM g)) SELECT count(*) FROM g",
                  op->sq);
+    } else if (v == V_DELETE && k == &is_kind_app) {
+        /* The Things Stack refuses to delete an application that still has devices. */
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH n AS (SELECT count(*) AS c FROM %s.end_devices WHERE application_id = $1), "
+                 "g AS (UPDATE %s.applications SET deleted_at = now() WHERE application_id = $1 "
+                 "AND deleted_at IS NULL AND (SELECT c FROM n) = 0 RETURNING 1) "
+                 "SELECT (SELECT count(*) FROM g), (SELECT c FROM n) WHERE $2::text IS NOT NULL",
+                 op->sq, op->sq);
     } else if (v == V_DELETE) {
         snprintf(op->sql, sizeof op->sql,
                  "WITH g AS (UPDATE %s.%s SET deleted_at = now() WHERE %s = $1 AND deleted_at "

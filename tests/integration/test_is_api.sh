@@ -266,6 +266,11 @@ lw_t_eq "bad limit → 400 naming limit" "400 limit" "${r%% *} $(field "$r")"
 lw_t_eq "acme holds none of globex's gateways" 0 "$(count "t_acme.gateways WHERE gateway_id LIKE 'page-%'")"
 
 # ---- delete / purge ------------------------------------------------------------------------
+r=$(adm acme DELETE /applications/app1)
+lw_t_eq "delete an application with devices → 400 application_has_devices" "400 application_has_devices 1" \
+    "$(lw_t_status_name "$r") $(body "$r" | jq -r '.details[0].attributes.count')"
+r=$(adm acme GET /applications/Bad_App)
+lw_t_eq "invalid ID in the path → 400 naming application_ids.application_id" "400 application_ids.application_id" "${r%% *} $(field "$r")"
 adm acme POST /users/admin/applications '{"application":{"ids":{"application_id":"tmp-app"}}}' >/dev/null
 r=$(adm acme DELETE /applications/tmp-app)
 lw_t_eq "delete tmp-app → 200" 200 "${r%% *}"
