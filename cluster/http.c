@@ -79,6 +79,7 @@ struct lw_http_req {
     lw_http__kv_t headers[REQ_MAX_HEADERS];
     char correlation_id[40];
 
+    uint64_t start_ns;     /* uv_hrtime() when the head was read */
     size_t content_length; /* announced; SIZE_MAX when absent */
     char *body;
     size_t body_len, body_cap;
@@ -131,6 +132,7 @@ struct lw_http {
 
     lw_http__router_t router;
     lw_metric_t *m_requests;
+    lw_metric_t *m_duration;
     lw_metric_t *m_connections;
 
     lw_http_req_t *live;
@@ -341,6 +343,7 @@ static lw_http_req_t *req_new(lw_http_t *http, struct lws *wsi)
     req->http = http;
     req->wsi = wsi;
     req->content_length = SIZE_MAX;
+    req->start_ns = uv_hrtime();
     req->next = http->live;
     if (http->live)
         http->live->prev = req;
@@ -558,6 +561,8 @@ static void count_request(lw_http_req_t *req)
     const char *values[] = {req->route ? req->route->pattern : "unmatched", req->method, status,
                             NULL};
     lw_metric_add(req->http->m_requests, values, 1);
+    values[2] = NULL;
+    lw_metric_observe(req->http->m_duration, values, (double)(uv_hrtime() - req->start_ns) / 1e9);
 }
 
 static int resp_reserve(lw_http_req_t *req, size_t len)
@@ -1155,6 +1160,11 @@ void lw_http_set_metrics(lw_http_t *http, lw_metrics_t *metrics)
                                           "HTTP requests answered, by route pattern, method and "
                                           "status.",
                                           labels);
+    static const char *const dlabels[] = {"route", "method", NULL};
+    http->m_duration = lw_metrics_summary(metrics, "lwstack_http_request_duration_seconds",
+                                          "Time from a request's head to its answer, by route "
+                                          "pattern and method.",
+                                          dlabels);
     http->m_connections = lw_metrics_counter(metrics, "lwstack_http_connections_total",
                                              "HTTP connections accepted.", NULL);
 }

@@ -43,7 +43,8 @@ void lw_http_free(lw_http_t *http);
 /* The port actually bound (useful with port 0 in tests). */
 int lw_http_port(const lw_http_t *http);
 /* Counts answered requests in lwstack_http_requests_total{route,method,status} (route is
- * the pattern, "unmatched" for 404s) and accepted connections in
+ * the pattern, "unmatched" for 404s), their time to answer in the summary
+ * lwstack_http_request_duration_seconds{route,method} and accepted connections in
  * lwstack_http_connections_total. metrics is borrowed and must outlive http. Optional;
  * call before lw_http_start. */
 void lw_http_set_metrics(lw_http_t *http, lw_metrics_t *metrics);

@@ -18,13 +18,15 @@
 typedef enum metric_type {
     METRIC_COUNTER,
     METRIC_GAUGE,
+    METRIC_SUMMARY, /* _sum and _count only, no quantiles */
 } metric_type_t;
 
 typedef struct series {
     struct series *chain; /* hash bucket */
     struct series *next;  /* declaration order, for rendering */
     uint32_t hash;
-    double value;
+    double value; /* a summary's sum */
+    double count; /* a summary's count */
     char *values[LW_METRIC_MAX_LABELS];
 } series_t;
 
@@ -216,6 +218,23 @@ static series_t *series_get(lw_metric_t *f, const char *const *values)
     return s;
 }
 
+lw_metric_t *lw_metrics_summary(lw_metrics_t *m, const char *name, const char *help,
+                                const char *const *labels)
+{
+    return family_declare(m, METRIC_SUMMARY, name, help, labels);
+}
+
+void lw_metric_observe(lw_metric_t *f, const char *const *values, double value)
+{
+    if (f == NULL || f->type != METRIC_SUMMARY)
+        return;
+    series_t *s = series_get(f, values);
+    if (s != NULL) {
+        s->value += value;
+        s->count += 1;
+    }
+}
+
 void lw_metric_add(lw_metric_t *f, const char *const *values, double delta)
 {
     if (f == NULL)
@@ -317,6 +336,41 @@ static void render_family(sbuf_t *b, const char *name, const char *help, const c
     sb_puts(b, "\n");
 }
 
+static void render_series(sbuf_t *b, const lw_metric_t *f, const series_t *s, const char *suffix,
+                          double value)
+{
+    sb_puts(b, f->name);
+    sb_puts(b, suffix);
+    if (f->nlabels > 0) {
+        sb_puts(b, "{");
+        for (int i = 0; i < f->nlabels; i++) {
+            if (i > 0)
+                sb_puts(b, ",");
+            sb_puts(b, f->labels[i]);
+            sb_puts(b, "=\"");
+            sb_escaped(b, s->values[i], true);
+            sb_puts(b, "\"");
+        }
+        sb_puts(b, "}");
+    }
+    sb_puts(b, " ");
+    sb_value(b, value);
+    sb_puts(b, "\n");
+}
+
+static const char *type_name(metric_type_t t)
+{
+    switch (t) {
+    case METRIC_COUNTER:
+        return "counter";
+    case METRIC_GAUGE:
+        return "gauge";
+    case METRIC_SUMMARY:
+    default:
+        return "summary";
+    }
+}
+
 long lw_metrics_render(const lw_metrics_t *m, char **out)
 {
     sbuf_t b = {0};
@@ -326,28 +380,25 @@ long lw_metrics_render(const lw_metrics_t *m, char **out)
         return -1;
     b.p[0] = '\0';
     for (const lw_metric_t *f = m ? m->first : NULL; f != NULL; f = f->next) {
-        render_family(&b, f->name, f->help, f->type == METRIC_COUNTER ? "counter" : "gauge");
+        render_family(&b, f->name, f->help, type_name(f->type));
         if (f->nlabels == 0 && f->first == NULL) {
-            sb_puts(&b, f->name);
-            sb_puts(&b, " 0\n");
+            if (f->type == METRIC_SUMMARY) {
+                sb_puts(&b, f->name);
+                sb_puts(&b, "_sum 0\n");
+                sb_puts(&b, f->name);
+                sb_puts(&b, "_count 0\n");
+            } else {
+                sb_puts(&b, f->name);
+                sb_puts(&b, " 0\n");
+            }
         }
         for (const series_t *s = f->first; s != NULL; s = s->next) {
-            sb_puts(&b, f->name);
-            if (f->nlabels > 0) {
-                sb_puts(&b, "{");
-                for (int i = 0; i < f->nlabels; i++) {
-                    if (i > 0)
-                        sb_puts(&b, ",");
-                    sb_puts(&b, f->labels[i]);
-                    sb_puts(&b, "=\"");
-                    sb_escaped(&b, s->values[i], true);
-                    sb_puts(&b, "\"");
-                }
-                sb_puts(&b, "}");
+            if (f->type == METRIC_SUMMARY) {
+                render_series(&b, f, s, "_sum", s->value);
+                render_series(&b, f, s, "_count", s->count);
+            } else {
+                render_series(&b, f, s, "", s->value);
             }
-            sb_puts(&b, " ");
-            sb_value(&b, s->value);
-            sb_puts(&b, "\n");
         }
     }
     if (m != NULL && m->dropped > 0) {

@@ -1,5 +1,6 @@
-/* Prometheus metrics: counters and gauges with up to LW_METRIC_MAX_LABELS label values,
- * rendered in the text exposition format at GET /metrics. Loop-thread only. */
+/* Prometheus metrics: counters, gauges and (quantile-free) summaries with up to
+ * LW_METRIC_MAX_LABELS label values, rendered in the text exposition format at GET /metrics.
+ * Loop-thread only. */
 #ifndef LW_METRICS_H
 #define LW_METRICS_H
 
@@ -20,6 +21,11 @@ lw_metric_t *lw_metrics_counter(lw_metrics_t *m, const char *name, const char *h
                                 const char *const *labels);
 lw_metric_t *lw_metrics_gauge(lw_metrics_t *m, const char *name, const char *help,
                               const char *const *labels);
+/* A summary without quantiles: lw_metric_observe adds to NAME_sum and NAME_count, e.g.
+ * request durations in seconds (the mean is rate(_sum) / rate(_count)). */
+lw_metric_t *lw_metrics_summary(lw_metrics_t *m, const char *name, const char *help,
+                                const char *const *labels);
+void lw_metric_observe(lw_metric_t *f, const char *const *values, double value);
 /* Adds to / sets the series with the given label values (NULL-terminated, same count as
  * the family's labels; NULL for a family without labels). */
 void lw_metric_add(lw_metric_t *f, const char *const *values, double delta);

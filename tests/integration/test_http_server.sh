@@ -153,6 +153,7 @@ metrics=$(curl -s "$B/metrics")
 lw_t_ok_if "metric by route pattern" 'grep -q "^lwstack_http_requests_total{route=\"/things/{thing_id}/parts/{part_id}\",method=\"GET\",status=\"200\"} [0-9]" <<<"$metrics"'
 lw_t_ok_if "metric for 404" 'grep -q "^lwstack_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 2$" <<<"$metrics"'
 lw_t_ok_if "metric for 413" 'grep -q "^lwstack_http_requests_total{route=\"unmatched\",method=\"POST\",status=\"413\"} 3$" <<<"$metrics"'
+lw_t_ok_if "duration summary by route" 'grep -q "^lwstack_http_request_duration_seconds_count{route=\"/async\",method=\"GET\"} [0-9]" <<<"$metrics" && grep -q "^lwstack_http_request_duration_seconds_sum{route=\"/async\",method=\"GET\"} [0-9.e+-]*$" <<<"$metrics"'
 lw_t_eq "metrics content type" "text/plain; version=0.0.4" "$(curl -s -o /dev/null -w '%{content_type}' "$B/metrics")"
 
 # Stop while a client holds an idle keep-alive connection and an async answer is pending:

@@ -188,6 +188,29 @@ static void test_lw_metrics_render__special_values(void **state)
     lw_metrics_free(m);
 }
 
+static void test_lw_metric_observe__summary_sum_and_count(void **state)
+{
+    (void)state;
+    lw_metrics_t *m = lw_metrics_new();
+    static const char *const labels[] = {"route", NULL};
+    lw_metric_t *d = lw_metrics_summary(m, "d_seconds", "Durations.", labels);
+    lw_metric_t *e = lw_metrics_summary(m, "e_seconds", "Empty.", NULL);
+    assert_non_null(e);
+    lw_metric_observe(d, (const char *const[]){"/a", NULL}, 0.25);
+    lw_metric_observe(d, (const char *const[]){"/a", NULL}, 0.5);
+    lw_metric_observe(d, (const char *const[]){"/b", NULL}, 2);
+    char *s = render(m);
+    assert_string_equal(s, "# HELP d_seconds Durations.\n# TYPE d_seconds summary\n"
+                           "d_seconds_sum{route=\"/a\"} 0.75\n"
+                           "d_seconds_count{route=\"/a\"} 2\n"
+                           "d_seconds_sum{route=\"/b\"} 2\n"
+                           "d_seconds_count{route=\"/b\"} 1\n"
+                           "# HELP e_seconds Empty.\n# TYPE e_seconds summary\n"
+                           "e_seconds_sum 0\ne_seconds_count 0\n");
+    free(s);
+    lw_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_lw_metric_add__many_series),
         cmocka_unit_test(test_lw_metric_add__series_cap),
         cmocka_unit_test(test_lw_metrics_render__special_values),
+        cmocka_unit_test(test_lw_metric_observe__summary_sum_and_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
