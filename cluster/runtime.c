@@ -328,6 +328,7 @@ int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
     rt->http = lw_http_new(&rt->loop, rt->cfg, err);
     if (rt->http == NULL)
         goto fail;
+    lw_http_set_metrics(rt->http, rt->metrics);
     lw_http_route(rt->http, "GET", "/healthz", rt_healthz, rt);
     lw_http_route(rt->http, "GET", "/readyz", rt_readyz, rt);
     lw_http_route(rt->http, "GET", "/metrics", rt_metrics, rt);
