@@ -315,10 +315,6 @@ static void create_authed(is_op_t *op)
                        op->owner_org ? "organization_ids.organization_id" : "user_ids.user_id",
                        op->owner))
         return;
-    if (op->route->variant == V_LIST_OWNER) {
-        snprintf(op->id, sizeof op->id, "%s", op->owner);
-        return; /* not reached: lists have their own handler */
-    }
     snprintf(op->id, sizeof op->id, "%s", op->owner);
     is_rights_run(op, op->route->ent, op->owner, create_righted);
 }
@@ -489,7 +485,8 @@ static void list_run(is_op_t *op, const char *cond, const char *param)
 static void member_cond(is_op_t *op, bool through_orgs, char *cond, size_t len)
 {
     const is_kind_t *k = op->kind;
-    const char *deleted = json_is_true(op->data) ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
+    /* op->flag: list deleted entities (?deleted=true, admins). */
+    const char *deleted = op->flag ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
     if (through_orgs && k != &is_kind_org)
         snprintf(cond, len,
                  "%s AND %s IN (SELECT m.entity_id FROM %s.memberships m WHERE m.entity_type = "
@@ -529,7 +526,7 @@ static void list_authed(is_op_t *op)
         is_op_fail(op, &e);
         return;
     }
-    op->data = deleted ? json_true() : json_false();
+    op->flag = deleted;
     char cond[1024];
     if (op->route->variant == V_LIST_OWNER) {
         op->owner_org = op->route->ent == IS_ENT_ORG;
