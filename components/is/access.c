@@ -169,19 +169,15 @@ static void key_generate_work(is_op_t *op)
     OPENSSL_cleanse(token, sizeof token);
 }
 
+static json_t *key_row(is_op_t *op, const PGresult *res, int row)
+{
+    (void)op;
+    return key_render(res, row, 1);
+}
+
 static void key_listed(is_op_t *op, const PGresult *res)
 {
-    lw_http_add_header(op->req, "X-Total-Count", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0");
-    json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
-        if (!PQgetisnull(res, i, 1))
-            json_array_append_new(arr, key_render(res, i, 1));
-    json_t *o = json_object();
-    if (json_array_size(arr) > 0)
-        json_object_set_new(o, "api_keys", arr);
-    else
-        json_decref(arr);
-    is_op_reply(op, 200, o);
+    is_op_reply_page(op, res, "api_keys", key_row);
 }
 
 static void key_one(is_op_t *op, const PGresult *res)
@@ -281,6 +277,7 @@ static void key_righted(is_op_t *op)
     if (!is_rights_require(op, r_keys(op->ent)))
         return;
     lw_err_t e;
+    char from[256];
     const char *p[3] = {is_ent_type_name(op->ent), op->id, op->key_id};
     switch (op->route->variant) {
     case K_CREATE: {
@@ -298,12 +295,9 @@ static void key_righted(is_op_t *op)
             is_op_fail(op, &e);
             return;
         }
-        snprintf(op->sql, sizeof op->sql,
-                 "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s.api_keys WHERE "
-                 "entity_type = $1 AND entity_id = $2) t LEFT JOIN LATERAL (SELECT " KEY_COLS
-                 " FROM %s.api_keys WHERE entity_type = $1 AND entity_id = $2 ORDER BY created_at, "
-                 "key_id LIMIT %ld OFFSET %ld) p ON true",
-                 op->sq, op->sq, op->page.limit, (op->page.page - 1) * op->page.limit);
+        snprintf(from, sizeof from, "%s.api_keys WHERE entity_type = $1 AND entity_id = $2",
+                 op->sq);
+        is_op_page_sql(op, KEY_COLS, from, "created_at, key_id");
         is_op_query(op, op->sql, 2, p, key_listed);
         return;
     case K_GET:
@@ -376,19 +370,15 @@ static json_t *collab_render(const PGresult *res, int i, int c0)
     return o;
 }
 
+static json_t *collab_row(is_op_t *op, const PGresult *res, int row)
+{
+    (void)op;
+    return collab_render(res, row, 1);
+}
+
 static void collab_listed(is_op_t *op, const PGresult *res)
 {
-    lw_http_add_header(op->req, "X-Total-Count", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0");
-    json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
-        if (!PQgetisnull(res, i, 1))
-            json_array_append_new(arr, collab_render(res, i, 1));
-    json_t *o = json_object();
-    if (json_array_size(arr) > 0)
-        json_object_set_new(o, "collaborators", arr);
-    else
-        json_decref(arr);
-    is_op_reply(op, 200, o);
+    is_op_reply_page(op, res, "collaborators", collab_row);
 }
 
 static void collab_one(is_op_t *op, const PGresult *res)
@@ -499,6 +489,7 @@ static void collab_righted(is_op_t *op)
         return;
     }
     lw_err_t e;
+    char from[256];
     const char *p[4] = {is_ent_type_name(op->ent), op->id, op->id2, op->buf[0]};
     switch (v) {
     case C_LIST:
@@ -507,12 +498,9 @@ static void collab_righted(is_op_t *op)
             is_op_fail(op, &e);
             return;
         }
-        snprintf(op->sql, sizeof op->sql,
-                 "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s.memberships WHERE "
-                 "entity_type = $1 AND entity_id = $2) t LEFT JOIN LATERAL (SELECT account_id, "
-                 "account_type, rights::text FROM %s.memberships WHERE entity_type = $1 AND "
-                 "entity_id = $2 ORDER BY account_id LIMIT %ld OFFSET %ld) p ON true",
-                 op->sq, op->sq, op->page.limit, (op->page.page - 1) * op->page.limit);
+        snprintf(from, sizeof from, "%s.memberships WHERE entity_type = $1 AND entity_id = $2",
+                 op->sq);
+        is_op_page_sql(op, "account_id, account_type, rights::text", from, "account_id");
         is_op_query(op, op->sql, 2, p, collab_listed);
         return;
     case C_SET:

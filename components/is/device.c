@@ -59,7 +59,7 @@ static void created(is_op_t *op, const PGresult *res)
     is_op_reply(op, 200, dev_render(res, 0, 0, &all));
 }
 
-static void create_limited(is_op_t *op, const PGresult *res)
+static void create_inserting(is_op_t *op, const PGresult *res)
 {
     (void)res;
     char dev[17], join[17];
@@ -83,14 +83,6 @@ static void create_limited(is_op_t *op, const PGresult *res)
              "an end device with JoinEUI `%s` and DevEUI `%s` is already registered", join, dev);
     is_op_query(op, op->sql, 6, p, created);
     free(data);
-}
-
-static void create_begun(is_op_t *op, const PGresult *res)
-{
-    (void)res;
-    char sql[200];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.end_devices", op->sq);
-    is_op_limit(op, sql, 0, NULL, create_limited);
 }
 
 static bool decode_body(is_op_t *op, bool create)
@@ -129,19 +121,14 @@ static void got(is_op_t *op, const PGresult *res)
     is_op_reply(op, 200, dev_render(res, 0, 0, &op->mask));
 }
 
+static json_t *list_row(is_op_t *op, const PGresult *res, int row)
+{
+    return dev_render(res, row, 1, &op->mask);
+}
+
 static void listed(is_op_t *op, const PGresult *res)
 {
-    lw_http_add_header(op->req, "X-Total-Count", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0");
-    json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
-        if (!PQgetisnull(res, i, 1))
-            json_array_append_new(arr, dev_render(res, i, 1, &op->mask));
-    json_t *o = json_object();
-    if (json_array_size(arr) > 0)
-        json_object_set_new(o, "end_devices", arr);
-    else
-        json_decref(arr);
-    is_op_reply(op, 200, o);
+    is_op_reply_page(op, res, "end_devices", list_row);
 }
 
 static void deleted(is_op_t *op, const PGresult *res)
@@ -211,7 +198,7 @@ static void righted(is_op_t *op)
         if (!decode_body(op, true))
             return;
         snprintf(op->id2, sizeof op->id2, "%s", op->ids.id);
-        is_op_begin(op, create_begun);
+        is_op_begin_create(op, create_inserting);
         return;
     case D_GET:
         if (is_mask_parse_csv(&is_kind_dev, lw_http_query(op->req, "field_mask"), "field_mask",
@@ -234,13 +221,10 @@ static void righted(is_op_t *op)
             is_op_fail(op, &e);
             return;
         }
-        snprintf(op->sql, sizeof op->sql,
-                 "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s.end_devices WHERE "
-                 "application_id = $1 AND " APP_LIVE ") t LEFT JOIN LATERAL (SELECT " DEV_COLS
-                 " FROM %s.end_devices WHERE application_id = $1 AND " APP_LIVE
-                 " ORDER BY %s LIMIT %ld OFFSET %ld) p ON true",
-                 op->sq, op->sq, op->sq, op->sq, op->page.order_sql, op->page.limit,
-                 (op->page.page - 1) * op->page.limit);
+        char from[512];
+        snprintf(from, sizeof from, "%s.end_devices WHERE application_id = $1 AND " APP_LIVE,
+                 op->sq, op->sq);
+        is_op_page_sql(op, DEV_COLS, from, op->page.order_sql);
         is_op_query(op, op->sql, 1, p, listed);
         return;
     case D_DELETE:

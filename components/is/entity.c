@@ -217,7 +217,7 @@ static void create_inserted(is_op_t *op, const PGresult *res)
     is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &all));
 }
 
-static void create_limited(is_op_t *op, const PGresult *res)
+static void create_inserting(is_op_t *op, const PGresult *res)
 {
     (void)res;
     const is_kind_t *k = op->kind;
@@ -282,15 +282,6 @@ static void create_limited(is_op_t *op, const PGresult *res)
     free(data);
 }
 
-static void create_begun(is_op_t *op, const PGresult *res)
-{
-    (void)res;
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.%s WHERE deleted_at IS NULL", op->sq,
-             op->kind->table);
-    is_op_limit(op, sql, 0, NULL, create_limited);
-}
-
 static void create_righted(is_op_t *op)
 {
     if (!is_rights_require(op, r_owner(op->route->ent, op->kind, true)))
@@ -305,10 +296,12 @@ static void create_righted(is_op_t *op)
         return;
     }
     snprintf(op->id, sizeof op->id, "%s", op->ids.id);
-    is_op_begin(op, create_begun);
+    is_op_begin_create(op, create_inserting);
 }
 
-static void create_authed(is_op_t *op)
+/* The owning user or organization of /users/{owner}/... and /organizations/{owner}/...
+ * into op->owner (and op->id, for rights errors), then op's rights on it, then cont. */
+static void owner_rights(is_op_t *op, is_cont_t cont)
 {
     op->owner_org = op->route->ent == IS_ENT_ORG;
     if (!is_op_path_id(op, "owner", op->owner_org ? 3 : 2,
@@ -316,7 +309,12 @@ static void create_authed(is_op_t *op)
                        op->owner))
         return;
     snprintf(op->id, sizeof op->id, "%s", op->owner);
-    is_rights_run(op, op->route->ent, op->owner, create_righted);
+    is_rights_run(op, op->route->ent, op->owner, cont);
+}
+
+static void create_authed(is_op_t *op)
+{
+    owner_rights(op, create_righted);
 }
 
 static void h_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
@@ -336,7 +334,7 @@ static void user_inserted(is_op_t *op, const PGresult *res)
     is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &all));
 }
 
-static void user_limited(is_op_t *op, const PGresult *res)
+static void user_inserting(is_op_t *op, const PGresult *res)
 {
     (void)res;
     char *data = json_dumps(op->data, JSON_COMPACT);
@@ -353,14 +351,6 @@ static void user_limited(is_op_t *op, const PGresult *res)
     free(data);
 }
 
-static void user_begun(is_op_t *op, const PGresult *res)
-{
-    (void)res;
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.users WHERE deleted_at IS NULL", op->sq);
-    is_op_limit(op, sql, 0, NULL, user_limited);
-}
-
 static void user_hash_work(is_op_t *op)
 {
     op->work_rc = is_hash_secret(op->password, op->is->pw_iterations, op->hash, sizeof op->hash);
@@ -375,7 +365,7 @@ static void user_hashed(is_op_t *op)
         is_op_fail(op, &e);
         return;
     }
-    is_op_begin(op, user_begun);
+    is_op_begin_create(op, user_inserting);
 }
 
 /* Validates a user to create (registration or initial_user) and takes its password out of
@@ -448,34 +438,22 @@ static void h_user_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 
 /* ---- lists ------------------------------------------------------------------------------- */
 
+static json_t *list_row(is_op_t *op, const PGresult *res, int row)
+{
+    return row_render(op->kind, res, row, 1, &op->mask);
+}
+
 static void list_rows(is_op_t *op, const PGresult *res)
 {
-    const char *total = PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0";
-    lw_http_add_header(op->req, "X-Total-Count", total);
-    json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(res); i++) {
-        if (PQgetisnull(res, i, 1))
-            continue;
-        json_array_append_new(arr, row_render(op->kind, res, i, 1, &op->mask));
-    }
-    json_t *o = json_object();
-    if (json_array_size(arr) > 0)
-        json_object_set_new(o, op->kind->plural, arr);
-    else
-        json_decref(arr);
-    is_op_reply(op, 200, o);
+    is_op_reply_page(op, res, op->kind->plural, list_row);
 }
 
 /* cond: SQL condition on the kind's table, with $1 as the only parameter (or none). */
 static void list_run(is_op_t *op, const char *cond, const char *param)
 {
-    const is_kind_t *k = op->kind;
-    snprintf(op->sql, sizeof op->sql,
-             "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s.%s WHERE %s) t "
-             "LEFT JOIN LATERAL (SELECT %s FROM %s.%s WHERE %s ORDER BY %s LIMIT %ld OFFSET %ld) p "
-             "ON true",
-             op->sq, k->table, cond, cols_of(k), op->sq, k->table, cond, op->page.order_sql,
-             op->page.limit, (op->page.page - 1) * op->page.limit);
+    char from[1200];
+    snprintf(from, sizeof from, "%s.%s WHERE %s", op->sq, op->kind->table, cond);
+    is_op_page_sql(op, cols_of(op->kind), from, op->page.order_sql);
     const char *p[1] = {param};
     is_op_query(op, op->sql, param != NULL ? 1 : 0, p, list_rows);
 }
@@ -529,13 +507,7 @@ static void list_authed(is_op_t *op)
     op->flag = deleted;
     char cond[1024];
     if (op->route->variant == V_LIST_OWNER) {
-        op->owner_org = op->route->ent == IS_ENT_ORG;
-        if (!is_op_path_id(op, "owner", op->owner_org ? 3 : 2,
-                           op->owner_org ? "organization_ids.organization_id" : "user_ids.user_id",
-                           op->owner))
-            return;
-        snprintf(op->id, sizeof op->id, "%s", op->owner);
-        is_rights_run(op, op->route->ent, op->owner, list_owner_righted);
+        owner_rights(op, list_owner_righted);
         return;
     }
     const char *dcond = deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";

@@ -91,7 +91,7 @@ struct is_op {
     is_auth_t auth;
     lw_db_tx_t *tx;
     is_step_t next;
-    is_step_t after; /* is_op_limit's continuation */
+    is_step_t after; /* is_op_begin_create's continuation */
     is_cont_t cont;
     const struct is_route *route;
     lw_err_t err;
@@ -138,11 +138,19 @@ void is_op_query(is_op_t *op, const char *sql, int n, const char *const *params,
 void is_op_begin(is_op_t *op, is_step_t next);
 /* Runs fn off the loop (uv_queue_work), then after(op) on the loop. */
 void is_op_work(is_op_t *op, void (*fn)(is_op_t *op), is_cont_t after);
-/* Serialises creates of one entity kind in a tenant (advisory transaction lock), counts the
- * live rows with `count_sql` (one bigint column, params as given) and fails with
- * tenant_entity_limit when the tenant's limit is reached; else next(op, NULL). */
-void is_op_limit(is_op_t *op, const char *count_sql, int n, const char *const *params,
-                 is_step_t next);
+
+/* One page of a list: writes into op->sql the query answering the total (column 0) and
+ * the rows of op->page (columns from 1, all NULL when the page is empty) of
+ * `SELECT cols FROM from_where ORDER BY order`. from_where is trusted SQL text. */
+void is_op_page_sql(is_op_t *op, const char *cols, const char *from_where, const char *order);
+/* Answers a page: X-Total-Count and {"<key>": [render(row)...]} (the list omitted when
+ * empty, as The Things Stack's JSON omits empty repeated fields). */
+typedef json_t *(*is_row_render_t)(is_op_t *op, const PGresult *res, int row);
+void is_op_reply_page(is_op_t *op, const PGresult *res, const char *key, is_row_render_t render);
+/* BEGIN; then, when the tenant limits op->kind, serialises its creates (advisory
+ * transaction lock), counts the live rows and fails with tenant_entity_limit at the limit;
+ * then next(op, NULL). */
+void is_op_begin_create(is_op_t *op, is_step_t next);
 
 /* Authenticates the request (Authorization header), then cont(op). With `required`, an
  * anonymous caller fails with unauthenticated. */

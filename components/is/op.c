@@ -241,7 +241,7 @@ static void limit_counted(is_op_t *op, const PGresult *res)
 {
     long long count = PQntuples(res) > 0 ? atoll(PQgetvalue(res, 0, 0)) : 0;
     int64_t limit = op->t.limits[op->kind->limit];
-    if (limit != TN_UNLIMITED && count >= limit) {
+    if (count >= limit) {
         lw_err_t e;
         const char *type = tn_limit_field(op->kind->limit) + 4; /* "max_applications" */
         lw_err_set(&e, &lw_err_tenant_entity_limit,
@@ -257,27 +257,57 @@ static void limit_counted(is_op_t *op, const PGresult *res)
 static void limit_locked(is_op_t *op, const PGresult *res)
 {
     (void)res;
-    is_op_query(op, op->sql, op->flag ? 1 : 0, (const char *const *)&op->buf[7], limit_counted);
+    /* Live rows only: soft-deleted entities do not count (end devices have no soft delete). */
+    snprintf(op->sql, sizeof op->sql, "SELECT count(*) FROM %s.%s%s", op->sq, op->kind->table,
+             op->kind->device ? "" : " WHERE deleted_at IS NULL");
+    is_op_query(op, op->sql, 0, NULL, limit_counted);
 }
 
-void is_op_limit(is_op_t *op, const char *count_sql, int n, const char *const *params,
-                 is_step_t next)
+static void create_begun(is_op_t *op, const PGresult *res)
 {
-    /* The count and the insert that follows run under a per-(tenant, kind) advisory lock
-     * held until the transaction ends, so two concurrent creates cannot both pass. Without a
-     * limit there is nothing to count. */
+    (void)res;
+    /* Without a limit there is nothing to count. Otherwise the count and the insert that
+     * follows run under a per-(tenant, kind) advisory lock held until the transaction ends,
+     * so two concurrent creates cannot both pass. */
     if (op->t.limits[op->kind->limit] == TN_UNLIMITED) {
-        next(op, NULL);
+        op->after(op, NULL);
         return;
     }
-    snprintf(op->sql, sizeof op->sql, "%s", count_sql);
-    op->flag = n > 0;
-    if (n > 0)
-        snprintf(op->buf[7], sizeof op->buf[7], "%s", params[0]);
-    op->after = next;
     snprintf(op->buf[6], sizeof op->buf[6], "is:%s:%s", op->t.id, op->kind->table);
     const char *p[1] = {op->buf[6]};
     is_op_query(op, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, p, limit_locked);
+}
+
+void is_op_begin_create(is_op_t *op, is_step_t next)
+{
+    op->after = next;
+    is_op_begin(op, create_begun);
+}
+
+/* ---- pages ------------------------------------------------------------------------------- */
+
+void is_op_page_sql(is_op_t *op, const char *cols, const char *from_where, const char *order)
+{
+    snprintf(op->sql, sizeof op->sql,
+             "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s) t LEFT JOIN LATERAL "
+             "(SELECT %s FROM %s ORDER BY %s LIMIT %ld OFFSET %ld) p ON true",
+             from_where, cols, from_where, order, op->page.limit,
+             (op->page.page - 1) * op->page.limit);
+}
+
+void is_op_reply_page(is_op_t *op, const PGresult *res, const char *key, is_row_render_t render)
+{
+    lw_http_add_header(op->req, "X-Total-Count", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0");
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        if (!PQgetisnull(res, i, 1))
+            json_array_append_new(arr, render(op, res, i));
+    json_t *o = json_object();
+    if (json_array_size(arr) > 0)
+        json_object_set_new(o, key, arr);
+    else
+        json_decref(arr);
+    is_op_reply(op, 200, o);
 }
 
 /* ---- routes ------------------------------------------------------------------------------ */
