@@ -31,7 +31,14 @@
  * (`-created_at`, `<entity>_id`, `name`, ...) and answer X-Total-Count. Updates take
  * {"<entity>":{...},"field_mask":{"paths":[...]}}. Errors are The Things Stack's JSON with
  * names (already_exists, not_found, no_application_rights, insufficient_application_rights,
- * unauthenticated, api_key_expired, invalid_field, unknown_field, tenant_entity_limit, ...). */
+ * unauthenticated, invalid_authorization, api_key_expired, token_expired, invalid_field,
+ * unknown_field, tenant_entity_limit, application_has_devices, ...).
+ *
+ * Rules as The Things Stack's: user, organization, application and gateway IDs stay taken
+ * after delete until purged (admins); a gateway's EUI is released at delete; end devices
+ * are deleted outright (ID and EUIs free at once); an application with devices cannot be
+ * deleted. Verified credentials are cached per (tenant, key ID) for `is.auth-cache-ttl`
+ * and forgotten at once in this process when revoked, narrowed or their user changes. */
 #ifndef IS_IS_H
 #define IS_IS_H
 
