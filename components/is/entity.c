@@ -696,9 +696,8 @@ static void changed(is_op_t *op, const PGresult *res)
                        : op->route->variant == V_RESTORE ? "entity restored"
                                                          : "entity purged";
     lw_log(LW_LOG_INFO, "is", what, "tenant", op->t.id, "type", op->kind->key, "id", op->id, NULL);
-    if (op->kind == &is_kind_user && op->route->variant != V_RESTORE)
-        is_cache_forget(op->is, op->t.id, NULL, IS_ENT_USER, op->id);
-    if (op->route->variant == V_PURGE)
+    /* A deleted entity's keys (a deleted user's tokens) stop working at once here. */
+    if (op->route->variant != V_RESTORE)
         is_cache_forget(op->is, op->t.id, NULL, op->kind->ent, op->id);
     is_op_reply(op, 200, json_object());
 }

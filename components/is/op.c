@@ -517,6 +517,10 @@ static void auth_row(is_op_t *op, const PGresult *res)
         return;
     }
     snprintf(op->hash, sizeof op->hash, "%s", PQgetvalue(res, 0, 0));
+    if (PQnfields(res) > 11 && strcmp(PQgetvalue(res, 0, 11), "t") != 0) {
+        auth_fail(op, &lw_err_invalid_authorization, "the API key's entity is deleted");
+        return;
+    }
     if (is_ent_parse(PQgetvalue(res, 0, 1), &op->auth.ent) != 0) {
         auth_fail(op, &lw_err_invalid_authorization, "invalid authorization");
         return;
@@ -597,17 +601,33 @@ void is_auth_run(is_op_t *op, bool required, is_cont_t cont)
     snprintf(op->secret, sizeof op->secret, "%s", token);
     const char *p[1] = {op->tok.id};
     if (is_key)
-        snprintf(op->sql, sizeof op->sql,
-                 "SELECT k.key_hash, k.entity_type, k.entity_id, k.rights, k.name, "
-                 "floor(extract(epoch FROM k.expires_at) * 1000)::bigint, " IS_TS(
-                     "k.created_at") ", " IS_TS("k.expires_at") ", u.admin, u.state, u.deleted_at "
-                                                                "IS NOT NULL "
-                                                                "FROM %s.api_keys k LEFT JOIN "
-                                                                "%s.users u "
-                                                                "ON k.entity_type = 'user' AND "
-                                                                "u.user_id = k.entity_id WHERE "
-                                                                "k.key_id = $1",
-                 op->sq, op->sq);
+        /* Column 11: the key's entity is live (a deleted entity's keys do not work). */
+        snprintf(
+            op->sql, sizeof op->sql,
+            "SELECT k.key_hash, k.entity_type, k.entity_id, k.rights, k.name, "
+            "floor(extract(epoch FROM k.expires_at) * 1000)::bigint, " IS_TS(
+                "k.created_at") ", " IS_TS("k.expires_at") ", "
+                                                           "u.admin, u.state, u.deleted_at IS NOT "
+                                                           "NULL, "
+                                                           "CASE k.entity_type "
+                                                           "WHEN 'organization' THEN EXISTS "
+                                                           "(SELECT 1 FROM %s.organizations o "
+                                                           "WHERE o.organization_id = k.entity_id "
+                                                           "AND o.deleted_at IS NULL) "
+                                                           "WHEN 'application' THEN EXISTS (SELECT "
+                                                           "1 FROM %s.applications a "
+                                                           "WHERE a.application_id = k.entity_id "
+                                                           "AND a.deleted_at IS NULL) "
+                                                           "WHEN 'gateway' THEN EXISTS (SELECT 1 "
+                                                           "FROM %s.gateways g "
+                                                           "WHERE g.gateway_id = k.entity_id AND "
+                                                           "g.deleted_at IS NULL) ELSE true END "
+                                                           "FROM %s.api_keys k LEFT JOIN %s.users "
+                                                           "u "
+                                                           "ON k.entity_type = 'user' AND "
+                                                           "u.user_id = k.entity_id WHERE k.key_id "
+                                                           "= $1",
+            op->sq, op->sq, op->sq, op->sq, op->sq);
     else
         snprintf(op->sql, sizeof op->sql,
                  "SELECT t.token_hash, 'user', t.user_id, t.rights, '', "

@@ -272,8 +272,13 @@ lw_t_eq "delete an application with devices → 400 application_has_devices" "40
 r=$(adm acme GET /applications/Bad_App)
 lw_t_eq "invalid ID in the path → 400 naming application_ids.application_id" "400 application_ids.application_id" "${r%% *} $(field "$r")"
 adm acme POST /users/admin/applications '{"application":{"ids":{"application_id":"tmp-app"}}}' >/dev/null
+TMP_KEY=$(body "$(key acme tmp-app '["RIGHT_APPLICATION_INFO"]')" | jq -r .key)
+r=$(bearer "$TMP_KEY" acme GET /applications/tmp-app)
+lw_t_eq "tmp-app's key works" 200 "${r%% *}"
 r=$(adm acme DELETE /applications/tmp-app)
 lw_t_eq "delete tmp-app → 200" 200 "${r%% *}"
+r=$(bearer "$TMP_KEY" acme GET /applications/tmp-app)
+lw_t_eq "a deleted application's key (was cached) → 401" 401 "${r%% *}"
 r=$(adm acme GET /applications/tmp-app)
 lw_t_eq "deleted app → 404 not_found" "404 not_found" "$(lw_t_status_name "$r")"
 r=$(adm acme POST /users/admin/applications '{"application":{"ids":{"application_id":"tmp-app"}}}')
