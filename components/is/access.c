@@ -132,6 +132,9 @@ static void key_created(is_op_t *op, const PGresult *res)
     OPENSSL_cleanse(token, sizeof token);
     lw_log(LW_LOG_INFO, "is", "API key created", "tenant", op->t.id, "entity", op->id, "key_id",
            op->tok.id, NULL);
+    char ev[64];
+    snprintf(ev, sizeof ev, "%s.api-key.create", kind_of(op->ent)->key);
+    is_event(op, ev, is_entity_ids(kind_of(op->ent), op->id));
     is_op_reply(op, 200, o);
 }
 
@@ -193,6 +196,10 @@ static void key_one(is_op_t *op, const PGresult *res)
         lw_log(LW_LOG_INFO, "is",
                op->route->variant == K_DELETE ? "API key deleted" : "API key updated", "tenant",
                op->t.id, "key_id", op->key_id, NULL);
+        char ev[64];
+        snprintf(ev, sizeof ev, "%s.api-key.%s", kind_of(op->ent)->key,
+                 op->route->variant == K_DELETE ? "delete" : "update");
+        is_event(op, ev, is_entity_ids(kind_of(op->ent), op->id));
     }
     if (op->route->variant == K_DELETE) {
         is_op_reply(op, 200, json_object());
@@ -395,6 +402,10 @@ static void collab_one(is_op_t *op, const PGresult *res)
     }
     lw_log(LW_LOG_INFO, "is", "collaborator changed", "tenant", op->t.id, "entity", op->id,
            "collaborator", op->id2, NULL);
+    char ev[64];
+    snprintf(ev, sizeof ev, "%s.collaborator.%s", kind_of(op->ent)->key,
+             op->route->variant == C_DELETE || op->want == 0 ? "delete" : "update");
+    is_event(op, ev, is_entity_ids(kind_of(op->ent), op->id));
     is_op_reply(op, 200, json_object());
 }
 

@@ -109,6 +109,7 @@ static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
     is->rt = rt;
     is->loop = lw_rt_loop(rt);
     is->db = lw_rt_db(rt);
+    is->bus = lw_rt_bus(rt);
     is->tn = tn;
     is->pw.min_length = (int)lw_config_int(cfg, "is.password.min-length");
     is->pw.max_length = (int)lw_config_int(cfg, "is.password.max-length");

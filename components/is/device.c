@@ -19,6 +19,13 @@ enum { D_CREATE = 0, D_LIST, D_GET, D_UPDATE, D_DELETE };
     "EXISTS (SELECT 1 FROM %s.applications a WHERE a.application_id = $1 AND a.deleted_at IS "     \
     "NULL)"
 
+static void dev_event(is_op_t *op, const char *name)
+{
+    is_event(op, name,
+             json_pack("{s{sss{ss}}}", "device_ids", "device_id", op->id2, "application_ids",
+                       "application_id", op->id));
+}
+
 static json_t *dev_render(const PGresult *res, int i, int c0, const is_mask_t *mask)
 {
     json_t *ids = json_object();
@@ -54,6 +61,7 @@ static void created(is_op_t *op, const PGresult *res)
     }
     lw_log(LW_LOG_INFO, "is", "end device created", "tenant", op->t.id, "application", op->id,
            "device", op->id2, NULL);
+    dev_event(op, "end_device.create");
     is_mask_t all;
     mask_all(&all);
     is_op_reply(op, 200, dev_render(res, 0, 0, &all));
@@ -139,11 +147,13 @@ static void deleted(is_op_t *op, const PGresult *res)
     }
     lw_log(LW_LOG_INFO, "is", "end device deleted", "tenant", op->t.id, "application", op->id,
            "device", op->id2, NULL);
+    dev_event(op, "end_device.delete");
     is_op_reply(op, 200, json_object());
 }
 
 static void updated(is_op_t *op, const PGresult *res)
 {
+    dev_event(op, "end_device.update");
     is_op_reply(op, 200, dev_render(res, 0, 0, &op->mask));
 }
 

@@ -212,6 +212,9 @@ static void create_inserted(is_op_t *op, const PGresult *res)
     }
     lw_log(LW_LOG_INFO, "is", "entity created", "tenant", op->t.id, "type", op->kind->key, "id",
            op->id, NULL);
+    char ev[64];
+    snprintf(ev, sizeof ev, "%s.create", op->kind->key);
+    is_event(op, ev, is_entity_ids(op->kind, op->id));
     is_mask_t all;
     mask_all(op->kind, &all);
     is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &all));
@@ -329,6 +332,7 @@ static void h_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 static void user_inserted(is_op_t *op, const PGresult *res)
 {
     lw_log(LW_LOG_INFO, "is", "user created", "tenant", op->t.id, "user", op->id, NULL);
+    is_event(op, "user.create", is_entity_ids(&is_kind_user, op->id));
     is_mask_t all;
     mask_all(op->kind, &all);
     is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &all));
@@ -545,6 +549,9 @@ static void h_list(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 
 static void update_done(is_op_t *op, const PGresult *res)
 {
+    char ev[64];
+    snprintf(ev, sizeof ev, "%s.update", op->kind->key);
+    is_event(op, ev, is_entity_ids(op->kind, op->id));
     if (op->kind == &is_kind_user)
         is_cache_forget(op->is, op->t.id, NULL, IS_ENT_USER, op->id);
     is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &op->mask));
@@ -696,6 +703,12 @@ static void changed(is_op_t *op, const PGresult *res)
                        : op->route->variant == V_RESTORE ? "entity restored"
                                                          : "entity purged";
     lw_log(LW_LOG_INFO, "is", what, "tenant", op->t.id, "type", op->kind->key, "id", op->id, NULL);
+    char ev[64];
+    snprintf(ev, sizeof ev, "%s.%s", op->kind->key,
+             op->route->variant == V_DELETE    ? "delete"
+             : op->route->variant == V_RESTORE ? "restore"
+                                               : "purge");
+    is_event(op, ev, is_entity_ids(op->kind, op->id));
     /* A deleted entity's keys (a deleted user's tokens) stop working at once here. */
     if (op->route->variant != V_RESTORE)
         is_cache_forget(op->is, op->t.id, NULL, op->kind->ent, op->id);

@@ -51,6 +51,7 @@ typedef struct is {
     lw_rt_t *rt;
     uv_loop_t *loop;
     lw_db_t *db;
+    lw_bus_t *bus; /* events (lw.events); NULL: none published */
     tn_t *tn;
     is_pw_policy_t pw;
     int pw_iterations;
@@ -122,6 +123,8 @@ struct is_op {
     char password[1024];
     is_token_t tok;
     int work_rc;
+    char ev_name[64]; /* event published once the answer is a success (after commit) */
+    json_t *ev_ids;
 };
 
 /* ---- op.c -------------------------------------------------------------------------------- */
@@ -175,6 +178,13 @@ int is_ent_parse(const char *s, is_ent_t *out);
 /* Counts one more (or one less) unfinished request or hook run; the last one to finish
  * after stop() calls the stop callback. */
 void is_inflight_add(is_t *is, int delta);
+/* Publishes The Things Stack-shaped event `name` ("application.create") for the entity
+ * `ids` (stolen: {"application_ids":{...}}) on lw.events, keyed by tenant, once the op
+ * answers with success (after its transaction commits). Best effort: a failure is logged,
+ * the request is not affected. */
+void is_event(is_op_t *op, const char *name, json_t *ids);
+/* {"<kind>_ids":{"<id_field>": id}} for users, organizations, applications, gateways. */
+json_t *is_entity_ids(const is_kind_t *k, const char *id);
 /* Fails the op with not_found "<what> `<id>` not found". */
 void is_op_not_found(is_op_t *op, const char *what, const char *id);
 /* Fails the op with invalid_field. */

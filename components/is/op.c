@@ -38,6 +38,8 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void event_flush(is_op_t *op);
+
 /* ---- the op ------------------------------------------------------------------------------ */
 
 is_op_t *is_op_new(is_t *is, lw_http_req_t *req, const tn_tenant_t *t)
@@ -74,6 +76,7 @@ static void op_free(is_op_t *op)
     is_t *is = op->is;
     json_decref(op->data);
     json_decref(op->result);
+    json_decref(op->ev_ids);
     OPENSSL_cleanse(op->password, sizeof op->password);
     OPENSSL_cleanse(op->secret, sizeof op->secret);
     OPENSSL_cleanse(&op->tok, sizeof op->tok);
@@ -103,6 +106,7 @@ static void op_committed(void *arg, const lw_err_t *err)
         is_op_fail(op, err);
         return;
     }
+    event_flush(op);
     lw_http_respond_json(op->req, op->work_rc, op->result);
     op->result = NULL;
     op_free(op);
@@ -111,6 +115,7 @@ static void op_committed(void *arg, const lw_err_t *err)
 void is_op_reply(is_op_t *op, int status, json_t *body)
 {
     if (op->tx == NULL) {
+        event_flush(op);
         lw_http_respond_json(op->req, status, body);
         op_free(op);
         return;
@@ -346,6 +351,60 @@ bool is_op_path_id(is_op_t *op, const char *param, size_t min_len, const char *f
     }
     snprintf(out, TN_ID_MAX + 1, "%s", v);
     return true;
+}
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+json_t *is_entity_ids(const is_kind_t *k, const char *id)
+{
+    char key[48];
+    snprintf(key, sizeof key, "%s_ids", k->device ? "device" : k->key);
+    return json_pack("{s{ss}}", key, k->id_field, id);
+}
+
+static void event_publish(is_op_t *op, const char *name, json_t *ids)
+{
+    if (op->is->bus == NULL) {
+        json_decref(ids);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+    const char *cid = op->req != NULL ? lw_http_correlation_id(op->req) : "";
+    char unique[160];
+    snprintf(unique, sizeof unique, "%s/%s", cid, name);
+    json_t *ev =
+        json_pack("{ss ss s[o] s[s] s{ss} ss}", "name", name, "time", when, "identifiers", ids,
+                  "correlation_ids", cid, "context", "tenant-id", op->t.id, "unique_id", unique);
+    char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    lw_err_t e;
+    lw_err_clear(&e);
+    if (text == NULL || lw_bus_publish(op->is->bus, "events", op->t.id, strlen(op->t.id), text,
+                                       strlen(text), &e) != 0)
+        lw_log(LW_LOG_WARN, "is", "event not published", "tenant", op->t.id, "event", name, "error",
+               e.message, NULL);
+    free(text);
+}
+
+void is_event(is_op_t *op, const char *name, json_t *ids)
+{
+    json_decref(op->ev_ids);
+    snprintf(op->ev_name, sizeof op->ev_name, "%s", name);
+    op->ev_ids = ids;
+}
+
+static void event_flush(is_op_t *op)
+{
+    if (op->ev_ids == NULL)
+        return;
+    event_publish(op, op->ev_name, op->ev_ids);
+    op->ev_ids = NULL;
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */

@@ -327,6 +327,18 @@ lw_t_eq "globex: third application → tenant_entity_limit" "tenant_entity_limit
     "$(body "$r" | jq -r '.details[0] | .name + " " + .attributes.entity_type + " " + (.attributes.limit|tostring)')"
 lw_t_eq "globex holds two applications" 2 "$(count t_globex.applications)"
 
+# ---- events on lw.events, keyed by tenant -----------------------------------------------------
+if command -v kcat >/dev/null; then
+    kcat -C -b "$LW_T_BROKERS" -t lw.events -o beginning -e -q -f '%k %s\n' >"$LW_T_DIR/events" 2>/dev/null || true
+    ev() { grep "^$1 " "$LW_T_DIR/events" | cut -d' ' -f2- | jq -r "select(.name == \"$2\") | .identifiers[0] | tostring" | head -1; }
+    lw_t_eq "event application.create for acme's app1" '{"application_ids":{"application_id":"app1"}}' "$(ev acme application.create)"
+    lw_t_eq "event end_device.delete names the device" '{"device_ids":{"device_id":"dev1","application_ids":{"application_id":"app1"}}}' "$(ev acme end_device.delete)"
+    lw_t_eq "event gateway.delete in globex" '{"gateway_ids":{"gateway_id":"gw1"}}' "$(ev globex gateway.delete)"
+    lw_t_eq "no event for a refused create (acme app1 twice)" 1 "$(grep -c '^acme .*"application.create".*"app1"' "$LW_T_DIR/events")"
+else
+    lw_t_fail "kcat is not installed (ops/install)"
+fi
+
 # ---- the other tenant is untouched ---------------------------------------------------------
 lw_t_eq "globex users: admin only" admin "$(lw_t_psql -c "SELECT string_agg(user_id, ',') FROM t_globex.users")"
 lw_t_eq "globex has no API keys" 0 "$(count t_globex.api_keys)"
