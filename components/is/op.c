@@ -372,9 +372,10 @@ static void event_publish(is_op_t *op, const char *name, json_t *ids)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char when[40];
-    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+    char when[40], frac[16];
+    strftime(when, sizeof when - 9, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(frac, sizeof frac, ".%06dZ", (int)(ts.tv_nsec / 1000) % 1000000);
+    strncat(when, frac, sizeof when - strlen(when) - 1);
     const char *cid = op->req != NULL ? lw_http_correlation_id(op->req) : "";
     char unique[160];
     snprintf(unique, sizeof unique, "%s/%s", cid, name);
