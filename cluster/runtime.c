@@ -158,10 +158,26 @@ static void rt_readyz(lw_http_req_t *req, void *arg)
     lw_rt_t *rt = arg;
     bool db_ok = rt->db != NULL && lw_db_ready(rt->db);
     bool bus_ok = rt->bus != NULL && lw_bus_ready(rt->bus);
+    json_t *body = json_pack("{s:s,s:s,s:s}", "status", "ready", "db", db_ok ? "up" : "down", "bus",
+                             bus_ok ? "up" : "down");
     bool ok = db_ok && bus_ok && !rt->stopping;
-    lw_http_respond_json(req, ok ? 200 : 503,
-                         json_pack("{s:s,s:s,s:s}", "status", ok ? "ready" : "not ready", "db",
-                                   db_ok ? "up" : "down", "bus", bus_ok ? "up" : "down"));
+    for (size_t i = 0; i < rt->ncomps; i++) {
+        const rt_comp_t *c = &rt->comps[i];
+        bool comp_ok = c->started && (c->comp->ready == NULL || c->comp->ready(c->state));
+        if (!comp_ok) {
+            /* Only components that are not ready are named, so the usual body stays short. */
+            json_t *waiting = json_object_get(body, "waiting_for");
+            if (waiting == NULL) {
+                waiting = json_array();
+                json_object_set_new(body, "waiting_for", waiting);
+            }
+            json_array_append_new(waiting, json_string(c->comp->name));
+            ok = false;
+        }
+    }
+    if (!ok)
+        json_object_set_new(body, "status", json_string("not ready"));
+    lw_http_respond_json(req, ok ? 200 : 503, body);
 }
 
 static void rt_metrics(lw_http_req_t *req, void *arg)

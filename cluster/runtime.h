@@ -33,6 +33,9 @@ typedef struct lw_component {
     /* Stops; calls done(done_arg) when everything is flushed and closed (maybe at once). */
     void (*stop)(void *state, void (*done)(void *arg), void *done_arg);
     void (*free)(void *state);
+    /* Ready to serve (optional; absent: ready once started). /readyz answers 200 only
+     * while PostgreSQL, the bus and every started component are ready. */
+    bool (*ready)(const void *state);
 } lw_component_t;
 
 /* Registers the runtime's own configuration (log.*, db.*, http.*, bus.*). */

@@ -174,6 +174,8 @@ static int64_t tn_now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+static void tn_on_refresh(uv_timer_t *t);
+
 typedef struct tn_reload {
     tn_t *tn;
     int64_t started_ms;
@@ -205,6 +207,9 @@ static void tn_reload_done(void *arg, const PGresult *res, const lw_err_t *err)
     if (err != NULL && err->def != NULL) {
         lw_log(LW_LOG_WARN, "tenant", "registry reload failed", "error", lw_err_name(err),
                "message", err->message, NULL);
+        /* Until the first read succeeds the process is not ready: try again in a second. */
+        if (!tn->loaded && !tn->stopping)
+            uv_timer_start(&tn->refresh, tn_on_refresh, 1000, (uint64_t)tn->refresh_ms);
         free(rl);
         return;
     }
@@ -229,6 +234,12 @@ static void tn_reload_done(void *arg, const PGresult *res, const lw_err_t *err)
     }
     tn_table_free(&tn->table);
     tn->table = fresh;
+    if (!tn->loaded) {
+        char count[16];
+        snprintf(count, sizeof count, "%d", rows);
+        lw_log(LW_LOG_INFO, "tenant", "registry loaded", "tenants", count, NULL);
+    }
+    tn->loaded = true;
     free(rl);
 }
 
@@ -594,6 +605,14 @@ static void tn_free(void *state)
     free(tn);
 }
 
+/* Not ready until the registry has been read once: before that every tenant would be
+ * `tenant_not_found`. A failed first read is retried soon rather than at the next refresh. */
+static bool tn_ready(const void *state)
+{
+    const tn_t *tn = state;
+    return tn->loaded;
+}
+
 const lw_component_t tn_component = {
     .name = "tenant",
     .help = "tenant registry, /api/v3/tenants, request resolution",
@@ -602,4 +621,5 @@ const lw_component_t tn_component = {
     .start = tn_start,
     .stop = tn_stop,
     .free = tn_free,
+    .ready = tn_ready,
 };

@@ -41,6 +41,7 @@ struct tn {
     uv_timer_t refresh;
     long long refresh_ms;
     bool reloading;
+    bool loaded; /* the registry was read from PostgreSQL at least once */
     bool stopping;
     lw_bus_consumer_t *consumer;
     tn_create_hook_t hook;

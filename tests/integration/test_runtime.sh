@@ -105,4 +105,20 @@ count=$(kcat -C -b "$LW_T_BROKERS" -t lw.tenant -o beginning -e -q -f '%k\n' 2>/
 lw_t_eq "all 21 changes published before SIGTERM are on lw.tenant" 21 "$count"
 lw_t_eq "clean stop logged" yes "$(grep -q 'msg=stopped' "$LW_T_DIR/stack.log" && echo yes)"
 
+# Started while PostgreSQL is down: not ready (and says what it waits for) until the tenant
+# registry could be read, then ready without a restart.
+lw_t_pg_down
+port=$(lw_t_free_port)
+lw_t_spawn late --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
+    --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" start all
+lw_t_wait_for "late stack listening" 30 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"
+r=$(lw_t_http GET "http://127.0.0.1:$port/readyz")
+lw_t_eq "/readyz 503 waiting for the database and the tenant registry" \
+    '503 {"status":"not ready","db":"down","waiting_for":["tenant"]}' \
+    "${r%% *} $(printf '%s' "${r#* }" | jq -c '{status, db, waiting_for}')"
+lw_t_pg_up
+lw_t_wait_for "/readyz 200 once the registry is read" 20 curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"
+lw_t_ok "/readyz 200 once PostgreSQL is up and the registry is read"
+lw_t_eq "the registry load is logged" yes "$(grep -q 'msg="registry loaded"' "$LW_T_DIR/late.log" && echo yes)"
+
 lw_t_done
