@@ -1215,6 +1215,13 @@ static void bus_consumer_begin_close(lw_bus_consumer_t *c)
 lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char *const *names,
                                     size_t n, const lw_bus_handler_t *h, void *arg, lw_err_t *err)
 {
+    return lw_bus_subscribe_opts(bus, group, names, n, h, arg, NULL, err);
+}
+
+lw_bus_consumer_t *lw_bus_subscribe_opts(lw_bus_t *bus, const char *group, const char *const *names,
+                                         size_t n, const lw_bus_handler_t *h, void *arg,
+                                         const lw_bus_sub_opts_t *opts, lw_err_t *err)
+{
     char errstr[512];
     char gbuf[256];
     if (bus->state != BUS_RUNNING) {
@@ -1253,15 +1260,17 @@ lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char
         rd_kafka_topic_partition_list_add(tl, topic, RD_KAFKA_PARTITION_UA);
     }
 
-    /* A private group sees what is published from now on (broadcast); a named group
-     * starts a new partition from its beginning so nothing is missed. */
+    /* A private group sees what is published from now on (broadcast) unless asked to read
+     * from the beginning; a named group starts a new partition from its beginning so
+     * nothing is missed. */
+    bool from_start = group != NULL || (opts != NULL && opts->from_beginning);
     const char *kv[] = {
         "group.id",
         c->group,
         "client.id",
         "lwstack",
         "auto.offset.reset",
-        group == NULL ? "latest" : "earliest",
+        from_start ? "earliest" : "latest",
         "enable.auto.commit",
         "true",
         "enable.auto.offset.store",
@@ -1324,7 +1333,7 @@ lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char
     bus->consumers = c;
     rd_kafka_topic_partition_list_destroy(tl);
     lw_log(LW_LOG_INFO, "bus", "consumer subscribed", "group", c->group, "offset_reset",
-           group == NULL ? "latest" : "earliest", NULL);
+           from_start ? "earliest" : "latest", NULL);
     return c;
 fail:
     if (c->q != NULL)

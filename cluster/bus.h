@@ -99,6 +99,19 @@ int lw_bus_publish(lw_bus_t *bus, const char *name, const void *key, size_t key_
  * group unique to this process (every process sees every message: broadcast topics). */
 lw_bus_consumer_t *lw_bus_subscribe(lw_bus_t *bus, const char *group, const char *const *names,
                                     size_t n, const lw_bus_handler_t *h, void *arg, lw_err_t *err);
+typedef struct lw_bus_sub_opts {
+    /* A private group (group NULL) starts at the beginning of each partition instead of
+     * its end. For compacted state topics (lw.tenant): "latest" is resolved only when the
+     * fetch starts, after the assignment, so a message published in between would be
+     * skipped; reading the retained history instead misses nothing. */
+    bool from_beginning;
+} lw_bus_sub_opts_t;
+
+/* lw_bus_subscribe with options (opts may be NULL). */
+lw_bus_consumer_t *lw_bus_subscribe_opts(lw_bus_t *bus, const char *group, const char *const *names,
+                                         size_t n, const lw_bus_handler_t *h, void *arg,
+                                         const lw_bus_sub_opts_t *opts, lw_err_t *err);
+
 /* Commits msg's offset + 1 for its partition (asynchronously). */
 void lw_bus_commit(lw_bus_consumer_t *c, const lw_bus_msg_t *msg);
 

@@ -331,9 +331,11 @@ static void tn_on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *m
             (size_t)k < msg->n_limits && msg->limits[k] >= 0 ? msg->limits[k] : TN_UNLIMITED;
     const tn_entry_t *cur = tn_table_get(&tn->table, t.id);
     if (cur == NULL || cur->updated_at_ms <= msg->updated_at_ms) {
+        /* History read at start-up is not news: log only changes to what we held. */
+        bool news = cur != NULL && (cur->t.state != t.state || cur->t.deleted != t.deleted);
         tn_table_put(&tn->table, &t, msg->updated_at_ms);
-        lw_log(LW_LOG_INFO, "tenant", "tenant change applied", "tenant", t.id, "state",
-               tn_state_name(t.state), "deleted", t.deleted ? "true" : "false", NULL);
+        lw_log(news ? LW_LOG_INFO : LW_LOG_DEBUG, "tenant", "tenant change applied", "tenant", t.id,
+               "state", tn_state_name(t.state), "deleted", t.deleted ? "true" : "false", NULL);
     }
 out:
     lwstack__tenant__tenant_state__free_unpacked(msg, NULL);
@@ -570,7 +572,11 @@ static int tn_start(void *state, lw_err_t *err)
     static const lw_bus_handler_t handler = {.on_message = tn_on_message,
                                              .on_assign = tn_on_assign};
     const char *names[] = {"tenant"};
-    tn->consumer = lw_bus_subscribe(tn->bus, NULL, names, 1, &handler, tn, err);
+    /* Every process reads lw.tenant from the start: changes older than what the registry
+     * holds are ignored (updated_at_ms), and none published around the assignment is
+     * missed. */
+    static const lw_bus_sub_opts_t opts = {.from_beginning = true};
+    tn->consumer = lw_bus_subscribe_opts(tn->bus, NULL, names, 1, &handler, tn, &opts, err);
     if (tn->consumer == NULL)
         return -1;
     tn_reload(tn);
