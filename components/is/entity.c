@@ -840,7 +840,7 @@ static void hook_inserted(void *arg, const PGresult *res, const lw_err_t *err)
 {
     (void)res;
     hook_op_t *h = arg;
-    if (err == NULL || err->def == NULL)
+    if ((err == NULL || err->def == NULL) && h->user_id[0] != '\0')
         lw_log(LW_LOG_INFO, "is", "initial user created", "user", h->user_id, NULL);
     h->cb(h->cb_arg, err);
     is_t *is = h->is;
@@ -908,8 +908,7 @@ int is_initial_user_run(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, js
             is_inflight_add(is, -1);
             return lw_err_set(err, &lw_err_db_unavailable, "database unavailable");
         }
-        snprintf(h->user_id, sizeof h->user_id, "(none)");
-        return 0;
+        return 0; /* user_id stays empty: nothing is logged */
     }
     is_ids_t ids;
     json_t *data = NULL;

@@ -107,8 +107,8 @@ static void test_is_entity_decode__errors_name_the_field(void **state)
                         "{\"ids\":{\"gateway_id\":\"gw1\"},\"schedule_anytime_delay\":\"1m\"}",
                         true, "invalid_field", "gateway.schedule_anytime_delay");
     expect_decode_error(&is_kind_dev,
-                        "{\"ids\":{\"device_id\":\"dev1\",\"join_eui\":\"XX00000000000000\"}}", true,
-                        "invalid_field", "end_device.ids.join_eui");
+                        "{\"ids\":{\"device_id\":\"dev1\",\"join_eui\":\"XX00000000000000\"}}",
+                        true, "invalid_field", "end_device.ids.join_eui");
     expect_decode_error(&is_kind_dev,
                         "{\"ids\":{\"device_id\":\"dev1\",\"application_ids\":{\"app\":\"x\"}}}",
                         true, "unknown_field", "end_device.ids.application_ids.app");
