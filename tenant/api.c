@@ -152,6 +152,18 @@ static bool api_found(api_op_t *op, const PGresult *res, const lw_err_t *err)
     return true;
 }
 
+/* Runs one statement for op; when it cannot even be queued, op is answered (database
+ * unavailable) and freed, and cb never runs. */
+static void api_query(api_op_t *op, const char *sql, int nparams, const char *const *params,
+                      lw_db_result_cb cb)
+{
+    if (lw_db_query(op->tn->db, sql, nparams, params, cb, op) != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
+        api_fail(op, &e);
+    }
+}
+
 /* ---- decoding --------------------------------------------------------------------------- */
 
 /* A limit arrives as a number or as a decimal string (UInt64Value in JSON), or null. */
@@ -663,13 +675,10 @@ static void api_get(lw_http_req_t *req, void *arg)
     if (api_prepare_one(op, &err) != 0 || api_mask_query(req, &op->mask, &err) != 0)
         goto fail;
     const char *params[] = {op->f.id};
-    if (lw_db_query(op->tn->db,
-                    "SELECT " API_COLS " FROM lw_control.tenants "
-                    "WHERE tenant_id = $1 AND deleted_at IS NULL",
-                    1, params, api_got, op) != 0) {
-        lw_err_set(&err, &lw_err_db_unavailable, "database unavailable");
-        goto fail;
-    }
+    api_query(op,
+              "SELECT " API_COLS " FROM lw_control.tenants "
+              "WHERE tenant_id = $1 AND deleted_at IS NULL",
+              1, params, api_got);
     return;
 fail:
     api_fail(op, &err);
@@ -711,11 +720,7 @@ static void api_counted(void *arg, const PGresult *res, const lw_err_t *err)
     snprintf(limit, sizeof limit, "%lld", op->limit);
     snprintf(offset, sizeof offset, "%lld", op->page > 1 ? (op->page - 1) * op->limit : 0);
     const char *params[] = {op->deleted ? "t" : "f", limit, offset};
-    if (lw_db_query(op->tn->db, sql, 3, params, api_listed, op) != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
-        api_fail(op, &e);
-    }
+    api_query(op, sql, 3, params, api_listed);
 }
 
 static void api_list(lw_http_req_t *req, void *arg)
@@ -758,12 +763,8 @@ static void api_list(lw_http_req_t *req, void *arg)
     const char *deleted = lw_http_query(req, "deleted");
     op->deleted = deleted != NULL && strcmp(deleted, "true") == 0;
     const char *params[] = {op->deleted ? "t" : "f"};
-    if (lw_db_query(op->tn->db,
-                    "SELECT count(*) FROM lw_control.tenants WHERE (deleted_at IS NOT NULL) = $1",
-                    1, params, api_counted, op) != 0) {
-        lw_err_set(&err, &lw_err_db_unavailable, "database unavailable");
-        goto fail;
-    }
+    api_query(op, "SELECT count(*) FROM lw_control.tenants WHERE (deleted_at IS NOT NULL) = $1", 1,
+              params, api_counted);
     return;
 fail:
     api_fail(op, &err);
@@ -838,27 +839,24 @@ static void api_update(lw_http_req_t *req, void *arg)
 #undef M
     /* In SET every expression sees the old row: a state change without a new description
      * clears the old one, as The Things Stack does. */
-    if (lw_db_query(op->tn->db,
-                    "UPDATE lw_control.tenants SET "
-                    "name = CASE WHEN $2 THEN $3 ELSE name END, "
-                    "description = CASE WHEN $4 THEN $5 ELSE description END, "
-                    "attributes = CASE WHEN $6 THEN $7::jsonb ELSE attributes END, "
-                    "state = CASE WHEN $8 THEN $9::smallint ELSE state END, "
-                    "state_description = CASE WHEN $10 THEN $11 "
-                    "  WHEN $8 AND $9::smallint <> state THEN '' ELSE state_description END, "
-                    "max_applications = CASE WHEN $12 THEN $13::bigint ELSE max_applications END, "
-                    "max_clients = CASE WHEN $14 THEN $15::bigint ELSE max_clients END, "
-                    "max_end_devices = CASE WHEN $16 THEN $17::bigint ELSE max_end_devices END, "
-                    "max_gateways = CASE WHEN $18 THEN $19::bigint ELSE max_gateways END, "
-                    "max_organizations = CASE WHEN $20 THEN $21::bigint "
-                    "  ELSE max_organizations END, "
-                    "max_users = CASE WHEN $22 THEN $23::bigint ELSE max_users END, "
-                    "updated_at = clock_timestamp() "
-                    "WHERE tenant_id = $1 AND deleted_at IS NULL RETURNING " API_COLS,
-                    1 + 2 * F_COUNT, params, api_updated, op) != 0) {
-        lw_err_set(&err, &lw_err_db_unavailable, "database unavailable");
-        goto fail;
-    }
+    api_query(op,
+              "UPDATE lw_control.tenants SET "
+              "name = CASE WHEN $2 THEN $3 ELSE name END, "
+              "description = CASE WHEN $4 THEN $5 ELSE description END, "
+              "attributes = CASE WHEN $6 THEN $7::jsonb ELSE attributes END, "
+              "state = CASE WHEN $8 THEN $9::smallint ELSE state END, "
+              "state_description = CASE WHEN $10 THEN $11 "
+              "  WHEN $8 AND $9::smallint <> state THEN '' ELSE state_description END, "
+              "max_applications = CASE WHEN $12 THEN $13::bigint ELSE max_applications END, "
+              "max_clients = CASE WHEN $14 THEN $15::bigint ELSE max_clients END, "
+              "max_end_devices = CASE WHEN $16 THEN $17::bigint ELSE max_end_devices END, "
+              "max_gateways = CASE WHEN $18 THEN $19::bigint ELSE max_gateways END, "
+              "max_organizations = CASE WHEN $20 THEN $21::bigint "
+              "  ELSE max_organizations END, "
+              "max_users = CASE WHEN $22 THEN $23::bigint ELSE max_users END, "
+              "updated_at = clock_timestamp() "
+              "WHERE tenant_id = $1 AND deleted_at IS NULL RETURNING " API_COLS,
+              1 + 2 * F_COUNT, params, api_updated);
     return;
 fail:
     api_fail(op, &err);
@@ -967,14 +965,11 @@ static void api_delete(lw_http_req_t *req, void *arg)
         return;
     }
     const char *params[] = {op->f.id};
-    if (lw_db_query(op->tn->db,
-                    "UPDATE lw_control.tenants SET deleted_at = clock_timestamp(), "
-                    "updated_at = clock_timestamp() WHERE tenant_id = $1 AND deleted_at IS NULL "
-                    "RETURNING " API_COLS,
-                    1, params, api_soft_deleted, op) != 0) {
-        lw_err_set(&err, &lw_err_db_unavailable, "database unavailable");
-        goto fail;
-    }
+    api_query(op,
+              "UPDATE lw_control.tenants SET deleted_at = clock_timestamp(), "
+              "updated_at = clock_timestamp() WHERE tenant_id = $1 AND deleted_at IS NULL "
+              "RETURNING " API_COLS,
+              1, params, api_soft_deleted);
     return;
 fail:
     api_fail(op, &err);
