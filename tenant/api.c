@@ -489,6 +489,19 @@ static void api_create_rollback(api_op_t *op, const lw_err_t *err)
     api_fail(op, &op->err);
 }
 
+/* Commits op's transaction; cb gets the outcome. When the commit cannot even be sent, op is
+ * answered (database unavailable) and freed, and cb never runs. */
+static void api_commit(api_op_t *op, lw_db_done_cb cb)
+{
+    lw_db_tx_t *tx = op->tx;
+    op->tx = NULL;
+    if (lw_db_tx_commit(tx, cb, op) != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_db_unavailable, "cannot commit: database unavailable");
+        api_fail(op, &e);
+    }
+}
+
 static void api_create_hooked(void *arg, const lw_err_t *err)
 {
     api_op_t *op = arg;
@@ -496,13 +509,7 @@ static void api_create_hooked(void *arg, const lw_err_t *err)
         api_create_rollback(op, err);
         return;
     }
-    lw_db_tx_t *tx = op->tx;
-    op->tx = NULL;
-    if (lw_db_tx_commit(tx, api_create_committed, op) != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_db_unavailable, "cannot commit the tenant creation");
-        api_fail(op, &e);
-    }
+    api_commit(op, api_create_committed);
 }
 
 static void api_create_migrated(void *arg, const lw_err_t *err)
@@ -899,13 +906,7 @@ static void api_purge_dropped(void *arg, const lw_err_t *err)
         api_create_rollback(op, err);
         return;
     }
-    lw_db_tx_t *tx = op->tx;
-    op->tx = NULL;
-    if (lw_db_tx_commit(tx, api_purge_committed, op) != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_db_unavailable, "cannot commit the purge");
-        api_fail(op, &e);
-    }
+    api_commit(op, api_purge_committed);
 }
 
 static void api_purge_deleted(void *arg, const PGresult *res, const lw_err_t *err)
