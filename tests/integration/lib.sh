@@ -271,3 +271,26 @@ lw_t_times() { sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]+(\.[0-9]+)?(Z|[+-][0-
 lw_t_kv() { printf '%s\n' "$LW_T_OUT" | sed -nE "s/^$1: +//p"; }
 # "error: <name>:" from the first line of the last lwcli stderr.
 lw_t_cli_err() { printf '%s\n' "$LW_T_ERR" | head -1 | cut -d' ' -f1-2; }
+
+# ---- tenant-scoped API requests (need $api, e.g. http://127.0.0.1:PORT/api/v3) --------------
+
+# lw_t_adm TENANT METHOD PATH [BODY]: with the tenant admin key, within TENANT.
+lw_t_adm() {
+    local t=$1 m=$2 p=$3
+    if [ $# -ge 4 ]; then
+        lw_t_admin "$m" "$api$p" -H "X-Tenant-ID: $t" -d "$4"
+    else
+        lw_t_admin "$m" "$api$p" -H "X-Tenant-ID: $t"
+    fi
+}
+# lw_t_bearer TOKEN TENANT METHOD PATH [BODY]: with an API key or access token.
+lw_t_bearer() {
+    local k=$1 t=$2 m=$3 p=$4
+    if [ $# -ge 5 ]; then
+        lw_t_http "$m" "$api$p" -H "X-Tenant-ID: $t" -H "Authorization: Bearer $k" -d "$5"
+    else
+        lw_t_http "$m" "$api$p" -H "X-Tenant-ID: $t" -H "Authorization: Bearer $k"
+    fi
+}
+# The body of an lw_t_http line.
+lw_t_body() { printf '%s' "${1#* }"; }

@@ -15,23 +15,9 @@ api="http://127.0.0.1:$port/api/v3"
 PASS='Secret-passw0rd'
 NEWPASS='Another-passw0rd'
 
-adm() {
-    local t=$1 m=$2 p=$3
-    if [ $# -ge 4 ]; then
-        lw_t_admin "$m" "$api$p" -H "X-Tenant-ID: $t" -d "$4"
-    else
-        lw_t_admin "$m" "$api$p" -H "X-Tenant-ID: $t"
-    fi
-}
-bearer() {
-    local k=$1 t=$2 m=$3 p=$4
-    if [ $# -ge 5 ]; then
-        lw_t_http "$m" "$api$p" -H "X-Tenant-ID: $t" -H "Authorization: Bearer $k" -d "$5"
-    else
-        lw_t_http "$m" "$api$p" -H "X-Tenant-ID: $t" -H "Authorization: Bearer $k"
-    fi
-}
-body() { printf '%s' "${1#* }"; }
+adm() { lw_t_adm "$@"; }
+bearer() { lw_t_bearer "$@"; }
+body() { lw_t_body "$@"; }
 count() { lw_t_psql -c "SELECT count(*) FROM $1"; }
 login() {
     lw_t_http POST "$api/auth/login" -H "X-Tenant-ID: $1" -d "{\"user_id\":\"$2\",\"password\":\"$3\"}"

@@ -14,25 +14,9 @@ lw_t_stack stack "$port" --tenancy.base-domains=lwstack.test
 api="http://127.0.0.1:$port/api/v3"
 PASS='Secret-passw0rd'
 
-# adm TENANT METHOD PATH [BODY]: as the tenant admin key within TENANT.
-adm() {
-    local t=$1 m=$2 p=$3
-    if [ $# -ge 4 ]; then
-        lw_t_admin "$m" "$api$p" -H "X-Tenant-ID: $t" -d "$4"
-    else
-        lw_t_admin "$m" "$api$p" -H "X-Tenant-ID: $t"
-    fi
-}
-# bearer TOKEN TENANT METHOD PATH [BODY]
-bearer() {
-    local k=$1 t=$2 m=$3 p=$4
-    if [ $# -ge 5 ]; then
-        lw_t_http "$m" "$api$p" -H "X-Tenant-ID: $t" -H "Authorization: Bearer $k" -d "$5"
-    else
-        lw_t_http "$m" "$api$p" -H "X-Tenant-ID: $t" -H "Authorization: Bearer $k"
-    fi
-}
-body() { printf '%s' "${1#* }"; }
+adm() { lw_t_adm "$@"; }
+bearer() { lw_t_bearer "$@"; }
+body() { lw_t_body "$@"; }
 field() { body "$1" | jq -r '.details[0].attributes.field // empty'; }
 count() { lw_t_psql -c "SELECT count(*) FROM $1"; }
 
