@@ -17,7 +17,7 @@
  * (enable.auto.offset.store=false) and librdkafka commits stored offsets every second, on
  * revoke (for the partitions leaving) and on close, so a crash replays at most about a
  * second of work beyond what the handler declared durable. */
-#include "bus.h"
+#include "cluster/bus.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +30,9 @@
 
 #include <openssl/rand.h>
 
-#include "bus_int.h"
-#include "log.h"
-#include "metrics.h"
+#include "cluster/bus_private.h"
+#include "cluster/log.h"
+#include "cluster/metrics.h"
 
 #define BUS_CONSUMER_BATCH   1000 /* messages served per wake-up before yielding the loop */
 #define BUS_SAFETY_POLL_MS   200  /* serve queues at least this often */

@@ -31,9 +31,9 @@
 
 #include <uv.h>
 
-#include "config.h"
-#include "err.h"
-#include "metrics.h"
+#include "cluster/config.h"
+#include "cluster/err.h"
+#include "cluster/metrics.h"
 
 typedef struct lw_bus lw_bus_t;
 typedef struct lw_bus_consumer lw_bus_consumer_t;

@@ -1,15 +1,15 @@
 /* `lwstack kafka-dev`: librdkafka's mock cluster as a standalone broker for development and
  * multi-process tests. It speaks the Kafka protocol on an ephemeral 127.0.0.1 port that
  * librdkafka 2.0 picks itself, so the address is printed and written to a file. */
-#include "bus.h"
+#include "cluster/bus.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus_int.h"
-#include "log.h"
+#include "cluster/bus_private.h"
+#include "cluster/log.h"
 
 const char *const lw_bus_std_topics[] = {
     "gs.up", "ns.dev", "ns.up", "as.down", "gs.down", "gs.txack", "events", "tenant", NULL,

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "cluster/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 
 #include <yaml.h>
 
-#include "log.h"
+#include "cluster/log.h"
 
 /* One registered key with its current value. */
 typedef struct cfg_entry {

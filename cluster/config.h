@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "cluster/err.h"
 
 typedef enum lw_cfg_type {
     LW_CFG_STRING = 0,

@@ -18,14 +18,14 @@
  * connections run `SELECT 1` every second, and one whose check is unanswered for 2 s stops
  * counting as healthy (after 10 s it is reset). A server that goes away closes its sockets,
  * which the idle connections see at once. */
-#include "db.h"
+#include "cluster/db.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "cluster/log.h"
 
 #define DB_QUEUE_MAX           10000
 #define DB_BACKOFF_MIN_MS      100

@@ -20,7 +20,7 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
-#include "err.h"
+#include "cluster/err.h"
 
 typedef struct lw_db lw_db_t;
 typedef struct lw_db_tx lw_db_tx_t;

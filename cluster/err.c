@@ -1,10 +1,10 @@
-#include "err.h"
+#include "cluster/err.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DEFINE(name, ns, http, grpc, fmt);
-#include "errors.def"
+#include "cluster/errors.def"
 #undef LW_ERR_DEF
 
 void lw_err_clear(lw_err_t *err)

@@ -41,7 +41,7 @@ typedef struct lw_err {
 
 /* Errors of the cluster module (cluster/errors.def). */
 #define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DECLARE(name);
-#include "errors.def"
+#include "cluster/errors.def"
 #undef LW_ERR_DEF
 
 /* Clears *err (err may be NULL). */

@@ -26,10 +26,10 @@
 
 #include <libwebsockets.h>
 
-#include "http.h"
-#include "http_private.h"
-#include "log.h"
-#include "metrics.h"
+#include "cluster/http.h"
+#include "cluster/http_private.h"
+#include "cluster/log.h"
+#include "cluster/metrics.h"
 
 #define REQ_ARENA_BYTES    4096u       /* inline strings of a request: path, headers, params */
 #define REQ_MAX_HEADERS    64          /* request headers kept per request */

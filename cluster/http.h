@@ -14,9 +14,9 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "config.h"
-#include "err.h"
-#include "metrics.h"
+#include "cluster/config.h"
+#include "cluster/err.h"
+#include "cluster/metrics.h"
 
 typedef struct lw_http lw_http_t;
 typedef struct lw_http_req lw_http_req_t;

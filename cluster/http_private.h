@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "err.h"
-#include "http.h"
+#include "cluster/err.h"
+#include "cluster/http.h"
 
 #define LW_HTTP_MAX_SEGMENTS 16 /* path segments of a route pattern or a request */
 #define LW_HTTP_MAX_PARAMS   8  /* `{name}` captures per pattern */

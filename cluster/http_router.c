@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_private.h"
+#include "cluster/http_private.h"
 
 bool lw_http__query_arg_split(char *arg, lw_http__kv_t *out)
 {

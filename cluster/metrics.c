@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "cluster/metrics.h"
 
 /* A family keeps at most this many series; beyond it new label combinations are dropped
  * (counted in lwstack_metrics_series_dropped_total) so that a label fed from the network

@@ -5,7 +5,7 @@
  * The advisory lock serialises `lwstack migrate` runs; tenant creation and purge take the
  * same lock in shared mode for their transaction, so a migration run sees every tenant
  * schema committed before it started and none is created half-way through it. */
-#include "migrate.h"
+#include "cluster/migrate.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
+#include "cluster/log.h"
 
 /* "lwmigrat" as a big-endian 64-bit integer: the key of pg_advisory_lock. */
 #define MIGRATE_LOCK_KEY "7815835977799328116"

@@ -11,8 +11,8 @@
 
 #include <stddef.h>
 
-#include "db.h"
-#include "err.h"
+#include "cluster/db.h"
+#include "cluster/err.h"
 
 typedef struct lw_migration {
     int version;      /* NNNN */

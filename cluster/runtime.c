@@ -1,4 +1,4 @@
-#include "runtime.h"
+#include "cluster/runtime.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "cluster/log.h"
 
 /* How long a clean stop may take before the process gives up on it (issue 2: exit within
  * 5 s of SIGTERM). */

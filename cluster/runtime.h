@@ -13,12 +13,12 @@
 
 #include <uv.h>
 
-#include "bus.h"
-#include "config.h"
-#include "db.h"
-#include "err.h"
-#include "http.h"
-#include "metrics.h"
+#include "cluster/bus.h"
+#include "cluster/config.h"
+#include "cluster/db.h"
+#include "cluster/err.h"
+#include "cluster/http.h"
+#include "cluster/metrics.h"
 
 typedef struct lw_rt lw_rt_t;
 

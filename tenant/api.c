@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "tenant_int.h"
+#include "cluster/log.h"
+#include "tenant/tenant_private.h"
 
 /* Fields of a tenant that requests can set and field masks can select. */
 enum {

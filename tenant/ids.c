@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tenant.h"
+#include "tenant/tenant.h"
 
 #define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DEFINE(name, ns, http, grpc, fmt);
-#include "errors.def"
+#include "tenant/errors.def"
 #undef LW_ERR_DEF
 
 static int ids_invalid(lw_err_t *err, const char *field, const char *id, const char *why)

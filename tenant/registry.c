@@ -10,9 +10,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "log.h"
+#include "cluster/log.h"
 #include "tenant.pb-c.h"
-#include "tenant_int.h"
+#include "tenant/tenant_private.h"
 
 /* ---- configuration --------------------------------------------------------------------- */
 

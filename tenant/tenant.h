@@ -13,71 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
-#include "http.h"
-#include "migrate.h"
-#include "runtime.h"
+#include "cluster/err.h"
+#include "cluster/http.h"
+#include "cluster/migrate.h"
+#include "cluster/runtime.h"
 
-/* Errors of the tenant module (tenant/errors.def). */
-#define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DECLARE(name);
-#include "errors.def"
-#undef LW_ERR_DEF
-
-/* The Things Stack's tenant states (§15.3). Only approved and flagged tenants work. */
-typedef enum tn_state {
-    TN_STATE_REQUESTED = 0,
-    TN_STATE_APPROVED = 1,
-    TN_STATE_REJECTED = 2,
-    TN_STATE_FLAGGED = 3,
-    TN_STATE_SUSPENDED = 4,
-} tn_state_t;
-
-#define TN_ID_MAX 36
-/* Schema names: "t_" + the ID with dashes mapped to underscores. */
-#define TN_SCHEMA_MAX (TN_ID_MAX + 3)
-
-/* Entity kinds with a per-tenant limit. */
-typedef enum tn_limit_kind {
-    TN_LIMIT_APPLICATIONS = 0,
-    TN_LIMIT_CLIENTS,
-    TN_LIMIT_END_DEVICES,
-    TN_LIMIT_GATEWAYS,
-    TN_LIMIT_ORGANIZATIONS,
-    TN_LIMIT_USERS,
-    TN_LIMIT_COUNT
-} tn_limit_kind_t;
-
-#define TN_UNLIMITED INT64_MAX
-
-/* A snapshot of one tenant as the registry knows it. */
-typedef struct tn_tenant {
-    char id[TN_ID_MAX + 1];
-    char schema[TN_SCHEMA_MAX + 1];
-    tn_state_t state;
-    int64_t limits[TN_LIMIT_COUNT]; /* TN_UNLIMITED when unset */
-    bool deleted;
-} tn_tenant_t;
+#include "tenant/ids.h"
 
 typedef struct tn tn_t;
 
 /* The tenant component ("tenant"): registry, API, bus sync. Always started. */
 extern const lw_component_t tn_component;
-
-/* ---- pure helpers ---------------------------------------------------------------------- */
-
-/* Validates an ID as The Things Stack does (DESIGN.md §5): lowercase letters, digits and
- * single dashes, min_len..36 characters (3 for most entities, 2 for users), starting and
- * ending with a letter or digit. On failure sets invalid_field naming `field` (e.g.
- * "tenant.ids.tenant_id") with the reason. */
-int tn_id_validate(const char *id, size_t min_len, const char *field, lw_err_t *err);
-
-/* "acme-corp" → "t_acme_corp". The ID must be valid. */
-void tn_schema_name(const char *id, char out[TN_SCHEMA_MAX + 1]);
-
-const char *tn_state_name(tn_state_t s); /* "STATE_APPROVED" */
-int tn_state_parse(const char *s, tn_state_t *out);
-bool tn_state_active(tn_state_t s);
-const char *tn_limit_field(tn_limit_kind_t k); /* "max_applications" */
 
 /* ---- the running registry --------------------------------------------------------------- */
 

@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "cmd_lorawan.h"
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 #define EXIT_BAD_INPUT 1
 #define EXIT_USAGE     2

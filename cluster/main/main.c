@@ -5,17 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "log.h"
-#include "migrate.h"
-#include "runtime.h"
-#include "tenant.h"
+#include "cluster/config.h"
+#include "cluster/log.h"
+#include "cluster/migrate.h"
+#include "cluster/runtime.h"
+#include "tenant/tenant.h"
 #if __has_include("cmd_lorawan.h")
 #include "cmd_lorawan.h"
 #define LW_HAVE_LORAWAN_CMD 1
 #endif
 #ifdef LW_HAVE_IS
-#include "is.h"
+#include "is/is.h"
 #endif
 
 extern char **environ;

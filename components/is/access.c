@@ -6,8 +6,8 @@
 
 #include <openssl/crypto.h>
 
-#include "is_int.h"
-#include "log.h"
+#include "is/server_private.h"
+#include "cluster/log.h"
 
 enum { K_CREATE = 0, K_LIST, K_GET, K_UPDATE, K_DELETE };
 enum { C_LIST = 0, C_SET, C_GET, C_DELETE };

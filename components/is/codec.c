@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "is_private.h"
+#include "is/is_private.h"
 
 int is_err_field(lw_err_t *err, const char *field, const char *fmt, ...)
 {

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "is_int.h"
-#include "log.h"
+#include "is/server_private.h"
+#include "cluster/log.h"
 
 static const lw_cfg_opt_t is_config[] = {
     {.key = "is.password.min-length",

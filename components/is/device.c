@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "is_int.h"
-#include "log.h"
+#include "is/server_private.h"
+#include "cluster/log.h"
 
 enum { D_CREATE = 0, D_LIST, D_GET, D_UPDATE, D_DELETE };
 

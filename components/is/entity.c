@@ -6,8 +6,8 @@
 
 #include <openssl/crypto.h>
 
-#include "is_int.h"
-#include "log.h"
+#include "is/server_private.h"
+#include "cluster/log.h"
 
 enum {
     V_CREATE = 0,

@@ -44,13 +44,13 @@
 
 #include <stdint.h>
 
-#include "db.h"
-#include "err.h"
-#include "runtime.h"
+#include "cluster/db.h"
+#include "cluster/err.h"
+#include "cluster/runtime.h"
 
 /* Errors of the Identity Server (components/is/errors.def). */
 #define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DECLARE(name);
-#include "errors.def"
+#include "is/errors.def"
 #undef LW_ERR_DEF
 
 /* The component ("is"). Needs the tenant component (registered first by main). */

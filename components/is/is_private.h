@@ -9,9 +9,9 @@
 
 #include <jansson.h>
 
-#include "err.h"
-#include "is.h"
-#include "tenant.h"
+#include "cluster/err.h"
+#include "is/is.h"
+#include "tenant/ids.h"
 
 /* ---- rights (rights.c) ------------------------------------------------------------------- */
 

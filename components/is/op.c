@@ -10,8 +10,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include "is_int.h"
-#include "log.h"
+#include "is/server_private.h"
+#include "cluster/log.h"
 
 static const char *const ent_names[IS_ENT_COUNT] = {"user", "organization", "application",
                                                     "gateway", "client"};

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "is_private.h"
+#include "is/is_private.h"
 
 /* Indexed by enum value; NULL: undefined value. */
 static const char *const rights_names[64] = {

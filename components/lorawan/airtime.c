@@ -2,8 +2,8 @@
  * quarter symbols, so results are exact before the final rounding to microseconds. */
 #include <string.h>
 
-#include "lorawan.h"
-#include "band_private.h"
+#include "lorawan/lorawan.h"
+#include "lorawan/band_private.h"
 
 /* LoRaWAN 1.0.4 §4.1 / RP002 §2.x: every LoRaWAN LoRa frame uses an 8-symbol preamble,
  * explicit header and coding rate 4/5; uplinks carry a payload CRC, downlinks do not. */

@@ -1,8 +1,8 @@
 /* Regional parameters: lookups over the tables of band_tables.c. */
 #include <string.h>
 
-#include "lorawan.h"
-#include "band_private.h"
+#include "lorawan/lorawan.h"
+#include "lorawan/band_private.h"
 
 static const char *const rev_names[LORAWAN_RP_REV_COUNT] = {
     "RP001-1.0.2",    "RP001-1.0.2-RevB", "RP001-1.0.3-RevA", "RP001-1.1-RevA",

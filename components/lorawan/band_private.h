@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "band.h"
+#include "lorawan/band.h"
 
 /* A max-payload entry that the revision does not define (the data rate is RFU). M = 0 is
  * different: the spec defines the data rate but marks its payload size "N/A". */

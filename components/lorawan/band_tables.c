@@ -5,8 +5,8 @@
  * means "LoRaWAN Regional Parameters" 1.0.2rA/rB, 1.0.3rA, 1.1rA/rB. Values were checked
  * against brocaar/lorawan band/ (Go), chirpstack lrwn/src/region/ (Rust) and
  * TheThingsNetwork/lorawan-stack pkg/band/ (Go) (facts only; no code carried over). */
-#include "lorawan.h"
-#include "band_private.h"
+#include "lorawan/lorawan.h"
+#include "lorawan/band_private.h"
 
 #define R  LORAWAN__M_RFU
 #define UP LORAWAN__UP

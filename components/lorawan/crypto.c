@@ -11,8 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "lorawan.h"
-#include "wire.h"
+#include "lorawan/lorawan.h"
+#include "lorawan/wire_private.h"
 
 /* RFC 4493 §2.3: Rb for 128-bit blocks. */
 #define CMAC_RB 0x87u

@@ -1,5 +1,5 @@
 /* Stable names for the LORAWAN_E_* codes of errors.def. */
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 const char *lorawan_strerror(int err)
 {
@@ -9,7 +9,7 @@ const char *lorawan_strerror(int err)
 #define LORAWAN_ERR(sym, val, name, msg)                                                           \
     case sym:                                                                                      \
         return name;
-#include "errors.def"
+#include "lorawan/errors.def"
 #undef LORAWAN_ERR
     default:
         return "unknown";
@@ -24,7 +24,7 @@ const char *lorawan_error_message(int err)
 #define LORAWAN_ERR(sym, val, name, msg)                                                           \
     case sym:                                                                                      \
         return msg;
-#include "errors.def"
+#include "lorawan/errors.def"
 #undef LORAWAN_ERR
     default:
         return "unknown error";

@@ -2,8 +2,8 @@
  * returns views into the caller's buffer; nothing is copied except fixed-size fields. */
 #include <string.h>
 
-#include "lorawan.h"
-#include "wire.h"
+#include "lorawan/lorawan.h"
+#include "lorawan/wire_private.h"
 
 /* LoRaWAN 1.0.4 §4.3.1: FHDR = DevAddr(4) FCtrl(1) FCnt(2) FOpts(0..15). */
 #define FHDR_MIN_LEN 7u

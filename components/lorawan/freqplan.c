@@ -6,7 +6,7 @@
  * used"); such fields hold the band default here so that a plan reads complete. */
 #include <string.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 #define NELEMS(a) ((uint8_t)(sizeof(a) / sizeof((a)[0])))
 

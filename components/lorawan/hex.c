@@ -1,5 +1,5 @@
 /* Hex conversion for tools and tests that carry frames and keys as text. */
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 static int hex_nibble(char c)
 {

@@ -25,7 +25,7 @@
 
 enum lorawan_err {
 #define LORAWAN_ERR(sym, val, name, msg) sym = (val),
-#include "errors.def"
+#include "lorawan/errors.def"
 #undef LORAWAN_ERR
 };
 
@@ -550,6 +550,6 @@ int lorawan_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t cap
  * LORAWAN_E_BUF. */
 int lorawan_hex_encode(const uint8_t *buf, size_t len, char *out, size_t cap);
 
-#include "band.h"
+#include "lorawan/band.h"
 
 #endif

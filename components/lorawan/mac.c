@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "lorawan.h"
-#include "wire.h"
+#include "lorawan/lorawan.h"
+#include "lorawan/wire_private.h"
 
 #define MEMBER(m) offsetof(lorawan_mac_cmd_t, u.m), sizeof(((lorawan_mac_cmd_t *)0)->u.m)
 #define FIELD(name, kind, off, bytes, shift, width, m)                                             \

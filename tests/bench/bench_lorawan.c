@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 static double now_s(void)
 {

@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 

@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 #define MAX_KEYS 6
 #define MSG_CAP  512

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_private.h"
+#include "cluster/http_private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "is_private.h"
+#include "is/is_private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -24,9 +24,9 @@
 
 #include <uv.h>
 
-#include "bus.h"
-#include "config.h"
-#include "log.h"
+#include "cluster/bus.h"
+#include "cluster/config.h"
+#include "cluster/log.h"
 
 #define MAX_PARTS 1024
 

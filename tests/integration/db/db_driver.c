@@ -21,9 +21,9 @@
 
 #include <uv.h>
 
-#include "db.h"
-#include "log.h"
-#include "migrate.h"
+#include "cluster/db.h"
+#include "cluster/log.h"
+#include "cluster/migrate.h"
 
 static uv_loop_t loop;
 static int fails;

@@ -27,11 +27,11 @@
 
 #include <uv.h>
 
-#include "config.h"
-#include "err.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
+#include "cluster/config.h"
+#include "cluster/err.h"
+#include "cluster/http.h"
+#include "cluster/log.h"
+#include "cluster/metrics.h"
 
 typedef struct driver {
     uv_loop_t loop;

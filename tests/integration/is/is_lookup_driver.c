@@ -11,8 +11,8 @@
 
 #include <uv.h>
 
-#include "db.h"
-#include "is.h"
+#include "cluster/db.h"
+#include "is/is.h"
 
 static bool done;
 static int status = 1;

@@ -11,10 +11,10 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "bus.h"
-#include "config.h"
-#include "log.h"
-#include "metrics.h"
+#include "cluster/bus.h"
+#include "cluster/config.h"
+#include "cluster/log.h"
+#include "cluster/metrics.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
 

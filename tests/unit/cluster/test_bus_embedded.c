@@ -13,9 +13,9 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "bus.h"
-#include "config.h"
-#include "log.h"
+#include "cluster/bus.h"
+#include "cluster/config.h"
+#include "cluster/log.h"
 
 #define LOAD_N       300000u
 #define LOAD_TIMEOUT 240000u /* ms: generous for ASan builds on a shared 2-core machine */

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "cluster/config.h"
 
 static const char *const colours[] = {"red", "green", NULL};
 

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
-#include "log.h"
+#include "cluster/db.h"
+#include "cluster/log.h"
 
 /* A Unix-socket folder that does not exist: every connection attempt fails at once. */
 #define DB_NOWHERE "host=/nonexistent-lwstack-test-dir dbname=x user=y password=hunter2"

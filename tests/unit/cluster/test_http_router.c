@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "http_private.h"
+#include "cluster/http_private.h"
 
 static void h_a(lw_http_req_t *req, void *arg)
 {

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "http.h"
-#include "log.h"
+#include "cluster/http.h"
+#include "cluster/log.h"
 
 typedef struct fixture {
     uv_loop_t loop;

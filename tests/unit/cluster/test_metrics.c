@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "cluster/metrics.h"
 
 static char *render(lw_metrics_t *m)
 {

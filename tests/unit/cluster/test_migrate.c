@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "migrate.h"
+#include "cluster/migrate.h"
 
 static char tmp_root[256];
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "tenant_int.h"
+#include "tenant/tenant_private.h"
 
 static void test_tn_id_validate__accepts_valid_ids(void **state)
 {

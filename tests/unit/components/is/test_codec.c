@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "is_private.h"
+#include "is/is_private.h"
 
 static json_t *parse(const char *s)
 {

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "is_private.h"
+#include "is/is_private.h"
 
 static void test_is_right_parse__names_and_values(void **state)
 {

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "is_private.h"
+#include "is/is_private.h"
 
 static void test_is_base32_encode__rfc4648_vectors(void **state)
 {

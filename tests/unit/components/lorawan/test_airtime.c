@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 static uint32_t lora(size_t len, uint8_t sf, uint32_t bw, uint8_t cr)
 {

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 /* One expected row: modulation 'L' LoRa (sf, khz = bandwidth), 'F' FSK 50 kbps, 'a' LR-FHSS
  * CR 1/3 and 'b' LR-FHSS CR 2/3 (khz = occupied channel width); m = M (N = M - 8);

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 #define REV LORAWAN_RP002_1_0_3
 

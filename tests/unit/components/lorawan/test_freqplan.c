@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 static const lorawan_freqplan_t *plan(const char *id)
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "lorawan.h"
+#include "lorawan/lorawan.h"
 
 /* Decodes a hex literal into buf (asserting it is valid) and returns its length. */
 static inline size_t unhex(const char *hex, uint8_t *buf, size_t cap)

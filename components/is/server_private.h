@@ -8,11 +8,11 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
-#include "db.h"
-#include "http.h"
-#include "is_private.h"
-#include "runtime.h"
-#include "tenant.h"
+#include "cluster/db.h"
+#include "cluster/http.h"
+#include "is/is_private.h"
+#include "cluster/runtime.h"
+#include "tenant/tenant.h"
 
 /* RFC 3339 UTC rendering of a timestamptz column in SQL. */
 #define IS_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"

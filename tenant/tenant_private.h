@@ -2,7 +2,7 @@
 #ifndef TN_TENANT_INT_H
 #define TN_TENANT_INT_H
 
-#include "tenant.h"
+#include "tenant/tenant.h"
 
 #define TN_MAX_ADMIN_KEYS   16
 #define TN_MAX_BASE_DOMAINS 16
