@@ -21,14 +21,15 @@ typedef enum metric_type {
     METRIC_SUMMARY, /* _sum and _count only, no quantiles */
 } metric_type_t;
 
-typedef struct series {
-    struct series *chain; /* hash bucket */
-    struct series *next;  /* declaration order, for rendering */
+typedef struct lw_metric_series {
+    struct lw_metric_series *chain; /* hash bucket */
+    struct lw_metric_series *next;  /* declaration order, for rendering */
     uint32_t hash;
+    metric_type_t type; /* the family's */
     double value; /* a summary's sum */
     double count; /* a summary's count */
     char *values[LW_METRIC_MAX_LABELS];
-} series_t;
+} series_t; /* = lw_metric_series_t */
 
 struct lw_metric {
     lw_metrics_t *owner;
@@ -203,6 +204,7 @@ static series_t *series_get(lw_metric_t *f, const char *const *values)
         }
     }
     s->hash = h;
+    s->type = f->type;
     if (f->last != NULL)
         f->last->next = s;
     else
@@ -224,33 +226,45 @@ lw_metric_t *lw_metrics_summary(lw_metrics_t *m, const char *name, const char *h
     return family_declare(m, METRIC_SUMMARY, name, help, labels);
 }
 
-void lw_metric_observe(lw_metric_t *f, const char *const *values, double value)
+lw_metric_series_t *lw_metric_series(lw_metric_t *f, const char *const *values)
 {
-    if (f == NULL || f->type != METRIC_SUMMARY)
-        return;
-    series_t *s = series_get(f, values);
-    if (s != NULL) {
-        s->value += value;
-        s->count += 1;
-    }
+    return f != NULL ? series_get(f, values) : NULL;
 }
 
-void lw_metric_add(lw_metric_t *f, const char *const *values, double delta)
+void lw_metric_series_add(lw_metric_series_t *s, double delta)
 {
-    if (f == NULL)
-        return;
-    series_t *s = series_get(f, values);
     if (s != NULL)
         s->value += delta;
 }
 
-void lw_metric_set(lw_metric_t *f, const char *const *values, double value)
+void lw_metric_series_set(lw_metric_series_t *s, double value)
 {
-    if (f == NULL)
-        return;
-    series_t *s = series_get(f, values);
     if (s != NULL)
         s->value = value;
+}
+
+void lw_metric_series_observe(lw_metric_series_t *s, double value)
+{
+    if (s == NULL || s->type != METRIC_SUMMARY)
+        return;
+    s->value += value;
+    s->count += 1;
+}
+
+void lw_metric_observe(lw_metric_t *f, const char *const *values, double value)
+{
+    if (f != NULL && f->type == METRIC_SUMMARY)
+        lw_metric_series_observe(lw_metric_series(f, values), value);
+}
+
+void lw_metric_add(lw_metric_t *f, const char *const *values, double delta)
+{
+    lw_metric_series_add(lw_metric_series(f, values), delta);
+}
+
+void lw_metric_set(lw_metric_t *f, const char *const *values, double value)
+{
+    lw_metric_series_set(lw_metric_series(f, values), value);
 }
 
 typedef struct sbuf {

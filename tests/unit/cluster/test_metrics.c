@@ -211,6 +211,80 @@ static void test_lw_metric_observe__summary_sum_and_count(void **state)
     lw_metrics_free(m);
 }
 
+static void test_lw_metric_series__increments_render_exactly(void **state)
+{
+    (void)state;
+    lw_metrics_t *m = lw_metrics_new();
+    static const char *const labels[] = {"topic", NULL};
+    lw_metric_t *c = lw_metrics_counter(m, "bus_total", "Messages.", labels);
+    lw_metric_series_t *a = lw_metric_series(c, (const char *const[]){"lw.a", NULL});
+    lw_metric_series_t *b = lw_metric_series(c, (const char *const[]){"lw.b", NULL});
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int i = 0; i < 5; i++)
+        lw_metric_series_add(a, 1);
+    lw_metric_series_add(b, 2.5);
+    lw_metric_add(c, (const char *const[]){"lw.a", NULL}, 10);
+    char *s = render(m);
+    assert_string_equal(s, "# HELP bus_total Messages.\n# TYPE bus_total counter\n"
+                           "bus_total{topic=\"lw.a\"} 15\n"
+                           "bus_total{topic=\"lw.b\"} 2.5\n");
+    free(s);
+    lw_metrics_free(m);
+}
+
+static void test_lw_metric_series__same_labels_same_series(void **state)
+{
+    (void)state;
+    lw_metrics_t *m = lw_metrics_new();
+    static const char *const labels[] = {"route", "status", NULL};
+    lw_metric_t *c = lw_metrics_counter(m, "req_total", "Requests.", labels);
+    char route[8] = "/x";
+    lw_metric_series_t *a = lw_metric_series(c, (const char *const[]){route, "200", NULL});
+    route[1] = 'y'; /* the handle copied the values */
+    lw_metric_series_t *b = lw_metric_series(c, (const char *const[]){"/x", "200", NULL});
+    assert_non_null(a);
+    assert_ptr_equal(a, b);
+    lw_metric_series_add(a, 1);
+    lw_metric_series_add(b, 1);
+    char *s = render(m);
+    assert_string_equal(s, "# HELP req_total Requests.\n# TYPE req_total counter\n"
+                           "req_total{route=\"/x\",status=\"200\"} 2\n");
+    free(s);
+    lw_metrics_free(m);
+}
+
+static void test_lw_metric_series__gauge_set_and_summary_observe(void **state)
+{
+    (void)state;
+    lw_metrics_t *m = lw_metrics_new();
+    lw_metric_t *g = lw_metrics_gauge(m, "up", "Up.", NULL);
+    lw_metric_t *d = lw_metrics_summary(m, "d_seconds", "Durations.", NULL);
+    lw_metric_series_t *gs = lw_metric_series(g, NULL);
+    lw_metric_series_t *ds = lw_metric_series(d, NULL);
+    lw_metric_series_set(gs, 3);
+    lw_metric_series_set(gs, 1);
+    lw_metric_series_observe(gs, 7); /* not a summary: ignored */
+    lw_metric_series_observe(ds, 0.25);
+    lw_metric_series_observe(ds, 0.5);
+    char *s = render(m);
+    assert_string_equal(s, "# HELP up Up.\n# TYPE up gauge\nup 1\n"
+                           "# HELP d_seconds Durations.\n# TYPE d_seconds summary\n"
+                           "d_seconds_sum 0.75\nd_seconds_count 2\n");
+    free(s);
+    lw_metrics_free(m);
+}
+
+static void test_lw_metric_series__null_family_is_a_no_op(void **state)
+{
+    (void)state;
+    lw_metric_series_t *s = lw_metric_series(NULL, (const char *const[]){"x", NULL});
+    assert_null(s);
+    lw_metric_series_add(s, 1);
+    lw_metric_series_set(s, 1);
+    lw_metric_series_observe(s, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +298,10 @@ int main(void)
         cmocka_unit_test(test_lw_metric_add__series_cap),
         cmocka_unit_test(test_lw_metrics_render__special_values),
         cmocka_unit_test(test_lw_metric_observe__summary_sum_and_count),
+        cmocka_unit_test(test_lw_metric_series__increments_render_exactly),
+        cmocka_unit_test(test_lw_metric_series__same_labels_same_series),
+        cmocka_unit_test(test_lw_metric_series__gauge_set_and_summary_observe),
+        cmocka_unit_test(test_lw_metric_series__null_family_is_a_no_op),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
