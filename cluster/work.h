@@ -53,7 +53,8 @@ typedef void (*lw_work_done_fn)(void *arg, lw_work_status_t status);
 
 /* Starts `threads` threads (1..LW_WORK_MAX_THREADS) and an async handle on loop. At most
  * `max_queued` (>= 1) jobs wait for a thread at a time; jobs already running do not count.
- * Returns NULL with err (invalid_argument, internal) on failure, leaving nothing behind.
+ * Returns NULL with err (invalid_argument, internal) on failure, leaving nothing behind
+ * (when the threads could not all start, the memory goes on the loop's next turn).
  * An idle pool does not keep uv_run alive; a pool with jobs in flight does. */
 lw_work_pool_t *lw_work_pool_new(uv_loop_t *loop, int threads, size_t max_queued, lw_err_t *err);
 
@@ -88,12 +89,12 @@ void lw_work_pool_free(lw_work_pool_t *pool);
 typedef struct lw_work_stats {
     int threads;
     size_t max_queued;
-    size_t queued;       /* waiting for a thread */
-    size_t running;      /* on a thread now */
-    uint64_t submitted;  /* accepted submits */
-    uint64_t rejected;   /* submits refused (work_queue_full, work_pool_closed) */
-    uint64_t completed;  /* done called with LW_WORK_DONE */
-    uint64_t canceled;   /* done called with LW_WORK_CANCELED */
+    size_t queued;      /* waiting for a thread */
+    size_t running;     /* on a thread now */
+    uint64_t submitted; /* accepted submits */
+    uint64_t rejected;  /* submits refused (work_queue_full, work_pool_closed) */
+    uint64_t completed; /* done called with LW_WORK_DONE */
+    uint64_t canceled;  /* done called with LW_WORK_CANCELED */
 } lw_work_stats_t;
 void lw_work_pool_stats(const lw_work_pool_t *pool, lw_work_stats_t *out);
 
