@@ -45,6 +45,18 @@ static const lw_cfg_opt_t rt_config[] = {
     {.key = "db.migrations-dir",
      .type = LW_CFG_STRING,
      .help = "Folder with control/ and tenant/ migrations; unset: the ones built in."},
+    {.key = "runtime.workers",
+     .type = LW_CFG_INT,
+     .def = "4",
+     .min = 1,
+     .max = LW_WORK_MAX_THREADS,
+     .help = "Threads of the worker pool (password hashing, payload formatters, imports)."},
+    {.key = "runtime.work-queue",
+     .type = LW_CFG_INT,
+     .def = "1024",
+     .min = 1,
+     .max = 1000000,
+     .help = "Jobs that may wait for a worker thread; beyond it work is refused (503)."},
 };
 
 int lw_rt_config_register(lw_config_t *cfg)
@@ -68,6 +80,8 @@ struct lw_rt {
     lw_db_t *db;
     lw_bus_t *bus;
     lw_http_t *http;
+    lw_work_pool_t *work;
+    bool work_closed;
     rt_comp_t comps[32];
     size_t ncomps;
     uv_signal_t sigint, sigterm;
@@ -135,6 +149,10 @@ lw_http_t *lw_rt_http(lw_rt_t *rt)
 lw_metrics_t *lw_rt_metrics(lw_rt_t *rt)
 {
     return rt->metrics;
+}
+lw_work_pool_t *lw_rt_work(lw_rt_t *rt)
+{
+    return rt->work;
 }
 
 void *lw_rt_component(lw_rt_t *rt, const char *name)
@@ -246,6 +264,16 @@ static void rt_stop_http_done(void *arg)
         rt_stop_bus_done(rt);
 }
 
+static void rt_stop_work_done(void *arg)
+{
+    lw_rt_t *rt = arg;
+    rt->work_closed = true;
+    if (rt->http != NULL)
+        lw_http_stop(rt->http, rt_stop_http_done, rt);
+    else
+        rt_stop_http_done(rt);
+}
+
 static void rt_stop_next(void *arg)
 {
     lw_rt_t *rt = arg;
@@ -258,10 +286,12 @@ static void rt_stop_next(void *arg)
         c->comp->stop(c->state, rt_stop_next, rt);
         return;
     }
-    if (rt->http != NULL)
-        lw_http_stop(rt->http, rt_stop_http_done, rt);
+    /* Components are stopped: work still queued for them is canceled, running work is
+     * delivered, then the shared services stop. */
+    if (rt->work != NULL)
+        lw_work_pool_close(rt->work, rt_stop_work_done, rt);
     else
-        rt_stop_http_done(rt);
+        rt_stop_work_done(rt);
 }
 
 static void rt_deadline(uv_timer_t *t)
@@ -348,6 +378,10 @@ int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
     lw_http_route(rt->http, "GET", "/healthz", rt_healthz, rt);
     lw_http_route(rt->http, "GET", "/readyz", rt_readyz, rt);
     lw_http_route(rt->http, "GET", "/metrics", rt_metrics, rt);
+    rt->work = lw_work_pool_new(&rt->loop, (int)lw_config_int(rt->cfg, "runtime.workers"),
+                                (size_t)lw_config_int(rt->cfg, "runtime.work-queue"), err);
+    if (rt->work == NULL)
+        goto fail;
 
     for (size_t i = 0; i < rt->ncomps; i++) {
         rt_comp_t *c = &rt->comps[i];
@@ -383,6 +417,12 @@ fail:
     return -1;
 }
 
+static void rt_work_closed(void *arg)
+{
+    lw_rt_t *rt = arg;
+    rt->work_closed = true;
+}
+
 static void rt_walk_close(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -394,6 +434,13 @@ void lw_rt_free(lw_rt_t *rt)
 {
     if (rt == NULL)
         return;
+    /* A pool whose stop never ran is closed first: its threads must end before the loop's
+     * handles go, and closing it needs only its own async handle to fire. */
+    if (rt->work != NULL && !rt->work_closed) {
+        lw_work_pool_close(rt->work, rt_work_closed, rt);
+        while (!rt->work_closed)
+            uv_run(&rt->loop, UV_RUN_ONCE);
+    }
     /* Anything still open (a component that never started, a failed start-up) is closed
      * first, while the memory its handles live in still exists. */
     uv_walk(&rt->loop, rt_walk_close, NULL);
@@ -406,6 +453,7 @@ void lw_rt_free(lw_rt_t *rt)
     lw_http_free(rt->http);
     lw_bus_free(rt->bus);
     lw_db_free(rt->db);
+    lw_work_pool_free(rt->work);
     uv_walk(&rt->loop, rt_walk_close, NULL);
     uv_run(&rt->loop, UV_RUN_DEFAULT);
     uv_loop_close(&rt->loop);

@@ -19,6 +19,7 @@
 #include "cluster/err.h"
 #include "cluster/http.h"
 #include "cluster/metrics.h"
+#include "cluster/work.h"
 
 typedef struct lw_rt lw_rt_t;
 
@@ -61,6 +62,10 @@ lw_db_t *lw_rt_db(lw_rt_t *rt);
 lw_bus_t *lw_rt_bus(lw_rt_t *rt);
 lw_http_t *lw_rt_http(lw_rt_t *rt);
 lw_metrics_t *lw_rt_metrics(lw_rt_t *rt);
+/* The runtime's worker pool (`runtime.workers` threads, `runtime.work-queue` waiting jobs),
+ * created before components init and closed after they stop (queued jobs canceled). NULL
+ * before lw_rt_run. */
+lw_work_pool_t *lw_rt_work(lw_rt_t *rt);
 /* The state of another component by name, or NULL (for the composition root only). */
 void *lw_rt_component(lw_rt_t *rt, const char *name);
 
