@@ -14,6 +14,7 @@ set -euo pipefail
 LW_T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lwtest.XXXXXX")
 LW_T_PIDS=()
 LW_T_PGDATA=""
+LW_T_PGHOME=""
 LW_T_FAILS=0
 LW_T_PASSES=0
 
@@ -38,27 +39,44 @@ lw_t_cleanup() {
     if [ -n "$LW_T_PGDATA" ] && [ -f "$LW_T_PGDATA/postmaster.pid" ]; then
         lw_t_as_pg "$(lw_t_pg_bin)/pg_ctl" -D "$LW_T_PGDATA" -m immediate stop >/dev/null 2>&1 || true
     fi
-    if [ "${LW_T_KEEP:-0}" != 1 ]; then rm -rf "$LW_T_DIR"; else echo "kept $LW_T_DIR" >&2; fi
+    if [ "${LW_T_KEEP:-0}" != 1 ]; then
+        rm -rf "$LW_T_DIR"
+        [ -z "$LW_T_PGHOME" ] || rm -rf "$LW_T_PGHOME"
+    else
+        echo "kept $LW_T_DIR ${LW_T_PGHOME:+(PostgreSQL in $LW_T_PGHOME)}" >&2
+    fi
 }
 trap lw_t_cleanup EXIT
 
-# PostgreSQL refuses to run as root: run its binaries as the `postgres` user then.
+# PostgreSQL refuses to run as root: run its binaries as the `postgres` user then, from /
+# (the test's working folder may be in a checkout closed to that user).
 lw_t_as_pg() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
 }
 
 # Starts a private PostgreSQL; sets LW_T_DB_URI (database `lwstack`, owner postgres/current).
+# Its data and socket are in $LW_T_DIR, else, when the server's user cannot reach that
+# (TMPDIR inside a folder closed to `postgres`) or the socket path would be too long, in a
+# folder of their own in /tmp (LW_T_PGHOME, removed with $LW_T_DIR).
 lw_t_pg_start() {
     local bin; bin=$(lw_t_pg_bin)
-    LW_T_PGDATA="$LW_T_DIR/pg"
-    LW_T_PGSOCK="$LW_T_DIR/pgsock"
-    mkdir -p "$LW_T_PGDATA" "$LW_T_PGSOCK"
-    [ "$(id -u)" = 0 ] && chown -R postgres "$LW_T_DIR"
+    local home=$LW_T_DIR
     chmod 755 "$LW_T_DIR"
+    if [ ${#LW_T_DIR} -gt 80 ] ||
+       { [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$LW_T_DIR"; }; then
+        LW_T_PGHOME=$(mktemp -d /tmp/lwtest-pg.XXXXXX)
+        chmod 755 "$LW_T_PGHOME"
+        home=$LW_T_PGHOME
+    fi
+    LW_T_PGDATA="$home/pg"
+    LW_T_PGSOCK="$home/pgsock"
+    LW_T_PGLOG="$home/pg.log"
+    mkdir -p "$LW_T_PGDATA" "$LW_T_PGSOCK"
+    [ "$(id -u)" = 0 ] && chown -R postgres "$home"
     lw_t_as_pg "$bin/initdb" -D "$LW_T_PGDATA" -U lwstack --auth=trust -E UTF8 >"$LW_T_DIR/initdb.log" 2>&1
     lw_t_pg_up
     lw_t_as_pg "$bin/createdb" -h "$LW_T_PGSOCK" -U lwstack lwstack
@@ -68,7 +86,7 @@ lw_t_pg_start() {
 
 # (Re)starts the private PostgreSQL created by lw_t_pg_start.
 lw_t_pg_up() {
-    lw_t_as_pg "$(lw_t_pg_bin)/pg_ctl" -D "$LW_T_PGDATA" -w -l "$LW_T_DIR/pg.log" \
+    lw_t_as_pg "$(lw_t_pg_bin)/pg_ctl" -D "$LW_T_PGDATA" -w -l "$LW_T_PGLOG" \
         -o "-c listen_addresses='' -c unix_socket_directories='$LW_T_PGSOCK' -c fsync=off" start >/dev/null
 }
 
