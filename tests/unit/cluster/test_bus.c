@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
 #include <uv.h>
 
 #include "cluster/bus.h"
@@ -597,6 +598,31 @@ static void test_lw_bus_consumer__offset_out_of_range_counts_loss(void **state)
 
 /* Against `lwstack kafka-dev` (the mock cluster has no CreateTopics) topics that exist are
  * accepted and missing ones are created by the broker on first use. */
+/* Partitions of `topic` on the cluster at `bootstrap` as a separate client sees them: 0
+ * when the cluster does not list it. Asks for all topics, since a metadata request naming
+ * the topic would have the mock cluster auto-create it. */
+static int cluster_topic_partitions(const char *bootstrap, const char *topic)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr),
+                     RD_KAFKA_CONF_OK);
+    assert_int_equal(rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    const struct rd_kafka_metadata *md = NULL;
+    assert_int_equal(rd_kafka_metadata(rk, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int n = 0;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0 &&
+            md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            n = md->topics[i].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
 static void test_lw_bus_ensure_topics__broker_without_create_topics(void **state)
 {
     (void)state;
@@ -608,11 +634,16 @@ static void test_lw_bus_ensure_topics__broker_without_create_topics(void **state
     const char *ext[] = {"bus.brokers", lw_bus_bootstrap(owner.bus), NULL};
     fixture_t f;
     fixture_start(&f, ext);
+    assert_int_equal(cluster_topic_partitions(lw_bus_bootstrap(owner.bus), "lw.fresh"), 0);
     lw_err_clear(&err);
     const char *both[] = {"lw.have", "lw.fresh"};
     int rc = lw_bus_ensure_topics(f.bus, both, 2, &err);
     if (rc != 0)
         fail_msg("%s: %s", lw_err_name(&err), err.message);
+    /* lw.have as its owner created it (bus.partitions, default 16); lw.fresh auto-created
+     * by the mock cluster with its default of 4. */
+    assert_int_equal(cluster_topic_partitions(lw_bus_bootstrap(owner.bus), "lw.have"), 16);
+    assert_int_equal(cluster_topic_partitions(lw_bus_bootstrap(owner.bus), "lw.fresh"), 4);
     fixture_stop(&f);
     fixture_stop(&owner);
 }
