@@ -177,16 +177,20 @@ static db_req_t *db_queue_pop(db_queue_t *q)
     return r;
 }
 
-/* Copies a libpq message into buf on one line (libpq messages end with newlines and may
- * hold several lines). */
-static void db_one_line(const char *msg, char *buf, size_t len)
+/* Copies a libpq message into buf on one line. libpq messages end with newlines and may
+ * hold several lines: all of them are joined with "; ", or only the first is kept
+ * (first_only: a lost connection adds lines of advice). */
+static void db_msg_line(const char *msg, bool first_only, char *buf, size_t len)
 {
     size_t j = 0;
     bool space = false;
     if (msg == NULL)
         msg = "";
+    msg += strspn(msg, " \n\r\t");
     for (size_t i = 0; msg[i] != '\0' && j + 1 < len; i++) {
         char ch = msg[i];
+        if (ch == '\n' && first_only)
+            break;
         if (ch == '\n' || ch == '\r' || ch == '\t') {
             space = j > 0;
             continue;
@@ -203,20 +207,6 @@ static void db_one_line(const char *msg, char *buf, size_t len)
     while (j > 0 && buf[j - 1] == ' ')
         j--;
     buf[j] = '\0';
-}
-
-/* The first line of a libpq message (a lost connection adds lines of advice). */
-static void db_first_line(const char *msg, char *buf, size_t len)
-{
-    if (msg == NULL)
-        msg = "";
-    while (*msg == '\n' || *msg == ' ')
-        msg++;
-    size_t n = strcspn(msg, "\n");
-    if (n >= len)
-        n = len - 1;
-    memcpy(buf, msg, n);
-    buf[n] = '\0';
 }
 
 /* Connection defaults, placed before dbname so that the URI (expanded from dbname) can
@@ -243,7 +233,7 @@ static void db_notice_ignore(void *arg, const char *message)
 {
     (void)arg;
     char line[256];
-    db_one_line(message, line, sizeof line);
+    db_msg_line(message, false, line, sizeof line);
     lw_log(LW_LOG_DEBUG, "db", "server notice", "notice", line, NULL);
 }
 
@@ -331,11 +321,11 @@ static void db_result_err(const PGresult *res, bool lost, const char *conn_msg, 
     const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char line[200];
     if (primary != NULL)
-        db_one_line(primary, line, sizeof line);
+        db_msg_line(primary, false, line, sizeof line);
     else if (res != NULL && PQresultErrorMessage(res)[0] != '\0')
-        db_one_line(PQresultErrorMessage(res), line, sizeof line);
+        db_msg_line(PQresultErrorMessage(res), false, line, sizeof line);
     else
-        db_one_line(conn_msg, line, sizeof line);
+        db_msg_line(conn_msg, false, line, sizeof line);
     bool conn_class =
         state != NULL && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
                           strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
@@ -544,10 +534,8 @@ static void db_update_ready(lw_db_t *db, const char *why)
         return;
     db->ready = ready;
     if (ready) {
-        char n[16];
-        snprintf(n, sizeof n, "%d", up);
-        lw_log(LW_LOG_INFO, "db", "connected", "state", "connected", "uri", db->uri_redacted,
-               "connections", n, NULL);
+        lw_log_kv(LW_LOG_INFO, "db", "connected", LW_LOG_STR("state", "connected"),
+                  LW_LOG_STR("uri", db->uri_redacted), LW_LOG_INT("connections", up));
         db->ever_ready = true;
         db->last_error[0] = '\0';
     } else if (!db->stopping) {
@@ -648,10 +636,9 @@ static void db_conn_connect_failed(db_conn_t *c, const char *why)
 {
     lw_db_t *db = c->db;
     char line[256];
-    db_one_line(why, line, sizeof line);
-    char idx[16];
-    snprintf(idx, sizeof idx, "%d", c->index);
-    lw_log(LW_LOG_DEBUG, "db", "connect failed", "conn", idx, "error", line, NULL);
+    db_msg_line(why, false, line, sizeof line);
+    lw_log_kv(LW_LOG_DEBUG, "db", "connect failed", LW_LOG_INT("conn", c->index),
+              LW_LOG_STR("error", line));
     /* Log each distinct failure once, so an operator sees why (wrong password, no such
      * database, too many clients) without a line per retry. */
     if (strcmp(db->last_error, line) != 0) {
@@ -675,9 +662,7 @@ static void db_conn_connected(db_conn_t *c)
     db->stats.connects++;
     c->backoff_ms = DB_BACKOFF_MIN_MS;
     c->last_ok_ms = uv_now(db->loop);
-    char idx[16];
-    snprintf(idx, sizeof idx, "%d", c->index);
-    lw_log(LW_LOG_DEBUG, "db", "connection up", "conn", idx, NULL);
+    lw_log_kv(LW_LOG_DEBUG, "db", "connection up", LW_LOG_INT("conn", c->index));
     if (db_conn_watch(c, UV_READABLE) != 0) {
         db_conn_lost(c, "cannot poll the connection socket");
         return;
@@ -735,10 +720,9 @@ static void db_conn_lost(db_conn_t *c, const char *why)
 {
     lw_db_t *db = c->db;
     char line[256];
-    db_first_line(why, line, sizeof line);
-    char idx[16];
-    snprintf(idx, sizeof idx, "%d", c->index);
-    lw_log(LW_LOG_DEBUG, "db", "connection lost", "conn", idx, "error", line, NULL);
+    db_msg_line(why, true, line, sizeof line);
+    lw_log_kv(LW_LOG_DEBUG, "db", "connection lost", LW_LOG_INT("conn", c->index),
+              LW_LOG_STR("error", line));
     db_req_t *r = c->cur;
     c->cur = NULL;
     lw_db_tx_t *tx = c->tx;
@@ -1110,10 +1094,8 @@ int lw_db_start(lw_db_t *db, lw_err_t *err)
         db->nhandles++;
     }
     db->started = true;
-    char n[16];
-    snprintf(n, sizeof n, "%d", db->pool_size);
-    lw_log(LW_LOG_INFO, "db", "connecting", "state", "connecting", "uri", db->uri_redacted,
-           "pool_size", n, NULL);
+    lw_log_kv(LW_LOG_INFO, "db", "connecting", LW_LOG_STR("state", "connecting"),
+              LW_LOG_STR("uri", db->uri_redacted), LW_LOG_INT("pool_size", db->pool_size));
     uv_timer_start(&db->health_timer, db_on_health, DB_HEALTH_EVERY_MS, DB_HEALTH_EVERY_MS);
     for (int i = 0; i < db->pool_size; i++)
         db_conn_connect(&db->conns[i]);
@@ -1366,7 +1348,7 @@ PGconn *lw_db_connect_blocking(const char *uri, lw_err_t *err)
     }
     if (PQstatus(pg) != CONNECTION_OK) {
         char line[200];
-        db_one_line(PQerrorMessage(pg), line, sizeof line);
+        db_msg_line(PQerrorMessage(pg), false, line, sizeof line);
         lw_err_set(err, &lw_err_db_unavailable, "database unavailable: %s", line);
         PQfinish(pg);
         return NULL;
