@@ -164,9 +164,9 @@ static void maybe_finish_close(lw_http_client_t *c)
 {
     if (!c->closing || c->multi_gone || c->running != NULL || c->done_head != NULL)
         return;
+    c->multi_gone = true; /* libcurl's callbacks during the clean-up leave it alone */
     curl_multi_cleanup(c->multi);
     c->multi = NULL;
-    c->multi_gone = true;
     while (c->socks != NULL)
         sock_close(c->socks);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -364,7 +364,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     if (what == CURL_POLL_REMOVE) {
         if (s != NULL) {
             sock_close(s);
-            if (!c->multi_gone && c->multi != NULL)
+            if (!c->multi_gone)
                 curl_multi_assign(c->multi, fd, NULL);
         }
         return 0;

@@ -244,15 +244,17 @@ static void spawn_s_server(bool require_client_cert, pid_t *pid, int *port, FILE
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     posix_spawn_file_actions_addclose(&fa, fds[1]);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    char *argv[16] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-www",
-                      "-cert",   tls.crt,    "-key",    tls.key};
+    /* Under timeout(1), so that a test run that dies leaves no server behind for long;
+     * timeout passes our SIGTERM on to s_server. */
+    char *argv[20] = {"timeout", "300",   "openssl", "s_server", "-accept", "127.0.0.1:0",
+                      "-www",    "-cert", tls.crt,   "-key",     tls.key};
     if (require_client_cert) {
-        argv[9] = "-Verify";
-        argv[10] = "1";
-        argv[11] = "-CAfile";
-        argv[12] = tls.ca;
+        argv[11] = "-Verify";
+        argv[12] = "1";
+        argv[13] = "-CAfile";
+        argv[14] = tls.ca;
     }
-    assert_int_equal(posix_spawnp(pid, "openssl", &fa, NULL, argv, environ), 0);
+    assert_int_equal(posix_spawnp(pid, "timeout", &fa, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     *out = fdopen(fds[0], "r");
@@ -320,7 +322,7 @@ static int tls_teardown(void **state)
 
 /* ---- fixture: a loop, the server, a client ---- */
 
-#define MAX_CALLS 4
+#define MAX_CALLS 16
 
 typedef struct call {
     lw_http_client_req_t *req;
@@ -804,6 +806,28 @@ static void test_lw_http_client_send__idle_client_keeps_no_handle_active(void **
     assert_int_equal(f->active_client_handles, 0); /* a loop with only the client ends */
 }
 
+static void test_lw_http_client_send__concurrent_requests_share_host_connections(void **state)
+{
+    fixture_t *f = *state;
+    close_client(f);
+    lw_http_client_free(f->client);
+    lw_err_t err;
+    lw_http_client_opts_t opts = {.max_host_connections = 2};
+    f->client = lw_http_client_new(&f->loop, &opts, &err);
+    assert_non_null(f->client);
+    f->closed = false;
+    f->done_calls = 0;
+    for (int i = 0; i < 12; i++)
+        send_path(f, "/ok");
+    run_until(f, &f->ncalls, 12);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(f->calls[i].status, 200);
+        assert_string_equal(f->calls[i].body, "hello world");
+    }
+    assert_int_equal(f->srv.requests, 12);
+    assert_int_equal(f->srv.accepted, 2);
+}
+
 static void test_lw_http_client_send__borrowed_body(void **state)
 {
     fixture_t *f = *state;
@@ -872,6 +896,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_lw_http_client_send__idle_client_keeps_no_handle_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lw_http_client_send__borrowed_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_lw_http_client_send__concurrent_requests_share_host_connections, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tls_setup, tls_teardown);
 }
