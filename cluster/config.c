@@ -384,61 +384,68 @@ int lw_config_register(lw_config_t *cfg, const char *module, const lw_cfg_opt_t 
 /* ---- YAML ---------------------------------------------------------------------------- */
 
 static int cfg_yaml_node(lw_config_t *cfg, yaml_document_t *doc, yaml_node_t *node,
-                         const char *prefix, const char *origin, lw_err_t *err)
+                         const char *prefix, const char *origin, lw_err_t *err);
+
+/* A mapping: each value under key prefix.key. Pass-through maps ("bus.kafka") recurse the
+ * same way, so their nested keys arrive verbatim ("bus.kafka.sasl.username"). */
+static int cfg_yaml_mapping(lw_config_t *cfg, yaml_document_t *doc, yaml_node_t *node,
+                            const char *prefix, const char *origin, lw_err_t *err)
 {
     char key[256];
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(doc, p->value);
+        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
+            return lw_err_set(err, &lw_err_config_file, "%s: mapping keys must be scalars",
+                              origin);
+        snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "",
+                 (const char *)k->data.scalar.value);
+        if (cfg_yaml_node(cfg, doc, v, key, origin, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A sequence: the value of list key `prefix`, every item a scalar. */
+static int cfg_yaml_sequence(lw_config_t *cfg, yaml_document_t *doc, yaml_node_t *node,
+                             const char *prefix, const char *origin, lw_err_t *err)
+{
+    cfg_entry_t *e = cfg_find(cfg, prefix);
+    if (e == NULL) {
+        lw_err_set(err, &lw_err_config_unknown_key, "unknown configuration key `%s`", prefix);
+        lw_err_attr(err, "key", prefix);
+        return -1;
+    }
+    if (e->opt->type != LW_CFG_LIST)
+        return cfg_invalid(err, e->opt, prefix, "[...]", "a list is not allowed here");
+    size_t n = 0;
+    size_t count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    char **items = calloc(count ? count : 1, sizeof *items);
+    if (items == NULL)
+        abort();
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++) {
+        yaml_node_t *v = yaml_document_get_node(doc, *it);
+        if (v == NULL || v->type != YAML_SCALAR_NODE) {
+            for (size_t j = 0; j < n; j++)
+                free(items[j]);
+            free(items);
+            return cfg_invalid(err, e->opt, prefix, "[...]", "list items must be scalars");
+        }
+        items[n++] = cfg_strdup((const char *)v->data.scalar.value);
+    }
+    return cfg_set_list(e, items, n, origin, err);
+}
+
+static int cfg_yaml_node(lw_config_t *cfg, yaml_document_t *doc, yaml_node_t *node,
+                         const char *prefix, const char *origin, lw_err_t *err)
+{
     switch (node->type) {
     case YAML_MAPPING_NODE:
-        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
-             p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            yaml_node_t *v = yaml_document_get_node(doc, p->value);
-            if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
-                return lw_err_set(err, &lw_err_config_file, "%s: mapping keys must be scalars",
-                                  origin);
-            snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "",
-                     (const char *)k->data.scalar.value);
-            /* A pass-through map takes nested keys verbatim ("bus.kafka" → "sasl.username"). */
-            const lw_cfg_opt_t *mopt = NULL;
-            char probe[300];
-            snprintf(probe, sizeof probe, "%s.x", key);
-            mopt = cfg_find(cfg, key) == NULL ? cfg_find_map(cfg, probe) : NULL;
-            if (mopt != NULL && v->type == YAML_MAPPING_NODE) {
-                if (cfg_yaml_node(cfg, doc, v, key, origin, err) != 0)
-                    return -1;
-                continue;
-            }
-            if (cfg_yaml_node(cfg, doc, v, key, origin, err) != 0)
-                return -1;
-        }
-        return 0;
-    case YAML_SEQUENCE_NODE: {
-        cfg_entry_t *e = cfg_find(cfg, prefix);
-        if (e == NULL) {
-            lw_err_set(err, &lw_err_config_unknown_key, "unknown configuration key `%s`", prefix);
-            lw_err_attr(err, "key", prefix);
-            return -1;
-        }
-        if (e->opt->type != LW_CFG_LIST)
-            return cfg_invalid(err, e->opt, prefix, "[...]", "a list is not allowed here");
-        size_t n = 0;
-        size_t count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-        char **items = calloc(count ? count : 1, sizeof *items);
-        if (items == NULL)
-            abort();
-        for (yaml_node_item_t *it = node->data.sequence.items.start;
-             it < node->data.sequence.items.top; it++) {
-            yaml_node_t *v = yaml_document_get_node(doc, *it);
-            if (v == NULL || v->type != YAML_SCALAR_NODE) {
-                for (size_t j = 0; j < n; j++)
-                    free(items[j]);
-                free(items);
-                return cfg_invalid(err, e->opt, prefix, "[...]", "list items must be scalars");
-            }
-            items[n++] = cfg_strdup((const char *)v->data.scalar.value);
-        }
-        return cfg_set_list(e, items, n, origin, err);
-    }
+        return cfg_yaml_mapping(cfg, doc, node, prefix, origin, err);
+    case YAML_SEQUENCE_NODE:
+        return cfg_yaml_sequence(cfg, doc, node, prefix, origin, err);
     case YAML_SCALAR_NODE:
         return lw_config_set(cfg, prefix, (const char *)node->data.scalar.value, origin, err);
     default:
