@@ -20,11 +20,15 @@
 /* "lwmigrat" as a big-endian 64-bit integer: the key of pg_advisory_lock. */
 #define MIGRATE_LOCK_KEY "7815835977799328116"
 
-#define MIGRATE_CONTROL_SCHEMA "lw_control"
-#define MIGRATE_MAX_FILE_BYTES (16u * 1024u * 1024u)
-#define MIGRATE_MAX_FILES      10000
-#define MIGRATE_MAX_SCHEMA_LEN 63 /* PostgreSQL's NAMEDATALEN - 1 */
+#define MIGRATE_CONTROL_SCHEMA    "lw_control"
+#define MIGRATE_MAX_FILE_BYTES    (16u * 1024u * 1024u)
+#define MIGRATE_MAX_FILES         10000
+#define MIGRATE_MAX_SCHEMA_LEN    63 /* PostgreSQL's NAMEDATALEN - 1 */
+#define MIGRATE_MAX_COMPONENT_LEN 32
 
+/* The bookkeeping table. `component` came with per-component tenant migrations: a table
+ * made by an older lwstack (no component column, key (schema_name, version)) is brought to
+ * the same shape here, once, and its rows keep component '' (see migrate_match). */
 static const char migrate_bootstrap_sql[] =
     "CREATE SCHEMA IF NOT EXISTS lw_control;\n"
     "CREATE TABLE IF NOT EXISTS lw_control.schema_migrations (\n"
@@ -33,14 +37,63 @@ static const char migrate_bootstrap_sql[] =
     "    version integer NOT NULL CHECK (version > 0),\n"
     "    name text NOT NULL,\n"
     "    applied_at timestamptz NOT NULL DEFAULT now(),\n"
-    "    PRIMARY KEY (schema_name, version)\n"
-    ");\n";
+    "    component text NOT NULL DEFAULT '',\n"
+    "    PRIMARY KEY (schema_name, component, version)\n"
+    ");\n"
+    "DO $$\n"
+    "BEGIN\n"
+    "    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = "
+    "'lw_control' AND table_name = 'schema_migrations' AND column_name = 'component') THEN\n"
+    "        ALTER TABLE lw_control.schema_migrations\n"
+    "            ADD COLUMN component text NOT NULL DEFAULT '',\n"
+    "            DROP CONSTRAINT schema_migrations_pkey,\n"
+    "            ADD PRIMARY KEY (schema_name, component, version);\n"
+    "    END IF;\n"
+    "END\n"
+    "$$;\n";
 
 static const char migrate_insert_sql[] =
-    "INSERT INTO lw_control.schema_migrations (schema_name, kind, version, name) "
-    "VALUES ($1, $2, $3::integer, $4)";
+    "INSERT INTO lw_control.schema_migrations (schema_name, kind, component, version, name) "
+    "VALUES ($1, $2, $3, $4::integer, $5)";
 
 /* ---- loading ----------------------------------------------------------------------------- */
+
+/* A file's name is its path under kind/: "0001_x.sql", or "is/0001_x.sql" in the folder of
+ * component `is`. These take it apart. */
+static const char *migrate_file(const lw_migration_t *m)
+{
+    const char *slash = strchr(m->name, '/');
+    return slash != NULL ? slash + 1 : m->name;
+}
+
+static size_t migrate_component_len(const lw_migration_t *m)
+{
+    const char *slash = strchr(m->name, '/');
+    return slash != NULL ? (size_t)(slash - m->name) : 0;
+}
+
+/* The component into buf ("" for none; cut to the buffer). */
+static const char *migrate_component(const lw_migration_t *m, char *buf, size_t len)
+{
+    size_t n = migrate_component_len(m);
+    n = n < len ? n : len - 1;
+    memcpy(buf, m->name, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static bool migrate_component_is(const lw_migration_t *m, const char *component)
+{
+    size_t n = migrate_component_len(m);
+    return strlen(component) == n && memcmp(m->name, component, n) == 0;
+}
+
+static int migrate_component_cmp(const lw_migration_t *x, const lw_migration_t *y)
+{
+    size_t nx = migrate_component_len(x), ny = migrate_component_len(y);
+    int c = memcmp(x->name, y->name, nx < ny ? nx : ny);
+    return c != 0 ? c : (nx > ny) - (nx < ny);
+}
 
 /* Parses "NNNN_name.sql" (four digits, an underscore, then lowercase letters, digits,
  * underscores or dashes). Returns the version (>= 1) or -1. */
@@ -63,10 +116,28 @@ static int migrate_parse_name(const char *name)
     return v >= 1 ? v : -1;
 }
 
+/* A component folder of migrations/tenant/ is named as the component is on `lwstack start`:
+ * a lowercase letter, then lowercase letters and digits. */
+static bool migrate_component_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > MIGRATE_MAX_COMPONENT_LEN || name[0] < 'a' || name[0] > 'z')
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* The order files are applied in (migrate.h): by number, then component ("" first), then
+ * name so that two files colliding on a number are reported in a stable order. */
 static int migrate_cmp(const void *a, const void *b)
 {
     const lw_migration_t *x = a, *y = b;
-    return (x->version > y->version) - (x->version < y->version);
+    if (x->version != y->version)
+        return (x->version > y->version) - (x->version < y->version);
+    int c = migrate_component_cmp(x, y);
+    return c != 0 ? c : strcmp(x->name, y->name);
 }
 
 static char *migrate_read_file(const char *path, const char *shown, lw_err_t *err)
@@ -127,34 +198,88 @@ static void migrate_free_list(lw_migration_t *list, size_t n)
     free(list);
 }
 
-/* Loads dir/kind/ into *list. A missing folder is an empty list. */
-static int migrate_load_kind(const char *dir, const char *kind, lw_migration_t **list, size_t *n,
-                             lw_err_t *err)
+/* A list being loaded. */
+typedef struct migrate_list {
+    const char *kind;
+    lw_migration_t *v;
+    size_t n, cap;
+} migrate_list_t;
+
+/* Appends the file `full` (shown as `shown`, kind/ then its name) to l. */
+static int migrate_list_add(migrate_list_t *l, const char *full, const char *shown, int version,
+                            lw_err_t *err)
 {
-    *list = NULL;
-    *n = 0;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, kind);
+    if (l->n >= MIGRATE_MAX_FILES)
+        return lw_err_set(err, &lw_err_migration_failed, "migrations: more than %d files in %s/",
+                          MIGRATE_MAX_FILES, l->kind);
+    struct stat st;
+    if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
+        lw_err_set(err, &lw_err_migration_failed, "migrations: %s is not a regular file", shown);
+        lw_err_attr(err, "file", shown);
+        return -1;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap == 0 ? 16 : l->cap * 2;
+        lw_migration_t *nl = realloc(l->v, cap * sizeof *nl);
+        if (nl == NULL)
+            return lw_err_set(err, &lw_err_internal, "migrations: out of memory");
+        l->v = nl;
+        l->cap = cap;
+    }
+    char *sql = migrate_read_file(full, shown, err);
+    if (sql == NULL)
+        return -1;
+    char *nm = strdup(shown + strlen(l->kind) + 1);
+    if (nm == NULL) {
+        free(sql);
+        return lw_err_set(err, &lw_err_internal, "migrations: out of memory");
+    }
+    l->v[l->n++] = (lw_migration_t){version, nm, sql};
+    return 0;
+}
+
+/* Loads the .sql files of `path` (shown as kind/[component/]) into l; with `subfolders`,
+ * also each component folder in it. A missing folder adds nothing. */
+static int migrate_load_dir(migrate_list_t *l, const char *path, const char *component,
+                            bool subfolders, lw_err_t *err)
+{
     DIR *d = opendir(path);
     if (d == NULL) {
         if (errno == ENOENT)
             return 0;
-        lw_err_set(err, &lw_err_migration_failed, "migrations: cannot open %s: %s", path,
-                   strerror(errno));
-        return -1;
+        return lw_err_set(err, &lw_err_migration_failed, "migrations: cannot open %s: %s", path,
+                          strerror(errno));
     }
-    size_t cap = 0;
     int rc = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
+    while (rc == 0 && (e = readdir(d)) != NULL) {
         const char *name = e->d_name;
         size_t len = strlen(name);
-        /* Hidden files and other files (README.md, editor backups) are not migrations;
-         * anything ending in .sql must be named properly. */
-        if (name[0] == '.' || len < 4 || strcmp(name + len - 4, ".sql") != 0)
+        char full[4400], shown[300];
+        snprintf(full, sizeof full, "%s/%s", path, name);
+        snprintf(shown, sizeof shown, "%s/%s%s%s", l->kind, component,
+                 component[0] != '\0' ? "/" : "", name);
+        if (name[0] == '.')
             continue;
-        char shown[300];
-        snprintf(shown, sizeof shown, "%s/%s", kind, name);
+        struct stat st;
+        bool is_dir = stat(full, &st) == 0 && S_ISDIR(st.st_mode);
+        if (subfolders && is_dir && (len < 4 || strcmp(name + len - 4, ".sql") != 0)) {
+            if (!migrate_component_name_ok(name)) {
+                lw_err_set(err, &lw_err_migration_failed,
+                           "migrations: %s/ is not named as a component (a lowercase letter, "
+                           "then lowercase letters and digits, at most %d)",
+                           shown, MIGRATE_MAX_COMPONENT_LEN);
+                lw_err_attr(err, "file", shown);
+                rc = -1;
+                break;
+            }
+            rc = migrate_load_dir(l, full, name, false, err);
+            continue;
+        }
+        /* Other files (README.md, editor backups) and folders are not migrations; anything
+         * ending in .sql must be named properly. */
+        if (len < 4 || strcmp(name + len - 4, ".sql") != 0)
+            continue;
         int version = migrate_parse_name(name);
         if (version < 0) {
             lw_err_set(err, &lw_err_migration_failed,
@@ -165,68 +290,50 @@ static int migrate_load_kind(const char *dir, const char *kind, lw_migration_t *
             rc = -1;
             break;
         }
-        if (*n >= MIGRATE_MAX_FILES) {
-            lw_err_set(err, &lw_err_migration_failed, "migrations: more than %d files in %s",
-                       MIGRATE_MAX_FILES, path);
-            rc = -1;
-            break;
-        }
-        char full[4400];
-        snprintf(full, sizeof full, "%s/%s", path, name);
-        struct stat st;
-        if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
-            lw_err_set(err, &lw_err_migration_failed, "migrations: %s is not a regular file",
-                       shown);
-            lw_err_attr(err, "file", shown);
-            rc = -1;
-            break;
-        }
-        if (*n == cap) {
-            cap = cap == 0 ? 16 : cap * 2;
-            lw_migration_t *nl = realloc(*list, cap * sizeof **list);
-            if (nl == NULL) {
-                lw_err_set(err, &lw_err_internal, "migrations: out of memory");
-                rc = -1;
-                break;
-            }
-            *list = nl;
-        }
-        char *sql = migrate_read_file(full, shown, err);
-        char *nm = strdup(name);
-        if (sql == NULL || nm == NULL) {
-            if (sql != NULL)
-                lw_err_set(err, &lw_err_internal, "migrations: out of memory");
-            free(sql);
-            free(nm);
-            rc = -1;
-            break;
-        }
-        (*list)[*n].version = version;
-        (*list)[*n].name = nm;
-        (*list)[*n].sql = sql;
-        (*n)++;
+        rc = migrate_list_add(l, full, shown, version, err);
     }
     closedir(d);
-    if (rc == 0 && *n > 1) {
-        qsort(*list, *n, sizeof **list, migrate_cmp);
-        for (size_t i = 1; i < *n; i++) {
-            if ((*list)[i].version == (*list)[i - 1].version) {
-                lw_err_set(err, &lw_err_migration_failed,
-                           "migrations: %s/%s and %s/%s have the same version %d", kind,
-                           (*list)[i - 1].name, kind, (*list)[i].name, (*list)[i].version);
-                char shown[300];
-                snprintf(shown, sizeof shown, "%s/%s", kind, (*list)[i].name);
-                lw_err_attr(err, "file", shown);
-                rc = -1;
-                break;
-            }
-        }
+    return rc;
+}
+
+/* Sorts l into the order of application and refuses two files of one component with one
+ * number, naming both. */
+static int migrate_list_finish(migrate_list_t *l, lw_err_t *err)
+{
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof *l->v, migrate_cmp);
+    for (size_t i = 1; i < l->n; i++) {
+        const lw_migration_t *a = &l->v[i - 1], *b = &l->v[i];
+        if (a->version != b->version || migrate_component_cmp(a, b) != 0)
+            continue;
+        char pb[300];
+        snprintf(pb, sizeof pb, "%s/%s", l->kind, b->name);
+        lw_err_set(err, &lw_err_migration_failed,
+                   "migrations: %s/%s and %s have the same version %d", l->kind, a->name, pb,
+                   b->version);
+        lw_err_attr(err, "file", pb);
+        return -1;
     }
+    return 0;
+}
+
+/* Loads dir/kind/ (and, for tenant, its component folders) into *list. */
+static int migrate_load_kind(const char *dir, const char *kind, lw_migration_t **list, size_t *n,
+                             lw_err_t *err)
+{
+    migrate_list_t l = {.kind = kind};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, kind);
+    int rc = migrate_load_dir(&l, path, "", strcmp(kind, "tenant") == 0, err);
+    if (rc == 0)
+        rc = migrate_list_finish(&l, err);
     if (rc != 0) {
-        migrate_free_list(*list, *n);
-        *list = NULL;
-        *n = 0;
+        migrate_free_list(l.v, l.n);
+        l.v = NULL;
+        l.n = 0;
     }
+    *list = l.v;
+    *n = l.n;
     return rc;
 }
 
@@ -344,139 +451,196 @@ static int migrate_exec(PGconn *pg, const char *sql, int nparams, const char *co
 }
 
 typedef struct migrate_applied {
+    const char *component; /* '' for rows recorded before component folders */
     int version;
-    char *name;
+    const char *name;
 } migrate_applied_t;
 
-/* Checks a schema's recorded history against the files and returns how many leading files
- * are applied (*napplied), or -1 with err when the history does not match: a recorded
- * version without its file, a renamed file, or a gap (a pending file older than an applied
- * one: applying it now would run migrations out of order). */
+/* The file a recorded row stands for, or NULL. A row matches the file of its component and
+ * version. A row recorded before component folders existed (component '') whose version no
+ * longer has a file directly in kind/ matches the one component file with its version and
+ * file name: the file was moved into its component's folder, which keeps it applied. Two
+ * such files make it ambiguous: *ambiguous is set and NULL returned. */
+static const lw_migration_t *migrate_match(const lw_migration_t *files, size_t n,
+                                           const migrate_applied_t *a, bool *ambiguous)
+{
+    const lw_migration_t *moved = NULL;
+    *ambiguous = false;
+    for (size_t i = 0; i < n; i++) {
+        if (files[i].version != a->version)
+            continue;
+        if (migrate_component_is(&files[i], a->component))
+            return &files[i];
+        if (a->component[0] == '\0' && strcmp(migrate_file(&files[i]), a->name) == 0) {
+            *ambiguous = *ambiguous || moved != NULL;
+            moved = &files[i];
+        }
+    }
+    return *ambiguous ? NULL : moved;
+}
+
+/* Checks a schema's recorded history against the files and marks in done[] the files that
+ * are applied, or returns -1 with err when the history does not match: a recorded version
+ * without its file, a renamed file, or a gap within one component (a pending file older
+ * than an applied one of the same component: applying it now would run that component's
+ * migrations out of order). Across components pending files run in the order of the list,
+ * whatever is applied. */
 static int migrate_check_history(const char *kind, const char *schema, const lw_migration_t *files,
                                  size_t n, const migrate_applied_t *applied, size_t napplied,
-                                 size_t *prefix, lw_err_t *err)
+                                 bool *done, lw_err_t *err)
 {
     for (size_t a = 0; a < napplied; a++) {
-        const lw_migration_t *f = NULL;
-        for (size_t i = 0; i < n; i++)
-            if (files[i].version == applied[a].version)
-                f = &files[i];
+        const migrate_applied_t *r = &applied[a];
+        bool ambiguous;
+        const lw_migration_t *f = migrate_match(files, n, r, &ambiguous);
+        char where[64], shown[300];
+        snprintf(where, sizeof where, "%s%s%s", kind, r->component[0] != '\0' ? "/" : "",
+                 r->component);
+        snprintf(shown, sizeof shown, "%s/%s", where, r->name);
         if (f == NULL) {
             lw_err_set(err, &lw_err_migration_failed,
                        "migration history of schema %s does not match the files: version %d "
-                       "(%s/%s) is applied but there is no %s file with that version",
-                       schema, applied[a].version, kind, applied[a].name, kind);
+                       "(%s) is applied but there is %s %s file with that version",
+                       schema, r->version, shown, ambiguous ? "more than one" : "no",
+                       ambiguous ? kind : where);
             lw_err_attr(err, "schema", schema);
             return -1;
         }
-        if (strcmp(f->name, applied[a].name) != 0) {
+        if (strcmp(migrate_file(f), r->name) != 0) {
             lw_err_set(err, &lw_err_migration_failed,
                        "migration history of schema %s does not match the files: version %d "
-                       "was applied as %s/%s but the file is now %s/%s",
-                       schema, applied[a].version, kind, applied[a].name, kind, f->name);
+                       "was applied as %s but the file is now %s/%s",
+                       schema, r->version, shown, kind, f->name);
             lw_err_attr(err, "schema", schema);
             lw_err_attr(err, "file", f->name);
             return -1;
         }
+        done[f - files] = true;
     }
-    size_t k = 0;
-    while (k < n && k < napplied && files[k].version == applied[k].version)
-        k++;
-    if (k < napplied) {
-        /* files[k] is pending while a later version is applied. */
-        lw_err_set(err, &lw_err_migration_failed,
-                   "migration %s/%s is pending on schema %s but the later version %d (%s) is "
-                   "already applied; refusing to apply out of order",
-                   kind, files[k].name, schema, applied[k].version, applied[k].name);
-        lw_err_attr(err, "schema", schema);
-        lw_err_attr(err, "file", files[k].name);
-        return -1;
+    /* The list is in (version, component) order, so each component's files are met in
+     * version order: a pending file followed by an applied one of its component is a gap. */
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        for (size_t j = i + 1; j < n; j++) {
+            if (!done[j] || migrate_component_cmp(&files[i], &files[j]) != 0)
+                continue;
+            lw_err_set(err, &lw_err_migration_failed,
+                       "migration %s/%s is pending on schema %s but the later version %d (%s) is "
+                       "already applied; refusing to apply out of order",
+                       kind, files[i].name, schema, files[j].version, migrate_file(&files[j]));
+            lw_err_attr(err, "schema", schema);
+            lw_err_attr(err, "file", files[i].name);
+            return -1;
+        }
     }
-    *prefix = k;
     return 0;
+}
+
+/* Reads the recorded history of one schema and marks the applied files in done[]. */
+static int migrate_read_history(PGconn *pg, const char *kind, const char *schema,
+                                const lw_migration_t *files, size_t n, bool *done, lw_err_t *err)
+{
+    char why[400];
+    const char *p1[] = {schema, kind};
+    PGresult *res = NULL;
+    if (migrate_exec(pg,
+                     "SELECT component, version, name FROM lw_control.schema_migrations "
+                     "WHERE schema_name = $1 AND kind = $2 ORDER BY component, version",
+                     2, p1, &res, why, sizeof why) != 0)
+        return lw_err_set(err, &lw_err_migration_failed,
+                          "migrations: cannot read the versions of schema %s: %s", schema, why);
+    size_t napplied = (size_t)PQntuples(res);
+    migrate_applied_t *applied = calloc(napplied + 1, sizeof *applied);
+    if (applied == NULL) {
+        PQclear(res);
+        return lw_err_set(err, &lw_err_internal, "migrations: out of memory");
+    }
+    for (size_t i = 0; i < napplied; i++) {
+        applied[i].component = PQgetvalue(res, (int)i, 0);
+        applied[i].version = atoi(PQgetvalue(res, (int)i, 1));
+        applied[i].name = PQgetvalue(res, (int)i, 2);
+    }
+    int rc = migrate_check_history(kind, schema, files, n, applied, napplied, done, err);
+    free(applied);
+    PQclear(res);
+    return rc;
+}
+
+/* Applies one file to a schema in its own transaction, with its version row. */
+static int migrate_apply(PGconn *pg, const char *kind, const char *schema, const char *set_path,
+                         const lw_migration_t *m, lw_err_t *err)
+{
+    char why[400];
+    if (migrate_exec(pg, "BEGIN", 0, NULL, NULL, why, sizeof why) != 0 ||
+        migrate_exec(pg, set_path, 0, NULL, NULL, why, sizeof why) != 0) {
+        migrate_fail(err, kind, m, schema, why);
+        goto fail;
+    }
+    PGresult *res = PQexec(pg, m->sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+        migrate_sql_error(res, pg, m->sql, why, sizeof why);
+        PQclear(res);
+        migrate_fail(err, kind, m, schema, why);
+        goto fail;
+    }
+    PQclear(res);
+    if (PQtransactionStatus(pg) != PQTRANS_INTRANS) {
+        migrate_fail(err, kind, m, schema,
+                     "the file ended the transaction itself (COMMIT or ROLLBACK is not "
+                     "allowed in a migration)");
+        goto fail;
+    }
+    char version[16], component[MIGRATE_MAX_COMPONENT_LEN + 1];
+    snprintf(version, sizeof version, "%d", m->version);
+    const char *p[] = {schema, kind, migrate_component(m, component, sizeof component), version,
+                       migrate_file(m)};
+    if (migrate_exec(pg, migrate_insert_sql, 5, p, NULL, why, sizeof why) != 0 ||
+        migrate_exec(pg, "COMMIT", 0, NULL, NULL, why, sizeof why) != 0) {
+        migrate_fail(err, kind, m, schema, why);
+        goto fail;
+    }
+    return 0;
+fail:
+    PQclear(PQexec(pg, "ROLLBACK"));
+    return -1;
 }
 
 /* Applies the pending files of one schema. Returns the number applied, or -1. */
 static int migrate_schema(PGconn *pg, const char *kind, const char *schema,
                           const lw_migration_t *files, size_t n, FILE *log, lw_err_t *err)
 {
-    char why[400];
-    const char *p1[] = {schema, kind};
-    PGresult *res = NULL;
-    if (migrate_exec(pg,
-                     "SELECT version, name FROM lw_control.schema_migrations "
-                     "WHERE schema_name = $1 AND kind = $2 ORDER BY version",
-                     2, p1, &res, why, sizeof why) != 0) {
-        lw_err_set(err, &lw_err_migration_failed,
-                   "migrations: cannot read the versions of schema %s: %s", schema, why);
-        return -1;
-    }
-    size_t napplied = (size_t)PQntuples(res);
-    migrate_applied_t *applied = calloc(napplied + 1, sizeof *applied);
-    if (applied == NULL) {
-        PQclear(res);
-        lw_err_set(err, &lw_err_internal, "migrations: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < napplied; i++) {
-        applied[i].version = atoi(PQgetvalue(res, (int)i, 0));
-        applied[i].name = PQgetvalue(res, (int)i, 1);
-    }
-    size_t done = 0;
-    int rc = migrate_check_history(kind, schema, files, n, applied, napplied, &done, err);
-    free(applied);
-    PQclear(res);
-    if (rc != 0)
-        return -1;
-
+    bool *done = calloc(n + 1, sizeof *done);
+    if (done == NULL)
+        return lw_err_set(err, &lw_err_internal, "migrations: out of memory");
+    int applied_now = -1;
     char quoted[2 * MIGRATE_MAX_SCHEMA_LEN + 3];
+    char set_path[sizeof quoted + 40];
+    if (migrate_read_history(pg, kind, schema, files, n, done, err) != 0)
+        goto out;
     if (lw_db_quote_ident(schema, quoted, sizeof quoted) != 0) {
         lw_err_set(err, &lw_err_migration_failed, "migrations: schema name %s is too long", schema);
-        return -1;
+        goto out;
     }
-    char set_path[sizeof quoted + 40];
     snprintf(set_path, sizeof set_path, "SET LOCAL search_path TO %s", quoted);
-    int applied_now = 0;
-    for (size_t i = done; i < n; i++) {
-        const lw_migration_t *m = &files[i];
-        if (migrate_exec(pg, "BEGIN", 0, NULL, NULL, why, sizeof why) != 0 ||
-            migrate_exec(pg, set_path, 0, NULL, NULL, why, sizeof why) != 0) {
-            migrate_fail(err, kind, m, schema, why);
-            goto fail;
-        }
-        res = PQexec(pg, m->sql);
-        ExecStatusType st = PQresultStatus(res);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
-            migrate_sql_error(res, pg, m->sql, why, sizeof why);
-            PQclear(res);
-            migrate_fail(err, kind, m, schema, why);
-            goto fail;
-        }
-        PQclear(res);
-        if (PQtransactionStatus(pg) != PQTRANS_INTRANS) {
-            migrate_fail(err, kind, m, schema,
-                         "the file ended the transaction itself (COMMIT or ROLLBACK is not "
-                         "allowed in a migration)");
-            goto fail;
-        }
-        char version[16];
-        snprintf(version, sizeof version, "%d", m->version);
-        const char *p[] = {schema, kind, version, m->name};
-        if (migrate_exec(pg, migrate_insert_sql, 4, p, NULL, why, sizeof why) != 0 ||
-            migrate_exec(pg, "COMMIT", 0, NULL, NULL, why, sizeof why) != 0) {
-            migrate_fail(err, kind, m, schema, why);
-            goto fail;
+    applied_now = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        if (migrate_apply(pg, kind, schema, set_path, &files[i], err) != 0) {
+            applied_now = -1;
+            goto out;
         }
         if (log != NULL) {
-            fprintf(log, "applied %s/%s to schema %s\n", kind, m->name, schema);
+            fprintf(log, "applied %s/%s to schema %s\n", kind, files[i].name, schema);
             fflush(log);
         }
         applied_now++;
     }
+out:
+    free(done);
     return applied_now;
-fail:
-    PQclear(PQexec(pg, "ROLLBACK"));
-    return -1;
 }
 
 int lw_migrate_run(const char *db_uri, const lw_migration_set_t *set, void *log, lw_err_t *err)
@@ -640,10 +804,12 @@ static void migrate_tx_step(migrate_tx_t *m)
         if ((m->step - 3) % 2 == 0) {
             rc = lw_db_tx_exec(m->tx, f->sql, migrate_tx_on_result, m);
         } else {
-            char version[16];
+            char version[16], component[MIGRATE_MAX_COMPONENT_LEN + 1];
             snprintf(version, sizeof version, "%d", f->version);
-            const char *p[] = {m->schema, "tenant", version, f->name};
-            rc = lw_db_tx_query(m->tx, migrate_insert_sql, 4, p, migrate_tx_on_result, m);
+            const char *p[] = {m->schema, "tenant",
+                               migrate_component(f, component, sizeof component), version,
+                               migrate_file(f)};
+            rc = lw_db_tx_query(m->tx, migrate_insert_sql, 5, p, migrate_tx_on_result, m);
         }
     } else if (!m->drop && m->step == 3 + 2 * nfiles) {
         /* The caller's later statements in this transaction use its own search_path. */

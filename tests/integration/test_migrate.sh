@@ -7,7 +7,13 @@
 #   SQL error, and that schema keeps its previous version (the file's other statements are
 #   rolled back);
 # - a renamed or missing applied file, a pending file older than an applied one, and a badly
-#   named file are refused before anything runs.
+#   named file are refused before anything runs;
+# - tenant files in component folders (migrations/tenant/<component>/NNNN_name.sql) are
+#   numbered per component and applied by (number, component); a component's gap is refused,
+#   another component's higher number is not; two files of one component with one number
+#   are refused naming both; a file moved from tenant/ into a component folder stays applied;
+# - a database migrated by the previous lwstack (bookkeeping without components) is a no-op
+#   for the embedded migrations of this one, whose tenant file moved to tenant/is/.
 . "$(dirname "$0")/lib.sh"
 DRV=$(lw_t_db_driver)
 
@@ -222,5 +228,168 @@ lw_t_eq "tenant schema t_gamma created during a migrate run" "created t_gamma" "
     lw_t_fail "its creation did not wait for the migrate run ($(( (t1 - t0) / 1000000 )) ms)"
 lw_t_eq "t_gamma holds every tenant migration" "1 2" \
     "$(lw_t_psql -c "SELECT string_agg(version::text, ' ' ORDER BY version) FROM lw_control.schema_migrations WHERE schema_name = 't_gamma'")"
+
+# ---- Component folders ----------------------------------------------------------------
+comp_versions() {
+    lw_t_psql -c "SELECT schema_name || ' ' || component || ' ' || version || ' ' || name
+                  FROM lw_control.schema_migrations WHERE kind = 'tenant'
+                  ORDER BY schema_name, component, version"
+}
+rm -rf "$LW_T_DIR/comp"
+cp -r "$LW_T_DIR/lock" "$LW_T_DIR/comp"
+d="$LW_T_DIR/comp"
+mkdir -p "$d/tenant/is" "$d/tenant/ns"
+printf 'CREATE TABLE people (id int PRIMARY KEY);\n' >"$d/tenant/is/0001_people.sql"
+# Number 1 of ns runs after number 1 of is and of the files directly in tenant/ (things).
+printf 'CREATE TABLE links (thing_id text REFERENCES things, person int REFERENCES people);\n' \
+    >"$d/tenant/ns/0001_links.sql"
+migrate "$d"
+lw_t_eq "component files apply by number, then component, to every tenant schema" \
+    "applied tenant/is/0001_people.sql to schema t_alpha
+applied tenant/ns/0001_links.sql to schema t_alpha
+applied tenant/is/0001_people.sql to schema t_gamma
+applied tenant/ns/0001_links.sql to schema t_gamma
+4 migrations applied" "$OUT"
+lw_t_eq "versions are recorded per component, names without the folder" \
+    "t_alpha  1 0001_things.sql
+t_alpha  2 0002_more.sql
+t_alpha is 1 0001_people.sql
+t_alpha ns 1 0001_links.sql
+t_gamma  1 0001_things.sql
+t_gamma  2 0002_more.sql
+t_gamma is 1 0001_people.sql
+t_gamma ns 1 0001_links.sql" "$(comp_versions)"
+
+# A later ns file is applied; then an is file with a lower number arrives: it applies (it is
+# another component's), while an ns file below an applied ns one is refused.
+printf 'CREATE TABLE late (id int);\n' >"$d/tenant/ns/0005_late.sql"
+migrate "$d"
+lw_t_eq "ns/0005 applies to both schemas" "0 2 migrations applied" "$RC $(printf '%s\n' "$OUT" | tail -1)"
+printf 'ALTER TABLE people ADD COLUMN name text;\n' >"$d/tenant/is/0002_names.sql"
+migrate "$d"
+lw_t_eq "is/0002 applies although ns/0005 is applied" \
+    "0 applied tenant/is/0002_names.sql to schema t_alpha
+applied tenant/is/0002_names.sql to schema t_gamma
+2 migrations applied" "$RC $OUT"
+rm -rf "$LW_T_DIR/comp-gap"
+cp -r "$d" "$LW_T_DIR/comp-gap"
+printf 'CREATE TABLE early (id int);\n' >"$LW_T_DIR/comp-gap/tenant/ns/0004_early.sql"
+migrate "$LW_T_DIR/comp-gap"
+lw_t_eq "an ns file below an applied ns file is refused" \
+    "1 lwstack migrate: migration tenant/ns/0004_early.sql is pending on schema t_alpha but the later version 5 (0005_late.sql) is already applied; refusing to apply out of order" \
+    "$RC $ERR"
+
+# Two files of one component with one number: refused before anything runs, naming both.
+rm -rf "$LW_T_DIR/comp-dup"
+cp -r "$d" "$LW_T_DIR/comp-dup"
+printf 'SELECT 1;\n' >"$LW_T_DIR/comp-dup/tenant/is/0003_b.sql"
+printf 'SELECT 1;\n' >"$LW_T_DIR/comp-dup/tenant/is/0003_a.sql"
+printf 'SELECT 1;\n' >"$LW_T_DIR/comp-dup/tenant/ns/0003_a.sql"
+migrate "$LW_T_DIR/comp-dup"
+lw_t_eq "one component, one number, two files → exit 1 naming both" \
+    "1 lwstack migrate: migrations: tenant/is/0003_a.sql and tenant/is/0003_b.sql have the same version 3" \
+    "$RC $ERR"
+rm -rf "$LW_T_DIR/comp-badname"
+cp -r "$d" "$LW_T_DIR/comp-badname"
+mkdir "$LW_T_DIR/comp-badname/tenant/Net-Server"
+migrate "$LW_T_DIR/comp-badname"
+case "$RC $ERR" in
+"1 lwstack migrate: migrations: tenant/Net-Server/ is not named as a component"*)
+    lw_t_ok "a folder not named as a component → exit 1 naming it" ;;
+*) lw_t_fail "unexpected: $RC $ERR" ;;
+esac
+
+# A file moved from tenant/ into a component folder, name kept: still applied.
+dump >"$LW_T_DIR/dump.comp"
+mkdir -p "$d/tenant/things"
+mv "$d/tenant/0002_more.sql" "$d/tenant/things/0002_more.sql"
+migrate "$d"
+lw_t_eq "a file moved into its component's folder is not applied again" \
+    "0 0 migrations applied" "$RC $OUT"
+dump >"$LW_T_DIR/dump.moved"
+cmp -s "$LW_T_DIR/dump.comp" "$LW_T_DIR/dump.moved" &&
+    lw_t_ok "and nothing changed" || lw_t_fail "moving a file changed the schema"
+"$DRV" tenant-create "$LW_T_DB_URI" "$d" t_delta >/dev/null 2>"$LW_T_DIR/drv.err" ||
+    lw_t_fail "tenant-create t_delta: $(cat "$LW_T_DIR/drv.err")"
+lw_t_eq "a new tenant schema records the moved file under its component, in order" \
+    "t_delta  1 0001_things.sql
+t_delta is 1 0001_people.sql
+t_delta ns 1 0001_links.sql
+t_delta is 2 0002_names.sql
+t_delta things 2 0002_more.sql
+t_delta ns 5 0005_late.sql" \
+    "$(lw_t_psql -c "SELECT schema_name || ' ' || component || ' ' || version || ' ' || name
+                     FROM lw_control.schema_migrations WHERE schema_name = 't_delta'
+                     ORDER BY applied_at, version, component")"
+migrate "$d"
+lw_t_eq "migrate after it applies nothing" "0 0 migrations applied" "$RC $OUT"
+
+# ---- A database migrated by the previous lwstack ----------------------------------------
+# Its bookkeeping had no component column and the key (schema_name, version), and its one
+# tenant file was migrations/tenant/0001_identity.sql (now tenant/is/0001_identity.sql).
+# The state is written here as that lwstack left it: its table, its rows, the files applied.
+lw_t_as_pg "$(lw_t_pg_bin)/createdb" -h "$LW_T_PGSOCK" -U lwstack lwstack_old
+OLD_URI="postgresql:///lwstack_old?host=$LW_T_PGSOCK&user=lwstack"
+old_psql() { psql "$OLD_URI" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+old_dump() {
+    lw_t_as_pg "$(lw_t_pg_bin)/pg_dump" --schema-only -h "$LW_T_PGSOCK" -U lwstack \
+        --exclude-table=lw_control.schema_migrations lwstack_old | grep -vE '^\\(un)?restrict '
+}
+old_psql <<'SQL'
+CREATE SCHEMA lw_control;
+CREATE TABLE lw_control.schema_migrations (
+    schema_name text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('control', 'tenant')),
+    version integer NOT NULL CHECK (version > 0),
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, version)
+);
+SQL
+for f in "$LWSTACK_SRC"/migrations/control/*.sql; do
+    n=$(basename "$f")
+    { echo "BEGIN; SET LOCAL search_path TO lw_control;"; cat "$f"
+      echo "INSERT INTO lw_control.schema_migrations (schema_name, kind, version, name)
+            VALUES ('lw_control', 'control', ${n%%_*}, '$n'); COMMIT;"; } | old_psql
+done
+for t in t_old_one t_old_two; do
+    { echo "BEGIN; CREATE SCHEMA $t; SET LOCAL search_path TO $t;"
+      cat "$LWSTACK_SRC/migrations/tenant/is/0001_identity.sql"
+      echo "INSERT INTO lw_control.schema_migrations (schema_name, kind, version, name)
+            VALUES ('$t', 'tenant', 1, '0001_identity.sql'); COMMIT;"; } | old_psql
+done
+old_rows() {
+    old_psql -c "SELECT schema_name || ' ' || kind || ' ' || version || ' ' || name || ' ' ||
+                        applied_at FROM lw_control.schema_migrations ORDER BY 1"
+}
+old_dump >"$LW_T_DIR/old.before"
+old_rows >"$LW_T_DIR/old.rows.before"
+set +e
+"$LWSTACK_BIN" migrate --db.uri="$OLD_URI" >"$LW_T_DIR/m.out" 2>"$LW_T_DIR/m.err"
+RC=$?
+set -e
+lw_t_eq "the embedded migrations on a database of the previous lwstack apply nothing" \
+    "0 0 migrations applied " "$RC $(cat "$LW_T_DIR/m.out") $(cat "$LW_T_DIR/m.err")"
+old_dump >"$LW_T_DIR/old.after"
+cmp -s "$LW_T_DIR/old.before" "$LW_T_DIR/old.after" &&
+    lw_t_ok "its schemas are unchanged" ||
+    lw_t_fail "its schemas changed: $(diff "$LW_T_DIR/old.before" "$LW_T_DIR/old.after" | head -20)"
+lw_t_eq "its version rows are unchanged (applied_at included)" \
+    "$(cat "$LW_T_DIR/old.rows.before")" "$(old_rows)"
+lw_t_eq "its bookkeeping gained the component column ('' for the old rows) and key" \
+    "$(( $(ls "$LWSTACK_SRC"/migrations/control/*.sql | wc -l) + 2 )) 0 schema_name,component,version" \
+    "$(old_psql -c "SELECT count(*), count(*) FILTER (WHERE component <> '') FROM lw_control.schema_migrations" | tr '|' ' ') $(old_psql -c "SELECT string_agg(a.attname, ',' ORDER BY k.n)
+        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = 'lw_control.schema_migrations'::regclass AND i.indisprimary")"
+"$DRV" tenant-create "$OLD_URI" "$LWSTACK_SRC/migrations" t_old_three >/dev/null 2>"$LW_T_DIR/drv.err" ||
+    lw_t_fail "tenant-create t_old_three: $(cat "$LW_T_DIR/drv.err")"
+lw_t_eq "a tenant created afterwards records its file under component is" \
+    "t_old_three is 1 0001_identity.sql" \
+    "$(old_psql -c "SELECT schema_name || ' ' || component || ' ' || version || ' ' || name
+                   FROM lw_control.schema_migrations WHERE schema_name = 't_old_three'")"
+"$LWSTACK_BIN" migrate --db.uri="$OLD_URI" >"$LW_T_DIR/m.out" 2>&1 ||
+    lw_t_fail "second run on the old database: $(cat "$LW_T_DIR/m.out")"
+lw_t_eq "a second run applies nothing either" "0 migrations applied" "$(cat "$LW_T_DIR/m.out")"
 
 lw_t_done

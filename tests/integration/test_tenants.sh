@@ -10,7 +10,7 @@ lw_t_kafka_start 4
 port=$(lw_t_free_port)
 lw_t_stack stack "$port"
 api="http://127.0.0.1:$port/api/v3"
-n_tenant_migrations=$(ls "$LWSTACK_SRC"/migrations/tenant/*.sql 2>/dev/null | wc -l)
+n_tenant_migrations=$(find "$LWSTACK_SRC"/migrations/tenant -maxdepth 2 -name '*.sql' | wc -l)
 
 create() { # id [extra JSON fields]
     lw_t_admin POST "$api/tenants" -d "{\"tenant\":{\"ids\":{\"tenant_id\":\"$1\"},\"name\":\"Tenant $1\",\"state\":\"STATE_APPROVED\"${2:-}}}"
