@@ -409,6 +409,24 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* Grows *buf to at least need bytes, doubling from 1 KiB but never past limit. */
+static int buf_reserve(char **buf, size_t *cap, size_t need, size_t limit)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap != 0 ? *cap : 1024;
+    while (n < need)
+        n *= 2;
+    if (n > limit)
+        n = limit;
+    char *b = realloc(*buf, n);
+    if (b == NULL)
+        return -1;
+    *buf = b;
+    *cap = n;
+    return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
 {
     lw_http_client_req_t *r = userp;
@@ -417,18 +435,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp)
         r->body_too_large = true;
         return 0; /* aborts the transfer (CURLE_WRITE_ERROR) */
     }
-    if (r->body_len + len + 1 > r->body_cap) {
-        size_t cap = r->body_cap != 0 ? r->body_cap : 4096;
-        while (cap < r->body_len + len + 1)
-            cap *= 2;
-        if (r->max_body < SIZE_MAX && cap > r->max_body + 1)
-            cap = r->max_body + 1;
-        char *b = realloc(r->body, cap);
-        if (b == NULL)
-            return 0;
-        r->body = b;
-        r->body_cap = cap;
-    }
+    /* The NUL after the body; growth stops at the cap. */
+    size_t limit = r->max_body < SIZE_MAX ? r->max_body + 1 : SIZE_MAX;
+    if (buf_reserve(&r->body, &r->body_cap, r->body_len + len + 1, limit) != 0)
+        return 0;
     memcpy(r->body + r->body_len, data, len);
     r->body_len += len;
     r->body[r->body_len] = '\0';
@@ -454,16 +464,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
         r->headers_too_large = true;
         return 0;
     }
-    if (r->head_len + len > r->head_cap) {
-        size_t cap = r->head_cap != 0 ? r->head_cap : 1024;
-        while (cap < r->head_len + len)
-            cap *= 2;
-        char *h = realloc(r->head, cap);
-        if (h == NULL)
-            return 0;
-        r->head = h;
-        r->head_cap = cap;
-    }
+    if (buf_reserve(&r->head, &r->head_cap, r->head_len + len, SIZE_MAX) != 0)
+        return 0;
     memcpy(r->head + r->head_len, data, len);
     r->head_len += len;
     return len;

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -587,40 +588,66 @@ static void test_lw_http_client_send__refused_is_connection_failed(void **state)
     assert_string_equal(f->calls[0].err_name, "connection_failed");
 }
 
-static void test_lw_http_client_send__content_length_over_cap(void **state)
+static void test_lw_http_client_send__connect_timeout_is_connection_failed(void **state)
 {
     fixture_t *f = *state;
+    /* A listener whose accept queue (backlog 0) is full: Linux drops further SYNs, so a
+     * connection is never made. */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(l, 0), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&addr, &len), 0);
+    int fill[2];
+    for (int i = 0; i < 2; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fill[i] >= 0);
+        connect(fill[i], (struct sockaddr *)&addr, sizeof addr); /* EINPROGRESS */
+    }
     char url[128];
-    url_for(url, sizeof url, f->srv.port, "/big/100000");
-    lw_http_client_req_opts_t o = {.url = url, .max_response_bytes = 1000};
+    url_for(url, sizeof url, ntohs(addr.sin_port), "/ok");
+    lw_http_client_req_opts_t o = {.url = url, .connect_timeout_ms = 300};
     assert_non_null(send_opts(f, &o));
     run_until(f, &f->ncalls, 1);
-    assert_string_equal(f->calls[0].err_name, "response_too_large");
-    assert_string_equal(f->calls[0].err_attr, "max_bytes=1000");
+    assert_string_equal(f->calls[0].err_name, "connection_failed");
+    close(fill[0]);
+    close(fill[1]);
+    close(l);
+}
+
+/* One request for path with max_response_bytes = max, run to its callback. */
+static const call_t *get_with_cap(fixture_t *f, const char *path, size_t max)
+{
+    char url[128];
+    url_for(url, sizeof url, f->srv.port, path);
+    lw_http_client_req_opts_t o = {.url = url, .max_response_bytes = max};
+    assert_non_null(send_opts(f, &o));
+    run_until(f, &f->ncalls, 1);
+    return &f->calls[0];
+}
+
+static void test_lw_http_client_send__content_length_over_cap(void **state)
+{
+    const call_t *c = get_with_cap(*state, "/big/100000", 1000);
+    assert_string_equal(c->err_name, "response_too_large");
+    assert_string_equal(c->err_attr, "max_bytes=1000");
 }
 
 static void test_lw_http_client_send__chunked_body_over_cap(void **state)
 {
-    fixture_t *f = *state;
-    char url[128];
-    url_for(url, sizeof url, f->srv.port, "/stream");
-    lw_http_client_req_opts_t o = {.url = url, .max_response_bytes = 5000};
-    assert_non_null(send_opts(f, &o));
-    run_until(f, &f->ncalls, 1);
-    assert_string_equal(f->calls[0].err_name, "response_too_large");
-    assert_string_equal(f->calls[0].err_attr, "max_bytes=5000");
+    const call_t *c = get_with_cap(*state, "/stream", 5000);
+    assert_string_equal(c->err_name, "response_too_large");
+    assert_string_equal(c->err_attr, "max_bytes=5000");
 }
 
 static void test_lw_http_client_send__body_of_exactly_the_cap(void **state)
 {
-    fixture_t *f = *state;
-    char url[128];
-    url_for(url, sizeof url, f->srv.port, "/big/1000");
-    lw_http_client_req_opts_t o = {.url = url, .max_response_bytes = 1000};
-    assert_non_null(send_opts(f, &o));
-    run_until(f, &f->ncalls, 1);
-    assert_int_equal(f->calls[0].status, 200);
-    assert_int_equal(f->calls[0].body_len, 1000);
+    const call_t *c = get_with_cap(*state, "/big/1000", 1000);
+    assert_int_equal(c->status, 200);
+    assert_int_equal(c->body_len, 1000);
 }
 
 static void test_lw_http_client_send__reuses_the_connection(void **state)
@@ -864,6 +891,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_lw_http_client_send__refused_is_connection_failed,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_lw_http_client_send__connect_timeout_is_connection_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lw_http_client_send__content_length_over_cap, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lw_http_client_send__chunked_body_over_cap, setup,
