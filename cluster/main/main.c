@@ -1,6 +1,10 @@
-/* lwstack: the one binary. `lwstack start [all|component...]` runs components on one loop;
- * the other subcommands are tools for operators. */
+/* lwstack: the one binary, and the composition root (DESIGN.md §1). Two tables say what it
+ * is made of: main_components, the components `lwstack start` can run, and main_commands,
+ * its subcommands. Adding a server is one line in the first table (and its library in
+ * CMakeLists.txt); adding a tool is one line in the second. Nothing else names a component:
+ * the tables are the only place, and the runtime is given the components it runs. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,42 +13,63 @@
 #include "cluster/log.h"
 #include "cluster/migrate.h"
 #include "cluster/runtime.h"
-#include "tenant/tenant.h"
-#if __has_include("cmd_lorawan.h")
-#include "cmd_lorawan.h"
-#define LW_HAVE_LORAWAN_CMD 1
-#endif
-#ifdef LW_HAVE_IS
 #include "is/is.h"
-#endif
+#include "lorawan/cli/cli.h"
+#include "tenant/tenant.h"
 
 extern char **environ;
 
 #define EXIT_USAGE 2
 
+/* The components, in the order they are started. The tenant registry comes first and
+ * always runs: every component stands on it (main_start adds it whatever is named). */
 static const lw_component_t *const main_components[] = {
     &tn_component,
-#ifdef LW_HAVE_IS
     &is_component,
-#endif
 };
 #define MAIN_NCOMPONENTS (sizeof main_components / sizeof main_components[0])
 
+typedef struct main_command {
+    const char *name;
+    const char *args; /* shown after the name in the usage text */
+    const char *help;
+    /* Runs the command; argv[0] is its name. Returns the exit status. */
+    int (*run)(lw_config_t *cfg, int argc, char **argv);
+} main_command_t;
+
+static int main_start(lw_config_t *cfg, int argc, char **argv);
+static int main_migrate(lw_config_t *cfg, int argc, char **argv);
+static int main_config(lw_config_t *cfg, int argc, char **argv);
+static int main_kafka_dev(lw_config_t *cfg, int argc, char **argv);
+static int main_lorawan(lw_config_t *cfg, int argc, char **argv);
+static int main_version(lw_config_t *cfg, int argc, char **argv);
+static int main_help(lw_config_t *cfg, int argc, char **argv);
+
+static const main_command_t main_commands[] = {
+    {"start", "[all|COMPONENT...]", "run components (default: all)", main_start},
+    {"migrate", "", "apply pending database migrations", main_migrate},
+    {"config", "[--docs]", "print the effective configuration (secrets redacted)", main_config},
+    {"kafka-dev", "[--partitions N] [--bootstrap-file FILE]",
+     "run a standalone Kafka broker for development", main_kafka_dev},
+    {"lorawan", "decode HEX [...]", "decode a LoRaWAN frame as JSON", main_lorawan},
+    {"version", "", "print the version", main_version},
+    {"help", "", "print this text", main_help},
+};
+#define MAIN_NCOMMANDS (sizeof main_commands / sizeof main_commands[0])
+
 static void main_usage(FILE *f)
 {
-    fprintf(f, "usage: lwstack [-c FILE] [--key=value ...] COMMAND [ARGS]\n"
-               "\n"
-               "commands:\n"
-               "  start [all|COMPONENT...]   run components (default: all)\n"
-               "  migrate                    apply pending database migrations\n"
-               "  config [--docs]            print the effective configuration (secrets "
-               "redacted)\n"
-               "  kafka-dev [--partitions N] [--bootstrap-file FILE]\n"
-               "                             run a standalone Kafka broker for development\n"
-               "  lorawan decode HEX [...]   decode a LoRaWAN frame as JSON\n"
-               "  version                    print the version\n"
-               "\n"
-               "components:");
+    fprintf(f, "usage: lwstack [-c FILE] [--key=value ...] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < MAIN_NCOMMANDS; i++) {
+        const main_command_t *c = &main_commands[i];
+        char line[128];
+        snprintf(line, sizeof line, "%s%s%s", c->name, c->args[0] != '\0' ? " " : "", c->args);
+        if (strlen(line) <= 26)
+            fprintf(f, "  %-26s %s\n", line, c->help);
+        else
+            fprintf(f, "  %s\n  %-26s %s\n", line, "", c->help);
+    }
+    fprintf(f, "\ncomponents:");
     for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
         fprintf(f, " %s", main_components[i]->name);
     fprintf(f, "\n\nEvery configuration key `a.b-c` is also flag --a.b-c and variable "
@@ -65,36 +90,60 @@ static int main_usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static const lw_component_t *main_find_component(const char *name)
+/* Index of the component named `name` in main_components, or -1. */
+static int main_find_component(const char *name)
 {
     for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
         if (strcmp(main_components[i]->name, name) == 0)
-            return main_components[i];
-    return NULL;
+            return (int)i;
+    return -1;
+}
+
+/* Marks in chosen[] the components named in argv[1..argc-1] ("all" or none: every one).
+ * Returns 0, or the exit status of a usage error naming the unknown or repeated name. */
+static int main_choose(int argc, char **argv, bool chosen[MAIN_NCOMPONENTS])
+{
+    bool all = argc == 1, named = false;
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-')
+            return main_usage_error("start: unknown flag %s", argv[i]);
+        if (strcmp(argv[i], "all") == 0) {
+            if (all || named)
+                return main_usage_error("start: `all` runs every component: name `all` or "
+                                        "components, once each");
+            all = true;
+            continue;
+        }
+        int k = main_find_component(argv[i]);
+        if (k < 0) {
+            char known[256] = "";
+            size_t len = 0;
+            for (size_t j = 0; j < MAIN_NCOMPONENTS && len < sizeof known; j++)
+                len += (size_t)snprintf(known + len, sizeof known - len, " %s",
+                                        main_components[j]->name);
+            return main_usage_error("start: unknown component `%s` (components:%s)", argv[i],
+                                    known);
+        }
+        if (all || chosen[k])
+            return main_usage_error("start: component `%s` is named more than once%s", argv[i],
+                                    all ? " (`all` includes it)" : "");
+        chosen[k] = true;
+        named = true;
+    }
+    for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
+        chosen[i] = chosen[i] || all;
+    /* The tenant registry is what every component stands on: it always runs. */
+    for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
+        chosen[i] = chosen[i] || main_components[i] == &tn_component;
+    return 0;
 }
 
 static int main_start(lw_config_t *cfg, int argc, char **argv)
 {
-    const lw_component_t *chosen[MAIN_NCOMPONENTS];
-    size_t n = 0;
-    bool all = argc == 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "all") == 0) {
-            all = true;
-            continue;
-        }
-        if (argv[i][0] == '-')
-            return main_usage_error("unknown flag %s", argv[i]);
-        const lw_component_t *c = main_find_component(argv[i]);
-        if (c == NULL)
-            return main_usage_error("unknown component %s", argv[i]);
-        chosen[n++] = c;
-    }
-    if (all) {
-        n = 0;
-        for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
-            chosen[n++] = main_components[i];
-    }
+    bool chosen[MAIN_NCOMPONENTS] = {false};
+    int rc = main_choose(argc, argv, chosen);
+    if (rc != 0)
+        return rc;
     lw_err_t err;
     lw_err_clear(&err);
     lw_rt_t *rt = lw_rt_new(cfg, &err);
@@ -102,11 +151,12 @@ static int main_start(lw_config_t *cfg, int argc, char **argv)
         fprintf(stderr, "lwstack: %s\n", err.message);
         return 1;
     }
-    /* The tenant registry is what every component stands on: always run it. */
-    lw_rt_add(rt, &tn_component, &err);
-    for (size_t i = 0; i < n; i++)
-        lw_rt_add(rt, chosen[i], &err);
-    int rc = lw_rt_run(rt, &err);
+    rc = 0;
+    for (size_t i = 0; i < MAIN_NCOMPONENTS && rc == 0; i++)
+        if (chosen[i])
+            rc = lw_rt_add(rt, main_components[i], &err);
+    if (rc == 0)
+        rc = lw_rt_run(rt, &err);
     lw_rt_free(rt);
     if (rc != 0) {
         fprintf(stderr, "lwstack: %s\n", err.message);
@@ -117,9 +167,8 @@ static int main_start(lw_config_t *cfg, int argc, char **argv)
 
 static int main_migrate(lw_config_t *cfg, int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 0)
-        return main_usage_error("migrate takes no arguments, got %s", argv[0]);
+    if (argc > 1)
+        return main_usage_error("migrate takes no arguments, got %s", argv[1]);
     const char *uri = lw_config_str(cfg, "db.uri");
     if (uri == NULL)
         return main_usage_error("%s", "`db.uri` is not set (flag --db.uri, variable "
@@ -147,34 +196,96 @@ static int main_migrate(lw_config_t *cfg, int argc, char **argv)
     return 0;
 }
 
-static int main_kafka_dev(int argc, char **argv)
+static int main_config(lw_config_t *cfg, int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--docs") == 0) {
+        lw_config_print_docs(cfg, stdout);
+        return 0;
+    }
+    if (argc > 1)
+        return main_usage_error("config: unknown argument %s", argv[1]);
+    lw_config_print(cfg, stdout);
+    return 0;
+}
+
+/* Parses the value of --partitions (1 to 1000). Returns 0 or the usage error's status. */
+static int main_parse_partitions(const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < 1 || v > 1000)
+        return main_usage_error("kafka-dev: --partitions: `%s` is not a number from 1 to 1000", s);
+    *out = (int)v;
+    return 0;
+}
+
+static int main_kafka_dev(lw_config_t *cfg, int argc, char **argv)
+{
+    (void)cfg;
     int partitions = 4;
     const char *file = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || v < 1 || v > 1000)
-                return main_usage_error("--partitions: `%s` is not a number from 1 to 1000",
-                                        argv[i]);
-            partitions = (int)v;
-        } else if (strncmp(argv[i], "--partitions=", 13) == 0) {
-            char *end;
-            long v = strtol(argv[i] + 13, &end, 10);
-            if (*end != '\0' || v < 1 || v > 1000)
-                return main_usage_error("--partitions: `%s` is not a number from 1 to 1000",
-                                        argv[i] + 13);
-            partitions = (int)v;
-        } else if (strcmp(argv[i], "--bootstrap-file") == 0 && i + 1 < argc) {
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+        if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc)
+            rc = main_parse_partitions(argv[++i], &partitions);
+        else if (strncmp(argv[i], "--partitions=", 13) == 0)
+            rc = main_parse_partitions(argv[i] + 13, &partitions);
+        else if (strcmp(argv[i], "--bootstrap-file") == 0 && i + 1 < argc)
             file = argv[++i];
-        } else if (strncmp(argv[i], "--bootstrap-file=", 17) == 0) {
+        else if (strncmp(argv[i], "--bootstrap-file=", 17) == 0)
             file = argv[i] + 17;
-        } else {
-            return main_usage_error("kafka-dev: unknown argument %s", argv[i]);
-        }
+        else
+            rc = main_usage_error("kafka-dev: unknown argument %s", argv[i]);
+        if (rc != 0)
+            return rc;
     }
     return lw_bus_kafka_dev(partitions, file) == 0 ? 0 : 1;
+}
+
+static int main_lorawan(lw_config_t *cfg, int argc, char **argv)
+{
+    (void)cfg;
+    return lorawan_cli_main(argc, argv);
+}
+
+static int main_version(lw_config_t *cfg, int argc, char **argv)
+{
+    (void)cfg;
+    if (argc > 1)
+        return main_usage_error("version takes no arguments, got %s", argv[1]);
+    printf("lwstack %s\n", LW_VERSION);
+    return 0;
+}
+
+static int main_help(lw_config_t *cfg, int argc, char **argv)
+{
+    (void)cfg;
+    (void)argc;
+    (void)argv;
+    main_usage(stdout);
+    return 0;
+}
+
+static const main_command_t *main_find_command(const char *name)
+{
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0)
+        name = "help";
+    for (size_t i = 0; i < MAIN_NCOMMANDS; i++)
+        if (strcmp(main_commands[i].name, name) == 0)
+            return &main_commands[i];
+    return NULL;
+}
+
+/* Registers the runtime's configuration and every component's. */
+static int main_config_register(lw_config_t *cfg)
+{
+    if (lw_rt_config_register(cfg) != 0)
+        return -1;
+    for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
+        if (main_components[i]->config_register != NULL &&
+            main_components[i]->config_register(cfg) != 0)
+            return -1;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -199,11 +310,11 @@ int main(int argc, char **argv)
     argv[argc] = NULL;
 
     lw_config_t *cfg = lw_config_new();
-    lw_rt_config_register(cfg);
-    for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
-        if (main_components[i]->config_register != NULL)
-            main_components[i]->config_register(cfg);
-
+    if (cfg == NULL || main_config_register(cfg) != 0) {
+        fprintf(stderr, "lwstack: cannot register the configuration (out of memory?)\n");
+        lw_config_free(cfg);
+        return 1;
+    }
     lw_err_t err;
     lw_err_clear(&err);
     int rc = EXIT_USAGE;
@@ -217,40 +328,13 @@ int main(int argc, char **argv)
         main_usage(stderr);
         goto out;
     }
-    const char *cmd = argv[1];
-    int sub_argc = argc - 2;
-    char **sub_argv = argv + 2;
-    if (strcmp(cmd, "start") == 0) {
-        rc = main_start(cfg, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "migrate") == 0) {
-        rc = main_migrate(cfg, sub_argc, sub_argv);
-    } else if (strcmp(cmd, "config") == 0) {
-        if (sub_argc == 1 && strcmp(sub_argv[0], "--docs") == 0) {
-            lw_config_print_docs(cfg, stdout);
-            rc = 0;
-        } else if (sub_argc == 0) {
-            lw_config_print(cfg, stdout);
-            rc = 0;
-        } else {
-            rc = main_usage_error("config: unknown argument %s", sub_argv[0]);
-        }
-    } else if (strcmp(cmd, "kafka-dev") == 0) {
-        rc = main_kafka_dev(sub_argc, sub_argv);
-    } else if (strcmp(cmd, "version") == 0) {
-        printf("lwstack %s\n", LW_VERSION);
-        rc = 0;
-#ifdef LW_HAVE_LORAWAN_CMD
-    } else if (strcmp(cmd, "lorawan") == 0) {
-        rc = lw_cmd_lorawan(sub_argc + 1, argv + 1);
-#endif
-    } else if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        main_usage(stdout);
-        rc = 0;
-    } else if (cmd[0] == '-') {
-        rc = main_usage_error("unknown flag %s", cmd);
-    } else {
-        rc = main_usage_error("unknown command %s", cmd);
-    }
+    const main_command_t *cmd = main_find_command(argv[1]);
+    if (cmd != NULL)
+        rc = cmd->run(cfg, argc - 1, argv + 1);
+    else if (argv[1][0] == '-')
+        rc = main_usage_error("unknown flag %s", argv[1]);
+    else
+        rc = main_usage_error("unknown command %s", argv[1]);
 out:
     lw_config_free(cfg);
     return rc;

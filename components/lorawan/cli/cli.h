@@ -1,6 +1,8 @@
-/* `lwstack lorawan ...`: LoRaWAN tools for operators, on top of components/lorawan. */
-#ifndef LW_CMD_LORAWAN_H
-#define LW_CMD_LORAWAN_H
+/* lorawan_cli: `lwstack lorawan ...`, LoRaWAN tools for operators on top of
+ * components/lorawan. A library of its own (components/lorawan/cli/CMakeLists.txt) because
+ * it prints JSON with jansson, while the lorawan library depends on libcrypto only. */
+#ifndef LORAWAN_CLI_H
+#define LORAWAN_CLI_H
 
 /* Runs `lwstack lorawan SUBCOMMAND ...`; argv[0] is "lorawan". Subcommands:
  *
@@ -14,6 +16,6 @@
  * never printed, not even in error messages.
  * Returns the exit status: 0, 1 for bad hex or an undecodable frame (one message on
  * stderr), 2 for usage errors. */
-int lw_cmd_lorawan(int argc, char **argv);
+int lorawan_cli_main(int argc, char **argv);
 
 #endif

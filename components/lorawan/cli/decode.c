@@ -1,5 +1,5 @@
-/* `lwstack lorawan decode`: decodes a LoRaWAN PHYPayload for people, as JSON. Thin I/O
- * around components/lorawan: parse the arguments, call the pure decoders, print. */
+/* `lwstack lorawan decode` (cli.h): decodes a LoRaWAN PHYPayload for people, as JSON.
+ * Thin I/O around components/lorawan: parse the arguments, call the pure decoders, print. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "cmd_lorawan.h"
+#include "lorawan/cli/cli.h"
 #include "lorawan/lorawan.h"
 
 #define EXIT_BAD_INPUT 1
@@ -447,7 +447,7 @@ out:
     return ok;
 }
 
-int lw_cmd_lorawan(int argc, char **argv)
+int lorawan_cli_main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
