@@ -65,6 +65,16 @@ struct lw_http_client {
     bool done_called;
     void (*done)(void *arg);
     void *done_arg;
+    /* lwstack_http_client_requests_total, one series per outcome (all NULL without metrics) */
+    lw_metric_series_t *by_status_class[5]; /* 1xx..5xx */
+    lw_metric_series_t *by_error[7];        /* outcome_errors[i] */
+};
+
+/* The errors a request's callback can see, in the order of lw_http_client.by_error. */
+static const lw_err_def_t *const outcome_errors[7] = {
+    &lw_err_request_timeout,    &lw_err_connection_failed, &lw_err_tls_failed,
+    &lw_err_response_too_large, &lw_err_request_canceled,  &lw_err_request_failed,
+    &lw_err_internal,
 };
 
 static void on_idle(uv_idle_t *h);
@@ -302,6 +312,18 @@ static void check_finished(lw_http_client_t *c)
     }
 }
 
+static void count_outcome(lw_http_client_t *c, const lw_http_client_req_t *r)
+{
+    if (!r->failed) {
+        if (r->status >= 100 && r->status < 600)
+            lw_metric_series_add(c->by_status_class[r->status / 100 - 1], 1);
+        return;
+    }
+    for (size_t i = 0; i < sizeof outcome_errors / sizeof outcome_errors[0]; i++)
+        if (r->err.def == outcome_errors[i])
+            lw_metric_series_add(c->by_error[i], 1);
+}
+
 static void on_idle(uv_idle_t *h)
 {
     lw_http_client_t *c = h->data;
@@ -312,6 +334,7 @@ static void on_idle(uv_idle_t *h)
         if (c->done_head == NULL)
             c->done_tail = NULL;
         r->next = NULL;
+        count_outcome(c, r);
         if (r->failed) {
             r->cb(r->arg, r, NULL, &r->err);
         } else {
@@ -482,6 +505,24 @@ static int on_prereq(void *userp, char *conn_primary_ip, char *conn_local_ip, in
 
 /* ---- the client ---- */
 
+static void metrics_resolve(lw_http_client_t *c, const lw_http_client_opts_t *opts)
+{
+    static const char *const labels[] = {"client", "outcome", NULL};
+    static const char *const classes[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    if (opts->metrics == NULL)
+        return;
+    lw_metric_t *fam = lw_metrics_counter(
+        opts->metrics, "lwstack_http_client_requests_total",
+        "Outbound HTTP requests by outcome: the status class of a response, or the error.", labels);
+    const char *name = opts->name != NULL ? opts->name : "default";
+    for (size_t i = 0; i < 5; i++)
+        c->by_status_class[i] =
+            lw_metric_series(fam, (const char *const[]){name, classes[i], NULL});
+    for (size_t i = 0; i < sizeof outcome_errors / sizeof outcome_errors[0]; i++)
+        c->by_error[i] =
+            lw_metric_series(fam, (const char *const[]){name, outcome_errors[i]->name, NULL});
+}
+
 lw_http_client_t *lw_http_client_new(uv_loop_t *loop, const lw_http_client_opts_t *opts,
                                      lw_err_t *err)
 {
@@ -511,6 +552,7 @@ lw_http_client_t *lw_http_client_new(uv_loop_t *loop, const lw_http_client_opts_
             c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
             (long)(opts->max_host_connections > 0 ? opts->max_host_connections : 0)) != CURLM_OK)
         goto fail;
+    metrics_resolve(c, opts);
     /* Both handles exist from here to close; neither keeps the loop alive when stopped. */
     uv_timer_init(loop, &c->timer);
     uv_idle_init(loop, &c->idle);

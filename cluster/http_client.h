@@ -34,6 +34,7 @@
 #include <uv.h>
 
 #include "cluster/err.h"
+#include "cluster/metrics.h"
 
 typedef struct lw_http_client lw_http_client_t;
 typedef struct lw_http_client_req lw_http_client_req_t;
@@ -49,9 +50,15 @@ typedef struct lw_http_client_req lw_http_client_req_t;
 #define LW_HTTP_CLIENT_MAX_HEADERS      100
 
 typedef struct lw_http_client_opts {
-    const char *user_agent;   /* copied; NULL: "lwstack/<version>" */
+    const char *user_agent;   /* copied; NULL: "lwstack" */
     int max_idle_connections; /* connections kept open for reuse; 0: the default above */
     int max_host_connections; /* open at once per host (more requests wait); 0: unlimited */
+    /* Optional: counts every request, once its callback runs, in
+     * lwstack_http_client_requests_total{client=name, outcome}, outcome being the status
+     * class ("2xx", "4xx", ...) of a response or the error name ("request_timeout", ...).
+     * Kept (not copied): must outlive the client. name is copied; NULL: "default". */
+    lw_metrics_t *metrics;
+    const char *name;
 } lw_http_client_opts_t;
 
 typedef struct lw_http_client_header {

@@ -833,17 +833,22 @@ static void test_lw_http_client_send__idle_client_keeps_no_handle_active(void **
     assert_int_equal(f->active_client_handles, 0); /* a loop with only the client ends */
 }
 
-static void test_lw_http_client_send__concurrent_requests_share_host_connections(void **state)
+/* Swaps the fixture's client for one made with opts. */
+static void replace_client(fixture_t *f, const lw_http_client_opts_t *opts)
 {
-    fixture_t *f = *state;
     close_client(f);
     lw_http_client_free(f->client);
     lw_err_t err;
-    lw_http_client_opts_t opts = {.max_host_connections = 2};
-    f->client = lw_http_client_new(&f->loop, &opts, &err);
+    f->client = lw_http_client_new(&f->loop, opts, &err);
     assert_non_null(f->client);
     f->closed = false;
     f->done_calls = 0;
+}
+
+static void test_lw_http_client_send__concurrent_requests_share_host_connections(void **state)
+{
+    fixture_t *f = *state;
+    replace_client(f, &(lw_http_client_opts_t){.max_host_connections = 2});
     for (int i = 0; i < 12; i++)
         send_path(f, "/ok");
     run_until(f, &f->ncalls, 12);
@@ -853,6 +858,32 @@ static void test_lw_http_client_send__concurrent_requests_share_host_connections
     }
     assert_int_equal(f->srv.requests, 12);
     assert_int_equal(f->srv.accepted, 2);
+}
+
+static void test_lw_http_client_send__counts_outcomes(void **state)
+{
+    fixture_t *f = *state;
+    lw_metrics_t *m = lw_metrics_new();
+    replace_client(f, &(lw_http_client_opts_t){.metrics = m, .name = "hooks"});
+    send_path(f, "/ok");
+    send_path(f, "/status/404");
+    send_path(f, "/ok");
+    lw_http_client_cancel(send_path(f, "/hang"));
+    run_until(f, &f->ncalls, 4);
+    char *text = NULL;
+    assert_true(lw_metrics_render(m, &text) > 0);
+    assert_non_null(
+        strstr(text, "lwstack_http_client_requests_total{client=\"hooks\",outcome=\"2xx\"} 2\n"));
+    assert_non_null(
+        strstr(text, "lwstack_http_client_requests_total{client=\"hooks\",outcome=\"4xx\"} 1\n"));
+    assert_non_null(strstr(
+        text,
+        "lwstack_http_client_requests_total{client=\"hooks\",outcome=\"request_canceled\"} 1\n"));
+    assert_non_null(
+        strstr(text, "lwstack_http_client_requests_total{client=\"hooks\",outcome=\"5xx\"} 0\n"));
+    free(text);
+    close_client(f); /* before the metrics it counts into go */
+    lw_metrics_free(m);
 }
 
 static void test_lw_http_client_send__borrowed_body(void **state)
@@ -925,6 +956,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_lw_http_client_send__idle_client_keeps_no_handle_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lw_http_client_send__borrowed_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lw_http_client_send__counts_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_lw_http_client_send__concurrent_requests_share_host_connections, setup, teardown),
     };
