@@ -105,14 +105,15 @@ typedef struct lw_http_client_response {
 /* Either res is set (err NULL) or err is set (res NULL), with one of the errors of
  * cluster/errors.def namespace "pkg/httpclient":
  *   request_timeout     timeout_ms passed (attribute "timeout_ms")
- *   connection_failed   host not resolved, connection refused or not made within
- *                       connect_timeout_ms; the request was not sent
+ *   connection_failed   host not resolved, connection refused, or not made in time
+ *                       (connect_timeout_ms, or timeout_ms if shorter); nothing was sent
  *   tls_failed          handshake or peer verification failed, a TLS file is unusable, or
  *                       the server sent a TLS alert (TLS 1.3 servers refuse a client
  *                       certificate that way, just after the handshake)
  *   response_too_large  the body passed max_response_bytes, or the headers their cap
  *   request_canceled    lw_http_client_cancel, or lw_http_client_close
  *   request_failed      anything else on the wire (reset, not HTTP, truncated body)
+ *   internal            out of memory
  * err->message says what happened with the host ("http://127.0.0.1:8080"). res and err, and
  * everything they point to, are valid only during the call; req is invalid once it returns. */
 typedef void (*lw_http_client_cb)(void *arg, lw_http_client_req_t *req,
