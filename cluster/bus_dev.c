@@ -75,8 +75,6 @@ int lw_bus_kafka_dev(int partitions, const char *bootstrap_file)
         goto out;
     }
     const char *addr = rd_kafka_mock_cluster_bootstraps(mc);
-    char parts[16];
-    snprintf(parts, sizeof(parts), "%d", partitions);
     for (size_t i = 0; lw_bus_std_topics[i] != NULL; i++) {
         char topic[128];
         snprintf(topic, sizeof(topic), "lw.%s", lw_bus_std_topics[i]);
@@ -97,8 +95,8 @@ int lw_bus_kafka_dev(int partitions, const char *bootstrap_file)
     }
     printf("%s\n", addr);
     fflush(stdout);
-    lw_log(LW_LOG_INFO, "kafka-dev", "broker ready", "bootstrap", addr, "partitions", parts, "file",
-           bootstrap_file, NULL);
+    lw_log_kv(LW_LOG_INFO, "kafka-dev", "broker ready", LW_LOG_STR("bootstrap", addr),
+              LW_LOG_INT("partitions", partitions), LW_LOG_STR("file", bootstrap_file));
 
     uv_run(&loop, UV_RUN_DEFAULT);
     status = 0;

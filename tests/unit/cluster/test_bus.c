@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "cluster/bus.h"
+#include "cluster/clock.h"
 #include "cluster/config.h"
 #include "cluster/log.h"
 #include "cluster/metrics.h"
@@ -25,13 +26,6 @@ typedef struct fixture {
     lw_bus_t *bus;
 } fixture_t;
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void tick_cb(uv_timer_t *t)
 {
     (void)t;
@@ -43,9 +37,9 @@ static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint64_t
     uv_timer_t tick;
     uv_timer_init(loop, &tick);
     uv_timer_start(&tick, tick_cb, 10, 10);
-    uint64_t end = now_ms() + timeout_ms;
+    uint64_t end = lw_clock_mono_ms() + timeout_ms;
     bool ok = pred(arg);
-    while (!ok && now_ms() < end) {
+    while (!ok && lw_clock_mono_ms() < end) {
         uv_run(loop, UV_RUN_ONCE);
         ok = pred(arg);
     }
@@ -445,14 +439,14 @@ static void test_lw_bus_stop__unreachable_brokers_bounded(void **state)
     lw_err_t err;
     for (int i = 0; i < 10; i++)
         assert_int_equal(lw_bus_publish(f.bus, "nowhere", "k", 1, "v", 1, &err), 0);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = lw_clock_mono_ms();
     run_until(&f.loop, bus_is_ready, f.bus, 1500);
     assert_false(lw_bus_ready(f.bus));
     int done = 0;
-    t0 = now_ms();
+    t0 = lw_clock_mono_ms();
     lw_bus_stop(f.bus, stop_done, &done);
     assert_true(run_until(&f.loop, int_set, &done, 5000));
-    uint64_t took = now_ms() - t0;
+    uint64_t took = lw_clock_mono_ms() - t0;
     assert_true(took < 2500);
     lw_bus_stats_t st;
     lw_bus_stats(f.bus, &st);
@@ -509,14 +503,14 @@ static void test_lw_bus_subscribe__private_group_sees_new_messages_only(void **s
     assert_non_null(lw_bus_subscribe(f.bus, NULL, names, 1, &seen_handler, &s, &err));
     assert_true(run_until(&f.loop, seen_assigned, &s, 20000));
     /* Give the fetchers time to resolve "latest" before publishing. */
-    uint64_t t0 = now_ms();
-    while (now_ms() - t0 < 1500)
+    uint64_t t0 = lw_clock_mono_ms();
+    while (lw_clock_mono_ms() - t0 < 1500)
         uv_run(&f.loop, UV_RUN_NOWAIT);
     assert_int_equal(lw_bus_publish(f.bus, "bcast", "k", 1, "new", 3, &err), 0);
     s.want = 1;
     assert_true(run_until(&f.loop, seen_enough, &s, 10000));
-    t0 = now_ms();
-    while (now_ms() - t0 < 300)
+    t0 = lw_clock_mono_ms();
+    while (lw_clock_mono_ms() - t0 < 300)
         uv_run(&f.loop, UV_RUN_NOWAIT);
     assert_int_equal(s.n, 1);
     assert_string_equal(s.value[0], "new");
@@ -579,12 +573,12 @@ static void test_lw_bus_consumer__offset_out_of_range_counts_loss(void **state)
     lw_bus_stats_t st = {0};
     /* Drain what is left (every retained message, then nothing more arrives). */
     size_t last = 0;
-    uint64_t quiet = now_ms();
-    while (now_ms() - quiet < 1500) {
+    uint64_t quiet = lw_clock_mono_ms();
+    while (lw_clock_mono_ms() - quiet < 1500) {
         uv_run(&c2.loop, UV_RUN_NOWAIT);
         if (s2.n != last) {
             last = s2.n;
-            quiet = now_ms();
+            quiet = lw_clock_mono_ms();
         }
     }
     lw_bus_stats(c2.bus, &st);
@@ -689,10 +683,10 @@ static void test_lw_bus_stop__consumer_without_brokers_bounded(void **state)
     fixture_stop(&owner);
     assert_int_equal(lw_bus_publish(f.bus, "gone", "k", 1, "v", 1, &err), 0);
     int done = 0;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = lw_clock_mono_ms();
     lw_bus_stop(f.bus, stop_done, &done);
     assert_true(run_until(&f.loop, int_set, &done, 5000));
-    assert_true(now_ms() - t0 < 2000);
+    assert_true(lw_clock_mono_ms() - t0 < 2000);
     lw_bus_stats_t st;
     lw_bus_stats(f.bus, &st);
     assert_int_equal(st.failed, 1);

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "cluster/bus.h"
+#include "cluster/clock.h"
 #include "cluster/config.h"
 #include "cluster/log.h"
 
@@ -36,13 +37,6 @@ typedef struct load {
     bool stopped;
     int done;
 } load_t;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *m)
 {
@@ -114,7 +108,7 @@ static void stopped_cb(void *arg)
 static void watch_cb(uv_timer_t *t)
 {
     load_t *l = t->data;
-    uint64_t now = now_ms();
+    uint64_t now = lw_clock_mono_ms();
     if (l->unique != l->last_unique) {
         l->last_unique = l->unique;
         l->last_progress_ms = now;
@@ -151,7 +145,7 @@ static void test_lw_bus__embedded_300k_messages_all_consumed(void **state)
     uv_timer_init(&l.loop, &l.pub);
     uv_timer_init(&l.loop, &l.watch);
     l.pub.data = l.watch.data = &l;
-    l.t0 = l.last_progress_ms = now_ms();
+    l.t0 = l.last_progress_ms = lw_clock_mono_ms();
     uv_timer_start(&l.pub, publish_cb, 5, 5);
     uv_timer_start(&l.watch, watch_cb, 100, 100);
     uv_run(&l.loop, UV_RUN_DEFAULT);
@@ -161,7 +155,7 @@ static void test_lw_bus__embedded_300k_messages_all_consumed(void **state)
     print_message("published %llu delivered %llu consumed %llu unique %u dups %llu in %llu ms\n",
                   (unsigned long long)st.published, (unsigned long long)st.delivered,
                   (unsigned long long)st.consumed, l.unique, (unsigned long long)l.dups,
-                  (unsigned long long)(now_ms() - l.t0));
+                  (unsigned long long)(lw_clock_mono_ms() - l.t0));
     assert_int_equal(l.done, 1);
     assert_int_equal(st.published, LOAD_N);
     assert_int_equal(st.delivered, LOAD_N);
