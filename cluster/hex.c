@@ -12,7 +12,7 @@ void lw_hex_encode(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_digit(char c)
+int lw_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -29,7 +29,7 @@ int lw_hex_decode(const char *hex, uint8_t *out, size_t cap)
     if (len % 2 != 0 || len / 2 > cap)
         return -1;
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+        int hi = lw_hex_digit(hex[i]), lo = lw_hex_digit(hex[i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i / 2] = (uint8_t)(hi * 16 + lo);

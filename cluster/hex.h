@@ -10,6 +10,9 @@
 /* Writes the lowercase hex of in[0..n) and a NUL to out, which holds 2 * n + 1 bytes. */
 void lw_hex_encode(const uint8_t *in, size_t n, char *out);
 
+/* The value of one hex digit (either case), or -1 when c is not one (URL %-escapes). */
+int lw_hex_digit(char c);
+
 /* Decodes the NUL-terminated hex (either case) into out. Returns the number of bytes
  * written, or -1 when hex has an odd length, a non-hex character or more than cap bytes
  * (out is then unspecified). */

@@ -39,12 +39,24 @@ static void test_lw_hex_decode__rejects(void **state)
     assert_int_equal(lw_hex_decode("001122", out, sizeof out), -1); /* over cap */
 }
 
+static void test_lw_hex_digit__values(void **state)
+{
+    (void)state;
+    assert_int_equal(lw_hex_digit('0'), 0);
+    assert_int_equal(lw_hex_digit('9'), 9);
+    assert_int_equal(lw_hex_digit('a'), 10);
+    assert_int_equal(lw_hex_digit('F'), 15);
+    assert_int_equal(lw_hex_digit('g'), -1);
+    assert_int_equal(lw_hex_digit('%'), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lw_hex_encode__lowercase),
         cmocka_unit_test(test_lw_hex_decode__either_case),
         cmocka_unit_test(test_lw_hex_decode__rejects),
+        cmocka_unit_test(test_lw_hex_digit__values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
