@@ -531,6 +531,14 @@ void lw_config_env_name(const char *key, char *buf, size_t len)
     buf[pos < len ? pos : len - 1] = '\0';
 }
 
+/* The environment name of a pass-through map's prefix: "bus.kafka.*" → LWSTACK_BUS_KAFKA. */
+static void cfg_map_env_name(const lw_cfg_opt_t *map, char *buf, size_t len)
+{
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(map->key) - 2), map->key);
+    lw_config_env_name(prefix, buf, len);
+}
+
 int lw_config_load_env(lw_config_t *cfg, char *const *envp, lw_err_t *err)
 {
     for (char *const *ep = envp; ep != NULL && *ep != NULL; ep++) {
@@ -547,13 +555,13 @@ int lw_config_load_env(lw_config_t *cfg, char *const *envp, lw_err_t *err)
             char name[160];
             if (cfg_is_map(opt)) {
                 /* LWSTACK_BUS_KAFKA_SASL_USERNAME → bus.kafka.sasl.username */
-                char prefix[128];
-                snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(opt->key) - 2), opt->key);
-                lw_config_env_name(prefix, name, sizeof name);
+                cfg_map_env_name(opt, name, sizeof name);
                 size_t plen = strlen(name);
                 if (nlen > plen + 1 && strncmp(*ep, name, plen) == 0 && (*ep)[plen] == '_') {
                     char key[256];
-                    size_t pos = (size_t)snprintf(key, sizeof key, "%s.", prefix);
+                    /* "bus.kafka.*" without its "*" */
+                    size_t pos = (size_t)snprintf(key, sizeof key, "%.*s",
+                                                  (int)(strlen(opt->key) - 1), opt->key);
                     for (const char *p = *ep + plen + 1; p < eq && pos + 1 < sizeof key; p++)
                         key[pos++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
                     key[pos] = '\0';
@@ -726,9 +734,7 @@ void lw_config_print_docs(const lw_config_t *cfg, void *out)
         const lw_cfg_opt_t *o = cfg->entries[i].opt;
         char env[160];
         if (cfg_is_map(o)) {
-            char prefix[128];
-            snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(o->key) - 2), o->key);
-            lw_config_env_name(prefix, env, sizeof env);
+            cfg_map_env_name(o, env, sizeof env);
             strncat(env, "_*", sizeof env - strlen(env) - 1);
         } else {
             lw_config_env_name(o->key, env, sizeof env);

@@ -632,13 +632,20 @@ static void db_conn_schedule_retry(db_conn_t *c)
     uv_timer_start(&c->timer, db_conn_on_timer, delay, 0);
 }
 
+/* Puts why (a libpq message) on one line and logs it at debug level with the connection's
+ * index under `what`. */
+static void db_conn_why(const db_conn_t *c, const char *what, const char *why, bool first_only,
+                        char *line, size_t len)
+{
+    db_msg_line(why, first_only, line, len);
+    lw_log_kv(LW_LOG_DEBUG, "db", what, LW_LOG_INT("conn", c->index), LW_LOG_STR("error", line));
+}
+
 static void db_conn_connect_failed(db_conn_t *c, const char *why)
 {
     lw_db_t *db = c->db;
     char line[256];
-    db_msg_line(why, false, line, sizeof line);
-    lw_log_kv(LW_LOG_DEBUG, "db", "connect failed", LW_LOG_INT("conn", c->index),
-              LW_LOG_STR("error", line));
+    db_conn_why(c, "connect failed", why, false, line, sizeof line);
     /* Log each distinct failure once, so an operator sees why (wrong password, no such
      * database, too many clients) without a line per retry. */
     if (strcmp(db->last_error, line) != 0) {
@@ -720,9 +727,7 @@ static void db_conn_lost(db_conn_t *c, const char *why)
 {
     lw_db_t *db = c->db;
     char line[256];
-    db_msg_line(why, true, line, sizeof line);
-    lw_log_kv(LW_LOG_DEBUG, "db", "connection lost", LW_LOG_INT("conn", c->index),
-              LW_LOG_STR("error", line));
+    db_conn_why(c, "connection lost", why, true, line, sizeof line);
     db_req_t *r = c->cur;
     c->cur = NULL;
     lw_db_tx_t *tx = c->tx;
