@@ -73,6 +73,14 @@ typedef struct rt_comp {
     bool started;
 } rt_comp_t;
 
+/* Services published by components (see runtime.h); a handful per process. */
+#define LW_RT_MAX_SERVICES 16
+
+typedef struct rt_service {
+    const lw_rt_key_t *key;
+    void *service;
+} rt_service_t;
+
 struct lw_rt {
     uv_loop_t loop;
     lw_config_t *cfg;
@@ -84,6 +92,8 @@ struct lw_rt {
     bool work_closed;
     rt_comp_t comps[32];
     size_t ncomps;
+    rt_service_t services[LW_RT_MAX_SERVICES];
+    size_t nservices;
     uv_signal_t sigint, sigterm;
     uv_timer_t deadline;
     bool stopping;
@@ -155,11 +165,22 @@ lw_work_pool_t *lw_rt_work(lw_rt_t *rt)
     return rt->work;
 }
 
-void *lw_rt_component(lw_rt_t *rt, const char *name)
+int lw_rt_provide(lw_rt_t *rt, const lw_rt_key_t *key, void *service, lw_err_t *err)
 {
-    for (size_t i = 0; i < rt->ncomps; i++)
-        if (strcmp(rt->comps[i].comp->name, name) == 0)
-            return rt->comps[i].state;
+    for (size_t i = 0; i < rt->nservices; i++)
+        if (rt->services[i].key == key)
+            return lw_err_set(err, &lw_err_internal, "%s provided twice", key->name);
+    if (rt->nservices == LW_RT_MAX_SERVICES)
+        return lw_err_set(err, &lw_err_internal, "too many services (%s)", key->name);
+    rt->services[rt->nservices++] = (rt_service_t){.key = key, .service = service};
+    return 0;
+}
+
+void *lw_rt_service(lw_rt_t *rt, const lw_rt_key_t *key)
+{
+    for (size_t i = 0; i < rt->nservices; i++)
+        if (rt->services[i].key == key)
+            return rt->services[i].service;
     return NULL;
 }
 

@@ -66,7 +66,27 @@ lw_metrics_t *lw_rt_metrics(lw_rt_t *rt);
  * created before components init and closed after they stop (queued jobs canceled). NULL
  * before lw_rt_run. */
 lw_work_pool_t *lw_rt_work(lw_rt_t *rt);
-/* The state of another component by name, or NULL (for the composition root only). */
-void *lw_rt_component(lw_rt_t *rt, const char *name);
+
+/* ---- services: what one component offers the others -------------------------------------
+ *
+ * A component never looks another up by name. A component whose state others use (the
+ * tenant registry; next, the Network Server's session index) defines one key, a static const
+ * lw_rt_key_t in its own module, publishes its state under it during init, and offers one
+ * typed accessor in its public header (`tn_t *tn_from_runtime(lw_rt_t *)`, tenant.h) that
+ * reads it back. Keys are compared by address: the runtime knows neither names nor types,
+ * and a consumer cannot reach a service its provider's header does not offer.
+ *
+ * Components are initialised in the order they were added, so the composition root adds a
+ * provider before its consumers; a consumer's init that finds NULL fails with a message
+ * naming what it needs. Services stay published until lw_rt_free. */
+typedef struct lw_rt_key {
+    const char *name; /* for messages only: "tenant registry" */
+} lw_rt_key_t;
+
+/* Publishes `service` under `key` (the pointer is kept, not the object's contents). Returns
+ * 0, or -1 with internal when the key is already published or the table is full. */
+int lw_rt_provide(lw_rt_t *rt, const lw_rt_key_t *key, void *service, lw_err_t *err);
+/* The service published under `key`, or NULL when none is (yet). */
+void *lw_rt_service(lw_rt_t *rt, const lw_rt_key_t *key);
 
 #endif

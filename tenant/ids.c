@@ -1,8 +1,11 @@
-/* Tenant IDs, states and limit names: pure helpers. */
+/* Tenant IDs, states and limit names, and the resolution of a request's host name and
+ * header to a tenant ID: pure helpers (no I/O, no state). */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
-#include "tenant/tenant.h"
+#include "tenant/ids.h"
 
 #define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DEFINE(name, ns, http, grpc, fmt);
 #include "tenant/errors.def"
@@ -88,4 +91,68 @@ static const char *const ids_limit_fields[TN_LIMIT_COUNT] = {
 const char *tn_limit_field(tn_limit_kind_t k)
 {
     return (unsigned)k < TN_LIMIT_COUNT ? ids_limit_fields[k] : "";
+}
+
+int tn_resolve_id(const char *const *base_domains, size_t n_base_domains, const char *default_id,
+                  const char *host, const char *header_tenant_id, char out[TN_ID_MAX + 1],
+                  lw_err_t *err)
+{
+    const char *found = NULL;
+    size_t found_len = 0, best = 0;
+    bool bare = false;
+    size_t hlen = host != NULL ? strlen(host) : 0;
+    /* The longest base domain that the host ends in wins. */
+    for (size_t i = 0; i < n_base_domains; i++) {
+        size_t dlen = strlen(base_domains[i]);
+        if (dlen <= best || hlen < dlen || strcasecmp(host + hlen - dlen, base_domains[i]) != 0)
+            continue;
+        if (hlen == dlen) {
+            bare = true;
+            best = dlen;
+            found = NULL;
+            continue;
+        }
+        if (host[hlen - dlen - 1] != '.')
+            continue;
+        /* <tenant>.<base domain>: the label right before the base domain. */
+        const char *end = host + hlen - dlen - 1;
+        const char *start = end;
+        while (start > host && start[-1] != '.')
+            start--;
+        best = dlen;
+        bare = false;
+        found = start;
+        found_len = (size_t)(end - start);
+    }
+    if (found != NULL) {
+        if (found_len == 0 || found_len > TN_ID_MAX) {
+            lw_err_set(err, &lw_err_tenant_not_found, "tenant `%.*s` not found",
+                       (int)(found_len > 64 ? 64 : found_len), found);
+            return -1;
+        }
+        memcpy(out, found, found_len);
+        out[found_len] = '\0';
+        for (char *p = out; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    } else if (!bare && header_tenant_id != NULL && *header_tenant_id != '\0') {
+        if (strlen(header_tenant_id) > TN_ID_MAX) {
+            lw_err_set(err, &lw_err_tenant_not_found, "tenant `%.36s...` not found",
+                       header_tenant_id);
+            return -1;
+        }
+        snprintf(out, TN_ID_MAX + 1, "%s", header_tenant_id);
+    } else if (default_id != NULL && *default_id != '\0') {
+        snprintf(out, TN_ID_MAX + 1, "%s", default_id);
+    } else {
+        return lw_err_set(err, &lw_err_missing_tenant_id,
+                          "missing tenant ID: use a tenant host name, the X-Tenant-ID header, "
+                          "or configure tenancy.default-id");
+    }
+    lw_err_t id_err;
+    if (tn_id_validate(out, 3, "tenant_id", &id_err) != 0) {
+        lw_err_set(err, &lw_err_tenant_not_found, "tenant `%s` not found", out);
+        lw_err_attr(err, "tenant_id", out);
+        return -1;
+    }
+    return 0;
 }

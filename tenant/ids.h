@@ -66,4 +66,13 @@ int tn_state_parse(const char *s, tn_state_t *out);
 bool tn_state_active(tn_state_t s);
 const char *tn_limit_field(tn_limit_kind_t k); /* "max_applications" */
 
+/* The tenant ID of a request (tn_resolve's pure part): the label right before the longest
+ * of `base_domains` that `host` is under (case-insensitive, lowercased); else, unless the
+ * host is a bare base domain, `header_tenant_id` (X-Tenant-ID); else `default_id`. host,
+ * header_tenant_id and default_id may be NULL. Writes the ID into out; returns 0, or -1 with
+ * missing_tenant_id (nothing names a tenant) or tenant_not_found (not a valid ID). */
+int tn_resolve_id(const char *const *base_domains, size_t n_base_domains, const char *default_id,
+                  const char *host, const char *header_tenant_id, char out[TN_ID_MAX + 1],
+                  lw_err_t *err);
+
 #endif

@@ -5,7 +5,10 @@
  * Every process keeps the registry in memory: loaded from PostgreSQL at start (and every
  * `tenancy.refresh-interval`), kept current by the compacted `lw.tenant` topic on which every
  * change is published, so a suspension made through one process is applied by every other
- * within seconds. */
+ * within seconds.
+ *
+ * The deployment-wide registry of EUIs (gateway EUI, JoinEUI/DevEUI → tenant and entity) is
+ * in tenant/euis.h. */
 #ifndef TN_TENANT_H
 #define TN_TENANT_H
 
@@ -27,7 +30,10 @@ extern const lw_component_t tn_component;
 
 /* ---- the running registry --------------------------------------------------------------- */
 
-/* The tenant component's state, for other components (via lw_rt_component(rt, "tenant")). */
+/* The running registry, for other components: the one interface through which they reach
+ * it (published by the tenant component's init as a runtime service, see runtime.h).
+ * NULL when the tenant component is not added or not yet initialised: the composition root
+ * adds it first, so a component's init may call this and fail when it gets NULL. */
 tn_t *tn_from_runtime(lw_rt_t *rt);
 
 /* Looks a tenant up in memory. Returns false when unknown (or deleted). */

@@ -1,23 +1,76 @@
-/* Private to the tenant module: the component state shared by registry.c and api.c. */
-#ifndef TN_TENANT_INT_H
-#define TN_TENANT_INT_H
+/* Private to the tenant module: the component state and the interfaces between its files.
+ *
+ * Each file owns one concern, and calls point one way (no file calls a file above it):
+ *
+ *   component.c   lifecycle: init / start / stop / free / ready, tn_from_runtime
+ *     ├─ api.c        /api/v3/tenants (calls sync, admin_key, component's public getters)
+ *     ├─ resolve.c    request → tenant, tenant-scoped routes (reads table, settings)
+ *     ├─ sync.c       reload from PostgreSQL, lw.tenant publish and consume (writes table)
+ *     ├─ config.c     the tenancy.* table and its reading into tn_settings_t
+ *     └─ admin_key.c  TenantAdminKey authentication (constant time)
+ *   table.c       the in-memory hash table of tenants (called by sync, resolve, component)
+ *   ids.c         pure: IDs, states, limits, tn_resolve_id
+ *   euis.c        the deployment-wide EUI registry (public in euis.h; no component state) */
+#ifndef TN_TENANT_PRIVATE_H
+#define TN_TENANT_PRIVATE_H
 
 #include "tenant/tenant.h"
 
 #define TN_MAX_ADMIN_KEYS   16
 #define TN_MAX_BASE_DOMAINS 16
+#define TN_ADMIN_KEY_MAX    32 /* bytes: keys are 16, 24 or 32 bytes */
 
+/* ---- table.c: the in-memory table ------------------------------------------------------ */
+
+/* One tenant as last known. A deleted tenant stays as an entry with t.deleted set, so that
+ * an older change arriving later cannot bring it back. */
 typedef struct tn_entry {
     tn_tenant_t t;
     int64_t updated_at_ms;
     bool used;
 } tn_entry_t;
 
+/* Open addressing, linear probing, grown at 3/4 full; never shrinks. Zero-initialised is an
+ * empty table. */
 typedef struct tn_table {
     tn_entry_t *slots;
-    size_t cap; /* power of two */
+    size_t cap; /* power of two, or 0 */
     size_t n;
 } tn_table_t;
+
+/* Inserts or replaces the entry of t->id, whatever its time (the caller decided). Aborts
+ * when out of memory, as every allocation on the loop does. */
+void tn_table_put(tn_table_t *tab, const tn_tenant_t *t, int64_t updated_at_ms);
+/* Applies a change unless the table holds a newer one for the same tenant (equal times
+ * apply: a repeated message is harmless). Returns true when applied. */
+bool tn_table_apply(tn_table_t *tab, const tn_tenant_t *t, int64_t updated_at_ms);
+/* The entry of `id` (deleted ones included), or NULL. Valid until the next put. */
+const tn_entry_t *tn_table_get(const tn_table_t *tab, const char *id);
+void tn_table_free(tn_table_t *tab);
+
+/* ---- config.c: tenancy.* --------------------------------------------------------------- */
+
+/* What tenancy.* configures. Strings are borrowed from the configuration, which outlives
+ * the component. */
+typedef struct tn_settings {
+    uint8_t admin_keys[TN_MAX_ADMIN_KEYS][TN_ADMIN_KEY_MAX];
+    size_t admin_key_len[TN_MAX_ADMIN_KEYS];
+    size_t n_admin_keys;
+    const char *base_domains[TN_MAX_BASE_DOMAINS];
+    size_t n_base_domains;
+    const char *default_id; /* NULL when unset */
+    long long refresh_ms;
+} tn_settings_t;
+
+/* Registers the tenancy.* table (the component's config_register). */
+int tn_config_register(lw_config_t *cfg);
+/* Reads tenancy.* from a configuration the table was registered in and validated by.
+ * Keys and domains beyond TN_MAX_* are ignored. */
+void tn_config_read(tn_settings_t *out, const lw_config_t *cfg);
+/* Forgets the admin keys (OPENSSL_cleanse). */
+void tn_settings_destroy(tn_settings_t *s);
+
+/* ---- the component state (component.c owns it) ----------------------------------------- */
 
 typedef struct tn_route_ctx {
     struct tn_route_ctx *next;
@@ -32,14 +85,8 @@ struct tn {
     lw_bus_t *bus;
     lw_http_t *http;
     tn_table_t table;
-    uint8_t admin_keys[TN_MAX_ADMIN_KEYS][32];
-    size_t admin_key_len[TN_MAX_ADMIN_KEYS];
-    size_t n_admin_keys;
-    const char *base_domains[TN_MAX_BASE_DOMAINS];
-    size_t n_base_domains;
-    const char *default_id;
+    tn_settings_t settings;
     uv_timer_t refresh;
-    long long refresh_ms;
     bool reloading;
     bool loaded; /* the registry was read from PostgreSQL at least once */
     bool stopping;
@@ -50,28 +97,34 @@ struct tn {
     const lw_migration_set_t *migrations;
     tn_route_ctx_t *routes;
     uint8_t origin[16];
-    void (*stop_done)(void *arg);
-    void *stop_done_arg;
     lw_metric_t *m_changes;
 };
 
-/* Registry (registry.c). */
-void tn_table_put(tn_table_t *tab, const tn_tenant_t *t, int64_t updated_at_ms);
-const tn_entry_t *tn_table_get(const tn_table_t *tab, const char *id);
-void tn_table_free(tn_table_t *tab);
+/* ---- sync.c: PostgreSQL reload and lw.tenant -------------------------------------------- */
+
+/* Prepares the refresh timer (at init). */
+void tn_sync_init(tn_t *tn, uv_loop_t *loop);
+/* Subscribes to lw.tenant from its start, reads the registry from PostgreSQL and starts the
+ * periodic reload. Returns 0 or -1 with err. */
+int tn_sync_start(tn_t *tn, lw_err_t *err);
+/* Stops reloading and closes the timer (the consumer is closed with the bus). */
+void tn_sync_stop(tn_t *tn);
 /* Applies a change made by this process and publishes it on lw.tenant. */
 void tn_registry_changed(tn_t *tn, const tn_tenant_t *t, int64_t updated_at_ms, bool purged);
 
-/* HTTP API (api.c). */
+/* ---- resolve.c ---------------------------------------------------------------------------- */
+
+/* Frees what tn_route allocated (at free). */
+void tn_routes_free(tn_t *tn);
+
+/* ---- api.c ------------------------------------------------------------------------------- */
+
+/* Registers /api/v3/tenants on tn->http (at init). */
 void tn_api_register(tn_t *tn);
 
-/* Pure resolution of a host name and headers to a tenant ID (resolve in registry.c). Writes
- * the ID into out; returns 0 or -1 with missing_tenant_id / tenant_not_found (invalid ID). */
-int tn_resolve_id(const char *const *base_domains, size_t n_base_domains, const char *default_id,
-                  const char *host, const char *header_tenant_id, char out[TN_ID_MAX + 1],
-                  lw_err_t *err);
+/* ---- admin_key.c --------------------------------------------------------------------------- */
 
-/* Decodes hex into at most cap bytes; returns the byte count or -1. */
-int tn_hex_decode(const char *hex, uint8_t *out, size_t cap);
+/* tn_admin_auth on the Authorization header's value (NULL when absent). */
+int tn_admin_auth_header(const tn_t *tn, const char *authorization, lw_err_t *err);
 
 #endif

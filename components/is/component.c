@@ -1,5 +1,4 @@
-/* The Identity Server component: configuration, lifecycle, routes, and the deployment-wide
- * EUI lookups for the Gateway Server and the Join Server. */
+/* The Identity Server component: configuration, lifecycle, routes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,79 +170,3 @@ const lw_component_t is_component = {
     .stop = is_stop,
     .free = is_free,
 };
-
-/* ---- EUI lookups ------------------------------------------------------------------------- */
-
-typedef struct lookup {
-    bool device;
-    is_gateway_lookup_cb gw_cb;
-    is_device_lookup_cb dev_cb;
-    void *arg;
-} lookup_t;
-
-static void lookup_done(void *arg, const PGresult *res, const lw_err_t *err)
-{
-    lookup_t *l = arg;
-    bool failed = err != NULL && err->def != NULL;
-    bool found = !failed && PQntuples(res) == 1;
-    if (l->device) {
-        is_device_ref_t ref;
-        memset(&ref, 0, sizeof ref);
-        if (found) {
-            snprintf(ref.tenant_id, sizeof ref.tenant_id, "%s", PQgetvalue(res, 0, 0));
-            snprintf(ref.application_id, sizeof ref.application_id, "%s", PQgetvalue(res, 0, 1));
-            snprintf(ref.device_id, sizeof ref.device_id, "%s", PQgetvalue(res, 0, 2));
-        }
-        l->dev_cb(l->arg, found ? &ref : NULL, failed ? err : NULL);
-    } else {
-        is_gateway_ref_t ref;
-        memset(&ref, 0, sizeof ref);
-        if (found) {
-            snprintf(ref.tenant_id, sizeof ref.tenant_id, "%s", PQgetvalue(res, 0, 0));
-            snprintf(ref.gateway_id, sizeof ref.gateway_id, "%s", PQgetvalue(res, 0, 1));
-        }
-        l->gw_cb(l->arg, found ? &ref : NULL, failed ? err : NULL);
-    }
-    free(l);
-}
-
-int is_gateway_eui_lookup(lw_db_t *db, uint64_t eui, is_gateway_lookup_cb cb, void *arg)
-{
-    lookup_t *l = calloc(1, sizeof *l);
-    if (l == NULL)
-        return -1;
-    l->gw_cb = cb;
-    l->arg = arg;
-    char e[17];
-    is_eui_format(eui, e);
-    const char *p[1] = {e};
-    if (lw_db_query(db, "SELECT tenant_id, gateway_id FROM lw_control.gateway_euis WHERE eui = $1",
-                    1, p, lookup_done, l) != 0) {
-        free(l);
-        return -1;
-    }
-    return 0;
-}
-
-int is_device_euis_lookup(lw_db_t *db, uint64_t join_eui, uint64_t dev_eui, is_device_lookup_cb cb,
-                          void *arg)
-{
-    lookup_t *l = calloc(1, sizeof *l);
-    if (l == NULL)
-        return -1;
-    l->device = true;
-    l->dev_cb = cb;
-    l->arg = arg;
-    char j[17], d[17];
-    is_eui_format(join_eui, j);
-    is_eui_format(dev_eui, d);
-    const char *p[2] = {j, d};
-    if (lw_db_query(db,
-                    "SELECT tenant_id, application_id, device_id FROM lw_control.end_device_euis "
-                    "WHERE join_eui = $1 AND dev_eui = $2",
-                    2, p, lookup_done, l) != 0) {
-        free(l);
-        return -1;
-    }
-    return 0;
-}

@@ -56,30 +56,7 @@
 /* The component ("is"). Needs the tenant component (registered first by main). */
 extern const lw_component_t is_component;
 
-/* ---- deployment-wide EUI lookups for the Gateway Server and the Join Server -------------- */
-
-typedef struct is_gateway_ref {
-    char tenant_id[37];
-    char gateway_id[37];
-} is_gateway_ref_t;
-
-typedef struct is_device_ref {
-    char tenant_id[37];
-    char application_id[37];
-    char device_id[37];
-} is_device_ref_t;
-
-/* ref is NULL when the EUI is not registered (and err is NULL then); on a database error
- * err is set. Called once, on the loop. */
-typedef void (*is_gateway_lookup_cb)(void *arg, const is_gateway_ref_t *ref, const lw_err_t *err);
-typedef void (*is_device_lookup_cb)(void *arg, const is_device_ref_t *ref, const lw_err_t *err);
-
-/* Which tenant and gateway own gateway EUI `eui`? Returns 0 and calls cb once later, or -1
- * (cb never called) when the query cannot be issued. */
-int is_gateway_eui_lookup(lw_db_t *db, uint64_t eui, is_gateway_lookup_cb cb, void *arg);
-
-/* Which tenant, application and device own the (JoinEUI, DevEUI) pair? Same contract. */
-int is_device_euis_lookup(lw_db_t *db, uint64_t join_eui, uint64_t dev_eui, is_device_lookup_cb cb,
-                          void *arg);
+/* The deployment-wide EUI indexes this server writes (gateway EUI, JoinEUI/DevEUI → tenant)
+ * are read through tenant/euis.h, so that no other server links this one. */
 
 #endif

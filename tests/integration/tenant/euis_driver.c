@@ -1,6 +1,6 @@
-/* is_lookup_driver DB_URI gateway EUI | device JOIN_EUI DEV_EUI
+/* tn_euis_driver DB_URI gateway EUI | device JOIN_EUI DEV_EUI
  *
- * Prints what the Identity Server's EUI lookup answers, one line:
+ * Prints what the deployment-wide EUI registry (tenant/euis.h) answers, one line:
  *   gateway <tenant> <gateway_id>      device <tenant> <application_id> <device_id>
  *   none                               error <name>
  * Exit status 0 when the lookup ran (found or not), 1 otherwise. */
@@ -12,12 +12,12 @@
 #include <uv.h>
 
 #include "cluster/db.h"
-#include "is/is.h"
+#include "tenant/euis.h"
 
 static bool done;
 static int status = 1;
 
-static void on_gateway(void *arg, const is_gateway_ref_t *ref, const lw_err_t *err)
+static void on_gateway(void *arg, const tn_gateway_ref_t *ref, const lw_err_t *err)
 {
     (void)arg;
     if (err != NULL)
@@ -30,7 +30,7 @@ static void on_gateway(void *arg, const is_gateway_ref_t *ref, const lw_err_t *e
     done = true;
 }
 
-static void on_device(void *arg, const is_device_ref_t *ref, const lw_err_t *err)
+static void on_device(void *arg, const tn_device_ref_t *ref, const lw_err_t *err)
 {
     (void)arg;
     if (err != NULL)
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
     bool dev = argc == 5 && strcmp(argv[2], "device") == 0 && parse_eui(argv[3], &a) == 0 &&
                parse_eui(argv[4], &b) == 0;
     if (!gw && !dev) {
-        fprintf(stderr, "usage: is_lookup_driver DB_URI gateway EUI | device JOIN_EUI DEV_EUI\n");
+        fprintf(stderr, "usage: tn_euis_driver DB_URI gateway EUI | device JOIN_EUI DEV_EUI\n");
         return 2;
     }
     uv_loop_t loop;
@@ -73,11 +73,11 @@ int main(int argc, char **argv)
     lw_db_opts_t opts = {.uri = argv[1], .pool_size = 1, .query_timeout_ms = 5000};
     lw_db_t *db = lw_db_new(&loop, &opts, &err);
     if (db == NULL || lw_db_start(db, &err) != 0) {
-        fprintf(stderr, "is_lookup_driver: %s\n", err.message);
+        fprintf(stderr, "tn_euis_driver: %s\n", err.message);
         return 1;
     }
-    int rc = gw ? is_gateway_eui_lookup(db, a, on_gateway, NULL)
-                : is_device_euis_lookup(db, a, b, on_device, NULL);
+    int rc = gw ? tn_gateway_eui_lookup(db, a, on_gateway, NULL)
+                : tn_device_euis_lookup(db, a, b, on_device, NULL);
     if (rc != 0) {
         printf("error cannot-query\n");
         done = true;

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The deployment-wide EUI lookups for the Gateway and Join Servers (issue 4 item 6): after
-# gateways and devices are registered through the API in two tenants, is_gateway_eui_lookup
-# and is_device_euis_lookup answer the owning tenant and entity; deleted ones answer none.
+# The deployment-wide EUI registry (tenant/euis.h) for the Gateway and Join Servers (issue 4
+# item 6, moved to tenant/ by issue 7): after gateways and devices are registered through the
+# Identity Server's API in two tenants, tn_gateway_eui_lookup and tn_device_euis_lookup answer
+# the owning tenant and entity; deleted ones answer none.
 . "$(dirname "$0")/lib.sh"
 
-driver="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/integration/is/is_lookup_driver"
-[ -x "$driver" ] || { echo "is_lookup_driver not found at $driver" >&2; exit 1; }
+driver="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/integration/tenant/tn_euis_driver"
+[ -x "$driver" ] || { echo "tn_euis_driver not found at $driver" >&2; exit 1; }
 
 lw_t_pg_start
 lw_t_kafka_start 4

@@ -1,0 +1,95 @@
+/* The tenant component's configuration: the tenancy.* table and its reading. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "cluster/hex.h"
+#include "tenant/tenant_private.h"
+
+static int config_check_admin_key(const char *value, char *why, size_t why_len)
+{
+    uint8_t buf[TN_ADMIN_KEY_MAX];
+    int n = lw_hex_decode(value, buf, sizeof buf);
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (n != 16 && n != 24 && n != 32) {
+        snprintf(why, why_len, "a tenant admin key is 16, 24 or 32 bytes in hex");
+        return -1;
+    }
+    return 0;
+}
+
+static int config_check_id(const char *value, char *why, size_t why_len)
+{
+    lw_err_t err;
+    if (tn_id_validate(value, 3, "tenancy.default-id", &err) != 0) {
+        snprintf(why, why_len, "%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static int config_check_domain(const char *value, char *why, size_t why_len)
+{
+    for (const char *p = value; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.') {
+            snprintf(why, why_len, "not a host name");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const lw_cfg_opt_t config_opts[] = {
+    {.key = "tenancy.admin-keys",
+     .type = LW_CFG_LIST,
+     .flags = LW_CFG_SECRET,
+     .check = config_check_admin_key,
+     .help = "Tenant admin keys (hex, 16/24/32 bytes) for `Authorization: TenantAdminKey`."},
+    {.key = "tenancy.base-domains",
+     .type = LW_CFG_LIST,
+     .check = config_check_domain,
+     .help = "Base domains: a request to <tenant>.<base domain> belongs to <tenant>."},
+    {.key = "tenancy.default-id",
+     .type = LW_CFG_STRING,
+     .check = config_check_id,
+     .help = "Tenant of requests that name none (no tenant host name, no X-Tenant-ID)."},
+    {.key = "tenancy.refresh-interval",
+     .type = LW_CFG_DURATION,
+     .def = "30s",
+     .min = 100,
+     .max = 86400000,
+     .help = "How often the registry is reloaded from PostgreSQL besides lw.tenant updates."},
+};
+
+int tn_config_register(lw_config_t *cfg)
+{
+    return lw_config_register(cfg, "tenant", config_opts,
+                              sizeof config_opts / sizeof config_opts[0]);
+}
+
+void tn_config_read(tn_settings_t *out, const lw_config_t *cfg)
+{
+    memset(out, 0, sizeof *out);
+    size_t n;
+    const char *const *keys = lw_config_list(cfg, "tenancy.admin-keys", &n);
+    for (size_t i = 0; i < n && out->n_admin_keys < TN_MAX_ADMIN_KEYS; i++) {
+        /* The table's check has accepted every key; a key that still does not decode is
+         * left out rather than leaving a hole. */
+        int len = lw_hex_decode(keys[i], out->admin_keys[out->n_admin_keys], TN_ADMIN_KEY_MAX);
+        if (len > 0)
+            out->admin_key_len[out->n_admin_keys++] = (size_t)len;
+    }
+    const char *const *domains = lw_config_list(cfg, "tenancy.base-domains", &n);
+    for (size_t i = 0; i < n && i < TN_MAX_BASE_DOMAINS; i++)
+        out->base_domains[out->n_base_domains++] = domains[i];
+    out->default_id = lw_config_str(cfg, "tenancy.default-id");
+    out->refresh_ms = lw_config_duration_ms(cfg, "tenancy.refresh-interval");
+}
+
+void tn_settings_destroy(tn_settings_t *s)
+{
+    OPENSSL_cleanse(s->admin_keys, sizeof s->admin_keys);
+    s->n_admin_keys = 0;
+}
