@@ -331,8 +331,8 @@ static int bus_consumer_topics(lw_bus_consumer_t *c, const char *const *names, s
         abort();
     for (size_t i = 0; i < n; i++) {
         char topic[BUS_TOPIC_MAX];
-        bus_topic_t *t = lw_bus__topic_get(c->bus, lw_bus_topic(c->bus, names[i], topic,
-                                                                  sizeof(topic)));
+        bus_topic_t *t =
+            lw_bus__topic_get(c->bus, lw_bus_topic(c->bus, names[i], topic, sizeof(topic)));
         if (lw_bus__topic_prepare(c->bus, t, err) != 0)
             return -1;
         c->topics[c->ntopics++] = t;
@@ -481,4 +481,3 @@ void lw_bus_commit(lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
-

@@ -73,8 +73,7 @@ int lw_bus__producer_start(lw_bus_t *bus, lw_err_t *err)
     bus->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (bus->producer == NULL) {
         rd_kafka_conf_destroy(conf);
-        return lw_err_set(err, &lw_err_bus_unavailable, "creating the Kafka producer: %s",
-                          errstr);
+        return lw_err_set(err, &lw_err_bus_unavailable, "creating the Kafka producer: %s", errstr);
     }
     bus->mainq = rd_kafka_queue_get_main(bus->producer);
     int rc = lw_bus__pump_init(&bus->pump, bus->loop, bus->mainq);

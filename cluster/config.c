@@ -397,8 +397,7 @@ static int cfg_yaml_mapping(lw_config_t *cfg, yaml_document_t *doc, yaml_node_t 
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
         if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
-            return lw_err_set(err, &lw_err_config_file, "%s: mapping keys must be scalars",
-                              origin);
+            return lw_err_set(err, &lw_err_config_file, "%s: mapping keys must be scalars", origin);
         snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "",
                  (const char *)k->data.scalar.value);
         if (cfg_yaml_node(cfg, doc, v, key, origin, err) != 0)

@@ -144,8 +144,7 @@ typedef struct log_line {
     size_t pos, cap;
 } log_line_t;
 
-static void log_line_begin(log_line_t *l, lw_log_level_t level, const char *module,
-                           const char *msg)
+static void log_line_begin(log_line_t *l, lw_log_level_t level, const char *module, const char *msg)
 {
     l->pos = 0;
     l->cap = sizeof l->buf - 2; /* room for "}" and "\n" */

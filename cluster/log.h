@@ -2,14 +2,14 @@
  *
  * Typed fields, checked by the compiler (a compound-literal array of lw_log_field_t):
  *
- *     lw_log_kv(LW_LOG_INFO, "bus", "partitions assigned",
- *               LW_LOG_STR("group", c->group), LW_LOG_INT("count", n),
- *               LW_LOG_DUR_MS("took", elapsed_ms));
+ *     lw_log_kv(LW_LOG_INFO, "bus", "assigned", LW_LOG_STR("group", c->group),
+ *               LW_LOG_INT("count", n), LW_LOG_DUR_MS("took", elapsed_ms));
  *
  * renders as
  *
- *     time=2026-12-01T08:25:40.123Z level=info module=bus msg="partitions assigned" group=g count=3 took=1.5ms
- *     {"time":"...","level":"info","module":"bus","msg":"partitions assigned","group":"g","count":3,"took":"1.5ms"}
+ *     time=2026-12-01T08:25:40.123Z level=info module=bus msg=assigned group=g count=3 took=1.5ms
+ *     {"time":"...","level":"info","module":"bus","msg":"assigned","group":"g","count":3,
+ *      "took":"1.5ms"}   (one line)
  *
  * Strings are quoted in logfmt only when they hold a space, '=', '"', a control character
  * or nothing; in JSON always. Integers and booleans are bare in both. A duration is

@@ -26,8 +26,8 @@ typedef struct lw_metric_series {
     struct lw_metric_series *next;  /* declaration order, for rendering */
     uint32_t hash;
     metric_type_t type; /* the family's */
-    double value; /* a summary's sum */
-    double count; /* a summary's count */
+    double value;       /* a summary's sum */
+    double count;       /* a summary's count */
     char *values[LW_METRIC_MAX_LABELS];
 } series_t; /* = lw_metric_series_t */
 
