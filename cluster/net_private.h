@@ -24,6 +24,13 @@ void lw_net_addr_format(const struct sockaddr *sa, char *buf, size_t len);
  * result), or -1. */
 int lw_net_addr_port(const struct sockaddr_storage *ss);
 
+/* Options left 0 take their default. */
+static inline void lw_net_default(size_t *v, size_t def)
+{
+    if (*v == 0)
+        *v = def;
+}
+
 /* ---- the peer table ----------------------------------------------------------------------
  *
  * A fixed number of entries, allocated once, found by hash, with least-recently-used

@@ -329,12 +329,6 @@ static void listener_free_unopened(uv_handle_t *h)
     lw_tcp_listener_free(h->data);
 }
 
-static void fill_default(size_t *v, size_t def)
-{
-    if (*v == 0)
-        *v = def;
-}
-
 static int listener_bind(lw_tcp_listener_t *l, const char *addr, lw_err_t *err)
 {
     struct sockaddr_storage ss;
@@ -374,10 +368,10 @@ lw_tcp_listener_t *lw_tcp_listen(uv_loop_t *loop, const lw_tcp_opts_t *opts,
     l->opts.addr = NULL;
     if (l->opts.backlog == 0)
         l->opts.backlog = LW_TCP_DEFAULT_BACKLOG;
-    fill_default(&l->opts.max_connections, LW_TCP_DEFAULT_MAX_CONNS);
-    fill_default(&l->opts.input_cap, LW_TCP_DEFAULT_INPUT_CAP);
-    fill_default(&l->opts.output_cap, LW_TCP_DEFAULT_OUTPUT_CAP);
-    fill_default(&l->opts.peers_max, LW_TCP_DEFAULT_PEERS);
+    lw_net_default(&l->opts.max_connections, LW_TCP_DEFAULT_MAX_CONNS);
+    lw_net_default(&l->opts.input_cap, LW_TCP_DEFAULT_INPUT_CAP);
+    lw_net_default(&l->opts.output_cap, LW_TCP_DEFAULT_OUTPUT_CAP);
+    lw_net_default(&l->opts.peers_max, LW_TCP_DEFAULT_PEERS);
     /* Every open connection pins its peer, so one more entry than connections always
      * leaves room for a newcomer. */
     if (l->opts.peers_max <= l->opts.max_connections)

@@ -67,12 +67,6 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
     u->cb(u->arg, u, u->rbuf, (size_t)nread, addr);
 }
 
-static void fill_default(size_t *v, size_t def)
-{
-    if (*v == 0)
-        *v = def;
-}
-
 static int udp_bind(lw_udp_t *u, const char *addr, lw_err_t *err)
 {
     struct sockaddr_storage ss;
@@ -100,10 +94,7 @@ static int udp_bind(lw_udp_t *u, const char *addr, lw_err_t *err)
 
 static void udp_free_unopened(uv_handle_t *h)
 {
-    lw_udp_t *u = h->data;
-    u->close_done = NULL;
-    u->closing = true;
-    lw_udp_free(u);
+    lw_udp_free(h->data);
 }
 
 lw_udp_t *lw_udp_new(uv_loop_t *loop, const lw_udp_opts_t *opts, lw_udp_recv_cb cb, void *arg,
@@ -116,33 +107,22 @@ lw_udp_t *lw_udp_new(uv_loop_t *loop, const lw_udp_opts_t *opts, lw_udp_recv_cb 
     }
     u->opts = *opts;
     u->opts.addr = NULL;
-    fill_default(&u->opts.recv_buf, LW_UDP_DEFAULT_RECV_BUF);
-    fill_default(&u->opts.send_queue_count, LW_UDP_DEFAULT_SEND_COUNT);
-    fill_default(&u->opts.send_queue_bytes, LW_UDP_DEFAULT_SEND_BYTES);
-    fill_default(&u->opts.peers_max, LW_UDP_DEFAULT_PEERS);
+    lw_net_default(&u->opts.recv_buf, LW_UDP_DEFAULT_RECV_BUF);
+    lw_net_default(&u->opts.send_queue_count, LW_UDP_DEFAULT_SEND_COUNT);
+    lw_net_default(&u->opts.send_queue_bytes, LW_UDP_DEFAULT_SEND_BYTES);
+    lw_net_default(&u->opts.peers_max, LW_UDP_DEFAULT_PEERS);
     u->cb = cb;
     u->arg = arg;
     if (opts->addr == NULL || u->opts.recv_buf > UINT32_MAX || u->opts.so_rcvbuf < 0 ||
         u->opts.so_sndbuf < 0) {
-        free(u);
         lw_err_set(err, &lw_err_invalid_argument, "invalid UDP socket options");
-        return NULL;
+        goto fail;
     }
     u->rbuf = malloc(u->opts.recv_buf);
     u->peers = lw_net_peers_new(u->opts.peers_max, true, -1);
-    if (u->rbuf == NULL || u->peers == NULL) {
-        lw_net_peers_free(u->peers);
-        free(u->rbuf);
-        free(u);
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
-    if (uv_udp_init(loop, &u->handle) != 0) {
-        lw_net_peers_free(u->peers);
-        free(u->rbuf);
-        free(u);
-        lw_err_set(err, &lw_err_internal, "cannot create a UDP handle");
-        return NULL;
+    if (u->rbuf == NULL || u->peers == NULL || uv_udp_init(loop, &u->handle) != 0) {
+        lw_err_set(err, &lw_err_internal, "cannot create the UDP socket");
+        goto fail;
     }
     u->handle.data = u;
     if (udp_bind(u, opts->addr, err) != 0) {
@@ -151,6 +131,9 @@ lw_udp_t *lw_udp_new(uv_loop_t *loop, const lw_udp_opts_t *opts, lw_udp_recv_cb 
         return NULL;
     }
     return u;
+fail:
+    lw_udp_free(u);
+    return NULL;
 }
 
 int lw_udp_port(const lw_udp_t *u)
