@@ -266,17 +266,18 @@ int lw_work_submit(lw_work_pool_t *pool, lw_work_fn fn, lw_work_done_fn done, vo
 int lw_work_cancel(lw_work_t *job)
 {
     lw_work_pool_t *pool = job->pool;
-    int never_ran = 0;
+    bool moved = false;
     uv_mutex_lock(&pool->mu);
     job->canceled = true;
     if (job->state == WORK_QUEUED) {
         list_remove(&pool->queue, job);
         job->state = WORK_FINISHED;
         list_push(&pool->finished, job);
-        never_ran = 1;
+        moved = true;
     }
+    int never_ran = !job->ran; /* also a job that pool close took off the queue */
     uv_mutex_unlock(&pool->mu);
-    if (never_ran)
+    if (moved)
         uv_async_send(&pool->async); /* done runs on a later turn, never from here */
     return never_ran;
 }

@@ -69,8 +69,9 @@ int lw_work_submit(lw_work_pool_t *pool, lw_work_fn fn, lw_work_done_fn done, vo
  * never runs; a running or finished job is not interrupted (C code cannot be stopped
  * safely) but its result is delivered as canceled. Either way done is called later, on
  * the loop, with LW_WORK_CANCELED, and arg must stay valid until then. Returns 1 when the
- * work function never ran and never will, 0 when it ran or is running. Must not be called
- * once done has started (the handle is gone then). */
+ * work function never ran and never will, 0 when it ran or is running. Calling it again,
+ * or after lw_work_pool_close, is harmless (done still runs once); calling it once done
+ * has started is not (the handle is gone then). */
 int lw_work_cancel(lw_work_t *job);
 
 /* Closes the pool: further submits fail with work_pool_closed; queued jobs are canceled
