@@ -37,7 +37,9 @@ struct lw_tcp_listener {
     void *arg;
     lw_net_peers_t *peers;
     lw_tcp_conn_t *conns;
-    size_t handles; /* connection handles not yet closed, shown or not */
+    size_t handles; /* connection handles not yet closed, shown or not, and the spare */
+    uv_tcp_t spare; /* takes a connection there is no memory for, to close it */
+    bool spare_busy, accept_pending;
     int port;
     bool closing, server_closed, done_called;
     void (*done)(void *arg);
@@ -297,19 +299,49 @@ static const char *conn_admit(lw_tcp_listener_t *l, lw_tcp_conn_t *c)
     return NULL;
 }
 
+static void spare_closed(uv_handle_t *h);
+
+/* No memory for a connection. libuv has already accepted the socket and stops watching the
+ * listener until uv_accept takes it, so it is taken into the listener's spare handle and
+ * closed; while the spare is still closing, that happens in its close callback. */
+static void reject_unallocated(lw_tcp_listener_t *l)
+{
+    if (l->spare_busy) {
+        l->accept_pending = true;
+        return;
+    }
+    uv_tcp_init(l->loop, &l->spare);
+    l->spare.data = l;
+    l->spare_busy = true;
+    l->handles++;
+    uv_accept((uv_stream_t *)&l->server, (uv_stream_t *)&l->spare);
+    uv_close((uv_handle_t *)&l->spare, spare_closed);
+}
+
+static void spare_closed(uv_handle_t *h)
+{
+    lw_tcp_listener_t *l = h->data;
+    l->spare_busy = false;
+    l->handles--;
+    if (l->accept_pending && !l->closing) {
+        l->accept_pending = false;
+        reject_unallocated(l);
+    }
+    listener_maybe_done(l);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     lw_tcp_listener_t *l = server->data;
     if (status != 0 || l->closing)
         return;
     lw_tcp_conn_t *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return; /* stays in the backlog; libuv retries on the next turn */
-    c->l = l;
-    if (uv_tcp_init(l->loop, &c->handle) != 0) {
+    if (c == NULL || uv_tcp_init(l->loop, &c->handle) != 0) {
         free(c);
+        reject_unallocated(l);
         return;
     }
+    c->l = l;
     c->handle.data = c;
     l->handles++;
     if (uv_accept(server, (uv_stream_t *)&c->handle) != 0 || conn_admit(l, c) != NULL) {
