@@ -416,6 +416,30 @@ static void db_tx_release(lw_db_tx_t *tx)
 }
 
 /* Delivers a request's outcome and frees it. Exactly one call per request. */
+/* What a COMMIT or ROLLBACK tells its caller: a commit of a failed transaction, or one the
+ * server answered with ROLLBACK, failed; a rollback on a lost connection succeeded (the
+ * server rolls back what a lost connection left open). Returns err, NULL or own. */
+static const lw_err_t *db_tx_end_err(const db_req_t *r, const PGresult *res, const lw_err_t *err,
+                                     lw_err_t *own)
+{
+    lw_err_clear(own);
+    if (err == NULL && r->commit_of_failed) {
+        lw_err_set(own, &lw_err_db_query,
+                   "database query failed: transaction rolled back because an earlier "
+                   "statement failed");
+        return own;
+    }
+    if (err == NULL && r->kind == DB_REQ_COMMIT && res != NULL &&
+        strcmp(PQcmdStatus((PGresult *)res), "ROLLBACK") == 0) {
+        lw_err_set(own, &lw_err_db_query,
+                   "database query failed: transaction rolled back by the server");
+        return own;
+    }
+    if (r->kind == DB_REQ_ROLLBACK && err != NULL && err->def == &lw_err_db_unavailable)
+        return NULL;
+    return err;
+}
+
 static void db_req_complete(db_req_t *r, const PGresult *res, const lw_err_t *err)
 {
     lw_db_tx_t *tx = r->tx;
@@ -454,22 +478,7 @@ static void db_req_complete(db_req_t *r, const PGresult *res, const lw_err_t *er
     case DB_REQ_COMMIT:
     case DB_REQ_ROLLBACK: {
         lw_err_t own;
-        lw_err_clear(&own);
-        if (err == NULL && r->commit_of_failed) {
-            lw_err_set(&own, &lw_err_db_query,
-                       "database query failed: transaction rolled back because an earlier "
-                       "statement failed");
-            err = &own;
-        } else if (err == NULL && r->kind == DB_REQ_COMMIT && res != NULL &&
-                   strcmp(PQcmdStatus((PGresult *)res), "ROLLBACK") == 0) {
-            lw_err_set(&own, &lw_err_db_query,
-                       "database query failed: transaction rolled back by the server");
-            err = &own;
-        } else if (r->kind == DB_REQ_ROLLBACK && err != NULL &&
-                   err->def == &lw_err_db_unavailable) {
-            /* The server rolls back what a lost connection left open. */
-            err = NULL;
-        }
+        err = db_tx_end_err(r, res, err, &own);
         db_tx_release(tx);
         db_tx_free(tx);
         if (r->cb.done != NULL)
