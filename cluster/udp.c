@@ -141,6 +141,13 @@ int lw_udp_port(const lw_udp_t *u)
     return u->port;
 }
 
+int lw_udp_socket_buffers(const lw_udp_t *u, int *rcvbuf, int *sndbuf)
+{
+    uv_handle_t *h = (uv_handle_t *)&u->handle; /* a value of 0 reads, changes nothing */
+    *rcvbuf = *sndbuf = 0;
+    return uv_recv_buffer_size(h, rcvbuf) == 0 && uv_send_buffer_size(h, sndbuf) == 0 ? 0 : -1;
+}
+
 static void udp_sent(uv_udp_send_t *req, int status)
 {
     udp_send_t *s = req->data;

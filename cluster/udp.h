@@ -60,6 +60,10 @@ lw_udp_t *lw_udp_new(uv_loop_t *loop, const lw_udp_opts_t *opts, lw_udp_recv_cb 
 /* The bound port (the ephemeral one when opts->addr asked for port 0). */
 int lw_udp_port(const lw_udp_t *u);
 
+/* The socket's SO_RCVBUF and SO_SNDBUF as the kernel reports them (Linux reports twice
+ * the value set, for its bookkeeping: socket(7)). Returns 0, or -1. */
+int lw_udp_socket_buffers(const lw_udp_t *u, int *rcvbuf, int *sndbuf);
+
 /* Queues data[0..len) (copied) for `to`. Returns 0, or -1 with err and nothing queued:
  * udp_send_queue_full (dropped and counted), invalid_argument (len above
  * LW_UDP_MAX_DATAGRAM, or not an IPv4/IPv6 address), udp_send_failed (libuv refused it,

@@ -449,6 +449,18 @@ static void test_lw_udp_close__with_queued_sends(void **state)
     close(fd);
 }
 
+static void test_lw_udp_new__socket_buffers(void **state)
+{
+    (void)state;
+    lw_udp_opts_t o = {.so_rcvbuf = 16384, .so_sndbuf = 8192};
+    server_t *s = server_start(&o);
+    int rcv = 0, snd = 0;
+    assert_int_equal(lw_udp_socket_buffers(s->u, &rcv, &snd), 0);
+    assert_int_equal(rcv, 2 * 16384); /* Linux doubles what is set (socket(7)) */
+    assert_int_equal(snd, 2 * 8192);
+    server_stop(s);
+}
+
 static void test_lw_udp_new__ipv6_loopback(void **state)
 {
     (void)state;
@@ -474,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_lw_udp_new__ephemeral_port),
         cmocka_unit_test(test_lw_udp_new__bad_address),
         cmocka_unit_test(test_lw_udp_new__port_in_use),
+        cmocka_unit_test(test_lw_udp_new__socket_buffers),
         cmocka_unit_test(test_lw_udp_new__ipv6_loopback),
         cmocka_unit_test(test_lw_udp_send__round_trip),
         cmocka_unit_test(test_lw_udp_send__queue_full_by_count),
