@@ -25,6 +25,7 @@ struct lw_tcp_conn {
     bool reading;
     bool user_paused;
     bool in_data; /* inside on_data */
+    bool eof;     /* the peer's EOF came while output was queued */
     const lw_err_def_t *why;
     int why_uv; /* libuv error of a failed connection */
 };
@@ -114,7 +115,7 @@ static void conn_shut(uv_shutdown_t *req, int status)
 {
     (void)status; /* written or not, the connection goes now */
     lw_tcp_conn_t *c = req->data;
-    conn_close_why(c, NULL, 0);
+    conn_close_why(c, c->eof ? &lw_err_tcp_peer_closed : NULL, 0);
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */
@@ -178,10 +179,15 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        if (nread == UV_EOF)
-            conn_close_why(c, &lw_err_tcp_peer_closed, 0);
-        else
+        if (nread != UV_EOF) {
             conn_close_why(c, &lw_err_tcp_connection_failed, (int)nread);
+        } else if (c->out_queued == 0) {
+            conn_close_why(c, &lw_err_tcp_peer_closed, 0);
+        } else {
+            /* A peer that half-closes after its last request still gets the replies. */
+            c->eof = true;
+            lw_tcp_conn_end(c);
+        }
         return;
     }
     c->in_len += (size_t)nread;

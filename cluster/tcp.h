@@ -70,8 +70,9 @@ typedef struct lw_tcp_handler {
      * the number of bytes consumed, 0..len. */
     size_t (*on_data)(void *arg, lw_tcp_conn_t *c, const uint8_t *data, size_t len);
     /* The connection is closed. why is NULL for a local close (lw_tcp_conn_close,
-     * lw_tcp_conn_end, lw_tcp_listener_close), tcp_peer_closed for the peer's EOF,
-     * tcp_connection_failed for a socket error. */
+     * lw_tcp_conn_end, lw_tcp_listener_close), tcp_peer_closed for the peer's EOF (once
+     * output queued by then is written: a peer that half-closes still gets its replies),
+     * tcp_connection_failed for a socket error. Unconsumed input is dropped. */
     void (*on_close)(void *arg, lw_tcp_conn_t *c, const lw_err_t *why);
 } lw_tcp_handler_t;
 

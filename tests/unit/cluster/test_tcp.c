@@ -294,6 +294,23 @@ static void test_lw_tcp_conn__echo(void **state)
     server_stop(s);
 }
 
+static void test_lw_tcp_conn__half_close_still_gets_reply(void **state)
+{
+    (void)state;
+    server_t *s = server_start(NULL, MODE_ECHO);
+    int fd = client(s);
+    client_send(fd, "last request");
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    RUN_UNTIL(s, s->closes == 1);
+    assert_ptr_equal(s->last_why, &lw_err_tcp_peer_closed);
+    char buf[12];
+    client_read(fd, buf, 12);
+    assert_memory_equal(buf, "last request", 12);
+    client_expect_closed(fd);
+    close(fd);
+    server_stop(s);
+}
+
 static void test_lw_tcp_conn__unconsumed_input_kept(void **state)
 {
     (void)state;
@@ -565,6 +582,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lw_tcp_listen__bad_address_and_port_in_use),
         cmocka_unit_test(test_lw_tcp_conn__echo),
+        cmocka_unit_test(test_lw_tcp_conn__half_close_still_gets_reply),
         cmocka_unit_test(test_lw_tcp_conn__unconsumed_input_kept),
         cmocka_unit_test(test_lw_tcp_conn__full_input_pauses_until_resume),
         cmocka_unit_test(test_lw_tcp_conn_pause__stops_reading),
