@@ -29,6 +29,9 @@
  * lw_tcp_conn_resume may call on_data before it returns. Everything runs on the loop
  * thread.
  *
+ * No timers: idle limits (MQTT keep-alive, slow clients) belong to the consumer, which
+ * closes the connection when its own timer fires.
+ *
  * TLS is not offered here (MQTT over TLS on 8883 will need it): the HTTP server has TLS
  * through its own library; a TLS layer would sit between the socket and on_data/write. */
 #ifndef LW_TCP_H
