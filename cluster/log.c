@@ -95,9 +95,14 @@ static void log_put_field(char *buf, size_t cap, size_t *pos, const char *key, c
     log_put_value(buf, cap, pos, value, log_format == LW_LOG_JSON);
 }
 
-/* Milliseconds with up to three decimals, trailing zeros dropped: "1.5ms", "1200ms". */
+/* Milliseconds with up to three decimals, trailing zeros dropped: "1.5ms", "1200ms".
+ * Beyond ±1e15 ms (about 30,000 years), and for NaN: "%g" ("1e+20ms", "nanms"). */
 static void log_format_ms(char *out, size_t len, double ms)
 {
+    if (!(ms > -1e15 && ms < 1e15)) {
+        snprintf(out, len, "%gms", ms);
+        return;
+    }
     int n = snprintf(out, len, "%.3f", ms);
     if (n <= 0 || (size_t)n >= len)
         return;

@@ -114,10 +114,11 @@ static void test_lw_log_kv__durations(void **state)
     capture_t c;
     capture_begin(&c);
     lw_log_kv(LW_LOG_INFO, "t", "d", LW_LOG_DUR_MS("a", 0), LW_LOG_DUR_MS("b", 0.001),
-              LW_LOG_DUR_MS("c", 0.0004), LW_LOG_DUR_MS("d", 2.25), LW_LOG_DUR_MS("e", 30000));
+              LW_LOG_DUR_MS("c", 0.0004), LW_LOG_DUR_MS("d", 2.25), LW_LOG_DUR_MS("e", 30000),
+              LW_LOG_DUR_MS("f", -1.5), LW_LOG_DUR_MS("g", 1e20));
     char *out = capture_end(&c);
-    assert_string_equal(logfmt_tail(out),
-                        "level=info module=t msg=d a=0ms b=0.001ms c=0ms d=2.25ms e=30000ms\n");
+    assert_string_equal(logfmt_tail(out), "level=info module=t msg=d a=0ms b=0.001ms c=0ms "
+                                          "d=2.25ms e=30000ms f=-1.5ms g=1e+20ms\n");
     free(out);
 }
 
