@@ -46,11 +46,58 @@ static json_t *entity_ids(is_ent_t e, const char *id)
     return o;
 }
 
+/* The state of an API key operation. op.id is the entity the keys belong to. */
+typedef struct key_op {
+    is_op_t op;
+    char key_id[64];            /* get, update, delete: the path's key ID */
+    is_rights_t want;           /* create, update: the rights asked for */
+    char name[64];              /* create, update: the body's name */
+    char rights_pg[1024];       /* ... want as a text[] literal */
+    char expires_at[64];        /* ... RFC 3339, "" for none */
+    is_token_t tok;             /* create: the new key */
+    char hash[IS_HASH_MAX + 1]; /* ... its hash */
+    is_page_t page;             /* list */
+} key_op_t;
+#define K(op) ((key_op_t *)(op))
+
+/* The state of a collaborator operation. op.id is the entity. */
+typedef struct collab_op {
+    is_op_t op;
+    char account_id[TN_ID_MAX + 1]; /* the collaborator */
+    char account_type[16];          /* "user" or "organization" */
+    is_rights_t want;               /* set: the rights given (none: removed) */
+    is_page_t page;                 /* list */
+} collab_op_t;
+#define C(op) ((collab_op_t *)(op))
+
 /* Requested rights must be held by the caller (a key's rights never exceed its creator's);
  * op->rights is already expanded. */
-static bool want_within(is_op_t *op)
+static bool want_within(is_op_t *op, is_rights_t want)
 {
-    return is_rights_require(op, op->want);
+    return is_rights_require(op, want);
+}
+
+/* Checks that every key of the body's object `obj` (at `prefix`: "api_key") is allowed;
+ * otherwise fails the op with unknown_field "<prefix>.<key>". */
+static bool object_keys(is_op_t *op, json_t *obj, const char *prefix, const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a != NULL && !ok; a++)
+            ok = strcmp(*a, k) == 0;
+        if (!ok) {
+            lw_err_t e;
+            char f[96];
+            snprintf(f, sizeof f, "%s.%.60s", prefix, k);
+            lw_api_unknown(&e, f);
+            lw_api_fail(&op->api, &e);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* ---- API keys ---------------------------------------------------------------------------- */
@@ -74,7 +121,7 @@ static json_t *key_render(const PGresult *res, int i, int c0)
     return o;
 }
 
-/* Validates name / rights / expires_at of a key body into op->buf[0..2] and op->want. */
+/* Validates name / rights / expires_at of a key body into the key op. */
 static bool key_fields(is_op_t *op, json_t *obj, const char *prefix, bool need_rights)
 {
     char f[96];
@@ -82,35 +129,35 @@ static bool key_fields(is_op_t *op, json_t *obj, const char *prefix, bool need_r
     json_t *name = json_object_get(obj, "name");
     snprintf(f, sizeof f, "%sname", prefix);
     if (name != NULL && (!json_is_string(name) || json_string_length(name) > 50)) {
-        is_op_invalid(op, f, "must be a string of at most 50 characters");
+        lw_api_fail_invalid(&op->api, f, "must be a string of at most 50 characters");
         return false;
     }
-    snprintf(op->buf[0], sizeof op->buf[0], "%s", name ? json_string_value(name) : "");
+    snprintf(K(op)->name, sizeof K(op)->name, "%s", name ? json_string_value(name) : "");
     snprintf(f, sizeof f, "%srights", prefix);
-    if (is_rights_from_json(json_object_get(obj, "rights"), f, &op->want, &e) != 0) {
-        is_op_fail(op, &e);
+    if (is_rights_from_json(json_object_get(obj, "rights"), f, &K(op)->want, &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return false;
     }
-    if (need_rights && op->want == 0) {
-        is_op_invalid(op, f, "at least one right is required");
+    if (need_rights && K(op)->want == 0) {
+        lw_api_fail_invalid(&op->api, f, "at least one right is required");
         return false;
     }
     /* An application or gateway key holds rights on its entity only. */
     if ((op->ent == IS_ENT_APP || op->ent == IS_ENT_GW) &&
-        (op->want & ~is_rights_of(op->ent)) != 0) {
-        is_op_invalid(op, f, "rights must be rights of the entity kind");
+        (K(op)->want & ~is_rights_of(op->ent)) != 0) {
+        lw_api_fail_invalid(&op->api, f, "rights must be rights of the entity kind");
         return false;
     }
-    is_rights_to_pg(op->want, op->buf[1], sizeof op->buf[1]);
+    is_rights_to_pg(K(op)->want, K(op)->rights_pg, sizeof K(op)->rights_pg);
     json_t *exp = json_object_get(obj, "expires_at");
     snprintf(f, sizeof f, "%sexpires_at", prefix);
-    op->buf[2][0] = '\0';
+    K(op)->expires_at[0] = '\0';
     if (exp != NULL && !json_is_null(exp)) {
-        if (!json_is_string(exp) || !is_time_valid(json_string_value(exp))) {
-            is_op_invalid(op, f, "must be an RFC 3339 timestamp");
+        if (!json_is_string(exp) || !lw_api_time_valid(json_string_value(exp))) {
+            lw_api_fail_invalid(&op->api, f, "must be an RFC 3339 timestamp");
             return false;
         }
-        snprintf(op->buf[2], sizeof op->buf[2], "%s", json_string_value(exp));
+        snprintf(K(op)->expires_at, sizeof K(op)->expires_at, "%s", json_string_value(exp));
     }
     return true;
 }
@@ -118,61 +165,67 @@ static bool key_fields(is_op_t *op, json_t *obj, const char *prefix, bool need_r
 static void key_created(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
-        if (op->buf[3][0] == 'x') {
-            is_op_invalid(op, "expires_at", "must be in the future");
+        if (K(op)->expires_at[0] != '\0') {
+            lw_api_fail_invalid(&op->api, "expires_at", "must be in the future");
             return;
         }
-        is_op_not_found(op, kind_of(op->ent)->name, op->id);
+        lw_api_fail_not_found(&op->api, kind_of(op->ent)->name, op->id);
         return;
     }
     json_t *o = key_render(res, 0, 0);
     char token[IS_TOKEN_MAX + 1];
-    is_token_format(&op->tok, token, sizeof token);
+    is_token_format(&K(op)->tok, token, sizeof token);
     json_object_set_new(o, "key", json_string(token)); /* shown once */
     OPENSSL_cleanse(token, sizeof token);
     lw_log(LW_LOG_INFO, "is", "API key created", "tenant", op->t.id, "entity", op->id, "key_id",
-           op->tok.id, NULL);
+           K(op)->tok.id, NULL);
     char ev[64];
     snprintf(ev, sizeof ev, "%s.api-key.create", kind_of(op->ent)->key);
     is_event(op, ev, is_entity_ids(kind_of(op->ent), op->id));
-    is_op_reply(op, 200, o);
+    lw_api_reply(&op->api, 200, o);
 }
 
-static void key_hashed(is_op_t *op)
+static void key_hashed(lw_api_op_t *a, int rc)
 {
-    if (op->work_rc != 0) {
+    is_op_t *op = (is_op_t *)a;
+    if (rc != 0) {
         lw_err_t e;
         lw_err_set(&e, &lw_err_internal, "cannot generate the API key");
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
     const is_kind_t *k = kind_of(op->ent);
-    const char *p[7] = {op->tok.id, is_ent_type_name(op->ent),        op->id, op->hash, op->buf[0],
-                        op->buf[1], op->buf[2][0] ? op->buf[2] : NULL};
+    const char *p[7] = {K(op)->tok.id,
+                        is_ent_type_name(op->ent),
+                        op->id,
+                        K(op)->hash,
+                        K(op)->name,
+                        K(op)->rights_pg,
+                        K(op)->expires_at[0] ? K(op)->expires_at : NULL};
     snprintf(op->sql, sizeof op->sql,
              "INSERT INTO %s.api_keys (key_id, entity_type, entity_id, key_hash, name, rights, "
              "expires_at) SELECT $1, $2, $3, $4, $5, $6::text[], $7::timestamptz "
              "WHERE EXISTS (SELECT 1 FROM %s.%s WHERE %s = $3 AND deleted_at IS NULL) "
              "AND ($7::timestamptz IS NULL OR $7::timestamptz > now()) RETURNING " KEY_COLS,
              op->sq, op->sq, k->table, k->id_field);
-    /* Zero rows: the entity is gone, or the expiry is in the past; tell them apart. */
-    snprintf(op->buf[3], sizeof op->buf[3], "%s", op->buf[2][0] ? "x" : "");
+    /* Zero rows: the entity is gone, or the expiry (when given) is in the past. */
     is_op_query(op, op->sql, 7, p, key_created);
 }
 
-static void key_generate_work(is_op_t *op)
+/* Off the loop: a new key and its hash. Returns 0 or -1. */
+static int key_generate_work(lw_api_op_t *a)
 {
+    key_op_t *k = (key_op_t *)a;
     char token[IS_TOKEN_MAX + 1];
-    if (is_token_generate(IS_TOKEN_API_KEY, &op->tok) != 0) {
-        op->work_rc = -1;
-        return;
-    }
-    is_token_format(&op->tok, token, sizeof token);
-    op->work_rc = is_hash_secret(token, op->is->key_iterations, op->hash, sizeof op->hash);
+    if (is_token_generate(IS_TOKEN_API_KEY, &k->tok) != 0)
+        return -1;
+    is_token_format(&k->tok, token, sizeof token);
+    int rc = is_hash_secret(token, k->op.is->key_iterations, k->hash, sizeof k->hash);
     OPENSSL_cleanse(token, sizeof token);
+    return rc;
 }
 
-static json_t *key_row(is_op_t *op, const PGresult *res, int row)
+static json_t *key_row(lw_api_op_t *op, const PGresult *res, int row)
 {
     (void)op;
     return key_render(res, row, 1);
@@ -180,32 +233,32 @@ static json_t *key_row(is_op_t *op, const PGresult *res, int row)
 
 static void key_listed(is_op_t *op, const PGresult *res)
 {
-    is_op_reply_page(op, res, "api_keys", key_row);
+    lw_api_reply_page(&op->api, res, "api_keys", key_row, false);
 }
 
 static void key_one(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
         lw_err_t e;
-        lw_err_set(&e, &lw_err_api_key_not_found, "API key `%.40s` not found", op->key_id);
-        is_op_fail(op, &e);
+        lw_err_set(&e, &lw_err_api_key_not_found, "API key `%.40s` not found", K(op)->key_id);
+        lw_api_fail(&op->api, &e);
         return;
     }
     if (op->route->variant != K_GET) {
-        is_cache_forget(op->is, op->t.id, op->key_id, IS_ENT_USER, "");
+        is_cache_forget(op->is, op->t.id, K(op)->key_id, IS_ENT_USER, "");
         lw_log(LW_LOG_INFO, "is",
                op->route->variant == K_DELETE ? "API key deleted" : "API key updated", "tenant",
-               op->t.id, "key_id", op->key_id, NULL);
+               op->t.id, "key_id", K(op)->key_id, NULL);
         char ev[64];
         snprintf(ev, sizeof ev, "%s.api-key.%s", kind_of(op->ent)->key,
                  op->route->variant == K_DELETE ? "delete" : "update");
         is_event(op, ev, is_entity_ids(kind_of(op->ent), op->id));
     }
     if (op->route->variant == K_DELETE) {
-        is_op_reply(op, 200, json_object());
+        lw_api_reply(&op->api, 200, json_object());
         return;
     }
-    is_op_reply(op, 200, key_render(res, 0, 0));
+    lw_api_reply(&op->api, 200, key_render(res, 0, 0));
 }
 
 static void key_update(is_op_t *op)
@@ -213,53 +266,38 @@ static void key_update(is_op_t *op)
     static const char *const allowed[] = {"api_key",     "field_mask",       "application_ids",
                                           "gateway_ids", "organization_ids", "user_ids",
                                           NULL};
-    if (!is_op_body(op, allowed))
+    json_t *body = is_op_body(op, allowed);
+    if (body == NULL)
         return;
-    json_t *key = json_object_get(op->body, "api_key");
+    json_t *key = json_object_get(body, "api_key");
     if (key == NULL || !json_is_object(key)) {
-        is_op_invalid(op, "api_key", "must be an object");
+        lw_api_fail_invalid(&op->api, "api_key", "must be an object");
         return;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach(key, k, v)
-    {
-        if (strcmp(k, "name") && strcmp(k, "rights") && strcmp(k, "expires_at") &&
-            strcmp(k, "id") && strcmp(k, "created_at") && strcmp(k, "updated_at")) {
-            lw_err_t e;
-            char f[96];
-            snprintf(f, sizeof f, "api_key.%.60s", k);
-            lw_err_set(&e, &lw_err_unknown_field, "unknown field `%s`", f);
-            lw_err_attr(&e, "field", f);
-            is_op_fail(op, &e);
-            return;
-        }
-    }
-    if (!key_fields(op, key, "api_key.", false))
+    static const char *const key_keys[] = {"name",       "rights",     "expires_at", "id",
+                                           "created_at", "updated_at", NULL};
+    if (!object_keys(op, key, "api_key", key_keys) || !key_fields(op, key, "api_key.", false))
         return;
     /* Which columns change: the mask's paths (all three when no mask is given). */
-    json_t *paths = json_object_get(json_object_get(op->body, "field_mask"), "paths");
-    bool set_name = paths == NULL, set_rights = paths == NULL, set_exp = paths == NULL;
-    size_t i;
-    json_array_foreach(paths, i, v)
-    {
-        const char *s = json_string_value(v);
-        if (s != NULL && strcmp(s, "name") == 0)
-            set_name = true;
-        else if (s != NULL && strcmp(s, "rights") == 0)
-            set_rights = true;
-        else if (s != NULL && strcmp(s, "expires_at") == 0)
-            set_exp = true;
-        else {
-            is_op_invalid(op, "field_mask", "paths may be name, rights and expires_at");
-            return;
-        }
-    }
-    if (set_rights && !want_within(op))
+    static const char *const settable[] = {"name", "rights", "expires_at", NULL};
+    static const lw_api_fields_t key_mask_fields = {.paths = settable};
+    json_t *fm = json_object_get(body, "field_mask");
+    lw_api_mask_t m;
+    lw_err_t e;
+    if (lw_api_mask_parse_json(&key_mask_fields, fm, "field_mask", &m, &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return;
-    const char *p[6] = {op->key_id, is_ent_type_name(op->ent),        op->id, op->buf[0],
-                        op->buf[1], op->buf[2][0] ? op->buf[2] : NULL};
-    if (set_rights && op->want == 0) {
+    }
+    bool all = json_object_get(fm, "paths") == NULL;
+    bool set_name = all || lw_api_mask_has(&m, "name");
+    bool set_rights = all || lw_api_mask_has(&m, "rights");
+    bool set_exp = all || lw_api_mask_has(&m, "expires_at");
+    if (set_rights && !want_within(op, K(op)->want))
+        return;
+    const char *p[6] = {K(op)->key_id,    is_ent_type_name(op->ent),
+                        op->id,           K(op)->name,
+                        K(op)->rights_pg, K(op)->expires_at[0] ? K(op)->expires_at : NULL};
+    if (set_rights && K(op)->want == 0) {
         /* The Things Stack: updating a key to no rights deletes it. */
         snprintf(op->sql, sizeof op->sql,
                  "DELETE FROM %s.api_keys WHERE key_id = $1 AND entity_type = $2 AND entity_id = "
@@ -285,26 +323,27 @@ static void key_righted(is_op_t *op)
         return;
     lw_err_t e;
     char from[256];
-    const char *p[3] = {is_ent_type_name(op->ent), op->id, op->key_id};
+    const char *p[3] = {is_ent_type_name(op->ent), op->id, K(op)->key_id};
     switch (op->route->variant) {
     case K_CREATE: {
         static const char *const allowed[] = {
             "name",        "rights",           "expires_at", "application_ids",
             "gateway_ids", "organization_ids", "user_ids",   NULL};
-        if (!is_op_body(op, allowed) || !key_fields(op, op->body, "", true) || !want_within(op))
+        json_t *body = is_op_body(op, allowed);
+        if (body == NULL || !key_fields(op, body, "", true) || !want_within(op, K(op)->want))
             return;
-        is_op_work(op, key_generate_work, key_hashed);
+        lw_api_work(&op->api, key_generate_work, key_hashed);
         return;
     }
     case K_LIST:
-        if (is_page_parse(&is_kind_app, lw_http_query(op->req, "limit"),
-                          lw_http_query(op->req, "page"), NULL, &op->page, &e) != 0) {
-            is_op_fail(op, &e);
+        if (is_page_parse(&is_kind_app, lw_http_query(op->api.req, "limit"),
+                          lw_http_query(op->api.req, "page"), NULL, &K(op)->page, &e) != 0) {
+            lw_api_fail(&op->api, &e);
             return;
         }
         snprintf(from, sizeof from, "%s.api_keys WHERE entity_type = $1 AND entity_id = $2",
                  op->sq);
-        is_op_page_sql(op, KEY_COLS, from, "created_at, key_id");
+        is_op_page_sql(op, KEY_COLS, from, "created_at, key_id", &K(op)->page);
         is_op_query(op, op->sql, 2, p, key_listed);
         return;
     case K_GET:
@@ -335,19 +374,19 @@ static void key_authed(is_op_t *op)
     if (!is_op_path_id(op, "id", op->ent == IS_ENT_USER ? 2 : 3, f, op->id))
         return;
     if (op->route->variant >= K_GET) {
-        const char *k = lw_http_param(op->req, "key_id");
+        const char *k = lw_http_param(op->api.req, "key_id");
         if (k == NULL || strlen(k) > IS_TOKEN_ID_LEN) {
-            is_op_invalid(op, "key_id", "not an API key ID");
+            lw_api_fail_invalid(&op->api, "key_id", "not an API key ID");
             return;
         }
-        snprintf(op->key_id, sizeof op->key_id, "%s", k);
+        snprintf(K(op)->key_id, sizeof K(op)->key_id, "%s", k);
     }
     is_rights_run(op, op->route->ent, op->id, key_righted);
 }
 
 static void h_key(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = is_op_for(req, t, arg, sizeof(key_op_t));
     if (op != NULL)
         is_auth_run(op, true, key_authed);
 }
@@ -377,7 +416,7 @@ static json_t *collab_render(const PGresult *res, int i, int c0)
     return o;
 }
 
-static json_t *collab_row(is_op_t *op, const PGresult *res, int row)
+static json_t *collab_row(lw_api_op_t *op, const PGresult *res, int row)
 {
     (void)op;
     return collab_render(res, row, 1);
@@ -385,28 +424,29 @@ static json_t *collab_row(is_op_t *op, const PGresult *res, int row)
 
 static void collab_listed(is_op_t *op, const PGresult *res)
 {
-    is_op_reply_page(op, res, "collaborators", collab_row);
+    lw_api_reply_page(&op->api, res, "collaborators", collab_row, false);
 }
 
 static void collab_one(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
         lw_err_t e;
-        lw_err_set(&e, &lw_err_collaborator_not_found, "collaborator `%s` not found", op->id2);
-        is_op_fail(op, &e);
+        lw_err_set(&e, &lw_err_collaborator_not_found, "collaborator `%s` not found",
+                   C(op)->account_id);
+        lw_api_fail(&op->api, &e);
         return;
     }
     if (op->route->variant == C_GET) {
-        is_op_reply(op, 200, collab_render(res, 0, 0));
+        lw_api_reply(&op->api, 200, collab_render(res, 0, 0));
         return;
     }
     lw_log(LW_LOG_INFO, "is", "collaborator changed", "tenant", op->t.id, "entity", op->id,
-           "collaborator", op->id2, NULL);
+           "collaborator", C(op)->account_id, NULL);
     char ev[64];
     snprintf(ev, sizeof ev, "%s.collaborator.%s", kind_of(op->ent)->key,
-             op->route->variant == C_DELETE || op->want == 0 ? "delete" : "update");
+             op->route->variant == C_DELETE || C(op)->want == 0 ? "delete" : "update");
     is_event(op, ev, is_entity_ids(kind_of(op->ent), op->id));
-    is_op_reply(op, 200, json_object());
+    lw_api_reply(&op->api, 200, json_object());
 }
 
 static void collab_set(is_op_t *op)
@@ -415,34 +455,24 @@ static void collab_set(is_op_t *op)
     char idskey[48];
     snprintf(idskey, sizeof idskey, "%s_ids", k->key);
     const char *allowed[] = {"collaborator", idskey, NULL};
-    if (!is_op_body(op, allowed))
+    json_t *body = is_op_body(op, allowed);
+    if (body == NULL)
         return;
-    json_t *c = json_object_get(op->body, "collaborator");
+    json_t *c = json_object_get(body, "collaborator");
     if (!json_is_object(c)) {
-        is_op_invalid(op, "collaborator", "must be an object");
+        lw_api_fail_invalid(&op->api, "collaborator", "must be an object");
         return;
     }
-    const char *key;
-    json_t *v;
-    json_object_foreach(c, key, v)
-    {
-        if (strcmp(key, "ids") != 0 && strcmp(key, "rights") != 0) {
-            lw_err_t e;
-            char f[96];
-            snprintf(f, sizeof f, "collaborator.%.60s", key);
-            lw_err_set(&e, &lw_err_unknown_field, "unknown field `%s`", f);
-            lw_err_attr(&e, "field", f);
-            is_op_fail(op, &e);
-            return;
-        }
-    }
+    static const char *const collab_keys[] = {"ids", "rights", NULL};
+    if (!object_keys(op, c, "collaborator", collab_keys))
+        return;
     json_t *ids = json_object_get(c, "ids");
     json_t *u = json_object_get(json_object_get(ids, "user_ids"), "user_id");
     json_t *o = json_object_get(json_object_get(ids, "organization_ids"), "organization_id");
     lw_err_t e;
     if ((u == NULL) == (o == NULL)) {
-        is_op_invalid(op, "collaborator.ids",
-                      "must hold user_ids.user_id or organization_ids.organization_id");
+        lw_api_fail_invalid(&op->api, "collaborator.ids",
+                            "must hold user_ids.user_id or organization_ids.organization_id");
         return;
     }
     const char *field = u ? "collaborator.ids.user_ids.user_id"
@@ -450,27 +480,27 @@ static void collab_set(is_op_t *op)
     if (!json_is_string(u ? u : o) ||
         tn_id_validate(json_string_value(u ? u : o), u ? 2 : 3, field, &e) != 0) {
         if (!json_is_string(u ? u : o))
-            is_err_field(&e, field, "invalid `%s`: must be a string", field);
-        is_op_fail(op, &e);
+            lw_api_invalid(&e, field, "must be a string");
+        lw_api_fail(&op->api, &e);
         return;
     }
     if (o != NULL && op->ent == IS_ENT_ORG) {
-        is_op_invalid(op, field, "organizations cannot be members of organizations");
+        lw_api_fail_invalid(&op->api, field, "organizations cannot be members of organizations");
         return;
     }
-    snprintf(op->id2, sizeof op->id2, "%s", json_string_value(u ? u : o));
-    if (is_rights_from_json(json_object_get(c, "rights"), "collaborator.rights", &op->want, &e) !=
-        0) {
-        is_op_fail(op, &e);
+    snprintf(C(op)->account_id, sizeof C(op)->account_id, "%s", json_string_value(u ? u : o));
+    if (is_rights_from_json(json_object_get(c, "rights"), "collaborator.rights", &C(op)->want,
+                            &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return;
     }
-    if (!want_within(op))
+    if (!want_within(op, C(op)->want))
         return;
     char rights[1024];
-    is_rights_to_pg(op->want, rights, sizeof rights);
+    is_rights_to_pg(C(op)->want, rights, sizeof rights);
     const char *atype = u ? "user" : "organization";
-    const char *p[5] = {is_ent_type_name(op->ent), op->id, op->id2, atype, rights};
-    if (op->want == 0) {
+    const char *p[5] = {is_ent_type_name(op->ent), op->id, C(op)->account_id, atype, rights};
+    if (C(op)->want == 0) {
         snprintf(op->sql, sizeof op->sql,
                  "DELETE FROM %s.memberships WHERE entity_type = $1 AND entity_id = $2 AND "
                  "account_id = $3 AND account_type = $4 AND $5::text IS NOT NULL RETURNING 1",
@@ -501,17 +531,18 @@ static void collab_righted(is_op_t *op)
     }
     lw_err_t e;
     char from[256];
-    const char *p[4] = {is_ent_type_name(op->ent), op->id, op->id2, op->buf[0]};
+    const char *p[4] = {is_ent_type_name(op->ent), op->id, C(op)->account_id, C(op)->account_type};
     switch (v) {
     case C_LIST:
-        if (is_page_parse(&is_kind_app, lw_http_query(op->req, "limit"),
-                          lw_http_query(op->req, "page"), NULL, &op->page, &e) != 0) {
-            is_op_fail(op, &e);
+        if (is_page_parse(&is_kind_app, lw_http_query(op->api.req, "limit"),
+                          lw_http_query(op->api.req, "page"), NULL, &C(op)->page, &e) != 0) {
+            lw_api_fail(&op->api, &e);
             return;
         }
         snprintf(from, sizeof from, "%s.memberships WHERE entity_type = $1 AND entity_id = $2",
                  op->sq);
-        is_op_page_sql(op, "account_id, account_type, rights::text", from, "account_id");
+        is_op_page_sql(op, "account_id, account_type, rights::text", from, "account_id",
+                       &C(op)->page);
         is_op_query(op, op->sql, 2, p, collab_listed);
         return;
     case C_SET:
@@ -542,11 +573,13 @@ static void collab_authed(is_op_t *op)
     if (!is_op_path_id(op, "id", 3, f, op->id))
         return;
     if (op->route->variant == C_GET || op->route->variant == C_DELETE) {
-        const char *path = lw_http_path(op->req);
+        const char *path = lw_http_path(op->api.req);
         bool org = strstr(path, "/organization/") != NULL;
-        snprintf(op->buf[0], sizeof op->buf[0], "%s", org ? "organization" : "user");
+        snprintf(C(op)->account_type, sizeof C(op)->account_type, "%s",
+                 org ? "organization" : "user");
         if (!is_op_path_id(op, "account", org ? 3 : 2,
-                           org ? "organization_ids.organization_id" : "user_ids.user_id", op->id2))
+                           org ? "organization_ids.organization_id" : "user_ids.user_id",
+                           C(op)->account_id))
             return;
     }
     is_rights_run(op, op->ent, op->id, collab_righted);
@@ -554,7 +587,7 @@ static void collab_authed(is_op_t *op)
 
 static void h_collab(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = is_op_for(req, t, arg, sizeof(collab_op_t));
     if (op != NULL)
         is_auth_run(op, true, collab_authed);
 }
@@ -600,22 +633,34 @@ static void auth_info(is_op_t *op)
     } else if (a->is_admin) {
         json_object_set_new(o, "is_admin", json_true());
     }
-    is_op_reply(op, 200, o);
+    lw_api_reply(&op->api, 200, o);
 }
 
 static void h_auth_info(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = is_op_for(req, t, arg, sizeof(is_op_t));
     if (op != NULL)
         is_auth_run(op, false, auth_info);
 }
 
 /* ---- login, logout, password ------------------------------------------------------------- */
 
+/* The state of a login: the password checked off the loop, then a new access token. */
+typedef struct login_op {
+    is_op_t op;
+    char password[1024];
+    char hash[IS_HASH_MAX + 1]; /* the user's password hash, then the new token's */
+    bool approved;              /* the user may log in (approved or flagged) */
+    is_token_t tok;             /* the new access token */
+} login_op_t;
+#define L(op) ((login_op_t *)(op))
+
+enum { LOGIN_MISMATCH = 0, LOGIN_OK = 1, LOGIN_FAILED = -1 };
+
 static void login_inserted(is_op_t *op, const PGresult *res)
 {
     char token[IS_TOKEN_MAX + 1];
-    is_token_format(&op->tok, token, sizeof token);
+    is_token_format(&L(op)->tok, token, sizeof token);
     json_t *o = json_object();
     json_object_set_new(o, "access_token", json_string(token));
     OPENSSL_cleanse(token, sizeof token);
@@ -623,54 +668,56 @@ static void login_inserted(is_op_t *op, const PGresult *res)
     json_object_set_new(o, "expires_in", json_integer(op->is->token_ttl_ms / 1000));
     json_object_set_new(o, "expires_at", json_string(PQgetvalue(res, 0, 0)));
     lw_log(LW_LOG_INFO, "is", "user logged in", "tenant", op->t.id, "user", op->id, NULL);
-    is_op_reply(op, 200, o);
+    lw_api_reply(&op->api, 200, o);
 }
 
 /* Off the loop: checks the password (or burns the same time when the user is unknown), then
- * makes the access token and its hash. */
-static void login_work(is_op_t *op)
+ * makes the access token and its hash. Returns LOGIN_*. */
+static int login_work(lw_api_op_t *a)
 {
-    char dummy[IS_HASH_MAX + 1];
-    if (op->hash[0] == '\0') {
-        is_hash_secret(op->password, op->is->pw_iterations, dummy, sizeof dummy);
-        op->work_rc = 0;
+    login_op_t *l = (login_op_t *)a;
+    int rc;
+    if (l->hash[0] == '\0') {
+        char dummy[IS_HASH_MAX + 1];
+        is_hash_secret(l->password, l->op.is->pw_iterations, dummy, sizeof dummy);
+        rc = LOGIN_MISMATCH;
     } else {
-        op->work_rc = is_hash_verify(op->password, op->hash) == 1;
+        rc = is_hash_verify(l->password, l->hash) == 1 ? LOGIN_OK : LOGIN_MISMATCH;
     }
-    OPENSSL_cleanse(op->password, sizeof op->password);
-    if (op->work_rc != 1)
-        return;
+    OPENSSL_cleanse(l->password, sizeof l->password);
+    if (rc != LOGIN_OK)
+        return rc;
     char token[IS_TOKEN_MAX + 1];
-    if (is_token_generate(IS_TOKEN_ACCESS, &op->tok) != 0) {
-        op->work_rc = -1;
-        return;
-    }
-    is_token_format(&op->tok, token, sizeof token);
-    if (is_hash_secret(token, op->is->key_iterations, op->hash, sizeof op->hash) != 0)
-        op->work_rc = -1;
+    if (is_token_generate(IS_TOKEN_ACCESS, &l->tok) != 0)
+        return LOGIN_FAILED;
+    is_token_format(&l->tok, token, sizeof token);
+    if (is_hash_secret(token, l->op.is->key_iterations, l->hash, sizeof l->hash) != 0)
+        rc = LOGIN_FAILED;
     OPENSSL_cleanse(token, sizeof token);
+    return rc;
 }
 
-static void login_checked(is_op_t *op)
+static void login_checked(lw_api_op_t *a, int rc)
 {
-    lw_err_t e;
-    if (op->work_rc != 1) {
-        if (op->work_rc < 0)
-            lw_err_set(&e, &lw_err_internal, "cannot issue an access token");
-        else
-            lw_err_set(&e, &lw_err_no_user_id_password_match, "incorrect password or user ID");
-        is_op_fail(op, &e);
+    is_op_t *op = (is_op_t *)a;
+    if (rc == LOGIN_FAILED) {
+        lw_api_fail_with(a, &lw_err_internal, "cannot issue an access token");
         return;
     }
-    if (!op->flag) {
+    if (rc != LOGIN_OK) {
+        lw_api_fail_with(a, &lw_err_no_user_id_password_match, "incorrect password or user ID");
+        return;
+    }
+    if (!L(op)->approved) {
+        lw_err_t e;
         lw_err_set(&e, &lw_err_user_not_approved, "user `%s` is not approved", op->id);
         lw_err_attr(&e, "user_id", op->id);
-        is_op_fail(op, &e);
+        lw_api_fail(a, &e);
         return;
     }
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%lld", op->is->token_ttl_ms);
-    const char *p[4] = {op->tok.id, op->id, op->hash, ttl};
+    const char *p[4] = {L(op)->tok.id, op->id, L(op)->hash, ttl};
     snprintf(op->sql, sizeof op->sql,
              "INSERT INTO %s.access_tokens (token_id, user_id, token_hash, rights, expires_at) "
              "VALUES ($1, $2, $3, '{RIGHT_ALL}', now() + $4::bigint * interval '1 millisecond') "
@@ -681,39 +728,40 @@ static void login_checked(is_op_t *op)
 
 static void login_user(is_op_t *op, const PGresult *res)
 {
-    op->hash[0] = '\0';
+    L(op)->hash[0] = '\0';
     if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        snprintf(op->hash, sizeof op->hash, "%s", PQgetvalue(res, 0, 0));
+        snprintf(L(op)->hash, sizeof L(op)->hash, "%s", PQgetvalue(res, 0, 0));
         int st = atoi(PQgetvalue(res, 0, 1));
-        op->flag = st == 1 || st == 3;
+        L(op)->approved = st == 1 || st == 3;
     }
-    is_op_work(op, login_work, login_checked);
+    lw_api_work(&op->api, login_work, login_checked);
 }
 
 static void h_login(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = is_op_for(req, t, arg, sizeof(login_op_t));
     if (op == NULL)
         return;
     static const char *const allowed[] = {"user_id", "password", NULL};
-    if (!is_op_body(op, allowed))
+    json_t *body = is_op_body(op, allowed);
+    if (body == NULL)
         return;
-    json_t *u = json_object_get(op->body, "user_id");
-    json_t *pw = json_object_get(op->body, "password");
+    json_t *u = json_object_get(body, "user_id");
+    json_t *pw = json_object_get(body, "password");
     lw_err_t e;
     if (!json_is_string(u) || tn_id_validate(json_string_value(u), 2, "user_id", &e) != 0) {
         if (!json_is_string(u))
-            is_err_field(&e, "user_id", "invalid `user_id`: missing");
-        is_op_fail(op, &e);
+            lw_api_invalid(&e, "user_id", "missing");
+        lw_api_fail(&op->api, &e);
         return;
     }
     if (!json_is_string(pw) || json_string_length(pw) == 0 ||
-        json_string_length(pw) >= sizeof op->password) {
-        is_op_invalid(op, "password", "missing");
+        json_string_length(pw) >= sizeof L(op)->password) {
+        lw_api_fail_invalid(&op->api, "password", "missing");
         return;
     }
     snprintf(op->id, sizeof op->id, "%s", json_string_value(u));
-    snprintf(op->password, sizeof op->password, "%s", json_string_value(pw));
+    snprintf(L(op)->password, sizeof L(op)->password, "%s", json_string_value(pw));
     const char *p[1] = {op->id};
     snprintf(op->sql, sizeof op->sql,
              "SELECT password_hash, state FROM %s.users WHERE user_id = $1 AND deleted_at IS NULL",
@@ -725,13 +773,13 @@ static void logout_done(is_op_t *op, const PGresult *res)
 {
     (void)res;
     is_cache_forget(op->is, op->t.id, op->auth.key_id, IS_ENT_USER, "");
-    is_op_reply(op, 200, json_object());
+    lw_api_reply(&op->api, 200, json_object());
 }
 
 static void logout_authed(is_op_t *op)
 {
     if (op->auth.kind != IS_AUTH_TOKEN) {
-        is_op_invalid(op, "authorization", "logout needs an access token");
+        lw_api_fail_invalid(&op->api, "authorization", "logout needs an access token");
         return;
     }
     const char *p[1] = {op->auth.key_id};
@@ -741,74 +789,86 @@ static void logout_authed(is_op_t *op)
 
 static void h_logout(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = is_op_for(req, t, arg, sizeof(is_op_t));
     if (op != NULL)
         is_auth_run(op, true, logout_authed);
 }
 
+/* The state of a password change. op.id is the user. */
+typedef struct password_op {
+    is_op_t op;
+    char old[1024];             /* the body's old password, "" when not given */
+    char password[1024];        /* the new one */
+    bool check_old;             /* the caller must know the old password */
+    char hash[IS_HASH_MAX + 1]; /* the stored hash (when checked), then the new one */
+    bool revoke_all;            /* revoke_all_access: the user's tokens go too */
+} password_op_t;
+#define P(op) ((password_op_t *)(op))
+
+enum { PASSWORD_OK = 0, PASSWORD_OLD_MISMATCH = 1, PASSWORD_FAILED = -1 };
+
 static void password_done(is_op_t *op, const PGresult *res)
 {
     (void)res;
-    if (op->flag)
+    if (P(op)->revoke_all)
         is_cache_forget(op->is, op->t.id, NULL, IS_ENT_USER, op->id);
     lw_log(LW_LOG_INFO, "is", "password changed", "tenant", op->t.id, "user", op->id, NULL);
-    is_op_reply(op, 200, json_object());
+    lw_api_reply(&op->api, 200, json_object());
 }
 
-static void password_work(is_op_t *op)
+/* Off the loop: checks the old password when it must be (or was given), then hashes the new
+ * one. Returns PASSWORD_*. */
+static int password_work(lw_api_op_t *a)
 {
-    /* buf[7] holds the old password when it must be checked (never logged). */
-    if (op->buf[7][0] != '\0' || op->hash[0] != '\0') {
-        if (op->hash[0] == '\0' || is_hash_verify(op->buf[7], op->hash) != 1) {
-            op->work_rc = 1;
-            OPENSSL_cleanse(op->buf[7], sizeof op->buf[7]);
-            OPENSSL_cleanse(op->password, sizeof op->password);
-            return;
-        }
-    }
-    OPENSSL_cleanse(op->buf[7], sizeof op->buf[7]);
-    op->work_rc = is_hash_secret(op->password, op->is->pw_iterations, op->hash, sizeof op->hash);
-    OPENSSL_cleanse(op->password, sizeof op->password);
+    password_op_t *p = (password_op_t *)a;
+    int rc = PASSWORD_OK;
+    if ((p->check_old || p->old[0] != '\0') &&
+        (p->hash[0] == '\0' || is_hash_verify(p->old, p->hash) != 1))
+        rc = PASSWORD_OLD_MISMATCH;
+    else if (is_hash_secret(p->password, p->op.is->pw_iterations, p->hash, sizeof p->hash) != 0)
+        rc = PASSWORD_FAILED;
+    OPENSSL_cleanse(p->old, sizeof p->old);
+    OPENSSL_cleanse(p->password, sizeof p->password);
+    return rc;
 }
 
-static void password_hashed(is_op_t *op)
+static void password_hashed(lw_api_op_t *a, int rc)
 {
-    lw_err_t e;
-    if (op->work_rc != 0) {
-        if (op->work_rc == 1)
-            is_err_field(&e, "old", "invalid `old`: incorrect password");
-        else
-            lw_err_set(&e, &lw_err_internal, "cannot hash the password");
-        is_op_fail(op, &e);
+    is_op_t *op = (is_op_t *)a;
+    if (rc == PASSWORD_OLD_MISMATCH) {
+        lw_api_fail_invalid(a, "old", "incorrect password");
         return;
     }
-    const char *p[2] = {op->id, op->hash};
+    if (rc != PASSWORD_OK) {
+        lw_api_fail_with(a, &lw_err_internal, "cannot hash the password");
+        return;
+    }
+    bool revoke = P(op)->revoke_all;
+    const char *p[2] = {op->id, P(op)->hash};
     /* revoke_all_access: the user's access tokens go in the same statement. */
     snprintf(op->sql, sizeof op->sql,
              "WITH u AS (UPDATE %s.users SET password_hash = $2, password_updated_at = now(), "
              "updated_at = now() WHERE user_id = $1 RETURNING user_id)%s%s%s "
              "SELECT count(*) FROM u",
-             op->sq, op->flag ? ", t AS (DELETE FROM " : "", op->flag ? op->sq : "",
-             op->flag ? ".access_tokens WHERE user_id = $1)" : "");
+             op->sq, revoke ? ", t AS (DELETE FROM " : "", revoke ? op->sq : "",
+             revoke ? ".access_tokens WHERE user_id = $1)" : "");
     is_op_query(op, op->sql, 2, p, password_done);
 }
 
 static void password_row(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
-        is_op_not_found(op, "user", op->id);
+        lw_api_fail_not_found(&op->api, "user", op->id);
         return;
     }
-    /* Admins changing another user's password need not know the old one. */
+    /* Admins changing another user's password need not know the old one. A user without a
+     * password matches no old password. */
     const char *self = is_auth_user(op);
-    bool check_old = !(is_auth_admin(op) && (self == NULL || strcmp(self, op->id) != 0));
-    op->hash[0] = '\0';
-    if (check_old)
-        snprintf(op->hash, sizeof op->hash, "%s",
-                 PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
-    if (check_old && op->hash[0] == '\0')
-        snprintf(op->hash, sizeof op->hash, "x"); /* no password: nothing matches */
-    is_op_work(op, password_work, password_hashed);
+    P(op)->check_old = !(is_auth_admin(op) && (self == NULL || strcmp(self, op->id) != 0));
+    P(op)->hash[0] = '\0';
+    if (P(op)->check_old && !PQgetisnull(res, 0, 0))
+        snprintf(P(op)->hash, sizeof P(op)->hash, "%s", PQgetvalue(res, 0, 0));
+    lw_api_work(&op->api, password_work, password_hashed);
 }
 
 static void password_righted(is_op_t *op)
@@ -816,22 +876,23 @@ static void password_righted(is_op_t *op)
     if (!is_rights_require(op, IS_BIT(IS_R_USER_SETTINGS_BASIC)))
         return;
     static const char *const allowed[] = {"user_ids", "old", "new", "revoke_all_access", NULL};
-    if (!is_op_body(op, allowed))
+    json_t *body = is_op_body(op, allowed);
+    if (body == NULL)
         return;
-    json_t *nw = json_object_get(op->body, "new");
-    json_t *old = json_object_get(op->body, "old");
+    json_t *nw = json_object_get(body, "new");
+    json_t *old = json_object_get(body, "old");
     lw_err_t e;
     if (is_password_check(&op->is->pw, json_string_value(nw), op->id, "new", &e) != 0) {
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
-    if (old != NULL && (!json_is_string(old) || json_string_length(old) >= sizeof op->buf[7])) {
-        is_op_invalid(op, "old", "must be a string");
+    if (old != NULL && (!json_is_string(old) || json_string_length(old) >= sizeof P(op)->old)) {
+        lw_api_fail_invalid(&op->api, "old", "must be a string");
         return;
     }
-    snprintf(op->password, sizeof op->password, "%s", json_string_value(nw));
-    snprintf(op->buf[7], sizeof op->buf[7], "%s", old ? json_string_value(old) : "");
-    op->flag = json_is_true(json_object_get(op->body, "revoke_all_access"));
+    snprintf(P(op)->password, sizeof P(op)->password, "%s", json_string_value(nw));
+    snprintf(P(op)->old, sizeof P(op)->old, "%s", old ? json_string_value(old) : "");
+    P(op)->revoke_all = json_is_true(json_object_get(body, "revoke_all_access"));
     const char *p[1] = {op->id};
     snprintf(op->sql, sizeof op->sql,
              "SELECT password_hash FROM %s.users WHERE user_id = $1 AND deleted_at IS NULL",
@@ -848,7 +909,7 @@ static void password_authed(is_op_t *op)
 
 static void h_password(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = is_op_for(req, t, arg, sizeof(password_op_t));
     if (op != NULL)
         is_auth_run(op, true, password_authed);
 }

@@ -2,31 +2,11 @@
  * field masks, zero values omitted, EUIs, pagination and ordering. Pure code. */
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "is/is_private.h"
-
-int is_err_field(lw_err_t *err, const char *field, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    lw_err_vset(err, &lw_err_invalid_field, fmt, ap);
-    va_end(ap);
-    if (err != NULL)
-        lw_err_attr(err, "field", field);
-    return -1;
-}
-
-static int err_unknown(lw_err_t *err, const char *field)
-{
-    lw_err_set(err, &lw_err_unknown_field, "unknown field `%s`", field);
-    if (err != NULL)
-        lw_err_attr(err, "field", field);
-    return -1;
-}
 
 /* ---- field tables ------------------------------------------------------------------------ */
 
@@ -280,31 +260,6 @@ static bool duration_ok(const char *s)
     return end != s && strcmp(end, "s") == 0 && v >= 0 && isfinite(v);
 }
 
-bool is_time_valid(const char *s)
-{
-    /* YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM) */
-    int y, mo, d, h, mi, se;
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) != 6 || n != 19)
-        return false;
-    const char *p = s + n;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (strcmp(p, "Z") == 0)
-        return mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && se < 61;
-    int oh, om;
-    n = 0;
-    if ((*p != '+' && *p != '-') || sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 ||
-        p[6] != '\0')
-        return false;
-    return mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && se < 61;
-}
-
 /* Is v the zero value of field f (omitted in output, cleared in storage)? */
 static bool value_zero(const is_field_t *f, const json_t *v)
 {
@@ -332,6 +287,163 @@ static bool value_zero(const is_field_t *f, const json_t *v)
 static int check_fields(const is_field_t *fields, size_t n, json_t *obj, const char *prefix,
                         bool create, json_t *out, lw_err_t *err);
 
+/* Strings, e-mail addresses, host[:port] addresses, durations and RFC 3339 times. */
+static int check_string(const is_field_t *f, json_t *v, const char *path, lw_err_t *err)
+{
+    if (!json_is_string(v))
+        return lw_api_invalid(err, path, "must be a string");
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (strlen(s) != len)
+        return lw_api_invalid(err, path, "contains NUL");
+    if (f->max > 0 && (double)len > f->max)
+        return lw_api_invalid(err, path, "longer than %.0f characters", f->max);
+    if (f->type == IS_FT_EMAIL && len > 0 && !email_ok(s))
+        return lw_api_invalid(err, path, "not an email address");
+    if (f->type == IS_FT_ADDRESS && !address_ok(s))
+        return lw_api_invalid(err, path, "not a host[:port] address");
+    if (f->type == IS_FT_DURATION && len > 0 && !duration_ok(s))
+        return lw_api_invalid(err, path, "not a duration like \"1.5s\"");
+    if (f->type == IS_FT_TIME && len > 0 && !lw_api_time_valid(s))
+        return lw_api_invalid(err, path, "not an RFC 3339 timestamp");
+    return 0;
+}
+
+static int check_enum(const is_field_t *f, json_t *v, const char *path, lw_err_t *err)
+{
+    if (json_is_string(v))
+        for (const char *const *c = f->choices; *c != NULL; c++)
+            if (strcmp(*c, json_string_value(v)) == 0)
+                return 0;
+    return lw_api_invalid(err, path, "unknown value");
+}
+
+static int check_number(const is_field_t *f, json_t *v, const char *path, lw_err_t *err)
+{
+    if (!json_is_number(v))
+        return lw_api_invalid(err, path, "must be a number");
+    double d = json_number_value(v);
+    double lo = f->type == IS_FT_UINT ? 0 : f->min;
+    if (!isfinite(d) || d < lo || d > f->max || (f->type == IS_FT_UINT && !json_is_integer(v)))
+        return lw_api_invalid(err, path, "out of range");
+    return 0;
+}
+
+/* Attributes: ID-like keys, strings of at most 200 characters. */
+static int check_attrs(const is_field_t *f, json_t *v, const char *path, lw_err_t *err)
+{
+    if (!json_is_object(v))
+        return lw_api_invalid(err, path, "must be an object");
+    if ((double)json_object_size(v) > f->max)
+        return lw_api_invalid(err, path, "more than %.0f attributes", f->max);
+    const char *k;
+    json_t *av;
+    json_object_foreach(v, k, av)
+    {
+        char sub[160];
+        snprintf(sub, sizeof sub, "%.120s.%s", path, k);
+        if (!id_like(k))
+            return lw_api_invalid(err, path, "invalid key `%.36s`", k);
+        if (!json_is_string(av) || json_string_length(av) > 200)
+            return lw_api_invalid(err, sub, "must be a string of at most 200 characters");
+    }
+    return 0;
+}
+
+static int check_strlist(const is_field_t *f, json_t *v, const char *path, lw_err_t *err)
+{
+    if (!json_is_array(v))
+        return lw_api_invalid(err, path, "must be an array");
+    if ((double)json_array_size(v) > f->max)
+        return lw_api_invalid(err, path, "more than %.0f items", f->max);
+    size_t i;
+    json_t *iv;
+    json_array_foreach(v, i, iv)
+    {
+        if (!json_is_string(iv) || json_string_length(iv) == 0 || json_string_length(iv) > 64) {
+            char sub[160];
+            snprintf(sub, sizeof sub, "%.120s[%zu]", path, i);
+            return lw_api_invalid(err, sub, "must be a non-empty string");
+        }
+    }
+    return 0;
+}
+
+/* A free-form map of named locations (end device locations). Nothing is normalised. */
+static int check_locations(json_t *v, const char *path, bool create, lw_err_t *err)
+{
+    const char *k;
+    json_t *lv;
+    json_object_foreach(v, k, lv)
+    {
+        char sub[160];
+        snprintf(sub, sizeof sub, "%.120s.%s", path, k);
+        if (!id_like(k))
+            return lw_api_invalid(err, path, "invalid key");
+        json_t *tmp = json_object();
+        int rc = check_fields(location_fields, NELEM(location_fields), lv, sub, create, tmp, err);
+        json_decref(tmp);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* An object with sub-fields: *norm gets its non-zero sub-fields (NULL when none). */
+static int check_object(const is_field_t *f, json_t *v, const char *path, bool create,
+                        json_t **norm, lw_err_t *err)
+{
+    if (!json_is_object(v))
+        return lw_api_invalid(err, path, "must be an object");
+    if (f->sub == NULL) {
+        if (check_locations(v, path, create, err) != 0)
+            return -1;
+        if (!value_zero(f, v))
+            *norm = json_incref(v);
+        return 0;
+    }
+    json_t *o = json_object();
+    if (check_fields(f->sub, f->nsub, v, path, create, o, err) != 0) {
+        json_decref(o);
+        return -1;
+    }
+    if (json_object_size(o) > 0)
+        *norm = o;
+    else
+        json_decref(o);
+    return 0;
+}
+
+/* An array of objects with sub-fields: *norm gets them normalised (NULL when empty). */
+static int check_objlist(const is_field_t *f, json_t *v, const char *path, bool create,
+                         json_t **norm, lw_err_t *err)
+{
+    if (!json_is_array(v))
+        return lw_api_invalid(err, path, "must be an array");
+    if ((double)json_array_size(v) > f->max)
+        return lw_api_invalid(err, path, "more than %.0f items", f->max);
+    json_t *arr = json_array();
+    size_t i;
+    json_t *iv;
+    json_array_foreach(v, i, iv)
+    {
+        char sub[160];
+        snprintf(sub, sizeof sub, "%.120s[%zu]", path, i);
+        json_t *o = json_object();
+        if (check_fields(f->sub, f->nsub, iv, sub, create, o, err) != 0) {
+            json_decref(o);
+            json_decref(arr);
+            return -1;
+        }
+        json_array_append_new(arr, o);
+    }
+    if (json_array_size(arr) > 0)
+        *norm = arr;
+    else
+        json_decref(arr);
+    return 0;
+}
+
 /* Validates v as field f at `path`; *norm receives the value to store (new reference, NULL
  * for zero). */
 static int check_value(const is_field_t *f, json_t *v, const char *path, bool create, json_t **norm,
@@ -340,156 +452,35 @@ static int check_value(const is_field_t *f, json_t *v, const char *path, bool cr
     *norm = NULL;
     if (json_is_null(v))
         return 0;
+    int rc;
     switch (f->type) {
-    case IS_FT_STRING:
-    case IS_FT_EMAIL:
-    case IS_FT_ADDRESS:
-    case IS_FT_DURATION:
-    case IS_FT_TIME: {
-        if (!json_is_string(v))
-            return is_err_field(err, path, "invalid `%s`: must be a string", path);
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
-        if (strlen(s) != len)
-            return is_err_field(err, path, "invalid `%s`: contains NUL", path);
-        if (f->max > 0 && (double)len > f->max)
-            return is_err_field(err, path, "invalid `%s`: longer than %.0f characters", path,
-                                f->max);
-        if (f->type == IS_FT_EMAIL && len > 0 && !email_ok(s))
-            return is_err_field(err, path, "invalid `%s`: not an email address", path);
-        if (f->type == IS_FT_ADDRESS && !address_ok(s))
-            return is_err_field(err, path, "invalid `%s`: not a host[:port] address", path);
-        if (f->type == IS_FT_DURATION && len > 0 && !duration_ok(s))
-            return is_err_field(err, path, "invalid `%s`: not a duration like \"1.5s\"", path);
-        if (f->type == IS_FT_TIME && len > 0 && !is_time_valid(s))
-            return is_err_field(err, path, "invalid `%s`: not an RFC 3339 timestamp", path);
-        break;
-    }
+    case IS_FT_OBJECT:
+        return check_object(f, v, path, create, norm, err);
+    case IS_FT_OBJLIST:
+        return check_objlist(f, v, path, create, norm, err);
     case IS_FT_BOOL:
-        if (!json_is_boolean(v))
-            return is_err_field(err, path, "invalid `%s`: must be true or false", path);
+        rc = json_is_boolean(v) ? 0 : lw_api_invalid(err, path, "must be true or false");
         break;
-    case IS_FT_ENUM: {
-        bool ok = false;
-        if (json_is_string(v))
-            for (const char *const *c = f->choices; *c != NULL; c++)
-                if (strcmp(*c, json_string_value(v)) == 0)
-                    ok = true;
-        if (!ok)
-            return is_err_field(err, path, "invalid `%s`: unknown value", path);
+    case IS_FT_ENUM:
+        rc = check_enum(f, v, path, err);
         break;
-    }
     case IS_FT_NUMBER:
-    case IS_FT_UINT: {
-        if (!json_is_number(v))
-            return is_err_field(err, path, "invalid `%s`: must be a number", path);
-        double d = json_number_value(v);
-        double lo = f->type == IS_FT_UINT ? 0 : f->min;
-        if (!isfinite(d) || d < lo || d > f->max || (f->type == IS_FT_UINT && !json_is_integer(v)))
-            return is_err_field(err, path, "invalid `%s`: out of range", path);
+    case IS_FT_UINT:
+        rc = check_number(f, v, path, err);
+        break;
+    case IS_FT_ATTRS:
+        rc = check_attrs(f, v, path, err);
+        break;
+    case IS_FT_STRLIST:
+        rc = check_strlist(f, v, path, err);
+        break;
+    default: /* strings, e-mail, addresses, durations, times */
+        rc = check_string(f, v, path, err);
         break;
     }
-    case IS_FT_ATTRS: {
-        if (!json_is_object(v))
-            return is_err_field(err, path, "invalid `%s`: must be an object", path);
-        if ((double)json_object_size(v) > f->max)
-            return is_err_field(err, path, "invalid `%s`: more than %.0f attributes", path, f->max);
-        const char *k;
-        json_t *av;
-        json_object_foreach(v, k, av)
-        {
-            char sub[160];
-            snprintf(sub, sizeof sub, "%.120s.%s", path, k);
-            if (!id_like(k))
-                return is_err_field(err, path, "invalid `%s`: invalid key `%.36s`", path, k);
-            if (!json_is_string(av) || json_string_length(av) > 200)
-                return is_err_field(err, sub,
-                                    "invalid `%s`: must be a string of at most 200 "
-                                    "characters",
-                                    sub);
-        }
-        break;
-    }
-    case IS_FT_STRLIST: {
-        if (!json_is_array(v))
-            return is_err_field(err, path, "invalid `%s`: must be an array", path);
-        if ((double)json_array_size(v) > f->max)
-            return is_err_field(err, path, "invalid `%s`: more than %.0f items", path, f->max);
-        size_t i;
-        json_t *iv;
-        json_array_foreach(v, i, iv)
-        {
-            if (!json_is_string(iv) || json_string_length(iv) == 0 || json_string_length(iv) > 64) {
-                char sub[160];
-                snprintf(sub, sizeof sub, "%.120s[%zu]", path, i);
-                return is_err_field(err, sub, "invalid `%s`: must be a non-empty string", sub);
-            }
-        }
-        break;
-    }
-    case IS_FT_OBJECT: {
-        if (!json_is_object(v))
-            return is_err_field(err, path, "invalid `%s`: must be an object", path);
-        if (f->sub == NULL) {
-            /* Free-form map of named objects (end device locations): each a location. */
-            const char *k;
-            json_t *lv;
-            json_object_foreach(v, k, lv)
-            {
-                char sub[160];
-                snprintf(sub, sizeof sub, "%.120s.%s", path, k);
-                if (!id_like(k))
-                    return is_err_field(err, path, "invalid `%s`: invalid key", path);
-                json_t *tmp = json_object();
-                int rc = check_fields(location_fields, NELEM(location_fields), lv, sub, create, tmp,
-                                      err);
-                json_decref(tmp);
-                if (rc != 0)
-                    return -1;
-            }
-            break;
-        }
-        json_t *o = json_object();
-        if (check_fields(f->sub, f->nsub, v, path, create, o, err) != 0) {
-            json_decref(o);
-            return -1;
-        }
-        if (json_object_size(o) > 0)
-            *norm = o;
-        else
-            json_decref(o);
-        return 0;
-    }
-    case IS_FT_OBJLIST: {
-        if (!json_is_array(v))
-            return is_err_field(err, path, "invalid `%s`: must be an array", path);
-        if ((double)json_array_size(v) > f->max)
-            return is_err_field(err, path, "invalid `%s`: more than %.0f items", path, f->max);
-        json_t *arr = json_array();
-        size_t i;
-        json_t *iv;
-        json_array_foreach(v, i, iv)
-        {
-            char sub[160];
-            snprintf(sub, sizeof sub, "%.120s[%zu]", path, i);
-            json_t *o = json_object();
-            if (check_fields(f->sub, f->nsub, iv, sub, create, o, err) != 0) {
-                json_decref(o);
-                json_decref(arr);
-                return -1;
-            }
-            json_array_append_new(arr, o);
-        }
-        if (json_array_size(arr) > 0)
-            *norm = arr;
-        else
-            json_decref(arr);
-        return 0;
-    }
-    }
-    if (!value_zero(f, v))
+    if (rc == 0 && !value_zero(f, v))
         *norm = json_incref(v);
-    return 0;
+    return rc;
 }
 
 static const is_field_t *field_find(const is_field_t *fields, size_t n, const char *name)
@@ -504,7 +495,7 @@ static int check_fields(const is_field_t *fields, size_t n, json_t *obj, const c
                         bool create, json_t *out, lw_err_t *err)
 {
     if (!json_is_object(obj))
-        return is_err_field(err, prefix, "invalid `%s`: must be an object", prefix);
+        return lw_api_invalid(err, prefix, "must be an object");
     const char *k;
     json_t *v;
     json_object_foreach(obj, k, v)
@@ -513,9 +504,9 @@ static int check_fields(const is_field_t *fields, size_t n, json_t *obj, const c
         snprintf(path, sizeof path, "%.120s.%s", prefix, k);
         const is_field_t *f = field_find(fields, n, k);
         if (f == NULL)
-            return err_unknown(err, path);
+            return lw_api_unknown(err, path);
         if ((f->flags & IS_F_CREATE_ONLY) && !create)
-            return is_err_field(err, path, "invalid `%s`: can only be set at creation", path);
+            return lw_api_invalid(err, path, "can only be set at creation");
         json_t *norm;
         if (check_value(f, v, path, create, &norm, err) != 0)
             return -1;
@@ -534,7 +525,7 @@ static int ids_eui(json_t *ids, const char *key, const char *path, bool *has, ui
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v) || is_eui_parse(json_string_value(v), out) != 0)
-        return is_err_field(err, path, "invalid `%s`: must be 16 hexadecimal digits", path);
+        return lw_api_invalid(err, path, "must be 16 hexadecimal digits");
     *has = true;
     return 0;
 }
@@ -546,7 +537,7 @@ static int ids_id(json_t *ids, const char *key, const char *path, size_t min_len
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return is_err_field(err, path, "invalid `%s`: must be a string", path);
+        return lw_api_invalid(err, path, "must be a string");
     if (tn_id_validate(json_string_value(v), min_len, path, err) != 0)
         return -1;
     snprintf(out, TN_ID_MAX + 1, "%s", json_string_value(v));
@@ -558,7 +549,7 @@ static int decode_ids(const is_kind_t *k, json_t *ids, const char *prefix, is_id
 {
     char path[192];
     if (!json_is_object(ids))
-        return is_err_field(err, prefix, "invalid `%s`: must be an object", prefix);
+        return lw_api_invalid(err, prefix, "must be an object");
     const char *key;
     json_t *v;
     json_object_foreach(ids, key, v)
@@ -573,7 +564,7 @@ static int decode_ids(const is_kind_t *k, json_t *ids, const char *prefix, is_id
                           strcmp(key, "join_eui") == 0 || strcmp(key, "dev_addr") == 0))
             known = true;
         if (!known)
-            return err_unknown(err, path);
+            return lw_api_unknown(err, path);
     }
     snprintf(path, sizeof path, "%.120s.%s", prefix, k->id_field);
     if (ids_id(ids, k->id_field, path, k == &is_kind_user ? 2 : 3, out->id, err) != 0)
@@ -596,18 +587,18 @@ static int decode_ids(const is_kind_t *k, json_t *ids, const char *prefix, is_id
             const char *s = json_string_value(da);
             bool ok = s != NULL && strlen(s) == 8 && strspn(s, "0123456789abcdefABCDEF") == 8;
             if (!ok)
-                return is_err_field(err, path, "invalid `%s`: must be 8 hexadecimal digits", path);
+                return lw_api_invalid(err, path, "must be 8 hexadecimal digits");
         }
         json_t *app = json_object_get(ids, "application_ids");
         if (app != NULL && !json_is_null(app)) {
             snprintf(path, sizeof path, "%.120s.application_ids", prefix);
             if (!json_is_object(app))
-                return is_err_field(err, path, "invalid `%s`: must be an object", path);
+                return lw_api_invalid(err, path, "must be an object");
             json_object_foreach(app, key, v)
             {
                 if (strcmp(key, "application_id") != 0) {
                     snprintf(path, sizeof path, "%.120s.application_ids.%s", prefix, key);
-                    return err_unknown(err, path);
+                    return lw_api_unknown(err, path);
                 }
             }
             snprintf(path, sizeof path, "%.120s.application_ids.application_id", prefix);
@@ -624,7 +615,7 @@ int is_entity_decode(const is_kind_t *k, json_t *obj, const char *prefix, bool c
     memset(ids, 0, sizeof *ids);
     *data = NULL;
     if (obj == NULL || !json_is_object(obj))
-        return is_err_field(err, prefix, "invalid `%s`: must be an object", prefix);
+        return lw_api_invalid(err, prefix, "must be an object");
     json_t *out = json_object();
     const char *key;
     json_t *v;
@@ -643,11 +634,11 @@ int is_entity_decode(const is_kind_t *k, json_t *obj, const char *prefix, bool c
             continue;
         const is_field_t *f = field_find(k->fields, k->nfields, key);
         if (f == NULL) {
-            err_unknown(err, path);
+            lw_api_unknown(err, path);
             goto fail;
         }
         if ((f->flags & IS_F_CREATE_ONLY) && !create) {
-            is_err_field(err, path, "invalid `%s`: can only be set at creation", path);
+            lw_api_invalid(err, path, "can only be set at creation");
             goto fail;
         }
         json_t *norm;
@@ -658,7 +649,7 @@ int is_entity_decode(const is_kind_t *k, json_t *obj, const char *prefix, bool c
     }
     if (create && ids->id[0] == '\0') {
         snprintf(path, sizeof path, "%.120s.ids.%s", prefix, k->id_field);
-        is_err_field(err, path, "invalid `%s`: missing", path);
+        lw_api_invalid(err, path, "missing");
         goto fail;
     }
     *data = out;
@@ -670,103 +661,42 @@ fail:
 
 /* ---- field masks ------------------------------------------------------------------------- */
 
-static int mask_add(const is_kind_t *k, const char *path, const char *field, is_mask_t *m,
-                    lw_err_t *err)
+/* A path a mask may name: a renderable field of the kind, or one sub-field of an object
+ * field ("version_ids.brand_id"). */
+static bool mask_path_known(const void *arg, const char *path)
 {
-    size_t len = strlen(path);
-    if (len == 0)
-        return 0;
-    if (len >= sizeof m->paths[0])
-        return is_err_field(err, field, "invalid `%s`: path too long", field);
-    char top[64];
+    const is_kind_t *k = arg;
+    char top[LW_API_PATH_MAX];
     const char *dot = strchr(path, '.');
-    size_t tl = dot ? (size_t)(dot - path) : len;
+    size_t tl = dot != NULL ? (size_t)(dot - path) : strlen(path);
+    if (tl >= sizeof top)
+        return false;
     memcpy(top, path, tl);
     top[tl] = '\0';
-    if (strcmp(top, "ids") == 0 || strcmp(top, "created_at") == 0 ||
-        strcmp(top, "updated_at") == 0 || strcmp(top, "deleted_at") == 0)
-        return 0;
     const is_field_t *f = field_find(k->fields, k->nfields, top);
     if (f == NULL || (f->flags & IS_F_HIDDEN))
-        return is_err_field(err, field, "invalid `%s`: unknown path `%.63s`", field, path);
-    if (dot != NULL) {
-        if (f->type != IS_FT_OBJECT || f->sub == NULL ||
-            field_find(f->sub, f->nsub, dot + 1) == NULL)
-            return is_err_field(err, field, "invalid `%s`: unknown path `%.63s`", field, path);
-    }
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->paths[i], path) == 0)
-            return 0;
-    if (m->n >= IS_MASK_MAX)
-        return is_err_field(err, field, "invalid `%s`: too many paths", field);
-    memcpy(m->paths[m->n++], path, len + 1);
-    return 0;
+        return false;
+    return dot == NULL ||
+           (f->type == IS_FT_OBJECT && f->sub != NULL && field_find(f->sub, f->nsub, dot + 1));
 }
 
 int is_mask_parse_csv(const is_kind_t *k, const char *csv, const char *field, is_mask_t *m,
                       lw_err_t *err)
 {
-    m->n = 0;
-    if (csv == NULL)
-        return 0;
-    const char *p = csv;
-    while (*p != '\0') {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        char path[128];
-        if (n >= sizeof path)
-            return is_err_field(err, field, "invalid `%s`: path too long", field);
-        memcpy(path, p, n);
-        path[n] = '\0';
-        if (mask_add(k, path, field, m, err) != 0)
-            return -1;
-        p += n;
-        if (*p == ',')
-            p++;
-    }
-    return 0;
+    const lw_api_fields_t f = {.known = mask_path_known, .arg = k};
+    return lw_api_mask_parse_csv(&f, csv, field, m, err);
 }
 
 int is_mask_parse_json(const is_kind_t *k, const json_t *fm, const char *field, is_mask_t *m,
                        lw_err_t *err)
 {
-    m->n = 0;
-    if (fm == NULL || json_is_null(fm))
-        return 0;
-    if (!json_is_object(fm))
-        return is_err_field(err, field, "invalid `%s`: must be {\"paths\":[...]}", field);
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)fm, key, v)
-    {
-        if (strcmp(key, "paths") != 0) {
-            char path[192];
-            snprintf(path, sizeof path, "%.120s.%s", field, key);
-            return err_unknown(err, path);
-        }
-    }
-    json_t *paths = json_object_get(fm, "paths");
-    if (paths == NULL)
-        return 0;
-    if (!json_is_array(paths))
-        return is_err_field(err, field, "invalid `%s`: paths must be an array", field);
-    size_t i;
-    json_array_foreach(paths, i, v)
-    {
-        if (!json_is_string(v))
-            return is_err_field(err, field, "invalid `%s`: paths must be strings", field);
-        if (mask_add(k, json_string_value(v), field, m, err) != 0)
-            return -1;
-    }
-    return 0;
+    const lw_api_fields_t f = {.known = mask_path_known, .arg = k};
+    return lw_api_mask_parse_json(&f, fm, field, m, err);
 }
 
 bool is_mask_has(const is_mask_t *m, const char *path)
 {
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->paths[i], path) == 0)
-            return true;
-    return false;
+    return lw_api_mask_has(m, path);
 }
 
 /* ---- rendering and updates --------------------------------------------------------------- */
@@ -827,10 +757,10 @@ int is_entity_apply(const is_kind_t *k, json_t *dst, const json_t *src, const is
         if (f == NULL)
             continue;
         if (f->flags & IS_F_CREATE_ONLY) {
-            char fp[96];
-            snprintf(fp, sizeof fp, "field_mask");
-            return is_err_field(err, fp, "invalid `field_mask`: `%s` can only be set at creation",
-                                top);
+            lw_err_set(err, &lw_err_invalid_field,
+                       "invalid `field_mask`: `%s` can only be set at creation", top);
+            lw_err_attr(err, "field", "field_mask");
+            return -1;
         }
         json_t *sv = json_object_get(src, top);
         if (dot == NULL) {
@@ -861,46 +791,26 @@ int is_entity_apply(const is_kind_t *k, json_t *dst, const json_t *src, const is
 
 /* ---- pagination -------------------------------------------------------------------------- */
 
-static int parse_nonneg(const char *s, const char *field, long max, long *out, lw_err_t *err)
-{
-    if (s == NULL || *s == '\0') {
-        *out = 0;
-        return 0;
-    }
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || v < 0 || v > max || !isdigit((unsigned char)*s))
-        return is_err_field(err, field, "invalid `%s`: must be an integer from 0 to %ld", field,
-                            max);
-    *out = v;
-    return 0;
-}
-
 int is_page_parse(const is_kind_t *k, const char *limit, const char *page, const char *order,
                   is_page_t *p, lw_err_t *err)
 {
-    if (parse_nonneg(limit, "limit", IS_PAGE_MAX, &p->limit, err) != 0 ||
-        parse_nonneg(page, "page", 1000000000L, &p->page, err) != 0)
+    lw_api_page_t pg;
+    if (lw_api_page_parse(limit, page, IS_PAGE_MAX, &pg, err) != 0)
         return -1;
-    if (p->limit == 0)
-        p->limit = IS_PAGE_MAX;
-    if (p->page == 0)
-        p->page = 1;
-    const char *dir = "ASC";
-    const char *f = order;
-    if (f == NULL || *f == '\0') {
-        snprintf(p->order_sql, sizeof p->order_sql, "%s ASC", k->id_field);
-        return 0;
-    }
-    if (*f == '-') {
-        dir = "DESC";
-        f++;
-    }
-    if (strcmp(f, k->id_field) == 0 || strcmp(f, "created_at") == 0 || strcmp(f, "updated_at") == 0)
-        snprintf(p->order_sql, sizeof p->order_sql, "%s %s", f, dir);
-    else if (strcmp(f, "name") == 0)
-        snprintf(p->order_sql, sizeof p->order_sql, "data->>'name' %s NULLS FIRST", dir);
-    else
-        return is_err_field(err, "order", "invalid `order`: cannot order by `%.40s`", f);
+    p->limit = pg.limit;
+    p->page = pg.page;
+    char id_asc[64], id_desc[64];
+    snprintf(id_asc, sizeof id_asc, "%s ASC", k->id_field);
+    snprintf(id_desc, sizeof id_desc, "%s DESC", k->id_field);
+    const lw_api_order_t orders[] = {
+        {k->id_field, id_asc, id_desc},
+        {"created_at", "created_at ASC", "created_at DESC"},
+        {"updated_at", "updated_at ASC", "updated_at DESC"},
+        {"name", "data->>'name' ASC NULLS FIRST", "data->>'name' DESC NULLS FIRST"},
+    };
+    const char *sql;
+    if (lw_api_order_parse(order, orders, sizeof orders / sizeof orders[0], &sql, err) != 0)
+        return -1;
+    snprintf(p->order_sql, sizeof p->order_sql, "%s", sql);
     return 0;
 }

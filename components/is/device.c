@@ -10,6 +10,22 @@
 
 enum { D_CREATE = 0, D_LIST, D_GET, D_UPDATE, D_DELETE };
 
+/* The state of an end device operation. op.id is the application ID. */
+typedef struct dev_op {
+    is_op_t op;
+    char dev_id[TN_ID_MAX + 1];
+    is_ids_t ids;   /* create, update: the body's identifiers */
+    json_t *data;   /* create, update: the body's other fields (owned) */
+    is_mask_t mask; /* get, list, update */
+    is_page_t page; /* list */
+} dev_op_t;
+#define D(op) ((dev_op_t *)(op))
+
+static void dev_release(is_op_t *op)
+{
+    json_decref(D(op)->data);
+}
+
 #define DEV_COLS                                                                                   \
     "device_id, data::text, " IS_TS("created_at") ", " IS_TS(                                      \
         "updated_at") ", application_id, dev_eui, join_eui"
@@ -22,7 +38,7 @@ enum { D_CREATE = 0, D_LIST, D_GET, D_UPDATE, D_DELETE };
 static void dev_event(is_op_t *op, const char *name)
 {
     is_event(op, name,
-             json_pack("{s{sss{ss}}}", "device_ids", "device_id", op->id2, "application_ids",
+             json_pack("{s{sss{ss}}}", "device_ids", "device_id", D(op)->dev_id, "application_ids",
                        "application_id", op->id));
 }
 
@@ -56,27 +72,30 @@ static void mask_all(is_mask_t *m)
 static void created(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
-        is_op_not_found(op, "application", op->id);
+        lw_api_fail_not_found(&op->api, "application", op->id);
         return;
     }
     lw_log(LW_LOG_INFO, "is", "end device created", "tenant", op->t.id, "application", op->id,
-           "device", op->id2, NULL);
+           "device", D(op)->dev_id, NULL);
     dev_event(op, "end_device.create");
     is_mask_t all;
     mask_all(&all);
-    is_op_reply(op, 200, dev_render(res, 0, 0, &all));
+    lw_api_reply(&op->api, 200, dev_render(res, 0, 0, &all));
 }
 
 static void create_inserting(is_op_t *op, const PGresult *res)
 {
     (void)res;
     char dev[17], join[17];
-    is_eui_format(op->ids.dev_eui, dev);
-    is_eui_format(op->ids.join_eui, join);
-    char *data = json_dumps(op->data, JSON_COMPACT);
-    const char *p[6] = {
-        op->id, op->id2, op->ids.has_dev_eui ? dev : NULL, op->ids.has_join_eui ? join : NULL,
-        data,   op->t.id};
+    is_eui_format(D(op)->ids.dev_eui, dev);
+    is_eui_format(D(op)->ids.join_eui, join);
+    char *data = json_dumps(D(op)->data, JSON_COMPACT);
+    const char *p[6] = {op->id,
+                        D(op)->dev_id,
+                        D(op)->ids.has_dev_eui ? dev : NULL,
+                        D(op)->ids.has_join_eui ? join : NULL,
+                        data,
+                        op->t.id};
     snprintf(op->sql, sizeof op->sql,
              "WITH ins AS (INSERT INTO %s.end_devices (application_id, device_id, dev_eui, "
              "join_eui, data) SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM "
@@ -85,10 +104,11 @@ static void create_inserting(is_op_t *op, const PGresult *res)
              "application_id, device_id) SELECT join_eui, dev_eui, $6, application_id, device_id "
              "FROM ins WHERE join_eui IS NOT NULL AND dev_eui IS NOT NULL) SELECT * FROM ins",
              op->sq, op->sq);
-    snprintf(op->conflict, sizeof op->conflict,
-             "end device `%s` already exists in application `%s`", op->id2, op->id);
-    snprintf(op->conflict_eui, sizeof op->conflict_eui,
-             "an end device with JoinEUI `%s` and DevEUI `%s` is already registered", join, dev);
+    lw_api_on_conflict(&op->api, NULL, NULL, "end device `%s` already exists in application `%s`",
+                       D(op)->dev_id, op->id);
+    lw_api_on_conflict(&op->api, "eui", NULL,
+                       "an end device with JoinEUI `%s` and DevEUI `%s` is already registered",
+                       join, dev);
     is_op_query(op, op->sql, 6, p, created);
     free(data);
 }
@@ -96,23 +116,24 @@ static void create_inserting(is_op_t *op, const PGresult *res)
 static bool decode_body(is_op_t *op, bool create)
 {
     static const char *const allowed[] = {"end_device", "field_mask", NULL};
-    if (!is_op_body(op, allowed))
+    json_t *body = is_op_body(op, allowed);
+    if (body == NULL)
         return false;
     lw_err_t e;
-    if (is_mask_parse_json(&is_kind_dev, json_object_get(op->body, "field_mask"), "field_mask",
-                           &op->mask, &e) != 0 ||
-        is_entity_decode(&is_kind_dev, json_object_get(op->body, "end_device"), "end_device",
-                         create, &op->ids, &op->data, &e) != 0) {
-        is_op_fail(op, &e);
+    if (is_mask_parse_json(&is_kind_dev, json_object_get(body, "field_mask"), "field_mask",
+                           &D(op)->mask, &e) != 0 ||
+        is_entity_decode(&is_kind_dev, json_object_get(body, "end_device"), "end_device", create,
+                         &D(op)->ids, &D(op)->data, &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return false;
     }
-    if (op->ids.app_id[0] != '\0' && strcmp(op->ids.app_id, op->id) != 0) {
-        is_op_invalid(op, "end_device.ids.application_ids.application_id",
-                      "does not match the path");
+    if (D(op)->ids.app_id[0] != '\0' && strcmp(D(op)->ids.app_id, op->id) != 0) {
+        lw_api_fail_invalid(&op->api, "end_device.ids.application_ids.application_id",
+                            "does not match the path");
         return false;
     }
-    if (!create && op->ids.id[0] != '\0' && strcmp(op->ids.id, op->id2) != 0) {
-        is_op_invalid(op, "end_device.ids.device_id", "does not match the path");
+    if (!create && D(op)->ids.id[0] != '\0' && strcmp(D(op)->ids.id, D(op)->dev_id) != 0) {
+        lw_api_fail_invalid(&op->api, "end_device.ids.device_id", "does not match the path");
         return false;
     }
     return true;
@@ -123,58 +144,58 @@ static bool decode_body(is_op_t *op, bool create)
 static void got(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
-        is_op_not_found(op, "end device", op->id2);
+        lw_api_fail_not_found(&op->api, "end device", D(op)->dev_id);
         return;
     }
-    is_op_reply(op, 200, dev_render(res, 0, 0, &op->mask));
+    lw_api_reply(&op->api, 200, dev_render(res, 0, 0, &D(op)->mask));
 }
 
-static json_t *list_row(is_op_t *op, const PGresult *res, int row)
+static json_t *list_row(lw_api_op_t *op, const PGresult *res, int row)
 {
-    return dev_render(res, row, 1, &op->mask);
+    return dev_render(res, row, 1, &D(op)->mask);
 }
 
 static void listed(is_op_t *op, const PGresult *res)
 {
-    is_op_reply_page(op, res, "end_devices", list_row);
+    lw_api_reply_page(&op->api, res, "end_devices", list_row, false);
 }
 
 static void deleted(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) < 1 || atoll(PQgetvalue(res, 0, 0)) == 0) {
-        is_op_not_found(op, "end device", op->id2);
+        lw_api_fail_not_found(&op->api, "end device", D(op)->dev_id);
         return;
     }
     lw_log(LW_LOG_INFO, "is", "end device deleted", "tenant", op->t.id, "application", op->id,
-           "device", op->id2, NULL);
+           "device", D(op)->dev_id, NULL);
     dev_event(op, "end_device.delete");
-    is_op_reply(op, 200, json_object());
+    lw_api_reply(&op->api, 200, json_object());
 }
 
 static void updated(is_op_t *op, const PGresult *res)
 {
     dev_event(op, "end_device.update");
-    is_op_reply(op, 200, dev_render(res, 0, 0, &op->mask));
+    lw_api_reply(&op->api, 200, dev_render(res, 0, 0, &D(op)->mask));
 }
 
 static void update_row(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
-        is_op_not_found(op, "end device", op->id2);
+        lw_api_fail_not_found(&op->api, "end device", D(op)->dev_id);
         return;
     }
     json_t *cur = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     if (cur == NULL)
         cur = json_object();
     lw_err_t e;
-    if (is_entity_apply(&is_kind_dev, cur, op->data, &op->mask, &e) != 0) {
+    if (is_entity_apply(&is_kind_dev, cur, D(op)->data, &D(op)->mask, &e) != 0) {
         json_decref(cur);
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
     char *data = json_dumps(cur, JSON_COMPACT);
     json_decref(cur);
-    const char *p[3] = {op->id, op->id2, data};
+    const char *p[3] = {op->id, D(op)->dev_id, data};
     snprintf(op->sql, sizeof op->sql,
              "UPDATE %s.end_devices SET data = $3::jsonb, updated_at = now() "
              "WHERE application_id = $1 AND device_id = $2 RETURNING " DEV_COLS,
@@ -186,7 +207,7 @@ static void update_row(is_op_t *op, const PGresult *res)
 static void update_begun(is_op_t *op, const PGresult *res)
 {
     (void)res;
-    const char *p[2] = {op->id, op->id2};
+    const char *p[2] = {op->id, D(op)->dev_id};
     snprintf(op->sql, sizeof op->sql,
              "SELECT data::text FROM %s.end_devices WHERE application_id = $1 AND device_id = $2 "
              "FOR UPDATE",
@@ -202,18 +223,18 @@ static void righted(is_op_t *op)
             op, IS_BIT(write ? IS_R_APPLICATION_DEVICES_WRITE : IS_R_APPLICATION_DEVICES_READ)))
         return;
     lw_err_t e;
-    const char *p[3] = {op->id, op->id2, op->t.id};
+    const char *p[3] = {op->id, D(op)->dev_id, op->t.id};
     switch (v) {
     case D_CREATE:
         if (!decode_body(op, true))
             return;
-        snprintf(op->id2, sizeof op->id2, "%s", op->ids.id);
+        snprintf(D(op)->dev_id, sizeof D(op)->dev_id, "%s", D(op)->ids.id);
         is_op_begin_create(op, create_inserting);
         return;
     case D_GET:
-        if (is_mask_parse_csv(&is_kind_dev, lw_http_query(op->req, "field_mask"), "field_mask",
-                              &op->mask, &e) != 0) {
-            is_op_fail(op, &e);
+        if (is_mask_parse_csv(&is_kind_dev, lw_http_query(op->api.req, "field_mask"), "field_mask",
+                              &D(op)->mask, &e) != 0) {
+            lw_api_fail(&op->api, &e);
             return;
         }
         snprintf(op->sql, sizeof op->sql,
@@ -223,18 +244,18 @@ static void righted(is_op_t *op)
         is_op_query(op, op->sql, 2, p, got);
         return;
     case D_LIST:
-        if (is_page_parse(&is_kind_dev, lw_http_query(op->req, "limit"),
-                          lw_http_query(op->req, "page"), lw_http_query(op->req, "order"),
-                          &op->page, &e) != 0 ||
-            is_mask_parse_csv(&is_kind_dev, lw_http_query(op->req, "field_mask"), "field_mask",
-                              &op->mask, &e) != 0) {
-            is_op_fail(op, &e);
+        if (is_page_parse(&is_kind_dev, lw_http_query(op->api.req, "limit"),
+                          lw_http_query(op->api.req, "page"), lw_http_query(op->api.req, "order"),
+                          &D(op)->page, &e) != 0 ||
+            is_mask_parse_csv(&is_kind_dev, lw_http_query(op->api.req, "field_mask"), "field_mask",
+                              &D(op)->mask, &e) != 0) {
+            lw_api_fail(&op->api, &e);
             return;
         }
         char from[512];
         snprintf(from, sizeof from, "%s.end_devices WHERE application_id = $1 AND " APP_LIVE,
                  op->sq, op->sq);
-        is_op_page_sql(op, DEV_COLS, from, op->page.order_sql);
+        is_op_page_sql(op, DEV_COLS, from, D(op)->page.order_sql, &D(op)->page);
         is_op_query(op, op->sql, 1, p, listed);
         return;
     case D_DELETE:
@@ -259,16 +280,18 @@ static void authed(is_op_t *op)
         return;
     int v = op->route->variant;
     if (v != D_CREATE && v != D_LIST &&
-        !is_op_path_id(op, "dev", 3, "end_device_ids.device_id", op->id2))
+        !is_op_path_id(op, "dev", 3, "end_device_ids.device_id", D(op)->dev_id))
         return;
     is_rights_run(op, IS_ENT_APP, op->id, righted);
 }
 
 static void h_device(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
-    if (op != NULL)
-        is_auth_run(op, true, authed);
+    is_op_t *op = is_op_for(req, t, arg, sizeof(dev_op_t));
+    if (op == NULL)
+        return;
+    op->release = dev_release;
+    is_auth_run(op, true, authed);
 }
 
 int is_device_routes(is_t *is)

@@ -21,6 +21,52 @@ enum {
     V_RIGHTS,
 };
 
+/* The state of an entity operation (get, rights, create, list, update, delete, restore,
+ * purge), one meaning per field. */
+typedef struct ent_op {
+    is_op_t op;
+    char owner[TN_ID_MAX + 1]; /* create, list under /users/{owner} or /organizations/{owner} */
+    bool owner_org;            /* ... the owner is an organization */
+    is_ids_t ids;              /* create, update: the body's identifiers */
+    json_t *data;              /* create, update: the body's other fields (owned) */
+    is_mask_t mask;            /* get, list, update: the fields to render (update: to set) */
+    is_page_t page;            /* list */
+    bool list_deleted;         /* list: ?deleted=true (admins) */
+    bool eui_change;           /* update: "ids.eui" in the mask */
+} ent_op_t;
+#define E(op) ((ent_op_t *)(op))
+
+/* User registration: the user to create and its password, hashed off the loop. */
+typedef struct user_op {
+    is_op_t op;
+    is_ids_t ids;
+    json_t *data; /* owned */
+    char password[1024];
+    char hash[IS_HASH_MAX + 1];
+    char admin[8]; /* "true" / "false" */
+    char state[8]; /* the user state as a number */
+} user_op_t;
+#define U(op) ((user_op_t *)(op))
+
+static void ent_release(is_op_t *op)
+{
+    json_decref(E(op)->data);
+}
+
+static void user_release(is_op_t *op)
+{
+    json_decref(U(op)->data);
+}
+
+/* An entity op for a route handler. */
+static is_op_t *ent_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
+{
+    is_op_t *op = is_op_for(req, t, arg, sizeof(ent_op_t));
+    if (op != NULL)
+        op->release = ent_release;
+    return op;
+}
+
 #define COLS(id, extra)                                                                            \
     id ", data::text, " IS_TS("created_at") ", " IS_TS("updated_at") ", " IS_TS("deleted_at") extra
 
@@ -127,9 +173,9 @@ static json_t *row_render(const is_kind_t *k, const PGresult *res, int i, int c0
 static bool op_mask_query(is_op_t *op)
 {
     lw_err_t e;
-    if (is_mask_parse_csv(op->kind, lw_http_query(op->req, "field_mask"), "field_mask", &op->mask,
-                          &e) != 0) {
-        is_op_fail(op, &e);
+    if (is_mask_parse_csv(op->kind, lw_http_query(op->api.req, "field_mask"), "field_mask",
+                          &E(op)->mask, &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return false;
     }
     return true;
@@ -152,10 +198,10 @@ static char *field_name(const is_kind_t *k, char *buf, size_t len)
 static void get_row(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
-        is_op_not_found(op, op->kind->name, op->id);
+        lw_api_fail_not_found(&op->api, op->kind->name, op->id);
         return;
     }
-    is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &op->mask));
+    lw_api_reply(&op->api, 200, row_render(op->kind, res, 0, 0, &E(op)->mask));
 }
 
 static void get_righted(is_op_t *op)
@@ -173,7 +219,7 @@ static void rights_reply(is_op_t *op)
     json_t *o = json_object();
     if (op->rights != 0)
         json_object_set_new(o, "rights", is_rights_to_json(op->rights));
-    is_op_reply(op, 200, o);
+    lw_api_reply(&op->api, 200, o);
 }
 
 static void entity_authed(is_op_t *op)
@@ -197,7 +243,7 @@ static void entity_authed(is_op_t *op)
 
 static void h_entity(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = ent_op_for(req, t, arg);
     if (op != NULL)
         is_auth_run(op, true, entity_authed);
 }
@@ -207,7 +253,7 @@ static void h_entity(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 static void create_inserted(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
-        is_op_not_found(op, op->owner_org ? "organization" : "user", op->owner);
+        lw_api_fail_not_found(&op->api, E(op)->owner_org ? "organization" : "user", E(op)->owner);
         return;
     }
     lw_log(LW_LOG_INFO, "is", "entity created", "tenant", op->t.id, "type", op->kind->key, "id",
@@ -217,30 +263,30 @@ static void create_inserted(is_op_t *op, const PGresult *res)
     is_event(op, ev, is_entity_ids(op->kind, op->id));
     is_mask_t all;
     mask_all(op->kind, &all);
-    is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &all));
+    lw_api_reply(&op->api, 200, row_render(op->kind, res, 0, 0, &all));
 }
 
 static void create_inserting(is_op_t *op, const PGresult *res)
 {
     (void)res;
     const is_kind_t *k = op->kind;
-    char *data = json_dumps(op->data, JSON_COMPACT);
+    char *data = json_dumps(E(op)->data, JSON_COMPACT);
     char rights[64];
     /* The creator gets the kind's _ALL right; on an organization RIGHT_ALL, since members'
      * rights bound what they do on the organization's applications and gateways. */
     is_rights_to_pg(k == &is_kind_org ? IS_BIT(IS_R_ALL) : r_all(k->ent), rights, sizeof rights);
     char eui[17] = "";
-    if (op->ids.has_eui)
-        is_eui_format(op->ids.eui, eui);
-    const char *owner_table = op->owner_org ? "organizations" : "users";
-    const char *owner_col = op->owner_org ? "organization_id" : "user_id";
+    if (E(op)->ids.has_eui)
+        is_eui_format(E(op)->ids.eui, eui);
+    const char *owner_table = E(op)->owner_org ? "organizations" : "users";
+    const char *owner_col = E(op)->owner_org ? "organization_id" : "user_id";
     const char *p[7] = {op->id,
                         data,
-                        op->owner,
-                        op->owner_org ? "organization" : "user",
+                        E(op)->owner,
+                        E(op)->owner_org ? "organization" : "user",
                         rights,
                         op->t.id,
-                        op->ids.has_eui ? eui : NULL};
+                        E(op)->ids.has_eui ? eui : NULL};
     int n = 5;
     if (k == &is_kind_org) {
         snprintf(op->sql, sizeof op->sql,
@@ -276,11 +322,10 @@ static void create_inserting(is_op_t *op, const PGresult *res)
                  op->sq, op->sq, owner_table, owner_col, cols_of(k), op->sq);
     }
     if (k == &is_kind_org)
-        snprintf(op->conflict, sizeof op->conflict, "ID `%s` is already taken", op->id);
+        lw_api_on_conflict(&op->api, NULL, NULL, "ID `%s` is already taken", op->id);
     else
-        snprintf(op->conflict, sizeof op->conflict, "%s `%s` already exists", k->name, op->id);
-    snprintf(op->conflict_eui, sizeof op->conflict_eui, "gateway EUI `%s` is already registered",
-             eui);
+        lw_api_on_conflict(&op->api, NULL, NULL, "%s `%s` already exists", k->name, op->id);
+    lw_api_on_conflict(&op->api, "eui", NULL, "gateway EUI `%s` is already registered", eui);
     is_op_query(op, op->sql, n, p, create_inserted);
     free(data);
 }
@@ -290,29 +335,30 @@ static void create_righted(is_op_t *op)
     if (!is_rights_require(op, r_owner(op->route->ent, op->kind, true)))
         return;
     const char *allowed[] = {op->kind->key, "collaborator", NULL};
-    if (!is_op_body(op, allowed))
+    json_t *body = is_op_body(op, allowed);
+    if (body == NULL)
         return;
     lw_err_t e;
-    if (is_entity_decode(op->kind, json_object_get(op->body, op->kind->key), op->kind->key, true,
-                         &op->ids, &op->data, &e) != 0) {
-        is_op_fail(op, &e);
+    if (is_entity_decode(op->kind, json_object_get(body, op->kind->key), op->kind->key, true,
+                         &E(op)->ids, &E(op)->data, &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return;
     }
-    snprintf(op->id, sizeof op->id, "%s", op->ids.id);
+    snprintf(op->id, sizeof op->id, "%s", E(op)->ids.id);
     is_op_begin_create(op, create_inserting);
 }
 
 /* The owning user or organization of /users/{owner}/... and /organizations/{owner}/...
- * into op->owner (and op->id, for rights errors), then op's rights on it, then cont. */
+ * into E(op)->owner (and op->id, for rights errors), then op's rights on it, then cont. */
 static void owner_rights(is_op_t *op, is_cont_t cont)
 {
-    op->owner_org = op->route->ent == IS_ENT_ORG;
-    if (!is_op_path_id(op, "owner", op->owner_org ? 3 : 2,
-                       op->owner_org ? "organization_ids.organization_id" : "user_ids.user_id",
-                       op->owner))
+    E(op)->owner_org = op->route->ent == IS_ENT_ORG;
+    if (!is_op_path_id(op, "owner", E(op)->owner_org ? 3 : 2,
+                       E(op)->owner_org ? "organization_ids.organization_id" : "user_ids.user_id",
+                       E(op)->owner))
         return;
-    snprintf(op->id, sizeof op->id, "%s", op->owner);
-    is_rights_run(op, op->route->ent, op->owner, cont);
+    snprintf(op->id, sizeof op->id, "%s", E(op)->owner);
+    is_rights_run(op, op->route->ent, E(op)->owner, cont);
 }
 
 static void create_authed(is_op_t *op)
@@ -322,7 +368,7 @@ static void create_authed(is_op_t *op)
 
 static void h_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = ent_op_for(req, t, arg);
     if (op != NULL)
         is_auth_run(op, true, create_authed);
 }
@@ -335,14 +381,14 @@ static void user_inserted(is_op_t *op, const PGresult *res)
     is_event(op, "user.create", is_entity_ids(&is_kind_user, op->id));
     is_mask_t all;
     mask_all(op->kind, &all);
-    is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &all));
+    lw_api_reply(&op->api, 200, row_render(op->kind, res, 0, 0, &all));
 }
 
 static void user_inserting(is_op_t *op, const PGresult *res)
 {
     (void)res;
-    char *data = json_dumps(op->data, JSON_COMPACT);
-    const char *p[5] = {op->id, data, op->buf[0], op->buf[1], op->hash};
+    char *data = json_dumps(U(op)->data, JSON_COMPACT);
+    const char *p[5] = {op->id, data, U(op)->admin, U(op)->state, U(op)->hash};
     snprintf(op->sql, sizeof op->sql,
              "WITH a AS (INSERT INTO %s.accounts (account_id, account_type) "
              "VALUES ($1, 'user') RETURNING account_id), "
@@ -350,23 +396,25 @@ static void user_inserting(is_op_t *op, const PGresult *res)
              "password_updated_at) SELECT account_id, $2::jsonb, $3::boolean, $4::integer, $5, "
              "now() FROM a RETURNING %s) SELECT * FROM ins",
              op->sq, op->sq, cols_of(&is_kind_user));
-    snprintf(op->conflict, sizeof op->conflict, "ID `%s` is already taken", op->id);
+    lw_api_on_conflict(&op->api, NULL, NULL, "ID `%s` is already taken", op->id);
     is_op_query(op, op->sql, 5, p, user_inserted);
     free(data);
 }
 
-static void user_hash_work(is_op_t *op)
+/* Off the loop: the new user's password hash. Returns 0 or -1. */
+static int user_hash_work(lw_api_op_t *a)
 {
-    op->work_rc = is_hash_secret(op->password, op->is->pw_iterations, op->hash, sizeof op->hash);
-    OPENSSL_cleanse(op->password, sizeof op->password);
+    user_op_t *u = (user_op_t *)a;
+    int rc = is_hash_secret(u->password, u->op.is->pw_iterations, u->hash, sizeof u->hash);
+    OPENSSL_cleanse(u->password, sizeof u->password);
+    return rc;
 }
 
-static void user_hashed(is_op_t *op)
+static void user_hashed(lw_api_op_t *a, int rc)
 {
-    if (op->work_rc != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_internal, "cannot hash the password");
-        is_op_fail(op, &e);
+    is_op_t *op = (is_op_t *)a;
+    if (rc != 0) {
+        lw_api_fail_with(a, &lw_err_internal, "cannot hash the password");
         return;
     }
     is_op_begin_create(op, user_inserting);
@@ -417,39 +465,43 @@ static void user_create_authed(is_op_t *op)
     if (!admin && !op->is->registration_enabled) {
         lw_err_t e;
         lw_err_set(&e, &lw_err_user_registration_disabled, "user registration is disabled");
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
     static const char *const allowed[] = {"user", "invitation_token", NULL};
-    if (!is_op_body(op, allowed))
+    json_t *body = is_op_body(op, allowed);
+    if (body == NULL)
         return;
     lw_err_t e;
-    if (user_prepare(op->is, json_object_get(op->body, "user"), "user", admin, &op->ids, &op->data,
-                     op->password, sizeof op->password, op->buf[0], op->buf[1], &e) != 0) {
-        is_op_fail(op, &e);
+    if (user_prepare(op->is, json_object_get(body, "user"), "user", admin, &U(op)->ids,
+                     &U(op)->data, U(op)->password, sizeof U(op)->password, U(op)->admin,
+                     U(op)->state, &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return;
     }
-    snprintf(op->id, sizeof op->id, "%s", op->ids.id);
-    is_op_work(op, user_hash_work, user_hashed);
+    snprintf(op->id, sizeof op->id, "%s", U(op)->ids.id);
+    lw_api_work(&op->api, user_hash_work, user_hashed);
 }
 
 static void h_user_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
-    if (op != NULL)
-        is_auth_run(op, false, user_create_authed);
+    is_op_t *op = is_op_for(req, t, arg, sizeof(user_op_t));
+    if (op == NULL)
+        return;
+    op->release = user_release;
+    is_auth_run(op, false, user_create_authed);
 }
 
 /* ---- lists ------------------------------------------------------------------------------- */
 
-static json_t *list_row(is_op_t *op, const PGresult *res, int row)
+static json_t *list_row(lw_api_op_t *op, const PGresult *res, int row)
 {
-    return row_render(op->kind, res, row, 1, &op->mask);
+    return row_render(((is_op_t *)op)->kind, res, row, 1, &E(op)->mask);
 }
 
 static void list_rows(is_op_t *op, const PGresult *res)
 {
-    is_op_reply_page(op, res, op->kind->plural, list_row);
+    lw_api_reply_page(&op->api, res, op->kind->plural, list_row, false);
 }
 
 /* cond: SQL condition on the kind's table, with $1 as the only parameter (or none). */
@@ -457,7 +509,7 @@ static void list_run(is_op_t *op, const char *cond, const char *param)
 {
     char from[1200];
     snprintf(from, sizeof from, "%s.%s WHERE %s", op->sq, op->kind->table, cond);
-    is_op_page_sql(op, cols_of(op->kind), from, op->page.order_sql);
+    is_op_page_sql(op, cols_of(op->kind), from, E(op)->page.order_sql, &E(op)->page);
     const char *p[1] = {param};
     is_op_query(op, op->sql, param != NULL ? 1 : 0, p, list_rows);
 }
@@ -467,8 +519,7 @@ static void list_run(is_op_t *op, const char *cond, const char *param)
 static void member_cond(is_op_t *op, bool through_orgs, char *cond, size_t len)
 {
     const is_kind_t *k = op->kind;
-    /* op->flag: list deleted entities (?deleted=true, admins). */
-    const char *deleted = op->flag ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
+    const char *deleted = E(op)->list_deleted ? "deleted_at IS NOT NULL" : "deleted_at IS NULL";
     if (through_orgs && k != &is_kind_org)
         snprintf(cond, len,
                  "%s AND %s IN (SELECT m.entity_id FROM %s.memberships m WHERE m.entity_type = "
@@ -488,27 +539,28 @@ static void list_owner_righted(is_op_t *op)
         return;
     char cond[1024];
     member_cond(op, op->route->ent == IS_ENT_USER, cond, sizeof cond);
-    list_run(op, cond, op->owner);
+    list_run(op, cond, E(op)->owner);
 }
 
 static void list_authed(is_op_t *op)
 {
     lw_err_t e;
-    if (is_page_parse(op->kind, lw_http_query(op->req, "limit"), lw_http_query(op->req, "page"),
-                      lw_http_query(op->req, "order"), &op->page, &e) != 0 ||
-        is_mask_parse_csv(op->kind, lw_http_query(op->req, "field_mask"), "field_mask", &op->mask,
-                          &e) != 0) {
-        is_op_fail(op, &e);
+    if (is_page_parse(op->kind, lw_http_query(op->api.req, "limit"),
+                      lw_http_query(op->api.req, "page"), lw_http_query(op->api.req, "order"),
+                      &E(op)->page, &e) != 0 ||
+        is_mask_parse_csv(op->kind, lw_http_query(op->api.req, "field_mask"), "field_mask",
+                          &E(op)->mask, &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return;
     }
-    const char *del = lw_http_query(op->req, "deleted");
+    const char *del = lw_http_query(op->api.req, "deleted");
     bool deleted = del != NULL && strcmp(del, "true") == 0;
     if (deleted && !is_auth_admin(op)) {
         lw_err_set(&e, &lw_err_no_admin, "only admins may list deleted entities");
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
-    op->flag = deleted;
+    E(op)->list_deleted = deleted;
     char cond[1024];
     if (op->route->variant == V_LIST_OWNER) {
         owner_rights(op, list_owner_righted);
@@ -521,7 +573,7 @@ static void list_authed(is_op_t *op)
     }
     if (op->kind == &is_kind_user) {
         lw_err_set(&e, &lw_err_no_admin, "only admins may list users");
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
     const is_auth_t *a = &op->auth;
@@ -540,7 +592,7 @@ static void list_authed(is_op_t *op)
 
 static void h_list(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = ent_op_for(req, t, arg);
     if (op != NULL)
         is_auth_run(op, true, list_authed);
 }
@@ -554,13 +606,13 @@ static void update_done(is_op_t *op, const PGresult *res)
     is_event(op, ev, is_entity_ids(op->kind, op->id));
     if (op->kind == &is_kind_user)
         is_cache_forget(op->is, op->t.id, NULL, IS_ENT_USER, op->id);
-    is_op_reply(op, 200, row_render(op->kind, res, 0, 0, &op->mask));
+    lw_api_reply(&op->api, 200, row_render(op->kind, res, 0, 0, &E(op)->mask));
 }
 
 static void update_row(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
-        is_op_not_found(op, op->kind->name, op->id);
+        lw_api_fail_not_found(&op->api, op->kind->name, op->id);
         return;
     }
     json_t *cur = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
@@ -576,9 +628,9 @@ static void update_row(is_op_t *op, const PGresult *res)
                             json_string(user_state_names[st >= 0 && st < 5 ? st : 0]));
     }
     lw_err_t e;
-    if (is_entity_apply(k, cur, op->data, &op->mask, &e) != 0) {
+    if (is_entity_apply(k, cur, E(op)->data, &E(op)->mask, &e) != 0) {
         json_decref(cur);
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
     if (k == &is_kind_user) {
@@ -597,15 +649,14 @@ static void update_row(is_op_t *op, const PGresult *res)
                  "UPDATE %s.users SET data = $2::jsonb, admin = $3::boolean, state = $4::integer, "
                  "updated_at = now() WHERE user_id = $1 RETURNING %s",
                  op->sq, cols_of(k));
-    else if (k == &is_kind_gw && op->flag) {
+    else if (k == &is_kind_gw && E(op)->eui_change) {
         /* "ids.eui" in the mask: the gateway takes the new EUI (or none) in the tenant and in
          * the deployment-wide index, in this statement; a taken EUI is 409. */
         char eui[17];
-        is_eui_format(op->ids.eui, eui);
-        const char *pg[4] = {op->id, data, op->ids.has_eui ? eui : NULL, op->t.id};
-        snprintf(op->conflict, sizeof op->conflict, "gateway `%s` already exists", op->id);
-        snprintf(op->conflict_eui, sizeof op->conflict_eui,
-                 "gateway EUI `%s` is already registered", eui);
+        is_eui_format(E(op)->ids.eui, eui);
+        const char *pg[4] = {op->id, data, E(op)->ids.has_eui ? eui : NULL, op->t.id};
+        lw_api_on_conflict(&op->api, NULL, NULL, "gateway `%s` already exists", op->id);
+        lw_api_on_conflict(&op->api, "eui", NULL, "gateway EUI `%s` is already registered", eui);
         snprintf(op->sql, sizeof op->sql,
                  "WITH d AS (DELETE FROM lw_control.gateway_euis WHERE tenant_id = $4 AND "
                  "gateway_id = $1), "
@@ -640,42 +691,42 @@ static void update_righted(is_op_t *op)
     if (!is_rights_require(op, r_basic(op->kind->ent)))
         return;
     const char *allowed[] = {op->kind->key, "field_mask", NULL};
-    if (!is_op_body(op, allowed))
+    json_t *body = is_op_body(op, allowed);
+    if (body == NULL)
         return;
     lw_err_t e;
     char field[96];
     snprintf(field, sizeof field, "field_mask");
-    if (is_mask_parse_json(op->kind, json_object_get(op->body, "field_mask"), field, &op->mask,
+    if (is_mask_parse_json(op->kind, json_object_get(body, "field_mask"), field, &E(op)->mask,
                            &e) != 0 ||
-        is_entity_decode(op->kind, json_object_get(op->body, op->kind->key), op->kind->key, false,
-                         &op->ids, &op->data, &e) != 0) {
-        is_op_fail(op, &e);
+        is_entity_decode(op->kind, json_object_get(body, op->kind->key), op->kind->key, false,
+                         &E(op)->ids, &E(op)->data, &e) != 0) {
+        lw_api_fail(&op->api, &e);
         return;
     }
-    if (op->ids.id[0] != '\0' && strcmp(op->ids.id, op->id) != 0) {
+    if (E(op)->ids.id[0] != '\0' && strcmp(E(op)->ids.id, op->id) != 0) {
         char f[96];
         snprintf(f, sizeof f, "%s.ids.%s", op->kind->key, op->kind->id_field);
-        is_op_invalid(op, f, "does not match the path");
+        lw_api_fail_invalid(&op->api, f, "does not match the path");
         return;
     }
     /* A gateway's EUI changes with "ids.eui" in the mask (the other ids are immutable). */
-    json_t *paths = json_object_get(json_object_get(op->body, "field_mask"), "paths");
+    json_t *paths = json_object_get(json_object_get(body, "field_mask"), "paths");
     size_t pi;
     json_t *pv;
-    op->flag = false;
     json_array_foreach(paths, pi, pv)
     {
         if (op->kind == &is_kind_gw && json_is_string(pv) &&
             strcmp(json_string_value(pv), "ids.eui") == 0)
-            op->flag = true;
+            E(op)->eui_change = true;
     }
-    for (int i = 0; i < op->mask.n; i++) {
-        const char *path = op->mask.paths[i];
+    for (int i = 0; i < E(op)->mask.n; i++) {
+        const char *path = E(op)->mask.paths[i];
         for (size_t j = 0; j < op->kind->nfields; j++)
             if ((op->kind->fields[j].flags & IS_F_ADMIN) &&
                 strcmp(op->kind->fields[j].name, path) == 0 && !is_auth_admin(op)) {
                 lw_err_set(&e, &lw_err_no_admin, "only admins may update `%s`", path);
-                is_op_fail(op, &e);
+                lw_api_fail(&op->api, &e);
                 return;
             }
     }
@@ -692,11 +743,11 @@ static void changed(is_op_t *op, const PGresult *res)
         lw_err_set(&e, &lw_err_application_has_devices, "application `%s` still has %s devices",
                    op->id, PQgetvalue(res, 0, 1));
         lw_err_attr_num(&e, "count", atoll(PQgetvalue(res, 0, 1)));
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
     if (PQntuples(res) < 1 || atoll(PQgetvalue(res, 0, 0)) == 0) {
-        is_op_not_found(op, op->kind->name, op->id);
+        lw_api_fail_not_found(&op->api, op->kind->name, op->id);
         return;
     }
     const char *what = op->route->variant == V_DELETE    ? "entity deleted"
@@ -712,7 +763,7 @@ static void changed(is_op_t *op, const PGresult *res)
     /* A deleted entity's keys (a deleted user's tokens) stop working at once here. */
     if (op->route->variant != V_RESTORE)
         is_cache_forget(op->is, op->t.id, NULL, op->kind->ent, op->id);
-    is_op_reply(op, 200, json_object());
+    lw_api_reply(&op->api, 200, json_object());
 }
 
 static void delete_righted(is_op_t *op)
@@ -723,7 +774,7 @@ static void delete_righted(is_op_t *op)
         if (!is_auth_admin(op)) {
             lw_err_t e;
             lw_err_set(&e, &lw_err_no_admin, "only admins may purge");
-            is_op_fail(op, &e);
+            lw_api_fail(&op->api, &e);
             return;
         }
     } else if (!is_rights_require(op, r_delete(k->ent))) {
@@ -753,9 +804,9 @@ static void delete_righted(is_op_t *op)
                  "IS NULL RETURNING 1) SELECT count(*) FROM g WHERE $2::text IS NOT NULL",
                  op->sq, k->table, k->id_field);
     } else if (v == V_RESTORE && k == &is_kind_gw) {
-        snprintf(op->conflict, sizeof op->conflict, "gateway `%s` already exists", op->id);
-        snprintf(op->conflict_eui, sizeof op->conflict_eui,
-                 "the EUI of gateway `%s` is registered again meanwhile", op->id);
+        lw_api_on_conflict(&op->api, NULL, NULL, "gateway `%s` already exists", op->id);
+        lw_api_on_conflict(&op->api, "eui", NULL,
+                           "the EUI of gateway `%s` is registered again meanwhile", op->id);
         snprintf(op->sql, sizeof op->sql,
                  "WITH g AS (UPDATE %s.gateways SET deleted_at = NULL, updated_at = now() "
                  "WHERE gateway_id = $1 AND deleted_at IS NOT NULL RETURNING gateway_id, eui), "
@@ -800,25 +851,26 @@ static void change_authed(is_op_t *op)
 
 static void h_change(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
-    is_op_t *op = is_op_for(req, t, arg);
+    is_op_t *op = ent_op_for(req, t, arg);
     if (op != NULL)
         is_auth_run(op, true, change_authed);
 }
 
 /* ---- initial_user (tenant creation hook) ------------------------------------------------- */
 
+/* A tenant creation's initial user, inserted in the creation's transaction once its
+ * password is hashed off the loop. */
 typedef struct hook_op {
-    uv_work_t w;
     is_t *is;
     lw_db_tx_t *tx;
     lw_db_done_cb cb;
     void *cb_arg;
     char sq[TN_SCHEMA_MAX * 2 + 4];
-    char user_id[TN_ID_MAX + 1];
+    char user_id[TN_ID_MAX + 1]; /* empty: no initial user */
     char password[1024];
     char hash[IS_HASH_MAX + 1];
     char *data;
-    int rc;
+    int hash_rc;
 } hook_op_t;
 
 int is_initial_user_validate(void *arg, json_t *body, lw_err_t *err)
@@ -836,37 +888,46 @@ int is_initial_user_validate(void *arg, json_t *body, lw_err_t *err)
     return rc;
 }
 
-static void hook_inserted(void *arg, const PGresult *res, const lw_err_t *err)
+static void hook_free(hook_op_t *h)
 {
-    (void)res;
-    hook_op_t *h = arg;
-    if ((err == NULL || err->def == NULL) && h->user_id[0] != '\0')
-        lw_log(LW_LOG_INFO, "is", "initial user created", "user", h->user_id, NULL);
-    h->cb(h->cb_arg, err);
     is_t *is = h->is;
     free(h->data);
+    OPENSSL_cleanse(h, sizeof *h);
     free(h);
     is_inflight_add(is, -1);
 }
 
-static void hook_hash(uv_work_t *w)
+/* Answers the creation with err (NULL: success) and frees the hook run. */
+static void hook_finish(hook_op_t *h, const lw_err_t *err)
 {
-    hook_op_t *h = w->data;
-    h->rc = is_hash_secret(h->password, h->is->pw_iterations, h->hash, sizeof h->hash);
+    h->cb(h->cb_arg, err);
+    hook_free(h);
+}
+
+static void hook_inserted(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    (void)res;
+    hook_op_t *h = arg;
+    bool ok = err == NULL || err->def == NULL;
+    if (ok && h->user_id[0] != '\0')
+        lw_log(LW_LOG_INFO, "is", "initial user created", "user", h->user_id, NULL);
+    hook_finish(h, ok ? NULL : err);
+}
+
+static void hook_hash(void *arg)
+{
+    hook_op_t *h = arg;
+    h->hash_rc = is_hash_secret(h->password, h->is->pw_iterations, h->hash, sizeof h->hash);
     OPENSSL_cleanse(h->password, sizeof h->password);
 }
 
-static void hook_hashed(uv_work_t *w, int status)
+static void hook_hashed(void *arg, bool canceled)
 {
-    hook_op_t *h = w->data;
+    hook_op_t *h = arg;
     lw_err_t e;
-    if (status != 0 || h->rc != 0) {
+    if (canceled || h->hash_rc != 0) {
         lw_err_set(&e, &lw_err_internal, "cannot hash the initial user's password");
-        h->cb(h->cb_arg, &e);
-        is_t *is = h->is;
-        free(h->data);
-        free(h);
-        is_inflight_add(is, -1);
+        hook_finish(h, &e);
         return;
     }
     char sql[1024];
@@ -879,11 +940,7 @@ static void hook_hashed(uv_work_t *w, int status)
     const char *p[3] = {h->user_id, h->data, h->hash};
     if (lw_db_tx_query(h->tx, sql, 3, p, hook_inserted, h) != 0) {
         lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
-        h->cb(h->cb_arg, &e);
-        is_t *is = h->is;
-        free(h->data);
-        free(h);
-        is_inflight_add(is, -1);
+        hook_finish(h, &e);
     }
 }
 
@@ -900,36 +957,30 @@ int is_initial_user_run(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, js
     h->cb = cb;
     h->cb_arg = cb_arg;
     lw_db_quote_ident(tenant->schema, h->sq, sizeof h->sq);
-    if (u == NULL || json_is_null(u)) {
-        /* Nothing to add; answer through the transaction so that cb runs later. */
-        is_inflight_add(is, 1);
-        if (lw_db_tx_query(tx, "SELECT 1", 0, NULL, hook_inserted, h) != 0) {
-            free(h);
-            is_inflight_add(is, -1);
-            return lw_err_set(err, &lw_err_db_unavailable, "database unavailable");
-        }
-        return 0; /* user_id stays empty: nothing is logged */
-    }
-    is_ids_t ids;
-    json_t *data = NULL;
-    char a[8], s[8];
-    if (user_prepare(is, u, "initial_user", true, &ids, &data, h->password, sizeof h->password, a,
-                     s, err) != 0) {
-        free(h);
-        return -1;
-    }
-    snprintf(h->user_id, sizeof h->user_id, "%s", ids.id);
-    h->data = json_dumps(data, JSON_COMPACT);
-    json_decref(data);
-    h->w.data = h;
-    if (uv_queue_work(is->loop, &h->w, hook_hash, hook_hashed) != 0) {
-        OPENSSL_cleanse(h->password, sizeof h->password);
-        free(h->data);
-        free(h);
-        return lw_err_set(err, &lw_err_internal, "cannot queue work");
-    }
     is_inflight_add(is, 1);
-    return 0;
+    int rc;
+    if (u == NULL || json_is_null(u)) {
+        /* Nothing to add; answer through the transaction so that cb runs later (user_id
+         * stays empty: nothing is logged). */
+        rc = lw_db_tx_query(tx, "SELECT 1", 0, NULL, hook_inserted, h) == 0
+                 ? 0
+                 : lw_err_set(err, &lw_err_db_unavailable, "database unavailable");
+    } else {
+        is_ids_t ids;
+        json_t *data = NULL;
+        char a[8], s[8];
+        rc = user_prepare(is, u, "initial_user", true, &ids, &data, h->password, sizeof h->password,
+                          a, s, err);
+        if (rc == 0) {
+            snprintf(h->user_id, sizeof h->user_id, "%s", ids.id);
+            h->data = json_dumps(data, JSON_COMPACT);
+            json_decref(data);
+            rc = lw_api_offload(&is->env, hook_hash, hook_hashed, h, err);
+        }
+    }
+    if (rc != 0)
+        hook_free(h);
+    return rc;
 }
 
 /* ---- routes ------------------------------------------------------------------------------ */

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "cluster/api_codec.h"
 #include "cluster/err.h"
 #include "is/is.h"
 #include "tenant/ids.h"
@@ -205,12 +206,10 @@ void is_eui_format(uint64_t eui, char out[17]);
 int is_entity_decode(const is_kind_t *k, json_t *obj, const char *prefix, bool create,
                      is_ids_t *ids, json_t **data, lw_err_t *err);
 
-/* A field mask: validated paths ("name", "version_ids.brand_id"). */
-#define IS_MASK_MAX 48
-typedef struct is_mask {
-    int n;
-    char paths[IS_MASK_MAX][64];
-} is_mask_t;
+/* A field mask: validated paths ("name", "version_ids.brand_id"), parsed by the shared
+ * helpers of cluster/api_codec.h against the kind's fields. */
+#define IS_MASK_MAX LW_API_MASK_MAX
+typedef lw_api_mask_t is_mask_t;
 
 /* From `?field_mask=a,b` (NULL or "": empty mask) or {"paths":[...]} (NULL: empty). Errors
  * name `field` (invalid_field). Paths must name fields of the kind; "ids" paths and
@@ -219,7 +218,7 @@ int is_mask_parse_csv(const is_kind_t *k, const char *csv, const char *field, is
                       lw_err_t *err);
 int is_mask_parse_json(const is_kind_t *k, const json_t *fm, const char *field, is_mask_t *m,
                        lw_err_t *err);
-/* A mask of every renderable field (for create responses with "field_mask" absent). */
+/* Does the mask hold `path`? */
 bool is_mask_has(const is_mask_t *m, const char *path);
 
 /* Renders an entity: `ids` (stolen reference), created_at/updated_at/deleted_at (RFC 3339,
@@ -234,8 +233,9 @@ json_t *is_entity_render(const is_kind_t *k, json_t *ids, const char *created_at
 int is_entity_apply(const is_kind_t *k, json_t *dst, const json_t *src, const is_mask_t *mask,
                     lw_err_t *err);
 
-/* List parameters. limit: 1..1000 (absent or 0: 1000); page: 1-based (absent or 0: 1);
- * order: "[-]field" among the kind's ID field, created_at, updated_at and name. */
+/* List parameters (lw_api_page_parse, lw_api_order_parse). limit: 1..1000 (absent or 0:
+ * 1000); page: 1-based (absent or 0: 1); order: "[-]field" among the kind's ID field,
+ * created_at, updated_at and name. */
 #define IS_PAGE_MAX 1000
 typedef struct is_page {
     long limit;
@@ -245,12 +245,5 @@ typedef struct is_page {
 
 int is_page_parse(const is_kind_t *k, const char *limit, const char *page, const char *order,
                   is_page_t *p, lw_err_t *err);
-
-/* RFC 3339 timestamp ("2026-01-02T03:04:05Z", fraction and offset optional)? */
-bool is_time_valid(const char *s);
-
-/* invalid_field with attribute "field" (helper shared by the codecs). */
-int is_err_field(lw_err_t *err, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -38,28 +38,7 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void event_flush(is_op_t *op);
-
 /* ---- the op ------------------------------------------------------------------------------ */
-
-is_op_t *is_op_new(is_t *is, lw_http_req_t *req, const tn_tenant_t *t)
-{
-    is_op_t *op = calloc(1, sizeof *op);
-    if (op == NULL) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_internal, "out of memory");
-        lw_http_respond_err(req, &e);
-        return NULL;
-    }
-    op->is = is;
-    op->req = req;
-    is_inflight_add(is, 1);
-    if (t != NULL) {
-        op->t = *t;
-        lw_db_quote_ident(t->schema, op->sq, sizeof op->sq);
-    }
-    return op;
-}
 
 void is_inflight_add(is_t *is, int delta)
 {
@@ -71,173 +50,79 @@ void is_inflight_add(is_t *is, int delta)
     }
 }
 
-static void op_free(is_op_t *op)
+static void op_destroy(lw_api_op_t *a)
 {
+    is_op_t *op = (is_op_t *)a;
     is_t *is = op->is;
-    json_decref(op->data);
-    json_decref(op->result);
+    if (op->release != NULL)
+        op->release(op);
     json_decref(op->ev_ids);
-    OPENSSL_cleanse(op->password, sizeof op->password);
-    OPENSSL_cleanse(op->secret, sizeof op->secret);
-    OPENSSL_cleanse(&op->tok, sizeof op->tok);
-    free(op);
+    /* Passwords, secrets and hashes live in the state: none outlives the request. */
+    OPENSSL_cleanse(op, op->size);
     is_inflight_add(is, -1);
 }
 
-void is_op_fail(is_op_t *op, const lw_err_t *err)
+static void event_publish(is_op_t *op, const char *name, json_t *ids)
 {
-    if (op->tx != NULL) {
-        lw_db_tx_rollback(op->tx, NULL, NULL);
-        op->tx = NULL;
-    }
-    if (err->def == NULL || err->def->http_status >= 500)
-        lw_log(LW_LOG_WARN, "is", "request failed", "tenant", op->t.id, "path",
-               lw_http_path(op->req), "error", lw_err_name(err), "message", err->message, NULL);
-    lw_http_respond_err(op->req, err);
-    op_free(op);
-}
-
-static void op_committed(void *arg, const lw_err_t *err)
-{
-    is_op_t *op = arg;
-    if (err != NULL && err->def != NULL) {
-        json_decref(op->result);
-        op->result = NULL;
-        is_op_fail(op, err);
+    if (op->is->bus == NULL) {
+        json_decref(ids);
         return;
     }
-    event_flush(op);
-    lw_http_respond_json(op->req, op->work_rc, op->result);
-    op->result = NULL;
-    op_free(op);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char when[LW_API_TIME_LEN];
+    lw_api_time_format(&ts, when);
+    const char *cid = lw_http_correlation_id(op->api.req);
+    char unique[160];
+    snprintf(unique, sizeof unique, "%s/%s", cid, name);
+    json_t *ev =
+        json_pack("{ss ss s[o] s[s] s{ss} ss}", "name", name, "time", when, "identifiers", ids,
+                  "correlation_ids", cid, "context", "tenant-id", op->t.id, "unique_id", unique);
+    char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    lw_err_t e;
+    lw_err_clear(&e);
+    if (text == NULL || lw_bus_publish(op->is->bus, "events", op->t.id, strlen(op->t.id), text,
+                                       strlen(text), &e) != 0)
+        lw_log(LW_LOG_WARN, "is", "event not published", "tenant", op->t.id, "event", name, "error",
+               e.message, NULL);
+    free(text);
 }
 
-void is_op_reply(is_op_t *op, int status, json_t *body)
+/* The pipeline's success hook: the event goes out once the answer is a success. */
+static void event_flush(lw_api_op_t *a)
 {
-    if (op->tx == NULL) {
-        event_flush(op);
-        lw_http_respond_json(op->req, status, body);
-        op_free(op);
+    is_op_t *op = (is_op_t *)a;
+    if (op->ev_ids == NULL)
         return;
-    }
-    lw_db_tx_t *tx = op->tx;
-    op->tx = NULL;
-    json_decref(op->result);
-    op->result = body;
-    op->work_rc = status;
-    if (lw_db_tx_commit(tx, op_committed, op) != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_db_unavailable, "cannot commit");
-        json_decref(op->result);
-        op->result = NULL;
-        is_op_fail(op, &e);
-    }
+    json_t *ids = op->ev_ids;
+    op->ev_ids = NULL;
+    event_publish(op, op->ev_name, ids);
 }
 
-static void op_result(void *arg, const PGresult *res, const lw_err_t *err)
+void is_event(is_op_t *op, const char *name, json_t *ids)
 {
-    is_op_t *op = arg;
-    if (err != NULL && err->def != NULL) {
-        lw_err_t e = *err;
-        if (err->def == &lw_err_db_unique_violation && op->conflict[0] != '\0') {
-            const char *constraint = "";
-            for (int i = 0; i < err->nattrs; i++)
-                if (strcmp(err->attrs[i].key, "constraint") == 0)
-                    constraint = err->attrs[i].value;
-            bool eui = strstr(constraint, "eui") != NULL && op->conflict_eui[0] != '\0';
-            lw_err_set(&e, &lw_err_already_exists, "%s", eui ? op->conflict_eui : op->conflict);
-        } else if (err->def == &lw_err_db_query) {
-            lw_log(LW_LOG_ERROR, "is", "query failed", "tenant", op->t.id, "error", err->message,
-                   NULL);
-        }
-        is_op_fail(op, &e);
-        return;
-    }
-    is_step_t next = op->next;
-    next(op, res);
+    json_decref(op->ev_ids);
+    snprintf(op->ev_name, sizeof op->ev_name, "%s", name);
+    op->ev_ids = ids;
+}
+
+static void op_step(lw_api_op_t *a, const PGresult *res)
+{
+    is_op_t *op = (is_op_t *)a;
+    op->next(op, res);
 }
 
 void is_op_query(is_op_t *op, const char *sql, int n, const char *const *params, is_step_t next)
 {
     op->next = next;
-    int rc = op->tx != NULL ? lw_db_tx_query(op->tx, sql, n, params, op_result, op)
-                            : lw_db_query(op->is->db, sql, n, params, op_result, op);
-    if (rc != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
-        is_op_fail(op, &e);
-    }
-}
-
-static void op_begun(void *arg, lw_db_tx_t *tx, const lw_err_t *err)
-{
-    is_op_t *op = arg;
-    if (err != NULL && err->def != NULL) {
-        is_op_fail(op, err);
-        return;
-    }
-    op->tx = tx;
-    op->next(op, NULL);
+    lw_api_query(&op->api, sql, n, params, op_step);
 }
 
 void is_op_begin(is_op_t *op, is_step_t next)
 {
     op->next = next;
-    if (lw_db_begin(op->is->db, op_begun, op) != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_db_unavailable, "database unavailable");
-        is_op_fail(op, &e);
-    }
-}
-
-typedef struct op_work {
-    uv_work_t w;
-    is_op_t *op;
-    void (*fn)(is_op_t *op);
-    is_cont_t after;
-} op_work_t;
-
-static void op_work_run(uv_work_t *w)
-{
-    op_work_t *ow = w->data;
-    ow->fn(ow->op);
-}
-
-static void op_work_after(uv_work_t *w, int status)
-{
-    op_work_t *ow = w->data;
-    is_op_t *op = ow->op;
-    is_cont_t after = ow->after;
-    free(ow);
-    if (status != 0) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_unavailable, "request cancelled");
-        is_op_fail(op, &e);
-    } else {
-        after(op);
-    }
-}
-
-void is_op_work(is_op_t *op, void (*fn)(is_op_t *op), is_cont_t after)
-{
-    op_work_t *ow = calloc(1, sizeof *ow);
-    if (ow == NULL) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_internal, "out of memory");
-        is_op_fail(op, &e);
-        return;
-    }
-    ow->w.data = ow;
-    ow->op = op;
-    ow->fn = fn;
-    ow->after = after;
-    if (uv_queue_work(op->is->loop, &ow->w, op_work_run, op_work_after) != 0) {
-        free(ow);
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_internal, "cannot queue work");
-        is_op_fail(op, &e);
-        return;
-    }
+    lw_api_begin(&op->api, op_step);
 }
 
 /* ---- limits ------------------------------------------------------------------------------ */
@@ -253,10 +138,10 @@ static void limit_counted(is_op_t *op, const PGresult *res)
                    "limit for %s entities in tenant reached (%lld)", type, (long long)limit);
         lw_err_attr(&e, "entity_type", type);
         lw_err_attr_num(&e, "limit", (long long)limit);
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return;
     }
-    op->after(op, NULL);
+    op->after_limit(op, NULL);
 }
 
 static void limit_locked(is_op_t *op, const PGresult *res)
@@ -275,44 +160,28 @@ static void create_begun(is_op_t *op, const PGresult *res)
      * follows run under a per-(tenant, kind) advisory lock held until the transaction ends,
      * so two concurrent creates cannot both pass. */
     if (op->t.limits[op->kind->limit] == TN_UNLIMITED) {
-        op->after(op, NULL);
+        op->after_limit(op, NULL);
         return;
     }
-    snprintf(op->buf[6], sizeof op->buf[6], "is:%s:%s", op->t.id, op->kind->table);
-    const char *p[1] = {op->buf[6]};
+    char lock[160];
+    snprintf(lock, sizeof lock, "is:%s:%s", op->t.id, op->kind->table);
+    const char *p[1] = {lock};
     is_op_query(op, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, p, limit_locked);
 }
 
 void is_op_begin_create(is_op_t *op, is_step_t next)
 {
-    op->after = next;
+    op->after_limit = next;
     is_op_begin(op, create_begun);
 }
 
 /* ---- pages ------------------------------------------------------------------------------- */
 
-void is_op_page_sql(is_op_t *op, const char *cols, const char *from_where, const char *order)
+void is_op_page_sql(is_op_t *op, const char *cols, const char *from_where, const char *order,
+                    const is_page_t *page)
 {
-    snprintf(op->sql, sizeof op->sql,
-             "SELECT t.total, p.* FROM (SELECT count(*) AS total FROM %s) t LEFT JOIN LATERAL "
-             "(SELECT %s FROM %s ORDER BY %s LIMIT %ld OFFSET %ld) p ON true",
-             from_where, cols, from_where, order, op->page.limit,
-             (op->page.page - 1) * op->page.limit);
-}
-
-void is_op_reply_page(is_op_t *op, const PGresult *res, const char *key, is_row_render_t render)
-{
-    lw_http_add_header(op->req, "X-Total-Count", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0");
-    json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
-        if (!PQgetisnull(res, i, 1))
-            json_array_append_new(arr, render(op, res, i));
-    json_t *o = json_object();
-    if (json_array_size(arr) > 0)
-        json_object_set_new(o, key, arr);
-    else
-        json_decref(arr);
-    is_op_reply(op, 200, o);
+    const lw_api_page_t p = {.limit = page->limit, .page = page->page};
+    lw_api_page_sql(op->sql, sizeof op->sql, cols, from_where, order, &p);
 }
 
 /* ---- routes ------------------------------------------------------------------------------ */
@@ -330,23 +199,31 @@ int is_route(is_t *is, const char *method, const char *pattern, tn_handler_t h,
     return tn_route(is->tn, method, pattern, h, r);
 }
 
-is_op_t *is_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *route_arg)
+is_op_t *is_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *route_arg, size_t size)
 {
     const is_route_t *r = route_arg;
-    is_op_t *op = is_op_new(r->is, req, t);
+    is_op_t *op = lw_api_op_new(size, &r->is->env, req);
     if (op == NULL)
         return NULL;
+    op->is = r->is;
+    op->size = size;
+    op->api.destroy = op_destroy;
+    op->api.succeeded = event_flush;
     op->route = r;
     op->kind = r->kind;
+    op->t = *t;
+    op->api.tenant_id = op->t.id;
+    lw_db_quote_ident(t->schema, op->sq, sizeof op->sq);
+    is_inflight_add(op->is, 1);
     return op;
 }
 
 bool is_op_path_id(is_op_t *op, const char *param, size_t min_len, const char *field, char *out)
 {
     lw_err_t e;
-    const char *v = lw_http_param(op->req, param);
+    const char *v = lw_http_param(op->api.req, param);
     if (tn_id_validate(v, min_len, field, &e) != 0) {
-        is_op_fail(op, &e);
+        lw_api_fail(&op->api, &e);
         return false;
     }
     snprintf(out, TN_ID_MAX + 1, "%s", v);
@@ -362,94 +239,18 @@ json_t *is_entity_ids(const is_kind_t *k, const char *id)
     return json_pack("{s{ss}}", key, k->id_field, id);
 }
 
-static void event_publish(is_op_t *op, const char *name, json_t *ids)
-{
-    if (op->is->bus == NULL) {
-        json_decref(ids);
-        return;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[40], frac[16];
-    strftime(when, sizeof when - 9, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(frac, sizeof frac, ".%06dZ", (int)(ts.tv_nsec / 1000) % 1000000);
-    strncat(when, frac, sizeof when - strlen(when) - 1);
-    const char *cid = op->req != NULL ? lw_http_correlation_id(op->req) : "";
-    char unique[160];
-    snprintf(unique, sizeof unique, "%s/%s", cid, name);
-    json_t *ev =
-        json_pack("{ss ss s[o] s[s] s{ss} ss}", "name", name, "time", when, "identifiers", ids,
-                  "correlation_ids", cid, "context", "tenant-id", op->t.id, "unique_id", unique);
-    char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    lw_err_t e;
-    lw_err_clear(&e);
-    if (text == NULL || lw_bus_publish(op->is->bus, "events", op->t.id, strlen(op->t.id), text,
-                                       strlen(text), &e) != 0)
-        lw_log(LW_LOG_WARN, "is", "event not published", "tenant", op->t.id, "event", name, "error",
-               e.message, NULL);
-    free(text);
-}
+/* ---- bodies ------------------------------------------------------------------------------ */
 
-void is_event(is_op_t *op, const char *name, json_t *ids)
-{
-    json_decref(op->ev_ids);
-    snprintf(op->ev_name, sizeof op->ev_name, "%s", name);
-    op->ev_ids = ids;
-}
-
-static void event_flush(is_op_t *op)
-{
-    if (op->ev_ids == NULL)
-        return;
-    event_publish(op, op->ev_name, op->ev_ids);
-    op->ev_ids = NULL;
-}
-
-/* ---- errors ------------------------------------------------------------------------------ */
-
-void is_op_not_found(is_op_t *op, const char *what, const char *id)
-{
-    lw_err_t e;
-    lw_err_set(&e, &lw_err_not_found, "%s `%s` not found", what, id);
-    lw_err_attr(&e, "id", id);
-    is_op_fail(op, &e);
-}
-
-void is_op_invalid(is_op_t *op, const char *field, const char *why)
-{
-    lw_err_t e;
-    is_err_field(&e, field, "invalid `%s`: %s", field, why);
-    is_op_fail(op, &e);
-}
-
-bool is_op_body(is_op_t *op, const char *const *allowed)
+json_t *is_op_body(is_op_t *op, const char *const *allowed)
 {
     lw_err_t e;
     lw_err_clear(&e);
-    op->body = lw_http_json(op->req, &e);
-    if (op->body == NULL) {
-        is_op_fail(op, &e);
-        return false;
+    json_t *body = lw_http_json(op->api.req, &e);
+    if (body == NULL || lw_api_check_keys(body, allowed, NULL, &e) != 0) {
+        lw_api_fail(&op->api, &e);
+        return NULL;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach(op->body, k, v)
-    {
-        bool ok = false;
-        for (const char *const *a = allowed; *a != NULL; a++)
-            if (strcmp(*a, k) == 0)
-                ok = true;
-        if (!ok) {
-            lw_err_set(&e, &lw_err_unknown_field, "unknown field `%.64s`", k);
-            lw_err_attr(&e, "field", k);
-            is_op_fail(op, &e);
-            return false;
-        }
-    }
-    return true;
+    return body;
 }
 
 /* ---- the credential cache ---------------------------------------------------------------- */
@@ -528,9 +329,7 @@ void is_cache_forget(is_t *is, const char *tenant, const char *key_id, is_ent_t 
 
 static void auth_fail(is_op_t *op, const lw_err_def_t *def, const char *msg)
 {
-    lw_err_t e;
-    lw_err_set(&e, def, "%s", msg);
-    is_op_fail(op, &e);
+    lw_api_fail_with(&op->api, def, "%s", msg);
 }
 
 static bool auth_check_expiry(is_op_t *op)
@@ -544,30 +343,45 @@ static bool auth_check_expiry(is_op_t *op)
     return true;
 }
 
-static void auth_verify_work(is_op_t *op)
+/* Off the loop: 1 when the presented token matches the stored hash, 0 when not, -1 when
+ * the hash is malformed. */
+static int auth_verify_work(lw_api_op_t *a)
 {
-    op->work_rc = is_hash_verify(op->secret, op->hash); /* the whole token is hashed */
+    is_op_t *op = (is_op_t *)a;
+    return is_hash_verify(op->cred.secret, op->cred.hash);
 }
 
-static void auth_verified(is_op_t *op)
+static void auth_verified(lw_api_op_t *a, int match)
 {
-    if (op->work_rc != 1) {
+    is_op_t *op = (is_op_t *)a;
+    if (match != 1) {
         lw_log(LW_LOG_INFO, "is", "credential rejected", "tenant", op->t.id, "key_id",
-               op->auth.key_id, "reason", op->work_rc < 0 ? "malformed hash" : "secret mismatch",
-               NULL);
+               op->auth.key_id, "reason", match < 0 ? "malformed hash" : "secret mismatch", NULL);
         op->auth.kind = IS_AUTH_NONE;
         auth_fail(op, &lw_err_invalid_authorization, "invalid authorization");
         return;
     }
     if (!auth_check_expiry(op))
         return;
-    is_cache_put(op->is, op->t.id, op->secret, &op->auth);
-    OPENSSL_cleanse(op->secret, sizeof op->secret);
+    is_cache_put(op->is, op->t.id, op->cred.secret, &op->auth);
+    OPENSSL_cleanse(&op->cred, sizeof op->cred);
     op->cont(op);
 }
 
+/* A user's credentials work only while the user exists and is approved (or flagged), as
+ * The Things Stack's user states rule. Columns 8..10 of auth_row. */
+static bool auth_user_active(is_op_t *op, const PGresult *res)
+{
+    int state = PQgetisnull(res, 0, 9) ? -1 : atoi(PQgetvalue(res, 0, 9));
+    bool deleted = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
+    if (state < 0 || deleted || !(state == 1 || state == 3))
+        return false;
+    op->auth.is_admin = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
+    return true;
+}
+
 /* Columns: hash, entity_type, entity_id, rights, name, expires_ms, created_at, expires_at,
- * user admin, user state, user deleted. */
+ * user admin, user state, user deleted[, the key's entity is live]. */
 static void auth_row(is_op_t *op, const PGresult *res)
 {
     if (PQntuples(res) != 1) {
@@ -576,7 +390,7 @@ static void auth_row(is_op_t *op, const PGresult *res)
                                                    : "access token not found");
         return;
     }
-    snprintf(op->hash, sizeof op->hash, "%s", PQgetvalue(res, 0, 0));
+    snprintf(op->cred.hash, sizeof op->cred.hash, "%s", PQgetvalue(res, 0, 0));
     if (PQnfields(res) > 11 && strcmp(PQgetvalue(res, 0, 11), "t") != 0) {
         auth_fail(op, &lw_err_invalid_authorization, "the API key's entity is deleted");
         return;
@@ -591,84 +405,25 @@ static void auth_row(is_op_t *op, const PGresult *res)
     op->auth.expires_ms = PQgetisnull(res, 0, 5) ? 0 : atoll(PQgetvalue(res, 0, 5));
     snprintf(op->auth.created_at, sizeof op->auth.created_at, "%s", PQgetvalue(res, 0, 6));
     snprintf(op->auth.expires_at, sizeof op->auth.expires_at, "%s", PQgetvalue(res, 0, 7));
-    if (op->auth.ent == IS_ENT_USER) {
-        /* A user's credentials work only while the user exists and is approved (or
-         * flagged), as The Things Stack's user states rule. */
-        int state = PQgetisnull(res, 0, 9) ? -1 : atoi(PQgetvalue(res, 0, 9));
-        bool deleted = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
-        if (state < 0 || deleted || !(state == 1 || state == 3)) {
-            auth_fail(op, &lw_err_invalid_authorization, "user is not active");
-            return;
-        }
-        op->auth.is_admin = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
+    if (op->auth.ent == IS_ENT_USER && !auth_user_active(op, res)) {
+        auth_fail(op, &lw_err_invalid_authorization, "user is not active");
+        return;
     }
-    is_op_work(op, auth_verify_work, auth_verified);
+    lw_api_work(&op->api, auth_verify_work, auth_verified);
 }
 
-void is_auth_run(is_op_t *op, bool required, is_cont_t cont)
+/* The statement reading an API key (with its entity's liveness, column 11) or an access
+ * token, with its user, into op->sql. */
+static void auth_sql(is_op_t *op, bool is_key)
 {
-    memset(&op->auth, 0, sizeof op->auth);
-    op->cont = cont;
-    const char *h = lw_http_header(op->req, "authorization");
-    if (h == NULL || *h == '\0') {
-        if (required) {
-            auth_fail(op, &lw_err_unauthenticated, "unauthenticated");
-            return;
-        }
-        cont(op);
-        return;
-    }
-    if (strncasecmp(h, "TenantAdminKey ", 15) == 0) {
-        if (!tn_admin_key_valid(op->is->tn, h)) {
-            auth_fail(op, &lw_err_invalid_tenant_admin_key, "invalid tenant admin key");
-            return;
-        }
-        op->auth.kind = IS_AUTH_ADMIN_KEY;
-        op->auth.is_admin = true;
-        op->auth.rights = IS_RIGHTS_EVERYTHING;
-        cont(op);
-        return;
-    }
-    if (strncasecmp(h, "Bearer ", 7) != 0) {
-        auth_fail(op, &lw_err_unauthenticated, "unsupported authorization scheme");
-        return;
-    }
-    const char *token = h + 7;
-    while (*token == ' ')
-        token++;
-    if (strlen(token) > IS_TOKEN_MAX || is_token_parse(token, &op->tok) != 0) {
-        auth_fail(op, &lw_err_invalid_token, "invalid token");
-        return;
-    }
-    bool is_key = strcmp(op->tok.type, IS_TOKEN_API_KEY) == 0;
-    is_cache_entry_t *ce = cache_find(op->is, op->t.id, op->tok.id);
-    if (ce != NULL && uv_now(op->is->loop) - ce->cached_ms < (uint64_t)op->is->cache_ttl_ms &&
-        (ce->auth.kind == IS_AUTH_API_KEY) == is_key) {
-        uint8_t d[32];
-        token_digest(token, d);
-        if (CRYPTO_memcmp(d, ce->digest, sizeof d) != 0) {
-            auth_fail(op, &lw_err_invalid_authorization, "invalid authorization");
-            return;
-        }
-        op->auth = ce->auth;
-        if (!auth_check_expiry(op))
-            return;
-        cont(op);
-        return;
-    }
-    op->auth.kind = is_key ? IS_AUTH_API_KEY : IS_AUTH_TOKEN;
-    snprintf(op->auth.key_id, sizeof op->auth.key_id, "%s", op->tok.id);
-    snprintf(op->secret, sizeof op->secret, "%s", token);
-    const char *p[1] = {op->tok.id};
+    const char *q = op->sq;
     if (is_key)
-        /* Column 11: the key's entity is live (a deleted entity's keys do not work). */
         snprintf(
             op->sql, sizeof op->sql,
             "SELECT k.key_hash, k.entity_type, k.entity_id, k.rights, k.name, "
             "floor(extract(epoch FROM k.expires_at) * 1000)::bigint, " IS_TS(
-                "k.created_at") ", " IS_TS("k.expires_at") ", "
-                                                           "u.admin, u.state, u.deleted_at IS NOT "
-                                                           "NULL, "
+                "k.created_at") ", " IS_TS("k.expires_at") ", u.admin, u.state, u.deleted_at IS "
+                                                           "NOT NULL, "
                                                            "CASE k.entity_type "
                                                            "WHEN 'organization' THEN EXISTS "
                                                            "(SELECT 1 FROM %s.organizations o "
@@ -687,7 +442,7 @@ void is_auth_run(is_op_t *op, bool required, is_cont_t cont)
                                                            "ON k.entity_type = 'user' AND "
                                                            "u.user_id = k.entity_id WHERE k.key_id "
                                                            "= $1",
-            op->sq, op->sq, op->sq, op->sq, op->sq);
+            q, q, q, q, q);
     else
         snprintf(op->sql, sizeof op->sql,
                  "SELECT t.token_hash, 'user', t.user_id, t.rights, '', "
@@ -697,8 +452,78 @@ void is_auth_run(is_op_t *op, bool required, is_cont_t cont)
                                                                 "FROM %s.access_tokens t JOIN "
                                                                 "%s.users u USING (user_id) "
                                                                 "WHERE t.token_id = $1",
-                 op->sq, op->sq);
+                 q, q);
+}
+
+/* A token verified within the cache TTL: compared by digest, no hash and no query. Returns
+ * true when the cache answered (the op continued or failed). */
+static bool auth_from_cache(is_op_t *op, const char *token, bool is_key)
+{
+    is_cache_entry_t *ce = cache_find(op->is, op->t.id, op->cred.tok.id);
+    if (ce == NULL || uv_now(op->is->loop) - ce->cached_ms >= (uint64_t)op->is->cache_ttl_ms ||
+        (ce->auth.kind == IS_AUTH_API_KEY) != is_key)
+        return false;
+    uint8_t d[32];
+    token_digest(token, d);
+    if (CRYPTO_memcmp(d, ce->digest, sizeof d) != 0) {
+        auth_fail(op, &lw_err_invalid_authorization, "invalid authorization");
+        return true;
+    }
+    op->auth = ce->auth;
+    if (auth_check_expiry(op))
+        op->cont(op);
+    return true;
+}
+
+/* `Authorization: Bearer <token>`: an API key or an access token. */
+static void auth_bearer(is_op_t *op, const char *h)
+{
+    const char *token = h + 7;
+    while (*token == ' ')
+        token++;
+    if (strlen(token) > IS_TOKEN_MAX || is_token_parse(token, &op->cred.tok) != 0) {
+        auth_fail(op, &lw_err_invalid_token, "invalid token");
+        return;
+    }
+    bool is_key = strcmp(op->cred.tok.type, IS_TOKEN_API_KEY) == 0;
+    if (auth_from_cache(op, token, is_key))
+        return;
+    op->auth.kind = is_key ? IS_AUTH_API_KEY : IS_AUTH_TOKEN;
+    snprintf(op->auth.key_id, sizeof op->auth.key_id, "%s", op->cred.tok.id);
+    snprintf(op->cred.secret, sizeof op->cred.secret, "%s", token);
+    auth_sql(op, is_key);
+    const char *p[1] = {op->cred.tok.id};
     is_op_query(op, op->sql, 1, p, auth_row);
+}
+
+void is_auth_run(is_op_t *op, bool required, is_cont_t cont)
+{
+    memset(&op->auth, 0, sizeof op->auth);
+    op->cont = cont;
+    const char *h = lw_http_header(op->api.req, "authorization");
+    if (h == NULL || *h == '\0') {
+        if (required)
+            auth_fail(op, &lw_err_unauthenticated, "unauthenticated");
+        else
+            cont(op);
+        return;
+    }
+    if (strncasecmp(h, "TenantAdminKey ", 15) == 0) {
+        if (!tn_admin_key_valid(op->is->tn, h)) {
+            auth_fail(op, &lw_err_invalid_tenant_admin_key, "invalid tenant admin key");
+            return;
+        }
+        op->auth.kind = IS_AUTH_ADMIN_KEY;
+        op->auth.is_admin = true;
+        op->auth.rights = IS_RIGHTS_EVERYTHING;
+        cont(op);
+        return;
+    }
+    if (strncasecmp(h, "Bearer ", 7) != 0) {
+        auth_fail(op, &lw_err_unauthenticated, "unsupported authorization scheme");
+        return;
+    }
+    auth_bearer(op, h);
 }
 
 bool is_auth_admin(const is_op_t *op)
@@ -812,6 +637,6 @@ bool is_rights_require(is_op_t *op, is_rights_t need)
         lw_err_attr(&e, "uid", uid);
         lw_err_attr(&e, "missing", is_right_name(first));
     }
-    is_op_fail(op, &e);
+    lw_api_fail(&op->api, &e);
     return false;
 }

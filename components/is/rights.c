@@ -165,7 +165,7 @@ int is_rights_from_json(const json_t *arr, const char *field, is_rights_t *out, 
     if (arr == NULL || json_is_null(arr))
         return 0;
     if (!json_is_array(arr))
-        return is_err_field(err, field, "invalid `%s`: must be an array of rights", field);
+        return lw_api_invalid(err, field, "must be an array of rights");
     size_t i;
     const json_t *v;
     json_array_foreach(arr, i, v)
@@ -174,7 +174,7 @@ int is_rights_from_json(const json_t *arr, const char *field, is_rights_t *out, 
         if (r < 0) {
             char f[96];
             snprintf(f, sizeof f, "%s[%zu]", field, i);
-            return is_err_field(err, f, "invalid `%s`: unknown right", f);
+            return lw_api_invalid(err, f, "unknown right");
         }
         *out |= IS_BIT(r);
     }

@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
+#include "cluster/api.h"
 #include "cluster/db.h"
 #include "cluster/http.h"
 #include "is/is_private.h"
@@ -15,7 +16,7 @@
 #include "tenant/tenant.h"
 
 /* RFC 3339 UTC rendering of a timestamptz column in SQL. */
-#define IS_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define IS_TS(col) LW_API_SQL_TIME(col)
 
 typedef enum is_auth_kind {
     IS_AUTH_NONE = 0,
@@ -53,6 +54,7 @@ typedef struct is {
     lw_db_t *db;
     lw_bus_t *bus; /* events (lw.events); NULL: none published */
     tn_t *tn;
+    lw_api_env_t env; /* what every request's pipeline runs on */
     is_pw_policy_t pw;
     int pw_iterations;
     int key_iterations;
@@ -84,72 +86,53 @@ typedef struct is_route {
 typedef void (*is_step_t)(is_op_t *op, const PGresult *res);
 typedef void (*is_cont_t)(is_op_t *op);
 
+/* The credential is_auth_run verifies off the loop. */
+typedef struct is_cred {
+    is_token_t tok;
+    char secret[IS_TOKEN_MAX + 1]; /* the whole presented token: it is what is hashed */
+    char hash[IS_HASH_MAX + 1];    /* the stored hash it must match */
+} is_cred_t;
+
+/* What every Identity Server request has: the pipeline's header first, then the tenant, the
+ * caller and the target. Each handler's own state is a struct of its own whose first member
+ * is an is_op_t (allocated by is_op_for with its size); nothing here means different things
+ * to different handlers. */
 struct is_op {
+    lw_api_op_t api;
     is_t *is;
-    lw_http_req_t *req;
+    size_t size; /* of the whole state, wiped when freed: it may hold secrets */
+    /* Releases what the handler's state owns (JSON), before the wipe. Optional. */
+    void (*release)(is_op_t *op);
+    const struct is_route *route;
+    const is_kind_t *kind;
     tn_tenant_t t;
     char sq[TN_SCHEMA_MAX * 2 + 4]; /* quoted schema */
     is_auth_t auth;
-    lw_db_tx_t *tx;
-    is_step_t next;
-    is_step_t after; /* is_op_begin_create's continuation */
-    is_cont_t cont;
-    const struct is_route *route;
-    lw_err_t err;
-
-    const is_kind_t *kind;
-    is_ent_t ent;              /* entity the request targets */
-    char id[TN_ID_MAX + 1];    /* its ID */
-    char id2[TN_ID_MAX + 1];   /* device ID, collaborator account ID */
-    char key_id[64];           /* API key ID */
-    char owner[TN_ID_MAX + 1]; /* creating account */
-    bool owner_org;
-    is_rights_t rights; /* caller's effective rights on the target */
-    is_rights_t want;   /* rights requested (keys, collaborators) */
-    bool flag;
-
-    json_t *body; /* owned by the request */
-    json_t *data; /* owned */
-    json_t *result;
-    is_ids_t ids;
-    is_mask_t mask;
-    is_page_t page;
-    char conflict[200];     /* already_exists message for a unique violation */
-    char conflict_eui[200]; /* ... when the violated constraint is an EUI index */
-    char sql[4096];
-    char buf[8][160];
-    char hash[IS_HASH_MAX + 1];
-    char secret[IS_TOKEN_MAX + 1];
-    char password[1024];
-    is_token_t tok;
-    int work_rc;
-    char ev_name[64]; /* event published once the answer is a success (after commit) */
+    is_cred_t cred;
+    is_ent_t ent;           /* entity the rights are computed on */
+    char id[TN_ID_MAX + 1]; /* its ID */
+    is_rights_t rights;     /* caller's effective rights on it */
+    is_step_t next;         /* continuation of the statement in flight */
+    is_step_t after_limit;  /* is_op_begin_create's continuation */
+    is_cont_t cont;         /* continuation of is_auth_run / is_rights_run */
+    char sql[4096];         /* the statement being built */
+    char ev_name[64];       /* event published once the answer is a success (after commit) */
     json_t *ev_ids;
 };
 
 /* ---- op.c -------------------------------------------------------------------------------- */
 
-is_op_t *is_op_new(is_t *is, lw_http_req_t *req, const tn_tenant_t *t);
-/* Answers and frees the op (rolls a transaction back first). */
-void is_op_fail(is_op_t *op, const lw_err_t *err);
-/* Commits the transaction if any, then answers with body (taken) and frees the op. */
-void is_op_reply(is_op_t *op, int status, json_t *body);
-/* One statement (in the op's transaction when there is one); next(op, res) on success, the
- * op fails otherwise (a unique violation becomes already_exists with op->conflict). */
+/* One statement on the pipeline (in the op's transaction when there is one); next(op, res)
+ * on success, the op fails otherwise (a unique violation becomes already_exists with what
+ * was registered by lw_api_on_conflict). */
 void is_op_query(is_op_t *op, const char *sql, int n, const char *const *params, is_step_t next);
 /* BEGIN; then next(op, NULL). */
 void is_op_begin(is_op_t *op, is_step_t next);
-/* Runs fn off the loop (uv_queue_work), then after(op) on the loop. */
-void is_op_work(is_op_t *op, void (*fn)(is_op_t *op), is_cont_t after);
 
-/* One page of a list: writes into op->sql the query answering the total (column 0) and
- * the rows of op->page (columns from 1, all NULL when the page is empty) of
- * `SELECT cols FROM from_where ORDER BY order`. from_where is trusted SQL text. */
-void is_op_page_sql(is_op_t *op, const char *cols, const char *from_where, const char *order);
-/* Answers a page: X-Total-Count and {"<key>": [render(row)...]} (the list omitted when
- * empty, as The Things Stack's JSON omits empty repeated fields). */
-typedef json_t *(*is_row_render_t)(is_op_t *op, const PGresult *res, int row);
-void is_op_reply_page(is_op_t *op, const PGresult *res, const char *key, is_row_render_t render);
+/* One page of a list: writes into op->sql the query answering the total and the rows of
+ * page of `SELECT cols FROM from_where ORDER BY order` (lw_api_page_sql). */
+void is_op_page_sql(is_op_t *op, const char *cols, const char *from_where, const char *order,
+                    const is_page_t *page);
 /* BEGIN; then, when the tenant limits op->kind, serialises its creates (advisory
  * transaction lock), counts the live rows and fails with tenant_entity_limit at the limit;
  * then next(op, NULL). */
@@ -185,21 +168,20 @@ void is_inflight_add(is_t *is, int delta);
 void is_event(is_op_t *op, const char *name, json_t *ids);
 /* {"<kind>_ids":{"<id_field>": id}} for users, organizations, applications, gateways. */
 json_t *is_entity_ids(const is_kind_t *k, const char *id);
-/* Fails the op with not_found "<what> `<id>` not found". */
-void is_op_not_found(is_op_t *op, const char *what, const char *id);
-/* Fails the op with invalid_field. */
-void is_op_invalid(is_op_t *op, const char *field, const char *why);
-/* Parses the request body as a JSON object whose keys are all in `allowed`. */
-bool is_op_body(is_op_t *op, const char *const *allowed);
+/* The request body as a JSON object whose keys are all in `allowed` (owned by the
+ * request), or NULL when the op failed. */
+json_t *is_op_body(is_op_t *op, const char *const *allowed);
 
 /* ---- routes (entity.c, device.c, access.c) ----------------------------------------------- */
 
 /* Registers a tenant-scoped route whose handler gets the is_route_t as argument. */
 int is_route(is_t *is, const char *method, const char *pattern, tn_handler_t h,
              const is_kind_t *kind, is_ent_t ent, int variant);
-/* Starts an op for a route handler (NULL when out of memory: already answered). */
-is_op_t *is_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *route_arg);
-/* Validates a path ID (invalid_field naming `field`); fails the op and returns false. */
+/* Starts an op of `size` bytes (>= sizeof(is_op_t): the handler's state, whose first member
+ * is the is_op_t) for a route handler. NULL when out of memory: already answered. */
+is_op_t *is_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *route_arg, size_t size);
+/* Validates a path ID into out (invalid_field naming `field`); fails the op and returns
+ * false. */
 bool is_op_path_id(is_op_t *op, const char *param, size_t min_len, const char *field, char *out);
 
 int is_entity_routes(is_t *is);

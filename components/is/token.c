@@ -170,14 +170,12 @@ int is_password_check(const is_pw_policy_t *p, const char *password, const char 
                       const char *field, lw_err_t *err)
 {
     if (password == NULL || *password == '\0')
-        return is_err_field(err, field, "invalid `%s`: missing", field);
+        return lw_api_invalid(err, field, "missing");
     size_t len = strlen(password);
     if ((long)len < p->min_length)
-        return is_err_field(err, field, "invalid `%s`: must be at least %d characters long", field,
-                            p->min_length);
+        return lw_api_invalid(err, field, "must be at least %d characters long", p->min_length);
     if (p->max_length > 0 && (long)len > p->max_length)
-        return is_err_field(err, field, "invalid `%s`: must be at most %d characters long", field,
-                            p->max_length);
+        return lw_api_invalid(err, field, "must be at most %d characters long", p->max_length);
     int digits = 0, special = 0, upper = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)password[i];
@@ -189,16 +187,15 @@ int is_password_check(const is_pw_policy_t *p, const char *password, const char 
             special++;
     }
     if (digits < p->min_digits)
-        return is_err_field(err, field, "invalid `%s`: must contain at least %d digits", field,
-                            p->min_digits);
+        return lw_api_invalid(err, field, "must contain at least %d digits", p->min_digits);
     if (special < p->min_special)
-        return is_err_field(err, field, "invalid `%s`: must contain at least %d special characters",
-                            field, p->min_special);
+        return lw_api_invalid(err, field, "must contain at least %d special characters",
+                              p->min_special);
     if (upper < p->min_uppercase)
-        return is_err_field(err, field, "invalid `%s`: must contain at least %d uppercase letters",
-                            field, p->min_uppercase);
+        return lw_api_invalid(err, field, "must contain at least %d uppercase letters",
+                              p->min_uppercase);
     if (p->reject_user_id && user_id != NULL && *user_id != '\0' &&
         strstr(password, user_id) != NULL)
-        return is_err_field(err, field, "invalid `%s`: must not contain the user ID", field);
+        return lw_api_invalid(err, field, "must not contain the user ID");
     return 0;
 }

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         is_page_parse(k, line, line, line, &page, &err);
         uint64_t eui;
         is_eui_parse(line, &eui);
-        is_time_valid(line);
+        lw_api_time_valid(line);
     }
     if (body != NULL) {
         is_ids_t ids;

@@ -1,4 +1,5 @@
-/* Entity codecs, field masks, EUIs, pagination (components/is/codec.c). */
+/* Entity codecs, field masks, EUIs, pagination (components/is/codec.c). RFC 3339 checks
+ * are the shared ones: tests/unit/cluster/test_api.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -257,18 +258,6 @@ static void test_is_page_parse__defaults_bounds_order(void **state)
     assert_int_equal(is_page_parse(&is_kind_app, NULL, NULL, "name; DROP", &p, &err), -1);
 }
 
-static void test_is_time_valid__rfc3339(void **state)
-{
-    (void)state;
-    assert_true(is_time_valid("2026-01-02T03:04:05Z"));
-    assert_true(is_time_valid("2026-01-02T03:04:05.123456Z"));
-    assert_true(is_time_valid("2026-01-02T03:04:05+02:00"));
-    assert_false(is_time_valid("2026-01-02 03:04:05Z"));
-    assert_false(is_time_valid("2026-13-02T03:04:05Z"));
-    assert_false(is_time_valid("2026-01-02T03:04:05"));
-    assert_false(is_time_valid("tomorrow"));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,7 +269,6 @@ int main(void)
         cmocka_unit_test(test_is_entity_render__mask_and_zero_values),
         cmocka_unit_test(test_is_entity_apply__mask_sets_and_clears),
         cmocka_unit_test(test_is_page_parse__defaults_bounds_order),
-        cmocka_unit_test(test_is_time_valid__rfc3339),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
