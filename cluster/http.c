@@ -1,21 +1,27 @@
-/* The HTTP server (http.h): libwebsockets on the caller's libuv loop.
+/* The HTTP server (http.h): h2o on the caller's libuv loop.
  *
- * We own the listening socket (bound synchronously in lw_http_start, so a busy port is a
- * clean error with nothing left behind) and hand every accepted connection to lws with
- * lws_adopt_socket_vhost; lws does HTTP/1.1 and TLS (HTTP/2 is off, see lw_http_start). A request
- * is one lw_http_req_t, recycled through a free list with its buffers to keep allocations off the
- * hot path. Ownership of a request: the server while it reads the body, the handler from dispatch
- * until it answers, the server again while the answer is written. A connection closing while the
- * handler owns the request marks it dead; the handler's answer then frees it. */
-/* accept4 */
-#define _GNU_SOURCE
+ * We own the listening socket and every accepted uv_tcp_t (conn_t); h2o owns the protocol
+ * on it from h2o_accept until it closes the handle, which calls conn_closed. Every request
+ * reaches on_request, which checks the caps, decodes the path and query into an lw_http_req_t
+ * of ours and calls the route's handler. The handler answers now or later; the answer goes
+ * out through h2o_send_inline. Ownership of an lw_http_req_t: the handler from dispatch
+ * until it answers. h2o's own request (h2o_req_t) can go first (an HTTP/2 client resets its
+ * stream or leaves): a small link in h2o's request pool notices that and marks ours dead, so
+ * that the late answer is dropped.
+ *
+ * Why h2o and not libwebsockets 4.1.6, which this file used before: two pipelined requests
+ * where the second had a body made lws hand the second request's own head over as its body,
+ * then spin at 100% CPU in lws_service_do_ripe_rxflow, ignoring SIGTERM; it also dropped
+ * unknown headers such as X-Tenant-ID over HTTP/2, refused chunked bodies and answered
+ * unknown methods with an HTML page. */
 #include <errno.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,30 +30,29 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <libwebsockets.h>
+#include <h2o.h>
+#include <h2o/http2.h>
+#include <h2o/websocket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "cluster/http.h"
 #include "cluster/http_private.h"
 #include "cluster/log.h"
 #include "cluster/metrics.h"
 
-#define REQ_ARENA_BYTES    4096u       /* inline strings of a request: path, headers, params */
-#define REQ_MAX_HEADERS    64          /* request headers kept per request */
-#define REQ_MAX_RESP_HDRS  16          /* response headers added by a handler */
-#define REQ_KEEP_BUF_BYTES 65536u      /* larger body/response buffers are not recycled */
-#define REQ_POOL_MAX       256u        /* idle requests kept for reuse */
-#define H2_CHUNK_BYTES     16384u      /* HTTP/2 default SETTINGS_MAX_FRAME_SIZE */
-#define H1_CHUNK_BYTES     65536u      /* body bytes handed to lws per writeable callback */
-#define ACCEPT_BURST       64          /* connections accepted per readable event */
-#define DRAIN_MAX_BYTES    (16u << 20) /* larger refused bodies are not read before closing */
+#define REQ_ARENA_BYTES 4096u /* inline strings of a request: path, query, headers */
+#define REQ_MAX_RESP_HDRS 16  /* response headers added by a handler */
+#define HOST_MAX 256
 
-typedef struct conn conn_t;
-
-typedef enum req_state {
-    REQ_READING, /* server: headers in, body arriving */
-    REQ_HANDLER, /* handler: dispatched, not answered */
-    REQ_WRITING, /* server: answer being written */
-} req_state_t;
+#define DEFAULT_MAX_BODY (1u << 20)
+#define DEFAULT_MAX_HEADER 8192u
+#define DEFAULT_MAX_URI 8192u
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_IDLE_MS 60000
+#define DEFAULT_MAX_CONNS 10000u
+#define DEFAULT_WS_MAX_MSG (1u << 20)
+#define DEFAULT_WS_MAX_QUEUED 1024u
 
 typedef struct arena_chunk {
     struct arena_chunk *next;
@@ -55,47 +60,54 @@ typedef struct arena_chunk {
     char data[];
 } arena_chunk_t;
 
+/* Lives in h2o's request pool; h2o frees it (calling link_disposed) with its request. */
+typedef struct req_link {
+    lw_http_req_t *req; /* NULL once ours is answered or detached */
+} req_link_t;
+
 struct lw_http_req {
     lw_http_t *http;
-    struct lws *wsi;            /* NULL once the connection is gone */
-    lw_http_req_t *prev, *next; /* http->live, or the free list (next only) */
-    req_state_t state;
-    bool dead;       /* connection gone while the handler owned the request */
-    bool close_conn; /* close the connection after the answer (unread body) */
-    bool is_head;
-    bool headers_sent;
-    bool h2;
-    struct conn *conn; /* the lws per-connection data while the connection lives */
+    h2o_req_t *h2o;             /* NULL once answered, detached or disposed by h2o */
+    req_link_t *link;           /* in h2o's pool while h2o is set */
+    lw_http_req_t *prev, *next; /* http->live */
+    bool answered;
+    h2o_timeout_entry_t timeout; /* http->handler_timeout while the handler holds it */
 
     char method[LW_HTTP_MAX_METHOD];
     const char *path;
-    const char *host;
+    char host[HOST_MAX];
     const lw_http__route_t *route;
     int nparams;
     lw_http__kv_t params[LW_HTTP_MAX_PARAMS];
     int nquery;
     lw_http__kv_t query[LW_HTTP_MAX_QUERY];
-    int nheaders;
-    lw_http__kv_t headers[REQ_MAX_HEADERS];
     char correlation_id[40];
-
-    uint64_t start_ns;     /* uv_hrtime() when the head was read */
-    size_t content_length; /* announced; SIZE_MAX when absent */
-    char *body;
-    size_t body_len, body_cap;
+    uint64_t start_ns;
     json_t *json;
-    void *user;
 
-    int status;
-    const char *content_type;
     int nresp_headers;
     lw_http__kv_t resp_headers[REQ_MAX_RESP_HDRS];
-    unsigned char *resp; /* LWS_PRE bytes of head room, then the body */
-    size_t resp_len, resp_cap, resp_off;
 
     size_t arena_used;
     arena_chunk_t *arena_extra;
     char arena[REQ_ARENA_BYTES];
+};
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    lw_http_t *http;
+    struct conn *prev, *next;
+    bool h2o_owned; /* h2o closes it */
+} conn_t;
+
+struct lw_ws {
+    lw_http_t *http;
+    h2o_websocket_conn_t *h2o;
+    lw_ws_callbacks_t cb;
+    void *arg;
+    bool closing, closed;
+    bool in_callback; /* inside h2o_websocket_proceed: it sends what is queued before returning */
+    char peer[64];
 };
 
 typedef enum http_state {
@@ -108,55 +120,54 @@ typedef enum http_state {
 struct lw_http {
     uv_loop_t *loop;
     http_state_t state;
-
+    char name[16];
     char listen[128];
+    char listen_key[64];
     char host[96];
     int port_cfg;
     int port;
     char *tls_cert, *tls_key;
-    size_t max_body;
-    unsigned max_header;
-    unsigned timeout_s, idle_s;
+    size_t max_body, max_header, max_uri, max_conns, ws_max_msg, ws_max_queued;
+    long long timeout_ms, idle_ms;
 
-    int listen_fd;
-    uv_poll_t listener;
+    uv_tcp_t listener;
     bool listener_open;
 
-    struct lws_context *ctx;
-    struct lws_vhost *vh;
-    void *foreign_loops[1];
-    struct lws_protocols protocols[2];
-    uv_timer_t destroy_timer;
-    bool destroy_timer_open;
-    int destroy_polls;
+    h2o_globalconf_t conf;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    bool conf_inited, ctx_inited;
+    SSL_CTX *ssl;
+    h2o_timeout_t handler_timeout;
 
     lw_http__router_t router;
     lw_metric_t *m_requests;
     lw_metric_t *m_duration;
     lw_metric_t *m_connections;
 
+    conn_t *conns;
+    size_t nconns;
     lw_http_req_t *live;
-    lw_http_req_t *pool;
-    size_t npool;
+    size_t nlive; /* requests held by handlers */
     uint64_t rng;
+    char *scratch; /* JSON answers are rendered here, then copied by h2o */
+    size_t scratch_len, scratch_cap;
 
     void (*stop_done)(void *arg);
     void *stop_arg;
     bool free_pending;
 };
 
-/* The per-connection (per-stream for HTTP/2) user data lws allocates. */
-struct conn {
-    lw_http_req_t *req;
-    /* Inside the lws callback that dispatches req: an answer given now is written when the
-     * handler returns, from that same callback. lws 4.1 loops on BODY_COMPLETION for a
-     * pipelined request whose body sat in its rx buffer until the transaction completes,
-     * so answers must not wait for a later WRITEABLE callback when they need not. */
-    bool dispatching;
-    /* After an early answer (413), lws reads and drops the rest of the body; the connection
-     * closes at its end, so that the client does not get a reset before reading the answer. */
-    bool close_after_body;
-};
+/* Our handler and filter, with a way back to the server. */
+typedef struct lw_h2o_handler {
+    h2o_handler_t super;
+    lw_http_t *http;
+} lw_h2o_handler_t;
+
+typedef struct lw_h2o_filter {
+    h2o_filter_t super;
+    lw_http_t *http;
+} lw_h2o_filter_t;
 
 /* ---- configuration ---------------------------------------------------------------- */
 
@@ -216,7 +227,7 @@ static const lw_cfg_opt_t http_opts[] = {
     {.key = "http.tls.certificate",
      .type = LW_CFG_STRING,
      .help = "PEM certificate (chain) file; with http.tls.key set, the listener serves HTTPS "
-             "instead of plain HTTP"},
+             "(HTTP/2 by ALPN) instead of plain HTTP"},
     {.key = "http.tls.key",
      .type = LW_CFG_STRING,
      .help = "PEM private key file of http.tls.certificate (a path, not the key)"},
@@ -229,20 +240,33 @@ static const lw_cfg_opt_t http_opts[] = {
     {.key = "http.max-header-bytes",
      .type = LW_CFG_INT,
      .def = "8192",
-     .help = "Room for a request's header lines; requests with more are refused",
+     .help = "Room for a request's header names and values; more is answered 431 "
+             "request_header_fields_too_large",
      .min = 1024,
-     .max = 65535},
+     .max = 262144},
+    {.key = "http.max-uri-bytes",
+     .type = LW_CFG_INT,
+     .def = "8192",
+     .help = "Longest request target (path and query); longer is answered 414 uri_too_long",
+     .min = 256,
+     .max = 262144},
+    {.key = "http.max-connections",
+     .type = LW_CFG_INT,
+     .def = "10000",
+     .help = "Connections open at once; more are accepted and closed at once",
+     .min = 1,
+     .max = 1000000},
     {.key = "http.request-timeout",
      .type = LW_CFG_DURATION,
      .def = "30s",
-     .help = "Time a request may take from its headers to the end of its answer; then the "
-             "connection is closed",
+     .help = "Time a request may take from its first byte to the end of its answer, and an idle "
+             "HTTP/1.1 keep-alive connection may wait for the next; then the connection is closed",
      .min = 1000,
      .max = 3600000},
     {.key = "http.idle-timeout",
      .type = LW_CFG_DURATION,
      .def = "60s",
-     .help = "Time an idle keep-alive connection is kept open",
+     .help = "Time an idle HTTP/2 connection is kept open",
      .min = 1000,
      .max = 3600000},
 };
@@ -250,24 +274,6 @@ static const lw_cfg_opt_t http_opts[] = {
 int lw_http_config_register(lw_config_t *cfg)
 {
     return lw_config_register(cfg, "http", http_opts, sizeof http_opts / sizeof http_opts[0]);
-}
-
-/* ---- lws logging through lw_log ----------------------------------------------------- */
-
-static void lws_log_emit(int level, const char *line)
-{
-    /* lws lines look like "[2026/01/01 00:00:00:0000] E: message\n": keep the message. */
-    const char *p = strstr(line, "] ");
-    p = p ? p + 2 : line;
-    if (p[0] != '\0' && p[1] == ':' && p[2] == ' ')
-        p += 3;
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s", p);
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    lw_log(level == LLL_ERR ? LW_LOG_ERROR : LW_LOG_WARN, "http", "libwebsockets", "detail", msg,
-           NULL);
 }
 
 /* ---- request memory ----------------------------------------------------------------- */
@@ -307,7 +313,9 @@ static char *req_strndup(lw_http_req_t *req, const char *s, size_t n)
     return p;
 }
 
-static void live_unlink(lw_http_req_t *req)
+static void http_maybe_free(lw_http_t *http);
+
+static void req_free(lw_http_req_t *req)
 {
     lw_http_t *http = req->http;
     if (req->prev)
@@ -316,294 +324,146 @@ static void live_unlink(lw_http_req_t *req)
         http->live = req->next;
     if (req->next)
         req->next->prev = req->prev;
-    req->prev = req->next = NULL;
-}
-
-static lw_http_req_t *req_new(lw_http_t *http, struct lws *wsi)
-{
-    lw_http_req_t *req = http->pool;
-    if (req != NULL) {
-        http->pool = req->next;
-        http->npool--;
-    } else {
-        req = calloc(1, sizeof *req);
-        if (req == NULL)
-            return NULL;
-    }
-    /* Keep the recycled buffers, reset everything else. */
-    char *body = req->body;
-    size_t body_cap = req->body_cap;
-    unsigned char *resp = req->resp;
-    size_t resp_cap = req->resp_cap;
-    memset(req, 0, offsetof(lw_http_req_t, arena));
-    req->body = body;
-    req->body_cap = body_cap;
-    req->resp = resp;
-    req->resp_cap = resp_cap;
-    req->http = http;
-    req->wsi = wsi;
-    req->content_length = SIZE_MAX;
-    req->start_ns = uv_hrtime();
-    req->next = http->live;
-    if (http->live)
-        http->live->prev = req;
-    http->live = req;
-    return req;
-}
-
-static void req_release(lw_http_req_t *req)
-{
-    lw_http_t *http = req->http;
-    live_unlink(req);
+    http->nlive--;
     json_decref(req->json);
-    req->json = NULL;
     arena_chunk_t *c = req->arena_extra;
     while (c != NULL) {
         arena_chunk_t *n = c->next;
         free(c);
         c = n;
     }
-    req->arena_extra = NULL;
-    if (req->body_cap > REQ_KEEP_BUF_BYTES) {
-        free(req->body);
-        req->body = NULL;
-        req->body_cap = 0;
-    }
-    if (req->resp_cap > REQ_KEEP_BUF_BYTES) {
-        free(req->resp);
-        req->resp = NULL;
-        req->resp_cap = 0;
-    }
-    if (http->state == HTTP_RUNNING && http->npool < REQ_POOL_MAX) {
-        req->next = http->pool;
-        http->pool = req;
-        http->npool++;
-        return;
-    }
-    free(req->body);
-    free(req->resp);
     free(req);
-}
-
-static void http_maybe_free(lw_http_t *http);
-
-/* Frees a request the handler has finished with, or that the server owns. */
-static void req_free(lw_http_req_t *req)
-{
-    lw_http_t *http = req->http;
-    req_release(req);
     http_maybe_free(http);
 }
 
-/* ---- request decoding ---------------------------------------------------------------- */
-
-static const char *const hu_methods[] = {
-    [LWSHUMETH_GET] = "GET",         [LWSHUMETH_POST] = "POST",   [LWSHUMETH_OPTIONS] = "OPTIONS",
-    [LWSHUMETH_PUT] = "PUT",         [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE",
-    [LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD",
-};
-
-/* Tokens that are not headers (request lines, pseudo headers, lws' own storage). */
-static bool token_is_header(int t)
+/* h2o frees its request (client gone, stream reset, server stop): ours is dead. */
+static void link_disposed(void *p)
 {
-    switch (t) {
-    case WSI_TOKEN_GET_URI:
-    case WSI_TOKEN_POST_URI:
-    case WSI_TOKEN_OPTIONS_URI:
-    case WSI_TOKEN_PUT_URI:
-    case WSI_TOKEN_PATCH_URI:
-    case WSI_TOKEN_DELETE_URI:
-    case WSI_TOKEN_HEAD_URI:
-    case WSI_TOKEN_CONNECT:
-    case WSI_TOKEN_HTTP_URI_ARGS:
-    case WSI_TOKEN_HTTP:
-    case WSI_TOKEN_HTTP1_0:
-        return false;
-    default:
-        return t < _WSI_TOKEN_CLIENT_SENT_PROTOCOLS;
+    req_link_t *link = p;
+    if (link->req != NULL) {
+        h2o_timeout_unlink(&link->req->timeout);
+        link->req->h2o = NULL;
+        link->req->link = NULL;
     }
 }
 
-/* Copies a header (all fragments) into the arena; NULL when absent. */
-static char *copy_token(lw_http_req_t *req, struct lws *wsi, enum lws_token_indexes t)
+/* Lets go of h2o's request: nothing of ours points into it afterwards. */
+static void req_unlink_h2o(lw_http_req_t *req)
 {
-    int len = lws_hdr_total_length(wsi, t);
-    if (len <= 0)
-        return NULL;
-    char *p = req_alloc(req, (size_t)len + 1);
-    if (p == NULL || lws_hdr_copy(wsi, p, len + 1, t) < 0)
-        return NULL;
-    return p;
-}
-
-static void add_header(lw_http_req_t *req, const char *name, const char *value)
-{
-    if (req->nheaders < REQ_MAX_HEADERS) {
-        req->headers[req->nheaders].name = name;
-        req->headers[req->nheaders].value = value;
-        req->nheaders++;
-    }
-}
-
-/* Headers lws has no token for; any other is looked up on demand while the connection's
- * header storage is still there (see lw_http_header). */
-static const char *const custom_headers[] = {"x-tenant-id",     "x-request-id",
-                                             "x-total-count",   "x-downlink-apikey",
-                                             "x-downlink-push", "x-downlink-replace"};
-
-static int req_collect(lw_http_req_t *req, struct lws *wsi, const char *in, size_t in_len)
-{
-    char *uri = NULL;
-    int uri_len = 0;
-    int m = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
-    if (m == LWSHUMETH_COLON_PATH) {
-        char *cm = copy_token(req, wsi, WSI_TOKEN_HTTP_COLON_METHOD);
-        snprintf(req->method, sizeof req->method, "%s", cm ? cm : "");
-        req->h2 = true;
-    } else if (m >= 0 && (size_t)m < sizeof hu_methods / sizeof hu_methods[0] && hu_methods[m]) {
-        snprintf(req->method, sizeof req->method, "%s", hu_methods[m]);
-    } else {
-        return -1;
-    }
-    if (lws_get_network_wsi(wsi) != wsi)
-        req->h2 = true;
-    req->is_head = strcmp(req->method, "HEAD") == 0;
-    req->path = req_strndup(req, in, in_len);
-    if (req->path == NULL)
-        return -1;
-
-    /* Query arguments: lws has split them at '&' and percent-decoded each one. */
-    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    int consumed = 0;
-    for (int i = 0; consumed < total; i++) {
-        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
-        consumed += flen + 1;
-        if (flen <= 0)
-            continue;
-        char *arg = req_alloc(req, (size_t)flen + 1);
-        if (arg == NULL)
-            return -1;
-        if (lws_hdr_copy_fragment(wsi, arg, flen + 1, WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
-            return -1;
-        if (req->nquery < LW_HTTP_MAX_QUERY &&
-            lw_http__query_arg_split(arg, &req->query[req->nquery]))
-            req->nquery++;
-    }
-
-    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-        if (!token_is_header(t) || lws_hdr_total_length(wsi, (enum lws_token_indexes)t) <= 0)
-            continue;
-        const char *name = (const char *)lws_token_to_string((enum lws_token_indexes)t);
-        if (name == NULL || name[0] == ':' || name[0] == '\0')
-            continue;
-        size_t nlen = strlen(name);
-        if (name[nlen - 1] == ':')
-            nlen--;
-        char *lname = req_strndup(req, name, nlen);
-        char *value = copy_token(req, wsi, (enum lws_token_indexes)t);
-        if (lname == NULL || value == NULL)
-            continue;
-        for (char *c = lname; *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c - 'A' + 'a');
-        add_header(req, lname, value);
-    }
-    for (size_t i = 0; i < sizeof custom_headers / sizeof custom_headers[0]; i++) {
-        char name[40];
-        int nlen = snprintf(name, sizeof name, "%s:", custom_headers[i]);
-        int vlen = lws_hdr_custom_length(wsi, name, nlen);
-        if (vlen < 0)
-            continue;
-        char *value = req_alloc(req, (size_t)vlen + 1);
-        if (value == NULL || lws_hdr_custom_copy(wsi, value, vlen + 1, name, nlen) < 0)
-            continue;
-        add_header(req, custom_headers[i], value);
-    }
-
-    /* Host without port, lowercase; HTTP/2 sends :authority instead. */
-    const char *host = lw_http_header(req, "host");
-    if (host == NULL)
-        host = copy_token(req, wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY);
-    if (host != NULL) {
-        size_t hl = strlen(host);
-        const char *end = host + hl;
-        if (host[0] == '[') {
-            const char *cb = strchr(host, ']');
-            end = cb ? cb + 1 : end;
-        } else {
-            const char *colon = strchr(host, ':');
-            end = colon ? colon : end;
-        }
-        char *h = req_strndup(req, host, (size_t)(end - host));
-        if (h != NULL)
-            for (char *c = h; *c; c++)
-                if (*c >= 'A' && *c <= 'Z')
-                    *c = (char)(*c - 'A' + 'a');
-        req->host = h;
-    }
-
-    const char *cl = lw_http_header(req, "content-length");
-    if (cl != NULL) {
-        char *endp;
-        errno = 0;
-        unsigned long long v = strtoull(cl, &endp, 10);
-        req->content_length = (errno != 0 || *endp != '\0' || cl[0] == '-') ? SIZE_MAX - 1 : v;
-    }
-    return 0;
+    h2o_timeout_unlink(&req->timeout);
+    if (req->link != NULL)
+        req->link->req = NULL;
+    req->link = NULL;
+    req->h2o = NULL;
 }
 
 /* ---- answering ---------------------------------------------------------------------- */
 
-static void count_request(lw_http_req_t *req)
+/* Reason phrases, all in one array so that a response of ours can be told from one h2o
+ * generated itself (its reason points elsewhere): see error_filter. */
+static const char reason_text[] = "OK\0Created\0Accepted\0No Content\0Switching Protocols\0"
+                                  "Moved Permanently\0Found\0Not Modified\0Bad Request\0"
+                                  "Unauthorized\0Forbidden\0Not Found\0Method Not Allowed\0"
+                                  "Conflict\0Payload Too Large\0URI Too Long\0"
+                                  "Unprocessable Entity\0Too Many Requests\0"
+                                  "Request Header Fields Too Large\0Internal Server Error\0"
+                                  "Not Implemented\0Bad Gateway\0Service Unavailable\0"
+                                  "Gateway Timeout\0Client Closed Request\0Expectation Failed\0"
+                                  "Precondition Failed\0Gone\0";
+
+static const struct {
+    int status;
+    const char *phrase;
+} reason_map[] = {
+    {200, "OK"},           {201, "Created"},
+    {202, "Accepted"},     {204, "No Content"},
+    {301, "Moved Permanently"}, {302, "Found"},
+    {304, "Not Modified"}, {400, "Bad Request"},
+    {401, "Unauthorized"}, {403, "Forbidden"},
+    {404, "Not Found"},    {405, "Method Not Allowed"},
+    {409, "Conflict"},     {410, "Gone"},
+    {412, "Precondition Failed"}, {413, "Payload Too Large"},
+    {414, "URI Too Long"}, {417, "Expectation Failed"},
+    {422, "Unprocessable Entity"}, {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"}, {499, "Client Closed Request"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"},
+    {502, "Bad Gateway"},  {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+static const char *reason_for(int status)
 {
-    char status[8];
-    snprintf(status, sizeof status, "%d", req->status);
-    const char *values[] = {req->route ? req->route->pattern : "unmatched", req->method, status,
-                            NULL};
-    lw_metric_add(req->http->m_requests, values, 1);
+    const char *want = "OK";
+    for (size_t i = 0; i < sizeof reason_map / sizeof reason_map[0]; i++)
+        if (reason_map[i].status == status) {
+            want = reason_map[i].phrase;
+            break;
+        }
+    /* The same text inside reason_text. */
+    for (const char *p = reason_text; p < reason_text + sizeof reason_text - 1; p += strlen(p) + 1)
+        if (strcmp(p, want) == 0)
+            return p;
+    return reason_text;
+}
+
+static bool reason_is_ours(const char *r)
+{
+    return r >= reason_text && r < reason_text + sizeof reason_text;
+}
+
+static void count(lw_http_t *http, const char *route, const char *method, int status,
+                  uint64_t start_ns)
+{
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    const char *values[] = {route, method, st, NULL};
+    lw_metric_add(http->m_requests, values, 1);
     values[2] = NULL;
-    lw_metric_observe(req->http->m_duration, values, (double)(uv_hrtime() - req->start_ns) / 1e9);
+    lw_metric_observe(http->m_duration, values, (double)(uv_hrtime() - start_ns) / 1e9);
 }
 
-static int resp_reserve(lw_http_req_t *req, size_t len)
+/* Sends status and body on h2o's request (it copies them). */
+static void send_h2o(lw_http_t *http, h2o_req_t *h, int status, const char *ctype,
+                     const lw_http__kv_t *extra, int nextra, const void *body, size_t len)
 {
-    size_t need = LWS_PRE + len + 1;
-    if (req->resp_cap >= need)
-        return 0;
-    size_t cap = req->resp_cap ? req->resp_cap : 1024;
-    while (cap < need)
-        cap *= 2;
-    unsigned char *p = realloc(req->resp, cap);
-    if (p == NULL)
-        return -1;
-    req->resp = p;
-    req->resp_cap = cap;
-    return 0;
+    h->res.status = status;
+    h->res.reason = reason_for(status);
+    h->res.content_length = len;
+    h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
+    for (int i = 0; i < nextra; i++)
+        h2o_add_header_by_str(&h->pool, &h->res.headers, extra[i].name, strlen(extra[i].name), 1,
+                              NULL, extra[i].value, strlen(extra[i].value));
+    h2o_add_header_by_str(&h->pool, &h->res.headers, H2O_STRLIT("access-control-expose-headers"),
+                          0, NULL, H2O_STRLIT("X-Total-Count"));
+    if (http->state != HTTP_RUNNING)
+        h->http1_is_persistent = 0;
+    h2o_send_inline(h, len ? body : "", len);
 }
 
-static void req_start_writing(lw_http_req_t *req)
-{
-    count_request(req);
-    if (req->dead || req->wsi == NULL) {
-        req_free(req);
-        return;
-    }
-    req->state = REQ_WRITING;
-    if (req->conn != NULL && req->conn->dispatching)
-        return; /* written by dispatch_now */
-    lws_callback_on_writable(req->wsi);
-}
-
-/* The answer may only be given once, by whoever owns the request. */
+/* The answer may only be given once. */
 static bool answer_allowed(lw_http_req_t *req)
 {
     if (req == NULL)
         return false;
-    if (req->state == REQ_WRITING) {
+    if (req->answered) {
         lw_log(LW_LOG_ERROR, "http", "request answered twice", "path", req->path, NULL);
         return false;
     }
+    req->answered = true;
     return true;
+}
+
+static void finish(lw_http_req_t *req, int status, const char *ctype, const void *body,
+                   size_t len)
+{
+    lw_http_t *http = req->http;
+    count(http, req->route ? req->route->pattern : "unmatched", req->method, status,
+          req->start_ns);
+    h2o_req_t *h = req->h2o;
+    req_unlink_h2o(req);
+    if (h != NULL)
+        send_h2o(http, h, status, ctype, req->resp_headers, req->nresp_headers, body, len);
+    req_free(req);
 }
 
 void lw_http_respond(lw_http_req_t *req, int status, const char *content_type, const void *body,
@@ -611,29 +471,38 @@ void lw_http_respond(lw_http_req_t *req, int status, const char *content_type, c
 {
     if (!answer_allowed(req))
         return;
-    req->status = status;
-    if (content_type == NULL)
-        content_type = "application/octet-stream";
-    req->content_type = req_strndup(req, content_type, strlen(content_type));
-    if (resp_reserve(req, len) != 0) {
-        req->status = 500;
-        len = 0;
-    }
-    if (len > 0)
-        memcpy(req->resp + LWS_PRE, body, len);
-    req->resp_len = len;
-    req_start_writing(req);
+    finish(req, status, content_type ? content_type : "application/octet-stream", body, len);
 }
 
 static int dump_cb(const char *buffer, size_t size, void *data)
 {
-    lw_http_req_t *req = data;
-    if (resp_reserve(req, req->resp_len + size) != 0)
-        return -1;
-    memcpy(req->resp + LWS_PRE + req->resp_len, buffer, size);
-    req->resp_len += size;
+    lw_http_t *http = data;
+    if (http->scratch_len + size > http->scratch_cap) {
+        size_t cap = http->scratch_cap ? http->scratch_cap : 4096;
+        while (cap < http->scratch_len + size)
+            cap *= 2;
+        char *p = realloc(http->scratch, cap);
+        if (p == NULL)
+            return -1;
+        http->scratch = p;
+        http->scratch_cap = cap;
+    }
+    memcpy(http->scratch + http->scratch_len, buffer, size);
+    http->scratch_len += size;
     return 0;
 }
+
+/* Renders j (stolen) into http->scratch; returns -1 when it cannot. */
+static int render_json(lw_http_t *http, json_t *j)
+{
+    http->scratch_len = 0;
+    int rc = j == NULL ? -1 : json_dump_callback(j, dump_cb, http, JSON_COMPACT);
+    json_decref(j);
+    return rc;
+}
+
+static const char internal_json[] =
+    "{\"code\":13,\"message\":\"error:pkg/cluster:internal (cannot encode response)\"}";
 
 void lw_http_respond_json(lw_http_req_t *req, int status, json_t *body)
 {
@@ -641,20 +510,12 @@ void lw_http_respond_json(lw_http_req_t *req, int status, json_t *body)
         json_decref(body);
         return;
     }
-    if (body == NULL)
-        body = json_object();
-    req->resp_len = 0;
-    if (body == NULL || json_dump_callback(body, dump_cb, req, JSON_COMPACT) != 0) {
-        static const char internal[] =
-            "{\"code\":13,\"message\":\"error:pkg/cluster:internal (cannot encode response)\"}";
-        json_decref(body);
-        lw_http_respond(req, 500, "application/json", internal, sizeof internal - 1);
+    lw_http_t *http = req->http;
+    if (render_json(http, body ? body : json_object()) != 0) {
+        finish(req, 500, "application/json", internal_json, sizeof internal_json - 1);
         return;
     }
-    json_decref(body);
-    req->status = status;
-    req->content_type = "application/json";
-    req_start_writing(req);
+    finish(req, status, "application/json", http->scratch, http->scratch_len);
 }
 
 json_t *lw_http_err_json(const lw_err_t *err, const char *correlation_id)
@@ -684,15 +545,16 @@ json_t *lw_http_err_json(const lw_err_t *err, const char *correlation_id)
     json_t *msg = json_string(full);
     if (msg == NULL) /* a message that is not UTF-8 */
         msg = json_string(def->message_format);
-    json_t *j =
-        json_pack("{s:i, s:o, s:[o]}", "code", def->grpc_code, "message", msg, "details", detail);
-    return j;
+    return json_pack("{s:i, s:o, s:[o]}", "code", def->grpc_code, "message", msg, "details",
+                     detail);
 }
 
 void lw_http_respond_err(lw_http_req_t *req, const lw_err_t *err)
 {
-    if (!answer_allowed(req))
+    if (req == NULL || req->answered) {
+        (void)answer_allowed(req);
         return;
+    }
     const lw_err_def_t *def = err && err->def ? err->def : &lw_err_internal;
     lw_http_respond_json(req, def->http_status, lw_http_err_json(err, lw_http_correlation_id(req)));
 }
@@ -701,16 +563,13 @@ void lw_http_add_header(lw_http_req_t *req, const char *name, const char *value)
 {
     if (req == NULL || name == NULL || value == NULL || req->nresp_headers == REQ_MAX_RESP_HDRS)
         return;
-    /* Header names go out lowercase with a colon, as lws (and HTTP/2) want them. */
-    size_t nlen = strlen(name);
-    char *n = req_alloc(req, nlen + 2);
+    char *n = req_strndup(req, name, strlen(name));
     char *v = req_strndup(req, value, strlen(value));
     if (n == NULL || v == NULL)
         return;
-    for (size_t i = 0; i < nlen; i++)
-        n[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] - 'A' + 'a') : name[i];
-    n[nlen] = ':';
-    n[nlen + 1] = '\0';
+    for (char *c = n; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
     req->resp_headers[req->nresp_headers].name = n;
     req->resp_headers[req->nresp_headers].value = v;
     req->nresp_headers++;
@@ -726,270 +585,269 @@ static void respond_error(lw_http_req_t *req, const lw_err_def_t *def, const cha
     va_start(ap, fmt);
     lw_err_vset(&err, def, fmt, ap);
     va_end(ap);
-    req->state = REQ_HANDLER; /* the server answers in the handler's place */
     lw_http_respond_err(req, &err);
 }
 
-/* Writes the head and as much of the body as the connection takes. Returns -1 to close. */
-static int req_write(lw_http_req_t *req, struct lws *wsi, conn_t *c)
+/* ---- h2o's own refusals, in our error shape ------------------------------------------- */
+
+/* h2o answers some requests itself before they reach on_request (a body over the cap, broken
+ * chunked encoding or Content-Length, an unknown Expect). This filter sees those answers
+ * (their reason phrase is not one of ours) and replaces the plain-text body by The Things
+ * Stack's error JSON, and counts them. */
+typedef struct err_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    bool head;
+} err_ostream_t;
+
+static void err_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                        h2o_send_state_t state)
 {
-    if (!req->headers_sent) {
-        unsigned char head[LWS_PRE + 2048];
-        unsigned char *start = head + LWS_PRE, *p = start, *end = head + sizeof head - 1;
-        if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
-                                        (lws_filepos_t)req->resp_len, &p, end))
-            return -1;
-        for (int i = 0; i < req->nresp_headers; i++) {
-            const lw_http__kv_t *h = &req->resp_headers[i];
-            if (lws_add_http_header_by_name(wsi, (const unsigned char *)h->name,
-                                            (const unsigned char *)h->value, (int)strlen(h->value),
-                                            &p, end))
-                return -1;
-        }
-        static const char expose[] = "X-Total-Count";
-        if (lws_add_http_header_by_name(wsi,
-                                        (const unsigned char *)"access-control-expose-headers:",
-                                        (const unsigned char *)expose, sizeof expose - 1, &p, end))
-            return -1;
-        if (req->close_conn && !req->h2 &&
-            lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-                                        (const unsigned char *)"close", 5, &p, end))
-            return -1;
-        if (lws_finalize_write_http_header(wsi, start, &p, end))
-            return -1;
-        req->headers_sent = true;
-        /* HTTP/1.1: the body follows at once (lws queues it behind a partial header
-         * write); one write per callback on an HTTP/2 stream. */
-        if (req->h2) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    }
-
-    size_t remain = req->is_head ? 0 : req->resp_len - req->resp_off;
-    size_t chunk = remain > H1_CHUNK_BYTES ? H1_CHUNK_BYTES : remain;
-    if (req->h2) {
-        if (chunk > H2_CHUNK_BYTES)
-            chunk = H2_CHUNK_BYTES;
-        lws_fileofs_t allow = lws_get_peer_write_allowance(wsi);
-        if (allow >= 0 && (lws_fileofs_t)chunk > allow)
-            chunk = (size_t)allow;
-        if (chunk == 0 && remain > 0) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    }
-    bool last = chunk == remain;
-    /* lws_write needs LWS_PRE writable bytes before the data: the buffer's head room for
-     * the first chunk, already-sent body bytes for the following ones. */
-    int n = lws_write(wsi, req->resp + LWS_PRE + req->resp_off, chunk,
-                      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-    if (n < 0)
-        return -1;
-    req->resp_off += chunk;
-    if (!last) {
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-
-    bool close = req->close_conn;
-    c->req = NULL;
-    req_free(req);
-    if (close)
-        return c->close_after_body ? 0 : -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    (void)bufs;
+    (void)bufcnt;
+    err_ostream_t *os = (err_ostream_t *)self;
+    if (h2o_send_state_is_in_progress(state) || os->head)
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+    else
+        h2o_ostream_send_next(self, req, &os->body, 1, state);
 }
 
-/* ---- dispatch ----------------------------------------------------------------------- */
+static void error_filter(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    lw_http_t *http = ((lw_h2o_filter_t *)self)->http;
+    if (req->res.status < 400 || reason_is_ours(req->res.reason)) {
+        h2o_setup_next_ostream(req, slot);
+        return;
+    }
+    lw_err_t err;
+    switch (req->res.status) {
+    case 413:
+        lw_err_set(&err, &lw_err_request_too_large, "request body larger than %zu bytes",
+                   http->max_body);
+        lw_err_attr_num(&err, "limit", (long long)http->max_body);
+        break;
+    case 417:
+        lw_err_set(&err, &lw_err_expectation_failed, "unknown expectation");
+        break;
+    default:
+        lw_err_set(&err, &lw_err_bad_request, "malformed request: %s",
+                   req->res.reason ? req->res.reason : "refused");
+        lw_err_attr(&err, "reason", req->res.reason ? req->res.reason : "refused");
+        break;
+    }
+    char method[LW_HTTP_MAX_METHOD];
+    snprintf(method, sizeof method, "%.*s", (int)req->input.method.len, req->input.method.base);
+    count(http, "unmatched", method, req->res.status, uv_hrtime());
+    char cid[40];
+    snprintf(cid, sizeof cid, "http:%016" PRIx64 "%016" PRIx64, http->rng * 3, ~http->rng);
+    if (render_json(http, lw_http_err_json(&err, cid)) != 0) {
+        h2o_setup_next_ostream(req, slot);
+        return;
+    }
+    req->res.content_length = http->scratch_len;
+    h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
+                   H2O_STRLIT("application/json"), 1);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"),
+                          0, NULL, H2O_STRLIT("X-Total-Count"));
+    err_ostream_t *os = (err_ostream_t *)h2o_add_ostream(req, sizeof *os, slot);
+    os->super.do_send = err_do_send;
+    os->body = h2o_strdup(&req->pool, http->scratch, http->scratch_len);
+    os->head = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
+    slot = &os->super.next;
+    h2o_setup_next_ostream(req, slot);
+}
 
-static void req_dispatch(lw_http_req_t *req)
+/* ---- requests ------------------------------------------------------------------------ */
+
+static bool method_known(const char *m)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(m, known[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The HTTP/1 head of h as received (h2o parses in place and keeps it at the start of the
+ * socket's input until the answer is written). */
+static const char *http1_head(h2o_req_t *h, size_t *len)
+{
+    h2o_socket_t *sock = h->conn->callbacks->get_socket ? h->conn->callbacks->get_socket(h->conn)
+                                                        : NULL;
+    if (sock == NULL || sock->input == NULL)
+        return NULL;
+    const char *b = sock->input->bytes;
+    size_t n = sock->input->size;
+    for (size_t i = 3; i < n; i++)
+        if (b[i] == '\n' && b[i - 1] == '\r' && b[i - 2] == '\n' && b[i - 3] == '\r') {
+            *len = i + 1;
+            return b;
+        }
+    *len = n;
+    return b;
+}
+
+/* Checks the caps and the framing; answers and returns -1 when the request is refused. */
+static int request_check(lw_http_req_t *req, h2o_req_t *h)
 {
     lw_http_t *http = req->http;
+    if (!method_known(req->method)) {
+        respond_error(req, &lw_err_method_not_allowed, "method `%s` is not allowed", req->method);
+        return -1;
+    }
+    if (h->input.path.len > http->max_uri) {
+        h->http1_is_persistent = 0;
+        lw_err_t err;
+        lw_err_set(&err, &lw_err_uri_too_long, "request URI longer than %zu bytes", http->max_uri);
+        lw_err_attr_num(&err, "limit", (long long)http->max_uri);
+        lw_http_respond_err(req, &err);
+        return -1;
+    }
+    size_t hbytes = 0;
+    for (size_t i = 0; i < h->headers.size; i++)
+        hbytes += h->headers.entries[i].name->len + h->headers.entries[i].value.len;
+    if (hbytes > http->max_header) {
+        h->http1_is_persistent = 0;
+        lw_err_t err;
+        lw_err_set(&err, &lw_err_request_header_fields_too_large,
+                   "request header fields larger than %zu bytes", http->max_header);
+        lw_err_attr_num(&err, "limit", (long long)http->max_header);
+        lw_http_respond_err(req, &err);
+        return -1;
+    }
+    if (h->version < 0x200) {
+        size_t hl = 0;
+        const char *head = http1_head(h, &hl);
+        const char *why = head ? lw_http__framing_check(head, hl) : NULL;
+        if (why != NULL) {
+            h->http1_is_persistent = 0; /* whatever follows on this connection is not read */
+            lw_err_t err;
+            lw_err_set(&err, &lw_err_bad_request, "malformed request: %s", why);
+            lw_err_attr(&err, "reason", why);
+            lw_http_respond_err(req, &err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Decodes path and query into the request; answers 400 and returns -1 when malformed. */
+static int request_decode(lw_http_req_t *req, h2o_req_t *h)
+{
+    const char *raw = h->input.path.base;
+    size_t rawlen = h->input.path.len;
+    const char *q = memchr(raw, '?', rawlen);
+    size_t plen = q ? (size_t)(q - raw) : rawlen;
+    char *path = req_strndup(req, raw, plen);
+    char *query = q ? req_strndup(req, q + 1, rawlen - plen - 1) : NULL;
+    if (path == NULL || (q != NULL && query == NULL)) {
+        respond_error(req, &lw_err_internal, "out of memory");
+        return -1;
+    }
+    if (lw_http__url_decode(path, false) < 0 ||
+        (query != NULL &&
+         (req->nquery = lw_http__query_parse(query, req->query, LW_HTTP_MAX_QUERY)) < 0)) {
+        req->nquery = 0;
+        lw_err_t err;
+        lw_err_set(&err, &lw_err_bad_request, "malformed request: bad percent-encoding in `%.*s`",
+                   (int)(rawlen > 128 ? 128 : rawlen), raw);
+        lw_err_attr(&err, "reason", "bad percent-encoding");
+        lw_http_respond_err(req, &err);
+        return -1;
+    }
+    req->path = path;
+    lw_http__host_normalize(h->input.authority.base, h->input.authority.len, req->host,
+                            sizeof req->host);
+    return 0;
+}
+
+static int route(lw_http_req_t *req)
+{
+    lw_http_t *http = req->http;
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    lw_http__match_t m;
     size_t plen = strlen(req->path);
     char *buf = req_alloc(req, plen + 1);
     if (buf == NULL) {
         respond_error(req, &lw_err_internal, "out of memory");
-        return;
+        return -1;
     }
-    lw_http__match_t m;
-    /* HEAD is answered by the GET route, without the body. */
-    lw_http__match_result_t r = lw_http__router_match(
-        &http->router, req->is_head ? "GET" : req->method, req->path, plen, &m, buf, plen + 1);
-    switch (r) {
+    switch (lw_http__router_match(&http->router, method, req->path, plen, &m, buf, plen + 1)) {
     case LW_HTTP__MATCH_OK:
-        break;
+        req->route = m.route;
+        req->nparams = m.nparams;
+        memcpy(req->params, m.params, sizeof m.params[0] * (size_t)m.nparams);
+        return 0;
     case LW_HTTP__MATCH_METHOD:
         respond_error(req, &lw_err_method_not_allowed, "method %s not allowed on %s", req->method,
                       req->path);
-        return;
+        return -1;
     case LW_HTTP__MATCH_BAD_PATH:
-        respond_error(req, &lw_err_invalid_argument, "invalid request path");
-        return;
-    case LW_HTTP__MATCH_NOT_FOUND:
-    default:
-        respond_error(req, &lw_err_not_found, "no route for %s %s", req->method, req->path);
-        return;
-    }
-    req->route = m.route;
-    req->nparams = m.nparams;
-    memcpy(req->params, m.params, sizeof m.params);
-    req->state = REQ_HANDLER;
-    struct lws *wsi = req->wsi;
-    conn_t *c = req->conn;
-    m.route->handler(req, m.route->arg);
-    /* Not answered yet (the handler went asynchronous): the connection may wait that long.
-     * req itself may be gone; c->req tells. */
-    if (wsi != NULL && c != NULL && c->req == req && req->state == REQ_HANDLER)
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)http->timeout_s);
-}
-
-static int body_append(lw_http_req_t *req, const void *in, size_t len)
-{
-    if (req->body_len + len > req->body_cap) {
-        size_t cap = req->body_cap ? req->body_cap : 1024;
-        while (cap < req->body_len + len)
-            cap *= 2;
-        char *p = realloc(req->body, cap + 1);
-        if (p == NULL)
-            return -1;
-        req->body = p;
-        req->body_cap = cap;
-    }
-    memcpy(req->body + req->body_len, in, len);
-    req->body_len += len;
-    return 0;
-}
-
-static void reject_too_large(lw_http_req_t *req, size_t len, bool can_drain)
-{
-    lw_err_t err;
-    lw_err_set(&err, &lw_err_request_too_large,
-               "request body of %zu bytes exceeds the limit of %zu", len, req->http->max_body);
-    lw_err_attr_num(&err, "limit", (long long)req->http->max_body);
-    /* The connection cannot carry another request after an unread body: drop the body (up
-     * to a limit) and close. */
-    req->close_conn = true;
-    if (can_drain && len <= DRAIN_MAX_BYTES && req->conn != NULL)
-        req->conn->close_after_body = true;
-    req->state = REQ_HANDLER;
-    lw_http_respond_err(req, &err);
-}
-
-/* Dispatches from an lws callback; a synchronous answer is written right away. Returns
- * what the callback returns. */
-static int dispatch_now(lw_http_req_t *req, conn_t *c, struct lws *wsi)
-{
-    c->dispatching = true;
-    req_dispatch(req);
-    c->dispatching = false;
-    if (c->req == req && req->state == REQ_WRITING)
-        return req_write(req, wsi, c);
-    return 0;
-}
-
-static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                         size_t len)
-{
-    conn_t *c = user;
-    lw_http_t *http = lws_context_user(lws_get_context(wsi));
-
-    switch (reason) {
-    case LWS_CALLBACK_HTTP: {
-        if (c == NULL || http == NULL)
-            return -1;
-        if (c->req != NULL) /* a new request before the last one was answered */
-            return -1;
-        lw_http_req_t *req = req_new(http, wsi);
-        if (req == NULL)
-            return -1;
-        c->req = req;
-        req->conn = c;
-        if (req_collect(req, wsi, in, len) != 0) {
-            respond_error(req, &lw_err_invalid_argument, "malformed request");
-            return 0;
-        }
-        if (lw_http_header(req, "transfer-encoding") != NULL) {
-            /* lws 4.1 does not decode chunked request bodies: refuse rather than lose it. */
-            req->close_conn = true;
-            respond_error(req, &lw_err_invalid_argument,
-                          "chunked request bodies are not supported: send Content-Length");
-            return 0;
-        }
-        if (req->content_length != SIZE_MAX && req->content_length > http->max_body) {
-            reject_too_large(req, req->content_length, true);
-            return 0;
-        }
-        if (req->content_length != SIZE_MAX && req->content_length > 0) {
-            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)http->timeout_s);
-            const char *expect = lw_http_header(req, "expect");
-            if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && !req->h2) {
-                /* RFC 9110 §10.1.1: lws 4.1 does not say it; clients wait a second
-                 * otherwise. */
-                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                unsigned char buf[LWS_PRE + sizeof cont];
-                memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
-                if (lws_write(wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP_HEADERS) < 0)
-                    return -1;
-            }
-            return 0; /* LWS_CALLBACK_HTTP_BODY follows */
-        }
-        return dispatch_now(req, c, wsi);
-    }
-    case LWS_CALLBACK_HTTP_BODY: {
-        if (c != NULL && c->close_after_body && c->req == NULL)
-            return 0; /* dropped */
-        lw_http_req_t *req = c ? c->req : NULL;
-        if (req == NULL || req->state != REQ_READING)
-            return 0;
-        if (req->body_len + len > http->max_body) {
-            reject_too_large(req, req->body_len + len, false);
-            return 0;
-        }
-        if (body_append(req, in, len) != 0) {
-            respond_error(req, &lw_err_internal, "out of memory");
-            return 0;
-        }
-        return 0;
-    }
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
-        if (c != NULL && c->close_after_body) {
-            if (c->req == NULL)
-                return -1;               /* answered and drained */
-            c->close_after_body = false; /* still writing: close when written */
-            return 0;
-        }
-        lw_http_req_t *req = c ? c->req : NULL;
-        if (req == NULL || req->state != REQ_READING)
-            return 0;
-        return dispatch_now(req, c, wsi);
-    }
-    case LWS_CALLBACK_HTTP_WRITEABLE: {
-        lw_http_req_t *req = c ? c->req : NULL;
-        if (req == NULL || req->state != REQ_WRITING)
-            return 0;
-        return req_write(req, wsi, c);
-    }
-    case LWS_CALLBACK_CLOSED_HTTP: {
-        lw_http_req_t *req = c ? c->req : NULL;
-        if (req == NULL)
-            return 0;
-        c->req = NULL;
-        req->wsi = NULL;
-        req->conn = NULL;
-        if (req->state == REQ_HANDLER)
-            req->dead = true; /* freed when the handler answers */
-        else
-            req_free(req);
-        return 0;
-    }
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        /* Neither h2c (lws 4.1 serves it badly over adopted sockets and drops unknown
-         * headers in HTTP/2) nor WebSocket (no protocol yet): hang up. */
+        respond_error(req, &lw_err_bad_request, "malformed request: path `%s`", req->path);
         return -1;
     default:
-        break;
+        respond_error(req, &lw_err_not_found, "no route for %s %s", req->method, req->path);
+        return -1;
     }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* The handler did not answer within http.request-timeout: the connection is closed without
+ * an answer (HTTP/2: the stream gets 503), and the handler's late answer is dropped. */
+static void on_handler_timeout(h2o_timeout_entry_t *entry)
+{
+    lw_http_req_t *req = H2O_STRUCT_FROM_MEMBER(lw_http_req_t, timeout, entry);
+    lw_http_t *http = req->http;
+    h2o_req_t *h = req->h2o;
+    if (h == NULL)
+        return;
+    req_unlink_h2o(req);
+    if (h->version < 0x200) {
+        h2o_socket_t *sock = h->conn->callbacks->get_socket(h->conn);
+        int fd = sock ? h2o_socket_get_fd(sock) : -1;
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+    lw_log(LW_LOG_WARN, "http", "request timed out", "method", req->method, "path", req->path,
+           NULL);
+    static const char body[] = "{\"code\":14,\"message\":\"error:pkg/cluster:unavailable "
+                               "(request timed out)\"}";
+    h->http1_is_persistent = 0;
+    send_h2o(http, h, 503, "application/json", NULL, 0, body, sizeof body - 1);
+}
+
+static int on_request(h2o_handler_t *self, h2o_req_t *h)
+{
+    lw_http_t *http = ((lw_h2o_handler_t *)self)->http;
+    lw_http_req_t *req = calloc(1, offsetof(lw_http_req_t, arena) + REQ_ARENA_BYTES);
+    if (req == NULL)
+        return -1; /* h2o answers 404 */
+    req->http = http;
+    req->h2o = h;
+    req->start_ns = uv_hrtime();
+    req->timeout.cb = on_handler_timeout;
+    req->next = http->live;
+    if (http->live)
+        http->live->prev = req;
+    http->live = req;
+    http->nlive++;
+    req->link = h2o_mem_alloc_shared(&h->pool, sizeof *req->link, link_disposed);
+    req->link->req = req;
+    snprintf(req->method, sizeof req->method, "%.*s",
+             (int)(h->input.method.len < sizeof req->method ? h->input.method.len
+                                                            : sizeof req->method - 1),
+             h->input.method.base);
+    if (h->input.method.len >= sizeof req->method)
+        snprintf(req->method, sizeof req->method, "%s", "UNKNOWN");
+    req->path = "";
+    if (http->state != HTTP_RUNNING) {
+        respond_error(req, &lw_err_unavailable, "server stopping");
+        return 0;
+    }
+    if (request_check(req, h) != 0 || request_decode(req, h) != 0 || route(req) != 0)
+        return 0;
+    h2o_timeout_link(http->loop, &http->handler_timeout, &req->timeout);
+    req->route->handler(req, req->route->arg);
+    return 0;
 }
 
 /* ---- request accessors -------------------------------------------------------------- */
@@ -1022,51 +880,35 @@ const char *lw_http_query(const lw_http_req_t *req, const char *name)
 
 const char *lw_http_header(const lw_http_req_t *req, const char *name)
 {
-    for (int i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    /* Not collected up front: ask lws while the request's headers are still attached to
-     * the connection (the handler runs from an lws callback for synchronous answers). */
-    lw_http_req_t *r = (lw_http_req_t *)req;
-    if (r->wsi == NULL || r->state != REQ_HANDLER || r->dead)
+    h2o_req_t *h = req->h2o;
+    if (h == NULL)
         return NULL;
-    char lname[64];
     size_t nlen = strlen(name);
-    if (nlen + 2 > sizeof lname)
-        return NULL;
-    for (size_t i = 0; i < nlen; i++)
-        lname[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] - 'A' + 'a') : name[i];
-    lname[nlen] = ':';
-    lname[nlen + 1] = '\0';
-    int vlen = lws_hdr_custom_length(r->wsi, lname, (int)nlen + 1);
-    if (vlen < 0)
-        return NULL;
-    char *value = req_alloc(r, (size_t)vlen + 1);
-    char *stored = req_strndup(r, lname, nlen);
-    if (value == NULL || stored == NULL ||
-        lws_hdr_custom_copy(r->wsi, value, vlen + 1, lname, (int)nlen + 1) < 0)
-        return NULL;
-    add_header(r, stored, value);
-    return value;
+    for (size_t i = 0; i < h->headers.size; i++) {
+        const h2o_header_t *e = &h->headers.entries[i];
+        if (e->name->len == nlen && strncasecmp(e->name->base, name, nlen) == 0)
+            /* Copied: h2o's memory may go before the handler is done with the value. */
+            return req_strndup((lw_http_req_t *)req, e->value.base, e->value.len);
+    }
+    return NULL;
 }
 
 const char *lw_http_host(const lw_http_req_t *req)
 {
-    return req->host;
-}
-
-const void *lw_http_body(const lw_http_req_t *req, size_t *len)
-{
-    if (len != NULL)
-        *len = req->body_len;
-    return req->body_len ? req->body : "";
+    return req->host[0] ? req->host : NULL;
 }
 
 json_t *lw_http_json(lw_http_req_t *req, lw_err_t *err)
 {
     if (req->json != NULL)
         return req->json;
-    req->json = lw_http__json_parse(req->body, req->body_len, err);
+    if (req->h2o == NULL) {
+        lw_err_set(err, &lw_err_unavailable, "the client has gone");
+        return NULL;
+    }
+    const char *body = req->h2o->entity.base;
+    size_t len = body ? req->h2o->entity.len : 0;
+    req->json = lw_http__json_parse(body ? body : "", len, err);
     return req->json;
 }
 
@@ -1092,65 +934,191 @@ const char *lw_http_correlation_id(const lw_http_req_t *req)
     return r->correlation_id;
 }
 
-void lw_http_set_user(lw_http_req_t *req, void *user)
+/* ---- WebSocket ------------------------------------------------------------------------ */
+
+bool lw_http_is_websocket(const lw_http_req_t *req)
 {
-    req->user = user;
+    const char *key = NULL;
+    return req->h2o != NULL && req->h2o->version < 0x200 &&
+           h2o_is_websocket_handshake(req->h2o, &key) == 0 && key != NULL;
 }
 
-void *lw_http_user(const lw_http_req_t *req)
+static void ws_on_msg(h2o_websocket_conn_t *conn, const struct wslay_event_on_msg_recv_arg *arg)
 {
-    return req->user;
+    lw_ws_t *ws = conn->data;
+    if (arg == NULL) {
+        ws->closed = true;
+        lw_http_t *http = ws->http;
+        if (ws->cb.on_close)
+            ws->cb.on_close(ws, ws->arg);
+        h2o_websocket_close(conn);
+        free(ws);
+        (void)http;
+        return;
+    }
+    if (wslay_is_ctrl_frame(arg->opcode))
+        return;
+    ws->in_callback = true;
+    if (ws->cb.on_message)
+        ws->cb.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, arg->msg, arg->msg_length,
+                          ws->arg);
+    ws->in_callback = false;
+}
+
+lw_ws_t *lw_http_websocket_accept(lw_http_req_t *req, const lw_ws_callbacks_t *cb, void *arg,
+                                  lw_err_t *err)
+{
+    const char *key = NULL;
+    if (req == NULL || req->answered || req->h2o == NULL || req->h2o->version >= 0x200 ||
+        h2o_is_websocket_handshake(req->h2o, &key) != 0 || key == NULL) {
+        lw_err_set(err, &lw_err_bad_request, "malformed request: not a WebSocket handshake");
+        lw_err_attr(err, "reason", "not a WebSocket handshake");
+        return NULL;
+    }
+    lw_ws_t *ws = calloc(1, sizeof *ws);
+    if (ws == NULL) {
+        lw_err_set(err, &lw_err_internal, "out of memory");
+        return NULL;
+    }
+    lw_http_t *http = req->http;
+    ws->http = http;
+    ws->cb = *cb;
+    ws->arg = arg;
+    struct sockaddr_storage ss;
+    socklen_t sl = req->h2o->conn->callbacks->get_peername(req->h2o->conn, (struct sockaddr *)&ss);
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (sl > 0) {
+        size_t n = h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, ip);
+        ip[n == SIZE_MAX ? 0 : n] = '\0';
+        int32_t port = h2o_socket_getport((struct sockaddr *)&ss);
+        snprintf(ws->peer, sizeof ws->peer, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
+                 (int)port);
+    }
+    req->answered = true;
+    count(http, req->route ? req->route->pattern : "unmatched", req->method, 101, req->start_ns);
+    h2o_req_t *h = req->h2o;
+    req_unlink_h2o(req);
+    ws->h2o = h2o_upgrade_to_websocket(h, key, ws, ws_on_msg);
+    struct wslay_event_context *wctx = ws->h2o->ws_ctx;
+    wslay_event_config_set_max_recv_msg_length(wctx, http->ws_max_msg);
+    req_free(req);
+    return ws;
+}
+
+/* Sends what is queued, unless a write is under way (its completion sends the rest) or we
+ * are inside h2o_websocket_proceed (it loops until nothing is left). */
+static void ws_kick(lw_ws_t *ws)
+{
+    if (!ws->in_callback && !h2o_socket_is_writing(ws->h2o->sock))
+        h2o_websocket_proceed(ws->h2o);
+}
+
+int lw_ws_send(lw_ws_t *ws, bool binary, const void *data, size_t len, lw_err_t *err)
+{
+    if (ws->closing || ws->closed || ws->http->state != HTTP_RUNNING)
+        return lw_err_set(err, &lw_err_unavailable, "WebSocket closing");
+    if (wslay_event_get_queued_msg_count(ws->h2o->ws_ctx) >= ws->http->ws_max_queued)
+        return lw_err_set(err, &lw_err_ws_queue_full, "WebSocket send queue full (%zu messages)",
+                          ws->http->ws_max_queued);
+    struct wslay_event_msg msg = {binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len};
+    if (wslay_event_queue_msg(ws->h2o->ws_ctx, &msg) != 0)
+        return lw_err_set(err, &lw_err_unavailable, "WebSocket send failed");
+    ws_kick(ws);
+    return 0;
+}
+
+void lw_ws_close(lw_ws_t *ws, int code)
+{
+    if (ws->closing || ws->closed)
+        return;
+    ws->closing = true;
+    wslay_event_queue_close(ws->h2o->ws_ctx, (uint16_t)code, NULL, 0);
+    ws_kick(ws);
+}
+
+const char *lw_ws_peer(const lw_ws_t *ws)
+{
+    return ws->peer;
 }
 
 /* ---- server lifecycle --------------------------------------------------------------- */
 
-lw_http_t *lw_http_new(uv_loop_t *loop, const lw_config_t *cfg, lw_err_t *err)
+static int http_init(lw_http_t *http, uv_loop_t *loop, const lw_http_opts_t *o, lw_err_t *err)
+{
+    http->loop = loop;
+    lw_http__router_init(&http->router);
+    snprintf(http->name, sizeof http->name, "%s", o->name ? o->name : "api");
+    snprintf(http->listen_key, sizeof http->listen_key, "%s",
+             o->listen_key ? o->listen_key : "http.listen");
+    snprintf(http->listen, sizeof http->listen, "%s", o->listen ? o->listen : ":1885");
+    if (listen_parse(http->listen, http->host, sizeof http->host, &http->port_cfg) != 0) {
+        lw_err_set(err, &lw_err_config_invalid, "invalid value `%s` for `%s`", http->listen,
+                   http->listen_key);
+        lw_err_attr(err, "key", http->listen_key);
+        lw_err_attr(err, "value", http->listen);
+        return -1;
+    }
+    const char *cert = o->tls_certificate, *key = o->tls_key;
+    if ((cert && *cert) != (key && *key)) {
+        lw_err_set(err, &lw_err_config_invalid,
+                   "http.tls.certificate and http.tls.key must be set together");
+        lw_err_attr(err, "key", cert && *cert ? "http.tls.key" : "http.tls.certificate");
+        return -1;
+    }
+    if (cert && *cert) {
+        http->tls_cert = strdup(cert);
+        http->tls_key = strdup(key);
+        if (http->tls_cert == NULL || http->tls_key == NULL)
+            return lw_err_set(err, &lw_err_internal, "out of memory");
+    }
+    http->max_body = o->max_body_bytes ? o->max_body_bytes : DEFAULT_MAX_BODY;
+    http->max_header = o->max_header_bytes ? o->max_header_bytes : DEFAULT_MAX_HEADER;
+    http->max_uri = o->max_uri_bytes ? o->max_uri_bytes : DEFAULT_MAX_URI;
+    http->timeout_ms = o->request_timeout_ms ? o->request_timeout_ms : DEFAULT_TIMEOUT_MS;
+    http->idle_ms = o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_MS;
+    http->max_conns = o->max_connections ? o->max_connections : DEFAULT_MAX_CONNS;
+    http->ws_max_msg = o->ws_max_message_bytes ? o->ws_max_message_bytes : DEFAULT_WS_MAX_MSG;
+    http->ws_max_queued = o->ws_max_queued ? o->ws_max_queued : DEFAULT_WS_MAX_QUEUED;
+    if (getrandom(&http->rng, sizeof http->rng, 0) != (ssize_t)sizeof http->rng)
+        http->rng = (uint64_t)(uintptr_t)http ^ (uint64_t)uv_hrtime();
+    http->rng |= 1;
+    return 0;
+}
+
+lw_http_t *lw_http_new_opts(uv_loop_t *loop, const lw_http_opts_t *opts, lw_err_t *err)
 {
     lw_http_t *http = calloc(1, sizeof *http);
     if (http == NULL) {
         lw_err_set(err, &lw_err_internal, "out of memory");
         return NULL;
     }
-    http->loop = loop;
-    http->listen_fd = -1;
-    lw_http__router_init(&http->router);
-    const char *listen = lw_config_str(cfg, "http.listen");
-    snprintf(http->listen, sizeof http->listen, "%s", listen ? listen : ":1885");
-    if (listen_parse(http->listen, http->host, sizeof http->host, &http->port_cfg) != 0) {
-        lw_err_set(err, &lw_err_config_invalid, "invalid value `%s` for `http.listen`",
-                   http->listen);
-        lw_err_attr(err, "key", "http.listen");
-        lw_err_attr(err, "value", http->listen);
-        goto fail;
+    if (http_init(http, loop, opts, err) != 0) {
+        lw_http_free(http);
+        return NULL;
     }
-    const char *cert = lw_config_str(cfg, "http.tls.certificate");
-    const char *key = lw_config_str(cfg, "http.tls.key");
-    if ((cert && *cert) != (key && *key)) {
-        lw_err_set(err, &lw_err_config_invalid,
-                   "http.tls.certificate and http.tls.key must be set together");
-        lw_err_attr(err, "key", cert && *cert ? "http.tls.key" : "http.tls.certificate");
-        goto fail;
-    }
-    if (cert && *cert) {
-        http->tls_cert = strdup(cert);
-        http->tls_key = strdup(key);
-        if (http->tls_cert == NULL || http->tls_key == NULL) {
-            lw_err_set(err, &lw_err_internal, "out of memory");
-            goto fail;
-        }
-    }
-    http->max_body = (size_t)lw_config_int(cfg, "http.max-body-bytes");
-    http->max_header = (unsigned)lw_config_int(cfg, "http.max-header-bytes");
-    http->timeout_s = (unsigned)((lw_config_duration_ms(cfg, "http.request-timeout") + 999) / 1000);
-    http->idle_s = (unsigned)((lw_config_duration_ms(cfg, "http.idle-timeout") + 999) / 1000);
-    if (getrandom(&http->rng, sizeof http->rng, 0) != (ssize_t)sizeof http->rng)
-        http->rng = (uint64_t)(uintptr_t)http ^ (uint64_t)uv_hrtime();
-    http->rng |= 1;
-    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     return http;
-fail:
-    lw_http_free(http);
-    return NULL;
+}
+
+lw_http_t *lw_http_new(uv_loop_t *loop, const lw_config_t *cfg, lw_err_t *err)
+{
+    lw_http_opts_t o = {
+        .name = "api",
+        .listen = lw_config_str(cfg, "http.listen"),
+        .listen_key = "http.listen",
+        .tls_certificate = lw_config_str(cfg, "http.tls.certificate"),
+        .tls_key = lw_config_str(cfg, "http.tls.key"),
+        .max_body_bytes = (size_t)lw_config_int(cfg, "http.max-body-bytes"),
+        .max_header_bytes = (size_t)lw_config_int(cfg, "http.max-header-bytes"),
+        .max_uri_bytes = (size_t)lw_config_int(cfg, "http.max-uri-bytes"),
+        .max_connections = (size_t)lw_config_int(cfg, "http.max-connections"),
+        .request_timeout_ms = lw_config_duration_ms(cfg, "http.request-timeout"),
+        .idle_timeout_ms = lw_config_duration_ms(cfg, "http.idle-timeout"),
+    };
+    lw_http_t *http = lw_http_new_opts(loop, &o, err);
+    /* A body cap of 0 means "no body". */
+    if (http != NULL && lw_config_int(cfg, "http.max-body-bytes") == 0)
+        http->max_body = 0;
+    return http;
 }
 
 void lw_http_set_metrics(lw_http_t *http, lw_metrics_t *metrics)
@@ -1186,30 +1154,59 @@ int lw_http_port(const lw_http_t *http)
     return http->port;
 }
 
-static void on_accept(uv_poll_t *h, int status, int events)
+static void stop_maybe_finish(lw_http_t *http);
+
+static void conn_closed(uv_handle_t *h)
 {
-    lw_http_t *http = h->data;
-    (void)events;
-    if (status < 0 || http->state != HTTP_RUNNING)
-        return;
-    for (int i = 0; i < ACCEPT_BURST; i++) {
-        int fd = accept4(http->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                lw_log(LW_LOG_WARN, "http", "accept failed", "error", strerror(errno), NULL);
-            return;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        /* On failure lws closes fd itself. */
-        if (lws_adopt_socket_vhost(http->vh, fd) == NULL)
-            lw_log(LW_LOG_WARN, "http", "connection refused by libwebsockets", NULL);
-        else
-            lw_metric_add(http->m_connections, NULL, 1);
-    }
+    conn_t *c = (conn_t *)h;
+    lw_http_t *http = c->http;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (http->conns == c)
+        http->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    http->nconns--;
+    free(c);
+    stop_maybe_finish(http);
 }
 
-/* Binds and listens; returns the socket or -1 with err. */
+static void on_connection(uv_stream_t *server, int status)
+{
+    lw_http_t *http = server->data;
+    if (status < 0 || http->state != HTTP_RUNNING)
+        return;
+    conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return;
+    c->http = http;
+    uv_tcp_init(http->loop, &c->tcp);
+    c->next = http->conns;
+    if (http->conns)
+        http->conns->prev = c;
+    http->conns = c;
+    http->nconns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || http->nconns > http->max_conns) {
+        if (http->nconns > http->max_conns)
+            lw_log(LW_LOG_WARN, "http", "connection refused: too many open", "server", http->name,
+                   NULL);
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    lw_metric_add(http->m_connections, NULL, 1);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, conn_closed);
+    if (sock == NULL) {
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        return;
+    }
+    c->h2o_owned = true;
+    h2o_accept(&http->accept_ctx, sock);
+}
+
+/* Binds and listens; returns the socket or -1 with err. With no host, one dual-stack IPv6
+ * socket, or IPv4 where the kernel has no IPv6; with a host, its first address. A failed
+ * bind is final (the port is busy). */
 static int listen_open(lw_http_t *http, lw_err_t *err)
 {
     char port[8];
@@ -1220,14 +1217,12 @@ static int listen_open(lw_http_t *http, lw_err_t *err)
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(http->host[0] ? http->host : NULL, port, &hints, &res);
     if (rc != 0) {
-        lw_err_set(err, &lw_err_config_invalid, "cannot resolve http.listen `%s`: %s", http->listen,
-                   gai_strerror(rc));
-        lw_err_attr(err, "key", "http.listen");
+        lw_err_set(err, &lw_err_config_invalid, "cannot resolve %s `%s`: %s", http->listen_key,
+                   http->listen, gai_strerror(rc));
+        lw_err_attr(err, "key", http->listen_key);
         lw_err_attr(err, "value", http->listen);
         return -1;
     }
-    /* With no host, prefer one dual-stack IPv6 socket, and IPv4 where the kernel has no
-     * IPv6; with a host, its first address. A failed bind is final (the port is busy). */
     struct addrinfo *cand[2] = {res, NULL};
     for (struct addrinfo *a = res; !http->host[0] && a != NULL; a = a->ai_next)
         if (a->ai_family == AF_INET6) {
@@ -1273,154 +1268,151 @@ static int listen_open(lw_http_t *http, lw_err_t *err)
     return fd;
 }
 
+static int tls_setup(lw_http_t *http, lw_err_t *err)
+{
+    http->ssl = SSL_CTX_new(TLS_server_method());
+    if (http->ssl == NULL || SSL_CTX_use_certificate_chain_file(http->ssl, http->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(http->ssl, http->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(http->ssl) != 1) {
+        unsigned long e = ERR_get_error();
+        char why[160];
+        ERR_error_string_n(e, why, sizeof why);
+        ERR_clear_error();
+        lw_log(LW_LOG_ERROR, "http", "TLS set-up failed", "server", http->name, "error", why,
+               NULL);
+        lw_err_set(err, &lw_err_config_invalid,
+                   "cannot set up the HTTP listener with http.tls.certificate and http.tls.key");
+        lw_err_attr(err, "key", "http.tls.certificate");
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(http->ssl, TLS1_2_VERSION);
+    SSL_CTX_set_options(http->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    h2o_ssl_register_alpn_protocols(http->ssl, h2o_http2_alpn_protocols);
+    return 0;
+}
+
+typedef struct handle_set {
+    uv_handle_t **h;
+    size_t n, cap;
+    const struct handle_set *skip;
+} handle_set_t;
+
+static void handle_collect(uv_handle_t *h, void *arg)
+{
+    handle_set_t *s = arg;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        uv_handle_t **p = realloc(s->h, cap * sizeof *p);
+        if (p == NULL)
+            return;
+        s->h = p;
+        s->cap = cap;
+    }
+    s->h[s->n++] = h;
+}
+
+static void handle_unref_new(uv_handle_t *h, void *arg)
+{
+    const handle_set_t *s = ((handle_set_t *)arg)->skip;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->h[i] == h)
+            return;
+    uv_unref(h);
+}
+
+static void h2o_setup(lw_http_t *http)
+{
+    h2o_config_init(&http->conf);
+    http->conf_inited = true;
+    http->conf.server_name = h2o_iovec_init(H2O_STRLIT("lwstack"));
+    http->conf.max_request_entity_size = http->max_body;
+    http->conf.http1.req_timeout = (uint64_t)http->timeout_ms;
+    http->conf.http2.idle_timeout = (uint64_t)http->idle_ms;
+    http->conf.handshake_timeout = (uint64_t)http->timeout_ms;
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&http->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    lw_h2o_handler_t *handler = (lw_h2o_handler_t *)h2o_create_handler(path, sizeof *handler);
+    handler->super.on_req = on_request;
+    handler->http = http;
+    /* h2o's own refusals go through the path's filters, or the fallback's before a path is
+     * chosen. */
+    h2o_pathconf_t *paths[] = {path, &host->fallback_path};
+    for (size_t i = 0; i < 2; i++) {
+        lw_h2o_filter_t *f = (lw_h2o_filter_t *)h2o_create_filter(paths[i], sizeof *f);
+        f->super.on_setup_ostream = error_filter;
+        f->http = http;
+    }
+    /* h2o's context handles (its timers and its cross-thread queue) serve its connections:
+     * they must not keep the loop alive on their own, so every handle the context adds to
+     * the loop is unreferenced. */
+    handle_set_t before = {0};
+    uv_walk(http->loop, handle_collect, &before);
+    h2o_context_init(&http->ctx, http->loop, &http->conf);
+    http->ctx_inited = true;
+    handle_set_t after = {.skip = &before};
+    uv_walk(http->loop, handle_unref_new, &after);
+    free(before.h);
+    h2o_timeout_init(http->loop, &http->handler_timeout, (uint64_t)http->timeout_ms);
+    uv_unref((uv_handle_t *)&http->handler_timeout._backend.timer);
+    http->accept_ctx.ctx = &http->ctx;
+    http->accept_ctx.hosts = http->conf.hosts;
+    http->accept_ctx.ssl_ctx = http->ssl;
+}
+
 int lw_http_start(lw_http_t *http, lw_err_t *err)
 {
     if (http->state != HTTP_NEW)
         return lw_err_set(err, &lw_err_internal, "HTTP server already started");
+    if (http->tls_cert != NULL && tls_setup(http, err) != 0)
+        return -1;
+    /* A write to a connection the peer has closed must be an error, not SIGPIPE: libuv and
+     * h2o write with write(2). Process-wide, as every libuv server needs. */
+    signal(SIGPIPE, SIG_IGN);
     int fd = listen_open(http, err);
     if (fd < 0)
         return -1;
-
-    http->protocols[0] = (struct lws_protocols){
-        .name = "http",
-        .callback = http_callback,
-        .per_session_data_size = sizeof(conn_t),
-        /* Bytes per send: lws queues what is beyond it (4 KiB by default). */
-        .tx_packet_size = H1_CHUNK_BYTES,
-    };
-    http->foreign_loops[0] = http->loop;
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-                   LWS_SERVER_OPTION_NO_LWS_SYSTEM_STATES;
-    if (http->tls_cert)
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.foreign_loops = http->foreign_loops;
-    info.user = http;
-    info.max_http_header_data = (unsigned short)http->max_header;
-    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-    info.protocols = http->protocols;
-    info.server_string = "lwstack";
-    info.timeout_secs = http->timeout_s;
-    info.keepalive_timeout = (int)http->idle_s;
-    http->ctx = lws_create_context(&info);
-    if (http->ctx == NULL) {
-        close(fd);
-        return lw_err_set(err, &lw_err_internal, "cannot create the libwebsockets context");
-    }
-    info.vhost_name = "lwstack";
-    /* HTTP/1.1 only: lws 4.1 drops HTTP/2 header fields it has no token for, and the API
-     * needs X-Tenant-ID and friends. */
-    info.alpn = "http/1.1";
-    if (http->tls_cert) {
-        info.ssl_cert_filepath = http->tls_cert;
-        info.ssl_private_key_filepath = http->tls_key;
-    }
-    http->vh = lws_create_vhost(http->ctx, &info);
-    if (http->vh == NULL) {
-        close(fd);
-        /* The context has uv handles on the loop now: let the stop path retire it. */
-        http->state = HTTP_RUNNING;
-        http->listen_fd = -1;
-        lw_err_set(err, &lw_err_config_invalid,
-                   "cannot set up the HTTP listener%s (see the libwebsockets error above)",
-                   http->tls_cert ? " with http.tls.certificate and http.tls.key" : "");
-        lw_http_stop(http, NULL, NULL);
-        return -1;
-    }
-    http->listen_fd = fd;
-    if (uv_poll_init(http->loop, &http->listener, fd) != 0) {
-        close(fd);
-        http->listen_fd = -1;
-        http->state = HTTP_RUNNING;
-        lw_http_stop(http, NULL, NULL);
-        return lw_err_set(err, &lw_err_internal, "cannot watch the HTTP listener");
-    }
+    uv_tcp_init(http->loop, &http->listener);
     http->listener.data = http;
     http->listener_open = true;
-    uv_poll_start(&http->listener, UV_READABLE, on_accept);
+    if (uv_tcp_open(&http->listener, fd) != 0 ||
+        uv_listen((uv_stream_t *)&http->listener, 511, on_connection) != 0) {
+        lw_err_set(err, &lw_err_unavailable, "cannot listen on %s", http->listen);
+        http->state = HTTP_STOPPED;
+        uv_close((uv_handle_t *)&http->listener, NULL);
+        http->listener_open = false;
+        return -1;
+    }
+    h2o_setup(http);
     http->state = HTTP_RUNNING;
-    char port[8];
-    snprintf(port, sizeof port, "%d", http->port);
-    lw_log(LW_LOG_INFO, "http", "listening", "address", http->listen, "port", port, "tls",
-           http->tls_cert ? "true" : "false", NULL);
+    lw_log(LW_LOG_DEBUG, "http", "listening", "server", http->name, "address", http->listen,
+           "tls", http->ssl ? "on" : "off", NULL);
     return 0;
 }
 
-static void stop_finish(lw_http_t *http)
+static void stop_maybe_finish(lw_http_t *http)
 {
-    /* Requests the server still owns (reading or writing) go now; those the handlers own
-     * were marked dead and go when they answer. */
-    lw_http_req_t *req = http->live;
-    while (req != NULL) {
-        lw_http_req_t *next = req->next;
-        req->wsi = NULL;
-        if (req->state == REQ_HANDLER)
-            req->dead = true;
-        else
-            req_release(req);
-        req = next;
-    }
+    if (http->state != HTTP_STOPPING || http->listener_open || http->nconns > 0)
+        return;
     http->state = HTTP_STOPPED;
-    lw_log(LW_LOG_INFO, "http", "stopped", "address", http->listen, NULL);
     void (*done)(void *) = http->stop_done;
-    void *arg = http->stop_arg;
     http->stop_done = NULL;
     if (done)
-        done(arg);
-    http_maybe_free(http);
-}
-
-static void on_destroy_timer_closed(uv_handle_t *h)
-{
-    lw_http_t *http = h->data;
-    http->destroy_timer_open = false;
-    stop_finish(http);
-}
-
-/* Counts the loop's handles that are not ours and still active or closing: lws' own. */
-static void count_foreign(uv_handle_t *h, void *arg)
-{
-    lw_http_t *http = ((void **)arg)[0];
-    int *n = ((void **)arg)[1];
-    if (h == (uv_handle_t *)&http->destroy_timer)
-        return;
-    if (h->data == http->ctx || uv_is_closing(h))
-        (*n)++;
-}
-
-/* Second step of destroying a context on a foreign loop: lws_context_destroy closed the
- * connections and started closing lws' uv handles; once the loop has run their close
- * callbacks, a second lws_context_destroy frees the context. */
-static void on_destroy_timer(uv_timer_t *t)
-{
-    lw_http_t *http = t->data;
-    int pending = 0;
-    void *arg[2] = {http, &pending};
-    uv_walk(http->loop, count_foreign, arg);
-    if (pending > 0 && ++http->destroy_polls < 500)
-        return;
-    if (http->ctx != NULL) {
-        lws_context_destroy(http->ctx);
-        http->ctx = NULL;
-    }
-    uv_timer_stop(t);
-    uv_close((uv_handle_t *)t, on_destroy_timer_closed);
+        done(http->stop_arg);
 }
 
 static void on_listener_closed(uv_handle_t *h)
 {
     lw_http_t *http = h->data;
     http->listener_open = false;
-    if (http->listen_fd >= 0)
-        close(http->listen_fd);
-    http->listen_fd = -1;
-    http_maybe_free(http);
+    stop_maybe_finish(http);
 }
 
 void lw_http_stop(lw_http_t *http, void (*done)(void *arg), void *arg)
 {
     if (http->state != HTTP_RUNNING) {
+        if (http->state == HTTP_NEW)
+            http->state = HTTP_STOPPED;
         if (done)
             done(arg);
         return;
@@ -1428,65 +1420,68 @@ void lw_http_stop(lw_http_t *http, void (*done)(void *arg), void *arg)
     http->state = HTTP_STOPPING;
     http->stop_done = done;
     http->stop_arg = arg;
-    if (http->listener_open) {
-        uv_poll_stop(&http->listener);
-        uv_close((uv_handle_t *)&http->listener, on_listener_closed);
-    }
-    /* Requests waiting on handlers lose their connection now; detach them from it so that
-     * nothing of lws is touched when their handlers answer. */
-    for (lw_http_req_t *req = http->live; req != NULL; req = req->next) {
-        if (req->state != REQ_HANDLER)
+    uv_close((uv_handle_t *)&http->listener, on_listener_closed);
+    /* Not h2o_context_request_shutdown: its HTTP/2 grace timer would outlive the loop. Every
+     * connection is closed below; answers still on their way say "connection: close". */
+    http->ctx.shutdown_requested = 1;
+    /* Requests held by handlers: their connections close without an answer. */
+    for (lw_http_req_t *r = http->live; r != NULL; r = r->next) {
+        h2o_req_t *h = r->h2o;
+        if (h == NULL || r->answered)
             continue;
-        req->dead = true;
-        req->wsi = NULL;
-        if (req->conn != NULL)
-            req->conn->req = NULL;
-        req->conn = NULL;
+        req_unlink_h2o(r);
+        h->http1_is_persistent = 0;
+        h2o_socket_t *sock = h->conn->callbacks->get_socket(h->conn);
+        int fd = sock ? h2o_socket_get_fd(sock) : -1;
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+        send_h2o(http, h, 503, "application/json", NULL, 0, "{}", 2);
     }
-    if (http->ctx != NULL)
-        lws_context_destroy(http->ctx);
-    uv_timer_init(http->loop, &http->destroy_timer);
-    http->destroy_timer.data = http;
-    http->destroy_timer_open = true;
-    uv_timer_start(&http->destroy_timer, on_destroy_timer, 1, 10);
+    /* Every connection reads end-of-file (or fails its write) and h2o closes it. */
+    for (conn_t *c = http->conns; c != NULL; c = c->next) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            shutdown(fd, SHUT_RDWR);
+    }
 }
 
 static void http_release(lw_http_t *http)
 {
-    while (http->pool != NULL) {
-        lw_http_req_t *r = http->pool;
-        http->pool = r->next;
-        free(r->body);
-        free(r->resp);
-        free(r);
-    }
     lw_http__router_destroy(&http->router);
+    free(http->scratch);
     free(http->tls_cert);
     free(http->tls_key);
     free(http);
 }
 
-/* Frees the server once lw_http_free was called and nothing refers to it any more. */
 static void http_maybe_free(lw_http_t *http)
 {
-    if (!http->free_pending || http->live != NULL || http->listener_open ||
-        http->destroy_timer_open || http->state == HTTP_RUNNING || http->state == HTTP_STOPPING)
-        return;
-    http_release(http);
+    if (http->free_pending && http->nlive == 0)
+        http_release(http);
 }
 
 void lw_http_free(lw_http_t *http)
 {
     if (http == NULL)
         return;
-    if (http->state == HTTP_RUNNING) {
-        /* Freed without a stop: a programming error; stop first so nothing dangles. The
-         * memory goes once the loop has run the stop to its end. */
-        lw_log(LW_LOG_ERROR, "http", "freed while running; stopping first", NULL);
-        http->free_pending = true;
-        lw_http_stop(http, NULL, NULL);
+    for (lw_http_req_t *r = http->live; r != NULL; r = r->next)
+        req_unlink_h2o(r);
+    if (http->ctx_inited) {
+        h2o_timeout_dispose(http->loop, &http->handler_timeout);
+        h2o_context_dispose(&http->ctx); /* runs the loop once to close its timers */
+        http->ctx_inited = false;
+    }
+    if (http->conf_inited) {
+        h2o_config_dispose(&http->conf);
+        http->conf_inited = false;
+    }
+    if (http->ssl != NULL) {
+        SSL_CTX_free(http->ssl);
+        http->ssl = NULL;
+    }
+    if (http->nlive > 0) {
+        http->free_pending = true; /* the last answer frees it */
         return;
     }
-    http->free_pending = true;
-    http_maybe_free(http);
+    http_release(http);
 }

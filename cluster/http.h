@@ -1,5 +1,18 @@
-/* The HTTP server: libwebsockets on the libuv loop, a router, JSON bodies (jansson), body
- * size caps, errors in The Things Stack's shape, TLS when a certificate is configured.
+/* The HTTP server: h2o (libh2o, built on libuv) on the caller's loop, a router, JSON bodies
+ * (jansson), size caps, errors in The Things Stack's shape, TLS when a certificate is
+ * configured. HTTP/1.1 (pipelining, chunked request bodies, Expect: 100-continue), HTTP/2
+ * (over TLS by ALPN, and cleartext with prior knowledge) and WebSocket upgrades.
+ *
+ * A process may run several servers, each its own listener with its own router: the API
+ * on http.listen (lw_http_new, from the http.* configuration), and others such as the Basic
+ * Station LNS WebSocket port (lw_http_new_opts, from a component's configuration).
+ *
+ * Refusals, each in The Things Stack's error JSON: a request line, head or body over its cap
+ * → 414 uri_too_long, 431 request_header_fields_too_large, 413 request_too_large; an unknown
+ * method → 405 method_not_allowed; ambiguous framing (Content-Length with
+ * Transfer-Encoding, or two Content-Length headers) → 400 bad_request and the connection
+ * closes, so a smuggled request behind it is never read. A request head larger than h2o's
+ * own bound (about 400 KiB) or with more than 100 headers gets h2o's plain 400.
  *
  * A handler is called once the whole body has arrived. It answers exactly once, now or
  * later from another callback (after a database result), with lw_http_respond_json /
@@ -27,15 +40,36 @@ typedef void (*lw_http_handler_t)(lw_http_req_t *req, void *arg);
  * http.max-body-bytes, ...). */
 int lw_http_config_register(lw_config_t *cfg);
 
+/* A server's settings. Zero values take the defaults of the http.* keys. */
+typedef struct lw_http_opts {
+    const char *name;            /* for logs: "api", "lns"; NULL: "api" */
+    const char *listen;          /* host:port, :port, [v6]:port (port 0: any free port) */
+    const char *listen_key;      /* the configuration key it came from, for errors */
+    const char *tls_certificate; /* PEM chain file; with tls_key: HTTPS (and h2 by ALPN) */
+    const char *tls_key;
+    size_t max_body_bytes;        /* default 1 MiB */
+    size_t max_header_bytes;      /* sum of header names and values; default 8192 */
+    size_t max_uri_bytes;         /* request target; default 8192 */
+    long long request_timeout_ms; /* head to answer; default 30 s */
+    long long idle_timeout_ms;    /* idle HTTP/2 connection; default 60 s */
+    size_t max_connections;       /* open at once; beyond: accepted and closed; default 10000 */
+    size_t ws_max_message_bytes;  /* largest WebSocket message received; default 1 MiB */
+    size_t ws_max_queued;         /* WebSocket messages queued for sending; default 1024 */
+} lw_http_opts_t;
+
+/* The API server from the http.* configuration. */
 lw_http_t *lw_http_new(uv_loop_t *loop, const lw_config_t *cfg, lw_err_t *err);
+/* A server from explicit settings (strings are copied). Errors: config_invalid naming
+ * opts->listen_key for a malformed address or a half TLS pair. */
+lw_http_t *lw_http_new_opts(uv_loop_t *loop, const lw_http_opts_t *opts, lw_err_t *err);
 /* Starts listening. Returns -1 with err when the port cannot be bound (unavailable:
- * "cannot listen on ADDR: REASON"; nothing is left on the loop) or TLS cannot be set up
- * (config_invalid; libwebsockets' handles then close on the next loop run). HTTP/1.1 only,
- * over TLS when http.tls.certificate and http.tls.key are set. */
+ * "cannot listen on ADDR: REASON") or TLS cannot be set up (config_invalid); nothing is
+ * left on the loop then. */
 int lw_http_start(lw_http_t *http, lw_err_t *err);
-/* Stops accepting, closes connections, destroys the libwebsockets context, then calls done
- * (at once when not running). Requests still held by handlers are dead from then on: their
- * answers are dropped and free them. */
+/* Stops accepting and closes every connection (a request still held by a handler gets no
+ * answer: its connection closes; WebSockets get on_close), then calls done once the last
+ * connection is closed (at once when not running). Requests still held by handlers are dead
+ * from then on: their answers are dropped and free them. */
 void lw_http_stop(lw_http_t *http, void (*done)(void *arg), void *arg);
 /* Frees the server (NULL: no-op): call it after stop's done, or before start. Requests still
  * held by handlers keep its memory until they are answered. */
@@ -64,16 +98,11 @@ const char *lw_http_param(const lw_http_req_t *req, const char *name);  /* route
 const char *lw_http_query(const lw_http_req_t *req, const char *name);  /* decoded; NULL */
 const char *lw_http_header(const lw_http_req_t *req, const char *name); /* case-insensitive */
 const char *lw_http_host(const lw_http_req_t *req); /* Host without port, lowercase */
-const void *lw_http_body(const lw_http_req_t *req, size_t *len);
 /* Parses the body as a JSON object; on failure sets err (invalid_json with line/column) and
  * returns NULL. An empty body yields an empty object. The result is owned by the request. */
 json_t *lw_http_json(lw_http_req_t *req, lw_err_t *err);
 /* A correlation id for this request ("http:<random>"), used in errors and logs. */
 const char *lw_http_correlation_id(const lw_http_req_t *req);
-
-/* Per-request slot for the handler's own state (freed by the handler). */
-void lw_http_set_user(lw_http_req_t *req, void *user);
-void *lw_http_user(const lw_http_req_t *req);
 
 /* Adds a response header (copied), e.g. "X-Total-Count". */
 void lw_http_add_header(lw_http_req_t *req, const char *name, const char *value);
@@ -85,6 +114,34 @@ void lw_http_respond_err(lw_http_req_t *req, const lw_err_t *err);
 /* Answers with raw bytes and a content type. */
 void lw_http_respond(lw_http_req_t *req, int status, const char *content_type, const void *body,
                      size_t len);
+
+/* ---- WebSocket ------------------------------------------------------------------------ */
+
+typedef struct lw_ws lw_ws_t;
+
+typedef struct lw_ws_callbacks {
+    /* A whole message (text or binary), at most ws_max_message_bytes (a larger one closes
+     * the connection with 1009). data is valid during the call only. */
+    void (*on_message)(lw_ws_t *ws, bool binary, const void *data, size_t len, void *arg);
+    /* Once, when the connection is gone (peer close, error, lw_ws_close, server stop). ws is
+     * freed when it returns. */
+    void (*on_close)(lw_ws_t *ws, void *arg);
+} lw_ws_callbacks_t;
+
+/* True when req is a WebSocket handshake (GET with Upgrade: websocket and a key, HTTP/1.1). */
+bool lw_http_is_websocket(const lw_http_req_t *req);
+/* Answers req with 101 and turns its connection into a WebSocket: this answers the request
+ * (req is gone when it returns). Returns the socket, or NULL with err (bad_request: not a
+ * WebSocket handshake) and req still unanswered. cb is copied; arg is kept. */
+lw_ws_t *lw_http_websocket_accept(lw_http_req_t *req, const lw_ws_callbacks_t *cb, void *arg,
+                                  lw_err_t *err);
+/* Queues a message (copied). Returns -1 with err (ws_queue_full when ws_max_queued messages
+ * are waiting, unavailable once closing). */
+int lw_ws_send(lw_ws_t *ws, bool binary, const void *data, size_t len, lw_err_t *err);
+/* Sends a close frame with code; on_close follows once the peer answers or goes. */
+void lw_ws_close(lw_ws_t *ws, int code);
+/* The peer's address as "ip:port" (IPv6 in brackets). */
+const char *lw_ws_peer(const lw_ws_t *ws);
 
 /* Builds The Things Stack's error JSON for err (new reference). */
 json_t *lw_http_err_json(const lw_err_t *err, const char *correlation_id);

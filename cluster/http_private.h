@@ -58,13 +58,28 @@ typedef struct lw_http__match {
     lw_http__kv_t params[LW_HTTP_MAX_PARAMS];
 } lw_http__match_t;
 
-/* libwebsockets has already percent-decoded the path and every query argument (and
- * answered 403 to malformed escapes) by the time a request reaches us; what is left is
- * splitting. */
+/* Percent-decodes s in place (and '+' to a space when plus_is_space, for query strings).
+ * Returns the decoded length, or -1 for a malformed escape or an escaped NUL. */
+long lw_http__url_decode(char *s, bool plus_is_space);
 
 /* Splits one decoded query argument ("name=value", "flag") in place at its first '='; a
  * bare name gets the value "". Returns false for an empty argument. */
 bool lw_http__query_arg_split(char *arg, lw_http__kv_t *out);
+
+/* Splits a query string (without '?') in place at '&', decodes each argument and fills
+ * out[0..cap). Returns the number of arguments kept, or -1 for a malformed escape. */
+int lw_http__query_parse(char *query, lw_http__kv_t *out, int cap);
+
+/* Request framing of an HTTP/1 head (request line through the blank line, as received):
+ * counts its Content-Length and Transfer-Encoding header lines. h2o reads the body by the
+ * first Content-Length, or by Transfer-Encoding when both are present; a request carrying
+ * either ambiguity is refused before its body means anything (RFC 9112 §6.3). Returns
+ * NULL when the framing is unambiguous, else the reason. */
+const char *lw_http__framing_check(const char *head, size_t len);
+
+/* "Acme.Example.COM:1885" → "acme.example.com", "[::1]:80" → "[::1]": writes at most
+ * cap - 1 bytes and a NUL into out. */
+void lw_http__host_normalize(const char *host, size_t len, char *out, size_t cap);
 
 /* Router tables. Patterns are "/a/b/{name}": absolute, no empty segments, captures whole
  * segments only, at most LW_HTTP_MAX_SEGMENTS segments and LW_HTTP_MAX_PARAMS captures.

@@ -17,9 +17,111 @@ bool lw_http__query_arg_split(char *arg, lw_http__kv_t *out)
         *eq = '\0';
         out->value = eq + 1;
     } else {
-        out->value = "";
+        out->value = arg + strlen(arg); /* "", inside the caller's buffer */
     }
     return true;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long lw_http__url_decode(char *s, bool plus_is_space)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r == '%') {
+            int hi = hex_digit(r[1]), lo = hi < 0 ? -1 : hex_digit(r[2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            *w++ = (char)(hi << 4 | lo);
+            r += 2;
+        } else {
+            *w++ = (plus_is_space && *r == '+') ? ' ' : *r;
+        }
+    }
+    *w = '\0';
+    return (long)(w - s);
+}
+
+int lw_http__query_parse(char *query, lw_http__kv_t *out, int cap)
+{
+    int n = 0;
+    char *p = query;
+    while (p != NULL) {
+        char *amp = strchr(p, '&');
+        if (amp != NULL)
+            *amp = '\0';
+        /* Split before decoding, so that an escaped '=' stays in the value. */
+        lw_http__kv_t kv;
+        if (lw_http__query_arg_split(p, &kv)) {
+            if (lw_http__url_decode((char *)kv.name, true) < 0 ||
+                lw_http__url_decode((char *)kv.value, true) < 0)
+                return -1;
+            if (n < cap && kv.name[0] != '\0')
+                out[n++] = kv;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return n;
+}
+
+static bool name_is(const char *line, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    if (len < n + 1 || line[n] != ':')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (tolower((unsigned char)line[i]) != name[i])
+            return false;
+    return true;
+}
+
+const char *lw_http__framing_check(const char *head, size_t len)
+{
+    int cl = 0, te = 0;
+    const char *p = memchr(head, '\n', len); /* skip the request line */
+    const char *end = head + len;
+    while (p != NULL && ++p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = (size_t)((nl ? nl : end) - p);
+        if (l > 0 && p[l - 1] == '\r')
+            l--;
+        if (l == 0)
+            break; /* the blank line ending the head */
+        cl += name_is(p, l, "content-length");
+        te += name_is(p, l, "transfer-encoding");
+        p = nl;
+    }
+    if (te > 0 && cl > 0)
+        return "both Transfer-Encoding and Content-Length";
+    if (cl > 1)
+        return "more than one Content-Length";
+    return NULL;
+}
+
+void lw_http__host_normalize(const char *host, size_t len, char *out, size_t cap)
+{
+    size_t end = len;
+    if (len > 0 && host[0] == '[') {
+        const char *cb = memchr(host, ']', len);
+        end = cb ? (size_t)(cb - host) + 1 : len;
+    } else {
+        const char *colon = memchr(host, ':', len);
+        end = colon ? (size_t)(colon - host) : len;
+    }
+    size_t n = 0;
+    for (; n < end && n + 1 < cap; n++)
+        out[n] = (char)tolower((unsigned char)host[n]);
+    if (cap > 0)
+        out[n] = '\0';
 }
 
 void lw_http__router_init(lw_http__router_t *r)

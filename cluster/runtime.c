@@ -462,6 +462,9 @@ void lw_rt_free(lw_rt_t *rt)
         while (!rt->work_closed)
             uv_run(&rt->loop, UV_RUN_ONCE);
     }
+    /* The HTTP server closes its own (h2o's) handles. */
+    lw_http_free(rt->http);
+    rt->http = NULL;
     /* Anything still open (a component that never started, a failed start-up) is closed
      * first, while the memory its handles live in still exists. */
     uv_walk(&rt->loop, rt_walk_close, NULL);

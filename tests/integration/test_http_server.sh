@@ -88,8 +88,8 @@ lw_t_eq "server fine after 413" 200 "$(get "$B/sync")"
 head -c 3000000 /dev/zero >"$D/big.bin"
 lw_t_eq "3 MB body without Expect" 413 "$(get -H 'Expect:' --data-binary @"$D/big.bin" "$B/echo")"
 lw_t_eq "3 MB body with Expect" 413 "$(get --data-binary @"$D/big.bin" "$B/echo")"
-lw_t_eq "chunked body refused" "400 chunked request bodies are not supported: send Content-Length" \
-    "$(get -H 'Transfer-Encoding: chunked' -d '{"a":1}' "$B/echo") $(jq_ 'd["message"].split("(",1)[1][:-1]')"
+lw_t_eq "chunked body" '200 {"echo":{"a":1}}' \
+    "$(get -H 'Transfer-Encoding: chunked' -d '{"a":1}' "$B/echo") $(cat "$D/body")"
 
 # Keep-alive: several requests on one connection.
 out=$(curl -s -v "$B/sync" "$B/list" "$B/things/a/parts/b" 2>&1)
@@ -121,10 +121,10 @@ lw_t_eq "pipelined requests" '3 {"ok":true}|{"async":true,"delay_ms":30}|{"thing
     "$(pipe 'GET /sync HTTP/1.1|Host: x||GET /async?delay_ms=30 HTTP/1.1|Host: x||GET /things/a/parts/b HTTP/1.1|Host: x|Connection: close||')"
 lw_t_eq "pipelined after a body" '2 {"echo":{"n":1}}|{"ok":true}' \
     "$(pipe 'POST /echo HTTP/1.1|Host: x|Content-Length: 7||{"n":1}GET /sync HTTP/1.1|Host: x|Connection: close||')"
-# libwebsockets 4.1 misplaces the body of a pipelined request that follows another one
-# (it hands over bytes of the request's own head); what matters here is that the server
-# neither hangs nor spins and keeps serving.
-pipe 'GET /sync HTTP/1.1|Host: x||POST /echo HTTP/1.1|Host: x|Content-Length: 7|Connection: close||{"n":1}' >/dev/null
+# A body behind another request in the same write (libwebsockets 4.1 handed over the
+# request's own head as its body, then spun at 100% CPU).
+lw_t_eq "pipelined body after a request" '2 {"ok":true}|{"echo":{"n":1}}' \
+    "$(pipe 'GET /sync HTTP/1.1|Host: x||POST /echo HTTP/1.1|Host: x|Content-Length: 7|Connection: close||{"n":1}')"
 lw_t_eq "alive after a pipelined body" 200 "$(get -m 2 "$B/sync")"
 
 # 50 concurrent clients on async answers.

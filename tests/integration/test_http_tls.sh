@@ -21,7 +21,7 @@ lw_t_eq "HTTPS by name" '{"ok":true}' "$("${C[@]}" --resolve "localhost:$LW_T_HT
 lw_t_eq "HTTPS X-Total-Count" 42 "$("${C[@]}" -D - -o /dev/null "$B/list" | grep -i '^x-total-count:' | cut -d' ' -f2 | tr -d '\r')"
 lw_t_eq "HTTPS POST JSON" '{"echo":{"k":"v"}}' "$("${C[@]}" -d '{"k":"v"}' "$B/echo")"
 lw_t_eq "HTTPS X-Tenant-ID" acme "$("${C[@]}" -H 'X-Tenant-ID: acme' "$B/headers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["x-tenant-id"])')"
-lw_t_eq "ALPN settles on HTTP/1.1" 1.1 "$("${C[@]}" --http2 -o /dev/null -w '%{http_version}' "$B/sync")"
+lw_t_eq "ALPN settles on HTTP/2" 2 "$("${C[@]}" --http2 -o /dev/null -w '%{http_version}' "$B/sync")"
 out=$("${C[@]}" -v "$B/sync" "$B/async?delay_ms=20" 2>&1)
 lw_t_eq "HTTPS keep-alive" 1 "$(grep -c 'Re-using existing connection' <<<"$out")"
 lw_t_eq "HTTPS 1 MB answer" 1000000 "$("${C[@]}" "$B/big?bytes=1000000" | wc -c | tr -d ' ')"
