@@ -45,6 +45,13 @@ lw_t_eq "authorization" "Bearer NNSXS.A.B" "$(jq_ 'd["authorization"]')"
 lw_t_eq "content-type" application/json "$(jq_ 'd["content-type"]')"
 lw_t_eq "arbitrary header" yo "$(jq_ 'd["x-custom"]')"
 
+# HTTP/2 (cleartext, prior knowledge): every header reaches the handler (libwebsockets
+# dropped unknown ones such as X-Tenant-ID over HTTP/2).
+out=$(curl -s --http2-prior-knowledge -o "$D/body" -w '%{http_version}' -H 'X-Tenant-ID: acme' "$B/headers")
+lw_t_eq "HTTP/2 prior knowledge" 2 "$out"
+lw_t_eq "HTTP/2 X-Tenant-ID" acme "$(jq_ 'd["x-tenant-id"]')"
+lw_t_eq "HTTP/2 POST JSON" '{"echo":{"h":2}}' "$(curl -s --http2-prior-knowledge -d '{"h":2}' "$B/echo")"
+
 # Errors in The Things Stack's shape.
 lw_t_eq "404 status" 404 "$(get "$B/nothing/here")"
 lw_t_eq "404 code" 5 "$(jq_ 'd["code"]')"

@@ -22,6 +22,7 @@ lw_t_eq "HTTPS X-Total-Count" 42 "$("${C[@]}" -D - -o /dev/null "$B/list" | grep
 lw_t_eq "HTTPS POST JSON" '{"echo":{"k":"v"}}' "$("${C[@]}" -d '{"k":"v"}' "$B/echo")"
 lw_t_eq "HTTPS X-Tenant-ID" acme "$("${C[@]}" -H 'X-Tenant-ID: acme' "$B/headers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["x-tenant-id"])')"
 lw_t_eq "ALPN settles on HTTP/2" 2 "$("${C[@]}" --http2 -o /dev/null -w '%{http_version}' "$B/sync")"
+lw_t_eq "HTTP/2 over TLS keeps X-Tenant-ID" acme "$("${C[@]}" --http2 -H 'X-Tenant-ID: acme' "$B/headers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["x-tenant-id"])')"
 out=$("${C[@]}" -v "$B/sync" "$B/async?delay_ms=20" 2>&1)
 lw_t_eq "HTTPS keep-alive" 1 "$(grep -c 'Re-using existing connection' <<<"$out")"
 lw_t_eq "HTTPS 1 MB answer" 1000000 "$("${C[@]}" "$B/big?bytes=1000000" | wc -c | tr -d ' ')"

@@ -1,10 +1,11 @@
 /* fuzz_json_request: the HTTP server's request decoding without a socket.
  *
- * Input: "METHOD TARGET\n" then the body, TARGET being "path?query". The path goes
- * through the router (a table shaped like the API's), each '&'-separated query argument
- * through lw_http__query_arg_split, the body through lw_http__json_parse, and every error
- * through lw_http_err_json, as cluster/http.c does for a request. (libwebsockets has done
- * the percent-decoding before these functions see a request.) */
+ * Input: "METHOD TARGET\n" then the body, TARGET being "path?query". As cluster/http.c
+ * does for a request: the path is percent-decoded (lw_http__url_decode) and goes through the
+ * router (a table shaped like the API's), the query through lw_http__query_parse, the body
+ * through lw_http__json_parse, every error through lw_http_err_json; the whole input is
+ * also read as an HTTP/1 head by lw_http__framing_check and its first line as a Host value
+ * by lw_http__host_normalize. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     size_t tlen = strlen(target); /* stops at a NUL, as a C-string path would */
     char *query = memchr(target, '?', tlen);
-    size_t path_len = query ? (size_t)(query - target) : tlen;
+    if (query != NULL)
+        *query = '\0';
+    long dl = lw_http__url_decode(target, false);
+    if (dl > (long)tlen)
+        abort(); /* decoding never grows */
+    size_t path_len = dl < 0 ? 0 : strlen(target);
+
+    if (lw_http__framing_check((const char *)data, size) == NULL && size > 0) {
+        /* nothing to check: any answer is fine */
+    }
+    char host[64];
+    lw_http__host_normalize((const char *)data, head_len, host, sizeof host);
+    if (strlen(host) >= sizeof host)
+        abort();
 
     char *buf = malloc(path_len + 1);
     lw_http__match_t m;
@@ -114,18 +128,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     if (query != NULL) {
-        lw_http__kv_t kv;
-        char *arg = query + 1;
-        for (;;) {
-            char *amp = strchr(arg, '&');
-            if (amp != NULL)
-                *amp = '\0';
-            if (lw_http__query_arg_split(arg, &kv) && (kv.name == NULL || kv.value == NULL))
+        lw_http__kv_t kv[LW_HTTP_MAX_QUERY];
+        int n = lw_http__query_parse(query + 1, kv, LW_HTTP_MAX_QUERY);
+        if (n > LW_HTTP_MAX_QUERY)
+            abort();
+        for (int i = 0; i < n; i++)
+            if (kv[i].name == NULL || kv[i].value == NULL || kv[i].name[0] == '\0')
                 abort();
-            if (amp == NULL)
-                break;
-            arg = amp + 1;
-        }
     }
 
     json_t *j = lw_http__json_parse(body, body_len, &err);
