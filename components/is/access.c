@@ -33,19 +33,6 @@ static is_rights_t r_collabs(is_ent_t e)
     return IS_BIT(v[e]);
 }
 
-/* "<kind>_ids": {"<kind>_id": id} */
-static json_t *entity_ids(is_ent_t e, const char *id)
-{
-    const is_kind_t *k = kind_of(e);
-    char key[48];
-    snprintf(key, sizeof key, "%s_ids", k->key);
-    json_t *inner = json_object();
-    json_object_set_new(inner, k->id_field, json_string(id));
-    json_t *o = json_object();
-    json_object_set_new(o, key, inner);
-    return o;
-}
-
 /* The state of an API key operation. op.id is the entity the keys belong to. */
 typedef struct key_op {
     is_op_t op;
@@ -609,7 +596,7 @@ static void auth_info(is_op_t *op)
         if (a->expires_at[0])
             json_object_set_new(k, "expires_at", json_string(a->expires_at));
         json_t *w = json_object();
-        json_object_set_new(w, "entity_ids", entity_ids(a->ent, a->ent_id));
+        json_object_set_new(w, "entity_ids", is_entity_ids(kind_of(a->ent), a->ent_id));
         json_object_set_new(w, "api_key", k);
         json_object_set_new(o, "api_key", w);
     } else if (a->kind == IS_AUTH_TOKEN) {

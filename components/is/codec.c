@@ -694,6 +694,14 @@ int is_mask_parse_json(const is_kind_t *k, const json_t *fm, const char *field, 
     return lw_api_mask_parse_json(&f, fm, field, m, err);
 }
 
+void is_mask_all(const is_kind_t *k, is_mask_t *m)
+{
+    m->n = 0;
+    for (size_t i = 0; i < k->nfields && m->n < IS_MASK_MAX; i++)
+        if (!(k->fields[i].flags & IS_F_HIDDEN))
+            snprintf(m->paths[m->n++], sizeof m->paths[0], "%s", k->fields[i].name);
+}
+
 bool is_mask_has(const is_mask_t *m, const char *path)
 {
     return lw_api_mask_has(m, path);

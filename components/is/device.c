@@ -60,13 +60,6 @@ static json_t *dev_render(const PGresult *res, int i, int c0, const is_mask_t *m
     return o;
 }
 
-static void mask_all(is_mask_t *m)
-{
-    m->n = 0;
-    for (size_t i = 0; i < is_kind_dev.nfields && m->n < IS_MASK_MAX; i++)
-        snprintf(m->paths[m->n++], sizeof m->paths[0], "%s", is_kind_dev.fields[i].name);
-}
-
 /* ---- create ------------------------------------------------------------------------------ */
 
 static void created(is_op_t *op, const PGresult *res)
@@ -79,7 +72,7 @@ static void created(is_op_t *op, const PGresult *res)
            "device", D(op)->dev_id, NULL);
     dev_event(op, "end_device.create");
     is_mask_t all;
-    mask_all(&all);
+    is_mask_all(&is_kind_dev, &all);
     lw_api_reply(&op->api, 200, dev_render(res, 0, 0, &all));
 }
 

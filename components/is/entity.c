@@ -125,23 +125,11 @@ static is_rights_t r_all(is_ent_t e)
     return IS_BIT(v[e]);
 }
 
-static const char *const user_state_names[] = {
-    "STATE_REQUESTED", "STATE_APPROVED", "STATE_REJECTED", "STATE_FLAGGED", "STATE_SUSPENDED"};
-
+/* Users have The Things Stack's State enum, as tenants do (tenant/ids.h). -1: unknown. */
 static int user_state_parse(const char *s)
 {
-    for (int i = 0; i < 5; i++)
-        if (s != NULL && strcmp(s, user_state_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-static void mask_all(const is_kind_t *k, is_mask_t *m)
-{
-    m->n = 0;
-    for (size_t i = 0; i < k->nfields && m->n < IS_MASK_MAX; i++)
-        if (!(k->fields[i].flags & IS_F_HIDDEN))
-            snprintf(m->paths[m->n++], sizeof m->paths[0], "%s", k->fields[i].name);
+    tn_state_t st;
+    return s != NULL && tn_state_parse(s, &st) == 0 ? (int)st : -1;
 }
 
 /* Renders row i of a result whose columns start at c0 in cols_of(k) order. */
@@ -162,7 +150,7 @@ static json_t *row_render(const is_kind_t *k, const PGresult *res, int i, int c0
             json_object_set_new(full, "admin", json_true());
         int st = atoi(PQgetvalue(res, i, c0 + 6));
         if (st > 0 && st < 5)
-            json_object_set_new(full, "state", json_string(user_state_names[st]));
+            json_object_set_new(full, "state", json_string(tn_state_name((tn_state_t)st)));
     }
     json_t *o = is_entity_render(k, ids, PQgetvalue(res, i, c0 + 2), PQgetvalue(res, i, c0 + 3),
                                  PQgetvalue(res, i, c0 + 4), full, mask);
@@ -262,7 +250,7 @@ static void create_inserted(is_op_t *op, const PGresult *res)
     snprintf(ev, sizeof ev, "%s.create", op->kind->key);
     is_event(op, ev, is_entity_ids(op->kind, op->id));
     is_mask_t all;
-    mask_all(op->kind, &all);
+    is_mask_all(op->kind, &all);
     lw_api_reply(&op->api, 200, row_render(op->kind, res, 0, 0, &all));
 }
 
@@ -380,7 +368,7 @@ static void user_inserted(is_op_t *op, const PGresult *res)
     lw_log(LW_LOG_INFO, "is", "user created", "tenant", op->t.id, "user", op->id, NULL);
     is_event(op, "user.create", is_entity_ids(&is_kind_user, op->id));
     is_mask_t all;
-    mask_all(op->kind, &all);
+    is_mask_all(op->kind, &all);
     lw_api_reply(&op->api, 200, row_render(op->kind, res, 0, 0, &all));
 }
 
@@ -625,7 +613,7 @@ static void update_row(is_op_t *op, const PGresult *res)
             json_object_set_new(cur, "admin", json_true());
         int st = atoi(PQgetvalue(res, 0, 6));
         json_object_set_new(cur, "state",
-                            json_string(user_state_names[st >= 0 && st < 5 ? st : 0]));
+                            json_string(tn_state_name((tn_state_t)(st >= 0 && st < 5 ? st : 0))));
     }
     lw_err_t e;
     if (is_entity_apply(k, cur, E(op)->data, &E(op)->mask, &e) != 0) {
