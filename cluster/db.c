@@ -730,6 +730,20 @@ static void db_conn_connect(db_conn_t *c)
         db_conn_connect_failed(c, "cannot poll the connection socket");
 }
 
+/* Closes c's libpq connection and takes its request and transaction away (the transaction
+ * marked lost and released from c): the caller fails them. */
+static void db_conn_drop(db_conn_t *c, db_req_t **r, lw_db_tx_t **tx)
+{
+    *r = c->cur;
+    c->cur = NULL;
+    *tx = c->tx;
+    if (*tx != NULL) {
+        (*tx)->lost = true;
+        db_tx_release(*tx);
+    }
+    db_conn_finish(c);
+}
+
 /* The connection died: its request fails with db_unavailable (it may have run: never
  * retried), its transaction is lost, and it reconnects after the backoff. */
 static void db_conn_lost(db_conn_t *c, const char *why)
@@ -737,14 +751,9 @@ static void db_conn_lost(db_conn_t *c, const char *why)
     lw_db_t *db = c->db;
     char line[256];
     db_conn_why(c, "connection lost", why, true, line, sizeof line);
-    db_req_t *r = c->cur;
-    c->cur = NULL;
-    lw_db_tx_t *tx = c->tx;
-    if (tx != NULL) {
-        tx->lost = true;
-        db_tx_release(tx);
-    }
-    db_conn_finish(c);
+    db_req_t *r;
+    lw_db_tx_t *tx;
+    db_conn_drop(c, &r, &tx);
     if (db->stopping) {
         c->state = DB_CONN_CLOSED;
     } else {
@@ -1169,14 +1178,8 @@ void lw_db_stop(lw_db_t *db, void (*done)(void *arg), void *arg)
         db_req_complete(r, NULL, &err);
     for (int i = 0; i < db->pool_size; i++) {
         db_conn_t *c = &db->conns[i];
-        r = c->cur;
-        c->cur = NULL;
-        lw_db_tx_t *tx = c->tx;
-        if (tx != NULL) {
-            tx->lost = true;
-            db_tx_release(tx);
-        }
-        db_conn_finish(c);
+        lw_db_tx_t *tx;
+        db_conn_drop(c, &r, &tx);
         c->state = DB_CONN_CLOSED;
         c->healthy = false;
         if (c->timer_open) {
