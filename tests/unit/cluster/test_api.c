@@ -1,8 +1,13 @@
 /* Unit tests of the API pipeline's pure helpers (cluster/api_codec.c: field masks, paging,
- * order, RFC 3339 times, body keys, conflict mapping) and of its work hand-off on a real
- * loop (cluster/api.c: lw_api_offload, with and without a worker pool). The statement
- * chain against PostgreSQL is exercised through every API's integration test
- * (test_tenants.sh, test_is_api.sh, test_is_access.sh). */
+ * order, RFC 3339 times, body keys, conflict mapping), of its work hand-off on a real loop
+ * (lw_api_offload, with and without a worker pool), and of operations answered through a
+ * real HTTP server (cluster/api.c: work then reply, a statement or a BEGIN that the
+ * database cannot run, invalid input, a client gone before the answer). The statement
+ * chain against a live PostgreSQL runs in every API's integration test (test_tenants.sh,
+ * test_tenant_api.sh, test_is_api.sh, test_is_access.sh). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "cluster/api.h"
+#include "cluster/log.h"
 
 static const char *attr(const lw_err_t *err, const char *key)
 {
@@ -400,6 +410,250 @@ static void test_lw_api_offload__closed_pool_refuses_and_never_calls_back(void *
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- operations through a real HTTP server ----------------------------------------------- */
+
+/* A Unix-socket folder that does not exist: every connection attempt fails at once. */
+#define DB_NOWHERE "host=/nonexistent-lwstack-test-dir dbname=x user=y"
+
+typedef struct server {
+    uv_loop_t loop;
+    lw_config_t *cfg;
+    lw_http_t *http;
+    lw_db_t *db;
+    lw_work_pool_t *pool;
+    lw_api_env_t env;
+    int destroyed; /* ops freed */
+    /* the client thread */
+    pthread_t client;
+    int port;
+    const char *request;
+    bool close_early; /* leave before the answer */
+    char response[4096];
+    volatile int client_done;
+    uv_timer_t poll;
+} server_t;
+
+typedef struct test_op {
+    lw_api_op_t api;
+    server_t *s;
+    int input;
+    int doubled; /* written off the loop */
+} test_op_t;
+
+static void test_op_destroy(lw_api_op_t *op)
+{
+    ((test_op_t *)op)->s->destroyed++;
+}
+
+static test_op_t *test_op_new(server_t *s, lw_http_req_t *req)
+{
+    test_op_t *op = lw_api_op_new(sizeof *op, &s->env, req);
+    assert_non_null(op);
+    op->s = s;
+    op->api.destroy = test_op_destroy;
+    return op;
+}
+
+static int double_work(lw_api_op_t *a)
+{
+    test_op_t *op = (test_op_t *)a;
+    op->doubled = op->input * 2;
+    return 7;
+}
+
+static void doubled(lw_api_op_t *a, int rc)
+{
+    test_op_t *op = (test_op_t *)a;
+    lw_api_reply(a, 200, json_pack("{si si}", "doubled", op->doubled, "rc", rc));
+}
+
+static void h_work(lw_http_req_t *req, void *arg)
+{
+    test_op_t *op = test_op_new(arg, req);
+    op->input = atoi(lw_http_query(req, "n"));
+    lw_api_work(&op->api, double_work, doubled);
+}
+
+static void never(lw_api_op_t *a, const PGresult *res)
+{
+    (void)res;
+    lw_api_reply(a, 200, NULL); /* not reached: the database is not there */
+}
+
+static void h_query(lw_http_req_t *req, void *arg)
+{
+    test_op_t *op = test_op_new(arg, req);
+    lw_api_query(&op->api, "SELECT 1", 0, NULL, never);
+}
+
+static void h_begin(lw_http_req_t *req, void *arg)
+{
+    test_op_t *op = test_op_new(arg, req);
+    lw_api_begin(&op->api, never);
+}
+
+static void h_invalid(lw_http_req_t *req, void *arg)
+{
+    test_op_t *op = test_op_new(arg, req);
+    lw_api_fail_invalid(&op->api, "limit", "must be an integer from 0 to 1000");
+}
+
+static int server_setup(void **state)
+{
+    server_t *s = calloc(1, sizeof *s);
+    lw_log_setup(LW_LOG_ERROR, LW_LOG_LOGFMT);
+    assert_int_equal(uv_loop_init(&s->loop), 0);
+    s->cfg = lw_config_new();
+    assert_int_equal(lw_http_config_register(s->cfg), 0);
+    lw_err_t err;
+    assert_int_equal(lw_config_set(s->cfg, "http.listen", "127.0.0.1:0", "flag", &err), 0);
+    s->http = lw_http_new(&s->loop, s->cfg, &err);
+    assert_non_null(s->http);
+    const lw_db_opts_t opts = {.uri = DB_NOWHERE, .pool_size = 1, .query_timeout_ms = 100};
+    s->db = lw_db_new(&s->loop, &opts, &err);
+    assert_non_null(s->db);
+    assert_int_equal(lw_db_start(s->db, &err), 0);
+    s->pool = lw_work_pool_new(&s->loop, 1, 4, &err);
+    assert_non_null(s->pool);
+    s->env = (lw_api_env_t){.db = s->db, .work = s->pool, .loop = &s->loop, .module = "test"};
+    lw_http_route(s->http, "GET", "/work", h_work, s);
+    lw_http_route(s->http, "GET", "/query", h_query, s);
+    lw_http_route(s->http, "GET", "/begin", h_begin, s);
+    lw_http_route(s->http, "GET", "/invalid", h_invalid, s);
+    assert_int_equal(lw_http_start(s->http, &err), 0);
+    s->port = lw_http_port(s->http);
+    *state = s;
+    return 0;
+}
+
+static void flag_set(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+static int server_teardown(void **state)
+{
+    server_t *s = *state;
+    int http_stopped = 0, db_stopped = 0, pool_closed = 0;
+    lw_http_stop(s->http, flag_set, &http_stopped);
+    lw_db_stop(s->db, flag_set, &db_stopped);
+    lw_work_pool_close(s->pool, flag_set, &pool_closed);
+    while (!http_stopped || !db_stopped || !pool_closed)
+        uv_run(&s->loop, UV_RUN_ONCE);
+    lw_http_free(s->http);
+    lw_db_free(s->db);
+    lw_work_pool_free(s->pool);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&s->loop), 0);
+    lw_config_free(s->cfg);
+    free(s);
+    return 0;
+}
+
+/* The client: one request, then everything until the server closes (or leaves at once). */
+static void *client_main(void *arg)
+{
+    server_t *s = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t n = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        send(fd, s->request, strlen(s->request), MSG_NOSIGNAL) > 0 && !s->close_early) {
+        ssize_t r;
+        while (n + 1 < sizeof s->response &&
+               (r = recv(fd, s->response + n, sizeof s->response - 1 - n, 0)) > 0)
+            n += (size_t)r;
+    }
+    s->response[n] = '\0';
+    close(fd);
+    __atomic_store_n(&s->client_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void poll_client(uv_timer_t *t)
+{
+    server_t *s = t->data;
+    if (__atomic_load_n(&s->client_done, __ATOMIC_SEQ_CST) && s->destroyed > 0)
+        uv_stop(&s->loop);
+}
+
+/* Sends `path` and runs the loop until the client has its answer and the op is freed. */
+static const char *roundtrip(server_t *s, const char *path, bool close_early)
+{
+    static char request[256];
+    snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+             path);
+    s->request = request;
+    s->close_early = close_early;
+    s->client_done = 0;
+    s->destroyed = 0;
+    uv_timer_init(&s->loop, &s->poll);
+    s->poll.data = s;
+    uv_timer_start(&s->poll, poll_client, 5, 5);
+    assert_int_equal(pthread_create(&s->client, NULL, client_main, s), 0);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    pthread_join(s->client, NULL);
+    uv_close((uv_handle_t *)&s->poll, NULL);
+    return s->response;
+}
+
+static const char *body_of(const char *response)
+{
+    const char *b = strstr(response, "\r\n\r\n");
+    return b != NULL ? b + 4 : "";
+}
+
+static void test_lw_api_work__result_answered_on_the_loop(void **state)
+{
+    server_t *s = *state;
+    const char *r = roundtrip(s, "/work?n=21", false);
+    assert_true(strncmp(r, "HTTP/1.1 200", 12) == 0);
+    json_t *b = json_loads(body_of(r), 0, NULL);
+    assert_non_null(b);
+    assert_int_equal(json_integer_value(json_object_get(b, "doubled")), 42);
+    assert_int_equal(json_integer_value(json_object_get(b, "rc")), 7);
+    json_decref(b);
+    assert_int_equal(s->destroyed, 1);
+}
+
+static void expect_error(server_t *s, const char *path, const char *status, const char *name)
+{
+    const char *r = roundtrip(s, path, false);
+    assert_true(strncmp(r, status, strlen(status)) == 0);
+    json_t *b = json_loads(body_of(r), 0, NULL);
+    assert_non_null(b);
+    json_t *d = json_array_get(json_object_get(b, "details"), 0);
+    assert_string_equal(json_string_value(json_object_get(d, "name")), name);
+    json_decref(b);
+    assert_int_equal(s->destroyed, 1);
+}
+
+static void test_lw_api_query__database_unavailable_answers_503(void **state)
+{
+    expect_error(*state, "/query", "HTTP/1.1 503", "db_unavailable");
+}
+
+static void test_lw_api_begin__database_unavailable_answers_503(void **state)
+{
+    expect_error(*state, "/begin", "HTTP/1.1 503", "db_unavailable");
+}
+
+static void test_lw_api_fail_invalid__answers_400_naming_the_field(void **state)
+{
+    expect_error(*state, "/invalid", "HTTP/1.1 400", "invalid_field");
+}
+
+static void test_lw_api_work__client_gone_before_the_answer(void **state)
+{
+    server_t *s = *state;
+    roundtrip(s, "/work?n=1", true);
+    /* The op ran to its end and was freed once; the answer went nowhere. */
+    assert_int_equal(s->destroyed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +675,16 @@ int main(void)
         cmocka_unit_test(test_lw_api_offload__worker_pool_result_on_loop),
         cmocka_unit_test(test_lw_api_offload__without_pool_libuv_threadpool),
         cmocka_unit_test(test_lw_api_offload__closed_pool_refuses_and_never_calls_back),
+        cmocka_unit_test_setup_teardown(test_lw_api_work__result_answered_on_the_loop, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_lw_api_query__database_unavailable_answers_503,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_lw_api_begin__database_unavailable_answers_503,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_lw_api_fail_invalid__answers_400_naming_the_field,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_lw_api_work__client_gone_before_the_answer,
+                                        server_setup, server_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
