@@ -575,10 +575,7 @@ void lw_http_add_header(lw_http_req_t *req, const char *name, const char *value)
     req->nresp_headers++;
 }
 
-static void respond_error(lw_http_req_t *req, const lw_err_def_t *def, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void respond_error(lw_http_req_t *req, const lw_err_def_t *def, const char *fmt, ...)
+void lw_http_respond_errorf(lw_http_req_t *req, const lw_err_def_t *def, const char *fmt, ...)
 {
     lw_err_t err;
     va_list ap;
@@ -692,7 +689,7 @@ static int request_check(lw_http_req_t *req, h2o_req_t *h)
 {
     lw_http_t *http = req->http;
     if (!method_known(req->method)) {
-        respond_error(req, &lw_err_method_not_allowed, "method `%s` is not allowed", req->method);
+        lw_http_respond_errorf(req, &lw_err_method_not_allowed, "method `%s` is not allowed", req->method);
         return -1;
     }
     if (h->input.path.len > http->max_uri) {
@@ -741,7 +738,7 @@ static int request_decode(lw_http_req_t *req, h2o_req_t *h)
     char *path = req_strndup(req, raw, plen);
     char *query = q ? req_strndup(req, q + 1, rawlen - plen - 1) : NULL;
     if (path == NULL || (q != NULL && query == NULL)) {
-        respond_error(req, &lw_err_internal, "out of memory");
+        lw_http_respond_errorf(req, &lw_err_internal, "out of memory");
         return -1;
     }
     if (lw_http__url_decode(path, false) < 0 ||
@@ -769,7 +766,7 @@ static int route(lw_http_req_t *req)
     size_t plen = strlen(req->path);
     char *buf = req_alloc(req, plen + 1);
     if (buf == NULL) {
-        respond_error(req, &lw_err_internal, "out of memory");
+        lw_http_respond_errorf(req, &lw_err_internal, "out of memory");
         return -1;
     }
     switch (lw_http__router_match(&http->router, method, req->path, plen, &m, buf, plen + 1)) {
@@ -779,14 +776,14 @@ static int route(lw_http_req_t *req)
         memcpy(req->params, m.params, sizeof m.params[0] * (size_t)m.nparams);
         return 0;
     case LW_HTTP__MATCH_METHOD:
-        respond_error(req, &lw_err_method_not_allowed, "method %s not allowed on %s", req->method,
+        lw_http_respond_errorf(req, &lw_err_method_not_allowed, "method %s not allowed on %s", req->method,
                       req->path);
         return -1;
     case LW_HTTP__MATCH_BAD_PATH:
-        respond_error(req, &lw_err_bad_request, "malformed request: path `%s`", req->path);
+        lw_http_respond_errorf(req, &lw_err_bad_request, "malformed request: path `%s`", req->path);
         return -1;
     default:
-        respond_error(req, &lw_err_not_found, "no route for %s %s", req->method, req->path);
+        lw_http_respond_errorf(req, &lw_err_not_found, "no route for %s %s", req->method, req->path);
         return -1;
     }
 }
@@ -840,7 +837,7 @@ static int on_request(h2o_handler_t *self, h2o_req_t *h)
         snprintf(req->method, sizeof req->method, "%s", "UNKNOWN");
     req->path = "";
     if (http->state != HTTP_RUNNING) {
-        respond_error(req, &lw_err_unavailable, "server stopping");
+        lw_http_respond_errorf(req, &lw_err_unavailable, "server stopping");
         return 0;
     }
     if (request_check(req, h) != 0 || request_decode(req, h) != 0 || route(req) != 0)

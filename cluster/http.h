@@ -111,6 +111,9 @@ void lw_http_add_header(lw_http_req_t *req, const char *name, const char *value)
 void lw_http_respond_json(lw_http_req_t *req, int status, json_t *body);
 /* Answers with err in The Things Stack's error shape and its HTTP status. */
 void lw_http_respond_err(lw_http_req_t *req, const lw_err_t *err);
+/* Answers with a new error of def, its message from fmt (no attributes). */
+void lw_http_respond_errorf(lw_http_req_t *req, const lw_err_def_t *def, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Answers with raw bytes and a content type. */
 void lw_http_respond(lw_http_req_t *req, int status, const char *content_type, const void *body,
                      size_t len);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/hex.h"
 #include "cluster/http_private.h"
 
 bool lw_http__query_arg_split(char *arg, lw_http__kv_t *out)
@@ -22,23 +23,12 @@ bool lw_http__query_arg_split(char *arg, lw_http__kv_t *out)
     return true;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long lw_http__url_decode(char *s, bool plus_is_space)
 {
     char *w = s;
     for (const char *r = s; *r; r++) {
         if (*r == '%') {
-            int hi = hex_digit(r[1]), lo = hi < 0 ? -1 : hex_digit(r[2]);
+            int hi = lw_hex_digit(r[1]), lo = hi < 0 ? -1 : lw_hex_digit(r[2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             *w++ = (char)(hi << 4 | lo);

@@ -67,18 +67,11 @@ static void print_http_error(const lc_ctx_t *ctx, lc_resp_t *r, lc_auth_t auth)
     free(message);
 }
 
-int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body, lc_auth_t auth,
-               lc_resp_t *out)
+/* The easy handle, reset for one request to url: callbacks, timeouts, no redirects. */
+static CURL *request_handle(lc_ctx_t *ctx, const char *method, const char *url, char *curl_err,
+                            lc_resp_t *out)
 {
     static bool global_init;
-    int rc = LC_EXIT_FAIL;
-    struct curl_slist *hdrs = NULL;
-    char *payload = NULL;
-    lc_str_t url = {0}, h = {0};
-    char curl_err[CURL_ERROR_SIZE] = "";
-
-    memset(out, 0, sizeof *out);
-    out->total = -1;
     if (!global_init) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         global_init = true;
@@ -86,15 +79,10 @@ int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body
     if (ctx->curl == NULL)
         ctx->curl = curl_easy_init();
     CURL *c = ctx->curl;
-    if (c == NULL) {
-        fprintf(stderr, "error: cannot initialise libcurl\n");
-        return LC_EXIT_FAIL;
-    }
+    if (c == NULL)
+        return NULL;
     curl_easy_reset(c);
-
-    lc_str_append(&url, ctx->url);
-    lc_str_append(&url, path);
-    curl_easy_setopt(c, CURLOPT_URL, url.buf);
+    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -112,13 +100,17 @@ int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (ctx->verbose)
-        fprintf(stderr, "> %s %s\n", method, url.buf);
+    return c;
+}
 
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+/* Appends the tenant and the credentials auth asks for to *hdrs. Returns LC_EXIT_OK, or
+ * LC_EXIT_USAGE when the command needs a tenant admin key that was not given. */
+static int request_auth(lc_ctx_t *ctx, lc_auth_t auth, struct curl_slist **hdrs)
+{
+    lc_str_t h = {0};
     if (ctx->tenant && *ctx->tenant && auth != LC_AUTH_ADMIN) {
         lc_str_appendf(&h, "X-Tenant-ID: %s", ctx->tenant);
-        hdrs = curl_slist_append(hdrs, h.buf);
+        *hdrs = curl_slist_append(*hdrs, h.buf);
         lc_str_free(&h);
     }
     if (auth == LC_AUTH_ADMIN || (auth == LC_AUTH_USER && ctx->api_key == NULL &&
@@ -126,27 +118,64 @@ int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body
         if (ctx->admin_key == NULL) {
             fprintf(stderr, "error: this command needs --tenant-admin-key (or "
                             "LWCLI_TENANT_ADMIN_KEY)\n");
-            rc = LC_EXIT_USAGE;
-            goto out;
+            return LC_EXIT_USAGE;
         }
         lc_str_appendf(&h, "Authorization: TenantAdminKey %s", ctx->admin_key);
     } else if (auth == LC_AUTH_USER && (ctx->api_key || ctx->token)) {
         lc_str_appendf(&h, "Authorization: Bearer %s", ctx->api_key ? ctx->api_key : ctx->token);
     }
     if (h.buf) {
-        hdrs = curl_slist_append(hdrs, h.buf);
+        *hdrs = curl_slist_append(*hdrs, h.buf);
         /* The header holds a secret: wipe our copy (libcurl keeps its own in the list). */
         memset(h.buf, 0, h.len);
     }
+    lc_str_free(&h);
+    return LC_EXIT_OK;
+}
+
+/* Sets the JSON body (or an empty one for POST/PUT); returns the payload to wipe and free. */
+static char *request_body(CURL *c, const char *method, json_t *body, struct curl_slist **hdrs)
+{
     if (body != NULL) {
-        payload = json_dumps(body, JSON_COMPACT);
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        char *payload = json_dumps(body, JSON_COMPACT);
+        *hdrs = curl_slist_append(*hdrs, "Content-Type: application/json");
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
-    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        return payload;
+    }
+    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
     }
+    return NULL;
+}
+
+int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body, lc_auth_t auth,
+               lc_resp_t *out)
+{
+    int rc = LC_EXIT_FAIL;
+    struct curl_slist *hdrs = NULL;
+    char *payload = NULL;
+    lc_str_t url = {0};
+    char curl_err[CURL_ERROR_SIZE] = "";
+
+    memset(out, 0, sizeof *out);
+    out->total = -1;
+    lc_str_append(&url, ctx->url);
+    lc_str_append(&url, path);
+    CURL *c = request_handle(ctx, method, url.buf, curl_err, out);
+    if (c == NULL) {
+        fprintf(stderr, "error: cannot initialise libcurl\n");
+        lc_str_free(&url);
+        return LC_EXIT_FAIL;
+    }
+    if (ctx->verbose)
+        fprintf(stderr, "> %s %s\n", method, url.buf);
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if ((rc = request_auth(ctx, auth, &hdrs)) != LC_EXIT_OK)
+        goto out;
+    rc = LC_EXIT_FAIL;
+    payload = request_body(c, method, body, &hdrs);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
     CURLcode cc = curl_easy_perform(c);
@@ -172,7 +201,6 @@ out:
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hdrs);
-    lc_str_free(&h);
     lc_str_free(&url);
     if (rc != LC_EXIT_OK)
         lc_resp_free(out);

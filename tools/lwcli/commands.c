@@ -1445,6 +1445,52 @@ static const char *env_or(const char *flag_value, const char *env, const char *d
     return dflt;
 }
 
+/* No command matched: help for the group or the whole CLI, or a usage error. */
+static int no_command(int argc, char **argv, int idx, bool help_flag, const lc_str_t *group)
+{
+    bool help = help_flag || (idx < argc && strcmp(argv[idx], "help") == 0);
+    for (int k = idx; k < argc; k++)
+        help = help || strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0;
+    if (group->len > 0) {
+        fprintf(help ? stdout : stderr, "%susage: lwcli %s <command> [flags]\n\n",
+                help ? "" : "error: incomplete or unknown command\n", group->buf);
+        usage_commands(help ? stdout : stderr, group->buf);
+    } else {
+        if (!help) {
+            if (idx < argc)
+                fprintf(stderr, "error: unknown command `%s`\n", argv[idx]);
+            else
+                fprintf(stderr, "error: missing command\n");
+        }
+        usage_main(help ? stdout : stderr);
+    }
+    return help ? LC_EXIT_OK : LC_EXIT_USAGE;
+}
+
+/* The connection settings from flags and environment (url is the context's URL buffer). */
+static int ctx_from_args(run_t *r, lc_str_t *url)
+{
+    lc_ctx_t *ctx = r->ctx;
+    const lc_args_t *a = r->a;
+    lc_str_append(url, env_or(lc_args_get(a, "url"), "LWCLI_URL", "http://localhost:1885"));
+    while (url->len > 0 && url->buf[url->len - 1] == '/')
+        url->buf[--url->len] = '\0';
+    if (strncmp(url->buf, "http://", 7) != 0 && strncmp(url->buf, "https://", 8) != 0)
+        return usage_error(r, "--url `%s` must start with http:// or https://", url->buf);
+    ctx->url = url->buf;
+    ctx->tenant = env_or(lc_args_get(a, "tenant"), "LWCLI_TENANT", NULL);
+    ctx->api_key = env_or(lc_args_get(a, "api-key"), "LWCLI_API_KEY", NULL);
+    ctx->admin_key = env_or(lc_args_get(a, "tenant-admin-key"), "LWCLI_TENANT_ADMIN_KEY", NULL);
+    ctx->json = lc_args_bool(a, "json");
+    ctx->insecure = lc_args_bool(a, "insecure");
+    ctx->verbose = lc_args_bool(a, "verbose");
+    if (ctx->tenant && *ctx->tenant == '\0')
+        ctx->tenant = NULL;
+    if (ctx->api_key == NULL && r->cmd->verb != X_LOGIN && r->cmd->verb != X_LOGOUT)
+        lc_token_load(ctx);
+    return LC_EXIT_OK;
+}
+
 int lc_main(int argc, char **argv)
 {
     lc_args_t *a = calloc(1, sizeof *a);
@@ -1465,23 +1511,7 @@ int lc_main(int argc, char **argv)
     }
     const command_t *cmd = find_command(argc, argv, &idx, &group);
     if (cmd == NULL) {
-        bool help = a->help || (idx < argc && strcmp(argv[idx], "help") == 0);
-        for (int k = idx; k < argc; k++)
-            help = help || strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0;
-        if (group.len > 0) {
-            fprintf(help ? stdout : stderr, "%susage: lwcli %s <command> [flags]\n\n",
-                    help ? "" : "error: incomplete or unknown command\n", group.buf);
-            usage_commands(help ? stdout : stderr, group.buf);
-        } else {
-            if (!help) {
-                if (idx < argc)
-                    fprintf(stderr, "error: unknown command `%s`\n", argv[idx]);
-                else
-                    fprintf(stderr, "error: missing command\n");
-            }
-            usage_main(help ? stdout : stderr);
-        }
-        rc = help ? LC_EXIT_OK : LC_EXIT_USAGE;
+        rc = no_command(argc, argv, idx, a->help, &group);
         goto out;
     }
     cmd_flags_build(cmd, &flags);
@@ -1503,24 +1533,8 @@ int lc_main(int argc, char **argv)
         goto out;
     }
 
-    lc_str_append(&url, env_or(lc_args_get(a, "url"), "LWCLI_URL", "http://localhost:1885"));
-    while (url.len > 0 && url.buf[url.len - 1] == '/')
-        url.buf[--url.len] = '\0';
-    if (strncmp(url.buf, "http://", 7) != 0 && strncmp(url.buf, "https://", 8) != 0) {
-        rc = usage_error(&r, "--url `%s` must start with http:// or https://", url.buf);
+    if ((rc = ctx_from_args(&r, &url)) != LC_EXIT_OK)
         goto out;
-    }
-    ctx.url = url.buf;
-    ctx.tenant = env_or(lc_args_get(a, "tenant"), "LWCLI_TENANT", NULL);
-    ctx.api_key = env_or(lc_args_get(a, "api-key"), "LWCLI_API_KEY", NULL);
-    ctx.admin_key = env_or(lc_args_get(a, "tenant-admin-key"), "LWCLI_TENANT_ADMIN_KEY", NULL);
-    ctx.json = lc_args_bool(a, "json");
-    ctx.insecure = lc_args_bool(a, "insecure");
-    ctx.verbose = lc_args_bool(a, "verbose");
-    if (ctx.tenant && *ctx.tenant == '\0')
-        ctx.tenant = NULL;
-    if (ctx.api_key == NULL && cmd->verb != X_LOGIN && cmd->verb != X_LOGOUT)
-        lc_token_load(&ctx);
     rc = dispatch(&r);
 out:
     lc_ctx_destroy(&ctx);
