@@ -144,6 +144,7 @@ struct lw_http {
     lw_metric_t *m_requests;
     lw_metric_t *m_duration;
     lw_metric_t *m_connections;
+    lw_metric_series_t *s_connections;
 
     conn_t *conns;
     size_t nconns;
@@ -411,6 +412,7 @@ static bool reason_is_ours(const char *r)
     return r >= reason_text && r < reason_text + sizeof reason_text;
 }
 
+/* Counts an answer by label values (the slow path: requests no route matched). */
 static void count(lw_http_t *http, const char *route, const char *method, int status,
                   uint64_t start_ns)
 {
@@ -420,6 +422,60 @@ static void count(lw_http_t *http, const char *route, const char *method, int st
     lw_metric_add(http->m_requests, values, 1);
     values[2] = NULL;
     lw_metric_observe(http->m_duration, values, (double)(uv_hrtime() - start_ns) / 1e9);
+}
+
+#define ROUTE_STATUSES 12 /* distinct (status, HEAD) pairs a route keeps handles for */
+
+/* A route's metric series, resolved on first use: the hot path does no label lookup. */
+typedef struct route_stats {
+    lw_metric_series_t *duration[2]; /* [is HEAD] */
+    struct {
+        int status;
+        bool head;
+        lw_metric_series_t *s;
+    } requests[ROUTE_STATUSES];
+    int n;
+} route_stats_t;
+
+static void count_route(lw_http_t *http, lw_http__route_t *rt, const char *method, int status,
+                        uint64_t start_ns)
+{
+    if (http->m_requests == NULL)
+        return;
+    route_stats_t *st = rt->stats;
+    if (st == NULL && (st = rt->stats = calloc(1, sizeof *st)) == NULL)
+        return;
+    bool head = strcmp(method, "HEAD") == 0;
+    lw_metric_series_t *req = NULL;
+    for (int i = 0; i < st->n && req == NULL; i++)
+        if (st->requests[i].status == status && st->requests[i].head == head)
+            req = st->requests[i].s;
+    if (req == NULL) {
+        if (st->n == ROUTE_STATUSES) {
+            count(http, rt->pattern, method, status, start_ns);
+            return;
+        }
+        char sv[8];
+        snprintf(sv, sizeof sv, "%d", status);
+        req = lw_metric_series(http->m_requests, (const char *const[]){rt->pattern, method, sv, NULL});
+        st->requests[st->n].status = status;
+        st->requests[st->n].head = head;
+        st->requests[st->n++].s = req;
+    }
+    if (st->duration[head] == NULL)
+        st->duration[head] =
+            lw_metric_series(http->m_duration, (const char *const[]){rt->pattern, method, NULL});
+    lw_metric_series_add(req, 1);
+    lw_metric_series_observe(st->duration[head], (double)(uv_hrtime() - start_ns) / 1e9);
+}
+
+static void count_req(lw_http_req_t *req, int status)
+{
+    if (req->route != NULL)
+        count_route(req->http, (lw_http__route_t *)req->route, req->method, status,
+                    req->start_ns);
+    else
+        count(req->http, "unmatched", req->method, status, req->start_ns);
 }
 
 /* Sends status and body on h2o's request (it copies them). */
@@ -457,8 +513,7 @@ static void finish(lw_http_req_t *req, int status, const char *ctype, const void
                    size_t len)
 {
     lw_http_t *http = req->http;
-    count(http, req->route ? req->route->pattern : "unmatched", req->method, status,
-          req->start_ns);
+    count_req(req, status);
     h2o_req_t *h = req->h2o;
     req_unlink_h2o(req);
     if (h != NULL)
@@ -992,7 +1047,7 @@ lw_ws_t *lw_http_websocket_accept(lw_http_req_t *req, const lw_ws_callbacks_t *c
                  (int)port);
     }
     req->answered = true;
-    count(http, req->route ? req->route->pattern : "unmatched", req->method, 101, req->start_ns);
+    count_req(req, 101);
     h2o_req_t *h = req->h2o;
     req_unlink_h2o(req);
     ws->h2o = h2o_upgrade_to_websocket(h, key, ws, ws_on_msg);
@@ -1132,6 +1187,7 @@ void lw_http_set_metrics(lw_http_t *http, lw_metrics_t *metrics)
                                           dlabels);
     http->m_connections = lw_metrics_counter(metrics, "lwstack_http_connections_total",
                                              "HTTP connections accepted.", NULL);
+    http->s_connections = lw_metric_series(http->m_connections, (const char *const[]){NULL});
 }
 
 int lw_http_route(lw_http_t *http, const char *method, const char *pattern,
@@ -1191,7 +1247,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    lw_metric_add(http->m_connections, NULL, 1);
+    lw_metric_series_add(http->s_connections, 1);
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, conn_closed);
     if (sock == NULL) {
         uv_close((uv_handle_t *)&c->tcp, conn_closed);
@@ -1444,6 +1500,8 @@ void lw_http_stop(lw_http_t *http, void (*done)(void *arg), void *arg)
 
 static void http_release(lw_http_t *http)
 {
+    for (size_t i = 0; i < http->router.n; i++)
+        free(http->router.routes[i]->stats);
     lw_http__router_destroy(&http->router);
     free(http->scratch);
     free(http->tls_cert);

@@ -38,6 +38,7 @@ typedef struct lw_http__route {
     lw_http__segment_t seg[LW_HTTP_MAX_SEGMENTS];
     lw_http_handler_t handler;
     void *arg;
+    void *stats; /* the server's per-route metric series (http.c); freed by the server */
 } lw_http__route_t;
 
 typedef struct lw_http__router {
