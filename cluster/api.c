@@ -194,32 +194,20 @@ void lw_api_on_conflict(lw_api_op_t *op, const char *constraint, const char *id,
 
 /* ---- work off the loop ------------------------------------------------------------------- */
 
-/* The one place that knows how work leaves the loop: the env's worker pool, or libuv's
- * threadpool for an env without one. */
+/* A job: the work and its completion, as lw_work_submit carries one argument. */
 typedef struct offload {
-    uv_work_t w;
     void (*fn)(void *arg);
     void (*done)(void *arg, bool canceled);
     void *arg;
 } offload_t;
 
-static void offload_run(uv_work_t *w)
+static void offload_run(void *arg)
 {
-    offload_t *o = w->data;
+    offload_t *o = arg;
     o->fn(o->arg);
 }
 
-static void offload_done(uv_work_t *w, int status)
-{
-    offload_t *o = w->data;
-    void (*done)(void *, bool) = o->done;
-    void *arg = o->arg;
-    free(o);
-    done(arg, status != 0);
-}
-
-/* lw_work_done_fn for the pool: done travels in a per-job record like libuv's. */
-static void offload_pool_done(void *arg, lw_work_status_t status)
+static void offload_done(void *arg, lw_work_status_t status)
 {
     offload_t *o = arg;
     void (*done)(void *, bool) = o->done;
@@ -228,30 +216,24 @@ static void offload_pool_done(void *arg, lw_work_status_t status)
     done(darg, status != LW_WORK_DONE);
 }
 
-static void offload_pool_run(void *arg)
-{
-    offload_t *o = arg;
-    o->fn(o->arg);
-}
-
+/* The one place that knows how work leaves the loop: the runtime's worker pool
+ * (cluster/work.h: bounded queue, results on the loop). */
 int lw_api_offload(const lw_api_env_t *env, void (*fn)(void *arg),
                    void (*done)(void *arg, bool canceled), void *arg, lw_err_t *err)
 {
+    if (env->work == NULL)
+        return lw_err_set(err, &lw_err_internal, "no worker pool");
     offload_t *o = calloc(1, sizeof *o);
     if (o == NULL)
         return lw_err_set(err, &lw_err_internal, "out of memory");
-    o->w.data = o;
     o->fn = fn;
     o->done = done;
     o->arg = arg;
-    int rc = env->work != NULL
-                 ? lw_work_submit(env->work, offload_pool_run, offload_pool_done, o, NULL, err)
-                 : (uv_queue_work(env->loop, &o->w, offload_run, offload_done) == 0
-                        ? 0
-                        : lw_err_set(err, &lw_err_internal, "cannot queue work"));
-    if (rc != 0)
+    if (lw_work_submit(env->work, offload_run, offload_done, o, NULL, err) != 0) {
         free(o);
-    return rc;
+        return -1;
+    }
+    return 0;
 }
 
 static void work_run(void *arg)

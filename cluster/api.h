@@ -53,9 +53,8 @@ typedef void (*lw_api_worked_fn)(lw_api_op_t *op, int rc);
  * borrowed and must outlive it). */
 typedef struct lw_api_env {
     lw_db_t *db;
-    lw_work_pool_t *work; /* NULL: libuv's threadpool on `loop` */
-    uv_loop_t *loop;
-    const char *module; /* log lines: "is", "tenant" */
+    lw_work_pool_t *work; /* lw_rt_work(rt): where lw_api_work runs (NULL: no work) */
+    const char *module;   /* log lines: "is", "tenant" */
 } lw_api_env_t;
 
 struct lw_api_op {
@@ -116,9 +115,9 @@ void lw_api_on_conflict(lw_api_op_t *op, const char *constraint, const char *id,
  * that cannot be queued or is canceled fails the op with unavailable. */
 void lw_api_work(lw_api_op_t *op, lw_api_work_fn fn, lw_api_worked_fn worked);
 
-/* Runs fn(arg) off the loop (env's worker pool; libuv's threadpool when env has none), then
- * done(arg, canceled) on the loop. Returns 0 (done runs exactly once, later) or -1 with err
- * (work_queue_full, work_pool_closed, internal; done never runs). For work that belongs to
+/* Runs fn(arg) off the loop (the env's worker pool), then done(arg, canceled) on the loop.
+ * Returns 0 (done runs exactly once, later) or -1 with err (work_queue_full,
+ * work_pool_closed; internal without a pool; done never runs). For work that belongs to
  * no request (a tenant creation hook); requests use lw_api_work. */
 int lw_api_offload(const lw_api_env_t *env, void (*fn)(void *arg),
                    void (*done)(void *arg, bool canceled), void *arg, lw_err_t *err);

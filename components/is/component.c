@@ -110,8 +110,7 @@ static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
     is->db = lw_rt_db(rt);
     is->bus = lw_rt_bus(rt);
     is->tn = tn;
-    is->env = (lw_api_env_t){
-        .db = is->db, .work = lw_rt_work(rt), .loop = is->loop, .module = "is"};
+    is->env = (lw_api_env_t){.db = is->db, .work = lw_rt_work(rt), .module = "is"};
     is->pw.min_length = (int)lw_config_int(cfg, "is.password.min-length");
     is->pw.max_length = (int)lw_config_int(cfg, "is.password.max-length");
     is->pw.min_digits = (int)lw_config_int(cfg, "is.password.min-digits");

@@ -1,6 +1,6 @@
 /* Unit tests of the API pipeline's pure helpers (cluster/api_codec.c: field masks, paging,
  * order, RFC 3339 times, body keys, conflict mapping), of its work hand-off on a real loop
- * (lw_api_offload, with and without a worker pool), and of operations answered through a
+ * (lw_api_offload on a worker pool), and of operations answered through a
  * real HTTP server (cluster/api.c: work then reply, a statement or a BEGIN that the
  * database cannot run, invalid input, a client gone before the answer). The statement
  * chain against a live PostgreSQL runs in every API's integration test (test_tenants.sh,
@@ -337,7 +337,7 @@ static void job_done(void *arg, bool canceled)
 
 static void run_offload(lw_work_pool_t *pool, uv_loop_t *loop)
 {
-    const lw_api_env_t env = {.work = pool, .loop = loop, .module = "test"};
+    const lw_api_env_t env = {.work = pool, .module = "test"};
     job_t j;
     memset(&j, 0, sizeof j);
     j.loop_thread = uv_thread_self();
@@ -376,14 +376,16 @@ static void test_lw_api_offload__worker_pool_result_on_loop(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-static void test_lw_api_offload__without_pool_libuv_threadpool(void **state)
+static void test_lw_api_offload__without_pool_refused(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    run_offload(NULL, &loop);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    const lw_api_env_t env = {.module = "test"};
+    job_t j;
+    memset(&j, 0, sizeof j);
+    lw_err_t err;
+    assert_int_equal(lw_api_offload(&env, job_run, job_done, &j, &err), -1);
+    assert_string_equal(lw_err_name(&err), "internal");
+    assert_int_equal(j.runs + j.dones, 0);
 }
 
 static void test_lw_api_offload__closed_pool_refuses_and_never_calls_back(void **state)
@@ -396,7 +398,7 @@ static void test_lw_api_offload__closed_pool_refuses_and_never_calls_back(void *
     assert_non_null(pool);
     bool closed = false;
     lw_work_pool_close(pool, pool_closed, &closed);
-    const lw_api_env_t env = {.work = pool, .loop = &loop, .module = "test"};
+    const lw_api_env_t env = {.work = pool, .module = "test"};
     job_t j;
     memset(&j, 0, sizeof j);
     assert_int_equal(lw_api_offload(&env, job_run, job_done, &j, &err), -1);
@@ -515,7 +517,7 @@ static int server_setup(void **state)
     assert_int_equal(lw_db_start(s->db, &err), 0);
     s->pool = lw_work_pool_new(&s->loop, 1, 4, &err);
     assert_non_null(s->pool);
-    s->env = (lw_api_env_t){.db = s->db, .work = s->pool, .loop = &s->loop, .module = "test"};
+    s->env = (lw_api_env_t){.db = s->db, .work = s->pool, .module = "test"};
     lw_http_route(s->http, "GET", "/work", h_work, s);
     lw_http_route(s->http, "GET", "/query", h_query, s);
     lw_http_route(s->http, "GET", "/begin", h_begin, s);
@@ -673,7 +675,7 @@ int main(void)
         cmocka_unit_test(test_lw_api_invalid__message_and_field),
         cmocka_unit_test(test_lw_api_conflict_map__constraint_first_then_default),
         cmocka_unit_test(test_lw_api_offload__worker_pool_result_on_loop),
-        cmocka_unit_test(test_lw_api_offload__without_pool_libuv_threadpool),
+        cmocka_unit_test(test_lw_api_offload__without_pool_refused),
         cmocka_unit_test(test_lw_api_offload__closed_pool_refuses_and_never_calls_back),
         cmocka_unit_test_setup_teardown(test_lw_api_work__result_answered_on_the_loop, server_setup,
                                         server_teardown),
