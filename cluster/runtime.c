@@ -348,16 +348,8 @@ static void rt_on_signal(uv_signal_t *s, int signum)
 
 /* ---- run ------------------------------------------------------------------------------- */
 
-int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
+static void rt_metrics_register(lw_rt_t *rt)
 {
-    signal(SIGPIPE, SIG_IGN);
-    uv_signal_init(&rt->loop, &rt->sigint);
-    uv_signal_init(&rt->loop, &rt->sigterm);
-    uv_timer_init(&rt->loop, &rt->deadline);
-    rt->sigint.data = rt->sigterm.data = rt;
-    uv_signal_start(&rt->sigint, rt_on_signal, SIGINT);
-    uv_signal_start(&rt->sigterm, rt_on_signal, SIGTERM);
-
     static const char *const ready_labels[] = {"dependency", NULL};
     rt->m_ready = lw_metrics_gauge(rt->metrics, "lwstack_dependency_ready",
                                    "1 while the dependency (db, bus) is reachable", ready_labels);
@@ -373,6 +365,67 @@ int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
     rt->m_db_failures = lw_metrics_counter(rt->metrics, "lwstack_db_request_failures_total",
                                            "PostgreSQL requests that failed", NULL);
 
+}
+
+/* The shared services: the pool (started), the bus, the HTTP API with its own routes, the
+ * worker pool. */
+static int rt_services_new(lw_rt_t *rt, const lw_db_opts_t *dbo, lw_err_t *err)
+{
+    rt->db = lw_db_new(&rt->loop, dbo, err);
+    if (rt->db == NULL || lw_db_start(rt->db, err) != 0)
+        return -1;
+    rt->bus = lw_bus_new(&rt->loop, rt->cfg, err);
+    if (rt->bus == NULL)
+        return -1;
+    lw_bus_set_metrics(rt->bus, rt->metrics);
+    rt->http = lw_http_new(&rt->loop, rt->cfg, err);
+    if (rt->http == NULL)
+        return -1;
+    lw_http_set_metrics(rt->http, rt->metrics);
+    lw_http_route(rt->http, "GET", "/healthz", rt_healthz, rt);
+    lw_http_route(rt->http, "GET", "/readyz", rt_readyz, rt);
+    lw_http_route(rt->http, "GET", "/metrics", rt_metrics, rt);
+    rt->work = lw_work_pool_new(&rt->loop, (int)lw_config_int(rt->cfg, "runtime.workers"),
+                                (size_t)lw_config_int(rt->cfg, "runtime.work-queue"), err);
+    if (rt->work == NULL)
+        return -1;
+
+    return 0;
+}
+
+/* Inits every component, then starts each in order. */
+static int rt_components_start(lw_rt_t *rt, lw_err_t *err)
+{
+    for (size_t i = 0; i < rt->ncomps; i++) {
+        rt_comp_t *c = &rt->comps[i];
+        if (c->comp->init != NULL && c->comp->init(rt, &c->state, err) != 0) {
+            lw_err_prefix(err, "component %s", c->comp->name);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < rt->ncomps; i++) {
+        rt_comp_t *c = &rt->comps[i];
+        if (c->comp->start != NULL && c->comp->start(c->state, err) != 0) {
+            lw_err_prefix(err, "component %s", c->comp->name);
+            return -1;
+        }
+        c->started = true;
+        lw_log(LW_LOG_INFO, "runtime", "component started", "component", c->comp->name, NULL);
+    }
+    return 0;
+}
+
+int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
+{
+    signal(SIGPIPE, SIG_IGN);
+    uv_signal_init(&rt->loop, &rt->sigint);
+    uv_signal_init(&rt->loop, &rt->sigterm);
+    uv_timer_init(&rt->loop, &rt->deadline);
+    rt->sigint.data = rt->sigterm.data = rt;
+    uv_signal_start(&rt->sigint, rt_on_signal, SIGINT);
+    uv_signal_start(&rt->sigterm, rt_on_signal, SIGTERM);
+    rt_metrics_register(rt);
+
     const char *uri = lw_config_str(rt->cfg, "db.uri");
     if (uri == NULL || *uri == '\0') {
         lw_err_set(err, &lw_err_config_invalid,
@@ -385,47 +438,12 @@ int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
         .pool_size = (int)lw_config_int(rt->cfg, "db.pool-size"),
         .query_timeout_ms = lw_config_duration_ms(rt->cfg, "db.query-timeout"),
     };
-    rt->db = lw_db_new(&rt->loop, &dbo, err);
-    if (rt->db == NULL || lw_db_start(rt->db, err) != 0)
+    if (rt_services_new(rt, &dbo, err) != 0 || rt_components_start(rt, err) != 0)
         goto fail;
-    rt->bus = lw_bus_new(&rt->loop, rt->cfg, err);
-    if (rt->bus == NULL)
-        goto fail;
-    lw_bus_set_metrics(rt->bus, rt->metrics);
-    rt->http = lw_http_new(&rt->loop, rt->cfg, err);
-    if (rt->http == NULL)
-        goto fail;
-    lw_http_set_metrics(rt->http, rt->metrics);
-    lw_http_route(rt->http, "GET", "/healthz", rt_healthz, rt);
-    lw_http_route(rt->http, "GET", "/readyz", rt_readyz, rt);
-    lw_http_route(rt->http, "GET", "/metrics", rt_metrics, rt);
-    rt->work = lw_work_pool_new(&rt->loop, (int)lw_config_int(rt->cfg, "runtime.workers"),
-                                (size_t)lw_config_int(rt->cfg, "runtime.work-queue"), err);
-    if (rt->work == NULL)
-        goto fail;
-
-    for (size_t i = 0; i < rt->ncomps; i++) {
-        rt_comp_t *c = &rt->comps[i];
-        if (c->comp->init != NULL && c->comp->init(rt, &c->state, err) != 0) {
-            lw_err_prefix(err, "component %s", c->comp->name);
-            goto fail;
-        }
-    }
-    for (size_t i = 0; i < rt->ncomps; i++) {
-        rt_comp_t *c = &rt->comps[i];
-        if (c->comp->start != NULL && c->comp->start(c->state, err) != 0) {
-            lw_err_prefix(err, "component %s", c->comp->name);
-            goto fail;
-        }
-        c->started = true;
-        lw_log(LW_LOG_INFO, "runtime", "component started", "component", c->comp->name, NULL);
-    }
     if (lw_http_start(rt->http, err) != 0)
         goto fail;
-    char port[16];
-    snprintf(port, sizeof port, "%d", lw_http_port(rt->http));
-    lw_log(LW_LOG_INFO, "runtime", "listening", "http_port", port, "bus", lw_bus_bootstrap(rt->bus),
-           NULL);
+    lw_log_kv(LW_LOG_INFO, "runtime", "listening", LW_LOG_INT("http_port", lw_http_port(rt->http)),
+              LW_LOG_STR("bus", lw_bus_bootstrap(rt->bus)));
 
     uv_run(&rt->loop, UV_RUN_DEFAULT);
     return 0;
