@@ -7,13 +7,20 @@
  * answer (lw_api_reply commits first; lw_api_fail rolls back first). Whichever answers also
  * frees the state: after lw_api_reply or lw_api_fail the op is gone.
  *
- *     typedef struct get_op { lw_api_op_t api; char id[40]; } get_op_t;
+ *     typedef struct get_op {
+ *         lw_api_op_t api;
+ *         char id[40];
+ *     } get_op_t;
  *
  *     static void got(lw_api_op_t *op, const PGresult *res)
  *     {
- *         if (PQntuples(res) == 0) { lw_api_fail_not_found(op, "thing", ((get_op_t *)op)->id);
- * return; } lw_api_reply(op, 200, render(res));
+ *         if (PQntuples(res) == 0)
+ *             lw_api_fail_not_found(op, "thing", ((get_op_t *)op)->id);
+ *         else
+ *             lw_api_reply(op, 200, render(res));
  *     }
+ *
+ * tenant/api.c is a small complete example; components/is/ one with authentication.
  *
  * Errors: a statement that cannot be queued fails the op with db_unavailable; a failed
  * statement with its error, a unique violation mapped to already_exists by the messages
@@ -112,7 +119,8 @@ void lw_api_on_conflict(lw_api_op_t *op, const char *constraint, const char *id,
                         ...) __attribute__((format(printf, 4, 5)));
 
 /* Runs fn(op) off the loop (the env's worker pool), then worked(op, rc) on the loop. A job
- * that cannot be queued or is canceled fails the op with unavailable. */
+ * that cannot be queued fails the op with the pool's error (work_queue_full: 503), one that
+ * is canceled (the pool closing) with unavailable. */
 void lw_api_work(lw_api_op_t *op, lw_api_work_fn fn, lw_api_worked_fn worked);
 
 /* Runs fn(arg) off the loop (the env's worker pool), then done(arg, canceled) on the loop.
