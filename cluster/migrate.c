@@ -643,42 +643,65 @@ out:
     return applied_now;
 }
 
+/* Takes the migration advisory lock, waiting (and saying so on out) while another holds it. */
+static int migrate_lock(PGconn *pg, FILE *out, lw_err_t *err)
+{
+    char why[400];
+    PGresult *res = NULL;
+    const char *key[] = {MIGRATE_LOCK_KEY};
+    if (migrate_exec(pg, "SELECT pg_try_advisory_lock($1::bigint)", 1, key, &res, why,
+                     sizeof why) != 0)
+        return lw_err_set(err, &lw_err_migration_failed, "migrations: cannot take the lock: %s",
+                          why);
+    bool got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (got)
+        return 0;
+    if (out != NULL) {
+        fprintf(out, "waiting for another `lwstack migrate` to finish\n");
+        fflush(out);
+    }
+    if (migrate_exec(pg, "SELECT pg_advisory_lock($1::bigint)", 1, key, NULL, why, sizeof why) != 0)
+        return lw_err_set(err, &lw_err_migration_failed, "migrations: cannot take the lock: %s",
+                          why);
+    return 0;
+}
+
+/* Brings every tenant schema the bookkeeping knows up to date; returns the files applied or
+ * -1 with err. */
+static int migrate_tenants(PGconn *pg, const lw_migration_set_t *set, FILE *out, lw_err_t *err)
+{
+    char why[400];
+    PGresult *res = NULL;
+    if (migrate_exec(pg,
+                     "SELECT DISTINCT schema_name FROM lw_control.schema_migrations "
+                     "WHERE kind = 'tenant' ORDER BY 1",
+                     0, NULL, &res, why, sizeof why) != 0)
+        return lw_err_set(err, &lw_err_migration_failed,
+                          "migrations: cannot list the tenant schemas: %s", why);
+    int total = 0;
+    for (int i = 0; i < PQntuples(res) && total >= 0; i++) {
+        int n = migrate_schema(pg, "tenant", PQgetvalue(res, i, 0), set->tenant, set->n_tenant,
+                               out, err);
+        total = n < 0 ? -1 : total + n;
+    }
+    PQclear(res);
+    return total;
+}
+
 int lw_migrate_run(const char *db_uri, const lw_migration_set_t *set, void *log, lw_err_t *err)
 {
     FILE *out = log;
-    if (set == NULL) {
-        lw_err_set(err, &lw_err_invalid_argument, "migrations: no migration set");
-        return -1;
-    }
+    if (set == NULL)
+        return lw_err_set(err, &lw_err_invalid_argument, "migrations: no migration set");
     PGconn *pg = lw_db_connect_blocking(db_uri, err);
     if (pg == NULL)
         return -1;
     int total = -1;
     char why[400];
-    PGresult *res = NULL;
-    char **schemas = NULL;
-    int nschemas = 0;
-    const char *key[] = {MIGRATE_LOCK_KEY};
     PQclear(PQexec(pg, "SET client_min_messages TO warning"));
-    if (migrate_exec(pg, "SELECT pg_try_advisory_lock($1::bigint)", 1, key, &res, why,
-                     sizeof why) != 0) {
-        lw_err_set(err, &lw_err_migration_failed, "migrations: cannot take the lock: %s", why);
+    if (migrate_lock(pg, out, err) != 0)
         goto out;
-    }
-    bool got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    res = NULL;
-    if (!got) {
-        if (out != NULL) {
-            fprintf(out, "waiting for another `lwstack migrate` to finish\n");
-            fflush(out);
-        }
-        if (migrate_exec(pg, "SELECT pg_advisory_lock($1::bigint)", 1, key, NULL, why,
-                         sizeof why) != 0) {
-            lw_err_set(err, &lw_err_migration_failed, "migrations: cannot take the lock: %s", why);
-            goto out;
-        }
-    }
     if (migrate_exec(pg, migrate_bootstrap_sql, 0, NULL, NULL, why, sizeof why) != 0) {
         lw_err_set(err, &lw_err_migration_failed,
                    "migrations: cannot create lw_control.schema_migrations: %s", why);
@@ -688,42 +711,9 @@ int lw_migrate_run(const char *db_uri, const lw_migration_set_t *set, void *log,
                            err);
     if (n < 0)
         goto out;
-    total = n;
-    if (migrate_exec(pg,
-                     "SELECT DISTINCT schema_name FROM lw_control.schema_migrations "
-                     "WHERE kind = 'tenant' ORDER BY 1",
-                     0, NULL, &res, why, sizeof why) != 0) {
-        lw_err_set(err, &lw_err_migration_failed, "migrations: cannot list the tenant schemas: %s",
-                   why);
-        total = -1;
-        goto out;
-    }
-    nschemas = PQntuples(res);
-    schemas = calloc((size_t)nschemas + 1, sizeof *schemas);
-    for (int i = 0; schemas != NULL && i < nschemas; i++)
-        schemas[i] = strdup(PQgetvalue(res, i, 0));
-    PQclear(res);
-    res = NULL;
-    for (int i = 0; i < nschemas; i++) {
-        if (schemas == NULL || schemas[i] == NULL) {
-            lw_err_set(err, &lw_err_internal, "migrations: out of memory");
-            total = -1;
-            goto out;
-        }
-        n = migrate_schema(pg, "tenant", schemas[i], set->tenant, set->n_tenant, out, err);
-        if (n < 0) {
-            total = -1;
-            goto out;
-        }
-        total += n;
-    }
+    int t = migrate_tenants(pg, set, out, err);
+    total = t < 0 ? -1 : n + t;
 out:
-    if (schemas != NULL) {
-        for (int i = 0; i < nschemas; i++)
-            free(schemas[i]);
-        free(schemas);
-    }
-    PQclear(res);
     /* Closing the session releases the advisory lock. */
     PQfinish(pg);
     return total;
