@@ -41,17 +41,17 @@
 #include "cluster/log.h"
 #include "cluster/metrics.h"
 
-#define REQ_ARENA_BYTES 4096u /* inline strings of a request: path, query, headers */
-#define REQ_MAX_RESP_HDRS 16  /* response headers added by a handler */
-#define HOST_MAX 256
+#define REQ_ARENA_BYTES   4096u /* inline strings of a request: path, query, headers */
+#define REQ_MAX_RESP_HDRS 16    /* response headers added by a handler */
+#define HOST_MAX          256
 
-#define DEFAULT_MAX_BODY (1u << 20)
-#define DEFAULT_MAX_HEADER 8192u
-#define DEFAULT_MAX_URI 8192u
-#define DEFAULT_TIMEOUT_MS 30000
-#define DEFAULT_IDLE_MS 60000
-#define DEFAULT_MAX_CONNS 10000u
-#define DEFAULT_WS_MAX_MSG (1u << 20)
+#define DEFAULT_MAX_BODY      (1u << 20)
+#define DEFAULT_MAX_HEADER    8192u
+#define DEFAULT_MAX_URI       8192u
+#define DEFAULT_TIMEOUT_MS    30000
+#define DEFAULT_IDLE_MS       60000
+#define DEFAULT_MAX_CONNS     10000u
+#define DEFAULT_WS_MAX_MSG    (1u << 20)
 #define DEFAULT_WS_MAX_QUEUED 1024u
 
 typedef struct arena_chunk {
@@ -376,19 +376,32 @@ static const struct {
     int status;
     const char *phrase;
 } reason_map[] = {
-    {200, "OK"},           {201, "Created"},
-    {202, "Accepted"},     {204, "No Content"},
-    {301, "Moved Permanently"}, {302, "Found"},
-    {304, "Not Modified"}, {400, "Bad Request"},
-    {401, "Unauthorized"}, {403, "Forbidden"},
-    {404, "Not Found"},    {405, "Method Not Allowed"},
-    {409, "Conflict"},     {410, "Gone"},
-    {412, "Precondition Failed"}, {413, "Payload Too Large"},
-    {414, "URI Too Long"}, {417, "Expectation Failed"},
-    {422, "Unprocessable Entity"}, {429, "Too Many Requests"},
-    {431, "Request Header Fields Too Large"}, {499, "Client Closed Request"},
-    {500, "Internal Server Error"}, {501, "Not Implemented"},
-    {502, "Bad Gateway"},  {503, "Service Unavailable"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {412, "Precondition Failed"},
+    {413, "Payload Too Large"},
+    {414, "URI Too Long"},
+    {417, "Expectation Failed"},
+    {422, "Unprocessable Entity"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {499, "Client Closed Request"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
     {504, "Gateway Timeout"},
 };
 
@@ -457,7 +470,8 @@ static void count_route(lw_http_t *http, lw_http__route_t *rt, const char *metho
         }
         char sv[8];
         snprintf(sv, sizeof sv, "%d", status);
-        req = lw_metric_series(http->m_requests, (const char *const[]){rt->pattern, method, sv, NULL});
+        req = lw_metric_series(http->m_requests,
+                               (const char *const[]){rt->pattern, method, sv, NULL});
         st->requests[st->n].status = status;
         st->requests[st->n].head = head;
         st->requests[st->n++].s = req;
@@ -472,8 +486,7 @@ static void count_route(lw_http_t *http, lw_http__route_t *rt, const char *metho
 static void count_req(lw_http_req_t *req, int status)
 {
     if (req->route != NULL)
-        count_route(req->http, (lw_http__route_t *)req->route, req->method, status,
-                    req->start_ns);
+        count_route(req->http, (lw_http__route_t *)req->route, req->method, status, req->start_ns);
     else
         count(req->http, "unmatched", req->method, status, req->start_ns);
 }
@@ -489,8 +502,8 @@ static void send_h2o(lw_http_t *http, h2o_req_t *h, int status, const char *ctyp
     for (int i = 0; i < nextra; i++)
         h2o_add_header_by_str(&h->pool, &h->res.headers, extra[i].name, strlen(extra[i].name), 1,
                               NULL, extra[i].value, strlen(extra[i].value));
-    h2o_add_header_by_str(&h->pool, &h->res.headers, H2O_STRLIT("access-control-expose-headers"),
-                          0, NULL, H2O_STRLIT("X-Total-Count"));
+    h2o_add_header_by_str(&h->pool, &h->res.headers, H2O_STRLIT("access-control-expose-headers"), 0,
+                          NULL, H2O_STRLIT("X-Total-Count"));
     if (http->state != HTTP_RUNNING)
         h->http1_is_persistent = 0;
     h2o_send_inline(h, len ? body : "", len);
@@ -509,8 +522,7 @@ static bool answer_allowed(lw_http_req_t *req)
     return true;
 }
 
-static void finish(lw_http_req_t *req, int status, const char *ctype, const void *body,
-                   size_t len)
+static void finish(lw_http_req_t *req, int status, const char *ctype, const void *body, size_t len)
 {
     lw_http_t *http = req->http;
     count_req(req, status);
@@ -699,8 +711,9 @@ static void error_filter(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slo
     req->res.content_length = http->scratch_len;
     h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
                    H2O_STRLIT("application/json"), 1);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"),
-                          0, NULL, H2O_STRLIT("X-Total-Count"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers,
+                          H2O_STRLIT("access-control-expose-headers"), 0, NULL,
+                          H2O_STRLIT("X-Total-Count"));
     err_ostream_t *os = (err_ostream_t *)h2o_add_ostream(req, sizeof *os, slot);
     os->super.do_send = err_do_send;
     os->body = h2o_strdup(&req->pool, http->scratch, http->scratch_len);
@@ -724,8 +737,8 @@ static bool method_known(const char *m)
  * socket's input until the answer is written). */
 static const char *http1_head(h2o_req_t *h, size_t *len)
 {
-    h2o_socket_t *sock = h->conn->callbacks->get_socket ? h->conn->callbacks->get_socket(h->conn)
-                                                        : NULL;
+    h2o_socket_t *sock =
+        h->conn->callbacks->get_socket ? h->conn->callbacks->get_socket(h->conn) : NULL;
     if (sock == NULL || sock->input == NULL)
         return NULL;
     const char *b = sock->input->bytes;
@@ -744,7 +757,8 @@ static int request_check(lw_http_req_t *req, h2o_req_t *h)
 {
     lw_http_t *http = req->http;
     if (!method_known(req->method)) {
-        lw_http_respond_errorf(req, &lw_err_method_not_allowed, "method `%s` is not allowed", req->method);
+        lw_http_respond_errorf(req, &lw_err_method_not_allowed, "method `%s` is not allowed",
+                               req->method);
         return -1;
     }
     if (h->input.path.len > http->max_uri) {
@@ -831,14 +845,15 @@ static int route(lw_http_req_t *req)
         memcpy(req->params, m.params, sizeof m.params[0] * (size_t)m.nparams);
         return 0;
     case LW_HTTP__MATCH_METHOD:
-        lw_http_respond_errorf(req, &lw_err_method_not_allowed, "method %s not allowed on %s", req->method,
-                      req->path);
+        lw_http_respond_errorf(req, &lw_err_method_not_allowed, "method %s not allowed on %s",
+                               req->method, req->path);
         return -1;
     case LW_HTTP__MATCH_BAD_PATH:
         lw_http_respond_errorf(req, &lw_err_bad_request, "malformed request: path `%s`", req->path);
         return -1;
     default:
-        lw_http_respond_errorf(req, &lw_err_not_found, "no route for %s %s", req->method, req->path);
+        lw_http_respond_errorf(req, &lw_err_not_found, "no route for %s %s", req->method,
+                               req->path);
         return -1;
     }
 }
@@ -1331,8 +1346,7 @@ static int tls_setup(lw_http_t *http, lw_err_t *err)
         char why[160];
         ERR_error_string_n(e, why, sizeof why);
         ERR_clear_error();
-        lw_log(LW_LOG_ERROR, "http", "TLS set-up failed", "server", http->name, "error", why,
-               NULL);
+        lw_log(LW_LOG_ERROR, "http", "TLS set-up failed", "server", http->name, "error", why, NULL);
         lw_err_set(err, &lw_err_config_invalid,
                    "cannot set up the HTTP listener with http.tls.certificate and http.tls.key");
         lw_err_attr(err, "key", "http.tls.certificate");
@@ -1438,8 +1452,8 @@ int lw_http_start(lw_http_t *http, lw_err_t *err)
     }
     h2o_setup(http);
     http->state = HTTP_RUNNING;
-    lw_log(LW_LOG_DEBUG, "http", "listening", "server", http->name, "address", http->listen,
-           "tls", http->ssl ? "on" : "off", NULL);
+    lw_log(LW_LOG_DEBUG, "http", "listening", "server", http->name, "address", http->listen, "tls",
+           http->ssl ? "on" : "off", NULL);
     return 0;
 }
 

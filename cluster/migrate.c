@@ -681,8 +681,8 @@ static int migrate_tenants(PGconn *pg, const lw_migration_set_t *set, FILE *out,
                           "migrations: cannot list the tenant schemas: %s", why);
     int total = 0;
     for (int i = 0; i < PQntuples(res) && total >= 0; i++) {
-        int n = migrate_schema(pg, "tenant", PQgetvalue(res, i, 0), set->tenant, set->n_tenant,
-                               out, err);
+        int n = migrate_schema(pg, "tenant", PQgetvalue(res, i, 0), set->tenant, set->n_tenant, out,
+                               err);
         total = n < 0 ? -1 : total + n;
     }
     PQclear(res);

@@ -364,7 +364,6 @@ static void rt_metrics_register(lw_rt_t *rt)
                            "PostgreSQL requests (queries and transaction steps)", NULL);
     rt->m_db_failures = lw_metrics_counter(rt->metrics, "lwstack_db_request_failures_total",
                                            "PostgreSQL requests that failed", NULL);
-
 }
 
 /* The shared services: the pool (started), the bus, the HTTP API with its own routes, the

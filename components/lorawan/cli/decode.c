@@ -87,6 +87,48 @@ static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
 }
 
 /* Parses argv (after "decode") into *o. Returns 0 or the exit status of a usage error. */
+/* Applies one --flag value. Returns 0, or usage_error's exit code naming the flag. */
+static int set_flag(decode_opts_t *o, const char *flag, const char *val)
+{
+    int k = -1;
+    for (int j = 0; j < KEY_COUNT; j++)
+        if (strcmp(flag, key_flags[j]) == 0)
+            k = j;
+    if (k >= 0) {
+        size_t len = 0;
+        if (lorawan_hex_decode(val, strlen(val), o->raw[k], LORAWAN_KEY_LEN, &len) != 0 ||
+            len != LORAWAN_KEY_LEN)
+            return usage_error("decode: %s must be 32 hex digits", flag);
+        o->has_key[k] = true;
+    } else if (strcmp(flag, "--lorawan-version") == 0) {
+        if (strncmp(val, "1.0", 3) == 0)
+            o->is_11 = false;
+        else if (strncmp(val, "1.1", 3) == 0)
+            o->is_11 = true;
+        else
+            return usage_error("decode: --lorawan-version must be 1.0.x or 1.1, not %s", val);
+        o->version_given = true;
+    } else if (strcmp(flag, "--fcnt") == 0) {
+        if (!parse_u32(val, UINT32_MAX, &o->fcnt))
+            return usage_error("decode: --fcnt must be 0..4294967295, not %s", val);
+        o->has_fcnt = true;
+    } else if (strcmp(flag, "--conf-fcnt") == 0) {
+        if (!parse_u32(val, UINT32_MAX, &o->conf_fcnt))
+            return usage_error("decode: --conf-fcnt must be 0..4294967295, not %s", val);
+    } else if (strcmp(flag, "--tx-dr") == 0 || strcmp(flag, "--tx-ch") == 0) {
+        uint32_t v = 0;
+        if (!parse_u32(val, 255, &v))
+            return usage_error("decode: bad value %s", val);
+        if (flag[5] == 'd')
+            o->tx_dr = (uint8_t)v;
+        else
+            o->tx_ch = (uint8_t)v;
+    } else {
+        return usage_error("decode: unknown option %s", flag);
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, decode_opts_t *o)
 {
     for (int i = 0; i < argc; i++) {
@@ -126,42 +168,9 @@ static int parse_args(int argc, char **argv, decode_opts_t *o)
                 return usage_error("decode: %s needs a value", flag);
             val = argv[++i];
         }
-        int k = -1;
-        for (int j = 0; j < KEY_COUNT; j++)
-            if (strcmp(flag, key_flags[j]) == 0)
-                k = j;
-        if (k >= 0) {
-            size_t len = 0;
-            if (lorawan_hex_decode(val, strlen(val), o->raw[k], LORAWAN_KEY_LEN, &len) != 0 ||
-                len != LORAWAN_KEY_LEN)
-                return usage_error("decode: %s must be 32 hex digits", flag);
-            o->has_key[k] = true;
-        } else if (strcmp(flag, "--lorawan-version") == 0) {
-            if (strncmp(val, "1.0", 3) == 0)
-                o->is_11 = false;
-            else if (strncmp(val, "1.1", 3) == 0)
-                o->is_11 = true;
-            else
-                return usage_error("decode: --lorawan-version must be 1.0.x or 1.1, not %s", val);
-            o->version_given = true;
-        } else if (strcmp(flag, "--fcnt") == 0) {
-            if (!parse_u32(val, UINT32_MAX, &o->fcnt))
-                return usage_error("decode: --fcnt must be 0..4294967295, not %s", val);
-            o->has_fcnt = true;
-        } else if (strcmp(flag, "--conf-fcnt") == 0) {
-            if (!parse_u32(val, UINT32_MAX, &o->conf_fcnt))
-                return usage_error("decode: --conf-fcnt must be 0..4294967295, not %s", val);
-        } else if (strcmp(flag, "--tx-dr") == 0 || strcmp(flag, "--tx-ch") == 0) {
-            uint32_t v = 0;
-            if (!parse_u32(val, 255, &v))
-                return usage_error("decode: bad value %s", val);
-            if (flag[5] == 'd')
-                o->tx_dr = (uint8_t)v;
-            else
-                o->tx_ch = (uint8_t)v;
-        } else {
-            return usage_error("decode: unknown option %s", flag);
-        }
+        int rc = set_flag(o, flag, val);
+        if (rc != 0)
+            return rc;
     }
     if (o->hex == NULL)
         return usage_error("decode: missing %s", "HEX");
@@ -233,6 +242,26 @@ static json_t *mac_json(const uint8_t *buf, size_t len, bool uplink, json_t *fra
     return arr;
 }
 
+/* The MIC of a data frame, with the keys given (1.0: NwkSKey; 1.1: the integrity keys). */
+static void data_mic(decode_opts_t *o, const uint8_t *buf, size_t len, bool uplink, uint32_t fcnt,
+                     json_t *j)
+{
+    uint8_t mic[LORAWAN_MIC_LEN];
+    int rc = -1;
+    size_t msg_len = len - LORAWAN_MIC_LEN;
+    if (!o->is_11 && key(o, KEY_NWK_S) != NULL) {
+        rc = uplink ? lorawan_mic_data_up_10(key(o, KEY_NWK_S), buf, msg_len, fcnt, mic)
+                    : lorawan_mic_data_down(key(o, KEY_NWK_S), buf, msg_len, fcnt, 0, mic);
+    } else if (o->is_11 && uplink && key(o, KEY_F_NWK_S_INT) && key(o, KEY_S_NWK_S_INT)) {
+        rc = lorawan_mic_data_up_11(key(o, KEY_F_NWK_S_INT), key(o, KEY_S_NWK_S_INT), buf, msg_len,
+                                    fcnt, o->conf_fcnt, o->tx_dr, o->tx_ch, mic);
+    } else if (o->is_11 && !uplink && key(o, KEY_S_NWK_S_INT)) {
+        rc = lorawan_mic_data_down(key(o, KEY_S_NWK_S_INT), buf, msg_len, fcnt, o->conf_fcnt, mic);
+    }
+    if (rc == 0)
+        json_object_set_new(j, "mic_valid", json_boolean(lorawan_mic_check(mic, buf, len) == 0));
+}
+
 static void decode_data(decode_opts_t *o, const uint8_t *buf, size_t len, const lorawan_phy_t *p,
                         json_t *j)
 {
@@ -300,21 +329,7 @@ static void decode_data(decode_opts_t *o, const uint8_t *buf, size_t len, const 
         }
     }
 
-    /* MIC. */
-    uint8_t mic[LORAWAN_MIC_LEN];
-    int rc = -1;
-    size_t msg_len = len - LORAWAN_MIC_LEN;
-    if (!o->is_11 && key(o, KEY_NWK_S) != NULL) {
-        rc = uplink ? lorawan_mic_data_up_10(key(o, KEY_NWK_S), buf, msg_len, fcnt, mic)
-                    : lorawan_mic_data_down(key(o, KEY_NWK_S), buf, msg_len, fcnt, 0, mic);
-    } else if (o->is_11 && uplink && key(o, KEY_F_NWK_S_INT) && key(o, KEY_S_NWK_S_INT)) {
-        rc = lorawan_mic_data_up_11(key(o, KEY_F_NWK_S_INT), key(o, KEY_S_NWK_S_INT), buf, msg_len,
-                                    fcnt, o->conf_fcnt, o->tx_dr, o->tx_ch, mic);
-    } else if (o->is_11 && !uplink && key(o, KEY_S_NWK_S_INT)) {
-        rc = lorawan_mic_data_down(key(o, KEY_S_NWK_S_INT), buf, msg_len, fcnt, o->conf_fcnt, mic);
-    }
-    if (rc == 0)
-        json_object_set_new(j, "mic_valid", json_boolean(lorawan_mic_check(mic, buf, len) == 0));
+    data_mic(o, buf, len, uplink, fcnt, j);
 }
 
 static void decode_join_accept(decode_opts_t *o, const uint8_t *buf, size_t len, json_t *j)
@@ -350,6 +365,41 @@ static void decode_join_accept(decode_opts_t *o, const uint8_t *buf, size_t len,
             json_object_set_new(j, "mic_valid",
                                 json_boolean(lorawan_mic_check(mic, plain, len) == 0));
     }
+}
+
+static void decode_join_request(decode_opts_t *o, const uint8_t *buf, size_t len,
+                                const lorawan_phy_t *p, json_t *j)
+{
+    set_be(j, "join_eui", p->u.join_request.join_eui, 8);
+    set_be(j, "dev_eui", p->u.join_request.dev_eui, 8);
+    json_object_set_new(j, "dev_nonce", json_integer(p->u.join_request.dev_nonce));
+    set_hex(j, "mic", p->mic, LORAWAN_MIC_LEN);
+    /* 1.0: AppKey; 1.1: NwkKey (1.1 §6.2.2). */
+    const lorawan_key_t *k = o->is_11 && key(o, KEY_NWK) ? key(o, KEY_NWK)
+                             : key(o, KEY_APP)           ? key(o, KEY_APP)
+                                                         : key(o, KEY_NWK);
+    uint8_t mic[LORAWAN_MIC_LEN];
+    if (k != NULL && lorawan_mic_join_request(k, buf, len - LORAWAN_MIC_LEN, mic) == 0)
+        json_object_set_new(j, "mic_valid", json_boolean(lorawan_mic_check(mic, buf, len) == 0));
+}
+
+static void decode_rejoin(decode_opts_t *o, const uint8_t *buf, size_t len, const lorawan_phy_t *p,
+                          json_t *j)
+{
+    const lorawan_rejoin_request_t *r = &p->u.rejoin;
+    json_object_set_new(j, "rejoin_type", json_integer(r->rejoin_type));
+    if (r->rejoin_type == 1)
+        set_be(j, "join_eui", r->join_eui, 8);
+    else
+        set_be(j, "net_id", r->net_id, 3);
+    set_be(j, "dev_eui", r->dev_eui, 8);
+    json_object_set_new(j, "rj_count", json_integer(r->rj_count));
+    set_hex(j, "mic", p->mic, LORAWAN_MIC_LEN);
+    /* Types 0 and 2: SNwkSIntKey; type 1: JSIntKey, which this tool does not take. */
+    uint8_t mic[LORAWAN_MIC_LEN];
+    if (r->rejoin_type != 1 && key(o, KEY_S_NWK_S_INT) != NULL &&
+        lorawan_mic_join_request(key(o, KEY_S_NWK_S_INT), buf, len - LORAWAN_MIC_LEN, mic) == 0)
+        json_object_set_new(j, "mic_valid", json_boolean(lorawan_mic_check(mic, buf, len) == 0));
 }
 
 static int cmd_decode(int argc, char **argv)
@@ -398,35 +448,9 @@ static int cmd_decode(int argc, char **argv)
     if (lorawan_mtype_is_data(p.mtype, NULL)) {
         decode_data(&o, buf, len, &p, j);
     } else if (p.mtype == LORAWAN_MTYPE_JOIN_REQUEST) {
-        set_be(j, "join_eui", p.u.join_request.join_eui, 8);
-        set_be(j, "dev_eui", p.u.join_request.dev_eui, 8);
-        json_object_set_new(j, "dev_nonce", json_integer(p.u.join_request.dev_nonce));
-        set_hex(j, "mic", p.mic, LORAWAN_MIC_LEN);
-        /* 1.0: AppKey; 1.1: NwkKey (1.1 §6.2.2). */
-        const lorawan_key_t *k = o.is_11 && key(&o, KEY_NWK) ? key(&o, KEY_NWK)
-                                 : key(&o, KEY_APP)          ? key(&o, KEY_APP)
-                                                             : key(&o, KEY_NWK);
-        uint8_t mic[LORAWAN_MIC_LEN];
-        if (k != NULL && lorawan_mic_join_request(k, buf, len - LORAWAN_MIC_LEN, mic) == 0)
-            json_object_set_new(j, "mic_valid",
-                                json_boolean(lorawan_mic_check(mic, buf, len) == 0));
+        decode_join_request(&o, buf, len, &p, j);
     } else if (p.mtype == LORAWAN_MTYPE_REJOIN_REQUEST) {
-        const lorawan_rejoin_request_t *r = &p.u.rejoin;
-        json_object_set_new(j, "rejoin_type", json_integer(r->rejoin_type));
-        if (r->rejoin_type == 1)
-            set_be(j, "join_eui", r->join_eui, 8);
-        else
-            set_be(j, "net_id", r->net_id, 3);
-        set_be(j, "dev_eui", r->dev_eui, 8);
-        json_object_set_new(j, "rj_count", json_integer(r->rj_count));
-        set_hex(j, "mic", p.mic, LORAWAN_MIC_LEN);
-        /* Types 0 and 2: SNwkSIntKey; type 1: JSIntKey, which this tool does not take. */
-        uint8_t mic[LORAWAN_MIC_LEN];
-        if (r->rejoin_type != 1 && key(&o, KEY_S_NWK_S_INT) != NULL &&
-            lorawan_mic_join_request(key(&o, KEY_S_NWK_S_INT), buf, len - LORAWAN_MIC_LEN, mic) ==
-                0)
-            json_object_set_new(j, "mic_valid",
-                                json_boolean(lorawan_mic_check(mic, buf, len) == 0));
+        decode_rejoin(&o, buf, len, &p, j);
     } else if (p.mtype == LORAWAN_MTYPE_JOIN_ACCEPT) {
         decode_join_accept(&o, buf, len, j);
     } else {

@@ -299,7 +299,6 @@ static void test_lw_http_stop__while_handler_holds_request(void **state)
     assert_int_equal(f->response_len, 0); /* the connection closed without an answer */
 }
 
-
 /* ---- conformance: a blocking client in a thread while the loop serves ---------------- */
 
 #define NSLOW 200
@@ -410,8 +409,7 @@ static void client_websocket(conf_fixture_t *f)
     exchange(f->ws_port, other, sizeof other - 1, f->ws_other_route, sizeof f->ws_other_route,
              NULL);
     const char api_ws[] = "GET /echo-ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    exchange(f->api_port, api_ws, sizeof api_ws - 1, f->api_ws_route, sizeof f->api_ws_route,
-             NULL);
+    exchange(f->api_port, api_ws, sizeof api_ws - 1, f->api_ws_route, sizeof f->api_ws_route, NULL);
 }
 
 static void client_slowloris(conf_fixture_t *f)
@@ -454,8 +452,8 @@ static void *client_main(void *arg)
     n = snprintf(big, sizeof big, "GET /sync?x=%09000d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
     exchange(f->api_port, big, (size_t)n, f->big_uri, sizeof f->big_uri, NULL);
     const char unknown[] = "FROB /sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    exchange(f->api_port, unknown, sizeof unknown - 1, f->unknown_method,
-             sizeof f->unknown_method, NULL);
+    exchange(f->api_port, unknown, sizeof unknown - 1, f->unknown_method, sizeof f->unknown_method,
+             NULL);
     const char cl_te[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                          "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
                          "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -600,7 +598,8 @@ static void test_lw_http__conformance(void **state)
     /* WebSocket echo on the second listener, which has its own routes. */
     assert_non_null(strstr(f->ws_handshake, "HTTP/1.1 101 Switching Protocols\r\n"));
     /* RFC 6455 §1.3's example key and accept value. */
-    assert_non_null(strstr(f->ws_handshake, "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+    assert_non_null(
+        strstr(f->ws_handshake, "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
     assert_int_equal(f->ws_echo_len, 7);
     assert_memory_equal(f->ws_echo, "\x81\x05hello", 7);
     assert_int_equal(f->ws_close_len, 4);
