@@ -571,9 +571,13 @@ static void api_list(lw_http_req_t *req, void *arg)
     }
     const char *deleted = lw_http_query(req, "deleted");
     bool want_deleted = deleted != NULL && strcmp(deleted, "true") == 0;
-    char sql[1536];
-    lw_api_page_sql(sql, sizeof sql, API_COLS,
-                    "lw_control.tenants WHERE (deleted_at IS NOT NULL) = $1", order, &page);
+    char sql[2048];
+    if (lw_api_page_sql(sql, sizeof sql, API_COLS,
+                        "lw_control.tenants WHERE (deleted_at IS NOT NULL) = $1", order,
+                        &page) != 0) {
+        lw_api_fail_with(&op->api, &lw_err_internal, "list statement too long");
+        return;
+    }
     const char *params[] = {want_deleted ? "t" : "f"};
     lw_api_query(&op->api, sql, 1, params, api_listed);
 }
