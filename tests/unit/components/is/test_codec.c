@@ -258,6 +258,31 @@ static void test_is_page_parse__defaults_bounds_order(void **state)
     assert_int_equal(is_page_parse(&is_kind_app, NULL, NULL, "name; DROP", &p, &err), -1);
 }
 
+static void test_is_mask_all__renderable_fields_only(void **state)
+{
+    (void)state;
+    is_mask_t m;
+    is_mask_all(&is_kind_user, &m);
+    assert_true(is_mask_has(&m, "name") && is_mask_has(&m, "primary_email_address"));
+    assert_false(is_mask_has(&m, "password")); /* hidden */
+    assert_int_equal(m.n, (int)is_kind_user.nfields - 1);
+}
+
+static void test_is_page_parse__descending_name_and_order_choices(void **state)
+{
+    (void)state;
+    is_page_t p;
+    lw_err_t err;
+    assert_int_equal(is_page_parse(&is_kind_gw, NULL, NULL, "-name", &p, &err), 0);
+    assert_string_equal(p.order_sql, "data->>'name' DESC NULLS FIRST");
+    assert_int_equal(is_page_parse(&is_kind_gw, NULL, NULL, "-gateway_id", &p, &err), 0);
+    assert_string_equal(p.order_sql, "gateway_id DESC");
+    assert_int_equal(is_page_parse(&is_kind_gw, NULL, NULL, "colour", &p, &err), -1);
+    assert_string_equal(err.message, "invalid `order`: cannot order by `colour` (one of "
+                                     "gateway_id, created_at, updated_at, name, optionally "
+                                     "prefixed with -)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +294,8 @@ int main(void)
         cmocka_unit_test(test_is_entity_render__mask_and_zero_values),
         cmocka_unit_test(test_is_entity_apply__mask_sets_and_clears),
         cmocka_unit_test(test_is_page_parse__defaults_bounds_order),
+        cmocka_unit_test(test_is_mask_all__renderable_fields_only),
+        cmocka_unit_test(test_is_page_parse__descending_name_and_order_choices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
