@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "lorawan/cli/cli.h"
 #include "lorawan/lorawan.h"
 
 #define MAX_KEYS 6
@@ -119,21 +120,6 @@ static lorawan_key_t *in_key(vcase_t *c, const char *name)
     return &c->keys[c->n_keys++];
 }
 
-static void set_hex(json_t *obj, const char *name, const uint8_t *b, size_t len)
-{
-    char hex[2 * LORAWAN_PHY_MAX_LEN + 1];
-    if (lorawan_hex_encode(b, len, hex, sizeof(hex)) == 0)
-        json_object_set_new(obj, name, json_string(hex));
-}
-
-static void set_be(json_t *obj, const char *name, uint64_t v, size_t bytes)
-{
-    uint8_t b[8];
-    for (size_t i = 0; i < bytes; i++)
-        b[bytes - 1 - i] = (uint8_t)(v >> (8 * i));
-    set_hex(obj, name, b, bytes);
-}
-
 static int version_11(vcase_t *c, bool *is_11)
 {
     const char *v = in_str(c, "lorawan_version");
@@ -192,7 +178,7 @@ static int run_mic_data(vcase_t *c, json_t *act, bool uplink)
     }
     if (lib(c, "mic", rc) != 0)
         return -1;
-    set_hex(act, "mic", mic, sizeof(mic));
+    lorawan_cli_json_hex(act, "mic", mic, sizeof(mic));
     return 0;
 }
 
@@ -220,7 +206,7 @@ static int run_mic_join_request(vcase_t *c, json_t *act)
         return fail(c, "phy_payload_hex: %s", lorawan_strerror(LORAWAN_E_SHORT));
     if (lib(c, "mic", lorawan_mic_join_request(k, phy, len - LORAWAN_MIC_LEN, mic)) != 0)
         return -1;
-    set_hex(act, "mic", mic, sizeof(mic));
+    lorawan_cli_json_hex(act, "mic", mic, sizeof(mic));
     return 0;
 }
 
@@ -249,24 +235,24 @@ static int run_mic_join_accept(vcase_t *c, json_t *act)
     }
     if (lib(c, "mic", rc) != 0)
         return -1;
-    set_hex(act, "mic", mic, sizeof(mic));
+    lorawan_cli_json_hex(act, "mic", mic, sizeof(mic));
     return 0;
 }
 
 static void join_accept_json(json_t *act, const lorawan_join_accept_t *ja)
 {
     json_object_set_new(act, "join_nonce", json_integer(ja->join_nonce));
-    set_be(act, "net_id_be", ja->net_id, 3);
-    set_be(act, "dev_addr_be", ja->dev_addr, 4);
+    lorawan_cli_json_be(act, "net_id_be", ja->net_id, 3);
+    lorawan_cli_json_be(act, "dev_addr_be", ja->dev_addr, 4);
     json_object_set_new(act, "dl_settings",
                         json_pack("{s:b,s:i,s:i}", "opt_neg", ja->opt_neg, "rx1_dr_offset",
                                   ja->rx1_dr_offset, "rx2_data_rate", ja->rx2_data_rate));
     json_object_set_new(act, "rx_delay", json_integer(ja->rx_delay));
     if (ja->cflist != NULL)
-        set_hex(act, "cflist_hex", ja->cflist, LORAWAN_CFLIST_LEN);
+        lorawan_cli_json_hex(act, "cflist_hex", ja->cflist, LORAWAN_CFLIST_LEN);
     else
         json_object_set_new(act, "cflist_hex", json_null());
-    set_hex(act, "mic", ja->mic, LORAWAN_MIC_LEN);
+    lorawan_cli_json_hex(act, "mic", ja->mic, LORAWAN_MIC_LEN);
 }
 
 static int run_decrypt_join_accept(vcase_t *c, json_t *act)
@@ -280,7 +266,7 @@ static int run_decrypt_join_accept(vcase_t *c, json_t *act)
         return -1;
     if (lib(c, "decrypt", lorawan_join_accept_decrypt(k, phy, len, plain, sizeof(plain))) != 0)
         return -1;
-    set_hex(act, "decrypted_phy_payload_hex", plain, len);
+    lorawan_cli_json_hex(act, "decrypted_phy_payload_hex", plain, len);
     lorawan_join_accept_t ja;
     if (lib(c, "parse", lorawan_join_accept_parse(plain, len, &ja)) != 0)
         return -1;
@@ -322,7 +308,7 @@ static int run_encrypt_frmpayload(vcase_t *c, json_t *act)
     } else {
         return fail(c, "input.field: unknown \"%s\"", field);
     }
-    set_hex(act, "ciphertext_hex", ct, len);
+    lorawan_cli_json_hex(act, "ciphertext_hex", ct, len);
     return 0;
 }
 
@@ -337,8 +323,8 @@ static int run_derive_keys_1_0(vcase_t *c, json_t *act)
     if (lib(c, "derive",
             lorawan_derive_keys_10(k, (uint32_t)jn, (uint32_t)net, (uint16_t)dn, nwk, app)) != 0)
         return -1;
-    set_hex(act, "nwk_s_key", nwk, 16);
-    set_hex(act, "app_s_key", app, 16);
+    lorawan_cli_json_hex(act, "nwk_s_key", nwk, 16);
+    lorawan_cli_json_hex(act, "app_s_key", app, 16);
     return 0;
 }
 
@@ -356,8 +342,8 @@ static int run_derive_keys_1_1(vcase_t *c, json_t *act)
         if (in_be(c, "dev_eui_be", 8, &dev_eui) != 0 ||
             lib(c, "derive", lorawan_derive_js_keys(nwk, dev_eui, ji, je)) != 0)
             return -1;
-        set_hex(act, "js_int_key", ji, 16);
-        set_hex(act, "js_enc_key", je, 16);
+        lorawan_cli_json_hex(act, "js_int_key", ji, 16);
+        lorawan_cli_json_hex(act, "js_enc_key", je, 16);
         return 0;
     }
     if (strcmp(how, "session_keys") != 0)
@@ -371,10 +357,10 @@ static int run_derive_keys_1_1(vcase_t *c, json_t *act)
     if (lib(c, "derive", lorawan_derive_keys_11(nwk, app, (uint32_t)jn, eui, (uint16_t)dn, &ks)) !=
         0)
         return -1;
-    set_hex(act, "f_nwk_s_int_key", ks.f_nwk_s_int_key, 16);
-    set_hex(act, "s_nwk_s_int_key", ks.s_nwk_s_int_key, 16);
-    set_hex(act, "nwk_s_enc_key", ks.nwk_s_enc_key, 16);
-    set_hex(act, "app_s_key", ks.app_s_key, 16);
+    lorawan_cli_json_hex(act, "f_nwk_s_int_key", ks.f_nwk_s_int_key, 16);
+    lorawan_cli_json_hex(act, "s_nwk_s_int_key", ks.s_nwk_s_int_key, 16);
+    lorawan_cli_json_hex(act, "nwk_s_enc_key", ks.nwk_s_enc_key, 16);
+    lorawan_cli_json_hex(act, "app_s_key", ks.app_s_key, 16);
     return 0;
 }
 
@@ -392,7 +378,7 @@ static int run_decode_phypayload(vcase_t *c, json_t *act)
         json_object_set_new(act, "mtype",
                             json_string(lorawan_mtype_name((lorawan_mtype_t)(phy[0] >> 5))));
         json_object_set_new(act, "major", json_integer(phy[0] & 0x03));
-        set_hex(act, "payload_after_mhdr_hex", phy + 1, len - 1);
+        lorawan_cli_json_hex(act, "payload_after_mhdr_hex", phy + 1, len - 1);
         return 0;
     }
     if (lib(c, "decode", rc) != 0)
@@ -401,7 +387,7 @@ static int run_decode_phypayload(vcase_t *c, json_t *act)
     json_object_set_new(act, "major", json_integer(p.major));
     if (lorawan_mtype_is_data(p.mtype, NULL)) {
         const lorawan_data_t *d = &p.u.data;
-        set_be(act, "dev_addr_be", d->dev_addr, 4);
+        lorawan_cli_json_be(act, "dev_addr_be", d->dev_addr, 4);
         json_t *fc = json_object();
         /* The bits of the other direction do not exist there and read as false. */
         json_object_set_new(fc, "adr", json_boolean(d->fctrl.adr));
@@ -412,28 +398,28 @@ static int run_decode_phypayload(vcase_t *c, json_t *act)
         json_object_set_new(fc, "fopts_len", json_integer(d->fctrl.fopts_len));
         json_object_set_new(act, "fctrl", fc);
         json_object_set_new(act, "fcnt16", json_integer(d->fcnt16));
-        set_hex(act, "fopts_hex", d->fopts, d->fopts_len);
+        lorawan_cli_json_hex(act, "fopts_hex", d->fopts, d->fopts_len);
         json_object_set_new(act, "fport", d->has_fport ? json_integer(d->fport) : json_null());
-        set_hex(act, "frm_payload_hex", d->frm_payload, d->frm_payload_len);
-        set_hex(act, "mic", p.mic, LORAWAN_MIC_LEN);
+        lorawan_cli_json_hex(act, "frm_payload_hex", d->frm_payload, d->frm_payload_len);
+        lorawan_cli_json_hex(act, "mic", p.mic, LORAWAN_MIC_LEN);
     } else if (p.mtype == LORAWAN_MTYPE_JOIN_REQUEST) {
-        set_be(act, "join_eui_be", p.u.join_request.join_eui, 8);
-        set_be(act, "dev_eui_be", p.u.join_request.dev_eui, 8);
+        lorawan_cli_json_be(act, "join_eui_be", p.u.join_request.join_eui, 8);
+        lorawan_cli_json_be(act, "dev_eui_be", p.u.join_request.dev_eui, 8);
         json_object_set_new(act, "dev_nonce", json_integer(p.u.join_request.dev_nonce));
-        set_hex(act, "mic", p.mic, LORAWAN_MIC_LEN);
+        lorawan_cli_json_hex(act, "mic", p.mic, LORAWAN_MIC_LEN);
     } else if (p.mtype == LORAWAN_MTYPE_REJOIN_REQUEST) {
         const lorawan_rejoin_request_t *r = &p.u.rejoin;
         json_object_set_new(act, "rejoin_type", json_integer(r->rejoin_type));
         if (r->rejoin_type == 1)
-            set_be(act, "join_eui_be", r->join_eui, 8);
+            lorawan_cli_json_be(act, "join_eui_be", r->join_eui, 8);
         else
-            set_be(act, "net_id_be", r->net_id, 3);
-        set_be(act, "dev_eui_be", r->dev_eui, 8);
+            lorawan_cli_json_be(act, "net_id_be", r->net_id, 3);
+        lorawan_cli_json_be(act, "dev_eui_be", r->dev_eui, 8);
         json_object_set_new(act, "rj_count", json_integer(r->rj_count));
-        set_hex(act, "mic", p.mic, LORAWAN_MIC_LEN);
+        lorawan_cli_json_hex(act, "mic", p.mic, LORAWAN_MIC_LEN);
     } else {
         /* Proprietary (README caveat 6) and the still encrypted join-accept. */
-        set_hex(act, "payload_after_mhdr_hex", p.mac_payload, p.mac_payload_len);
+        lorawan_cli_json_hex(act, "payload_after_mhdr_hex", p.mac_payload, p.mac_payload_len);
     }
     return 0;
 }
@@ -533,7 +519,7 @@ static int run_encode_mac_commands(vcase_t *c, json_t *act)
     size_t len = 0;
     if (lib(c, "encode", lorawan_mac_cmds_encode(list, n, out, sizeof(out), &len)) != 0)
         return -1;
-    set_hex(act, "bytes_hex", out, len);
+    lorawan_cli_json_hex(act, "bytes_hex", out, len);
     return 0;
 }
 

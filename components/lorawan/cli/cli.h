@@ -4,6 +4,11 @@
 #ifndef LORAWAN_CLI_H
 #define LORAWAN_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
 /* Runs `lwstack lorawan SUBCOMMAND ...`; argv[0] is "lorawan". Subcommands:
  *
  *   decode HEX [--lorawan-version V] [--nwk-s-key K | --f-nwk-s-int-key K
@@ -17,5 +22,12 @@
  * Returns the exit status: 0, 1 for bad hex or an undecodable frame (one message on
  * stderr), 2 for usage errors. */
 int lorawan_cli_main(int argc, char **argv);
+
+/* JSON of frame fields, shared by the tools that print frames (decode, the vector runner in
+ * tests/vectors): obj[name] = the lowercase hex of b[0..len) (len at most
+ * LORAWAN_PHY_MAX_LEN), or of the low `bytes` (at most 8) bytes of v in big-endian (human)
+ * order, as EUIs and DevAddrs are written. */
+void lorawan_cli_json_hex(json_t *obj, const char *name, const uint8_t *b, size_t len);
+void lorawan_cli_json_be(json_t *obj, const char *name, uint64_t v, size_t bytes);
 
 #endif

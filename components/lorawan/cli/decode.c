@@ -182,22 +182,6 @@ static int parse_args(int argc, char **argv, decode_opts_t *o)
     return 0;
 }
 
-static void set_hex(json_t *obj, const char *name, const uint8_t *b, size_t len)
-{
-    char hex[2 * LORAWAN_PHY_MAX_LEN + 1];
-    if (lorawan_hex_encode(b, len, hex, sizeof(hex)) == 0)
-        json_object_set_new(obj, name, json_string(hex));
-}
-
-/* Big-endian (human order) hex of the low `bytes` bytes of v. */
-static void set_be(json_t *obj, const char *name, uint64_t v, size_t bytes)
-{
-    uint8_t b[8];
-    for (size_t i = 0; i < bytes; i++)
-        b[bytes - 1 - i] = (uint8_t)(v >> (8 * i));
-    set_hex(obj, name, b, bytes);
-}
-
 static const lorawan_key_t *key(decode_opts_t *o, enum key_id k)
 {
     return o->has_key[k] ? &o->key[k] : NULL;
@@ -268,7 +252,7 @@ static void decode_data(decode_opts_t *o, const uint8_t *buf, size_t len, const 
     bool uplink = false;
     (void)lorawan_mtype_is_data(p->mtype, &uplink);
     const lorawan_data_t *d = &p->u.data;
-    set_be(j, "dev_addr", d->dev_addr, 4);
+    lorawan_cli_json_be(j, "dev_addr", d->dev_addr, 4);
     json_t *fc = json_object();
     json_object_set_new(fc, "adr", json_boolean(d->fctrl.adr));
     if (uplink) {
@@ -289,10 +273,10 @@ static void decode_data(decode_opts_t *o, const uint8_t *buf, size_t len, const 
             fcnt = d->fcnt16;
     }
     json_object_set_new(j, "fcnt", json_integer(fcnt));
-    set_hex(j, "fopts_hex", d->fopts, d->fopts_len);
+    lorawan_cli_json_hex(j, "fopts_hex", d->fopts, d->fopts_len);
     json_object_set_new(j, "fport", d->has_fport ? json_integer(d->fport) : json_null());
-    set_hex(j, "frm_payload_hex", d->frm_payload, d->frm_payload_len);
-    set_hex(j, "mic", p->mic, LORAWAN_MIC_LEN);
+    lorawan_cli_json_hex(j, "frm_payload_hex", d->frm_payload, d->frm_payload_len);
+    lorawan_cli_json_hex(j, "mic", p->mic, LORAWAN_MIC_LEN);
 
     /* FOpts: clear in 1.0, encrypted with NwkSEncKey in 1.1 (1.1 §4.3.1.6). */
     if (d->fopts_len > 0) {
@@ -304,7 +288,7 @@ static void decode_data(decode_opts_t *o, const uint8_t *buf, size_t len, const 
             bool a_fcnt = !uplink && d->has_fport && d->fport > 0;
             (void)lorawan_fopts_encrypt(key(o, KEY_NWK_S_ENC), !uplink, a_fcnt, d->dev_addr, fcnt,
                                         d->fopts, d->fopts_len, fopts);
-            set_hex(j, "fopts_decrypted_hex", fopts, d->fopts_len);
+            lorawan_cli_json_hex(j, "fopts_decrypted_hex", fopts, d->fopts_len);
             clear = true;
         }
         if (clear)
@@ -321,7 +305,7 @@ static void decode_data(decode_opts_t *o, const uint8_t *buf, size_t len, const 
             uint8_t plain[LORAWAN_PHY_MAX_LEN];
             lorawan_payload_encrypt(k, !uplink, d->dev_addr, fcnt, d->frm_payload,
                                     d->frm_payload_len, plain);
-            set_hex(j, "frm_payload_decrypted_hex", plain, d->frm_payload_len);
+            lorawan_cli_json_hex(j, "frm_payload_decrypted_hex", plain, d->frm_payload_len);
             if (d->fport == 0)
                 json_object_set_new(
                     j, "mac_commands",
@@ -335,7 +319,7 @@ static void decode_data(decode_opts_t *o, const uint8_t *buf, size_t len, const 
 static void decode_join_accept(decode_opts_t *o, const uint8_t *buf, size_t len, json_t *j)
 {
     const lorawan_key_t *k = key(o, KEY_APP) ? key(o, KEY_APP) : key(o, KEY_NWK);
-    set_hex(j, "encrypted_hex", buf + 1, len - 1);
+    lorawan_cli_json_hex(j, "encrypted_hex", buf + 1, len - 1);
     if (k == NULL)
         return;
     uint8_t plain[LORAWAN_JOIN_ACCEPT_CFLIST_LEN];
@@ -344,19 +328,19 @@ static void decode_join_accept(decode_opts_t *o, const uint8_t *buf, size_t len,
         lorawan_join_accept_parse(plain, len, &ja) != 0)
         return;
     json_t *dj = json_object();
-    set_hex(dj, "plaintext_hex", plain, len);
+    lorawan_cli_json_hex(dj, "plaintext_hex", plain, len);
     json_object_set_new(dj, "join_nonce", json_integer(ja.join_nonce));
-    set_be(dj, "net_id", ja.net_id, 3);
-    set_be(dj, "dev_addr", ja.dev_addr, 4);
+    lorawan_cli_json_be(dj, "net_id", ja.net_id, 3);
+    lorawan_cli_json_be(dj, "dev_addr", ja.dev_addr, 4);
     json_object_set_new(dj, "dl_settings",
                         json_pack("{s:b,s:i,s:i}", "opt_neg", ja.opt_neg, "rx1_dr_offset",
                                   ja.rx1_dr_offset, "rx2_data_rate", ja.rx2_data_rate));
     json_object_set_new(dj, "rx_delay", json_integer(ja.rx_delay));
     if (ja.cflist != NULL)
-        set_hex(dj, "cflist_hex", ja.cflist, LORAWAN_CFLIST_LEN);
+        lorawan_cli_json_hex(dj, "cflist_hex", ja.cflist, LORAWAN_CFLIST_LEN);
     else
         json_object_set_new(dj, "cflist_hex", json_null());
-    set_hex(dj, "mic", ja.mic, LORAWAN_MIC_LEN);
+    lorawan_cli_json_hex(dj, "mic", ja.mic, LORAWAN_MIC_LEN);
     json_object_set_new(j, "join_accept", dj);
     /* With OptNeg set (1.1) the MIC needs JSIntKey, JoinEUI and DevNonce: not checked here. */
     if (!ja.opt_neg) {
@@ -370,10 +354,10 @@ static void decode_join_accept(decode_opts_t *o, const uint8_t *buf, size_t len,
 static void decode_join_request(decode_opts_t *o, const uint8_t *buf, size_t len,
                                 const lorawan_phy_t *p, json_t *j)
 {
-    set_be(j, "join_eui", p->u.join_request.join_eui, 8);
-    set_be(j, "dev_eui", p->u.join_request.dev_eui, 8);
+    lorawan_cli_json_be(j, "join_eui", p->u.join_request.join_eui, 8);
+    lorawan_cli_json_be(j, "dev_eui", p->u.join_request.dev_eui, 8);
     json_object_set_new(j, "dev_nonce", json_integer(p->u.join_request.dev_nonce));
-    set_hex(j, "mic", p->mic, LORAWAN_MIC_LEN);
+    lorawan_cli_json_hex(j, "mic", p->mic, LORAWAN_MIC_LEN);
     /* 1.0: AppKey; 1.1: NwkKey (1.1 §6.2.2). */
     const lorawan_key_t *k = o->is_11 && key(o, KEY_NWK) ? key(o, KEY_NWK)
                              : key(o, KEY_APP)           ? key(o, KEY_APP)
@@ -389,12 +373,12 @@ static void decode_rejoin(decode_opts_t *o, const uint8_t *buf, size_t len, cons
     const lorawan_rejoin_request_t *r = &p->u.rejoin;
     json_object_set_new(j, "rejoin_type", json_integer(r->rejoin_type));
     if (r->rejoin_type == 1)
-        set_be(j, "join_eui", r->join_eui, 8);
+        lorawan_cli_json_be(j, "join_eui", r->join_eui, 8);
     else
-        set_be(j, "net_id", r->net_id, 3);
-    set_be(j, "dev_eui", r->dev_eui, 8);
+        lorawan_cli_json_be(j, "net_id", r->net_id, 3);
+    lorawan_cli_json_be(j, "dev_eui", r->dev_eui, 8);
     json_object_set_new(j, "rj_count", json_integer(r->rj_count));
-    set_hex(j, "mic", p->mic, LORAWAN_MIC_LEN);
+    lorawan_cli_json_hex(j, "mic", p->mic, LORAWAN_MIC_LEN);
     /* Types 0 and 2: SNwkSIntKey; type 1: JSIntKey, which this tool does not take. */
     uint8_t mic[LORAWAN_MIC_LEN];
     if (r->rejoin_type != 1 && key(o, KEY_S_NWK_S_INT) != NULL &&
@@ -454,7 +438,7 @@ static int cmd_decode(int argc, char **argv)
     } else if (p.mtype == LORAWAN_MTYPE_JOIN_ACCEPT) {
         decode_join_accept(&o, buf, len, j);
     } else {
-        set_hex(j, "payload_hex", p.mac_payload, p.mac_payload_len);
+        lorawan_cli_json_hex(j, "payload_hex", p.mac_payload, p.mac_payload_len);
     }
     if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
         fprintf(stderr, "lwstack lorawan decode: cannot write output\n");
