@@ -1,4 +1,4 @@
-/* Stable names for the LORAWAN_E_* codes of errors.def. */
+/* Stable names for the LORAWAN_E_* codes of codes.def. */
 #include "lorawan/lorawan.h"
 
 const char *lorawan_strerror(int err)
@@ -9,7 +9,7 @@ const char *lorawan_strerror(int err)
 #define LORAWAN_ERR(sym, val, name, msg)                                                           \
     case sym:                                                                                      \
         return name;
-#include "lorawan/errors.def"
+#include "lorawan/codes.def"
 #undef LORAWAN_ERR
     default:
         return "unknown";
@@ -24,7 +24,7 @@ const char *lorawan_error_message(int err)
 #define LORAWAN_ERR(sym, val, name, msg)                                                           \
     case sym:                                                                                      \
         return msg;
-#include "lorawan/errors.def"
+#include "lorawan/codes.def"
 #undef LORAWAN_ERR
     default:
         return "unknown error";

@@ -9,7 +9,7 @@
  * OpenSSL cipher context is allocated by OpenSSL and released by lorawan_key_destroy().
  * Every length from the wire is checked before use.
  *
- * Conventions: functions return 0 or a negative LORAWAN_E_* code (errors.def).
+ * Conventions: functions return 0 or a negative LORAWAN_E_* code (codes.def).
  * Multi-byte wire integers are little-endian (LoRaWAN 1.0.4 §4, 1.1 §4); in structs they
  * are host integers: a DevAddr printed "26000001" is dev_addr == 0x26000001. EUIs are host
  * uint64_t in the same sense (JoinEUI "70b3d57ed0001234" is 0x70b3d57ed0001234).
@@ -25,7 +25,7 @@
 
 enum lorawan_err {
 #define LORAWAN_ERR(sym, val, name, msg) sym = (val),
-#include "lorawan/errors.def"
+#include "lorawan/codes.def"
 #undef LORAWAN_ERR
 };
 
