@@ -5,12 +5,15 @@
  * router (a table shaped like the API's), the query through lw_http__query_parse, the body
  * through lw_http__json_parse, every error through lw_http_err_json; the whole input is
  * also read as an HTTP/1 head by lw_http__framing_check and its first line as a Host value
- * by lw_http__host_normalize. */
+ * by lw_http__host_normalize. The API pipeline's readers of request text (cluster/api_codec.h)
+ * get what they would: `field_mask`, `limit`, `page`, `order` from the query, "field_mask"
+ * from the body, and every string of the body as an RFC 3339 time. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/api_codec.h"
 #include "cluster/http_private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,6 +62,61 @@ static void answer_err(const lw_err_t *err)
         abort();
     free(s);
     json_decref(j);
+}
+
+static const char *const mask_paths[] = {"name",  "description",          "attributes",
+                                         "state", "version_ids.brand_id", NULL};
+static const lw_api_fields_t mask_fields = {.paths = mask_paths, .prefix = "tenant."};
+static const lw_api_order_t orders[] = {
+    {"created_at", "created_at ASC", "created_at DESC"},
+    {"name", "name ASC", "name DESC"},
+};
+
+/* What the API pipeline reads from one query argument. */
+static void api_query_arg(const lw_http__kv_t *kv)
+{
+    lw_err_t err;
+    lw_api_mask_t m;
+    lw_api_page_t p;
+    const char *sql;
+    if (strcmp(kv->name, "field_mask") == 0) {
+        if (lw_api_mask_parse_csv(&mask_fields, kv->value, "field_mask", &m, &err) == 0) {
+            if (m.n < 0 || m.n > LW_API_MASK_MAX)
+                abort();
+        } else {
+            answer_err(&err);
+        }
+    } else if (strcmp(kv->name, "limit") == 0 || strcmp(kv->name, "page") == 0) {
+        if (lw_api_page_parse(kv->value, kv->value, LW_API_LIMIT_MAX, &p, &err) == 0) {
+            if (p.limit < 1 || p.limit > LW_API_LIMIT_MAX || p.page < 1 ||
+                lw_api_page_offset(&p) < 0)
+                abort();
+        } else {
+            answer_err(&err);
+        }
+    } else if (strcmp(kv->name, "order") == 0) {
+        if (lw_api_order_parse(kv->value, orders, 2, &sql, &err) == 0) {
+            if (sql != orders[0].asc && sql != orders[0].desc && sql != orders[1].asc &&
+                sql != orders[1].desc)
+                abort(); /* only table text reaches SQL */
+        } else {
+            answer_err(&err);
+        }
+    }
+}
+
+/* What the API pipeline reads from a body. */
+static void api_body(const json_t *body)
+{
+    lw_err_t err;
+    lw_api_mask_t m;
+    const json_t *fm = json_object_get(body, "field_mask");
+    if (lw_api_mask_parse_json(&mask_fields, fm, "field_mask", &m, &err) != 0)
+        answer_err(&err);
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)body, k, v) if (json_is_string(v))(void)
+        lw_api_time_valid(json_string_value(v));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -132,15 +190,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int n = lw_http__query_parse(query + 1, kv, LW_HTTP_MAX_QUERY);
         if (n > LW_HTTP_MAX_QUERY)
             abort();
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             if (kv[i].name == NULL || kv[i].value == NULL || kv[i].name[0] == '\0')
                 abort();
+            api_query_arg(&kv[i]);
+        }
     }
 
     json_t *j = lw_http__json_parse(body, body_len, &err);
     if (j != NULL) {
         if (!json_is_object(j))
             abort();
+        api_body(j);
         char *s = json_dumps(j, JSON_COMPACT);
         free(s);
         json_decref(j);
