@@ -7,18 +7,13 @@
 
 #include "cluster/api.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 /* ---- the operation ----------------------------------------------------------------------- */
 
 void *lw_api_op_new(size_t size, const lw_api_env_t *env, lw_http_req_t *req)
 {
-    lw_api_op_t *op = calloc(1, size);
-    if (op == NULL) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_internal, "out of memory");
-        lw_http_respond_err(req, &e);
-        return NULL;
-    }
+    lw_api_op_t *op = lw_calloc(1, size);
     op->env = *env;
     op->req = req;
     return op;
@@ -223,9 +218,7 @@ int lw_api_offload(const lw_api_env_t *env, void (*fn)(void *arg),
 {
     if (env->work == NULL)
         return lw_err_set(err, &lw_err_internal, "no worker pool");
-    offload_t *o = calloc(1, sizeof *o);
-    if (o == NULL)
-        return lw_err_set(err, &lw_err_internal, "out of memory");
+    offload_t *o = lw_calloc(1, sizeof *o);
     o->fn = fn;
     o->done = done;
     o->arg = arg;

@@ -84,8 +84,8 @@ struct lw_api_op {
     lw_api_conflict_t conflicts[LW_API_CONFLICTS];
 };
 
-/* Allocates a zeroed state of `size` bytes (>= sizeof(lw_api_op_t)) for req. Out of memory:
- * answers internal "out of memory" and returns NULL. */
+/* Allocates a zeroed state of `size` bytes (>= sizeof(lw_api_op_t)) for req. Never NULL
+ * (allocation failure is fatal, cluster/mem.h). */
 void *lw_api_op_new(size_t size, const lw_api_env_t *env, lw_http_req_t *req);
 
 /* Answers err (rolling back an open transaction first) and frees the op. Server errors

@@ -29,6 +29,7 @@
 #include "cluster/bus_private.h"
 #include "cluster/clock.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 #include "cluster/metrics.h"
 
 /* ---- configuration ---------------------------------------------------------------- */
@@ -289,14 +290,10 @@ int lw_bus__mock_start(rd_kafka_t **rkp, rd_kafka_mock_cluster_t **mcp, char *wh
 static void bus_prop_cb(void *arg, const char *subkey, const char *value)
 {
     lw_bus_t *bus = arg;
-    bus_prop_t *np = realloc(bus->props, (bus->nprops + 1) * sizeof(*np));
-    if (np == NULL)
-        abort();
+    bus_prop_t *np = lw_realloc(bus->props, (bus->nprops + 1) * sizeof(*np));
     bus->props = np;
-    np[bus->nprops].key = strdup(subkey);
-    np[bus->nprops].value = strdup(value);
-    if (np[bus->nprops].key == NULL || np[bus->nprops].value == NULL)
-        abort();
+    np[bus->nprops].key = lw_strdup(subkey);
+    np[bus->nprops].value = lw_strdup(value);
     bus->nprops++;
 }
 
@@ -329,8 +326,8 @@ static void bus_read_config(lw_bus_t *bus, const lw_config_t *cfg)
     bus->health_interval_ms = lw_config_duration_ms(cfg, "bus.health-interval");
     lw_config_map_each(cfg, "bus.kafka", bus_prop_cb, bus);
     bus->embedded = brokers == NULL || strcmp(brokers, "embedded") == 0;
-    if (!bus->embedded && (bus->bootstrap = strdup(brokers)) == NULL)
-        abort();
+    if (!bus->embedded)
+        bus->bootstrap = lw_strdup(brokers);
 }
 
 /* Embedded: starts the in-process cluster, whose address becomes the bootstrap. */
@@ -340,8 +337,7 @@ static int bus_start_embedded(lw_bus_t *bus, lw_err_t *err)
     if (lw_bus__mock_start(&bus->mock_rk, &bus->mock, why, sizeof(why)) != 0)
         return lw_err_set(err, &lw_err_bus_unavailable, "starting the embedded Kafka cluster: %s",
                           why);
-    if ((bus->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(bus->mock))) == NULL)
-        abort();
+    bus->bootstrap = lw_strdup(rd_kafka_mock_cluster_bootstraps(bus->mock));
     return 0;
 }
 
@@ -358,11 +354,7 @@ static void bus_start_timers(lw_bus_t *bus)
 
 lw_bus_t *lw_bus_new(uv_loop_t *loop, const lw_config_t *cfg, lw_err_t *err)
 {
-    lw_bus_t *bus = calloc(1, sizeof(*bus));
-    if (bus == NULL) {
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
+    lw_bus_t *bus = lw_calloc(1, sizeof(*bus));
     bus->loop = loop;
     bus_read_config(bus, cfg);
     if (bus->embedded && bus_start_embedded(bus, err) != 0)

@@ -11,6 +11,7 @@
 #include "cluster/bus_private.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 /* The record of a topic a message came from: one of the consumer's few subscribed topics
  * (usually one), else the bus's table (a reset logged for a topic by name). */
@@ -24,9 +25,7 @@ static bus_topic_t *bus_consumer_topic(lw_bus_consumer_t *c, const char *name)
 
 static lw_bus_partition_t *bus_parts(const rd_kafka_topic_partition_list_t *l)
 {
-    lw_bus_partition_t *p = calloc(l->cnt > 0 ? (size_t)l->cnt : 1, sizeof(*p));
-    if (p == NULL)
-        abort();
+    lw_bus_partition_t *p = lw_calloc(l->cnt > 0 ? (size_t)l->cnt : 1, sizeof(*p));
     for (int i = 0; i < l->cnt; i++) {
         p[i].topic = l->elems[i].topic;
         p[i].partition = l->elems[i].partition;
@@ -92,9 +91,8 @@ static void bus_consumer_reset(lw_bus_consumer_t *c, const char *topic, int32_t 
     lw_metric_series_add(bus_consumer_topic(c, topic)->resets, 1);
     if (offset < 0)
         return;
-    bus_reset_t *nr = realloc(c->resets, (c->nresets + 1) * sizeof(*nr));
-    if (nr == NULL || (nr[c->nresets].topic = strdup(topic)) == NULL)
-        abort();
+    bus_reset_t *nr = lw_realloc(c->resets, (c->nresets + 1) * sizeof(*nr));
+    nr[c->nresets].topic = lw_strdup(topic);
     c->resets = nr;
     nr[c->nresets].partition = partition;
     nr[c->nresets].offset = offset;
@@ -315,10 +313,7 @@ static char *bus_group_name(const char *group)
         lw_hex_encode(r, sizeof(r), rh);
         snprintf(buf, sizeof(buf), "lw-%s-%ld-%s", host, (long)getpid(), rh);
     }
-    char *s = strdup(buf);
-    if (s == NULL)
-        abort();
-    return s;
+    return lw_strdup(buf);
 }
 
 /* Resolves the topics' records (creating them on the embedded cluster before the
@@ -326,9 +321,7 @@ static char *bus_group_name(const char *group)
 static int bus_consumer_topics(lw_bus_consumer_t *c, const char *const *names, size_t n,
                                lw_err_t *err)
 {
-    c->topics = calloc(n, sizeof(*c->topics));
-    if (c->topics == NULL)
-        abort();
+    c->topics = lw_calloc(n, sizeof(*c->topics));
     for (size_t i = 0; i < n; i++) {
         char topic[BUS_TOPIC_MAX];
         bus_topic_t *t =
@@ -440,9 +433,7 @@ lw_bus_consumer_t *lw_bus_subscribe_opts(lw_bus_t *bus, const char *group, const
         lw_err_set(err, &lw_err_invalid_argument, "subscribe: a handler and topics are needed");
         return NULL;
     }
-    lw_bus_consumer_t *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        abort();
+    lw_bus_consumer_t *c = lw_calloc(1, sizeof(*c));
     c->bus = bus;
     c->h = *h;
     c->arg = arg;

@@ -10,6 +10,7 @@
 
 #include "cluster/bus_private.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 const char *lw_bus_topic(const lw_bus_t *bus, const char *name, char *buf, size_t len)
 {
@@ -33,13 +34,10 @@ bus_topic_t *lw_bus__topic_get(lw_bus_t *bus, const char *full)
     for (size_t i = 0; i < bus->ntopics; i++)
         if (strcmp(bus->topics[i]->name, full) == 0)
             return bus->topics[i];
-    bus_topic_t **nt = realloc(bus->topics, (bus->ntopics + 1) * sizeof(*nt));
-    if (nt == NULL)
-        abort();
+    bus_topic_t **nt = lw_realloc(bus->topics, (bus->ntopics + 1) * sizeof(*nt));
     bus->topics = nt;
-    bus_topic_t *t = calloc(1, sizeof(*t));
-    if (t == NULL || (t->name = strdup(full)) == NULL)
-        abort();
+    bus_topic_t *t = lw_calloc(1, sizeof(*t));
+    t->name = lw_strdup(full);
     bus_topic_metrics(bus, t);
     bus->topics[bus->ntopics++] = t;
     return t;
@@ -90,13 +88,11 @@ static int bus_create_topics_admin(lw_bus_t *bus, const char **topics, size_t n,
 {
     int rc = -1;
     char errstr[512];
-    rd_kafka_NewTopic_t **nt = calloc(n, sizeof(*nt));
+    rd_kafka_NewTopic_t **nt = lw_calloc(n, sizeof(*nt));
     rd_kafka_queue_t *q = rd_kafka_queue_new(bus->producer);
     rd_kafka_AdminOptions_t *opt =
         rd_kafka_AdminOptions_new(bus->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_event_t *ev = NULL;
-    if (nt == NULL)
-        abort();
     rd_kafka_AdminOptions_set_request_timeout(opt, BUS_ADMIN_TIMEOUT_MS, errstr, sizeof(errstr));
     rd_kafka_AdminOptions_set_operation_timeout(opt, BUS_ADMIN_TIMEOUT_MS, errstr, sizeof(errstr));
     for (size_t i = 0; i < n; i++) {
@@ -225,10 +221,8 @@ static int bus_ensure_remote(lw_bus_t *bus, const char *const *topics, size_t n,
 {
     int rc = -1;
     size_t nmissing = 0, k = 0;
-    bool *missing = calloc(n, sizeof(*missing));
-    const char **want = calloc(n, sizeof(*want));
-    if (missing == NULL || want == NULL)
-        abort();
+    bool *missing = lw_calloc(n, sizeof(*missing));
+    const char **want = lw_calloc(n, sizeof(*want));
     rd_kafka_resp_err_t e = bus_missing_topics(bus, topics, n, missing, &nmissing);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         lw_err_set(err, &lw_err_bus_unavailable, "listing topics on %s: %s", bus->bootstrap,

@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 /* One registered key with its current value. */
 typedef struct cfg_entry {
@@ -38,16 +39,6 @@ struct lw_config {
     size_t nmap, capmap;
 };
 
-static char *cfg_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d == NULL)
-        abort();
-    memcpy(d, s, n);
-    return d;
-}
-
 static void cfg_entry_clear(cfg_entry_t *e)
 {
     free(e->text);
@@ -62,10 +53,7 @@ static void cfg_entry_clear(cfg_entry_t *e)
 
 lw_config_t *lw_config_new(void)
 {
-    lw_config_t *cfg = calloc(1, sizeof *cfg);
-    if (cfg == NULL)
-        abort();
-    return cfg;
+    return lw_calloc(1, sizeof(lw_config_t));
 }
 
 void lw_config_free(lw_config_t *cfg)
@@ -235,9 +223,7 @@ static int cfg_check_scalar(const lw_cfg_opt_t *opt, const char *key, const char
 static size_t cfg_split(const char *value, char ***out)
 {
     size_t n = 0, cap = 4;
-    char **items = malloc(cap * sizeof *items);
-    if (items == NULL)
-        abort();
+    char **items = lw_malloc(cap * sizeof *items);
     const char *p = value;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -250,16 +236,9 @@ static size_t cfg_split(const char *value, char ***out)
         if (e > s) {
             if (n == cap) {
                 cap *= 2;
-                char **ni = realloc(items, cap * sizeof *items);
-                if (ni == NULL)
-                    abort();
-                items = ni;
+                items = lw_realloc(items, cap * sizeof *items);
             }
-            items[n] = malloc((size_t)(e - s) + 1);
-            if (items[n] == NULL)
-                abort();
-            memcpy(items[n], s, (size_t)(e - s));
-            items[n][e - s] = '\0';
+            items[n] = lw_strndup(s, (size_t)(e - s));
             n++;
         }
         p += len;
@@ -287,9 +266,7 @@ static int cfg_set_list(cfg_entry_t *e, char **items, size_t n, const char *orig
     size_t len = 1;
     for (size_t i = 0; i < n; i++)
         len += strlen(items[i]) + 2;
-    e->text = malloc(len);
-    if (e->text == NULL)
-        abort();
+    e->text = lw_malloc(len);
     e->text[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -309,19 +286,16 @@ static int cfg_set_map(lw_config_t *cfg, const lw_cfg_opt_t *opt, const char *ke
     for (size_t i = 0; i < cfg->nmap; i++) {
         if (strcmp(cfg->map[i].key, key) == 0) {
             free(cfg->map[i].value);
-            cfg->map[i].value = cfg_strdup(value);
+            cfg->map[i].value = lw_strdup(value);
             cfg->map[i].origin = origin;
             return 0;
         }
     }
     if (cfg->nmap == cfg->capmap) {
         cfg->capmap = cfg->capmap ? cfg->capmap * 2 : 8;
-        cfg_map_entry_t *nm = realloc(cfg->map, cfg->capmap * sizeof *nm);
-        if (nm == NULL)
-            abort();
-        cfg->map = nm;
+        cfg->map = lw_realloc(cfg->map, cfg->capmap * sizeof *cfg->map);
     }
-    cfg->map[cfg->nmap++] = (cfg_map_entry_t){opt, cfg_strdup(key), cfg_strdup(value), origin};
+    cfg->map[cfg->nmap++] = (cfg_map_entry_t){opt, lw_strdup(key), lw_strdup(value), origin};
     return 0;
 }
 
@@ -348,7 +322,7 @@ int lw_config_set(lw_config_t *cfg, const char *key, const char *value, const ch
     if (cfg_check_scalar(e->opt, key, value, &num, &flag, err) != 0)
         return -1;
     cfg_entry_clear(e);
-    e->text = cfg_strdup(value);
+    e->text = lw_strdup(value);
     e->num = num;
     e->flag = flag;
     e->origin = origin;
@@ -363,10 +337,7 @@ int lw_config_register(lw_config_t *cfg, const char *module, const lw_cfg_opt_t 
             continue; /* registered twice (two components sharing a table) */
         if (cfg->n == cfg->cap) {
             cfg->cap = cfg->cap ? cfg->cap * 2 : 32;
-            cfg_entry_t *ne = realloc(cfg->entries, cfg->cap * sizeof *ne);
-            if (ne == NULL)
-                abort();
-            cfg->entries = ne;
+            cfg->entries = lw_realloc(cfg->entries, cfg->cap * sizeof *cfg->entries);
         }
         cfg->entries[cfg->n++] = (cfg_entry_t){.opt = &opts[i], .module = module};
         if (opts[i].def != NULL && !cfg_is_map(&opts[i])) {
@@ -420,9 +391,7 @@ static int cfg_yaml_sequence(lw_config_t *cfg, yaml_document_t *doc, yaml_node_t
         return cfg_invalid(err, e->opt, prefix, "[...]", "a list is not allowed here");
     size_t n = 0;
     size_t count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    char **items = calloc(count ? count : 1, sizeof *items);
-    if (items == NULL)
-        abort();
+    char **items = lw_calloc(count ? count : 1, sizeof *items);
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
          it++) {
         yaml_node_t *v = yaml_document_get_node(doc, *it);
@@ -432,7 +401,7 @@ static int cfg_yaml_sequence(lw_config_t *cfg, yaml_document_t *doc, yaml_node_t
             free(items);
             return cfg_invalid(err, e->opt, prefix, "[...]", "list items must be scalars");
         }
-        items[n++] = cfg_strdup((const char *)v->data.scalar.value);
+        items[n++] = lw_strdup((const char *)v->data.scalar.value);
     }
     return cfg_set_list(e, items, n, origin, err);
 }
@@ -504,10 +473,7 @@ int lw_config_load_file(lw_config_t *cfg, const char *path, lw_err_t *err)
                 fclose(f);
                 return lw_err_set(err, &lw_err_config_file, "`%s` is larger than 16 MiB", path);
             }
-            char *nb = realloc(buf, cap);
-            if (nb == NULL)
-                abort();
-            buf = nb;
+            buf = lw_realloc(buf, cap);
         }
         size_t n = fread(buf + len, 1, cap - len, f);
         if (n == 0)

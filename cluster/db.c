@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 #define DB_QUEUE_MAX           10000
 #define DB_BACKOFF_MIN_MS      100
@@ -354,9 +355,7 @@ static db_req_t *db_req_new(lw_db_t *db, db_req_kind_t kind, const char *sql, in
     for (int i = 0; i < nparams; i++)
         if (params[i] != NULL)
             strs += strlen(params[i]) + 1;
-    db_req_t *r = calloc(1, size + ptrs + sql_len + strs);
-    if (r == NULL)
-        return NULL;
+    db_req_t *r = lw_calloc(1, size + ptrs + sql_len + strs);
     r->kind = kind;
     r->db = db;
     char *p = (char *)(r + 1);
@@ -513,9 +512,8 @@ static void db_on_defer(uv_timer_t *t)
 static void db_req_fail_later(lw_db_t *db, db_req_t *r, const lw_err_def_t *def, const char *msg)
 {
     if (def != NULL) {
-        r->err = malloc(sizeof *r->err);
-        if (r->err != NULL)
-            lw_err_set(r->err, def, "%s", msg);
+        r->err = lw_malloc(sizeof *r->err);
+        lw_err_set(r->err, def, "%s", msg);
     }
     if (db == NULL || db->closed || db->defer_closing) {
         db_req_complete(r, NULL, r->err);
@@ -584,9 +582,7 @@ static int db_conn_watch(db_conn_t *c, int events)
     if (c->poll != NULL && c->poll->fd != fd)
         db_conn_unwatch(c);
     if (c->poll == NULL) {
-        db_poll_t *p = calloc(1, sizeof *p);
-        if (p == NULL)
-            return -1;
+        db_poll_t *p = lw_calloc(1, sizeof *p);
         if (uv_poll_init(c->db->loop, &p->h, fd) != 0) {
             free(p);
             return -1;
@@ -1027,10 +1023,7 @@ static void db_on_health(uv_timer_t *t)
             continue; /* its socket is watched for the server closing it */
         if (now - c->last_ok_ms + 50 < DB_HEALTH_EVERY_MS)
             continue;
-        db_req_t *r = db_req_new(db, DB_REQ_HEALTH, NULL, 0, NULL);
-        if (r == NULL)
-            continue;
-        db_conn_send(c, r);
+        db_conn_send(c, db_req_new(db, DB_REQ_HEALTH, NULL, 0, NULL));
     }
 }
 
@@ -1067,24 +1060,12 @@ lw_db_t *lw_db_new(uv_loop_t *loop, const lw_db_opts_t *opts, lw_err_t *err)
         return NULL;
     }
     PQconninfoFree(parsed);
-    lw_db_t *db = calloc(1, sizeof *db);
+    lw_db_t *db = lw_calloc(1, sizeof *db);
     char red[512];
     lw_db_uri_redact(uri, red, sizeof red);
-    if (db != NULL) {
-        db->conns = calloc((size_t)opts->pool_size, sizeof *db->conns);
-        db->uri = strdup(uri);
-        db->uri_redacted = strdup(red);
-    }
-    if (db == NULL || db->conns == NULL || db->uri == NULL || db->uri_redacted == NULL) {
-        if (db != NULL) {
-            free(db->conns);
-            free(db->uri);
-            free(db->uri_redacted);
-            free(db);
-        }
-        lw_err_set(err, &lw_err_internal, "db: out of memory");
-        return NULL;
-    }
+    db->conns = lw_calloc((size_t)opts->pool_size, sizeof *db->conns);
+    db->uri = lw_strdup(uri);
+    db->uri_redacted = lw_strdup(red);
     db->loop = loop;
     db->pool_size = opts->pool_size;
     db->query_timeout_ms = (uint64_t)opts->query_timeout_ms;
@@ -1266,8 +1247,6 @@ int lw_db_query(lw_db_t *db, const char *sql, int nparams, const char *const *pa
     if (db == NULL || !db->started || db->stopping || !db_params_ok(sql, nparams, params))
         return -1;
     db_req_t *r = db_req_new(db, DB_REQ_QUERY, sql, nparams, params);
-    if (r == NULL)
-        return -1;
     r->cb.result = cb;
     r->arg = arg;
     return db_enqueue(db, r);
@@ -1277,15 +1256,9 @@ int lw_db_begin(lw_db_t *db, lw_db_tx_cb cb, void *arg)
 {
     if (db == NULL || !db->started || db->stopping || cb == NULL)
         return -1;
-    lw_db_tx_t *tx = calloc(1, sizeof *tx);
+    lw_db_tx_t *tx = lw_calloc(1, sizeof *tx);
     db_req_t *r = db_req_new(db, DB_REQ_BEGIN, NULL, 0, NULL);
     db_req_t *end = db_req_new(db, DB_REQ_ROLLBACK, NULL, 0, NULL);
-    if (tx == NULL || r == NULL || end == NULL) {
-        free(tx);
-        db_req_free(r);
-        db_req_free(end);
-        return -1;
-    }
     tx->db = db;
     tx->end_req = end;
     tx->next_live = db->live_txs;
@@ -1304,8 +1277,6 @@ static int db_tx_add(lw_db_tx_t *tx, db_req_kind_t kind, const char *sql, int np
     if (tx == NULL || tx->ending || !tx->begun || !db_params_ok(sql, nparams, params))
         return -1;
     db_req_t *r = db_req_new(tx->db, kind, sql, nparams, params);
-    if (r == NULL)
-        return -1;
     r->tx = tx;
     r->cb.result = cb;
     r->arg = arg;

@@ -39,6 +39,7 @@
 #include "cluster/http.h"
 #include "cluster/http_private.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 #include "cluster/metrics.h"
 
 #define REQ_ARENA_BYTES   4096u /* inline strings of a request: path, query, headers */
@@ -294,9 +295,7 @@ static char *req_alloc(lw_http_req_t *req, size_t n)
         }
     }
     size_t cap = n > REQ_ARENA_BYTES ? n : REQ_ARENA_BYTES;
-    arena_chunk_t *c = malloc(sizeof *c + cap);
-    if (c == NULL)
-        return NULL;
+    arena_chunk_t *c = lw_malloc(sizeof *c + cap);
     c->cap = cap;
     c->used = n;
     c->next = req->arena_extra;
@@ -307,8 +306,6 @@ static char *req_alloc(lw_http_req_t *req, size_t n)
 static char *req_strndup(lw_http_req_t *req, const char *s, size_t n)
 {
     char *p = req_alloc(req, n + 1);
-    if (p == NULL)
-        return NULL;
     memcpy(p, s, n);
     p[n] = '\0';
     return p;
@@ -456,8 +453,8 @@ static void count_route(lw_http_t *http, lw_http__route_t *rt, const char *metho
     if (http->m_requests == NULL)
         return;
     route_stats_t *st = rt->stats;
-    if (st == NULL && (st = rt->stats = calloc(1, sizeof *st)) == NULL)
-        return;
+    if (st == NULL)
+        st = rt->stats = lw_calloc(1, sizeof *st);
     bool head = strcmp(method, "HEAD") == 0;
     lw_metric_series_t *req = NULL;
     for (int i = 0; i < st->n && req == NULL; i++)
@@ -548,10 +545,7 @@ static int dump_cb(const char *buffer, size_t size, void *data)
         size_t cap = http->scratch_cap ? http->scratch_cap : 4096;
         while (cap < http->scratch_len + size)
             cap *= 2;
-        char *p = realloc(http->scratch, cap);
-        if (p == NULL)
-            return -1;
-        http->scratch = p;
+        http->scratch = lw_realloc(http->scratch, cap);
         http->scratch_cap = cap;
     }
     memcpy(http->scratch + http->scratch_len, buffer, size);
@@ -632,8 +626,6 @@ void lw_http_add_header(lw_http_req_t *req, const char *name, const char *value)
         return;
     char *n = req_strndup(req, name, strlen(name));
     char *v = req_strndup(req, value, strlen(value));
-    if (n == NULL || v == NULL)
-        return;
     for (char *c = n; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
@@ -806,10 +798,6 @@ static int request_decode(lw_http_req_t *req, h2o_req_t *h)
     size_t plen = q ? (size_t)(q - raw) : rawlen;
     char *path = req_strndup(req, raw, plen);
     char *query = q ? req_strndup(req, q + 1, rawlen - plen - 1) : NULL;
-    if (path == NULL || (q != NULL && query == NULL)) {
-        lw_http_respond_errorf(req, &lw_err_internal, "out of memory");
-        return -1;
-    }
     if (lw_http__url_decode(path, false) < 0 ||
         (query != NULL &&
          (req->nquery = lw_http__query_parse(query, req->query, LW_HTTP_MAX_QUERY)) < 0)) {
@@ -834,10 +822,6 @@ static int route(lw_http_req_t *req)
     lw_http__match_t m;
     size_t plen = strlen(req->path);
     char *buf = req_alloc(req, plen + 1);
-    if (buf == NULL) {
-        lw_http_respond_errorf(req, &lw_err_internal, "out of memory");
-        return -1;
-    }
     switch (lw_http__router_match(&http->router, method, req->path, plen, &m, buf, plen + 1)) {
     case LW_HTTP__MATCH_OK:
         req->route = m.route;
@@ -885,9 +869,7 @@ static void on_handler_timeout(h2o_timeout_entry_t *entry)
 static int on_request(h2o_handler_t *self, h2o_req_t *h)
 {
     lw_http_t *http = ((lw_h2o_handler_t *)self)->http;
-    lw_http_req_t *req = calloc(1, offsetof(lw_http_req_t, arena) + REQ_ARENA_BYTES);
-    if (req == NULL)
-        return -1; /* h2o answers 404 */
+    lw_http_req_t *req = lw_calloc(1, offsetof(lw_http_req_t, arena) + REQ_ARENA_BYTES);
     req->http = http;
     req->h2o = h;
     req->start_ns = uv_hrtime();
@@ -1042,11 +1024,7 @@ lw_ws_t *lw_http_websocket_accept(lw_http_req_t *req, const lw_ws_callbacks_t *c
         lw_err_attr(err, "reason", "not a WebSocket handshake");
         return NULL;
     }
-    lw_ws_t *ws = calloc(1, sizeof *ws);
-    if (ws == NULL) {
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
+    lw_ws_t *ws = lw_calloc(1, sizeof *ws);
     lw_http_t *http = req->http;
     ws->http = http;
     ws->cb = *cb;
@@ -1133,10 +1111,8 @@ static int http_init(lw_http_t *http, uv_loop_t *loop, const lw_http_opts_t *o, 
         return -1;
     }
     if (cert && *cert) {
-        http->tls_cert = strdup(cert);
-        http->tls_key = strdup(key);
-        if (http->tls_cert == NULL || http->tls_key == NULL)
-            return lw_err_set(err, &lw_err_internal, "out of memory");
+        http->tls_cert = lw_strdup(cert);
+        http->tls_key = lw_strdup(key);
     }
     http->max_body = o->max_body_bytes ? o->max_body_bytes : DEFAULT_MAX_BODY;
     http->max_header = o->max_header_bytes ? o->max_header_bytes : DEFAULT_MAX_HEADER;
@@ -1154,11 +1130,7 @@ static int http_init(lw_http_t *http, uv_loop_t *loop, const lw_http_opts_t *o, 
 
 lw_http_t *lw_http_new_opts(uv_loop_t *loop, const lw_http_opts_t *opts, lw_err_t *err)
 {
-    lw_http_t *http = calloc(1, sizeof *http);
-    if (http == NULL) {
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
+    lw_http_t *http = lw_calloc(1, sizeof *http);
     if (http_init(http, loop, opts, err) != 0) {
         lw_http_free(http);
         return NULL;
@@ -1244,9 +1216,7 @@ static void on_connection(uv_stream_t *server, int status)
     lw_http_t *http = server->data;
     if (status < 0 || http->state != HTTP_RUNNING)
         return;
-    conn_t *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return;
+    conn_t *c = lw_calloc(1, sizeof *c);
     c->http = http;
     uv_tcp_init(http->loop, &c->tcp);
     c->next = http->conns;
@@ -1369,10 +1339,7 @@ static void handle_collect(uv_handle_t *h, void *arg)
     handle_set_t *s = arg;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
-        uv_handle_t **p = realloc(s->h, cap * sizeof *p);
-        if (p == NULL)
-            return;
-        s->h = p;
+        s->h = lw_realloc(s->h, cap * sizeof *s->h);
         s->cap = cap;
     }
     s->h[s->n++] = h;

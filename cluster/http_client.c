@@ -16,6 +16,8 @@
 
 #include <curl/curl.h>
 
+#include "cluster/mem.h"
+
 typedef struct hc_sock {
     uv_poll_t poll;
     curl_socket_t fd;
@@ -219,13 +221,11 @@ static bool is_tls_error(CURLcode rc)
 }
 
 /* Splits the header block of the final response into name/value pairs, in place. */
-static int req_parse_headers(lw_http_client_req_t *r)
+static void req_parse_headers(lw_http_client_req_t *r)
 {
     if (r->head_lines == 0)
-        return 0;
-    r->parsed = calloc(r->head_lines, sizeof *r->parsed);
-    if (r->parsed == NULL)
-        return -1;
+        return;
+    r->parsed = lw_calloc(r->head_lines, sizeof *r->parsed);
     char *p = r->head, *end = r->head + r->head_len;
     bool status_line = true;
     while (p < end) {
@@ -253,7 +253,6 @@ static int req_parse_headers(lw_http_client_req_t *r)
         status_line = false;
         p = next;
     }
-    return 0;
 }
 
 static void req_set_result(lw_http_client_req_t *r, CURLcode rc)
@@ -263,8 +262,7 @@ static void req_set_result(lw_http_client_req_t *r, CURLcode rc)
         long status = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
         r->status = (int)status;
-        if (req_parse_headers(r) != 0)
-            req_fail(r, &lw_err_internal, "request to", "out of memory");
+        req_parse_headers(r);
     } else if (r->body_too_large || r->headers_too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         r->failed = true;
         if (r->headers_too_large)
@@ -393,9 +391,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         return 0;
     }
     if (s == NULL) {
-        s = calloc(1, sizeof *s);
-        if (s == NULL)
-            return -1;
+        s = lw_calloc(1, sizeof *s);
         if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
             free(s);
             return -1;
@@ -433,21 +429,17 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 }
 
 /* Grows *buf to at least need bytes, doubling from 1 KiB but never past limit. */
-static int buf_reserve(char **buf, size_t *cap, size_t need, size_t limit)
+static void buf_reserve(char **buf, size_t *cap, size_t need, size_t limit)
 {
     if (need <= *cap)
-        return 0;
+        return;
     size_t n = *cap != 0 ? *cap : 1024;
     while (n < need)
         n *= 2;
     if (n > limit)
         n = limit;
-    char *b = realloc(*buf, n);
-    if (b == NULL)
-        return -1;
-    *buf = b;
+    *buf = lw_realloc(*buf, n);
     *cap = n;
-    return 0;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
@@ -460,8 +452,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp)
     }
     /* The NUL after the body; growth stops at the cap. */
     size_t limit = r->max_body < SIZE_MAX ? r->max_body + 1 : SIZE_MAX;
-    if (buf_reserve(&r->body, &r->body_cap, r->body_len + len + 1, limit) != 0)
-        return 0;
+    buf_reserve(&r->body, &r->body_cap, r->body_len + len + 1, limit);
     memcpy(r->body + r->body_len, data, len);
     r->body_len += len;
     r->body[r->body_len] = '\0';
@@ -487,8 +478,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
         r->headers_too_large = true;
         return 0;
     }
-    if (buf_reserve(&r->head, &r->head_cap, r->head_len + len, SIZE_MAX) != 0)
-        return 0;
+    buf_reserve(&r->head, &r->head_cap, r->head_len + len, SIZE_MAX);
     memcpy(r->head + r->head_len, data, len);
     r->head_len += len;
     return len;
@@ -533,13 +523,11 @@ lw_http_client_t *lw_http_client_new(uv_loop_t *loop, const lw_http_client_opts_
         lw_err_set(err, &lw_err_internal, "libcurl initialisation failed");
         return NULL;
     }
-    lw_http_client_t *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        goto fail;
+    lw_http_client_t *c = lw_calloc(1, sizeof *c);
     c->loop = loop;
-    c->user_agent = strdup(opts->user_agent != NULL ? opts->user_agent : "lwstack");
+    c->user_agent = lw_strdup(opts->user_agent != NULL ? opts->user_agent : "lwstack");
     c->multi = curl_multi_init();
-    if (c->user_agent == NULL || c->multi == NULL)
+    if (c->multi == NULL)
         goto fail;
     long idle = opts->max_idle_connections > 0 ? opts->max_idle_connections
                                                : LW_HTTP_CLIENT_MAX_IDLE_CONNECTIONS;
@@ -561,12 +549,10 @@ lw_http_client_t *lw_http_client_new(uv_loop_t *loop, const lw_http_client_opts_
     c->open_handles = 2;
     return c;
 fail:
-    if (c != NULL) {
-        if (c->multi != NULL)
-            curl_multi_cleanup(c->multi);
-        free(c->user_agent);
-        free(c);
-    }
+    if (c->multi != NULL)
+        curl_multi_cleanup(c->multi);
+    free(c->user_agent);
+    free(c);
     curl_global_cleanup();
     lw_err_set(err, &lw_err_internal, "HTTP client set-up failed");
     return NULL;
@@ -661,9 +647,7 @@ static int header_append(struct curl_slist **list, const char *name, const char 
 {
     /* "Name;" sends an empty header; "Name:" would remove it. */
     size_t len = strlen(name) + strlen(value) + 3;
-    char *line = malloc(len);
-    if (line == NULL)
-        return -1;
+    char *line = lw_malloc(len);
     if (value[0] == '\0')
         snprintf(line, len, "%s;", name);
     else
@@ -709,9 +693,7 @@ static int req_set_method(lw_http_client_req_t *r, const lw_http_client_req_opts
     if (body) {
         const void *data = o->body;
         if (o->body_len > 0 && !o->body_borrowed) {
-            r->body_copy = malloc(o->body_len);
-            if (r->body_copy == NULL)
-                return -1;
+            r->body_copy = lw_malloc(o->body_len);
             memcpy(r->body_copy, o->body, o->body_len);
             data = r->body_copy;
         }
@@ -778,11 +760,7 @@ lw_http_client_req_t *lw_http_client_send(lw_http_client_t *c,
                    "a client certificate needs its key, and a key its certificate");
         return NULL;
     }
-    lw_http_client_req_t *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
+    lw_http_client_req_t *r = lw_calloc(1, sizeof *r);
     r->client = c;
     r->cb = cb;
     r->arg = arg;

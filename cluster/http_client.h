@@ -113,7 +113,6 @@ typedef struct lw_http_client_response {
  *   response_too_large  the body passed max_response_bytes, or the headers their cap
  *   request_canceled    lw_http_client_cancel, or lw_http_client_close
  *   request_failed      anything else on the wire (reset, not HTTP, truncated body)
- *   internal            out of memory
  * err->message says what happened with the host ("http://127.0.0.1:8080"). res and err, and
  * everything they point to, are valid only during the call; req is invalid once it returns. */
 typedef void (*lw_http_client_cb)(void *arg, lw_http_client_req_t *req,

@@ -7,6 +7,7 @@
 
 #include "cluster/hex.h"
 #include "cluster/http_private.h"
+#include "cluster/mem.h"
 
 bool lw_http__query_arg_split(char *arg, lw_http__kv_t *out)
 {
@@ -179,18 +180,16 @@ static int pattern_parse(lw_http__route_t *rt, const char *pattern, lw_err_t *er
                                   "route pattern `%s` has more than %d captures", pattern,
                                   LW_HTTP_MAX_PARAMS);
             s->capture = true;
-            s->text = strndup(p + 1, len - 2);
+            s->text = lw_strndup(p + 1, len - 2);
             s->len = len - 2;
         } else {
             if (memchr(p, '{', len) || memchr(p, '}', len))
                 return lw_err_set(err, &lw_err_invalid_argument,
                                   "route pattern `%s`: a capture must be a whole segment", pattern);
-            s->text = strndup(p, len);
+            s->text = lw_strndup(p, len);
             s->len = len;
             rt->nliteral++;
         }
-        if (s->text == NULL)
-            return lw_err_set(err, &lw_err_internal, "out of memory");
         rt->nseg++;
         if (end == NULL)
             break;
@@ -212,29 +211,18 @@ int lw_http__router_add(lw_http__router_t *r, const char *method, const char *pa
             strcmp(r->routes[i]->pattern, pattern) == 0)
             return lw_err_set(err, &lw_err_invalid_argument, "route %s %s registered twice", method,
                               pattern);
-    lw_http__route_t *rt = calloc(1, sizeof *rt);
-    if (rt == NULL)
-        return lw_err_set(err, &lw_err_internal, "out of memory");
+    lw_http__route_t *rt = lw_calloc(1, sizeof *rt);
     snprintf(rt->method, sizeof rt->method, "%s", method);
     rt->handler = handler;
     rt->arg = arg;
-    rt->pattern = strdup(pattern);
-    if (rt->pattern == NULL) {
-        route_free(rt);
-        return lw_err_set(err, &lw_err_internal, "out of memory");
-    }
+    rt->pattern = lw_strdup(pattern);
     if (pattern_parse(rt, pattern, err) != 0) {
         route_free(rt);
         return -1;
     }
     if (r->n == r->cap) {
         size_t ncap = r->cap ? r->cap * 2 : 16;
-        lw_http__route_t **nr = realloc(r->routes, ncap * sizeof *nr);
-        if (nr == NULL) {
-            route_free(rt);
-            return lw_err_set(err, &lw_err_internal, "out of memory");
-        }
-        r->routes = nr;
+        r->routes = lw_realloc(r->routes, ncap * sizeof *r->routes);
         r->cap = ncap;
     }
     r->routes[r->n++] = rt;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/mem.h"
 #include "cluster/metrics.h"
 
 /* A family keeps at most this many series; beyond it new label combinations are dropped
@@ -52,7 +53,7 @@ struct lw_metrics {
 
 lw_metrics_t *lw_metrics_new(void)
 {
-    return calloc(1, sizeof(lw_metrics_t));
+    return lw_calloc(1, sizeof(lw_metrics_t));
 }
 
 static void family_free(lw_metric_t *f)
@@ -94,29 +95,21 @@ static lw_metric_t *family_declare(lw_metrics_t *m, metric_type_t type, const ch
     for (lw_metric_t *f = m->first; f != NULL; f = f->next)
         if (strcmp(f->name, name) == 0)
             return f->type == type ? f : NULL;
-    lw_metric_t *f = calloc(1, sizeof *f);
-    if (f == NULL)
-        return NULL;
+    lw_metric_t *f = lw_calloc(1, sizeof *f);
     f->owner = m;
     f->type = type;
-    f->name = strdup(name);
-    f->help = strdup(help ? help : "");
-    bool ok = f->name != NULL && f->help != NULL;
-    for (int i = 0; ok && labels != NULL && labels[i] != NULL; i++) {
+    f->name = lw_strdup(name);
+    f->help = lw_strdup(help ? help : "");
+    for (int i = 0; labels != NULL && labels[i] != NULL; i++) {
         if (i == LW_METRIC_MAX_LABELS) {
-            ok = false;
-            break;
+            family_free(f);
+            return NULL;
         }
-        f->labels[i] = strdup(labels[i]);
-        ok = f->labels[i] != NULL;
+        f->labels[i] = lw_strdup(labels[i]);
         f->nlabels = i + 1;
     }
     f->nbuckets = 64;
-    f->buckets = ok ? calloc(f->nbuckets, sizeof *f->buckets) : NULL;
-    if (f->buckets == NULL) {
-        family_free(f);
-        return NULL;
-    }
+    f->buckets = lw_calloc(f->nbuckets, sizeof *f->buckets);
     if (m->last != NULL)
         m->last->next = f;
     else
@@ -163,9 +156,7 @@ static uint32_t series_hash(const lw_metric_t *f, const char *const *values)
 static void rehash(lw_metric_t *f)
 {
     size_t nb = f->nbuckets * 2;
-    series_t **b = calloc(nb, sizeof *b);
-    if (b == NULL)
-        return; /* keep the longer chains */
+    series_t **b = lw_calloc(nb, sizeof *b);
     for (series_t *s = f->first; s != NULL; s = s->next) {
         s->chain = b[s->hash & (nb - 1)];
         b[s->hash & (nb - 1)] = s;
@@ -191,18 +182,9 @@ static series_t *series_get(lw_metric_t *f, const char *const *values)
         f->owner->dropped += 1;
         return NULL;
     }
-    series_t *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return NULL;
-    for (int i = 0; i < f->nlabels; i++) {
-        s->values[i] = strdup(value_at(f, values, i));
-        if (s->values[i] == NULL) {
-            for (int k = 0; k < i; k++)
-                free(s->values[k]);
-            free(s);
-            return NULL;
-        }
-    }
+    series_t *s = lw_calloc(1, sizeof *s);
+    for (int i = 0; i < f->nlabels; i++)
+        s->values[i] = lw_strdup(value_at(f, values, i));
     s->hash = h;
     s->type = f->type;
     if (f->last != NULL)
@@ -270,30 +252,22 @@ void lw_metric_set(lw_metric_t *f, const char *const *values, double value)
 typedef struct sbuf {
     char *p;
     size_t len, cap;
-    bool failed;
 } sbuf_t;
 
 static void sb_reserve(sbuf_t *b, size_t n)
 {
-    if (b->failed || b->cap - b->len > n)
+    if (b->cap - b->len > n)
         return;
     size_t ncap = b->cap ? b->cap : 4096;
     while (ncap - b->len <= n)
         ncap *= 2;
-    char *np = realloc(b->p, ncap);
-    if (np == NULL) {
-        b->failed = true;
-        return;
-    }
-    b->p = np;
+    b->p = lw_realloc(b->p, ncap);
     b->cap = ncap;
 }
 
 static void sb_putn(sbuf_t *b, const char *s, size_t n)
 {
     sb_reserve(b, n);
-    if (b->failed)
-        return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -390,8 +364,6 @@ long lw_metrics_render(const lw_metrics_t *m, char **out)
     sbuf_t b = {0};
     *out = NULL;
     sb_reserve(&b, 1);
-    if (b.failed)
-        return -1;
     b.p[0] = '\0';
     for (const lw_metric_t *f = m ? m->first : NULL; f != NULL; f = f->next) {
         render_family(&b, f->name, f->help, type_name(f->type));
@@ -421,10 +393,6 @@ long lw_metrics_render(const lw_metrics_t *m, char **out)
         sb_puts(&b, "lwstack_metrics_series_dropped_total ");
         sb_value(&b, m->dropped);
         sb_puts(&b, "\n");
-    }
-    if (b.failed) {
-        free(b.p);
-        return -1;
     }
     *out = b.p;
     return (long)b.len;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 /* "lwmigrat" as a big-endian 64-bit integer: the key of pg_advisory_lock. */
 #define MIGRATE_LOCK_KEY "7815835977799328116"
@@ -154,17 +155,15 @@ static char *migrate_read_file(const char *path, const char *shown, lw_err_t *er
     for (;;) {
         if (len + 4096 + 1 > cap) {
             cap = cap == 0 ? 8192 : cap * 2;
-            char *nb = cap > MIGRATE_MAX_FILE_BYTES + 1 ? NULL : realloc(buf, cap);
-            if (nb == NULL) {
-                lw_err_set(err, &lw_err_migration_failed,
-                           "migrations: %s is larger than %u bytes or memory is short", shown,
-                           MIGRATE_MAX_FILE_BYTES);
+            if (cap > MIGRATE_MAX_FILE_BYTES + 1) {
+                lw_err_set(err, &lw_err_migration_failed, "migrations: %s is larger than %u bytes",
+                           shown, MIGRATE_MAX_FILE_BYTES);
                 lw_err_attr(err, "file", shown);
                 free(buf);
                 fclose(f);
                 return NULL;
             }
-            buf = nb;
+            buf = lw_realloc(buf, cap);
         }
         size_t n = fread(buf + len, 1, cap - len - 1, f);
         len += n;
@@ -220,20 +219,13 @@ static int migrate_list_add(migrate_list_t *l, const char *full, const char *sho
     }
     if (l->n == l->cap) {
         size_t cap = l->cap == 0 ? 16 : l->cap * 2;
-        lw_migration_t *nl = realloc(l->v, cap * sizeof *nl);
-        if (nl == NULL)
-            return lw_err_set(err, &lw_err_internal, "migrations: out of memory");
-        l->v = nl;
+        l->v = lw_realloc(l->v, cap * sizeof *l->v);
         l->cap = cap;
     }
     char *sql = migrate_read_file(full, shown, err);
     if (sql == NULL)
         return -1;
-    char *nm = strdup(shown + strlen(l->kind) + 1);
-    if (nm == NULL) {
-        free(sql);
-        return lw_err_set(err, &lw_err_internal, "migrations: out of memory");
-    }
+    char *nm = lw_strdup(shown + strlen(l->kind) + 1);
     l->v[l->n++] = (lw_migration_t){version, nm, sql};
     return 0;
 }
@@ -551,11 +543,7 @@ static int migrate_read_history(PGconn *pg, const char *kind, const char *schema
         return lw_err_set(err, &lw_err_migration_failed,
                           "migrations: cannot read the versions of schema %s: %s", schema, why);
     size_t napplied = (size_t)PQntuples(res);
-    migrate_applied_t *applied = calloc(napplied + 1, sizeof *applied);
-    if (applied == NULL) {
-        PQclear(res);
-        return lw_err_set(err, &lw_err_internal, "migrations: out of memory");
-    }
+    migrate_applied_t *applied = lw_calloc(napplied + 1, sizeof *applied);
     for (size_t i = 0; i < napplied; i++) {
         applied[i].component = PQgetvalue(res, (int)i, 0);
         applied[i].version = atoi(PQgetvalue(res, (int)i, 1));
@@ -611,9 +599,7 @@ fail:
 static int migrate_schema(PGconn *pg, const char *kind, const char *schema,
                           const lw_migration_t *files, size_t n, FILE *log, lw_err_t *err)
 {
-    bool *done = calloc(n + 1, sizeof *done);
-    if (done == NULL)
-        return lw_err_set(err, &lw_err_internal, "migrations: out of memory");
+    bool *done = lw_calloc(n + 1, sizeof *done);
     int applied_now = -1;
     char quoted[2 * MIGRATE_MAX_SCHEMA_LEN + 3];
     char set_path[sizeof quoted + 40];
@@ -826,9 +812,7 @@ static int migrate_tx_start(lw_db_tx_t *tx, const lw_migration_set_t *set, const
     if (drop && (strcmp(schema, MIGRATE_CONTROL_SCHEMA) == 0 || strcmp(schema, "public") == 0 ||
                  strcmp(schema, "information_schema") == 0 || strncmp(schema, "pg_", 3) == 0))
         return -1;
-    migrate_tx_t *m = calloc(1, sizeof *m);
-    if (m == NULL)
-        return -1;
+    migrate_tx_t *m = lw_calloc(1, sizeof *m);
     m->tx = tx;
     m->set = set;
     m->drop = drop;

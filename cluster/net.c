@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/mem.h"
+
 /* ---- addresses ----------------------------------------------------------------------------- */
 
 int lw_net_addr_parse(const char *addr, struct sockaddr_storage *out, lw_err_t *err)
@@ -141,18 +143,12 @@ lw_net_peers_t *lw_net_peers_new(size_t max, bool by_port, int pin)
 {
     if (max < 1 || max >= NET_NIL / 2)
         return NULL;
-    lw_net_peers_t *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return NULL;
+    lw_net_peers_t *p = lw_calloc(1, sizeof *p);
     size_t nb = 1;
     while (nb < 2 * max)
         nb <<= 1;
-    p->e = calloc(max, sizeof *p->e);
-    p->buckets = malloc(nb * sizeof *p->buckets);
-    if (p->e == NULL || p->buckets == NULL) {
-        lw_net_peers_free(p);
-        return NULL;
-    }
+    p->e = lw_calloc(max, sizeof *p->e);
+    p->buckets = lw_malloc(nb * sizeof *p->buckets);
     for (size_t i = 0; i < nb; i++)
         p->buckets[i] = NET_NIL;
     p->mask = (uint32_t)(nb - 1);

@@ -47,8 +47,8 @@ typedef struct lw_net_peer {
 } lw_net_peer_t;
 
 /* max >= 1 entries; by_port: an address and port is a peer (UDP), else an IP is (TCP);
- * pin: index into v of the counter that keeps an entry from eviction, or -1. NULL when out
- * of memory. */
+ * pin: index into v of the counter that keeps an entry from eviction, or -1. NULL when max
+ * is 0 or too large. */
 lw_net_peers_t *lw_net_peers_new(size_t max, bool by_port, int pin);
 void lw_net_peers_free(lw_net_peers_t *p);
 

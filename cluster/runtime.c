@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 /* How long a clean stop may take before the process gives up on it (issue 2: exit within
  * 5 s of SIGTERM). */
@@ -110,11 +111,7 @@ lw_rt_t *lw_rt_new(lw_config_t *cfg, lw_err_t *err)
     lw_log_format_parse(lw_config_str(cfg, "log.format"), &format);
     lw_log_setup(level, format);
 
-    lw_rt_t *rt = calloc(1, sizeof *rt);
-    if (rt == NULL) {
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
+    lw_rt_t *rt = lw_calloc(1, sizeof *rt);
     if (uv_loop_init(&rt->loop) != 0) {
         free(rt);
         lw_err_set(err, &lw_err_internal, "cannot create the event loop");

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/mem.h"
 #include "cluster/net_private.h"
 
 /* Counters of a peer entry (lw_net_peer_t.v); PEER_OPEN pins the entry. */
@@ -240,9 +241,7 @@ int lw_tcp_conn_write(lw_tcp_conn_t *c, const void *data, size_t len, lw_err_t *
         lw_err_attr_num(err, "queued", (long long)c->out_queued);
         return -1;
     }
-    tcp_write_t *w = malloc(sizeof *w + len);
-    if (w == NULL)
-        return lw_err_set(err, &lw_err_internal, "out of memory");
+    tcp_write_t *w = lw_malloc(sizeof *w + len);
     w->req.data = w;
     w->c = c;
     w->len = len;
@@ -289,9 +288,7 @@ static const char *conn_admit(lw_tcp_listener_t *l, lw_tcp_conn_t *c)
         pe->v[PEER_REJECTED]++;
         return "peer";
     }
-    c->in = malloc(l->opts.input_cap);
-    if (c->in == NULL)
-        return "memory";
+    c->in = lw_malloc(l->opts.input_cap);
     c->pe = pe;
     pe->v[PEER_OPEN]++;
     pe->v[PEER_ACCEPTED]++;
@@ -341,8 +338,8 @@ static void on_connection(uv_stream_t *server, int status)
     lw_tcp_listener_t *l = server->data;
     if (status != 0 || l->closing)
         return;
-    lw_tcp_conn_t *c = calloc(1, sizeof *c);
-    if (c == NULL || uv_tcp_init(l->loop, &c->handle) != 0) {
+    lw_tcp_conn_t *c = lw_calloc(1, sizeof *c);
+    if (uv_tcp_init(l->loop, &c->handle) != 0) {
         free(c);
         reject_unallocated(l);
         return;
@@ -396,11 +393,7 @@ lw_tcp_listener_t *lw_tcp_listen(uv_loop_t *loop, const lw_tcp_opts_t *opts,
         lw_err_set(err, &lw_err_invalid_argument, "invalid TCP listener options");
         return NULL;
     }
-    lw_tcp_listener_t *l = calloc(1, sizeof *l);
-    if (l == NULL) {
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
+    lw_tcp_listener_t *l = lw_calloc(1, sizeof *l);
     l->loop = loop;
     l->opts = *opts;
     l->opts.addr = NULL;

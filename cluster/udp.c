@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/mem.h"
 #include "cluster/net_private.h"
 
 /* Counters of a peer entry (lw_net_peer_t.v). */
@@ -100,11 +101,7 @@ static void udp_free_unopened(uv_handle_t *h)
 lw_udp_t *lw_udp_new(uv_loop_t *loop, const lw_udp_opts_t *opts, lw_udp_recv_cb cb, void *arg,
                      lw_err_t *err)
 {
-    lw_udp_t *u = calloc(1, sizeof *u);
-    if (u == NULL) {
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
+    lw_udp_t *u = lw_calloc(1, sizeof *u);
     u->opts = *opts;
     u->opts.addr = NULL;
     lw_net_default(&u->opts.recv_buf, LW_UDP_DEFAULT_RECV_BUF);
@@ -118,9 +115,9 @@ lw_udp_t *lw_udp_new(uv_loop_t *loop, const lw_udp_opts_t *opts, lw_udp_recv_cb 
         lw_err_set(err, &lw_err_invalid_argument, "invalid UDP socket options");
         goto fail;
     }
-    u->rbuf = malloc(u->opts.recv_buf);
+    u->rbuf = lw_malloc(u->opts.recv_buf);
     u->peers = lw_net_peers_new(u->opts.peers_max, true, -1);
-    if (u->rbuf == NULL || u->peers == NULL || uv_udp_init(loop, &u->handle) != 0) {
+    if (u->peers == NULL || uv_udp_init(loop, &u->handle) != 0) {
         lw_err_set(err, &lw_err_internal, "cannot create the UDP socket");
         goto fail;
     }
@@ -192,9 +189,7 @@ int lw_udp_send(lw_udp_t *u, const struct sockaddr *to, const void *data, size_t
         lw_err_attr_num(err, "queued", (long long)u->queued_count);
         return -1;
     }
-    udp_send_t *s = malloc(sizeof *s + len);
-    if (s == NULL)
-        return lw_err_set(err, &lw_err_internal, "out of memory");
+    udp_send_t *s = lw_malloc(sizeof *s + len);
     s->req.data = s;
     s->u = u;
     s->len = len;

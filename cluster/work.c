@@ -3,6 +3,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "cluster/mem.h"
+
 typedef enum work_state {
     WORK_QUEUED = 0,
     WORK_RUNNING,
@@ -183,14 +185,8 @@ lw_work_pool_t *lw_work_pool_new(uv_loop_t *loop, int threads, size_t max_queued
                    LW_WORK_MAX_THREADS, threads, max_queued);
         return NULL;
     }
-    lw_work_pool_t *pool = calloc(1, sizeof *pool);
-    uv_thread_t *tids = calloc((size_t)threads, sizeof *tids);
-    if (pool == NULL || tids == NULL) {
-        free(pool);
-        free(tids);
-        lw_err_set(err, &lw_err_internal, "out of memory");
-        return NULL;
-    }
+    lw_work_pool_t *pool = lw_calloc(1, sizeof *pool);
+    uv_thread_t *tids = lw_calloc((size_t)threads, sizeof *tids);
     pool->loop = loop;
     pool->threads = tids;
     pool->max_queued = max_queued;
@@ -236,9 +232,7 @@ int lw_work_submit(lw_work_pool_t *pool, lw_work_fn fn, lw_work_done_fn done, vo
         pool->rejected++;
         return lw_err_set(err, &lw_err_work_pool_closed, NULL);
     }
-    lw_work_t *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        return lw_err_set(err, &lw_err_internal, "out of memory");
+    lw_work_t *j = lw_calloc(1, sizeof *j);
     *j = (lw_work_t){.pool = pool, .fn = fn, .done = done, .arg = arg};
 
     uv_mutex_lock(&pool->mu);

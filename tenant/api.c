@@ -107,8 +107,6 @@ static api_op_t *api_op_new(tn_t *tn, lw_http_req_t *req)
 {
     const lw_api_env_t env = {.db = tn->db, .module = "tenant"};
     api_op_t *op = lw_api_op_new(sizeof *op, &env, req);
-    if (op == NULL)
-        return NULL;
     op->tn = tn;
     op->api.destroy = api_op_destroy;
     for (int k = 0; k < TN_LIMIT_COUNT; k++)
@@ -478,8 +476,6 @@ static int api_create_decode(api_op_t *op, lw_err_t *err)
 static void api_create(lw_http_req_t *req, void *arg)
 {
     api_op_t *op = api_op_new(arg, req);
-    if (op == NULL)
-        return;
     lw_err_t err;
     lw_err_clear(&err);
     if (api_create_decode(op, &err) != 0) {
@@ -519,8 +515,6 @@ static int api_prepare_one(api_op_t *op, lw_err_t *err)
 static void api_get(lw_http_req_t *req, void *arg)
 {
     api_op_t *op = api_op_new(arg, req);
-    if (op == NULL)
-        return;
     lw_err_t err;
     lw_err_clear(&err);
     if (api_prepare_one(op, &err) != 0 || api_mask_query(op, &err) != 0) {
@@ -555,8 +549,6 @@ static void api_list(lw_http_req_t *req, void *arg)
         {"created_at", "created_at, tenant_id", "created_at DESC, tenant_id"},
     };
     api_op_t *op = api_op_new(arg, req);
-    if (op == NULL)
-        return;
     lw_err_t err;
     lw_err_clear(&err);
     lw_api_page_t page;
@@ -633,8 +625,6 @@ static int api_update_decode(api_op_t *op, lw_err_t *err)
 static void api_update(lw_http_req_t *req, void *arg)
 {
     api_op_t *op = api_op_new(arg, req);
-    if (op == NULL)
-        return;
     lw_err_t err;
     lw_err_clear(&err);
     if (api_update_decode(op, &err) != 0) {
@@ -727,8 +717,6 @@ static void api_purge_begun(lw_api_op_t *a, const PGresult *res)
 static void api_delete(lw_http_req_t *req, void *arg)
 {
     api_op_t *op = api_op_new(arg, req);
-    if (op == NULL)
-        return;
     lw_err_t err;
     lw_err_clear(&err);
     if (api_prepare_one(op, &err) != 0) {

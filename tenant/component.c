@@ -5,6 +5,7 @@
 
 #include <openssl/rand.h>
 
+#include "cluster/mem.h"
 #include "tenant/tenant_private.h"
 
 /* The registry as a runtime service: the one way other components reach it. */
@@ -28,9 +29,7 @@ const lw_migration_set_t *tn_migrations(const tn_t *tn)
 
 static int component_init(lw_rt_t *rt, void **state, lw_err_t *err)
 {
-    tn_t *tn = calloc(1, sizeof *tn);
-    if (tn == NULL)
-        return lw_err_set(err, &lw_err_internal, "out of memory");
+    tn_t *tn = lw_calloc(1, sizeof *tn);
     *state = tn;
     tn->rt = rt;
     tn->db = lw_rt_db(rt);

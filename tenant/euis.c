@@ -6,6 +6,8 @@
 
 #include "tenant/euis.h"
 
+#include "cluster/mem.h"
+
 typedef struct euis_lookup {
     tn_gateway_lookup_cb gw_cb; /* one of the two is set */
     tn_device_lookup_cb dev_cb;
@@ -52,9 +54,7 @@ static void euis_lookup_done(void *arg, const PGresult *res, const lw_err_t *err
 static int euis_query(lw_db_t *db, euis_lookup_t *proto, const char *sql, int n,
                       const char *const *params)
 {
-    euis_lookup_t *l = malloc(sizeof *l);
-    if (l == NULL)
-        return -1;
+    euis_lookup_t *l = lw_malloc(sizeof *l);
     *l = *proto;
     if (lw_db_query(db, sql, n, params, euis_lookup_done, l) != 0) {
         free(l);

@@ -42,7 +42,7 @@ typedef void (*tn_gateway_lookup_cb)(void *arg, const tn_gateway_ref_t *ref, con
 typedef void (*tn_device_lookup_cb)(void *arg, const tn_device_ref_t *ref, const lw_err_t *err);
 
 /* Which tenant and gateway own gateway EUI `eui`? Returns 0 and calls cb once later, or -1
- * (cb never called) when the query cannot be issued (out of memory, pool stopped). */
+ * (cb never called) when the query cannot be issued (pool stopped). */
 int tn_gateway_eui_lookup(lw_db_t *db, uint64_t eui, tn_gateway_lookup_cb cb, void *arg);
 
 /* Which tenant, application and device own the (JoinEUI, DevEUI) pair? Same contract. */

@@ -2,6 +2,7 @@
  * tenant-scoped routes that see only requests of active tenants. */
 #include <stdlib.h>
 
+#include "cluster/mem.h"
 #include "tenant/tenant_private.h"
 
 int tn_resolve(const tn_t *tn, const lw_http_req_t *req, tn_tenant_t *out, lw_err_t *err)
@@ -41,9 +42,7 @@ static void resolve_route_trampoline(lw_http_req_t *req, void *arg)
 
 int tn_route(tn_t *tn, const char *method, const char *pattern, tn_handler_t handler, void *arg)
 {
-    tn_route_ctx_t *rc = calloc(1, sizeof *rc);
-    if (rc == NULL)
-        return -1;
+    tn_route_ctx_t *rc = lw_calloc(1, sizeof *rc);
     *rc = (tn_route_ctx_t){.next = tn->routes, .tn = tn, .handler = handler, .arg = arg};
     tn->routes = rc;
     return lw_http_route(tn->http, method, pattern, resolve_route_trampoline, rc);

@@ -7,6 +7,7 @@
 
 #include "cluster/clock.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 #include "tenant.pb-c.h"
 #include "tenant/tenant_private.h"
 
@@ -85,9 +86,7 @@ static void sync_reload(tn_t *tn)
 {
     if (tn->reloading || tn->stopping)
         return;
-    sync_reload_t *rl = malloc(sizeof *rl);
-    if (rl == NULL)
-        return;
+    sync_reload_t *rl = lw_malloc(sizeof *rl);
     rl->tn = tn;
     /* Wall clock: compared with updated_at times written by PostgreSQL. */
     rl->started_ms = lw_clock_wall_ms();

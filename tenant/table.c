@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/mem.h"
 #include "tenant/tenant_private.h"
 
 static uint64_t table_hash(const char *s)
@@ -16,9 +17,7 @@ static uint64_t table_hash(const char *s)
 static void table_grow(tn_table_t *tab)
 {
     size_t ncap = tab->cap ? tab->cap * 2 : 64;
-    tn_entry_t *ns = calloc(ncap, sizeof *ns);
-    if (ns == NULL)
-        abort();
+    tn_entry_t *ns = lw_calloc(ncap, sizeof *ns);
     for (size_t i = 0; i < tab->cap; i++) {
         if (!tab->slots[i].used)
             continue;

@@ -38,8 +38,7 @@ typedef struct tn_table {
     size_t n;
 } tn_table_t;
 
-/* Inserts or replaces the entry of t->id, whatever its time (the caller decided). Aborts
- * when out of memory, as every allocation on the loop does. */
+/* Inserts or replaces the entry of t->id, whatever its time (the caller decided). */
 void tn_table_put(tn_table_t *tab, const tn_tenant_t *t, int64_t updated_at_ms);
 /* Applies a change unless the table holds a newer one for the same tenant (equal times
  * apply: a repeated message is harmless). Returns true when applied. */

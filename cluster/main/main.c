@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cluster/config.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 #include "cluster/migrate.h"
 #include "cluster/runtime.h"
 #include "is/is.h"
@@ -290,6 +293,8 @@ static int main_config_register(lw_config_t *cfg)
 
 int main(int argc, char **argv)
 {
+    /* Before any json_* call: a NULL from jansson then means bad input, never memory. */
+    json_set_alloc_funcs(lw_malloc, free);
     /* -c FILE / --config FILE first: the file is loaded before the environment and flags. */
     const char *file = NULL;
     int out = 1;
@@ -310,8 +315,8 @@ int main(int argc, char **argv)
     argv[argc] = NULL;
 
     lw_config_t *cfg = lw_config_new();
-    if (cfg == NULL || main_config_register(cfg) != 0) {
-        fprintf(stderr, "lwstack: cannot register the configuration (out of memory?)\n");
+    if (main_config_register(cfg) != 0) {
+        fprintf(stderr, "lwstack: cannot register the configuration\n");
         lw_config_free(cfg);
         return 1;
     }

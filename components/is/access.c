@@ -374,8 +374,7 @@ static void key_authed(is_op_t *op)
 static void h_key(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(key_op_t));
-    if (op != NULL)
-        is_auth_run(op, true, key_authed);
+    is_auth_run(op, true, key_authed);
 }
 
 /* ---- collaborators ----------------------------------------------------------------------- */
@@ -575,8 +574,7 @@ static void collab_authed(is_op_t *op)
 static void h_collab(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(collab_op_t));
-    if (op != NULL)
-        is_auth_run(op, true, collab_authed);
+    is_auth_run(op, true, collab_authed);
 }
 
 /* ---- auth_info --------------------------------------------------------------------------- */
@@ -626,8 +624,7 @@ static void auth_info(is_op_t *op)
 static void h_auth_info(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(is_op_t));
-    if (op != NULL)
-        is_auth_run(op, false, auth_info);
+    is_auth_run(op, false, auth_info);
 }
 
 /* ---- login, logout, password ------------------------------------------------------------- */
@@ -727,8 +724,6 @@ static void login_user(is_op_t *op, const PGresult *res)
 static void h_login(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(login_op_t));
-    if (op == NULL)
-        return;
     static const char *const allowed[] = {"user_id", "password", NULL};
     json_t *body = is_op_body(op, allowed);
     if (body == NULL)
@@ -777,8 +772,7 @@ static void logout_authed(is_op_t *op)
 static void h_logout(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(is_op_t));
-    if (op != NULL)
-        is_auth_run(op, true, logout_authed);
+    is_auth_run(op, true, logout_authed);
 }
 
 /* The state of a password change. op.id is the user. */
@@ -897,8 +891,7 @@ static void password_authed(is_op_t *op)
 static void h_password(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(password_op_t));
-    if (op != NULL)
-        is_auth_run(op, true, password_authed);
+    is_auth_run(op, true, password_authed);
 }
 
 /* ---- routes ------------------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 
 #include "is/server_private.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 static const lw_cfg_opt_t is_config[] = {
     {.key = "is.password.min-length",
@@ -95,15 +96,9 @@ static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
     tn_t *tn = tn_from_runtime(rt);
     if (tn == NULL)
         return lw_err_set(err, &lw_err_internal, "the identity server needs the tenant module");
-    is_t *is = calloc(1, sizeof *is);
-    if (is == NULL)
-        return lw_err_set(err, &lw_err_internal, "out of memory");
-    is->cache = calloc(IS_CACHE_SLOTS, sizeof *is->cache);
-    is->routes = calloc(IS_MAX_ROUTES, sizeof *is->routes);
-    if (is->cache == NULL || is->routes == NULL) {
-        is_free(is);
-        return lw_err_set(err, &lw_err_internal, "out of memory");
-    }
+    is_t *is = lw_calloc(1, sizeof *is);
+    is->cache = lw_calloc(IS_CACHE_SLOTS, sizeof *is->cache);
+    is->routes = lw_calloc(IS_MAX_ROUTES, sizeof *is->routes);
     lw_config_t *cfg = lw_rt_config(rt);
     is->rt = rt;
     is->loop = lw_rt_loop(rt);

@@ -281,8 +281,6 @@ static void authed(is_op_t *op)
 static void h_device(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(dev_op_t));
-    if (op == NULL)
-        return;
     op->release = dev_release;
     is_auth_run(op, true, authed);
 }

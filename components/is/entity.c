@@ -8,6 +8,7 @@
 
 #include "is/server_private.h"
 #include "cluster/log.h"
+#include "cluster/mem.h"
 
 enum {
     V_CREATE = 0,
@@ -62,8 +63,7 @@ static void user_release(is_op_t *op)
 static is_op_t *ent_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(ent_op_t));
-    if (op != NULL)
-        op->release = ent_release;
+    op->release = ent_release;
     return op;
 }
 
@@ -232,8 +232,7 @@ static void entity_authed(is_op_t *op)
 static void h_entity(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = ent_op_for(req, t, arg);
-    if (op != NULL)
-        is_auth_run(op, true, entity_authed);
+    is_auth_run(op, true, entity_authed);
 }
 
 /* ---- create ------------------------------------------------------------------------------ */
@@ -357,8 +356,7 @@ static void create_authed(is_op_t *op)
 static void h_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = ent_op_for(req, t, arg);
-    if (op != NULL)
-        is_auth_run(op, true, create_authed);
+    is_auth_run(op, true, create_authed);
 }
 
 /* ---- users: registration ----------------------------------------------------------------- */
@@ -474,8 +472,6 @@ static void user_create_authed(is_op_t *op)
 static void h_user_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = is_op_for(req, t, arg, sizeof(user_op_t));
-    if (op == NULL)
-        return;
     op->release = user_release;
     is_auth_run(op, false, user_create_authed);
 }
@@ -581,8 +577,7 @@ static void list_authed(is_op_t *op)
 static void h_list(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = ent_op_for(req, t, arg);
-    if (op != NULL)
-        is_auth_run(op, true, list_authed);
+    is_auth_run(op, true, list_authed);
 }
 
 /* ---- update ------------------------------------------------------------------------------ */
@@ -840,8 +835,7 @@ static void change_authed(is_op_t *op)
 static void h_change(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = ent_op_for(req, t, arg);
-    if (op != NULL)
-        is_auth_run(op, true, change_authed);
+    is_auth_run(op, true, change_authed);
 }
 
 /* ---- initial_user (tenant creation hook) ------------------------------------------------- */
@@ -937,9 +931,7 @@ int is_initial_user_run(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, js
 {
     is_t *is = arg;
     json_t *u = json_object_get(body, "initial_user");
-    hook_op_t *h = calloc(1, sizeof *h);
-    if (h == NULL)
-        return lw_err_set(err, &lw_err_internal, "out of memory");
+    hook_op_t *h = lw_calloc(1, sizeof *h);
     h->is = is;
     h->tx = tx;
     h->cb = cb;

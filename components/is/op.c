@@ -203,8 +203,6 @@ is_op_t *is_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *route_arg, si
 {
     const is_route_t *r = route_arg;
     is_op_t *op = lw_api_op_new(size, &r->is->env, req);
-    if (op == NULL)
-        return NULL;
     op->is = r->is;
     op->size = size;
     op->api.destroy = op_destroy;

@@ -178,7 +178,7 @@ json_t *is_op_body(is_op_t *op, const char *const *allowed);
 int is_route(is_t *is, const char *method, const char *pattern, tn_handler_t h,
              const is_kind_t *kind, is_ent_t ent, int variant);
 /* Starts an op of `size` bytes (>= sizeof(is_op_t): the handler's state, whose first member
- * is the is_op_t) for a route handler. NULL when out of memory: already answered. */
+ * is the is_op_t) for a route handler. Never NULL. */
 is_op_t *is_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *route_arg, size_t size);
 /* Validates a path ID into out (invalid_field naming `field`); fails the op and returns
  * false. */

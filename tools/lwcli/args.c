@@ -2,12 +2,61 @@
  * normalisation of rights and states to The Things Stack's enum names. */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "lwcli.h"
+
+/* ---- memory ----------------------------------------------------------------------------- */
+
+static _Noreturn void x_fail(size_t n)
+{
+    fprintf(stderr, "lwcli: out of memory allocating %zu bytes\n", n);
+    exit(LC_EXIT_FAIL);
+}
+
+void *lc_xmalloc(size_t n)
+{
+    void *p = malloc(n > 0 ? n : 1);
+    if (p == NULL)
+        x_fail(n);
+    return p;
+}
+
+void *lc_xcalloc(size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        x_fail(SIZE_MAX);
+    void *p = calloc(n > 0 ? n : 1, size > 0 ? size : 1);
+    if (p == NULL)
+        x_fail(n * size);
+    return p;
+}
+
+void *lc_xrealloc(void *p, size_t n)
+{
+    void *np = realloc(p, n > 0 ? n : 1);
+    if (np == NULL)
+        x_fail(n);
+    return np;
+}
+
+char *lc_xstrdup(const char *s)
+{
+    return lc_xstrndup(s, strlen(s));
+}
+
+char *lc_xstrndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *d = lc_xmalloc(len + 1);
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
 
 /* ---- strings ---------------------------------------------------------------------------- */
 
@@ -18,12 +67,7 @@ static void str_reserve(lc_str_t *s, size_t extra)
     size_t cap = s->cap ? s->cap : 64;
     while (cap < s->len + extra + 1)
         cap *= 2;
-    char *p = realloc(s->buf, cap);
-    if (p == NULL) {
-        fputs("lwcli: out of memory\n", stderr);
-        exit(LC_EXIT_FAIL);
-    }
-    s->buf = p;
+    s->buf = lc_xrealloc(s->buf, cap);
     s->cap = cap;
 }
 

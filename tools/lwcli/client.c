@@ -354,8 +354,8 @@ void lc_token_load(lc_ctx_t *ctx)
     } else if (url && tok) {
         /* A token is only ever sent to the server that issued it. */
         if (strcmp(url, ctx->url) == 0) {
-            ctx->token = strdup(tok);
-            ctx->token_user_id = uid ? strdup(uid) : NULL;
+            ctx->token = lc_xstrdup(tok);
+            ctx->token_user_id = uid ? lc_xstrdup(uid) : NULL;
         } else if (ctx->verbose) {
             fprintf(stderr, "note: the stored token is for %s, not %s: not used\n", url, ctx->url);
         }

@@ -1493,7 +1493,7 @@ static int ctx_from_args(run_t *r, lc_str_t *url)
 
 int lc_main(int argc, char **argv)
 {
-    lc_args_t *a = calloc(1, sizeof *a);
+    lc_args_t *a = lc_xcalloc(1, sizeof *a);
     char errbuf[256];
     int idx = 1, rc;
     const lc_flag_spec_t *const globals[] = {global_flags};
@@ -1501,8 +1501,6 @@ int lc_main(int argc, char **argv)
     lc_str_t group = {0}, url = {0};
     cmd_flags_t flags;
 
-    if (a == NULL)
-        return LC_EXIT_FAIL;
     if (lc_args_parse(argc, argv, &idx, globals, 1, true, a, errbuf, sizeof errbuf) != 0) {
         fprintf(stderr, "error: %s\n", errbuf);
         usage_main(stderr);

@@ -23,6 +23,17 @@
 #define LC_VERSION "0.1.0"
 #endif
 
+/* ---- memory (args.c) ------------------------------------------------------------------- */
+
+/* Allocation failure is fatal here as in lwstack (cluster/mem.h, which lwcli does not link):
+ * these never return NULL; on failure they print `lwcli: out of memory allocating N bytes`
+ * and exit with LC_EXIT_FAIL. Never check their result for NULL. */
+void *lc_xmalloc(size_t n);
+void *lc_xcalloc(size_t n, size_t size);
+void *lc_xrealloc(void *p, size_t n);
+char *lc_xstrdup(const char *s);
+char *lc_xstrndup(const char *s, size_t n);
+
 /* ---- growable strings (args.c) --------------------------------------------------------- */
 
 typedef struct lc_str {

@@ -165,21 +165,11 @@ void lc_table_add(lc_table_t *t, const char *const *cells)
 {
     if (t->nrows == t->caprows) {
         size_t cap = t->caprows ? t->caprows * 2 : 16;
-        char **p = realloc(t->cells, cap * t->ncols * sizeof *p);
-        if (p == NULL) {
-            fputs("lwcli: out of memory\n", stderr);
-            exit(LC_EXIT_FAIL);
-        }
-        t->cells = p;
+        t->cells = lc_xrealloc(t->cells, cap * t->ncols * sizeof *t->cells);
         t->caprows = cap;
     }
     for (size_t c = 0; c < t->ncols; c++) {
-        char *d = strdup(cells[c] ? cells[c] : "");
-        if (d == NULL) {
-            fputs("lwcli: out of memory\n", stderr);
-            exit(LC_EXIT_FAIL);
-        }
-        t->cells[t->nrows * t->ncols + c] = d;
+        t->cells[t->nrows * t->ncols + c] = lc_xstrdup(cells[c] ? cells[c] : "");
     }
     t->nrows++;
 }
@@ -208,12 +198,13 @@ static char *column_cell(const lc_column_t *col, json_t *item)
     case LC_COL_TIME: {
         char buf[64];
         lc_time_short(json_is_string(v) ? json_string_value(v) : "", buf, sizeof buf);
-        return strdup(buf);
+        return lc_xstrdup(buf);
     }
     case LC_COL_COLLAB:
         if (which == NULL)
-            return strdup("");
-        return strdup(strncmp(which, "ids.organization_ids", 20) == 0 ? "organization" : "user");
+            return lc_xstrdup("");
+        return lc_xstrdup(strncmp(which, "ids.organization_ids", 20) == 0 ? "organization"
+                                                                          : "user");
     case LC_COL_TEXT:
     default:
         return lc_json_text(v);
@@ -224,9 +215,7 @@ void lc_table_add_json(lc_table_t *t, const lc_column_t *cols, json_t *items)
 {
     size_t i;
     json_t *item;
-    char **row = calloc(t->ncols, sizeof *row);
-    if (row == NULL)
-        return;
+    char **row = lc_xcalloc(t->ncols, sizeof *row);
     json_array_foreach(items, i, item)
     {
         for (size_t c = 0; c < t->ncols; c++)
@@ -266,9 +255,7 @@ static void write_row(const lc_table_t *t, const char *const *cells, const size_
 
 void lc_table_write(const lc_table_t *t, FILE *f)
 {
-    size_t *widths = calloc(t->ncols ? t->ncols : 1, sizeof *widths);
-    if (widths == NULL)
-        return;
+    size_t *widths = lc_xcalloc(t->ncols ? t->ncols : 1, sizeof *widths);
     for (size_t c = 0; c < t->ncols; c++) {
         widths[c] = text_width(t->headers[c]);
         for (size_t r = 0; r < t->nrows; r++) {
@@ -303,14 +290,8 @@ static void kv_push(kv_list_t *l, char *key, char *val)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        char **k = realloc(l->keys, cap * sizeof *k);
-        char **v = k ? realloc(l->vals, cap * sizeof *v) : NULL;
-        if (k == NULL || v == NULL) {
-            fputs("lwcli: out of memory\n", stderr);
-            exit(LC_EXIT_FAIL);
-        }
-        l->keys = k;
-        l->vals = v;
+        l->keys = lc_xrealloc(l->keys, cap * sizeof *l->keys);
+        l->vals = lc_xrealloc(l->vals, cap * sizeof *l->vals);
         l->cap = cap;
     }
     l->keys[l->n] = key;
@@ -359,12 +340,12 @@ static void kv_flatten(kv_list_t *l, const char *prefix, json_t *obj, bool show_
         }
         char *val;
         if (secret_field(k) || (!show_key && *prefix == '\0' && strcmp(k, "key") == 0))
-            val = strdup("(hidden)");
+            val = lc_xstrdup("(hidden)");
         else if (json_is_array(v) && !scalar_array(v))
             val = json_dumps(v, JSON_COMPACT);
         else
             val = lc_json_text(v);
-        kv_push(l, key.buf, val ? val : strdup(""));
+        kv_push(l, key.buf, val ? val : lc_xstrdup(""));
     }
 }
 
@@ -414,19 +395,19 @@ int lc_error_decode(const char *body, size_t len, char **name, char **message)
     const char *fmt = json_string_value(json_object_get(d0, "message_format"));
     if (n == NULL || *n == '\0')
         goto out;
-    *name = strdup(n);
+    *name = lc_xstrdup(n);
     if (m != NULL && strncmp(m, "error:", 6) == 0) {
         /* The Things Stack writes "error:<namespace>:<name> (<rendered message>)". */
         const char *open = strstr(m, " (");
         size_t ml = strlen(m);
         if (open && ml > 0 && m[ml - 1] == ')')
-            *message = strndup(open + 2, (size_t)(m + ml - 1 - (open + 2)));
+            *message = lc_xstrndup(open + 2, (size_t)(m + ml - 1 - (open + 2)));
         else
-            *message = strdup(fmt ? fmt : m);
+            *message = lc_xstrdup(fmt ? fmt : m);
     } else if (m != NULL && *m) {
-        *message = strdup(m);
+        *message = lc_xstrdup(m);
     } else {
-        *message = strdup(fmt ? fmt : "");
+        *message = lc_xstrdup(fmt ? fmt : "");
     }
     rc = 0;
 out:
