@@ -93,10 +93,7 @@ int lw_bus_config_register(lw_config_t *cfg)
 
 bool lw_bus_kafka_prop_secret(const char *prop)
 {
-    size_t n = strlen(prop);
-    return strstr(prop, "password") != NULL || strstr(prop, "secret") != NULL ||
-           (n >= 4 && strcmp(prop + n - 4, ".key") == 0) || strstr(prop, ".pem") != NULL ||
-           strstr(prop, "jaas") != NULL;
+    return lw_config_name_secret(prop);
 }
 
 /* ---- queue pump ------------------------------------------------------------------- */
@@ -224,10 +221,10 @@ static int bus_conf_apply_props(const lw_bus_t *bus, rd_kafka_conf_t *conf, lw_e
             continue;
         bool secret = lw_bus_kafka_prop_secret(p->key);
         lw_err_set(err, &lw_err_config_invalid, "invalid value %s for `bus.kafka.%s`: %s",
-                   secret ? "<redacted>" : p->value, p->key,
+                   secret ? LW_CONFIG_REDACTED : p->value, p->key,
                    secret ? "rejected by librdkafka" : errstr);
         lw_err_attr(err, "key", "bus.kafka.*");
-        lw_err_attr(err, "value", secret ? "<redacted>" : p->value);
+        lw_err_attr(err, "value", secret ? LW_CONFIG_REDACTED : p->value);
         return -1;
     }
     return 0;

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
+#include "cluster/hex.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
@@ -114,7 +116,7 @@ static int cfg_invalid(lw_err_t *err, const lw_cfg_opt_t *opt, const char *key, 
                        const char *why)
 {
     /* A secret's value is never echoed back. */
-    const char *shown = (opt != NULL && (opt->flags & LW_CFG_SECRET)) ? "<redacted>" : value;
+    const char *shown = lw_config_secret(opt, key) ? LW_CONFIG_REDACTED : value;
     lw_err_set(err, &lw_err_config_invalid, "invalid value `%s` for `%s`: %s", shown, key, why);
     lw_err_attr(err, "key", key);
     lw_err_attr(err, "value", shown);
@@ -648,14 +650,207 @@ void lw_config_map_each(const lw_config_t *cfg, const char *prefix,
     }
 }
 
-/* A pass-through value is secret when its map is, or when its name says so. */
-static bool cfg_map_value_secret(const cfg_map_entry_t *m)
+/* ---- redaction ------------------------------------------------------------------------- */
+
+bool lw_config_name_secret(const char *name)
 {
-    size_t len = strlen(m->key);
-    return (m->opt->flags & LW_CFG_SECRET) || strstr(m->key, "password") != NULL ||
-           strstr(m->key, "secret") != NULL || strstr(m->key, "key.pem") != NULL ||
-           strstr(m->key, "token") != NULL || strstr(m->key, "jaas") != NULL ||
-           (len > 4 && strcmp(m->key + len - 4, ".key") == 0);
+    size_t len = strlen(name);
+    return strstr(name, "password") != NULL || strstr(name, "secret") != NULL ||
+           strstr(name, "token") != NULL || strstr(name, "jaas") != NULL ||
+           strstr(name, ".pem") != NULL || (len >= 4 && strcmp(name + len - 4, ".key") == 0);
+}
+
+bool lw_config_secret(const lw_cfg_opt_t *opt, const char *key)
+{
+    if (opt != NULL && (opt->flags & LW_CFG_SECRET))
+        return true;
+    return (opt == NULL || cfg_is_map(opt)) && key != NULL && lw_config_name_secret(key);
+}
+
+/* The output of lw_config_redact_uri: appends what fits, remembers what did not. */
+typedef struct cfg_out {
+    char *buf;
+    size_t cap, len;
+    bool truncated;
+} cfg_out_t;
+
+static void cfg_put(cfg_out_t *o, const char *s, size_t n)
+{
+    size_t room = o->cap - 1 - o->len;
+    if (n > room) {
+        n = room;
+        o->truncated = true;
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+static void cfg_puts(cfg_out_t *o, const char *s)
+{
+    cfg_put(o, s, strlen(s));
+}
+
+/* libpq's secret keywords (those its PQconninfoOption marks with dispchar "*"). */
+static bool cfg_secret_keyword(const char *k, size_t n)
+{
+    return (n == 8 && strncasecmp(k, "password", 8) == 0) ||
+           (n == 11 && strncasecmp(k, "sslpassword", 11) == 0);
+}
+
+/* Where text stops making sense: copies it up to the first `password` followed by '='
+ * (blanks allowed), then LW_CONFIG_REDACTED in place of everything after it. */
+static void cfg_redact_rest(cfg_out_t *o, const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++) {
+        if (strncasecmp(p, "password", 8) != 0)
+            continue;
+        const char *q = p + 8;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q != '=')
+            continue;
+        cfg_put(o, s, (size_t)(q + 1 - s));
+        cfg_puts(o, LW_CONFIG_REDACTED);
+        return;
+    }
+    cfg_puts(o, s);
+}
+
+/* Percent-decodes a URI query parameter name (at most 15 bytes, enough for the keywords
+ * compared against) into out; returns its length, or 16 when longer. */
+static size_t cfg_uri_name(const char *s, size_t n, char out[16])
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (j == 15)
+            return 16;
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = lw_hex_digit(s[i + 1])) >= 0 &&
+            (lo = lw_hex_digit(s[i + 2])) >= 0) {
+            out[j++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = '\0';
+    return j;
+}
+
+/* scheme://[user[:password]@]host.../path?k=v&k=v */
+static void cfg_redact_url(cfg_out_t *o, const char *uri, const char *rest)
+{
+    cfg_put(o, uri, (size_t)(rest - uri));
+    const char *at = strrchr(rest, '@');
+    if (at != NULL) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        if (colon != NULL) {
+            cfg_put(o, rest, (size_t)(colon + 1 - rest));
+            cfg_puts(o, LW_CONFIG_REDACTED);
+        } else {
+            cfg_put(o, rest, (size_t)(at - rest));
+        }
+        rest = at;
+    }
+    const char *q = strchr(rest, '?');
+    if (q == NULL) {
+        cfg_puts(o, rest);
+        return;
+    }
+    cfg_put(o, rest, (size_t)(q + 1 - rest));
+    for (const char *p = q + 1; *p != '\0';) {
+        size_t n = strcspn(p, "&");
+        const char *eq = memchr(p, '=', n);
+        char name[16];
+        if (eq != NULL && cfg_secret_keyword(name, cfg_uri_name(p, (size_t)(eq - p), name))) {
+            cfg_put(o, p, (size_t)(eq + 1 - p));
+            cfg_puts(o, LW_CONFIG_REDACTED);
+        } else {
+            cfg_put(o, p, n);
+        }
+        p += n;
+        if (*p == '&')
+            cfg_put(o, p++, 1);
+    }
+}
+
+/* keyword = value ... (libpq: blanks around '=', values single-quoted with \' and \\, or
+ * bare with backslash escapes). */
+static void cfg_redact_keywords(cfg_out_t *o, const char *s)
+{
+    const char *p = s;
+    while (*p != '\0') {
+        const char *b = p;
+        while (isspace((unsigned char)*p))
+            p++;
+        cfg_put(o, b, (size_t)(p - b));
+        if (*p == '\0')
+            return;
+        const char *k = p;
+        while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
+            p++;
+        size_t klen = (size_t)(p - k);
+        const char *e = p;
+        while (isspace((unsigned char)*e))
+            e++;
+        if (*e != '=') { /* not keyword=value: libpq refuses it */
+            cfg_redact_rest(o, k);
+            return;
+        }
+        e++;
+        while (isspace((unsigned char)*e))
+            e++;
+        bool secret = cfg_secret_keyword(k, klen);
+        const char *v = e;
+        if (*v == '\'') {
+            for (v++; *v != '\0' && *v != '\''; v++)
+                if (*v == '\\' && v[1] != '\0')
+                    v++;
+            if (*v == '\0') { /* unterminated quote */
+                if (secret) {
+                    cfg_put(o, k, (size_t)(e - k));
+                    cfg_puts(o, LW_CONFIG_REDACTED);
+                } else {
+                    cfg_redact_rest(o, k);
+                }
+                return;
+            }
+            v++;
+        } else {
+            for (; *v != '\0' && !isspace((unsigned char)*v); v++)
+                if (*v == '\\' && v[1] != '\0')
+                    v++;
+        }
+        cfg_put(o, k, (size_t)(e - k));
+        if (secret)
+            cfg_puts(o, LW_CONFIG_REDACTED);
+        else
+            cfg_put(o, e, (size_t)(v - e));
+        p = v;
+    }
+}
+
+int lw_config_redact_uri(const char *uri, char *out, size_t cap)
+{
+    if (out == NULL || cap == 0)
+        return -1;
+    out[0] = '\0';
+    cfg_out_t o = {.buf = out, .cap = cap};
+    if (uri == NULL)
+        return 0;
+    /* A URI starts with a scheme (RFC 3986 §3.1) and "://"; libpq takes postgresql:// and
+     * postgres://, but any scheme is redacted the same way. */
+    const char *p = uri;
+    if (isalpha((unsigned char)*p)) {
+        while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+            p++;
+    }
+    if (p != uri && strncmp(p, "://", 3) == 0)
+        cfg_redact_url(&o, uri, p + 3);
+    else
+        cfg_redact_keywords(&o, uri);
+    return o.truncated ? -1 : 0;
 }
 
 void lw_config_print(const lw_config_t *cfg, void *out)
@@ -669,11 +864,14 @@ void lw_config_print(const lw_config_t *cfg, void *out)
                 if (m->opt != e->opt)
                     continue;
                 fprintf(f, "%s: %s  # %s\n", m->key,
-                        cfg_map_value_secret(m) ? "<redacted>" : m->value, m->origin);
+                        lw_config_secret(m->opt, m->key) ? LW_CONFIG_REDACTED : m->value,
+                        m->origin);
             }
             continue;
         }
-        const char *value = !e->set ? "" : (e->opt->flags & LW_CFG_SECRET) ? "<redacted>" : e->text;
+        const char *value = !e->set                          ? ""
+                            : lw_config_secret(e->opt, e->opt->key) ? LW_CONFIG_REDACTED
+                                                                  : e->text;
         if (e->opt->type == LW_CFG_LIST && e->set && !(e->opt->flags & LW_CFG_SECRET))
             fprintf(f, "%s: [%s]  # %s\n", e->opt->key, value, e->origin);
         else if (e->opt->type == LW_CFG_STRING && e->set && !(e->opt->flags & LW_CFG_SECRET))

@@ -80,6 +80,31 @@ int lw_config_parse_flags(lw_config_t *cfg, int *argc, char **argv, lw_err_t *er
 /* The environment variable name of a key: "db.uri" → "LWSTACK_DB_URI". */
 void lw_config_env_name(const char *key, char *buf, size_t len);
 
+/* ---- redaction: the one place that decides what is printed of a secret ------------------ */
+
+#define LW_CONFIG_REDACTED "<redacted>"
+
+/* True when a key's name says its value is secret: it names a password, secret, token, JAAS
+ * configuration or key material (".pem", ending in ".key"). Used for the sub-keys of
+ * pass-through maps (bus.kafka.sasl.password), whose table row cannot mark each one. */
+bool lw_config_name_secret(const char *name);
+/* True when the value of `key` is never printed: its option is marked LW_CFG_SECRET, or
+ * (pass-through maps, opt NULL or a map) its name says so. */
+bool lw_config_secret(const lw_cfg_opt_t *opt, const char *key);
+
+/* Writes a PostgreSQL connection string into out (cap bytes, NUL-terminated) with every
+ * password replaced by LW_CONFIG_REDACTED, keeping the rest for people to read. It works on
+ * the text, not through libpq's parser, so that a string libpq refuses is redacted as well:
+ *  - URI form (`scheme://...`): whatever stands between the user name's ':' and the last
+ *    '@' (a malformed host such as `[bad` after it changes nothing), and the value of every
+ *    query parameter named password or sslpassword (percent-encoded names included);
+ *  - keyword/value form: the values of password= and sslpassword= (quoted or not); where
+ *    the string stops making sense (an unterminated quote, a word without '='), everything
+ *    after the next `password=` is left out.
+ * NULL prints as "". Returns 0, or -1 when out was too small: out then holds a shortened text
+ * that still shows no password. */
+int lw_config_redact_uri(const char *uri, char *out, size_t cap);
+
 /* Writes the effective configuration as YAML-like `key: value  # origin` lines to `out`
  * (a FILE *), secrets redacted. */
 void lw_config_print(const lw_config_t *cfg, void *out);

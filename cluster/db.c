@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/config.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
@@ -266,8 +267,14 @@ int lw_db_uri_redact(const char *uri, char *buf, size_t len)
     if (buf == NULL || len == 0)
         return -1;
     buf[0] = '\0';
+    /* The passwords go first, by the one redaction every printer uses; libpq's parser then
+     * only lays the rest out as keyword=value. */
+    size_t cap = 2 * strlen(uri != NULL ? uri : "") + 64;
+    char *red = lw_malloc(cap);
+    int red_rc = lw_config_redact_uri(uri, red, cap);
     char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(uri != NULL ? uri : "", &errmsg);
+    PQconninfoOption *opts = red_rc == 0 ? PQconninfoParse(red, &errmsg) : NULL;
+    free(red);
     if (opts == NULL) {
         PQfreemem(errmsg);
         snprintf(buf, len, "(invalid connection string)");
@@ -278,9 +285,8 @@ int lw_db_uri_redact(const char *uri, char *buf, size_t len)
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
         if (o->val == NULL || o->val[0] == '\0')
             continue;
-        bool secret = strcmp(o->keyword, "password") == 0 ||
-                      strcmp(o->keyword, "sslpassword") == 0 || o->dispchar[0] == '*';
-        const char *val = secret ? "<redacted>" : o->val;
+        /* Already redacted; libpq marks its secret fields "*" should one be added. */
+        const char *val = o->dispchar[0] == '*' ? LW_CONFIG_REDACTED : o->val;
         bool quote = strpbrk(val, " '\\") != NULL;
         int n = snprintf(buf + pos, len - pos, "%s%s=%s", pos > 0 ? " " : "", o->keyword,
                          quote ? "'" : "");
@@ -313,6 +319,26 @@ int lw_db_uri_redact(const char *uri, char *buf, size_t len)
     if (rc != 0)
         buf[pos < len ? pos : len - 1] = '\0';
     return rc;
+}
+
+/* Refuses a connection string libpq cannot parse with config_invalid showing it redacted:
+ * libpq's own message quotes the string, password included, so it is never shown. */
+static int db_uri_check(const char *uri, lw_err_t *err)
+{
+    char *perr = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(uri, &perr);
+    if (parsed != NULL) {
+        PQconninfoFree(parsed);
+        return 0;
+    }
+    PQfreemem(perr);
+    char red[256];
+    lw_config_redact_uri(uri, red, sizeof red);
+    lw_err_set(err, &lw_err_config_invalid,
+               "invalid value `%s` for `db.uri`: not a valid PostgreSQL connection string", red);
+    lw_err_attr(err, "key", "db.uri");
+    lw_err_attr(err, "value", red);
+    return -1;
 }
 
 /* Maps a failed result to an lw_err_t. `lost` tells that the connection is gone. */
@@ -1049,17 +1075,8 @@ lw_db_t *lw_db_new(uv_loop_t *loop, const lw_db_opts_t *opts, lw_err_t *err)
         return NULL;
     }
     const char *uri = opts->uri != NULL ? opts->uri : "";
-    char *perr = NULL;
-    PQconninfoOption *parsed = PQconninfoParse(uri, &perr);
-    if (parsed == NULL) {
-        /* libpq's message may quote part of the string, password included: not shown. */
-        PQfreemem(perr);
-        lw_err_set(err, &lw_err_config_invalid,
-                   "invalid value for `db.uri`: not a valid PostgreSQL connection string");
-        lw_err_attr(err, "key", "db.uri");
+    if (db_uri_check(uri, err) != 0)
         return NULL;
-    }
-    PQconninfoFree(parsed);
     lw_db_t *db = lw_calloc(1, sizeof *db);
     char red[512];
     lw_db_uri_redact(uri, red, sizeof red);
@@ -1327,6 +1344,8 @@ void lw_db_tx_rollback(lw_db_tx_t *tx, lw_db_done_cb cb, void *arg)
 
 PGconn *lw_db_connect_blocking(const char *uri, lw_err_t *err)
 {
+    if (db_uri_check(uri != NULL ? uri : "", err) != 0)
+        return NULL;
     const char *vals[DB_CONN_NKEYS];
     db_conn_values(uri, vals);
     PGconn *pg = PQconnectdbParams(db_conn_keys, vals, 1);

@@ -180,6 +180,98 @@ static void test_lw_config_parse_flags__forms_and_leftovers(void **state)
     lw_config_free(cfg);
 }
 
+/* ---- lw_config_redact_uri ------------------------------------------------------------- */
+
+static void redacts(const char *uri, const char *want)
+{
+    char buf[256];
+    assert_int_equal(lw_config_redact_uri(uri, buf, sizeof buf), 0);
+    assert_string_equal(buf, want);
+}
+
+static void test_lw_config_redact_uri__malformed_uri(void **state)
+{
+    (void)state;
+    /* libpq refuses it (the IPv6 host is not closed): the password is hidden all the same. */
+    redacts("postgresql://lwstack:S3cretPW@[bad", "postgresql://lwstack:<redacted>@[bad");
+    redacts("postgres://u:pa@ss/w@host/db", "postgres://u:<redacted>@host/db");
+    redacts("postgresql://[bad?password=zz&user=u", "postgresql://[bad?password=<redacted>&user=u");
+}
+
+static void test_lw_config_redact_uri__uri(void **state)
+{
+    (void)state;
+    redacts("postgresql://alice:s3cr3t@db.example:5433/lw?sslmode=require",
+            "postgresql://alice:<redacted>@db.example:5433/lw?sslmode=require");
+    redacts("postgresql://db/lw?user=a&password=x&sslmode=require",
+            "postgresql://db/lw?user=a&password=<redacted>&sslmode=require");
+    /* libpq decodes parameter names too. */
+    redacts("postgresql://db/lw?pass%77ord=x&sslpassword=y",
+            "postgresql://db/lw?pass%77ord=<redacted>&sslpassword=<redacted>");
+}
+
+static void test_lw_config_redact_uri__url_encoded_password(void **state)
+{
+    (void)state;
+    redacts("postgresql://alice:p%40ss%3Aw0rd%2F@db.example/lw",
+            "postgresql://alice:<redacted>@db.example/lw");
+}
+
+static void test_lw_config_redact_uri__keywords(void **state)
+{
+    (void)state;
+    redacts("host=/tmp/x user=bob password='a b c' dbname=d",
+            "host=/tmp/x user=bob password=<redacted> dbname=d");
+    redacts("password = s3cr3t host=h", "password = <redacted> host=h");
+    redacts("sslpassword=k\\ey host=h", "sslpassword=<redacted> host=h");
+    redacts("host='a b' password='it\\'s'", "host='a b' password=<redacted>");
+}
+
+static void test_lw_config_redact_uri__malformed_keywords(void **state)
+{
+    (void)state;
+    redacts("host='unterminated password=x", "host='unterminated password=<redacted>");
+    redacts("password='unterminated", "password=<redacted>");
+    redacts("host=h junk password=x y", "host=h junk password=<redacted>");
+}
+
+static void test_lw_config_redact_uri__no_password(void **state)
+{
+    (void)state;
+    redacts("postgresql:///lwstack?host=/tmp/s&user=lwstack",
+            "postgresql:///lwstack?host=/tmp/s&user=lwstack");
+    redacts("postgresql://lwstack@db/lw", "postgresql://lwstack@db/lw");
+    redacts("host=/tmp/x dbname=d", "host=/tmp/x dbname=d");
+    redacts(NULL, "");
+}
+
+static void test_lw_config_redact_uri__truncates(void **state)
+{
+    (void)state;
+    char buf[24];
+    assert_int_equal(lw_config_redact_uri("postgresql://averyveryverylonguser:pw@h", buf, sizeof buf),
+                     -1);
+    assert_true(strlen(buf) < sizeof buf);
+    assert_null(strstr(buf, "pw"));
+    assert_int_equal(lw_config_redact_uri("x", buf, 0), -1);
+}
+
+static void test_lw_config_secret__names(void **state)
+{
+    (void)state;
+    assert_true(lw_config_name_secret("sasl.password"));
+    assert_true(lw_config_name_secret("sasl.oauthbearer.client.secret"));
+    assert_true(lw_config_name_secret("ssl.key.pem"));
+    assert_false(lw_config_name_secret("ssl.key.location"));
+    const lw_cfg_opt_t secret = {.key = "db.uri", .type = LW_CFG_STRING, .flags = LW_CFG_SECRET};
+    const lw_cfg_opt_t plain = {.key = "is.token-ttl", .type = LW_CFG_DURATION};
+    const lw_cfg_opt_t map = {.key = "bus.kafka.*", .type = LW_CFG_MAP};
+    assert_true(lw_config_secret(&secret, "db.uri"));
+    assert_false(lw_config_secret(&plain, "is.token-ttl"));
+    assert_true(lw_config_secret(&map, "bus.kafka.sasl.password"));
+    assert_false(lw_config_secret(&map, "bus.kafka.security.protocol"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +281,14 @@ int main(void)
         cmocka_unit_test(test_lw_config_load_yaml__nesting_lists_and_maps),
         cmocka_unit_test(test_lw_config_load_env__names_and_maps),
         cmocka_unit_test(test_lw_config_parse_flags__forms_and_leftovers),
+        cmocka_unit_test(test_lw_config_redact_uri__malformed_uri),
+        cmocka_unit_test(test_lw_config_redact_uri__uri),
+        cmocka_unit_test(test_lw_config_redact_uri__url_encoded_password),
+        cmocka_unit_test(test_lw_config_redact_uri__keywords),
+        cmocka_unit_test(test_lw_config_redact_uri__malformed_keywords),
+        cmocka_unit_test(test_lw_config_redact_uri__no_password),
+        cmocka_unit_test(test_lw_config_redact_uri__truncates),
+        cmocka_unit_test(test_lw_config_secret__names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
