@@ -118,11 +118,40 @@ tenant='{"tenant":{"ids":{"tenant_id":"kept"},"name":"Kept","state":"STATE_APPRO
 r=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: TenantAdminKey $key" \
     "http://127.0.0.1:$port_a/api/v3/tenants" -d "$tenant")
 lw_t_eq "a: tenant created" 200 "$r"
+lw_t_eq "a: the generated admin key is printed" 1 "$(grep -c "^  Tenant admin key:  $key " "$LW_T_DIR/a1.log")"
+
+# The private PostgreSQL is reachable only by root and the server's user: another local user
+# cannot reach its socket, and whoever reaches it needs the password (no trust).
+if [ "$root" = 1 ]; then
+    sock_a=$(sed -nE 's|^  PostgreSQL: +data in .*/data, socket in (.*), log .*|\1|p' "$LW_T_DIR/a1.log")
+    lw_t_eq "a: socket folder closed to others" "700 postgres" "$(stat -c '%a %U' "$sock_a")"
+    lw_t_eq "a: password file closed to others" "600 postgres" "$(stat -c '%a %U' "$pgdir_a/pgpass")"
+    for role in lwstack postgres; do
+        if runuser -u nobody -- psql -X -w -h "$sock_a" -U "$role" -d lwstack -c 'select 1' \
+            >"$LW_T_DIR/nobody-$role.out" 2>&1; then r=connected; else r=refused; fi
+        lw_t_eq "a: user nobody cannot connect as $role" refused "$r"
+    done
+    if PGPASSFILE=/dev/null psql -X -w "postgresql:///lwstack?host=$sock_a&user=lwstack" \
+        -c 'select 1' >"$LW_T_DIR/nopass.out" 2>&1; then r=connected; else r=refused; fi
+    lw_t_eq "a: without the password, not even root connects" refused "$r"
+    lw_t_eq "a: refused for the password" 1 "$(grep -q 'password' "$LW_T_DIR/nopass.out" && echo 1 || echo 0)"
+    r=$(psql -X -w "postgresql:///lwstack?host=$sock_a&user=lwstack&passfile=$pgdir_a/pgpass" \
+        -tAc "SELECT count(*) FROM lw_control.tenants WHERE tenant_id = 'kept'")
+    lw_t_eq "a: with the password file the stack's data is there" 1 "$r"
+fi
 
 port_b=$(lw_t_free_port)
-ops_run b1 "$clone_b" "$port_b"
+# b is given its admin key: ops/run uses it and never prints it.
+key_b=$(openssl rand -hex 32)
+LWSTACK_TENANCY_ADMIN_KEYS=$key_b ops_run b1 "$clone_b" "$port_b"
 pid_b=$OPS_PID
 lw_t_eq "b: /readyz" 200 "$(readyz "$port_b")"
+lw_t_eq "b: a given admin key is not printed" 0 "$(grep -c "$key_b" "$LW_T_DIR/b1.log" || true)"
+lw_t_eq "b: it says where the key comes from" 1 \
+    "$(grep -c '^  Tenant admin key:  (your key from LWSTACK_TENANCY_ADMIN_KEYS)$' "$LW_T_DIR/b1.log")"
+r=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: TenantAdminKey $key_b" \
+    "http://127.0.0.1:$port_b/api/v3/tenants")
+lw_t_eq "b: the given key works" 200 "$r"
 lw_t_eq "b: its own PostgreSQL folder" "$pgdir_b" "$OPS_PGDIR"
 lw_t_eq "b: not a's" 1 "$([ "$pgdir_a" != "$pgdir_b" ] && echo 1)"
 
