@@ -152,16 +152,53 @@ bool lw_api_mask_has(const lw_api_mask_t *m, const char *path)
 
 /* ---- paging and order -------------------------------------------------------------------- */
 
+/* Digits only (no sign, blanks or exponent), at most max: the one reader of counts from
+ * request text, for query values and JSON strings alike. Returns 0 or -1. */
+static int parse_decimal(const char *s, long long max, long long *out)
+{
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return -1;
+    long long v = 0;
+    for (; *s != '\0'; s++) {
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        int d = *s - '0';
+        if (v > (max - d) / 10)
+            return -1; /* above max, however many digits follow: never clamped */
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
 static int parse_count(const char *s, const char *field, long max, long *out, lw_err_t *err)
 {
     *out = 0;
     if (s == NULL || *s == '\0')
         return 0;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || v < 0 || v > max || !isdigit((unsigned char)*s))
+    long long v;
+    if (parse_decimal(s, max, &v) != 0)
         return lw_api_invalid(err, field, "must be an integer from 0 to %ld", max);
-    *out = v;
+    *out = (long)v;
+    return 0;
+}
+
+int lw_api_uint_decode(const json_t *v, const char *field, long long max, long long *out,
+                       lw_err_t *err)
+{
+    long long n = -1;
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+        if (n < 0 || n > max)
+            n = -1;
+    } else if (json_is_string(v)) {
+        if (strlen(json_string_value(v)) != json_string_length(v) ||
+            parse_decimal(json_string_value(v), max, &n) != 0)
+            n = -1;
+    }
+    if (n < 0)
+        return lw_api_invalid(err, field, "must be an integer from 0 to %lld", max);
+    *out = n;
     return 0;
 }
 

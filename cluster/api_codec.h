@@ -58,6 +58,15 @@ int lw_api_mask_parse_json(const lw_api_fields_t *f, const json_t *fm, const cha
                            lw_api_mask_t *m, lw_err_t *err);
 bool lw_api_mask_has(const lw_api_mask_t *m, const char *path);
 
+/* ---- numbers ----------------------------------------------------------------------------- */
+
+/* An unsigned count from a JSON body, as The Things Stack's uint64 and UInt64Value fields
+ * arrive: a JSON integer, or a string of decimal digits (no sign, blanks or exponent). A
+ * value above max is refused, never clamped. Errors: invalid_field naming `field` ("must be
+ * an integer from 0 to <max>"). */
+int lw_api_uint_decode(const json_t *v, const char *field, long long max, long long *out,
+                       lw_err_t *err);
+
 /* ---- paging and order -------------------------------------------------------------------- */
 
 #define LW_API_LIMIT_MAX 1000

@@ -51,7 +51,7 @@ static const lw_api_fields_t api_mask_fields = {.paths = api_field_names, .prefi
 
 /* The columns every query returns, in this order. */
 #define API_COLS                                                                                   \
-    "tenant_id, state, deleted_at, (extract(epoch FROM updated_at) * 1000)::bigint, "              \
+    "tenant_id, state, deleted_at, (extract(epoch FROM updated_at) * 1000)::bigint, incarnation, " \
     "max_applications, max_clients, max_end_devices, max_gateways, max_organizations, "            \
     "max_users, name, description, attributes::text, state_description, " LW_API_SQL_TIME(         \
         "created_at") ", " LW_API_SQL_TIME("updated_at") ", " LW_API_SQL_TIME("deleted_at")
@@ -60,6 +60,7 @@ enum {
     C_STATE,
     C_DELETED,
     C_UPDATED_MS,
+    C_INCARNATION, /* for the registry only: not part of The Things Stack's tenant */
     C_LIMIT0,
     C_NAME = C_LIMIT0 + TN_LIMIT_COUNT,
     C_DESCRIPTION,
@@ -133,20 +134,10 @@ static int api_decode_limit(json_t *v, const char *field, int64_t *out, lw_err_t
     }
     if (json_is_object(v)) /* {"value": N} wrapper form */
         v = json_object_get(v, "value");
+    /* Stored as bigint: a larger UInt64Value is refused, never clamped. */
     long long n;
-    if (json_is_integer(v)) {
-        n = json_integer_value(v);
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        n = strtoll(s, &end, 10);
-        if (*s == '\0' || *end != '\0')
-            return lw_api_invalid(err, field, "not an unsigned integer");
-    } else {
-        return lw_api_invalid(err, field, "not an unsigned integer");
-    }
-    if (n < 0)
-        return lw_api_invalid(err, field, "must not be negative");
+    if (lw_api_uint_decode(v, field, INT64_MAX, &n, err) != 0)
+        return -1;
     *out = n;
     return 0;
 }
@@ -313,6 +304,7 @@ static void api_row_tenant(const PGresult *res, int row, tn_tenant_t *t, int64_t
     *updated_ms = strtoll(COL(C_UPDATED_MS), NULL, 10);
     for (int k = 0; k < TN_LIMIT_COUNT; k++)
         t->limits[k] = NULCOL(C_LIMIT0 + k) ? TN_UNLIMITED : strtoll(COL(C_LIMIT0 + k), NULL, 10);
+    t->incarnation = strtoull(COL(C_INCARNATION), NULL, 10);
 }
 
 /* Sets key to the string column c when the mask selects bit and the value is not empty. */

@@ -146,6 +146,45 @@ static void test_lw_api_mask_parse_json__paths_and_errors(void **state)
 
 /* ---- paging ------------------------------------------------------------------------------ */
 
+static void test_lw_api_uint_decode__refuses_out_of_range(void **state)
+{
+    (void)state;
+    lw_err_t err;
+    long long n = 7;
+    json_t *v = json_string("99999999999999999999999");
+    assert_int_equal(lw_api_uint_decode(v, "tenant.max_applications", INT64_MAX, &n, &err), -1);
+    assert_string_equal(lw_err_name(&err), "invalid_field");
+    assert_string_equal(attr(&err, "field"), "tenant.max_applications");
+    assert_int_equal(n, 7); /* untouched, never clamped */
+    json_decref(v);
+    v = json_string("9223372036854775808");
+    assert_int_equal(lw_api_uint_decode(v, "f", INT64_MAX, &n, &err), -1);
+    json_decref(v);
+    v = json_string("9223372036854775807");
+    assert_int_equal(lw_api_uint_decode(v, "f", INT64_MAX, &n, &err), 0);
+    assert_true(n == INT64_MAX);
+    json_decref(v);
+    const char *bad[] = {"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1.0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = json_string(bad[i]);
+        assert_int_equal(lw_api_uint_decode(v, "f", INT64_MAX, &n, &err), -1);
+        json_decref(v);
+    }
+    v = json_integer(-1);
+    assert_int_equal(lw_api_uint_decode(v, "f", INT64_MAX, &n, &err), -1);
+    json_decref(v);
+    v = json_integer(11);
+    assert_int_equal(lw_api_uint_decode(v, "f", 10, &n, &err), -1);
+    json_decref(v);
+    v = json_real(1.0);
+    assert_int_equal(lw_api_uint_decode(v, "f", 10, &n, &err), -1);
+    json_decref(v);
+    v = json_integer(10);
+    assert_int_equal(lw_api_uint_decode(v, "f", 10, &n, &err), 0);
+    assert_int_equal(n, 10);
+    json_decref(v);
+}
+
 static void test_lw_api_page_parse__defaults_and_bounds(void **state)
 {
     (void)state;
@@ -666,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_lw_api_mask_parse_csv__path_too_long),
         cmocka_unit_test(test_lw_api_mask_parse_json__paths_and_errors),
         cmocka_unit_test(test_lw_api_page_parse__defaults_and_bounds),
+        cmocka_unit_test(test_lw_api_uint_decode__refuses_out_of_range),
         cmocka_unit_test(test_lw_api_page_offset__arithmetic),
         cmocka_unit_test(test_lw_api_page_sql__total_and_page),
         cmocka_unit_test(test_lw_api_order_parse__table_only),
