@@ -44,6 +44,8 @@ typedef struct key_op {
     is_token_t tok;             /* create: the new key */
     char hash[IS_HASH_MAX + 1]; /* ... its hash */
     is_page_t page;             /* list */
+    /* update: the columns the field mask changes */
+    bool set_name, set_rights, set_exp;
 } key_op_t;
 #define K(op) ((key_op_t *)(op))
 
@@ -53,6 +55,7 @@ typedef struct collab_op {
     char account_id[TN_ID_MAX + 1]; /* the collaborator */
     char account_type[16];          /* "user" or "organization" */
     is_rights_t want;               /* set: the rights given (none: removed) */
+    char rights_pg[1024];           /* ... want as a text[] literal */
     is_page_t page;                 /* list */
 } collab_op_t;
 #define C(op) ((collab_op_t *)(op))
@@ -61,7 +64,7 @@ typedef struct collab_op {
  * op->rights is already expanded. */
 static bool want_within(is_op_t *op, is_rights_t want)
 {
-    return is_rights_require(op, want);
+    return is_rights_require(op, is_rights_to_manage(0, want));
 }
 
 /* Checks that every key of the body's object `obj` (at `prefix`: "api_key") is allowed;
@@ -248,6 +251,48 @@ static void key_one(is_op_t *op, const PGresult *res)
     lw_api_reply(&op->api, 200, key_render(res, 0, 0));
 }
 
+static void key_update_run(is_op_t *op);
+
+/* The key as it is now, locked until the change commits: the caller must hold every right
+ * it holds before and after the change (The Things Stack), so that a key with only
+ * SETTINGS_API_KEYS cannot rename, expire, narrow or delete a key with more. */
+static void key_held(is_op_t *op, const PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_api_key_not_found, "API key `%.40s` not found", K(op)->key_id);
+        lw_api_fail(&op->api, &e);
+        return;
+    }
+    is_rights_t before = is_rights_from_pg(PQgetvalue(res, 0, 0));
+    is_rights_t after = 0; /* deleted */
+    if (op->route->variant == K_UPDATE)
+        after = K(op)->set_rights ? K(op)->want : before;
+    if (!is_rights_require(op, is_rights_to_manage(before, after)))
+        return;
+    if (op->route->variant == K_UPDATE) {
+        key_update_run(op);
+        return;
+    }
+    const char *p[3] = {is_ent_type_name(op->ent), op->id, K(op)->key_id};
+    snprintf(op->sql, sizeof op->sql,
+             "DELETE FROM %s.api_keys WHERE entity_type = $1 AND entity_id = $2 AND key_id = "
+             "$3 RETURNING " KEY_COLS,
+             op->sq);
+    is_op_query(op, op->sql, 3, p, key_one);
+}
+
+static void key_locking(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    const char *p[3] = {is_ent_type_name(op->ent), op->id, K(op)->key_id};
+    snprintf(op->sql, sizeof op->sql,
+             "SELECT rights::text FROM %s.api_keys WHERE entity_type = $1 AND entity_id = $2 "
+             "AND key_id = $3 FOR UPDATE",
+             op->sq);
+    is_op_query(op, op->sql, 3, p, key_held);
+}
+
 static void key_update(is_op_t *op)
 {
     static const char *const allowed[] = {"api_key",     "field_mask",       "application_ids",
@@ -276,11 +321,18 @@ static void key_update(is_op_t *op)
         return;
     }
     bool all = json_object_get(fm, "paths") == NULL;
-    bool set_name = all || lw_api_mask_has(&m, "name");
-    bool set_rights = all || lw_api_mask_has(&m, "rights");
-    bool set_exp = all || lw_api_mask_has(&m, "expires_at");
-    if (set_rights && !want_within(op, K(op)->want))
+    K(op)->set_name = all || lw_api_mask_has(&m, "name");
+    K(op)->set_rights = all || lw_api_mask_has(&m, "rights");
+    K(op)->set_exp = all || lw_api_mask_has(&m, "expires_at");
+    if (K(op)->set_rights && !want_within(op, K(op)->want))
         return;
+    is_op_begin(op, key_locking);
+}
+
+/* The update's statement, once the caller may change the key. */
+static void key_update_run(is_op_t *op)
+{
+    bool set_name = K(op)->set_name, set_rights = K(op)->set_rights, set_exp = K(op)->set_exp;
     const char *p[6] = {K(op)->key_id,    is_ent_type_name(op->ent),
                         op->id,           K(op)->name,
                         K(op)->rights_pg, K(op)->expires_at[0] ? K(op)->expires_at : NULL};
@@ -341,11 +393,7 @@ static void key_righted(is_op_t *op)
         is_op_query(op, op->sql, 3, p, key_one);
         return;
     case K_DELETE:
-        snprintf(op->sql, sizeof op->sql,
-                 "DELETE FROM %s.api_keys WHERE entity_type = $1 AND entity_id = $2 AND key_id = "
-                 "$3 RETURNING " KEY_COLS,
-                 op->sq);
-        is_op_query(op, op->sql, 3, p, key_one);
+        is_op_begin(op, key_locking);
         return;
     case K_UPDATE:
         key_update(op);
@@ -435,6 +483,81 @@ static void collab_one(is_op_t *op, const PGresult *res)
     lw_api_reply(&op->api, 200, json_object());
 }
 
+static void collab_set_run(is_op_t *op);
+
+/* The collaborator as it is now, and whether another collaborator of the entity holds full
+ * rights, read under the entity's lock: the caller must hold every right the collaborator
+ * holds before and after the change, and the entity keeps a collaborator with full rights
+ * (The Things Stack's <kind>_needs_collaborator; a user or an organization holding the
+ * kind's _ALL right, or RIGHT_ALL, counts). */
+static void collab_held(is_op_t *op, const PGresult *res)
+{
+    bool present = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+    if (op->route->variant == C_DELETE && !present) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_collaborator_not_found, "collaborator `%s` not found",
+                   C(op)->account_id);
+        lw_api_fail(&op->api, &e);
+        return;
+    }
+    is_rights_t before = present ? is_rights_from_pg(PQgetvalue(res, 0, 0)) : 0;
+    is_rights_t after = op->route->variant == C_DELETE ? 0 : C(op)->want;
+    bool others_full = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    if (!is_rights_require(op, is_rights_to_manage(before, after)))
+        return;
+    if (is_rights_drops_last_full(op->ent, before, after, others_full)) {
+        static const lw_err_def_t *const needs[IS_ENT_COUNT] = {
+            [IS_ENT_ORG] = &lw_err_organization_needs_collaborator,
+            [IS_ENT_APP] = &lw_err_application_needs_collaborator,
+            [IS_ENT_GW] = &lw_err_gateway_needs_collaborator};
+        lw_api_fail_with(&op->api, needs[op->ent],
+                         "every %s needs at least one collaborator with all rights",
+                         is_ent_type_name(op->ent));
+        return;
+    }
+    if (op->route->variant == C_SET) {
+        collab_set_run(op);
+        return;
+    }
+    const char *p[4] = {is_ent_type_name(op->ent), op->id, C(op)->account_id, C(op)->account_type};
+    snprintf(op->sql, sizeof op->sql,
+             "DELETE FROM %s.memberships WHERE entity_type = $1 AND entity_id = $2 AND "
+             "account_id = $3 AND account_type = $4 RETURNING 1",
+             op->sq);
+    is_op_query(op, op->sql, 4, p, collab_one);
+}
+
+static void collab_read(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    char full[256];
+    is_rights_to_pg(is_rights_full_of(op->ent), full, sizeof full);
+    const char *p[5] = {is_ent_type_name(op->ent), op->id, C(op)->account_id, C(op)->account_type,
+                        full};
+    snprintf(op->sql, sizeof op->sql,
+             "SELECT (SELECT rights::text FROM %s.memberships WHERE entity_type = $1 AND "
+             "entity_id = $2 AND account_id = $3 AND account_type = $4), "
+             "EXISTS (SELECT 1 FROM %s.memberships m WHERE m.entity_type = $1 AND "
+             "m.entity_id = $2 AND m.account_id <> $3 AND m.rights && $5::text[] AND "
+             "(EXISTS (SELECT 1 FROM %s.users u WHERE u.user_id = m.account_id AND "
+             "u.deleted_at IS NULL) OR EXISTS (SELECT 1 FROM %s.organizations o WHERE "
+             "o.organization_id = m.account_id AND o.deleted_at IS NULL)))",
+             op->sq, op->sq, op->sq, op->sq);
+    is_op_query(op, op->sql, 5, p, collab_held);
+}
+
+/* Changes to one entity's collaborators run one at a time (a transaction-scoped advisory
+ * lock per tenant and entity), so that two owners removing each other cannot both see the
+ * other as the one that stays. */
+static void collab_locking(is_op_t *op, const PGresult *res)
+{
+    (void)res;
+    char lock[160];
+    snprintf(lock, sizeof lock, "is:members:%s:%s:%s", op->t.id, is_ent_type_name(op->ent), op->id);
+    const char *p[1] = {lock};
+    is_op_query(op, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", 1, p, collab_read);
+}
+
 static void collab_set(is_op_t *op)
 {
     const is_kind_t *k = kind_of(op->ent);
@@ -482,10 +605,18 @@ static void collab_set(is_op_t *op)
     }
     if (!want_within(op, C(op)->want))
         return;
-    char rights[1024];
-    is_rights_to_pg(C(op)->want, rights, sizeof rights);
-    const char *atype = u ? "user" : "organization";
-    const char *p[5] = {is_ent_type_name(op->ent), op->id, C(op)->account_id, atype, rights};
+    is_rights_to_pg(C(op)->want, C(op)->rights_pg, sizeof C(op)->rights_pg);
+    snprintf(C(op)->account_type, sizeof C(op)->account_type, "%s", u ? "user" : "organization");
+    is_op_begin(op, collab_locking);
+}
+
+/* The set's statement, once the caller may make the change. */
+static void collab_set_run(is_op_t *op)
+{
+    const is_kind_t *k = kind_of(op->ent);
+    bool u = strcmp(C(op)->account_type, "user") == 0;
+    const char *p[5] = {is_ent_type_name(op->ent), op->id, C(op)->account_id, C(op)->account_type,
+                        C(op)->rights_pg};
     if (C(op)->want == 0) {
         snprintf(op->sql, sizeof op->sql,
                  "DELETE FROM %s.memberships WHERE entity_type = $1 AND entity_id = $2 AND "
@@ -542,11 +673,7 @@ static void collab_righted(is_op_t *op)
         is_op_query(op, op->sql, 4, p, collab_one);
         return;
     case C_DELETE:
-        snprintf(op->sql, sizeof op->sql,
-                 "DELETE FROM %s.memberships WHERE entity_type = $1 AND entity_id = $2 AND "
-                 "account_id = $3 AND account_type = $4 RETURNING 1",
-                 op->sq);
-        is_op_query(op, op->sql, 4, p, collab_one);
+        is_op_begin(op, collab_locking);
         return;
     }
 }

@@ -96,6 +96,28 @@ json_t *is_rights_to_json(is_rights_t r);
 is_rights_t is_rights_from_pg(const char *literal);
 int is_rights_to_pg(is_rights_t r, char *buf, size_t len);
 
+/* Managing holders of rights (API keys, collaborators), as The Things Stack rules it: a
+ * caller may create, change or delete a key or a collaborator only if it holds every right
+ * that key or collaborator holds before and after the change, and an entity never loses its
+ * last collaborator with full rights. */
+
+/* The rights a caller must hold to turn a holder of `before` into a holder of `after`: both
+ * sets, expanded (a create has before 0, a delete after 0). */
+is_rights_t is_rights_to_manage(is_rights_t before, is_rights_t after);
+/* Does `caller` (expanded or not) hold is_rights_to_manage(before, after)? */
+bool is_rights_may_manage(is_rights_t caller, is_rights_t before, is_rights_t after);
+/* The rights any one of which makes a collaborator of a `kind` entity a full-rights one:
+ * the kind's _ALL pseudo-right and RIGHT_ALL (0 for users and clients, which have no
+ * collaborators here). */
+is_rights_t is_rights_full_of(is_ent_t kind);
+/* Does a collaborator holding `r` hold full rights on a `kind` entity? */
+bool is_rights_full(is_ent_t kind, is_rights_t r);
+/* Would changing a collaborator from `before` to `after` (0: removed) leave the entity with
+ * no collaborator with full rights? `others_full`: another collaborator (a user or an
+ * organization) holds them. */
+bool is_rights_drops_last_full(is_ent_t kind, is_rights_t before, is_rights_t after,
+                               bool others_full);
+
 /* ---- tokens, hashes, passwords (token.c) ------------------------------------------------ */
 
 /* pkg/auth: type tag base32("key") / base32("acc"), ID of 24 random bytes and secret of 32,

@@ -237,3 +237,38 @@ int is_rights_to_pg(is_rights_t r, char *buf, size_t len)
     buf[off] = '\0';
     return 0;
 }
+
+is_rights_t is_rights_to_manage(is_rights_t before, is_rights_t after)
+{
+    return is_rights_expand(before | after);
+}
+
+bool is_rights_may_manage(is_rights_t caller, is_rights_t before, is_rights_t after)
+{
+    return is_rights_include(caller, is_rights_to_manage(before, after));
+}
+
+is_rights_t is_rights_full_of(is_ent_t kind)
+{
+    switch (kind) {
+    case IS_ENT_APP:
+        return IS_BIT(IS_R_APPLICATION_ALL) | IS_BIT(IS_R_ALL);
+    case IS_ENT_GW:
+        return IS_BIT(IS_R_GATEWAY_ALL) | IS_BIT(IS_R_ALL);
+    case IS_ENT_ORG:
+        return IS_BIT(IS_R_ORGANIZATION_ALL) | IS_BIT(IS_R_ALL);
+    default:
+        return 0;
+    }
+}
+
+bool is_rights_full(is_ent_t kind, is_rights_t r)
+{
+    return (r & is_rights_full_of(kind)) != 0;
+}
+
+bool is_rights_drops_last_full(is_ent_t kind, is_rights_t before, is_rights_t after,
+                               bool others_full)
+{
+    return is_rights_full(kind, before) && !is_rights_full(kind, after) && !others_full;
+}

@@ -1,4 +1,5 @@
-/* Rights: names, pseudo-rights, implications, intersections (components/is/rights.c). */
+/* Rights: names, pseudo-rights, implications, intersections, and managing holders of
+ * rights (components/is/rights.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -119,6 +120,84 @@ static void test_is_rights_pg__round_trip(void **state)
     assert_string_equal(buf, "{}");
 }
 
+static void test_is_rights_may_manage__every_right_before_and_after(void **state)
+{
+    (void)state;
+    is_rights_t info = IS_BIT(IS_R_APPLICATION_INFO);
+    is_rights_t keys = IS_BIT(IS_R_APPLICATION_SETTINGS_API_KEYS);
+    is_rights_t all = IS_BIT(IS_R_APPLICATION_ALL);
+    /* A key with only SETTINGS_API_KEYS touches no holder of _ALL: rename (before = after),
+     * narrow, delete (after 0). */
+    assert_false(is_rights_may_manage(keys, all, all));
+    assert_false(is_rights_may_manage(keys, all, keys));
+    assert_false(is_rights_may_manage(keys, all, 0));
+    /* Create: every right given. */
+    assert_false(is_rights_may_manage(keys, 0, all));
+    assert_true(is_rights_may_manage(keys, 0, keys));
+    /* Update: the union, not only the difference: dropping a right it lacks is refused too. */
+    assert_false(
+        is_rights_may_manage(info | keys, info | IS_BIT(IS_R_APPLICATION_DEVICES_READ), info));
+    assert_false(is_rights_may_manage(info | keys, info, info | IS_BIT(IS_R_APPLICATION_LINK)));
+    assert_true(is_rights_may_manage(info | keys, info, info | keys));
+    assert_true(is_rights_may_manage(info | keys, info | keys, 0));
+    /* _ALL covers its rights and the pseudo-right itself; RIGHT_ALL covers everything. */
+    assert_true(is_rights_may_manage(is_rights_expand(all), all, info));
+    assert_true(is_rights_may_manage(IS_BIT(IS_R_ALL), all | IS_BIT(IS_R_GATEWAY_ALL), 0));
+    /* Holding every individual right is not holding the pseudo-right. */
+    is_rights_t each = is_rights_of(IS_ENT_APP) & ~all;
+    assert_false(is_rights_may_manage(each, all, all));
+    /* Nothing to hold: nothing needed. */
+    assert_true(is_rights_may_manage(0, 0, 0));
+}
+
+static void test_is_rights_to_manage__expanded_union(void **state)
+{
+    (void)state;
+    is_rights_t link = IS_BIT(IS_R_APPLICATION_LINK);
+    is_rights_t need = is_rights_to_manage(link, IS_BIT(IS_R_APPLICATION_DEVICES_READ));
+    assert_true(need ==
+                (link | IS_BIT(IS_R_APPLICATION_INFO) | IS_BIT(IS_R_APPLICATION_TRAFFIC_READ) |
+                 IS_BIT(IS_R_APPLICATION_TRAFFIC_DOWN_WRITE) |
+                 IS_BIT(IS_R_APPLICATION_DEVICES_READ)));
+    assert_true(is_rights_to_manage(IS_BIT(IS_R_USER_ALL), 0) == is_rights_of(IS_ENT_USER));
+    assert_true(is_rights_to_manage(0, 0) == 0);
+}
+
+static void test_is_rights_full__kind_all_or_right_all(void **state)
+{
+    (void)state;
+    assert_true(is_rights_full(IS_ENT_APP, IS_BIT(IS_R_APPLICATION_ALL)));
+    assert_true(is_rights_full(IS_ENT_APP, IS_BIT(IS_R_ALL)));
+    assert_true(is_rights_full(IS_ENT_ORG, IS_BIT(IS_R_ALL) | IS_BIT(IS_R_APPLICATION_INFO)));
+    assert_true(is_rights_full(IS_ENT_GW, is_rights_expand(IS_BIT(IS_R_GATEWAY_ALL))));
+    assert_false(is_rights_full(IS_ENT_GW, IS_BIT(IS_R_APPLICATION_ALL)));
+    assert_false(
+        is_rights_full(IS_ENT_APP, is_rights_of(IS_ENT_APP) & ~IS_BIT(IS_R_APPLICATION_ALL)));
+    assert_false(is_rights_full(IS_ENT_APP, 0));
+    assert_false(is_rights_full(IS_ENT_USER, IS_BIT(IS_R_ALL))); /* users have no collaborators */
+    char buf[128];
+    assert_int_equal(is_rights_to_pg(is_rights_full_of(IS_ENT_ORG), buf, sizeof buf), 0);
+    assert_string_equal(buf, "{RIGHT_ORGANIZATION_ALL,RIGHT_ALL}");
+}
+
+static void test_is_rights_drops_last_full__demote_or_remove_the_last(void **state)
+{
+    (void)state;
+    is_rights_t all = IS_BIT(IS_R_APPLICATION_ALL), info = IS_BIT(IS_R_APPLICATION_INFO);
+    /* The last full collaborator demoted or removed. */
+    assert_true(is_rights_drops_last_full(IS_ENT_APP, all, info, false));
+    assert_true(is_rights_drops_last_full(IS_ENT_APP, all, 0, false));
+    assert_true(is_rights_drops_last_full(IS_ENT_ORG, IS_BIT(IS_R_ALL), 0, false));
+    /* Another full collaborator stays. */
+    assert_false(is_rights_drops_last_full(IS_ENT_APP, all, 0, true));
+    /* Still full after (RIGHT_ALL → APPLICATION_ALL), or never was. */
+    assert_false(is_rights_drops_last_full(IS_ENT_APP, IS_BIT(IS_R_ALL), all, false));
+    assert_false(is_rights_drops_last_full(IS_ENT_APP, info, 0, false));
+    assert_false(is_rights_drops_last_full(IS_ENT_APP, 0, info, false));
+    /* The full right is the entity's own kind's. */
+    assert_false(is_rights_drops_last_full(IS_ENT_GW, all, 0, false));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +209,10 @@ int main(void)
         cmocka_unit_test(test_is_rights_include__pseudo_right_needs_all),
         cmocka_unit_test(test_is_rights_json__round_trip_and_errors),
         cmocka_unit_test(test_is_rights_pg__round_trip),
+        cmocka_unit_test(test_is_rights_may_manage__every_right_before_and_after),
+        cmocka_unit_test(test_is_rights_to_manage__expanded_union),
+        cmocka_unit_test(test_is_rights_full__kind_all_or_right_all),
+        cmocka_unit_test(test_is_rights_drops_last_full__demote_or_remove_the_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
