@@ -97,6 +97,10 @@ r=$(bearer "$OKEY" one GET /applications/c-app)
 lw_t_eq "organization key on carol's own application → 403 no_application_rights" "403 no_application_rights" "$(lw_t_status_name "$r")"
 
 # ---- collaborators ---------------------------------------------------------------------------
+# carol is c-app's only collaborator with APPLICATION_ALL, which cannot be removed (issue 8,
+# test_is_rights.sh): admin becomes a second one first.
+r=$(adm one PUT /applications/c-app/collaborators '{"collaborator":{"ids":{"user_ids":{"user_id":"admin"}},"rights":["RIGHT_APPLICATION_ALL"]}}')
+lw_t_eq "admin becomes a second owner of c-app → 200" 200 "${r%% *}"
 r=$(adm one DELETE /applications/c-app/collaborator/user/carol)
 lw_t_eq "remove carol from c-app → 200" 200 "${r%% *}"
 r=$(bearer "$CAROL" one GET /applications/c-app)
