@@ -247,7 +247,35 @@ refused "org1 cannot be demoted → 400" "400 gateway_needs_collaborator" "$r" "
 lw_t_eq "gw1's collaborators: mallory and org1" '[["mallory",["RIGHT_GATEWAY_INFO","RIGHT_GATEWAY_SETTINGS_COLLABORATORS"]],["org1",["RIGHT_GATEWAY_ALL"]]]' \
     "$(body "$(adm one GET /gateways/gw1/collaborators)" | jq -c '[.collaborators[] | [(.ids.user_ids.user_id // .ids.organization_ids.organization_id), (.rights | sort)]] | sort')"
 
+# Two owners removing each other at once: the changes to one entity's collaborators run one
+# at a time, so exactly one removal passes and one owner stays, on every application.
+for i in 1 2 3 4; do
+    r=$(bearer "$OWNER" one POST /users/owner/applications "{\"application\":{\"ids\":{\"application_id\":\"race-$i\"}}}")
+    r2=$(bearer "$OWNER" one PUT "/applications/race-$i/collaborators" "$(collab mallory '["RIGHT_APPLICATION_ALL"]')")
+    lw_t_eq "race-$i: owner and mallory both hold APPLICATION_ALL" "200 200" "${r%% *} ${r2%% *}"
+done
+# Plain curl in the background: a backgrounded shell function would run lib.sh's EXIT trap.
+pids=()
+for i in 1 2 3 4; do
+    for who in owner:mallory mallory:owner; do
+        tok=$OWNER
+        [ "${who%%:*}" = mallory ] && tok=$MALLORY
+        curl -sS -o "$LW_T_DIR/race-$i-$who" -w '%{http_code}' -X DELETE \
+            "$api/applications/race-$i/collaborator/user/${who##*:}" -H "X-Tenant-ID: one" \
+            -H "Authorization: Bearer $tok" >"$LW_T_DIR/race-$i-$who.status" &
+        pids+=($!)
+    done
+done
+wait "${pids[@]}"
+for i in 1 2 3 4; do
+    a=$(cat "$LW_T_DIR/race-$i-owner:mallory.status") b=$(cat "$LW_T_DIR/race-$i-mallory:owner.status")
+    lw_t_eq "race-$i: one of the two removals passes" 1 "$(printf '%s\n%s\n' "$a" "$b" | grep -c '^200$')"
+    lw_t_eq "race-$i: one collaborator with APPLICATION_ALL remains" 1 \
+        "$(body "$(adm one GET "/applications/race-$i/collaborators")" | jq '[(.collaborators // [])[] | select(.rights == ["RIGHT_APPLICATION_ALL"])] | length')"
+done
+
 lw_t_eq "tenant two: still as set up" "$TWO" "$(snap two)"
+lw_t_eq "tenant two: no application race-*" "" "$(lw_t_psql -c "SELECT string_agg(application_id, ',') FROM t_two.applications WHERE application_id LIKE 'race-%'")"
 lw_t_eq "tenant two: the owner still owns app1, gw1 and org1" '["RIGHT_APPLICATION_ALL"] ["RIGHT_GATEWAY_ALL"] ["RIGHT_ALL"]' \
     "$(for e in applications/app1 gateways/gw1 organizations/org1; do body "$(adm two GET "/$e/collaborator/user/owner")" | jq -c .rights; done | paste -sd' ')"
 
