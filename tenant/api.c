@@ -22,7 +22,8 @@ enum {
     F_STATE,
     F_STATE_DESCRIPTION,
     F_LIMIT0, /* F_LIMIT0 + tn_limit_kind_t */
-    F_COUNT = F_LIMIT0 + TN_LIMIT_COUNT
+    F_CONFIGURATION = F_LIMIT0 + TN_LIMIT_COUNT,
+    F_COUNT
 };
 
 static const char *const api_field_names[F_COUNT + 1] = {
@@ -37,6 +38,7 @@ static const char *const api_field_names[F_COUNT + 1] = {
     "max_gateways",
     "max_organizations",
     "max_users",
+    "configuration",
     NULL,
 };
 
@@ -53,8 +55,9 @@ static const lw_api_fields_t api_mask_fields = {.paths = api_field_names, .prefi
 #define API_COLS                                                                                   \
     "tenant_id, state, deleted_at, (extract(epoch FROM updated_at) * 1000)::bigint, incarnation, " \
     "max_applications, max_clients, max_end_devices, max_gateways, max_organizations, "            \
-    "max_users, name, description, attributes::text, state_description, " LW_API_SQL_TIME(         \
-        "created_at") ", " LW_API_SQL_TIME("updated_at") ", " LW_API_SQL_TIME("deleted_at")
+    "max_users, name, description, attributes::text, state_description, "                          \
+    "configuration::text, " LW_API_SQL_TIME("created_at") ", " LW_API_SQL_TIME(                    \
+        "updated_at") ", " LW_API_SQL_TIME("deleted_at")
 enum {
     C_ID = 0,
     C_STATE,
@@ -66,6 +69,7 @@ enum {
     C_DESCRIPTION,
     C_ATTRIBUTES,
     C_STATE_DESCRIPTION,
+    C_CONFIGURATION,
     C_CREATED_AT,
     C_UPDATED_AT,
     C_DELETED_AT,
@@ -78,7 +82,8 @@ typedef struct api_fields {
     bool has_id;
     const char *name;
     const char *description;
-    char *attributes; /* JSON text, malloc'd */
+    char *attributes;    /* JSON text, malloc'd */
+    char *configuration; /* JSON text, malloc'd */
     tn_state_t state;
     const char *state_description;
     int64_t limits[TN_LIMIT_COUNT]; /* -1: unlimited (SQL NULL) */
@@ -101,6 +106,7 @@ static void api_op_destroy(lw_api_op_t *a)
 {
     api_op_t *op = (api_op_t *)a;
     free(op->f.attributes);
+    free(op->f.configuration);
     json_decref(op->created);
 }
 
@@ -202,6 +208,65 @@ static int api_decode_attributes(json_t *v, const char *field, api_fields_t *f, 
     return 0;
 }
 
+/* The tenant's configuration: The Things Stack Enterprise's Tenant.configuration, of which
+ * lwstack applies default_cluster.is.user_registration {enabled, invitation.required,
+ * admin_approval.required} (components/is/entity.c). A setting left out is the
+ * deployment's (is.user-registration.*). Anything else is an unknown field rather than a
+ * setting silently ignored. */
+typedef struct api_cfg_node {
+    const char *key;
+    const struct api_cfg_node *children; /* NULL: a boolean */
+} api_cfg_node_t;
+
+static const api_cfg_node_t api_cfg_required[] = {{"required", NULL}, {NULL, NULL}};
+static const api_cfg_node_t api_cfg_registration[] = {
+    {"enabled", NULL},
+    {"invitation", api_cfg_required},
+    {"admin_approval", api_cfg_required},
+    {NULL, NULL},
+};
+static const api_cfg_node_t api_cfg_is[] = {{"user_registration", api_cfg_registration},
+                                            {NULL, NULL}};
+static const api_cfg_node_t api_cfg_cluster[] = {{"is", api_cfg_is}, {NULL, NULL}};
+static const api_cfg_node_t api_cfg_root[] = {{"default_cluster", api_cfg_cluster}, {NULL, NULL}};
+
+static int api_check_config(json_t *v, const char *field, const api_cfg_node_t *nodes,
+                            lw_err_t *err)
+{
+    if (!json_is_object(v))
+        return lw_api_invalid(err, field, "not an object");
+    const char *k;
+    json_t *cv;
+    json_object_foreach(v, k, cv)
+    {
+        char sub[160];
+        snprintf(sub, sizeof sub, "%.100s.%.40s", field, k);
+        const api_cfg_node_t *n = nodes;
+        while (n->key != NULL && strcmp(n->key, k) != 0)
+            n++;
+        if (n->key == NULL)
+            return lw_api_unknown(err, sub);
+        if (n->children == NULL) {
+            if (!json_is_boolean(cv))
+                return lw_api_invalid(err, sub, "not a boolean");
+        } else if (api_check_config(cv, sub, n->children, err) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int api_decode_configuration(json_t *v, const char *field, api_fields_t *f, lw_err_t *err)
+{
+    if (json_is_null(v))
+        v = NULL;
+    else if (api_check_config(v, field, api_cfg_root, err) != 0)
+        return -1;
+    free(f->configuration);
+    f->configuration = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    return 0;
+}
+
 static int api_decode_state(json_t *v, const char *field, tn_state_t *out, lw_err_t *err)
 {
     if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 4) {
@@ -229,6 +294,8 @@ static int api_decode_field(int which, json_t *v, const char *field, api_fields_
         return api_decode_state(v, field, &f->state, err);
     case F_ATTRIBUTES:
         return api_decode_attributes(v, field, f, err);
+    case F_CONFIGURATION:
+        return api_decode_configuration(v, field, f, err);
     default:
         return api_decode_limit(v, field, &f->limits[which - F_LIMIT0], err);
     }
@@ -343,6 +410,13 @@ static json_t *api_row_json(const PGresult *res, int row, int c0, unsigned mask)
             json_object_set_new(o, tn_limit_field((tn_limit_kind_t)k),
                                 json_string(COL(C_LIMIT0 + k)));
     }
+    if (mask & (1u << F_CONFIGURATION)) {
+        json_t *conf = json_loads(COL(C_CONFIGURATION), 0, NULL);
+        if (conf != NULL && json_object_size(conf) > 0)
+            json_object_set_new(o, "configuration", conf);
+        else
+            json_decref(conf);
+    }
     return o;
 }
 
@@ -410,7 +484,7 @@ static void api_create_schema_done(void *arg, const lw_err_t *err)
     char lim[TN_LIMIT_COUNT][24];
     char state[8];
     snprintf(state, sizeof state, "%d", (int)op->f.state);
-    const char *params[6 + TN_LIMIT_COUNT] = {
+    const char *params[7 + TN_LIMIT_COUNT] = {
         op->f.id,
         op->f.name ? op->f.name : "",
         op->f.description ? op->f.description : "",
@@ -420,14 +494,15 @@ static void api_create_schema_done(void *arg, const lw_err_t *err)
     };
     for (int k = 0; k < TN_LIMIT_COUNT; k++)
         params[6 + k] = api_limit_text(op->f.limits[k], lim[k], sizeof lim[k]);
+    params[6 + TN_LIMIT_COUNT] = op->f.configuration ? op->f.configuration : "{}";
     lw_api_on_conflict(&op->api, NULL, op->f.id, "tenant `%s` already exists", op->f.id);
     lw_api_query(&op->api,
                  "INSERT INTO lw_control.tenants (tenant_id, name, description, "
                  "attributes, state, state_description, max_applications, max_clients, "
-                 "max_end_devices, max_gateways, max_organizations, max_users) "
-                 "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12) "
+                 "max_end_devices, max_gateways, max_organizations, max_users, configuration) "
+                 "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb) "
                  "RETURNING " API_COLS,
-                 6 + TN_LIMIT_COUNT, params, api_create_inserted);
+                 7 + TN_LIMIT_COUNT, params, api_create_inserted);
 }
 
 /* The schema first, then the row: lw_migrate_tenant_schema_tx takes the migrations lock
@@ -640,6 +715,8 @@ static void api_update(lw_http_req_t *req, void *arg)
         params[11 + 2 * k] = M(F_LIMIT0 + k);
         params[12 + 2 * k] = api_limit_text(op->f.limits[k], lim[k], sizeof lim[k]);
     }
+    params[23] = M(F_CONFIGURATION);
+    params[24] = op->f.configuration ? op->f.configuration : "{}";
 #undef M
     /* In SET every expression sees the old row: a state change without a new description
      * clears the old one, as The Things Stack does. */
@@ -658,6 +735,7 @@ static void api_update(lw_http_req_t *req, void *arg)
                  "max_organizations = CASE WHEN $20 THEN $21::bigint "
                  "  ELSE max_organizations END, "
                  "max_users = CASE WHEN $22 THEN $23::bigint ELSE max_users END, "
+                 "configuration = CASE WHEN $24 THEN $25::jsonb ELSE configuration END, "
                  "updated_at = clock_timestamp() "
                  "WHERE tenant_id = $1 AND deleted_at IS NULL RETURNING " API_COLS,
                  1 + 2 * F_COUNT, params, api_updated);

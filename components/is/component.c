@@ -8,40 +8,48 @@
 #include "cluster/mem.h"
 
 static const lw_cfg_opt_t is_config[] = {
-    {.key = "is.password.min-length",
+    /* The Things Stack's keys and defaults (min-length 8, max-length 1000, min-uppercase 1,
+     * min-digits 1), applied at registration, initial_user and password change. Rejecting
+     * the user ID and common passwords is on by default here (off in The Things Stack). */
+    {.key = "is.user-registration.password-requirements.min-length",
      .type = LW_CFG_INT,
      .def = "8",
      .min = 1,
      .max = 1000,
-     .help = "Minimum length of user passwords."},
-    {.key = "is.password.max-length",
+     .help = "Minimum length of user passwords (bytes)."},
+    {.key = "is.user-registration.password-requirements.max-length",
      .type = LW_CFG_INT,
      .def = "1000",
      .min = 1,
      .max = 1000,
-     .help = "Maximum length of user passwords."},
-    {.key = "is.password.min-digits",
+     .help = "Maximum length of user passwords (bytes)."},
+    {.key = "is.user-registration.password-requirements.min-uppercase",
      .type = LW_CFG_INT,
-     .def = "0",
-     .min = 0,
-     .max = 100,
-     .help = "Minimum number of digits in user passwords."},
-    {.key = "is.password.min-special",
-     .type = LW_CFG_INT,
-     .def = "0",
-     .min = 0,
-     .max = 100,
-     .help = "Minimum number of special characters in user passwords."},
-    {.key = "is.password.min-uppercase",
-     .type = LW_CFG_INT,
-     .def = "0",
+     .def = "1",
      .min = 0,
      .max = 100,
      .help = "Minimum number of uppercase letters in user passwords."},
-    {.key = "is.password.reject-user-id",
+    {.key = "is.user-registration.password-requirements.min-digits",
+     .type = LW_CFG_INT,
+     .def = "1",
+     .min = 0,
+     .max = 100,
+     .help = "Minimum number of digits in user passwords."},
+    {.key = "is.user-registration.password-requirements.min-special",
+     .type = LW_CFG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 100,
+     .help = "Minimum number of special characters (neither letters nor digits) in user "
+             "passwords."},
+    {.key = "is.user-registration.password-requirements.reject-user-id",
      .type = LW_CFG_BOOL,
      .def = "true",
-     .help = "Reject passwords that contain the user ID."},
+     .help = "Reject passwords that contain the user ID (in any case)."},
+    {.key = "is.user-registration.password-requirements.reject-common",
+     .type = LW_CFG_BOOL,
+     .def = "true",
+     .help = "Reject well-known passwords (password1, Passw0rd, Welcome1, ...)."},
     {.key = "is.password.iterations",
      .type = LW_CFG_INT,
      .def = "100000",
@@ -66,14 +74,25 @@ static const lw_cfg_opt_t is_config[] = {
      .min = 0,
      .max = 3600000,
      .help = "How long a verified API key or token stays cached in memory (0: no cache)."},
+    /* Self-registration (POST /api/v3/users without admin rights), as The Things Stack's
+     * is.user-registration.*; a tenant overrides each in its configuration
+     * (configuration.default_cluster.is.user_registration, tenant/api.c). Off by default:
+     * a tenant of a paid service is a customer's closed organisation, whose admins create
+     * its users; strangers must not take its user IDs and quota. A tenant that opens it
+     * still approves each new user unless it turns approval off too. */
     {.key = "is.user-registration.enabled",
      .type = LW_CFG_BOOL,
-     .def = "true",
+     .def = "false",
      .help = "Allow anyone to register a user (POST /api/v3/users) without admin rights."},
-    {.key = "is.user-registration.admin-approval-required",
+    {.key = "is.user-registration.admin-approval.required",
+     .type = LW_CFG_BOOL,
+     .def = "true",
+     .help = "Self-registered users start in STATE_REQUESTED and cannot log in until an admin "
+             "approves them."},
+    {.key = "is.user-registration.invitation.required",
      .type = LW_CFG_BOOL,
      .def = "false",
-     .help = "Self-registered users start in STATE_REQUESTED until an admin approves them."},
+     .help = "Self-registration needs an invitation token (invitation_token_required)."},
 };
 
 static int is_config_register(lw_config_t *cfg)
@@ -106,18 +125,21 @@ static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
     is->bus = lw_rt_bus(rt);
     is->tn = tn;
     is->env = (lw_api_env_t){.db = is->db, .work = lw_rt_work(rt), .module = "is"};
-    is->pw.min_length = (int)lw_config_int(cfg, "is.password.min-length");
-    is->pw.max_length = (int)lw_config_int(cfg, "is.password.max-length");
-    is->pw.min_digits = (int)lw_config_int(cfg, "is.password.min-digits");
-    is->pw.min_special = (int)lw_config_int(cfg, "is.password.min-special");
-    is->pw.min_uppercase = (int)lw_config_int(cfg, "is.password.min-uppercase");
-    is->pw.reject_user_id = lw_config_bool(cfg, "is.password.reject-user-id");
+#define IS_PW_REQ "is.user-registration.password-requirements."
+    is->pw.min_length = (int)lw_config_int(cfg, IS_PW_REQ "min-length");
+    is->pw.max_length = (int)lw_config_int(cfg, IS_PW_REQ "max-length");
+    is->pw.min_digits = (int)lw_config_int(cfg, IS_PW_REQ "min-digits");
+    is->pw.min_special = (int)lw_config_int(cfg, IS_PW_REQ "min-special");
+    is->pw.min_uppercase = (int)lw_config_int(cfg, IS_PW_REQ "min-uppercase");
+    is->pw.reject_user_id = lw_config_bool(cfg, IS_PW_REQ "reject-user-id");
+    is->pw.reject_common = lw_config_bool(cfg, IS_PW_REQ "reject-common");
     is->pw_iterations = (int)lw_config_int(cfg, "is.password.iterations");
     is->key_iterations = (int)lw_config_int(cfg, "is.api-key.iterations");
     is->token_ttl_ms = lw_config_duration_ms(cfg, "is.token-ttl");
     is->cache_ttl_ms = lw_config_duration_ms(cfg, "is.auth-cache-ttl");
     is->registration_enabled = lw_config_bool(cfg, "is.user-registration.enabled");
-    is->admin_approval = lw_config_bool(cfg, "is.user-registration.admin-approval-required");
+    is->admin_approval = lw_config_bool(cfg, "is.user-registration.admin-approval.required");
+    is->invitation_required = lw_config_bool(cfg, "is.user-registration.invitation.required");
 
     if (is_entity_routes(is) != 0 || is_device_routes(is) != 0 || is_access_routes(is) != 0) {
         is_free(is);

@@ -46,6 +46,7 @@ typedef struct user_op {
     char hash[IS_HASH_MAX + 1];
     char admin[8]; /* "true" / "false" */
     char state[8]; /* the user state as a number */
+    bool approval; /* self-registration: the user waits for an admin (STATE_REQUESTED) */
 } user_op_t;
 #define U(op) ((user_op_t *)(op))
 
@@ -431,7 +432,7 @@ static int user_prepare(is_t *is, json_t *obj, const char *prefix, bool caller_a
     snprintf(pw, pwlen, "%s", pw_in);
     json_object_del(d, "password");
     bool admin = json_is_true(json_object_get(d, "admin"));
-    int state = is->admin_approval && !caller_admin ? 0 : 1;
+    int state = 1; /* approved; a self-registration may still need approval (user_register) */
     if (json_object_get(d, "state") != NULL)
         state = user_state_parse(json_string_value(json_object_get(d, "state")));
     json_object_del(d, "admin");
@@ -445,28 +446,85 @@ fail:
     return -1;
 }
 
-static void user_create_authed(is_op_t *op)
+/* The user to create from the body; for a self-registration (not an admin) under the
+ * registration settings in force: invitation, enabled, approval, in The Things Stack's
+ * order. */
+static void user_create_run(is_op_t *op, bool admin, bool enabled, bool invitation)
 {
-    bool admin = is_auth_admin(op);
-    if (!admin && !op->is->registration_enabled) {
-        lw_err_t e;
-        lw_err_set(&e, &lw_err_user_registration_disabled, "user registration is disabled");
-        lw_api_fail(&op->api, &e);
-        return;
-    }
     static const char *const allowed[] = {"user", "invitation_token", NULL};
     json_t *body = is_op_body(op, allowed);
     if (body == NULL)
         return;
     lw_err_t e;
+    if (!admin) {
+        const char *token = json_string_value(json_object_get(body, "invitation_token"));
+        if (token != NULL && *token != '\0') {
+            /* No invitation is ever issued yet (no /api/v3/invitations): none is valid. */
+            lw_err_set(&e, &lw_err_invitation_not_found, "invitation not found");
+            lw_api_fail(&op->api, &e);
+            return;
+        }
+        if (invitation) {
+            lw_err_set(&e, &lw_err_invitation_token_required, "invitation token required");
+            lw_api_fail(&op->api, &e);
+            return;
+        }
+        if (!enabled) {
+            lw_err_set(&e, &lw_err_user_registration_disabled, "user registration is disabled");
+            lw_api_fail(&op->api, &e);
+            return;
+        }
+    }
     if (user_prepare(op->is, json_object_get(body, "user"), "user", admin, &U(op)->ids,
                      &U(op)->data, U(op)->password, sizeof U(op)->password, U(op)->admin,
                      U(op)->state, &e) != 0) {
         lw_api_fail(&op->api, &e);
         return;
     }
+    if (!admin && U(op)->approval) {
+        snprintf(U(op)->state, sizeof U(op)->state, "%d", (int)TN_STATE_REQUESTED);
+        json_object_set_new(U(op)->data, "state_description",
+                            json_string("admin approval required"));
+    }
     snprintf(op->id, sizeof op->id, "%s", U(op)->ids.id);
     lw_api_work(&op->api, user_hash_work, user_hashed);
+}
+
+/* A boolean of the tenant's user_registration settings at `path` (e.g. "admin_approval",
+ * "required"), or def when the tenant does not set it. */
+static bool reg_setting(json_t *reg, const char *obj, const char *key, bool def)
+{
+    json_t *v = obj != NULL ? json_object_get(json_object_get(reg, obj), key)
+                            : json_object_get(reg, key);
+    return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+/* The tenant's configuration.default_cluster.is.user_registration (column 0, JSON or NULL)
+ * over the deployment's is.user-registration.*. */
+static void user_register(is_op_t *op, const PGresult *res)
+{
+    const is_t *is = op->is;
+    json_t *reg = NULL;
+    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        reg = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    bool enabled = reg_setting(reg, NULL, "enabled", is->registration_enabled);
+    bool invitation = reg_setting(reg, "invitation", "required", is->invitation_required);
+    U(op)->approval = reg_setting(reg, "admin_approval", "required", is->admin_approval);
+    json_decref(reg);
+    user_create_run(op, false, enabled, invitation);
+}
+
+static void user_create_authed(is_op_t *op)
+{
+    if (is_auth_admin(op)) {
+        user_create_run(op, true, true, false);
+        return;
+    }
+    const char *p[1] = {op->t.id};
+    is_op_query(op,
+                "SELECT configuration #> '{default_cluster,is,user_registration}' FROM "
+                "lw_control.tenants WHERE tenant_id = $1",
+                1, p, user_register);
 }
 
 static void h_user_create(lw_http_req_t *req, const tn_tenant_t *t, void *arg)

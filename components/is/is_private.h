@@ -151,13 +151,22 @@ int is_hash_secret(const char *secret, int iterations, char *out, size_t len);
 int is_hash_verify(const char *secret, const char *stored);
 #define IS_HASH_MAX 160
 
+/* The Things Stack's password requirements (is.user-registration.password-requirements.*).
+ * Lengths count bytes, as The Things Stack does; uppercase letters and digits are ASCII,
+ * special characters are the ASCII ones that are neither letters nor digits (blanks
+ * included); other characters count as letters. */
 typedef struct is_pw_policy {
     int min_length, max_length, min_digits, min_special, min_uppercase;
-    bool reject_user_id;
+    bool reject_user_id; /* the user ID, in any case, anywhere in the password */
+    bool reject_common;  /* one of the well-known passwords, in any case */
 } is_pw_policy_t;
 
-/* Checks a new password against the policy; errors are invalid_field naming `field`, with
- * the rule that failed (never the password). */
+/* Checks a new password against the policy, in The Things Stack's order: length, uppercase,
+ * digits, special characters, user ID, common. A password of blanks only is always refused
+ * (password_strength_min_length), whatever the policy. Errors, each with attributes field
+ * (`field`) and n: password_strength_min_length / _max_length / _uppercase / _digits /
+ * _special, password_contains_user_id, common_password; a missing password is invalid_field.
+ * The password is never in the error. */
 int is_password_check(const is_pw_policy_t *p, const char *password, const char *user_id,
                       const char *field, lw_err_t *err);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -166,36 +167,94 @@ int is_hash_verify(const char *secret, const char *stored)
     return ok;
 }
 
+/* Passwords people pick first that still pass the length, uppercase and digit rules:
+ * compared without case (so "PASSWORD1" is "password1"). */
+static const char *const pw_common[] = {
+    "password1",  "password12",  "password123", "password1234",   "passw0rd",   "p@ssw0rd",
+    "p@ssword1",  "pa55word",    "pa55w0rd",    "welcome1",       "welcome123", "qwerty123",
+    "qwerty1234", "qwerty12345", "1qaz2wsx",    "abc12345",       "abcd1234",   "letmein1",
+    "letmein123", "admin123",    "admin1234",   "administrator1", "changeme1",  "changeme123",
+    "iloveyou1",  "sunshine1",   "football1",   "baseball1",      "monkey123",  "dragon123",
+    "master123",  "secret123",   "trustno1",    "test1234",       "testing123", "summer2024",
+    "winter2024", "spring2025",  "autumn2025",  "lorawan1",       "lorawan123", "gateway1",
+    "thethings1", "12345678a",   "a12345678",   "1234qwer",       "q1w2e3r4",   "zaq12wsx",
+};
+
+static bool pw_contains_nocase(const char *s, const char *sub)
+{
+    size_t n = strlen(sub);
+    for (; *s != '\0'; s++)
+        if (strncasecmp(s, sub, n) == 0)
+            return true;
+    return false;
+}
+
+/* One refused requirement: the TTS error with attributes field and n. */
+static int pw_refuse(lw_err_t *err, const lw_err_def_t *def, const char *field, int n,
+                     const char *what)
+{
+    lw_err_set(err, def, "invalid `%s`: %s", field, what);
+    lw_err_attr(err, "field", field);
+    lw_err_attr_num(err, "n", n);
+    return -1;
+}
+
 int is_password_check(const is_pw_policy_t *p, const char *password, const char *user_id,
                       const char *field, lw_err_t *err)
 {
     if (password == NULL || *password == '\0')
         return lw_api_invalid(err, field, "missing");
-    size_t len = strlen(password);
-    if ((long)len < p->min_length)
-        return lw_api_invalid(err, field, "must be at least %d characters long", p->min_length);
-    if (p->max_length > 0 && (long)len > p->max_length)
-        return lw_api_invalid(err, field, "must be at most %d characters long", p->max_length);
+    char what[96];
+    size_t len = strlen(password), blanks = 0;
     int digits = 0, special = 0, upper = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)password[i];
-        if (isdigit(c))
-            digits++;
-        else if (isupper(c))
+        if (isspace(c))
+            blanks++;
+        if (c >= 0x80 || islower(c))
+            continue; /* letters (UTF-8 bytes of other scripts count as letters) */
+        if (isupper(c))
             upper++;
-        else if (!islower(c))
+        else if (isdigit(c))
+            digits++;
+        else
             special++;
     }
-    if (digits < p->min_digits)
-        return lw_api_invalid(err, field, "must contain at least %d digits", p->min_digits);
-    if (special < p->min_special)
-        return lw_api_invalid(err, field, "must contain at least %d special characters",
-                              p->min_special);
-    if (upper < p->min_uppercase)
-        return lw_api_invalid(err, field, "must contain at least %d uppercase letters",
-                              p->min_uppercase);
+    /* Blanks only is no password, whatever the policy allows. */
+    if ((long)len < p->min_length || blanks == len) {
+        snprintf(what, sizeof what, "need at least `%d` characters", p->min_length);
+        return pw_refuse(err, &lw_err_password_strength_min_length, field, p->min_length, what);
+    }
+    if (p->max_length > 0 && (long)len > p->max_length) {
+        snprintf(what, sizeof what, "need at most `%d` characters", p->max_length);
+        return pw_refuse(err, &lw_err_password_strength_max_length, field, p->max_length, what);
+    }
+    if (upper < p->min_uppercase) {
+        snprintf(what, sizeof what, "need at least `%d` uppercase letter(s)", p->min_uppercase);
+        return pw_refuse(err, &lw_err_password_strength_uppercase, field, p->min_uppercase, what);
+    }
+    if (digits < p->min_digits) {
+        snprintf(what, sizeof what, "need at least `%d` digit(s)", p->min_digits);
+        return pw_refuse(err, &lw_err_password_strength_digits, field, p->min_digits, what);
+    }
+    if (special < p->min_special) {
+        snprintf(what, sizeof what, "need at least `%d` special character(s)", p->min_special);
+        return pw_refuse(err, &lw_err_password_strength_special, field, p->min_special, what);
+    }
     if (p->reject_user_id && user_id != NULL && *user_id != '\0' &&
-        strstr(password, user_id) != NULL)
-        return lw_api_invalid(err, field, "must not contain the user ID");
+        pw_contains_nocase(password, user_id)) {
+        lw_err_set(err, &lw_err_password_contains_user_id, "invalid `%s`: must not contain user ID",
+                   field);
+        lw_err_attr(err, "field", field);
+        return -1;
+    }
+    if (p->reject_common)
+        for (size_t i = 0; i < sizeof pw_common / sizeof pw_common[0]; i++)
+            if (strcasecmp(password, pw_common[i]) == 0) {
+                lw_err_set(err, &lw_err_common_password, "invalid `%s`: must not be too common",
+                           field);
+                lw_err_attr(err, "field", field);
+                return -1;
+            }
     return 0;
 }

@@ -98,7 +98,7 @@ static void test_is_password_check__policy(void **state)
     lw_err_t err;
     assert_int_equal(is_password_check(&p, "Secret-pass1", "bob", "user.password", &err), 0);
     assert_int_equal(is_password_check(&p, "Sh-1", "bob", "user.password", &err), -1);
-    assert_string_equal(lw_err_name(&err), "invalid_field");
+    assert_string_equal(lw_err_name(&err), "password_strength_min_length");
     assert_string_equal(err.attrs[0].value, "user.password");
     assert_null(strstr(err.message, "Sh-1")); /* never echoes the password */
     assert_int_equal(is_password_check(&p, "Secret-passX", "bob", "f", &err), -1);
@@ -110,6 +110,45 @@ static void test_is_password_check__policy(void **state)
     assert_int_equal(is_password_check(&p, "", "bob", "f", &err), -1);
 }
 
+/* The Things Stack's defaults: the weak passwords of issue 8, each with its error name. */
+static void test_is_password_check__tts_defaults(void **state)
+{
+    (void)state;
+    is_pw_policy_t p = {.min_length = 8,
+                        .max_length = 1000,
+                        .min_uppercase = 1,
+                        .min_digits = 1,
+                        .reject_user_id = true,
+                        .reject_common = true};
+    lw_err_t err;
+    const struct {
+        const char *pw, *name;
+    } cases[] = {
+        {"password", "password_strength_uppercase"},
+        {"12345678", "password_strength_uppercase"},
+        {"aaaaaaaa", "password_strength_uppercase"},
+        {"        ", "password_strength_min_length"},
+        {"Sh0rt", "password_strength_min_length"},
+        {"NoDigitsHere", "password_strength_digits"},
+        {"Password1", "common_password"},
+        {"PASSW0RD", "common_password"},
+        {"My-Bob-Pass1", "password_contains_user_id"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(is_password_check(&p, cases[i].pw, "bob", "new", &err), -1);
+        assert_string_equal(lw_err_name(&err), cases[i].name);
+        assert_string_equal(err.attrs[0].value, "new");
+        assert_null(strstr(err.message, cases[i].pw));
+    }
+    assert_int_equal(is_password_check(&p, "Lw-Test-Passw0rd!", "bob", "f", &err), 0);
+    assert_int_equal(is_password_check(&p, "       1A", "bob", "f", &err), 0); /* TTS accepts */
+    /* Blanks only never pass, even with every rule off. */
+    is_pw_policy_t off = {.min_length = 1};
+    assert_int_equal(is_password_check(&off, "        ", "bob", "f", &err), -1);
+    assert_string_equal(lw_err_name(&err), "password_strength_min_length");
+    assert_int_equal(is_password_check(&off, "aaaaaaaa", "bob", "f", &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_is_token_parse__rejects_malformed),
         cmocka_unit_test(test_is_hash__verify_and_tamper),
         cmocka_unit_test(test_is_password_check__policy),
+        cmocka_unit_test(test_is_password_check__tts_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
