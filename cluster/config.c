@@ -869,9 +869,9 @@ void lw_config_print(const lw_config_t *cfg, void *out)
             }
             continue;
         }
-        const char *value = !e->set                          ? ""
+        const char *value = !e->set                                 ? ""
                             : lw_config_secret(e->opt, e->opt->key) ? LW_CONFIG_REDACTED
-                                                                  : e->text;
+                                                                    : e->text;
         if (e->opt->type == LW_CFG_LIST && e->set && !(e->opt->flags & LW_CFG_SECRET))
             fprintf(f, "%s: [%s]  # %s\n", e->opt->key, value, e->origin);
         else if (e->opt->type == LW_CFG_STRING && e->set && !(e->opt->flags & LW_CFG_SECRET))
