@@ -10,7 +10,10 @@ lw_t_pg_start
 lw_t_kafka_start 4
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
-lw_t_stack stack "$port"
+# Self-registration is off by default (issue 8.5): this suite registers users as an open
+# deployment does.
+lw_t_stack stack "$port" --is.user-registration.enabled=true \
+    --is.user-registration.admin-approval.required=false
 api="http://127.0.0.1:$port/api/v3"
 PASS='Secret-passw0rd'
 NEWPASS='Another-passw0rd'
