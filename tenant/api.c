@@ -5,7 +5,9 @@
  *   PUT    /api/v3/tenants/{tenant_id}     update (field_mask)
  *   DELETE /api/v3/tenants/{tenant_id}     soft delete; ?purge=true drops the schema
  * all behind `Authorization: TenantAdminKey <hex>`. Each operation runs on the API pipeline
- * (cluster/api.h). */
+ * (cluster/api.h). A tenant's `configuration` (field mask path `configuration`, replaced
+ * whole) holds its overrides of the deployment's settings in The Things Stack Enterprise's
+ * shape; today default_cluster.is.user_registration, read by the Identity Server. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
