@@ -947,6 +947,22 @@ const char *lw_http_host(const lw_http_req_t *req)
     return req->host[0] ? req->host : NULL;
 }
 
+const char *lw_http_peer(const lw_http_req_t *req)
+{
+    h2o_req_t *h = req->h2o;
+    if (h == NULL || h->conn == NULL || h->conn->callbacks->get_peername == NULL)
+        return "";
+    struct sockaddr_storage ss;
+    socklen_t sl = h->conn->callbacks->get_peername(h->conn, (struct sockaddr *)&ss);
+    char ip[NI_MAXHOST] = ""; /* what h2o_socket_getnumerichost asks for */
+    if (sl == 0)
+        return "";
+    size_t n = h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, ip);
+    if (n == SIZE_MAX)
+        return "";
+    return req_strndup((lw_http_req_t *)req, ip, n);
+}
+
 json_t *lw_http_json(lw_http_req_t *req, lw_err_t *err)
 {
     if (req->json != NULL)

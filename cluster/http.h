@@ -98,6 +98,9 @@ const char *lw_http_param(const lw_http_req_t *req, const char *name);  /* route
 const char *lw_http_query(const lw_http_req_t *req, const char *name);  /* decoded; NULL */
 const char *lw_http_header(const lw_http_req_t *req, const char *name); /* case-insensitive */
 const char *lw_http_host(const lw_http_req_t *req); /* Host without port, lowercase */
+/* The client's address as "ip" (no port, IPv6 without brackets), from the connection: the
+ * proxy's when behind one. "" when unknown (the client has gone). Owned by the request. */
+const char *lw_http_peer(const lw_http_req_t *req);
 /* Parses the body as a JSON object; on failure sets err (invalid_json with line/column) and
  * returns NULL. An empty body yields an empty object. The result is owned by the request. */
 json_t *lw_http_json(lw_http_req_t *req, lw_err_t *err);

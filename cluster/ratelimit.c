@@ -139,6 +139,20 @@ int64_t lw_ratelimit_retry_seconds(int64_t retry_after_ms)
     return s < 1 ? 1 : s;
 }
 
+int64_t lw_ratelimit_err(lw_err_t *err, const char *key, const lw_rate_t *rate,
+                         int64_t retry_after_ms)
+{
+    int64_t s = lw_ratelimit_retry_seconds(retry_after_ms);
+    long long per_min = (long long)lw_rate_per_minute(rate);
+    lw_err_set(err, &lw_err_rate_limit_exceeded,
+               "rate limit of `%lld` accesses per minute exceeded for resource `%.96s`", per_min,
+               key);
+    lw_err_attr(err, "key", key);
+    lw_err_attr_num(err, "rate", per_min);
+    lw_err_attr_num(err, "retry_after", (long long)s);
+    return s;
+}
+
 /* ---- the table --------------------------------------------------------------------------- */
 
 typedef struct slot {

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster/err.h"
+
 /* Keys are compared on their first LW_RATELIMIT_KEY_MAX - 1 bytes and a hash of all of them. */
 #define LW_RATELIMIT_KEY_MAX 112
 
@@ -75,6 +77,12 @@ const lw_rate_t *lw_ratelimit_rate(const lw_ratelimit_t *rl);
 
 /* Retry-After in whole seconds: ms rounded up, at least 1. */
 int64_t lw_ratelimit_retry_seconds(int64_t retry_after_ms);
+
+/* Sets err to rate_limit_exceeded (The Things Stack's pkg/ratelimit error: 429, attributes
+ * key, rate in accesses per minute and retry_after in seconds) for a request refused on
+ * `key` by `rate`, and returns the Retry-After seconds to answer with. */
+int64_t lw_ratelimit_err(lw_err_t *err, const char *key, const lw_rate_t *rate,
+                         int64_t retry_after_ms);
 
 /* The key of a client address: an IPv4 address as it is, an IPv6 address as its /64
  * ("2001:db8:1:2::/64": one subscriber's block, not one of its 2^64 addresses), an

@@ -61,6 +61,13 @@ static const lw_cfg_opt_t config_opts[] = {
      .min = 100,
      .max = 86400000,
      .help = "How often the registry is reloaded from PostgreSQL besides lw.tenant updates."},
+    {.key = "tenancy.rate-limit.requests-per-tenant",
+     .type = LW_CFG_STRING,
+     .def = "100/1s burst 200",
+     .check = lw_rate_check,
+     .help = "API requests per tenant on tenant-scoped routes, as \"N/PERIOD[ burst B]\" "
+             "(N per PERIOD on average, B at once; e.g. \"100/1s burst 200\"); over it: 429 "
+             "rate_limit_exceeded with Retry-After. 0: no limit."},
 };
 
 int tn_config_register(lw_config_t *cfg)
@@ -86,6 +93,11 @@ void tn_config_read(tn_settings_t *out, const lw_config_t *cfg)
         out->base_domains[out->n_base_domains++] = domains[i];
     out->default_id = lw_config_str(cfg, "tenancy.default-id");
     out->refresh_ms = lw_config_duration_ms(cfg, "tenancy.refresh-interval");
+    char why[128];
+    /* The table's check (lw_rate_check) has accepted it. */
+    if (lw_rate_parse(lw_config_str(cfg, "tenancy.rate-limit.requests-per-tenant"),
+                      &out->requests_per_tenant, why, sizeof why) != 0)
+        out->requests_per_tenant = (lw_rate_t){0};
 }
 
 void tn_settings_destroy(tn_settings_t *s)

@@ -1,6 +1,9 @@
 /* Request resolution: the tenant of an API request (host name, X-Tenant-ID, default), and
  * tenant-scoped routes that see only requests of active tenants. */
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <openssl/rand.h>
 
 #include "cluster/mem.h"
 #include "tenant/tenant_private.h"
@@ -27,6 +30,31 @@ int tn_resolve(const tn_t *tn, const lw_http_req_t *req, tn_tenant_t *out, lw_er
     return 0;
 }
 
+/* Tenants whose request rates are held at once (idle ones are dropped without loss). */
+#define TN_RATE_LIMIT_KEYS 4096
+
+/* One request of tenant t: true, or answered 429 rate_limit_exceeded with Retry-After. */
+static bool rate_limit_take(tn_t *tn, lw_http_req_t *req, const tn_tenant_t *t)
+{
+    lw_ratelimit_result_t r;
+    if (lw_ratelimit_take(tn->rate_limit, t->id, (int64_t)uv_now(lw_rt_loop(tn->rt)), &r)) {
+        lw_metric_series_add(tn->m_rl_allowed, 1);
+        if (r.evicted)
+            lw_metric_series_add(tn->m_rl_evicted, 1);
+        return true;
+    }
+    lw_metric_series_add(tn->m_rl_exceeded, 1);
+    char key[LW_RATELIMIT_KEY_MAX];
+    snprintf(key, sizeof key, "tenant:%s", t->id);
+    lw_err_t err;
+    int64_t s = lw_ratelimit_err(&err, key, lw_ratelimit_rate(tn->rate_limit), r.retry_after_ms);
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)s);
+    lw_http_add_header(req, "Retry-After", v);
+    lw_http_respond_err(req, &err);
+    return false;
+}
+
 static void resolve_route_trampoline(lw_http_req_t *req, void *arg)
 {
     tn_route_ctx_t *rc = arg;
@@ -37,11 +65,41 @@ static void resolve_route_trampoline(lw_http_req_t *req, void *arg)
         lw_http_respond_err(req, &err);
         return;
     }
+    if (!rate_limit_take(rc->tn, req, &t))
+        return;
     rc->handler(req, &t, rc->arg);
+}
+
+/* The per-tenant request limiter and its series, made with the first tenant-scoped route:
+ * only processes that serve some have one. */
+static void rate_limit_init(tn_t *tn)
+{
+    uint64_t seed = 0;
+    RAND_bytes((unsigned char *)&seed, sizeof seed);
+    tn->rate_limit =
+        lw_ratelimit_new(&tn->settings.requests_per_tenant, TN_RATE_LIMIT_KEYS, seed);
+    lw_metrics_t *m = lw_rt_metrics(tn->rt);
+    static const char *const labels[] = {"class", NULL};
+    static const char *const cls[] = {"api_tenant", NULL};
+    tn->m_rl_allowed = lw_metric_series(
+        lw_metrics_counter(m, "lwstack_ratelimit_allowed_total",
+                           "Requests a rate limit let through", labels),
+        cls);
+    tn->m_rl_exceeded = lw_metric_series(
+        lw_metrics_counter(m, "lwstack_ratelimit_exceeded_total",
+                           "Requests refused by a rate limit (429)", labels),
+        cls);
+    tn->m_rl_evicted = lw_metric_series(
+        lw_metrics_counter(m, "lwstack_ratelimit_evicted_total",
+                           "Keys still limited dropped because a rate limiter's table was full",
+                           labels),
+        cls);
 }
 
 int tn_route(tn_t *tn, const char *method, const char *pattern, tn_handler_t handler, void *arg)
 {
+    if (tn->rate_limit == NULL)
+        rate_limit_init(tn);
     tn_route_ctx_t *rc = lw_calloc(1, sizeof *rc);
     *rc = (tn_route_ctx_t){.next = tn->routes, .tn = tn, .handler = handler, .arg = arg};
     tn->routes = rc;
@@ -50,6 +108,8 @@ int tn_route(tn_t *tn, const char *method, const char *pattern, tn_handler_t han
 
 void tn_routes_free(tn_t *tn)
 {
+    lw_ratelimit_free(tn->rate_limit);
+    tn->rate_limit = NULL;
     while (tn->routes != NULL) {
         tn_route_ctx_t *next = tn->routes->next;
         free(tn->routes);

@@ -14,6 +14,7 @@
 #ifndef TN_TENANT_PRIVATE_H
 #define TN_TENANT_PRIVATE_H
 
+#include "cluster/ratelimit.h"
 #include "tenant/tenant.h"
 
 #define TN_MAX_ADMIN_KEYS   16
@@ -59,6 +60,7 @@ typedef struct tn_settings {
     size_t n_base_domains;
     const char *default_id; /* NULL when unset */
     long long refresh_ms;
+    lw_rate_t requests_per_tenant; /* tenancy.rate-limit.requests-per-tenant */
 } tn_settings_t;
 
 /* Registers the tenancy.* table (the component's config_register). */
@@ -95,6 +97,8 @@ struct tn {
     lw_migration_set_t loaded_migrations;
     const lw_migration_set_t *migrations;
     tn_route_ctx_t *routes;
+    lw_ratelimit_t *rate_limit; /* requests per tenant on tn_route routes (resolve.c) */
+    lw_metric_series_t *m_rl_allowed, *m_rl_exceeded, *m_rl_evicted;
     uint8_t origin[16];
     lw_metric_t *m_changes;
 };

@@ -763,6 +763,7 @@ typedef struct login_op {
     char hash[IS_HASH_MAX + 1]; /* the user's password hash, then the new token's */
     bool approved;              /* the user may log in (approved or flagged) */
     is_token_t tok;             /* the new access token */
+    bool hashing;               /* holds a place of the tenant's in the hashing gate */
 } login_op_t;
 #define L(op) ((login_op_t *)(op))
 
@@ -808,9 +809,20 @@ static int login_work(lw_api_op_t *a)
     return rc;
 }
 
+/* Gives back the tenant's place in the hashing gate (once: when the hash is done, or when
+ * the op ends without it, e.g. the pool closing). */
+static void login_unhash(is_op_t *op)
+{
+    if (L(op)->hashing) {
+        L(op)->hashing = false;
+        is_limit_hash_leave(op);
+    }
+}
+
 static void login_checked(lw_api_op_t *a, int rc)
 {
     is_op_t *op = (is_op_t *)a;
+    login_unhash(op);
     if (rc == LOGIN_FAILED) {
         lw_api_fail_with(a, &lw_err_internal, "cannot issue an access token");
         return;
@@ -845,6 +857,9 @@ static void login_user(is_op_t *op, const PGresult *res)
         int st = atoi(PQgetvalue(res, 0, 1));
         L(op)->approved = st == 1 || st == 3;
     }
+    if (!is_limit_hash_enter(op))
+        return;
+    L(op)->hashing = true;
     lw_api_work(&op->api, login_work, login_checked);
 }
 
@@ -869,6 +884,9 @@ static void h_login(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
         lw_api_fail_invalid(&op->api, "password", "missing");
         return;
     }
+    op->release = login_unhash;
+    if (!is_limit_login(op, json_string_value(u)))
+        return;
     snprintf(op->id, sizeof op->id, "%s", json_string_value(u));
     snprintf(L(op)->password, sizeof L(op)->password, "%s", json_string_value(pw));
     const char *p[1] = {op->id};

@@ -6,6 +6,7 @@
 #include "is/server_private.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
+#include "cluster/ratelimit.h"
 
 static const lw_cfg_opt_t is_config[] = {
     /* The Things Stack's keys and defaults (min-length 8, max-length 1000, min-uppercase 1,
@@ -93,6 +94,37 @@ static const lw_cfg_opt_t is_config[] = {
      .type = LW_CFG_BOOL,
      .def = "false",
      .help = "Self-registration needs an invitation token (invitation_token_required)."},
+    /* Rates are "N/PERIOD[ burst B]" (cluster/ratelimit.h): N per PERIOD on average, B at
+     * once (default N); "0" or "off": no limit. Every login attempt counts, right or wrong. */
+    {.key = "is.rate-limit.login.per-user",
+     .type = LW_CFG_STRING,
+     .def = "10/1m burst 5",
+     .check = lw_rate_check,
+     .help = "Login attempts per user of a tenant (POST /api/v3/auth/login), e.g. \"10/1m "
+             "burst 5\"; over it: 429 rate_limit_exceeded with Retry-After. 0: no limit."},
+    {.key = "is.rate-limit.login.per-address",
+     .type = LW_CFG_STRING,
+     .def = "30/1m burst 30",
+     .check = lw_rate_check,
+     .help = "Login attempts per client address, across tenants (IPv6: per /64). 0: no limit."},
+    {.key = "is.rate-limit.login.per-tenant",
+     .type = LW_CFG_STRING,
+     .def = "300/1m burst 60",
+     .check = lw_rate_check,
+     .help = "Login attempts per tenant, all users and addresses together. 0: no limit."},
+    {.key = "is.rate-limit.login.hashing-per-tenant",
+     .type = LW_CFG_INT,
+     .def = "2",
+     .min = 0,
+     .max = 256,
+     .help = "Password hashes of one tenant's logins in the worker pool at once; a login "
+             "beyond them gets 429 instead of queueing in front of other tenants. 0: no cap."},
+    {.key = "is.rate-limit.per-api-key",
+     .type = LW_CFG_STRING,
+     .def = "50/1s burst 100",
+     .check = lw_rate_check,
+     .help = "Requests per API key or access token, counted once the caller is authenticated. "
+             "0: no limit."},
 };
 
 static int is_config_register(lw_config_t *cfg)
@@ -105,6 +137,7 @@ static void is_free(void *state)
     is_t *is = state;
     if (is == NULL)
         return;
+    is_limits_free(is->limits);
     free(is->cache);
     free(is->routes);
     free(is);
@@ -140,6 +173,7 @@ static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
     is->registration_enabled = lw_config_bool(cfg, "is.user-registration.enabled");
     is->admin_approval = lw_config_bool(cfg, "is.user-registration.admin-approval.required");
     is->invitation_required = lw_config_bool(cfg, "is.user-registration.invitation.required");
+    is->limits = is_limits_new(rt, cfg);
 
     if (is_entity_routes(is) != 0 || is_device_routes(is) != 0 || is_access_routes(is) != 0) {
         is_free(is);

@@ -363,7 +363,8 @@ static void auth_verified(lw_api_op_t *a, int match)
         return;
     is_cache_put(op->is, op->t.id, op->cred.secret, &op->auth);
     OPENSSL_cleanse(&op->cred, sizeof op->cred);
-    op->cont(op);
+    if (is_limit_credential(op))
+        op->cont(op);
 }
 
 /* A user's credentials work only while the user exists and is approved (or flagged), as
@@ -468,7 +469,7 @@ static bool auth_from_cache(is_op_t *op, const char *token, bool is_key)
         return true;
     }
     op->auth = ce->auth;
-    if (auth_check_expiry(op))
+    if (auth_check_expiry(op) && is_limit_credential(op))
         op->cont(op);
     return true;
 }

@@ -71,6 +71,7 @@ typedef struct is {
     struct is_route *routes; /* one per registered route (route arguments) */
     size_t nroutes;
     tn_create_hook_t hook;
+    struct is_limits *limits; /* rate limits and the login hashing gate (limit.c) */
 } is_t;
 
 typedef struct is_op is_op_t;
@@ -188,6 +189,23 @@ bool is_op_path_id(is_op_t *op, const char *param, size_t min_len, const char *f
 int is_entity_routes(is_t *is);
 int is_device_routes(is_t *is);
 int is_access_routes(is_t *is);
+
+/* ---- limit.c: rate limits (cluster/ratelimit.h) ------------------------------------------ */
+
+typedef struct is_limits is_limits_t;
+/* From is.rate-limit.*; never NULL. Metrics go to the runtime's registry. */
+is_limits_t *is_limits_new(lw_rt_t *rt, const lw_config_t *cfg);
+void is_limits_free(is_limits_t *l); /* NULL: no-op */
+/* A login attempt for user_id: per user, per client address and per tenant. Counts it, or
+ * fails op with 429 rate_limit_exceeded and Retry-After and returns false. */
+bool is_limit_login(is_op_t *op, const char *user_id);
+/* A place for one of the tenant's password hashes in the worker pool (at most
+ * is.rate-limit.login.hashing-per-tenant at once), or op fails with 429 (false). */
+bool is_limit_hash_enter(is_op_t *op);
+void is_limit_hash_leave(is_op_t *op);
+/* Once the caller is authenticated: one request of its API key or access token (others
+ * pass), or op fails with 429 (false). */
+bool is_limit_credential(is_op_t *op);
 /* The tenant creation hook (initial_user), in entity.c. */
 int is_initial_user_validate(void *arg, json_t *body, lw_err_t *err);
 int is_initial_user_run(void *arg, lw_db_tx_t *tx, const tn_tenant_t *tenant, json_t *body,

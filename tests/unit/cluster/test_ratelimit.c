@@ -242,6 +242,27 @@ static void test_lw_ratelimit_retry_seconds__ceil_at_least_one(void **state)
     assert_int_equal(lw_ratelimit_retry_seconds(6000), 6);
 }
 
+static void test_lw_ratelimit_err__tts_shape(void **state)
+{
+    (void)state;
+    lw_rate_t r = rate("10/1m burst 5");
+    lw_err_t e;
+    assert_int_equal(lw_ratelimit_err(&e, "is:login:user:acme/alice", &r, 5001), 6);
+    assert_string_equal(lw_err_name(&e), "rate_limit_exceeded");
+    assert_string_equal(e.def->ns, "pkg/ratelimit");
+    assert_int_equal(e.def->http_status, 429);
+    assert_int_equal(e.def->grpc_code, 8);
+    assert_string_equal(e.message, "rate limit of `10` accesses per minute exceeded for resource "
+                                   "`is:login:user:acme/alice`");
+    assert_int_equal(e.nattrs, 3);
+    assert_string_equal(e.attrs[0].key, "key");
+    assert_string_equal(e.attrs[0].value, "is:login:user:acme/alice");
+    assert_string_equal(e.attrs[1].key, "rate");
+    assert_string_equal(e.attrs[1].value, "10");
+    assert_string_equal(e.attrs[2].key, "retry_after");
+    assert_string_equal(e.attrs[2].value, "6");
+}
+
 static void test_lw_ratelimit_addr_key__forms(void **state)
 {
     (void)state;
@@ -329,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_lw_ratelimit_take__full_table_evicts_coolest),
         cmocka_unit_test(test_lw_ratelimit_take__long_keys),
         cmocka_unit_test(test_lw_ratelimit_retry_seconds__ceil_at_least_one),
+        cmocka_unit_test(test_lw_ratelimit_err__tts_shape),
         cmocka_unit_test(test_lw_ratelimit_addr_key__forms),
         cmocka_unit_test(test_lw_gate_enter__per_key_cap),
         cmocka_unit_test(test_lw_gate_enter__released_keys_free_room),

@@ -1,0 +1,193 @@
+/* Rate limits of the Identity Server: logins per user, per client address and per tenant,
+ * a cap on each tenant's password hashes in the worker pool, and requests per API key or
+ * access token. The limiters are cluster/ratelimit.h's; this file keys them, answers 429
+ * with Retry-After and counts in lwstack_ratelimit_*_total{class}. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <openssl/rand.h>
+
+#include "cluster/log.h"
+#include "cluster/mem.h"
+#include "cluster/ratelimit.h"
+#include "is/server_private.h"
+
+/* Keys held per limiter: idle keys are dropped losslessly, so this bounds only how many
+ * users, addresses or keys can be limited at the same moment (about 120 bytes each). */
+#define LIMIT_USERS     16384
+#define LIMIT_ADDRESSES 16384
+#define LIMIT_TENANTS   4096
+#define LIMIT_KEYS      16384
+
+enum { CL_LOGIN_USER = 0, CL_LOGIN_ADDRESS, CL_LOGIN_TENANT, CL_LOGIN_HASHING, CL_API_KEY, CL_N };
+
+static const char *const class_names[CL_N] = {"login_user", "login_address", "login_tenant",
+                                              "login_hashing", "api_key"};
+
+typedef struct class_series {
+    lw_metric_series_t *allowed, *exceeded, *evicted;
+} class_series_t;
+
+struct is_limits {
+    uv_loop_t *loop;
+    lw_ratelimit_t *rl[CL_N]; /* NULL for CL_LOGIN_HASHING */
+    lw_gate_t *hashing;       /* password hashes per tenant in the worker pool */
+    class_series_t m[CL_N];
+};
+
+static lw_rate_t config_rate(const lw_config_t *cfg, const char *key)
+{
+    lw_rate_t r = {0};
+    char why[128];
+    /* The table's check (lw_rate_check) has accepted the value. */
+    if (lw_rate_parse(lw_config_str(cfg, key), &r, why, sizeof why) != 0)
+        r = (lw_rate_t){0};
+    return r;
+}
+
+is_limits_t *is_limits_new(lw_rt_t *rt, const lw_config_t *cfg)
+{
+    is_limits_t *l = lw_calloc(1, sizeof *l);
+    l->loop = lw_rt_loop(rt);
+    uint64_t seed = 0;
+    RAND_bytes((unsigned char *)&seed, sizeof seed);
+    static const struct {
+        const char *key;
+        size_t keys;
+    } rates[CL_N] = {
+        [CL_LOGIN_USER] = {"is.rate-limit.login.per-user", LIMIT_USERS},
+        [CL_LOGIN_ADDRESS] = {"is.rate-limit.login.per-address", LIMIT_ADDRESSES},
+        [CL_LOGIN_TENANT] = {"is.rate-limit.login.per-tenant", LIMIT_TENANTS},
+        [CL_API_KEY] = {"is.rate-limit.per-api-key", LIMIT_KEYS},
+    };
+    for (int c = 0; c < CL_N; c++) {
+        if (rates[c].key == NULL)
+            continue;
+        lw_rate_t r = config_rate(cfg, rates[c].key);
+        l->rl[c] = lw_ratelimit_new(&r, rates[c].keys, seed + (uint64_t)c);
+    }
+    l->hashing = lw_gate_new((int)lw_config_int(cfg, "is.rate-limit.login.hashing-per-tenant"),
+                             LIMIT_TENANTS, seed);
+    lw_metrics_t *m = lw_rt_metrics(rt);
+    static const char *const labels[] = {"class", NULL};
+    lw_metric_t *allowed = lw_metrics_counter(m, "lwstack_ratelimit_allowed_total",
+                                              "Requests a rate limit let through", labels);
+    lw_metric_t *exceeded = lw_metrics_counter(m, "lwstack_ratelimit_exceeded_total",
+                                               "Requests refused by a rate limit (429)", labels);
+    lw_metric_t *evicted = lw_metrics_counter(
+        m, "lwstack_ratelimit_evicted_total",
+        "Keys still limited dropped because a rate limiter's table was full", labels);
+    for (int c = 0; c < CL_N; c++) {
+        const char *v[] = {class_names[c], NULL};
+        l->m[c].allowed = lw_metric_series(allowed, v);
+        l->m[c].exceeded = lw_metric_series(exceeded, v);
+        l->m[c].evicted = lw_metric_series(evicted, v);
+    }
+    return l;
+}
+
+void is_limits_free(is_limits_t *l)
+{
+    if (l == NULL)
+        return;
+    for (int c = 0; c < CL_N; c++)
+        lw_ratelimit_free(l->rl[c]);
+    lw_gate_free(l->hashing);
+    free(l);
+}
+
+static int64_t now_ms(const is_limits_t *l)
+{
+    return (int64_t)uv_now(l->loop);
+}
+
+/* Fails op with rate_limit_exceeded on key and Retry-After. */
+static void limit_fail(is_op_t *op, int cls, const char *key, const lw_rate_t *rate,
+                       int64_t retry_after_ms)
+{
+    lw_err_t e;
+    int64_t s = lw_ratelimit_err(&e, key, rate, retry_after_ms);
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)s);
+    lw_http_add_header(op->api.req, "Retry-After", v);
+    lw_metric_series_add(op->is->limits->m[cls].exceeded, 1);
+    lw_log(LW_LOG_DEBUG, "is", "rate limited", "tenant", op->t.id, "key", key, NULL);
+    lw_api_fail(&op->api, &e);
+}
+
+bool is_limit_login(is_op_t *op, const char *user_id)
+{
+    is_limits_t *l = op->is->limits;
+    char addr[64];
+    lw_ratelimit_addr_key(lw_http_peer(op->api.req), addr, sizeof addr);
+    char keys[3][LW_RATELIMIT_KEY_MAX];
+    snprintf(keys[0], sizeof keys[0], "is:login:user:%s/%s", op->t.id, user_id);
+    snprintf(keys[1], sizeof keys[1], "is:login:address:%s", addr);
+    snprintf(keys[2], sizeof keys[2], "is:login:tenant:%s", op->t.id);
+    static const int cls[3] = {CL_LOGIN_USER, CL_LOGIN_ADDRESS, CL_LOGIN_TENANT};
+    int64_t now = now_ms(l);
+    /* All three are checked before any counts, so that an attempt one refuses does not use
+     * up the others; the answer names the one that frees last. */
+    int worst = -1;
+    int64_t worst_ms = 0;
+    for (int i = 0; i < 3; i++) {
+        lw_ratelimit_result_t r;
+        if (!lw_ratelimit_peek(l->rl[cls[i]], keys[i], now, &r) && r.retry_after_ms >= worst_ms) {
+            worst = i;
+            worst_ms = r.retry_after_ms;
+        }
+    }
+    if (worst >= 0) {
+        limit_fail(op, cls[worst], keys[worst], lw_ratelimit_rate(l->rl[cls[worst]]), worst_ms);
+        return false;
+    }
+    for (int i = 0; i < 3; i++) {
+        lw_ratelimit_result_t r;
+        lw_ratelimit_take(l->rl[cls[i]], keys[i], now, &r);
+        lw_metric_series_add(l->m[cls[i]].allowed, 1);
+        if (r.evicted)
+            lw_metric_series_add(l->m[cls[i]].evicted, 1);
+    }
+    return true;
+}
+
+bool is_limit_hash_enter(is_op_t *op)
+{
+    is_limits_t *l = op->is->limits;
+    if (lw_gate_enter(l->hashing, op->t.id)) {
+        lw_metric_series_add(l->m[CL_LOGIN_HASHING].allowed, 1);
+        return true;
+    }
+    /* Over its share of the worker pool: refused now rather than queued in front of other
+     * tenants' logins. A place frees within one hash, so a second is the wait. */
+    char key[LW_RATELIMIT_KEY_MAX];
+    snprintf(key, sizeof key, "is:login:hashing:%s", op->t.id);
+    limit_fail(op, CL_LOGIN_HASHING, key, lw_ratelimit_rate(l->rl[CL_LOGIN_TENANT]), 1000);
+    return false;
+}
+
+void is_limit_hash_leave(is_op_t *op)
+{
+    lw_gate_leave(op->is->limits->hashing, op->t.id);
+}
+
+bool is_limit_credential(is_op_t *op)
+{
+    if (op->auth.kind != IS_AUTH_API_KEY && op->auth.kind != IS_AUTH_TOKEN)
+        return true;
+    is_limits_t *l = op->is->limits;
+    lw_ratelimit_t *rl = l->rl[CL_API_KEY];
+    if (lw_rate_off(lw_ratelimit_rate(rl)))
+        return true;
+    char key[LW_RATELIMIT_KEY_MAX];
+    snprintf(key, sizeof key, "is:api-key:%s/%s", op->t.id, op->auth.key_id);
+    lw_ratelimit_result_t r;
+    if (!lw_ratelimit_take(rl, key, now_ms(l), &r)) {
+        limit_fail(op, CL_API_KEY, key, lw_ratelimit_rate(rl), r.retry_after_ms);
+        return false;
+    }
+    lw_metric_series_add(l->m[CL_API_KEY].allowed, 1);
+    if (r.evicted)
+        lw_metric_series_add(l->m[CL_API_KEY].evicted, 1);
+    return true;
+}
