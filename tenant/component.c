@@ -22,6 +22,17 @@ void tn_set_create_hook(tn_t *tn, const tn_create_hook_t *hook)
     tn->have_hook = true;
 }
 
+int tn_changes_subscribe(tn_t *tn, tn_change_cb cb, void *arg, lw_err_t *err)
+{
+    if (tn->nlisteners >= TN_MAX_CHANGE_LISTENERS)
+        return lw_err_set(err, &lw_err_internal, "more than %d tenant change listeners",
+                          TN_MAX_CHANGE_LISTENERS);
+    tn->listeners[tn->nlisteners].cb = cb;
+    tn->listeners[tn->nlisteners].arg = arg;
+    tn->nlisteners++;
+    return 0;
+}
+
 const lw_migration_set_t *tn_migrations(const tn_t *tn)
 {
     return tn->migrations;

@@ -48,6 +48,11 @@ typedef struct tn_tenant {
     tn_state_t state;
     int64_t limits[TN_LIMIT_COUNT]; /* TN_UNLIMITED when unset */
     bool deleted;
+    /* Which creation of the ID this is (lw_control.tenants.incarnation, never reused): an ID
+     * purged and created again is a new incarnation with the same schema name, so what is
+     * bound to a tenant (cached credentials) records this and compares it. 0: not known
+     * (a change published by a process that predates the field). */
+    uint64_t incarnation;
 } tn_tenant_t;
 
 /* ---- pure helpers ---------------------------------------------------------------------- */

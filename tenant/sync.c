@@ -23,6 +23,7 @@ typedef struct sync_reload {
 static const char *const sync_limit_columns =
     "max_applications, max_clients, max_end_devices, max_gateways, max_organizations, "
     "max_users";
+#define SYNC_COL_INCARNATION (4 + TN_LIMIT_COUNT)
 
 static void sync_row_to_tenant(const PGresult *res, int row, tn_tenant_t *t, int64_t *updated_ms)
 {
@@ -36,6 +37,37 @@ static void sync_row_to_tenant(const PGresult *res, int row, tn_tenant_t *t, int
         t->limits[k] = PQgetisnull(res, row, 4 + k)
                            ? TN_UNLIMITED
                            : strtoll(PQgetvalue(res, row, 4 + k), NULL, 10);
+    t->incarnation = strtoull(PQgetvalue(res, row, SYNC_COL_INCARNATION), NULL, 10);
+}
+
+/* ---- change listeners ---------------------------------------------------------------------- */
+
+void tn_changes_notify(tn_t *tn, const tn_tenant_t *before, const tn_tenant_t *t)
+{
+    if (before == NULL || (before->state == t->state && before->deleted == t->deleted &&
+                           before->incarnation == t->incarnation))
+        return;
+    for (size_t i = 0; i < tn->nlisteners; i++)
+        tn->listeners[i].cb(tn->listeners[i].arg, t);
+}
+
+/* After a reload replaced `old` by the current table: tells the listeners of every tenant
+ * that changed meanwhile, and of every one whose row is gone (purged while the bus did not
+ * say so: it counts as deleted). */
+static void sync_notify_reloaded(tn_t *tn, const tn_table_t *old)
+{
+    for (size_t i = 0; i < old->cap; i++) {
+        const tn_entry_t *e = &old->slots[i];
+        if (!e->used)
+            continue;
+        const tn_entry_t *now = tn_table_get(&tn->table, e->t.id);
+        tn_tenant_t gone;
+        if (now == NULL) {
+            gone = e->t;
+            gone.deleted = true;
+        }
+        tn_changes_notify(tn, &e->t, now != NULL ? &now->t : &gone);
+    }
 }
 
 static void sync_reload_done(void *arg, const PGresult *res, const lw_err_t *err)
@@ -71,8 +103,10 @@ static void sync_reload_done(void *arg, const PGresult *res, const lw_err_t *err
         if (e->used && e->updated_at_ms > rl->started_ms && tn_table_get(&fresh, e->t.id) == NULL)
             tn_table_put(&fresh, &e->t, e->updated_at_ms);
     }
-    tn_table_free(&tn->table);
+    tn_table_t old = tn->table;
     tn->table = fresh;
+    sync_notify_reloaded(tn, &old);
+    tn_table_free(&old);
     if (!tn->loaded) {
         char count[16];
         snprintf(count, sizeof count, "%d", rows);
@@ -93,7 +127,8 @@ static void sync_reload(tn_t *tn)
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT tenant_id, state, deleted_at, "
-             "(extract(epoch FROM updated_at) * 1000)::bigint, %s FROM lw_control.tenants",
+             "(extract(epoch FROM updated_at) * 1000)::bigint, %s, incarnation "
+             "FROM lw_control.tenants",
              sync_limit_columns);
     if (lw_db_query(tn->db, sql, 0, NULL, sync_reload_done, rl) != 0) {
         free(rl);
@@ -114,8 +149,13 @@ void tn_registry_changed(tn_t *tn, const tn_tenant_t *t, int64_t updated_at_ms, 
     tn_tenant_t copy = *t;
     if (purged)
         copy.deleted = true;
+    const tn_entry_t *cur = tn_table_get(&tn->table, copy.id);
+    tn_tenant_t before;
+    if (cur != NULL)
+        before = cur->t;
     tn_table_put(&tn->table, &copy, updated_at_ms);
     lw_metric_add(tn->m_changes, NULL, 1);
+    tn_changes_notify(tn, cur != NULL ? &before : NULL, &copy);
 
     Lwstack__Tenant__TenantState msg = LWSTACK__TENANT__TENANT_STATE__INIT;
     int64_t limits[TN_LIMIT_COUNT];
@@ -128,6 +168,7 @@ void tn_registry_changed(tn_t *tn, const tn_tenant_t *t, int64_t updated_at_ms, 
     msg.deleted = copy.deleted;
     msg.purged = purged;
     msg.updated_at_ms = updated_at_ms;
+    msg.incarnation = copy.incarnation;
     msg.origin.data = tn->origin;
     msg.origin.len = sizeof tn->origin;
     uint8_t buf[256];
@@ -168,11 +209,22 @@ static void sync_on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t 
         t.limits[k] =
             (size_t)k < msg->n_limits && msg->limits[k] >= 0 ? msg->limits[k] : TN_UNLIMITED;
     const tn_entry_t *cur = tn_table_get(&tn->table, t.id);
+    t.incarnation = msg->incarnation;
+    /* A publisher that predates incarnations: the tenant held is the same one unless it was
+     * deleted (then this is a new creation whose incarnation the next reload reads). */
+    if (t.incarnation == 0 && cur != NULL && !cur->t.deleted)
+        t.incarnation = cur->t.incarnation;
+    tn_tenant_t before;
+    if (cur != NULL)
+        before = cur->t;
     /* History read at start-up is not news: log only changes to what we held. */
-    bool news = cur != NULL && (cur->t.state != t.state || cur->t.deleted != t.deleted);
-    if (tn_table_apply(&tn->table, &t, msg->updated_at_ms))
+    bool news = cur != NULL && (cur->t.state != t.state || cur->t.deleted != t.deleted ||
+                                cur->t.incarnation != t.incarnation);
+    if (tn_table_apply(&tn->table, &t, msg->updated_at_ms)) {
         lw_log(news ? LW_LOG_INFO : LW_LOG_DEBUG, "tenant", "tenant change applied", "tenant", t.id,
                "state", tn_state_name(t.state), "deleted", t.deleted ? "true" : "false", NULL);
+        tn_changes_notify(tn, cur != NULL ? &before : NULL, &t);
+    }
 out:
     lwstack__tenant__tenant_state__free_unpacked(msg, NULL);
 }

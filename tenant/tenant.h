@@ -7,6 +7,11 @@
  * change is published, so a suspension made through one process is applied by every other
  * within seconds.
  *
+ * Each creation of a tenant ID is an incarnation (tn_tenant_t.incarnation): deleting or
+ * purging a tenant and creating the ID again yields a new one, so that nothing bound to the
+ * old tenant (an Identity Server's cached credentials) is taken for the new one. Components
+ * that keep state per tenant hear of every change through tn_changes_subscribe.
+ *
  * The deployment-wide registry of EUIs (gateway EUI, JoinEUI/DevEUI → tenant and entity) is
  * in tenant/euis.h. */
 #ifndef TN_TENANT_H
@@ -73,6 +78,20 @@ typedef struct tn_create_hook {
 
 /* Sets the creation hook (one; the pointer is kept). */
 void tn_set_create_hook(tn_t *tn, const tn_create_hook_t *hook);
+
+/* A listener of tenant changes: runs on the loop each time the registry applies a change of
+ * a tenant's state, deletion or incarnation, whoever made it (this process, another one
+ * through lw.tenant, or a reload from PostgreSQL that found what the bus did not bring).
+ * `t` is the tenant as it now is, valid during the call only: t->deleted for a deleted or
+ * purged tenant (also one whose row is gone), a new t->incarnation for an ID purged and
+ * created again. tn_get already answers the new state during the call. */
+typedef void (*tn_change_cb)(void *arg, const tn_tenant_t *t);
+
+#define TN_MAX_CHANGE_LISTENERS 8
+
+/* Adds a listener (at a component's init; the arg is kept). Returns 0, or -1 with internal
+ * when TN_MAX_CHANGE_LISTENERS are registered. */
+int tn_changes_subscribe(tn_t *tn, tn_change_cb cb, void *arg, lw_err_t *err);
 
 /* The migration set tenant schemas are created with. */
 const lw_migration_set_t *tn_migrations(const tn_t *tn);

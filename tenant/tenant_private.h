@@ -99,6 +99,11 @@ struct tn {
     tn_route_ctx_t *routes;
     lw_ratelimit_t *rate_limit; /* requests per tenant on tn_route routes (resolve.c) */
     lw_metric_series_t *m_rl_allowed, *m_rl_exceeded, *m_rl_evicted;
+    struct {
+        tn_change_cb cb;
+        void *arg;
+    } listeners[TN_MAX_CHANGE_LISTENERS];
+    size_t nlisteners;
     uint8_t origin[16];
     lw_metric_t *m_changes;
 };
@@ -112,8 +117,12 @@ void tn_sync_init(tn_t *tn, uv_loop_t *loop);
 int tn_sync_start(tn_t *tn, lw_err_t *err);
 /* Stops reloading and closes the timer (the consumer is closed with the bus). */
 void tn_sync_stop(tn_t *tn);
-/* Applies a change made by this process and publishes it on lw.tenant. */
+/* Applies a change made by this process, tells the change listeners and publishes it on
+ * lw.tenant (with t->incarnation). */
 void tn_registry_changed(tn_t *tn, const tn_tenant_t *t, int64_t updated_at_ms, bool purged);
+/* Calls every change listener with t when it differs from `before` (NULL: a tenant not held
+ * before, which nothing can have bound state to) in state, deletion or incarnation. */
+void tn_changes_notify(tn_t *tn, const tn_tenant_t *before, const tn_tenant_t *t);
 
 /* ---- resolve.c ---------------------------------------------------------------------------- */
 

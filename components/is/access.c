@@ -235,7 +235,7 @@ static void key_one(is_op_t *op, const PGresult *res)
         return;
     }
     if (op->route->variant != K_GET) {
-        is_cache_forget(op->is, op->t.id, K(op)->key_id, IS_ENT_USER, "");
+        is_op_revoke(op, K(op)->key_id, IS_ENT_USER, "");
         lw_log(LW_LOG_INFO, "is",
                op->route->variant == K_DELETE ? "API key deleted" : "API key updated", "tenant",
                op->t.id, "key_id", K(op)->key_id, NULL);
@@ -899,7 +899,7 @@ static void h_login(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 static void logout_done(is_op_t *op, const PGresult *res)
 {
     (void)res;
-    is_cache_forget(op->is, op->t.id, op->auth.key_id, IS_ENT_USER, "");
+    is_op_revoke(op, op->auth.key_id, IS_ENT_USER, "");
     lw_api_reply(&op->api, 200, json_object());
 }
 
@@ -937,7 +937,7 @@ static void password_done(is_op_t *op, const PGresult *res)
 {
     (void)res;
     if (P(op)->revoke_all)
-        is_cache_forget(op->is, op->t.id, NULL, IS_ENT_USER, op->id);
+        is_op_revoke(op, NULL, IS_ENT_USER, op->id);
     lw_log(LW_LOG_INFO, "is", "password changed", "tenant", op->t.id, "user", op->id, NULL);
     lw_api_reply(&op->api, 200, json_object());
 }

@@ -74,7 +74,9 @@ static const lw_cfg_opt_t is_config[] = {
      .def = "10s",
      .min = 0,
      .max = 3600000,
-     .help = "How long a verified API key or token stays cached in memory (0: no cache)."},
+     .help = "How long a verified API key or token stays cached in memory (0: no cache). "
+             "Revocations reach every process at once over lw.is.revocations; the TTL bounds "
+             "what a process holds while the bus is down."},
     /* Self-registration (POST /api/v3/users without admin rights), as The Things Stack's
      * is.user-registration.*; a tenant overrides each in its configuration
      * (configuration.default_cluster.is.user_registration, tenant/api.c). Off by default:
@@ -185,14 +187,19 @@ static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
     is->hook.body_keys = body_keys;
     is->hook.arg = is;
     tn_set_create_hook(tn, &is->hook);
+    if (is_revoke_init(is, err) != 0) {
+        is_free(is);
+        return -1;
+    }
     *state = is;
     return 0;
 }
 
 static int is_start(void *state, lw_err_t *err)
 {
-    (void)err;
     is_t *is = state;
+    if (is_revoke_start(is, err) != 0)
+        return -1;
     char n[24];
     snprintf(n, sizeof n, "%zu", is->nroutes);
     lw_log(LW_LOG_INFO, "is", "identity server started", "routes", n, NULL);

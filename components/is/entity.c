@@ -646,7 +646,7 @@ static void update_done(is_op_t *op, const PGresult *res)
     snprintf(ev, sizeof ev, "%s.update", op->kind->key);
     is_event(op, ev, is_entity_ids(op->kind, op->id));
     if (op->kind == &is_kind_user)
-        is_cache_forget(op->is, op->t.id, NULL, IS_ENT_USER, op->id);
+        is_op_revoke(op, NULL, IS_ENT_USER, op->id);
     lw_api_reply(&op->api, 200, row_render(op->kind, res, 0, 0, &E(op)->mask));
 }
 
@@ -803,7 +803,7 @@ static void changed(is_op_t *op, const PGresult *res)
     is_event(op, ev, is_entity_ids(op->kind, op->id));
     /* A deleted entity's keys (a deleted user's tokens) stop working at once here. */
     if (op->route->variant != V_RESTORE)
-        is_cache_forget(op->is, op->t.id, NULL, op->kind->ent, op->id);
+        is_op_revoke(op, NULL, op->kind->ent, op->id);
     lw_api_reply(&op->api, 200, json_object());
 }
 

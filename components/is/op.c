@@ -89,10 +89,19 @@ static void event_publish(is_op_t *op, const char *name, json_t *ids)
     free(text);
 }
 
-/* The pipeline's success hook: the event goes out once the answer is a success. */
-static void event_flush(lw_api_op_t *a)
+/* The pipeline's success hook, after the commit: revocations reach every process, and the
+ * event goes out. Forgetting again here also drops what a concurrent request of this
+ * process cached from the row before the commit. */
+static void op_succeeded(lw_api_op_t *a)
 {
     is_op_t *op = (is_op_t *)a;
+    for (int i = 0; i < op->nrevokes; i++) {
+        const is_revoke_t *r = &op->revokes[i];
+        is_cache_forget(op->is, op->t.id, r->key_id[0] != '\0' ? r->key_id : NULL, r->ent,
+                        r->ent_id);
+        is_revoke_publish(op->is, op->t.id, r);
+    }
+    op->nrevokes = 0;
     if (op->ev_ids == NULL)
         return;
     json_t *ids = op->ev_ids;
@@ -206,7 +215,7 @@ is_op_t *is_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *route_arg, si
     op->is = r->is;
     op->size = size;
     op->api.destroy = op_destroy;
-    op->api.succeeded = event_flush;
+    op->api.succeeded = op_succeeded;
     op->route = r;
     op->kind = r->kind;
     op->t = *t;
@@ -267,6 +276,12 @@ static size_t cache_slot(const char *tenant, const char *key_id)
 
 #define CACHE_PROBE 8
 
+static void cache_clear(is_t *is, is_cache_entry_t *e)
+{
+    OPENSSL_cleanse(e, sizeof *e);
+    is->cache_used--;
+}
+
 static is_cache_entry_t *cache_find(is_t *is, const char *tenant, const char *key_id)
 {
     size_t s = cache_slot(tenant, key_id);
@@ -283,10 +298,12 @@ static void token_digest(const char *token, uint8_t out[32])
     SHA256((const unsigned char *)token, strlen(token), out);
 }
 
-void is_cache_put(is_t *is, const char *tenant, const char *token, const is_auth_t *auth)
+void is_cache_put(is_t *is, const tn_tenant_t *t, const char *token, const is_auth_t *auth,
+                  uint64_t gen)
 {
-    if (is->cache_ttl_ms <= 0)
+    if (is->cache_ttl_ms <= 0 || gen != is->cache_gen)
         return;
+    const char *tenant = t->id;
     is_cache_entry_t *e = cache_find(is, tenant, auth->key_id);
     if (e == NULL) {
         size_t s = cache_slot(tenant, auth->key_id);
@@ -302,9 +319,12 @@ void is_cache_put(is_t *is, const char *tenant, const char *token, const is_auth
         }
         e = oldest;
     }
-    memset(e, 0, sizeof *e);
+    if (e->used)
+        cache_clear(is, e);
     e->used = true;
+    is->cache_used++;
     snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
+    e->incarnation = t->incarnation;
     token_digest(token, e->digest);
     e->cached_ms = uv_now(is->loop);
     e->auth = *auth;
@@ -313,14 +333,43 @@ void is_cache_put(is_t *is, const char *tenant, const char *token, const is_auth
 void is_cache_forget(is_t *is, const char *tenant, const char *key_id, is_ent_t ent,
                      const char *ent_id)
 {
-    for (size_t i = 0; i < IS_CACHE_SLOTS; i++) {
-        is_cache_entry_t *e = &is->cache[i];
-        if (!e->used || strcmp(e->tenant, tenant) != 0)
-            continue;
-        if ((key_id != NULL && strcmp(e->auth.key_id, key_id) == 0) ||
-            (key_id == NULL && e->auth.ent == ent && strcmp(e->auth.ent_id, ent_id) == 0))
-            memset(e, 0, sizeof *e);
+    is->cache_gen++;
+    if (key_id != NULL) {
+        is_cache_entry_t *e = cache_find(is, tenant, key_id);
+        if (e != NULL)
+            cache_clear(is, e);
+        return;
     }
+    for (size_t i = 0; i < IS_CACHE_SLOTS && is->cache_used > 0; i++) {
+        is_cache_entry_t *e = &is->cache[i];
+        if (e->used && e->auth.ent == ent && strcmp(e->auth.ent_id, ent_id) == 0 &&
+            strcmp(e->tenant, tenant) == 0)
+            cache_clear(is, e);
+    }
+}
+
+void is_cache_forget_tenant(is_t *is, const char *tenant)
+{
+    is->cache_gen++;
+    for (size_t i = 0; i < IS_CACHE_SLOTS && is->cache_used > 0; i++) {
+        is_cache_entry_t *e = &is->cache[i];
+        if (e->used && (tenant == NULL || strcmp(e->tenant, tenant) == 0))
+            cache_clear(is, e);
+    }
+}
+
+void is_op_revoke(is_op_t *op, const char *key_id, is_ent_t ent, const char *ent_id)
+{
+    is_cache_forget(op->is, op->t.id, key_id, ent, ent_id);
+    is_revoke_t r = {.ent = ent};
+    snprintf(r.key_id, sizeof r.key_id, "%s", key_id != NULL ? key_id : "");
+    snprintf(r.ent_id, sizeof r.ent_id, "%s", ent_id != NULL ? ent_id : "");
+    if (op->nrevokes == IS_OP_REVOKES) {
+        /* Not expected (an operation revokes one thing): publish now rather than never. */
+        is_revoke_publish(op->is, op->t.id, &r);
+        return;
+    }
+    op->revokes[op->nrevokes++] = r;
 }
 
 /* ---- authentication ---------------------------------------------------------------------- */
@@ -361,7 +410,7 @@ static void auth_verified(lw_api_op_t *a, int match)
     }
     if (!auth_check_expiry(op))
         return;
-    is_cache_put(op->is, op->t.id, op->cred.secret, &op->auth);
+    is_cache_put(op->is, &op->t, op->cred.secret, &op->auth, op->auth_gen);
     OPENSSL_cleanse(&op->cred, sizeof op->cred);
     if (is_limit_credential(op))
         op->cont(op);
@@ -454,11 +503,17 @@ static void auth_sql(is_op_t *op, bool is_key)
                  q, q);
 }
 
-/* A token verified within the cache TTL: compared by digest, no hash and no query. Returns
- * true when the cache answered (the op continued or failed). */
+/* A token verified within the cache TTL, under the tenant's current incarnation: compared
+ * by digest, no hash and no query. Returns true when the cache answered (the op continued
+ * or failed). An entry of an older incarnation of the tenant (purged, created again) goes:
+ * the credential is verified against the new tenant's rows instead. */
 static bool auth_from_cache(is_op_t *op, const char *token, bool is_key)
 {
     is_cache_entry_t *ce = cache_find(op->is, op->t.id, op->cred.tok.id);
+    if (ce != NULL && ce->incarnation != op->t.incarnation) {
+        cache_clear(op->is, ce);
+        return false;
+    }
     if (ce == NULL || uv_now(op->is->loop) - ce->cached_ms >= (uint64_t)op->is->cache_ttl_ms ||
         (ce->auth.kind == IS_AUTH_API_KEY) != is_key)
         return false;
@@ -491,6 +546,7 @@ static void auth_bearer(is_op_t *op, const char *h)
     snprintf(op->auth.key_id, sizeof op->auth.key_id, "%s", op->cred.tok.id);
     snprintf(op->cred.secret, sizeof op->cred.secret, "%s", token);
     auth_sql(op, is_key);
+    op->auth_gen = op->is->cache_gen;
     const char *p[1] = {op->cred.tok.id};
     is_op_query(op, op->sql, 1, p, auth_row);
 }

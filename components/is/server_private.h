@@ -38,15 +38,42 @@ typedef struct is_auth {
     int64_t expires_ms; /* wall clock; 0: never */
 } is_auth_t;
 
+/* The verified-credential cache. A credential verified against PostgreSQL is kept for
+ * is.auth-cache-ttl so that the next requests need no hash and no query. It is never
+ * trusted beyond what the database would answer now:
+ *   - an entry is bound to the tenant's incarnation (tenant/tenant.h): a hit under another
+ *     incarnation is a miss, so a tenant purged and created again with the same ID never
+ *     accepts the old tenant's credentials (whose rows went with the old schema);
+ *   - a tenant change (deletion, purge, new incarnation, state) drops the tenant's entries
+ *     in every process as it applies the lw.tenant change (tn_changes_subscribe);
+ *   - a revocation (key or token deleted or narrowed, user changed, entity deleted) is
+ *     forgotten here at once and, after its transaction commits, in every other Identity
+ *     Server process through lw.is.revocations (revoke.c; is_op_revoke);
+ *   - a verification that was in flight while anything was forgotten is not cached
+ *     (cache_gen), since it may have read the row just before the revocation committed.
+ * Without the bus (broker down, message lost) another process holds a revoked entry at most
+ * until its TTL. */
 #define IS_CACHE_SLOTS 4096
 
 typedef struct is_cache_entry {
     bool used;
     char tenant[TN_ID_MAX + 1];
-    uint8_t digest[32]; /* SHA-256 of the full token: the cache holds no secret */
-    uint64_t cached_ms; /* loop time */
+    uint64_t incarnation; /* the tenant's, when verified */
+    uint8_t digest[32];   /* SHA-256 of the full token: the cache holds no secret */
+    uint64_t cached_ms;   /* loop time */
     is_auth_t auth;
 } is_cache_entry_t;
+
+/* What one revocation ends: one key or token ID (key_id not empty), else every credential
+ * of the entity (ent, ent_id). */
+typedef struct is_revoke {
+    char key_id[IS_TOKEN_ID_LEN + 1];
+    is_ent_t ent;
+    char ent_id[TN_ID_MAX + 1];
+} is_revoke_t;
+
+/* Revocations one operation can hold until it commits. */
+#define IS_OP_REVOKES 4
 
 typedef struct is {
     lw_rt_t *rt;
@@ -67,8 +94,12 @@ typedef struct is {
     bool stopping;
     void (*stop_done)(void *);
     void *stop_arg;
-    is_cache_entry_t *cache; /* IS_CACHE_SLOTS */
-    struct is_route *routes; /* one per registered route (route arguments) */
+    is_cache_entry_t *cache;        /* IS_CACHE_SLOTS */
+    size_t cache_used;              /* entries in use */
+    uint64_t cache_gen;             /* counts forgets: a verification spanning one is not cached */
+    lw_bus_consumer_t *revocations; /* lw.is.revocations; NULL without a bus */
+    uint8_t origin[16];             /* this process, in what it publishes */
+    struct is_route *routes;        /* one per registered route (route arguments) */
     size_t nroutes;
     tn_create_hook_t hook;
     struct is_limits *limits; /* rate limits and the login hashing gate (limit.c) */
@@ -120,6 +151,9 @@ struct is_op {
     char sql[4096];         /* the statement being built */
     char ev_name[64];       /* event published once the answer is a success (after commit) */
     json_t *ev_ids;
+    uint64_t auth_gen;                  /* is->cache_gen when the credential's row was read */
+    is_revoke_t revokes[IS_OP_REVOKES]; /* published once the answer is a success */
+    int nrevokes;
 };
 
 /* ---- op.c -------------------------------------------------------------------------------- */
@@ -153,10 +187,32 @@ bool is_auth_admin(const is_op_t *op);
 /* Caller's user ID when a user (token or user API key), else NULL. */
 const char *is_auth_user(const is_op_t *op);
 
-void is_cache_put(is_t *is, const char *tenant, const char *token, const is_auth_t *auth);
-/* Forgets cached credentials: one key/token ID, or all of an entity (NULL key). */
+/* Caches a credential of tenant t verified from a row read when is->cache_gen was `gen`;
+ * does nothing when anything was forgotten since (or the cache is off). */
+void is_cache_put(is_t *is, const tn_tenant_t *t, const char *token, const is_auth_t *auth,
+                  uint64_t gen);
+/* Forgets cached credentials in this process only: one key/token ID, or all of an entity
+ * (NULL key). Revocations made by a request go through is_op_revoke instead. */
 void is_cache_forget(is_t *is, const char *tenant, const char *key_id, is_ent_t ent,
                      const char *ent_id);
+/* Forgets every cached credential of a tenant (NULL: of every tenant), in this process. */
+void is_cache_forget_tenant(is_t *is, const char *tenant);
+/* Ends credentials of op's tenant: one key or token ID, or every credential of the entity
+ * (ent, ent_id) when key_id is NULL. Forgets them in this process at once, and, once the
+ * op's transaction has committed and it answers with success, again here and in every
+ * other Identity Server process (is_revoke_publish). Call it when a key or token is deleted
+ * or narrowed, a user changes, or an entity is deleted. */
+void is_op_revoke(is_op_t *op, const char *key_id, is_ent_t ent, const char *ent_id);
+
+/* ---- revoke.c: lw.is.revocations ---------------------------------------------------------- */
+
+/* Registers the tenant change listener (at init). Returns 0 or -1 with err. */
+int is_revoke_init(is_t *is, lw_err_t *err);
+/* Subscribes to lw.is.revocations with a private group (at start). Returns 0 or -1. */
+int is_revoke_start(is_t *is, lw_err_t *err);
+/* Publishes a committed revocation of `tenant` for every other process. Best effort: a
+ * failure is logged (the others then hold the credential until their cache TTL). */
+void is_revoke_publish(is_t *is, const char *tenant, const is_revoke_t *r);
 
 const char *is_ent_type_name(is_ent_t e); /* "application" (SQL entity_type) */
 int is_ent_parse(const char *s, is_ent_t *out);
