@@ -37,8 +37,11 @@
  * Rules as The Things Stack's: user, organization, application and gateway IDs stay taken
  * after delete until purged (admins); a gateway's EUI is released at delete; end devices
  * are deleted outright (ID and EUIs free at once); an application with devices cannot be
- * deleted. Verified credentials are cached per (tenant, key ID) for `is.auth-cache-ttl`
- * and forgotten at once in this process when revoked, narrowed or their user changes. */
+ * deleted. Verified credentials are cached per (tenant, key ID) for `is.auth-cache-ttl`,
+ * bound to the tenant's incarnation (a tenant purged and created again never accepts the old
+ * one's), and forgotten at once when revoked, narrowed or their user or entity changes: in
+ * this process, and in every other once the change commits (topic lw.is.revocations; a
+ * tenant's own changes through lw.tenant). */
 #ifndef IS_IS_H
 #define IS_IS_H
 
