@@ -77,6 +77,9 @@ lw_t_pg_start() {
     LW_T_PGLOG="$home/pg.log"
     mkdir -p "$LW_T_PGDATA" "$LW_T_PGSOCK"
     [ "$(id -u)" = 0 ] && chown -R postgres "$home"
+    # Trust authentication, for the test's speed and simplicity, but behind a socket folder
+    # only the server's user (and root) can enter: no other local user reaches it.
+    chmod 700 "$LW_T_PGSOCK"
     lw_t_as_pg "$bin/initdb" -D "$LW_T_PGDATA" -U lwstack --auth=trust -E UTF8 >"$LW_T_DIR/initdb.log" 2>&1
     lw_t_pg_up
     lw_t_as_pg "$bin/createdb" -h "$LW_T_PGSOCK" -U lwstack lwstack
