@@ -49,15 +49,20 @@ create_tenant() { # API TENANT PASSWORD
     lw_t_admin POST "$1/tenants" -d "{\"tenant\":{\"ids\":{\"tenant_id\":\"$2\"},\"state\":\"STATE_APPROVED\"},\"initial_user\":{\"ids\":{\"user_id\":\"admin\"},\"password\":\"$3\",\"primary_email_address\":\"admin@$2.example\"}}"
 }
 # refused_within SECS API TOKEN TENANT PATH: polls until the request answers 401 (true), or
-# gives up after SECS (false). Prints the answers seen, one status per line, into $seen.
+# gives up after SECS (false). Sets $seen to the statuses answered and the time it took, for
+# the log (measured, never asserted: the bound only ends the poll).
 refused_within() {
-    local secs=$1 a=$2 tok=$3 t=$4 p=$5 end r
-    end=$(( $(date +%s%N) + secs * 1000000000 ))
+    local secs=$1 a=$2 tok=$3 t=$4 p=$5 start end r
+    start=$(date +%s%N)
+    end=$(( start + secs * 1000000000 ))
     seen=""
     while :; do
         r=$(on "$a" "$tok" "$t" GET "$p")
         seen="$seen ${r%% *}"
-        [ "${r%% *}" = 401 ] && return 0
+        if [ "${r%% *}" = 401 ]; then
+            seen="$seen; refused after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+            return 0
+        fi
         [ "$(date +%s%N)" -gt "$end" ] && return 1
         sleep 0.05
     done
