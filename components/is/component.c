@@ -127,6 +127,12 @@ static const lw_cfg_opt_t is_config[] = {
      .check = lw_rate_check,
      .help = "Requests per API key or access token, counted once the caller is authenticated. "
              "0: no limit."},
+    {.key = "is.rate-limit.trusted-proxies",
+     .type = LW_CFG_LIST,
+     .check = is_limit_check_ip,
+     .help = "Addresses of reverse proxies in front of the API (at most 16): a login through "
+             "one is counted per address on the rightmost X-Forwarded-For entry that is not a "
+             "trusted proxy. Empty (the default): X-Forwarded-For is ignored."},
 };
 
 static int is_config_register(lw_config_t *cfg)

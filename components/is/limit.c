@@ -2,8 +2,10 @@
  * a cap on each tenant's password hashes in the worker pool, and requests per API key or
  * access token. The limiters are cluster/ratelimit.h's; this file keys them, answers 429
  * with Retry-After and counts in lwstack_ratelimit_*_total{class}. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/rand.h>
 
@@ -18,6 +20,7 @@
 #define LIMIT_ADDRESSES 16384
 #define LIMIT_TENANTS   4096
 #define LIMIT_KEYS      16384
+#define MAX_PROXIES     16
 
 enum { CL_LOGIN_USER = 0, CL_LOGIN_ADDRESS, CL_LOGIN_TENANT, CL_LOGIN_HASHING, CL_API_KEY, CL_N };
 
@@ -33,7 +36,77 @@ struct is_limits {
     lw_ratelimit_t *rl[CL_N]; /* NULL for CL_LOGIN_HASHING */
     lw_gate_t *hashing;       /* password hashes per tenant in the worker pool */
     class_series_t m[CL_N];
+    /* is.rate-limit.trusted-proxies, parsed: a request from one of them is counted on the
+     * address its X-Forwarded-For names. */
+    unsigned char proxies[MAX_PROXIES][16];
+    int proxy_family[MAX_PROXIES];
+    size_t nproxies;
 };
+
+/* Parses an IPv4 or IPv6 address into a[16]; returns its family or 0. */
+static int ip_parse(const char *s, unsigned char a[16])
+{
+    memset(a, 0, 16);
+    if (inet_pton(AF_INET, s, a) == 1)
+        return AF_INET;
+    if (inet_pton(AF_INET6, s, a) == 1)
+        return AF_INET6;
+    return 0;
+}
+
+int is_limit_check_ip(const char *value, char *why, size_t why_len)
+{
+    unsigned char a[16];
+    if (ip_parse(value, a) == 0) {
+        snprintf(why, why_len, "not an IPv4 or IPv6 address");
+        return -1;
+    }
+    return 0;
+}
+
+static bool proxy_trusted(const is_limits_t *l, const char *ip)
+{
+    unsigned char a[16];
+    int fam = ip_parse(ip, a);
+    for (size_t i = 0; fam != 0 && i < l->nproxies; i++)
+        if (l->proxy_family[i] == fam && memcmp(l->proxies[i], a, 16) == 0)
+            return true;
+    return false;
+}
+
+/* The client's address: the peer's, or, when the peer is a trusted proxy, the rightmost
+ * X-Forwarded-For entry that is not one (the entries left of it are the client's to
+ * write, so they are never believed). */
+static void client_addr(const is_limits_t *l, const lw_http_req_t *req, char *out, size_t len)
+{
+    const char *peer = lw_http_peer(req);
+    snprintf(out, len, "%s", peer);
+    if (l->nproxies == 0 || !proxy_trusted(l, peer))
+        return;
+    const char *xff = lw_http_header(req, "x-forwarded-for");
+    if (xff == NULL)
+        return;
+    const char *end = xff + strlen(xff);
+    while (end > xff) {
+        const char *start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        const char *a = start, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        char ip[64];
+        snprintf(ip, sizeof ip, "%.*s", (int)(b - a), a);
+        unsigned char bin[16];
+        if (ip_parse(ip, bin) == 0)
+            return; /* malformed: the proxy's own address it is */
+        snprintf(out, len, "%s", ip);
+        if (!proxy_trusted(l, ip))
+            return;
+        end = start > xff ? start - 1 : xff;
+    }
+}
 
 static lw_rate_t config_rate(const lw_config_t *cfg, const char *key)
 {
@@ -65,6 +138,13 @@ is_limits_t *is_limits_new(lw_rt_t *rt, const lw_config_t *cfg)
             continue;
         lw_rate_t r = config_rate(cfg, rates[c].key);
         l->rl[c] = lw_ratelimit_new(&r, rates[c].keys, seed + (uint64_t)c);
+    }
+    size_t n;
+    const char *const *proxies = lw_config_list(cfg, "is.rate-limit.trusted-proxies", &n);
+    for (size_t i = 0; i < n && l->nproxies < MAX_PROXIES; i++) {
+        int fam = ip_parse(proxies[i], l->proxies[l->nproxies]);
+        if (fam != 0)
+            l->proxy_family[l->nproxies++] = fam;
     }
     l->hashing = lw_gate_new((int)lw_config_int(cfg, "is.rate-limit.login.hashing-per-tenant"),
                              LIMIT_TENANTS, seed);
@@ -118,8 +198,9 @@ static void limit_fail(is_op_t *op, int cls, const char *key, const lw_rate_t *r
 bool is_limit_login(is_op_t *op, const char *user_id)
 {
     is_limits_t *l = op->is->limits;
-    char addr[64];
-    lw_ratelimit_addr_key(lw_http_peer(op->api.req), addr, sizeof addr);
+    char ip[64], addr[64];
+    client_addr(l, op->api.req, ip, sizeof ip);
+    lw_ratelimit_addr_key(ip, addr, sizeof addr);
     char keys[3][LW_RATELIMIT_KEY_MAX];
     snprintf(keys[0], sizeof keys[0], "is:login:user:%s/%s", op->t.id, user_id);
     snprintf(keys[1], sizeof keys[1], "is:login:address:%s", addr);

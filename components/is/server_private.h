@@ -252,6 +252,8 @@ typedef struct is_limits is_limits_t;
 /* From is.rate-limit.*; never NULL. Metrics go to the runtime's registry. */
 is_limits_t *is_limits_new(lw_rt_t *rt, const lw_config_t *cfg);
 void is_limits_free(is_limits_t *l); /* NULL: no-op */
+/* The configuration check of is.rate-limit.trusted-proxies: an IPv4 or IPv6 address. */
+int is_limit_check_ip(const char *value, char *why, size_t why_len);
 /* A login attempt for user_id: per user, per client address and per tenant. Counts it, or
  * fails op with 429 rate_limit_exceeded and Retry-After and returns false. */
 bool is_limit_login(is_op_t *op, const char *user_id);

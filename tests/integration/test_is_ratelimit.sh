@@ -8,7 +8,7 @@
 #   def   the defaults: the issue's reproduction (60 wrong logins, then the right one)
 #   lim   per user 3/15s, per tenant 8/5m, per address 12/10m
 #   fair  2 workers, 1 hash per tenant, slow hashes for unknown users, no rate limits
-#   api   30/5m per tenant, 5/1m per API key
+#   api   30/5m per tenant, 5/1m per API key, per address 2/10m behind trusted proxies
 # A limit of N/PERIOD burst N lets N through at once and one more every PERIOD/N: the
 # periods are long enough that no request of a check falls past the first PERIOD/N.
 . "$(dirname "$0")/lib.sh"
@@ -37,7 +37,8 @@ lw_t_stack fair "$p_fair" --runtime.workers 2 --is.rate-limit.login.hashing-per-
     --is.rate-limit.login.per-address 0 --is.rate-limit.login.per-tenant 0
 p_api=$(lw_t_free_port)
 lw_t_stack api "$p_api" --tenancy.rate-limit.requests-per-tenant "30/5m" \
-    --is.rate-limit.per-api-key "5/1m"
+    --is.rate-limit.per-api-key "5/1m" --is.rate-limit.login.per-address "2/10m" \
+    --is.rate-limit.trusted-proxies "127.0.0.1,192.0.2.1"
 
 # login PORT TENANT USER PASSWORD: "STATUS BODY"
 login() {
@@ -163,11 +164,24 @@ lw_t_eq "api: lwstack_ratelimit_exceeded_total{class=api_tenant} = 1" 1 \
 lw_t_eq "api: lwstack_ratelimit_exceeded_total{class=api_key} = 1" 1 \
     "$(metric "$p_api" lwstack_ratelimit_exceeded_total api_key)"
 
+# Behind trusted proxies (127.0.0.1 and 192.0.2.1) the address is the rightmost
+# X-Forwarded-For entry that is not one; what the client wrote left of it is not believed.
+xlogin() { # X-Forwarded-For value
+    lw_t_http POST "$api/auth/login" -H "X-Tenant-ID: bravo" -H "X-Forwarded-For: $1" \
+        -d "{\"user_id\":\"admin\",\"password\":\"$PASS\"}"
+}
+lw_t_eq "api: login via proxies for 198.51.100.7 → 200" 200 "$(xlogin "198.51.100.7, 192.0.2.1" | cut -d' ' -f1)"
+lw_t_eq "api: again, a forged entry on the left → 200" 200 "$(xlogin "203.0.113.9, 198.51.100.7" | cut -d' ' -f1)"
+r=$(xlogin "203.0.113.10, 198.51.100.7")
+lw_t_eq "api: 198.51.100.7's 3rd login → 429 naming that address" \
+    "429 rate_limit_exceeded is:login:address:198.51.100.7" "$(lw_t_status_name "$r") $(attr "$r" key)"
+lw_t_eq "api: 198.51.100.8 through the same proxy → 200" 200 "$(xlogin "198.51.100.8" | cut -d' ' -f1)"
+
 # ---- configuration ------------------------------------------------------------------------
 out=$("$LWSTACK_BIN" --is.rate-limit.login.per-user "ten a minute" config 2>&1 || true)
 lw_t_eq "a malformed rate is refused naming the key" 1 \
     "$(printf '%s' "$out" | grep -c 'is.rate-limit.login.per-user')"
-lw_t_eq "config --docs lists the rate limit keys" 6 \
-    "$("$LWSTACK_BIN" config --docs 2>/dev/null | grep -cE 'is\.rate-limit\.(login\.per-user|login\.per-address|login\.per-tenant|login\.hashing-per-tenant|per-api-key)|tenancy\.rate-limit\.requests-per-tenant')"
+lw_t_eq "config --docs lists the rate limit keys" 7 \
+    "$("$LWSTACK_BIN" config --docs 2>/dev/null | grep -cE 'is\.rate-limit\.(login\.per-user|login\.per-address|login\.per-tenant|login\.hashing-per-tenant|per-api-key|trusted-proxies)|tenancy\.rate-limit\.requests-per-tenant')"
 
 lw_t_done
