@@ -153,6 +153,31 @@ int64_t lw_ratelimit_err(lw_err_t *err, const char *key, const lw_rate_t *rate,
     return s;
 }
 
+void lw_ratelimit_series_init(lw_ratelimit_series_t *out, lw_metrics_t *m, const char *cls)
+{
+    static const char *const labels[] = {"class", NULL};
+    const char *v[] = {cls, NULL};
+    out->allowed = lw_metric_series(lw_metrics_counter(m, "lwstack_ratelimit_allowed_total",
+                                                       "Requests a rate limit let through", labels),
+                                    v);
+    out->exceeded =
+        lw_metric_series(lw_metrics_counter(m, "lwstack_ratelimit_exceeded_total",
+                                            "Requests refused by a rate limit (429)", labels),
+                         v);
+    out->evicted = lw_metric_series(
+        lw_metrics_counter(m, "lwstack_ratelimit_evicted_total",
+                           "Keys still limited dropped because a rate limiter's table was full",
+                           labels),
+        v);
+}
+
+void lw_ratelimit_series_count(const lw_ratelimit_series_t *s, const lw_ratelimit_result_t *r)
+{
+    lw_metric_series_add(r->allowed ? s->allowed : s->exceeded, 1);
+    if (r->evicted)
+        lw_metric_series_add(s->evicted, 1);
+}
+
 /* ---- the table --------------------------------------------------------------------------- */
 
 typedef struct slot {

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cluster/err.h"
+#include "cluster/metrics.h"
 
 /* Keys are compared on their first LW_RATELIMIT_KEY_MAX - 1 bytes and a hash of all of them. */
 #define LW_RATELIMIT_KEY_MAX 112
@@ -83,6 +84,16 @@ int64_t lw_ratelimit_retry_seconds(int64_t retry_after_ms);
  * `key` by `rate`, and returns the Retry-After seconds to answer with. */
 int64_t lw_ratelimit_err(lw_err_t *err, const char *key, const lw_rate_t *rate,
                          int64_t retry_after_ms);
+
+/* The series of one class of limit ("login_user", "api_tenant") in
+ * lwstack_ratelimit_allowed_total, _exceeded_total (429s) and _evicted_total (keys still
+ * limited dropped from a full table), resolved once (cluster/metrics.h). m is borrowed. */
+typedef struct lw_ratelimit_series {
+    lw_metric_series_t *allowed, *exceeded, *evicted;
+} lw_ratelimit_series_t;
+void lw_ratelimit_series_init(lw_ratelimit_series_t *out, lw_metrics_t *m, const char *cls);
+/* Counts one checked request in its series (allowed or exceeded, and evicted). */
+void lw_ratelimit_series_count(const lw_ratelimit_series_t *s, const lw_ratelimit_result_t *r);
 
 /* The key of a client address: an IPv4 address as it is, an IPv6 address as its /64
  * ("2001:db8:1:2::/64": one subscriber's block, not one of its 2^64 addresses), an

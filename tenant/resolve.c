@@ -37,13 +37,10 @@ int tn_resolve(const tn_t *tn, const lw_http_req_t *req, tn_tenant_t *out, lw_er
 static bool rate_limit_take(tn_t *tn, lw_http_req_t *req, const tn_tenant_t *t)
 {
     lw_ratelimit_result_t r;
-    if (lw_ratelimit_take(tn->rate_limit, t->id, (int64_t)uv_now(lw_rt_loop(tn->rt)), &r)) {
-        lw_metric_series_add(tn->m_rl_allowed, 1);
-        if (r.evicted)
-            lw_metric_series_add(tn->m_rl_evicted, 1);
+    bool ok = lw_ratelimit_take(tn->rate_limit, t->id, (int64_t)uv_now(lw_rt_loop(tn->rt)), &r);
+    lw_ratelimit_series_count(&tn->m_rate_limit, &r);
+    if (ok)
         return true;
-    }
-    lw_metric_series_add(tn->m_rl_exceeded, 1);
     char key[LW_RATELIMIT_KEY_MAX];
     snprintf(key, sizeof key, "tenant:%s", t->id);
     lw_err_t err;
@@ -76,24 +73,8 @@ static void rate_limit_init(tn_t *tn)
 {
     uint64_t seed = 0;
     RAND_bytes((unsigned char *)&seed, sizeof seed);
-    tn->rate_limit =
-        lw_ratelimit_new(&tn->settings.requests_per_tenant, TN_RATE_LIMIT_KEYS, seed);
-    lw_metrics_t *m = lw_rt_metrics(tn->rt);
-    static const char *const labels[] = {"class", NULL};
-    static const char *const cls[] = {"api_tenant", NULL};
-    tn->m_rl_allowed = lw_metric_series(
-        lw_metrics_counter(m, "lwstack_ratelimit_allowed_total",
-                           "Requests a rate limit let through", labels),
-        cls);
-    tn->m_rl_exceeded = lw_metric_series(
-        lw_metrics_counter(m, "lwstack_ratelimit_exceeded_total",
-                           "Requests refused by a rate limit (429)", labels),
-        cls);
-    tn->m_rl_evicted = lw_metric_series(
-        lw_metrics_counter(m, "lwstack_ratelimit_evicted_total",
-                           "Keys still limited dropped because a rate limiter's table was full",
-                           labels),
-        cls);
+    tn->rate_limit = lw_ratelimit_new(&tn->settings.requests_per_tenant, TN_RATE_LIMIT_KEYS, seed);
+    lw_ratelimit_series_init(&tn->m_rate_limit, lw_rt_metrics(tn->rt), "api_tenant");
 }
 
 int tn_route(tn_t *tn, const char *method, const char *pattern, tn_handler_t handler, void *arg)

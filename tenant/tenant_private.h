@@ -98,7 +98,7 @@ struct tn {
     const lw_migration_set_t *migrations;
     tn_route_ctx_t *routes;
     lw_ratelimit_t *rate_limit; /* requests per tenant on tn_route routes (resolve.c) */
-    lw_metric_series_t *m_rl_allowed, *m_rl_exceeded, *m_rl_evicted;
+    lw_ratelimit_series_t m_rate_limit;
     struct {
         tn_change_cb cb;
         void *arg;

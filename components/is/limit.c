@@ -27,15 +27,11 @@ enum { CL_LOGIN_USER = 0, CL_LOGIN_ADDRESS, CL_LOGIN_TENANT, CL_LOGIN_HASHING, C
 static const char *const class_names[CL_N] = {"login_user", "login_address", "login_tenant",
                                               "login_hashing", "api_key"};
 
-typedef struct class_series {
-    lw_metric_series_t *allowed, *exceeded, *evicted;
-} class_series_t;
-
 struct is_limits {
     uv_loop_t *loop;
     lw_ratelimit_t *rl[CL_N]; /* NULL for CL_LOGIN_HASHING */
     lw_gate_t *hashing;       /* password hashes per tenant in the worker pool */
-    class_series_t m[CL_N];
+    lw_ratelimit_series_t m[CL_N];
     /* is.rate-limit.trusted-proxies, parsed: a request from one of them is counted on the
      * address its X-Forwarded-For names. */
     unsigned char proxies[MAX_PROXIES][16];
@@ -148,21 +144,8 @@ is_limits_t *is_limits_new(lw_rt_t *rt, const lw_config_t *cfg)
     }
     l->hashing = lw_gate_new((int)lw_config_int(cfg, "is.rate-limit.login.hashing-per-tenant"),
                              LIMIT_TENANTS, seed);
-    lw_metrics_t *m = lw_rt_metrics(rt);
-    static const char *const labels[] = {"class", NULL};
-    lw_metric_t *allowed = lw_metrics_counter(m, "lwstack_ratelimit_allowed_total",
-                                              "Requests a rate limit let through", labels);
-    lw_metric_t *exceeded = lw_metrics_counter(m, "lwstack_ratelimit_exceeded_total",
-                                               "Requests refused by a rate limit (429)", labels);
-    lw_metric_t *evicted = lw_metrics_counter(
-        m, "lwstack_ratelimit_evicted_total",
-        "Keys still limited dropped because a rate limiter's table was full", labels);
-    for (int c = 0; c < CL_N; c++) {
-        const char *v[] = {class_names[c], NULL};
-        l->m[c].allowed = lw_metric_series(allowed, v);
-        l->m[c].exceeded = lw_metric_series(exceeded, v);
-        l->m[c].evicted = lw_metric_series(evicted, v);
-    }
+    for (int c = 0; c < CL_N; c++)
+        lw_ratelimit_series_init(&l->m[c], lw_rt_metrics(rt), class_names[c]);
     return l;
 }
 
@@ -181,7 +164,7 @@ static int64_t now_ms(const is_limits_t *l)
     return (int64_t)uv_now(l->loop);
 }
 
-/* Fails op with rate_limit_exceeded on key and Retry-After. */
+/* Fails op with rate_limit_exceeded on key and Retry-After, counted in class cls. */
 static void limit_fail(is_op_t *op, int cls, const char *key, const lw_rate_t *rate,
                        int64_t retry_after_ms)
 {
@@ -225,9 +208,7 @@ bool is_limit_login(is_op_t *op, const char *user_id)
     for (int i = 0; i < 3; i++) {
         lw_ratelimit_result_t r;
         lw_ratelimit_take(l->rl[cls[i]], keys[i], now, &r);
-        lw_metric_series_add(l->m[cls[i]].allowed, 1);
-        if (r.evicted)
-            lw_metric_series_add(l->m[cls[i]].evicted, 1);
+        lw_ratelimit_series_count(&l->m[cls[i]], &r);
     }
     return true;
 }
@@ -267,8 +248,6 @@ bool is_limit_credential(is_op_t *op)
         limit_fail(op, CL_API_KEY, key, lw_ratelimit_rate(rl), r.retry_after_ms);
         return false;
     }
-    lw_metric_series_add(l->m[CL_API_KEY].allowed, 1);
-    if (r.evicted)
-        lw_metric_series_add(l->m[CL_API_KEY].evicted, 1);
+    lw_ratelimit_series_count(&l->m[CL_API_KEY], &r);
     return true;
 }

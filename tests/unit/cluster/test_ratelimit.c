@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -51,10 +52,20 @@ static void test_lw_rate_parse__forms(void **state)
 static void test_lw_rate_parse__refuses(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"",        "10",          "10/",         "10/1x",
-                                      "/1m",     "-1/1m",       "10/0s",       "10/1m burst",
-                                      "10/1m b", "10/1m burst 0", "10/1m burst 2000000",
-                                      "2000/1ms", "10/1m trailing", "ten/1m"};
+    static const char *const bad[] = {"",
+                                      "10",
+                                      "10/",
+                                      "10/1x",
+                                      "/1m",
+                                      "-1/1m",
+                                      "10/0s",
+                                      "10/1m burst",
+                                      "10/1m b",
+                                      "10/1m burst 0",
+                                      "10/1m burst 2000000",
+                                      "2000/1ms",
+                                      "10/1m trailing",
+                                      "ten/1m"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char why[128] = "";
         lw_rate_t r;
@@ -263,6 +274,30 @@ static void test_lw_ratelimit_err__tts_shape(void **state)
     assert_string_equal(e.attrs[2].value, "6");
 }
 
+static void test_lw_ratelimit_series_count__by_class(void **state)
+{
+    (void)state;
+    lw_metrics_t *m = lw_metrics_new();
+    lw_ratelimit_series_t a, b;
+    lw_ratelimit_series_init(&a, m, "login_user");
+    lw_ratelimit_series_init(&b, m, "api_tenant");
+    lw_ratelimit_result_t ok = {.allowed = true}, no = {.allowed = false};
+    lw_ratelimit_result_t ev = {.allowed = true, .evicted = true};
+    lw_ratelimit_series_count(&a, &ok);
+    lw_ratelimit_series_count(&a, &ev);
+    lw_ratelimit_series_count(&a, &no);
+    lw_ratelimit_series_count(&b, &no);
+    char *text = NULL;
+    assert_true(lw_metrics_render(m, &text) > 0);
+    assert_non_null(strstr(text, "lwstack_ratelimit_allowed_total{class=\"login_user\"} 2\n"));
+    assert_non_null(strstr(text, "lwstack_ratelimit_exceeded_total{class=\"login_user\"} 1\n"));
+    assert_non_null(strstr(text, "lwstack_ratelimit_evicted_total{class=\"login_user\"} 1\n"));
+    assert_non_null(strstr(text, "lwstack_ratelimit_exceeded_total{class=\"api_tenant\"} 1\n"));
+    assert_non_null(strstr(text, "lwstack_ratelimit_allowed_total{class=\"api_tenant\"} 0\n"));
+    free(text);
+    lw_metrics_free(m);
+}
+
 static void test_lw_ratelimit_addr_key__forms(void **state)
 {
     (void)state;
@@ -351,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_lw_ratelimit_take__long_keys),
         cmocka_unit_test(test_lw_ratelimit_retry_seconds__ceil_at_least_one),
         cmocka_unit_test(test_lw_ratelimit_err__tts_shape),
+        cmocka_unit_test(test_lw_ratelimit_series_count__by_class),
         cmocka_unit_test(test_lw_ratelimit_addr_key__forms),
         cmocka_unit_test(test_lw_gate_enter__per_key_cap),
         cmocka_unit_test(test_lw_gate_enter__released_keys_free_room),
