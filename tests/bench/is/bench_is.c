@@ -107,7 +107,7 @@ static int setup(bench_t *b)
     snprintf(auth, sizeof auth, "TenantAdminKey %s", b->admin_key);
     snprintf(body, sizeof body,
              "{\"tenant\":{\"ids\":{\"tenant_id\":\"%s\"},\"state\":\"STATE_APPROVED\"},"
-             "\"initial_user\":{\"ids\":{\"user_id\":\"bench\"},\"password\":\"Bench-passw0rd\"}}",
+             "\"initial_user\":{\"ids\":{\"user_id\":\"bench\"},\"password\":\"Measure-Speed-9x\"}}",
              b->tenant);
     long st = request(b, "POST", "/api/v3/tenants", auth, body, &out);
     if (st != 200) {
