@@ -66,6 +66,37 @@ static int check_envelope(const ProtobufCMessage *m)
     return 0;
 }
 
+/* protobuf-c keeps an unknown field numbered 0 (a tag written as a non-minimal varint) that
+ * it would refuse when reading its own re-encoding; such a message is malformed. */
+static bool has_field_zero(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return true;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *p = (const char *)m + f->offset;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            ProtobufCMessage *const *subs = *(ProtobufCMessage *const *const *)p;
+            for (size_t k = 0; k < n; k++)
+                if (has_field_zero(subs[k]))
+                    return true;
+            continue;
+        }
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+            continue;
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
+        if (sub != NULL && has_field_zero(sub))
+            return true;
+    }
+    return false;
+}
+
 static int msg_encode(const ProtobufCMessage *m, uint8_t *buf, size_t cap, size_t *len)
 {
     if (m == NULL || len == NULL || (buf == NULL && cap > 0))
@@ -99,7 +130,7 @@ static int msg_decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, s
     ProtobufCMessage *m = protobuf_c_message_unpack(d, a, len, len > 0 ? buf : empty);
     if (m == NULL)
         return LW_MSG_E_MALFORMED;
-    int rc = check_envelope(m);
+    int rc = has_field_zero(m) ? LW_MSG_E_MALFORMED : check_envelope(m);
     if (rc != 0) {
         protobuf_c_message_free_unpacked(m, a);
         return rc;

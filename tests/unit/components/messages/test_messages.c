@@ -310,6 +310,13 @@ static void test_decode_errors(void **state)
     assert_int_equal(lw_msg_gs_txack_decode(garbage, sizeof(garbage), &out), LW_MSG_E_MALFORMED);
     static const uint8_t bad_type[] = {0x0f, 0x00};
     assert_int_equal(lw_msg_gs_txack_decode(bad_type, sizeof(bad_type), &out), LW_MSG_E_MALFORMED);
+    /* an unknown field numbered 0 (tag as the non-minimal varint 80 00): protobuf-c would
+     * keep it and then refuse its own re-encoding */
+    uint8_t zero[sizeof(txack_wire) + 3];
+    memcpy(zero, txack_wire, sizeof(txack_wire));
+    memcpy(zero + sizeof(txack_wire), "\x80\x00\x01", 3);
+    assert_int_equal(lw_msg_gs_txack_decode(zero, sizeof(zero), &out), LW_MSG_E_MALFORMED);
+    assert_null(out);
     /* empty: valid protobuf, no envelope */
     assert_int_equal(lw_msg_gs_txack_decode(NULL, 0, &out), LW_MSG_E_NO_ENVELOPE);
     assert_int_equal(lw_msg_gs_txack_decode(txack_wire + 28, sizeof(txack_wire) - 28, &out),
