@@ -46,21 +46,30 @@ static int skip(const json_t *j, int i)
     return i;
 }
 
-static bool tok_number(const json_t *j, int i, double *out)
+/* Copies a numeric primitive token into tmp (NUL-terminated); false when it is not one or
+ * does not fit. */
+static bool tok_numeric_text(const json_t *j, int i, char *tmp, size_t cap)
 {
     const jsmntok_t *t = &j->t[i];
     size_t len = (size_t)(t->end - t->start);
     const char *s = j->js + t->start;
-    char tmp[40];
-    if (t->type != JSMN_PRIMITIVE || len == 0 || len >= sizeof(tmp) ||
+    if (t->type != JSMN_PRIMITIVE || len == 0 || len >= cap ||
         !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')))
         return false;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
+    return true;
+}
+
+static bool tok_number(const json_t *j, int i, double *out)
+{
+    char tmp[40];
+    if (!tok_numeric_text(j, i, tmp, sizeof tmp))
+        return false;
     char *end = NULL;
     errno = 0;
     double v = strtod(tmp, &end);
-    if (errno != 0 || end != tmp + len || !isfinite(v))
+    if (errno != 0 || *end != '\0' || !isfinite(v))
         return false;
     *out = v;
     return true;
@@ -68,19 +77,13 @@ static bool tok_number(const json_t *j, int i, double *out)
 
 static bool tok_int(const json_t *j, int i, long long lo, long long hi, long long *out)
 {
-    const jsmntok_t *t = &j->t[i];
-    size_t len = (size_t)(t->end - t->start);
-    const char *s = j->js + t->start;
     char tmp[24];
-    if (t->type != JSMN_PRIMITIVE || len == 0 || len >= sizeof(tmp) ||
-        !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')))
+    if (!tok_numeric_text(j, i, tmp, sizeof tmp))
         return false;
-    memcpy(tmp, s, len);
-    tmp[len] = '\0';
     char *end = NULL;
     errno = 0;
     long long v = strtoll(tmp, &end, 10);
-    if (errno != 0 || end != tmp + len || v < lo || v > hi)
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
         return false;
     *out = v;
     return true;

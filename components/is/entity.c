@@ -494,8 +494,8 @@ static void user_create_run(is_op_t *op, bool admin, bool enabled, bool invitati
  * "required"), or def when the tenant does not set it. */
 static bool reg_setting(json_t *reg, const char *obj, const char *key, bool def)
 {
-    json_t *v = obj != NULL ? json_object_get(json_object_get(reg, obj), key)
-                            : json_object_get(reg, key);
+    json_t *v =
+        obj != NULL ? json_object_get(json_object_get(reg, obj), key) : json_object_get(reg, key);
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
 

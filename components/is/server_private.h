@@ -90,7 +90,7 @@ typedef struct is {
     bool registration_enabled;
     bool admin_approval;
     bool invitation_required; /* is.user-registration.invitation.required */
-    int inflight; /* requests and hook runs not finished: stop waits for them */
+    int inflight;             /* requests and hook runs not finished: stop waits for them */
     bool stopping;
     void (*stop_done)(void *);
     void *stop_arg;

@@ -105,10 +105,11 @@ static int setup(bench_t *b)
 {
     char auth[200], body[512], *out = NULL;
     snprintf(auth, sizeof auth, "TenantAdminKey %s", b->admin_key);
-    snprintf(body, sizeof body,
-             "{\"tenant\":{\"ids\":{\"tenant_id\":\"%s\"},\"state\":\"STATE_APPROVED\"},"
-             "\"initial_user\":{\"ids\":{\"user_id\":\"bench\"},\"password\":\"Measure-Speed-9x\"}}",
-             b->tenant);
+    snprintf(
+        body, sizeof body,
+        "{\"tenant\":{\"ids\":{\"tenant_id\":\"%s\"},\"state\":\"STATE_APPROVED\"},"
+        "\"initial_user\":{\"ids\":{\"user_id\":\"bench\"},\"password\":\"Measure-Speed-9x\"}}",
+        b->tenant);
     long st = request(b, "POST", "/api/v3/tenants", auth, body, &out);
     if (st != 200) {
         fprintf(stderr, "bench_is: create tenant: %ld %s\n", st, out ? out : "");

@@ -249,8 +249,8 @@ static void test_lw_config_redact_uri__truncates(void **state)
 {
     (void)state;
     char buf[24];
-    assert_int_equal(lw_config_redact_uri("postgresql://averyveryverylonguser:pw@h", buf, sizeof buf),
-                     -1);
+    assert_int_equal(
+        lw_config_redact_uri("postgresql://averyveryverylonguser:pw@h", buf, sizeof buf), -1);
     assert_true(strlen(buf) < sizeof buf);
     assert_null(strstr(buf, "pw"));
     assert_int_equal(lw_config_redact_uri("x", buf, 0), -1);
