@@ -16,7 +16,17 @@
 #include "cluster/mem.h"
 #include "cluster/migrate.h"
 #include "cluster/runtime.h"
+#include "gs/gs.h"
 #include "is/is.h"
+#ifdef LW_HAVE_JS
+#include "js/js.h"
+#endif
+#ifdef LW_HAVE_NS
+#include "ns/ns.h"
+#endif
+#ifdef LW_HAVE_SIMULATE
+#include "simulate/simulate.h"
+#endif
 #include "lorawan/cli/cli.h"
 #include "tenant/tenant.h"
 
@@ -29,6 +39,12 @@ extern char **environ;
 static const lw_component_t *const main_components[] = {
     &tn_component,
     &is_component,
+#ifdef LW_HAVE_JS
+    &js_component,
+#endif
+#ifdef LW_HAVE_NS
+    &ns_component,
+#endif
 };
 #define MAIN_NCOMPONENTS (sizeof main_components / sizeof main_components[0])
 
@@ -55,6 +71,10 @@ static const main_command_t main_commands[] = {
     {"kafka-dev", "[--partitions N] [--bootstrap-file FILE]",
      "run a standalone Kafka broker for development", main_kafka_dev},
     {"lorawan", "decode HEX [...]", "decode a LoRaWAN frame as JSON", main_lorawan},
+#ifdef LW_HAVE_SIMULATE
+    {"simulate", "[OPTIONS]", "drive simulated gateways and devices against a running stack",
+     lw_simulate_main},
+#endif
     {"version", "", "print the version", main_version},
     {"help", "", "print this text", main_help},
 };
