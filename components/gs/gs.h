@@ -1,10 +1,16 @@
 /* components/gs: the Gateway Server (DESIGN.md §2, issue 9 items 2-5).
  *
- * It will connect gateways over Semtech UDP (gs.udp.listen, :1700) and LoRa Basics Station
- * (gs.basic-station.listen, :1887 / :8887), publish their uplinks on lw.gs.up, schedule the
- * downlinks of lw.gs.down and report TX results on lw.gs.txack. Today the folder holds only
- * the pure Semtech UDP codec (udp_codec_private.h); the component's public API (its
- * lw_component_t and its service) will be declared here when it exists. */
+ * Connects gateways over Semtech UDP (gs.udp.listen, :1700) and LoRa Basics Station
+ * (bs_conn.c), publishes their uplinks on lw.gs.up, schedules the downlinks of lw.gs.down
+ * and reports every TX result on lw.gs.txack; serves
+ * GET /api/v3/gs/gateways/{gateway_id}/connection/stats; emits gs.* events on lw.events.
+ * The core and the front-end interface are in gs_private.h. */
 #ifndef GS_GS_H
 #define GS_GS_H
+
+#include "cluster/runtime.h"
+
+/* The Gateway Server component ("gs"). Needs the tenant component (added before it). */
+extern const lw_component_t gs_component;
+
 #endif
