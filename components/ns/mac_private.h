@@ -236,8 +236,9 @@ typedef struct ns_mac_state {
     uint32_t last_adr_change_f_cnt_up;
     uint16_t rejected_adr_data_rate_indexes; /* bit i: the device rejected data rate i */
     uint16_t rejected_adr_tx_power_indexes;  /* bit i: the device rejected TX power i */
-    uint32_t uplinks_since_session; /* counted uplinks (DevStatus count rule) */
+    uint32_t uplinks_since_session; /* data uplinks handled in this session */
     uint32_t last_f_cnt_up;
+    bool device_adr; /* FCtrl.ADR of the last uplink: the device lets the network set ADR */
     /* 1.1: RekeyInd seen (the session is confirmed) */
     bool rekey_confirmed;
     uint8_t pending_force_rejoin; /* 1: ForceRejoinReq wanted (ns_mac_force_rejoin) */

@@ -48,6 +48,14 @@ void ns_mac__event(uint8_t *n, ns_mac_event_t *evs, const char *name, const lora
 
 bool ns_mac__queue_response(ns_mac_state_t *st, const lorawan_mac_cmd_t *ans)
 {
+    /* One answer per command: a repeated request (RekeyInd until RekeyConf, two
+     * LinkCheckReq before a downlink) is answered once, with the latest values. */
+    for (unsigned i = 0; i < st->n_queued_responses; i++) {
+        if (st->queued_responses[i].cid == ans->cid) {
+            st->queued_responses[i] = *ans;
+            return true;
+        }
+    }
     if (st->n_queued_responses >= NS_MAC_MAX_QUEUED)
         return false;
     st->queued_responses[st->n_queued_responses++] = *ans;
