@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include "cluster/mem.h"
+#include "tenant/access_private.h"
 #include "tenant/tenant_private.h"
 
 /* The registry as a runtime service: the one way other components reach it. */
@@ -62,18 +63,25 @@ static int component_init(lw_rt_t *rt, void **state, lw_err_t *err)
                                        "Tenant changes made by this process", NULL);
     tn_sync_init(tn, lw_rt_loop(rt));
     tn_api_register(tn);
-    return lw_rt_provide(rt, &tn_service_key, tn, err);
+    if (lw_rt_provide(rt, &tn_service_key, tn, err) != 0)
+        return -1;
+    tn->access = tn_access_new(tn, rt, err);
+    return tn->access == NULL ? -1 : 0;
 }
 
 static int component_start(void *state, lw_err_t *err)
 {
-    return tn_sync_start(state, err);
+    tn_t *tn = state;
+    if (tn_sync_start(tn, err) != 0)
+        return -1;
+    return tn_access_start(tn->access, err);
 }
 
 static void component_stop(void *state, void (*done)(void *arg), void *done_arg)
 {
-    tn_sync_stop(state);
-    done(done_arg);
+    tn_t *tn = state;
+    tn_sync_stop(tn);
+    tn_access_stop(tn->access, done, done_arg);
 }
 
 static void component_free(void *state)
@@ -81,6 +89,7 @@ static void component_free(void *state)
     tn_t *tn = state;
     if (tn == NULL)
         return;
+    tn_access_free(tn->access);
     tn_routes_free(tn);
     if (tn->migrations == &tn->loaded_migrations)
         lw_migrations_free(&tn->loaded_migrations);

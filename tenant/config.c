@@ -41,6 +41,15 @@ static int config_check_domain(const char *value, char *why, size_t why_len)
     return 0;
 }
 
+static int config_check_uri(const char *value, char *why, size_t why_len)
+{
+    if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+        snprintf(why, why_len, "an http:// or https:// URI");
+        return -1;
+    }
+    return 0;
+}
+
 static const lw_cfg_opt_t config_opts[] = {
     {.key = "tenancy.admin-keys",
      .type = LW_CFG_LIST,
@@ -68,6 +77,31 @@ static const lw_cfg_opt_t config_opts[] = {
      .help = "API requests per tenant on tenant-scoped routes, as \"N/PERIOD[ burst B]\" "
              "(N per PERIOD on average, B at once; e.g. \"100/1s burst 200\"); over it: 429 "
              "rate_limit_exceeded with Retry-After. 0: no limit."},
+    {.key = "tenancy.identity-server-uri",
+     .type = LW_CFG_STRING,
+     .check = config_check_uri,
+     .help = "Base URI of the Identity Server the access checks of the other servers ask "
+             "(GET /api/v3/<entities>/{id}/rights). Unset: this node's own HTTP listener on "
+             "127.0.0.1."},
+    {.key = "tenancy.identity-server-timeout",
+     .type = LW_CFG_DURATION,
+     .def = "5s",
+     .min = 10,
+     .max = 600000,
+     .help = "How long an access check waits for the Identity Server."},
+    {.key = "tenancy.access-cache-ttl",
+     .type = LW_CFG_DURATION,
+     .def = "10s",
+     .min = 0,
+     .max = 3600000,
+     .help = "How long an Identity Server answer on a caller's rights is reused (0: never). "
+             "Revoked keys and tenant changes drop answers at once."},
+    {.key = "tenancy.access-cache-size",
+     .type = LW_CFG_INT,
+     .def = "4096",
+     .min = 0,
+     .max = 10000000,
+     .help = "Most answers the access cache holds (the oldest go first; 0: no cache)."},
 };
 
 int tn_config_register(lw_config_t *cfg)
@@ -93,6 +127,12 @@ void tn_config_read(tn_settings_t *out, const lw_config_t *cfg)
         out->base_domains[out->n_base_domains++] = domains[i];
     out->default_id = lw_config_str(cfg, "tenancy.default-id");
     out->refresh_ms = lw_config_duration_ms(cfg, "tenancy.refresh-interval");
+    out->access_uri = lw_config_str(cfg, "tenancy.identity-server-uri");
+    if (out->access_uri != NULL && out->access_uri[0] == '\0')
+        out->access_uri = NULL;
+    out->access_timeout_ms = lw_config_duration_ms(cfg, "tenancy.identity-server-timeout");
+    out->access_ttl_ms = lw_config_duration_ms(cfg, "tenancy.access-cache-ttl");
+    out->access_cache_size = (size_t)lw_config_int(cfg, "tenancy.access-cache-size");
     char why[128];
     /* The table's check (lw_rate_check) has accepted it. */
     if (lw_rate_parse(lw_config_str(cfg, "tenancy.rate-limit.requests-per-tenant"),

@@ -10,7 +10,9 @@
  *     └─ admin_key.c  TenantAdminKey authentication (constant time)
  *   table.c       the in-memory hash table of tenants (called by sync, resolve, component)
  *   ids.c         pure: IDs, states, limits, tn_resolve_id
- *   euis.c        the deployment-wide EUI registry (public in euis.h; no component state) */
+ *   euis.c        the deployment-wide EUI registry (public in euis.h; no component state)
+ *   access.c      the access checker (public in access.h; access_private.h), on
+ *     access_cache.c  its pure part, and revocation.c (lw.is.revocations, revocation.h) */
 #ifndef TN_TENANT_PRIVATE_H
 #define TN_TENANT_PRIVATE_H
 
@@ -61,6 +63,10 @@ typedef struct tn_settings {
     const char *default_id; /* NULL when unset */
     long long refresh_ms;
     lw_rate_t requests_per_tenant; /* tenancy.rate-limit.requests-per-tenant */
+    const char *access_uri;        /* tenancy.identity-server-uri; NULL: own listener */
+    long long access_timeout_ms;
+    long long access_ttl_ms;
+    size_t access_cache_size;
 } tn_settings_t;
 
 /* Registers the tenancy.* table (the component's config_register). */
@@ -106,6 +112,7 @@ struct tn {
     size_t nlisteners;
     uint8_t origin[16];
     lw_metric_t *m_changes;
+    struct tn_access *access; /* the access checker (access.c), a service of its own */
 };
 
 /* ---- sync.c: PostgreSQL reload and lw.tenant -------------------------------------------- */

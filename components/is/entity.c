@@ -203,12 +203,35 @@ static void get_righted(is_op_t *op)
     is_op_query(op, op->sql, 1, p, get_row);
 }
 
+/* GET /api/v3/<entities>/{id}/rights, as The Things Stack's ListRights: the caller's
+ * effective rights on the entity, expanded and within the entity kind's rights (a tenant
+ * admin's universal rights included), {} when none. An anonymous caller has none, and so
+ * has anyone on an entity that does not exist (or is deleted) — except an admin, who is told
+ * it is not found. The other servers' access checks ask this (tenant/access.h). */
+static void rights_row(is_op_t *op, const PGresult *res)
+{
+    bool found = PQntuples(res) == 1;
+    if (!found && is_auth_admin(op)) {
+        lw_api_fail_not_found(&op->api, op->kind->name, op->id);
+        return;
+    }
+    is_rights_t r = found ? is_rights_expand(op->rights) & is_rights_of(op->kind->ent) : 0;
+    json_t *o = json_object();
+    if (r != 0)
+        json_object_set_new(o, "rights", is_rights_to_json(r));
+    lw_api_reply(&op->api, 200, o);
+}
+
 static void rights_reply(is_op_t *op)
 {
-    json_t *o = json_object();
-    if (op->rights != 0)
-        json_object_set_new(o, "rights", is_rights_to_json(op->rights));
-    lw_api_reply(&op->api, 200, o);
+    if (op->rights == 0 && !is_auth_admin(op)) {
+        lw_api_reply(&op->api, 200, json_object());
+        return;
+    }
+    snprintf(op->sql, sizeof op->sql, "SELECT 1 FROM %s.%s WHERE %s = $1 AND deleted_at IS NULL",
+             op->sq, op->kind->table, op->kind->id_field);
+    const char *p[1] = {op->id};
+    is_op_query(op, op->sql, 1, p, rights_row);
 }
 
 static void entity_authed(is_op_t *op)
@@ -233,7 +256,8 @@ static void entity_authed(is_op_t *op)
 static void h_entity(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 {
     is_op_t *op = ent_op_for(req, t, arg);
-    is_auth_run(op, true, entity_authed);
+    /* Rights are listed to anyone (none for an anonymous caller), as The Things Stack. */
+    is_auth_run(op, ((const is_route_t *)arg)->variant != V_RIGHTS, entity_authed);
 }
 
 /* ---- create ------------------------------------------------------------------------------ */

@@ -15,7 +15,8 @@
 
 #include "cluster/log.h"
 #include "is/server_private.h"
-#include "revocation.pb-c.h"
+#include "tenant/access.h"
+#include "tenant/revocation.h"
 
 /* How far the clocks of two processes may disagree before an old-looking revocation is
  * wrongly skipped (the credential then lives until its TTL, as without the bus). */
@@ -30,26 +31,31 @@ static int64_t revoke_wall_ms(void)
 
 void is_revoke_publish(is_t *is, const char *tenant, const is_revoke_t *r)
 {
+    /* This process's access checker forgets at once; the others hear it from the bus. An
+     * entity's revocation drops the tenant's answers: which keys reach the entity through
+     * memberships is not the checker's knowledge. */
+    tn_access_forget(tn_access_from_runtime(is->rt), tenant, r->key_id);
     if (is->bus == NULL)
         return;
-    Lwstack__Is__Revocation msg = LWSTACK__IS__REVOCATION__INIT;
-    msg.tenant_id = (char *)tenant;
-    msg.key_id = (char *)r->key_id;
-    msg.entity_type = (char *)(r->key_id[0] == '\0' ? is_ent_type_name(r->ent) : "");
-    msg.entity_id = (char *)(r->key_id[0] == '\0' ? r->ent_id : "");
+    tn_revocation_t msg;
+    memset(&msg, 0, sizeof msg);
+    snprintf(msg.tenant_id, sizeof msg.tenant_id, "%s", tenant);
+    snprintf(msg.key_id, sizeof msg.key_id, "%s", r->key_id);
+    if (r->key_id[0] == '\0') {
+        snprintf(msg.entity_type, sizeof msg.entity_type, "%s", is_ent_type_name(r->ent));
+        snprintf(msg.entity_id, sizeof msg.entity_id, "%s", r->ent_id);
+    }
     msg.at_ms = revoke_wall_ms();
-    msg.origin.data = is->origin;
-    msg.origin.len = sizeof is->origin;
-    uint8_t buf[256];
-    size_t len = lwstack__is__revocation__get_packed_size(&msg);
+    memcpy(msg.origin, is->origin, sizeof msg.origin);
+    msg.origin_len = sizeof msg.origin;
+    uint8_t buf[TN_REVOCATION_MAX_BYTES];
+    size_t len = tn_revocation_encode(&msg, buf, sizeof buf);
     lw_err_t err;
     lw_err_clear(&err);
-    if (len > sizeof buf) /* IDs are bounded: not expected */
+    if (len == 0) /* IDs are bounded: not expected */
         lw_err_set(&err, &lw_err_internal, "revocation message too long");
-    else
-        lwstack__is__revocation__pack(&msg, buf);
     if (err.def != NULL ||
-        lw_bus_publish(is->bus, "is.revocations", tenant, strlen(tenant), buf, len, &err) != 0)
+        lw_bus_publish(is->bus, TN_REVOCATIONS_TOPIC, tenant, strlen(tenant), buf, len, &err) != 0)
         lw_log(LW_LOG_ERROR, "is", "revocation not published", "tenant", tenant, "key_id",
                r->key_id, "entity_id", r->ent_id, "error", err.message, NULL);
 }
@@ -58,31 +64,29 @@ static void revoke_on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_
 {
     (void)c;
     is_t *is = arg;
-    Lwstack__Is__Revocation *msg = lwstack__is__revocation__unpack(NULL, m->value_len, m->value);
-    if (msg == NULL) {
+    tn_revocation_t msg;
+    if (tn_revocation_decode(m->value, m->value_len, &msg) != 0) {
         lw_log(LW_LOG_WARN, "is", "undecodable revocation dropped", "id", m->id, NULL);
         return;
     }
     lw_err_t err;
     is_ent_t ent = IS_ENT_USER;
-    if (msg->origin.len == sizeof is->origin &&
-        memcmp(msg->origin.data, is->origin, sizeof is->origin) == 0)
-        goto out; /* ours: forgotten when made */
+    if (msg.origin_len == sizeof is->origin &&
+        memcmp(msg.origin, is->origin, sizeof is->origin) == 0)
+        return; /* ours: forgotten when made */
     if (is->cache_used == 0 ||
-        msg->at_ms < revoke_wall_ms() - is->cache_ttl_ms - REVOKE_CLOCK_SKEW_MS)
-        goto out; /* nothing it could name is cached */
-    if (tn_id_validate(msg->tenant_id, 3, "tenant_id", &err) != 0)
-        goto out;
-    if (msg->key_id[0] != '\0') {
-        if (strlen(msg->key_id) <= IS_TOKEN_ID_LEN)
-            is_cache_forget(is, msg->tenant_id, msg->key_id, ent, "");
-    } else if (is_ent_parse(msg->entity_type, &ent) == 0) {
-        is_cache_forget(is, msg->tenant_id, NULL, ent, msg->entity_id);
+        msg.at_ms < revoke_wall_ms() - is->cache_ttl_ms - REVOKE_CLOCK_SKEW_MS)
+        return; /* nothing it could name is cached */
+    if (tn_id_validate(msg.tenant_id, 3, "tenant_id", &err) != 0)
+        return;
+    if (msg.key_id[0] != '\0') {
+        if (strlen(msg.key_id) <= IS_TOKEN_ID_LEN)
+            is_cache_forget(is, msg.tenant_id, msg.key_id, ent, "");
+    } else if (is_ent_parse(msg.entity_type, &ent) == 0) {
+        is_cache_forget(is, msg.tenant_id, NULL, ent, msg.entity_id);
     }
-    lw_log(LW_LOG_DEBUG, "is", "revocation applied", "tenant", msg->tenant_id, "key_id",
-           msg->key_id, "entity_id", msg->entity_id, NULL);
-out:
-    lwstack__is__revocation__free_unpacked(msg, NULL);
+    lw_log(LW_LOG_DEBUG, "is", "revocation applied", "tenant", msg.tenant_id, "key_id", msg.key_id,
+           "entity_id", msg.entity_id, NULL);
 }
 
 static void revoke_on_assign(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
@@ -118,13 +122,13 @@ int is_revoke_start(is_t *is, lw_err_t *err)
     if (is->bus == NULL)
         return 0;
     char topic[128];
-    const char *topics[] = {lw_bus_topic(is->bus, "is.revocations", topic, sizeof topic)};
+    const char *topics[] = {lw_bus_topic(is->bus, TN_REVOCATIONS_TOPIC, topic, sizeof topic)};
     if (lw_bus_ensure_topics(is->bus, topics, 1, err) != 0)
         return -1;
     static const lw_bus_handler_t handler = {.on_message = revoke_on_message,
                                              .on_assign = revoke_on_assign};
     static const lw_bus_sub_opts_t opts = {.from_beginning = true};
-    const char *names[] = {"is.revocations"};
+    const char *names[] = {TN_REVOCATIONS_TOPIC};
     is->revocations = lw_bus_subscribe_opts(is->bus, NULL, names, 1, &handler, is, &opts, err);
     return is->revocations == NULL ? -1 : 0;
 }
