@@ -55,7 +55,8 @@
  * When both fail, `reason` is RX2's refusal (RX1's when RX2 is absent).
  * IMMEDIATE (class C): the earliest start >= now + lead at which the transmission neither
  * conflicts nor exceeds the duty cycle, in the rx2 window's parameters (the only one used).
- * Refused with duty_cycle when none exists within the duty-cycle window.
+ * Refused (duty_cycle, or conflict when that was the last obstacle) when no such start
+ * exists within max_advance_us (the duty-cycle window when scheduling late). Never preempts.
  * ABSOLUTE (class B/C at a given time): at absolute_us (the caller converts GPS/Unix time to
  * the concentrator base), in rx2's parameters; same checks as one class A window.
  *
@@ -87,17 +88,17 @@
 
 /* Results and refusals; gs_sched_reason_name() gives the stable names in the comments. */
 enum {
-    GS_SCHED_OK = 0,           /* "ok" */
-    GS_SCHED_TOO_LATE = 1,     /* "too_late" */
-    GS_SCHED_TOO_EARLY = 2,    /* "too_early" */
-    GS_SCHED_DUTY_CYCLE = 3,   /* "duty_cycle" */
-    GS_SCHED_CONFLICT = 4,     /* "conflict" */
-    GS_SCHED_TX_POWER = 5,     /* "tx_power" */
-    GS_SCHED_DWELL_TIME = 6,   /* "dwell_time" */
-    GS_SCHED_TOO_LONG = 7,     /* "too_long" */
-    GS_SCHED_INVALID = 8,      /* "invalid" */
-    GS_SCHED_QUEUE_FULL = 9,   /* "queue_full" */
-    GS_SCHED_NOT_TRIED = 10,   /* "not_tried": a window that was absent or not needed */
+    GS_SCHED_OK = 0,         /* "ok" */
+    GS_SCHED_TOO_LATE = 1,   /* "too_late" */
+    GS_SCHED_TOO_EARLY = 2,  /* "too_early" */
+    GS_SCHED_DUTY_CYCLE = 3, /* "duty_cycle" */
+    GS_SCHED_CONFLICT = 4,   /* "conflict" */
+    GS_SCHED_TX_POWER = 5,   /* "tx_power" */
+    GS_SCHED_DWELL_TIME = 6, /* "dwell_time" */
+    GS_SCHED_TOO_LONG = 7,   /* "too_long" */
+    GS_SCHED_INVALID = 8,    /* "invalid" */
+    GS_SCHED_QUEUE_FULL = 9, /* "queue_full" */
+    GS_SCHED_NOT_TRIED = 10, /* "not_tried": a window that was absent or not needed */
     GS_SCHED_REASON_COUNT = 11
 };
 
@@ -110,12 +111,12 @@ const char *gs_sched_reason_name(int reason);
 #define GS_SCHED_MAX_PREEMPT   4u
 
 /* Defaults (config fields left 0 take them). */
-#define GS_SCHED_MARGIN_US         30000u      /* TTS QueueDelay */
-#define GS_SCHED_RTT_UNKNOWN_US    100000u     /* one-way latency assumed without an RTT */
-#define GS_SCHED_TIME_OFF_AIR_US   30000u      /* TTS: time-off-air at least QueueDelay */
-#define GS_SCHED_SCHEDULE_LATE_US  800000u     /* TTS UDP ScheduleLateTime */
-#define GS_SCHED_MAX_ADVANCE_US    512000000LL /* packet forwarder TX_MAX_ADVANCE_DELAY */
-#define GS_SCHED_DC_WINDOW_US      3600000000LL /* TTS DutyCycleWindow: 1 h */
+#define GS_SCHED_MARGIN_US        30000u       /* TTS QueueDelay */
+#define GS_SCHED_RTT_UNKNOWN_US   100000u      /* one-way latency assumed without an RTT */
+#define GS_SCHED_TIME_OFF_AIR_US  30000u       /* TTS: time-off-air at least QueueDelay */
+#define GS_SCHED_SCHEDULE_LATE_US 800000u      /* TTS UDP ScheduleLateTime */
+#define GS_SCHED_MAX_ADVANCE_US   512000000LL  /* packet forwarder TX_MAX_ADVANCE_DELAY */
+#define GS_SCHED_DC_WINDOW_US     3600000000LL /* TTS DutyCycleWindow: 1 h */
 
 /* TxSchedulePriority (messages.proto, TTS ttnpb.TxSchedulePriority). */
 typedef enum gs_sched_priority {
@@ -138,11 +139,11 @@ typedef struct gs_sched_config {
     const lorawan_freqplan_t *plan; /* required; the gateway's (lorawan_freqplan_find) */
     bool enforce_duty_cycle;        /* the gateway's enforce_duty_cycle */
     gs_sched_dwell_t dwell_time;
-    uint32_t margin_us;         /* 0: GS_SCHED_MARGIN_US */
-    uint32_t time_off_air_us;   /* 0: GS_SCHED_TIME_OFF_AIR_US */
-    uint32_t schedule_late_us;  /* 0: GS_SCHED_SCHEDULE_LATE_US */
-    int64_t max_advance_us;     /* 0: GS_SCHED_MAX_ADVANCE_US */
-    int64_t dc_window_us;       /* 0: GS_SCHED_DC_WINDOW_US */
+    uint32_t margin_us;        /* 0: GS_SCHED_MARGIN_US */
+    uint32_t time_off_air_us;  /* 0: GS_SCHED_TIME_OFF_AIR_US */
+    uint32_t schedule_late_us; /* 0: GS_SCHED_SCHEDULE_LATE_US */
+    int64_t max_advance_us;    /* 0: GS_SCHED_MAX_ADVANCE_US */
+    int64_t dc_window_us;      /* 0: GS_SCHED_DC_WINDOW_US */
 } gs_sched_config_t;
 
 /* A downlink data rate. LoRa: sf 5..12, bw_hz 125000/250000/500000, cr_den 5..8 (4/5..4/8;
@@ -168,35 +169,35 @@ typedef enum gs_sched_timing {
 } gs_sched_timing_t;
 
 typedef struct gs_sched_request {
-    size_t phy_len;           /* PHYPayload length, 1..255 */
+    size_t phy_len; /* PHYPayload length, 1..255 */
     gs_sched_timing_t timing;
-    int64_t uplink_us;        /* CLASS_A: the uplink's counter in the 64-bit base (extend) */
-    uint8_t rx1_delay_s;      /* CLASS_A: 0..15; 0 = 1 s (5 s when join_accept) */
+    int64_t uplink_us;   /* CLASS_A: the uplink's counter in the 64-bit base (extend) */
+    uint8_t rx1_delay_s; /* CLASS_A: 0..15; 0 = 1 s (5 s when join_accept) */
     bool join_accept;
-    gs_sched_window_t rx1;    /* CLASS_A only */
-    gs_sched_window_t rx2;    /* CLASS_A RX2; IMMEDIATE and ABSOLUTE use it */
-    int64_t absolute_us;      /* ABSOLUTE: the start */
+    gs_sched_window_t rx1; /* CLASS_A only */
+    gs_sched_window_t rx2; /* CLASS_A RX2; IMMEDIATE and ABSOLUTE use it */
+    int64_t absolute_us;   /* ABSOLUTE: the start */
     gs_sched_priority_t priority;
-    int32_t tx_power_cdbm;    /* EIRP asked, centi-dBm; 0: the limit (see tx_power) */
+    int32_t tx_power_cdbm; /* EIRP asked, centi-dBm; 0: the limit (see tx_power) */
     /* The device's plan for EIRP and dwell time (GsDown.frequency_plan_id; same band as the
      * gateway's); NULL: the gateway's. Sub-bands and duty cycle are always the gateway's. */
     const lorawan_freqplan_t *plan;
-    bool schedule_late;       /* the gateway's schedule_downlink_late */
-    uint64_t tag;             /* the caller's, returned when the transmission is preempted */
+    bool schedule_late; /* the gateway's schedule_downlink_late */
+    uint64_t tag;       /* the caller's, returned when the transmission is preempted */
 } gs_sched_request_t;
 
 typedef struct gs_sched_result {
-    int reason;             /* GS_SCHED_OK, or the refusal */
-    int rx1_reason;         /* CLASS_A: RX1's outcome (GS_SCHED_OK when chosen,
-                               GS_SCHED_NOT_TRIED when absent); otherwise NOT_TRIED */
-    int rx2_reason;         /* RX2's outcome (NOT_TRIED when RX1 was chosen or RX2 absent) */
-    uint8_t window;         /* 1 or 2 for class A; 0 for IMMEDIATE / ABSOLUTE */
-    uint32_t id;            /* nonzero on success */
-    int64_t start_us;       /* concentrator time; (uint32_t)start_us is txpk.tmst */
+    int reason;       /* GS_SCHED_OK, or the refusal */
+    int rx1_reason;   /* CLASS_A: RX1's outcome (GS_SCHED_OK when chosen,
+                         GS_SCHED_NOT_TRIED when absent); otherwise NOT_TRIED */
+    int rx2_reason;   /* RX2's outcome (NOT_TRIED when RX1 was chosen or RX2 absent) */
+    uint8_t window;   /* 1 or 2 for class A; 0 for IMMEDIATE / ABSOLUTE */
+    uint32_t id;      /* nonzero on success */
+    int64_t start_us; /* concentrator time; (uint32_t)start_us is txpk.tmst */
     uint32_t airtime_us;
-    uint32_t freq_hz;       /* of the window chosen */
-    int32_t eirp_cdbm;      /* EIRP to use (the caller subtracts the antenna gain) */
-    int64_t handover_us;    /* when to hand it to the gateway (now unless schedule late) */
+    uint32_t freq_hz;    /* of the window chosen */
+    int32_t eirp_cdbm;   /* EIRP to use (the caller subtracts the antenna gain) */
+    int64_t handover_us; /* when to hand it to the gateway (now unless schedule late) */
     size_t n_preempted;
     uint64_t preempted[GS_SCHED_MAX_PREEMPT]; /* tags of transmissions removed for this one */
 } gs_sched_result_t;
@@ -211,7 +212,7 @@ typedef struct gs_sched_sub_band_stats {
 
 /* Internal state; read only through the functions below. */
 typedef struct gs_sched_tx {
-    uint32_t id;            /* 0: free slot */
+    uint32_t id; /* 0: free slot */
     int64_t start_us;
     uint32_t airtime_us;
     uint8_t sub_band;
@@ -223,13 +224,15 @@ typedef struct gs_sched_tx {
 
 typedef struct gs_sched_sub_band {
     lorawan_sub_band_t sb;
-    int64_t newest_bucket;                  /* bucket index (end / width) of the newest fold */
+    int64_t newest_bucket; /* bucket index (end / width) of the newest fold */
     uint32_t bucket_us[GS_SCHED_DC_BUCKETS];
 } gs_sched_sub_band_t;
 
 typedef struct gs_sched {
     gs_sched_config_t cfg;
     const lorawan_band_t *band;
+    lorawan_rp_rev_t rev;    /* the newest revision defining the band (TTS: band.GetLatest) */
+    int64_t bucket_width_us; /* dc_window_us / GS_SCHED_DC_BUCKETS, rounded up */
     size_t n_sub_bands;
     gs_sched_sub_band_t sub_bands[GS_SCHED_MAX_SUB_BANDS];
     gs_sched_tx_t tx[GS_SCHED_MAX_TX]; /* unordered; id 0 = free */
