@@ -71,6 +71,24 @@ static is_op_t *ent_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 #define COLS(id, extra)                                                                            \
     id ", data::text, " IS_TS("created_at") ", " IS_TS("updated_at") ", " IS_TS("deleted_at") extra
 
+/* The gateway index row (lw_control.gateways, control migration 0005; read through
+ * tenant/euis.h by the Gateway Server) of every row of `src` (gateway_id, eui, data) of tenant
+ * `tenant` (SQL expressions), upserted: a CTE body for the statement that writes the gateway,
+ * so that both commit together. */
+#define GW_INDEX_UPSERT(tenant, src)                                                               \
+    "INSERT INTO lw_control.gateways SELECT " tenant ", x.gateway_id, x.eui, s.*, now() FROM " src \
+    " x, lw_control.gateway_settings(x.data::jsonb) s ON CONFLICT (tenant_id, gateway_id) DO "     \
+    "UPDATE SET eui = EXCLUDED.eui, frequency_plan_ids = EXCLUDED.frequency_plan_ids, "            \
+    "schedule_downlink_late = EXCLUDED.schedule_downlink_late, "                                   \
+    "enforce_duty_cycle = EXCLUDED.enforce_duty_cycle, "                                           \
+    "schedule_anytime_delay_ms = EXCLUDED.schedule_anytime_delay_ms, "                             \
+    "update_location_from_status = EXCLUDED.update_location_from_status, "                         \
+    "location_public = EXCLUDED.location_public, status_public = EXCLUDED.status_public, "         \
+    "require_authenticated_connection = EXCLUDED.require_authenticated_connection, "               \
+    "antenna_gain = EXCLUDED.antenna_gain, latitude = EXCLUDED.latitude, "                         \
+    "longitude = EXCLUDED.longitude, altitude = EXCLUDED.altitude, accuracy = EXCLUDED.accuracy, " \
+    "location_source = EXCLUDED.location_source, updated_at = now()"
+
 static const char *cols_of(const is_kind_t *k)
 {
     if (k == &is_kind_user)
@@ -321,7 +339,8 @@ static void create_inserting(is_op_t *op, const PGresult *res)
             "m AS (INSERT INTO %s.memberships (entity_type, entity_id, account_id, "
             "account_type, rights) SELECT 'gateway', gateway_id, $3, $4, $5::text[] FROM ins), "
             "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
-            "SELECT eui, $6, gateway_id FROM ins WHERE eui IS NOT NULL) SELECT * FROM ins",
+            "SELECT eui, $6, gateway_id FROM ins WHERE eui IS NOT NULL), "
+            "x AS (" GW_INDEX_UPSERT("$6", "ins") ") SELECT * FROM ins",
             op->sq, op->sq, owner_table, owner_col, cols_of(k), op->sq);
     } else {
         snprintf(op->sql, sizeof op->sql,
@@ -728,9 +747,21 @@ static void update_row(is_op_t *op, const PGresult *res)
                  "u AS (UPDATE %s.gateways SET data = $2::jsonb, eui = $3, updated_at = now() "
                  "WHERE gateway_id = $1 RETURNING %s), "
                  "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
-                 "SELECT eui, $4, gateway_id FROM u WHERE eui IS NOT NULL) SELECT * FROM u",
+                 "SELECT eui, $4, gateway_id FROM u WHERE eui IS NOT NULL), "
+                 "x AS (" GW_INDEX_UPSERT("$4", "u") ") SELECT * FROM u",
                  op->sq, cols_of(k));
         is_op_query(op, op->sql, 4, pg, update_done);
+        free(data);
+        return;
+    } else if (k == &is_kind_gw) {
+        /* The index row follows the gateway's settings in the same statement. */
+        p[2] = op->t.id;
+        snprintf(op->sql, sizeof op->sql,
+                 "WITH u AS (UPDATE %s.gateways SET data = $2::jsonb, updated_at = now() "
+                 "WHERE gateway_id = $1 RETURNING %s), "
+                 "x AS (" GW_INDEX_UPSERT("$3", "u") ") SELECT * FROM u",
+                 op->sq, cols_of(k));
+        is_op_query(op, op->sql, 3, p, update_done);
         free(data);
         return;
     } else
@@ -853,6 +884,8 @@ static void delete_righted(is_op_t *op)
                  "WITH g AS (UPDATE %s.gateways SET deleted_at = now() WHERE gateway_id = $1 "
                  "AND deleted_at IS NULL RETURNING gateway_id), "
                  "c AS (DELETE FROM lw_control.gateway_euis WHERE tenant_id = $2 AND gateway_id "
+                 "IN (SELECT gateway_id FROM g)), "
+                 "x AS (DELETE FROM lw_control.gateways WHERE tenant_id = $2 AND gateway_id "
                  "IN (SELECT gateway_id FROM g)) SELECT count(*) FROM g",
                  op->sq);
     } else if (v == V_DELETE && k == &is_kind_app) {
@@ -874,9 +907,11 @@ static void delete_righted(is_op_t *op)
                            "the EUI of gateway `%s` is registered again meanwhile", op->id);
         snprintf(op->sql, sizeof op->sql,
                  "WITH g AS (UPDATE %s.gateways SET deleted_at = NULL, updated_at = now() "
-                 "WHERE gateway_id = $1 AND deleted_at IS NOT NULL RETURNING gateway_id, eui), "
+                 "WHERE gateway_id = $1 AND deleted_at IS NOT NULL RETURNING gateway_id, eui, "
+                 "data), "
                  "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
-                 "SELECT eui, $2, gateway_id FROM g WHERE eui IS NOT NULL) SELECT count(*) FROM g",
+                 "SELECT eui, $2, gateway_id FROM g WHERE eui IS NOT NULL), "
+                 "x AS (" GW_INDEX_UPSERT("$2", "g") ") SELECT count(*) FROM g",
                  op->sq);
     } else if (v == V_RESTORE) {
         snprintf(op->sql, sizeof op->sql,
@@ -898,9 +933,12 @@ static void delete_righted(is_op_t *op)
                  "WITH k AS (DELETE FROM %s.api_keys WHERE entity_type = '%s' AND entity_id = $1), "
                  "m AS (DELETE FROM %s.memberships WHERE entity_type = '%s' AND entity_id = $1), "
                  "c AS (DELETE FROM lw_control.%s WHERE tenant_id = $2 AND %s = $1), "
+                 "x AS (DELETE FROM lw_control.gateways WHERE tenant_id = $2 AND gateway_id = $1 "
+                 "AND %s), "
                  "d AS (DELETE FROM %s.%s WHERE %s = $1 RETURNING 1) SELECT count(*) FROM d",
                  op->sq, type, op->sq, type, k == &is_kind_gw ? "gateway_euis" : "end_device_euis",
-                 k == &is_kind_gw ? "gateway_id" : "application_id", op->sq, k->table, k->id_field);
+                 k == &is_kind_gw ? "gateway_id" : "application_id",
+                 k == &is_kind_gw ? "true" : "false", op->sq, k->table, k->id_field);
     }
     is_op_query(op, op->sql, 2, p, changed);
 }
