@@ -225,13 +225,15 @@ int ns_adr_adapt(ns_mac_state_t *st, const ns_mac_ctx_t *ctx)
     const ns_mac_recent_uplink_t *last = ns_mac_recent_uplink_at(st, first + n - 1);
     lorawan_dr_t ldr;
     float floor_db = 0, margin = 0;
+    float adr_margin_db = a->dynamic.has_margin ? a->dynamic.margin : NS_ADR_DEFAULT_MARGIN_DB;
+    bool margin_base_valid = false;
     if (lorawan_band_datarate(band, rev, last->data_rate_index, false, &ldr) != 0)
         return 0;
     if (ldr.modulation == LORAWAN_MOD_LORA) {
         if (ns_adr_demodulation_floor(ldr.spreading_factor, ldr.bandwidth_hz, &floor_db) != 0)
             return 0;
-        float adr_margin = a->dynamic.has_margin ? a->dynamic.margin : NS_ADR_DEFAULT_MARGIN_DB;
-        margin = max_snr - floor_db - adr_margin;
+        margin = max_snr - floor_db - adr_margin_db;
+        margin_base_valid = true;
     }
     bool optimal = n >= NS_ADR_OPTIMAL_UPLINKS;
     if (!optimal)
@@ -277,25 +279,29 @@ int ns_adr_adapt(ns_mac_state_t *st, const ns_mac_ctx_t *ctx)
         break;
     }
 
-    /* lwstack: step the data rate down when the link lacks at least one step of margin at
-     * the strongest TX power allowed (without the safety margin, which only guards raises). */
-    float down_margin = optimal ? margin : margin + NS_ADR_SAFETY_MARGIN_DB;
-    if (des->adr_tx_power_index == min_tx && down_margin <= -NS_ADR_DR_STEP_DB &&
-        des->adr_data_rate_index > min_dr) {
-        float want = -down_margin / NS_ADR_DR_STEP_DB;
+    /* lwstack: step the data rate down when the recent uplinks lack at least one step of
+     * margin. TTS only raises (the device's ADR back-off lowers it, after ADR_ACK_LIMIT +
+     * ADR_ACK_DELAY uplinks without a downlink); the maximum over the whole window would
+     * hide a degraded link behind old good uplinks, so the decision uses the last
+     * NS_ADR_STEP_DOWN_UPLINKS only, without the safety margin (which guards raises). */
+    unsigned recent = n < NS_ADR_STEP_DOWN_UPLINKS ? n : NS_ADR_STEP_DOWN_UPLINKS;
+    float recent_snr = ns_mac_recent_uplink_at(st, first + n - recent)->max_snr;
+    for (unsigned i = first + n - recent + 1; i < first + n; i++)
+        if (ns_mac_recent_uplink_at(st, i)->max_snr > recent_snr)
+            recent_snr = ns_mac_recent_uplink_at(st, i)->max_snr;
+    float recent_margin = margin_base_valid ? recent_snr - floor_db - adr_margin_db : 0;
+    /* Compensated first by more TX power (a lower index), down to the strongest allowed. */
+    recent_margin += tx_power_step(band, rev, (unsigned)min_tx, cur->adr_tx_power_index);
+    if (recent_margin <= -NS_ADR_DR_STEP_DB && cur_dr > min_dr) {
+        float want = -recent_margin / NS_ADR_DR_STEP_DB;
         int k = (int)want;
         if ((float)k < want)
             k++; /* ceil, without libm */
-        int target = (int)des->adr_data_rate_index - k;
-        if (target < min_dr)
-            target = min_dr;
-        int d = target;
+        int d = cur_dr - k < min_dr ? min_dr : cur_dr - k;
         while (d > min_dr && !(allowed & (1u << d)))
             d--;
-        if (!(allowed & (1u << d)))
-            d = min_dr;
-        if (d < des->adr_data_rate_index)
-            des->adr_data_rate_index = (uint8_t)d;
+        des->adr_data_rate_index = (uint8_t)d;
+        des->adr_tx_power_index = (uint8_t)min_tx;
     }
 
     /* NbTrans (TTS adrAdaptNbTrans). */

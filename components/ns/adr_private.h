@@ -17,8 +17,10 @@
  *            lower index (more power) to recover a missing margin;
  *   NbTrans: from the frame loss rate once 10 uplinks are known: < 5 % 1 + n/3,
  *            < 10 % unchanged, < 30 % 2 + n/2, else 3; clamped by the settings.
- *   lwstack addition: when the margin is still negative at the highest TX power (index
- *   minimum), the data rate steps down by ceil(-margin / 2.5), not below the minimum allowed.
+ *   lwstack addition (stepping down): over the last NS_ADR_STEP_DOWN_UPLINKS ADR uplinks,
+ *   margin' = their max SNR - floor - adr margin + the dB the TX power can still rise; when
+ *   margin' <= -2.5 dB (a whole step short) the data rate goes down by ceil(-margin' / 2.5)
+ *   (not below the minimum allowed) at the strongest TX power allowed, overriding the above.
  * Mode static: desired = mac_settings.adr.static; mode disabled: desired = current. */
 #ifndef NS_ADR_PRIVATE_H
 #define NS_ADR_PRIVATE_H
@@ -30,6 +32,8 @@
 #define NS_ADR_DR_STEP_DB        2.5f
 #define NS_ADR_MAX_NB_TRANS      3u
 #define NS_ADR_OPTIMAL_UPLINKS   20u
+/* lwstack: the newest uplinks that decide a step down. */
+#define NS_ADR_STEP_DOWN_UPLINKS 5u
 
 /* The SNR (dB) below which a LoRa signal of spreading factor sf and bandwidth bw_hz cannot
  * be demodulated (TTS demodulationFloor: SF6..SF12 at 125/250/500 kHz). Returns 0, or
