@@ -40,6 +40,16 @@ static const uint8_t dc_ceiling_pct[GS_SCHED_PRIO_HIGHEST + 1] = {40, 50, 60, 70
 #define RECEIVE_DELAY1_S     1
 #define RX2_AFTER_RX1_US     1000000LL
 
+/* Times the arithmetic below accepts: differences and sums of two of them, plus airtimes
+ * and windows, stay far from int64 overflow. 2^62 µs is 146,000 years. */
+#define TIME_ABS_MAX (1LL << 62)
+#define SPAN_MAX     (1LL << 40) /* 12.7 days: the furthest a request may point from now */
+
+static bool time_ok(int64_t t)
+{
+    return t >= -TIME_ABS_MAX && t <= TIME_ABS_MAX;
+}
+
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
@@ -85,6 +95,8 @@ int gs_sched_init(gs_sched_t *s, const gs_sched_config_t *cfg)
         s->cfg.max_advance_us = GS_SCHED_MAX_ADVANCE_US;
     if (s->cfg.dc_window_us <= 0)
         s->cfg.dc_window_us = GS_SCHED_DC_WINDOW_US;
+    if (s->cfg.max_advance_us > SPAN_MAX || s->cfg.dc_window_us > SPAN_MAX)
+        return GS_SCHED_INVALID;
     s->bucket_width_us = (s->cfg.dc_window_us + GS_SCHED_DC_BUCKETS - 1) / GS_SCHED_DC_BUCKETS;
     s->n_sub_bands = n;
     for (size_t i = 0; i < n; i++) {
@@ -98,7 +110,7 @@ int gs_sched_init(gs_sched_t *s, const gs_sched_config_t *cfg)
 int64_t gs_sched_extend(int64_t now_us, uint32_t ts)
 {
     int32_t delta = (int32_t)(uint32_t)(ts - (uint32_t)(uint64_t)now_us);
-    return now_us + delta;
+    return (int64_t)((uint64_t)now_us + (uint64_t)(int64_t)delta); /* wraps, never UB */
 }
 
 uint32_t gs_sched_airtime_us(const gs_sched_dr_t *dr, size_t phy_len)
@@ -498,13 +510,17 @@ int gs_sched_schedule(gs_sched_t *s, const gs_sched_request_t *req, int64_t now_
     out->rx1_reason = GS_SCHED_NOT_TRIED;
     out->rx2_reason = GS_SCHED_NOT_TRIED;
     if (s == NULL || req == NULL || s->band == NULL || (int)req->priority < 0 ||
-        req->priority > GS_SCHED_PRIO_HIGHEST)
+        req->priority > GS_SCHED_PRIO_HIGHEST || !time_ok(now_us))
         return out->reason;
+    if (rtt_us > SPAN_MAX)
+        rtt_us = SPAN_MAX;
     int64_t lead = lead_us(s, rtt_us);
     attempt_t a;
     switch (req->timing) {
     case GS_SCHED_CLASS_A: {
-        if (req->rx1_delay_s > 15 || (!req->rx1.present && !req->rx2.present))
+        if (req->rx1_delay_s > 15 || (!req->rx1.present && !req->rx2.present) ||
+            !time_ok(req->uplink_us) || req->uplink_us - now_us > SPAN_MAX ||
+            now_us - req->uplink_us > SPAN_MAX)
             return out->reason;
         int64_t delay_s = req->rx1_delay_s != 0 ? req->rx1_delay_s
                           : req->join_accept    ? JOIN_ACCEPT_DELAY1_S
@@ -526,6 +542,9 @@ int gs_sched_schedule(gs_sched_t *s, const gs_sched_request_t *req, int64_t now_
         return out->reason;
     }
     case GS_SCHED_ABSOLUTE:
+        if (!time_ok(req->absolute_us) || req->absolute_us - now_us > SPAN_MAX ||
+            now_us - req->absolute_us > SPAN_MAX)
+            return out->reason;
         out->rx2_reason = attempt_at(s, req, &req->rx2, req->absolute_us, now_us, lead, &a);
         if (out->rx2_reason == GS_SCHED_NOT_TRIED)
             out->rx2_reason = GS_SCHED_INVALID;
@@ -580,6 +599,8 @@ size_t gs_sched_sub_band_stats(const gs_sched_t *s, int64_t now_us, gs_sched_sub
 {
     if (s == NULL)
         return 0;
+    if (!time_ok(now_us))
+        now_us = 0;
     int64_t w = s->cfg.dc_window_us, from = now_us - w;
     for (size_t sb = 0; sb < s->n_sub_bands && sb < cap && out != NULL; sb++) {
         int64_t used = 0;

@@ -45,7 +45,8 @@
  *   too_long    the PHYPayload is longer than the data rate's maximum (M + 5, the dwell-time
  *               table when dwell time applies).
  *   invalid     frequency outside every sub-band of the plan, a data rate that is not a
- *               downlink data rate of the band, no window, bad arguments.
+ *               downlink data rate of the band, no window, bad arguments (times beyond
+ *               +-2^62 µs, an uplink or absolute time more than 2^40 µs, 12.7 days, from now).
  *   queue_full  GS_SCHED_MAX_TX transmissions are all still pending (none has ended).
  *
  * Class A (GS_SCHED_CLASS_A): RX1 opens rx1_delay_s after the uplink's counter value, RX2 one
@@ -71,6 +72,10 @@
  * handover_us says when to hand the downlink to the gateway: start - max(schedule_late_us
  * (default 800 ms, TTS's UDP ScheduleLateTime), lead), or now when that is already past.
  * Without it, handover_us = now and the transmission counts as handed over at once.
+ *
+ * One frequency plan per gateway: TTS lets a gateway have several plans of one band; the
+ * caller passes the first (their sub-bands must agree anyway). The device's plan, when the
+ * GsDown names one, sets EIRP and dwell time per request.
  *
  * Life of a transmission: gs_sched_schedule() returns an id (nonzero); the caller then calls
  * gs_sched_handover() when it sends it to the gateway (schedule-late only), gs_sched_txack()
@@ -258,7 +263,9 @@ int gs_sched_schedule(gs_sched_t *s, const gs_sched_request_t *req, int64_t now_
 int gs_sched_handover(gs_sched_t *s, uint32_t id);
 
 /* The gateway's TX_ACK / dntxed: transmitted keeps it counted (done); not transmitted
- * (TOO_LATE, COLLISION_PACKET, ...) removes it, its airtime not counted. Returns GS_SCHED_OK,
+ * (Semtech TOO_LATE, TOO_EARLY, COLLISION_PACKET, COLLISION_BEACON, TX_FREQ, GPS_UNLOCKED)
+ * removes it, its airtime not counted. Semtech's TX_POWER is a warning (sent at the closest
+ * lower power): transmitted. Returns GS_SCHED_OK,
  * or GS_SCHED_INVALID for an unknown id (already released or folded: nothing to do). */
 int gs_sched_txack(gs_sched_t *s, uint32_t id, bool transmitted);
 
