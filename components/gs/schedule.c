@@ -95,7 +95,10 @@ int gs_sched_init(gs_sched_t *s, const gs_sched_config_t *cfg)
         s->cfg.max_advance_us = GS_SCHED_MAX_ADVANCE_US;
     if (s->cfg.dc_window_us <= 0)
         s->cfg.dc_window_us = GS_SCHED_DC_WINDOW_US;
-    if (s->cfg.max_advance_us > SPAN_MAX || s->cfg.dc_window_us > SPAN_MAX)
+    if (s->cfg.schedule_anytime_delay_us < 0)
+        s->cfg.schedule_anytime_delay_us = 0;
+    if (s->cfg.max_advance_us > SPAN_MAX || s->cfg.dc_window_us > SPAN_MAX ||
+        s->cfg.schedule_anytime_delay_us > SPAN_MAX)
         return GS_SCHED_INVALID;
     s->bucket_width_us = (s->cfg.dc_window_us + GS_SCHED_DC_BUCKETS - 1) / GS_SCHED_DC_BUCKETS;
     s->n_sub_bands = n;
@@ -266,6 +269,7 @@ typedef struct attempt {
     size_t sub_band;
     uint32_t airtime_us;
     int32_t eirp_cdbm;
+    uint8_t dr_index;
     int64_t start_us;
     bool preempt[GS_SCHED_MAX_TX];
     size_t n_preempt;
@@ -314,6 +318,7 @@ static int check_radio(const gs_sched_t *s, const gs_sched_request_t *req,
     lorawan_dr_t d;
     if (lorawan_band_datarate_dwell(s->band, s->rev, dr_index, false, dwell, &d) != 0)
         return GS_SCHED_INVALID;
+    a->dr_index = dr_index;
     a->airtime_us = gs_sched_airtime_us(&win->dr, req->phy_len);
     if (a->airtime_us == 0)
         return GS_SCHED_INVALID;
@@ -425,6 +430,8 @@ static int attempt_asap(gs_sched_t *s, const gs_sched_request_t *req, int64_t no
     int rc = check_radio(s, req, win, a);
     if (rc != GS_SCHED_OK)
         return rc;
+    if (s->cfg.schedule_anytime_delay_us > lead)
+        lead = s->cfg.schedule_anytime_delay_us;
     int64_t t0 = now + lead, d = a->airtime_us, w = s->cfg.dc_window_us;
     int64_t cand[CAND_MAX];
     size_t n = 0;
@@ -490,6 +497,8 @@ static void commit(gs_sched_t *s, const gs_sched_request_t *req, attempt_t *a, i
     out->start_us = a->start_us;
     out->airtime_us = a->airtime_us;
     out->freq_hz = a->win->freq_hz;
+    out->dr = a->win->dr;
+    out->dr_index = a->dr_index;
     out->eirp_cdbm = a->eirp_cdbm;
     out->handover_us = now;
     if (req->schedule_late) {

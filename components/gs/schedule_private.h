@@ -54,10 +54,10 @@
  * RX1 is tried first; when it cannot be made (any refusal above), RX2 is tried; the result
  * gives the window chosen and, in rx1_reason, why RX1 was skipped (for logs and events).
  * When both fail, `reason` is RX2's refusal (RX1's when RX2 is absent).
- * IMMEDIATE (class C): the earliest start >= now + lead at which the transmission neither
- * conflicts nor exceeds the duty cycle, in the rx2 window's parameters (the only one used).
- * Refused (duty_cycle, or conflict when that was the last obstacle) when no such start
- * exists within max_advance_us (the duty-cycle window when scheduling late). Never preempts.
+ * IMMEDIATE (class C): the earliest start >= now + max(lead, schedule_anytime_delay) at which the
+ * transmission neither conflicts nor exceeds the duty cycle, in the rx2 window's parameters (the
+ * only one used). Refused (duty_cycle, or conflict when that was the last obstacle) when no such
+ * start exists within max_advance_us (the duty-cycle window when scheduling late). Never preempts.
  * ABSOLUTE (class B/C at a given time): at absolute_us (the caller converts GPS/Unix time to
  * the concentrator base), in rx2's parameters; same checks as one class A window.
  *
@@ -149,6 +149,9 @@ typedef struct gs_sched_config {
     uint32_t schedule_late_us; /* 0: GS_SCHED_SCHEDULE_LATE_US */
     int64_t max_advance_us;    /* 0: GS_SCHED_MAX_ADVANCE_US */
     int64_t dc_window_us;      /* 0: GS_SCHED_DC_WINDOW_US */
+    /* The gateway's schedule_anytime_delay (TTS): IMMEDIATE starts no earlier than now plus
+     * this (and the lead). 0: not set, the lead alone (rtt/2 + margin). */
+    int64_t schedule_anytime_delay_us;
 } gs_sched_config_t;
 
 /* A downlink data rate. LoRa: sf 5..12, bw_hz 125000/250000/500000, cr_den 5..8 (4/5..4/8;
@@ -201,6 +204,8 @@ typedef struct gs_sched_result {
     int64_t start_us; /* concentrator time; (uint32_t)start_us is txpk.tmst */
     uint32_t airtime_us;
     uint32_t freq_hz;    /* of the window chosen */
+    gs_sched_dr_t dr;    /* of the window chosen */
+    uint8_t dr_index;    /* the band's downlink data rate index of dr (Basics Station) */
     int32_t eirp_cdbm;   /* EIRP to use (the caller subtracts the antenna gain) */
     int64_t handover_us; /* when to hand it to the gateway (now unless schedule late) */
     size_t n_preempted;

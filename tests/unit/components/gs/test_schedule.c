@@ -145,6 +145,8 @@ static void test_gs_sched_class_a__rx1(void **state)
     assert_int_equal(res.start_us, T0 + S_US);
     assert_int_equal(res.airtime_us, SF7_13_US);
     assert_int_equal(res.freq_hz, 868100000u);
+    assert_int_equal(res.dr_index, 5); /* SF7/125 kHz */
+    assert_int_equal(res.dr.sf, 7);
     assert_int_equal(res.eirp_cdbm, 1615); /* 868.0-868.6 MHz: 14 dBm ERP */
     assert_int_equal(res.handover_us, T0 + 100 * MS_US);
     assert_true(res.id != 0);
@@ -165,6 +167,7 @@ static void test_gs_sched_class_a__rx1_too_late_takes_rx2(void **state)
     assert_int_equal(res.start_us, T0 + 2 * S_US);
     assert_int_equal(res.airtime_us, SF12_13_US);
     assert_int_equal(res.eirp_cdbm, 2915); /* 869.4-869.65 MHz: 27 dBm ERP */
+    assert_int_equal(res.dr_index, 0);
     /* exactly 130 ms ahead is in time */
     init("EU_863_870_TTN", true, GS_SCHED_DWELL_PLAN, 0);
     assert_int_equal(sched(&r, T0 + S_US - 130000, &res), GS_SCHED_OK);
@@ -562,6 +565,7 @@ static void test_gs_sched_us915__no_duty_cycle_no_downlink_dwell(void **state)
         assert_int_equal(gs_sched_schedule(&S, &r, T0 + i * 700 * MS_US, -1, &res), GS_SCHED_OK);
         assert_int_equal(res.airtime_us, 575488);
         assert_int_equal(res.eirp_cdbm, 3000);
+        assert_int_equal(res.dr_index, 8);
     }
     gs_sched_request_t r = absolute(T0 + 500 * S_US, w, 13, GS_SCHED_PRIO_NORMAL);
     r.tx_power_cdbm = 3001;
@@ -661,6 +665,16 @@ static void test_gs_sched_immediate__earliest_slot(void **state)
     /* no rx2 window */
     r.rx2.present = false;
     assert_int_equal(sched(&r, T0, &c), GS_SCHED_INVALID);
+    /* the gateway's schedule_anytime_delay (530 ms) when longer than the lead */
+    gs_sched_config_t cfg = {.plan = lorawan_freqplan_find("EU_863_870_TTN"),
+                             .enforce_duty_cycle = true,
+                             .schedule_anytime_delay_us = 530 * MS_US};
+    assert_int_equal(gs_sched_init(&S, &cfg), GS_SCHED_OK);
+    r.rx2.present = true;
+    assert_int_equal(gs_sched_schedule(&S, &r, T0, 60000, &c), GS_SCHED_OK);
+    assert_int_equal(c.start_us, T0 + 530 * MS_US);
+    assert_int_equal(gs_sched_schedule(&S, &r, T0, 2000 * MS_US, &c), GS_SCHED_OK);
+    assert_int_equal(c.start_us, T0 + 1030 * MS_US); /* lead 1 s + 30 ms */
 }
 
 static void test_gs_sched_immediate__waits_for_duty_cycle(void **state)
