@@ -235,6 +235,30 @@ static void test_gs_sched_class_a__counter_rollover(void **state)
     assert_int_equal((uint32_t)res.start_us, 499999u); /* txpk.tmst after the wrap */
 }
 
+static void test_gs_sched_conflict__across_rollover(void **state)
+{
+    (void)state;
+    init("EU_863_870_TTN", true, GS_SCHED_DWELL_PLAN, 0);
+    int64_t epoch = 9LL * 4294967296LL;
+    gs_sched_result_t a, b;
+    /* an uplink before the wrap: RX1 lands 200 ms after it */
+    int64_t now = epoch - 700000;
+    gs_sched_request_t r = class_a(13);
+    r.uplink_us = gs_sched_extend(now, 0xFFFFFFFFu - 799999u);
+    assert_int_equal(sched(&r, now, &a), GS_SCHED_OK);
+    assert_int_equal(a.start_us, epoch + 200000);
+    /* a later uplink, 30 ms after the first, reported after the wrap: its RX1 (epoch + 230
+     * ms) overlaps the first's, which the 64-bit base sees across the wrap */
+    now = epoch + 20000;
+    r.uplink_us = gs_sched_extend(now, 0xFFFFFFFFu - 769999u);
+    assert_int_equal(r.uplink_us, epoch - 770000);
+    assert_int_equal(sched(&r, now, &b), GS_SCHED_OK);
+    assert_int_equal(b.window, 2);
+    assert_int_equal(b.rx1_reason, GS_SCHED_CONFLICT);
+    assert_int_equal(b.start_us, epoch + 1230000);
+    assert_int_equal((uint32_t)b.start_us, 1230000u);
+}
+
 static void test_gs_sched_class_a__tx_power(void **state)
 {
     (void)state;
@@ -946,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_gs_sched_class_a__rtt_sets_lead),
         cmocka_unit_test(test_gs_sched_class_a__join_accept_delays),
         cmocka_unit_test(test_gs_sched_class_a__counter_rollover),
+        cmocka_unit_test(test_gs_sched_conflict__across_rollover),
         cmocka_unit_test(test_gs_sched_class_a__tx_power),
         cmocka_unit_test(test_gs_sched_class_a__invalid),
         cmocka_unit_test(test_gs_sched_conflict__rx2_then_refused),
