@@ -11,6 +11,11 @@ set -euo pipefail
 : "${LWSTACK_BIN:?LWSTACK_BIN must point at the lwstack executable}"
 : "${LWSTACK_SRC:?LWSTACK_SRC must point at the checkout}"
 
+# The data path's listeners have fixed default ports (js.listen :1886, ...): in tests, where
+# several stacks and worktrees run at once, they bind any free port unless a test passes its
+# own (a flag beats the environment).
+export LWSTACK_JS_LISTEN=${LWSTACK_JS_LISTEN:-127.0.0.1:0}
+
 LW_T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lwtest.XXXXXX")
 LW_T_PIDS=()
 LW_T_PGDATA=""

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# The Join Server (issue 9 items 8 and 10) against a running lwstack: two tenants, devices
+# registered through the IS API and given root keys through the JS API; Backend Interfaces
+# JoinReq built by the device's side (tests/integration/js/lwjoin.js, the npm package
+# lora-packet) and the JoinAns checked with it: the join-accept decrypts and verifies and
+# the session keys match what the device derives. A replayed DevNonce is refused with an
+# event; the JoinNonce keeps increasing across a SIGKILL; AppSKeyReq; the other tenant's
+# devices are out of reach; no key reaches a log.
+. "$(dirname "$0")/lib.sh"
+
+lwjoin="$LWSTACK_SRC/tests/integration/js/lwjoin.js"
+if [ ! -f "$LWSTACK_SRC/tests/crosscheck/node_modules/lora-packet/package.json" ]; then
+    echo "lora-packet missing: run 'npm ci' in tests/crosscheck" >&2
+    exit 1
+fi
+
+lw_t_pg_start
+lw_t_kafka_start 4
+"$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
+port=$(lw_t_free_port)
+jsport=$(lw_t_free_port)
+ROOT_KEK=000102030405060708090a0b0c0d0e0f
+NS_KEK=101112131415161718191a1b1c1d1e1f
+AS_KEK=202122232425262728292a2b2c2d2e2f
+stack_args=(--js.listen "127.0.0.1:$jsport" --js.key-encryption-key "$ROOT_KEK"
+    --js.keks.ns-dev "$NS_KEK" --js.keks.as-dev "$AS_KEK" --js.network-server-kek-label ns-dev
+    --js.dev-nonce-limit 3)
+lw_t_stack stack "$port" "${stack_args[@]}"
+api="http://127.0.0.1:$port/api/v3"
+bi="http://127.0.0.1:$jsport/"
+PASS='Secret-passw0rd'
+
+adm() { lw_t_adm "$@"; }
+body() { lw_t_body "$@"; }
+count() { lw_t_psql -c "SELECT count(*) FROM $1"; }
+
+# Keys (big-endian hex as consoles print them).
+ACME_APP_KEY=2b7e151628aed2a6abf7158809cf4f3c
+GLOBEX_APP_KEY=a1a2a3a4a5a6a7a8a9aaabacadaeafa0
+GLOBEX_NWK_KEY=0f1e2d3c4b5a69788796a5b4c3d2e1f0
+JOIN_EUI=70b3d57ed0001234
+ACME_DEV_EUI=0004a30b001c0530
+GLOBEX_DEV_EUI=0004a30b001c0531
+
+# ---- two tenants, an application and a device each (IS API) --------------------------------
+for t in acme globex; do
+    r=$(lw_t_admin POST "$api/tenants" -d "{\"tenant\":{\"ids\":{\"tenant_id\":\"$t\"},\"state\":\"STATE_APPROVED\"},\"initial_user\":{\"ids\":{\"user_id\":\"admin\"},\"password\":\"$PASS\",\"primary_email_address\":\"admin@$t.example\"}}")
+    lw_t_eq "create tenant $t → 200" 200 "${r%% *}"
+    r=$(adm $t POST /users/admin/applications '{"application":{"ids":{"application_id":"app1"}}}')
+    lw_t_eq "$t: create app1 → 200" 200 "${r%% *}"
+done
+r=$(adm acme POST /applications/app1/devices "{\"end_device\":{\"ids\":{\"device_id\":\"dev1\",\"join_eui\":\"$JOIN_EUI\",\"dev_eui\":\"$ACME_DEV_EUI\"}}}")
+lw_t_eq "acme: create dev1 in the IS → 200" 200 "${r%% *}"
+r=$(adm globex POST /applications/app1/devices "{\"end_device\":{\"ids\":{\"device_id\":\"dev1\",\"join_eui\":\"$JOIN_EUI\",\"dev_eui\":\"$GLOBEX_DEV_EUI\"}}}")
+lw_t_eq "globex: create dev1 in the IS → 200" 200 "${r%% *}"
+
+# ---- the JS device API ----------------------------------------------------------------------
+r=$(adm acme PUT /js/applications/app1/devices/dev1 "{\"end_device\":{\"ids\":{\"device_id\":\"dev1\",\"application_ids\":{\"application_id\":\"app1\"}},\"root_keys\":{\"app_key\":{\"key\":\"$ACME_APP_KEY\"}}},\"field_mask\":{\"paths\":[\"root_keys.app_key.key\"]}}")
+lw_t_eq "acme: PUT JS dev1 with an AppKey → 200" 200 "${r%% *}"
+lw_t_eq "the answer shows the fields set (the admin key holds READ_KEYS)" "${ACME_APP_KEY^^}" "$(body "$r" | jq -r '.root_keys.app_key.key')"
+r=$(adm acme GET /js/applications/app1/devices/dev1)
+lw_t_eq "GET without a field mask: ids and times only, no keys" "created_at,ids,updated_at" "$(body "$r" | jq -r 'keys | join(",")')"
+r=$(adm globex PUT /js/applications/app1/devices/dev1 "{\"end_device\":{\"root_keys\":{\"app_key\":{\"key\":\"$GLOBEX_APP_KEY\"},\"nwk_key\":{\"key\":\"$GLOBEX_NWK_KEY\"}},\"net_id\":\"000013\"},\"field_mask\":{\"paths\":[\"root_keys\",\"net_id\"]}}")
+lw_t_eq "globex: PUT JS dev1 with AppKey, NwkKey and NetID → 200" 200 "${r%% *}"
+r=$(adm acme GET '/js/applications/app1/devices/dev1?field_mask=root_keys,resets_join_nonces')
+lw_t_eq "acme: GET root_keys → acme's AppKey (uppercase hex) and the EUIs from the IS" \
+    "${ACME_APP_KEY^^} null 70B3D57ED0001234 0004A30B001C0530" \
+    "$(body "$r" | jq -r '[.root_keys.app_key.key, (.root_keys.nwk_key|tostring), .ids.join_eui, .ids.dev_eui] | join(" ")')"
+r=$(adm globex GET '/js/applications/app1/devices/dev1?field_mask=root_keys,net_id')
+lw_t_eq "globex: the same IDs show globex's keys" "${GLOBEX_APP_KEY^^} ${GLOBEX_NWK_KEY^^} 000013" \
+    "$(body "$r" | jq -r '[.root_keys.app_key.key, .root_keys.nwk_key.key, .net_id] | join(" ")')"
+lw_t_eq "root keys are stored wrapped (48 hex digits, not the key)" "48 false" \
+    "$(lw_t_psql -c "SELECT length(app_key) || ' ' || (app_key = '$ACME_APP_KEY') FROM t_acme.js_devices")"
+r=$(adm acme PUT /js/applications/app1/devices/nodev "{\"end_device\":{\"resets_join_nonces\":true},\"field_mask\":{\"paths\":[\"resets_join_nonces\"]}}")
+lw_t_eq "PUT for a device the IS does not have → 404" "404 not_found" "$(lw_t_status_name "$r")"
+r=$(adm acme PUT /js/applications/app1/devices/dev1 '{"end_device":{"root_keys":{"app_key":{"key":"00"}}},"field_mask":{"paths":["root_keys.app_key.key"]}}')
+lw_t_eq "a short key → 400 naming the field" "400 invalid_field end_device.root_keys.app_key.key" \
+    "$(lw_t_status_name "$r") $(body "$r" | jq -r '.details[0].attributes.field')"
+r=$(adm acme PUT /js/applications/app1/devices/dev1 '{"end_device":{"colour":"red"}}')
+lw_t_eq "an unknown field → 400 unknown_field" "400 unknown_field" "$(lw_t_status_name "$r")"
+r=$(lw_t_http GET "$api/js/applications/app1/devices/dev1" -H "X-Tenant-ID: acme")
+lw_t_eq "no credentials → 401" 401 "${r%% *}"
+lw_t_eq "acme still holds one JS device, globex one" "1 1" "$(count t_acme.js_devices) $(count t_globex.js_devices)"
+
+# ---- Backend Interfaces: JoinReq → JoinAns (LoRaWAN 1.0.3) ------------------------------------
+# join_req VERSION(BI) MAC PHY DEVEUI [CFLIST]: the JoinReq an NS of NetID 000013 sends.
+join_req() {
+    local cf=""
+    [ -n "${5:-}" ] && cf=",\"CFList\":\"$5\""
+    curl -sS -X POST "$bi" -H 'Content-Type: application/json' -H 'X-Request-ID: test' \
+        -d "{\"ProtocolVersion\":\"$1\",\"TransactionID\":42,\"MessageType\":\"JoinReq\",\"SenderID\":\"000013\",\"SenderNSID\":\"70B3D57ED0000001\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"MACVersion\":\"$2\",\"PHYPayload\":\"$3\",\"DevEUI\":\"${4^^}\",\"DevAddr\":\"26011234\",\"DLSettings\":\"03\",\"RxDelay\":5$cf}"
+}
+phy=$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 1)
+ans=$(join_req 1.1 1.0.3 "$phy" "$ACME_DEV_EUI")
+lw_t_eq "JoinAns: Success, header answered" "JoinAns Success 42 000013 70B3D57ED0001234 70B3D57ED0000001" \
+    "$(jq -r '[.MessageType, .Result.ResultCode, (.TransactionID|tostring), .ReceiverID, .SenderID, .ReceiverNSID] | join(" ")' <<<"$ans")"
+acc=$(node "$lwjoin" accept 1.0.3 "$ACME_APP_KEY" "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 1 "$(jq -r .PHYPayload <<<"$ans")")
+lw_t_eq "the join-accept decrypts and verifies with the AppKey (lora-packet)" \
+    "true 1 000013 26011234 false 0 3 5" \
+    "$(jq -r '[.mic_ok, .join_nonce, .net_id, .dev_addr, .opt_neg, .rx1_dr_offset, .rx2_data_rate, .rx_delay] | map(tostring) | join(" ")' <<<"$acc")"
+lw_t_eq "NwkSKey wrapped under KEK ns-dev unwraps to the device's NwkSKey" \
+    "ns-dev $(jq -r .nwk_s_key <<<"$acc")" \
+    "$(jq -r .NwkSKey.KEKLabel <<<"$ans") $(node "$lwjoin" unwrap "$NS_KEK" "$(jq -r .NwkSKey.AESKey <<<"$ans")")"
+lw_t_eq "AppSKey in clear (no AS KEK label) is the device's AppSKey" \
+    " $(jq -r .app_s_key <<<"$acc")" \
+    "$(jq -r .AppSKey.KEKLabel <<<"$ans") $(jq -r '.AppSKey.AESKey | ascii_downcase' <<<"$ans")"
+lw_t_eq "1.0.x answer: no 1.1 keys, a SessionKeyID" "null null 32" \
+    "$(jq -r '[(.FNwkSIntKey|tostring), (.SNwkSIntKey|tostring), (.SessionKeyID|length|tostring)] | join(" ")' <<<"$ans")"
+SKID=$(jq -r .SessionKeyID <<<"$ans")
+ACME_APP_S_KEY=$(jq -r .app_s_key <<<"$acc")
+SESSION_KEYS="$(jq -r .nwk_s_key <<<"$acc")|$ACME_APP_S_KEY"
+lw_t_eq "DevNonce and JoinNonce persisted with the JoinAns" "{1} 1" \
+    "$(lw_t_psql -c "SELECT used_dev_nonces::text || ' ' || last_join_nonce FROM t_acme.js_devices")"
+
+ans=$(join_req 1.1 1.0.3 "$phy" "$ACME_DEV_EUI")
+lw_t_eq "replayed DevNonce → JoinReqFailed naming it" "JoinReqFailed DevNonce has already been used" \
+    "$(jq -r '.Result.ResultCode + " " + .Result.Description' <<<"$ans")"
+lw_t_eq "the replay changed nothing" "{1} 1" \
+    "$(lw_t_psql -c "SELECT used_dev_nonces::text || ' ' || last_join_nonce FROM t_acme.js_devices")"
+bad=$(node "$lwjoin" request "$GLOBEX_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 2)
+ans=$(join_req 1.0 1.0.3 "$bad" "$ACME_DEV_EUI")
+lw_t_eq "acme's device, another key's MIC → MICFailed" "MICFailed" "$(jq -r .Result.ResultCode <<<"$ans")"
+ans=$(join_req 1.0 1.0.3 "$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" 0004a30b001c0599 1)" 0004a30b001c0599)
+lw_t_eq "unregistered DevEUI → UnknownDevEUI" "UnknownDevEUI" "$(jq -r .Result.ResultCode <<<"$ans")"
+
+# ---- LoRaWAN 1.1 (globex): OptNeg, four session keys, CFList ------------------------------------
+CF=184f84e85684b85e84886684586e8400
+phy11=$(node "$lwjoin" request "$GLOBEX_NWK_KEY" "$JOIN_EUI" "$GLOBEX_DEV_EUI" 0)
+ans=$(join_req 1.1 1.1 "$phy11" "$GLOBEX_DEV_EUI" "$CF")
+lw_t_eq "globex 1.1 JoinAns → Success" Success "$(jq -r .Result.ResultCode <<<"$ans")"
+acc=$(node "$lwjoin" accept 1.1 "$GLOBEX_NWK_KEY" "$GLOBEX_APP_KEY" "$JOIN_EUI" "$GLOBEX_DEV_EUI" 0 "$(jq -r .PHYPayload <<<"$ans")")
+lw_t_eq "the 1.1 join-accept verifies under JSIntKey with OptNeg and the CFList" "true true $CF 1" \
+    "$(jq -r '[.mic_ok, .opt_neg, .cflist, .join_nonce] | map(tostring) | join(" ")' <<<"$acc")"
+SESSION_KEYS="$SESSION_KEYS|$(jq -r '[.f_nwk_s_int_key, .s_nwk_s_int_key, .nwk_s_enc_key, .app_s_key] | join("|")' <<<"$acc")"
+lw_t_eq "FNwkSIntKey, SNwkSIntKey, NwkSEncKey unwrap to the device's" \
+    "$(jq -r '[.f_nwk_s_int_key, .s_nwk_s_int_key, .nwk_s_enc_key] | join(" ")' <<<"$acc")" \
+    "$(for k in FNwkSIntKey SNwkSIntKey NwkSEncKey; do node "$lwjoin" unwrap "$NS_KEK" "$(jq -r ".$k.AESKey" <<<"$ans")"; done | paste -sd' ')"
+ans=$(join_req 1.1 1.1 "$phy11" "$GLOBEX_DEV_EUI")
+lw_t_eq "1.1: the same DevNonce again → JoinReqFailed (DevNonce is too small)" \
+    "JoinReqFailed DevNonce is too small" "$(jq -r '.Result.ResultCode + " " + .Result.Description' <<<"$ans")"
+lw_t_eq "globex's join left acme's nonces alone" "{1} 1" \
+    "$(lw_t_psql -c "SELECT used_dev_nonces::text || ' ' || last_join_nonce FROM t_acme.js_devices")"
+
+# ---- AppSKeyReq -----------------------------------------------------------------------------------
+ask=$(curl -sS -X POST "${bi}app-s-key" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"AppSKeyReq\",\"SenderID\":\"as.local\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${ACME_DEV_EUI^^}\",\"SessionKeyID\":\"$SKID\"}")
+lw_t_eq "AppSKeyReq → AppSKeyAns with the session's AppSKey (in clear: no AS KEK label)" \
+    "AppSKeyAns Success as.local ${ACME_DEV_EUI^^} $SKID $ACME_APP_S_KEY" \
+    "$(jq -r '[.MessageType, .Result.ResultCode, .ReceiverID, .DevEUI, .SessionKeyID, (.AppSKey.AESKey|ascii_downcase)] | join(" ")' <<<"$ask")"
+ask=$(curl -sS -X POST "$bi" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"AppSKeyReq\",\"SenderID\":\"as.local\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${GLOBEX_DEV_EUI^^}\",\"SessionKeyID\":\"$SKID\"}")
+lw_t_eq "acme's SessionKeyID for globex's device → UnknownDevEUI" UnknownDevEUI "$(jq -r .Result.ResultCode <<<"$ask")"
+
+# ---- malformed requests: refused with a named result, never a crash ----------------------------
+r=$(lw_t_http POST "$bi" -d 'not json')
+lw_t_eq "not JSON → 400 MalformedRequest" "400 MalformedRequest" "${r%% *} $(body "$r" | jq -r .Result.ResultCode)"
+r=$(lw_t_http POST "$bi" -d '{"ProtocolVersion":"1.0","MessageType":"JoinReq","SenderID":"000013","ReceiverID":"70B3D57ED0001234","MACVersion":"1.0.3","PHYPayload":"00","DevEUI":"0004A30B001C0530","DevAddr":"26011234","DLSettings":"03","RxDelay":1}')
+lw_t_eq "a 1-byte PHYPayload → 200 MalformedRequest naming PHYPayload" "200 MalformedRequest 1" \
+    "${r%% *} $(body "$r" | jq -r .Result.ResultCode) $(body "$r" | jq -r .Result.Description | grep -c PHYPayload)"
+r=$(lw_t_http POST "$bi" -d '{"ProtocolVersion":"3.0","MessageType":"JoinReq"}')
+lw_t_eq "unknown ProtocolVersion → InvalidProtocolVersion" "400 InvalidProtocolVersion" "${r%% *} $(body "$r" | jq -r .Result.ResultCode)"
+
+# ---- JoinNonce across a SIGKILL ---------------------------------------------------------------------
+kill -KILL "$LW_T_LAST_PID"
+wait "$LW_T_LAST_PID" 2>/dev/null || true
+lw_t_stack stack2 "$port" "${stack_args[@]}"
+ans=$(join_req 1.0 1.0.3 "$phy" "$ACME_DEV_EUI")
+lw_t_eq "after SIGKILL and restart the used DevNonce is still refused" JoinReqFailed "$(jq -r .Result.ResultCode <<<"$ans")"
+phy2=$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 2)
+ans=$(join_req 1.0 1.0.3 "$phy2" "$ACME_DEV_EUI")
+acc=$(node "$lwjoin" accept 1.0.3 "$ACME_APP_KEY" "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 2 "$(jq -r .PHYPayload <<<"$ans")")
+lw_t_eq "the next join after the restart takes JoinNonce 2" "Success true 2" \
+    "$(jq -r .Result.ResultCode <<<"$ans") $(jq -r '[.mic_ok, .join_nonce] | map(tostring) | join(" ")' <<<"$acc")"
+
+# ---- DevNonce history bound (js.dev-nonce-limit 3) and reset ------------------------------------------
+for n in 3 4; do join_req 1.0 1.0.3 "$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" $n)" "$ACME_DEV_EUI" >/dev/null; done
+lw_t_eq "the used DevNonces keep the newest 3" "{2,3,4} 4" \
+    "$(lw_t_psql -c "SELECT used_dev_nonces::text || ' ' || last_join_nonce FROM t_acme.js_devices")"
+r=$(adm acme PUT /js/applications/app1/devices/dev1 '{"end_device":{"used_dev_nonces":[]},"field_mask":{"paths":["used_dev_nonces"]}}')
+lw_t_eq "reset the DevNonces → 200" 200 "${r%% *}"
+ans=$(join_req 1.0 1.0.3 "$phy2" "$ACME_DEV_EUI")
+lw_t_eq "after the reset DevNonce 2 is accepted again, with JoinNonce 5" "Success 5" \
+    "$(jq -r .Result.ResultCode <<<"$ans") $(node "$lwjoin" accept 1.0.3 "$ACME_APP_KEY" "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 2 "$(jq -r .PHYPayload <<<"$ans")" | jq -r .join_nonce)"
+r=$(adm acme GET '/js/applications/app1/devices/dev1?field_mask=used_dev_nonces,last_join_nonce')
+lw_t_eq "GET shows used_dev_nonces and last_join_nonce" '[2] 5' "$(body "$r" | jq -c '.used_dev_nonces' | tr -d '\n') $(body "$r" | jq -r .last_join_nonce)"
+
+# ---- events on lw.events ---------------------------------------------------------------------------
+if command -v kcat >/dev/null; then
+    lw_t_wait_for "js events on the bus" 10 bash -c "kcat -C -b '$LW_T_BROKERS' -t lw.events -o beginning -e -q -f '%k %s\n' 2>/dev/null | grep -q js.dev_nonce.reset"
+    kcat -C -b "$LW_T_BROKERS" -t lw.events -o beginning -e -q -f '%k %s\n' >"$LW_T_DIR/events" 2>/dev/null || true
+    ev() { grep "^$1 " "$LW_T_DIR/events" | cut -d' ' -f2- | jq -c "select(.name == \"$2\")" ; }
+    lw_t_eq "js.join.reject (acme) names reuse_dev_nonce and the device" \
+        'reuse_dev_nonce {"device_id":"dev1","application_ids":{"application_id":"app1"},"join_eui":"70B3D57ED0001234","dev_eui":"0004A30B001C0530"}' \
+        "$(ev acme js.join.reject | head -1 | jq -r '.data.name + " " + (.identifiers[0].device_ids|tostring)')"
+    lw_t_eq "js.join.accept events: acme 5, globex 1" "5 1" \
+        "$(ev acme js.join.accept | wc -l) $(ev globex js.join.accept | wc -l)"
+    lw_t_eq "js.dev_nonce.reset for acme only" "1 0" "$(ev acme js.dev_nonce.reset | wc -l) $(ev globex js.dev_nonce.reset | wc -l)"
+    lw_t_eq "no key in any event" 0 "$(grep -ciE "$ACME_APP_KEY|$GLOBEX_APP_KEY|$GLOBEX_NWK_KEY" "$LW_T_DIR/events")"
+else
+    lw_t_fail "kcat is not installed (ops/install)"
+fi
+
+# ---- deleting the device in the IS deletes its JS part -------------------------------------------------
+r=$(adm acme DELETE /applications/app1/devices/dev1)
+lw_t_eq "acme: delete dev1 in the IS → 200" 200 "${r%% *}"
+lw_t_eq "acme's JS part and session keys are gone; globex's stay" "0 0 1 1" \
+    "$(count t_acme.js_devices) $(count t_acme.js_session_keys) $(count t_globex.js_devices) $(count t_globex.js_session_keys)"
+r=$(adm acme GET /js/applications/app1/devices/dev1)
+lw_t_eq "acme: GET the JS part → 404" "404 not_found" "$(lw_t_status_name "$r")"
+ans=$(join_req 1.0 1.0.3 "$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 9)" "$ACME_DEV_EUI")
+lw_t_eq "a join for the deleted device → UnknownDevEUI" UnknownDevEUI "$(jq -r .Result.ResultCode <<<"$ans")"
+r=$(adm globex DELETE /js/applications/app1/devices/dev1)
+lw_t_eq "globex: DELETE the JS part → 200, the IS device stays" "200 0 1" \
+    "${r%% *} $(count t_globex.js_devices) $(count t_globex.end_devices)"
+
+# ---- no key in the logs ------------------------------------------------------------------------------------
+keys="$ACME_APP_KEY|$GLOBEX_APP_KEY|$GLOBEX_NWK_KEY|$ROOT_KEK|$NS_KEK|$AS_KEK"
+lw_t_eq "no root key or KEK in the logs (either case)" 0 "$(cat "$LW_T_DIR"/stack*.log | grep -ciE "$keys" || true)"
+lw_t_eq "no session key in the logs" 0 "$(cat "$LW_T_DIR"/stack*.log | grep -ciE "$SESSION_KEYS" || true)"
+
+lw_t_done
