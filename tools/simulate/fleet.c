@@ -1,0 +1,368 @@
+/* The simulated fleet: devices and gateways derived from a seed or read from a keys file,
+ * and the API requests that provision them on a stack (The Things Stack's paths and JSON
+ * names: the Identity Server's end device, then its Network Server and Join Server parts). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "sim_private.h"
+
+void sim_hex16(const uint8_t k[LORAWAN_KEY_LEN], char out[33])
+{
+    (void)lorawan_hex_encode(k, LORAWAN_KEY_LEN, out, 33);
+}
+
+void sim_eui_hex(uint64_t eui, char out[17])
+{
+    snprintf(out, 17, "%016" PRIx64, eui);
+}
+
+/* SHA-256(seed "/" label "/" index): the fleet's one source of keys and identifiers. */
+static void derive(const char *seed, const char *label, uint32_t index, uint8_t out[32])
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "%s/%s/%" PRIu32, seed, label, index);
+    SHA256((const unsigned char *)buf, n < 0 ? 0 : (size_t)n, out);
+}
+
+static uint64_t derive_u64(const char *seed, const char *label)
+{
+    uint8_t h[32];
+    derive(seed, label, 0, h);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | h[i];
+    return v;
+}
+
+static void derive_key(const char *seed, const char *label, uint32_t index, uint8_t out[16])
+{
+    uint8_t h[32];
+    derive(seed, label, index, h);
+    memcpy(out, h, 16);
+}
+
+void sim_fleet_device(const sim_fleet_opts_t *o, uint32_t index, sim_dev_t *d)
+{
+    memset(d, 0, sizeof *d);
+    d->version = o->version;
+    d->otaa = o->otaa;
+    /* DevEUIs count up from a seed-chosen prefix (the low 32 bits start at 1). */
+    d->dev_eui = o->has_dev_eui_start ? o->dev_eui_start + index
+                                      : (derive_u64(o->seed, "dev_eui") & ~0xffffffffull) +
+                                            index + 1;
+    d->join_eui = o->has_join_eui ? o->join_eui : derive_u64(o->seed, "join_eui");
+    derive_key(o->seed, "app_key", index, d->app_key);
+    if (o->version == SIM_MAC_1_1)
+        derive_key(o->seed, "nwk_key", index, d->nwk_key);
+    else
+        memcpy(d->nwk_key, d->app_key, LORAWAN_KEY_LEN);
+    d->dev_nonce = o->dev_nonce_start;
+    if (o->otaa)
+        return;
+    /* ABP: DevAddr 26xxxxxx unless given, and a session of the device's version. */
+    uint32_t base = o->has_dev_addr_start
+                        ? o->dev_addr_start
+                        : 0x26000000u | ((uint32_t)(derive_u64(o->seed, "dev_addr") >> 40) &
+                                         0x00ff0000u);
+    d->dev_addr = base + index;
+    derive_key(o->seed, "f_nwk_s_int_key", index, d->f_nwk_s_int_key);
+    if (o->version == SIM_MAC_1_1) {
+        derive_key(o->seed, "s_nwk_s_int_key", index, d->s_nwk_s_int_key);
+        derive_key(o->seed, "nwk_s_enc_key", index, d->nwk_s_enc_key);
+        d->opt_neg = true;
+        d->reset_ind = true; /* LoRaWAN 1.1 §5.1: ABP devices send ResetInd until ResetConf */
+    } else {
+        memcpy(d->s_nwk_s_int_key, d->f_nwk_s_int_key, LORAWAN_KEY_LEN);
+        memcpy(d->nwk_s_enc_key, d->f_nwk_s_int_key, LORAWAN_KEY_LEN);
+    }
+    derive_key(o->seed, "app_s_key", index, d->app_s_key);
+    d->active = true;
+    d->f_cnt_up = o->f_cnt_start;
+}
+
+uint64_t sim_fleet_gateway_eui(const sim_fleet_opts_t *o, uint32_t index)
+{
+    if (o->has_gw_eui_start)
+        return o->gw_eui_start + index;
+    return (derive_u64(o->seed, "gateway_eui") & ~0xffffffffull) + index + 1;
+}
+
+void sim_fleet_device_id(const sim_dev_t *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "sim-%016" PRIx64, d->dev_eui);
+}
+
+void sim_fleet_gateway_id(uint64_t eui, char *buf, size_t len)
+{
+    snprintf(buf, len, "sim-gw-%016" PRIx64, eui);
+}
+
+/* ---- keys files --------------------------------------------------------------------------- */
+
+static int get_hex(json_t *o, const char *name, uint8_t *out, size_t n, bool *found, char *err,
+                   size_t errlen)
+{
+    json_t *v = json_object_get(o, name);
+    *found = false;
+    if (v == NULL)
+        return 0;
+    size_t got = 0;
+    if (!json_is_string(v) || strlen(json_string_value(v)) != 2 * n ||
+        lorawan_hex_decode(json_string_value(v), 2 * n, out, n, &got) != 0 || got != n) {
+        snprintf(err, errlen, "`%s` must be %zu hex digits", name, 2 * n);
+        return -1;
+    }
+    *found = true;
+    return 0;
+}
+
+static int get_u64(json_t *o, const char *name, uint64_t *out, size_t bytes, char *err,
+                   size_t errlen)
+{
+    uint8_t b[8];
+    bool found;
+    if (get_hex(o, name, b, bytes, &found, err, errlen) != 0)
+        return -1;
+    if (found) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < bytes; i++)
+            v = v << 8 | b[i];
+        *out = v;
+    }
+    return 0;
+}
+
+int sim_fleet_parse_line(const char *line, sim_dev_t *d, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(line, 0, &jerr);
+    int rc = -1;
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "not a JSON object: %s", jerr.text);
+        goto out;
+    }
+    json_t *v = json_object_get(o, "lorawan_version");
+    if (v != NULL &&
+        (!json_is_string(v) || sim_mac_version_parse(json_string_value(v), &d->version) != 0)) {
+        snprintf(err, errlen, "`lorawan_version` must be 1.0.2, 1.0.3, 1.0.4 or 1.1");
+        goto out;
+    }
+    uint64_t addr = d->dev_addr;
+    bool found;
+    if (get_u64(o, "dev_eui", &d->dev_eui, 8, err, errlen) != 0 ||
+        get_u64(o, "join_eui", &d->join_eui, 8, err, errlen) != 0 ||
+        get_u64(o, "dev_addr", &addr, 4, err, errlen) != 0)
+        goto out;
+    d->dev_addr = (uint32_t)addr;
+    if (get_hex(o, "app_key", d->app_key, 16, &found, err, errlen) != 0)
+        goto out;
+    if (found && d->version != SIM_MAC_1_1)
+        memcpy(d->nwk_key, d->app_key, 16);
+    if (get_hex(o, "nwk_key", d->nwk_key, 16, &found, err, errlen) != 0)
+        goto out;
+    if (found || json_object_get(o, "app_key") != NULL)
+        d->otaa = true;
+    if (get_hex(o, "nwk_s_key", d->f_nwk_s_int_key, 16, &found, err, errlen) != 0)
+        goto out;
+    if (found) {
+        memcpy(d->s_nwk_s_int_key, d->f_nwk_s_int_key, 16);
+        memcpy(d->nwk_s_enc_key, d->f_nwk_s_int_key, 16);
+        d->otaa = false;
+        d->active = true;
+        d->opt_neg = false;
+    }
+    if (get_hex(o, "f_nwk_s_int_key", d->f_nwk_s_int_key, 16, &found, err, errlen) != 0)
+        goto out;
+    if (found) {
+        bool s, e;
+        if (get_hex(o, "s_nwk_s_int_key", d->s_nwk_s_int_key, 16, &s, err, errlen) != 0 ||
+            get_hex(o, "nwk_s_enc_key", d->nwk_s_enc_key, 16, &e, err, errlen) != 0)
+            goto out;
+        if (!s || !e) {
+            snprintf(err, errlen, "`f_nwk_s_int_key` needs `s_nwk_s_int_key` and `nwk_s_enc_key`");
+            goto out;
+        }
+        d->otaa = false;
+        d->active = true;
+        d->opt_neg = true;
+        d->reset_ind = true;
+    }
+    if (get_hex(o, "app_s_key", d->app_s_key, 16, &found, err, errlen) != 0)
+        goto out;
+    v = json_object_get(o, "f_cnt_up");
+    if (v != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > (json_int_t)UINT32_MAX) {
+            snprintf(err, errlen, "`f_cnt_up` must be an integer 0..4294967295");
+            goto out;
+        }
+        d->f_cnt_up = (uint32_t)json_integer_value(v);
+    }
+    v = json_object_get(o, "dev_nonce");
+    if (v != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65535) {
+            snprintf(err, errlen, "`dev_nonce` must be an integer 0..65535");
+            goto out;
+        }
+        d->dev_nonce = (uint16_t)json_integer_value(v);
+    }
+    if (!d->otaa && !d->active) {
+        snprintf(err, errlen, "a device needs `app_key` (OTAA) or session keys (ABP)");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* ---- provisioning ------------------------------------------------------------------------- */
+
+/* "user:admin" → "users/admin"; "org:x" → "organizations/x". */
+static void owner_path(const char *owner, char *buf, size_t len)
+{
+    if (strncmp(owner, "org:", 4) == 0)
+        snprintf(buf, len, "organizations/%s", owner + 4);
+    else
+        snprintf(buf, len, "users/%s", strncmp(owner, "user:", 5) == 0 ? owner + 5 : owner);
+}
+
+size_t sim_prov_application(const sim_prov_opts_t *o, sim_prov_req_t *out)
+{
+    char own[160];
+    owner_path(o->owner, own, sizeof own);
+    out->method = "POST";
+    snprintf(out->path, sizeof out->path, "/%s/applications", own);
+    out->body = json_pack("{s{s{ss}}}", "application", "ids", "application_id", o->application_id);
+    out->conflict_ok = true;
+    return 1;
+}
+
+size_t sim_prov_gateway(const sim_prov_opts_t *o, uint64_t eui, sim_prov_req_t *out)
+{
+    char own[160], id[40], hex[17];
+    owner_path(o->owner, own, sizeof own);
+    sim_fleet_gateway_id(eui, id, sizeof id);
+    sim_eui_hex(eui, hex);
+    out->method = "POST";
+    snprintf(out->path, sizeof out->path, "/%s/gateways", own);
+    out->body = json_pack("{s{s{ssss}s[s]sbsb}}", "gateway", "ids", "gateway_id", id, "eui", hex,
+                          "frequency_plan_ids", o->frequency_plan_id, "enforce_duty_cycle", 1,
+                          "schedule_downlink_late", 0);
+    out->conflict_ok = true;
+    return 1;
+}
+
+static json_t *ids_json(const sim_prov_opts_t *o, const sim_dev_t *d, bool with_addr)
+{
+    char id[40], deveui[17], joineui[17], addr[9];
+    sim_fleet_device_id(d, id, sizeof id);
+    sim_eui_hex(d->dev_eui, deveui);
+    sim_eui_hex(d->join_eui, joineui);
+    json_t *ids = json_pack("{sss{ss}ssss}", "device_id", id, "application_ids", "application_id",
+                            o->application_id, "dev_eui", deveui, "join_eui", joineui);
+    if (with_addr) {
+        snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
+        json_object_set_new(ids, "dev_addr", json_string(addr));
+    }
+    return ids;
+}
+
+static json_t *key_json(const uint8_t k[16])
+{
+    char hex[33];
+    sim_hex16(k, hex);
+    return json_pack("{ss}", "key", hex);
+}
+
+static json_t *paths_json(const char *const *paths)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; paths[i] != NULL; i++)
+        json_array_append_new(a, json_string(paths[i]));
+    return json_pack("{so}", "paths", a);
+}
+
+size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_req_t *out,
+                       size_t cap)
+{
+    if (cap < 3)
+        return 0;
+    char id[40];
+    sim_fleet_device_id(d, id, sizeof id);
+    size_t n = 0;
+
+    sim_prov_req_t *r = &out[n++];
+    r->method = "POST";
+    snprintf(r->path, sizeof r->path, "/applications/%s/devices", o->application_id);
+    r->body = json_pack("{s{so}}", "end_device", "ids", ids_json(o, d, false));
+    r->conflict_ok = true;
+
+    /* The Network Server part (TTS's ns.EndDevice fields, with a field mask of what is set). */
+    r = &out[n++];
+    r->method = "PUT";
+    snprintf(r->path, sizeof r->path, "/ns/applications/%s/devices/%s", o->application_id, id);
+    char delay[16];
+    snprintf(delay, sizeof delay, "RX_DELAY_%u", o->rx1_delay_s == 0 ? 1u : o->rx1_delay_s);
+    json_t *dev = json_pack("{sosssssssbsbs{s{ss}}}", "ids", ids_json(o, d, !d->otaa),
+                            "lorawan_version", sim_mac_version_tts(d->version),
+                            "lorawan_phy_version", sim_phy_version_tts(d->version),
+                            "frequency_plan_id", o->frequency_plan_id, "supports_join", d->otaa,
+                            "supports_class_c", o->supports_class_c, "mac_settings", "rx1_delay",
+                            "value", delay);
+    static const char *const ns_otaa[] = {"ids.dev_eui", "ids.join_eui", "lorawan_version",
+                                          "lorawan_phy_version", "frequency_plan_id",
+                                          "supports_join", "supports_class_c",
+                                          "mac_settings.rx1_delay", NULL};
+    static const char *const ns_abp_10[] = {"ids.dev_eui", "ids.join_eui", "ids.dev_addr",
+                                            "lorawan_version", "lorawan_phy_version",
+                                            "frequency_plan_id", "supports_join",
+                                            "supports_class_c", "mac_settings.rx1_delay",
+                                            "session.dev_addr", "session.keys.f_nwk_s_int_key.key",
+                                            "session.last_f_cnt_up", NULL};
+    static const char *const ns_abp_11[] = {
+        "ids.dev_eui", "ids.join_eui", "ids.dev_addr", "lorawan_version", "lorawan_phy_version",
+        "frequency_plan_id", "supports_join", "supports_class_c", "mac_settings.rx1_delay",
+        "session.dev_addr", "session.keys.f_nwk_s_int_key.key",
+        "session.keys.s_nwk_s_int_key.key", "session.keys.nwk_s_enc_key.key",
+        "session.last_f_cnt_up", NULL};
+    const char *const *paths = ns_otaa;
+    if (!d->otaa) {
+        char addr[9];
+        snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
+        json_t *keys = json_pack("{so}", "f_nwk_s_int_key", key_json(d->f_nwk_s_int_key));
+        if (d->opt_neg) {
+            json_object_set_new(keys, "s_nwk_s_int_key", key_json(d->s_nwk_s_int_key));
+            json_object_set_new(keys, "nwk_s_enc_key", key_json(d->nwk_s_enc_key));
+        }
+        /* last_f_cnt_up: a run that starts above 0 (--f-cnt-start) is not a replay. */
+        json_object_set_new(dev, "session",
+                            json_pack("{sssosI}", "dev_addr", addr, "keys", keys, "last_f_cnt_up",
+                                      (json_int_t)(d->f_cnt_up == 0 ? 0 : d->f_cnt_up - 1)));
+        paths = d->opt_neg ? ns_abp_11 : ns_abp_10;
+    }
+    r->body = json_pack("{soso}", "end_device", dev, "field_mask", paths_json(paths));
+    r->conflict_ok = false;
+
+    if (d->otaa) {
+        r = &out[n++];
+        r->method = "PUT";
+        snprintf(r->path, sizeof r->path, "/js/applications/%s/devices/%s", o->application_id,
+                 id);
+        json_t *root = json_pack("{so}", "app_key", key_json(d->app_key));
+        static const char *const js_10[] = {"ids.dev_eui", "ids.join_eui", "root_keys.app_key.key",
+                                            NULL};
+        static const char *const js_11[] = {"ids.dev_eui", "ids.join_eui", "root_keys.app_key.key",
+                                            "root_keys.nwk_key.key", NULL};
+        if (d->version == SIM_MAC_1_1)
+            json_object_set_new(root, "nwk_key", key_json(d->nwk_key));
+        r->body = json_pack("{s{soso}so}", "end_device", "ids", ids_json(o, d, false),
+                            "root_keys", root, "field_mask",
+                            paths_json(d->version == SIM_MAC_1_1 ? js_11 : js_10));
+        r->conflict_ok = false;
+    }
+    return n;
+}
