@@ -50,9 +50,9 @@ void sim_fleet_device(const sim_fleet_opts_t *o, uint32_t index, sim_dev_t *d)
     d->version = o->version;
     d->otaa = o->otaa;
     /* DevEUIs count up from a seed-chosen prefix (the low 32 bits start at 1). */
-    d->dev_eui = o->has_dev_eui_start ? o->dev_eui_start + index
-                                      : (derive_u64(o->seed, "dev_eui") & ~0xffffffffull) +
-                                            index + 1;
+    d->dev_eui = o->has_dev_eui_start
+                     ? o->dev_eui_start + index
+                     : (derive_u64(o->seed, "dev_eui") & ~0xffffffffull) + index + 1;
     d->join_eui = o->has_join_eui ? o->join_eui : derive_u64(o->seed, "join_eui");
     derive_key(o->seed, "app_key", index, d->app_key);
     if (o->version == SIM_MAC_1_1)
@@ -63,10 +63,10 @@ void sim_fleet_device(const sim_fleet_opts_t *o, uint32_t index, sim_dev_t *d)
     if (o->otaa)
         return;
     /* ABP: DevAddr 26xxxxxx unless given, and a session of the device's version. */
-    uint32_t base = o->has_dev_addr_start
-                        ? o->dev_addr_start
-                        : 0x26000000u | ((uint32_t)(derive_u64(o->seed, "dev_addr") >> 40) &
-                                         0x00ff0000u);
+    uint32_t base =
+        o->has_dev_addr_start
+            ? o->dev_addr_start
+            : 0x26000000u | ((uint32_t)(derive_u64(o->seed, "dev_addr") >> 40) & 0x00ff0000u);
     d->dev_addr = base + index;
     derive_key(o->seed, "f_nwk_s_int_key", index, d->f_nwk_s_int_key);
     if (o->version == SIM_MAC_1_1) {
@@ -219,6 +219,42 @@ out:
     return rc;
 }
 
+json_t *sim_fleet_line(const sim_dev_t *d)
+{
+    char deveui[17], joineui[17], hex[33];
+    sim_eui_hex(d->dev_eui, deveui);
+    sim_eui_hex(d->join_eui, joineui);
+    json_t *o = json_pack("{sssssssI}", "dev_eui", deveui, "join_eui", joineui, "lorawan_version",
+                          sim_versions_name(d->version), "dev_nonce", (json_int_t)d->dev_nonce);
+    if (d->otaa) {
+        sim_hex16(d->app_key, hex);
+        json_object_set_new(o, "app_key", json_string(hex));
+        if (d->version == SIM_MAC_1_1) {
+            sim_hex16(d->nwk_key, hex);
+            json_object_set_new(o, "nwk_key", json_string(hex));
+        }
+        return o;
+    }
+    char addr[9];
+    snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
+    json_object_set_new(o, "dev_addr", json_string(addr));
+    if (d->opt_neg) {
+        sim_hex16(d->f_nwk_s_int_key, hex);
+        json_object_set_new(o, "f_nwk_s_int_key", json_string(hex));
+        sim_hex16(d->s_nwk_s_int_key, hex);
+        json_object_set_new(o, "s_nwk_s_int_key", json_string(hex));
+        sim_hex16(d->nwk_s_enc_key, hex);
+        json_object_set_new(o, "nwk_s_enc_key", json_string(hex));
+    } else {
+        sim_hex16(d->f_nwk_s_int_key, hex);
+        json_object_set_new(o, "nwk_s_key", json_string(hex));
+    }
+    sim_hex16(d->app_s_key, hex);
+    json_object_set_new(o, "app_s_key", json_string(hex));
+    json_object_set_new(o, "f_cnt_up", json_integer(d->f_cnt_up));
+    return o;
+}
+
 /* ---- provisioning ------------------------------------------------------------------------- */
 
 /* "user:admin" → "users/admin"; "org:x" → "organizations/x". */
@@ -307,28 +343,43 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
     snprintf(r->path, sizeof r->path, "/ns/applications/%s/devices/%s", o->application_id, id);
     char delay[16];
     snprintf(delay, sizeof delay, "RX_DELAY_%u", o->rx1_delay_s == 0 ? 1u : o->rx1_delay_s);
-    json_t *dev = json_pack("{sosssssssbsbs{s{ss}}}", "ids", ids_json(o, d, !d->otaa),
-                            "lorawan_version", sim_mac_version_tts(d->version),
-                            "lorawan_phy_version", sim_phy_version_tts(d->version),
-                            "frequency_plan_id", o->frequency_plan_id, "supports_join", d->otaa,
-                            "supports_class_c", o->supports_class_c, "mac_settings", "rx1_delay",
-                            "value", delay);
-    static const char *const ns_otaa[] = {"ids.dev_eui", "ids.join_eui", "lorawan_version",
-                                          "lorawan_phy_version", "frequency_plan_id",
-                                          "supports_join", "supports_class_c",
-                                          "mac_settings.rx1_delay", NULL};
-    static const char *const ns_abp_10[] = {"ids.dev_eui", "ids.join_eui", "ids.dev_addr",
-                                            "lorawan_version", "lorawan_phy_version",
-                                            "frequency_plan_id", "supports_join",
-                                            "supports_class_c", "mac_settings.rx1_delay",
-                                            "session.dev_addr", "session.keys.f_nwk_s_int_key.key",
-                                            "session.last_f_cnt_up", NULL};
-    static const char *const ns_abp_11[] = {
-        "ids.dev_eui", "ids.join_eui", "ids.dev_addr", "lorawan_version", "lorawan_phy_version",
-        "frequency_plan_id", "supports_join", "supports_class_c", "mac_settings.rx1_delay",
-        "session.dev_addr", "session.keys.f_nwk_s_int_key.key",
-        "session.keys.s_nwk_s_int_key.key", "session.keys.nwk_s_enc_key.key",
-        "session.last_f_cnt_up", NULL};
+    json_t *dev = json_pack(
+        "{sosssssssbsbs{s{ss}}}", "ids", ids_json(o, d, !d->otaa), "lorawan_version",
+        sim_mac_version_tts(d->version), "lorawan_phy_version", sim_phy_version_tts(d->version),
+        "frequency_plan_id", o->frequency_plan_id, "supports_join", d->otaa, "supports_class_c",
+        o->supports_class_c, "mac_settings", "rx1_delay", "value", delay);
+    static const char *const ns_otaa[] = {
+        "ids.dev_eui",         "ids.join_eui",           "lorawan_version",
+        "lorawan_phy_version", "frequency_plan_id",      "supports_join",
+        "supports_class_c",    "mac_settings.rx1_delay", NULL};
+    static const char *const ns_abp_10[] = {"ids.dev_eui",
+                                            "ids.join_eui",
+                                            "ids.dev_addr",
+                                            "lorawan_version",
+                                            "lorawan_phy_version",
+                                            "frequency_plan_id",
+                                            "supports_join",
+                                            "supports_class_c",
+                                            "mac_settings.rx1_delay",
+                                            "session.dev_addr",
+                                            "session.keys.f_nwk_s_int_key.key",
+                                            "session.last_f_cnt_up",
+                                            NULL};
+    static const char *const ns_abp_11[] = {"ids.dev_eui",
+                                            "ids.join_eui",
+                                            "ids.dev_addr",
+                                            "lorawan_version",
+                                            "lorawan_phy_version",
+                                            "frequency_plan_id",
+                                            "supports_join",
+                                            "supports_class_c",
+                                            "mac_settings.rx1_delay",
+                                            "session.dev_addr",
+                                            "session.keys.f_nwk_s_int_key.key",
+                                            "session.keys.s_nwk_s_int_key.key",
+                                            "session.keys.nwk_s_enc_key.key",
+                                            "session.last_f_cnt_up",
+                                            NULL};
     const char *const *paths = ns_otaa;
     if (!d->otaa) {
         char addr[9];
@@ -350,8 +401,7 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
     if (d->otaa) {
         r = &out[n++];
         r->method = "PUT";
-        snprintf(r->path, sizeof r->path, "/js/applications/%s/devices/%s", o->application_id,
-                 id);
+        snprintf(r->path, sizeof r->path, "/js/applications/%s/devices/%s", o->application_id, id);
         json_t *root = json_pack("{so}", "app_key", key_json(d->app_key));
         static const char *const js_10[] = {"ids.dev_eui", "ids.join_eui", "root_keys.app_key.key",
                                             NULL};
@@ -359,9 +409,9 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
                                             "root_keys.nwk_key.key", NULL};
         if (d->version == SIM_MAC_1_1)
             json_object_set_new(root, "nwk_key", key_json(d->nwk_key));
-        r->body = json_pack("{s{soso}so}", "end_device", "ids", ids_json(o, d, false),
-                            "root_keys", root, "field_mask",
-                            paths_json(d->version == SIM_MAC_1_1 ? js_11 : js_10));
+        r->body =
+            json_pack("{s{soso}so}", "end_device", "ids", ids_json(o, d, false), "root_keys", root,
+                      "field_mask", paths_json(d->version == SIM_MAC_1_1 ? js_11 : js_10));
         r->conflict_ok = false;
     }
     return n;

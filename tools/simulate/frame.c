@@ -44,6 +44,11 @@ int sim_mac_version_parse(const char *s, sim_mac_version_t *out)
     return LORAWAN_E_PARAM;
 }
 
+const char *sim_versions_name(sim_mac_version_t v)
+{
+    return sim_versions[v].name;
+}
+
 const char *sim_mac_version_tts(sim_mac_version_t v)
 {
     return sim_versions[v].tts;
@@ -178,8 +183,8 @@ int sim_uplink_build(sim_dev_t *d, const sim_uplink_t *up, uint8_t *out, size_t 
 
     uint8_t frm[SIM_MAX_PAYLOAD];
     if (up->has_fport && up->payload_len > 0) {
-        int rc = payload_crypt(d->app_s_key, false, d->dev_addr, fcnt, up->payload,
-                               up->payload_len, frm);
+        int rc = payload_crypt(d->app_s_key, false, d->dev_addr, fcnt, up->payload, up->payload_len,
+                               frm);
         if (rc != 0)
             return rc;
     }
@@ -209,8 +214,8 @@ int sim_uplink_build(sim_dev_t *d, const sim_uplink_t *up, uint8_t *out, size_t 
         rc = keys_init(&ks, d->f_nwk_s_int_key, d->s_nwk_s_int_key);
         if (rc == 0)
             rc = lorawan_mic_data_up_11(&ks.k[0], &ks.k[1], out, *len - LORAWAN_MIC_LEN, fcnt,
-                                        d->ack_next ? d->ack_f_cnt_down : 0, up->tx_dr,
-                                        up->tx_ch, mic);
+                                        d->ack_next ? d->ack_f_cnt_down : 0, up->tx_dr, up->tx_ch,
+                                        mic);
     } else {
         rc = keys_init(&ks, d->f_nwk_s_int_key, NULL);
         if (rc == 0)
@@ -326,8 +331,8 @@ int sim_join_accept_handle(sim_dev_t *d, const uint8_t *phy, size_t len, sim_joi
         /* 1.0.x from AppKey; 1.1 without OptNeg from NwkKey, both keys (1.1 §6.2.3). */
         rc = keys_init(&ks, join_root_key(d), NULL);
         if (rc == 0)
-            rc = lorawan_derive_keys_10(&ks.k[0], ja.join_nonce, ja.net_id, d->join_dev_nonce,
-                                        nwk, app);
+            rc = lorawan_derive_keys_10(&ks.k[0], ja.join_nonce, ja.net_id, d->join_dev_nonce, nwk,
+                                        app);
     }
     keys_destroy(&ks);
     if (rc != 0)

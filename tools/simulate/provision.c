@@ -9,7 +9,7 @@
 #include "cluster/mem.h"
 #include "sim_run.h"
 
-#define PROV_PARALLEL 8
+#define PROV_PARALLEL         8
 #define PROV_MAX_ERRORS_SHOWN 5
 
 typedef struct prov_chain {
@@ -148,8 +148,8 @@ int sim_provision(sim_t *s)
                 sim_prov_req_t *r = &p.chains[k].reqs[j];
                 char path[300];
                 snprintf(path, sizeof path, "/api/v3%s", r->path);
-                json_t *line = json_pack("{sssssO}", "method", r->method, "path", path, "body",
-                                         r->body);
+                json_t *line =
+                    json_pack("{sssssO}", "method", r->method, "path", path, "body", r->body);
                 char *txt = json_dumps(line, JSON_COMPACT);
                 printf("%s\n", txt);
                 free(txt);
@@ -178,7 +178,8 @@ int sim_provision(sim_t *s)
                         (unsigned long long)p.failed, (unsigned long long)p.ok);
                 rc = 1;
             } else if (!s->o.json) {
-                fprintf(stderr, "simulate: provisioned %u gateways and %u devices (%llu requests)\n",
+                fprintf(stderr,
+                        "simulate: provisioned %u gateways and %u devices (%llu requests)\n",
                         s->o.n_gateways, s->o.n_devices, (unsigned long long)p.ok);
             }
         }

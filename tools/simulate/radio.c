@@ -38,8 +38,7 @@ int sim_radio_init(sim_radio_t *r, const char *fp_id, lorawan_rp_rev_t rev)
     return r->n_channels > 0 ? 0 : LORAWAN_E_PARAM;
 }
 
-int sim_radio_dr_lora(const sim_radio_t *r, uint8_t dr, bool uplink, uint8_t *sf,
-                      uint16_t *bw_khz)
+int sim_radio_dr_lora(const sim_radio_t *r, uint8_t dr, bool uplink, uint8_t *sf, uint16_t *bw_khz)
 {
     lorawan_dr_t d;
     int rc = lorawan_band_datarate(r->band, r->rev, dr, false, &d);

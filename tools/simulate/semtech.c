@@ -94,11 +94,11 @@ int sim_udp_push_stat(uint16_t token, uint64_t gw_eui, const sim_stat_t *st, uin
     gmtime_r(&s, &tm);
     char t[32];
     strftime(t, sizeof t, "%Y-%m-%d %H:%M:%S GMT", &tm);
-    int rc = put(out, cap, &pos,
-                 "{\"stat\":{\"time\":\"%s\",\"rxnb\":%" PRIu32 ",\"rxok\":%" PRIu32
-                 ",\"rxfw\":%" PRIu32 ",\"ackr\":%" PRIu32 ".0,\"dwnb\":%" PRIu32
-                 ",\"txnb\":%" PRIu32 "}}",
-                 t, st->rxnb, st->rxok, st->rxfw, st->ackr_pct, st->dwnb, st->txnb);
+    int rc =
+        put(out, cap, &pos,
+            "{\"stat\":{\"time\":\"%s\",\"rxnb\":%" PRIu32 ",\"rxok\":%" PRIu32 ",\"rxfw\":%" PRIu32
+            ",\"ackr\":%" PRIu32 ".0,\"dwnb\":%" PRIu32 ",\"txnb\":%" PRIu32 "}}",
+            t, st->rxnb, st->rxok, st->rxfw, st->ackr_pct, st->dwnb, st->txnb);
     if (rc != 0)
         return rc;
     *len = pos;
@@ -117,8 +117,8 @@ int sim_udp_tx_ack(uint16_t token, uint64_t gw_eui, const char *error, uint8_t *
         return LORAWAN_E_BUF;
     udp_header(out, token, SIM_UDP_TX_ACK, gw_eui);
     size_t pos = SIM_UDP_HEADER_LEN;
-    int rc = put(out, cap, &pos, "{\"txpk_ack\":{\"error\":\"%s\"}}",
-                 error != NULL ? error : "NONE");
+    int rc =
+        put(out, cap, &pos, "{\"txpk_ack\":{\"error\":\"%s\"}}", error != NULL ? error : "NONE");
     if (rc != 0)
         return rc;
     *len = pos;

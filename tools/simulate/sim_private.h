@@ -42,6 +42,7 @@ int sim_mac_version_parse(const char *s, sim_mac_version_t *out);
 /* The Things Stack's names: "MAC_V1_0_3", and the PHY version this simulator uses with it
  * ("PHY_V1_0_3_REV_A") and its Regional Parameters revision. */
 const char *sim_mac_version_tts(sim_mac_version_t v);
+const char *sim_versions_name(sim_mac_version_t v); /* "1.0.3" */
 const char *sim_phy_version_tts(sim_mac_version_t v);
 lorawan_rp_rev_t sim_phy_rev(sim_mac_version_t v);
 
@@ -65,12 +66,12 @@ typedef struct sim_dev {
      * one NwkSKey. */
     uint8_t f_nwk_s_int_key[LORAWAN_KEY_LEN], s_nwk_s_int_key[LORAWAN_KEY_LEN];
     uint8_t nwk_s_enc_key[LORAWAN_KEY_LEN], app_s_key[LORAWAN_KEY_LEN];
-    bool active;  /* has a session (ABP, or OTAA after a join-accept) */
-    bool opt_neg; /* the session is LoRaWAN 1.1 (OptNeg set by a 1.1 network) */
-    uint32_t f_cnt_up;                   /* the next uplink's FCnt */
+    bool active;       /* has a session (ABP, or OTAA after a join-accept) */
+    bool opt_neg;      /* the session is LoRaWAN 1.1 (OptNeg set by a 1.1 network) */
+    uint32_t f_cnt_up; /* the next uplink's FCnt */
     uint32_t n_f_cnt_down, a_f_cnt_down; /* last downlink counters seen (valid when has_*) */
     bool has_n_f_cnt_down, has_a_f_cnt_down;
-    uint16_t dev_nonce; /* the next join-request's DevNonce */
+    uint16_t dev_nonce;      /* the next join-request's DevNonce */
     uint16_t join_dev_nonce; /* the DevNonce of the join-request in flight */
     bool join_pending;
     uint8_t rx1_delay_s;   /* 1..15 */
@@ -102,11 +103,11 @@ void sim_dev_session_defaults(sim_dev_t *d, uint8_t rx1_delay_s, uint32_t rx2_fr
 typedef struct sim_uplink {
     bool confirmed;
     bool has_fport;
-    uint8_t fport;           /* 1..223 for application data */
-    const uint8_t *payload;  /* plaintext FRMPayload */
-    size_t payload_len;      /* <= SIM_MAX_PAYLOAD */
-    uint8_t tx_dr, tx_ch;    /* for the 1.1 MIC (B1) */
-    bool adr;                /* FCtrl.ADR */
+    uint8_t fport;          /* 1..223 for application data */
+    const uint8_t *payload; /* plaintext FRMPayload */
+    size_t payload_len;     /* <= SIM_MAX_PAYLOAD */
+    uint8_t tx_dr, tx_ch;   /* for the 1.1 MIC (B1) */
+    bool adr;               /* FCtrl.ADR */
 } sim_uplink_t;
 
 /* Builds the next data uplink of an active device into out[0..cap): FOpts with the MAC
@@ -114,8 +115,7 @@ typedef struct sim_uplink {
  * the last downlink was confirmed, FRMPayload encrypted with AppSKey, the MIC of the
  * session's version. On success the device's FCntUp advances and the answers are spent.
  * Errors: SIM_E_STATE (no session), LORAWAN_E_* from the library. */
-int sim_uplink_build(sim_dev_t *d, const sim_uplink_t *up, uint8_t *out, size_t cap,
-                     size_t *len);
+int sim_uplink_build(sim_dev_t *d, const sim_uplink_t *up, uint8_t *out, size_t cap, size_t *len);
 
 /* Builds a join-request with DevNonce d->dev_nonce (then advanced), MIC with AppKey (1.0.x)
  * or NwkKey (1.1); marks the join pending. Errors: LORAWAN_E_*. */
@@ -139,7 +139,7 @@ int sim_join_accept_handle(sim_dev_t *d, const uint8_t *phy, size_t len, sim_joi
 
 typedef struct sim_downlink {
     bool confirmed;
-    bool ack;       /* acknowledges the last confirmed uplink */
+    bool ack; /* acknowledges the last confirmed uplink */
     bool f_pending;
     uint32_t f_cnt; /* 32-bit, reconstructed */
     bool has_fport;
@@ -188,11 +188,9 @@ int sim_radio_init(sim_radio_t *r, const char *fp_id, lorawan_rp_rev_t rev);
 
 /* Spreading factor and bandwidth (kHz) of uplink data rate dr. Errors: LORAWAN_E_DR (not a
  * LoRa uplink data rate of the band). */
-int sim_radio_dr_lora(const sim_radio_t *r, uint8_t dr, bool uplink, uint8_t *sf,
-                      uint16_t *bw_khz);
+int sim_radio_dr_lora(const sim_radio_t *r, uint8_t dr, bool uplink, uint8_t *sf, uint16_t *bw_khz);
 /* The data rate index of SF/BW in direction uplink. Errors: LORAWAN_E_DR. */
-int sim_radio_dr_index(const sim_radio_t *r, uint8_t sf, uint16_t bw_khz, bool uplink,
-                       uint8_t *dr);
+int sim_radio_dr_index(const sim_radio_t *r, uint8_t sf, uint16_t bw_khz, bool uplink, uint8_t *dr);
 /* The RX1 frequency and data rate for an uplink on channel ch at data rate up_dr.
  * Errors: LORAWAN_E_DR, LORAWAN_E_RANGE. */
 int sim_radio_rx1(const sim_radio_t *r, const sim_channel_t *ch, uint8_t up_dr, uint8_t offset,
@@ -212,7 +210,7 @@ enum {
     SIM_UDP_PULL_ACK = 4,
     SIM_UDP_TX_ACK = 5,
 };
-#define SIM_UDP_HEADER_LEN 12u  /* version, token (2), identifier, gateway EUI (8) */
+#define SIM_UDP_HEADER_LEN   12u /* version, token (2), identifier, gateway EUI (8) */
 #define SIM_UDP_MAX_DATAGRAM 2048u
 
 typedef struct sim_rxpk {
@@ -329,7 +327,7 @@ json_t *sim_lat_json(sim_lat_t *l);
 /* ---- The fleet and its provisioning (fleet.c) -------------------------------------------- */
 
 typedef struct sim_fleet_opts {
-    const char *seed;      /* keys and EUIs are derived from it */
+    const char *seed; /* keys and EUIs are derived from it */
     sim_mac_version_t version;
     bool otaa;
     bool has_dev_addr_start;
@@ -353,9 +351,13 @@ uint64_t sim_fleet_gateway_eui(const sim_fleet_opts_t *o, uint32_t index);
  * as *d was (defaults). Returns 0, or -1 with err naming the field. */
 int sim_fleet_parse_line(const char *line, sim_dev_t *d, char *err, size_t errlen);
 
+/* Device d as one keys-file line (the fields sim_fleet_parse_line reads; session keys
+ * for ABP, root keys for OTAA). The caller owns the result. */
+json_t *sim_fleet_line(const sim_dev_t *d);
+
 typedef struct sim_prov_opts {
     const char *application_id;
-    const char *owner;     /* "user:admin" or "org:..." (collection the entities go in) */
+    const char *owner; /* "user:admin" or "org:..." (collection the entities go in) */
     const char *frequency_plan_id;
     uint8_t rx1_delay_s;
     bool supports_class_c;

@@ -13,11 +13,11 @@
 
 typedef struct sim_opts {
     uint32_t n_gateways, n_devices, copies;
-    double rate;           /* device uplinks (and join-requests) per second, all devices */
-    double duration_s;     /* sending time; 0: until every device sent uplinks_per_device */
-    double drain_s;        /* listening after the last uplink; < 0: automatic */
+    double rate;                 /* device uplinks (and join-requests) per second, all devices */
+    double duration_s;           /* sending time; 0: until every device sent uplinks_per_device */
+    double drain_s;              /* listening after the last uplink; < 0: automatic */
     uint32_t uplinks_per_device; /* 0: no limit */
-    const char *udp;       /* HOST:PORT of the Gateway Server */
+    const char *udp;             /* HOST:PORT of the Gateway Server */
     bool confirmed, json, class_c, link_check, device_time, adr;
     const char *keys_file;
     sim_fleet_opts_t fleet;
@@ -33,6 +33,7 @@ typedef struct sim_opts {
     uint8_t rx1_delay_s;
     double keepalive_s, stat_interval_s, join_timeout_s;
     const char *events_path;
+    const char *keys_out; /* the fleet as a keys file */
     /* provisioning */
     const char *api, *tenant, *api_key, *admin_key, *owner, *application_id;
     bool provision_json, provision_only;

@@ -46,60 +46,61 @@ static int64_t wall_ns(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: lwstack simulate --udp HOST:PORT [options]\n"
-            "\n"
-            "Drives simulated Semtech UDP gateways and LoRaWAN devices against a running stack\n"
-            "and prints what came back.\n"
-            "\n"
-            "traffic:\n"
-            "  --gateways N            gateways (default 1)\n"
-            "  --devices M             devices (default 1)\n"
-            "  --copies K              gateways that hear each uplink (default 1, <= N)\n"
-            "  --rate R[/s]            uplinks and join-requests a second, all devices (10)\n"
-            "  --duration S            seconds of sending (10; 0: until --uplinks-per-device)\n"
-            "  --uplinks-per-device U  data uplinks each device sends, then stops (0: no limit)\n"
-            "  --drain S               seconds to listen after the last uplink (default: RX2\n"
-            "                          of the slowest window + 1 s)\n"
-            "  --udp HOST:PORT         the Gateway Server's Semtech UDP port\n"
-            "  --abp | --otaa          activation (default ABP)\n"
-            "  --lorawan-version V     1.0.2, 1.0.3 (default), 1.0.4 or 1.1\n"
-            "  --frequency-plan ID     EU_863_870_TTN (default), US_902_928_FSB_2, ...\n"
-            "  --dr N                  uplink data rate (default SF7 125 kHz)\n"
-            "  --confirmed             confirmed uplinks\n"
-            "  --adr                   set FCtrl.ADR\n"
-            "  --fport P               FPort (default 1)\n"
-            "  --payload HEX           FRMPayload (default: 4 bytes, the FCnt)\n"
-            "  --link-check            LinkCheckReq in every uplink\n"
-            "  --device-time           DeviceTimeReq in every uplink\n"
-            "  --rssi DBM --snr DB     of the first gateway's copy (each next one 3 dB / 1 dB\n"
-            "                          lower; defaults -50 and 9)\n"
-            "  --late-copy-ms MS       send the last gateway copy MS ms after the others\n"
-            "  --rx1-delay S           ABP devices' RX1 delay, also provisioned (default 1)\n"
-            "  --class-c               provision devices as class C\n"
-            "  --keepalive S           PULL_DATA period (5)  --stat-interval S  stat period (30)\n"
-            "  --join-timeout S        a join-request unanswered this long is sent again (8)\n"
-            "\n"
-            "fleet (keys and EUIs):\n"
-            "  --seed X                derive keys and EUIs from X (default \"lwsim\")\n"
-            "  --keys-file F           devices as JSON lines (dev_eui, join_eui, app_key, nwk_key,\n"
-            "                          dev_addr, nwk_s_key | f_nwk_s_int_key + s_nwk_s_int_key +\n"
-            "                          nwk_s_enc_key, app_s_key, lorawan_version, f_cnt_up)\n"
-            "  --dev-eui-start HEX --join-eui HEX --dev-addr-start HEX --gateway-eui-start HEX\n"
-            "  --f-cnt-start N         ABP devices' first FCntUp  --dev-nonce-start N\n"
-            "\n"
-            "provisioning:\n"
-            "  --api URL               create gateways and devices through the stack's API first\n"
-            "  --tenant T              X-Tenant-ID\n"
-            "  --api-key K | --admin-key K   Bearer API key, or the tenant admin key\n"
-            "  --owner user:ID|org:ID  collection of the application and gateways (user:admin)\n"
-            "  --application ID        application of the devices (default \"sim\")\n"
-            "  --provision-json        print the provisioning requests as JSON lines\n"
-            "  --provision-only        provision (or print), then exit\n"
-            "\n"
-            "output:\n"
-            "  --json                  the summary as one JSON object\n"
-            "  --events FILE           JSON lines: every uplink, downlink and join (- stdout)\n");
+    fprintf(
+        f, "usage: lwstack simulate --udp HOST:PORT [options]\n"
+           "\n"
+           "Drives simulated Semtech UDP gateways and LoRaWAN devices against a running stack\n"
+           "and prints what came back.\n"
+           "\n"
+           "traffic:\n"
+           "  --gateways N            gateways (default 1)\n"
+           "  --devices M             devices (default 1)\n"
+           "  --copies K              gateways that hear each uplink (default 1, <= N)\n"
+           "  --rate R[/s]            uplinks and join-requests a second, all devices (10)\n"
+           "  --duration S            seconds of sending (10; 0: until --uplinks-per-device)\n"
+           "  --uplinks-per-device U  data uplinks each device sends, then stops (0: no limit)\n"
+           "  --drain S               seconds to listen after the last uplink (default: RX2\n"
+           "                          of the slowest window + 1 s)\n"
+           "  --udp HOST:PORT         the Gateway Server's Semtech UDP port\n"
+           "  --abp | --otaa          activation (default ABP)\n"
+           "  --lorawan-version V     1.0.2, 1.0.3 (default), 1.0.4 or 1.1\n"
+           "  --frequency-plan ID     EU_863_870_TTN (default), US_902_928_FSB_2, ...\n"
+           "  --dr N                  uplink data rate (default SF7 125 kHz)\n"
+           "  --confirmed             confirmed uplinks\n"
+           "  --adr                   set FCtrl.ADR\n"
+           "  --fport P               FPort (default 1)\n"
+           "  --payload HEX           FRMPayload (default: 4 bytes, the FCnt)\n"
+           "  --link-check            LinkCheckReq in every uplink\n"
+           "  --device-time           DeviceTimeReq in every uplink\n"
+           "  --rssi DBM --snr DB     of the first gateway's copy (each next one 3 dB / 1 dB\n"
+           "                          lower; defaults -50 and 9)\n"
+           "  --late-copy-ms MS       send the last gateway copy MS ms after the others\n"
+           "  --rx1-delay S           ABP devices' RX1 delay, also provisioned (default 1)\n"
+           "  --class-c               provision devices as class C\n"
+           "  --keepalive S           PULL_DATA period (5)  --stat-interval S  stat period (30)\n"
+           "  --join-timeout S        a join-request unanswered this long is sent again (8)\n"
+           "\n"
+           "fleet (keys and EUIs):\n"
+           "  --seed X                derive keys and EUIs from X (default \"lwsim\")\n"
+           "  --keys-file F           devices as JSON lines (dev_eui, join_eui, app_key, nwk_key,\n"
+           "                          dev_addr, nwk_s_key | f_nwk_s_int_key + s_nwk_s_int_key +\n"
+           "                          nwk_s_enc_key, app_s_key, lorawan_version, f_cnt_up)\n"
+           "  --dev-eui-start HEX --join-eui HEX --dev-addr-start HEX --gateway-eui-start HEX\n"
+           "  --f-cnt-start N         ABP devices' first FCntUp  --dev-nonce-start N\n"
+           "\n"
+           "provisioning:\n"
+           "  --api URL               create gateways and devices through the stack's API first\n"
+           "  --tenant T              X-Tenant-ID\n"
+           "  --api-key K | --admin-key K   Bearer API key, or the tenant admin key\n"
+           "  --owner user:ID|org:ID  collection of the application and gateways (user:admin)\n"
+           "  --application ID        application of the devices (default \"sim\")\n"
+           "  --provision-json        print the provisioning requests as JSON lines\n"
+           "  --provision-only        provision (or print), then exit\n"
+           "\n"
+           "output:\n"
+           "  --json                  the summary as one JSON object\n"
+           "  --events FILE           JSON lines: every uplink, downlink and join (- stdout)\n"
+           "  --keys-out FILE         the fleet as a keys file (JSON lines, keys included)\n");
 }
 
 static int bad(const char *flag, const char *what)
@@ -165,15 +166,16 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
         uint64_t u = 0;
         double x = 0;
 #define FLAG(name) (strcmp(a, name) == 0)
-#define TAKE() (i++, v)
+#define TAKE()     (i++, v)
         if (FLAG("--help") || FLAG("-h")) {
             usage(stdout);
             return -1;
         } else if (FLAG("--gateways") || FLAG("--devices") || FLAG("--copies")) {
             if (!parse_u64(TAKE(), 10000000, &u, 10) || u == 0)
                 return bad(a, "a positive integer");
-            *(FLAG("--gateways") ? &o->n_gateways
-                                 : FLAG("--devices") ? &o->n_devices : &o->copies) = (uint32_t)u;
+            *(FLAG("--gateways")  ? &o->n_gateways
+              : FLAG("--devices") ? &o->n_devices
+                                  : &o->copies) = (uint32_t)u;
         } else if (FLAG("--rate")) {
             if (!parse_double(TAKE(), 0.001, &o->rate))
                 return bad(a, "a rate above 0, as R or R/s");
@@ -245,9 +247,9 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
         } else if (FLAG("--keepalive") || FLAG("--stat-interval") || FLAG("--join-timeout")) {
             if (!parse_double(TAKE(), 0.01, &x))
                 return bad(a, "seconds");
-            *(FLAG("--keepalive") ? &o->keepalive_s
-                                  : FLAG("--stat-interval") ? &o->stat_interval_s
-                                                            : &o->join_timeout_s) = x;
+            *(FLAG("--keepalive")       ? &o->keepalive_s
+              : FLAG("--stat-interval") ? &o->stat_interval_s
+                                        : &o->join_timeout_s) = x;
         } else if (FLAG("--seed")) {
             o->fleet.seed = TAKE();
         } else if (FLAG("--keys-file")) {
@@ -278,6 +280,8 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
             if (!parse_u64(TAKE(), 65535, &u, 0))
                 return bad(a, "0..65535");
             o->fleet.dev_nonce_start = (uint16_t)u;
+        } else if (FLAG("--keys-out")) {
+            o->keys_out = TAKE();
         } else if (FLAG("--events")) {
             o->events_path = TAKE();
         } else if (FLAG("--api")) {
@@ -308,7 +312,8 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
         return bad("--copies", "at most --gateways");
     if (o->api != NULL && (o->tenant == NULL || (o->api_key == NULL && o->admin_key == NULL)))
         return bad("--api", "needs --tenant and --api-key (or --admin-key)");
-    if (o->udp == NULL && !(o->provision_only && (o->api != NULL || o->provision_json)))
+    if (o->udp == NULL &&
+        !(o->provision_only && (o->api != NULL || o->provision_json || o->keys_out != NULL)))
         return bad("--udp", "HOST:PORT of the Gateway Server is required");
     if (o->duration_s == 0 && o->uplinks_per_device == 0)
         return bad("--duration", "0 needs --uplinks-per-device");
@@ -380,9 +385,9 @@ static void gw_stat(sim_t *s, sim_gw_t *g)
     uint8_t b[512];
     size_t len = 0;
     uint16_t tok = ++g->token;
+    /* Its PUSH_ACK is not counted: uplinks' are (push_sent stays 0 for this token). */
     if (sim_udp_push_stat(tok, g->eui, &st, b, sizeof b, &len) == 0) {
-        g->push_sent[tok & 255] = sim_now_us(s);
-        g->push_token[tok & 255] = tok;
+        g->push_sent[tok & 255] = 0;
         gw_send(s, g, b, len);
         s->c.stats++;
     }
@@ -397,8 +402,8 @@ static void rec_add(sim_t *s, uint32_t key, uint32_t dev, uint8_t ch, uint8_t dr
         if (sim_match_get(&s->by_time, r->key, &v) && v == (s->rec_next & (s->rec_cap - 1)))
             sim_match_del(&s->by_time, r->key);
     }
-    *r = (sim_up_rec_t){.key = key, .dev = dev, .sent_us = sim_now_us(s), .ch = ch, .dr = dr,
-                        .join = join};
+    *r = (sim_up_rec_t){
+        .key = key, .dev = dev, .sent_us = sim_now_us(s), .ch = ch, .dr = dr, .join = join};
     (void)sim_match_put(&s->by_time, key, s->rec_next & (s->rec_cap - 1));
     s->rec_next++;
 }
@@ -447,8 +452,8 @@ static void dev_send(sim_t *s, uint32_t i)
     }
     if (d->otaa && !d->active && d->join_pending)
         s->c.join_timeouts++;
-    uint8_t ch_i = (uint8_t)((i + s->dev_ups[i] + (d->active ? 0u : d->dev_nonce)) %
-                             s->radio.n_channels);
+    uint8_t ch_i =
+        (uint8_t)((i + s->dev_ups[i] + (d->active ? 0u : d->dev_nonce)) % s->radio.n_channels);
     const sim_channel_t *ch = &s->radio.channels[ch_i];
     uint8_t dr = d->dr;
     uint8_t sf = 7;
@@ -547,11 +552,11 @@ static void dev_send(sim_t *s, uint32_t i)
         s->c.push_data++;
     }
     if (s->events != NULL) {
-        json_t *ev = json_pack("{sssosIsosIsIsisI}", "event", join ? "join_request" : "uplink",
-                               "dev_eui", eui_json(d->dev_eui), "f_cnt",
-                               (json_int_t)(join ? 0 : f_cnt), "phy", hex_json(phy, len),
-                               "freq_hz", (json_int_t)ch->freq_hz, "dr", (json_int_t)dr,
-                               "copies", (int)s->o.copies, "t_us", (json_int_t)now);
+        json_t *ev =
+            json_pack("{sssosIsosIsIsisI}", "event", join ? "join_request" : "uplink", "dev_eui",
+                      eui_json(d->dev_eui), "f_cnt", (json_int_t)(join ? 0 : f_cnt), "phy",
+                      hex_json(phy, len), "freq_hz", (json_int_t)ch->freq_hz, "dr", (json_int_t)dr,
+                      "copies", (int)s->o.copies, "t_us", (json_int_t)now);
         if (!join)
             json_object_set_new(ev, "dev_addr", addr_json(d->dev_addr));
         else
@@ -618,10 +623,10 @@ static void on_pull_resp(sim_t *s, sim_gw_t *g, const sim_udp_msg_t *m)
             dev = v;
     }
 
-    json_t *ev = json_pack("{sssosssssIsI}", "event", "downlink", "gateway_eui", eui_json(g->eui),
-                           "type", join_accept ? "join_accept" : "data", "window",
-                           sim_window_name(win), "freq_hz", (json_int_t)tx->freq_hz, "powe",
-                           (json_int_t)tx->powe);
+    json_t *ev =
+        json_pack("{sssosssssIsI}", "event", "downlink", "gateway_eui", eui_json(g->eui), "type",
+                  join_accept ? "join_accept" : "data", "window", sim_window_name(win), "freq_hz",
+                  (json_int_t)tx->freq_hz, "powe", (json_int_t)tx->powe);
     json_object_set_new(ev, "phy", hex_json(tx->phy, tx->len));
     char datr[16];
     snprintf(datr, sizeof datr, "SF%uBW%u", tx->sf, tx->bw_khz);
@@ -652,9 +657,9 @@ static void on_pull_resp(sim_t *s, sim_gw_t *g, const sim_udp_msg_t *m)
         uint8_t want_dr = 0;
         bool checkable = false;
         if (rec != NULL && win == SIM_WIN_RX1) {
-            checkable = sim_radio_rx1(&s->radio, &s->radio.channels[rec->ch], rec->dr,
-                                      join_accept ? 0 : d->rx1_dr_offset, &want_freq,
-                                      &want_dr) == 0;
+            checkable =
+                sim_radio_rx1(&s->radio, &s->radio.channels[rec->ch], rec->dr,
+                              join_accept ? 0 : d->rx1_dr_offset, &want_freq, &want_dr) == 0;
         } else if (win == SIM_WIN_RX2 || win == SIM_WIN_IMMEDIATE) {
             want_freq = join_accept ? s->radio.rx2.freq_hz : d->rx2_freq_hz;
             want_dr = join_accept ? s->radio.rx2.dr : d->rx2_dr;
@@ -691,9 +696,9 @@ static void on_pull_resp(sim_t *s, sim_gw_t *g, const sim_udp_msg_t *m)
                 json_object_set_new(ev, "rx_delay", json_integer(jr.rx_delay));
                 json_object_set_new(ev, "rx1_dr_offset", json_integer(jr.rx1_dr_offset));
                 json_object_set_new(ev, "rx2_dr", json_integer(jr.rx2_dr));
-                json_object_set_new(ev, "cflist", jr.has_cflist
-                                                      ? hex_json(jr.cflist, LORAWAN_CFLIST_LEN)
-                                                      : json_null());
+                json_object_set_new(ev, "cflist",
+                                    jr.has_cflist ? hex_json(jr.cflist, LORAWAN_CFLIST_LEN)
+                                                  : json_null());
             }
         } else {
             sim_downlink_t dl;
@@ -788,9 +793,8 @@ static void on_keepalive(uv_timer_t *t)
 {
     sim_t *s = t->data;
     s->keepalive_ticks++;
-    bool stat = s->o.stat_interval_s > 0 &&
-                fmod((double)s->keepalive_ticks * s->o.keepalive_s, s->o.stat_interval_s) <
-                    s->o.keepalive_s;
+    bool stat = s->o.stat_interval_s > 0 && fmod((double)s->keepalive_ticks * s->o.keepalive_s,
+                                                 s->o.stat_interval_s) < s->o.keepalive_s;
     for (uint32_t g = 0; g < s->o.n_gateways; g++) {
         gw_pull(s, &s->gws[g]);
         if (stat)
@@ -912,23 +916,21 @@ static int resolve(const char *hostport, struct sockaddr_storage *out)
 static json_t *summary_json(sim_t *s, double elapsed_s)
 {
     sim_counts_t *c = &s->c;
-    json_t *o = json_pack(
-        "{sIsIsIsfsf}", "gateways", (json_int_t)s->o.n_gateways, "devices",
-        (json_int_t)s->o.n_devices, "copies", (json_int_t)s->o.copies, "rate", s->o.rate,
-        "sending_s", elapsed_s);
-    json_object_set_new(
-        o, "uplinks",
-        json_pack("{sIsIsIsIsIsf}", "sent", (json_int_t)c->uplinks, "push_data",
-                  (json_int_t)c->push_data, "push_ack", (json_int_t)c->push_ack, "confirmed",
-                  (json_int_t)c->confirmed_sent, "confirmed_acked", (json_int_t)c->confirmed_acked,
-                  "per_s", elapsed_s > 0 ? (double)c->uplinks / elapsed_s : 0.0));
+    json_t *o = json_pack("{sIsIsIsfsf}", "gateways", (json_int_t)s->o.n_gateways, "devices",
+                          (json_int_t)s->o.n_devices, "copies", (json_int_t)s->o.copies, "rate",
+                          s->o.rate, "sending_s", elapsed_s);
+    json_object_set_new(o, "uplinks",
+                        json_pack("{sIsIsIsIsIsf}", "sent", (json_int_t)c->uplinks, "push_data",
+                                  (json_int_t)c->push_data, "push_ack", (json_int_t)c->push_ack,
+                                  "confirmed", (json_int_t)c->confirmed_sent, "confirmed_acked",
+                                  (json_int_t)c->confirmed_acked, "per_s",
+                                  elapsed_s > 0 ? (double)c->uplinks / elapsed_s : 0.0));
     json_object_set_new(o, "push_ack_rtt_us", sim_lat_json(&s->push_rtt));
-    json_object_set_new(o, "joins",
-                        json_pack("{sIsIsIsIso}", "sent", (json_int_t)c->joins_sent, "accepted",
-                                  (json_int_t)c->joins_accepted, "failed",
-                                  (json_int_t)c->join_failed, "timeouts",
-                                  (json_int_t)c->join_timeouts, "latency_us",
-                                  sim_lat_json(&s->join_lat)));
+    json_object_set_new(
+        o, "joins",
+        json_pack("{sIsIsIsIso}", "sent", (json_int_t)c->joins_sent, "accepted",
+                  (json_int_t)c->joins_accepted, "failed", (json_int_t)c->join_failed, "timeouts",
+                  (json_int_t)c->join_timeouts, "latency_us", sim_lat_json(&s->join_lat)));
     json_object_set_new(
         o, "downlinks",
         json_pack("{sIsIsIsIsIsIsIsIsIsIsIso}", "received", (json_int_t)c->downlinks, "rx1",
@@ -941,9 +943,9 @@ static json_t *summary_json(sim_t *s, double elapsed_s)
                   sim_lat_json(&s->dl_lead)));
     json_object_set_new(o, "gateway",
                         json_pack("{sIsIsIsIsIsI}", "pull_data", (json_int_t)c->pull_data,
-                                  "pull_ack", (json_int_t)c->pull_ack, "stat",
-                                  (json_int_t)c->stats, "malformed", (json_int_t)c->malformed,
-                                  "send_failed", (json_int_t)c->send_failed, "skipped_waiting",
+                                  "pull_ack", (json_int_t)c->pull_ack, "stat", (json_int_t)c->stats,
+                                  "malformed", (json_int_t)c->malformed, "send_failed",
+                                  (json_int_t)c->send_failed, "skipped_waiting",
                                   (json_int_t)c->skipped_waiting));
     return o;
 }
@@ -962,8 +964,8 @@ static void print_lat(const char *what, sim_lat_t *l, double scale, const char *
 static void summary_text(sim_t *s, double elapsed_s)
 {
     sim_counts_t *c = &s->c;
-    printf("simulate: %u gateways, %u devices, %u copies each, %.1f s of sending\n", s->o.n_gateways,
-           s->o.n_devices, s->o.copies, elapsed_s);
+    printf("simulate: %u gateways, %u devices, %u copies each, %.1f s of sending\n",
+           s->o.n_gateways, s->o.n_devices, s->o.copies, elapsed_s);
     printf("  uplinks                %llu sent (%.1f/s), %llu PUSH_DATA, %llu PUSH_ACK\n",
            (unsigned long long)c->uplinks, elapsed_s > 0 ? (double)c->uplinks / elapsed_s : 0.0,
            (unsigned long long)c->push_data, (unsigned long long)c->push_ack);
@@ -1031,6 +1033,23 @@ static int load_keys_file(sim_t *s)
     return rc;
 }
 
+static int write_keys(sim_t *s)
+{
+    FILE *f = fopen(s->o.keys_out, "w");
+    if (f == NULL) {
+        fprintf(stderr, "simulate: --keys-out %s: %s\n", s->o.keys_out, strerror(errno));
+        return -1;
+    }
+    for (uint32_t i = 0; i < s->o.n_devices; i++) {
+        json_t *line = sim_fleet_line(&s->devs[i]);
+        char *txt = json_dumps(line, JSON_COMPACT);
+        fprintf(f, "%s\n", txt);
+        free(txt);
+        json_decref(line);
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 static uint32_t pow2_at_least(uint64_t n)
 {
     uint32_t p = 1024;
@@ -1091,13 +1110,13 @@ int lw_simulate_main(lw_config_t *cfg, int argc, char **argv)
         gw->token = (uint16_t)(gw->eui * 40503u);
     }
 
-    if (s->o.api != NULL || s->o.provision_json) {
-        if (sim_provision(s) != 0)
-            goto out;
-        if (s->o.provision_only) {
-            rc = 0;
-            goto out;
-        }
+    if (s->o.keys_out != NULL && write_keys(s) != 0)
+        goto out;
+    if ((s->o.api != NULL || s->o.provision_json) && sim_provision(s) != 0)
+        goto out;
+    if (s->o.provision_only) {
+        rc = 0;
+        goto out;
     }
 
     if (resolve(s->o.udp, &s->server) != 0) {
@@ -1120,9 +1139,9 @@ int lw_simulate_main(lw_config_t *cfg, int argc, char **argv)
             (void)sim_match_put(&s->by_addr, s->devs[i].dev_addr, i);
     s->dev_ups = lw_calloc(s->o.n_devices, sizeof s->dev_ups[0]);
     s->join_sent_us = lw_calloc(s->o.n_devices, sizeof s->join_sent_us[0]);
-    s->late_cap = s->o.late_copy_ms > 0 ? pow2_at_least((uint64_t)(s->o.rate * s->o.late_copy_ms /
-                                                                    1000.0 * 2) + 64)
-                                        : 1;
+    s->late_cap = s->o.late_copy_ms > 0
+                      ? pow2_at_least((uint64_t)(s->o.rate * s->o.late_copy_ms / 1000.0 * 2) + 64)
+                      : 1;
     s->late = lw_malloc((size_t)s->late_cap * sizeof s->late[0]);
 
     if (s->o.events_path != NULL) {
@@ -1144,8 +1163,11 @@ int lw_simulate_main(lw_config_t *cfg, int argc, char **argv)
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     const char *bind = s->server.ss_family == AF_INET6 ? "[::]:0" : "0.0.0.0:0";
     for (uint32_t g = 0; g < s->o.n_gateways; g++) {
-        lw_udp_opts_t uo = {.addr = bind, .recv_buf = 4096, .send_queue_count = 8192,
-                            .send_queue_bytes = 8u << 20, .peers_max = 4};
+        lw_udp_opts_t uo = {.addr = bind,
+                            .recv_buf = 4096,
+                            .send_queue_count = 8192,
+                            .send_queue_bytes = 8u << 20,
+                            .peers_max = 4};
         lw_err_t err;
         lw_err_clear(&err);
         s->gws[g].udp = lw_udp_new(s->loop, &uo, on_datagram, &s->gws[g], &err);

@@ -50,12 +50,13 @@ static void test_sim_fleet_parse_line__abp_and_errors(void **state)
     sim_dev_t d;
     memset(&d, 0, sizeof d);
     char err[160];
-    assert_int_equal(sim_fleet_parse_line("{\"dev_eui\":\"0004A30B001C0530\",\"dev_addr\":\"26011234\","
-                                          "\"nwk_s_key\":\"44024241ed4ce9a68c6a8bc055233fd3\","
-                                          "\"app_s_key\":\"ec925802ae430ca77fd3dd73cb2cc588\","
-                                          "\"f_cnt_up\":10}",
-                                          &d, err, sizeof err),
-                     0);
+    assert_int_equal(
+        sim_fleet_parse_line("{\"dev_eui\":\"0004A30B001C0530\",\"dev_addr\":\"26011234\","
+                             "\"nwk_s_key\":\"44024241ed4ce9a68c6a8bc055233fd3\","
+                             "\"app_s_key\":\"ec925802ae430ca77fd3dd73cb2cc588\","
+                             "\"f_cnt_up\":10}",
+                             &d, err, sizeof err),
+        0);
     assert_true(d.dev_eui == 0x0004a30b001c0530ull);
     assert_int_equal(d.dev_addr, 0x26011234);
     assert_true(d.active);
@@ -65,15 +66,16 @@ static void test_sim_fleet_parse_line__abp_and_errors(void **state)
     assert_int_equal(d.s_nwk_s_int_key[15], 0xd3);
 
     memset(&d, 0, sizeof d);
-    assert_int_equal(sim_fleet_parse_line("{\"dev_eui\":\"0004A30B\",\"app_key\":\"00\"}", &d, err,
-                                          sizeof err),
-                     -1);
+    assert_int_equal(
+        sim_fleet_parse_line("{\"dev_eui\":\"0004A30B\",\"app_key\":\"00\"}", &d, err, sizeof err),
+        -1);
     assert_string_equal(err, "`dev_eui` must be 16 hex digits");
-    assert_int_equal(sim_fleet_parse_line("{\"dev_eui\":\"0004A30B001C0530\"}", &d, err, sizeof err),
-                     -1);
+    assert_int_equal(
+        sim_fleet_parse_line("{\"dev_eui\":\"0004A30B001C0530\"}", &d, err, sizeof err), -1);
     assert_string_equal(err, "a device needs `app_key` (OTAA) or session keys (ABP)");
     assert_int_equal(sim_fleet_parse_line("[1]", &d, err, sizeof err), -1);
-    assert_int_equal(sim_fleet_parse_line("{\"lorawan_version\":\"2.0\"}", &d, err, sizeof err), -1);
+    assert_int_equal(sim_fleet_parse_line("{\"lorawan_version\":\"2.0\"}", &d, err, sizeof err),
+                     -1);
     assert_string_equal(err, "`lorawan_version` must be 1.0.2, 1.0.3, 1.0.4 or 1.1");
 }
 
@@ -96,10 +98,10 @@ static void test_sim_prov_device__tts_requests(void **state)
     assert_string_equal(r[0].method, "POST");
     assert_string_equal(r[0].path, "/applications/app1/devices");
     assert_true(r[0].conflict_ok);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(r[0].body, "end_device"), "ids"),
-                            "device_id")),
-                        id);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(r[0].body, "end_device"), "ids"), "device_id")),
+        id);
     snprintf(want, sizeof want, "/ns/applications/app1/devices/%s", id);
     assert_string_equal(r[1].method, "PUT");
     assert_string_equal(r[1].path, want);
@@ -109,9 +111,8 @@ static void test_sim_prov_device__tts_requests(void **state)
                         "PHY_V1_1_REV_B");
     assert_true(json_is_true(json_object_get(ed, "supports_join")));
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(json_object_get(ed, "mac_settings"),
-                                                          "rx1_delay"),
-                                          "value")),
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(ed, "mac_settings"), "rx1_delay"), "value")),
         "RX_DELAY_5");
     assert_null(json_object_get(ed, "session"));
     snprintf(want, sizeof want, "/js/applications/app1/devices/%s", id);
@@ -137,10 +138,10 @@ static void test_sim_prov_device__tts_requests(void **state)
     snprintf(addr, sizeof addr, "%08x", d.dev_addr);
     assert_string_equal(json_string_value(json_object_get(sess, "dev_addr")), addr);
     sim_hex16(d.f_nwk_s_int_key, hex);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(sess, "keys"), "f_nwk_s_int_key"),
-                            "key")),
-                        hex);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(sess, "keys"), "f_nwk_s_int_key"), "key")),
+        hex);
     assert_null(json_object_get(json_object_get(sess, "keys"), "s_nwk_s_int_key"));
     for (size_t i = 0; i < n; i++)
         json_decref(r[i].body);

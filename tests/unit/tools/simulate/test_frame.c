@@ -32,10 +32,8 @@ static void abp_10(sim_dev_t *d)
     sim_dev_session_defaults(d, 1, 869525000, 0);
 }
 
-static const sim_uplink_t test_up = {.has_fport = true,
-                                     .fport = 1,
-                                     .payload = (const uint8_t *)"test",
-                                     .payload_len = 4};
+static const sim_uplink_t test_up = {
+    .has_fport = true, .fport = 1, .payload = (const uint8_t *)"test", .payload_len = 4};
 
 /* lora-packet's README frame: DevAddr 49be7df1, FCnt 2, FPort 1, "test". */
 static void test_sim_uplink_build__lora_packet_vector(void **state)
@@ -153,8 +151,8 @@ static size_t network_join_accept(const sim_dev_t *d, bool opt_neg, uint8_t *out
         assert_int_equal(lorawan_derive_js_keys(&k, d->dev_eui, js_int, NULL), 0);
         lorawan_key_destroy(&k);
         assert_int_equal(lorawan_key_init(&k, js_int), 0);
-        assert_int_equal(lorawan_mic_join_accept_11(&k, 0xff, d->join_eui, d->join_dev_nonce,
-                                                    plain, len - 4, mic),
+        assert_int_equal(lorawan_mic_join_accept_11(&k, 0xff, d->join_eui, d->join_dev_nonce, plain,
+                                                    len - 4, mic),
                          0);
     } else {
         assert_int_equal(lorawan_key_init(&k, d->version == SIM_MAC_1_1 ? d->nwk_key : d->app_key),
@@ -164,9 +162,8 @@ static size_t network_join_accept(const sim_dev_t *d, bool opt_neg, uint8_t *out
     lorawan_key_destroy(&k);
     memcpy(plain + len - 4, mic, 4);
     size_t n = len;
-    assert_int_equal(lorawan_join_accept_encrypt(d->version == SIM_MAC_1_1 ? d->nwk_key
-                                                                           : d->app_key,
-                                                 plain, len, out, 33),
+    assert_int_equal(lorawan_join_accept_encrypt(
+                         d->version == SIM_MAC_1_1 ? d->nwk_key : d->app_key, plain, len, out, 33),
                      0);
     return n;
 }
@@ -237,9 +234,8 @@ static void test_sim_join_accept_handle__11_opt_neg_rekey(void **state)
     assert_int_equal(phy.u.data.fopts_len, 2);
     uint8_t fopts[2];
     assert_int_equal(lorawan_key_init(&nk, d.nwk_s_enc_key), 0);
-    assert_int_equal(lorawan_fopts_encrypt(&nk, false, false, d.dev_addr, 0, phy.u.data.fopts, 2,
-                                           fopts),
-                     0);
+    assert_int_equal(
+        lorawan_fopts_encrypt(&nk, false, false, d.dev_addr, 0, phy.u.data.fopts, 2, fopts), 0);
     lorawan_key_destroy(&nk);
     assert_int_equal(fopts[0], LORAWAN_CID_REKEY);
     assert_int_equal(fopts[1], 1);

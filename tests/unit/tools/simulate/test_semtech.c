@@ -108,9 +108,11 @@ static void test_sim_udp_parse__refused(void **state)
     sim_udp_msg_t m;
     static const char *const bad[] = {
         /* size does not match the data */
-        "{\"txpk\":{\"tmst\":1,\"freq\":868.1,\"datr\":\"SF7BW125\",\"size\":5,\"data\":\"AQIDBA==\"}}",
+        "{\"txpk\":{\"tmst\":1,\"freq\":868.1,\"datr\":\"SF7BW125\",\"size\":5,\"data\":\"AQIDBA=="
+        "\"}}",
         /* not a LoRa data rate */
-        "{\"txpk\":{\"tmst\":1,\"freq\":868.1,\"datr\":\"SF13BW125\",\"size\":4,\"data\":\"AQIDBA==\"}}",
+        "{\"txpk\":{\"tmst\":1,\"freq\":868.1,\"datr\":\"SF13BW125\",\"size\":4,\"data\":\"AQIDBA=="
+        "\"}}",
         /* neither imme nor tmst */
         "{\"txpk\":{\"freq\":868.1,\"datr\":\"SF7BW125\",\"size\":4,\"data\":\"AQIDBA==\"}}",
         "{\"txpk\":[]}",
