@@ -25,6 +25,22 @@ int ns_adr_demodulation_floor(uint8_t sf, uint32_t bw_hz, float *out_db)
     return 0;
 }
 
+/* dB → 0.01 dB, rounded, within int16 (NaN counts as the floor). */
+static int16_t snr_cdb(float snr)
+{
+    if (!(snr > -300.0f))
+        return -30000;
+    if (snr > 300.0f)
+        return 30000;
+    float c = snr * 100.0f;
+    return (int16_t)(c < 0 ? c - 0.5f : c + 0.5f);
+}
+
+static float snr_db(int16_t cdb)
+{
+    return (float)cdb / 100.0f;
+}
+
 void ns_adr_record(ns_mac_state_t *st, const ns_mac_uplink_t *up)
 {
     if (st->n_recent_uplinks > NS_MAC_RECENT_UPLINKS || st->recent_uplinks_head >= NS_MAC_RECENT_UPLINKS) {
@@ -35,8 +51,8 @@ void ns_adr_record(ns_mac_state_t *st, const ns_mac_uplink_t *up)
         unsigned newest = (st->recent_uplinks_head + NS_MAC_RECENT_UPLINKS - 1) % NS_MAC_RECENT_UPLINKS;
         ns_mac_recent_uplink_t *r = &st->recent_uplinks[newest];
         if (r->f_cnt == up->f_cnt) {
-            if (up->max_snr > r->max_snr)
-                r->max_snr = up->max_snr;
+            if (snr_cdb(up->max_snr) > r->max_snr_cdb)
+                r->max_snr_cdb = snr_cdb(up->max_snr);
             if (up->gateway_count > r->gateway_count)
                 r->gateway_count = up->gateway_count;
             return;
@@ -44,10 +60,9 @@ void ns_adr_record(ns_mac_state_t *st, const ns_mac_uplink_t *up)
     }
     ns_mac_recent_uplink_t *r = &st->recent_uplinks[st->recent_uplinks_head];
     r->f_cnt = up->f_cnt;
-    r->max_snr = up->max_snr;
+    r->max_snr_cdb = snr_cdb(up->max_snr);
     r->data_rate_index = up->data_rate_index;
     r->gateway_count = up->gateway_count;
-    r->tx_power_index = st->current_parameters.adr_tx_power_index;
     st->recent_uplinks_head = (uint8_t)((st->recent_uplinks_head + 1) % NS_MAC_RECENT_UPLINKS);
     if (st->n_recent_uplinks < NS_MAC_RECENT_UPLINKS)
         st->n_recent_uplinks++;
@@ -105,23 +120,21 @@ static float tx_power_step(const lorawan_band_t *band, lorawan_rp_rev_t rev, uns
     return (float)a - (float)b;
 }
 
-/* The highest data rate ADR may use: LoRa at the band's narrowest uplink bandwidth (EU868
- * DR5, US915 DR3, AU915 DR5: TTS MaxADRDataRateIndex). */
-static bool adr_max_dr(const lorawan_band_t *band, lorawan_rp_rev_t rev, uint8_t *out)
+/* The highest data rate <= `below` that ADR may use: LoRa at the band's narrowest uplink
+ * bandwidth (EU868 DR5, US915 DR3, AU915 DR5: TTS MaxADRDataRateIndex). */
+static bool adr_max_dr(const lorawan_band_t *band, lorawan_rp_rev_t rev, int below, uint8_t *out)
 {
     lorawan_dr_t dr0, d;
     if (lorawan_band_datarate(band, rev, 0, false, &dr0) != 0 || dr0.modulation != LORAWAN_MOD_LORA)
         return false;
-    bool any = false;
-    for (uint8_t i = 0; i < 16; i++) {
-        if (lorawan_band_datarate(band, rev, i, false, &d) != 0 || !d.uplink)
-            continue;
-        if (d.modulation == LORAWAN_MOD_LORA && d.bandwidth_hz == dr0.bandwidth_hz) {
-            *out = i;
-            any = true;
+    for (int i = below; i >= 0; i--) {
+        if (lorawan_band_datarate(band, rev, (uint8_t)i, false, &d) == 0 && d.uplink &&
+            d.modulation == LORAWAN_MOD_LORA && d.bandwidth_hz == dr0.bandwidth_hz) {
+            *out = (uint8_t)i;
+            return true;
         }
     }
-    return any;
+    return false;
 }
 
 static void clamp_nb_trans(const ns_adr_settings_t *a, uint8_t *nb)
@@ -170,24 +183,16 @@ int ns_adr_adapt(ns_mac_state_t *st, const ns_mac_ctx_t *ctx)
 
     /* Data-rate range: the desired channels', the settings', the band's ADR maximum; minus
      * the rejected data rates (TTS adrDataRateRange). */
-    uint16_t allowed = 0;
-    unsigned nch = ns_mac_channel_count(st, des);
-    for (unsigned i = 0; i < nch; i++) {
-        ns_mac_channel_t ch;
-        if (ns_mac_channel_get(st, des, i, &ch) != 0 || !ch.enable_uplink || ch.uplink_frequency == 0)
-            continue;
-        for (unsigned d = ch.min_data_rate_index; d <= ch.max_data_rate_index && d < 16; d++)
-            allowed |= (uint16_t)(1u << d);
-    }
-    uint8_t band_max = 0;
-    if (!adr_max_dr(band, rev, &band_max))
-        return 0;
+    uint16_t allowed = ns_mac_enabled_data_rates(st, des);
     int min_dr = 0, max_dr = 15;
     while (min_dr < 16 && !(allowed & (1u << min_dr)))
         min_dr++;
     while (max_dr >= 0 && !(allowed & (1u << max_dr)))
         max_dr--;
     if (min_dr > max_dr)
+        return 0;
+    uint8_t band_max = 0;
+    if (!adr_max_dr(band, rev, max_dr, &band_max))
         return 0;
     if (a->dynamic.has_min_data_rate_index && a->dynamic.min_data_rate_index > min_dr)
         min_dr = a->dynamic.min_data_rate_index;
@@ -218,10 +223,10 @@ int ns_adr_adapt(ns_mac_state_t *st, const ns_mac_ctx_t *ctx)
         return 0;
 
     /* Margin (TTS adrMargin). */
-    float max_snr = ns_mac_recent_uplink_at(st, first)->max_snr;
+    float max_snr = snr_db(ns_mac_recent_uplink_at(st, first)->max_snr_cdb);
     for (unsigned i = first + 1; i < first + n; i++)
-        if (ns_mac_recent_uplink_at(st, i)->max_snr > max_snr)
-            max_snr = ns_mac_recent_uplink_at(st, i)->max_snr;
+        if (snr_db(ns_mac_recent_uplink_at(st, i)->max_snr_cdb) > max_snr)
+            max_snr = snr_db(ns_mac_recent_uplink_at(st, i)->max_snr_cdb);
     const ns_mac_recent_uplink_t *last = ns_mac_recent_uplink_at(st, first + n - 1);
     lorawan_dr_t ldr;
     float floor_db = 0, margin = 0;
@@ -285,10 +290,10 @@ int ns_adr_adapt(ns_mac_state_t *st, const ns_mac_ctx_t *ctx)
      * hide a degraded link behind old good uplinks, so the decision uses the last
      * NS_ADR_STEP_DOWN_UPLINKS only, without the safety margin (which guards raises). */
     unsigned recent = n < NS_ADR_STEP_DOWN_UPLINKS ? n : NS_ADR_STEP_DOWN_UPLINKS;
-    float recent_snr = ns_mac_recent_uplink_at(st, first + n - recent)->max_snr;
+    float recent_snr = snr_db(ns_mac_recent_uplink_at(st, first + n - recent)->max_snr_cdb);
     for (unsigned i = first + n - recent + 1; i < first + n; i++)
-        if (ns_mac_recent_uplink_at(st, i)->max_snr > recent_snr)
-            recent_snr = ns_mac_recent_uplink_at(st, i)->max_snr;
+        if (snr_db(ns_mac_recent_uplink_at(st, i)->max_snr_cdb) > recent_snr)
+            recent_snr = snr_db(ns_mac_recent_uplink_at(st, i)->max_snr_cdb);
     float recent_margin = margin_base_valid ? recent_snr - floor_db - adr_margin_db : 0;
     /* Compensated first by more TX power (a lower index), down to the strongest allowed. */
     recent_margin += tx_power_step(band, rev, (unsigned)min_tx, cur->adr_tx_power_index);

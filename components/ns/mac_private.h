@@ -44,8 +44,14 @@
 /* Sizes. Dynamic-channel bands keep at most 16 channels; fixed-plan bands (US915, AU915,
  * CN470) take their channel frequencies from the band and keep only the enabled set. */
 #define NS_MAC_MAX_DEFINED_CHANNELS 16u
-#define NS_MAC_MAX_PENDING          12u /* pending_requests */
-#define NS_MAC_MAX_QUEUED           12u /* queued_responses */
+/* pending_requests / queued_responses are kept as their wire encoding (a FOpts-like byte
+ * string, decoded on demand: ns_mac_pending_requests): the device's answers must fit its
+ * next FOpts (15 bytes), which bounds the requests of one downlink to about 40 bytes; the
+ * answers the NS owes are one per command kind (LinkCheck, DeviceTime, Reset, Rekey,
+ * DeviceMode, PingSlotInfo: 16 bytes). */
+#define NS_MAC_PENDING_BYTES        48u
+#define NS_MAC_QUEUED_BYTES         24u
+#define NS_MAC_MAX_CMDS             48u /* most commands those bytes can hold */
 #define NS_MAC_RECENT_UPLINKS       20u /* TTS's OptimalADRUplinkCount */
 #define NS_MAC_MAX_EVENTS           24u
 #define NS_MAC_MAX_FACTORY_PRESETS  16u
@@ -203,11 +209,10 @@ typedef struct ns_mac_params {
 
 /* One recent uplink as ADR needs it (TTS recent_uplinks, reduced). */
 typedef struct ns_mac_recent_uplink {
-    uint32_t f_cnt;         /* full FCnt */
-    float max_snr;          /* dB, best over the gateway copies */
+    uint32_t f_cnt;      /* full FCnt */
+    int16_t max_snr_cdb; /* best SNR over the gateway copies, in 0.01 dB */
     uint8_t data_rate_index;
     uint8_t gateway_count;
-    uint8_t tx_power_index; /* current_parameters.adr_tx_power_index at the time */
 } ns_mac_recent_uplink_t;
 
 typedef struct ns_mac_state {
@@ -224,11 +229,12 @@ typedef struct ns_mac_state {
     uint8_t battery;          /* DevStatusAns raw: 0 external, 1..254, 255 unknown */
     int8_t downlink_margin;   /* dB (TTS EndDevice.downlink_margin) */
     /* Requests sent and not answered yet / answers to send (TTS pending_requests,
-     * queued_responses). */
-    uint8_t n_pending_requests;
-    uint8_t n_queued_responses;
-    lorawan_mac_cmd_t pending_requests[NS_MAC_MAX_PENDING];
-    lorawan_mac_cmd_t queued_responses[NS_MAC_MAX_QUEUED];
+     * queued_responses), as downlink MAC-command bytes; render with
+     * ns_mac_pending_requests / ns_mac_queued_responses. */
+    uint8_t pending_requests_len;
+    uint8_t queued_responses_len;
+    uint8_t pending_requests[NS_MAC_PENDING_BYTES];
+    uint8_t queued_responses[NS_MAC_QUEUED_BYTES];
     /* ADR */
     uint8_t n_recent_uplinks; /* ring: oldest first after ns_mac_recent_uplink_at */
     uint8_t recent_uplinks_head;
@@ -366,6 +372,14 @@ bool ns_mac_downlink_wanted(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, i
 /* Asks for a ForceRejoinReq on the next downlink (1.1). Returns 0 or LORAWAN_E_PARAM. */
 int ns_mac_force_rejoin(ns_mac_state_t *st, uint8_t rejoin_type, uint8_t data_rate,
                         uint8_t period, uint8_t max_retries);
+
+/* The pending requests / queued responses decoded into out[0..cap), in order. Returns their
+ * number (at most cap). */
+size_t ns_mac_pending_requests(const ns_mac_state_t *st, lorawan_mac_cmd_t *out, size_t cap);
+size_t ns_mac_queued_responses(const ns_mac_state_t *st, lorawan_mac_cmd_t *out, size_t cap);
+
+/* The data rates p's enabled uplink channels allow: bit i set for data rate i. */
+uint16_t ns_mac_enabled_data_rates(const ns_mac_state_t *st, const ns_mac_params_t *p);
 
 /* Recent uplink i (0 = oldest) of the ADR history, or NULL. */
 const ns_mac_recent_uplink_t *ns_mac_recent_uplink_at(const ns_mac_state_t *st, unsigned i);

@@ -14,12 +14,16 @@
 
 /* Appends an event (dropped when the list is full: events are best effort). */
 void ns_mac__event(uint8_t *n, ns_mac_event_t *evs, const char *name, const lorawan_mac_cmd_t *cmd);
-/* Queues an answer (queued_responses); false when the queue is full. */
+/* Queues an answer (queued_responses; one per CID, the latest wins); false when full. */
 bool ns_mac__queue_response(ns_mac_state_t *st, const lorawan_mac_cmd_t *ans);
 /* Removes and returns (in *req) the first pending request with `cid`; false when none. */
 bool ns_mac__take_pending(ns_mac_state_t *st, uint8_t cid, lorawan_mac_cmd_t *req);
 /* Whether a request with `cid` is pending. */
 bool ns_mac__is_pending(const ns_mac_state_t *st, uint8_t cid);
+/* Replaces the pending requests by cmds[0..n); false (unchanged) when they do not fit. */
+bool ns_mac__pending_store(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmds, size_t n);
+/* The queued responses, likewise. */
+bool ns_mac__queued_store(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmds, size_t n);
 
 /* Version rules (TTS pkg/specification/macspec). */
 bool ns_mac__has_no_change_adr_indices(const ns_mac_state_t *st); /* >= 1.0.4 */

@@ -77,20 +77,21 @@ static bool put_requests(builder_t *b, const lorawan_mac_cmd_t *cmds, size_t n)
     /* LoRaWAN 1.0.2 .. 1.0.4 answer each LinkADRReq; 1.1 answers a block once. */
     if (n > 1 && cmds[0].cid == LORAWAN_CID_LINK_ADR && b->st->lorawan_version >= NS_MAC_V1_1)
         up = answer_len(LORAWAN_CID_LINK_ADR);
-    bool needs_room = cmds[0].cid != LORAWAN_CID_FORCE_REJOIN;
-    if (b->len > room || (needs_room && b->st->n_pending_requests + n > NS_MAC_MAX_PENDING) ||
-        b->up_len + up > UPLINK_ANSWER_BUDGET ||
-        lorawan_mac_cmds_encode(cmds, n, b->out + b->len, room - b->len, &wrote) != 0) {
+    bool answered = cmds[0].cid != LORAWAN_CID_FORCE_REJOIN;
+    if (b->len > room || b->up_len + up > UPLINK_ANSWER_BUDGET ||
+        lorawan_mac_cmds_encode(cmds, n, b->out + b->len, room - b->len, &wrote) != 0 ||
+        (answered && b->st->pending_requests_len + wrote > NS_MAC_PENDING_BYTES)) {
         b->res->more = true;
         return false;
     }
+    if (answered) {
+        memcpy(b->st->pending_requests + b->st->pending_requests_len, b->out + b->len, wrote);
+        b->st->pending_requests_len = (uint8_t)(b->st->pending_requests_len + wrote);
+    }
     b->len += wrote;
     b->up_len += up;
-    for (size_t i = 0; i < n; i++) {
-        if (needs_room)
-            b->st->pending_requests[b->st->n_pending_requests++] = cmds[i];
+    for (size_t i = 0; i < n; i++)
         ns_mac__event(&b->res->n_events, b->res->events, request_event(cmds[i].cid), &cmds[i]);
-    }
     b->res->n_cmds = (uint8_t)(b->res->n_cmds + n);
     return true;
 }
@@ -99,20 +100,20 @@ static bool put_requests(builder_t *b, const lorawan_mac_cmd_t *cmds, size_t n)
 static void put_answers(builder_t *b)
 {
     size_t room = b->budget < b->cap ? b->budget : b->cap;
-    unsigned kept = 0;
-    for (unsigned i = 0; i < b->st->n_queued_responses; i++) {
-        const lorawan_mac_cmd_t *a = &b->st->queued_responses[i];
+    lorawan_mac_cmd_t q[NS_MAC_MAX_CMDS];
+    size_t n = ns_mac_queued_responses(b->st, q, NS_MAC_MAX_CMDS), kept = 0;
+    for (size_t i = 0; i < n; i++) {
         size_t wrote = 0;
         if (b->len <= room &&
-            lorawan_mac_cmds_encode(a, 1, b->out + b->len, room - b->len, &wrote) == 0) {
+            lorawan_mac_cmds_encode(&q[i], 1, b->out + b->len, room - b->len, &wrote) == 0) {
             b->len += wrote;
             b->res->n_cmds++;
             continue;
         }
         b->res->more = true;
-        b->st->queued_responses[kept++] = *a;
+        q[kept++] = q[i];
     }
-    b->st->n_queued_responses = (uint8_t)kept;
+    (void)ns_mac__queued_store(b->st, q, kept);
 }
 
 /* TTS's order (pkg/networkserver/downlink.go). */
@@ -196,7 +197,7 @@ bool ns_mac_downlink_wanted(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, i
 {
     if (st == NULL || ctx == NULL || ctx->band == NULL || ctx->settings == NULL)
         return false;
-    if (st->n_queued_responses > 0)
+    if (st->queued_responses_len > 0)
         return true;
     lorawan_mac_cmd_t cmds[MAX_BLOCK];
     for (size_t k = 0; k < sizeof request_order; k++)

@@ -32,8 +32,10 @@ static void device_channels(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, l
     for (unsigned i = 0; i < n; i++)
         if (ns_mac__channel_defined(st, ctx, cur, i))
             lorawan_chset_set(defined, i, true);
-    for (unsigned k = 0; k < st->n_pending_requests; k++) {
-        const lorawan_mac_cmd_t *r = &st->pending_requests[k];
+    lorawan_mac_cmd_t pending[NS_MAC_MAX_CMDS];
+    size_t n_pending = ns_mac_pending_requests(st, pending, NS_MAC_MAX_CMDS);
+    for (size_t k = 0; k < n_pending; k++) {
+        const lorawan_mac_cmd_t *r = &pending[k];
         if (r->cid != LORAWAN_CID_NEW_CHANNEL)
             continue;
         bool on = r->u.new_channel_req.frequency_hz != 0;
@@ -211,25 +213,25 @@ void ns_mac_link_adr_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lora
     (void)n_dup;
     /* The block: the first pending LinkADRReq and those right after it (one on its own for
      * LoRaWAN 1.0.0 / 1.0.1). */
-    unsigned first = st->n_pending_requests, n = 0;
-    for (unsigned i = 0; i < st->n_pending_requests; i++)
-        if (st->pending_requests[i].cid == LORAWAN_CID_LINK_ADR) {
+    lorawan_mac_cmd_t pending[NS_MAC_MAX_CMDS];
+    size_t n_pending = ns_mac_pending_requests(st, pending, NS_MAC_MAX_CMDS);
+    size_t first = n_pending, n = 0;
+    for (size_t i = 0; i < n_pending; i++)
+        if (pending[i].cid == LORAWAN_CID_LINK_ADR) {
             first = i;
             break;
         }
     bool whole_block = st->lorawan_version >= NS_MAC_V1_0_2;
-    while (first + n < st->n_pending_requests && st->pending_requests[first + n].cid == LORAWAN_CID_LINK_ADR &&
-           (whole_block || n == 0))
+    while (first + n < n_pending && pending[first + n].cid == LORAWAN_CID_LINK_ADR && (whole_block || n == 0))
         n++;
     if (n == 0) {
         ns_mac__event(&res->n_events, res->events, "ns.mac.link_adr.answer.unsolicited", cmd);
         return;
     }
-    lorawan_mac_cmd_t block[NS_MAC_MAX_PENDING];
-    memcpy(block, &st->pending_requests[first], n * sizeof block[0]);
-    memmove(&st->pending_requests[first], &st->pending_requests[first + n],
-            (st->n_pending_requests - first - n) * sizeof block[0]);
-    st->n_pending_requests = (uint8_t)(st->n_pending_requests - n);
+    lorawan_mac_cmd_t block[NS_MAC_MAX_CMDS];
+    memcpy(block, &pending[first], n * sizeof block[0]);
+    memmove(&pending[first], &pending[first + n], (n_pending - first - n) * sizeof pending[0]);
+    (void)ns_mac__pending_store(st, pending, n_pending - n);
     const lorawan_mac_cmd_t *last = &block[n - 1];
 
     const bool ok = cmd->u.link_adr_ans.power_ack && cmd->u.link_adr_ans.data_rate_ack &&

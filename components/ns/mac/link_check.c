@@ -19,7 +19,7 @@ void ns_mac_link_check_req(ns_mac_state_t *st, const ns_mac_uplink_t *up, ns_mac
     if (up->gateway_count == 0)
         return; /* TTS: no rx metadata, no answer */
     float m = up->max_snr - floor_db;
-    int margin = m <= 0 ? 0 : m >= LINK_CHECK_MARGIN_MAX ? LINK_CHECK_MARGIN_MAX : (int)m;
+    int margin = !(m > 0) ? 0 : m >= LINK_CHECK_MARGIN_MAX ? LINK_CHECK_MARGIN_MAX : (int)m; /* NaN: 0 */
     lorawan_mac_cmd_t ans = {.cid = LORAWAN_CID_LINK_CHECK, .uplink = false};
     ans.u.link_check_ans.margin = (uint8_t)margin;
     ans.u.link_check_ans.gw_cnt = up->gateway_count;

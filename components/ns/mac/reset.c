@@ -18,7 +18,7 @@ void ns_mac_reset_ind(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan
     if (ns_mac_state_init(&fresh, ctx, ns_mac__rev(st), (ns_mac_version_t)st->lorawan_version,
                           (ns_mac_class_t)st->device_class) == 0) {
         st->current_parameters = fresh.current_parameters;
-        st->n_pending_requests = 0;
+        st->pending_requests_len = 0;
         st->rejected_adr_data_rate_indexes = 0;
         st->rejected_adr_tx_power_indexes = 0;
     }

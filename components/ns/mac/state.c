@@ -46,41 +46,84 @@ void ns_mac__event(uint8_t *n, ns_mac_event_t *evs, const char *name, const lora
         memset(&e->cmd, 0, sizeof e->cmd);
 }
 
+static size_t decode_cmds(const uint8_t *buf, size_t len, lorawan_mac_cmd_t *out, size_t cap)
+{
+    size_t n = 0, used = 0;
+    /* The bytes were written by the encoder: they decode; a persisted state of another
+     * layout decodes as far as it goes. */
+    (void)lorawan_mac_cmds_decode(buf, len, false, out, cap, &n, &used);
+    return n;
+}
+
+static bool store_cmds(uint8_t *buf, size_t cap, uint8_t *len, const lorawan_mac_cmd_t *cmds, size_t n)
+{
+    uint8_t tmp[NS_MAC_PENDING_BYTES];
+    size_t wrote = 0;
+    if (cap > sizeof tmp || lorawan_mac_cmds_encode(cmds, n, tmp, cap, &wrote) != 0)
+        return false;
+    memcpy(buf, tmp, wrote);
+    *len = (uint8_t)wrote;
+    return true;
+}
+
+size_t ns_mac_pending_requests(const ns_mac_state_t *st, lorawan_mac_cmd_t *out, size_t cap)
+{
+    if (st == NULL || out == NULL || st->pending_requests_len > NS_MAC_PENDING_BYTES)
+        return 0;
+    return decode_cmds(st->pending_requests, st->pending_requests_len, out, cap);
+}
+
+size_t ns_mac_queued_responses(const ns_mac_state_t *st, lorawan_mac_cmd_t *out, size_t cap)
+{
+    if (st == NULL || out == NULL || st->queued_responses_len > NS_MAC_QUEUED_BYTES)
+        return 0;
+    return decode_cmds(st->queued_responses, st->queued_responses_len, out, cap);
+}
+
+bool ns_mac__pending_store(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmds, size_t n)
+{
+    return store_cmds(st->pending_requests, NS_MAC_PENDING_BYTES, &st->pending_requests_len, cmds, n);
+}
+
+bool ns_mac__queued_store(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmds, size_t n)
+{
+    return store_cmds(st->queued_responses, NS_MAC_QUEUED_BYTES, &st->queued_responses_len, cmds, n);
+}
+
 bool ns_mac__queue_response(ns_mac_state_t *st, const lorawan_mac_cmd_t *ans)
 {
+    lorawan_mac_cmd_t q[NS_MAC_MAX_CMDS + 1];
+    size_t n = ns_mac_queued_responses(st, q, NS_MAC_MAX_CMDS);
     /* One answer per command: a repeated request (RekeyInd until RekeyConf, two
      * LinkCheckReq before a downlink) is answered once, with the latest values. */
-    for (unsigned i = 0; i < st->n_queued_responses; i++) {
-        if (st->queued_responses[i].cid == ans->cid) {
-            st->queued_responses[i] = *ans;
-            return true;
-        }
-    }
-    if (st->n_queued_responses >= NS_MAC_MAX_QUEUED)
-        return false;
-    st->queued_responses[st->n_queued_responses++] = *ans;
-    return true;
+    size_t i = 0;
+    while (i < n && q[i].cid != ans->cid)
+        i++;
+    q[i] = *ans;
+    return ns_mac__queued_store(st, q, i == n ? n + 1 : n);
 }
 
 bool ns_mac__take_pending(ns_mac_state_t *st, uint8_t cid, lorawan_mac_cmd_t *req)
 {
-    for (unsigned i = 0; i < st->n_pending_requests; i++) {
-        if (st->pending_requests[i].cid != cid)
+    lorawan_mac_cmd_t p[NS_MAC_MAX_CMDS];
+    size_t n = ns_mac_pending_requests(st, p, NS_MAC_MAX_CMDS);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].cid != cid)
             continue;
         if (req != NULL)
-            *req = st->pending_requests[i];
-        memmove(&st->pending_requests[i], &st->pending_requests[i + 1],
-                (st->n_pending_requests - i - 1) * sizeof st->pending_requests[0]);
-        st->n_pending_requests--;
-        return true;
+            *req = p[i];
+        memmove(&p[i], &p[i + 1], (n - i - 1) * sizeof p[0]);
+        return ns_mac__pending_store(st, p, n - 1);
     }
     return false;
 }
 
 bool ns_mac__is_pending(const ns_mac_state_t *st, uint8_t cid)
 {
-    for (unsigned i = 0; i < st->n_pending_requests; i++)
-        if (st->pending_requests[i].cid == cid)
+    lorawan_mac_cmd_t p[NS_MAC_MAX_CMDS];
+    size_t n = ns_mac_pending_requests(st, p, NS_MAC_MAX_CMDS);
+    for (size_t i = 0; i < n; i++)
+        if (p[i].cid == cid)
             return true;
     return false;
 }
@@ -118,23 +161,50 @@ bool ns_mac__channel_defined(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
     return i < lorawan_band_uplink_channel_count(ctx->band, ns_mac__rev(st));
 }
 
+uint16_t ns_mac_enabled_data_rates(const ns_mac_state_t *st, const ns_mac_params_t *p)
+{
+    if (st == NULL || p == NULL)
+        return 0;
+    const lorawan_band_t *band = lorawan_band_get((lorawan_band_id_t)st->band_id);
+    if (band == NULL)
+        return 0;
+    bool dynamic = lorawan_band_dynamic_channels(band);
+    uint16_t drs = 0;
+    for (unsigned w = 0; w < 2; w++) {
+        uint64_t bits = p->enabled.bits[w];
+        while (bits != 0) {
+            unsigned i = w * 64u + (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            uint8_t lo, hi;
+            if (dynamic) {
+                if (i >= NS_MAC_MAX_DEFINED_CHANNELS || p->defined[i].uplink_frequency == 0)
+                    continue;
+                lo = p->defined[i].min_data_rate_index;
+                hi = p->defined[i].max_data_rate_index;
+            } else {
+                lorawan_channel_t ch;
+                if (lorawan_band_uplink_channel(band, ns_mac__rev(st), i, &ch) != 0)
+                    continue;
+                lo = ch.min_dr;
+                hi = ch.max_dr;
+            }
+            for (unsigned d = lo; d <= hi && d < 16; d++)
+                drs |= (uint16_t)(1u << d);
+        }
+    }
+    return drs;
+}
+
 bool ns_mac__enabled_dr_range(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
                               const ns_mac_params_t *p, uint8_t *min, uint8_t *max)
 {
-    bool any = false;
-    unsigned n = ns_mac_channel_count(st, p);
-    for (unsigned i = 0; i < n; i++) {
-        ns_mac_channel_t ch;
-        if (ns_mac_channel_get(st, p, i, &ch) != 0 || !ch.enable_uplink || ch.uplink_frequency == 0)
-            continue;
-        if (!any || ch.min_data_rate_index < *min)
-            *min = ch.min_data_rate_index;
-        if (!any || ch.max_data_rate_index > *max)
-            *max = ch.max_data_rate_index;
-        any = true;
-    }
     (void)ctx;
-    return any;
+    uint16_t drs = ns_mac_enabled_data_rates(st, p);
+    if (drs == 0)
+        return false;
+    *min = (uint8_t)__builtin_ctz(drs);
+    *max = (uint8_t)(31 - __builtin_clz((unsigned)drs));
+    return true;
 }
 
 /* ---- Channels ---- */

@@ -25,11 +25,6 @@ int ns_mac_handle_uplink(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const ns_m
         res->downlink_needed = true;
     if (retransmission)
         return 0;
-    /* The data rate the device transmits at is its current one (it may have backed off). */
-    if (up->data_rate_index != st->current_parameters.adr_data_rate_index && up->data_rate_index < 16) {
-        st->current_parameters.adr_data_rate_index = up->data_rate_index;
-        st->last_adr_change_f_cnt_up = up->f_cnt;
-    }
     st->last_f_cnt_up = up->f_cnt;
     st->uplinks_since_session++;
 
@@ -123,13 +118,21 @@ int ns_mac_handle_uplink(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const ns_m
     }
     /* Requests the device did not answer are forgotten: desired vs current builds them
      * again for the next downlink (TTS clears pending_requests the same way). */
-    for (unsigned i = 0; i < st->n_pending_requests; i++)
-        ns_mac__event(&res->n_events, res->events, "ns.mac.command.unanswered",
-                      &st->pending_requests[i]);
-    st->n_pending_requests = 0;
+    lorawan_mac_cmd_t left[NS_MAC_MAX_CMDS];
+    size_t n_left = ns_mac_pending_requests(st, left, NS_MAC_MAX_CMDS);
+    for (size_t i = 0; i < n_left; i++)
+        ns_mac__event(&res->n_events, res->events, "ns.mac.command.unanswered", &left[i]);
+    st->pending_requests_len = 0;
 
+    /* The data rate the device transmits at is its current one (it may have backed off);
+     * a device lowers its TX power index before its data rate (TTS grpc_gsns.go). */
+    if (up->data_rate_index < 16) {
+        if (up->data_rate_index < st->current_parameters.adr_data_rate_index)
+            st->current_parameters.adr_tx_power_index = 0;
+        st->current_parameters.adr_data_rate_index = up->data_rate_index;
+    }
     (void)ns_adr_adapt(st, ctx);
-    if (st->n_queued_responses > 0)
+    if (st->queued_responses_len > 0)
         res->downlink_needed = true;
     return 0;
 }

@@ -95,6 +95,18 @@ static inline void dev_down(dev_t *d, size_t budget, char *out, size_t cap, ns_m
     assert_int_equal(lorawan_hex_encode(buf, len, out, cap), 0);
 }
 
+static inline size_t pending_count(const ns_mac_state_t *st)
+{
+    lorawan_mac_cmd_t c[NS_MAC_MAX_CMDS];
+    return ns_mac_pending_requests(st, c, NS_MAC_MAX_CMDS);
+}
+
+static inline size_t queued_count(const ns_mac_state_t *st)
+{
+    lorawan_mac_cmd_t c[NS_MAC_MAX_CMDS];
+    return ns_mac_queued_responses(st, c, NS_MAC_MAX_CMDS);
+}
+
 static inline bool has_event(const ns_mac_event_t *evs, unsigned n, const char *name)
 {
     for (unsigned i = 0; i < n; i++)

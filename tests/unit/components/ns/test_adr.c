@@ -110,7 +110,7 @@ static void test_ns_adr__history_bounded(void **state)
     assert_int_equal(d.st.n_recent_uplinks, NS_MAC_RECENT_UPLINKS);
     assert_int_equal(ns_mac_recent_uplink_at(&d.st, 0)->f_cnt, 25);
     assert_int_equal(ns_mac_recent_uplink_at(&d.st, 19)->f_cnt, 44);
-    assert_true(ns_mac_recent_uplink_at(&d.st, 19)->max_snr == 44.5f);
+    assert_int_equal(ns_mac_recent_uplink_at(&d.st, 19)->max_snr_cdb, 4450);
     assert_int_equal(ns_mac_recent_uplink_at(&d.st, 19)->gateway_count, 2);
     assert_null(ns_mac_recent_uplink_at(&d.st, 20));
 }
@@ -200,18 +200,20 @@ static void test_ns_adr__no_step_down_within_one_step(void **state)
     DOWN(&d, "");
 }
 
-/* The device backed off by itself (uplink at a lower DR): current follows the uplink. */
+/* The device backed off by itself (uplink at a lower DR): current follows the uplink, with
+ * TX power index 0 (a device raises its power before lowering its data rate). */
 static void test_ns_adr__device_backoff_followed(void **state)
 {
     (void)state;
     dev_t d;
     adr_device(&d, NS_ADR_MODE_DYNAMIC);
     d.st.current_parameters.adr_data_rate_index = 5;
-    d.st.desired_parameters.adr_data_rate_index = 5;
+    d.st.current_parameters.adr_tx_power_index = 3;
+    d.st.desired_parameters = d.st.current_parameters;
     ns_mac_up_result_t res;
     dev_up(&d, 7, 4, -20.0f, 1, "", &res);
     assert_int_equal(d.st.current_parameters.adr_data_rate_index, 4);
-    assert_int_equal(d.st.last_adr_change_f_cnt_up, 7);
+    assert_int_equal(d.st.current_parameters.adr_tx_power_index, 0);
 }
 
 static void test_ns_adr__adr_ack_req_needs_downlink(void **state)

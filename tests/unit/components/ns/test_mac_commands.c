@@ -142,7 +142,7 @@ static void test_ns_mac_new_channel__fport0_all(void **state)
     dev_t d;
     eu_abp(&d);
     DOWN(&d, 51, "0703184f8450" "0704e85684" "50" "0705b85e8450" "070688668450" "0707586e8450");
-    assert_int_equal(d.st.n_pending_requests, 5);
+    assert_int_equal(pending_count(&d.st), 5);
     ns_mac_up_result_t res;
     dev_up(&d, 1, 0, 0, 1, "07030703070307030703", &res);
     assert_int_equal(ns_mac_channel_count(&d.st, &d.st.current_parameters), 8);
@@ -345,7 +345,7 @@ static void test_ns_mac_force_rejoin__once(void **state)
     assert_int_equal(ns_mac_force_rejoin(&d.st, 2, 3, 1, 2), 0);
     assert_int_equal(ns_mac_force_rejoin(&d.st, 1, 3, 1, 2), LORAWAN_E_PARAM);
     DOWN(&d, 15, "0e230a");
-    assert_int_equal(d.st.n_pending_requests, 0);
+    assert_int_equal(pending_count(&d.st), 0);
     DOWN(&d, 15, "");
 }
 

@@ -30,8 +30,8 @@ static void test_ns_mac_downlink__fresh_abp_fopts(void **state)
     assert_string_equal(hex, "021902" "0503d2ad84" "0703184f8450" "06");
     assert_true(dres.more);
     assert_int_equal(dres.n_cmds, 4);
-    assert_int_equal(d.st.n_pending_requests, 3);
-    assert_int_equal(d.st.n_queued_responses, 0);
+    assert_int_equal(pending_count(&d.st), 3);
+    assert_int_equal(queued_count(&d.st), 0);
 }
 
 /* FPort 0 with a 51-byte budget (DR0): everything, but the device's answers must fit its
@@ -53,12 +53,12 @@ static void test_ns_mac_downlink__fport0_answer_budget(void **state)
                              "0707586e8450"
                              "0805");
     assert_true(dres.more);
-    assert_int_equal(d.st.n_pending_requests, 7);
+    assert_int_equal(pending_count(&d.st), 7);
     /* The device answers everything: state moves to the plan; DevStatus comes next. */
     ns_mac_up_result_t res;
     /* (At SF12 and -20 dB: no ADR change.) */
     dev_up(&d, 2, 0, -20.0f, 1, "0507" "0703" "0703" "0703" "0703" "0703" "08", &res);
-    assert_int_equal(d.st.n_pending_requests, 0);
+    assert_int_equal(pending_count(&d.st), 0);
     assert_int_equal(d.st.current_parameters.rx2_data_rate_index, 3);
     assert_int_equal(d.st.current_parameters.rx1_delay, 5);
     assert_int_equal(ns_mac_channel_count(&d.st, &d.st.current_parameters), 8);
@@ -85,7 +85,7 @@ static void test_ns_mac_downlink__pending_then_unanswered(void **state)
     ns_mac_up_result_t res;
     dev_up(&d, 1, 0, 0, 1, "", &res);
     assert_true(has_event(res.events, res.n_events, "ns.mac.command.unanswered"));
-    assert_int_equal(d.st.n_pending_requests, 0);
+    assert_int_equal(pending_count(&d.st), 0);
     assert_int_equal(d.st.current_parameters.max_duty_cycle, 0);
     assert_true(ns_mac_downlink_wanted(&d.st, &d.ctx, 0));
     dev_down(&d, 15, hex, sizeof hex, &dres);
@@ -107,8 +107,8 @@ static void test_ns_mac_downlink__retransmission(void **state)
     /* LinkCheckAns margin 20 (SF12, 0 dB). */
     assert_string_equal(hex, "0214010402");
     dev_up(&d, 7, 0, 3.0f, 1, "02", &res);
-    assert_int_equal(d.st.n_queued_responses, 0);
-    assert_int_equal(d.st.n_pending_requests, 1);
+    assert_int_equal(queued_count(&d.st), 0);
+    assert_int_equal(pending_count(&d.st), 1);
     assert_int_equal(res.n_events, 0);
     dev_up(&d, 8, 0, 0, 1, "04", &res);
     assert_int_equal(d.st.current_parameters.max_duty_cycle, 2);
@@ -125,7 +125,7 @@ static void test_ns_mac_uplink__decode_error(void **state)
     assert_int_equal(res.decode_error, LORAWAN_E_CID);
     assert_int_equal(res.decode_offset, 1);
     assert_true(has_event(res.events, res.n_events, "ns.mac.command.parse.fail"));
-    assert_int_equal(d.st.n_queued_responses, 1);
+    assert_int_equal(queued_count(&d.st), 1);
     /* A cut command. */
     dev_up(&d, 2, 5, 0, 1, "0603", &res);
     assert_int_equal(res.decode_error, LORAWAN_E_MAC_SHORT);
@@ -164,7 +164,7 @@ static void test_ns_mac_downlink__answers_over_budget(void **state)
     dev_down(&d, 4, hex, sizeof hex, &dres);
     assert_string_equal(hex, "021401");
     assert_true(dres.more);
-    assert_int_equal(d.st.n_queued_responses, 1);
+    assert_int_equal(queued_count(&d.st), 1);
     dev_down(&d, 15, hex, sizeof hex, &dres);
     assert_string_equal(hex, "0d0100000000");
 }

@@ -33,7 +33,7 @@ static void test_ns_mac_link_adr__eu868_accept(void **state)
     dev_down(&d, 15, hex, sizeof hex, &dres);
     /* CID 03 | DR5 TXPower1 | ChMask 0x0007 | ChMaskCntl 0 NbTrans 1 */
     assert_string_equal(hex, "0351070001");
-    assert_int_equal(d.st.n_pending_requests, 1);
+    assert_int_equal(pending_count(&d.st), 1);
     assert_true(has_event(dres.events, dres.n_events, "ns.mac.link_adr.request"));
     /* Nothing changes before the answer. */
     assert_int_equal(d.st.current_parameters.adr_data_rate_index, 0);
@@ -45,7 +45,7 @@ static void test_ns_mac_link_adr__eu868_accept(void **state)
     assert_int_equal(d.st.current_parameters.adr_data_rate_index, 5);
     assert_int_equal(d.st.current_parameters.adr_tx_power_index, 1);
     assert_int_equal(d.st.last_adr_change_f_cnt_up, 10);
-    assert_int_equal(d.st.n_pending_requests, 0);
+    assert_int_equal(pending_count(&d.st), 0);
     assert_true(has_event(res.events, res.n_events, "ns.mac.link_adr.answer.accept"));
     dev_down(&d, 15, hex, sizeof hex, &dres);
     assert_string_equal(hex, "");
@@ -147,7 +147,7 @@ static void test_ns_mac_link_adr__us915_block_1_0_3(void **state)
     char hex[600];
     dev_down(&d, 15, hex, sizeof hex, &dres);
     assert_string_equal(hex, "0300020071030000ff01");
-    assert_int_equal(d.st.n_pending_requests, 2);
+    assert_int_equal(pending_count(&d.st), 2);
     /* LoRaWAN 1.0.3 answers both commands of the block. */
     ns_mac_up_result_t res;
     dev_up(&d, 5, 0, 0, 1, "03070307", &res);
@@ -155,7 +155,7 @@ static void test_ns_mac_link_adr__us915_block_1_0_3(void **state)
     assert_true(lorawan_chset_test(&d.st.current_parameters.enabled, 8));
     assert_true(lorawan_chset_test(&d.st.current_parameters.enabled, 65));
     assert_false(lorawan_chset_test(&d.st.current_parameters.enabled, 64));
-    assert_int_equal(d.st.n_pending_requests, 0);
+    assert_int_equal(pending_count(&d.st), 0);
     dev_down(&d, 15, hex, sizeof hex, &dres);
     assert_string_equal(hex, "");
 }
@@ -218,7 +218,7 @@ static void test_ns_mac_link_adr__block_all_or_nothing(void **state)
     dev_down(&d, 9, hex, sizeof hex, &dres);
     assert_string_equal(hex, "");
     assert_true(dres.more);
-    assert_int_equal(d.st.n_pending_requests, 0);
+    assert_int_equal(pending_count(&d.st), 0);
 }
 
 int main(void)

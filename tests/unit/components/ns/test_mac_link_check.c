@@ -28,8 +28,8 @@ static void test_ns_mac_link_check__margin_and_gateways(void **state)
     char hex[600];
     dev_down(&d, 15, hex, sizeof hex, &dres);
     assert_string_equal(hex, "020d03");
-    assert_int_equal(d.st.n_queued_responses, 0);
-    assert_int_equal(d.st.n_pending_requests, 0);
+    assert_int_equal(queued_count(&d.st), 0);
+    assert_int_equal(pending_count(&d.st), 0);
 }
 
 /* SF12 (DR0) floor -20 dB: SNR -22 → margin clamped to 0; SNR 300 → 254 (255 reserved). */
@@ -93,7 +93,7 @@ static void test_ns_mac_device_time__no_time_no_answer(void **state)
     dev_up(&d, 1, 5, 0, 1, "0d", &res);
     assert_false(res.downlink_needed);
     assert_true(has_event(res.events, res.n_events, "ns.mac.device_time.no_time"));
-    assert_int_equal(d.st.n_queued_responses, 0);
+    assert_int_equal(queued_count(&d.st), 0);
 }
 
 /* LinkCheckReq and DeviceTimeReq in one FOpts: both answered, in order. */
