@@ -22,12 +22,7 @@
 
 #include "js/js_private.h"
 #include "cluster/log.h"
-/* The shared rights checker (tenant/access.h, issue 9) answers for API keys and tokens;
- * until it is in the tree, only a TenantAdminKey is accepted here. */
-#if __has_include("tenant/access.h")
 #include "tenant/access.h"
-#define JS_HAVE_ACCESS 1
-#endif
 
 #define RIGHT_READ       "RIGHT_APPLICATION_DEVICES_READ"
 #define RIGHT_READ_KEYS  "RIGHT_APPLICATION_DEVICES_READ_KEYS"
@@ -259,7 +254,6 @@ static json_t *dev_render(dev_op_t *op, const PGresult *res, bool all)
 
 typedef void (*dev_next_fn)(dev_op_t *op);
 
-#ifdef JS_HAVE_ACCESS
 typedef struct auth_wait {
     dev_op_t *op;
     dev_next_fn next;
@@ -299,20 +293,6 @@ static void dev_authorize(dev_op_t *op, const char *const *need, size_t n, dev_n
         lw_api_fail_with(&op->api, &lw_err_unavailable, "the access check could not start");
     }
 }
-#else
-static void dev_authorize(dev_op_t *op, const char *const *need, size_t n, dev_next_fn next)
-{
-    (void)need;
-    (void)n;
-    if (!tn_admin_key_valid(op->js->tn, op->authorization)) {
-        lw_api_fail_with(&op->api, &lw_err_permission_denied,
-                         "this Join Server accepts only a TenantAdminKey");
-        return;
-    }
-    op->keys_visible = true;
-    next(op);
-}
-#endif
 
 /* ---- get --------------------------------------------------------------------------------- */
 
@@ -689,8 +669,9 @@ static void dev_handle(lw_http_req_t *req, const tn_tenant_t *t, js_t *js, int k
             lw_api_fail(&op->api, &e);
             return;
         }
-        const char *need[1] = {RIGHT_READ};
-        dev_authorize(op, need, 1, get_authorized);
+        /* Asking for root_keys needs READ_KEYS (the checker names it when missing). */
+        const char *need[2] = {RIGHT_READ, RIGHT_READ_KEYS};
+        dev_authorize(op, need, mask_selects_keys(&op->mask) ? 2 : 1, get_authorized);
     } else if (kind == OP_DELETE) {
         const char *need[1] = {RIGHT_WRITE};
         dev_authorize(op, need, 1, delete_authorized);

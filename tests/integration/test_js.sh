@@ -82,6 +82,36 @@ r=$(lw_t_http GET "$api/js/applications/app1/devices/dev1" -H "X-Tenant-ID: acme
 lw_t_eq "no credentials → 401" 401 "${r%% *}"
 lw_t_eq "acme still holds one JS device, globex one" "1 1" "$(count t_acme.js_devices) $(count t_globex.js_devices)"
 
+# ---- rights (tenant/access.h asks the IS): API keys with and without the key rights --------
+key() { # tenant rights-json → the key
+    body "$(adm "$1" POST /applications/app1/api-keys "{\"name\":\"k\",\"rights\":$2}")" | jq -r .key
+}
+bearer() { lw_t_bearer "$@"; }
+READ=$(key acme '["RIGHT_APPLICATION_DEVICES_READ"]')
+KEYS=$(key acme '["RIGHT_APPLICATION_DEVICES_READ","RIGHT_APPLICATION_DEVICES_READ_KEYS"]')
+WRITE=$(key acme '["RIGHT_APPLICATION_DEVICES_READ","RIGHT_APPLICATION_DEVICES_WRITE"]')
+INFO=$(key acme '["RIGHT_APPLICATION_INFO"]')
+GLOBEX_ALL=$(key globex '["RIGHT_APPLICATION_ALL"]')
+r=$(bearer "$READ" acme GET '/js/applications/app1/devices/dev1?field_mask=resets_join_nonces')
+lw_t_eq "DEVICES_READ: GET without keys → 200" "200 false" "${r%% *} $(body "$r" | jq -r .resets_join_nonces)"
+r=$(bearer "$READ" acme GET '/js/applications/app1/devices/dev1?field_mask=root_keys')
+lw_t_eq "DEVICES_READ: GET root_keys → 403 naming READ_KEYS" "403 1" \
+    "${r%% *} $(body "$r" | grep -c RIGHT_APPLICATION_DEVICES_READ_KEYS)"
+r=$(bearer "$KEYS" acme GET '/js/applications/app1/devices/dev1?field_mask=root_keys.app_key')
+lw_t_eq "DEVICES_READ_KEYS: GET root_keys.app_key → the AppKey" "200 ${ACME_APP_KEY^^}" "${r%% *} $(body "$r" | jq -r .root_keys.app_key.key)"
+r=$(bearer "$INFO" acme GET /js/applications/app1/devices/dev1)
+lw_t_eq "APPLICATION_INFO only: GET → 403 insufficient_application_rights" "403 insufficient_application_rights" "$(lw_t_status_name "$r")"
+r=$(bearer "$WRITE" acme PUT /js/applications/app1/devices/dev1 '{"end_device":{"resets_join_nonces":false},"field_mask":{"paths":["resets_join_nonces"]}}')
+lw_t_eq "DEVICES_WRITE: PUT resets_join_nonces → 200" 200 "${r%% *}"
+r=$(bearer "$WRITE" acme PUT /js/applications/app1/devices/dev1 "{\"end_device\":{\"root_keys\":{\"app_key\":{\"key\":\"$GLOBEX_APP_KEY\"}}},\"field_mask\":{\"paths\":[\"root_keys.app_key.key\"]}}")
+lw_t_eq "DEVICES_WRITE without WRITE_KEYS: PUT root_keys → 403" "403 insufficient_application_rights" "$(lw_t_status_name "$r")"
+r=$(bearer "$GLOBEX_ALL" acme GET /js/applications/app1/devices/dev1)
+lw_t_eq "globex's key on acme's device → 401" 401 "${r%% *}"
+r=$(bearer "$GLOBEX_ALL" globex GET '/js/applications/app1/devices/dev1?field_mask=root_keys')
+lw_t_eq "globex's key on globex's device → globex's keys" "200 ${GLOBEX_APP_KEY^^}" "${r%% *} $(body "$r" | jq -r .root_keys.app_key.key)"
+lw_t_eq "acme's AppKey unchanged by the refused write" "${ACME_APP_KEY^^}" \
+    "$(body "$(adm acme GET '/js/applications/app1/devices/dev1?field_mask=root_keys')" | jq -r .root_keys.app_key.key)"
+
 # ---- Backend Interfaces: JoinReq → JoinAns (LoRaWAN 1.0.3) ------------------------------------
 # join_req VERSION(BI) MAC PHY DEVEUI [CFLIST]: the JoinReq an NS of NetID 000013 sends.
 join_req() {
