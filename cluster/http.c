@@ -1021,8 +1021,14 @@ static void ws_on_msg(h2o_websocket_conn_t *conn, const struct wslay_event_on_ms
         (void)http;
         return;
     }
-    if (wslay_is_ctrl_frame(arg->opcode))
+    if (wslay_is_ctrl_frame(arg->opcode)) {
+        if (arg->opcode == WSLAY_PONG && ws->cb.on_pong) {
+            ws->in_callback = true;
+            ws->cb.on_pong(ws, ws->arg);
+            ws->in_callback = false;
+        }
         return;
+    }
     ws->in_callback = true;
     if (ws->cb.on_message)
         ws->cb.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, arg->msg, arg->msg_length,
@@ -1084,6 +1090,17 @@ int lw_ws_send(lw_ws_t *ws, bool binary, const void *data, size_t len, lw_err_t 
     struct wslay_event_msg msg = {binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, data, len};
     if (wslay_event_queue_msg(ws->h2o->ws_ctx, &msg) != 0)
         return lw_err_set(err, &lw_err_unavailable, "WebSocket send failed");
+    ws_kick(ws);
+    return 0;
+}
+
+int lw_ws_ping(lw_ws_t *ws, lw_err_t *err)
+{
+    if (ws->closing || ws->closed || ws->http->state != HTTP_RUNNING)
+        return lw_err_set(err, &lw_err_unavailable, "WebSocket closing");
+    struct wslay_event_msg msg = {WSLAY_PING, NULL, 0};
+    if (wslay_event_queue_msg(ws->h2o->ws_ctx, &msg) != 0)
+        return lw_err_set(err, &lw_err_unavailable, "WebSocket ping failed");
     ws_kick(ws);
     return 0;
 }

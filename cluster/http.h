@@ -132,6 +132,9 @@ typedef struct lw_ws_callbacks {
     /* Once, when the connection is gone (peer close, error, lw_ws_close, server stop). ws is
      * freed when it returns. */
     void (*on_close)(lw_ws_t *ws, void *arg);
+    /* Optional: a pong arrived (answering lw_ws_ping, or unsolicited). Pings from the peer
+     * are answered with a pong by the server itself. */
+    void (*on_pong)(lw_ws_t *ws, void *arg);
 } lw_ws_callbacks_t;
 
 /* True when req is a WebSocket handshake (GET with Upgrade: websocket and a key, HTTP/1.1). */
@@ -144,6 +147,8 @@ lw_ws_t *lw_http_websocket_accept(lw_http_req_t *req, const lw_ws_callbacks_t *c
 /* Queues a message (copied). Returns -1 with err (ws_queue_full when ws_max_queued messages
  * are waiting, unavailable once closing). */
 int lw_ws_send(lw_ws_t *ws, bool binary, const void *data, size_t len, lw_err_t *err);
+/* Queues a ping (empty payload), for liveness checks; errors as lw_ws_send. */
+int lw_ws_ping(lw_ws_t *ws, lw_err_t *err);
 /* Sends a close frame with code; on_close follows once the peer answers or goes. */
 void lw_ws_close(lw_ws_t *ws, int code);
 /* The peer's address as "ip:port" (IPv6 in brackets). */

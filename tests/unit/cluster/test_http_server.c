@@ -319,6 +319,8 @@ typedef struct conf_fixture {
     int slow_open_before, slow_closed_after;
     char ws_handshake[4096], ws_echo[64], ws_close[64], ws_other_route[4096], api_ws_route[4096];
     size_t ws_echo_len, ws_close_len;
+    char ws_ping[8], ws_pong[16], ws_auto_pong[8];
+    size_t ws_ping_len, ws_pong_len, ws_auto_pong_len;
 } conf_fixture_t;
 
 static int client_connect(int port)
@@ -400,6 +402,17 @@ static void client_websocket(conf_fixture_t *f)
     ws_frame(frame, &flen, 0x1, "hello", 5);
     send_all(fd, frame, flen);
     f->ws_echo_len = (size_t)recv(fd, f->ws_echo, 7, MSG_WAITALL);
+    /* "ping" asks the server for a ping (lw_ws_ping); our pong reaches on_pong, which
+     * answers "pong 1"; a ping of ours is answered by the server itself. */
+    ws_frame(frame, &flen, 0x1, "ping", 4);
+    send_all(fd, frame, flen);
+    f->ws_ping_len = (size_t)recv(fd, f->ws_ping, 2, MSG_WAITALL);
+    ws_frame(frame, &flen, 0xA, "", 0);
+    send_all(fd, frame, flen);
+    f->ws_pong_len = (size_t)recv(fd, f->ws_pong, 8, MSG_WAITALL);
+    ws_frame(frame, &flen, 0x9, "ab", 2);
+    send_all(fd, frame, flen);
+    f->ws_auto_pong_len = (size_t)recv(fd, f->ws_auto_pong, 4, MSG_WAITALL);
     ws_frame(frame, &flen, 0x8, "\x03\xe8", 2); /* close, 1000 */
     send_all(fd, frame, flen);
     ssize_t r = recv(fd, f->ws_close, 4, MSG_WAITALL);
@@ -505,11 +518,26 @@ static void h_smuggled(lw_http_req_t *req, void *arg)
     lw_http_respond_json(req, 200, NULL);
 }
 
+static int ws_pongs;
+
 static void ws_echo_message(lw_ws_t *ws, bool binary, const void *data, size_t len, void *arg)
 {
     (void)arg;
     lw_err_t err;
+    if (!binary && len == 4 && memcmp(data, "ping", 4) == 0) {
+        lw_ws_ping(ws, &err);
+        return;
+    }
     lw_ws_send(ws, binary, data, len, &err);
+}
+
+static void ws_echo_pong(lw_ws_t *ws, void *arg)
+{
+    (void)arg;
+    char text[16];
+    int n = snprintf(text, sizeof text, "pong %d", ++ws_pongs);
+    lw_err_t err;
+    lw_ws_send(ws, false, text, (size_t)n, &err);
 }
 
 static void ws_echo_closed(lw_ws_t *ws, void *arg)
@@ -520,7 +548,7 @@ static void ws_echo_closed(lw_ws_t *ws, void *arg)
 
 static void h_echo_ws(lw_http_req_t *req, void *arg)
 {
-    static const lw_ws_callbacks_t cb = {ws_echo_message, ws_echo_closed};
+    static const lw_ws_callbacks_t cb = {ws_echo_message, ws_echo_closed, ws_echo_pong};
     lw_err_t err;
     if (lw_http_websocket_accept(req, &cb, arg, &err) == NULL)
         lw_http_respond_err(req, &err);
@@ -602,6 +630,15 @@ static void test_lw_http__conformance(void **state)
         strstr(f->ws_handshake, "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
     assert_int_equal(f->ws_echo_len, 7);
     assert_memory_equal(f->ws_echo, "\x81\x05hello", 7);
+    assert_int_equal(f->ws_ping_len, 2);
+    assert_memory_equal(f->ws_ping, "\x89\x00", 2);
+    assert_int_equal(f->ws_pong_len, 8);
+    assert_memory_equal(f->ws_pong, "\x81\x06pong 1", 8);
+    assert_int_equal(f->ws_auto_pong_len, 4);
+    assert_memory_equal(f->ws_auto_pong,
+                        "\x8a\x02"
+                        "ab",
+                        4);
     assert_int_equal(f->ws_close_len, 4);
     assert_memory_equal(f->ws_close, "\x88\x02\x03\xe8", 4);
     assert_non_null(strstr(f->ws_other_route, "HTTP/1.1 404 Not Found\r\n"));
