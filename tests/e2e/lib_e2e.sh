@@ -26,3 +26,73 @@ lw_e2e_need_node() {
     [ -f "$LWSTACK_SRC/tests/crosscheck/node_modules/lora-packet/package.json" ] ||
         lw_e2e_skip "tests/crosscheck/node_modules is missing: run 'npm ci' in tests/crosscheck"
 }
+
+# The e2e bus tool (tests/e2e/e2e_bus.c) next to lwstack's build tree, or $LW_E2E_BUS.
+lw_e2e_bus_bin() {
+    local d=${LW_E2E_BUS:-"$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/e2e/e2e_bus"}
+    [ -x "$d" ] || { echo "lib_e2e.sh: e2e_bus not found at $d (set LW_E2E_BUS)" >&2; return 1; }
+    echo "$d"
+}
+
+# True when `lwstack config --docs` knows configuration key $1.
+lw_e2e_has_key() {
+    "$LWSTACK_BIN" config --docs 2>/dev/null | grep -qF "| \`$1\` |"
+}
+
+# lw_e2e_start [extra lwstack args...]: PostgreSQL, a broker, migrations and `lwstack start
+# all` with every data-path listener on a free port of 127.0.0.1. Sets E2E_HTTP (port),
+# E2E_UDP (the Semtech UDP port), E2E_JS (Backend Interfaces), api (…/api/v3), E2E_API.
+E2E_NS_KEK=101112131415161718191a1b1c1d1e1f
+E2E_AS_KEK=202122232425262728292a2b2c2d2e2f
+lw_e2e_start() {
+    lw_t_pg_start
+    lw_t_kafka_start 4
+    "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
+    E2E_HTTP=$(lw_t_free_port)
+    E2E_UDP=$(lw_t_free_port)
+    E2E_JS=$(lw_t_free_port)
+    local args=()
+    lw_e2e_has_key gs.udp.listen && args+=(--gs.udp.listen "127.0.0.1:$E2E_UDP")
+    lw_e2e_has_key gs.basic-station.listen && args+=(--gs.basic-station.listen "127.0.0.1:$(lw_t_free_port)")
+    lw_e2e_has_key gs.basic-station.listen-tls && args+=(--gs.basic-station.listen-tls "127.0.0.1:$(lw_t_free_port)")
+    if lw_e2e_has_key js.listen; then
+        args+=(--js.listen "127.0.0.1:$E2E_JS" --js.key-encryption-key 000102030405060708090a0b0c0d0e0f
+            --js.keks.ns-dev "$E2E_NS_KEK" --js.keks.as-dev "$E2E_AS_KEK"
+            --js.network-server-kek-label ns-dev)
+    fi
+    lw_e2e_has_key ns.keks.ns-dev && args+=(--ns.keks.ns-dev "$E2E_NS_KEK")
+    lw_t_stack stack "$E2E_HTTP" "${args[@]}" "$@"
+    E2E_API="http://127.0.0.1:$E2E_HTTP"
+    api="$E2E_API/api/v3"
+}
+
+# lw_e2e_tenant T: a tenant with its first admin user `admin`.
+lw_e2e_tenant() {
+    local r
+    r=$(lw_t_admin POST "$api/tenants" -d "{\"tenant\":{\"ids\":{\"tenant_id\":\"$1\"},\"state\":\"STATE_APPROVED\"},\"initial_user\":{\"ids\":{\"user_id\":\"admin\"},\"password\":\"Secret-passw0rd\",\"primary_email_address\":\"admin@$1.example\"}}")
+    [ "${r%% *}" = 200 ] || { echo "lib_e2e.sh: creating tenant $1: $r" >&2; return 1; }
+}
+
+# lw_e2e_sim TENANT ARGS...: `lwstack simulate` provisioning in TENANT through the API (the
+# tenant admin key) and sending to the stack's UDP port.
+lw_e2e_sim() {
+    local t=$1; shift
+    "$LWSTACK_BIN" simulate --api "$E2E_API" --tenant "$t" --admin-key "$LW_T_ADMIN_KEY" \
+        --udp "127.0.0.1:$E2E_UDP" "$@"
+}
+
+# lw_e2e_tap TOPICS: consumes the topics (comma-separated short names) from their
+# beginning into $LW_T_DIR/bus.jsonl (one JSON line per message, e2e_bus.c).
+lw_e2e_tap() {
+    local bin; bin=$(lw_e2e_bus_bin)
+    rm -f "$LW_T_DIR/tap.ready"
+    lw_t_bg tap "$bin" consume --brokers "$LW_T_BROKERS" --topics "$1" --out "$LW_T_DIR/bus.jsonl" \
+        --ready "$LW_T_DIR/tap.ready"
+    lw_t_wait_for "the bus tap" 20 test -s "$LW_T_DIR/tap.ready"
+    touch "$LW_T_DIR/bus.jsonl"
+}
+
+# lw_e2e_bus_select JQ_FILTER: the tapped messages the filter selects, one per line.
+lw_e2e_bus_select() {
+    jq -c "select($1)" "$LW_T_DIR/bus.jsonl"
+}

@@ -266,8 +266,15 @@ static void owner_path(const char *owner, char *buf, size_t len)
         snprintf(buf, len, "users/%s", strncmp(owner, "user:", 5) == 0 ? owner + 5 : owner);
 }
 
+static bool has_part(const sim_prov_opts_t *o, unsigned part)
+{
+    return o->parts == 0 || (o->parts & part) != 0;
+}
+
 size_t sim_prov_application(const sim_prov_opts_t *o, sim_prov_req_t *out)
 {
+    if (!has_part(o, SIM_PART_IS))
+        return 0;
     char own[160];
     owner_path(o->owner, own, sizeof own);
     out->method = "POST";
@@ -279,6 +286,8 @@ size_t sim_prov_application(const sim_prov_opts_t *o, sim_prov_req_t *out)
 
 size_t sim_prov_gateway(const sim_prov_opts_t *o, uint64_t eui, sim_prov_req_t *out)
 {
+    if (!has_part(o, SIM_PART_IS))
+        return 0;
     char own[160], id[40], hex[17];
     owner_path(o->owner, own, sizeof own);
     sim_fleet_gateway_id(eui, id, sizeof id);
@@ -331,11 +340,16 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
     sim_fleet_device_id(d, id, sizeof id);
     size_t n = 0;
 
-    sim_prov_req_t *r = &out[n++];
-    r->method = "POST";
-    snprintf(r->path, sizeof r->path, "/applications/%s/devices", o->application_id);
-    r->body = json_pack("{s{so}}", "end_device", "ids", ids_json(o, d, false));
-    r->conflict_ok = true;
+    sim_prov_req_t *r;
+    if (has_part(o, SIM_PART_IS)) {
+        r = &out[n++];
+        r->method = "POST";
+        snprintf(r->path, sizeof r->path, "/applications/%s/devices", o->application_id);
+        r->body = json_pack("{s{so}}", "end_device", "ids", ids_json(o, d, false));
+        r->conflict_ok = true;
+    }
+    if (!has_part(o, SIM_PART_NS))
+        goto js;
 
     /* The Network Server part (TTS's ns.EndDevice fields, with a field mask of what is set). */
     r = &out[n++];
@@ -348,65 +362,48 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
         sim_mac_version_tts(d->version), "lorawan_phy_version", sim_phy_version_tts(d->version),
         "frequency_plan_id", o->frequency_plan_id, "supports_join", d->otaa, "supports_class_c",
         o->supports_class_c, "mac_settings", "rx1_delay", "value", delay);
-    static const char *const ns_otaa[] = {
-        "ids.dev_eui",         "ids.join_eui",           "lorawan_version",
-        "lorawan_phy_version", "frequency_plan_id",      "supports_join",
-        "supports_class_c",    "mac_settings.rx1_delay", NULL};
-    static const char *const ns_abp_10[] = {"ids.dev_eui",
-                                            "ids.join_eui",
-                                            "ids.dev_addr",
-                                            "lorawan_version",
+    /* Field mask: what the body sets (the identifiers come with the Identity Server's part). */
+    static const char *const ns_common[] = {"lorawan_version",
                                             "lorawan_phy_version",
                                             "frequency_plan_id",
                                             "supports_join",
                                             "supports_class_c",
                                             "mac_settings.rx1_delay",
-                                            "session.dev_addr",
-                                            "session.keys.f_nwk_s_int_key.key",
-                                            "session.last_f_cnt_up",
                                             NULL};
-    static const char *const ns_abp_11[] = {"ids.dev_eui",
-                                            "ids.join_eui",
-                                            "ids.dev_addr",
-                                            "lorawan_version",
-                                            "lorawan_phy_version",
-                                            "frequency_plan_id",
-                                            "supports_join",
-                                            "supports_class_c",
-                                            "mac_settings.rx1_delay",
-                                            "session.dev_addr",
-                                            "session.keys.f_nwk_s_int_key.key",
-                                            "session.keys.s_nwk_s_int_key.key",
-                                            "session.keys.nwk_s_enc_key.key",
-                                            "session.last_f_cnt_up",
-                                            NULL};
-    const char *const *paths = ns_otaa;
+    json_t *paths = json_array();
+    for (size_t i = 0; ns_common[i] != NULL; i++)
+        json_array_append_new(paths, json_string(ns_common[i]));
     if (!d->otaa) {
         char addr[9];
         snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
         json_t *keys = json_pack("{so}", "f_nwk_s_int_key", key_json(d->f_nwk_s_int_key));
+        json_array_append_new(paths, json_string("session.dev_addr"));
+        json_array_append_new(paths, json_string("session.keys.f_nwk_s_int_key.key"));
         if (d->opt_neg) {
             json_object_set_new(keys, "s_nwk_s_int_key", key_json(d->s_nwk_s_int_key));
             json_object_set_new(keys, "nwk_s_enc_key", key_json(d->nwk_s_enc_key));
+            json_array_append_new(paths, json_string("session.keys.s_nwk_s_int_key.key"));
+            json_array_append_new(paths, json_string("session.keys.nwk_s_enc_key.key"));
         }
-        /* last_f_cnt_up: a run that starts above 0 (--f-cnt-start) is not a replay. */
-        json_object_set_new(dev, "session",
-                            json_pack("{sssosI}", "dev_addr", addr, "keys", keys, "last_f_cnt_up",
-                                      (json_int_t)(d->f_cnt_up == 0 ? 0 : d->f_cnt_up - 1)));
-        paths = d->opt_neg ? ns_abp_11 : ns_abp_10;
+        json_t *sess = json_pack("{ssso}", "dev_addr", addr, "keys", keys);
+        /* A run that starts above 0 (--f-cnt-start) must not look like a replay. */
+        if (d->f_cnt_up > 0) {
+            json_object_set_new(sess, "last_f_cnt_up", json_integer(d->f_cnt_up - 1));
+            json_array_append_new(paths, json_string("session.last_f_cnt_up"));
+        }
+        json_object_set_new(dev, "session", sess);
     }
-    r->body = json_pack("{soso}", "end_device", dev, "field_mask", paths_json(paths));
+    r->body = json_pack("{sos{so}}", "end_device", dev, "field_mask", "paths", paths);
     r->conflict_ok = false;
 
-    if (d->otaa) {
+js:
+    if (d->otaa && has_part(o, SIM_PART_JS)) {
         r = &out[n++];
         r->method = "PUT";
         snprintf(r->path, sizeof r->path, "/js/applications/%s/devices/%s", o->application_id, id);
         json_t *root = json_pack("{so}", "app_key", key_json(d->app_key));
-        static const char *const js_10[] = {"ids.dev_eui", "ids.join_eui", "root_keys.app_key.key",
-                                            NULL};
-        static const char *const js_11[] = {"ids.dev_eui", "ids.join_eui", "root_keys.app_key.key",
-                                            "root_keys.nwk_key.key", NULL};
+        static const char *const js_10[] = {"root_keys.app_key.key", NULL};
+        static const char *const js_11[] = {"root_keys.app_key.key", "root_keys.nwk_key.key", NULL};
         if (d->version == SIM_MAC_1_1)
             json_object_set_new(root, "nwk_key", key_json(d->nwk_key));
         r->body =

@@ -126,7 +126,8 @@ int sim_provision(sim_t *s)
     prov_t p;
     memset(&p, 0, sizeof p);
     p.s = s;
-    sim_prov_opts_t po = {.application_id = s->o.application_id,
+    sim_prov_opts_t po = {.parts = s->o.parts,
+                          .application_id = s->o.application_id,
                           .owner = s->o.owner,
                           .frequency_plan_id = s->o.frequency_plan_id,
                           .rx1_delay_s = s->o.rx1_delay_s,

@@ -355,7 +355,11 @@ int sim_fleet_parse_line(const char *line, sim_dev_t *d, char *err, size_t errle
  * for ABP, root keys for OTAA). The caller owns the result. */
 json_t *sim_fleet_line(const sim_dev_t *d);
 
+/* Which servers' parts are provisioned (sim_prov_opts_t.parts). */
+enum { SIM_PART_IS = 1, SIM_PART_NS = 2, SIM_PART_JS = 4, SIM_PART_ALL = 7 };
+
 typedef struct sim_prov_opts {
+    unsigned parts; /* SIM_PART_*: 0 means all */
     const char *application_id;
     const char *owner; /* "user:admin" or "org:..." (collection the entities go in) */
     const char *frequency_plan_id;
@@ -379,7 +383,8 @@ typedef struct sim_prov_req {
 /* The requests that create the application (once), and for device d: the Identity Server's
  * end device, its Network Server part (PUT /ns/...: version, plan, supports_join, and for ABP
  * the session with DevAddr and network keys) and, for OTAA, its Join Server part (PUT /js/...:
- * root keys). Returns the number written into out[0..cap) (at most 4). */
+ * root keys); only the parts o->parts names (the application and gateways are the Identity
+ * Server's). Returns the number written into out[0..cap) (at most 4). */
 size_t sim_prov_application(const sim_prov_opts_t *o, sim_prov_req_t *out);
 size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_req_t *out,
                        size_t cap);

@@ -37,6 +37,7 @@ typedef struct sim_opts {
     /* provisioning */
     const char *api, *tenant, *api_key, *admin_key, *owner, *application_id;
     bool provision_json, provision_only;
+    unsigned parts; /* SIM_PART_* */
 } sim_opts_t;
 
 /* One uplink as sent, for matching the downlinks that answer it. */

@@ -137,6 +137,31 @@ static bool parse_double(const char *v, double min, double *out)
     return true;
 }
 
+/* "is,ns,js" → SIM_PART_* bits. */
+static int parse_parts(const char *v, unsigned *out)
+{
+    unsigned bits = 0;
+    const char *p = v;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        if (n == 2 && strncmp(p, "is", 2) == 0)
+            bits |= SIM_PART_IS;
+        else if (n == 2 && strncmp(p, "ns", 2) == 0)
+            bits |= SIM_PART_NS;
+        else if (n == 2 && strncmp(p, "js", 2) == 0)
+            bits |= SIM_PART_JS;
+        else
+            return -1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (bits == 0)
+        return -1;
+    *out = bits;
+    return 0;
+}
+
 static int parse_opts(sim_opts_t *o, int argc, char **argv)
 {
     memset(o, 0, sizeof *o);
@@ -298,6 +323,9 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
             o->application_id = TAKE();
         } else if (FLAG("--provision-json")) {
             o->provision_json = true;
+        } else if (FLAG("--parts")) {
+            if (v == NULL || parse_parts(TAKE(), &o->parts) != 0)
+                return bad(a, "a list of is, ns, js (e.g. is,js)");
         } else if (FLAG("--provision-only")) {
             o->provision_only = true;
         } else {

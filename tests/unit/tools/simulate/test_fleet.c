@@ -123,7 +123,7 @@ static void test_sim_prov_device__tts_requests(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(rk, "nwk_key"), "key")),
                         hex);
     json_t *paths = json_object_get(json_object_get(r[2].body, "field_mask"), "paths");
-    assert_int_equal(json_array_size(paths), 4);
+    assert_int_equal(json_array_size(paths), 2);
     for (size_t i = 0; i < n; i++)
         json_decref(r[i].body);
 
@@ -145,6 +145,18 @@ static void test_sim_prov_device__tts_requests(void **state)
     assert_null(json_object_get(json_object_get(sess, "keys"), "s_nwk_s_int_key"));
     for (size_t i = 0; i < n; i++)
         json_decref(r[i].body);
+
+    /* Only the Join Server's part. */
+    po.parts = SIM_PART_JS;
+    fo.otaa = true;
+    sim_fleet_device(&fo, 0, &d);
+    n = sim_prov_device(&po, &d, r, 4);
+    assert_int_equal(n, 1);
+    assert_string_equal(r[0].method, "PUT");
+    assert_int_equal(strncmp(r[0].path, "/js/", 4), 0);
+    json_decref(r[0].body);
+    assert_int_equal(sim_prov_gateway(&po, 1, r), 0);
+    po.parts = 0;
 
     n = sim_prov_gateway(&po, 0x58a0cbfffe800001ull, r);
     assert_int_equal(n, 1);
