@@ -25,20 +25,13 @@ int ns_adr_demodulation_floor(uint8_t sf, uint32_t bw_hz, float *out_db)
     return 0;
 }
 
-/* dB → 0.01 dB, rounded, within int16 (NaN counts as the floor). */
-static int16_t snr_cdb(float snr)
+/* A gateway's SNR report as stored: NaN (a broken report) counts as -100 dB, and the
+ * range is kept to what a LoRa link can show. */
+static float snr_clean(float snr)
 {
-    if (!(snr > -300.0f))
-        return -30000;
-    if (snr > 300.0f)
-        return 30000;
-    float c = snr * 100.0f;
-    return (int16_t)(c < 0 ? c - 0.5f : c + 0.5f);
-}
-
-static float snr_db(int16_t cdb)
-{
-    return (float)cdb / 100.0f;
+    if (!(snr > -100.0f))
+        return -100.0f;
+    return snr > 100.0f ? 100.0f : snr;
 }
 
 void ns_adr_record(ns_mac_state_t *st, const ns_mac_uplink_t *up)
@@ -51,8 +44,8 @@ void ns_adr_record(ns_mac_state_t *st, const ns_mac_uplink_t *up)
         unsigned newest = (st->recent_uplinks_head + NS_MAC_RECENT_UPLINKS - 1) % NS_MAC_RECENT_UPLINKS;
         ns_mac_recent_uplink_t *r = &st->recent_uplinks[newest];
         if (r->f_cnt == up->f_cnt) {
-            if (snr_cdb(up->max_snr) > r->max_snr_cdb)
-                r->max_snr_cdb = snr_cdb(up->max_snr);
+            if (snr_clean(up->max_snr) > r->max_snr)
+                r->max_snr = snr_clean(up->max_snr);
             if (up->gateway_count > r->gateway_count)
                 r->gateway_count = up->gateway_count;
             return;
@@ -60,7 +53,7 @@ void ns_adr_record(ns_mac_state_t *st, const ns_mac_uplink_t *up)
     }
     ns_mac_recent_uplink_t *r = &st->recent_uplinks[st->recent_uplinks_head];
     r->f_cnt = up->f_cnt;
-    r->max_snr_cdb = snr_cdb(up->max_snr);
+    r->max_snr = snr_clean(up->max_snr);
     r->data_rate_index = up->data_rate_index;
     r->gateway_count = up->gateway_count;
     st->recent_uplinks_head = (uint8_t)((st->recent_uplinks_head + 1) % NS_MAC_RECENT_UPLINKS);
@@ -223,10 +216,10 @@ int ns_adr_adapt(ns_mac_state_t *st, const ns_mac_ctx_t *ctx)
         return 0;
 
     /* Margin (TTS adrMargin). */
-    float max_snr = snr_db(ns_mac_recent_uplink_at(st, first)->max_snr_cdb);
+    float max_snr = ns_mac_recent_uplink_at(st, first)->max_snr;
     for (unsigned i = first + 1; i < first + n; i++)
-        if (snr_db(ns_mac_recent_uplink_at(st, i)->max_snr_cdb) > max_snr)
-            max_snr = snr_db(ns_mac_recent_uplink_at(st, i)->max_snr_cdb);
+        if (ns_mac_recent_uplink_at(st, i)->max_snr > max_snr)
+            max_snr = ns_mac_recent_uplink_at(st, i)->max_snr;
     const ns_mac_recent_uplink_t *last = ns_mac_recent_uplink_at(st, first + n - 1);
     lorawan_dr_t ldr;
     float floor_db = 0, margin = 0;
@@ -290,10 +283,10 @@ int ns_adr_adapt(ns_mac_state_t *st, const ns_mac_ctx_t *ctx)
      * hide a degraded link behind old good uplinks, so the decision uses the last
      * NS_ADR_STEP_DOWN_UPLINKS only, without the safety margin (which guards raises). */
     unsigned recent = n < NS_ADR_STEP_DOWN_UPLINKS ? n : NS_ADR_STEP_DOWN_UPLINKS;
-    float recent_snr = snr_db(ns_mac_recent_uplink_at(st, first + n - recent)->max_snr_cdb);
+    float recent_snr = ns_mac_recent_uplink_at(st, first + n - recent)->max_snr;
     for (unsigned i = first + n - recent + 1; i < first + n; i++)
-        if (snr_db(ns_mac_recent_uplink_at(st, i)->max_snr_cdb) > recent_snr)
-            recent_snr = snr_db(ns_mac_recent_uplink_at(st, i)->max_snr_cdb);
+        if (ns_mac_recent_uplink_at(st, i)->max_snr > recent_snr)
+            recent_snr = ns_mac_recent_uplink_at(st, i)->max_snr;
     float recent_margin = margin_base_valid ? recent_snr - floor_db - adr_margin_db : 0;
     /* Compensated first by more TX power (a lower index), down to the strongest allowed. */
     recent_margin += tx_power_step(band, rev, (unsigned)min_tx, cur->adr_tx_power_index);

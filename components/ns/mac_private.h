@@ -20,6 +20,8 @@
  *      change ONLY when the device accepted), forgets unanswered requests (they are built
  *      again from desired vs current), and runs ADR. res->downlink_needed says the device
  *      must get a downlink now (answers queued, ADRAckReq, confirmed uplink is the caller's).
+ *      A retransmission (same FCnt as the last uplink: NbTrans, confirmed retry) only adds
+ *      its SNR to the ADR history: its commands were handled with the first copy.
  *   3. ns_mac_downlink_build(): when a downlink is scheduled, fills a buffer with the queued
  *      answers and then requests (TTS order) within a byte budget, and records the requests
  *      in pending_requests. Use budget 15 for FOpts (with application payload), or the DR's
@@ -39,7 +41,7 @@
 
 /* Bump when ns_mac_state_t's layout changes (persisted bytes of another version are
  * refused by the caller, which then renders/reinitialises). */
-#define NS_MAC_STATE_VERSION 1u
+#define NS_MAC_STATE_VERSION 2u
 
 /* Sizes. Dynamic-channel bands keep at most 16 channels; fixed-plan bands (US915, AU915,
  * CN470) take their channel frequencies from the band and keep only the enabled set. */
@@ -209,8 +211,8 @@ typedef struct ns_mac_params {
 
 /* One recent uplink as ADR needs it (TTS recent_uplinks, reduced). */
 typedef struct ns_mac_recent_uplink {
-    uint32_t f_cnt;      /* full FCnt */
-    int16_t max_snr_cdb; /* best SNR over the gateway copies, in 0.01 dB */
+    uint32_t f_cnt; /* full FCnt */
+    float max_snr;  /* dB, best over the gateway copies (never NaN: recorded as -100) */
     uint8_t data_rate_index;
     uint8_t gateway_count;
 } ns_mac_recent_uplink_t;
@@ -355,12 +357,14 @@ typedef struct ns_mac_down_result {
 
 /* Builds the MAC commands of the next downlink into out[0..cap) within `budget` bytes:
  * first every queued answer (dropped from queued_responses once written), then the requests
- * the device needs, in TTS's order (NewChannel, LinkADR, DutyCycle, RXParamSetup,
- * RXTimingSetup, TxParamSetup, DlChannel, ADRParamSetup, RejoinParamSetup, ForceRejoin,
- * PingSlotChannel, BeaconFreq, DevStatus), each written completely or not at all (a
- * LinkADRReq block is all or nothing), and records them in pending_requests. `now_s` (Unix
- * seconds) drives the DevStatus time rule. Writes *out_len (0: nothing to send). Returns 0,
- * LORAWAN_E_PARAM. */
+ * the device needs, in TTS's order (DutyCycle, TxParamSetup, RXParamSetup, NewChannel,
+ * LinkADR, RXTimingSetup, BeaconFreq, PingSlotChannel, DlChannel, ADRParamSetup,
+ * RejoinParamSetup, ForceRejoin, DevStatus), each written completely or not at all (a
+ * LinkADRReq block is all or nothing; NewChannelReq / DlChannelReq one by one), while the
+ * device's answers fit its next FOpts (15 bytes), and records them in pending_requests. A
+ * kind already pending is not sent again before the device's next uplink. `now_s` (Unix
+ * seconds) drives the DevStatus time rule. Writes *out_len (0: nothing to send) and
+ * res->n_cmds (commands written). Returns 0, LORAWAN_E_PARAM. */
 int ns_mac_downlink_build(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s,
                           size_t budget, uint8_t *out, size_t cap, size_t *out_len,
                           ns_mac_down_result_t *res);

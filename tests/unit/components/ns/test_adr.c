@@ -110,7 +110,7 @@ static void test_ns_adr__history_bounded(void **state)
     assert_int_equal(d.st.n_recent_uplinks, NS_MAC_RECENT_UPLINKS);
     assert_int_equal(ns_mac_recent_uplink_at(&d.st, 0)->f_cnt, 25);
     assert_int_equal(ns_mac_recent_uplink_at(&d.st, 19)->f_cnt, 44);
-    assert_int_equal(ns_mac_recent_uplink_at(&d.st, 19)->max_snr_cdb, 4450);
+    assert_true(ns_mac_recent_uplink_at(&d.st, 19)->max_snr == 44.5f);
     assert_int_equal(ns_mac_recent_uplink_at(&d.st, 19)->gateway_count, 2);
     assert_null(ns_mac_recent_uplink_at(&d.st, 20));
 }
@@ -287,6 +287,19 @@ static void test_ns_adr__dynamic_max_data_rate(void **state)
     assert_int_equal(d.st.desired_parameters.adr_data_rate_index, 2);
 }
 
+/* A NaN SNR (a broken gateway report) is recorded as -100 dB and answers margin 0. */
+static void test_ns_adr__nan_snr(void **state)
+{
+    (void)state;
+    dev_t d;
+    adr_device(&d, NS_ADR_MODE_DYNAMIC);
+    ns_mac_up_result_t res;
+    dev_up(&d, 1, 0, __builtin_nanf(""), 1, "02", &res);
+    assert_true(ns_mac_recent_uplink_at(&d.st, 0)->max_snr == -100.0f);
+    assert_int_equal(d.st.desired_parameters.adr_data_rate_index, 0);
+    DOWN(&d, "020001");
+}
+
 static void test_ns_adr__demodulation_floor(void **state)
 {
     (void)state;
@@ -319,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_ns_adr__static_mode),
         cmocka_unit_test(test_ns_adr__device_adr_bit_off),
         cmocka_unit_test(test_ns_adr__dynamic_max_data_rate),
+        cmocka_unit_test(test_ns_adr__nan_snr),
         cmocka_unit_test(test_ns_adr__demodulation_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -169,6 +169,41 @@ static void test_ns_mac_downlink__answers_over_budget(void **state)
     assert_string_equal(hex, "0d0100000000");
 }
 
+/* pending_requests renders as commands (TTS JSON), and the state survives a byte copy. */
+static void test_ns_mac_state__pending_render_and_copy(void **state)
+{
+    (void)state;
+    dev_t d;
+    dev_init(&d, "EU_863_870_TTN", LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_3, NULL);
+    ns_mac_down_result_t dres;
+    char hex[600];
+    dev_down(&d, 15, hex, sizeof hex, &dres);
+    lorawan_mac_cmd_t p[NS_MAC_MAX_CMDS];
+    size_t n = ns_mac_pending_requests(&d.st, p, NS_MAC_MAX_CMDS);
+    assert_int_equal(n, 4);
+    assert_int_equal(p[0].cid, LORAWAN_CID_RX_PARAM_SETUP);
+    assert_int_equal(p[0].u.rx_param_setup_req.rx2_data_rate, 3);
+    assert_int_equal(p[0].u.rx_param_setup_req.frequency_hz, 869525000);
+    assert_int_equal(p[1].cid, LORAWAN_CID_NEW_CHANNEL);
+    assert_int_equal(p[1].u.new_channel_req.ch_index, 3);
+    assert_int_equal(p[2].cid, LORAWAN_CID_RX_TIMING_SETUP);
+    assert_int_equal(p[3].cid, LORAWAN_CID_DEV_STATUS);
+    assert_int_equal(ns_mac_pending_requests(&d.st, p, 2), 2);
+    /* Persisted as bytes and loaded again: the answers still match. */
+    static uint8_t saved[sizeof(ns_mac_state_t)];
+    memcpy(saved, &d.st, sizeof saved);
+    memset(&d.st, 0xa5, sizeof d.st);
+    memcpy(&d.st, saved, sizeof saved);
+    ns_mac_up_result_t res;
+    dev_up(&d, 1, 0, -20.0f, 1, "0507070308" "06fe00", &res);
+    assert_int_equal(res.decode_error, 0);
+    assert_int_equal(d.st.current_parameters.rx2_data_rate_index, 3);
+    assert_int_equal(d.st.current_parameters.rx1_delay, 5);
+    assert_int_equal(ns_mac_channel_count(&d.st, &d.st.current_parameters), 4);
+    assert_true(d.st.dev_status_received);
+    assert_int_equal(pending_count(&d.st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_ns_mac_uplink__decode_error),
         cmocka_unit_test(test_ns_mac_uplink__params),
         cmocka_unit_test(test_ns_mac_downlink__answers_over_budget),
+        cmocka_unit_test(test_ns_mac_state__pending_render_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
