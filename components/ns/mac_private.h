@@ -247,6 +247,12 @@ typedef struct ns_mac_state {
     uint32_t uplinks_since_session; /* data uplinks handled in this session */
     uint32_t last_f_cnt_up;
     bool device_adr; /* FCtrl.ADR of the last uplink: the device lets the network set ADR */
+    /* The CIDs of the MAC commands in the last uplink (TTS recent_mac_command_identifiers):
+     * bit c set for CID c. The "sticky" answers (RXParamSetupAns, RXTimingSetupAns,
+     * TxParamSetupAns, DlChannelAns) repeat in every uplink until a downlink reaches the
+     * device: while one was in the last uplink, a downlink is needed and that request is
+     * not sent again (its answer could not be told from the repeats; TTS STICKY.md). */
+    uint64_t recent_mac_command_identifiers;
     /* 1.1: RekeyInd seen (the session is confirmed) */
     bool rekey_confirmed;
     uint8_t pending_force_rejoin; /* 1: ForceRejoinReq wanted (ns_mac_force_rejoin) */

@@ -25,6 +25,14 @@ bool ns_mac__pending_store(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmds, si
 /* The queued responses, likewise. */
 bool ns_mac__queued_store(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmds, size_t n);
 
+/* Sticky answers (see recent_mac_command_identifiers). */
+bool ns_mac__sticky(uint8_t cid);
+/* Whether CID `cid` was in the last uplink. */
+bool ns_mac__in_last_uplink(const ns_mac_state_t *st, uint8_t cid);
+/* The event for an answer without a pending request: nothing when it is a sticky repeat. */
+void ns_mac__unsolicited(const ns_mac_state_t *st, uint8_t cid, const char *name,
+                         const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
+
 /* Version rules (TTS pkg/specification/macspec). */
 bool ns_mac__has_no_change_adr_indices(const ns_mac_state_t *st); /* >= 1.0.4 */
 bool ns_mac__use_1_0_2(const ns_mac_state_t *st);  /* DlChannel, TxParamSetup: >= 1.0.2 */

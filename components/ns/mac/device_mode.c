@@ -5,6 +5,8 @@
 void ns_mac_device_mode_ind(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
 {
     ns_mac__event(&res->n_events, res->events, "ns.mac.device_mode.indication", cmd);
+    if (!ns_mac__use_1_1(st))
+        return; /* LoRaWAN 1.1 only (TTS UseDeviceModeInd) */
     uint8_t c = cmd->u.device_mode.device_class;
     if (c == NS_MAC_CLASS_A || c == NS_MAC_CLASS_C) {
         if (st->device_class != c)

@@ -26,7 +26,7 @@ void ns_mac_dl_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_
 {
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_DL_CHANNEL, &req)) {
-        ns_mac__event(&res->n_events, res->events, "ns.mac.dl_channel.answer.unsolicited", cmd);
+        ns_mac__unsolicited(st, LORAWAN_CID_DL_CHANNEL, "ns.mac.dl_channel.answer.unsolicited", cmd, res);
         return;
     }
     unsigned i = req.u.dl_channel_req.ch_index;

@@ -126,11 +126,11 @@ static const uint8_t request_order[] = {
 };
 
 /* The requests of kind `cid` the device needs now (none while one of that kind is
- * pending: its answer is awaited). */
+ * pending: its answer is awaited; none while its sticky answer repeats). */
 static int build_kind(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s,
                       uint8_t cid, lorawan_mac_cmd_t *cmds, size_t cap)
 {
-    if (ns_mac__is_pending(st, cid))
+    if (ns_mac__is_pending(st, cid) || (ns_mac__sticky(cid) && ns_mac__in_last_uplink(st, cid)))
         return 0;
     switch (cid) {
     case LORAWAN_CID_DUTY_CYCLE:

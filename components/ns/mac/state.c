@@ -128,6 +128,25 @@ bool ns_mac__is_pending(const ns_mac_state_t *st, uint8_t cid)
     return false;
 }
 
+bool ns_mac__sticky(uint8_t cid)
+{
+    return cid == LORAWAN_CID_RX_PARAM_SETUP || cid == LORAWAN_CID_RX_TIMING_SETUP ||
+           cid == LORAWAN_CID_TX_PARAM_SETUP || cid == LORAWAN_CID_DL_CHANNEL;
+}
+
+bool ns_mac__in_last_uplink(const ns_mac_state_t *st, uint8_t cid)
+{
+    return cid < 64 && (st->recent_mac_command_identifiers & ((uint64_t)1 << cid)) != 0;
+}
+
+void ns_mac__unsolicited(const ns_mac_state_t *st, uint8_t cid, const char *name,
+                         const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
+{
+    if (ns_mac__sticky(cid) && ns_mac__in_last_uplink(st, cid))
+        return; /* the device repeats its answer until it gets a downlink */
+    ns_mac__event(&res->n_events, res->events, name, cmd);
+}
+
 bool ns_mac__has_no_change_adr_indices(const ns_mac_state_t *st)
 {
     return st->lorawan_version >= NS_MAC_V1_0_4;

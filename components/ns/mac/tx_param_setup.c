@@ -39,7 +39,7 @@ void ns_mac_tx_param_setup_ans(ns_mac_state_t *st, ns_mac_up_result_t *res)
 {
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_TX_PARAM_SETUP, &req)) {
-        ns_mac__event(&res->n_events, res->events, "ns.mac.tx_param_setup.answer.unsolicited", NULL);
+        ns_mac__unsolicited(st, LORAWAN_CID_TX_PARAM_SETUP, "ns.mac.tx_param_setup.answer.unsolicited", NULL, res);
         return;
     }
     uint8_t dbm = 0;

@@ -39,6 +39,13 @@ int ns_mac_handle_uplink(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const ns_m
             ns_mac__event(&res->n_events, res->events, "ns.mac.command.parse.fail", NULL);
         }
     }
+    uint64_t cids = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cmds[i].cid < 64)
+            cids |= (uint64_t)1 << cmds[i].cid;
+        if (ns_mac__sticky(cmds[i].cid))
+            res->downlink_needed = true; /* stops the repeats */
+    }
     for (size_t i = 0; i < n; i++) {
         const lorawan_mac_cmd_t *c = &cmds[i];
         switch (c->cid) {
@@ -116,6 +123,7 @@ int ns_mac_handle_uplink(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const ns_m
             break;
         }
     }
+    st->recent_mac_command_identifiers = cids;
     /* Requests the device did not answer are forgotten: desired vs current builds them
      * again for the next downlink (TTS clears pending_requests the same way). */
     lorawan_mac_cmd_t left[NS_MAC_MAX_CMDS];

@@ -68,7 +68,16 @@ static void test_ns_mac_rx_param_setup__reject(void **state)
     assert_int_equal(d.st.current_parameters.rx2_data_rate_index, 0);
     assert_int_equal(d.st.current_parameters.rx2_frequency, 869525000);
     assert_true(has_event(res.events, res.n_events, "ns.mac.rx_param_setup.answer.reject"));
-    /* Asked again on the next downlink. */
+    /* The answer is sticky: a downlink is needed to stop it, and the request waits until
+     * an uplink comes without it (TTS STICKY.md). */
+    assert_true(res.downlink_needed);
+    DOWN(&d, 15, "");
+    dev_up(&d, 2, 0, 0, 1, "0506", &res);
+    assert_true(res.downlink_needed);
+    assert_false(has_event(res.events, res.n_events, "ns.mac.rx_param_setup.answer.unsolicited"));
+    DOWN(&d, 15, "");
+    dev_up(&d, 3, 0, 0, 1, "", &res);
+    assert_false(res.downlink_needed);
     DOWN(&d, 15, "0503389d84");
 }
 
@@ -85,8 +94,13 @@ static void test_ns_mac_rx_timing_setup__req_ans(void **state)
     ns_mac_up_result_t res;
     dev_up(&d, 1, 0, 0, 1, "08", &res);
     assert_int_equal(d.st.current_parameters.rx1_delay, 5);
-    /* A repeated answer without a request changes nothing. */
+    /* The sticky repeat changes nothing and is no event; an answer out of the blue is. */
     dev_up(&d, 2, 0, 0, 1, "08", &res);
+    assert_int_equal(res.n_events, 0);
+    assert_true(res.downlink_needed);
+    assert_int_equal(d.st.current_parameters.rx1_delay, 5);
+    dev_up(&d, 3, 0, 0, 1, "", &res);
+    dev_up(&d, 4, 0, 0, 1, "08", &res);
     assert_true(has_event(res.events, res.n_events, "ns.mac.rx_timing_setup.answer.unsolicited"));
     assert_int_equal(d.st.current_parameters.rx1_delay, 5);
 }
@@ -361,6 +375,15 @@ static void test_ns_mac_device_mode__class_c(void **state)
     assert_true(res.device_mode_changed);
     assert_int_equal(d.st.device_class, NS_MAC_CLASS_C);
     DOWN(&d, 15, "2002");
+    /* Back to class A. */
+    dev_up(&d, 2, 0, 0, 1, "2000", &res);
+    assert_int_equal(d.st.device_class, NS_MAC_CLASS_A);
+    DOWN(&d, 15, "2000");
+    /* Not a LoRaWAN 1.0.x command: ignored. */
+    quiet(&d, "EU_863_870_TTN", LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_3);
+    dev_up(&d, 1, 0, 0, 1, "2002", &res);
+    assert_int_equal(d.st.device_class, NS_MAC_CLASS_A);
+    DOWN(&d, 15, "");
 }
 
 static void test_ns_mac_ping_slot__info_and_channel(void **state)
