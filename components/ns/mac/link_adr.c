@@ -66,82 +66,82 @@ static bool masks_reach(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const
     return chset_equal(&s, want) && lorawan_chset_count(&s) > 0;
 }
 
-/* The shortest ChMaskCntl/ChMask sequence taking `from` to `want`; 0 when none is found. */
+/* The ChMaskCntl/ChMask blocks of 16 channels among [0, 16 * blocks) where `want` differs
+ * from `from` (from NULL: compared with all off; all_on: with all on). */
+static size_t diff_blocks(const lorawan_chset_t *from, bool all_on, const lorawan_chset_t *want,
+                          unsigned blocks, uint8_t *cntl, uint16_t *mask, size_t k)
+{
+    for (unsigned b = 0; b < blocks; b++) {
+        uint16_t w = block_bits(want, b * 16);
+        uint16_t f = from != NULL ? block_bits(from, b * 16) : all_on ? 0xffffu : 0;
+        if (w != f) {
+            cntl[k] = (uint8_t)b;
+            mask[k++] = w;
+        }
+    }
+    return k;
+}
+
+/* The ChMaskCntl/ChMask sequence taking `from` to `want`, as TTS generates it
+ * (pkg/band/channel_mask.go); 0 when none is found. */
 static size_t gen_masks(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan_chset_t *defined,
                         const lorawan_chset_t *from, const lorawan_chset_t *want, uint8_t *cntl,
                         uint16_t *mask, size_t cap)
 {
     const lorawan_band_t *band = ctx->band;
     unsigned max = lorawan_band_max_channels(band, ns_mac__rev(st));
-    if (lorawan_band_dynamic_channels(band)) {
-        if (cap < 1)
-            return 0;
-        cntl[0] = 0;
-        mask[0] = block_bits(want, 0);
-        return masks_reach(st, ctx, defined, from, want, cntl, mask, 1) ? 1 : 0;
-    }
-    uint8_t bc[8], best_c[8];
-    uint16_t bm[8], best_m[8];
-    size_t best = 0;
-    unsigned blocks125 = max == 72 ? 4 : max / 16;
-    /* (a) for US915 / AU915: all 125 kHz channels on (6) or off (7) with the 500 kHz mask,
-     * then the 125 kHz blocks that have channels on. */
-    if (max == 72) {
-        lorawan_chset_t all = {{0, 0}};
-        for (unsigned i = 0; i < 64; i++)
-            lorawan_chset_set(&all, i, true);
+    uint8_t c[8];
+    uint16_t m[8];
+    size_t k = 0;
+    if (lorawan_band_dynamic_channels(band) || chset_equal(from, want)) {
+        /* EU-like bands, and "no channel change" (DR / power / NbTrans only). */
+        c[0] = 0;
+        m[0] = block_bits(want, 0);
+        k = 1;
+    } else if (max == 72) {
         uint16_t m500 = (uint16_t)(block_bits(want, 64) & 0xffu);
-        bool all_on = (want->bits[0] & all.bits[0]) == all.bits[0];
-        size_t k = 0;
-        bc[k] = all_on ? 6 : 7;
-        bm[k++] = m500;
-        if (!all_on)
-            for (unsigned b = 0; b < 4; b++)
-                if (block_bits(want, b * 16) != 0) {
-                    bc[k] = (uint8_t)b;
-                    bm[k++] = block_bits(want, b * 16);
+        uint64_t on = want->bits[0];
+        if (on == 0 || on == UINT64_MAX) {
+            c[0] = on == 0 ? 7 : 6;
+            m[0] = m500;
+            k = 1;
+        } else {
+            k = diff_blocks(from, false, want, 4, c, m, 0);
+            if (m500 != (block_bits(from, 64) & 0xffu)) {
+                c[k] = 4;
+                m[k++] = m500;
+            }
+            uint8_t c6[5], c7[5];
+            uint16_t m6[5], m7[5];
+            size_t k6 = diff_blocks(NULL, true, want, 4, c6, m6, 0);
+            size_t k7 = diff_blocks(NULL, false, want, 4, c7, m7, 0);
+            if (k > 2 && (k > 1 + k6 || k > 1 + k7)) {
+                bool six = k6 < k7;
+                c[0] = six ? 6 : 7;
+                m[0] = m500;
+                k = 1;
+                for (size_t i = 0; i < (six ? k6 : k7); i++) {
+                    c[k] = six ? c6[i] : c7[i];
+                    m[k++] = six ? m6[i] : m7[i];
                 }
-        if (k <= cap && masks_reach(st, ctx, defined, from, want, bc, bm, k)) {
-            memcpy(best_c, bc, k);
-            memcpy(best_m, bm, k * sizeof bm[0]);
-            best = k;
+            }
         }
     } else {
-        /* CN470: every channel on (6). */
-        bc[0] = 6;
-        bm[0] = 0;
-        if (cap >= 1 && masks_reach(st, ctx, defined, from, want, bc, bm, 1)) {
-            best_c[0] = 6;
-            best_m[0] = 0;
-            best = 1;
+        /* CN470 plans: blocks of 16, or everything on (6). */
+        bool all = lorawan_chset_count(want) == max;
+        if (all) {
+            c[0] = 6;
+            m[0] = 0;
+            k = 1;
+        } else {
+            k = diff_blocks(from, false, want, max / 16, c, m, 0);
         }
     }
-    /* (b) only the blocks that differ (and, for 72 channels, the 500 kHz block 4). */
-    size_t k = 0;
-    for (unsigned b = 0; b < blocks125 && k < 8; b++)
-        if (block_bits(want, b * 16) != block_bits(from, b * 16)) {
-            bc[k] = (uint8_t)b;
-            bm[k++] = block_bits(want, b * 16);
-        }
-    if (max == 72 && (block_bits(want, 64) & 0xffu) != (block_bits(from, 64) & 0xffu) && k < 8) {
-        bc[k] = 4;
-        bm[k++] = (uint16_t)(block_bits(want, 64) & 0xffu);
-    }
-    if (k == 0 && chset_equal(from, want)) {
-        /* Nothing to change: one command that keeps the set (for DR / power / NbTrans). */
-        bc[0] = 0;
-        bm[0] = block_bits(want, 0);
-        k = 1;
-    }
-    if (k > 0 && k <= cap && (best == 0 || k < best) &&
-        masks_reach(st, ctx, defined, from, want, bc, bm, k)) {
-        memcpy(best_c, bc, k);
-        memcpy(best_m, bm, k * sizeof bm[0]);
-        best = k;
-    }
-    memcpy(cntl, best_c, best);
-    memcpy(mask, best_m, best * sizeof mask[0]);
-    return best;
+    if (k == 0 || k > cap || !masks_reach(st, ctx, defined, from, want, c, m, k))
+        return 0;
+    memcpy(cntl, c, k);
+    memcpy(mask, m, k * sizeof m[0]);
+    return k;
 }
 
 static bool rejected_dr(const ns_mac_state_t *st, uint8_t dr)

@@ -160,6 +160,39 @@ static void test_ns_mac_link_adr__us915_block_1_0_3(void **state)
     assert_string_equal(hex, "");
 }
 
+/* FSB 2 → FSB 1 (channels 0..7 and 64): only what differs, block 0 and the 500 kHz block
+ * (TTS generateChMask72Generic prefers the differences when they are 2 commands). */
+static void test_ns_mac_link_adr__us915_fsb2_to_fsb1(void **state)
+{
+    (void)state;
+    dev_t d;
+    us_device(&d, NS_MAC_V1_0_3, LORAWAN_RP001_1_0_3_A);
+    lorawan_chset_t fsb2 = {{0, 0}}, fsb1 = {{0, 0}};
+    for (unsigned i = 8; i < 16; i++)
+        lorawan_chset_set(&fsb2, i, true);
+    lorawan_chset_set(&fsb2, 65, true);
+    for (unsigned i = 0; i < 8; i++)
+        lorawan_chset_set(&fsb1, i, true);
+    lorawan_chset_set(&fsb1, 64, true);
+    d.st.current_parameters.enabled = fsb2;
+    d.st.desired_parameters.enabled = fsb1;
+    ns_mac_down_result_t dres;
+    char hex[600];
+    dev_down(&d, 15, hex, sizeof hex, &dres);
+    assert_string_equal(hex, "0300ff0001" "0300010041");
+    ns_mac_up_result_t res;
+    dev_up(&d, 5, 0, 0, 1, "03070307", &res);
+    assert_true(lorawan_chset_test(&d.st.current_parameters.enabled, 0));
+    assert_true(lorawan_chset_test(&d.st.current_parameters.enabled, 64));
+    assert_false(lorawan_chset_test(&d.st.current_parameters.enabled, 8));
+    assert_false(lorawan_chset_test(&d.st.current_parameters.enabled, 65));
+    /* Back to every channel: ChMaskCntl 6 with all 500 kHz channels. */
+    lorawan_chset_t all = {{UINT64_MAX, 0xff}};
+    d.st.desired_parameters.enabled = all;
+    dev_down(&d, 15, hex, sizeof hex, &dres);
+    assert_string_equal(hex, "0300ff0061");
+}
+
 /* LoRaWAN 1.1 answers a block once; DataRate and TXPower 15 mean "unchanged". */
 static void test_ns_mac_link_adr__us915_block_1_1_single_answer(void **state)
 {
@@ -230,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_ns_mac_link_adr__1_0_4_no_change_indices),
         cmocka_unit_test(test_ns_mac_link_adr__eu868_channel_mask),
         cmocka_unit_test(test_ns_mac_link_adr__us915_block_1_0_3),
+        cmocka_unit_test(test_ns_mac_link_adr__us915_fsb2_to_fsb1),
         cmocka_unit_test(test_ns_mac_link_adr__us915_block_1_1_single_answer),
         cmocka_unit_test(test_ns_mac_link_adr__us915_block_rejected),
         cmocka_unit_test(test_ns_mac_link_adr__1_0_0_each_answer),
