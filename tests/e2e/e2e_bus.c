@@ -7,7 +7,8 @@
  *       the protobuf message (components/messages) rendered from its descriptor, field
  *       names as in messages.proto, bytes as hex, enums by name, EUIs (uint64 fields named
  *       *eui) as 16 hex digits and DevAddrs as 8; a message that does not decode is
- *       {"_error": "<lw_msg error name>"}. --ready is written once partitions are assigned.
+ *       {"_error": "<lw_msg error name>"}; lw.events lines are {"value": <the event>}.
+ *       --ready is written once partitions are assigned.
  *       Runs until SIGTERM/SIGINT.
  *   e2e_bus as-down --brokers B --tenant T --app A --dev D [--operation push|replace]
  *       [--f-port P --f-cnt N (--frm-payload HEX | --plain HEX --app-s-key HEX --dev-addr HEX)]
@@ -216,6 +217,12 @@ static json_t *decode(const char *short_topic, const uint8_t *buf, size_t len)
     short_topic = kind;
     LW_MSG_KINDS(DECODE)
 #undef DECODE
+    /* lw.events (and other JSON topics): the value as it is. */
+    if (o == NULL && rc == LW_MSG_E_MALFORMED && strcmp(kind, "events") == 0) {
+        json_t *v = json_loadb((const char *)buf, len, 0, NULL);
+        if (v != NULL)
+            o = json_pack("{so}", "value", v);
+    }
     if (o == NULL)
         o = json_pack("{ss}", "_error", lw_msg_strerror(rc));
     return o;

@@ -96,3 +96,44 @@ lw_e2e_tap() {
 lw_e2e_bus_select() {
     jq -c "select($1)" "$LW_T_DIR/bus.jsonl"
 }
+
+# lw_e2e_need_data_path WHAT: skips unless the Gateway Server (with its Semtech UDP port) and
+# the Network Server are built.
+lw_e2e_need_data_path() {
+    lw_e2e_need gs "$*"
+    lw_e2e_need ns "$*"
+    lw_e2e_has_key gs.udp.listen || lw_e2e_skip "needs gs.udp.listen (the Gateway Server's Semtech UDP front-end) for $*"
+}
+
+# lw_e2e_wait_bus N JQ_FILTER SECONDS: waits until the tap holds at least N messages the
+# filter selects.
+lw_e2e_wait_bus() {
+    lw_t_wait_for "$1 bus message(s) matching $2" "$3" \
+        bash -c '[ "$(jq -c "select($2)" "$3" 2>/dev/null | wc -l)" -ge "$1" ]' _ "$1" "$2" "$LW_T_DIR/bus.jsonl"
+}
+
+# lw_e2e_bus_count JQ_FILTER: how many tapped messages the filter selects.
+lw_e2e_bus_count() {
+    jq -c "select($1)" "$LW_T_DIR/bus.jsonl" | wc -l
+}
+
+# The FRMPayload (hex) of a data uplink PHYPayload without FOpts: after MHDR, DevAddr, FCtrl,
+# FCnt and FPort, before the MIC. jq: phy | frm.
+E2E_JQ_FRM='def frm: .[18:(length - 8)];'
+
+# lw_e2e_as_down TENANT APP DEVICE F_CNT PLAIN_HEX KEYS_LINE [e2e_bus options]: pushes one
+# downlink on lw.as.down (FPort 2 unless given), its payload encrypted with the device's
+# AppSKey for F_CNT as the AS would.
+lw_e2e_as_down() {
+    local t=$1 app=$2 dev=$3 fcnt=$4 plain=$5 keys=$6; shift 6
+    "$(lw_e2e_bus_bin)" as-down --brokers "$LW_T_BROKERS" --tenant "$t" --app "$app" --dev "$dev" \
+        --f-port 2 --f-cnt "$fcnt" --plain "$plain" --app-s-key "$(jq -r .app_s_key <<<"$keys")" \
+        --dev-addr "$(jq -r .dev_addr <<<"$keys")" "$@" >/dev/null
+}
+
+# lw_e2e_next_f_cnt_down EVENTS DEV_EUI: the FCnt the device's next downlink will have (the
+# last one it received + 1, 0 before any), from a simulator's --events file.
+lw_e2e_next_f_cnt_down() {
+    jq -r "select(.event == \"downlink\" and .result == \"ok\" and .dev_eui == \"$2\" and .f_cnt != null) | .f_cnt" "$1" |
+        sort -n | tail -1 | awk 'END { print ($0 == "" ? 0 : $0 + 1) }'
+}
