@@ -80,6 +80,117 @@ static void test_ns_adr__semtech_rejected_dr_3_tx_0_1(void **state)
     semtech_case(1u << 3, (1u << 0) | (1u << 1), 2, 3, 1);
 }
 
+/* TTS TestIssue458 (US915, SF10 = DR0, every channel on, RP001-1.0.2-RevB). */
+static const struct {
+    uint32_t f_cnt;
+    float snr;
+} issue458[] = {
+    {1, -7.2f},   {8, -3},      {11, -7},     {13, -13.5f}, {16, -6.8f},  {17, -3},     {18, -4},
+    {26, -5.5f},  {27, -7.8f},  {28, -6.5f},  {33, -9.5f},  {36, -6.8f},  {114, -1.2f}, {141, -4},
+    {203, -7.5f}, {204, -4.2f}, {208, -5.8f}, {209, -5},    {210, -6},    {211, -7.5f}, {212, -7.5f},
+    {213, -7.2f}, {215, -6.2f}, {216, -6.5f}, {217, -3},    {219, -5.2f}, {220, -5.5f}, {222, -4.5f},
+    {224, -9.2f}, {225, -7.8f}, {226, -7.8f}, {228, -8.8f},
+};
+
+static void issue458_case(size_t n_uplinks, uint8_t want_nb)
+{
+    ns_mac_settings_t s = {0};
+    dev_t d;
+    memset(&d, 0, sizeof d);
+    d.settings = s;
+    d.ctx.band = lorawan_band_get(LORAWAN_BAND_US915);
+    d.ctx.fp = NULL; /* the band's default channels: all 72 on */
+    d.ctx.settings = &d.settings;
+    assert_int_equal(ns_mac_state_init(&d.st, &d.ctx, LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, NS_MAC_CLASS_A), 0);
+    for (size_t i = 0; i < n_uplinks; i++) {
+        ns_mac_uplink_t up = uplink(issue458[i].f_cnt, 0, issue458[i].snr, 1, NULL, 0);
+        ns_adr_record(&d.st, &up);
+    }
+    d.st.device_adr = true;
+    assert_int_equal(ns_adr_adapt(&d.st, &d.ctx), 0);
+    assert_int_equal(d.st.desired_parameters.adr_data_rate_index, 0);
+    assert_int_equal(d.st.desired_parameters.adr_tx_power_index, 0);
+    assert_int_equal(d.st.desired_parameters.adr_nb_trans, want_nb);
+}
+
+static void test_ns_adr__tts_issue458_initial_no_change(void **state)
+{
+    (void)state;
+    issue458_case(9, 1);
+}
+
+/* All 32 (the last 20 kept: FCnt 114 .. 228, 95 of 115 lost): NbTrans 3. */
+static void test_ns_adr__tts_issue458_all_nb_trans(void **state)
+{
+    (void)state;
+    issue458_case(sizeof issue458 / sizeof issue458[0], 3);
+}
+
+/* TTS TestADRInstability: EU868 SF7 (DR5) at 14 dB minus the TX power reductions already
+ * made; the TX power index goes 0 → 2 at once (4 dB extra), stays while the safety margin
+ * applies, 2 → 3 once 20 uplinks are known, then stays. */
+static void test_ns_adr__tts_instability(void **state)
+{
+    (void)state;
+    static const uint8_t want[50] = {
+        2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+        3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    };
+    ns_mac_settings_t s = {0};
+    dev_t d;
+    dev_init(&d, "EU_863_870", LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, &s);
+    dev_settle(&d);
+    d.st.current_parameters.adr_data_rate_index = 5;
+    d.st.desired_parameters = d.st.current_parameters;
+    d.st.device_adr = true;
+    float penalty = 0;
+    for (uint32_t i = 0; i < 50; i++) {
+        ns_mac_uplink_t up = uplink(i, 5, 14.0f - penalty, 1, NULL, 0);
+        ns_adr_record(&d.st, &up);
+        assert_int_equal(ns_adr_adapt(&d.st, &d.ctx), 0);
+        assert_int_equal(d.st.desired_parameters.adr_data_rate_index, 5);
+        assert_int_equal(d.st.desired_parameters.adr_tx_power_index, want[i]);
+        assert_int_equal(d.st.desired_parameters.adr_nb_trans, 1);
+        ns_mac_params_t *cur = &d.st.current_parameters, *des = &d.st.desired_parameters;
+        if (cur->adr_tx_power_index != des->adr_tx_power_index) {
+            /* EU868 TX power steps are 2 dB. */
+            penalty += 2.0f * (float)(des->adr_tx_power_index - cur->adr_tx_power_index);
+            cur->adr_tx_power_index = des->adr_tx_power_index;
+            d.st.last_adr_change_f_cnt_up = i + 1;
+        }
+    }
+}
+
+/* TTS TestADRLossRate cases (FCnt sequences → rate). */
+static void test_ns_adr__tts_loss_rate_cases(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t f[9];
+        unsigned n;
+        float rate;
+    } cases[] = {
+        {{11, 12, 13}, 3, 0},
+        {{11, 11, 12, 12, 13, 13}, 6, 0},
+        {{11, 12, 12, 13}, 4, 0},
+        {{11, 13}, 2, 1.0f / 3.0f},
+        {{11, 14}, 2, 2.0f / 4.0f},
+        {{11, 13, 15}, 3, 2.0f / 5.0f},
+        {{11, 11, 12, 13, 13}, 5, 0},
+        {{11, 12, 1, 1, 3, 3}, 6, 1.0f / 3.0f},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        dev_t d;
+        dev_init(&d, "EU_863_870", LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, NULL);
+        for (unsigned i = 0; i < cases[k].n; i++) {
+            ns_mac_uplink_t up = uplink(cases[k].f[i], 0, 0, 1, NULL, 0);
+            ns_adr_record(&d.st, &up);
+        }
+        float r = ns_adr_loss_rate(&d.st);
+        assert_true(r > cases[k].rate - 1e-6f && r < cases[k].rate + 1e-6f);
+    }
+}
+
 static void test_ns_adr__loss_rate(void **state)
 {
     (void)state;
@@ -321,6 +432,10 @@ int main(void)
         cmocka_unit_test(test_ns_adr__semtech_rejected_tx_0_1),
         cmocka_unit_test(test_ns_adr__semtech_rejected_dr_1_4_tx_0_2_3),
         cmocka_unit_test(test_ns_adr__semtech_rejected_dr_3_tx_0_1),
+        cmocka_unit_test(test_ns_adr__tts_issue458_initial_no_change),
+        cmocka_unit_test(test_ns_adr__tts_issue458_all_nb_trans),
+        cmocka_unit_test(test_ns_adr__tts_instability),
+        cmocka_unit_test(test_ns_adr__tts_loss_rate_cases),
         cmocka_unit_test(test_ns_adr__loss_rate),
         cmocka_unit_test(test_ns_adr__history_bounded),
         cmocka_unit_test(test_ns_adr__nb_trans_from_loss),
