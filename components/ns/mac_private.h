@@ -383,6 +383,15 @@ bool ns_mac_downlink_wanted(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, i
 int ns_mac_force_rejoin(ns_mac_state_t *st, uint8_t rejoin_type, uint8_t data_rate,
                         uint8_t period, uint8_t max_retries);
 
+/* RX1 of a class A downlink for an uplink on `uplink_frequency` (Hz) at `uplink_dr`, as the
+ * device's current parameters have it: the frequency (dynamic-channel bands: the channel's
+ * downlink_frequency, which DlChannelReq may have changed, else the uplink frequency;
+ * fixed-plan bands: the band's RX1 channel) and the data rate (RX1DROffset, downlink dwell
+ * time). Returns 0, LORAWAN_E_DR / LORAWAN_E_RANGE (lorawan_band_rx1_dr), LORAWAN_E_PARAM
+ * (a frequency no channel of a fixed-plan band has). */
+int ns_mac_rx1(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, uint32_t uplink_frequency,
+               uint8_t uplink_dr, uint32_t *frequency, uint8_t *data_rate_index);
+
 /* The pending requests / queued responses decoded into out[0..cap), in order. Returns their
  * number (at most cap). */
 size_t ns_mac_pending_requests(const ns_mac_state_t *st, lorawan_mac_cmd_t *out, size_t cap);

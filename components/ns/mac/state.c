@@ -311,6 +311,41 @@ int ns_mac_channel_set(const ns_mac_state_t *st, ns_mac_params_t *p, unsigned i,
     return 0;
 }
 
+int ns_mac_rx1(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, uint32_t uplink_frequency,
+               uint8_t uplink_dr, uint32_t *frequency, uint8_t *data_rate_index)
+{
+    if (st == NULL || ctx == NULL || ctx->band == NULL || frequency == NULL || data_rate_index == NULL)
+        return LORAWAN_E_PARAM;
+    const ns_mac_params_t *cur = &st->current_parameters;
+    lorawan_rp_rev_t rev = ns_mac__rev(st);
+    int rc = lorawan_band_rx1_dr(ctx->band, rev, uplink_dr, cur->rx1_data_rate_offset,
+                                 cur->downlink_dwell_time, data_rate_index);
+    if (rc != 0)
+        return rc;
+    if (lorawan_band_dynamic_channels(ctx->band)) {
+        *frequency = uplink_frequency;
+        for (unsigned i = 0; i < NS_MAC_MAX_DEFINED_CHANNELS; i++)
+            if (cur->defined[i].uplink_frequency == uplink_frequency && cur->defined[i].downlink_frequency != 0) {
+                *frequency = cur->defined[i].downlink_frequency;
+                break;
+            }
+        return 0;
+    }
+    unsigned n = lorawan_band_uplink_channel_count(ctx->band, rev);
+    for (unsigned i = 0; i < n; i++) {
+        lorawan_channel_t ch, dch;
+        unsigned di = 0;
+        if (lorawan_band_uplink_channel(ctx->band, rev, i, &ch) != 0 || ch.freq_hz != uplink_frequency)
+            continue;
+        if (lorawan_band_rx1_channel(ctx->band, rev, i, &di) != 0 ||
+            lorawan_band_downlink_channel(ctx->band, rev, di, &dch) != 0)
+            return LORAWAN_E_PARAM;
+        *frequency = dch.freq_hz;
+        return 0;
+    }
+    return LORAWAN_E_PARAM;
+}
+
 const ns_mac_recent_uplink_t *ns_mac_recent_uplink_at(const ns_mac_state_t *st, unsigned i)
 {
     if (st == NULL || i >= st->n_recent_uplinks || st->n_recent_uplinks > NS_MAC_RECENT_UPLINKS)

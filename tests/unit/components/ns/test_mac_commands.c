@@ -204,6 +204,35 @@ static void test_ns_mac_dl_channel__req_ans(void **state)
     DOWN(&d, 15, "");
 }
 
+/* RX1 follows DlChannelReq once accepted, and RX1DROffset. */
+static void test_ns_mac_rx1__dl_channel_and_offset(void **state)
+{
+    (void)state;
+    dev_t d;
+    quiet(&d, "EU_863_870_TTN", LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2);
+    uint32_t f = 0;
+    uint8_t dr = 0;
+    assert_int_equal(ns_mac_rx1(&d.st, &d.ctx, 868300000, 5, &f, &dr), 0);
+    assert_int_equal(f, 868300000);
+    assert_int_equal(dr, 5);
+    d.st.desired_parameters.defined[1].downlink_frequency = 869000000;
+    DOWN(&d, 15, "0a01509984");
+    assert_int_equal(ns_mac_rx1(&d.st, &d.ctx, 868300000, 5, &f, &dr), 0);
+    assert_int_equal(f, 868300000); /* not before the answer */
+    ns_mac_up_result_t res;
+    dev_up(&d, 1, 0, 0, 1, "0a03", &res);
+    d.st.current_parameters.rx1_data_rate_offset = 2;
+    assert_int_equal(ns_mac_rx1(&d.st, &d.ctx, 868300000, 5, &f, &dr), 0);
+    assert_int_equal(f, 869000000);
+    assert_int_equal(dr, 3);
+    /* US915: uplink channel 8 (903.9 MHz) → downlink channel 0 (923.3 MHz); DR0 → DR10. */
+    quiet(&d, "US_902_928_FSB_2", LORAWAN_RP001_1_0_3_A, NS_MAC_V1_0_3);
+    assert_int_equal(ns_mac_rx1(&d.st, &d.ctx, 903900000, 0, &f, &dr), 0);
+    assert_int_equal(f, 923300000);
+    assert_int_equal(dr, 10);
+    assert_int_equal(ns_mac_rx1(&d.st, &d.ctx, 903950000, 0, &f, &dr), LORAWAN_E_PARAM);
+}
+
 static void test_ns_mac_dl_channel__reject(void **state)
 {
     (void)state;
@@ -422,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_ns_mac_new_channel__fopts_budget),
         cmocka_unit_test(test_ns_mac_dl_channel__req_ans),
         cmocka_unit_test(test_ns_mac_dl_channel__reject),
+        cmocka_unit_test(test_ns_mac_rx1__dl_channel_and_offset),
         cmocka_unit_test(test_ns_mac_dev_status__periods),
         cmocka_unit_test(test_ns_mac_dev_status__time_period),
         cmocka_unit_test(test_ns_mac_dev_status__defaults),
