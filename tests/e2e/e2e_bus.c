@@ -10,6 +10,11 @@
  *       {"_error": "<lw_msg error name>"}; lw.events lines are {"value": <the event>}.
  *       --ready is written once partitions are assigned.
  *       Runs until SIGTERM/SIGINT.
+ *   e2e_bus count --brokers B --topics ns.up --out FILE [--ready FILE] [--window-ms W]
+ *       For ops/bench: from the end of every partition, counts lw.ns.up results (uplinks,
+ *       distinct envelope ids, join accepts) and the latency of each uplink result beyond
+ *       the deduplication window (consumed - first gateway reception - W); on SIGTERM writes
+ *       {"uplinks","distinct","join_accepts","first_ns","last_ns","latency_us":{...}}.
  *   e2e_bus as-down --brokers B --tenant T --app A --dev D [--operation push|replace]
  *       [--f-port P --f-cnt N (--frm-payload HEX | --plain HEX --app-s-key HEX --dev-addr HEX)]
  *       [--confirmed] [--priority NAME] [--session-key-id HEX] [--correlation-id C]
@@ -35,6 +40,7 @@
 #include "cluster/log.h"
 #include "lorawan/lorawan.h"
 #include "messages/messages.h"
+#include "sim_private.h"
 
 typedef struct e2e {
     uv_loop_t loop;
@@ -44,6 +50,14 @@ typedef struct e2e {
     int out_fd;
     const char *ready_path;
     bool ready_written, stopping;
+    /* count */
+    const char *count_path;
+    int64_t window_ns;
+    uint64_t uplinks, join_accepts, distinct;
+    int64_t first_ns, last_ns;
+    sim_lat_t lat;
+    sim_match_t ids; /* first 4 id bytes → seen (distinct ids, approximately exact) */
+    uint32_t *id_keys, *id_vals;
 } e2e_t;
 
 static void usage(void)
@@ -258,6 +272,59 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *m)
     free(txt);
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void on_count(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *m)
+{
+    (void)c;
+    e2e_t *e = arg;
+    Lw__Msg__NsUp *up = NULL;
+    if (lw_msg_ns_up_decode(m->value, m->value_len, &up) != 0)
+        return;
+    int64_t now = now_ns();
+    if (up->up_case == LW__MSG__NS_UP__UP_JOIN_ACCEPT)
+        e->join_accepts++;
+    if (up->up_case == LW__MSG__NS_UP__UP_UPLINK_MESSAGE) {
+        const Lw__Msg__UplinkMessage *u = up->uplink_message;
+        e->uplinks++;
+        if (e->first_ns == 0)
+            e->first_ns = now;
+        e->last_ns = now;
+        int64_t first = 0;
+        for (size_t i = 0; i < u->n_rx_metadata; i++)
+            if (u->rx_metadata[i]->received_at != 0 &&
+                (first == 0 || u->rx_metadata[i]->received_at < first))
+                first = u->rx_metadata[i]->received_at;
+        if (first == 0)
+            first = u->received_at;
+        if (first != 0)
+            sim_lat_add(&e->lat, (now - first - e->window_ns) / 1000);
+        uint32_t key = 0, v;
+        memcpy(&key, up->envelope->id.data, sizeof key);
+        key |= 1; /* never 0 */
+        if (!sim_match_get(&e->ids, key, &v)) {
+            e->distinct++;
+            (void)sim_match_put(&e->ids, key, 1);
+        }
+    }
+    lw_msg_ns_up_free(up);
+}
+
+static void count_write(e2e_t *e)
+{
+    json_t *o = json_pack("{sIsIsIsIsIso}", "uplinks", (json_int_t)e->uplinks, "distinct",
+                          (json_int_t)e->distinct, "join_accepts", (json_int_t)e->join_accepts,
+                          "first_ns", (json_int_t)e->first_ns, "last_ns", (json_int_t)e->last_ns,
+                          "latency_us", sim_lat_json(&e->lat));
+    json_dump_file(o, e->count_path, JSON_COMPACT);
+    json_decref(o);
+}
+
 static void on_assign(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *p, size_t n)
 {
     (void)c;
@@ -430,6 +497,7 @@ int main(int argc, char **argv)
         ARG("--topics", topics);
         ARG("--out", out);
         ARG("--ready", e.ready_path);
+        else if (strcmp(a, "--window-ms") == 0) e.window_ns = strtoll(v, NULL, 10) * 1000000;
         ARG("--tenant", ad.tenant);
         ARG("--app", ad.app);
         ARG("--dev", ad.dev);
@@ -468,7 +536,27 @@ int main(int argc, char **argv)
     uv_signal_start(&e.sigterm, on_signal, SIGTERM);
 
     int rc = 0;
-    if (strcmp(mode, "consume") == 0) {
+    if (strcmp(mode, "count") == 0) {
+        if (topics == NULL || out == NULL)
+            usage();
+        e.count_path = out;
+        /* 2^23 slots: distinct ids of up to ~6 million results */
+        uint32_t cap = 1u << 23;
+        e.id_keys = malloc((size_t)cap * sizeof(uint32_t));
+        e.id_vals = malloc((size_t)cap * sizeof(uint32_t));
+        sim_match_init(&e.ids, e.id_keys, e.id_vals, cap);
+        const char *names[] = {topics};
+        lw_bus_handler_t h = {.on_message = on_count, .on_assign = on_assign};
+        if (lw_bus_subscribe_opts(e.bus, NULL, names, 1, &h, &e, NULL, &err) == NULL) {
+            fprintf(stderr, "e2e_bus: %s: %s\n", lw_err_name(&err), err.message);
+            return 1;
+        }
+        uv_run(&e.loop, UV_RUN_DEFAULT);
+        count_write(&e);
+        sim_lat_free(&e.lat);
+        free(e.id_keys);
+        free(e.id_vals);
+    } else if (strcmp(mode, "consume") == 0) {
         if (topics == NULL || out == NULL)
             usage();
         e.out_fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Data-path figures for ops/bench (issue 9), printed, not asserted: against a private stack
+# (PostgreSQL, a kafka-dev broker, `lwstack start all`), with `lwstack simulate` as the
+# gateways and devices and e2e_bus counting lw.ns.up:
+#   - device uplinks/s through GS+NS: UDP in → lw.ns.up out, 3 gateway copies each, 10,000+
+#     ABP devices, the NS's state durable as configured; p50/p99 latency beyond the
+#     deduplication window (lw.ns.up consumed - first copy received by the GS - window);
+#   - joins/s (OTAA, GS+NS+JS);
+#   - the stack's RSS growth per 100,000 active devices (each sends one uplink).
+# The simulator runs on the same machine and takes its share of the cores: what it managed
+# to send is printed next to what came out.
+#
+# Environment: LWSTACK_BIN, LWSTACK_SRC (as the tests); BENCH_DEVICES (10000),
+# BENCH_RATES ("2000 5000 10000 20000" uplinks/s), BENCH_SECONDS (15 per rate),
+# BENCH_JOINS (2000 devices), BENCH_RSS_DEVICES (100000), BENCH_GATEWAYS (30).
+set -euo pipefail
+. "$LWSTACK_SRC/tests/integration/lib.sh"
+. "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
+
+say() { echo "data path: $*"; }
+missing=""
+for c in gs ns; do
+    case " $(lw_e2e_components) " in *" $c "*) ;; *) missing="$missing $c" ;; esac
+done
+if [ -n "$missing" ] || ! lw_e2e_has_key gs.udp.listen; then
+    say "skipped: needs the Gateway Server (with gs.udp.listen) and the Network Server; not built:${missing:- gs.udp.listen}"
+    exit 0
+fi
+devices=${BENCH_DEVICES:-10000}
+rates=${BENCH_RATES:-2000 5000 10000 20000}
+secs=${BENCH_SECONDS:-15}
+joins=${BENCH_JOINS:-2000}
+rss_devices=${BENCH_RSS_DEVICES:-100000}
+gws=${BENCH_GATEWAYS:-30}
+
+lw_e2e_start --log.level warn
+lw_e2e_tenant bench
+stack_pid=$LW_T_LAST_PID
+window_ms=200
+if lw_e2e_has_key ns.deduplication-window; then
+    w=$("$LWSTACK_BIN" config 2>/dev/null | sed -n 's/^ns\.deduplication-window[:=] *//p' | head -1)
+    case "$w" in *ms) window_ms=${w%ms} ;; *s) window_ms=$(( ${w%s} * 1000 )) ;; esac
+fi
+bus=$(lw_e2e_bus_bin)
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$stack_pid/status"; }
+
+# count NAME: starts counting lw.ns.up from now; stop with count_stop NAME.
+count_start() {
+    rm -f "$LW_T_DIR/$1.ready" "$LW_T_DIR/$1.count"
+    "$bus" count --brokers "$LW_T_BROKERS" --topics ns.up --out "$LW_T_DIR/$1.count" \
+        --ready "$LW_T_DIR/$1.ready" --window-ms "$window_ms" 2>"$LW_T_DIR/$1.err" &
+    COUNT_PID=$!
+    LW_T_PIDS+=("$COUNT_PID")
+    lw_t_wait_for "the counter" 20 test -s "$LW_T_DIR/$1.ready"
+}
+count_stop() {
+    kill -TERM "$COUNT_PID"
+    wait "$COUNT_PID" || true
+}
+
+t0=$(date +%s)
+"$LWSTACK_BIN" simulate --api "$E2E_API" --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench \
+    --gateways "$gws" --devices "$devices" --abp --provision-only >/dev/null
+say "provisioned $gws gateways and $devices ABP devices through the API in $(( $(date +%s) - t0 )) s"
+
+# Bus messages per uplink: what one run of 1,000 uplinks (3 copies each) adds to each topic.
+topic_count() { kcat -C -b "$LW_T_BROKERS" -t "lw.$1" -o beginning -e -q -f 'x\n' 2>/dev/null | wc -l; }
+topics="gs.up ns.dev ns.up gs.down gs.txack events"
+declare -A before
+for t in $topics; do before[$t]=$(topic_count "$t"); done
+"$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench --gateways "$gws" --copies 3 \
+    --devices 1000 --abp --rate 200 --duration 0 --uplinks-per-device 1 --json >"$LW_T_DIR/msgs.json"
+sleep 3
+line="" total=0
+for t in $topics; do
+    n=$(( $(topic_count "$t") - before[$t] ))
+    total=$((total + n))
+    line="$line lw.$t $(awk -v n="$n" 'BEGIN { printf "%.2f", n / 1000 }'),"
+done
+say "bus messages per uplink (3 gateway copies, 1,000 uplinks):${line%,}; $(awk -v n="$total" 'BEGIN { printf "%.2f", n / 1000 }') in all"
+
+f_cnt=1
+for rate in $rates; do
+    count_start "up$rate"
+    "$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench --gateways "$gws" --copies 3 \
+        --devices "$devices" --abp --rate "$rate" --duration "$secs" --f-cnt-start "$f_cnt" \
+        --drain 3 --json >"$LW_T_DIR/up$rate.json"
+    sleep 2
+    count_stop
+    f_cnt=$((f_cnt + rate * secs / devices + 2))
+    sent=$(jq -r .uplinks.sent "$LW_T_DIR/up$rate.json")
+    sending=$(jq -r .sending_s "$LW_T_DIR/up$rate.json")
+    jq -r --argjson sent "$sent" --argjson s "$sending" --arg rate "$rate" --arg w "$window_ms" '
+        def r: . * 10 | round / 10;
+        "data path: uplinks at \($rate)/s asked: simulator sent \(($sent / $s) | round)/s (\($sent) in \($s | r) s, 3 copies each); lw.ns.up \(if .last_ns > .first_ns then (.uplinks / ((.last_ns - .first_ns) / 1e9)) | round else 0 end)/s (\(.uplinks) results, \(.distinct) distinct, \(if $sent > 0 then (.uplinks * 1000 / $sent | round) / 10 else 0 end)% of sent); latency beyond the \($w) ms window p50 \((.latency_us.p50 // 0) / 1000 | r) ms, p99 \((.latency_us.p99 // 0) / 1000 | r) ms"
+    ' "$LW_T_DIR/up$rate.count"
+done
+
+# Joins: OTAA devices, each joins once.
+"$LWSTACK_BIN" simulate --api "$E2E_API" --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench-otaa \
+    --application joins --gateways "$gws" --devices "$joins" --otaa --provision-only >/dev/null
+count_start joins
+"$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench-otaa --gateways "$gws" --copies 3 \
+    --devices "$joins" --otaa --rate 1000 --duration 0 --uplinks-per-device 1 --json >"$LW_T_DIR/joins.json"
+count_stop
+jq -r '"data path: joins: \(.joins.accepted) of \(.joins.sent) join-requests accepted, \(.joins(.latency_us.p50 // 0) / 1000 | round) ms p50 / \(.joins(.latency_us.p99 // 0) / 1000 | round) ms p99 from join-request to join-accept at the gateway (RX1 is 5 s after the request)"' "$LW_T_DIR/joins.json"
+jq -r --slurpfile s "$LW_T_DIR/joins.json" '"data path: joins/s: \(if .last_ns > .first_ns then (.join_accepts / ((.last_ns - .first_ns) / 1e9)) | round else .join_accepts end) join_accept results/s on lw.ns.up (\(.join_accepts) in all)"' "$LW_T_DIR/joins.count"
+
+# Memory per active device: RSS before and after rss_devices more devices each send once.
+rss0=$(rss_kib)
+t0=$(date +%s)
+"$LWSTACK_BIN" simulate --api "$E2E_API" --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench-rss \
+    --application rss --gateways "$gws" --devices "$rss_devices" --abp --provision-only >/dev/null
+say "provisioned $rss_devices more ABP devices in $(( $(date +%s) - t0 )) s"
+rss1=$(rss_kib)
+count_start rss
+"$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench-rss --gateways "$gws" --copies 1 \
+    --devices "$rss_devices" --abp --rate 5000 --duration 0 --uplinks-per-device 1 --json >"$LW_T_DIR/rss.json"
+sleep 3
+count_stop
+rss2=$(rss_kib)
+active=$(jq -r .uplinks "$LW_T_DIR/rss.count")
+say "memory: RSS $((rss0 / 1024)) MiB → $((rss1 / 1024)) MiB after provisioning → $((rss2 / 1024)) MiB after $active of $rss_devices devices were active: $(( (rss2 - rss0) * 1024 / (rss_devices > 0 ? rss_devices : 1) )) bytes per device provisioned and active ($(( (rss2 - rss1) * 1024 / (active > 0 ? active : 1) )) bytes per device for its activity alone); $(( (rss2 - rss0) * 100000 / (rss_devices > 0 ? rss_devices : 1) / 1024 )) MiB per 100,000"
