@@ -34,13 +34,14 @@ struct tn_access {
     tn_access_cache_t cache;
     uv_timer_t later; /* delivers answers known at once (cache, anonymous) */
     acheck_t *ready_head, *ready_tail;
-    int inflight; /* requests to the IS */
+    acheck_t *asking; /* checks waiting for the IS, one per key */
+    int inflight;     /* requests to the IS */
     bool stopping;
     bool closed; /* the HTTP client's close is done: it may be freed */
     void (*stop_done)(void *);
     void *stop_arg;
     lw_bus_consumer_t *revocations;
-    lw_metric_series_t *m_cached, *m_asked, *m_failed;
+    lw_metric_series_t *m_cached, *m_asked, *m_failed, *m_shared;
     lw_metric_series_t *m_forgotten;
 };
 
@@ -59,6 +60,10 @@ struct acheck {
     tn_access_rights_buf_t need;
     tn_access_rights_buf_t held;
     lw_err_t err; /* err.def NULL: held is the answer */
+    /* A check that asked the IS: the ones with the same key that arrived meanwhile share
+     * its answer, and it is listed in tn_access.asking until then. */
+    acheck_t *followers;
+    acheck_t *asking_next;
 };
 
 static void check_free(acheck_t *c)
@@ -105,6 +110,28 @@ static void check_later(tn_access_t *a, acheck_t *c)
     uv_timer_start(&a->later, later_run, 0, 0);
 }
 
+/* The leader's answer, given to it and to every check that joined it. */
+static void check_answer_all(tn_access_t *a, acheck_t *c)
+{
+    for (acheck_t **pp = &a->asking; *pp != NULL; pp = &(*pp)->asking_next)
+        if (*pp == c) {
+            *pp = c->asking_next;
+            break;
+        }
+    acheck_t *f = c->followers;
+    c->followers = NULL;
+    while (f != NULL) {
+        acheck_t *next = f->next;
+        if (c->err.def != NULL)
+            f->err = c->err;
+        else
+            tn_access_rights_copy(&f->held, c->held.names, c->held.n);
+        check_finish(f);
+        f = next;
+    }
+    check_finish(c);
+}
+
 static void check_answered(void *arg, lw_http_client_req_t *req,
                            const lw_http_client_response_t *res, const lw_err_t *err)
 {
@@ -128,7 +155,7 @@ static void check_answered(void *arg, lw_http_client_req_t *req,
                    c->type, "entity_id", c->id, "error", c->err.message, NULL);
         lw_metric_series_add(a->m_failed, 1);
     }
-    check_finish(c);
+    check_answer_all(a, c);
 }
 
 /* Percent-encodes an ID for the path (valid IDs pass unchanged). */
@@ -213,9 +240,21 @@ int tn_access_check(tn_access_t *a, const tn_tenant_t *t, const char *authorizat
         check_later(a, c);
         return 0;
     }
+    for (acheck_t *l = a->asking; l != NULL; l = l->asking_next)
+        if (memcmp(l->key, c->key, sizeof c->key) == 0 && l->gen == a->cache.gen) {
+            /* The same question is with the IS already, asked since the last forget: wait
+             * for its answer. */
+            c->next = l->followers;
+            l->followers = c;
+            lw_metric_series_add(a->m_shared, 1);
+            return 0;
+        }
     tn_access_key_id(authorization, c->key_id);
     lw_err_t err;
-    if (check_ask(a, c, authorization, plural, &err) != 0) {
+    if (check_ask(a, c, authorization, plural, &err) == 0) {
+        c->asking_next = a->asking;
+        a->asking = c;
+    } else {
         lw_err_set(&c->err, &lw_err_unavailable, "identity server not asked: %s", err.message);
         lw_metric_series_add(a->m_failed, 1);
         check_later(a, c);
@@ -284,6 +323,7 @@ tn_access_t *tn_access_new(tn_t *tn, lw_rt_t *rt, lw_err_t *err)
     a->m_cached = lw_metric_series(f, (const char *const[]){"cached", NULL});
     a->m_asked = lw_metric_series(f, (const char *const[]){"asked", NULL});
     a->m_failed = lw_metric_series(f, (const char *const[]){"failed", NULL});
+    a->m_shared = lw_metric_series(f, (const char *const[]){"shared", NULL});
     a->m_forgotten = lw_metric_series(
         lw_metrics_counter(lw_rt_metrics(rt), "lwstack_tenant_access_forgotten_total",
                            "Cached access answers dropped by revocations and tenant changes", NULL),

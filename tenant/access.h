@@ -19,7 +19,9 @@
  * host must not be a tenant host name under tenancy.base-domains: the tenant is sent in
  * X-Tenant-ID); `tenancy.identity-server-timeout` bounds a request (default 5 s);
  * `tenancy.access-cache-size` bounds the cache (default 4096 answers, oldest dropped first;
- * 0 turns it off). Metrics: lwstack_tenant_access_checks_total{result=cached|asked|failed},
+ * 0 turns it off). Checks of the same key made while one is with the IS share its answer
+ * (unless something was forgotten since it was asked). Metrics:
+ * lwstack_tenant_access_checks_total{result=cached|asked|shared|failed},
  * lwstack_tenant_access_forgotten_total.
  *
  * Errors given to the callback (the IS's names, so that a server answers as TTS would):

@@ -133,6 +133,15 @@ static const lw_cfg_opt_t is_config[] = {
      .help = "Addresses of reverse proxies in front of the API (at most 16): a login through "
              "one is counted per address on the rightmost X-Forwarded-For entry that is not a "
              "trusted proxy. Empty (the default): X-Forwarded-For is ignored."},
+    {.key = "is.gateway-location-debounce-time",
+     .type = LW_CFG_DURATION,
+     .def = "1h",
+     .min = 0,
+     .max = 86400000,
+     .help = "After a gateway's reported location was looked at (gs.status.receive, with "
+             "update_location_from_status), how long its next reports are skipped (The Things "
+             "Stack's gs.update-gateway-location-debounce-time). A change of the gateway ends "
+             "the wait. 0: every report."},
 };
 
 static int is_config_register(lw_config_t *cfg)
@@ -146,6 +155,7 @@ static void is_free(void *state)
     if (is == NULL)
         return;
     is_limits_free(is->limits);
+    is_location_free(is);
     free(is->cache);
     free(is->routes);
     free(is);
@@ -182,6 +192,7 @@ static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
     is->admin_approval = lw_config_bool(cfg, "is.user-registration.admin-approval.required");
     is->invitation_required = lw_config_bool(cfg, "is.user-registration.invitation.required");
     is->limits = is_limits_new(rt, cfg);
+    is_location_init(is, cfg);
 
     if (is_entity_routes(is) != 0 || is_device_routes(is) != 0 || is_access_routes(is) != 0) {
         is_free(is);
@@ -204,7 +215,7 @@ static int is_init(lw_rt_t *rt, void **state, lw_err_t *err)
 static int is_start(void *state, lw_err_t *err)
 {
     is_t *is = state;
-    if (is_revoke_start(is, err) != 0)
+    if (is_revoke_start(is, err) != 0 || is_location_start(is, err) != 0)
         return -1;
     char n[24];
     snprintf(n, sizeof n, "%zu", is->nroutes);

@@ -71,24 +71,6 @@ static is_op_t *ent_op_for(lw_http_req_t *req, const tn_tenant_t *t, void *arg)
 #define COLS(id, extra)                                                                            \
     id ", data::text, " IS_TS("created_at") ", " IS_TS("updated_at") ", " IS_TS("deleted_at") extra
 
-/* The gateway index row (lw_control.gateways, control migration 0005; read through
- * tenant/euis.h by the Gateway Server) of every row of `src` (gateway_id, eui, data) of tenant
- * `tenant` (SQL expressions), upserted: a CTE body for the statement that writes the gateway,
- * so that both commit together. */
-#define GW_INDEX_UPSERT(tenant, src)                                                               \
-    "INSERT INTO lw_control.gateways SELECT " tenant ", x.gateway_id, x.eui, s.*, now() FROM " src \
-    " x, lw_control.gateway_settings(x.data::jsonb) s ON CONFLICT (tenant_id, gateway_id) DO "     \
-    "UPDATE SET eui = EXCLUDED.eui, frequency_plan_ids = EXCLUDED.frequency_plan_ids, "            \
-    "schedule_downlink_late = EXCLUDED.schedule_downlink_late, "                                   \
-    "enforce_duty_cycle = EXCLUDED.enforce_duty_cycle, "                                           \
-    "schedule_anytime_delay_ms = EXCLUDED.schedule_anytime_delay_ms, "                             \
-    "update_location_from_status = EXCLUDED.update_location_from_status, "                         \
-    "location_public = EXCLUDED.location_public, status_public = EXCLUDED.status_public, "         \
-    "require_authenticated_connection = EXCLUDED.require_authenticated_connection, "               \
-    "antenna_gain = EXCLUDED.antenna_gain, latitude = EXCLUDED.latitude, "                         \
-    "longitude = EXCLUDED.longitude, altitude = EXCLUDED.altitude, accuracy = EXCLUDED.accuracy, " \
-    "location_source = EXCLUDED.location_source, updated_at = now()"
-
 static const char *cols_of(const is_kind_t *k)
 {
     if (k == &is_kind_user)
@@ -340,7 +322,7 @@ static void create_inserting(is_op_t *op, const PGresult *res)
             "account_type, rights) SELECT 'gateway', gateway_id, $3, $4, $5::text[] FROM ins), "
             "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
             "SELECT eui, $6, gateway_id FROM ins WHERE eui IS NOT NULL), "
-            "x AS (" GW_INDEX_UPSERT("$6", "ins") ") SELECT * FROM ins",
+            "x AS (" IS_GW_INDEX_UPSERT("$6", "ins") ") SELECT * FROM ins",
             op->sq, op->sq, owner_table, owner_col, cols_of(k), op->sq);
     } else {
         snprintf(op->sql, sizeof op->sql,
@@ -748,7 +730,7 @@ static void update_row(is_op_t *op, const PGresult *res)
                  "WHERE gateway_id = $1 RETURNING %s), "
                  "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
                  "SELECT eui, $4, gateway_id FROM u WHERE eui IS NOT NULL), "
-                 "x AS (" GW_INDEX_UPSERT("$4", "u") ") SELECT * FROM u",
+                 "x AS (" IS_GW_INDEX_UPSERT("$4", "u") ") SELECT * FROM u",
                  op->sq, cols_of(k));
         is_op_query(op, op->sql, 4, pg, update_done);
         free(data);
@@ -759,7 +741,7 @@ static void update_row(is_op_t *op, const PGresult *res)
         snprintf(op->sql, sizeof op->sql,
                  "WITH u AS (UPDATE %s.gateways SET data = $2::jsonb, updated_at = now() "
                  "WHERE gateway_id = $1 RETURNING %s), "
-                 "x AS (" GW_INDEX_UPSERT("$3", "u") ") SELECT * FROM u",
+                 "x AS (" IS_GW_INDEX_UPSERT("$3", "u") ") SELECT * FROM u",
                  op->sq, cols_of(k));
         is_op_query(op, op->sql, 3, p, update_done);
         free(data);
@@ -911,7 +893,7 @@ static void delete_righted(is_op_t *op)
                  "data), "
                  "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
                  "SELECT eui, $2, gateway_id FROM g WHERE eui IS NOT NULL), "
-                 "x AS (" GW_INDEX_UPSERT("$2", "g") ") SELECT count(*) FROM g",
+                 "x AS (" IS_GW_INDEX_UPSERT("$2", "g") ") SELECT count(*) FROM g",
                  op->sq);
     } else if (v == V_RESTORE) {
         snprintf(op->sql, sizeof op->sql,

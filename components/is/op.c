@@ -62,9 +62,10 @@ static void op_destroy(lw_api_op_t *a)
     is_inflight_add(is, -1);
 }
 
-static void event_publish(is_op_t *op, const char *name, json_t *ids)
+void is_event_publish(is_t *is, const char *tenant, const char *name, json_t *ids,
+                      const char *correlation_id, const char *unique_id)
 {
-    if (op->is->bus == NULL) {
+    if (is->bus == NULL) {
         json_decref(ids);
         return;
     }
@@ -72,21 +73,26 @@ static void event_publish(is_op_t *op, const char *name, json_t *ids)
     clock_gettime(CLOCK_REALTIME, &ts);
     char when[LW_API_TIME_LEN];
     lw_api_time_format(&ts, when);
-    const char *cid = lw_http_correlation_id(op->api.req);
-    char unique[160];
-    snprintf(unique, sizeof unique, "%s/%s", cid, name);
-    json_t *ev =
-        json_pack("{ss ss s[o] s[s] s{ss} ss}", "name", name, "time", when, "identifiers", ids,
-                  "correlation_ids", cid, "context", "tenant-id", op->t.id, "unique_id", unique);
+    json_t *ev = json_pack("{ss ss s[o] s[s] s{ss} ss}", "name", name, "time", when, "identifiers",
+                           ids, "correlation_ids", correlation_id, "context", "tenant-id", tenant,
+                           "unique_id", unique_id);
     char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     lw_err_t e;
     lw_err_clear(&e);
-    if (text == NULL || lw_bus_publish(op->is->bus, "events", op->t.id, strlen(op->t.id), text,
-                                       strlen(text), &e) != 0)
-        lw_log(LW_LOG_WARN, "is", "event not published", "tenant", op->t.id, "event", name, "error",
+    if (text == NULL ||
+        lw_bus_publish(is->bus, "events", tenant, strlen(tenant), text, strlen(text), &e) != 0)
+        lw_log(LW_LOG_WARN, "is", "event not published", "tenant", tenant, "event", name, "error",
                e.message, NULL);
     free(text);
+}
+
+static void event_publish(is_op_t *op, const char *name, json_t *ids)
+{
+    const char *cid = lw_http_correlation_id(op->api.req);
+    char unique[160];
+    snprintf(unique, sizeof unique, "%s/%s", cid, name);
+    is_event_publish(op->is, op->t.id, name, ids, cid, unique);
 }
 
 /* The pipeline's success hook, after the commit: revocations reach every process, and the

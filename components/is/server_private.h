@@ -15,6 +15,24 @@
 #include "cluster/runtime.h"
 #include "tenant/tenant.h"
 
+/* The gateway index row (lw_control.gateways, control migration 0005; read through
+ * tenant/euis.h by the Gateway Server) of every row of `src` (gateway_id, eui, data) of tenant
+ * `tenant` (SQL expressions), upserted: a CTE body for the statement that writes the gateway,
+ * so that both commit together. */
+#define IS_GW_INDEX_UPSERT(tenant, src)                                                            \
+    "INSERT INTO lw_control.gateways SELECT " tenant ", x.gateway_id, x.eui, s.*, now() FROM " src \
+    " x, lw_control.gateway_settings(x.data::jsonb) s ON CONFLICT (tenant_id, gateway_id) DO "     \
+    "UPDATE SET eui = EXCLUDED.eui, frequency_plan_ids = EXCLUDED.frequency_plan_ids, "            \
+    "schedule_downlink_late = EXCLUDED.schedule_downlink_late, "                                   \
+    "enforce_duty_cycle = EXCLUDED.enforce_duty_cycle, "                                           \
+    "schedule_anytime_delay_ms = EXCLUDED.schedule_anytime_delay_ms, "                             \
+    "update_location_from_status = EXCLUDED.update_location_from_status, "                         \
+    "location_public = EXCLUDED.location_public, status_public = EXCLUDED.status_public, "         \
+    "require_authenticated_connection = EXCLUDED.require_authenticated_connection, "               \
+    "antenna_gain = EXCLUDED.antenna_gain, latitude = EXCLUDED.latitude, "                         \
+    "longitude = EXCLUDED.longitude, altitude = EXCLUDED.altitude, accuracy = EXCLUDED.accuracy, " \
+    "location_source = EXCLUDED.location_source, updated_at = now()"
+
 /* RFC 3339 UTC rendering of a timestamptz column in SQL. */
 #define IS_TS(col) LW_API_SQL_TIME(col)
 
@@ -102,7 +120,8 @@ typedef struct is {
     struct is_route *routes;        /* one per registered route (route arguments) */
     size_t nroutes;
     tn_create_hook_t hook;
-    struct is_limits *limits; /* rate limits and the login hashing gate (limit.c) */
+    struct is_limits *limits;       /* rate limits and the login hashing gate (limit.c) */
+    struct is_locations *locations; /* gateway locations from gs.status.receive (location.c) */
 } is_t;
 
 typedef struct is_op is_op_t;
@@ -224,11 +243,23 @@ void is_inflight_add(is_t *is, int delta);
  * answers with success (after its transaction commits). Best effort: a failure is logged,
  * the request is not affected. */
 void is_event(is_op_t *op, const char *name, json_t *ids);
+/* Publishes such an event at once, outside a request: `ids` stolen, `correlation_id` and
+ * `unique_id` as The Things Stack's fields. Best effort, as is_event. */
+void is_event_publish(is_t *is, const char *tenant, const char *name, json_t *ids,
+                      const char *correlation_id, const char *unique_id);
 /* {"<kind>_ids":{"<id_field>": id}} for users, organizations, applications, gateways. */
 json_t *is_entity_ids(const is_kind_t *k, const char *id);
 /* The request body as a JSON object whose keys are all in `allowed` (owned by the
  * request), or NULL when the op failed. */
 json_t *is_op_body(is_op_t *op, const char *const *allowed);
+
+/* ---- location.c: gateway locations reported by the Gateway Server --------------------------- */
+
+/* Subscribes to lw.events (group is.gateway-locations) for gs.status.receive (at start). */
+int is_location_start(is_t *is, lw_err_t *err);
+/* The configuration check and reading of is.gateway-location-debounce-time (at init). */
+void is_location_init(is_t *is, const lw_config_t *cfg);
+void is_location_free(is_t *is);
 
 /* ---- routes (entity.c, device.c, access.c) ----------------------------------------------- */
 

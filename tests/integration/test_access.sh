@@ -7,7 +7,8 @@
 #   - keys with and without the rights asked: the rights as the IS expands them, or the IS's
 #     errors (insufficient_/no_application_rights naming the missing right, unauthenticated);
 #   - the other tenant's key never works on this tenant's entity of the same ID;
-#   - answers are cached (counted in the driver's metrics): a repeated check asks nothing;
+#   - answers are cached (counted in the driver's metrics): a repeated check asks nothing,
+#     concurrent checks of one key make one request;
 #   - a revoked key loses access in the driver through lw.is.revocations while its answer is
 #     cached with a TTL of an hour; a narrowed key likewise; the other keys' answers stay;
 #   - an IS that cannot be reached is `unavailable`.
@@ -139,6 +140,19 @@ lw_t_eq "errors are not cached: the tampered key asks again" "$((failed + 1))" \
     "$(check "Bearer $tampered" one application app1 RIGHT_APPLICATION_INFO >/dev/null; asked failed)"
 lw_t_eq "credentials never in the driver's log" 0 \
     "$(grep -c -e "${READ##*.}" -e "${ALL##*.}" -e "${TWO##*.}" "$LW_T_DIR/driver.log" "$LW_T_DIR/stack.log" | awk -F: '{s+=$2} END {print s}')"
+
+# Concurrent checks of one key share one request to the IS.
+read -r GW2_ID GW2 <<<"$(key one /gateways/gw1 '["RIGHT_GATEWAY_INFO"]')"
+a0=$(asked asked); s0=$(( $(asked shared) + $(asked cached) ))
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    { check "Bearer $GW2" one gateway gw1 RIGHT_GATEWAY_INFO; echo; } >"$LW_T_DIR/par.$i" &
+    pids+=("$!")
+done
+wait "${pids[@]}"
+lw_t_eq "8 concurrent checks: all answered" 8 "$(cat "$LW_T_DIR"/par.* | grep -c '^200 \["RIGHT_GATEWAY_INFO"\]$')"
+lw_t_eq "… with one request to the IS, the others shared or cached" "$((a0 + 1)) $((s0 + 7))" \
+    "$(asked asked) $(( $(asked shared) + $(asked cached) ))"
 
 # ---- revocation -----------------------------------------------------------------------------
 # denied_within SECS WANT CHECK-ARGS...: polls the driver until it answers WANT (bounded; the
