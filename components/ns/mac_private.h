@@ -121,6 +121,7 @@ typedef struct ns_mac_settings {
     uint8_t max_duty_cycle; /* TTS AggregatedDutyCycle: 1/2^n, n 0..15 */
     uint8_t n_factory_preset_frequencies;
     uint32_t factory_preset_frequencies[NS_MAC_MAX_FACTORY_PRESETS]; /* Hz */
+    /* Dwell times the NS wants the device to use (bands with TxParamSetupReq; default on). */
     bool has_uplink_dwell_time, has_downlink_dwell_time;
     bool uplink_dwell_time, downlink_dwell_time;
     /* What the NS should make the device use (TTS desired_*). Unset: the frequency plan's
@@ -282,10 +283,11 @@ typedef struct ns_mac_event {
 /* Initialises *st for a new session of a device in `band` (lorawan_phy_version `rev`),
  * `version`, frequency plan ctx->fp and settings ctx->settings. current_parameters: the
  * band's defaults (RX1 delay 1 s, RX2 of the band, the band's default channels, data rate 0,
- * TX power 0, NbTrans 1, max EIRP of the band), overridden by the ABP settings (rx1_delay,
- * rx2_*, factory_preset_frequencies, max_duty_cycle, dwell times). desired_parameters: the
- * frequency plan's channels and RX2, the desired_* settings (RX1 delay 5 s by default),
- * ADR static values when the mode is static. Returns 0, or LORAWAN_E_PARAM when the plan is
+ * TX power 0, NbTrans 1, max EIRP of the band, boot dwell times), overridden by the ABP
+ * settings (rx1_delay, rx2_*, factory_preset_frequencies, max_duty_cycle).
+ * desired_parameters: the frequency plan's channels, RX2 and max EIRP (when below the
+ * band's), dwell times on where TxParamSetupReq exists, the desired_* settings (RX1 delay
+ * 5 s by default), ADR static values when the mode is static. Returns 0, or LORAWAN_E_PARAM when the plan is
  * not of the band or a setting is out of range. */
 int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_rev_t rev,
                       ns_mac_version_t version, ns_mac_class_t device_class);

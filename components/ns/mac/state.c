@@ -488,12 +488,14 @@ int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_re
     lorawan_beacon_params_t beacon;
     if (lorawan_band_beacon(band, rev, &beacon) == 0 && beacon.n_freqs != 0)
         cur->ping_slot_data_rate_index = beacon.dr;
-    /* RP002 AS923: a device boots with the 400 ms dwell-time limit on. */
+    /* Boot dwell times (TTS band BootDwellTime, after LoRaMac-node): AS923, and AU915 from
+     * RP001-1.0.3 rev A, boot with the 400 ms limit on uplinks only. */
     lorawan_band_id_t id = lorawan_band_id(band);
-    bool as923 = id == LORAWAN_BAND_AS923_1 || id == LORAWAN_BAND_AS923_2 ||
-                 id == LORAWAN_BAND_AS923_3 || id == LORAWAN_BAND_AS923_4;
-    cur->uplink_dwell_time = as923;
-    cur->downlink_dwell_time = as923;
+    bool boot_dwell = id == LORAWAN_BAND_AS923_1 || id == LORAWAN_BAND_AS923_2 ||
+                      id == LORAWAN_BAND_AS923_3 || id == LORAWAN_BAND_AS923_4 ||
+                      (id == LORAWAN_BAND_AU915 && rev >= LORAWAN_RP001_1_0_3_A);
+    cur->uplink_dwell_time = boot_dwell;
+    cur->downlink_dwell_time = false;
     band_default_channels(band, rev, cur);
 
     /* What an ABP device was configured with. */
@@ -523,10 +525,6 @@ int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_re
             return LORAWAN_E_PARAM;
         cur->max_duty_cycle = s->max_duty_cycle;
     }
-    if (s->has_uplink_dwell_time)
-        cur->uplink_dwell_time = s->uplink_dwell_time;
-    if (s->has_downlink_dwell_time)
-        cur->downlink_dwell_time = s->downlink_dwell_time;
     if (s->n_factory_preset_frequencies > NS_MAC_MAX_FACTORY_PRESETS)
         return LORAWAN_E_PARAM;
     if (s->n_factory_preset_frequencies > 0) {
@@ -572,9 +570,8 @@ int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_re
             des->rx2_frequency = fp->rx2.freq_hz;
             des->rx2_data_rate_index = fp->rx2.dr;
         }
-        des->uplink_dwell_time = fp->uplink_dwell_time;
-        des->downlink_dwell_time = fp->downlink_dwell_time;
-        if (fp->max_eirp_dbm != 0)
+        /* TTS DeviceDesiredMaxEIRP: the plan's, when below the band's. */
+        if (fp->max_eirp_dbm > 0 && (float)fp->max_eirp_dbm < cur->max_eirp)
             des->max_eirp = (float)fp->max_eirp_dbm;
     }
     des->rx1_delay = NS_MAC_DEFAULT_DESIRED_RX1_DELAY_S;
@@ -616,10 +613,17 @@ int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_re
     }
     if (s->has_desired_max_eirp)
         des->max_eirp = s->desired_max_eirp;
-    if (s->has_uplink_dwell_time)
-        des->uplink_dwell_time = s->uplink_dwell_time;
-    if (s->has_downlink_dwell_time)
-        des->downlink_dwell_time = s->downlink_dwell_time;
+    /* Dwell times the NS wants (TTS DeviceDesired*DwellTime): only where TxParamSetupReq
+     * exists; the limit on both ways unless mac_settings say otherwise (a plan cannot turn
+     * the limit off here: lorawan_freqplan_t has no "unset"). */
+    if (lorawan_band_tx_param_setup(band, rev)) {
+        des->uplink_dwell_time = true;
+        des->downlink_dwell_time = true;
+        if (s->has_uplink_dwell_time)
+            des->uplink_dwell_time = s->uplink_dwell_time;
+        if (s->has_downlink_dwell_time)
+            des->downlink_dwell_time = s->downlink_dwell_time;
+    }
     if (s->has_desired_ping_slot_frequency)
         des->ping_slot_frequency = s->desired_ping_slot_frequency;
     if (s->has_desired_ping_slot_data_rate_index)

@@ -125,6 +125,30 @@ static void test_ns_mac_tx_param_setup__as923(void **state)
     DOWN(&d, 15, "");
 }
 
+/* A fresh AS923 device boots with the uplink dwell-time limit only; the NS wants both
+ * (TTS): TxParamSetupReq 09 | 0x35 (both dwell bits, 16 dBm = index 5). */
+static void test_ns_mac_tx_param_setup__as923_boot(void **state)
+{
+    (void)state;
+    dev_t d;
+    ns_mac_settings_t s = {0};
+    s.has_status_count_periodicity = true;
+    s.has_status_time_periodicity = true;
+    dev_init(&d, "AS_923_925", LORAWAN_RP002_1_0_3, NS_MAC_V1_0_3, &s);
+    assert_true(d.st.current_parameters.uplink_dwell_time);
+    assert_false(d.st.current_parameters.downlink_dwell_time);
+    assert_true(d.st.desired_parameters.uplink_dwell_time);
+    assert_true(d.st.desired_parameters.downlink_dwell_time);
+    ns_mac_down_result_t dres;
+    char hex[600];
+    dev_down(&d, 51, hex, sizeof hex, &dres);
+    assert_int_equal(strncmp(hex, "0935", 4), 0);
+    /* EU868 has none: current and desired off. */
+    dev_init(&d, "EU_863_870_TTN", LORAWAN_RP002_1_0_3, NS_MAC_V1_0_3, &s);
+    assert_false(d.st.current_parameters.uplink_dwell_time);
+    assert_false(d.st.desired_parameters.downlink_dwell_time);
+}
+
 /* EU868 does not implement TxParamSetupReq: never sent. */
 static void test_ns_mac_tx_param_setup__not_in_eu868(void **state)
 {
@@ -446,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_ns_mac_rx_param_setup__reject),
         cmocka_unit_test(test_ns_mac_rx_timing_setup__req_ans),
         cmocka_unit_test(test_ns_mac_tx_param_setup__as923),
+        cmocka_unit_test(test_ns_mac_tx_param_setup__as923_boot),
         cmocka_unit_test(test_ns_mac_tx_param_setup__not_in_eu868),
         cmocka_unit_test(test_ns_mac_new_channel__fport0_all),
         cmocka_unit_test(test_ns_mac_new_channel__fopts_budget),
