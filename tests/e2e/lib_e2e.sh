@@ -45,6 +45,15 @@ lw_e2e_has_key() {
 E2E_NS_KEK=101112131415161718191a1b1c1d1e1f
 E2E_AS_KEK=202122232425262728292a2b2c2d2e2f
 lw_e2e_start() {
+    lw_e2e_prepare
+    lw_t_stack stack "$E2E_HTTP" "${E2E_ARGS[@]}" "$@"
+    E2E_API="http://127.0.0.1:$E2E_HTTP"
+    api="$E2E_API/api/v3"
+}
+
+# lw_e2e_prepare: lw_e2e_start without starting lwstack: sets E2E_ARGS (the listeners'
+# flags), E2E_HTTP, E2E_UDP, E2E_JS.
+lw_e2e_prepare() {
     lw_t_pg_start
     lw_t_kafka_start 4
     "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
@@ -61,9 +70,23 @@ lw_e2e_start() {
             --js.network-server-kek-label ns-dev)
     fi
     lw_e2e_has_key ns.keks.ns-dev && args+=(--ns.keks.ns-dev "$E2E_NS_KEK")
-    lw_t_stack stack "$E2E_HTTP" "${args[@]}" "$@"
-    E2E_API="http://127.0.0.1:$E2E_HTTP"
-    api="$E2E_API/api/v3"
+    E2E_ARGS=("${args[@]}")
+}
+
+# lw_e2e_spawn NAME HTTP_PORT COMPONENTS...: `lwstack start COMPONENTS` on the test's
+# database and broker with the listeners of E2E_ARGS, its API on HTTP_PORT; waits until
+# ready. Sets LW_T_LAST_PID.
+lw_e2e_spawn() {
+    local name=$1 port=$2; shift 2
+    lw_t_spawn "$name" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
+        --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" "${E2E_ARGS[@]}" \
+        start "$@"
+    local pid=$LW_T_LAST_PID
+    lw_t_wait_for "$name ready on port $port" 30 curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || {
+        tail -30 "$LW_T_DIR/$name.log" >&2
+        return 1
+    }
+    LW_T_LAST_PID=$pid
 }
 
 # lw_e2e_tenant T: a tenant with its first admin user `admin`.
