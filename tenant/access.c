@@ -28,7 +28,8 @@ struct tn_access {
     lw_rt_t *rt;
     uv_loop_t *loop;
     lw_http_client_t *http;
-    const char *uri; /* tenancy.identity-server-uri; NULL: this node's listener */
+    const char *uri;     /* tenancy.identity-server-uri; NULL: this node's listener */
+    const char *ca_file; /* tenancy.identity-server-ca; NULL: the system's CAs */
     int64_t ttl_ms;
     long long timeout_ms;
     tn_access_cache_t cache;
@@ -203,6 +204,7 @@ static int check_ask(tn_access_t *a, acheck_t *c, const char *authorization, con
         .nheaders = sizeof headers / sizeof headers[0],
         .timeout_ms = a->timeout_ms,
         .max_response_bytes = 64 * 1024,
+        .ca_file = a->ca_file,
     };
     c->gen = a->cache.gen;
     if (a->http == NULL)
@@ -312,6 +314,7 @@ tn_access_t *tn_access_new(tn_t *tn, lw_rt_t *rt, lw_err_t *err)
     a->rt = rt;
     a->loop = lw_rt_loop(rt);
     a->uri = tn->settings.access_uri;
+    a->ca_file = tn->settings.access_ca_file;
     a->ttl_ms = tn->settings.access_ttl_ms;
     a->timeout_ms = tn->settings.access_timeout_ms;
     tn_access_cache_init(&a->cache, tn->settings.access_cache_size);

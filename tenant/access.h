@@ -17,7 +17,8 @@
  *
  * `tenancy.identity-server-uri` defaults to this node's own HTTP listener on 127.0.0.1 (its
  * host must not be a tenant host name under tenancy.base-domains: the tenant is sent in
- * X-Tenant-ID); `tenancy.identity-server-timeout` bounds a request (default 5 s);
+ * X-Tenant-ID; `tenancy.identity-server-ca` names the CAs of an https:// one);
+ * `tenancy.identity-server-timeout` bounds a request (default 5 s);
  * `tenancy.access-cache-size` bounds the cache (default 4096 answers, oldest dropped first;
  * 0 turns it off). Checks of the same key made while one is with the IS share its answer
  * (unless something was forgotten since it was asked). Metrics:

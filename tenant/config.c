@@ -83,6 +83,10 @@ static const lw_cfg_opt_t config_opts[] = {
      .help = "Base URI of the Identity Server the access checks of the other servers ask "
              "(GET /api/v3/<entities>/{id}/rights). Unset: this node's own HTTP listener on "
              "127.0.0.1."},
+    {.key = "tenancy.identity-server-ca",
+     .type = LW_CFG_STRING,
+     .help = "PEM file of the CAs that sign an https:// tenancy.identity-server-uri's "
+             "certificate, instead of the system's."},
     {.key = "tenancy.identity-server-timeout",
      .type = LW_CFG_DURATION,
      .def = "5s",
@@ -130,6 +134,7 @@ void tn_config_read(tn_settings_t *out, const lw_config_t *cfg)
     out->access_uri = lw_config_str(cfg, "tenancy.identity-server-uri");
     if (out->access_uri != NULL && out->access_uri[0] == '\0')
         out->access_uri = NULL;
+    out->access_ca_file = lw_config_str(cfg, "tenancy.identity-server-ca");
     out->access_timeout_ms = lw_config_duration_ms(cfg, "tenancy.identity-server-timeout");
     out->access_ttl_ms = lw_config_duration_ms(cfg, "tenancy.access-cache-ttl");
     out->access_cache_size = (size_t)lw_config_int(cfg, "tenancy.access-cache-size");

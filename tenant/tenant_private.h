@@ -64,6 +64,7 @@ typedef struct tn_settings {
     long long refresh_ms;
     lw_rate_t requests_per_tenant; /* tenancy.rate-limit.requests-per-tenant */
     const char *access_uri;        /* tenancy.identity-server-uri; NULL: own listener */
+    const char *access_ca_file;    /* tenancy.identity-server-ca; NULL: the system's CAs */
     long long access_timeout_ms;
     long long access_ttl_ms;
     size_t access_cache_size;
