@@ -220,13 +220,40 @@ if command -v kcat >/dev/null; then
     lw_t_eq "js.join.reject (acme) names reuse_dev_nonce and the device" \
         'reuse_dev_nonce {"device_id":"dev1","application_ids":{"application_id":"app1"},"join_eui":"70B3D57ED0001234","dev_eui":"0004A30B001C0530"}' \
         "$(ev acme js.join.reject | head -1 | jq -r '.data.name + " " + (.identifiers[0].device_ids|tostring)')"
-    lw_t_eq "js.join.accept events: acme 5, globex 1" "5 1" \
+    lw_t_eq "js.join.accept events (so far): acme 5, globex 1" "5 1" \
         "$(ev acme js.join.accept | wc -l) $(ev globex js.join.accept | wc -l)"
     lw_t_eq "js.dev_nonce.reset for acme only" "1 0" "$(ev acme js.dev_nonce.reset | wc -l) $(ev globex js.dev_nonce.reset | wc -l)"
     lw_t_eq "no key in any event" 0 "$(grep -ciE "$ACME_APP_KEY|$GLOBEX_APP_KEY|$GLOBEX_NWK_KEY" "$LW_T_DIR/events")"
 else
     lw_t_fail "kcat is not installed (ops/install)"
 fi
+
+# ---- concurrent copies of one join-request (two NS paths): exactly one JoinAns succeeds ----------------
+phy5=$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 5)
+racers=()
+for i in 1 2 3 4 5 6; do
+    join_req 1.0 1.0.3 "$phy5" "$ACME_DEV_EUI" >"$LW_T_DIR/race.$i" &
+    racers+=("$!")
+done
+wait "${racers[@]}"
+lw_t_eq "six concurrent copies → 1 Success, 5 JoinReqFailed" "1 5" \
+    "$(cat "$LW_T_DIR"/race.* | jq -r .Result.ResultCode | grep -c '^Success$') $(cat "$LW_T_DIR"/race.* | jq -r .Result.ResultCode | grep -c '^JoinReqFailed$')"
+lw_t_eq "and one JoinNonce was taken" 6 "$(lw_t_psql -c "SELECT last_join_nonce FROM t_acme.js_devices")"
+
+# ---- a suspended tenant's devices cannot join; the other tenant's can -------------------------------------
+r=$(lw_t_admin PUT "$api/tenants/globex" -d '{"tenant":{"state":"STATE_SUSPENDED"},"field_mask":{"paths":["state"]}}')
+lw_t_eq "suspend globex → 200" 200 "${r%% *}"
+ans=$(join_req 1.1 1.1 "$(node "$lwjoin" request "$GLOBEX_NWK_KEY" "$JOIN_EUI" "$GLOBEX_DEV_EUI" 1)" "$GLOBEX_DEV_EUI")
+lw_t_eq "globex suspended: JoinReq → ActivationDisallowed" ActivationDisallowed "$(jq -r .Result.ResultCode <<<"$ans")"
+ans=$(join_req 1.0 1.0.3 "$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 6)" "$ACME_DEV_EUI")
+lw_t_eq "acme joins meanwhile" Success "$(jq -r .Result.ResultCode <<<"$ans")"
+r=$(lw_t_admin PUT "$api/tenants/globex" -d '{"tenant":{"state":"STATE_APPROVED"},"field_mask":{"paths":["state"]}}')
+lw_t_eq "globex approved again → 200" 200 "${r%% *}"
+lw_t_eq "globex's nonces untouched by the refused join" "0 1" \
+    "$(lw_t_psql -c "SELECT last_dev_nonce || ' ' || last_join_nonce FROM t_globex.js_devices")"
+m=$(curl -sS "http://127.0.0.1:$port/metrics")
+lw_t_eq "metrics count accepted and refused joins by result" "1 1 1" \
+    "$(grep -c '^lwstack_js_join_requests_total{result="accepted"}' <<<"$m") $(grep -c '^lwstack_js_join_requests_total{result="reuse_dev_nonce"}' <<<"$m") $(grep -c '^lwstack_js_join_requests_total{result="tenant_not_active"}' <<<"$m")"
 
 # ---- deleting the device in the IS deletes its JS part -------------------------------------------------
 r=$(adm acme DELETE /applications/app1/devices/dev1)
