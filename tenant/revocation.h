@@ -20,7 +20,8 @@
 typedef struct tn_revocation {
     char tenant_id[TN_ID_MAX + 1];
     char key_id[TN_REVOCATION_KEY_ID_MAX + 1]; /* one key or token; "": every credential of */
-    char entity_type[16];                      /* ... this entity ("user", "application", ...) */
+    char entity_type[16];                      /* ... this entity ("user", "application", ...);
+                                                * all three "": rights in the tenant changed */
     char entity_id[TN_ID_MAX + 1];
     int64_t at_ms;      /* the publisher's wall clock at the commit */
     uint8_t origin[16]; /* the publishing process (it skips its own) */

@@ -480,6 +480,7 @@ static void collab_one(is_op_t *op, const PGresult *res)
     snprintf(ev, sizeof ev, "%s.collaborator.%s", kind_of(op->ent)->key,
              op->route->variant == C_DELETE || C(op)->want == 0 ? "delete" : "update");
     is_event(op, ev, is_entity_ids(kind_of(op->ent), op->id));
+    is_op_rights_changed(op);
     lw_api_reply(&op->api, 200, json_object());
 }
 

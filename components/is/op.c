@@ -103,8 +103,9 @@ static void op_succeeded(lw_api_op_t *a)
     is_op_t *op = (is_op_t *)a;
     for (int i = 0; i < op->nrevokes; i++) {
         const is_revoke_t *r = &op->revokes[i];
-        is_cache_forget(op->is, op->t.id, r->key_id[0] != '\0' ? r->key_id : NULL, r->ent,
-                        r->ent_id);
+        if (!r->rights_only)
+            is_cache_forget(op->is, op->t.id, r->key_id[0] != '\0' ? r->key_id : NULL, r->ent,
+                            r->ent_id);
         is_revoke_publish(op->is, op->t.id, r);
     }
     op->nrevokes = 0;
@@ -372,6 +373,19 @@ void is_op_revoke(is_op_t *op, const char *key_id, is_ent_t ent, const char *ent
     snprintf(r.ent_id, sizeof r.ent_id, "%s", ent_id != NULL ? ent_id : "");
     if (op->nrevokes == IS_OP_REVOKES) {
         /* Not expected (an operation revokes one thing): publish now rather than never. */
+        is_revoke_publish(op->is, op->t.id, &r);
+        return;
+    }
+    op->revokes[op->nrevokes++] = r;
+}
+
+void is_op_rights_changed(is_op_t *op)
+{
+    for (int i = 0; i < op->nrevokes; i++)
+        if (op->revokes[i].rights_only)
+            return;
+    is_revoke_t r = {.rights_only = true};
+    if (op->nrevokes == IS_OP_REVOKES) {
         is_revoke_publish(op->is, op->t.id, &r);
         return;
     }

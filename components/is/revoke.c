@@ -41,7 +41,7 @@ void is_revoke_publish(is_t *is, const char *tenant, const is_revoke_t *r)
     memset(&msg, 0, sizeof msg);
     snprintf(msg.tenant_id, sizeof msg.tenant_id, "%s", tenant);
     snprintf(msg.key_id, sizeof msg.key_id, "%s", r->key_id);
-    if (r->key_id[0] == '\0') {
+    if (r->key_id[0] == '\0' && !r->rights_only) {
         snprintf(msg.entity_type, sizeof msg.entity_type, "%s", is_ent_type_name(r->ent));
         snprintf(msg.entity_id, sizeof msg.entity_id, "%s", r->ent_id);
     }

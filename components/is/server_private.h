@@ -83,11 +83,13 @@ typedef struct is_cache_entry {
 } is_cache_entry_t;
 
 /* What one revocation ends: one key or token ID (key_id not empty), else every credential
- * of the entity (ent, ent_id). */
+ * of the entity (ent, ent_id); or, rights_only, no credential but the rights of some within
+ * the tenant (collaborators changed): the other servers' cached access answers go. */
 typedef struct is_revoke {
     char key_id[IS_TOKEN_ID_LEN + 1];
     is_ent_t ent;
     char ent_id[TN_ID_MAX + 1];
+    bool rights_only;
 } is_revoke_t;
 
 /* Revocations one operation can hold until it commits. */
@@ -222,6 +224,11 @@ void is_cache_forget_tenant(is_t *is, const char *tenant);
  * other Identity Server process (is_revoke_publish). Call it when a key or token is deleted
  * or narrowed, a user changes, or an entity is deleted. */
 void is_op_revoke(is_op_t *op, const char *key_id, is_ent_t ent, const char *ent_id);
+/* Rights within op's tenant change without a credential ending (a collaborator or member
+ * is set or removed): once the op succeeds, every process's access checker
+ * (tenant/access.h) drops the tenant's cached answers (a revocation naming no key and no
+ * entity, which the IS's credential caches ignore). */
+void is_op_rights_changed(is_op_t *op);
 
 /* ---- revoke.c: lw.is.revocations ---------------------------------------------------------- */
 

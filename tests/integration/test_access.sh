@@ -11,6 +11,7 @@
 #     concurrent checks of one key make one request;
 #   - a revoked key loses access in the driver through lw.is.revocations while its answer is
 #     cached with a TTL of an hour; a narrowed key likewise; the other keys' answers stay;
+#   - a collaborator's changed or removed rights reach the driver the same way;
 #   - an IS that cannot be reached is `unavailable`.
 # The IS's /rights endpoint itself is checked as The Things Stack answers it (anonymous and
 # unknown entities: no rights; a key of another entity: none).
@@ -196,6 +197,28 @@ lw_t_eq "deleted application: its key refused by the driver" "401 unauthenticate
     "$(check "Bearer $APP2" one application app2 RIGHT_APPLICATION_INFO)"
 lw_t_eq "two still cached and working" "200" \
     "$(r=$(check "Bearer $TWO" two application app1 RIGHT_APPLICATION_INFO); echo "${r%% *}")"
+
+# Collaborator rights: no credential ends, but a changed collaborator drops the tenant's
+# cached answers (a revocation naming no key) in the driver.
+r=$(adm one POST /users "{\"user\":{\"ids\":{\"user_id\":\"carol\"},\"password\":\"$PASS\",\"primary_email_address\":\"carol@one.example\"}}")
+lw_t_eq "one: user carol" 200 "${r%% *}"
+read -r CAROL_ID CAROL <<<"$(key one /users/carol '["RIGHT_USER_ALL","RIGHT_APPLICATION_ALL"]')"
+r=$(adm one PUT /applications/app1/collaborators '{"collaborator":{"ids":{"user_ids":{"user_id":"carol"}},"rights":["RIGHT_APPLICATION_DEVICES_READ"]}}')
+lw_t_eq "one: carol collaborates on app1, reading" 200 "${r%% *}"
+lw_t_eq "carol's key: collaborator ∩ key = reading (cached)" '200 ["RIGHT_APPLICATION_DEVICES_READ"]' \
+    "$(check "Bearer $CAROL" one application app1 RIGHT_APPLICATION_DEVICES_READ)"
+r=$(adm one PUT /applications/app1/collaborators '{"collaborator":{"ids":{"user_ids":{"user_id":"carol"}},"rights":["RIGHT_APPLICATION_DEVICES_READ","RIGHT_APPLICATION_DEVICES_WRITE"]}}')
+lw_t_eq "one: carol may write too" 200 "${r%% *}"
+denied_within 10 '200 ["RIGHT_APPLICATION_DEVICES_READ","RIGHT_APPLICATION_DEVICES_WRITE"]' "Bearer $CAROL" one application app1 RIGHT_APPLICATION_DEVICES_WRITE
+lw_t_eq "the driver sees the new rights" '200 ["RIGHT_APPLICATION_DEVICES_READ","RIGHT_APPLICATION_DEVICES_WRITE"]' \
+    "$(check "Bearer $CAROL" one application app1 RIGHT_APPLICATION_DEVICES_WRITE)"
+r=$(adm one DELETE /applications/app1/collaborator/user/carol)
+lw_t_eq "one: carol removed from app1" 200 "${r%% *}"
+denied_within 10 "403 no_application_rights" "Bearer $CAROL" one application app1 RIGHT_APPLICATION_DEVICES_READ
+lw_t_eq "removed collaborator: no rights in the driver" "403 no_application_rights" \
+    "$(check "Bearer $CAROL" one application app1 RIGHT_APPLICATION_DEVICES_READ)"
+lw_t_eq "two untouched by one's collaborator changes" "200" \
+    "$(n=$(asked asked); r=$(check "Bearer $TWO" two application app1 RIGHT_APPLICATION_INFO); [ "$(asked asked)" = "$n" ] && echo "${r%% *}")"
 
 # ---- an IS that cannot be reached ----------------------------------------------------------
 dead=$(lw_t_free_port)
