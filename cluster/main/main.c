@@ -27,6 +27,7 @@
 #ifdef LW_HAVE_SIMULATE
 #include "simulate/simulate.h"
 #endif
+#include "gs/gs.h"
 #include "lorawan/cli/cli.h"
 #include "tenant/tenant.h"
 
@@ -45,6 +46,7 @@ static const lw_component_t *const main_components[] = {
 #ifdef LW_HAVE_NS
     &ns_component,
 #endif
+    &gs_component,
 };
 #define MAIN_NCOMPONENTS (sizeof main_components / sizeof main_components[0])
 

@@ -1,0 +1,78 @@
+/* The Gateway Server's events on lw.events, in The Things Stack's shape: {"name", "time",
+ * "identifiers":[{"gateway_ids":{"gateway_id","eui"}}], "data", "correlation_ids",
+ * "context":{"tenant-id"}, "unique_id"}, keyed by the gateway's tenant. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "cluster/api_codec.h"
+#include "cluster/hex.h"
+#include "cluster/log.h"
+
+#include "gs/core_private.h"
+
+void gs_time_format(int64_t ns, char out[40])
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)};
+    char buf[LW_API_TIME_LEN];
+    lw_api_time_format(&ts, buf);
+    snprintf(out, 40, "%s", buf);
+}
+
+/* Protobuf JSON of a Duration: seconds with 0, 3, 6 or 9 fraction digits ("0.012s"). */
+char *gs_duration_format(int64_t ns, char out[32])
+{
+    int64_t s = ns / 1000000000, f = ns % 1000000000;
+    if (f == 0)
+        snprintf(out, 32, "%llds", (long long)s);
+    else if (f % 1000000 == 0)
+        snprintf(out, 32, "%lld.%03llds", (long long)s, (long long)(f / 1000000));
+    else if (f % 1000 == 0)
+        snprintf(out, 32, "%lld.%06llds", (long long)s, (long long)(f / 1000));
+    else
+        snprintf(out, 32, "%lld.%09llds", (long long)s, (long long)f);
+    return out;
+}
+
+void gs_event_gateway(gs_t *gs, const gs_gw_t *gw, const gs_gw_info_t *info, const char *name,
+                      json_t *data, const char *correlation_id)
+{
+    (void)gw;
+    if (gs->bus == NULL) {
+        json_decref(data);
+        return;
+    }
+    char when[40];
+    gs_time_format(gs_now_ns(), when);
+    char eui[17];
+    snprintf(eui, sizeof eui, "%016llX", (unsigned long long)info->eui);
+    uint8_t rnd[16];
+    RAND_bytes(rnd, sizeof rnd);
+    char unique[33];
+    lw_hex_encode(rnd, sizeof rnd, unique);
+    char cid[64];
+    if (correlation_id == NULL) {
+        snprintf(cid, sizeof cid, "gs:event:%s", unique);
+        correlation_id = cid;
+    }
+    json_t *ev = json_pack("{ss ss s[{s{ss ss}}] s[s] s{ss} ss}", "name", name, "time", when,
+                           "identifiers", "gateway_ids", "gateway_id", info->gateway_id, "eui",
+                           eui, "correlation_ids", correlation_id, "context", "tenant-id",
+                           info->tenant_id, "unique_id", unique);
+    if (ev != NULL && data != NULL)
+        json_object_set_new(ev, "data", data);
+    else
+        json_decref(data);
+    char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    lw_err_t e;
+    lw_err_clear(&e);
+    if (text == NULL || lw_bus_publish(gs->bus, "events", info->tenant_id,
+                                       strlen(info->tenant_id), text, strlen(text), &e) != 0)
+        lw_log(LW_LOG_WARN, "gs", "event not published", "tenant", info->tenant_id, "event", name,
+               "error", e.message, NULL);
+    free(text);
+}
