@@ -142,8 +142,8 @@ int gs_api_routes(gs_t *gs, lw_err_t *err)
 {
     if (tn_access_from_runtime(gs->rt) == NULL)
         return lw_err_set(err, &lw_err_internal, "the gateway server needs the access checker");
-    if (tn_route(gs->tn, "GET", "/api/v3/gs/gateways/{gateway_id}/connection/stats",
-                 stats_handler, gs) != 0)
+    if (tn_route(gs->tn, "GET", "/api/v3/gs/gateways/{gateway_id}/connection/stats", stats_handler,
+                 gs) != 0)
         return lw_err_set(err, &lw_err_internal, "cannot register the gateway server's routes");
     return 0;
 }

@@ -127,10 +127,12 @@ static int gs_init(lw_rt_t *rt, void **state, lw_err_t *err)
     gs->metrics = lw_rt_metrics(rt);
     const char *listen = lw_config_str(cfg, "gs.udp.listen");
     snprintf(gs->udp_listen, sizeof gs->udp_listen, "%s", listen != NULL ? listen : "");
-    gs->timeouts.connection_expiry_ms = (uint64_t)lw_config_duration_ms(cfg, "gs.udp.connection-expires");
+    gs->timeouts.connection_expiry_ms =
+        (uint64_t)lw_config_duration_ms(cfg, "gs.udp.connection-expires");
     gs->timeouts.downlink_path_expiry_ms =
         (uint64_t)lw_config_duration_ms(cfg, "gs.udp.downlink-path-expires");
-    gs->timeouts.schedule_late_ms = (uint64_t)lw_config_duration_ms(cfg, "gs.udp.schedule-late-time");
+    gs->timeouts.schedule_late_ms =
+        (uint64_t)lw_config_duration_ms(cfg, "gs.udp.schedule-late-time");
     gs->addr_change_block_ms = (uint64_t)lw_config_duration_ms(cfg, "gs.udp.addr-change-block");
     gs->registry_ttl_ms = (uint64_t)lw_config_duration_ms(cfg, "gs.registry-cache-ttl");
     gs->registry_max = (size_t)lw_config_int(cfg, "gs.registry-cache-size");
@@ -166,9 +168,9 @@ static int gs_init(lw_rt_t *rt, void **state, lw_err_t *err)
     gs->m_txack = lw_metrics_counter(m, "lwstack_gs_txacks_total",
                                      "Answers published on lw.gs.txack, per result.",
                                      (const char *const[]){"result", NULL});
-    gs->m_connect = lw_metrics_counter(m, "lwstack_gs_connections_total",
-                                       "Gateway connections, per protocol.",
-                                       (const char *const[]){"protocol", NULL});
+    gs->m_connect =
+        lw_metrics_counter(m, "lwstack_gs_connections_total", "Gateway connections, per protocol.",
+                           (const char *const[]){"protocol", NULL});
     gs->m_connected = lw_metrics_gauge(m, "lwstack_gs_gateways_connected",
                                        "Gateways connected now, per protocol.",
                                        (const char *const[]){"protocol", NULL});

@@ -32,7 +32,8 @@ typedef struct gs_token {
 } gs_token_t;
 
 #define GS_TOKEN_VERSION 1u
-#define GS_TOKEN_LEN     41u /* version 1 | eui 8 | antenna 4 | timestamp 4 | rx 8 | xtime 8 | rctx 8 */
+#define GS_TOKEN_LEN     41u /* version 1 | eui 8 | antenna 4 | timestamp 4 | rx 8 | xtime 8 | rctx 8 \
+                              */
 
 /* Writes GS_TOKEN_LEN bytes. */
 void gs_token_encode(const gs_token_t *t, uint8_t out[GS_TOKEN_LEN]);
@@ -52,7 +53,7 @@ struct gs_gw {
     char protocol[16];
     const gs_conn_ops_t *ops;
     void *conn;
-    gs_gw_t *next, *prev;      /* gs->gateways */
+    gs_gw_t *next, *prev;         /* gs->gateways */
     gs_gw_t *next_eui, *next_uid; /* hash chains */
 
     /* clock: last pair (64-bit concentrator µs, server ns); synced false until one */
@@ -103,9 +104,9 @@ struct gs {
     size_t gateways_max;
     uint64_t tx_ack_timeout_ms;
     char default_freq_plan[GS_FREQ_PLAN_MAX + 1];
-    lw_ratelimit_t *up_limit; /* gs.rate-limit.uplinks-per-gateway */
-    bool events_uplinks;      /* gs.events.uplinks: gs.up.receive per uplink */
-    bool answer_not_connected; /* gs.downlink.answer-not-connected */
+    lw_ratelimit_t *up_limit;      /* gs.rate-limit.uplinks-per-gateway */
+    bool events_uplinks;           /* gs.events.uplinks: gs.up.receive per uplink */
+    bool answer_not_connected;     /* gs.downlink.answer-not-connected */
     uint64_t addr_change_block_ms; /* gs.udp.addr-change-block */
 
     /* connected gateways */

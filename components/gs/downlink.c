@@ -129,9 +129,9 @@ static void answer(gs_t *gs, const gs_down_ids_t *ids, const gs_answer_t *a)
         lw_log(LW_LOG_ERROR, "gs", "tx ack not published", "tenant", ids->tenant_id, "error",
                e.message[0] != '\0' ? e.message : "encode", NULL);
     }
-    const char *rname = a->result == LW__MSG__TX_ACK_RESULT__SUCCESS ? "success"
+    const char *rname = a->result == LW__MSG__TX_ACK_RESULT__SUCCESS        ? "success"
                         : a->error_name != NULL && a->error_name[0] != '\0' ? a->error_name
-                                                                           : "tx_failed";
+                                                                            : "tx_failed";
     lw_metric_add(gs->m_txack, (const char *const[]){rname, NULL}, 1);
 
     gs_gw_info_t info;
@@ -152,7 +152,7 @@ static void answer(gs_t *gs, const gs_down_ids_t *ids, const gs_answer_t *a)
                          a->raw_error != NULL ? a->raw_error : "", "downlink_id", hex);
     gs_event_gateway(gs, NULL, &info,
                      a->result == LW__MSG__TX_ACK_RESULT__SUCCESS ? "gs.down.tx.success"
-                                                                 : "gs.down.tx.fail",
+                                                                  : "gs.down.tx.fail",
                      data, ids->ncids > 0 ? ids->cids[0] : NULL);
 }
 
@@ -238,7 +238,8 @@ static void pending_send(gs_pending_t *p)
     lw_err_clear(&e);
     p->sent_ns = gs_now_ns();
     int rc = gw->ops->send_down(gw->conn, &p->tx, &e);
-    lw_metric_add(gs->m_down, (const char *const[]){gw->protocol, rc < 0 ? lw_err_name(&e) : "sent", NULL}, 1);
+    lw_metric_add(gs->m_down,
+                  (const char *const[]){gw->protocol, rc < 0 ? lw_err_name(&e) : "sent", NULL}, 1);
     if (rc < 0) {
         if (gw->sched_ok)
             gs_sched_release(&gw->sched, p->sched_id);
@@ -248,10 +249,10 @@ static void pending_send(gs_pending_t *p)
     }
     char freq[24];
     snprintf(freq, sizeof freq, "%llu", (unsigned long long)p->tx.frequency_hz);
-    json_t *data = json_pack("{ss s{ss si si si}}", "@type",
-                             "type.googleapis.com/ttnpb.DownlinkMessage", "scheduled", "frequency",
-                             freq, "timestamp", (json_int_t)p->tx.timestamp, "rx_window",
-                             (json_int_t)p->rx_window, "priority", (json_int_t)p->tx.priority);
+    json_t *data =
+        json_pack("{ss s{ss si si si}}", "@type", "type.googleapis.com/ttnpb.DownlinkMessage",
+                  "scheduled", "frequency", freq, "timestamp", (json_int_t)p->tx.timestamp,
+                  "rx_window", (json_int_t)p->rx_window, "priority", (json_int_t)p->tx.priority);
     gs_event_gateway(gs, gw, &gw->info, "gs.down.send", data, p->ncids > 0 ? p->cids[0] : NULL);
     if (rc == GS_SENT_NO_ACK) {
         gs_answer_t a = {.result = LW__MSG__TX_ACK_RESULT__SUCCESS,
@@ -288,7 +289,9 @@ static int txack_apply(gs_gw_t *gw, gs_pending_t *p, int result, const char *raw
                                         "too_early", "collision_packet", "collision_beacon",
                                         "tx_freq",   "tx_power",         "gps_unlocked"};
     gs_answer_t a = {.result = result,
-                     .error_name = ok ? "" : result >= 1 && result <= 8 ? names[result] : "tx_failed",
+                     .error_name = ok                           ? ""
+                                   : result >= 1 && result <= 8 ? names[result]
+                                                                : "tx_failed",
                      .raw_error = raw_error,
                      .raw_code = raw_code,
                      .transmitted_at = ok ? p->sent_ns : 0,
@@ -512,7 +515,7 @@ static void down_handle(gs_t *gs, gs_gw_t *gw, const Lw__Msg__GsDown *d)
     tx->payload = p->payload;
     tx->payload_len = d->raw_payload.len;
     tx->invert_polarization = true; /* downlinks to devices; invert_polarization is a
-                                       * proto3 bool whose default would be wrong */
+                                     * proto3 bool whose default would be wrong */
     tx->antenna_index = has_tok ? tok.antenna_index : d->antenna_index;
     tx->fe = has_tok ? tok.fe : (gs_fe_ctx_t){0, 0};
     tx->dev_eui = dev != NULL ? dev->dev_eui : 0;
@@ -545,7 +548,8 @@ static void down_handle(gs_t *gs, gs_gw_t *gw, const Lw__Msg__GsDown *d)
         .rx2 = rx2,
         .priority = (gs_sched_priority_t)(d->priority <= 6 ? d->priority : 3),
         .tx_power_cdbm = (int32_t)(d->tx_power * 100),
-        .plan = d->frequency_plan_id[0] != '\0' ? lorawan_freqplan_find(d->frequency_plan_id) : NULL,
+        .plan =
+            d->frequency_plan_id[0] != '\0' ? lorawan_freqplan_find(d->frequency_plan_id) : NULL,
         .schedule_late = gw->info.schedule_downlink_late,
         .tag = p->tx_id,
     };

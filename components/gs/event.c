@@ -58,10 +58,10 @@ void gs_event_gateway(gs_t *gs, const gs_gw_t *gw, const gs_gw_info_t *info, con
         snprintf(cid, sizeof cid, "gs:event:%s", unique);
         correlation_id = cid;
     }
-    json_t *ev = json_pack("{ss ss s[{s{ss ss}}] s[s] s{ss} ss}", "name", name, "time", when,
-                           "identifiers", "gateway_ids", "gateway_id", info->gateway_id, "eui",
-                           eui, "correlation_ids", correlation_id, "context", "tenant-id",
-                           info->tenant_id, "unique_id", unique);
+    json_t *ev =
+        json_pack("{ss ss s[{s{ss ss}}] s[s] s{ss} ss}", "name", name, "time", when, "identifiers",
+                  "gateway_ids", "gateway_id", info->gateway_id, "eui", eui, "correlation_ids",
+                  correlation_id, "context", "tenant-id", info->tenant_id, "unique_id", unique);
     if (ev != NULL && data != NULL)
         json_object_set_new(ev, "data", data);
     else
@@ -70,8 +70,8 @@ void gs_event_gateway(gs_t *gs, const gs_gw_t *gw, const gs_gw_info_t *info, con
     json_decref(ev);
     lw_err_t e;
     lw_err_clear(&e);
-    if (text == NULL || lw_bus_publish(gs->bus, "events", info->tenant_id,
-                                       strlen(info->tenant_id), text, strlen(text), &e) != 0)
+    if (text == NULL || lw_bus_publish(gs->bus, "events", info->tenant_id, strlen(info->tenant_id),
+                                       text, strlen(text), &e) != 0)
         lw_log(LW_LOG_WARN, "gs", "event not published", "tenant", info->tenant_id, "event", name,
                "error", e.message, NULL);
     free(text);

@@ -83,7 +83,8 @@ void gs_count_drop(gs_t *gs, const char *protocol, const char *reason)
 
 static void connected_gauge(gs_t *gs, const char *protocol, double delta)
 {
-    lw_metric_series_t *s = lw_metric_series(gs->m_connected, (const char *const[]){protocol, NULL});
+    lw_metric_series_t *s =
+        lw_metric_series(gs->m_connected, (const char *const[]){protocol, NULL});
     lw_metric_series_add(s, delta);
 }
 
@@ -264,8 +265,8 @@ int64_t gs_gw_rtt_median(const gs_gw_t *gw)
 
 /* ---- uplinks ---------------------------------------------------------------------------- */
 
-static const char *const up_drop_names[] = {"", "crc_failed", "invalid_payload", "tenant_not_active",
-                                            "rate_limited", "bus_publish"};
+static const char *const up_drop_names[] = {
+    "", "crc_failed", "invalid_payload", "tenant_not_active", "rate_limited", "bus_publish"};
 
 /* The lw.gs.up key (contracts.md): DevAddr as 8 lowercase hex digits; join-request (and
  * rejoin-request type 1) "<JoinEUI><DevEUI>"; rejoin types 0/2 "<NetID as 16><DevEUI>". */
@@ -328,8 +329,8 @@ static json_t *up_event_data(const gs_gw_t *gw, const Lw__Msg__GsUp *up)
     json_t *mdj = json_pack("{so si sf sf si}", "gateway_ids", gids, "timestamp",
                             (json_int_t)md->timestamp, "rssi", (double)md->rssi, "snr",
                             (double)md->snr, "antenna_index", (json_int_t)md->antenna_index);
-    json_t *settings = json_pack("{ss si}", "frequency", freq, "timestamp",
-                                 (json_int_t)up->settings->timestamp);
+    json_t *settings =
+        json_pack("{ss si}", "frequency", freq, "timestamp", (json_int_t)up->settings->timestamp);
     return json_pack("{ss ss s[o] so}", "@type", "type.googleapis.com/ttnpb.UplinkMessage",
                      "received_at", when, "rx_metadata", mdj, "settings", settings);
 }
@@ -430,10 +431,11 @@ void gs_gw_status(gs_gw_t *gw, const gs_status_t *st)
     int64_t now = gs_now_ns();
     char when[40];
     gs_time_format(st->time_ns != 0 ? st->time_ns : now, when);
-    json_t *s = json_pack("{ss ss}", "@type", "type.googleapis.com/ttnpb.GatewayStatus", "time", when);
-    json_t *metrics = json_pack("{sf sf sf sf sf}", "rxin", (double)st->rxnb, "rxok",
-                                (double)st->rxok, "rxfw", (double)st->rxfw, "txin",
-                                (double)st->dwnb, "txok", (double)st->txnb);
+    json_t *s =
+        json_pack("{ss ss}", "@type", "type.googleapis.com/ttnpb.GatewayStatus", "time", when);
+    json_t *metrics =
+        json_pack("{sf sf sf sf sf}", "rxin", (double)st->rxnb, "rxok", (double)st->rxok, "rxfw",
+                  (double)st->rxfw, "txin", (double)st->dwnb, "txok", (double)st->txnb);
     if (st->has_ackr)
         json_object_set_new(metrics, "ackr", json_real(st->ackr));
     json_object_set_new(s, "metrics", metrics);
@@ -458,6 +460,7 @@ void gs_gw_status(gs_gw_t *gw, const gs_status_t *st)
     gw->last_status_received_at_ns = now;
     json_t *data = json_deep_copy(s);
     if (st->has_location)
-        json_object_set_new(data, "update_location", json_boolean(gw->info.update_location_from_status));
+        json_object_set_new(data, "update_location",
+                            json_boolean(gw->info.update_location_from_status));
     gs_event_gateway(gs, gw, &gw->info, "gs.status.receive", data, NULL);
 }

@@ -99,23 +99,23 @@ typedef struct gs_fe_ctx {
 /* A downlink the core has validated and scheduled, to be sent now. Valid during send_down
  * only (copy what must outlive it). */
 typedef struct gs_tx {
-    uint64_t id;          /* the core's id of this transmission: pass it to gs_gw_txack
-                           * (Basics Station: use it as diid) */
-    bool immediate;       /* class C IMMEDIATE with no concentrator time (Semtech imme) */
-    uint32_t timestamp;   /* concentrator counter µs at which to transmit (low 32 bits) */
-    uint64_t time_us;     /* the same, extended to 64 bits (the scheduler's time base) */
-    uint32_t rx_window;   /* 1 or 2 (class A), 0 class C / absolute */
-    uint32_t rx_delay_s;  /* RX1 delay the uplink opened (class A), for Basics Station RxDelay */
-    uint8_t dev_class;    /* 0 class A, 2 class C (Basics Station dC) */
+    uint64_t id;         /* the core's id of this transmission: pass it to gs_gw_txack
+                          * (Basics Station: use it as diid) */
+    bool immediate;      /* class C IMMEDIATE with no concentrator time (Semtech imme) */
+    uint32_t timestamp;  /* concentrator counter µs at which to transmit (low 32 bits) */
+    uint64_t time_us;    /* the same, extended to 64 bits (the scheduler's time base) */
+    uint32_t rx_window;  /* 1 or 2 (class A), 0 class C / absolute */
+    uint32_t rx_delay_s; /* RX1 delay the uplink opened (class A), for Basics Station RxDelay */
+    uint8_t dev_class;   /* 0 class A, 2 class C (Basics Station dC) */
     uint64_t frequency_hz;
     gs_dr_t dr;
-    uint32_t dr_index;    /* the band's data rate index of dr (Basics Station RX1DR/RX2DR) */
-    float tx_power_dbm;   /* conducted power to set (EIRP minus antenna gain; 0: band default) */
+    uint32_t dr_index;  /* the band's data rate index of dr (Basics Station RX1DR/RX2DR) */
+    float tx_power_dbm; /* conducted power to set (EIRP minus antenna gain; 0: band default) */
     bool invert_polarization;
     uint32_t antenna_index;
-    gs_fe_ctx_t fe;       /* from the uplink token (class A), else zero */
-    uint64_t dev_eui;     /* the device's DevEUI when the NS gave it (Basics Station DevEui) */
-    uint8_t priority;     /* TxSchedulePriority 0..6 */
+    gs_fe_ctx_t fe;   /* from the uplink token (class A), else zero */
+    uint64_t dev_eui; /* the device's DevEUI when the NS gave it (Basics Station DevEui) */
+    uint8_t priority; /* TxSchedulePriority 0..6 */
     const uint8_t *payload;
     size_t payload_len; /* 1..255 */
 } gs_tx_t;
@@ -159,29 +159,29 @@ const gs_gw_info_t *gs_gw_info(const gs_gw_t *gw);
 
 /* One received frame's metadata. */
 typedef struct gs_rx {
-    uint32_t timestamp;       /* concentrator counter µs (Semtech tmst; Basics Station low
-                               * 32 bits of xtime) */
-    int64_t time_ns;          /* reception time reported by the gateway (Unix ns), 0 unknown */
-    int64_t gps_time_ns;      /* GPS time as Unix ns... 0 unknown: see gs_gw_uplink */
+    uint32_t timestamp;  /* concentrator counter µs (Semtech tmst; Basics Station low
+                          * 32 bits of xtime) */
+    int64_t time_ns;     /* reception time reported by the gateway (Unix ns), 0 unknown */
+    int64_t gps_time_ns; /* GPS time as Unix ns... 0 unknown: see gs_gw_uplink */
     uint64_t frequency_hz;
     gs_dr_t dr;
     uint32_t antenna_index;
     uint32_t channel_index;
     float rssi, channel_rssi; /* dBm */
     bool has_snr;
-    float snr;                /* dB */
-    int crc_status;           /* 1 OK, -1 failed, 0 no CRC: only 1 (or 0) is forwarded */
-    gs_fe_ctx_t fe;           /* returned in gs_tx_t.fe of the downlink answering it */
+    float snr;      /* dB */
+    int crc_status; /* 1 OK, -1 failed, 0 no CRC: only 1 (or 0) is forwarded */
+    gs_fe_ctx_t fe; /* returned in gs_tx_t.fe of the downlink answering it */
 } gs_rx_t;
 
 /* Why an uplink was not published (also the gs.up.drop reason and metric label). */
 typedef enum {
     GS_UP_OK = 0,
-    GS_UP_DROP_CRC = -1,       /* "crc_failed" */
-    GS_UP_DROP_PAYLOAD = -2,   /* "invalid_payload": empty, too long, not a LoRaWAN frame */
-    GS_UP_DROP_TENANT = -3,    /* "tenant_not_active" */
-    GS_UP_DROP_RATE = -4,      /* "rate_limited" (gs.rate-limit.uplinks-per-gateway) */
-    GS_UP_DROP_PUBLISH = -5,   /* "bus_publish" */
+    GS_UP_DROP_CRC = -1,     /* "crc_failed" */
+    GS_UP_DROP_PAYLOAD = -2, /* "invalid_payload": empty, too long, not a LoRaWAN frame */
+    GS_UP_DROP_TENANT = -3,  /* "tenant_not_active" */
+    GS_UP_DROP_RATE = -4,    /* "rate_limited" (gs.rate-limit.uplinks-per-gateway) */
+    GS_UP_DROP_PUBLISH = -5, /* "bus_publish" */
 } gs_up_result_t;
 
 /* Publishes one gs.up copy (key DevAddr / JoinEUI+DevEUI, contracts.md), counts it, updates
@@ -197,8 +197,8 @@ typedef struct gs_status {
     int32_t altitude;                      /* metres */
     uint32_t rxnb, rxok, rxfw, dwnb, txnb; /* Semtech counters (0 when unknown) */
     bool has_ackr;
-    double ackr;                           /* % of upstream datagrams acknowledged */
-    const char *platform;                  /* "" / NULL unknown (Basics Station model ...) */
+    double ackr;          /* % of upstream datagrams acknowledged */
+    const char *platform; /* "" / NULL unknown (Basics Station model ...) */
     const char *firmware;
 } gs_status_t;
 

@@ -28,11 +28,11 @@
 #include "gs/core_private.h"
 #include "gs/udp_codec_private.h"
 
-#define UDP_PROTOCOL      "udp"
-#define UDP_TOKENS        16u /* PULL_RESPs awaiting a TX_ACK per gateway */
-#define UDP_HELD_MAX      4u  /* datagrams kept per EUI while it is looked up */
-#define UDP_LOOKUPS_MAX   256u
-#define UDP_SWEEP_MS      1000u
+#define UDP_PROTOCOL    "udp"
+#define UDP_TOKENS      16u /* PULL_RESPs awaiting a TX_ACK per gateway */
+#define UDP_HELD_MAX    4u  /* datagrams kept per EUI while it is looked up */
+#define UDP_LOOKUPS_MAX 256u
+#define UDP_SWEEP_MS    1000u
 
 typedef struct udp_sent {
     uint16_t token;

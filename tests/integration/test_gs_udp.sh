@@ -20,6 +20,7 @@ port=$(lw_t_free_port)
 lw_t_spawn stack --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
     --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" \
     --gs.udp.listen 127.0.0.1:0 --tenancy.refresh-interval 1h start is gs
+STACK_PID=$LW_T_LAST_PID
 lw_t_wait_for "stack ready" 30 curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || {
     tail -30 "$LW_T_DIR/stack.log" >&2
     exit 1
@@ -214,7 +215,7 @@ lw_t_wait_line "$LW_T_DIR/events.jsonl" '"name":"gs.status.receive"' 10 || true
 r=$(lw_t_bearer "$N_KEY" north GET /gs/gateways/n-gw/connection/stats)
 lw_t_eq "stats with RIGHT_GATEWAY_STATUS_READ → 200" 200 "${r%% *}"
 s=$(body "$r")
-lw_t_eq "stats: protocol, counts" "udp 4 4 1" \
+lw_t_eq "stats: protocol, counts (uplinks, downlinks received, TX_ACK round trips)" "udp 4 3 2" \
     "$(jq -r '"\(.protocol) \(.uplink_count) \(.downlink_count) \(.round_trip_times.count)"' <<<"$s")"
 lw_t_eq "stats: times present" "true true true true" \
     "$(jq -r '[has("connected_at"), has("last_uplink_received_at"), has("last_downlink_received_at"), has("last_status_received_at")] | map(tostring) | join(" ")' <<<"$s")"
@@ -267,4 +268,8 @@ lw_t_eq "uplinks counted per protocol" "$(jq -s length "$LW_T_DIR/gs.up.jsonl")"
     "$(metric 'lwstack_gs_uplinks_total{protocol="udp"}')"
 
 exec 5>&- 6>&- 7>&-
+kill -TERM "$STACK_PID"
+lw_t_wait_exit "$STACK_PID" 15
+lw_t_eq "the stack stops cleanly" 0 "$LW_T_RC"
+lw_t_eq "no sanitizer report" 0 "$(grep -cE 'AddressSanitizer|LeakSanitizer|runtime error' "$LW_T_DIR/stack.log")"
 lw_t_done

@@ -243,17 +243,16 @@ static json_t *gs_up_json(const Lw__Msg__GsUp *u)
 {
     const Lw__Msg__RxMetadata *m = u->rx_metadata;
     const Lw__Msg__TxSettings *s = u->settings;
-    json_t *md = m == NULL ? json_null()
-                           : json_pack("{so si si sI sI sf sf sf si so sI}", "gateway_ids",
-                                       gw_ids_json(m->gateway_ids), "antenna_index",
-                                       (json_int_t)m->antenna_index, "timestamp",
-                                       (json_int_t)m->timestamp, "time", (json_int_t)m->time,
-                                       "gps_time", (json_int_t)m->gps_time, "rssi", (double)m->rssi,
-                                       "channel_rssi", (double)m->channel_rssi, "snr",
-                                       (double)m->snr, "channel_index",
-                                       (json_int_t)m->channel_index, "uplink_token",
-                                       hexj(m->uplink_token), "received_at",
-                                       (json_int_t)m->received_at);
+    json_t *md =
+        m == NULL
+            ? json_null()
+            : json_pack("{so si si sI sI sf sf sf si so sI}", "gateway_ids",
+                        gw_ids_json(m->gateway_ids), "antenna_index", (json_int_t)m->antenna_index,
+                        "timestamp", (json_int_t)m->timestamp, "time", (json_int_t)m->time,
+                        "gps_time", (json_int_t)m->gps_time, "rssi", (double)m->rssi,
+                        "channel_rssi", (double)m->channel_rssi, "snr", (double)m->snr,
+                        "channel_index", (json_int_t)m->channel_index, "uplink_token",
+                        hexj(m->uplink_token), "received_at", (json_int_t)m->received_at);
     json_t *st = s == NULL ? json_null()
                            : json_pack("{so sI si sb}", "data_rate", dr_json(s->data_rate),
                                        "frequency", (json_int_t)s->frequency, "timestamp",
@@ -266,20 +265,18 @@ static json_t *gs_up_json(const Lw__Msg__GsUp *u)
 static json_t *gs_txack_json(const Lw__Msg__GsTxAck *a)
 {
     const Lw__Msg__EndDeviceIdentifiers *d = a->end_device_ids;
-    json_t *dev = d == NULL ? json_null()
-                            : json_pack("{ss ss}", "device_id", d->device_id, "application_id",
-                                        d->application_ids != NULL
-                                            ? d->application_ids->application_id
-                                            : "");
+    json_t *dev =
+        d == NULL ? json_null()
+                  : json_pack("{ss ss}", "device_id", d->device_id, "application_id",
+                              d->application_ids != NULL ? d->application_ids->application_id : "");
     const ProtobufCEnumValue *r =
         protobuf_c_enum_descriptor_get_value(&lw__msg__tx_ack_result__descriptor, (int)a->result);
-    return json_pack("{so so so so ss ss ss sI sI si si}", "envelope", env_json(a->envelope),
-                     "downlink_id", hexj(a->downlink_id), "gateway_ids",
-                     gw_ids_json(a->gateway_ids), "end_device_ids", dev, "result",
-                     r != NULL ? r->name : "?", "error_name", a->error_name, "raw_error",
-                     a->raw_error, "raw_code", (json_int_t)a->raw_code, "transmitted_at",
-                     (json_int_t)a->transmitted_at, "rx_window", (json_int_t)a->rx_window,
-                     "timestamp", (json_int_t)a->timestamp);
+    return json_pack(
+        "{so so so so ss ss ss sI sI si si}", "envelope", env_json(a->envelope), "downlink_id",
+        hexj(a->downlink_id), "gateway_ids", gw_ids_json(a->gateway_ids), "end_device_ids", dev,
+        "result", r != NULL ? r->name : "?", "error_name", a->error_name, "raw_error", a->raw_error,
+        "raw_code", (json_int_t)a->raw_code, "transmitted_at", (json_int_t)a->transmitted_at,
+        "rx_window", (json_int_t)a->rx_window, "timestamp", (json_int_t)a->timestamp);
 }
 
 static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *m)
