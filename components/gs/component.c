@@ -8,6 +8,7 @@
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
+#include "gs/bs_private.h"
 #include "gs/core_private.h"
 
 static const lw_cfg_opt_t gs_config[] = {
@@ -93,7 +94,9 @@ static const lw_cfg_opt_t gs_config[] = {
 
 static int gs_config_register(lw_config_t *cfg)
 {
-    return lw_config_register(cfg, "gs", gs_config, sizeof gs_config / sizeof gs_config[0]);
+    if (lw_config_register(cfg, "gs", gs_config, sizeof gs_config / sizeof gs_config[0]) != 0)
+        return -1;
+    return gs_bs_config_register(cfg);
 }
 
 static void gs_free(void *state)
@@ -101,6 +104,7 @@ static void gs_free(void *state)
     gs_t *gs = state;
     if (gs == NULL)
         return;
+    gs_bs_free(gs->bs);
     gs_udp_free(gs);
     gs_registry_free(gs);
     lw_ratelimit_free(gs->up_limit);
@@ -180,7 +184,8 @@ static int gs_init(lw_rt_t *rt, void **state, lw_err_t *err)
     gs->deliver = lw_calloc(1, sizeof *gs->deliver);
     uv_timer_init(gs->loop, gs->deliver);
     gs->deliver->data = gs;
-    if (tn_changes_subscribe(tn, gs_tenant_changed, gs, err) != 0 || gs_api_routes(gs, err) != 0) {
+    if (tn_changes_subscribe(tn, gs_tenant_changed, gs, err) != 0 || gs_api_routes(gs, err) != 0 ||
+        (gs->bs = gs_bs_new(gs, err)) == NULL) {
         uv_close((uv_handle_t *)gs->deliver, deliver_closed);
         gs->deliver = NULL;
         gs_free(gs);
@@ -197,6 +202,8 @@ static int gs_start(void *state, lw_err_t *err)
         return -1;
     if (gs->udp_listen[0] != '\0' && gs_udp_start(gs, err) != 0)
         return -1;
+    if (gs_bs_start(gs->bs, err) != 0)
+        return -1;
     gs->started = true;
     lw_log(LW_LOG_INFO, "gs", "gateway server started", "udp", gs->udp_listen, NULL);
     return 0;
@@ -208,10 +215,14 @@ typedef struct stop_ctx {
     void *arg;
 } stop_ctx_t;
 
-static void udp_stopped(void *arg)
+static void bs_stopped(void *arg)
 {
     stop_ctx_t *s = arg;
     gs_t *gs = s->gs;
+    /* Now, not in gs_free: the runtime closes every handle left on the loop before it frees
+     * the components, h2o's timers of the front-end's listeners included. */
+    gs_bs_free(gs->bs);
+    gs->bs = NULL;
     /* Connections of other front-ends the core still holds. */
     while (gs->gateways != NULL)
         gs_gw_close(gs->gateways, "stopping");
@@ -223,6 +234,12 @@ static void udp_stopped(void *arg)
     void *done_arg = s->arg;
     free(s);
     done(done_arg);
+}
+
+static void udp_stopped(void *arg)
+{
+    stop_ctx_t *s = arg;
+    gs_bs_stop(s->gs->bs, bs_stopped, s);
 }
 
 static void gs_stop(void *state, void (*done)(void *arg), void *done_arg)

@@ -32,8 +32,9 @@ typedef struct gs_token {
 } gs_token_t;
 
 #define GS_TOKEN_VERSION 1u
-#define GS_TOKEN_LEN     41u /* version 1 | eui 8 | antenna 4 | timestamp 4 | rx 8 | xtime 8 | rctx 8 \
-                              */
+#define GS_TOKEN_LEN                                                                               \
+    41u /* version 1 | eui 8 | antenna 4 | timestamp 4 | rx 8 | xtime 8 | rctx 8                   \
+         */
 
 /* Writes GS_TOKEN_LEN bytes. */
 void gs_token_encode(const gs_token_t *t, uint8_t out[GS_TOKEN_LEN]);
@@ -132,6 +133,7 @@ struct gs {
 
     /* front-ends */
     struct gs_udp *udp;
+    struct gs_bs *bs; /* Basics Station (bs_conn.c) */
 
     /* metrics: handles resolved once */
     lw_metric_t *m_up, *m_drop, *m_down, *m_txack, *m_connect, *m_connected, *m_lookup;

@@ -196,12 +196,13 @@ LW_T_ADMIN_KEY=${LW_T_ADMIN_KEY:-00112233445566778899aabbccddeeff001122334455667
 
 # lw_t_stack NAME PORT [extra args...]: starts `lwstack start all` against the test's
 # PostgreSQL and broker on 127.0.0.1:PORT and waits until /readyz answers 200. The Gateway
-# Server's UDP port is an ephemeral one (tests run in parallel; the default is :1700).
+# Server's UDP and Basics Station ports are ephemeral ones (tests run in parallel; the
+# defaults are :1700 and :1887).
 lw_t_stack() {
     local name=$1 port=$2; shift 2
     lw_t_spawn "$name" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
         --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" \
-        --gs.udp.listen 127.0.0.1:0 "$@" start all
+        --gs.udp.listen 127.0.0.1:0 --gs.basic-station.listen 127.0.0.1:0 "$@" start all
     lw_t_wait_for "$name ready on port $port" 30 \
         curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || {
         tail -30 "$LW_T_DIR/$name.log" >&2

@@ -19,7 +19,8 @@ lw_t_kafka_start 4
 port=$(lw_t_free_port)
 lw_t_spawn stack --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
     --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" \
-    --gs.udp.listen 127.0.0.1:0 --tenancy.refresh-interval 1h start is gs
+    --gs.udp.listen 127.0.0.1:0 --gs.basic-station.listen 127.0.0.1:0 \
+    --tenancy.refresh-interval 1h start is gs
 STACK_PID=$LW_T_LAST_PID
 lw_t_wait_for "stack ready" 30 curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || {
     tail -30 "$LW_T_DIR/stack.log" >&2

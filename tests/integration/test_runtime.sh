@@ -110,7 +110,8 @@ lw_t_eq "clean stop logged" yes "$(grep -q 'msg=stopped' "$LW_T_DIR/stack.log" &
 lw_t_pg_down
 port=$(lw_t_free_port)
 lw_t_spawn late --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
-    --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" start all
+    --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" \
+    --gs.udp.listen 127.0.0.1:0 --gs.basic-station.listen 127.0.0.1:0 start all
 lw_t_wait_for "late stack listening" 30 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"
 r=$(lw_t_http GET "http://127.0.0.1:$port/readyz")
 lw_t_eq "/readyz 503 waiting for the database and the tenant registry" \
