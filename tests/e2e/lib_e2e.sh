@@ -34,9 +34,10 @@ lw_e2e_bus_bin() {
     echo "$d"
 }
 
-# True when `lwstack config --docs` knows configuration key $1.
+# True when `lwstack config --docs` knows configuration key $1. grep reads all of it: with -q
+# it would stop at the match and lwstack's SIGPIPE would fail the pipeline (pipefail).
 lw_e2e_has_key() {
-    "$LWSTACK_BIN" config --docs 2>/dev/null | grep -qF "| \`$1\` |"
+    "$LWSTACK_BIN" config --docs 2>/dev/null | grep -F "| \`$1\` |" >/dev/null
 }
 
 # lw_e2e_start [extra lwstack args...]: PostgreSQL, a broker, migrations and `lwstack start
