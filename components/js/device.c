@@ -369,7 +369,9 @@ static int col_value(dev_op_t *op, const col_t *c, const json_t *dev, char **out
     /* Walk "a.b.c" into the body; a missing part is the zero value (clears the field). */
     char path[64];
     snprintf(path, sizeof path, "%s", c->path);
-    for (char *tok = strtok(path, "."); tok != NULL && v != NULL; tok = strtok(NULL, "."))
+    char *save = NULL;
+    for (char *tok = strtok_r(path, ".", &save); tok != NULL && v != NULL;
+         tok = strtok_r(NULL, ".", &save))
         v = json_is_object(v) ? json_object_get(v, tok) : NULL;
     if (v != NULL && json_is_null(v))
         v = NULL;
