@@ -49,7 +49,8 @@ static void op_free(bi_op_t *op)
 
 static const char *type_name(const bi_op_t *op)
 {
-    return op->r.h.type == JS_BI_JOIN_REQ ? "JoinReq" : "AppSKeyReq";
+    static const char *const names[] = {"JoinReq", "AppSKeyReq", "HomeNSReq"};
+    return names[op->r.h.type];
 }
 
 /* Answers the op with body (reference taken), counts it and frees the op. */
@@ -428,6 +429,35 @@ static void app_s_key_selected(void *arg, const PGresult *res, const lw_err_t *e
     answer(op, body, JS_BI_SUCCESS);
 }
 
+/* ---- HomeNSReq: the device's home NetID (its net_id) ------------------------------------------
+ */
+
+static void home_ns_selected(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    bi_op_t *op = arg;
+    if (err != NULL) {
+        fail_db(op, err);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        fail(op, JS_BI_UNKNOWN_DEV_EUI, "the end device has no Join Server part");
+        return;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        /* As The Things Stack: a device without a NetID has no home network to name. */
+        fail(op, JS_BI_ACTIVATION_DISALLOWED, "the end device has no home NetID (net_id)");
+        return;
+    }
+    char net_id[7];
+    snprintf(net_id, sizeof net_id, "%.6s", PQgetvalue(res, 0, 0));
+    for (char *c = net_id; *c != '\0'; c++)
+        if (*c >= 'a' && *c <= 'f')
+            *c = (char)(*c - 32);
+    json_t *body = js_bi_answer(&op->r, JS_BI_SUCCESS, NULL);
+    json_object_set_new(body, "HNetID", json_string(net_id));
+    answer(op, body, JS_BI_SUCCESS);
+}
+
 /* ---- the request ------------------------------------------------------------------------- */
 
 static void looked_up(void *arg, const tn_device_ref_t *ref, const lw_err_t *err)
@@ -460,6 +490,18 @@ static void looked_up(void *arg, const tn_device_ref_t *ref, const lw_err_t *err
         if (lw_db_begin(js->db, join_began, op) != 0) {
             lw_err_t e;
             lw_err_set(&e, &lw_err_db_unavailable, "cannot begin");
+            fail_db(op, &e);
+        }
+        return;
+    }
+    if (op->r.h.type == JS_BI_HOME_NS_REQ) {
+        const char *p[2] = {ref->application_id, ref->device_id};
+        snprintf(op->sql, sizeof op->sql,
+                 "SELECT net_id FROM %s.js_devices WHERE application_id = $1 AND device_id = $2",
+                 op->sq);
+        if (lw_db_query(js->db, op->sql, 2, p, home_ns_selected, op) != 0) {
+            lw_err_t e;
+            lw_err_set(&e, &lw_err_db_unavailable, "cannot queue the query");
             fail_db(op, &e);
         }
         return;

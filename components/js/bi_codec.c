@@ -84,10 +84,12 @@ static int header_decode(const json_t *body, js_bi_header_t *h, js_bi_refusal_t 
         h->type = JS_BI_JOIN_REQ;
     } else if (strcmp(mt, "AppSKeyReq") == 0) {
         h->type = JS_BI_APP_S_KEY_REQ;
+    } else if (strcmp(mt, "HomeNSReq") == 0) {
+        h->type = JS_BI_HOME_NS_REQ;
     } else {
         /* Only a request type this JS answers can have an answer header. */
-        return refuse(why, false, "MalformedRequest", "`%s` must be JoinReq or AppSKeyReq",
-                      "MessageType");
+        return refuse(why, false, "MalformedRequest",
+                      "`%s` must be JoinReq, AppSKeyReq or HomeNSReq", "MessageType");
     }
     const char *pv = str_of(body, "ProtocolVersion");
     if (pv != NULL && strcmp(pv, "1.1") == 0)
@@ -194,6 +196,20 @@ static int app_s_key_req_decode(const json_t *body, js_bi_request_t *out, js_bi_
     return 0;
 }
 
+static int home_ns_req_decode(const json_t *body, js_bi_request_t *out, js_bi_refusal_t *why)
+{
+    const char *bad = js_bi_malformed(out->h.v11);
+    uint64_t v;
+    if (be_uint(out->h.sender_id, 3, &v) != 0)
+        return refuse(why, true, bad, "`%s` must be a NetID (3 bytes hex)", "SenderID");
+    out->net_id = (uint32_t)v;
+    if (be_uint(out->h.receiver_id, 8, &out->join_eui) != 0)
+        return refuse(why, true, bad, "`%s` must be a JoinEUI (8 bytes hex)", "ReceiverID");
+    if (be_uint(str_of(body, "DevEUI"), 8, &out->dev_eui) != 0)
+        return refuse(why, true, bad, "`%s` must be an EUI-64", "DevEUI");
+    return 0;
+}
+
 int js_bi_decode(const json_t *body, js_bi_request_t *out, js_bi_refusal_t *why)
 {
     memset(out, 0, sizeof *out);
@@ -202,8 +218,14 @@ int js_bi_decode(const json_t *body, js_bi_request_t *out, js_bi_refusal_t *why)
         return refuse(why, false, "MalformedRequest", "the body must be a JSON %s", "object");
     if (header_decode(body, &out->h, why) != 0)
         return -1;
-    return out->h.type == JS_BI_JOIN_REQ ? join_req_decode(body, out, why)
-                                         : app_s_key_req_decode(body, out, why);
+    switch (out->h.type) {
+    case JS_BI_JOIN_REQ:
+        return join_req_decode(body, out, why);
+    case JS_BI_HOME_NS_REQ:
+        return home_ns_req_decode(body, out, why);
+    default:
+        return app_s_key_req_decode(body, out, why);
+    }
 }
 
 /* An ID as the answer echoes it: hex IDs in uppercase, others as sent. */
@@ -232,11 +254,13 @@ static void set_hex(json_t *o, const char *key, const uint8_t *buf, size_t len)
 json_t *js_bi_answer(const js_bi_request_t *req, const char *result_code, const char *description)
 {
     const js_bi_header_t *h = &req->h;
-    bool join = h->type == JS_BI_JOIN_REQ;
+    /* Answers to a network server name it by its NetID (hex); an AS keeps its AS-ID. */
+    bool join = h->type != JS_BI_APP_S_KEY_REQ;
+    static const char *const answers[] = {"JoinAns", "AppSKeyAns", "HomeNSAns"};
     json_t *o = json_object();
     json_object_set_new(o, "ProtocolVersion", json_string(h->v11 ? "1.1" : "1.0"));
     json_object_set_new(o, "TransactionID", json_integer(h->transaction_id));
-    json_object_set_new(o, "MessageType", json_string(join ? "JoinAns" : "AppSKeyAns"));
+    json_object_set_new(o, "MessageType", json_string(answers[h->type]));
     json_object_set_new(o, "SenderID", id_echo(h->receiver_id, true));
     json_object_set_new(o, "ReceiverID", id_echo(h->sender_id, join));
     if (h->has_sender_nsid) {

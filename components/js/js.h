@@ -1,11 +1,11 @@
 /* components/js: the Join Server (DESIGN.md §2, issue 9 items 8 and 10).
  *
  * Serves LoRaWAN Backend Interfaces 1.0/1.1 JSON on its own listener (js.listen, default
- * :1886): JoinReq → JoinAns and AppSKeyReq → AppSKeyAns, with their error results, as The
- * Things Stack's interop server (any path, POST). The tenant of a request is found by its
- * JoinEUI/DevEUI (tenant/euis.h). Root keys are kept wrapped under js.key-encryption-key
- * (RFC 3394); DevNonce and JoinNonce are persisted in the transaction that produces the
- * JoinAns. Session keys leave wrapped under the KEKs of js.keks.<label>.
+ * :1886): JoinReq → JoinAns, AppSKeyReq → AppSKeyAns and HomeNSReq → HomeNSAns, with their
+ * error results, as The Things Stack's interop server (any path, POST). The tenant of a request is
+ * found by its JoinEUI/DevEUI (tenant/euis.h). Root keys are kept wrapped under
+ * js.key-encryption-key (RFC 3394); DevNonce and JoinNonce are persisted in the transaction that
+ * produces the JoinAns. Session keys leave wrapped under the KEKs of js.keks.<label>.
  *
  * On the API listener (tenant-scoped):
  *   GET|PUT|DELETE /api/v3/js/applications/{application_id}/devices/{device_id}

@@ -157,6 +157,7 @@ int js_key_unwrap(const uint8_t *kek, size_t kek_len, const uint8_t in[JS_WRAPPE
 typedef enum js_bi_type {
     JS_BI_JOIN_REQ = 0,
     JS_BI_APP_S_KEY_REQ,
+    JS_BI_HOME_NS_REQ,
 } js_bi_type_t;
 
 /* Tokens are opaque hex; Backend Interfaces gives no bound, this JS keeps 64 bytes. */
@@ -194,6 +195,7 @@ typedef struct js_bi_request {
     uint8_t rx_delay;
     bool has_cflist;
     uint8_t cflist[LORAWAN_CFLIST_LEN];
+    /* HomeNSReq: net_id, join_eui (ReceiverID), dev_eui */
     /* AppSKeyReq */
     uint8_t session_key_id[JS_BI_TOKEN_MAX];
     size_t session_key_id_len;

@@ -179,6 +179,13 @@ lw_t_eq "AppSKeyReq → AppSKeyAns with the session's AppSKey (in clear: no AS K
 ask=$(curl -sS -X POST "$bi" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"AppSKeyReq\",\"SenderID\":\"as.local\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${GLOBEX_DEV_EUI^^}\",\"SessionKeyID\":\"$SKID\"}")
 lw_t_eq "acme's SessionKeyID for globex's device → UnknownDevEUI" UnknownDevEUI "$(jq -r .Result.ResultCode <<<"$ask")"
 
+# ---- HomeNSReq: the device's home NetID ------------------------------------------------------------
+home() { curl -sS -X POST "$bi" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"HomeNSReq\",\"TransactionID\":3,\"SenderID\":\"000013\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${1^^}\"}"; }
+lw_t_eq "HomeNSReq for globex's device (net_id 000013) → HomeNSAns HNetID 000013" "HomeNSAns Success 000013" \
+    "$(home "$GLOBEX_DEV_EUI" | jq -r '[.MessageType, .Result.ResultCode, .HNetID] | join(" ")')"
+lw_t_eq "HomeNSReq for acme's device (no net_id) → ActivationDisallowed" ActivationDisallowed \
+    "$(home "$ACME_DEV_EUI" | jq -r .Result.ResultCode)"
+
 # ---- malformed requests: refused with a named result, never a crash ----------------------------
 r=$(lw_t_http POST "$bi" -d 'not json')
 lw_t_eq "not JSON → 400 MalformedRequest" "400 MalformedRequest" "${r%% *} $(body "$r" | jq -r .Result.ResultCode)"

@@ -138,6 +138,24 @@ static void test_js_bi_decode__app_s_key_req(void **state)
             true, "MalformedRequest", "SessionKeyID");
 }
 
+static void test_js_bi_decode__home_ns_req(void **state)
+{
+    (void)state;
+    assert_int_equal(decode("{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"HomeNSReq\","
+                            "\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0000000\","
+                            "\"DevEUI\":\"0102030405060708\"}"),
+                     0);
+    assert_int_equal(r.h.type, JS_BI_HOME_NS_REQ);
+    assert_int_equal(r.net_id, 0x13);
+    json_t *a = js_bi_answer(&r, JS_BI_SUCCESS, NULL);
+    assert_string_equal(json_string_value(json_object_get(a, "MessageType")), "HomeNSAns");
+    assert_string_equal(json_string_value(json_object_get(a, "ReceiverID")), "000013");
+    json_decref(a);
+    refused("{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"HomeNSReq\",\"SenderID\":"
+            "\"000013\",\"ReceiverID\":\"70B3D57ED0000000\"}",
+            true, "MalformedMessage", "DevEUI");
+}
+
 /* TTS's KeyEnvelope: KEKLabel and AESKey; the AESKey is the RFC 3394 wrap under the KEK. */
 static void test_js_bi_key_envelope__wrapped_and_clear(void **state)
 {
@@ -165,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_js_bi_decode__tts_join_req_11_nsid),
         cmocka_unit_test(test_js_bi_decode__refusals_name_the_field),
         cmocka_unit_test(test_js_bi_decode__app_s_key_req),
+        cmocka_unit_test(test_js_bi_decode__home_ns_req),
         cmocka_unit_test(test_js_bi_key_envelope__wrapped_and_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
