@@ -259,8 +259,14 @@ static void loc_on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *
         json_decref(locs);
         goto done;
     }
+    if (is->stopping) {
+        /* Not committed: the group's next owner applies it. */
+        json_decref(locs);
+        json_decref(ev);
+        return;
+    }
     tn_tenant_t t;
-    if (is->stopping || !tn_get(is->tn, tenant, &t) || !tn_state_active(t.state)) {
+    if (!tn_get(is->tn, tenant, &t) || !tn_state_active(t.state)) {
         json_decref(locs);
         goto drop;
     }
@@ -279,7 +285,8 @@ static void loc_on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *
     lw_db_quote_ident(t.schema, sq, sizeof sq);
     char sql[sizeof loc_sql + 2 * sizeof sq];
     snprintf(sql, sizeof sql, loc_sql, sq, sq);
-    char *text = json_dumps(locs, JSON_COMPACT);
+    /* 15 significant digits: 4.9041 stays 4.9041 (17 would store 4.9040999999999997). */
+    char *text = json_dumps(locs, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(locs);
     const char *p[3] = {gw, text, tenant};
     is_inflight_add(is, 1);
