@@ -45,6 +45,13 @@ static const lw_cfg_opt_t js_config[] = {
      .def = ":1886",
      .help = "Address of the LoRaWAN Backend Interfaces 1.0/1.1 listener (JoinReq, AppSKeyReq; "
              "POST on any path, as The Things Stack's interop server)."},
+    {.key = "js.tls.certificate",
+     .type = LW_CFG_STRING,
+     .help = "PEM certificate (chain) file; with js.tls.key set, js.listen serves Backend "
+             "Interfaces over HTTPS (external network servers) instead of plain HTTP."},
+    {.key = "js.tls.key",
+     .type = LW_CFG_STRING,
+     .help = "PEM private key file of js.tls.certificate (a path, not the key)."},
     {.key = "js.key-encryption-key",
      .type = LW_CFG_STRING,
      .flags = LW_CFG_SECRET,
@@ -233,8 +240,11 @@ static int js_init(lw_rt_t *rt, void **state, lw_err_t *err)
         .name = "interop",
         .listen = js->listen,
         .listen_key = "js.listen",
+        .tls_certificate = lw_config_str(cfg, "js.tls.certificate"),
+        .tls_key = lw_config_str(cfg, "js.tls.key"),
         .max_body_bytes = 32768, /* as The Things Stack's interop server */
     };
+    js->tls = opts.tls_certificate != NULL && opts.tls_certificate[0] != '\0';
     js->http = lw_http_new_opts(lw_rt_loop(rt), &opts, err);
     if (js->http == NULL) {
         js_free(js);
@@ -256,8 +266,9 @@ static int js_start(void *state, lw_err_t *err)
         return -1;
     char port[16];
     snprintf(port, sizeof port, "%d", lw_http_port(js->http));
-    lw_log(LW_LOG_INFO, "js", "join server started", "listen", js->listen, "port", port,
-           "root_keys_at_rest", js->has_root_kek ? "wrapped" : "unavailable", NULL);
+    lw_log(LW_LOG_INFO, "js", "join server started", "listen", js->listen, "port", port, "tls",
+           js->tls ? "true" : "false", "root_keys_at_rest",
+           js->has_root_kek ? "wrapped" : "unavailable", NULL);
     if (!js->has_root_kek)
         lw_log(LW_LOG_WARN, "js",
                "js.key-encryption-key is not set: devices with root keys cannot be stored", NULL);

@@ -256,6 +256,7 @@ typedef struct js {
     lw_api_env_t env;
     lw_http_t *http; /* the Backend Interfaces listener */
     char listen[128];
+    bool tls; /* js.tls.certificate set: HTTPS */
     /* js.key-encryption-key: root keys and stored AppSKeys at rest (has_root_kek false: none
      * set; devices with root keys cannot be written, joins fail with a named reason). */
     bool has_root_kek;

@@ -28,6 +28,7 @@ stack_args=(--js.listen "127.0.0.1:$jsport" --js.key-encryption-key "$ROOT_KEK"
 lw_t_stack stack "$port" "${stack_args[@]}"
 api="http://127.0.0.1:$port/api/v3"
 bi="http://127.0.0.1:$jsport/"
+curl_tls=()
 PASS='Secret-passw0rd'
 
 adm() { lw_t_adm "$@"; }
@@ -117,7 +118,7 @@ lw_t_eq "acme's AppKey unchanged by the refused write" "${ACME_APP_KEY^^}" \
 join_req() {
     local cf=""
     [ -n "${5:-}" ] && cf=",\"CFList\":\"$5\""
-    curl -sS -X POST "$bi" -H 'Content-Type: application/json' -H 'X-Request-ID: test' \
+    curl -sS "${curl_tls[@]}" -X POST "$bi" -H 'Content-Type: application/json' -H 'X-Request-ID: test' \
         -d "{\"ProtocolVersion\":\"$1\",\"TransactionID\":42,\"MessageType\":\"JoinReq\",\"SenderID\":\"000013\",\"SenderNSID\":\"70B3D57ED0000001\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"MACVersion\":\"$2\",\"PHYPayload\":\"$3\",\"DevEUI\":\"${4^^}\",\"DevAddr\":\"26011234\",\"DLSettings\":\"03\",\"RxDelay\":5$cf}"
 }
 phy=$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 1)
@@ -180,14 +181,14 @@ ask=$(curl -sS -X POST "$bi" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"
 lw_t_eq "acme's SessionKeyID for globex's device → UnknownDevEUI" UnknownDevEUI "$(jq -r .Result.ResultCode <<<"$ask")"
 
 # ---- HomeNSReq: the device's home NetID ------------------------------------------------------------
-home() { curl -sS -X POST "$bi" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"HomeNSReq\",\"TransactionID\":3,\"SenderID\":\"000013\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${1^^}\"}"; }
+home() { curl -sS "${curl_tls[@]}" -X POST "$bi" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"HomeNSReq\",\"TransactionID\":3,\"SenderID\":\"000013\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${1^^}\"}"; }
 lw_t_eq "HomeNSReq for globex's device (net_id 000013) → HomeNSAns HNetID 000013" "HomeNSAns Success 000013" \
     "$(home "$GLOBEX_DEV_EUI" | jq -r '[.MessageType, .Result.ResultCode, .HNetID] | join(" ")')"
 lw_t_eq "HomeNSReq for acme's device (no net_id) → ActivationDisallowed" ActivationDisallowed \
     "$(home "$ACME_DEV_EUI" | jq -r .Result.ResultCode)"
 
 # ---- malformed requests: refused with a named result, never a crash ----------------------------
-r=$(lw_t_http POST "$bi" -d 'not json')
+r=$(lw_t_http POST "$bi" "${curl_tls[@]}" -d 'not json')
 lw_t_eq "not JSON → 400 MalformedRequest" "400 MalformedRequest" "${r%% *} $(body "$r" | jq -r .Result.ResultCode)"
 r=$(lw_t_http POST "$bi" -d '{"ProtocolVersion":"1.0","MessageType":"JoinReq","SenderID":"000013","ReceiverID":"70B3D57ED0001234","MACVersion":"1.0.3","PHYPayload":"00","DevEUI":"0004A30B001C0530","DevAddr":"26011234","DLSettings":"03","RxDelay":1}')
 lw_t_eq "a 1-byte PHYPayload → 200 MalformedRequest naming PHYPayload" "200 MalformedRequest 1" \
@@ -198,7 +199,15 @@ lw_t_eq "unknown ProtocolVersion → InvalidProtocolVersion" "400 InvalidProtoco
 # ---- JoinNonce across a SIGKILL ---------------------------------------------------------------------
 kill -KILL "$LW_T_LAST_PID"
 wait "$LW_T_LAST_PID" 2>/dev/null || true
-lw_t_stack stack2 "$port" "${stack_args[@]}"
+# It comes back serving Backend Interfaces over HTTPS (js.tls.*), as for external NSes.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$LW_T_DIR/js-key.pem" -out "$LW_T_DIR/js-cert.pem" \
+    -days 2 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
+lw_t_stack stack2 "$port" "${stack_args[@]}" --js.tls.certificate "$LW_T_DIR/js-cert.pem" \
+    --js.tls.key "$LW_T_DIR/js-key.pem"
+bi="https://127.0.0.1:$jsport/"
+curl_tls=(--cacert "$LW_T_DIR/js-cert.pem")
+lw_t_eq "plain HTTP on the TLS listener gets no answer" "000" \
+    "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$jsport/" -d '{}' || true)"
 ans=$(join_req 1.0 1.0.3 "$phy" "$ACME_DEV_EUI")
 lw_t_eq "after SIGKILL and restart the used DevNonce is still refused" JoinReqFailed "$(jq -r .Result.ResultCode <<<"$ans")"
 phy2=$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 2)
