@@ -42,7 +42,7 @@ metric() {
         awk -v r="result=\"$1\"" '$1 ~ /^lwstack_is_gateway_locations_total/ && index($1, r) { print $2 }' | head -1
 }
 wait_metric() { lw_t_wait_for "locations $1 = $2" 20 bash -c "[ \"\$(curl -s http://127.0.0.1:$port/metrics | awk -v r='result=\"$1\"' '\$1 ~ /^lwstack_is_gateway_locations_total/ && index(\$1, r) { print \$2 }' | head -1)\" = '$2' ]"; }
-index_row() { lw_t_psql -c "SELECT latitude || ' ' || longitude || ' ' || altitude || ' ' || accuracy || ' ' || location_source || ' ' || antenna_gain FROM lw_control.gateways WHERE tenant_id = '$1' AND gateway_id = '$2'"; }
+index_row() { lw_t_psql -c "SELECT concat_ws(' ', latitude, longitude, altitude, accuracy, location_source, antenna_gain) FROM lw_control.gateways WHERE tenant_id = '$1' AND gateway_id = '$2'"; }
 
 status one gw1 '[{"latitude":52.25,"longitude":4.5,"altitude":12,"accuracy":7,"source":"SOURCE_REGISTRY"}]'
 wait_metric updated 1
@@ -91,6 +91,23 @@ status two gw1 '[{"latitude":-33.5,"longitude":151.25}]'
 lw_t_wait_for "two's location applied" 20 bash -c "[ \"\$(curl -s -H 'Authorization: TenantAdminKey $LW_T_ADMIN_KEY' -H 'X-Tenant-ID: two' '$api/gateways/gw1?field_mask=antennas' | jq -r '.antennas[0].location.latitude')\" = -33.5 ]"
 lw_t_eq "two's gw1 located" '[{"location":{"latitude":-33.5,"longitude":151.25,"source":"SOURCE_GPS"}}]' "$(antennas two gw1)"
 lw_t_eq "one's gw1 untouched by two's report" 41 "$(antennas one gw1 | jq -r '.[0].location.latitude')"
+# End to end: a Semtech UDP gateway's `stat` with its position, through the Gateway Server's
+# gs.status.receive, reaches the registry.
+drv="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/integration/gs/gs_driver"
+udp=$(sed -nE 's/.*semtech udp listening.* port=([0-9]+).*/\1/p' "$LW_T_DIR/stack.log" | head -1)
+if [ -x "$drv" ] && [ -n "$udp" ]; then
+    r=$(adm one POST /users/admin/gateways '{"gateway":{"ids":{"gateway_id":"gw3","eui":"58A0CBFFFE800003"},"frequency_plan_id":"EU_863_870_TTN","update_location_from_status":true}}')
+    lw_t_eq "one: gw3, a UDP gateway that follows its status" 200 "${r%% *}"
+    echo 'push 2 0d0e 58a0cbfffe800003 {"stat":{"time":"2026-12-01 12:00:00 GMT","lati":52.125,"long":4.875,"alti":17,"rxnb":1,"rxok":1,"rxfw":1,"ackr":100.0,"dwnb":0,"txnb":0}}' |
+        "$drv" udp --to "127.0.0.1:$udp" >"$LW_T_DIR/gw3.out" 2>"$LW_T_DIR/gw3.err"
+    lw_t_eq "the GS acknowledged the stat (PUSH_ACK)" 1 "$(grep -c '^recv 020d0e01$' "$LW_T_DIR/gw3.out")"
+    lw_t_wait_for "gw3's reported location applied" 20 bash -c "[ \"\$(curl -s -H 'Authorization: TenantAdminKey $LW_T_ADMIN_KEY' -H 'X-Tenant-ID: one' '$api/gateways/gw3?field_mask=antennas' | jq -r '.antennas[0].location.latitude')\" = 52.125 ]"
+    lw_t_eq "gw3 located from its stat" '[{"location":{"altitude":17,"latitude":52.125,"longitude":4.875,"source":"SOURCE_GPS"}}]' "$(antennas one gw3)"
+    lw_t_eq "gw3's index row (no antenna gain)" "52.125 4.875 17 0 SOURCE_GPS" "$(index_row one gw3)"
+else
+    echo "skip - end to end through the GS (no gs_driver or GS UDP listener)"
+fi
+
 r=$(curl -sf -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")
 lw_t_eq "the stack is alive" 200 "$r"
 
