@@ -11,7 +11,8 @@
 #     concurrent checks of one key make one request;
 #   - a revoked key loses access in the driver through lw.is.revocations while its answer is
 #     cached with a TTL of an hour; a narrowed key likewise; the other keys' answers stay;
-#   - a collaborator's changed or removed rights reach the driver the same way;
+#   - a collaborator's changed or removed rights reach the driver the same way, and a
+#     tenant's change of state drops its answers (lw.tenant);
 #   - an IS that cannot be reached is `unavailable`.
 # The IS's /rights endpoint itself is checked as The Things Stack answers it (anonymous and
 # unknown entities: no rights; a key of another entity: none).
@@ -219,6 +220,22 @@ lw_t_eq "removed collaborator: no rights in the driver" "403 no_application_righ
     "$(check "Bearer $CAROL" one application app1 RIGHT_APPLICATION_DEVICES_READ)"
 lw_t_eq "two untouched by one's collaborator changes" "200" \
     "$(n=$(asked asked); r=$(check "Bearer $TWO" two application app1 RIGHT_APPLICATION_INFO); [ "$(asked asked)" = "$n" ] && echo "${r%% *}")"
+
+# A tenant change (suspended, then approved again) drops the tenant's answers in the driver.
+# Anonymous checks tell the driver's view of the tenant without asking the IS.
+lw_t_eq "one's answer for the full key cached" "200" \
+    "$(r=$(check "Bearer $ALL" one application app1 RIGHT_APPLICATION_INFO); echo "${r%% *}")"
+r=$(lw_t_admin PUT "$api/tenants/one" -d '{"tenant":{"state":"STATE_SUSPENDED"},"field_mask":{"paths":["state"]}}')
+lw_t_eq "suspend one" 200 "${r%% *}"
+denied_within 10 "403 tenant_not_active" "" one application app1 RIGHT_APPLICATION_INFO
+r=$(lw_t_admin PUT "$api/tenants/one" -d '{"tenant":{"state":"STATE_APPROVED"},"field_mask":{"paths":["state"]}}')
+lw_t_eq "approve one again" 200 "${r%% *}"
+denied_within 10 "401 unauthenticated" "" one application app1 RIGHT_APPLICATION_INFO
+n=$(asked asked)
+lw_t_eq "after the tenant change the driver asks the IS again" "200 $((n + 1))" \
+    "$(r=$(check "Bearer $ALL" one application app1 RIGHT_APPLICATION_INFO); echo "${r%% *} $(asked asked)")"
+lw_t_eq "two's answer still cached" "200 $((n + 1))" \
+    "$(r=$(check "Bearer $TWO" two application app1 RIGHT_APPLICATION_INFO); echo "${r%% *} $(asked asked)")"
 
 # ---- an IS that cannot be reached ----------------------------------------------------------
 dead=$(lw_t_free_port)
