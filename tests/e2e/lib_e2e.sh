@@ -70,7 +70,9 @@ lw_e2e_prepare() {
             --js.keks.ns-dev "$E2E_NS_KEK" --js.keks.as-dev "$E2E_AS_KEK"
             --js.network-server-kek-label ns-dev)
     fi
-    lw_e2e_has_key ns.keks.ns-dev && args+=(--ns.keks.ns-dev "$E2E_NS_KEK")
+    # The NS reaches this JS on its free port, and unwraps the keys it sends (label ns-dev).
+    lw_e2e_has_key ns.join-server-uri && args+=(--ns.join-server-uri "http://127.0.0.1:$E2E_JS/")
+    lw_e2e_has_key 'ns.keks.*' && args+=(--ns.keks.ns-dev "$E2E_NS_KEK")
     E2E_ARGS=("${args[@]}")
 }
 
