@@ -12,7 +12,7 @@
 // payload and writes {"event":"uplink",...} to OUT; it answers a join-request with a
 // join-accept built and encrypted by lora-packet (RX1 at +5 s, or RX2 at +6 s), and a
 // confirmed uplink with an acknowledging downlink carrying FPort 1 "ok" (RX1 at +1 s, RX2 at
-// +2 s on 869.525 MHz SF9, or in the past with --answer late). TX_ACKs go to OUT as
+// +2 s on 869.525 MHz SF12, or in the past with --answer late). TX_ACKs go to OUT as
 // {"event":"tx_ack","error":...}.
 "use strict";
 
@@ -62,7 +62,7 @@ function txpkFor(rx, phy, rx1DelayS) {
   if (answer === "late") tmst = (rx.tmst - 1000) >>> 0;
   return {
     imme: false, tmst, rfch: 0, powe: 14, modu: "LORA", codr: "4/5", ipol: true,
-    freq: rx1 ? rx.freq : 869.525, datr: rx1 ? rx.datr : "SF9BW125",
+    freq: rx1 ? rx.freq : 869.525, datr: rx1 ? rx.datr : "SF12BW125", // RX2: the band's default
     size: phy.length, data: phy.toString("base64"),
   };
 }

@@ -9,7 +9,9 @@ lw_e2e_skip() {
 
 # The components this lwstack was built with (from `lwstack help`).
 lw_e2e_components() {
-    "$LWSTACK_BIN" help 2>&1 | sed -n 's/^components://p'
+    local h
+    h=$("$LWSTACK_BIN" help 2>&1 || true)
+    printf '%s\n' "$h" | sed -n 's/^components://p'
 }
 
 # lw_e2e_need COMPONENT WHAT...: skips unless lwstack has COMPONENT.
@@ -34,10 +36,12 @@ lw_e2e_bus_bin() {
     echo "$d"
 }
 
-# True when `lwstack config --docs` knows configuration key $1. grep reads all of it: with -q
-# it would stop at the match and lwstack's SIGPIPE would fail the pipeline (pipefail).
+# True when `lwstack config --docs` knows configuration key $1. The text is read whole (once):
+# a grep -q would stop at the match and lwstack's SIGPIPE would fail the pipeline (pipefail).
 lw_e2e_has_key() {
-    "$LWSTACK_BIN" config --docs 2>/dev/null | grep -F "| \`$1\` |" >/dev/null
+    [ -n "${E2E_DOCS:-}" ] || E2E_DOCS=$("$LWSTACK_BIN" config --docs 2>/dev/null || true)
+    case "$E2E_DOCS" in *"| \`$1\` |"*) return 0 ;; esac
+    return 1
 }
 
 # lw_e2e_start [extra lwstack args...]: PostgreSQL, a broker, migrations and `lwstack start
@@ -107,6 +111,19 @@ lw_e2e_sim() {
         --udp "127.0.0.1:$E2E_UDP" "$@"
 }
 
+# lw_e2e_sim_udp ARGS...: `lwstack simulate` against the stack's UDP port, no provisioning
+# (a run that continues from a keys file: --keys-file).
+lw_e2e_sim_udp() {
+    "$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" "$@"
+}
+
+# lw_e2e_session_key_id TENANT DEVICE_ID: the session_key_id of the device's latest uplink
+# result on lw.ns.up (what an AS copies into its downlinks).
+lw_e2e_session_key_id() {
+    lw_e2e_bus_select "._topic == \"ns.up\" and .uplink_message != null and .envelope.tenant_id == \"$1\" and .end_device_ids.device_id == \"$2\"" |
+        tail -1 | jq -r '.uplink_message.session_key_id // empty'
+}
+
 # lw_e2e_tap TOPICS: consumes the topics (comma-separated short names) from their
 # beginning into $LW_T_DIR/bus.jsonl (one JSON line per message, e2e_bus.c).
 lw_e2e_tap() {
@@ -133,9 +150,11 @@ lw_e2e_need_data_path() {
 
 # lw_e2e_wait_bus N JQ_FILTER SECONDS: waits until the tap holds at least N messages the
 # filter selects.
+# Never fails: a wait that times out says so, and the checks after it report what is missing.
 lw_e2e_wait_bus() {
     lw_t_wait_for "$1 bus message(s) matching $2" "$3" \
-        bash -c '[ "$(jq -c "select($2)" "$3" 2>/dev/null | wc -l)" -ge "$1" ]' _ "$1" "$2" "$LW_T_DIR/bus.jsonl"
+        bash -c '[ "$(jq -c "select($2)" "$3" 2>/dev/null | wc -l)" -ge "$1" ]' _ "$1" "$2" "$LW_T_DIR/bus.jsonl" ||
+        true
 }
 
 # lw_e2e_bus_count JQ_FILTER: how many tapped messages the filter selects.
@@ -147,19 +166,27 @@ lw_e2e_bus_count() {
 # FCnt and FPort, before the MIC. jq: phy | frm.
 E2E_JQ_FRM='def frm: .[18:(length - 8)];'
 
-# lw_e2e_as_down TENANT APP DEVICE F_CNT PLAIN_HEX KEYS_LINE [e2e_bus options]: pushes one
-# downlink on lw.as.down (FPort 2 unless given), its payload encrypted with the device's
-# AppSKey for F_CNT as the AS would.
+# lw_e2e_as_down TENANT APP KEYS_LINE PLAIN_HEX [e2e_bus options]: pushes one downlink on
+# lw.as.down for the device of KEYS_LINE (a --keys-out line) as the AS would: FPort 2, the
+# payload encrypted with its AppSKey for the FCnt the NS will use next (as last told by an
+# invalidation), the session_key_id of its latest uplink result. Extra options go to
+# e2e_bus (--operation replace after an invalidation).
 lw_e2e_as_down() {
-    local t=$1 app=$2 dev=$3 fcnt=$4 plain=$5 keys=$6; shift 6
+    local t=$1 app=$2 keys=$3 plain=$4; shift 4
+    local dev="sim-$(jq -r .dev_eui <<<"$keys")"
+    local skid; skid=$(lw_e2e_session_key_id "$t" "$dev")
     "$(lw_e2e_bus_bin)" as-down --brokers "$LW_T_BROKERS" --tenant "$t" --app "$app" --dev "$dev" \
-        --f-port 2 --f-cnt "$fcnt" --plain "$plain" --app-s-key "$(jq -r .app_s_key <<<"$keys")" \
-        --dev-addr "$(jq -r .dev_addr <<<"$keys")" "$@" >/dev/null
+        --f-port 2 --f-cnt "$(lw_e2e_next_f_cnt_down "$t" "$dev")" --plain "$plain" \
+        --app-s-key "$(jq -r .app_s_key <<<"$keys")" --dev-addr "$(jq -r .dev_addr <<<"$keys")" \
+        ${skid:+--session-key-id "$skid"} "$@" >/dev/null
 }
 
-# lw_e2e_next_f_cnt_down EVENTS DEV_EUI: the FCnt the device's next downlink will have (the
-# last one it received + 1, 0 before any), from a simulator's --events file.
+# lw_e2e_next_f_cnt_down TENANT DEVICE_ID: the FCnt the Network Server will give the
+# device's next application downlink, as an AS learns it: last_f_cnt_down + 1 of the latest
+# downlink_queue_invalidated result on lw.ns.up, else 0.
 lw_e2e_next_f_cnt_down() {
-    jq -r "select(.event == \"downlink\" and .result == \"ok\" and .dev_eui == \"$2\" and .f_cnt != null) | .f_cnt" "$1" |
-        sort -n | tail -1 | awk 'END { print ($0 == "" ? 0 : $0 + 1) }'
+    local last
+    last=$(lw_e2e_bus_select "._topic == \"ns.up\" and .downlink_queue_invalidated != null and .envelope.tenant_id == \"$1\" and .end_device_ids.device_id == \"$2\"" |
+        tail -1 | jq -r '.downlink_queue_invalidated.last_f_cnt_down // empty')
+    [ -n "$last" ] && echo $((last + 1)) || echo 0
 }

@@ -64,8 +64,8 @@ lw_t_eq "each gateway sent a stat" 6 "$(ev net1.jsonl stat | wc -l)"
 fake net2 rx2 "$LW_T_DIR/north.keys"
 sim --seed north --devices 1 --rate 20 --uplinks-per-device 1 --duration 0 --confirmed \
     --udp "127.0.0.1:$FAKE_PORT" --json --events "$LW_T_DIR/rx2.ev" >"$LW_T_DIR/rx2.json"
-lw_t_eq "RX2: one downlink in RX2 on 869.525 MHz DR3 (the plan's RX2), acknowledged" \
-    "rx2 2000000 869525000 3 true ok" \
+lw_t_eq "RX2: one downlink in RX2 on 869.525 MHz DR0 (the band's RX2 an ABP device starts with), acknowledged" \
+    "rx2 2000000 869525000 0 true ok" \
     "$(ev rx2.ev downlink | jq -r '"\(.window) \(.delay_us) \(.freq_hz) \(.dr) \(.radio_ok) \(.result)"')"
 fake net3 late "$LW_T_DIR/north.keys"
 sim --seed north --devices 1 --rate 20 --uplinks-per-device 1 --duration 0 --confirmed \

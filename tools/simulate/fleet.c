@@ -135,6 +135,35 @@ static int get_u64(json_t *o, const char *name, uint64_t *out, size_t bytes, cha
     return 0;
 }
 
+/* An optional unsigned integer field 0..max into *out. */
+static int get_uint(json_t *o, const char *name, uint64_t max, uint64_t *out, bool *found,
+                    char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, name);
+    *found = v != NULL;
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
+        snprintf(err, errlen, "`%s` must be an integer 0..%llu", name, (unsigned long long)max);
+        return -1;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_flag(json_t *o, const char *name, bool *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, name);
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v)) {
+        snprintf(err, errlen, "`%s` must be true or false", name);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
 int sim_fleet_parse_line(const char *line, sim_dev_t *d, char *err, size_t errlen)
 {
     json_error_t jerr;
@@ -151,63 +180,103 @@ int sim_fleet_parse_line(const char *line, sim_dev_t *d, char *err, size_t errle
         goto out;
     }
     uint64_t addr = d->dev_addr;
-    bool found;
+    bool app_key, nwk_key, nwk_s_key, f_key;
     if (get_u64(o, "dev_eui", &d->dev_eui, 8, err, errlen) != 0 ||
         get_u64(o, "join_eui", &d->join_eui, 8, err, errlen) != 0 ||
-        get_u64(o, "dev_addr", &addr, 4, err, errlen) != 0)
+        get_u64(o, "dev_addr", &addr, 4, err, errlen) != 0 ||
+        get_hex(o, "app_key", d->app_key, 16, &app_key, err, errlen) != 0 ||
+        get_hex(o, "nwk_key", d->nwk_key, 16, &nwk_key, err, errlen) != 0 ||
+        get_hex(o, "nwk_s_key", d->f_nwk_s_int_key, 16, &nwk_s_key, err, errlen) != 0 ||
+        get_hex(o, "f_nwk_s_int_key", d->f_nwk_s_int_key, 16, &f_key, err, errlen) != 0)
         goto out;
     d->dev_addr = (uint32_t)addr;
-    if (get_hex(o, "app_key", d->app_key, 16, &found, err, errlen) != 0)
-        goto out;
-    if (found && d->version != SIM_MAC_1_1)
+    if (app_key && !nwk_key && d->version != SIM_MAC_1_1)
         memcpy(d->nwk_key, d->app_key, 16);
-    if (get_hex(o, "nwk_key", d->nwk_key, 16, &found, err, errlen) != 0)
-        goto out;
-    if (found || json_object_get(o, "app_key") != NULL)
-        d->otaa = true;
-    if (get_hex(o, "nwk_s_key", d->f_nwk_s_int_key, 16, &found, err, errlen) != 0)
-        goto out;
-    if (found) {
+    /* OTAA when it has root keys (a joined OTAA device also has a session), unless the line
+     * says "activation". */
+    d->otaa = app_key || nwk_key;
+    v = json_object_get(o, "activation");
+    if (v != NULL) {
+        const char *a = json_string_value(v);
+        if (a == NULL || (strcmp(a, "otaa") != 0 && strcmp(a, "abp") != 0)) {
+            snprintf(err, errlen, "`activation` must be \"otaa\" or \"abp\"");
+            goto out;
+        }
+        d->otaa = strcmp(a, "otaa") == 0;
+    }
+    if (nwk_s_key) {
         memcpy(d->s_nwk_s_int_key, d->f_nwk_s_int_key, 16);
         memcpy(d->nwk_s_enc_key, d->f_nwk_s_int_key, 16);
-        d->otaa = false;
         d->active = true;
         d->opt_neg = false;
     }
-    if (get_hex(o, "f_nwk_s_int_key", d->f_nwk_s_int_key, 16, &found, err, errlen) != 0)
-        goto out;
-    if (found) {
-        bool s, e;
-        if (get_hex(o, "s_nwk_s_int_key", d->s_nwk_s_int_key, 16, &s, err, errlen) != 0 ||
-            get_hex(o, "nwk_s_enc_key", d->nwk_s_enc_key, 16, &e, err, errlen) != 0)
+    if (f_key) {
+        bool sk, ek;
+        if (get_hex(o, "s_nwk_s_int_key", d->s_nwk_s_int_key, 16, &sk, err, errlen) != 0 ||
+            get_hex(o, "nwk_s_enc_key", d->nwk_s_enc_key, 16, &ek, err, errlen) != 0)
             goto out;
-        if (!s || !e) {
+        if (!sk || !ek) {
             snprintf(err, errlen, "`f_nwk_s_int_key` needs `s_nwk_s_int_key` and `nwk_s_enc_key`");
             goto out;
         }
-        d->otaa = false;
         d->active = true;
         d->opt_neg = true;
-        d->reset_ind = true;
+        d->reset_ind = !d->otaa; /* LoRaWAN 1.1 §5.1: an ABP device's ResetInd */
     }
+    bool found;
     if (get_hex(o, "app_s_key", d->app_s_key, 16, &found, err, errlen) != 0)
         goto out;
-    v = json_object_get(o, "f_cnt_up");
-    if (v != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            json_integer_value(v) > (json_int_t)UINT32_MAX) {
-            snprintf(err, errlen, "`f_cnt_up` must be an integer 0..4294967295");
+    /* The session's state, as --keys-out writes it at the end of a run. */
+    struct {
+        const char *name;
+        uint64_t max;
+        void *dst;
+        int size;
+        bool *has;
+    } ints[] = {
+        {"f_cnt_up", UINT32_MAX, &d->f_cnt_up, 4, NULL},
+        {"dev_nonce", 65535, &d->dev_nonce, 2, NULL},
+        {"n_f_cnt_down", UINT32_MAX, &d->n_f_cnt_down, 4, &d->has_n_f_cnt_down},
+        {"a_f_cnt_down", UINT32_MAX, &d->a_f_cnt_down, 4, &d->has_a_f_cnt_down},
+        {"rx1_delay", 15, &d->rx1_delay_s, 1, NULL},
+        {"rx1_dr_offset", 7, &d->rx1_dr_offset, 1, NULL},
+        {"rx2_dr", 15, &d->rx2_dr, 1, NULL},
+        {"rx2_freq_hz", UINT32_MAX, &d->rx2_freq_hz, 4, NULL},
+        {"dr", 15, &d->dr, 1, NULL},
+        {"tx_power", 15, &d->tx_power, 1, NULL},
+        {"nb_trans", 15, &d->nb_trans, 1, NULL},
+        {"ack_f_cnt_down", UINT32_MAX, &d->ack_f_cnt_down, 4, NULL},
+        {"last_conf_f_cnt_up", UINT32_MAX, &d->last_conf_f_cnt_up, 4, NULL},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        uint64_t x = 0;
+        if (get_uint(o, ints[i].name, ints[i].max, &x, &found, err, errlen) != 0)
             goto out;
-        }
-        d->f_cnt_up = (uint32_t)json_integer_value(v);
+        if (!found)
+            continue;
+        if (ints[i].size == 4)
+            *(uint32_t *)ints[i].dst = (uint32_t)x;
+        else if (ints[i].size == 2)
+            *(uint16_t *)ints[i].dst = (uint16_t)x;
+        else
+            *(uint8_t *)ints[i].dst = (uint8_t)x;
+        if (ints[i].has != NULL)
+            *ints[i].has = true;
     }
-    v = json_object_get(o, "dev_nonce");
+    if (get_flag(o, "ack_next", &d->ack_next, err, errlen) != 0 ||
+        get_flag(o, "rekey_ind", &d->rekey_ind, err, errlen) != 0 ||
+        get_flag(o, "reset_ind", &d->reset_ind, err, errlen) != 0)
+        goto out;
+    v = json_object_get(o, "mac_out");
     if (v != NULL) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65535) {
-            snprintf(err, errlen, "`dev_nonce` must be an integer 0..65535");
+        size_t n = 0;
+        const char *h = json_string_value(v);
+        if (h == NULL || strlen(h) > 2 * LORAWAN_FOPTS_MAX_LEN ||
+            lorawan_hex_decode(h, strlen(h), d->mac_out, sizeof d->mac_out, &n) != 0) {
+            snprintf(err, errlen, "`mac_out` must be hex, at most 15 bytes");
             goto out;
         }
-        d->dev_nonce = (uint16_t)json_integer_value(v);
+        d->mac_out_len = (uint8_t)n;
     }
     if (!d->otaa && !d->active) {
         snprintf(err, errlen, "a device needs `app_key` (OTAA) or session keys (ABP)");
@@ -224,8 +293,9 @@ json_t *sim_fleet_line(const sim_dev_t *d)
     char deveui[17], joineui[17], hex[33];
     sim_eui_hex(d->dev_eui, deveui);
     sim_eui_hex(d->join_eui, joineui);
-    json_t *o = json_pack("{sssssssI}", "dev_eui", deveui, "join_eui", joineui, "lorawan_version",
-                          sim_versions_name(d->version), "dev_nonce", (json_int_t)d->dev_nonce);
+    json_t *o = json_pack("{sssssssssI}", "dev_eui", deveui, "join_eui", joineui, "lorawan_version",
+                          sim_versions_name(d->version), "activation", d->otaa ? "otaa" : "abp",
+                          "dev_nonce", (json_int_t)d->dev_nonce);
     if (d->otaa) {
         sim_hex16(d->app_key, hex);
         json_object_set_new(o, "app_key", json_string(hex));
@@ -233,8 +303,9 @@ json_t *sim_fleet_line(const sim_dev_t *d)
             sim_hex16(d->nwk_key, hex);
             json_object_set_new(o, "nwk_key", json_string(hex));
         }
-        return o;
     }
+    if (!d->active)
+        return o;
     char addr[9];
     snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
     json_object_set_new(o, "dev_addr", json_string(addr));
@@ -252,6 +323,25 @@ json_t *sim_fleet_line(const sim_dev_t *d)
     sim_hex16(d->app_s_key, hex);
     json_object_set_new(o, "app_s_key", json_string(hex));
     json_object_set_new(o, "f_cnt_up", json_integer(d->f_cnt_up));
+    if (d->has_n_f_cnt_down)
+        json_object_set_new(o, "n_f_cnt_down", json_integer(d->n_f_cnt_down));
+    if (d->has_a_f_cnt_down)
+        json_object_set_new(o, "a_f_cnt_down", json_integer(d->a_f_cnt_down));
+    json_object_set_new(o, "rx1_delay", json_integer(d->rx1_delay_s));
+    json_object_set_new(o, "rx1_dr_offset", json_integer(d->rx1_dr_offset));
+    json_object_set_new(o, "rx2_dr", json_integer(d->rx2_dr));
+    json_object_set_new(o, "rx2_freq_hz", json_integer(d->rx2_freq_hz));
+    json_object_set_new(o, "dr", json_integer(d->dr));
+    json_object_set_new(o, "tx_power", json_integer(d->tx_power));
+    json_object_set_new(o, "nb_trans", json_integer(d->nb_trans));
+    json_object_set_new(o, "ack_next", json_boolean(d->ack_next));
+    json_object_set_new(o, "ack_f_cnt_down", json_integer(d->ack_f_cnt_down));
+    json_object_set_new(o, "last_conf_f_cnt_up", json_integer(d->last_conf_f_cnt_up));
+    json_object_set_new(o, "rekey_ind", json_boolean(d->rekey_ind));
+    json_object_set_new(o, "reset_ind", json_boolean(d->reset_ind));
+    char mac[2 * LORAWAN_FOPTS_MAX_LEN + 1];
+    (void)lorawan_hex_encode(d->mac_out, d->mac_out_len, mac, sizeof mac);
+    json_object_set_new(o, "mac_out", json_string(mac));
     return o;
 }
 

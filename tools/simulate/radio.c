@@ -13,6 +13,8 @@ int sim_radio_init(sim_radio_t *r, const char *fp_id, lorawan_rp_rev_t rev)
     r->band = lorawan_band_get(r->fp->band);
     r->rev = rev;
     r->rx2 = r->fp->rx2;
+    if (lorawan_band_rx2_default(r->band, rev, &r->rx2_band) != 0)
+        r->rx2_band = r->rx2;
     unsigned n_band = lorawan_band_uplink_channel_count(r->band, rev);
     if (lorawan_band_dynamic_channels(r->band)) {
         /* The join channels every device knows before a CFList or NewChannelReq. */

@@ -95,8 +95,8 @@ typedef struct sim_dev {
     uint8_t link_check_margin, link_check_gw_cnt;
 } sim_dev_t;
 
-/* Session parameters of an ABP device (or defaults before a join): RX1 delay 1 s, the plan's
- * RX2, offset 0. rx2_* come from sim_radio_t. */
+/* Session parameters of an ABP device (or defaults before a join): the RX1 delay given, the
+ * band's default RX2 (sim_radio_t.rx2_band), offset 0. */
 void sim_dev_session_defaults(sim_dev_t *d, uint8_t rx1_delay_s, uint32_t rx2_freq_hz,
                               uint8_t rx2_dr);
 
@@ -178,7 +178,9 @@ typedef struct sim_radio {
     lorawan_rp_rev_t rev;
     sim_channel_t channels[LORAWAN_FP_MAX_UPLINK]; /* 125 kHz uplink channels in use */
     size_t n_channels;
-    lorawan_rx2_t rx2; /* the plan's */
+    lorawan_rx2_t rx2;      /* the plan's (what the network configures) */
+    lorawan_rx2_t rx2_band; /* the band's default: what a device uses until told otherwise
+                               (before a join-accept's DLSettings or RXParamSetupReq) */
 } sim_radio_t;
 
 /* The uplink channels a device uses with frequency plan fp_id: a band with a CFList of

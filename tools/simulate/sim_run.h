@@ -15,6 +15,7 @@ typedef struct sim_opts {
     uint32_t n_gateways, n_devices, copies;
     double rate;                 /* device uplinks (and join-requests) per second, all devices */
     double duration_s;           /* sending time; 0: until every device sent uplinks_per_device */
+    double max_duration_s;       /* with duration_s 0: the longest sending time */
     double drain_s;              /* listening after the last uplink; < 0: automatic */
     uint32_t uplinks_per_device; /* 0: no limit */
     const char *udp;             /* HOST:PORT of the Gateway Server */

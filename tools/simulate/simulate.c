@@ -207,6 +207,9 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
         } else if (FLAG("--duration")) {
             if (!parse_double(TAKE(), 0, &o->duration_s))
                 return bad(a, "seconds, 0 or more");
+        } else if (FLAG("--max-duration")) {
+            if (!parse_double(TAKE(), 0.001, &o->max_duration_s))
+                return bad(a, "seconds above 0");
         } else if (FLAG("--drain")) {
             if (!parse_double(TAKE(), 0, &o->drain_s))
                 return bad(a, "seconds, 0 or more");
@@ -345,6 +348,10 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
         return bad("--udp", "HOST:PORT of the Gateway Server is required");
     if (o->duration_s == 0 && o->uplinks_per_device == 0)
         return bad("--duration", "0 needs --uplinks-per-device");
+    /* Devices that never join (or a stack that never answers) must not keep a
+     * --duration 0 run going for ever. */
+    if (o->duration_s == 0 && o->max_duration_s == 0)
+        o->max_duration_s = 60 + 3 * (double)o->n_devices * (double)o->uplinks_per_device / o->rate;
     return 0;
 }
 
@@ -689,8 +696,8 @@ static void on_pull_resp(sim_t *s, sim_gw_t *g, const sim_udp_msg_t *m)
                 sim_radio_rx1(&s->radio, &s->radio.channels[rec->ch], rec->dr,
                               join_accept ? 0 : d->rx1_dr_offset, &want_freq, &want_dr) == 0;
         } else if (win == SIM_WIN_RX2 || win == SIM_WIN_IMMEDIATE) {
-            want_freq = join_accept ? s->radio.rx2.freq_hz : d->rx2_freq_hz;
-            want_dr = join_accept ? s->radio.rx2.dr : d->rx2_dr;
+            want_freq = join_accept ? s->radio.rx2_band.freq_hz : d->rx2_freq_hz;
+            want_dr = join_accept ? s->radio.rx2_band.dr : d->rx2_dr;
             checkable = true;
         }
         if (checkable) {
@@ -858,7 +865,7 @@ static void on_tick(uv_timer_t *t)
         bool all_done = s->o.uplinks_per_device > 0;
         for (uint32_t i = 0; all_done && i < s->o.n_devices; i++)
             all_done = dev_done(s, i);
-        if (all_done || (s->o.duration_s > 0 && now >= s->stop_sending_us)) {
+        if (all_done || now >= s->stop_sending_us) {
             s->sending = false;
             s->send_end_us = now;
             double drain = s->o.drain_s;
@@ -881,7 +888,9 @@ static void on_start(uv_timer_t *t)
 {
     sim_t *s = t->data;
     s->start_us = sim_now_us(s);
-    s->stop_sending_us = s->start_us + (uint64_t)(s->o.duration_s * 1e6);
+    s->stop_sending_us =
+        s->start_us +
+        (uint64_t)((s->o.duration_s > 0 ? s->o.duration_s : s->o.max_duration_s) * 1e6);
     s->sending = true;
     uv_timer_start(&s->tick, on_tick, 1, 1);
 }
@@ -1022,7 +1031,7 @@ static void summary_text(sim_t *s, double elapsed_s)
            (unsigned long long)c->malformed, (unsigned long long)c->send_failed);
 }
 
-static int load_keys_file(sim_t *s)
+static int load_keys_file(sim_t *s, uint8_t dr)
 {
     FILE *f = fopen(s->o.keys_file, "r");
     if (f == NULL) {
@@ -1043,6 +1052,9 @@ static int load_keys_file(sim_t *s)
         d->version = s->o.fleet.version;
         d->dev_nonce = s->o.fleet.dev_nonce_start;
         d->f_cnt_up = s->o.fleet.f_cnt_start;
+        sim_dev_session_defaults(d, s->o.rx1_delay_s, s->radio.rx2_band.freq_hz,
+                                 s->radio.rx2_band.dr);
+        d->dr = dr;
         char err[160];
         if (sim_fleet_parse_line(line, d, err, sizeof err) != 0) {
             fprintf(stderr, "simulate: %s:%u: %s\n", s->o.keys_file, lineno, err);
@@ -1116,16 +1128,17 @@ int lw_simulate_main(lw_config_t *cfg, int argc, char **argv)
 
     /* The fleet. */
     if (s->o.keys_file != NULL) {
-        if (load_keys_file(s) != 0)
+        if (load_keys_file(s, dr) != 0)
             goto out;
     } else {
         s->devs = lw_calloc(s->o.n_devices, sizeof s->devs[0]);
         for (uint32_t i = 0; i < s->o.n_devices; i++)
             sim_fleet_device(&s->o.fleet, i, &s->devs[i]);
     }
-    for (uint32_t i = 0; i < s->o.n_devices; i++) {
-        sim_dev_session_defaults(&s->devs[i], s->o.rx1_delay_s, s->radio.rx2.freq_hz,
-                                 s->radio.rx2.dr);
+    /* A keys file's devices got these before their line (which may say otherwise). */
+    for (uint32_t i = 0; s->o.keys_file == NULL && i < s->o.n_devices; i++) {
+        sim_dev_session_defaults(&s->devs[i], s->o.rx1_delay_s, s->radio.rx2_band.freq_hz,
+                                 s->radio.rx2_band.dr);
         s->devs[i].dr = dr;
     }
     s->gws = lw_calloc(s->o.n_gateways, sizeof s->gws[0]);
@@ -1232,7 +1245,9 @@ int lw_simulate_main(lw_config_t *cfg, int argc, char **argv)
         summary_text(s, elapsed);
     }
     fflush(stdout);
-    rc = 0;
+    /* The keys file again, with each device's state at the end (counters, RX settings, MAC
+     * answers still due): --keys-file continues from there, as a device does after a pause. */
+    rc = s->o.keys_out != NULL && write_keys(s) != 0 ? 1 : 0;
 out:
     if (s->gws != NULL)
         for (uint32_t g = 0; g < s->o.n_gateways; g++)

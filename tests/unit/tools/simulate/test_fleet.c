@@ -174,12 +174,75 @@ static void test_sim_prov_device__tts_requests(void **state)
     json_decref(r[0].body);
 }
 
+/* --keys-out at the end of a run and --keys-file: a joined 1.1 device keeps its session. */
+static void test_sim_fleet_line__state_round_trip(void **state)
+{
+    (void)state;
+    sim_fleet_opts_t o = {.seed = "rt", .version = SIM_MAC_1_1, .otaa = true};
+    sim_dev_t d, e;
+    sim_fleet_device(&o, 3, &d);
+    d.active = true;
+    d.opt_neg = true;
+    d.dev_addr = 0x01020304;
+    memset(d.f_nwk_s_int_key, 1, 16);
+    memset(d.s_nwk_s_int_key, 2, 16);
+    memset(d.nwk_s_enc_key, 3, 16);
+    memset(d.app_s_key, 4, 16);
+    d.f_cnt_up = 70000;
+    d.a_f_cnt_down = 5;
+    d.has_a_f_cnt_down = true;
+    d.rx1_delay_s = 5;
+    d.rx2_dr = 3;
+    d.rx2_freq_hz = 869525000;
+    d.dr = 2;
+    d.nb_trans = 1;
+    d.rekey_ind = true;
+    d.mac_out[0] = 0x03;
+    d.mac_out[1] = 0x07;
+    d.mac_out_len = 2;
+    d.dev_nonce = 9;
+    json_t *line = sim_fleet_line(&d);
+    char *txt = json_dumps(line, JSON_COMPACT);
+    json_decref(line);
+    memset(&e, 0, sizeof e);
+    char err[160];
+    assert_int_equal(sim_fleet_parse_line(txt, &e, err, sizeof err), 0);
+    free(txt);
+    assert_true(e.otaa && e.active && e.opt_neg);
+    assert_false(e.reset_ind);
+    assert_true(e.dev_eui == d.dev_eui && e.join_eui == d.join_eui);
+    assert_int_equal(e.dev_addr, d.dev_addr);
+    assert_memory_equal(e.app_key, d.app_key, 16);
+    assert_memory_equal(e.nwk_key, d.nwk_key, 16);
+    assert_memory_equal(e.s_nwk_s_int_key, d.s_nwk_s_int_key, 16);
+    assert_memory_equal(e.nwk_s_enc_key, d.nwk_s_enc_key, 16);
+    assert_memory_equal(e.app_s_key, d.app_s_key, 16);
+    assert_int_equal(e.f_cnt_up, 70000);
+    assert_true(e.has_a_f_cnt_down);
+    assert_false(e.has_n_f_cnt_down);
+    assert_int_equal(e.a_f_cnt_down, 5);
+    assert_int_equal(e.rx1_delay_s, 5);
+    assert_int_equal(e.rx2_dr, 3);
+    assert_int_equal(e.rx2_freq_hz, 869525000);
+    assert_int_equal(e.dr, 2);
+    assert_true(e.rekey_ind);
+    assert_int_equal(e.mac_out_len, 2);
+    assert_memory_equal(e.mac_out, d.mac_out, 2);
+    assert_int_equal(e.dev_nonce, 9);
+    assert_int_equal(sim_fleet_parse_line("{\"app_key\":\"000102030405060708090a0b0c0d0e0f\","
+                                          "\"rx1_delay\":16}",
+                                          &e, err, sizeof err),
+                     -1);
+    assert_string_equal(err, "`rx1_delay` must be an integer 0..15");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_fleet_device__deterministic),
         cmocka_unit_test(test_sim_fleet_parse_line__abp_and_errors),
         cmocka_unit_test(test_sim_prov_device__tts_requests),
+        cmocka_unit_test(test_sim_fleet_line__state_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

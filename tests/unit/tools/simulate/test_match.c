@@ -91,6 +91,8 @@ static void test_sim_radio__eu868_and_us915_fsb2(void **state)
     assert_int_equal(r.channels[2].freq_hz, 868500000);
     assert_int_equal(r.rx2.freq_hz, 869525000);
     assert_int_equal(r.rx2.dr, 3);
+    assert_int_equal(r.rx2_band.freq_hz, 869525000);
+    assert_int_equal(r.rx2_band.dr, 0);
     assert_int_equal(sim_radio_default_dr(&r), 5);
     uint32_t f = 0;
     uint8_t dr = 0;
