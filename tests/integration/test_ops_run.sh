@@ -68,7 +68,7 @@ trap 'ops_cleanup; lw_t_cleanup' EXIT
 ops_run() {
     local name=$1 clone=$2 port=$3 end
     LWSTACK_BIN="$LWSTACK_BIN" LWSTACK_HTTP_LISTEN="127.0.0.1:$port" LWSTACK_GS_UDP_LISTEN=127.0.0.1:0 \
-        LWSTACK_GS_BASIC_STATION_LISTEN=127.0.0.1:0 \
+        LWSTACK_GS_BASIC_STATION_LISTEN=127.0.0.1:0 LWSTACK_GS_BASIC_STATION_LISTEN_TLS=127.0.0.1:0 \
         setsid env --default-signal=INT "$clone/ops/run" >"$LW_T_DIR/$name.log" 2>&1 &
     OPS_PID=$!
     end=$(($(date +%s) + 120))
