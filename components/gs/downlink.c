@@ -585,7 +585,7 @@ static void down_handle(gs_t *gs, gs_gw_t *gw, const Lw__Msg__GsDown *d)
     tx->frequency_hz = res.freq_hz;
     const gs_sched_window_t *w = res.window == 1 ? &rx1 : &rx2;
     tx_dr_of(w, res.window == 1 ? d->rx1 : d->rx2, tx);
-    tx->tx_power_dbm = (float)res.eirp_cdbm / 100.0f;
+    tx->tx_power_dbm = (float)res.eirp_cdbm / 100.0f - gw->info.antenna_gain_db;
     int64_t wait_us = res.handover_us - now_us;
     if (wait_us > 1000) {
         uv_timer_start(&p->timer, handover_due, (uint64_t)(wait_us / 1000), 0);

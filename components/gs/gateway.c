@@ -459,8 +459,5 @@ void gs_gw_status(gs_gw_t *gw, const gs_status_t *st)
     gw->last_status = s;
     gw->last_status_received_at_ns = now;
     json_t *data = json_deep_copy(s);
-    if (st->has_location)
-        json_object_set_new(data, "update_location",
-                            json_boolean(gw->info.update_location_from_status));
     gs_event_gateway(gs, gw, &gw->info, "gs.status.receive", data, NULL);
 }

@@ -59,6 +59,8 @@ typedef struct gs_gw_info {
     bool enforce_duty_cycle;          /* default true */
     bool update_location_from_status; /* status locations may update the registry */
     bool location_public;
+    bool require_authenticated_connection; /* Basics Station: no EUI-only connection */
+    float antenna_gain_db; /* antennas[0].gain: the conducted power is EIRP minus this */
 } gs_gw_info_t;
 
 /* The answer of gs_gw_lookup: info NULL and err NULL: the EUI is not registered (refuse the

@@ -45,13 +45,15 @@ void gs_registry_info_from_ref(const gs_t *gs, const tn_gateway_ref_t *ref, uint
     snprintf(out->tenant_id, sizeof out->tenant_id, "%s", ref->tenant_id);
     snprintf(out->gateway_id, sizeof out->gateway_id, "%s", ref->gateway_id);
     out->eui = eui;
-    /* The index gives tenant and gateway ID today; the gateway's own options follow when the
-     * index carries them (contracts.md, access). Until then, The Things Stack's defaults. */
-    snprintf(out->frequency_plan_id, sizeof out->frequency_plan_id, "%s", gs->default_freq_plan);
-    out->schedule_downlink_late = false;
-    out->enforce_duty_cycle = true;
-    out->update_location_from_status = false;
-    out->location_public = false;
+    /* The gateway's first plan; gs.default-frequency-plan for a gateway registered without. */
+    snprintf(out->frequency_plan_id, sizeof out->frequency_plan_id, "%.*s", GS_FREQ_PLAN_MAX,
+             ref->n_frequency_plans > 0 ? ref->frequency_plan_ids[0] : gs->default_freq_plan);
+    out->schedule_downlink_late = ref->schedule_downlink_late;
+    out->enforce_duty_cycle = ref->enforce_duty_cycle;
+    out->update_location_from_status = ref->update_location_from_status;
+    out->location_public = ref->location_public;
+    out->require_authenticated_connection = ref->require_authenticated_connection;
+    out->antenna_gain_db = ref->has_antenna_gain ? ref->antenna_gain : 0;
 }
 
 static gs_cache_entry_t **cache_slot(gs_t *gs, uint64_t eui)

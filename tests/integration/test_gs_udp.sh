@@ -143,8 +143,10 @@ lw_t_eq "still ready after malformed input" 200 "$(curl -s -o /dev/null -w '%{ht
 
 # ---- downlinks ------------------------------------------------------------------------------
 down() { "$drv" down --brokers "$LW_T_BROKERS" --key "$1" --json "$2" 2>>"$LW_T_DIR/down.err"; }
-# A fresh uplink so the clock is recent; then the downlink in RX1 five seconds later (a
+# A PULL_DATA keep-alive (the downlink path lasts gs.udp.downlink-path-expires) and a fresh
+# uplink so the clock is recent; then the downlink in RX1 five seconds later (a
 # join-accept delay: well beyond this machine's scheduling lead).
+echo "pull 2 a1b3 $N_EUI" >&5
 echo "push 2 c3d5 $N_EUI $(rxpk 2000000 868.1 SF7BW125 $DATA_UP)" >&5
 lw_t_wait_line "$LW_T_DIR/north.out" '^recv 02c3d501$' 10 || true
 lw_t_wait_line "$LW_T_DIR/gs.up.jsonl" '"timestamp":2000000' 10 || true
@@ -173,6 +175,7 @@ lw_t_eq "gs.txack: gateway and device ids" "n-gw north dev app" \
     "$(jq -r '"\(.gateway_ids.gateway_id) \(.gateway_ids.tenant_id) \(.end_device_ids.device_id) \(.end_device_ids.application_id)"' <<<"$ack")"
 
 # A TX_ACK with an error → that result.
+echo "pull 2 a1b4 $N_EUI" >&5
 echo "push 2 c3d6 $N_EUI $(rxpk 3000000 868.1 SF7BW125 $DATA_UP)" >&5
 lw_t_wait_line "$LW_T_DIR/gs.up.jsonl" '"timestamp":3000000' 10 || true
 TOKEN=$(grep '"timestamp":3000000' "$LW_T_DIR/gs.up.jsonl" | head -1 | jq -r .rx_metadata.uplink_token)
@@ -243,13 +246,62 @@ done
 lw_t_eq "events of s-gw are south's only" 0 \
     "$(grep '"gateway_id":"s-gw"' "$LW_T_DIR/events.jsonl" | jq -s 'map(select(.context["tenant-id"] != "south")) | length')"
 
+# ---- registry changes reach the cache --------------------------------------------------------
+# The stranger's EUI was looked up (not found, cached as such); registering it in south makes
+# it welcome at once (gateway.create drops the negative answers).
+r=$(lw_t_adm south POST /users/admin/gateways "{\"gateway\":{\"ids\":{\"gateway_id\":\"x-gw\",\"eui\":\"${X_EUI^^}\"},\"frequency_plan_id\":\"EU_863_870_TTN\"}}")
+lw_t_eq "south: register the stranger's EUI as x-gw" 200 "${r%% *}"
+for i in $(seq 1 50); do
+    tok=$(printf '%04x' $((0x7000 + i)))
+    echo "push 2 $tok $X_EUI $(rxpk $((20000000 + i)) 868.1 SF7BW125 $DATA_UP)" >&7
+    sleep 0.2
+    grep -q "^recv 02${tok}01$" "$LW_T_DIR/stranger.out" && break
+done
+acks=$(grep -c '^recv 02....01$' "$LW_T_DIR/stranger.out" || true)
+lw_t_wait_line "$LW_T_DIR/gs.up.jsonl" '"gateway_id":"x-gw"' 10 || true
+lw_t_eq "registered EUI: acknowledged, its uplinks in south" "true south" \
+    "$([ "$acks" -ge 1 ] && echo true) $(grep '"gateway_id":"x-gw"' "$LW_T_DIR/gs.up.jsonl" | head -1 | jq -r .envelope.tenant_id)"
+r=$(lw_t_adm south DELETE /gateways/x-gw)
+lw_t_eq "south: delete x-gw" 200 "${r%% *}"
+lw_t_wait_for "x-gw disconnected" 10 bash -c "grep '\"name\":\"gs.gateway.disconnect\"' '$LW_T_DIR/events.jsonl' | grep -q '\"x-gw\"'"
+lw_t_eq "deleted gateway: disconnected with an event naming why" "gateway deleted" \
+    "$(grep '"name":"gs.gateway.disconnect"' "$LW_T_DIR/events.jsonl" | jq -r 'select(.identifiers[0].gateway_ids.gateway_id == "x-gw") | .data.error')"
+n_before=$(grep -c '^recv' "$LW_T_DIR/stranger.out" || true)
+echo "push 2 7fff $X_EUI $(rxpk 30000000 868.1 SF7BW125 $DATA_UP)" >&7
+sleep 1
+lw_t_eq "deleted gateway: its datagrams are not acknowledged" "$n_before" "$(grep -c '^recv' "$LW_T_DIR/stranger.out")"
+
+# schedule_downlink_late turned on through the IS: the connected gateway's settings are
+# re-read (gateway.update) and its next downlink is handed over just before its time.
+r=$(lw_t_adm north PUT /gateways/n-gw '{"gateway":{"schedule_downlink_late":true},"field_mask":{"paths":["schedule_downlink_late"]}}')
+lw_t_eq "north: n-gw schedules downlinks late" "200 true" "${r%% *} $(body "$r" | jq -r .schedule_downlink_late)"
+sleep 1 # the gateway.update event reaches the GS, which re-reads the gateway
+echo "pull 2 a1b5 $N_EUI" >&5
+echo "push 2 c3d7 $N_EUI $(rxpk 40000000 868.1 SF7BW125 $DATA_UP)" >&5
+lw_t_wait_line "$LW_T_DIR/gs.up.jsonl" '"timestamp":40000000' 10 || true
+TOKEN=$(grep '"timestamp":40000000' "$LW_T_DIR/gs.up.jsonl" | head -1 | jq -r .rx_metadata.uplink_token)
+DL6=500102030405060708090a0b0c0d0e0f
+n_resp=$(grep -c '^json ' "$LW_T_DIR/north.out")
+down north/n-gw "$(spec $DL6 north n-gw "$TOKEN" 40000000)"
+sleep 1
+lw_t_eq "schedule late: nothing handed over a second after the GsDown (RX1 is 5 s after the uplink)" \
+    "$n_resp" "$(grep -c '^json ' "$LW_T_DIR/north.out")"
+lw_t_wait_line "$LW_T_DIR/north.out" '^json ' 10 $((n_resp + 1)) || true
+lw_t_eq "schedule late: then the PULL_RESP for tmst 45000000" 45000000 \
+    "$(grep '^json ' "$LW_T_DIR/north.out" | sed -n "$((n_resp + 1))p" | cut -d' ' -f2- | jq .txpk.tmst)"
+resp=$(grep '^recv 02....03' "$LW_T_DIR/north.out" | tail -1)
+echo "txack 2 ${resp:7:4} $N_EUI {\"txpk_ack\":{\"error\":\"NONE\"}}" >&5
+lw_t_wait_line "$LW_T_DIR/gs.txack.jsonl" "\"downlink_id\":\"$DL6\"" 10 || true
+lw_t_eq "schedule late: gs.txack SUCCESS in RX1" "SUCCESS 1" \
+    "$(grep -m1 "\"downlink_id\":\"$DL6\"" "$LW_T_DIR/gs.txack.jsonl" | jq -r '"\(.result) \(.rx_window)"')"
+
 # ---- suspension -----------------------------------------------------------------------------
 ups_north=$(grep -c '"tenant_id":"north","correlation_ids"' "$LW_T_DIR/gs.up.jsonl" || true)
 ups_north=$(jq -s 'map(select(.envelope.tenant_id == "north")) | length' "$LW_T_DIR/gs.up.jsonl")
 t0=$(date +%s%N)
 r=$(lw_t_admin PUT "$api/tenants/north" -d '{"tenant":{"state":"STATE_SUSPENDED"},"field_mask":{"paths":["state"]}}')
 lw_t_eq "suspend north" 200 "${r%% *}"
-lw_t_wait_line "$LW_T_DIR/events.jsonl" '"name":"gs.gateway.disconnect"' 5 || true
+lw_t_wait_line "$LW_T_DIR/events.jsonl" '"name":"gs.gateway.disconnect".*"gateway_id":"n-gw"' 5 || true
 t1=$(date +%s%N)
 echo "suspension → gs.gateway.disconnect in $(( (t1 - t0) / 1000000 )) ms"
 lw_t_eq "north's gateway disconnected with an event" 1 \
