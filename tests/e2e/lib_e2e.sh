@@ -105,10 +105,11 @@ lw_e2e_tenant() {
 
 # lw_e2e_sim TENANT ARGS...: `lwstack simulate` provisioning in TENANT through the API (the
 # tenant admin key) and sending to the stack's UDP port.
+# E2E_NS_API: the NS's API when it runs in a process of its own (lw_e2e_spawn).
 lw_e2e_sim() {
     local t=$1; shift
-    "$LWSTACK_BIN" simulate --api "$E2E_API" --tenant "$t" --admin-key "$LW_T_ADMIN_KEY" \
-        --udp "127.0.0.1:$E2E_UDP" "$@"
+    "$LWSTACK_BIN" simulate --api "$E2E_API" ${E2E_NS_API:+--ns-api "$E2E_NS_API"} --tenant "$t" \
+        --admin-key "$LW_T_ADMIN_KEY" --udp "127.0.0.1:$E2E_UDP" "$@"
 }
 
 # lw_e2e_sim_udp ARGS...: `lwstack simulate` against the stack's UDP port, no provisioning

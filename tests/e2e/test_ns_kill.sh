@@ -13,8 +13,12 @@ NS_HTTP=$(lw_t_free_port)
 front=(tenant is gs)
 case " $(lw_e2e_components) " in *" js "*) front+=(js) ;; esac
 lw_e2e_spawn front "$E2E_HTTP" "${front[@]}"
+# The NS process asks the front's Identity Server for callers' rights.
+lw_e2e_has_key tenancy.identity-server-uri &&
+    E2E_ARGS+=(--tenancy.identity-server-uri "http://127.0.0.1:$E2E_HTTP")
 lw_e2e_spawn ns1 "$NS_HTTP" ns
 ns_pid=$LW_T_LAST_PID
+E2E_NS_API="http://127.0.0.1:$NS_HTTP"
 E2E_API="http://127.0.0.1:$E2E_HTTP"
 api="$E2E_API/api/v3"
 lw_e2e_tenant acme

@@ -74,7 +74,13 @@ static bool prov_send(prov_t *p, prov_chain_t *ch)
 {
     sim_prov_req_t *r = &ch->reqs[ch->next];
     char url[512];
-    snprintf(url, sizeof url, "%s/api/v3%s", p->s->o.api, r->path);
+    /* A split deployment serves each server's device API in its own process. */
+    const char *base = p->s->o.api;
+    if (strncmp(r->path, "/ns/", 4) == 0 && p->s->o.ns_api != NULL)
+        base = p->s->o.ns_api;
+    else if (strncmp(r->path, "/js/", 4) == 0 && p->s->o.js_api != NULL)
+        base = p->s->o.js_api;
+    snprintf(url, sizeof url, "%s/api/v3%s", base, r->path);
     char *body = json_dumps(r->body, JSON_COMPACT);
     lw_http_client_header_t hdr[3] = {
         {"Content-Type", "application/json"},

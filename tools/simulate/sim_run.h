@@ -37,6 +37,7 @@ typedef struct sim_opts {
     const char *keys_out; /* the fleet as a keys file */
     /* provisioning */
     const char *api, *tenant, *api_key, *admin_key, *owner, *application_id;
+    const char *ns_api, *js_api; /* where /ns/ and /js/ requests go; NULL: api */
     bool provision_json, provision_only;
     unsigned parts; /* SIM_PART_* */
 } sim_opts_t;

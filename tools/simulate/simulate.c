@@ -314,6 +314,10 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
             o->events_path = TAKE();
         } else if (FLAG("--api")) {
             o->api = TAKE();
+        } else if (FLAG("--ns-api")) {
+            o->ns_api = TAKE();
+        } else if (FLAG("--js-api")) {
+            o->js_api = TAKE();
         } else if (FLAG("--tenant")) {
             o->tenant = TAKE();
         } else if (FLAG("--api-key")) {
