@@ -44,6 +44,8 @@ struct tn_access {
     lw_bus_consumer_t *revocations;
     lw_metric_series_t *m_cached, *m_asked, *m_failed, *m_shared;
     lw_metric_series_t *m_forgotten;
+    uint64_t last_failure_log_ms; /* loop time of the last "access check failed" line */
+    uint64_t failures_unlogged;
 };
 
 /* One check: what the caller asked, and its answer until the callback. */
@@ -133,6 +135,24 @@ static void check_answer_all(tn_access_t *a, acheck_t *c)
     check_finish(c);
 }
 
+/* An IS that cannot be reached fails every check: one line per ACCESS_LOG_EVERY_MS says so,
+ * with how many failed since the last one (the metric counts each). */
+#define ACCESS_LOG_EVERY_MS 10000
+
+static void access_log_failure(tn_access_t *a, const acheck_t *c, const char *why)
+{
+    uint64_t now = uv_now(a->loop);
+    a->failures_unlogged++;
+    if (a->last_failure_log_ms != 0 && now - a->last_failure_log_ms < ACCESS_LOG_EVERY_MS)
+        return;
+    char n[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)a->failures_unlogged);
+    lw_log(LW_LOG_WARN, "tenant", "access check failed", "tenant", c->tenant, "entity_type",
+           c->type, "entity_id", c->id, "error", why, "failures", n, NULL);
+    a->last_failure_log_ms = now;
+    a->failures_unlogged = 0;
+}
+
 static void check_answered(void *arg, lw_http_client_req_t *req,
                            const lw_http_client_response_t *res, const lw_err_t *err)
 {
@@ -142,8 +162,7 @@ static void check_answered(void *arg, lw_http_client_req_t *req,
     a->inflight--;
     if (err != NULL) {
         lw_err_set(&c->err, &lw_err_unavailable, "identity server not reached: %s", err->message);
-        lw_log(LW_LOG_WARN, "tenant", "access check failed", "tenant", c->tenant, "entity_type",
-               c->type, "entity_id", c->id, "error", err->message, NULL);
+        access_log_failure(a, c, err->message);
         lw_metric_series_add(a->m_failed, 1);
     } else if (tn_access_decode_answer(res->status, res->body, res->body_len, &c->held, &c->err) ==
                0) {
@@ -152,8 +171,7 @@ static void check_answered(void *arg, lw_http_client_req_t *req,
         lw_metric_series_add(a->m_asked, 1);
     } else {
         if (c->err.def == &lw_err_unavailable)
-            lw_log(LW_LOG_WARN, "tenant", "access check failed", "tenant", c->tenant, "entity_type",
-                   c->type, "entity_id", c->id, "error", c->err.message, NULL);
+            access_log_failure(a, c, c->err.message);
         lw_metric_series_add(a->m_failed, 1);
     }
     check_answer_all(a, c);
