@@ -715,35 +715,32 @@ static void update_row(is_op_t *op, const PGresult *res)
                  "UPDATE %s.users SET data = $2::jsonb, admin = $3::boolean, state = $4::integer, "
                  "updated_at = now() WHERE user_id = $1 RETURNING %s",
                  op->sq, cols_of(k));
-    else if (k == &is_kind_gw && E(op)->eui_change) {
-        /* "ids.eui" in the mask: the gateway takes the new EUI (or none) in the tenant and in
-         * the deployment-wide index, in this statement; a taken EUI is 409. */
-        char eui[17];
-        is_eui_format(E(op)->ids.eui, eui);
-        const char *pg[4] = {op->id, data, E(op)->ids.has_eui ? eui : NULL, op->t.id};
-        lw_api_on_conflict(&op->api, NULL, NULL, "gateway `%s` already exists", op->id);
-        lw_api_on_conflict(&op->api, "eui", NULL, "gateway EUI `%s` is already registered", eui);
+    else if (k == &is_kind_gw) {
+        /* The gateway index row follows the settings in this statement; with "ids.eui" in
+         * the mask, the gateway takes the new EUI (or none) in the tenant and in the
+         * deployment-wide registry too, and a taken EUI is 409. */
+        bool eui_change = E(op)->eui_change;
+        char eui[17] = "";
+        if (eui_change) {
+            is_eui_format(E(op)->ids.eui, eui);
+            lw_api_on_conflict(&op->api, NULL, NULL, "gateway `%s` already exists", op->id);
+            lw_api_on_conflict(&op->api, "eui", NULL, "gateway EUI `%s` is already registered",
+                               eui);
+        }
+        const char *pg[4] = {op->id, data, op->t.id, E(op)->ids.has_eui ? eui : NULL};
         snprintf(op->sql, sizeof op->sql,
-                 "WITH d AS (DELETE FROM lw_control.gateway_euis WHERE tenant_id = $4 AND "
-                 "gateway_id = $1), "
-                 "u AS (UPDATE %s.gateways SET data = $2::jsonb, eui = $3, updated_at = now() "
-                 "WHERE gateway_id = $1 RETURNING %s), "
-                 "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, gateway_id) "
-                 "SELECT eui, $4, gateway_id FROM u WHERE eui IS NOT NULL), "
-                 "x AS (" IS_GW_INDEX_UPSERT("$4", "u") ") SELECT * FROM u",
-                 op->sq, cols_of(k));
-        is_op_query(op, op->sql, 4, pg, update_done);
-        free(data);
-        return;
-    } else if (k == &is_kind_gw) {
-        /* The index row follows the gateway's settings in the same statement. */
-        p[2] = op->t.id;
-        snprintf(op->sql, sizeof op->sql,
-                 "WITH u AS (UPDATE %s.gateways SET data = $2::jsonb, updated_at = now() "
-                 "WHERE gateway_id = $1 RETURNING %s), "
+                 "WITH %s u AS (UPDATE %s.gateways SET data = $2::jsonb%s, updated_at = now() "
+                 "WHERE gateway_id = $1 RETURNING %s), %s "
                  "x AS (" IS_GW_INDEX_UPSERT("$3", "u") ") SELECT * FROM u",
-                 op->sq, cols_of(k));
-        is_op_query(op, op->sql, 3, p, update_done);
+                 eui_change ? "d AS (DELETE FROM lw_control.gateway_euis WHERE tenant_id = $3 "
+                              "AND gateway_id = $1),"
+                            : "",
+                 op->sq, eui_change ? ", eui = $4" : "", cols_of(k),
+                 eui_change ? "c AS (INSERT INTO lw_control.gateway_euis (eui, tenant_id, "
+                              "gateway_id) SELECT eui, $3, gateway_id FROM u WHERE eui IS NOT "
+                              "NULL),"
+                            : "");
+        is_op_query(op, op->sql, eui_change ? 4 : 3, pg, update_done);
         free(data);
         return;
     } else
