@@ -708,7 +708,9 @@ static void on_lookup(void *arg, const gs_gw_info_t *info, const lw_err_t *err)
         check_access(p);
         return;
     }
-    if (!p->bs->allow_unauthenticated) {
+    /* A gateway registered with require_authenticated_connection is never accepted by its
+     * EUI alone, whatever gs.basic-station.allow-unauthenticated says (as TTS). */
+    if (!p->bs->allow_unauthenticated || info->require_authenticated_connection) {
         char uid[2 * TN_ID_MAX + 2];
         snprintf(uid, sizeof uid, "%s@%s", info->gateway_id, info->tenant_id);
         lw_err_t e;

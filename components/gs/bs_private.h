@@ -14,7 +14,8 @@
  * `Bearer <gateway API key>` only over wss://; "Bearer " is added when missing) must carry
  * RIGHT_GATEWAY_LINK for the gateway, checked through the IS (tenant/access.h) in the
  * gateway's tenant; without one the gateway is accepted by its registered EUI alone only when
- * gs.basic-station.allow-unauthenticated is on. Refusals on /traffic are HTTP errors before
+ * gs.basic-station.allow-unauthenticated is on and the gateway does not have
+ * require_authenticated_connection. Refusals on /traffic are HTTP errors before
  * the upgrade (401 unauthenticated, 403 permission denied, 404 gateway_not_found), so the
  * station backs off.
  *

@@ -61,6 +61,9 @@ r=$(lw_t_adm north POST /users/admin/gateways "{\"gateway\":{\"ids\":{\"gateway_
 lw_t_eq "north: gateway n-gw (EU868)" 200 "${r%% *}"
 r=$(lw_t_adm south POST /users/admin/gateways "{\"gateway\":{\"ids\":{\"gateway_id\":\"s-gw\",\"eui\":\"${S_EUI^^}\"},\"frequency_plan_id\":\"US_902_928_FSB_2\"}}")
 lw_t_eq "south: gateway s-gw (US915 FSB 2)" 200 "${r%% *}"
+R_EUI=00000000000000c1
+r=$(lw_t_adm south POST /users/admin/gateways "{\"gateway\":{\"ids\":{\"gateway_id\":\"r-gw\",\"eui\":\"${R_EUI^^}\"},\"frequency_plan_id\":\"EU_863_870_TTN\",\"require_authenticated_connection\":true}}")
+lw_t_eq "south: gateway r-gw requiring authenticated connections" 200 "${r%% *}"
 key() { # TENANT GATEWAY RIGHT
     body "$(lw_t_adm "$1" POST "/gateways/$2/api-keys" "{\"name\":\"k\",\"rights\":[\"$3\"]}")" | jq -r .key
 }
@@ -110,6 +113,8 @@ lw_t_eq "traffic: key without RIGHT_GATEWAY_LINK → 403" "http 403" \
     "$(tr1 "wss://127.0.0.1:$WSS/traffic/eui-$N_EUI" --cafile "$CA" --auth "Bearer $N_INFO" | cut -d' ' -f1-2)"
 lw_t_eq "traffic: north's key on south's gateway → 401 (unknown in tenant south)" "http 401" \
     "$(tr1 "wss://127.0.0.1:$WSS/traffic/eui-$S_EUI" --cafile "$CA" --auth "$N_LINK" | cut -d' ' -f1-2)"
+lw_t_eq "traffic: no key for a gateway requiring authentication → 401 (allow-unauthenticated on)" "http 401" \
+    "$(tr1 "ws://127.0.0.1:$WS/traffic/eui-$R_EUI" | cut -d' ' -f1-2)"
 lw_t_eq "traffic: bad gateway ID → 400" "http 400" \
     "$(tr1 "ws://127.0.0.1:$WS/traffic/eui-xyz" | cut -d' ' -f1-2)"
 lw_t_eq "refusals counted" true \
