@@ -1,0 +1,438 @@
+/* Joins: the Network Server's side of LoRaWAN Backend Interfaces 1.1 (§6.1 JoinReq /
+ * JoinAns), as The Things Stack's interop client speaks it: one JSON POST to the Join
+ * Server of the JoinEUI (ns.join-servers: JoinEUI prefix → URI; the cluster's own JS by
+ * default), answered in the same HTTP exchange.
+ *
+ * The NS chooses the DevAddr (ns.dev-addr-prefixes, or the tenant's), the DLSettings,
+ * RxDelay and CFList; the JS checks the join-request, derives the keys and builds the
+ * encrypted join-accept. The network session keys come back in clear or wrapped under a KEK
+ * the NS holds (ns.keks.<label>); the AppSKey stays wrapped for the AS and is passed on
+ * with the join_accept result. The new session is pending until its first uplink. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "cluster/hex.h"
+#include "cluster/log.h"
+#include "cluster/mem.h"
+#include "ns/ns_private.h"
+
+const ns_kek_t *ns_kek_find(void *arg, const char *label)
+{
+    ns_t *ns = arg;
+    if (label == NULL)
+        return NULL;
+    if (ns->at_rest.len > 0 && strcmp(ns->at_rest.label, label) == 0)
+        return &ns->at_rest;
+    for (size_t i = 0; i < ns->nkeks; i++)
+        if (strcmp(ns->keks[i].label, label) == 0)
+            return &ns->keks[i];
+    return NULL;
+}
+
+const ns_join_server_t *ns_join_server_for(const ns_t *ns, uint64_t join_eui)
+{
+    const ns_join_server_t *best = NULL;
+    for (size_t i = 0; i < ns->njs; i++) {
+        const ns_join_server_t *j = &ns->js[i];
+        uint64_t mask = j->len == 0 ? 0 : ~0ull << (64 - j->len);
+        if ((join_eui & mask) == j->prefix && (best == NULL || j->len > best->len))
+            best = j;
+    }
+    return best;
+}
+
+uint32_t ns_devaddr_assign(ns_t *ns, const char *tenant_id, const ns_prefix_t *tp, size_t n)
+{
+    (void)tenant_id;
+    const ns_prefix_t *ps = n > 0 ? tp : ns->prefixes;
+    size_t np = n > 0 ? n : ns->nprefixes;
+    uint32_t r = 0;
+    RAND_bytes((unsigned char *)&r, sizeof r);
+    const ns_prefix_t *p = &ps[r % np];
+    uint32_t size = ns_prefix_size(p);
+    uint32_t addr = 0;
+    /* Unique among the index's sessions where the space allows: random tries, then a walk
+     * from a random point for a small space. */
+    for (int i = 0; i < 32; i++) {
+        RAND_bytes((unsigned char *)&r, sizeof r);
+        addr = ns_prefix_addr(p, r);
+        if (!ns_matcher_addr_used(ns->matcher, addr))
+            return addr;
+    }
+    if (size <= (1u << 20))
+        for (uint32_t i = 0; i < size; i++) {
+            uint32_t a = ns_prefix_addr(p, r + i);
+            if (!ns_matcher_addr_used(ns->matcher, a))
+                return a;
+        }
+    return addr; /* full: DevAddrs are shared, the MIC tells the devices apart */
+}
+
+typedef struct join_op {
+    ns_t *ns;
+    char key[NS_DEV_KEY_MAX + 1];
+    ns_up_t *u;
+    uint32_t dev_addr;
+    uint8_t dl_settings;
+    uint8_t rx_delay;
+    uint64_t join_eui, dev_eui;
+    char body_err[64];
+} join_op_t;
+
+static void hex_upper(const uint8_t *in, size_t n, char *out)
+{
+    lw_hex_encode(in, n, out);
+    for (size_t i = 0; out[i] != '\0'; i++)
+        if (out[i] >= 'a' && out[i] <= 'f')
+            out[i] = (char)(out[i] - 'a' + 'A');
+}
+
+/* CFList of the device's plan (LoRaWAN 1.1 §6.2.4): the plan's channels beyond the band's
+ * defaults (frequencies), or its channel mask (fixed-plan bands). */
+static bool cflist_of(const ns_dev_t *d, uint8_t out[LORAWAN_CFLIST_LEN])
+{
+    const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
+    const lorawan_band_t *band = fp != NULL ? lorawan_band_get(fp->band) : NULL;
+    if (band == NULL)
+        return false;
+    lorawan_rp_rev_t rev = LORAWAN_RP002_1_0_3;
+    ns_phy_version_parse(d->set.phy_version, &rev);
+    lorawan_cflist_type_t t = lorawan_band_cflist_type(band, rev);
+    if (t == LORAWAN_CFLIST_FREQUENCIES) {
+        unsigned def = lorawan_band_uplink_channel_count(band, rev);
+        uint32_t f[5] = {0};
+        unsigned k = 0;
+        for (unsigned i = def; i < fp->n_uplink && k < 5; i++)
+            f[k++] = fp->uplink[i].freq_hz;
+        return k > 0 && lorawan_cflist_freqs_encode(f, out) == 0;
+    }
+    if (t == LORAWAN_CFLIST_CHMASK) {
+        lorawan_chset_t set;
+        lorawan_chset_clear(&set);
+        unsigned n = lorawan_band_uplink_channel_count(band, rev);
+        for (unsigned c = 0; c < fp->n_uplink; c++)
+            for (unsigned i = 0; i < n; i++) {
+                lorawan_channel_t ch;
+                if (lorawan_band_uplink_channel(band, rev, i, &ch) == 0 &&
+                    ch.freq_hz == fp->uplink[c].freq_hz)
+                    lorawan_chset_set(&set, i, true);
+            }
+        return lorawan_cflist_chmask_encode(&set, out) == 0;
+    }
+    return false;
+}
+
+static int key_of(ns_t *ns, json_t *env, uint8_t out[LORAWAN_KEY_LEN])
+{
+    if (!json_is_object(env))
+        return -1;
+    const char *label = json_string_value(json_object_get(env, "KEKLabel"));
+    const char *hex = json_string_value(json_object_get(env, "AESKey"));
+    if (hex == NULL)
+        return -1;
+    uint8_t raw[40];
+    int n = lw_hex_decode(hex, raw, sizeof raw);
+    if (label == NULL || label[0] == '\0') {
+        if (n != LORAWAN_KEY_LEN)
+            return -1;
+        memcpy(out, raw, LORAWAN_KEY_LEN);
+        return 0;
+    }
+    const ns_kek_t *kek = ns_kek_find(ns, label);
+    size_t got = 0;
+    uint8_t plain[32];
+    if (kek == NULL || n < 24 ||
+        lorawan_key_unwrap(kek->key, kek->len, raw, (size_t)n, plain, sizeof plain, &got) != 0 ||
+        got != LORAWAN_KEY_LEN)
+        return -1;
+    memcpy(out, plain, LORAWAN_KEY_LEN);
+    memset(plain, 0, sizeof plain);
+    return 0;
+}
+
+static void join_finish(join_op_t *op, ns_dev_t *d)
+{
+    ns_t *ns = op->ns;
+    if (d != NULL) {
+        d->busy = false;
+        d->up = NULL;
+    }
+    if (op->u != NULL) {
+        if (d != NULL)
+            ns_uplink_window_finish(ns, op->u);
+        else
+            ns_uplink_window_drop(ns, op->u);
+    }
+    ns->inflight--;
+    free(op);
+    if (d != NULL)
+        ns_dev_drain(ns, d);
+}
+
+static void join_rejected(join_op_t *op, ns_dev_t *d, const char *reason, const char *desc)
+{
+    ns_count_drop(op->ns, "join_rejected");
+    ns_event(op->ns, d->tenant, d->app, d->dev, "ns.up.join.drop",
+             json_pack("{ss ss}", "reason", reason, "description", desc != NULL ? desc : ""),
+             NULL);
+}
+
+static void join_answered(void *arg, lw_http_client_req_t *req,
+                          const lw_http_client_response_t *res, const lw_err_t *err)
+{
+    (void)req;
+    join_op_t *op = arg;
+    ns_t *ns = op->ns;
+    ns_dev_t *d = ns_dev_find(ns, op->key);
+    if (d == NULL) {
+        join_finish(op, NULL);
+        return;
+    }
+    if (err != NULL) {
+        join_rejected(op, d, "join_server_unavailable", err->message);
+        join_finish(op, d);
+        return;
+    }
+    json_t *ans = json_loadb((const char *)res->body, res->body_len, 0, NULL);
+    const char *code =
+        json_string_value(json_object_get(json_object_get(ans, "Result"), "ResultCode"));
+    if (res->status != 200 || code == NULL || strcmp(code, "Success") != 0) {
+        const char *desc =
+            json_string_value(json_object_get(json_object_get(ans, "Result"), "Description"));
+        join_rejected(op, d, code != NULL ? code : "join_server_error", desc);
+        json_decref(ans);
+        join_finish(op, d);
+        return;
+    }
+    unsigned minor = 0;
+    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
+    ns_session_t s;
+    memset(&s, 0, sizeof s);
+    s.valid = true;
+    s.dev_addr = op->dev_addr;
+    s.started_at_ns = ns_now_ns();
+    uint8_t phy[LORAWAN_JOIN_ACCEPT_CFLIST_LEN + 1];
+    const char *phy_hex = json_string_value(json_object_get(ans, "PHYPayload"));
+    int phy_len = phy_hex != NULL ? lw_hex_decode(phy_hex, phy, sizeof phy) : -1;
+    int krc;
+    if (minor >= 1)
+        krc = key_of(ns, json_object_get(ans, "FNwkSIntKey"), s.f_nwk_s_int_key) |
+              key_of(ns, json_object_get(ans, "SNwkSIntKey"), s.s_nwk_s_int_key) |
+              key_of(ns, json_object_get(ans, "NwkSEncKey"), s.nwk_s_enc_key);
+    else {
+        krc = key_of(ns, json_object_get(ans, "NwkSKey"), s.f_nwk_s_int_key);
+        memcpy(s.s_nwk_s_int_key, s.f_nwk_s_int_key, LORAWAN_KEY_LEN);
+        memcpy(s.nwk_s_enc_key, s.f_nwk_s_int_key, LORAWAN_KEY_LEN);
+    }
+    const char *skid = json_string_value(json_object_get(ans, "SessionKeyID"));
+    if (skid != NULL) {
+        int n = lw_hex_decode(skid, s.key_id, sizeof s.key_id);
+        s.key_id_len = n > 0 ? (uint8_t)n : 0;
+    }
+    if (s.key_id_len == 0) {
+        ns_random_id(s.key_id);
+        s.key_id_len = LW_MSG_ID_LEN;
+    }
+    json_t *ask = json_object_get(ans, "AppSKey");
+    const char *ask_label = json_string_value(json_object_get(ask, "KEKLabel"));
+    const char *ask_hex = json_string_value(json_object_get(ask, "AESKey"));
+    if (ask_hex != NULL) {
+        int n = lw_hex_decode(ask_hex, s.app_s_key, sizeof s.app_s_key);
+        s.app_s_key_len = n > 0 ? (uint8_t)n : 0;
+        snprintf(s.app_s_key_kek, sizeof s.app_s_key_kek, "%s", ask_label ? ask_label : "");
+    }
+    if (phy_len != (int)LORAWAN_JOIN_ACCEPT_LEN && phy_len != (int)LORAWAN_JOIN_ACCEPT_CFLIST_LEN) {
+        join_rejected(op, d, "invalid_join_answer", "PHYPayload is not a join-accept");
+    } else if (krc != 0) {
+        join_rejected(op, d, "invalid_join_answer", "session keys unusable (unknown KEK?)");
+    } else {
+        /* The pending session, with the parameters the join-accept gives the device. */
+        d->st.pending = s;
+        d->st.last_join_at_ns = s.started_at_ns;
+        const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
+        free(d->st.mac.mac);
+        memset(&d->st.mac, 0, sizeof d->st.mac);
+        d->st.mac.rx1_delay = op->rx_delay == 0 ? 1 : op->rx_delay;
+        d->st.mac.rx1_dr_offset = (op->dl_settings >> 4) & 0x7u;
+        d->st.mac.rx2_dr = op->dl_settings & 0xfu;
+        d->st.mac.rx2_freq_hz = fp != NULL ? fp->rx2.freq_hz : 0;
+        ns_uplink_radio(d, op->u->first->settings);
+        ns_downlink_join_accept(ns, d, op->u, phy, (size_t)phy_len);
+        Lw__Msg__KeyEnvelope kenv = LW__MSG__KEY_ENVELOPE__INIT;
+        kenv.kek_label = s.app_s_key_kek;
+        kenv.encrypted_key.data = s.app_s_key;
+        kenv.encrypted_key.len = s.app_s_key_len;
+        Lw__Msg__JoinAccept ja = LW__MSG__JOIN_ACCEPT__INIT;
+        ja.session_key_id.data = s.key_id;
+        ja.session_key_id.len = s.key_id_len;
+        ja.app_s_key = &kenv;
+        ja.received_at = op->u->first->received_at;
+        ja.pending_session = true;
+        ja.dev_addr = s.dev_addr;
+        ja.dev_eui = op->dev_eui;
+        ja.join_eui = op->join_eui;
+        ja.lorawan_version = d->set.lorawan_version;
+        Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
+        Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
+        app.application_id = d->app;
+        ids.device_id = d->dev;
+        ids.application_ids = &app;
+        ids.dev_addr = s.dev_addr;
+        ids.dev_eui = op->dev_eui;
+        ids.join_eui = op->join_eui;
+        Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
+        Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+        env.id = op->u->first->envelope->id;
+        env.tenant_id = d->tenant;
+        env.correlation_ids = op->u->first->envelope->correlation_ids;
+        env.n_correlation_ids = op->u->first->envelope->n_correlation_ids;
+        env.schema_version = LW_MSG_SCHEMA_VERSION;
+        up.envelope = &env;
+        up.end_device_ids = &ids;
+        up.up_case = LW__MSG__NS_UP__UP_JOIN_ACCEPT;
+        up.join_accept = &ja;
+        ns_publish_ns_up(ns, d, &up);
+        for (size_t i = 0; i < op->u->ncopies; i++)
+            if (op->u->copies[i]->envelope->id.len == LW_MSG_ID_LEN)
+                ns_state_recent_add(&d->st, op->u->copies[i]->envelope->id.data);
+        char addr[9];
+        snprintf(addr, sizeof addr, "%08" PRIx32, s.dev_addr);
+        ns_event(ns, d->tenant, d->app, d->dev, "ns.up.join.process",
+                 json_pack("{ss}", "dev_addr", addr), NULL);
+        ns_count(ns, ns->m_join, "accepted");
+        ns_dev_mark_dirty(ns, d);
+        /* The matchers learn of the pending session once it is durable. */
+        ns_after_durable_sessions(ns, d);
+        ns_worker_flush(ns);
+    }
+    memset(&s, 0, sizeof s);
+    json_decref(ans);
+    join_finish(op, d);
+}
+
+typedef struct prefixes_op {
+    join_op_t *op;
+} prefixes_op_t;
+
+static void join_send(join_op_t *op, const ns_prefix_t *tp, size_t ntp);
+
+static void prefixes_loaded(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    join_op_t *op = arg;
+    ns_prefix_t tp[NS_MAX_PREFIXES];
+    size_t n = 0;
+    if (err == NULL && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+        json_t *a = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        size_t i;
+        json_t *v;
+        json_array_foreach(a, i, v)
+        {
+            if (n < NS_MAX_PREFIXES && json_is_string(v) &&
+                ns_prefix_parse(json_string_value(v), &tp[n]) == 0)
+                n++;
+        }
+        json_decref(a);
+    }
+    join_send(op, tp, n);
+}
+
+static void join_send(join_op_t *op, const ns_prefix_t *tp, size_t ntp)
+{
+    ns_t *ns = op->ns;
+    ns_dev_t *d = ns_dev_find(ns, op->key);
+    if (d == NULL) {
+        join_finish(op, NULL);
+        return;
+    }
+    if (ntp == 0 && ns->nprefixes == 0) {
+        join_rejected(op, d, "no_dev_addr_prefix", "no DevAddr prefix configured");
+        join_finish(op, d);
+        return;
+    }
+    const ns_join_server_t *js = ns_join_server_for(ns, op->join_eui);
+    if (js == NULL) {
+        join_rejected(op, d, "no_join_server", "no Join Server for the JoinEUI");
+        join_finish(op, d);
+        return;
+    }
+    op->dev_addr = ns_devaddr_assign(ns, d->tenant, tp, ntp);
+    unsigned minor = 0;
+    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
+    const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
+    uint8_t rx2_dr = d->set.mac.has_rx2_dr ? d->set.mac.rx2_dr : fp != NULL ? fp->rx2.dr : 0;
+    uint8_t off = d->set.mac.has_rx1_dr_offset ? d->set.mac.rx1_dr_offset : ns->default_rx1_dr_offset;
+    op->dl_settings = (uint8_t)((minor >= 1 ? 0x80u : 0) | (off & 0x7u) << 4 | (rx2_dr & 0xfu));
+    op->rx_delay = d->set.mac.rx1_delay != 0 ? d->set.mac.rx1_delay : ns->default_rx1_delay;
+
+    const ProtobufCBinaryData *raw = &op->u->first->raw_payload;
+    char phy[2 * LORAWAN_PHY_MAX_LEN + 1], deveui[17], joineui[17], addr[9], dls[3], sender[7];
+    hex_upper(raw->data, raw->len, phy);
+    snprintf(deveui, sizeof deveui, "%016" PRIX64, op->dev_eui);
+    snprintf(joineui, sizeof joineui, "%016" PRIX64, op->join_eui);
+    snprintf(addr, sizeof addr, "%08" PRIX32, op->dev_addr);
+    snprintf(dls, sizeof dls, "%02X", op->dl_settings);
+    snprintf(sender, sizeof sender, "%06" PRIX32, ns->net_id);
+    uint32_t tid = 0;
+    RAND_bytes((unsigned char *)&tid, sizeof tid);
+    json_t *body = json_pack("{ss ss ss sI ss ss ss ss ss ss si}", "ProtocolVersion", "1.1",
+                             "SenderID", sender, "ReceiverID", joineui, "TransactionID",
+                             (json_int_t)(tid & 0x7fffffffu), "MessageType", "JoinReq",
+                             "MACVersion", ns_mac_version_bi(d->set.lorawan_version), "PHYPayload",
+                             phy, "DevEUI", deveui, "DevAddr", addr, "DLSettings", dls, "RxDelay",
+                             (int)op->rx_delay);
+    uint8_t cf[LORAWAN_CFLIST_LEN];
+    if (cflist_of(d, cf)) {
+        char cfh[2 * LORAWAN_CFLIST_LEN + 1];
+        hex_upper(cf, sizeof cf, cfh);
+        json_object_set_new(body, "CFList", json_string(cfh));
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    static const lw_http_client_header_t hdr[] = {{"Content-Type", "application/json"}};
+    lw_http_client_req_opts_t o = {.method = "POST",
+                                   .url = js->uri,
+                                   .headers = hdr,
+                                   .nheaders = 1,
+                                   .body = text,
+                                   .body_len = text != NULL ? strlen(text) : 0,
+                                   .timeout_ms = 10000};
+    lw_err_t e;
+    lw_err_clear(&e);
+    lw_http_client_req_t *r = lw_http_client_send(ns->http, &o, join_answered, op, &e);
+    free(text);
+    if (r == NULL) {
+        join_rejected(op, d, "join_server_unavailable", e.message);
+        join_finish(op, d);
+    }
+}
+
+void ns_join_request(ns_t *ns, ns_dev_t *d, ns_up_t *u)
+{
+    lorawan_phy_t phy;
+    lorawan_phy_decode(u->first->raw_payload.data, u->first->raw_payload.len, &phy);
+    join_op_t *op = lw_calloc(1, sizeof *op);
+    op->ns = ns;
+    memcpy(op->key, d->key, sizeof op->key);
+    op->u = u;
+    op->join_eui = phy.u.join_request.join_eui;
+    op->dev_eui = phy.u.join_request.dev_eui;
+    if (!d->set.has_dev_eui) {
+        d->set.dev_eui = op->dev_eui;
+        d->set.join_eui = op->join_eui;
+    }
+    d->busy = true;
+    d->up = NULL;
+    ns->inflight++;
+    /* The tenant's own DevAddr prefixes (tenant configuration, TTS Enterprise's
+     * default_cluster.ns.dev_addr_prefixes), else the deployment's. */
+    const char *params[1] = {d->tenant};
+    if (lw_db_query(ns->db,
+                    "SELECT configuration->'default_cluster'->'ns'->'dev_addr_prefixes' FROM "
+                    "lw_control.tenants WHERE tenant_id = $1",
+                    1, params, prefixes_loaded, op) != 0)
+        join_send(op, NULL, 0);
+}

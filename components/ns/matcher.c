@@ -1,0 +1,669 @@
+/* The matcher (DESIGN.md §3): lw.gs.up → lw.ns.dev.
+ *
+ * A data uplink carries only a DevAddr, which several devices may share (in one tenant or
+ * in several). The index maps every DevAddr to its candidate sessions, active and pending,
+ * of every tenant, each with its integrity key expanded once (lorawan_key_t) and its last
+ * frame counter. The device is the candidate whose MIC matches; the full 32-bit counter is
+ * the one the MIC matched with. LoRaWAN 1.1: the MIC's FNwkSIntKey half (cmacF, which
+ * covers neither ConfFCnt nor TxDr/TxCh) identifies the device; the device worker checks
+ * the whole MIC.
+ *
+ * The index is loaded from every tenant schema at start and kept current by lw.ns.sessions
+ * (a broadcast: every process's matcher hears every change, each then reads the device's
+ * row again). Join-requests are resolved by their EUIs (tenant/euis.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/log.h"
+#include "cluster/mem.h"
+#include "ns.pb-c.h"
+#include "ns/ns_private.h"
+#include "tenant/euis.h"
+#include "tenant/tenant.h"
+
+typedef struct idev idev_t;
+
+typedef struct cand {
+    struct cand *next; /* same DevAddr bucket */
+    idev_t *owner;
+    uint32_t dev_addr;
+    bool pending, v11, supports_32, resets_f_cnt;
+    bool has_f_cnt;
+    uint32_t last_f_cnt;
+    uint8_t key_id[NS_KEY_ID_MAX];
+    uint8_t key_id_len;
+    lorawan_key_t f_key;
+} cand_t;
+
+struct idev {
+    idev_t *hnext;
+    char key[NS_DEV_KEY_MAX + 1];
+    char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
+    cand_t *c[2]; /* active, pending */
+};
+
+struct ns_matcher {
+    ns_t *ns;
+    cand_t **addr; /* buckets by DevAddr */
+    size_t addr_cap, ncands;
+    idev_t **devs; /* by key */
+    size_t devs_cap, ndevs;
+    lw_bus_consumer_t *up_c;
+    ns_commitq_t q;
+    int loading; /* tenant loads in flight */
+    bool loaded;
+};
+
+static size_t hash_str(const char *s)
+{
+    size_t h = 1469598103934665603ull;
+    while (*s != '\0')
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+static size_t hash_addr(uint32_t a)
+{
+    uint64_t h = (uint64_t)a * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 17);
+}
+
+/* ---- the index ---------------------------------------------------------------------------- */
+
+static void addr_grow(ns_matcher_t *m)
+{
+    size_t cap = m->addr_cap * 2;
+    cand_t **b = lw_calloc(cap, sizeof *b);
+    for (size_t i = 0; i < m->addr_cap; i++) {
+        cand_t *c = m->addr[i];
+        while (c != NULL) {
+            cand_t *next = c->next;
+            size_t j = hash_addr(c->dev_addr) & (cap - 1);
+            c->next = b[j];
+            b[j] = c;
+            c = next;
+        }
+    }
+    free(m->addr);
+    m->addr = b;
+    m->addr_cap = cap;
+}
+
+static void cand_unlink(ns_matcher_t *m, cand_t *c)
+{
+    cand_t **pp = &m->addr[hash_addr(c->dev_addr) & (m->addr_cap - 1)];
+    while (*pp != NULL && *pp != c)
+        pp = &(*pp)->next;
+    if (*pp == c)
+        *pp = c->next;
+    lorawan_key_destroy(&c->f_key);
+    free(c);
+    m->ncands--;
+}
+
+static idev_t *idev_find(ns_matcher_t *m, const char *key, bool create)
+{
+    size_t i = hash_str(key) & (m->devs_cap - 1);
+    for (idev_t *d = m->devs[i]; d != NULL; d = d->hnext)
+        if (strcmp(d->key, key) == 0)
+            return d;
+    if (!create)
+        return NULL;
+    idev_t *d = lw_calloc(1, sizeof *d);
+    snprintf(d->key, sizeof d->key, "%s", key);
+    ns_dev_key_split(key, strlen(key), d->tenant, d->app, d->dev);
+    d->hnext = m->devs[i];
+    m->devs[i] = d;
+    m->ndevs++;
+    if (m->ndevs > m->devs_cap) {
+        size_t cap = m->devs_cap * 2;
+        idev_t **b = lw_calloc(cap, sizeof *b);
+        for (size_t k = 0; k < m->devs_cap; k++) {
+            idev_t *e = m->devs[k];
+            while (e != NULL) {
+                idev_t *next = e->hnext;
+                size_t j = hash_str(e->key) & (cap - 1);
+                e->hnext = b[j];
+                b[j] = e;
+                e = next;
+            }
+        }
+        free(m->devs);
+        m->devs = b;
+        m->devs_cap = cap;
+    }
+    return d;
+}
+
+static void idev_remove(ns_matcher_t *m, idev_t *d)
+{
+    for (int k = 0; k < 2; k++)
+        if (d->c[k] != NULL)
+            cand_unlink(m, d->c[k]);
+    idev_t **pp = &m->devs[hash_str(d->key) & (m->devs_cap - 1)];
+    while (*pp != NULL && *pp != d)
+        pp = &(*pp)->hnext;
+    if (*pp == d)
+        *pp = d->hnext;
+    free(d);
+    m->ndevs--;
+}
+
+static cand_t *cand_new(ns_matcher_t *m, idev_t *d, const ns_settings_t *set,
+                        const ns_session_t *s, bool pending)
+{
+    cand_t *c = lw_calloc(1, sizeof *c);
+    if (lorawan_key_init(&c->f_key, s->f_nwk_s_int_key) != 0) {
+        free(c);
+        return NULL;
+    }
+    unsigned minor = 0;
+    ns_mac_version_parse(set->lorawan_version, &minor, NULL);
+    c->owner = d;
+    c->dev_addr = s->dev_addr;
+    c->pending = pending;
+    c->v11 = minor >= 1;
+    c->supports_32 = set->mac.has_supports_32 ? set->mac.supports_32 : true;
+    c->resets_f_cnt = set->mac.has_resets_f_cnt && set->mac.resets_f_cnt;
+    c->has_f_cnt = s->has_f_cnt_up;
+    c->last_f_cnt = s->last_f_cnt_up;
+    memcpy(c->key_id, s->key_id, s->key_id_len);
+    c->key_id_len = s->key_id_len;
+    size_t j = hash_addr(c->dev_addr) & (m->addr_cap - 1);
+    c->next = m->addr[j];
+    m->addr[j] = c;
+    if (++m->ncands > m->addr_cap)
+        addr_grow(m);
+    return c;
+}
+
+static bool same_session(const cand_t *c, const ns_session_t *s)
+{
+    return c->dev_addr == s->dev_addr && c->key_id_len == s->key_id_len &&
+           memcmp(c->key_id, s->key_id, s->key_id_len) == 0;
+}
+
+/* Replaces the device's candidates with the row's sessions. The counter the matcher saw is
+ * kept when the row is behind it (the worker writes behind the hot path). */
+static void index_apply(ns_matcher_t *m, const char *key, const ns_row_t *row)
+{
+    idev_t *d = idev_find(m, key, row != NULL && row->found);
+    if (d == NULL)
+        return;
+    const ns_session_t *ss[2] = {NULL, NULL};
+    if (row != NULL && row->found) {
+        if (row->st.session.valid)
+            ss[0] = &row->st.session;
+        if (row->st.pending.valid)
+            ss[1] = &row->st.pending;
+    }
+    for (int k = 0; k < 2; k++) {
+        cand_t *old = d->c[k];
+        bool keep_f = false;
+        uint32_t f = 0;
+        if (old != NULL && ss[k] != NULL && same_session(old, ss[k]) && old->has_f_cnt &&
+            (!ss[k]->has_f_cnt_up || old->last_f_cnt > ss[k]->last_f_cnt_up)) {
+            keep_f = true;
+            f = old->last_f_cnt;
+        }
+        if (old != NULL) {
+            cand_unlink(m, old);
+            d->c[k] = NULL;
+        }
+        if (ss[k] != NULL) {
+            d->c[k] = cand_new(m, d, &row->set, ss[k], k == 1);
+            if (d->c[k] != NULL && keep_f) {
+                d->c[k]->has_f_cnt = true;
+                d->c[k]->last_f_cnt = f;
+            }
+        }
+    }
+    if (d->c[0] == NULL && d->c[1] == NULL)
+        idev_remove(m, d);
+}
+
+bool ns_matcher_addr_used(const ns_matcher_t *m, uint32_t dev_addr)
+{
+    for (cand_t *c = m->addr[hash_addr(dev_addr) & (m->addr_cap - 1)]; c != NULL; c = c->next)
+        if (c->dev_addr == dev_addr)
+            return true;
+    return false;
+}
+
+/* ---- loading ----------------------------------------------------------------------------------- */
+
+typedef struct reload {
+    ns_matcher_t *m;
+    char key[NS_DEV_KEY_MAX + 1];
+} reload_t;
+
+static void reloaded(void *arg, ns_row_t *row, const lw_err_t *err)
+{
+    reload_t *r = arg;
+    if (err != NULL)
+        lw_log(LW_LOG_WARN, "ns", "session index: device not reloaded", "device", r->key, "error",
+               err->message, NULL);
+    else
+        index_apply(r->m, r->key, row);
+    if (row != NULL) {
+        ns_settings_destroy(&row->set);
+        ns_state_destroy(&row->st);
+    }
+    free(r);
+}
+
+static void reload_device(ns_matcher_t *m, const char *tenant, const char *app, const char *dev)
+{
+    reload_t *r = lw_calloc(1, sizeof *r);
+    r->m = m;
+    snprintf(r->key, sizeof r->key, "%s/%s/%s", tenant, app, dev);
+    if (ns_store_load(m->ns, tenant, app, dev, reloaded, r) != 0)
+        free(r);
+}
+
+typedef struct tload {
+    ns_matcher_t *m;
+    char tenant[TN_ID_MAX + 1];
+} tload_t;
+
+static void tenant_loaded(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    tload_t *t = arg;
+    ns_matcher_t *m = t->m;
+    if (err != NULL) {
+        lw_log(LW_LOG_WARN, "ns", "session index: tenant not loaded", "tenant", t->tenant, "error",
+               err->message, NULL);
+    } else {
+        for (int i = 0; i < PQntuples(res); i++) {
+            ns_row_t row;
+            memset(&row, 0, sizeof row);
+            size_t sl = 0, tl = 0;
+            uint8_t *s = ns_bytea_parse(PQgetvalue(res, i, 2), &sl);
+            uint8_t *st = ns_bytea_parse(PQgetvalue(res, i, 3), &tl);
+            char key[NS_DEV_KEY_MAX + 1];
+            snprintf(key, sizeof key, "%s/%s/%s", t->tenant, PQgetvalue(res, i, 0),
+                     PQgetvalue(res, i, 1));
+            if (s != NULL && st != NULL && ns_settings_decode(s, sl, &row.set) == 0) {
+                if (ns_state_decode(st, tl, ns_kek_find, m->ns, &row.st) == 0) {
+                    row.found = true;
+                    /* A change heard while loading is newer: it wins. */
+                    if (idev_find(m, key, false) == NULL)
+                        index_apply(m, key, &row);
+                    ns_state_destroy(&row.st);
+                } else {
+                    lw_log(LW_LOG_WARN, "ns", "session index: device state unreadable",
+                           "device", key, NULL);
+                }
+                ns_settings_destroy(&row.set);
+            }
+            free(s);
+            free(st);
+        }
+    }
+    free(t);
+    if (--m->loading == 0) {
+        m->loaded = true;
+        char n[24];
+        snprintf(n, sizeof n, "%zu", m->ncands);
+        lw_log(LW_LOG_INFO, "ns", "session index loaded", "sessions", n, NULL);
+    }
+}
+
+static void tenants_listed(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    ns_matcher_t *m = arg;
+    if (err != NULL) {
+        lw_log(LW_LOG_ERROR, "ns", "session index: tenants not listed", "error", err->message,
+               NULL);
+        m->loading = 0;
+        m->loaded = true;
+        return;
+    }
+    m->loading = 1; /* held until every query is issued */
+    for (int i = 0; i < PQntuples(res); i++) {
+        tload_t *t = lw_calloc(1, sizeof *t);
+        t->m = m;
+        snprintf(t->tenant, sizeof t->tenant, "%s", PQgetvalue(res, i, 0));
+        char schema[TN_SCHEMA_MAX + 1], q[TN_SCHEMA_MAX + 8], sql[300];
+        tn_schema_name(t->tenant, schema);
+        lw_db_quote_ident(schema, q, sizeof q);
+        snprintf(sql, sizeof sql,
+                 "SELECT application_id, device_id, settings, state FROM %s.ns_devices WHERE "
+                 "dev_addr IS NOT NULL OR pending_dev_addr IS NOT NULL",
+                 q);
+        m->loading++;
+        if (lw_db_query(m->ns->db, sql, 0, NULL, tenant_loaded, t) != 0) {
+            m->loading--;
+            free(t);
+        }
+    }
+    if (--m->loading == 0) {
+        m->loaded = true;
+        lw_log(LW_LOG_INFO, "ns", "session index loaded", NULL);
+    }
+}
+
+bool ns_matcher_ready(const ns_matcher_t *m)
+{
+    return m->loaded;
+}
+
+/* ---- lw.ns.sessions ------------------------------------------------------------------------- */
+
+void ns_sessions_publish(ns_t *ns, const char *tenant, const char *app, const char *dev)
+{
+    Lw__Ns__NsSessionChange c = LW__NS__NS_SESSION_CHANGE__INIT;
+    c.tenant_id = (char *)tenant;
+    c.application_id = (char *)app;
+    c.device_id = (char *)dev;
+    uint8_t buf[256];
+    size_t n = lw__ns__ns_session_change__get_packed_size(&c);
+    if (n > sizeof buf)
+        return;
+    lw__ns__ns_session_change__pack(&c, buf);
+    ns_publish(ns, "ns.sessions", tenant, buf, n);
+}
+
+static void on_session_change(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
+{
+    (void)c;
+    ns_matcher_t *m = arg;
+    Lw__Ns__NsSessionChange *ch =
+        lw__ns__ns_session_change__unpack(NULL, msg->value_len, msg->value);
+    if (ch == NULL) {
+        ns_count_drop(m->ns, "malformed_session_change");
+        return;
+    }
+    lw_err_t e;
+    if (ch->tenant_id != NULL && ch->application_id != NULL && ch->device_id != NULL &&
+        tn_id_validate(ch->tenant_id, 3, "tenant_id", &e) == 0 &&
+        tn_id_validate(ch->application_id, 2, "application_id", &e) == 0 &&
+        tn_id_validate(ch->device_id, 2, "device_id", &e) == 0)
+        reload_device(m, ch->tenant_id, ch->application_id, ch->device_id);
+    lw__ns__ns_session_change__free_unpacked(ch, NULL);
+}
+
+/* ---- lw.gs.up ------------------------------------------------------------------------------- */
+
+static bool tenant_active(ns_matcher_t *m, const char *tenant)
+{
+    tn_tenant_t t;
+    return tn_get(m->ns->tn, tenant, &t) && tn_state_active(t.state);
+}
+
+static void publish_dev(ns_matcher_t *m, const Lw__Msg__GsUp *up, const char *tenant,
+                        const char *app, const char *dev, Lw__Msg__EndDeviceIdentifiers *ids,
+                        const cand_t *c, uint32_t f_cnt)
+{
+    Lw__Msg__NsDev d = LW__MSG__NS_DEV__INIT;
+    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    env.id = up->envelope->id;
+    env.tenant_id = (char *)tenant;
+    env.correlation_ids = up->envelope->correlation_ids;
+    env.n_correlation_ids = up->envelope->n_correlation_ids;
+    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    d.envelope = &env;
+    d.end_device_ids = ids;
+    if (c != NULL) {
+        d.f_cnt = f_cnt;
+        d.session_key_id.data = (uint8_t *)c->key_id;
+        d.session_key_id.len = c->key_id_len;
+        d.pending_session = c->pending;
+    }
+    Lw__Msg__RxMetadata *rx[1] = {up->rx_metadata};
+    if (up->rx_metadata != NULL) {
+        d.rx_metadata = rx;
+        d.n_rx_metadata = 1;
+    }
+    d.settings = up->settings;
+    d.raw_payload = up->raw_payload;
+    d.received_at = up->received_at;
+    uint8_t buf[4096];
+    size_t len = 0;
+    int rc = lw_msg_ns_dev_encode(&d, buf, sizeof buf, &len);
+    if (rc != 0) {
+        ns_count_drop(m->ns, "encode");
+        return;
+    }
+    char key[NS_DEV_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s/%s/%s", tenant, app, dev);
+    ns_publish(m->ns, "ns.dev", key, buf, len);
+}
+
+static const char *gw_tenant(const Lw__Msg__GsUp *up)
+{
+    if (up->rx_metadata != NULL && up->rx_metadata->gateway_ids != NULL &&
+        up->rx_metadata->gateway_ids->tenant_id != NULL &&
+        up->rx_metadata->gateway_ids->tenant_id[0] != '\0')
+        return up->rx_metadata->gateway_ids->tenant_id;
+    return up->envelope->tenant_id;
+}
+
+static void drop_event(ns_matcher_t *m, const Lw__Msg__GsUp *up, const char *name,
+                       const char *reason, uint32_t dev_addr)
+{
+    char addr[9];
+    snprintf(addr, sizeof addr, "%08" PRIx32, dev_addr);
+    json_t *data = json_pack("{ss ss}", "reason", reason, "dev_addr", addr);
+    ns_event(m->ns, gw_tenant(up), NULL, NULL, name, data, NULL);
+}
+
+static void match_data(ns_matcher_t *m, const Lw__Msg__GsUp *up, const lorawan_phy_t *phy)
+{
+    const uint8_t *raw = up->raw_payload.data;
+    size_t len = up->raw_payload.len;
+    uint32_t addr = phy->u.data.dev_addr;
+    bool any = false, inactive = false;
+    for (cand_t *c = m->addr[hash_addr(addr) & (m->addr_cap - 1)]; c != NULL; c = c->next) {
+        if (c->dev_addr != addr)
+            continue;
+        any = true;
+        uint32_t fs[3];
+        size_t nf = ns_fcnt_candidates(c->has_f_cnt, c->last_f_cnt, phy->u.data.fcnt16,
+                                       c->supports_32, c->resets_f_cnt, fs);
+        for (size_t i = 0; i < nf; i++) {
+            uint8_t mic[LORAWAN_MIC_LEN];
+            bool ok;
+            if (c->v11) {
+                if (lorawan_mic_data_up_11(&c->f_key, &c->f_key, raw, len - LORAWAN_MIC_LEN,
+                                           fs[i], 0, 0, 0, mic) != 0)
+                    continue;
+                ok = memcmp(mic + 2, raw + len - 2, 2) == 0;
+            } else {
+                if (lorawan_mic_data_up_10(&c->f_key, raw, len - LORAWAN_MIC_LEN, fs[i], mic) != 0)
+                    continue;
+                ok = lorawan_mic_check(mic, raw, len) == 0;
+            }
+            if (!ok)
+                continue;
+            idev_t *d = c->owner;
+            if (!tenant_active(m, d->tenant)) {
+                inactive = true;
+                break;
+            }
+            ns_fcnt_verdict_t v =
+                ns_fcnt_check(c->has_f_cnt, c->last_f_cnt, fs[i], c->supports_32, c->resets_f_cnt);
+            if (v != NS_FCNT_REPLAY) {
+                c->has_f_cnt = true;
+                c->last_f_cnt = fs[i];
+            }
+            Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
+            Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
+            app.application_id = d->app;
+            ids.device_id = d->dev;
+            ids.application_ids = &app;
+            ids.dev_addr = addr;
+            publish_dev(m, up, d->tenant, d->app, d->dev, &ids, c, fs[i]);
+            ns_count(m->ns, m->ns->m_up, "matched");
+            return;
+        }
+        if (inactive)
+            break;
+    }
+    if (inactive) {
+        ns_count_drop(m->ns, "tenant_not_active");
+        return;
+    }
+    const char *reason = any ? "mic_mismatch" : "unknown_dev_addr";
+    ns_count_drop(m->ns, reason);
+    drop_event(m, up, "ns.up.data.drop", reason, addr);
+}
+
+typedef struct join_lookup {
+    ns_matcher_t *m;
+    Lw__Msg__GsUp *up;
+    ns_entry_t *e;
+    uint64_t join_eui, dev_eui;
+} join_lookup_t;
+
+static void join_found(void *arg, const tn_device_ref_t *ref, const lw_err_t *err)
+{
+    join_lookup_t *j = arg;
+    ns_matcher_t *m = j->m;
+    if (err != NULL) {
+        ns_count_drop(m->ns, "db_unavailable");
+        lw_log(LW_LOG_WARN, "ns", "join-request dropped: EUI lookup failed", "error", err->message,
+               NULL);
+    } else if (ref == NULL) {
+        ns_count_drop(m->ns, "unknown_dev_eui");
+        char d[17], jn[17];
+        snprintf(d, sizeof d, "%016" PRIx64, j->dev_eui);
+        snprintf(jn, sizeof jn, "%016" PRIx64, j->join_eui);
+        ns_event(m->ns, gw_tenant(j->up), NULL, NULL, "ns.up.join.drop",
+                 json_pack("{ss ss ss}", "reason", "unknown_device", "dev_eui", d, "join_eui", jn),
+                 NULL);
+    } else if (!tenant_active(m, ref->tenant_id)) {
+        ns_count_drop(m->ns, "tenant_not_active");
+    } else {
+        Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
+        Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
+        app.application_id = (char *)ref->application_id;
+        ids.device_id = (char *)ref->device_id;
+        ids.application_ids = &app;
+        ids.dev_eui = j->dev_eui;
+        ids.join_eui = j->join_eui;
+        publish_dev(m, j->up, ref->tenant_id, ref->application_id, ref->device_id, &ids, NULL, 0);
+        ns_count(m->ns, m->ns->m_up, "join_request");
+    }
+    ns_commitq_done(j->e, 0);
+    ns_commitq_flush(&m->q, 0);
+    lw_msg_gs_up_free(j->up);
+    free(j);
+    m->ns->inflight--;
+}
+
+static void on_gs_up(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
+{
+    (void)c;
+    ns_matcher_t *m = arg;
+    ns_entry_t *e = ns_commitq_add(&m->q, msg);
+    Lw__Msg__GsUp *up = NULL;
+    lorawan_phy_t phy;
+    if (lw_msg_gs_up_decode(msg->value, msg->value_len, &up) != 0) {
+        ns_count_drop(m->ns, "malformed");
+        goto done;
+    }
+    int rc = lorawan_phy_decode(up->raw_payload.data, up->raw_payload.len, &phy);
+    if (rc != 0) {
+        ns_count_drop(m->ns, "malformed_frame");
+        goto done;
+    }
+    bool uplink = false;
+    if (lorawan_mtype_is_data(phy.mtype, &uplink) && uplink) {
+        match_data(m, up, &phy);
+    } else if (phy.mtype == LORAWAN_MTYPE_JOIN_REQUEST) {
+        join_lookup_t *j = lw_calloc(1, sizeof *j);
+        j->m = m;
+        j->up = up;
+        j->e = e;
+        j->join_eui = phy.u.join_request.join_eui;
+        j->dev_eui = phy.u.join_request.dev_eui;
+        if (tn_device_euis_lookup(m->ns->db, j->join_eui, j->dev_eui, join_found, j) == 0) {
+            m->ns->inflight++;
+            return;
+        }
+        free(j);
+        ns_count_drop(m->ns, "db_unavailable");
+    } else {
+        ns_count_drop(m->ns, phy.mtype == LORAWAN_MTYPE_REJOIN_REQUEST ? "rejoin_not_supported"
+                                                                       : "not_an_uplink");
+    }
+done:
+    lw_msg_gs_up_free(up);
+    ns_commitq_done(e, 0);
+    ns_commitq_flush(&m->q, 0);
+}
+
+static void on_up_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
+                         size_t n)
+{
+    (void)c;
+    ns_matcher_t *m = arg;
+    ns_commitq_flush(&m->q, 0);
+    for (size_t i = 0; i < n; i++)
+        ns_commitq_revoke(&m->q, parts[i].topic, parts[i].partition);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+ns_matcher_t *ns_matcher_new(ns_t *ns)
+{
+    ns_matcher_t *m = lw_calloc(1, sizeof *m);
+    m->ns = ns;
+    m->addr_cap = 1024;
+    m->addr = lw_calloc(m->addr_cap, sizeof *m->addr);
+    m->devs_cap = 1024;
+    m->devs = lw_calloc(m->devs_cap, sizeof *m->devs);
+    return m;
+}
+
+int ns_matcher_start(ns_matcher_t *m, lw_err_t *err)
+{
+    ns_t *ns = m->ns;
+    static const char *const sessions[] = {"ns.sessions"};
+    static const lw_bus_handler_t sh = {.on_message = on_session_change};
+    ns->sessions_c = lw_bus_subscribe(ns->bus, NULL, sessions, 1, &sh, m, err);
+    if (ns->sessions_c == NULL)
+        return -1;
+    if (lw_db_query(ns->db,
+                    "SELECT tenant_id FROM lw_control.tenants WHERE deleted_at IS NULL ORDER BY 1",
+                    0, NULL, tenants_listed, m) != 0)
+        return lw_err_set(err, &lw_err_db_unavailable, "cannot load the session index");
+    static const char *const ups[] = {"gs.up"};
+    static const lw_bus_handler_t uh = {.on_message = on_gs_up, .on_revoke = on_up_revoke};
+    m->up_c = lw_bus_subscribe(ns->bus, "ns-matcher", ups, 1, &uh, m, err);
+    if (m->up_c == NULL)
+        return -1;
+    m->q.consumer = m->up_c;
+    return 0;
+}
+
+void ns_matcher_stop(ns_matcher_t *m)
+{
+    (void)m;
+}
+
+void ns_matcher_free(ns_matcher_t *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->devs_cap; i++) {
+        idev_t *d = m->devs[i];
+        while (d != NULL) {
+            idev_t *next = d->hnext;
+            for (int k = 0; k < 2; k++)
+                if (d->c[k] != NULL) {
+                    lorawan_key_destroy(&d->c[k]->f_key);
+                    free(d->c[k]);
+                }
+            free(d);
+            d = next;
+        }
+    }
+    ns_commitq_free(&m->q);
+    free(m->devs);
+    free(m->addr);
+    free(m);
+}

@@ -1,0 +1,505 @@
+/* The Network Server's private interface: its state, and the parts its files share.
+ * For components/ns/*.c and tests/unit/components/ns only.
+ *
+ *   component.c  configuration table, lifecycle
+ *   version.c    LoRaWAN / regional-parameters version names (pure)
+ *   fcnt.c       frame-counter rules (pure)
+ *   devaddr.c    NetID, DevAddr prefixes and assignment (pure)
+ *   state.c      in-memory state <-> ns.proto records, key wrapping at rest
+ *   store.c      PostgreSQL: loading rows, batched writes behind the hot path
+ *   matcher.c    lw.gs.up -> DevAddr index / EUI lookup -> lw.ns.dev
+ *   worker.c     the device worker: lw.ns.dev + lw.as.down + lw.gs.txack, offsets
+ *   uplink.c     deduplication, frame counters, results on lw.ns.up
+ *   downlink.c   frames and lw.gs.down (class A RX1/RX2, class C, join-accept)
+ *   join.c       Backend Interfaces JoinReq/JoinAns to the Join Server
+ *   api.c        /api/v3/ns/...
+ *   event.c      events on lw.events, metrics */
+#ifndef NS_NS_PRIVATE_H
+#define NS_NS_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "cluster/api.h"
+#include "cluster/bus.h"
+#include "cluster/db.h"
+#include "cluster/err.h"
+#include "cluster/http_client.h"
+#include "cluster/metrics.h"
+#include "cluster/runtime.h"
+#include "lorawan/lorawan.h"
+#include "messages/messages.h"
+#include "ns/ns.h"
+#include "tenant/ids.h"
+
+/* Errors of the Network Server (errors.def). */
+#define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DECLARE(name);
+#include "ns/errors.def"
+#undef LW_ERR_DEF
+
+/* ---- sizes --------------------------------------------------------------------------------- */
+
+#define NS_KEY_ID_MAX  16u /* session key IDs the JS gives (TTS: 16 bytes or fewer) */
+#define NS_RECENT_IDS  12u /* lw.gs.up copy ids remembered per device (replay after restart) */
+#define NS_TOKEN_MAX   64u /* uplink_token bytes kept for class C */
+#define NS_CORR_MAX    96u /* correlation id kept per queued downlink */
+#define NS_FP_ID_MAX   48u
+#define NS_DEV_KEY_MAX (3u * TN_ID_MAX + 3u) /* "<tenant>/<application>/<device>" */
+#define NS_MAX_PREFIXES 8u
+
+/* ---- versions (version.c, pure) ---------------------------------------------------------- */
+
+/* "MAC_V1_0", "MAC_V1_0_1" .. "MAC_V1_0_4", "MAC_V1_1" → minor (0 for 1.0.x, 1 for 1.1) and
+ * patch. Returns 0 or -1 when unknown. */
+int ns_mac_version_parse(const char *s, unsigned *minor, unsigned *patch);
+/* Backend Interfaces MACVersion: "1.0.3", "1.1". */
+const char *ns_mac_version_bi(const char *s);
+/* "PHY_V1_0_2_REV_B", "RP001_V1_0_3_REV_A", "RP002_V1_0_3", ... → the lorawan library's
+ * revision. Returns 0 or -1 when unknown. */
+int ns_phy_version_parse(const char *s, lorawan_rp_rev_t *out);
+
+/* ---- frame counters (fcnt.c, pure) -------------------------------------------------------- */
+
+typedef enum ns_fcnt_verdict {
+    NS_FCNT_OK = 0,     /* a new counter: accept */
+    NS_FCNT_RESET,      /* lower than the last but the device resets (ABP resets_f_cnt) */
+    NS_FCNT_REPLAY,     /* not above the last accepted one (16-bit: nor within the gap) */
+} ns_fcnt_verdict_t;
+
+/* Candidates for the full 32-bit counter of a frame whose wire counter is fcnt16, for a
+ * session whose last accepted counter is `last` (has_last false: none yet). out[0] is the
+ * counter the device most likely used (the next one, lorawan_fcnt_expand); out[1..] the
+ * others worth a MIC check: the same high half below `last` (a replay, or a device that
+ * reset), and fcnt16 itself (resets_f_cnt, or a 16-bit device). Returns how many (1..3),
+ * distinct. */
+size_t ns_fcnt_candidates(bool has_last, uint32_t last, uint16_t fcnt16, bool supports_32,
+                          bool resets_f_cnt, uint32_t out[3]);
+
+/* The rule for a counter whose MIC matched: LoRaWAN 1.0.4 §4.3.1.5 / 1.1 §4.3.1.5. */
+ns_fcnt_verdict_t ns_fcnt_check(bool has_last, uint32_t last, uint32_t fcnt, bool supports_32,
+                                bool resets_f_cnt);
+
+/* ---- DevAddr (devaddr.c, pure) ------------------------------------------------------------ */
+
+typedef struct ns_prefix {
+    uint32_t addr; /* host order, bits beyond len zero */
+    uint8_t len;   /* 1..32 */
+} ns_prefix_t;
+
+/* "26000000/7" → prefix. Returns 0 or -1. */
+int ns_prefix_parse(const char *s, ns_prefix_t *out);
+/* The DevAddr prefix a NetID gives (LoRaWAN Backend Interfaces 1.0 §13: type 0..7 with its
+ * NwkID). Returns 0, or -1 for a NetID beyond 24 bits. */
+int ns_prefix_from_net_id(uint32_t net_id, ns_prefix_t *out);
+bool ns_prefix_match(const ns_prefix_t *p, uint32_t dev_addr);
+/* The DevAddr of prefix p with `suffix` in its free bits (suffix masked to them). */
+uint32_t ns_prefix_addr(const ns_prefix_t *p, uint32_t suffix);
+/* How many addresses a prefix holds (2^(32-len), saturated at UINT32_MAX). */
+uint32_t ns_prefix_size(const ns_prefix_t *p);
+
+/* ---- state (state.c) ------------------------------------------------------------------------- */
+
+typedef struct ns_mac_settings {
+    bool has_resets_f_cnt, resets_f_cnt;
+    bool has_supports_32, supports_32;
+    uint8_t rx1_delay; /* s, 0 unset */
+    bool has_rx1_dr_offset;
+    uint8_t rx1_dr_offset;
+    bool has_rx2_dr;
+    uint8_t rx2_dr;
+    uint32_t rx2_freq_hz;
+    uint32_t class_c_timeout_s;
+    char adr_mode[12];
+    char *json; /* owned; NULL: none */
+} ns_mac_settings_t;
+
+typedef struct ns_settings {
+    char lorawan_version[16];
+    char phy_version[32];
+    char fp_id[NS_FP_ID_MAX];
+    bool supports_join, supports_class_c;
+    ns_mac_settings_t mac;
+    bool has_dev_eui, has_join_eui;
+    uint64_t dev_eui, join_eui;
+} ns_settings_t;
+
+typedef struct ns_session {
+    bool valid;
+    uint32_t dev_addr;
+    uint8_t key_id[NS_KEY_ID_MAX];
+    uint8_t key_id_len;
+    /* In clear in memory; wrapped at rest (state.c). 1.0.x: all three are the NwkSKey. */
+    uint8_t f_nwk_s_int_key[LORAWAN_KEY_LEN];
+    uint8_t s_nwk_s_int_key[LORAWAN_KEY_LEN];
+    uint8_t nwk_s_enc_key[LORAWAN_KEY_LEN];
+    bool has_f_cnt_up, has_n_f_cnt_down, has_a_f_cnt_down;
+    uint32_t last_f_cnt_up, last_n_f_cnt_down, last_a_f_cnt_down;
+    int64_t started_at_ns;
+    /* The AppSKey envelope of the join (for the AS), as the JS gave it. */
+    char app_s_key_kek[40];
+    uint8_t app_s_key[40];
+    uint8_t app_s_key_len;
+} ns_session_t;
+
+typedef struct ns_queued {
+    uint8_t key_id[NS_KEY_ID_MAX];
+    uint8_t key_id_len;
+    uint8_t f_port;
+    uint32_t f_cnt;
+    uint8_t payload[LORAWAN_PHY_MAX_LEN];
+    uint16_t len;
+    bool confirmed;
+    uint8_t priority;
+    char corr[NS_CORR_MAX];
+} ns_queued_t;
+
+typedef struct ns_gw {
+    bool valid;
+    char gateway_id[TN_ID_MAX + 1];
+    char tenant_id[TN_ID_MAX + 1];
+    uint64_t eui;
+    uint32_t antenna;
+    uint8_t token[NS_TOKEN_MAX];
+    uint8_t token_len;
+    float snr, rssi;
+} ns_gw_t;
+
+typedef struct ns_mac_state {
+    uint8_t rx1_delay; /* s */
+    uint8_t rx1_dr_offset;
+    uint8_t rx2_dr;
+    uint32_t rx2_freq_hz;
+    uint8_t device_class; /* 0 A, 2 C */
+    uint8_t last_dr;
+    uint8_t last_ch;
+    uint32_t last_freq_hz;
+    uint8_t *mac; /* ns_mac state bytes, owned; NULL: none */
+    size_t mac_len;
+} ns_mac_state_t;
+
+typedef struct ns_state {
+    ns_session_t session, pending;
+    ns_mac_state_t mac;
+    ns_queued_t *queue; /* owned, nqueue items */
+    size_t nqueue;
+    uint8_t recent[NS_RECENT_IDS][LW_MSG_ID_LEN];
+    uint8_t nrecent, recent_next;
+    int64_t last_seen_at_ns;
+    ns_gw_t last_gw;
+    bool has_inflight;
+    uint8_t inflight_id[LW_MSG_ID_LEN];
+    ns_queued_t *inflight_app; /* owned; NULL: a MAC-only downlink or a join-accept */
+    uint32_t inflight_f_cnt;
+    bool inflight_confirmed;
+    ns_queued_t *awaiting_ack; /* owned; a confirmed downlink whose ACK is awaited */
+    int64_t last_join_at_ns;
+} ns_state_t;
+
+void ns_settings_defaults(ns_settings_t *s);
+void ns_settings_destroy(ns_settings_t *s);
+void ns_state_init(ns_state_t *st);
+void ns_state_destroy(ns_state_t *st);
+/* Drops the queue (session change) into *out (owned by the caller, free()), *n items. */
+void ns_state_take_queue(ns_state_t *st, ns_queued_t **out, size_t *n);
+bool ns_state_recent_has(const ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN]);
+void ns_state_recent_add(ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN]);
+
+/* Keys at rest: wrapped with `kek` (16/24/32 bytes, RFC 3394) labelled `label`, or in clear
+ * when kek_len is 0. */
+typedef struct ns_kek {
+    const char *label;
+    uint8_t key[32];
+    size_t len;
+} ns_kek_t;
+
+/* Encodes into a malloc'd buffer (*out, *len). Returns 0 or -1 (internal). */
+int ns_settings_encode(const ns_settings_t *s, uint8_t **out, size_t *len);
+int ns_settings_decode(const uint8_t *buf, size_t len, ns_settings_t *s);
+int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, size_t *len);
+/* kek_lookup finds the KEK of a label (the at-rest one, or a Backend Interfaces one). */
+typedef const ns_kek_t *(*ns_kek_lookup_fn)(void *arg, const char *label);
+int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, void *arg,
+                    ns_state_t *st);
+
+/* ---- the component --------------------------------------------------------------------------- */
+
+typedef struct ns ns_t;
+typedef struct ns_dev ns_dev_t;
+typedef struct ns_matcher ns_matcher_t;
+typedef struct ns_store ns_store_t;
+
+/* One consumed message whose offset waits for its effects to be durable (worker) or
+ * published (matcher). */
+typedef struct ns_entry ns_entry_t;
+typedef struct ns_part ns_part_t;
+struct ns_entry {
+    ns_entry_t *next;
+    ns_part_t *part;
+    int64_t offset;
+    uint64_t gen; /* the persist generation its effects belong to */
+    bool done;
+};
+struct ns_part {
+    ns_part_t *next;
+    char topic[96];
+    int32_t partition;
+    ns_entry_t *head, *tail;
+    bool revoked;
+};
+
+typedef struct ns_commitq {
+    ns_part_t *parts;
+    lw_bus_consumer_t *consumer;
+} ns_commitq_t;
+
+ns_entry_t *ns_commitq_add(ns_commitq_t *q, const lw_bus_msg_t *msg);
+void ns_commitq_done(ns_entry_t *e, uint64_t gen);
+/* Commits the longest prefix of each partition whose entries are done with gen <= durable. */
+void ns_commitq_flush(ns_commitq_t *q, uint64_t durable);
+/* Forgets a partition's entries (revoked; its new owner replays them). */
+void ns_commitq_revoke(ns_commitq_t *q, const char *topic, int32_t partition);
+void ns_commitq_free(ns_commitq_t *q);
+
+typedef struct ns_join_server {
+    uint64_t prefix; /* JoinEUI prefix (host order, bits beyond len zero) */
+    uint8_t len;     /* 0: every JoinEUI */
+    char uri[256];
+} ns_join_server_t;
+
+struct ns {
+    lw_rt_t *rt;
+    uv_loop_t *loop;
+    lw_db_t *db;
+    lw_bus_t *bus;
+    struct tn *tn;
+    struct tn_access *access;
+    lw_http_client_t *http;
+    lw_api_env_t env;
+
+    /* configuration */
+    uint32_t net_id;
+    ns_prefix_t prefixes[NS_MAX_PREFIXES];
+    size_t nprefixes;
+    uint64_t dedup_ms, cooldown_ms;
+    size_t queue_max;
+    uint64_t flush_ms;
+    size_t flush_max;
+    uint8_t default_rx1_delay; /* s, join-accept RxDelay */
+    uint8_t default_rx1_dr_offset;
+    ns_join_server_t js[16];
+    size_t njs;
+    ns_kek_t at_rest;
+    ns_kek_t keks[8];
+    char kek_labels[8][64];
+    size_t nkeks;
+    char cluster_id[64];
+
+    ns_matcher_t *matcher;
+    ns_store_t *store;
+
+    /* device worker */
+    lw_bus_consumer_t *worker_c;
+    ns_commitq_t wq;
+    ns_dev_t **devs; /* hash by key */
+    size_t ndevs, devs_cap;
+    /* open deduplication windows, in deadline order (one duration for all) */
+    struct ns_up *win_head, *win_tail;
+    uv_timer_t win_timer;
+    /* batched persistence */
+    ns_dev_t *dirty_head;
+    uint64_t gen;     /* the batch being accumulated */
+    uint64_t durable; /* the last batch durably written */
+    bool flushing;
+    uv_timer_t flush_timer;
+
+    char t_dev[96], t_down[96]; /* full topic names */
+    void *after_head;           /* sessions to announce once durable (worker.c) */
+    lw_bus_consumer_t *events_c;
+    lw_bus_consumer_t *sessions_c;
+
+    /* metrics */
+    lw_metric_t *m_up, *m_drop, *m_down, *m_join;
+
+    bool started, stopping;
+    int inflight; /* API ops and JS requests */
+    void (*stop_done)(void *arg);
+    void *stop_arg;
+    uv_timer_t stop_timer;
+};
+
+/* ---- devices (worker.c) ------------------------------------------------------------------ */
+
+typedef enum ns_dev_phase {
+    NS_DEV_LOADING = 0, /* row requested; messages wait */
+    NS_DEV_READY,
+    NS_DEV_ABSENT, /* no NS part: messages are dropped (counted) */
+} ns_dev_phase_t;
+
+/* A message waiting for its device to be loaded or free. */
+typedef struct ns_wait {
+    struct ns_wait *next;
+    int kind; /* NS_MSG_* */
+    void *msg; /* decoded, owned */
+    ns_entry_t *entry;
+} ns_wait_t;
+
+enum { NS_MSG_DEV = 1, NS_MSG_DOWN, NS_MSG_TXACK };
+
+/* An open deduplication window: the copies of one uplink. */
+typedef struct ns_up {
+    struct ns_up *next; /* in ns->win_* order */
+    ns_dev_t *dev;
+    uint64_t deadline_ms;
+    Lw__Msg__NsDev *first; /* owned */
+    Lw__Msg__RxMetadata **rx; /* the copies' rx_metadata (owned by `copies`) */
+    size_t nrx;
+    Lw__Msg__NsDev **copies; /* owned */
+    ns_entry_t **entries;
+    size_t ncopies, cap;
+} ns_up_t;
+
+struct ns_dev {
+    ns_dev_t *hnext;
+    ns_dev_t *dirty_next;
+    char key[NS_DEV_KEY_MAX + 1];
+    char tenant[TN_ID_MAX + 1];
+    char app[TN_ID_MAX + 1];
+    char dev[TN_ID_MAX + 1];
+    int32_t partition;
+    ns_dev_phase_t phase;
+    ns_settings_t set;
+    ns_state_t st;
+    int64_t gen, state_gen;
+    bool dirty;
+    bool busy; /* a join is being answered by the JS */
+    ns_wait_t *wait_head, *wait_tail;
+    ns_up_t *up;
+    uint64_t cooldown_until_ms;
+    uint64_t last_hash; /* of the last processed uplink's PHYPayload, for the cooldown */
+    uint32_t pending_sessions_publish;
+};
+
+ns_dev_t *ns_dev_find(ns_t *ns, const char *key);
+/* Parses "<tenant>/<app>/<dev>". Returns 0 or -1. */
+int ns_dev_key_split(const char *key, size_t len, char tenant[TN_ID_MAX + 1],
+                     char app[TN_ID_MAX + 1], char dev[TN_ID_MAX + 1]);
+void ns_dev_mark_dirty(ns_t *ns, ns_dev_t *d);
+/* Runs the messages that waited for d (after a load or a join). */
+void ns_dev_drain(ns_t *ns, ns_dev_t *d);
+
+int ns_worker_start(ns_t *ns, lw_err_t *err);
+void ns_worker_stop(ns_t *ns);
+void ns_worker_free(ns_t *ns);
+/* Writes the dirty devices now (a join, the stop). */
+void ns_worker_flush(ns_t *ns);
+/* Announces the device's sessions on lw.ns.sessions once the batch being accumulated is
+ * durable (the matchers then read the row). */
+void ns_after_durable_sessions(ns_t *ns, ns_dev_t *d);
+/* (Re)arms the window timer. */
+void ns_uplink_windows_timer(ns_t *ns, uint64_t delay_ms);
+
+/* ---- uplinks (uplink.c) ----------------------------------------------------------------- */
+
+void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e);
+/* Closes the windows whose deadline passed. */
+void ns_uplink_windows_run(ns_t *ns);
+void ns_uplink_window_close(ns_t *ns, ns_up_t *u);
+/* The window's messages are done (their offsets go with the next batch); frees it. */
+void ns_uplink_window_finish(ns_t *ns, ns_up_t *u);
+/* Frees an open window without processing it (the device is forgotten). */
+void ns_uplink_window_drop(ns_t *ns, ns_up_t *u);
+uint64_t ns_hash64(const uint8_t *p, size_t n);
+/* Records the uplink's frequency, data rate index and channel index in d's MAC state. */
+void ns_uplink_radio(ns_dev_t *d, const Lw__Msg__TxSettings *ts);
+
+/* ---- downlinks (downlink.c) -------------------------------------------------------------- */
+
+/* After a data uplink (u: its copies): sends what is due in RX1/RX2 of the best gateway. */
+void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool adr_ack_req);
+/* A class C device with something to send and no uplink to answer. */
+void ns_downlink_class_c(ns_t *ns, ns_dev_t *d);
+/* The join-accept PHYPayload from the JS, in the join-accept windows of the join-request. */
+void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint8_t *phy,
+                             size_t len);
+void ns_downlink_queue_op(ns_t *ns, ns_dev_t *d, Lw__Msg__AsDown *m);
+void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m);
+/* Publishes downlink_queue_invalidated for the items (session change). */
+void ns_downlink_invalidated(ns_t *ns, ns_dev_t *d, ns_queued_t *items, size_t n);
+/* Picks the gateway copy with the best signal (SNR, then RSSI). NULL when none. */
+const Lw__Msg__RxMetadata *ns_best_rx(Lw__Msg__RxMetadata *const *rx, size_t n);
+
+/* ---- joins (join.c) -------------------------------------------------------------------- */
+
+/* Sends the JoinReq of window u (a join-request) for d; d->busy until answered. */
+void ns_join_request(ns_t *ns, ns_dev_t *d, ns_up_t *u);
+const ns_join_server_t *ns_join_server_for(const ns_t *ns, uint64_t join_eui);
+const ns_kek_t *ns_kek_find(void *ns, const char *label);
+
+/* ---- DevAddr assignment (api.c, join.c) ------------------------------------------------------ */
+
+/* Picks a DevAddr for tenant `tenant_id` (its configured prefixes, else ns.dev-addr-prefixes)
+ * unique among active sessions of the matcher's index where the space allows. */
+uint32_t ns_devaddr_assign(ns_t *ns, const char *tenant_id, const ns_prefix_t *tenant_prefixes,
+                           size_t n);
+
+/* ---- matcher (matcher.c) ---------------------------------------------------------------- */
+
+ns_matcher_t *ns_matcher_new(ns_t *ns);
+int ns_matcher_start(ns_matcher_t *m, lw_err_t *err);
+void ns_matcher_stop(ns_matcher_t *m);
+void ns_matcher_free(ns_matcher_t *m);
+bool ns_matcher_ready(const ns_matcher_t *m);
+/* Is the DevAddr held by an active session in the index? */
+bool ns_matcher_addr_used(const ns_matcher_t *m, uint32_t dev_addr);
+/* Tells every process's matcher that the device's sessions changed (after the write). */
+void ns_sessions_publish(ns_t *ns, const char *tenant, const char *app, const char *dev);
+
+/* ---- store (store.c) ---------------------------------------------------------------------- */
+
+typedef struct ns_row {
+    bool found;
+    ns_settings_t set;
+    ns_state_t st;
+    int64_t gen, state_gen;
+} ns_row_t;
+
+/* Loads one device's row. cb exactly once, on the loop (row NULL with err on failure;
+ * row->found false when there is none). Returns 0 or -1 (cb never called). */
+typedef void (*ns_row_cb)(void *arg, ns_row_t *row, const lw_err_t *err);
+int ns_store_load(ns_t *ns, const char *tenant, const char *app, const char *dev, ns_row_cb cb,
+                  void *arg);
+/* Writes the dirty devices in one transaction (one statement per tenant); done(ok). */
+void ns_store_flush(ns_t *ns, void (*done)(ns_t *ns, bool ok));
+/* Parses a bytea column's text ("\x0a0b..."); returns a malloc'd buffer or NULL. */
+uint8_t *ns_bytea_parse(const char *text, size_t *len);
+/* "\x" + hex of buf, malloc'd. */
+char *ns_bytea_text(const uint8_t *buf, size_t len);
+
+/* ---- API (api.c) ------------------------------------------------------------------------------ */
+
+int ns_api_routes(ns_t *ns);
+
+/* ---- events and metrics (event.c) -------------------------------------------------------- */
+
+/* Publishes an event on lw.events (key: tenant) with the device's identifiers; data may be
+ * NULL (reference taken). */
+void ns_event(ns_t *ns, const char *tenant, const char *app, const char *dev, const char *name,
+              json_t *data, const char *correlation_id);
+/* Counts a dropped message with its reason (lwstack_ns_dropped_total{reason}). */
+void ns_count_drop(ns_t *ns, const char *reason);
+void ns_count(ns_t *ns, lw_metric_t *m, const char *label);
+
+/* Publishes a message on a topic, key "<tenant>/<app>/<dev>" or as given; logs on failure. */
+int ns_publish(ns_t *ns, const char *topic, const char *key, const uint8_t *buf, size_t len);
+int ns_publish_ns_up(ns_t *ns, ns_dev_t *d, Lw__Msg__NsUp *up);
+/* Fills 16 random bytes. */
+void ns_random_id(uint8_t id[LW_MSG_ID_LEN]);
+
+/* Copies a ProtobufCBinaryData-held string or bytes. */
+int64_t ns_now_ns(void);
+
+#endif

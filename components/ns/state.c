@@ -1,0 +1,456 @@
+/* A device's NS part in memory (ns_settings_t, ns_state_t) and its records at rest
+ * (ns.proto NsSettings, NsState). Session keys are wrapped at rest with the KEK of
+ * ns.key-encryption-key (RFC 3394, label kept next to the key); without one they are
+ * stored in clear with an empty label. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/mem.h"
+#include "ns.pb-c.h"
+#include "ns/ns_private.h"
+
+void ns_settings_defaults(ns_settings_t *s)
+{
+    memset(s, 0, sizeof *s);
+}
+
+void ns_settings_destroy(ns_settings_t *s)
+{
+    free(s->mac.json);
+    s->mac.json = NULL;
+}
+
+void ns_state_init(ns_state_t *st)
+{
+    memset(st, 0, sizeof *st);
+}
+
+void ns_state_destroy(ns_state_t *st)
+{
+    free(st->queue);
+    free(st->mac.mac);
+    free(st->inflight_app);
+    free(st->awaiting_ack);
+    /* Keys in memory are wiped with their state. */
+    memset(st, 0, sizeof *st);
+}
+
+void ns_state_take_queue(ns_state_t *st, ns_queued_t **out, size_t *n)
+{
+    *out = st->queue;
+    *n = st->nqueue;
+    st->queue = NULL;
+    st->nqueue = 0;
+}
+
+bool ns_state_recent_has(const ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN])
+{
+    for (unsigned i = 0; i < st->nrecent; i++)
+        if (memcmp(st->recent[i], id, LW_MSG_ID_LEN) == 0)
+            return true;
+    return false;
+}
+
+void ns_state_recent_add(ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN])
+{
+    if (ns_state_recent_has(st, id))
+        return;
+    memcpy(st->recent[st->recent_next], id, LW_MSG_ID_LEN);
+    st->recent_next = (uint8_t)((st->recent_next + 1) % NS_RECENT_IDS);
+    if (st->nrecent < NS_RECENT_IDS)
+        st->nrecent++;
+}
+
+/* ---- settings ------------------------------------------------------------------------------ */
+
+int ns_settings_encode(const ns_settings_t *s, uint8_t **out, size_t *len)
+{
+    Lw__Ns__NsMacSettings mac = LW__NS__NS_MAC_SETTINGS__INIT;
+    mac.has_resets_f_cnt = s->mac.has_resets_f_cnt;
+    mac.resets_f_cnt = s->mac.resets_f_cnt;
+    mac.has_supports_32_bit_f_cnt = s->mac.has_supports_32;
+    mac.supports_32_bit_f_cnt = s->mac.supports_32;
+    mac.rx1_delay = s->mac.rx1_delay;
+    mac.has_rx1_data_rate_offset = s->mac.has_rx1_dr_offset;
+    mac.rx1_data_rate_offset = s->mac.rx1_dr_offset;
+    mac.has_rx2_data_rate_index = s->mac.has_rx2_dr;
+    mac.rx2_data_rate_index = s->mac.rx2_dr;
+    mac.rx2_frequency = s->mac.rx2_freq_hz;
+    mac.class_c_timeout = s->mac.class_c_timeout_s;
+    mac.adr_mode = (char *)s->mac.adr_mode;
+    mac.json = s->mac.json != NULL ? s->mac.json : (char *)"";
+    Lw__Ns__NsSettings m = LW__NS__NS_SETTINGS__INIT;
+    m.lorawan_version = (char *)s->lorawan_version;
+    m.lorawan_phy_version = (char *)s->phy_version;
+    m.frequency_plan_id = (char *)s->fp_id;
+    m.supports_join = s->supports_join;
+    m.supports_class_c = s->supports_class_c;
+    m.mac_settings = &mac;
+    m.dev_eui = s->dev_eui;
+    m.join_eui = s->join_eui;
+    m.has_dev_eui = s->has_dev_eui;
+    m.has_join_eui = s->has_join_eui;
+    *len = lw__ns__ns_settings__get_packed_size(&m);
+    *out = lw_malloc(*len + 1);
+    lw__ns__ns_settings__pack(&m, *out);
+    return 0;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+int ns_settings_decode(const uint8_t *buf, size_t len, ns_settings_t *s)
+{
+    ns_settings_defaults(s);
+    Lw__Ns__NsSettings *m = lw__ns__ns_settings__unpack(NULL, len, buf);
+    if (m == NULL)
+        return -1;
+    copy_str(s->lorawan_version, sizeof s->lorawan_version, m->lorawan_version);
+    copy_str(s->phy_version, sizeof s->phy_version, m->lorawan_phy_version);
+    copy_str(s->fp_id, sizeof s->fp_id, m->frequency_plan_id);
+    s->supports_join = m->supports_join;
+    s->supports_class_c = m->supports_class_c;
+    s->dev_eui = m->dev_eui;
+    s->join_eui = m->join_eui;
+    s->has_dev_eui = m->has_dev_eui;
+    s->has_join_eui = m->has_join_eui;
+    if (m->mac_settings != NULL) {
+        const Lw__Ns__NsMacSettings *mac = m->mac_settings;
+        s->mac.has_resets_f_cnt = mac->has_resets_f_cnt;
+        s->mac.resets_f_cnt = mac->resets_f_cnt;
+        s->mac.has_supports_32 = mac->has_supports_32_bit_f_cnt;
+        s->mac.supports_32 = mac->supports_32_bit_f_cnt;
+        s->mac.rx1_delay = (uint8_t)mac->rx1_delay;
+        s->mac.has_rx1_dr_offset = mac->has_rx1_data_rate_offset;
+        s->mac.rx1_dr_offset = (uint8_t)mac->rx1_data_rate_offset;
+        s->mac.has_rx2_dr = mac->has_rx2_data_rate_index;
+        s->mac.rx2_dr = (uint8_t)mac->rx2_data_rate_index;
+        s->mac.rx2_freq_hz = (uint32_t)mac->rx2_frequency;
+        s->mac.class_c_timeout_s = mac->class_c_timeout;
+        copy_str(s->mac.adr_mode, sizeof s->mac.adr_mode, mac->adr_mode);
+        if (mac->json != NULL && mac->json[0] != '\0')
+            s->mac.json = lw_strdup(mac->json);
+    }
+    lw__ns__ns_settings__free_unpacked(m, NULL);
+    return 0;
+}
+
+/* ---- state --------------------------------------------------------------------------------- */
+
+typedef struct key_buf {
+    Lw__Ns__NsKey k;
+    uint8_t wrapped[LORAWAN_KEY_LEN + 8];
+} key_buf_t;
+
+static int key_out(key_buf_t *b, const uint8_t key[LORAWAN_KEY_LEN], const ns_kek_t *kek)
+{
+    lw__ns__ns_key__init(&b->k);
+    if (kek == NULL || kek->len == 0) {
+        b->k.kek_label = (char *)"";
+        memcpy(b->wrapped, key, LORAWAN_KEY_LEN);
+        b->k.key.data = b->wrapped;
+        b->k.key.len = LORAWAN_KEY_LEN;
+        return 0;
+    }
+    size_t n = 0;
+    if (lorawan_key_wrap(kek->key, kek->len, key, LORAWAN_KEY_LEN, b->wrapped, sizeof b->wrapped,
+                         &n) != 0)
+        return -1;
+    b->k.kek_label = (char *)kek->label;
+    b->k.key.data = b->wrapped;
+    b->k.key.len = n;
+    return 0;
+}
+
+static int key_in(const Lw__Ns__NsKey *k, ns_kek_lookup_fn lookup, void *arg,
+                  uint8_t out[LORAWAN_KEY_LEN])
+{
+    if (k == NULL)
+        return -1;
+    if (k->kek_label == NULL || k->kek_label[0] == '\0') {
+        if (k->key.len != LORAWAN_KEY_LEN)
+            return -1;
+        memcpy(out, k->key.data, LORAWAN_KEY_LEN);
+        return 0;
+    }
+    const ns_kek_t *kek = lookup != NULL ? lookup(arg, k->kek_label) : NULL;
+    if (kek == NULL)
+        return -1;
+    size_t n = 0;
+    uint8_t plain[32];
+    if (lorawan_key_unwrap(kek->key, kek->len, k->key.data, k->key.len, plain, sizeof plain, &n) !=
+            0 ||
+        n != LORAWAN_KEY_LEN)
+        return -1;
+    memcpy(out, plain, LORAWAN_KEY_LEN);
+    memset(plain, 0, sizeof plain);
+    return 0;
+}
+
+typedef struct session_buf {
+    Lw__Ns__NsSession s;
+    key_buf_t f, sn, e;
+} session_buf_t;
+
+static int session_out(session_buf_t *b, const ns_session_t *s, const ns_kek_t *kek)
+{
+    lw__ns__ns_session__init(&b->s);
+    b->s.dev_addr = s->dev_addr;
+    b->s.session_key_id.data = (uint8_t *)s->key_id;
+    b->s.session_key_id.len = s->key_id_len;
+    if (key_out(&b->f, s->f_nwk_s_int_key, kek) != 0 ||
+        key_out(&b->sn, s->s_nwk_s_int_key, kek) != 0 ||
+        key_out(&b->e, s->nwk_s_enc_key, kek) != 0)
+        return -1;
+    b->s.f_nwk_s_int_key = &b->f.k;
+    b->s.s_nwk_s_int_key = &b->sn.k;
+    b->s.nwk_s_enc_key = &b->e.k;
+    b->s.last_f_cnt_up = s->last_f_cnt_up;
+    b->s.has_f_cnt_up = s->has_f_cnt_up;
+    b->s.last_n_f_cnt_down = s->last_n_f_cnt_down;
+    b->s.last_a_f_cnt_down = s->last_a_f_cnt_down;
+    b->s.has_n_f_cnt_down = s->has_n_f_cnt_down;
+    b->s.has_a_f_cnt_down = s->has_a_f_cnt_down;
+    b->s.started_at = s->started_at_ns;
+    b->s.kek_label_app_s_key = (char *)s->app_s_key_kek;
+    b->s.app_s_key.data = (uint8_t *)s->app_s_key;
+    b->s.app_s_key.len = s->app_s_key_len;
+    return 0;
+}
+
+static int session_in(const Lw__Ns__NsSession *m, ns_kek_lookup_fn lookup, void *arg,
+                      ns_session_t *s)
+{
+    memset(s, 0, sizeof *s);
+    if (m == NULL)
+        return 0;
+    s->valid = true;
+    s->dev_addr = m->dev_addr;
+    if (m->session_key_id.len > NS_KEY_ID_MAX)
+        return -1;
+    memcpy(s->key_id, m->session_key_id.data, m->session_key_id.len);
+    s->key_id_len = (uint8_t)m->session_key_id.len;
+    if (key_in(m->f_nwk_s_int_key, lookup, arg, s->f_nwk_s_int_key) != 0 ||
+        key_in(m->s_nwk_s_int_key, lookup, arg, s->s_nwk_s_int_key) != 0 ||
+        key_in(m->nwk_s_enc_key, lookup, arg, s->nwk_s_enc_key) != 0)
+        return -1;
+    s->last_f_cnt_up = m->last_f_cnt_up;
+    s->has_f_cnt_up = m->has_f_cnt_up;
+    s->last_n_f_cnt_down = m->last_n_f_cnt_down;
+    s->last_a_f_cnt_down = m->last_a_f_cnt_down;
+    s->has_n_f_cnt_down = m->has_n_f_cnt_down;
+    s->has_a_f_cnt_down = m->has_a_f_cnt_down;
+    s->started_at_ns = m->started_at;
+    copy_str(s->app_s_key_kek, sizeof s->app_s_key_kek, m->kek_label_app_s_key);
+    if (m->app_s_key.len <= sizeof s->app_s_key) {
+        memcpy(s->app_s_key, m->app_s_key.data, m->app_s_key.len);
+        s->app_s_key_len = (uint8_t)m->app_s_key.len;
+    }
+    return 0;
+}
+
+static void queued_out(Lw__Ns__NsQueued *q, const ns_queued_t *in, char **corr)
+{
+    lw__ns__ns_queued__init(q);
+    q->session_key_id.data = (uint8_t *)in->key_id;
+    q->session_key_id.len = in->key_id_len;
+    q->f_port = in->f_port;
+    q->f_cnt = in->f_cnt;
+    q->frm_payload.data = (uint8_t *)in->payload;
+    q->frm_payload.len = in->len;
+    q->confirmed = in->confirmed;
+    q->priority = in->priority;
+    if (in->corr[0] != '\0') {
+        *corr = (char *)in->corr;
+        q->correlation_ids = corr;
+        q->n_correlation_ids = 1;
+    }
+}
+
+static int queued_in(const Lw__Ns__NsQueued *q, ns_queued_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (q->session_key_id.len > NS_KEY_ID_MAX || q->frm_payload.len > LORAWAN_PHY_MAX_LEN)
+        return -1;
+    memcpy(out->key_id, q->session_key_id.data, q->session_key_id.len);
+    out->key_id_len = (uint8_t)q->session_key_id.len;
+    out->f_port = (uint8_t)q->f_port;
+    out->f_cnt = q->f_cnt;
+    memcpy(out->payload, q->frm_payload.data, q->frm_payload.len);
+    out->len = (uint16_t)q->frm_payload.len;
+    out->confirmed = q->confirmed;
+    out->priority = (uint8_t)q->priority;
+    if (q->n_correlation_ids > 0)
+        copy_str(out->corr, sizeof out->corr, q->correlation_ids[0]);
+    return 0;
+}
+
+int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, size_t *len)
+{
+    int rc = -1;
+    Lw__Ns__NsState m = LW__NS__NS_STATE__INIT;
+    session_buf_t sb, pb;
+    if (st->session.valid) {
+        if (session_out(&sb, &st->session, kek) != 0)
+            return -1;
+        m.session = &sb.s;
+    }
+    if (st->pending.valid) {
+        if (session_out(&pb, &st->pending, kek) != 0)
+            return -1;
+        m.pending_session = &pb.s;
+    }
+    Lw__Ns__NsMacState mac = LW__NS__NS_MAC_STATE__INIT;
+    mac.rx1_delay = st->mac.rx1_delay;
+    mac.rx1_data_rate_offset = st->mac.rx1_dr_offset;
+    mac.rx2_data_rate_index = st->mac.rx2_dr;
+    mac.rx2_frequency = st->mac.rx2_freq_hz;
+    mac.device_class = st->mac.device_class;
+    mac.mac.data = st->mac.mac;
+    mac.mac.len = st->mac.mac_len;
+    mac.last_uplink_dr = st->mac.last_dr;
+    mac.last_uplink_channel = st->mac.last_ch;
+    mac.last_uplink_frequency = st->mac.last_freq_hz;
+    m.mac_state = &mac;
+
+    Lw__Ns__NsQueued *qs = st->nqueue > 0 ? lw_calloc(st->nqueue, sizeof *qs) : NULL;
+    Lw__Ns__NsQueued **qp = st->nqueue > 0 ? lw_calloc(st->nqueue, sizeof *qp) : NULL;
+    char **corrs = st->nqueue > 0 ? lw_calloc(st->nqueue, sizeof *corrs) : NULL;
+    for (size_t i = 0; i < st->nqueue; i++) {
+        queued_out(&qs[i], &st->queue[i], &corrs[i]);
+        qp[i] = &qs[i];
+    }
+    m.queue = qp;
+    m.n_queue = st->nqueue;
+
+    ProtobufCBinaryData ids[NS_RECENT_IDS];
+    for (unsigned i = 0; i < st->nrecent; i++) {
+        ids[i].data = (uint8_t *)st->recent[i];
+        ids[i].len = LW_MSG_ID_LEN;
+    }
+    m.recent_ids = ids;
+    m.n_recent_ids = st->nrecent;
+    m.last_seen_at = st->last_seen_at_ns;
+
+    Lw__Ns__NsGateway gw = LW__NS__NS_GATEWAY__INIT;
+    if (st->last_gw.valid) {
+        gw.gateway_id = (char *)st->last_gw.gateway_id;
+        gw.tenant_id = (char *)st->last_gw.tenant_id;
+        gw.eui = st->last_gw.eui;
+        gw.antenna_index = st->last_gw.antenna;
+        gw.uplink_token.data = (uint8_t *)st->last_gw.token;
+        gw.uplink_token.len = st->last_gw.token_len;
+        gw.snr = st->last_gw.snr;
+        gw.rssi = st->last_gw.rssi;
+        m.last_gateway = &gw;
+    }
+    Lw__Ns__NsInflight inf = LW__NS__NS_INFLIGHT__INIT;
+    Lw__Ns__NsQueued infq, ackq;
+    char *infc = NULL, *ackc = NULL;
+    if (st->has_inflight) {
+        inf.downlink_id.data = (uint8_t *)st->inflight_id;
+        inf.downlink_id.len = LW_MSG_ID_LEN;
+        inf.f_cnt = st->inflight_f_cnt;
+        inf.confirmed = st->inflight_confirmed;
+        if (st->inflight_app != NULL) {
+            queued_out(&infq, st->inflight_app, &infc);
+            inf.has_app = true;
+            inf.app = &infq;
+        }
+        m.inflight = &inf;
+    }
+    if (st->awaiting_ack != NULL) {
+        queued_out(&ackq, st->awaiting_ack, &ackc);
+        m.awaiting_ack = &ackq;
+        m.has_awaiting_ack = true;
+    }
+    m.last_join_at = st->last_join_at_ns;
+
+    *len = lw__ns__ns_state__get_packed_size(&m);
+    *out = lw_malloc(*len + 1);
+    lw__ns__ns_state__pack(&m, *out);
+    rc = 0;
+    free(qs);
+    free(qp);
+    free(corrs);
+    return rc;
+}
+
+int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, void *arg,
+                    ns_state_t *st)
+{
+    ns_state_init(st);
+    Lw__Ns__NsState *m = lw__ns__ns_state__unpack(NULL, len, buf);
+    if (m == NULL)
+        return -1;
+    int rc = -1;
+    if (session_in(m->session, lookup, arg, &st->session) != 0 ||
+        session_in(m->pending_session, lookup, arg, &st->pending) != 0)
+        goto out;
+    if (m->mac_state != NULL) {
+        const Lw__Ns__NsMacState *mac = m->mac_state;
+        st->mac.rx1_delay = (uint8_t)mac->rx1_delay;
+        st->mac.rx1_dr_offset = (uint8_t)mac->rx1_data_rate_offset;
+        st->mac.rx2_dr = (uint8_t)mac->rx2_data_rate_index;
+        st->mac.rx2_freq_hz = (uint32_t)mac->rx2_frequency;
+        st->mac.device_class = (uint8_t)mac->device_class;
+        st->mac.last_dr = (uint8_t)mac->last_uplink_dr;
+        st->mac.last_ch = (uint8_t)mac->last_uplink_channel;
+        st->mac.last_freq_hz = (uint32_t)mac->last_uplink_frequency;
+        if (mac->mac.len > 0) {
+            st->mac.mac = lw_malloc(mac->mac.len);
+            memcpy(st->mac.mac, mac->mac.data, mac->mac.len);
+            st->mac.mac_len = mac->mac.len;
+        }
+    }
+    if (m->n_queue > 0) {
+        st->queue = lw_calloc(m->n_queue, sizeof *st->queue);
+        for (size_t i = 0; i < m->n_queue; i++)
+            if (queued_in(m->queue[i], &st->queue[i]) != 0)
+                goto out;
+        st->nqueue = m->n_queue;
+    }
+    for (size_t i = 0; i < m->n_recent_ids && i < NS_RECENT_IDS; i++)
+        if (m->recent_ids[i].len == LW_MSG_ID_LEN)
+            ns_state_recent_add(st, m->recent_ids[i].data);
+    st->last_seen_at_ns = m->last_seen_at;
+    if (m->last_gateway != NULL) {
+        const Lw__Ns__NsGateway *gw = m->last_gateway;
+        st->last_gw.valid = true;
+        copy_str(st->last_gw.gateway_id, sizeof st->last_gw.gateway_id, gw->gateway_id);
+        copy_str(st->last_gw.tenant_id, sizeof st->last_gw.tenant_id, gw->tenant_id);
+        st->last_gw.eui = gw->eui;
+        st->last_gw.antenna = gw->antenna_index;
+        if (gw->uplink_token.len <= NS_TOKEN_MAX) {
+            memcpy(st->last_gw.token, gw->uplink_token.data, gw->uplink_token.len);
+            st->last_gw.token_len = (uint8_t)gw->uplink_token.len;
+        }
+        st->last_gw.snr = gw->snr;
+        st->last_gw.rssi = gw->rssi;
+    }
+    if (m->inflight != NULL && m->inflight->downlink_id.len == LW_MSG_ID_LEN) {
+        st->has_inflight = true;
+        memcpy(st->inflight_id, m->inflight->downlink_id.data, LW_MSG_ID_LEN);
+        st->inflight_f_cnt = m->inflight->f_cnt;
+        st->inflight_confirmed = m->inflight->confirmed;
+        if (m->inflight->has_app && m->inflight->app != NULL) {
+            st->inflight_app = lw_calloc(1, sizeof *st->inflight_app);
+            if (queued_in(m->inflight->app, st->inflight_app) != 0)
+                goto out;
+        }
+    }
+    if (m->has_awaiting_ack && m->awaiting_ack != NULL) {
+        st->awaiting_ack = lw_calloc(1, sizeof *st->awaiting_ack);
+        if (queued_in(m->awaiting_ack, st->awaiting_ack) != 0)
+            goto out;
+    }
+    st->last_join_at_ns = m->last_join_at;
+    rc = 0;
+out:
+    lw__ns__ns_state__free_unpacked(m, NULL);
+    if (rc != 0)
+        ns_state_destroy(st);
+    return rc;
+}

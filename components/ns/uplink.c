@@ -1,0 +1,452 @@
+/* A device's uplinks in the device worker: deduplication, frame counters, sessions, results.
+ *
+ * Deduplication: the first copy of a frame opens a window of ns.deduplication-window
+ * (200 ms) in which every other gateway's copy is merged (its rx_metadata added); the frame
+ * is processed when the window closes. For ns.cooldown-window (1 s) after that, a late copy
+ * of the same frame is dropped as a duplicate. All windows have one duration, so they close
+ * in the order they opened: one FIFO and one timer.
+ *
+ * A copy whose lw.gs.up id the device already processed (kept in its state, so across a
+ * restart) is a redelivery after a crash: dropped without a trace. A frame whose counter is
+ * not above the last accepted one is a replay: dropped with an event. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/clock.h"
+#include "cluster/log.h"
+#include "cluster/mem.h"
+#include "ns/ns_private.h"
+
+uint64_t ns_hash64(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h ^ n;
+}
+
+static void window_unlink(ns_t *ns, ns_up_t *u)
+{
+    ns_up_t **pp = &ns->win_head;
+    ns_up_t *prev = NULL;
+    while (*pp != NULL && *pp != u) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp == u) {
+        *pp = u->next;
+        if (ns->win_tail == u)
+            ns->win_tail = prev;
+    }
+    u->next = NULL;
+}
+
+static void window_free(ns_up_t *u)
+{
+    for (size_t i = 0; i < u->ncopies; i++)
+        lw_msg_ns_dev_free(u->copies[i]);
+    free(u->copies);
+    free(u->entries);
+    free(u->rx);
+    free(u);
+}
+
+void ns_uplink_window_drop(ns_t *ns, ns_up_t *u)
+{
+    window_unlink(ns, u);
+    if (u->dev != NULL && u->dev->up == u)
+        u->dev->up = NULL;
+    for (size_t i = 0; i < u->ncopies; i++)
+        ns_commitq_done(u->entries[i], 0);
+    window_free(u);
+}
+
+static void window_add(ns_up_t *u, Lw__Msg__NsDev *m, ns_entry_t *e)
+{
+    if (u->ncopies == u->cap) {
+        u->cap = u->cap == 0 ? 4 : u->cap * 2;
+        u->copies = lw_realloc(u->copies, u->cap * sizeof *u->copies);
+        u->entries = lw_realloc(u->entries, u->cap * sizeof *u->entries);
+        u->rx = lw_realloc(u->rx, u->cap * sizeof *u->rx);
+    }
+    u->copies[u->ncopies] = m;
+    u->entries[u->ncopies] = e;
+    u->ncopies++;
+    for (size_t i = 0; i < m->n_rx_metadata; i++) {
+        if (u->nrx == u->cap)
+            break;
+        u->rx[u->nrx++] = m->rx_metadata[i];
+    }
+}
+
+/* All the window's offsets belong to the batch being accumulated. */
+static void window_done(ns_t *ns, ns_up_t *u)
+{
+    for (size_t i = 0; i < u->ncopies; i++)
+        ns_commitq_done(u->entries[i], ns->gen);
+}
+
+void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
+{
+    uint64_t now = lw_clock_mono_ms();
+    uint64_t h = ns_hash64(m->raw_payload.data, m->raw_payload.len);
+    if (d->up != NULL && ns_hash64(d->up->first->raw_payload.data, d->up->first->raw_payload.len) ==
+                             h) {
+        window_add(d->up, m, e);
+        return;
+    }
+    if (d->up != NULL)
+        ns_uplink_window_close(ns, d->up); /* another frame: the earlier one is complete */
+    if (m->envelope->id.len == LW_MSG_ID_LEN && ns_state_recent_has(&d->st, m->envelope->id.data)) {
+        ns_count_drop(ns, "already_processed");
+        lw_msg_ns_dev_free(m);
+        ns_commitq_done(e, ns->gen);
+        return;
+    }
+    if (now < d->cooldown_until_ms && h == d->last_hash) {
+        ns_count_drop(ns, "duplicate");
+        lw_msg_ns_dev_free(m);
+        ns_commitq_done(e, ns->gen);
+        return;
+    }
+    ns_up_t *u = lw_calloc(1, sizeof *u);
+    u->dev = d;
+    u->first = m;
+    u->deadline_ms = now + ns->dedup_ms;
+    window_add(u, m, e);
+    d->up = u;
+    if (ns->win_tail != NULL)
+        ns->win_tail->next = u;
+    else
+        ns->win_head = u;
+    ns->win_tail = u;
+    if (ns->win_head == u)
+        ns_uplink_windows_timer(ns, ns->dedup_ms);
+}
+
+void ns_uplink_windows_run(ns_t *ns)
+{
+    uint64_t now = lw_clock_mono_ms();
+    while (ns->win_head != NULL && ns->win_head->deadline_ms <= now)
+        ns_uplink_window_close(ns, ns->win_head);
+    if (ns->win_head != NULL)
+        ns_uplink_windows_timer(ns, ns->win_head->deadline_ms - now);
+}
+
+/* ---- results --------------------------------------------------------------------------- */
+
+int64_t ns_now_ns(void)
+{
+    return lw_clock_wall_ms() * 1000000ll;
+}
+
+static void fill_ids(ns_dev_t *d, Lw__Msg__EndDeviceIdentifiers *ids,
+                     Lw__Msg__ApplicationIdentifiers *app)
+{
+    lw__msg__end_device_identifiers__init(ids);
+    lw__msg__application_identifiers__init(app);
+    app->application_id = d->app;
+    ids->device_id = d->dev;
+    ids->application_ids = app;
+    ids->dev_addr = d->st.session.valid ? d->st.session.dev_addr : 0;
+    ids->dev_eui = d->set.dev_eui;
+    ids->join_eui = d->set.join_eui;
+}
+
+int ns_publish_ns_up(ns_t *ns, ns_dev_t *d, Lw__Msg__NsUp *up)
+{
+    Lw__Msg__EndDeviceIdentifiers ids;
+    Lw__Msg__ApplicationIdentifiers app;
+    fill_ids(d, &ids, &app);
+    if (up->end_device_ids == NULL)
+        up->end_device_ids = &ids;
+    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    uint8_t id[LW_MSG_ID_LEN];
+    if (up->envelope == NULL) {
+        ns_random_id(id);
+        env.id.data = id;
+        env.id.len = LW_MSG_ID_LEN;
+        env.tenant_id = d->tenant;
+        env.schema_version = LW_MSG_SCHEMA_VERSION;
+        up->envelope = &env;
+    }
+    if (up->received_at == 0)
+        up->received_at = ns_now_ns();
+    uint8_t stack[8192];
+    size_t len = 0;
+    int rc = lw_msg_ns_up_encode(up, stack, sizeof stack, &len);
+    uint8_t *buf = stack;
+    if (rc == LW_MSG_E_BUF) {
+        buf = lw_malloc(len);
+        rc = lw_msg_ns_up_encode(up, buf, len, &len);
+    }
+    if (rc == 0)
+        rc = ns_publish(ns, "ns.up", d->key, buf, len);
+    else
+        lw_log(LW_LOG_ERROR, "ns", "ns.up not encoded", "device", d->key, "error",
+               lw_msg_strerror(rc), NULL);
+    if (buf != stack)
+        free(buf);
+    if (up->envelope == &env)
+        up->envelope = NULL;
+    if (up->end_device_ids == &ids)
+        up->end_device_ids = NULL;
+    return rc;
+}
+
+static void drop_event(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const char *reason, json_t *extra)
+{
+    json_t *data = extra != NULL ? extra : json_object();
+    json_object_set_new(data, "reason", json_string(reason));
+    const char *cid = u->first->envelope->n_correlation_ids > 0
+                          ? u->first->envelope->correlation_ids[0]
+                          : NULL;
+    ns_event(ns, d->tenant, d->app, d->dev, "ns.up.data.drop", data, cid);
+    ns_count_drop(ns, reason);
+}
+
+static bool key_id_eq(const ns_session_t *s, const ProtobufCBinaryData *id)
+{
+    return s->key_id_len == id->len && memcmp(s->key_id, id->data, id->len) == 0;
+}
+
+/* LoRaWAN 1.1 §4.4: the whole MIC (cmacS covers ConfFCnt, TxDr and TxCh), which the matcher
+ * did not check. */
+static bool mic_11_ok(ns_t *ns, ns_dev_t *d, const ns_session_t *s, const ns_up_t *u,
+                      const lorawan_phy_t *phy)
+{
+    (void)ns;
+    const uint8_t *raw = u->first->raw_payload.data;
+    size_t len = u->first->raw_payload.len;
+    uint32_t conf = 0;
+    if (phy->u.data.fctrl.ack && d->st.awaiting_ack != NULL)
+        conf = d->st.awaiting_ack->f_cnt;
+    lorawan_key_t f, sk;
+    memset(&f, 0, sizeof f);
+    memset(&sk, 0, sizeof sk);
+    bool ok = false;
+    if (lorawan_key_init(&f, s->f_nwk_s_int_key) == 0 &&
+        lorawan_key_init(&sk, s->s_nwk_s_int_key) == 0) {
+        uint8_t mic[LORAWAN_MIC_LEN];
+        if (lorawan_mic_data_up_11(&f, &sk, raw, len - LORAWAN_MIC_LEN, u->first->f_cnt, conf,
+                                   d->st.mac.last_dr, d->st.mac.last_ch, mic) == 0)
+            ok = lorawan_mic_check(mic, raw, len) == 0;
+    }
+    lorawan_key_destroy(&f);
+    lorawan_key_destroy(&sk);
+    return ok;
+}
+
+/* The uplink's data rate index and channel index in the device's frequency plan. */
+void ns_uplink_radio(ns_dev_t *d, const Lw__Msg__TxSettings *ts)
+{
+    if (ts == NULL)
+        return;
+    d->st.mac.last_freq_hz = (uint32_t)ts->frequency;
+    const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
+    const lorawan_band_t *band = fp != NULL ? lorawan_band_get(fp->band) : NULL;
+    lorawan_rp_rev_t rev = LORAWAN_RP002_1_0_3;
+    ns_phy_version_parse(d->set.phy_version, &rev);
+    if (band != NULL && ts->data_rate != NULL &&
+        ts->data_rate->modulation_case == LW__MSG__DATA_RATE__MODULATION_LORA) {
+        lorawan_dr_t want;
+        memset(&want, 0, sizeof want);
+        want.modulation = LORAWAN_MOD_LORA;
+        want.spreading_factor = (uint8_t)ts->data_rate->lora->spreading_factor;
+        want.bandwidth_hz = ts->data_rate->lora->bandwidth;
+        uint8_t dr = 0;
+        if (lorawan_band_datarate_index(band, rev, true, &want, &dr) == 0)
+            d->st.mac.last_dr = dr;
+    }
+    if (fp != NULL)
+        for (unsigned i = 0; i < fp->n_uplink; i++)
+            if (fp->uplink[i].freq_hz == ts->frequency) {
+                d->st.mac.last_ch = (uint8_t)i;
+                break;
+            }
+}
+
+static void remember_gateway(ns_dev_t *d, const ns_up_t *u)
+{
+    const Lw__Msg__RxMetadata *rx = ns_best_rx(u->rx, u->nrx);
+    if (rx == NULL || rx->gateway_ids == NULL)
+        return;
+    ns_gw_t *g = &d->st.last_gw;
+    memset(g, 0, sizeof *g);
+    g->valid = true;
+    snprintf(g->gateway_id, sizeof g->gateway_id, "%s",
+             rx->gateway_ids->gateway_id != NULL ? rx->gateway_ids->gateway_id : "");
+    snprintf(g->tenant_id, sizeof g->tenant_id, "%s",
+             rx->gateway_ids->tenant_id != NULL ? rx->gateway_ids->tenant_id : "");
+    g->eui = rx->gateway_ids->eui;
+    g->antenna = rx->antenna_index;
+    if (rx->uplink_token.len <= NS_TOKEN_MAX) {
+        memcpy(g->token, rx->uplink_token.data, rx->uplink_token.len);
+        g->token_len = (uint8_t)rx->uplink_token.len;
+    }
+    g->snr = rx->snr;
+    g->rssi = rx->rssi;
+}
+
+static void publish_ack(ns_t *ns, ns_dev_t *d, const ns_queued_t *q, bool ack)
+{
+    Lw__Msg__ApplicationDownlink dl = LW__MSG__APPLICATION_DOWNLINK__INIT;
+    dl.session_key_id.data = (uint8_t *)q->key_id;
+    dl.session_key_id.len = q->key_id_len;
+    dl.f_port = q->f_port;
+    dl.f_cnt = q->f_cnt;
+    dl.frm_payload.data = (uint8_t *)q->payload;
+    dl.frm_payload.len = q->len;
+    dl.confirmed = q->confirmed;
+    char *corr = (char *)q->corr;
+    if (q->corr[0] != '\0') {
+        dl.correlation_ids = &corr;
+        dl.n_correlation_ids = 1;
+    }
+    Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
+    if (ack) {
+        up.up_case = LW__MSG__NS_UP__UP_DOWNLINK_ACK;
+        up.downlink_ack = &dl;
+    } else {
+        up.up_case = LW__MSG__NS_UP__UP_DOWNLINK_NACK;
+        up.downlink_nack = &dl;
+    }
+    ns_publish_ns_up(ns, d, &up);
+}
+
+static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t *phy)
+{
+    Lw__Msg__NsDev *m = u->first;
+    bool pending = m->pending_session;
+    ns_session_t *s = pending ? &d->st.pending : &d->st.session;
+    if (!s->valid || !key_id_eq(s, &m->session_key_id) || s->dev_addr != phy->u.data.dev_addr) {
+        /* Matched against a session the device no longer has (a join, an API write). */
+        drop_event(ns, d, u, "session_changed", NULL);
+        return;
+    }
+    unsigned minor = 0;
+    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
+    ns_uplink_radio(d, m->settings);
+    if (minor >= 1 && !mic_11_ok(ns, d, s, u, phy)) {
+        drop_event(ns, d, u, "mic_mismatch", NULL);
+        return;
+    }
+    bool s32 = d->set.mac.has_supports_32 ? d->set.mac.supports_32 : true;
+    bool resets = d->set.mac.has_resets_f_cnt && d->set.mac.resets_f_cnt;
+    ns_fcnt_verdict_t v = ns_fcnt_check(s->has_f_cnt_up, s->last_f_cnt_up, m->f_cnt, s32, resets);
+    if (v == NS_FCNT_REPLAY) {
+        drop_event(ns, d, u, "f_cnt_replay",
+                   json_pack("{sI sI}", "f_cnt", (json_int_t)m->f_cnt, "last_f_cnt_up",
+                             (json_int_t)s->last_f_cnt_up));
+        return;
+    }
+    if (pending) {
+        /* The first uplink of a join's session confirms it (LoRaWAN 1.1 §6.2.4 / TTS for
+         * 1.0.x as well): the old session and its queue go. */
+        ns_queued_t *old = NULL;
+        size_t nold = 0;
+        ns_state_take_queue(&d->st, &old, &nold);
+        if (nold > 0)
+            ns_downlink_invalidated(ns, d, old, nold);
+        free(old);
+        d->st.session = d->st.pending;
+        memset(&d->st.pending, 0, sizeof d->st.pending);
+        s = &d->st.session;
+        free(d->st.awaiting_ack);
+        d->st.awaiting_ack = NULL;
+        ns_after_durable_sessions(ns, d);
+        lw_log(LW_LOG_INFO, "ns", "session activated", "device", d->key, NULL);
+    }
+    s->last_f_cnt_up = m->f_cnt;
+    s->has_f_cnt_up = true;
+    d->st.last_seen_at_ns = ns_now_ns();
+    for (size_t i = 0; i < u->ncopies; i++)
+        if (u->copies[i]->envelope->id.len == LW_MSG_ID_LEN)
+            ns_state_recent_add(&d->st, u->copies[i]->envelope->id.data);
+    remember_gateway(d, u);
+
+    bool confirmed = phy->mtype == LORAWAN_MTYPE_CONFIRMED_DATA_UP;
+    if (d->st.awaiting_ack != NULL) {
+        publish_ack(ns, d, d->st.awaiting_ack, phy->u.data.fctrl.ack);
+        free(d->st.awaiting_ack);
+        d->st.awaiting_ack = NULL;
+    }
+
+    /* lw.ns.up: the frame's payload still encrypted, every gateway's metadata. Its id is the
+     * first copy's, so a reprocessing after a crash republishes the same id. */
+    Lw__Msg__UplinkMessage um = LW__MSG__UPLINK_MESSAGE__INIT;
+    um.session_key_id = m->session_key_id;
+    um.f_port = phy->u.data.has_fport ? phy->u.data.fport : 0;
+    um.f_cnt = m->f_cnt;
+    um.frm_payload.data = (uint8_t *)phy->u.data.frm_payload;
+    um.frm_payload.len = phy->u.data.frm_payload_len;
+    um.rx_metadata = u->rx;
+    um.n_rx_metadata = u->nrx;
+    um.settings = m->settings;
+    um.received_at = m->received_at;
+    um.confirmed = confirmed;
+    if (m->settings != NULL && m->settings->data_rate != NULL &&
+        m->settings->data_rate->modulation_case == LW__MSG__DATA_RATE__MODULATION_LORA) {
+        const Lw__Msg__LoRaDataRate *lr = m->settings->data_rate->lora;
+        um.consumed_airtime =
+            (int64_t)lorawan_airtime_lora_us(m->raw_payload.len, (uint8_t)lr->spreading_factor,
+                                             lr->bandwidth, 5, 8, true, true, LORAWAN_LDRO_AUTO) *
+            1000ll;
+    }
+    Lw__Msg__NetworkIdentifiers nid = LW__MSG__NETWORK_IDENTIFIERS__INIT;
+    nid.net_id = ns->net_id;
+    nid.tenant_id = d->tenant;
+    nid.cluster_id = ns->cluster_id;
+    um.network_ids = &nid;
+    Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
+    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    env.id = m->envelope->id;
+    env.tenant_id = d->tenant;
+    env.correlation_ids = m->envelope->correlation_ids;
+    env.n_correlation_ids = m->envelope->n_correlation_ids;
+    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    up.envelope = &env;
+    up.received_at = ns_now_ns();
+    up.up_case = LW__MSG__NS_UP__UP_UPLINK_MESSAGE;
+    up.uplink_message = &um;
+    ns_publish_ns_up(ns, d, &up);
+    ns_count(ns, ns->m_up, "processed");
+
+    ns_downlink_class_a(ns, d, u, confirmed, phy->u.data.fctrl.adr_ack_req);
+}
+
+/* Processes the window's frame and frees the window (a join keeps it until the JS answers). */
+void ns_uplink_window_close(ns_t *ns, ns_up_t *u)
+{
+    window_unlink(ns, u);
+    ns_dev_t *d = u->dev;
+    d->up = NULL;
+    lorawan_phy_t phy;
+    Lw__Msg__NsDev *m = u->first;
+    d->cooldown_until_ms = lw_clock_mono_ms() + ns->cooldown_ms;
+    d->last_hash = ns_hash64(m->raw_payload.data, m->raw_payload.len);
+    if (lorawan_phy_decode(m->raw_payload.data, m->raw_payload.len, &phy) != 0) {
+        ns_count_drop(ns, "malformed_frame");
+    } else if (phy.mtype == LORAWAN_MTYPE_JOIN_REQUEST) {
+        if (!d->set.supports_join) {
+            ns_event(ns, d->tenant, d->app, d->dev, "ns.up.join.drop",
+                     json_pack("{ss}", "reason", "device_does_not_support_join"), NULL);
+            ns_count_drop(ns, "join_not_supported");
+        } else {
+            ns_join_request(ns, d, u); /* owns u now */
+            return;
+        }
+    } else {
+        process_data(ns, d, u, &phy);
+    }
+    ns_uplink_window_finish(ns, u);
+}
+
+void ns_uplink_window_finish(ns_t *ns, ns_up_t *u)
+{
+    ns_dev_mark_dirty(ns, u->dev);
+    window_done(ns, u);
+    window_free(u);
+}
