@@ -37,8 +37,9 @@ static int check_js(const char *v, char *why, size_t n)
     const char *sl = strchr(v, '/');
     if (eq == NULL || sl == NULL || sl > eq || sl - v != 16 ||
         (strncmp(eq + 1, "http://", 7) != 0 && strncmp(eq + 1, "https://", 8) != 0)) {
-        snprintf(why, n, "a Join Server range is JOINEUI/LEN=URI (\"70b3d57ed0000000/32=https://"
-                         "js.example.com/\")");
+        snprintf(why, n,
+                 "a Join Server range is JOINEUI/LEN=URI (\"70b3d57ed0000000/32=https://"
+                 "js.example.com/\")");
         return -1;
     }
     return 0;
@@ -120,18 +121,6 @@ static const lw_cfg_opt_t ns_config[] = {
      .max = 10000,
      .help = "How often the device worker writes the state it changed (one transaction); "
              "offsets are committed after it."},
-    {.key = "ns.rx1-delay",
-     .type = LW_CFG_INT,
-     .def = "5",
-     .min = 1,
-     .max = 15,
-     .help = "RX1 delay (s) given to devices in their join-accept (The Things Stack's default)."},
-    {.key = "ns.rx1-data-rate-offset",
-     .type = LW_CFG_INT,
-     .def = "0",
-     .min = 0,
-     .max = 7,
-     .help = "RX1 data rate offset given to devices in their join-accept."},
     {.key = "ns.cluster-id",
      .type = LW_CFG_STRING,
      .def = "",
@@ -225,8 +214,6 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
     ns->cooldown_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.cooldown-window");
     ns->queue_max = (size_t)lw_config_int(cfg, "ns.downlink-queue-capacity");
     ns->flush_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.persist-interval");
-    ns->default_rx1_delay = (uint8_t)lw_config_int(cfg, "ns.rx1-delay");
-    ns->default_rx1_dr_offset = (uint8_t)lw_config_int(cfg, "ns.rx1-data-rate-offset");
     snprintf(ns->cluster_id, sizeof ns->cluster_id, "%s", lw_config_str(cfg, "ns.cluster-id"));
     const char *const *js = lw_config_list(cfg, "ns.join-servers", &n);
     for (size_t i = 0; i < n && ns->njs < 15; i++)
@@ -271,8 +258,8 @@ static void on_event(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     if (name != NULL && strcmp(name, "end_device.delete") == 0) {
         const char *tenant =
             json_string_value(json_object_get(json_object_get(ev, "context"), "tenant-id"));
-        json_t *ids = json_object_get(json_array_get(json_object_get(ev, "identifiers"), 0),
-                                      "device_ids");
+        json_t *ids =
+            json_object_get(json_array_get(json_object_get(ev, "identifiers"), 0), "device_ids");
         const char *dev = json_string_value(json_object_get(ids, "device_id"));
         const char *app = json_string_value(
             json_object_get(json_object_get(ids, "application_ids"), "application_id"));
@@ -325,8 +312,8 @@ static int ns_start(void *state, lw_err_t *err)
     ns->started = true;
     char addr[24];
     snprintf(addr, sizeof addr, "%08" PRIx32 "/%u", ns->prefixes[0].addr, ns->prefixes[0].len);
-    lw_log(LW_LOG_INFO, "ns", "network server started", "dev_addr_prefix", addr,
-           "keys_at_rest", ns->at_rest.len > 0 ? "wrapped" : "clear", NULL);
+    lw_log(LW_LOG_INFO, "ns", "network server started", "dev_addr_prefix", addr, "keys_at_rest",
+           ns->at_rest.len > 0 ? "wrapped" : "clear", NULL);
     return 0;
 }
 

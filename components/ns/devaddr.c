@@ -65,5 +65,7 @@ uint32_t ns_prefix_addr(const ns_prefix_t *p, uint32_t suffix)
 
 uint32_t ns_prefix_size(const ns_prefix_t *p)
 {
-    return p->len == 0 ? UINT32_MAX : (uint32_t)((1ull << (32 - p->len)) > UINT32_MAX ? UINT32_MAX : (1ull << (32 - p->len)));
+    return p->len == 0 ? UINT32_MAX
+                       : (uint32_t)((1ull << (32 - p->len)) > UINT32_MAX ? UINT32_MAX
+                                                                         : (1ull << (32 - p->len)));
 }

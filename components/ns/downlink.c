@@ -56,18 +56,22 @@ static int radio_of(const ns_dev_t *d, radio_t *r)
     return r->band != NULL ? 0 : -1;
 }
 
-/* Fills the device's MAC parameters that nothing set yet from its settings and plan. */
-static void mac_defaults(ns_dev_t *d, const radio_t *r)
+/* The receive-window parameters the device uses now (MAC current parameters). */
+typedef struct rxp {
+    uint8_t rx1_delay, rx1_dr_offset, rx2_dr;
+    uint32_t rx2_freq_hz;
+} rxp_t;
+
+static int rx_params(ns_dev_t *d, rxp_t *p)
 {
-    ns_mac_state_t *m = &d->st.mac;
-    if (m->rx1_delay == 0) {
-        m->rx1_delay = d->set.mac.rx1_delay != 0 ? d->set.mac.rx1_delay : NS_RECEIVE_DELAY1_S;
-        m->rx1_dr_offset = d->set.mac.has_rx1_dr_offset ? d->set.mac.rx1_dr_offset : 0;
-    }
-    if (m->rx2_freq_hz == 0) {
-        m->rx2_freq_hz = d->set.mac.rx2_freq_hz != 0 ? d->set.mac.rx2_freq_hz : r->fp->rx2.freq_hz;
-        m->rx2_dr = d->set.mac.has_rx2_dr ? d->set.mac.rx2_dr : r->fp->rx2.dr;
-    }
+    const ns_mac_state_t *m = ns_dev_mac(d);
+    if (m == NULL)
+        return -1;
+    p->rx1_delay = m->current_parameters.rx1_delay != 0 ? m->current_parameters.rx1_delay : 1;
+    p->rx1_dr_offset = m->current_parameters.rx1_data_rate_offset;
+    p->rx2_dr = m->current_parameters.rx2_data_rate_index;
+    p->rx2_freq_hz = m->current_parameters.rx2_frequency;
+    return 0;
 }
 
 static int window_of(const radio_t *r, uint8_t dr, uint32_t freq, Lw__Msg__TxWindow *w,
@@ -226,10 +230,9 @@ void ns_downlink_invalidated(ns_t *ns, ns_dev_t *d, ns_queued_t *items, size_t n
     Lw__Msg__ApplicationInvalidatedDownlinks inv = LW__MSG__APPLICATION_INVALIDATED_DOWNLINKS__INIT;
     inv.downlinks = dlp;
     inv.n_downlinks = n;
-    unsigned minor = 0;
-    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
+    bool v11 = ns_settings_v11(&d->set);
     const ns_session_t *s = &d->st.session;
-    inv.last_f_cnt_down = minor >= 1 ? s->last_a_f_cnt_down : s->last_n_f_cnt_down;
+    inv.last_f_cnt_down = v11 ? s->last_a_f_cnt_down : s->last_n_f_cnt_down;
     inv.session_key_id.data = (uint8_t *)s->key_id;
     inv.session_key_id.len = s->key_id_len;
     Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
@@ -279,9 +282,12 @@ static ns_queued_t *queue_pop(ns_t *ns, ns_dev_t *d, bool v11)
     return q;
 }
 
-/* Builds a data downlink of the active session into out; sets *fcnt to the counter used. */
+/* Builds a data downlink of the active session into out; sets *fcnt to the counter used.
+ * MAC commands (mac, mac_len) go in FOpts when they fit (always with an application
+ * payload: the caller's budget is 15), else alone on FPort 0. */
 static int build_data(ns_dev_t *d, bool v11, bool ack, const ns_queued_t *app, bool f_pending,
-                      uint8_t *out, size_t cap, size_t *len, uint32_t *fcnt)
+                      const uint8_t *mac, size_t mac_len, uint8_t *out, size_t cap, size_t *len,
+                      uint32_t *fcnt)
 {
     ns_session_t *s = &d->st.session;
     uint32_t f;
@@ -299,12 +305,32 @@ static int build_data(ns_dev_t *d, bool v11, bool ack, const ns_queued_t *app, b
     p.u.data.fctrl.f_pending = f_pending;
     p.u.data.fctrl.adr = true;
     p.u.data.fcnt16 = (uint16_t)(f & 0xffffu);
+    uint8_t enc[LORAWAN_PHY_MAX_LEN];
+    lorawan_key_t ek;
+    memset(&ek, 0, sizeof ek);
+    if (mac_len > 0 && lorawan_key_init(&ek, v11 ? s->nwk_s_enc_key : s->f_nwk_s_int_key) != 0)
+        return -1;
     if (app != NULL) {
         p.u.data.has_fport = true;
         p.u.data.fport = app->f_port;
         p.u.data.frm_payload = app->payload;
         p.u.data.frm_payload_len = app->len;
     }
+    if (mac_len > 0 && mac_len <= LORAWAN_FOPTS_MAX_LEN) {
+        if (v11)
+            lorawan_fopts_encrypt(&ek, true, app != NULL, s->dev_addr, f, mac, mac_len, enc);
+        else
+            memcpy(enc, mac, mac_len);
+        p.u.data.fopts = enc;
+        p.u.data.fopts_len = mac_len;
+    } else if (mac_len > 0 && app == NULL) {
+        lorawan_payload_encrypt(&ek, true, s->dev_addr, f, mac, mac_len, enc);
+        p.u.data.has_fport = true;
+        p.u.data.fport = 0;
+        p.u.data.frm_payload = enc;
+        p.u.data.frm_payload_len = mac_len;
+    }
+    lorawan_key_destroy(&ek);
     if (lorawan_phy_encode(&p, out, cap, len) != 0)
         return -1;
     lorawan_key_t k;
@@ -323,8 +349,8 @@ static int build_data(ns_dev_t *d, bool v11, bool ack, const ns_queued_t *app, b
 }
 
 /* Records the downlink in flight and the counter it used. */
-static void take_inflight(ns_t *ns, ns_dev_t *d, const uint8_t id[16], ns_queued_t *app,
-                          uint32_t f, bool v11)
+static void take_inflight(ns_t *ns, ns_dev_t *d, const uint8_t id[16], ns_queued_t *app, uint32_t f,
+                          bool v11)
 {
     ns_state_t *st = &d->st;
     if (st->has_inflight && st->inflight_app != NULL) {
@@ -354,19 +380,49 @@ static Lw__Msg__TxSchedulePriority prio(const ns_queued_t *q)
     return (Lw__Msg__TxSchedulePriority)q->priority;
 }
 
-void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool adr_ack_req)
+/* The largest FRMPayload both windows carry (RP002 N), for an FPort 0 MAC payload. */
+static size_t mac_budget(const radio_t *r, uint8_t dr1, bool has1, uint8_t dr2)
+{
+    size_t n = 255;
+    lorawan_dr_t x;
+    if (has1 && lorawan_band_datarate(r->band, r->rev, dr1, false, &x) == 0 &&
+        x.max_frm_payload_n < n)
+        n = x.max_frm_payload_n;
+    if (lorawan_band_datarate(r->band, r->rev, dr2, false, &x) == 0 && x.max_frm_payload_n < n)
+        n = x.max_frm_payload_n;
+    return n < 15 ? 15 : n;
+}
+
+static void mac_events(ns_t *ns, ns_dev_t *d, const ns_mac_down_result_t *res)
+{
+    for (unsigned i = 0; i < res->n_events; i++) {
+        const char *name = NULL;
+        lorawan_mac_cmd_info(res->events[i].cmd.cid, res->events[i].cmd.uplink, &name, NULL, NULL,
+                             NULL);
+        ns_event(ns, d->tenant, d->app, d->dev, res->events[i].name,
+                 json_pack("{ss}", "command", name != NULL ? name : "unknown"), NULL);
+    }
+}
+
+void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool mac_down)
 {
     radio_t r;
-    if (radio_of(d, &r) != 0) {
+    rxp_t rp;
+    if (radio_of(d, &r) != 0 || rx_params(d, &rp) != 0) {
         ns_count_drop(ns, "unknown_frequency_plan");
         return;
     }
-    mac_defaults(d, &r);
-    unsigned minor = 0;
-    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
-    bool v11 = minor >= 1;
+    bool v11 = ns_settings_v11(&d->set);
+    ns_mac_ctx_t ctx;
+    lorawan_rp_rev_t rev;
+    ns_mac_version_t ver;
+    ns_mac_state_t *mac = ns_dev_mac(d);
+    int64_t now_s = ns_now_ns() / 1000000000ll;
+    bool have_ctx = ns_dev_mac_ctx(d, &ctx, &rev, &ver) == 0;
+    bool want_mac =
+        have_ctx && mac != NULL && (mac_down || ns_mac_downlink_wanted(mac, &ctx, now_s));
     ns_queued_t *app = queue_pop(ns, d, v11);
-    if (!ack && app == NULL && !adr_ack_req)
+    if (!ack && app == NULL && !want_mac)
         return;
     const Lw__Msg__RxMetadata *rx = ns_best_rx(u->rx, u->nrx);
     if (rx == NULL) {
@@ -375,11 +431,38 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
         free(app);
         return;
     }
+    Lw__Msg__TxWindow w1, w2;
+    Lw__Msg__DataRate d1, d2;
+    Lw__Msg__LoRaDataRate l1, l2;
+    uint8_t dr1 = 0;
+    bool has1 = false;
+    uint32_t f1 = rx1_freq(&r, d->st.radio.last_freq_hz);
+    if (f1 != 0 &&
+        lorawan_band_rx1_dr(r.band, r.rev, d->st.radio.last_dr, rp.rx1_dr_offset,
+                            r.fp->downlink_dwell_time, &dr1) == 0 &&
+        window_of(&r, dr1, f1, &w1, &d1, &l1) == 0)
+        has1 = true;
+    bool has2 = window_of(&r, rp.rx2_dr, rp.rx2_freq_hz, &w2, &d2, &l2) == 0;
+    uint8_t cmds[LORAWAN_PHY_MAX_LEN];
+    size_t ncmds = 0;
+    ns_mac_down_result_t mres;
+    memset(&mres, 0, sizeof mres);
+    if (want_mac) {
+        size_t budget = app != NULL ? LORAWAN_FOPTS_MAX_LEN : mac_budget(&r, dr1, has1, rp.rx2_dr);
+        if (ns_mac_downlink_build(mac, &ctx, now_s, budget, cmds, sizeof cmds, &ncmds, &mres) != 0)
+            ncmds = 0;
+        mac_events(ns, d, &mres);
+    }
+    if (!ack && app == NULL && ncmds == 0)
+        return;
     uint8_t phy[LORAWAN_PHY_MAX_LEN];
     size_t len = 0;
     uint32_t f = 0;
-    if (build_data(d, v11, ack, app, d->st.nqueue > 0, phy, sizeof phy, &len, &f) != 0) {
+    if (build_data(d, v11, ack, app, d->st.nqueue > 0 || mres.more, cmds, ncmds, phy, sizeof phy,
+                   &len, &f) != 0) {
         lw_log(LW_LOG_ERROR, "ns", "downlink not built", "device", d->key, NULL);
+        if (app != NULL)
+            publish_failed(ns, d, app, "invalid_downlink", "the downlink frame cannot be built");
         free(app);
         return;
     }
@@ -391,22 +474,14 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
     g.raw_payload.len = len;
     g.timing = LW__MSG__TX_TIMING__TIMESTAMP;
     g.timestamp = rx->timestamp;
-    g.rx1_delay = d->st.mac.rx1_delay;
+    g.rx1_delay = rp.rx1_delay;
     g.uplink_token = rx->uplink_token;
     g.antenna_index = rx->antenna_index;
     g.invert_polarization = true;
     g.priority = prio(app);
-    Lw__Msg__TxWindow w1, w2;
-    Lw__Msg__DataRate d1, d2;
-    Lw__Msg__LoRaDataRate l1, l2;
-    uint8_t dr1 = 0;
-    uint32_t f1 = rx1_freq(&r, d->st.mac.last_freq_hz);
-    if (f1 != 0 &&
-        lorawan_band_rx1_dr(r.band, r.rev, d->st.mac.last_dr, d->st.mac.rx1_dr_offset,
-                            r.fp->downlink_dwell_time, &dr1) == 0 &&
-        window_of(&r, dr1, f1, &w1, &d1, &l1) == 0)
+    if (has1)
         g.rx1 = &w1;
-    if (window_of(&r, d->st.mac.rx2_dr, d->st.mac.rx2_freq_hz, &w2, &d2, &l2) == 0)
+    if (has2)
         g.rx2 = &w2;
     uint8_t id[LW_MSG_ID_LEN];
     ns_random_id(id);
@@ -427,12 +502,10 @@ void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
         st->nqueue == 0)
         return;
     radio_t r;
-    if (radio_of(d, &r) != 0)
+    rxp_t rp;
+    if (radio_of(d, &r) != 0 || rx_params(d, &rp) != 0)
         return;
-    mac_defaults(d, &r);
-    unsigned minor = 0;
-    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
-    bool v11 = minor >= 1;
+    bool v11 = ns_settings_v11(&d->set);
     ns_queued_t *app = queue_pop(ns, d, v11);
     if (app == NULL)
         return;
@@ -442,8 +515,8 @@ void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
     Lw__Msg__TxWindow w2;
     Lw__Msg__DataRate d2;
     Lw__Msg__LoRaDataRate l2;
-    if (build_data(d, v11, false, app, st->nqueue > 0, phy, sizeof phy, &len, &f) != 0 ||
-        window_of(&r, st->mac.rx2_dr, st->mac.rx2_freq_hz, &w2, &d2, &l2) != 0) {
+    if (build_data(d, v11, false, app, st->nqueue > 0, NULL, 0, phy, sizeof phy, &len, &f) != 0 ||
+        window_of(&r, rp.rx2_dr, rp.rx2_freq_hz, &w2, &d2, &l2) != 0) {
         free(app);
         return;
     }
@@ -502,9 +575,9 @@ void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint
     Lw__Msg__DataRate d1, d2;
     Lw__Msg__LoRaDataRate l1, l2;
     uint8_t dr1 = 0;
-    uint32_t f1 = rx1_freq(&r, d->st.mac.last_freq_hz);
+    uint32_t f1 = rx1_freq(&r, d->st.radio.last_freq_hz);
     if (f1 != 0 &&
-        lorawan_band_rx1_dr(r.band, r.rev, d->st.mac.last_dr, 0, r.fp->downlink_dwell_time,
+        lorawan_band_rx1_dr(r.band, r.rev, d->st.radio.last_dr, 0, r.fp->downlink_dwell_time,
                             &dr1) == 0 &&
         window_of(&r, dr1, f1, &w1, &d1, &l1) == 0)
         g.rx1 = &w1;
@@ -538,12 +611,14 @@ void ns_downlink_queue_op(ns_t *ns, ns_dev_t *d, Lw__Msg__AsDown *m)
         ns_queued_t q;
         memset(&q, 0, sizeof q);
         size_t kl = dl->session_key_id.len <= NS_KEY_ID_MAX ? dl->session_key_id.len : 0;
-        memcpy(q.key_id, dl->session_key_id.data, kl);
+        if (kl > 0)
+            memcpy(q.key_id, dl->session_key_id.data, kl);
         q.key_id_len = (uint8_t)kl;
         q.f_port = (uint8_t)dl->f_port;
         q.f_cnt = dl->f_cnt;
         q.len = (uint16_t)(dl->frm_payload.len <= LORAWAN_PHY_MAX_LEN ? dl->frm_payload.len : 0);
-        memcpy(q.payload, dl->frm_payload.data, q.len);
+        if (q.len > 0)
+            memcpy(q.payload, dl->frm_payload.data, q.len);
         q.confirmed = dl->confirmed;
         q.priority = (uint8_t)dl->priority;
         if (dl->n_correlation_ids > 0)
@@ -600,8 +675,8 @@ void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m)
             }
         }
     } else {
-        const char *name = m->error_name != NULL && m->error_name[0] != '\0' ? m->error_name
-                                                                             : "tx_failed";
+        const char *name =
+            m->error_name != NULL && m->error_name[0] != '\0' ? m->error_name : "tx_failed";
         char msg[128];
         snprintf(msg, sizeof msg, "the gateway server did not transmit: %s", name);
         if (app != NULL)

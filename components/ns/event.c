@@ -23,8 +23,7 @@ int ns_publish(ns_t *ns, const char *topic, const char *key, const uint8_t *buf,
 {
     lw_err_t e;
     lw_err_clear(&e);
-    if (ns->bus == NULL ||
-        lw_bus_publish(ns->bus, topic, key, strlen(key), buf, len, &e) != 0) {
+    if (ns->bus == NULL || lw_bus_publish(ns->bus, topic, key, strlen(key), buf, len, &e) != 0) {
         lw_log(LW_LOG_WARN, "ns", "not published", "topic", topic, "error", e.message, NULL);
         ns_count_drop(ns, "publish_failed");
         return -1;

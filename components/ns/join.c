@@ -80,7 +80,7 @@ typedef struct join_op {
     uint8_t dl_settings;
     uint8_t rx_delay;
     uint64_t join_eui, dev_eui;
-    char body_err[64];
+    ns_mac_state_t *mac; /* of the session the join-accept starts */
 } join_op_t;
 
 static void hex_upper(const uint8_t *in, size_t n, char *out)
@@ -89,41 +89,6 @@ static void hex_upper(const uint8_t *in, size_t n, char *out)
     for (size_t i = 0; out[i] != '\0'; i++)
         if (out[i] >= 'a' && out[i] <= 'f')
             out[i] = (char)(out[i] - 'a' + 'A');
-}
-
-/* CFList of the device's plan (LoRaWAN 1.1 §6.2.4): the plan's channels beyond the band's
- * defaults (frequencies), or its channel mask (fixed-plan bands). */
-static bool cflist_of(const ns_dev_t *d, uint8_t out[LORAWAN_CFLIST_LEN])
-{
-    const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
-    const lorawan_band_t *band = fp != NULL ? lorawan_band_get(fp->band) : NULL;
-    if (band == NULL)
-        return false;
-    lorawan_rp_rev_t rev = LORAWAN_RP002_1_0_3;
-    ns_phy_version_parse(d->set.phy_version, &rev);
-    lorawan_cflist_type_t t = lorawan_band_cflist_type(band, rev);
-    if (t == LORAWAN_CFLIST_FREQUENCIES) {
-        unsigned def = lorawan_band_uplink_channel_count(band, rev);
-        uint32_t f[5] = {0};
-        unsigned k = 0;
-        for (unsigned i = def; i < fp->n_uplink && k < 5; i++)
-            f[k++] = fp->uplink[i].freq_hz;
-        return k > 0 && lorawan_cflist_freqs_encode(f, out) == 0;
-    }
-    if (t == LORAWAN_CFLIST_CHMASK) {
-        lorawan_chset_t set;
-        lorawan_chset_clear(&set);
-        unsigned n = lorawan_band_uplink_channel_count(band, rev);
-        for (unsigned c = 0; c < fp->n_uplink; c++)
-            for (unsigned i = 0; i < n; i++) {
-                lorawan_channel_t ch;
-                if (lorawan_band_uplink_channel(band, rev, i, &ch) == 0 &&
-                    ch.freq_hz == fp->uplink[c].freq_hz)
-                    lorawan_chset_set(&set, i, true);
-            }
-        return lorawan_cflist_chmask_encode(&set, out) == 0;
-    }
-    return false;
 }
 
 static int key_of(ns_t *ns, json_t *env, uint8_t out[LORAWAN_KEY_LEN])
@@ -168,6 +133,7 @@ static void join_finish(join_op_t *op, ns_dev_t *d)
             ns_uplink_window_drop(ns, op->u);
     }
     ns->inflight--;
+    free(op->mac);
     free(op);
     if (d != NULL)
         ns_dev_drain(ns, d);
@@ -177,8 +143,7 @@ static void join_rejected(join_op_t *op, ns_dev_t *d, const char *reason, const 
 {
     ns_count_drop(op->ns, "join_rejected");
     ns_event(op->ns, d->tenant, d->app, d->dev, "ns.up.join.drop",
-             json_pack("{ss ss}", "reason", reason, "description", desc != NULL ? desc : ""),
-             NULL);
+             json_pack("{ss ss}", "reason", reason, "description", desc != NULL ? desc : ""), NULL);
 }
 
 static void join_answered(void *arg, lw_http_client_req_t *req,
@@ -209,7 +174,7 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
         return;
     }
     unsigned minor = 0;
-    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
+    ns_version_parse(d->set.lorawan_version, &minor, NULL);
     ns_session_t s;
     memset(&s, 0, sizeof s);
     s.valid = true;
@@ -250,16 +215,12 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
     } else if (krc != 0) {
         join_rejected(op, d, "invalid_join_answer", "session keys unusable (unknown KEK?)");
     } else {
-        /* The pending session, with the parameters the join-accept gives the device. */
+        /* The pending session, with the MAC state of the parameters the join-accept gave. */
         d->st.pending = s;
         d->st.last_join_at_ns = s.started_at_ns;
-        const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
-        free(d->st.mac.mac);
-        memset(&d->st.mac, 0, sizeof d->st.mac);
-        d->st.mac.rx1_delay = op->rx_delay == 0 ? 1 : op->rx_delay;
-        d->st.mac.rx1_dr_offset = (op->dl_settings >> 4) & 0x7u;
-        d->st.mac.rx2_dr = op->dl_settings & 0xfu;
-        d->st.mac.rx2_freq_hz = fp != NULL ? fp->rx2.freq_hz : 0;
+        free(d->st.pending_mac);
+        d->st.pending_mac = op->mac;
+        op->mac = NULL;
         ns_uplink_radio(d, op->u->first->settings);
         ns_downlink_join_accept(ns, d, op->u, phy, (size_t)phy_len);
         Lw__Msg__KeyEnvelope kenv = LW__MSG__KEY_ENVELOPE__INIT;
@@ -360,14 +321,19 @@ static void join_send(join_op_t *op, const ns_prefix_t *tp, size_t ntp)
         return;
     }
     op->dev_addr = ns_devaddr_assign(ns, d->tenant, tp, ntp);
-    unsigned minor = 0;
-    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
-    const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
-    uint8_t rx2_dr = d->set.mac.has_rx2_dr ? d->set.mac.rx2_dr : fp != NULL ? fp->rx2.dr : 0;
-    uint8_t off = d->set.mac.has_rx1_dr_offset ? d->set.mac.rx1_dr_offset : ns->default_rx1_dr_offset;
-    op->dl_settings = (uint8_t)((minor >= 1 ? 0x80u : 0) | (off & 0x7u) << 4 | (rx2_dr & 0xfu));
-    op->rx_delay = d->set.mac.rx1_delay != 0 ? d->set.mac.rx1_delay : ns->default_rx1_delay;
-
+    ns_mac_ctx_t ctx;
+    lorawan_rp_rev_t rev;
+    ns_mac_version_t ver;
+    ns_mac_join_params_t jp;
+    op->mac = ns_dev_mac_new(d);
+    if (op->mac == NULL || ns_dev_mac_ctx(d, &ctx, &rev, &ver) != 0 ||
+        ns_mac_join_accept_params(op->mac, &ctx, &jp) != 0) {
+        join_rejected(op, d, "unknown_frequency_plan", "the device's frequency plan is not known");
+        join_finish(op, d);
+        return;
+    }
+    op->dl_settings = jp.dl_settings;
+    op->rx_delay = jp.rx_delay;
     const ProtobufCBinaryData *raw = &op->u->first->raw_payload;
     char phy[2 * LORAWAN_PHY_MAX_LEN + 1], deveui[17], joineui[17], addr[9], dls[3], sender[7];
     hex_upper(raw->data, raw->len, phy);
@@ -378,16 +344,14 @@ static void join_send(join_op_t *op, const ns_prefix_t *tp, size_t ntp)
     snprintf(sender, sizeof sender, "%06" PRIX32, ns->net_id);
     uint32_t tid = 0;
     RAND_bytes((unsigned char *)&tid, sizeof tid);
-    json_t *body = json_pack("{ss ss ss sI ss ss ss ss ss ss si}", "ProtocolVersion", "1.1",
-                             "SenderID", sender, "ReceiverID", joineui, "TransactionID",
-                             (json_int_t)(tid & 0x7fffffffu), "MessageType", "JoinReq",
-                             "MACVersion", ns_mac_version_bi(d->set.lorawan_version), "PHYPayload",
-                             phy, "DevEUI", deveui, "DevAddr", addr, "DLSettings", dls, "RxDelay",
-                             (int)op->rx_delay);
-    uint8_t cf[LORAWAN_CFLIST_LEN];
-    if (cflist_of(d, cf)) {
+    json_t *body = json_pack(
+        "{ss ss ss sI ss ss ss ss ss ss si}", "ProtocolVersion", "1.1", "SenderID", sender,
+        "ReceiverID", joineui, "TransactionID", (json_int_t)(tid & 0x7fffffffu), "MessageType",
+        "JoinReq", "MACVersion", ns_mac_version_bi(d->set.lorawan_version), "PHYPayload", phy,
+        "DevEUI", deveui, "DevAddr", addr, "DLSettings", dls, "RxDelay", (int)op->rx_delay);
+    if (jp.has_cf_list) {
         char cfh[2 * LORAWAN_CFLIST_LEN + 1];
-        hex_upper(cf, sizeof cf, cfh);
+        hex_upper(jp.cf_list, sizeof jp.cf_list, cfh);
         json_object_set_new(body, "CFList", json_string(cfh));
     }
     char *text = json_dumps(body, JSON_COMPACT);

@@ -53,7 +53,7 @@ struct ns_matcher {
     lw_bus_consumer_t *up_c;
     ns_commitq_t q;
     int loading; /* tenant loads in flight */
-    bool loaded;
+    bool load_started, loaded;
 };
 
 static size_t hash_str(const char *s)
@@ -151,8 +151,8 @@ static void idev_remove(ns_matcher_t *m, idev_t *d)
     m->ndevs--;
 }
 
-static cand_t *cand_new(ns_matcher_t *m, idev_t *d, const ns_settings_t *set,
-                        const ns_session_t *s, bool pending)
+static cand_t *cand_new(ns_matcher_t *m, idev_t *d, const ns_settings_t *set, const ns_session_t *s,
+                        bool pending)
 {
     cand_t *c = lw_calloc(1, sizeof *c);
     if (lorawan_key_init(&c->f_key, s->f_nwk_s_int_key) != 0) {
@@ -160,13 +160,13 @@ static cand_t *cand_new(ns_matcher_t *m, idev_t *d, const ns_settings_t *set,
         return NULL;
     }
     unsigned minor = 0;
-    ns_mac_version_parse(set->lorawan_version, &minor, NULL);
+    ns_version_parse(set->lorawan_version, &minor, NULL);
     c->owner = d;
     c->dev_addr = s->dev_addr;
     c->pending = pending;
     c->v11 = minor >= 1;
-    c->supports_32 = set->mac.has_supports_32 ? set->mac.supports_32 : true;
-    c->resets_f_cnt = set->mac.has_resets_f_cnt && set->mac.resets_f_cnt;
+    c->supports_32 = set->has_supports_32 ? set->supports_32 : true;
+    c->resets_f_cnt = set->has_resets_f_cnt && set->resets_f_cnt;
     c->has_f_cnt = s->has_f_cnt_up;
     c->last_f_cnt = s->last_f_cnt_up;
     memcpy(c->key_id, s->key_id, s->key_id_len);
@@ -232,7 +232,8 @@ bool ns_matcher_addr_used(const ns_matcher_t *m, uint32_t dev_addr)
     return false;
 }
 
-/* ---- loading ----------------------------------------------------------------------------------- */
+/* ---- loading -----------------------------------------------------------------------------------
+ */
 
 typedef struct reload {
     ns_matcher_t *m;
@@ -261,6 +262,20 @@ static void reload_device(ns_matcher_t *m, const char *tenant, const char *app, 
     snprintf(r->key, sizeof r->key, "%s/%s/%s", tenant, app, dev);
     if (ns_store_load(m->ns, tenant, app, dev, reloaded, r) != 0)
         free(r);
+}
+
+static void up_subscribe(ns_matcher_t *m);
+
+/* The index is complete: uplinks can be matched from now on. */
+static void index_loaded(ns_matcher_t *m)
+{
+    if (m->loaded)
+        return;
+    m->loaded = true;
+    char n[24];
+    snprintf(n, sizeof n, "%zu", m->ncands);
+    lw_log(LW_LOG_INFO, "ns", "session index loaded", "sessions", n, NULL);
+    up_subscribe(m);
 }
 
 typedef struct tload {
@@ -293,8 +308,8 @@ static void tenant_loaded(void *arg, const PGresult *res, const lw_err_t *err)
                         index_apply(m, key, &row);
                     ns_state_destroy(&row.st);
                 } else {
-                    lw_log(LW_LOG_WARN, "ns", "session index: device state unreadable",
-                           "device", key, NULL);
+                    lw_log(LW_LOG_WARN, "ns", "session index: device state unreadable", "device",
+                           key, NULL);
                 }
                 ns_settings_destroy(&row.set);
             }
@@ -303,12 +318,8 @@ static void tenant_loaded(void *arg, const PGresult *res, const lw_err_t *err)
         }
     }
     free(t);
-    if (--m->loading == 0) {
-        m->loaded = true;
-        char n[24];
-        snprintf(n, sizeof n, "%zu", m->ncands);
-        lw_log(LW_LOG_INFO, "ns", "session index loaded", "sessions", n, NULL);
-    }
+    if (--m->loading == 0)
+        index_loaded(m);
 }
 
 static void tenants_listed(void *arg, const PGresult *res, const lw_err_t *err)
@@ -318,7 +329,7 @@ static void tenants_listed(void *arg, const PGresult *res, const lw_err_t *err)
         lw_log(LW_LOG_ERROR, "ns", "session index: tenants not listed", "error", err->message,
                NULL);
         m->loading = 0;
-        m->loaded = true;
+        index_loaded(m);
         return;
     }
     m->loading = 1; /* held until every query is issued */
@@ -339,10 +350,8 @@ static void tenants_listed(void *arg, const PGresult *res, const lw_err_t *err)
             free(t);
         }
     }
-    if (--m->loading == 0) {
-        m->loaded = true;
-        lw_log(LW_LOG_INFO, "ns", "session index loaded", NULL);
-    }
+    if (--m->loading == 0)
+        index_loaded(m);
 }
 
 bool ns_matcher_ready(const ns_matcher_t *m)
@@ -467,8 +476,8 @@ static void match_data(ns_matcher_t *m, const Lw__Msg__GsUp *up, const lorawan_p
             uint8_t mic[LORAWAN_MIC_LEN];
             bool ok;
             if (c->v11) {
-                if (lorawan_mic_data_up_11(&c->f_key, &c->f_key, raw, len - LORAWAN_MIC_LEN,
-                                           fs[i], 0, 0, 0, mic) != 0)
+                if (lorawan_mic_data_up_11(&c->f_key, &c->f_key, raw, len - LORAWAN_MIC_LEN, fs[i],
+                                           0, 0, 0, mic) != 0)
                     continue;
                 ok = memcmp(mic + 2, raw + len - 2, 2) == 0;
             } else {
@@ -596,8 +605,7 @@ done:
     ns_commitq_flush(&m->q, 0);
 }
 
-static void on_up_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
-                         size_t n)
+static void on_up_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts, size_t n)
 {
     (void)c;
     ns_matcher_t *m = arg;
@@ -619,24 +627,50 @@ ns_matcher_t *ns_matcher_new(ns_t *ns)
     return m;
 }
 
+static void up_subscribe(ns_matcher_t *m)
+{
+    static const char *const ups[] = {"gs.up"};
+    static const lw_bus_handler_t uh = {.on_message = on_gs_up, .on_revoke = on_up_revoke};
+    lw_err_t e;
+    lw_err_clear(&e);
+    m->up_c = lw_bus_subscribe(m->ns->bus, "ns-matcher", ups, 1, &uh, m, &e);
+    if (m->up_c == NULL) {
+        lw_log(LW_LOG_ERROR, "ns", "matcher not subscribed to lw.gs.up", "error", e.message, NULL);
+        return;
+    }
+    m->q.consumer = m->up_c;
+}
+
+/* lw.ns.sessions is read from the assignment on ("latest" is resolved then): the index is
+ * loaded only once it is assigned, so that no change falls in between; lw.gs.up is
+ * consumed once the index is complete. */
+static void on_sessions_assign(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
+                               size_t n)
+{
+    (void)c;
+    (void)parts;
+    (void)n;
+    ns_matcher_t *m = arg;
+    if (m->load_started)
+        return;
+    m->load_started = true;
+    if (lw_db_query(m->ns->db,
+                    "SELECT tenant_id FROM lw_control.tenants WHERE deleted_at IS NULL ORDER BY 1",
+                    0, NULL, tenants_listed, m) != 0) {
+        lw_log(LW_LOG_ERROR, "ns", "session index not loaded: pool stopped", NULL);
+        m->load_started = false;
+    }
+}
+
 int ns_matcher_start(ns_matcher_t *m, lw_err_t *err)
 {
     ns_t *ns = m->ns;
     static const char *const sessions[] = {"ns.sessions"};
-    static const lw_bus_handler_t sh = {.on_message = on_session_change};
+    static const lw_bus_handler_t sh = {.on_message = on_session_change,
+                                        .on_assign = on_sessions_assign};
     ns->sessions_c = lw_bus_subscribe(ns->bus, NULL, sessions, 1, &sh, m, err);
     if (ns->sessions_c == NULL)
         return -1;
-    if (lw_db_query(ns->db,
-                    "SELECT tenant_id FROM lw_control.tenants WHERE deleted_at IS NULL ORDER BY 1",
-                    0, NULL, tenants_listed, m) != 0)
-        return lw_err_set(err, &lw_err_db_unavailable, "cannot load the session index");
-    static const char *const ups[] = {"gs.up"};
-    static const lw_bus_handler_t uh = {.on_message = on_gs_up, .on_revoke = on_up_revoke};
-    m->up_c = lw_bus_subscribe(ns->bus, "ns-matcher", ups, 1, &uh, m, err);
-    if (m->up_c == NULL)
-        return -1;
-    m->q.consumer = m->up_c;
     return 0;
 }
 

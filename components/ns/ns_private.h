@@ -1,5 +1,5 @@
 /* The Network Server's private interface: its state, and the parts its files share.
- * For components/ns/*.c and tests/unit/components/ns only.
+ * For the files of components/ns and their unit tests only.
  *
  *   component.c  configuration table, lifecycle
  *   version.c    LoRaWAN / regional-parameters version names (pure)
@@ -33,6 +33,7 @@
 #include "cluster/runtime.h"
 #include "lorawan/lorawan.h"
 #include "messages/messages.h"
+#include "ns/mac_private.h"
 #include "ns/ns.h"
 #include "tenant/ids.h"
 
@@ -43,19 +44,19 @@
 
 /* ---- sizes --------------------------------------------------------------------------------- */
 
-#define NS_KEY_ID_MAX  16u /* session key IDs the JS gives (TTS: 16 bytes or fewer) */
-#define NS_RECENT_IDS  12u /* lw.gs.up copy ids remembered per device (replay after restart) */
-#define NS_TOKEN_MAX   64u /* uplink_token bytes kept for class C */
-#define NS_CORR_MAX    96u /* correlation id kept per queued downlink */
-#define NS_FP_ID_MAX   48u
-#define NS_DEV_KEY_MAX (3u * TN_ID_MAX + 3u) /* "<tenant>/<application>/<device>" */
+#define NS_KEY_ID_MAX   16u /* session key IDs the JS gives (TTS: 16 bytes or fewer) */
+#define NS_RECENT_IDS   12u /* lw.gs.up copy ids remembered per device (replay after restart) */
+#define NS_TOKEN_MAX    64u /* uplink_token bytes kept for class C */
+#define NS_CORR_MAX     96u /* correlation id kept per queued downlink */
+#define NS_FP_ID_MAX    48u
+#define NS_DEV_KEY_MAX  (3u * TN_ID_MAX + 3u) /* "<tenant>/<application>/<device>" */
 #define NS_MAX_PREFIXES 8u
 
 /* ---- versions (version.c, pure) ---------------------------------------------------------- */
 
 /* "MAC_V1_0", "MAC_V1_0_1" .. "MAC_V1_0_4", "MAC_V1_1" → minor (0 for 1.0.x, 1 for 1.1) and
  * patch. Returns 0 or -1 when unknown. */
-int ns_mac_version_parse(const char *s, unsigned *minor, unsigned *patch);
+int ns_version_parse(const char *s, unsigned *minor, unsigned *patch);
 /* Backend Interfaces MACVersion: "1.0.3", "1.1". */
 const char *ns_mac_version_bi(const char *s);
 /* "PHY_V1_0_2_REV_B", "RP001_V1_0_3_REV_A", "RP002_V1_0_3", ... → the lorawan library's
@@ -65,9 +66,9 @@ int ns_phy_version_parse(const char *s, lorawan_rp_rev_t *out);
 /* ---- frame counters (fcnt.c, pure) -------------------------------------------------------- */
 
 typedef enum ns_fcnt_verdict {
-    NS_FCNT_OK = 0,     /* a new counter: accept */
-    NS_FCNT_RESET,      /* lower than the last but the device resets (ABP resets_f_cnt) */
-    NS_FCNT_REPLAY,     /* not above the last accepted one (16-bit: nor within the gap) */
+    NS_FCNT_OK = 0, /* a new counter: accept */
+    NS_FCNT_RESET,  /* lower than the last but the device resets (ABP resets_f_cnt) */
+    NS_FCNT_REPLAY, /* not above the last accepted one (16-bit: nor within the gap) */
 } ns_fcnt_verdict_t;
 
 /* Candidates for the full 32-bit counter of a frame whose wire counter is fcnt16, for a
@@ -103,29 +104,26 @@ uint32_t ns_prefix_size(const ns_prefix_t *p);
 
 /* ---- state (state.c) ------------------------------------------------------------------------- */
 
-typedef struct ns_mac_settings {
-    bool has_resets_f_cnt, resets_f_cnt;
-    bool has_supports_32, supports_32;
-    uint8_t rx1_delay; /* s, 0 unset */
-    bool has_rx1_dr_offset;
-    uint8_t rx1_dr_offset;
-    bool has_rx2_dr;
-    uint8_t rx2_dr;
-    uint32_t rx2_freq_hz;
-    uint32_t class_c_timeout_s;
-    char adr_mode[12];
-    char *json; /* owned; NULL: none */
-} ns_mac_settings_t;
-
 typedef struct ns_settings {
     char lorawan_version[16];
     char phy_version[32];
     char fp_id[NS_FP_ID_MAX];
     bool supports_join, supports_class_c;
-    ns_mac_settings_t mac;
+    char *mac_json;        /* mac_settings as the API was given it (owned); NULL: none */
+    ns_mac_settings_t mac; /* parsed from mac_json (ns_mac_settings_parse) */
+    /* The mac_settings the MAC layer does not use. */
+    bool has_resets_f_cnt, resets_f_cnt;
+    bool has_supports_32, supports_32;
+    uint32_t class_c_timeout_s;
     bool has_dev_eui, has_join_eui;
     uint64_t dev_eui, join_eui;
 } ns_settings_t;
+
+/* Parses a TTS mac_settings object (values plain or wrapped as {"value": ...}, enums by
+ * name: "RX_DELAY_5", "DATA_RATE_3", ...) into s->mac and the extras. Errors: invalid_field
+ * / unknown_field naming "<field>.<key>". */
+int ns_mac_settings_parse(const json_t *j, const char *field, ns_settings_t *s, lw_err_t *err);
+bool ns_settings_v11(const ns_settings_t *s);
 
 typedef struct ns_session {
     bool valid;
@@ -168,22 +166,18 @@ typedef struct ns_gw {
     float snr, rssi;
 } ns_gw_t;
 
-typedef struct ns_mac_state {
-    uint8_t rx1_delay; /* s */
-    uint8_t rx1_dr_offset;
-    uint8_t rx2_dr;
-    uint32_t rx2_freq_hz;
-    uint8_t device_class; /* 0 A, 2 C */
+/* What the last uplink used (for RX1 and the 1.1 MIC). */
+typedef struct ns_radio {
     uint8_t last_dr;
     uint8_t last_ch;
     uint32_t last_freq_hz;
-    uint8_t *mac; /* ns_mac state bytes, owned; NULL: none */
-    size_t mac_len;
-} ns_mac_state_t;
+} ns_radio_t;
 
 typedef struct ns_state {
     ns_session_t session, pending;
-    ns_mac_state_t mac;
+    ns_mac_state_t *mac;         /* owned; the MAC layer's state of `session` (NULL: none yet) */
+    ns_mac_state_t *pending_mac; /* owned; of `pending` */
+    ns_radio_t radio;
     ns_queued_t *queue; /* owned, nqueue items */
     size_t nqueue;
     uint8_t recent[NS_RECENT_IDS][LW_MSG_ID_LEN];
@@ -288,8 +282,6 @@ struct ns {
     size_t queue_max;
     uint64_t flush_ms;
     size_t flush_max;
-    uint8_t default_rx1_delay; /* s, join-accept RxDelay */
-    uint8_t default_rx1_dr_offset;
     ns_join_server_t js[16];
     size_t njs;
     ns_kek_t at_rest;
@@ -342,7 +334,7 @@ typedef enum ns_dev_phase {
 /* A message waiting for its device to be loaded or free. */
 typedef struct ns_wait {
     struct ns_wait *next;
-    int kind; /* NS_MSG_* */
+    int kind;  /* NS_MSG_* */
     void *msg; /* decoded, owned */
     ns_entry_t *entry;
 } ns_wait_t;
@@ -354,7 +346,7 @@ typedef struct ns_up {
     struct ns_up *next; /* in ns->win_* order */
     ns_dev_t *dev;
     uint64_t deadline_ms;
-    Lw__Msg__NsDev *first; /* owned */
+    Lw__Msg__NsDev *first;    /* owned */
     Lw__Msg__RxMetadata **rx; /* the copies' rx_metadata (owned by `copies`) */
     size_t nrx;
     Lw__Msg__NsDev **copies; /* owned */
@@ -402,6 +394,16 @@ void ns_after_durable_sessions(ns_t *ns, ns_dev_t *d);
 /* (Re)arms the window timer. */
 void ns_uplink_windows_timer(ns_t *ns, uint64_t delay_ms);
 
+/* ---- MAC glue (device.c) ---------------------------------------------------------------- */
+
+/* The MAC context of d (band, plan, settings). Returns 0, or -1 when its plan is unknown. */
+int ns_dev_mac_ctx(const ns_dev_t *d, ns_mac_ctx_t *ctx, lorawan_rp_rev_t *rev,
+                   ns_mac_version_t *ver);
+/* A MAC state initialised for a new session of d (malloc'd), or NULL (unknown plan). */
+ns_mac_state_t *ns_dev_mac_new(const ns_dev_t *d);
+/* The active session's MAC state, created when missing; NULL without session or plan. */
+ns_mac_state_t *ns_dev_mac(ns_dev_t *d);
+
 /* ---- uplinks (uplink.c) ----------------------------------------------------------------- */
 
 void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e);
@@ -419,7 +421,7 @@ void ns_uplink_radio(ns_dev_t *d, const Lw__Msg__TxSettings *ts);
 /* ---- downlinks (downlink.c) -------------------------------------------------------------- */
 
 /* After a data uplink (u: its copies): sends what is due in RX1/RX2 of the best gateway. */
-void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool adr_ack_req);
+void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool mac_down);
 /* A class C device with something to send and no uplink to answer. */
 void ns_downlink_class_c(ns_t *ns, ns_dev_t *d);
 /* The join-accept PHYPayload from the JS, in the join-accept windows of the join-request. */
@@ -479,7 +481,8 @@ uint8_t *ns_bytea_parse(const char *text, size_t *len);
 /* "\x" + hex of buf, malloc'd. */
 char *ns_bytea_text(const uint8_t *buf, size_t len);
 
-/* ---- API (api.c) ------------------------------------------------------------------------------ */
+/* ---- API (api.c) ------------------------------------------------------------------------------
+ */
 
 int ns_api_routes(ns_t *ns);
 

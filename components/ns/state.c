@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cluster/mem.h"
 #include "ns.pb-c.h"
 #include "ns/ns_private.h"
@@ -16,8 +18,8 @@ void ns_settings_defaults(ns_settings_t *s)
 
 void ns_settings_destroy(ns_settings_t *s)
 {
-    free(s->mac.json);
-    s->mac.json = NULL;
+    free(s->mac_json);
+    s->mac_json = NULL;
 }
 
 void ns_state_init(ns_state_t *st)
@@ -28,7 +30,8 @@ void ns_state_init(ns_state_t *st)
 void ns_state_destroy(ns_state_t *st)
 {
     free(st->queue);
-    free(st->mac.mac);
+    free(st->mac);
+    free(st->pending_mac);
     free(st->inflight_app);
     free(st->awaiting_ack);
     /* Keys in memory are wiped with their state. */
@@ -65,27 +68,13 @@ void ns_state_recent_add(ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN])
 
 int ns_settings_encode(const ns_settings_t *s, uint8_t **out, size_t *len)
 {
-    Lw__Ns__NsMacSettings mac = LW__NS__NS_MAC_SETTINGS__INIT;
-    mac.has_resets_f_cnt = s->mac.has_resets_f_cnt;
-    mac.resets_f_cnt = s->mac.resets_f_cnt;
-    mac.has_supports_32_bit_f_cnt = s->mac.has_supports_32;
-    mac.supports_32_bit_f_cnt = s->mac.supports_32;
-    mac.rx1_delay = s->mac.rx1_delay;
-    mac.has_rx1_data_rate_offset = s->mac.has_rx1_dr_offset;
-    mac.rx1_data_rate_offset = s->mac.rx1_dr_offset;
-    mac.has_rx2_data_rate_index = s->mac.has_rx2_dr;
-    mac.rx2_data_rate_index = s->mac.rx2_dr;
-    mac.rx2_frequency = s->mac.rx2_freq_hz;
-    mac.class_c_timeout = s->mac.class_c_timeout_s;
-    mac.adr_mode = (char *)s->mac.adr_mode;
-    mac.json = s->mac.json != NULL ? s->mac.json : (char *)"";
     Lw__Ns__NsSettings m = LW__NS__NS_SETTINGS__INIT;
     m.lorawan_version = (char *)s->lorawan_version;
     m.lorawan_phy_version = (char *)s->phy_version;
     m.frequency_plan_id = (char *)s->fp_id;
     m.supports_join = s->supports_join;
     m.supports_class_c = s->supports_class_c;
-    m.mac_settings = &mac;
+    m.mac_settings = s->mac_json != NULL ? s->mac_json : (char *)"";
     m.dev_eui = s->dev_eui;
     m.join_eui = s->join_eui;
     m.has_dev_eui = s->has_dev_eui;
@@ -116,25 +105,18 @@ int ns_settings_decode(const uint8_t *buf, size_t len, ns_settings_t *s)
     s->join_eui = m->join_eui;
     s->has_dev_eui = m->has_dev_eui;
     s->has_join_eui = m->has_join_eui;
-    if (m->mac_settings != NULL) {
-        const Lw__Ns__NsMacSettings *mac = m->mac_settings;
-        s->mac.has_resets_f_cnt = mac->has_resets_f_cnt;
-        s->mac.resets_f_cnt = mac->resets_f_cnt;
-        s->mac.has_supports_32 = mac->has_supports_32_bit_f_cnt;
-        s->mac.supports_32 = mac->supports_32_bit_f_cnt;
-        s->mac.rx1_delay = (uint8_t)mac->rx1_delay;
-        s->mac.has_rx1_dr_offset = mac->has_rx1_data_rate_offset;
-        s->mac.rx1_dr_offset = (uint8_t)mac->rx1_data_rate_offset;
-        s->mac.has_rx2_dr = mac->has_rx2_data_rate_index;
-        s->mac.rx2_dr = (uint8_t)mac->rx2_data_rate_index;
-        s->mac.rx2_freq_hz = (uint32_t)mac->rx2_frequency;
-        s->mac.class_c_timeout_s = mac->class_c_timeout;
-        copy_str(s->mac.adr_mode, sizeof s->mac.adr_mode, mac->adr_mode);
-        if (mac->json != NULL && mac->json[0] != '\0')
-            s->mac.json = lw_strdup(mac->json);
+    int rc = 0;
+    if (m->mac_settings != NULL && m->mac_settings[0] != '\0') {
+        json_t *j = json_loads(m->mac_settings, 0, NULL);
+        lw_err_t e;
+        if (j == NULL || ns_mac_settings_parse(j, "mac_settings", s, &e) != 0)
+            rc = -1;
+        else
+            s->mac_json = lw_strdup(m->mac_settings);
+        json_decref(j);
     }
     lw__ns__ns_settings__free_unpacked(m, NULL);
-    return 0;
+    return rc;
 }
 
 /* ---- state --------------------------------------------------------------------------------- */
@@ -201,8 +183,7 @@ static int session_out(session_buf_t *b, const ns_session_t *s, const ns_kek_t *
     b->s.session_key_id.data = (uint8_t *)s->key_id;
     b->s.session_key_id.len = s->key_id_len;
     if (key_out(&b->f, s->f_nwk_s_int_key, kek) != 0 ||
-        key_out(&b->sn, s->s_nwk_s_int_key, kek) != 0 ||
-        key_out(&b->e, s->nwk_s_enc_key, kek) != 0)
+        key_out(&b->sn, s->s_nwk_s_int_key, kek) != 0 || key_out(&b->e, s->nwk_s_enc_key, kek) != 0)
         return -1;
     b->s.f_nwk_s_int_key = &b->f.k;
     b->s.s_nwk_s_int_key = &b->sn.k;
@@ -230,7 +211,8 @@ static int session_in(const Lw__Ns__NsSession *m, ns_kek_lookup_fn lookup, void 
     s->dev_addr = m->dev_addr;
     if (m->session_key_id.len > NS_KEY_ID_MAX)
         return -1;
-    memcpy(s->key_id, m->session_key_id.data, m->session_key_id.len);
+    if (m->session_key_id.len > 0)
+        memcpy(s->key_id, m->session_key_id.data, m->session_key_id.len);
     s->key_id_len = (uint8_t)m->session_key_id.len;
     if (key_in(m->f_nwk_s_int_key, lookup, arg, s->f_nwk_s_int_key) != 0 ||
         key_in(m->s_nwk_s_int_key, lookup, arg, s->s_nwk_s_int_key) != 0 ||
@@ -245,7 +227,8 @@ static int session_in(const Lw__Ns__NsSession *m, ns_kek_lookup_fn lookup, void 
     s->started_at_ns = m->started_at;
     copy_str(s->app_s_key_kek, sizeof s->app_s_key_kek, m->kek_label_app_s_key);
     if (m->app_s_key.len <= sizeof s->app_s_key) {
-        memcpy(s->app_s_key, m->app_s_key.data, m->app_s_key.len);
+        if (m->app_s_key.len > 0)
+            memcpy(s->app_s_key, m->app_s_key.data, m->app_s_key.len);
         s->app_s_key_len = (uint8_t)m->app_s_key.len;
     }
     return 0;
@@ -274,11 +257,13 @@ static int queued_in(const Lw__Ns__NsQueued *q, ns_queued_t *out)
     memset(out, 0, sizeof *out);
     if (q->session_key_id.len > NS_KEY_ID_MAX || q->frm_payload.len > LORAWAN_PHY_MAX_LEN)
         return -1;
-    memcpy(out->key_id, q->session_key_id.data, q->session_key_id.len);
+    if (q->session_key_id.len > 0)
+        memcpy(out->key_id, q->session_key_id.data, q->session_key_id.len);
     out->key_id_len = (uint8_t)q->session_key_id.len;
     out->f_port = (uint8_t)q->f_port;
     out->f_cnt = q->f_cnt;
-    memcpy(out->payload, q->frm_payload.data, q->frm_payload.len);
+    if (q->frm_payload.len > 0)
+        memcpy(out->payload, q->frm_payload.data, q->frm_payload.len);
     out->len = (uint16_t)q->frm_payload.len;
     out->confirmed = q->confirmed;
     out->priority = (uint8_t)q->priority;
@@ -303,16 +288,18 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
         m.pending_session = &pb.s;
     }
     Lw__Ns__NsMacState mac = LW__NS__NS_MAC_STATE__INIT;
-    mac.rx1_delay = st->mac.rx1_delay;
-    mac.rx1_data_rate_offset = st->mac.rx1_dr_offset;
-    mac.rx2_data_rate_index = st->mac.rx2_dr;
-    mac.rx2_frequency = st->mac.rx2_freq_hz;
-    mac.device_class = st->mac.device_class;
-    mac.mac.data = st->mac.mac;
-    mac.mac.len = st->mac.mac_len;
-    mac.last_uplink_dr = st->mac.last_dr;
-    mac.last_uplink_channel = st->mac.last_ch;
-    mac.last_uplink_frequency = st->mac.last_freq_hz;
+    mac.version = NS_MAC_STATE_VERSION;
+    if (st->mac != NULL) {
+        mac.mac.data = (uint8_t *)st->mac;
+        mac.mac.len = sizeof *st->mac;
+    }
+    if (st->pending_mac != NULL) {
+        mac.pending_mac.data = (uint8_t *)st->pending_mac;
+        mac.pending_mac.len = sizeof *st->pending_mac;
+    }
+    mac.last_uplink_dr = st->radio.last_dr;
+    mac.last_uplink_channel = st->radio.last_ch;
+    mac.last_uplink_frequency = st->radio.last_freq_hz;
     m.mac_state = &mac;
 
     Lw__Ns__NsQueued *qs = st->nqueue > 0 ? lw_calloc(st->nqueue, sizeof *qs) : NULL;
@@ -391,18 +378,18 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
         goto out;
     if (m->mac_state != NULL) {
         const Lw__Ns__NsMacState *mac = m->mac_state;
-        st->mac.rx1_delay = (uint8_t)mac->rx1_delay;
-        st->mac.rx1_dr_offset = (uint8_t)mac->rx1_data_rate_offset;
-        st->mac.rx2_dr = (uint8_t)mac->rx2_data_rate_index;
-        st->mac.rx2_freq_hz = (uint32_t)mac->rx2_frequency;
-        st->mac.device_class = (uint8_t)mac->device_class;
-        st->mac.last_dr = (uint8_t)mac->last_uplink_dr;
-        st->mac.last_ch = (uint8_t)mac->last_uplink_channel;
-        st->mac.last_freq_hz = (uint32_t)mac->last_uplink_frequency;
-        if (mac->mac.len > 0) {
-            st->mac.mac = lw_malloc(mac->mac.len);
-            memcpy(st->mac.mac, mac->mac.data, mac->mac.len);
-            st->mac.mac_len = mac->mac.len;
+        st->radio.last_dr = (uint8_t)mac->last_uplink_dr;
+        st->radio.last_ch = (uint8_t)mac->last_uplink_channel;
+        st->radio.last_freq_hz = (uint32_t)mac->last_uplink_frequency;
+        /* MAC state of another layout version is dropped: the worker starts it again from
+         * the settings (as for a new session). */
+        if (mac->version == NS_MAC_STATE_VERSION && mac->mac.len == sizeof *st->mac) {
+            st->mac = lw_calloc(1, sizeof *st->mac);
+            memcpy(st->mac, mac->mac.data, sizeof *st->mac);
+        }
+        if (mac->version == NS_MAC_STATE_VERSION && mac->pending_mac.len == sizeof *st->mac) {
+            st->pending_mac = lw_calloc(1, sizeof *st->pending_mac);
+            memcpy(st->pending_mac, mac->pending_mac.data, sizeof *st->pending_mac);
         }
     }
     if (m->n_queue > 0) {
@@ -424,7 +411,8 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
         st->last_gw.eui = gw->eui;
         st->last_gw.antenna = gw->antenna_index;
         if (gw->uplink_token.len <= NS_TOKEN_MAX) {
-            memcpy(st->last_gw.token, gw->uplink_token.data, gw->uplink_token.len);
+            if (gw->uplink_token.len > 0)
+                memcpy(st->last_gw.token, gw->uplink_token.data, gw->uplink_token.len);
             st->last_gw.token_len = (uint8_t)gw->uplink_token.len;
         }
         st->last_gw.snr = gw->snr;

@@ -107,7 +107,8 @@ int ns_store_load(ns_t *ns, const char *tenant, const char *app, const char *dev
     return 0;
 }
 
-/* ---- batches ---------------------------------------------------------------------------------- */
+/* ---- batches ----------------------------------------------------------------------------------
+ */
 
 /* An array literal being built: {"a","b",NULL}. Elements are IDs, hex and numbers: nothing
  * that needs escaping but the bytea backslash. */

@@ -92,8 +92,8 @@ void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
 {
     uint64_t now = lw_clock_mono_ms();
     uint64_t h = ns_hash64(m->raw_payload.data, m->raw_payload.len);
-    if (d->up != NULL && ns_hash64(d->up->first->raw_payload.data, d->up->first->raw_payload.len) ==
-                             h) {
+    if (d->up != NULL &&
+        ns_hash64(d->up->first->raw_payload.data, d->up->first->raw_payload.len) == h) {
         window_add(d->up, m, e);
         return;
     }
@@ -200,9 +200,8 @@ static void drop_event(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const char *reas
 {
     json_t *data = extra != NULL ? extra : json_object();
     json_object_set_new(data, "reason", json_string(reason));
-    const char *cid = u->first->envelope->n_correlation_ids > 0
-                          ? u->first->envelope->correlation_ids[0]
-                          : NULL;
+    const char *cid =
+        u->first->envelope->n_correlation_ids > 0 ? u->first->envelope->correlation_ids[0] : NULL;
     ns_event(ns, d->tenant, d->app, d->dev, "ns.up.data.drop", data, cid);
     ns_count_drop(ns, reason);
 }
@@ -231,7 +230,7 @@ static bool mic_11_ok(ns_t *ns, ns_dev_t *d, const ns_session_t *s, const ns_up_
         lorawan_key_init(&sk, s->s_nwk_s_int_key) == 0) {
         uint8_t mic[LORAWAN_MIC_LEN];
         if (lorawan_mic_data_up_11(&f, &sk, raw, len - LORAWAN_MIC_LEN, u->first->f_cnt, conf,
-                                   d->st.mac.last_dr, d->st.mac.last_ch, mic) == 0)
+                                   d->st.radio.last_dr, d->st.radio.last_ch, mic) == 0)
             ok = lorawan_mic_check(mic, raw, len) == 0;
     }
     lorawan_key_destroy(&f);
@@ -244,7 +243,7 @@ void ns_uplink_radio(ns_dev_t *d, const Lw__Msg__TxSettings *ts)
 {
     if (ts == NULL)
         return;
-    d->st.mac.last_freq_hz = (uint32_t)ts->frequency;
+    d->st.radio.last_freq_hz = (uint32_t)ts->frequency;
     const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
     const lorawan_band_t *band = fp != NULL ? lorawan_band_get(fp->band) : NULL;
     lorawan_rp_rev_t rev = LORAWAN_RP002_1_0_3;
@@ -258,12 +257,12 @@ void ns_uplink_radio(ns_dev_t *d, const Lw__Msg__TxSettings *ts)
         want.bandwidth_hz = ts->data_rate->lora->bandwidth;
         uint8_t dr = 0;
         if (lorawan_band_datarate_index(band, rev, true, &want, &dr) == 0)
-            d->st.mac.last_dr = dr;
+            d->st.radio.last_dr = dr;
     }
     if (fp != NULL)
         for (unsigned i = 0; i < fp->n_uplink; i++)
             if (fp->uplink[i].freq_hz == ts->frequency) {
-                d->st.mac.last_ch = (uint8_t)i;
+                d->st.radio.last_ch = (uint8_t)i;
                 break;
             }
 }
@@ -283,7 +282,8 @@ static void remember_gateway(ns_dev_t *d, const ns_up_t *u)
     g->eui = rx->gateway_ids->eui;
     g->antenna = rx->antenna_index;
     if (rx->uplink_token.len <= NS_TOKEN_MAX) {
-        memcpy(g->token, rx->uplink_token.data, rx->uplink_token.len);
+        if (rx->uplink_token.len > 0)
+            memcpy(g->token, rx->uplink_token.data, rx->uplink_token.len);
         g->token_len = (uint8_t)rx->uplink_token.len;
     }
     g->snr = rx->snr;
@@ -316,6 +316,106 @@ static void publish_ack(ns_t *ns, ns_dev_t *d, const ns_queued_t *q, bool ack)
     ns_publish_ns_up(ns, d, &up);
 }
 
+/* GPS epoch 1980-01-06 in Unix seconds, and the leap seconds GPS is ahead of UTC since
+ * 2017 (DeviceTimeAns, LoRaWAN 1.0.3 §5.9). */
+#define NS_GPS_EPOCH_UNIX_S 315964800ll
+#define NS_GPS_LEAP_S       18ll
+
+/* Runs the MAC layer over the uplink's commands (FOpts, or an FPort 0 payload), publishes
+ * what it did as events. Returns whether a downlink is needed for MAC's sake. */
+static bool mac_uplink(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const lorawan_phy_t *phy,
+                       bool confirmed, bool v11)
+{
+    ns_mac_state_t *mac = ns_dev_mac(d);
+    ns_mac_ctx_t ctx;
+    lorawan_rp_rev_t rev;
+    ns_mac_version_t ver;
+    if (mac == NULL || ns_dev_mac_ctx(d, &ctx, &rev, &ver) != 0)
+        return false;
+    const ns_session_t *s = &d->st.session;
+    const Lw__Msg__NsDev *m = u->first;
+    uint8_t plain[LORAWAN_PHY_MAX_LEN];
+    const uint8_t *cmds = NULL;
+    size_t n = 0;
+    lorawan_key_t k;
+    memset(&k, 0, sizeof k);
+    if (phy->u.data.fopts_len > 0) {
+        n = phy->u.data.fopts_len;
+        cmds = phy->u.data.fopts;
+        if (v11) {
+            /* LoRaWAN 1.1 §4.3.1.6: FOpts are encrypted with NwkSEncKey. */
+            if (lorawan_key_init(&k, s->nwk_s_enc_key) != 0 ||
+                lorawan_fopts_encrypt(&k, false, false, s->dev_addr, m->f_cnt, phy->u.data.fopts, n,
+                                      plain) != 0)
+                n = 0;
+            cmds = plain;
+        }
+    } else if (phy->u.data.has_fport && phy->u.data.fport == 0 && phy->u.data.frm_payload_len > 0) {
+        n = phy->u.data.frm_payload_len;
+        if (lorawan_key_init(&k, v11 ? s->nwk_s_enc_key : s->f_nwk_s_int_key) == 0) {
+            lorawan_payload_encrypt(&k, false, s->dev_addr, m->f_cnt, phy->u.data.frm_payload, n,
+                                    plain);
+            cmds = plain;
+        } else {
+            n = 0;
+        }
+    }
+    lorawan_key_destroy(&k);
+    ns_mac_uplink_t mu;
+    memset(&mu, 0, sizeof mu);
+    mu.f_cnt = m->f_cnt;
+    mu.data_rate_index = d->st.radio.last_dr;
+    mu.frequency = d->st.radio.last_freq_hz;
+    mu.confirmed = confirmed;
+    mu.adr = phy->u.data.fctrl.adr;
+    mu.adr_ack_req = phy->u.data.fctrl.adr_ack_req;
+    const Lw__Msg__RxMetadata *best = ns_best_rx(u->rx, u->nrx);
+    mu.max_snr = best != NULL ? best->snr : 0;
+    /* Distinct gateways (LinkCheckAns GwCnt). */
+    for (size_t i = 0; i < u->nrx; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i; j++)
+            if (u->rx[i]->gateway_ids != NULL && u->rx[j]->gateway_ids != NULL &&
+                u->rx[i]->gateway_ids->eui == u->rx[j]->gateway_ids->eui &&
+                strcmp(u->rx[i]->gateway_ids->gateway_id ? u->rx[i]->gateway_ids->gateway_id : "",
+                       u->rx[j]->gateway_ids->gateway_id ? u->rx[j]->gateway_ids->gateway_id
+                                                         : "") == 0)
+                seen = true;
+        if (!seen)
+            mu.gateway_count++;
+    }
+    int64_t rx_ns = m->received_at != 0 ? m->received_at : ns_now_ns();
+    mu.received_at_s = rx_ns / 1000000000ll;
+    mu.has_gps_time = true;
+    mu.gps_time_256ths =
+        (uint64_t)((rx_ns - (NS_GPS_EPOCH_UNIX_S - NS_GPS_LEAP_S) * 1000000000ll) / 1000000ll) *
+        256u / 1000u;
+    mu.mac = cmds;
+    mu.mac_len = n;
+    ns_mac_up_result_t res;
+    memset(&res, 0, sizeof res);
+    ns_mac_handle_uplink(mac, &ctx, &mu, &res);
+    for (unsigned i = 0; i < res.n_events; i++) {
+        const char *name = NULL;
+        lorawan_mac_cmd_info(res.events[i].cmd.cid, res.events[i].cmd.uplink, &name, NULL, NULL,
+                             NULL);
+        ns_event(ns, d->tenant, d->app, d->dev, res.events[i].name,
+                 json_pack("{ss}", "command", name != NULL ? name : "unknown"), NULL);
+    }
+    if (res.decode_error != 0)
+        ns_event(ns, d->tenant, d->app, d->dev, "ns.mac.decode.fail",
+                 json_pack("{ss sI}", "error", lorawan_strerror(res.decode_error), "offset",
+                           (json_int_t)res.decode_offset),
+                 NULL);
+    if (res.reset) {
+        /* ResetInd (1.1 ABP): the device starts its counters again. */
+        d->st.session.has_f_cnt_up = true;
+        d->st.session.has_n_f_cnt_down = d->st.session.has_a_f_cnt_down = false;
+        d->st.session.last_n_f_cnt_down = d->st.session.last_a_f_cnt_down = 0;
+    }
+    return res.downlink_needed;
+}
+
 static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t *phy)
 {
     Lw__Msg__NsDev *m = u->first;
@@ -327,14 +427,14 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
         return;
     }
     unsigned minor = 0;
-    ns_mac_version_parse(d->set.lorawan_version, &minor, NULL);
+    ns_version_parse(d->set.lorawan_version, &minor, NULL);
     ns_uplink_radio(d, m->settings);
     if (minor >= 1 && !mic_11_ok(ns, d, s, u, phy)) {
         drop_event(ns, d, u, "mic_mismatch", NULL);
         return;
     }
-    bool s32 = d->set.mac.has_supports_32 ? d->set.mac.supports_32 : true;
-    bool resets = d->set.mac.has_resets_f_cnt && d->set.mac.resets_f_cnt;
+    bool s32 = d->set.has_supports_32 ? d->set.supports_32 : true;
+    bool resets = d->set.has_resets_f_cnt && d->set.resets_f_cnt;
     ns_fcnt_verdict_t v = ns_fcnt_check(s->has_f_cnt_up, s->last_f_cnt_up, m->f_cnt, s32, resets);
     if (v == NS_FCNT_REPLAY) {
         drop_event(ns, d, u, "f_cnt_replay",
@@ -356,6 +456,9 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
         s = &d->st.session;
         free(d->st.awaiting_ack);
         d->st.awaiting_ack = NULL;
+        free(d->st.mac);
+        d->st.mac = d->st.pending_mac;
+        d->st.pending_mac = NULL;
         ns_after_durable_sessions(ns, d);
         lw_log(LW_LOG_INFO, "ns", "session activated", "device", d->key, NULL);
     }
@@ -368,6 +471,7 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
     remember_gateway(d, u);
 
     bool confirmed = phy->mtype == LORAWAN_MTYPE_CONFIRMED_DATA_UP;
+    bool mac_down = mac_uplink(ns, d, u, phy, confirmed, minor >= 1);
     if (d->st.awaiting_ack != NULL) {
         publish_ack(ns, d, d->st.awaiting_ack, phy->u.data.fctrl.ack);
         free(d->st.awaiting_ack);
@@ -380,8 +484,10 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
     um.session_key_id = m->session_key_id;
     um.f_port = phy->u.data.has_fport ? phy->u.data.fport : 0;
     um.f_cnt = m->f_cnt;
-    um.frm_payload.data = (uint8_t *)phy->u.data.frm_payload;
-    um.frm_payload.len = phy->u.data.frm_payload_len;
+    if (um.f_port != 0) { /* FPort 0 carries MAC commands: nothing for the application */
+        um.frm_payload.data = (uint8_t *)phy->u.data.frm_payload;
+        um.frm_payload.len = phy->u.data.frm_payload_len;
+    }
     um.rx_metadata = u->rx;
     um.n_rx_metadata = u->nrx;
     um.settings = m->settings;
@@ -414,7 +520,7 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
     ns_publish_ns_up(ns, d, &up);
     ns_count(ns, ns->m_up, "processed");
 
-    ns_downlink_class_a(ns, d, u, confirmed, phy->u.data.fctrl.adr_ack_req);
+    ns_downlink_class_a(ns, d, u, confirmed, mac_down);
 }
 
 /* Processes the window's frame and frees the window (a join keeps it until the JS answers). */

@@ -12,7 +12,7 @@ static const struct {
     {"MAC_V1_0_3", "1.0.3", 0, 3}, {"MAC_V1_0_4", "1.0.4", 0, 4}, {"MAC_V1_1", "1.1", 1, 0},
 };
 
-int ns_mac_version_parse(const char *s, unsigned *minor, unsigned *patch)
+int ns_version_parse(const char *s, unsigned *minor, unsigned *patch)
 {
     for (size_t i = 0; s != NULL && i < sizeof mac_versions / sizeof mac_versions[0]; i++)
         if (strcmp(s, mac_versions[i].name) == 0) {
@@ -40,24 +40,15 @@ static const struct {
     const char *name;
     lorawan_rp_rev_t rev;
 } phy_versions[] = {
-    {"PHY_V1_0", LORAWAN_RP001_1_0_2},
-    {"TS001_V1_0", LORAWAN_RP001_1_0_2},
-    {"PHY_V1_0_1", LORAWAN_RP001_1_0_2},
-    {"TS001_V1_0_1", LORAWAN_RP001_1_0_2},
-    {"PHY_V1_0_2_REV_A", LORAWAN_RP001_1_0_2},
-    {"RP001_V1_0_2", LORAWAN_RP001_1_0_2},
-    {"PHY_V1_0_2_REV_B", LORAWAN_RP001_1_0_2_B},
-    {"RP001_V1_0_2_REV_B", LORAWAN_RP001_1_0_2_B},
-    {"PHY_V1_0_3_REV_A", LORAWAN_RP001_1_0_3_A},
-    {"RP001_V1_0_3_REV_A", LORAWAN_RP001_1_0_3_A},
-    {"PHY_V1_1_REV_A", LORAWAN_RP001_1_1_A},
-    {"RP001_V1_1_REV_A", LORAWAN_RP001_1_1_A},
-    {"PHY_V1_1_REV_B", LORAWAN_RP001_1_1_B},
-    {"RP001_V1_1_REV_B", LORAWAN_RP001_1_1_B},
-    {"RP002_V1_0_0", LORAWAN_RP002_1_0_0},
-    {"RP002_V1_0_1", LORAWAN_RP002_1_0_1},
-    {"RP002_V1_0_2", LORAWAN_RP002_1_0_2},
-    {"RP002_V1_0_3", LORAWAN_RP002_1_0_3},
+    {"PHY_V1_0", LORAWAN_RP001_1_0_2},           {"TS001_V1_0", LORAWAN_RP001_1_0_2},
+    {"PHY_V1_0_1", LORAWAN_RP001_1_0_2},         {"TS001_V1_0_1", LORAWAN_RP001_1_0_2},
+    {"PHY_V1_0_2_REV_A", LORAWAN_RP001_1_0_2},   {"RP001_V1_0_2", LORAWAN_RP001_1_0_2},
+    {"PHY_V1_0_2_REV_B", LORAWAN_RP001_1_0_2_B}, {"RP001_V1_0_2_REV_B", LORAWAN_RP001_1_0_2_B},
+    {"PHY_V1_0_3_REV_A", LORAWAN_RP001_1_0_3_A}, {"RP001_V1_0_3_REV_A", LORAWAN_RP001_1_0_3_A},
+    {"PHY_V1_1_REV_A", LORAWAN_RP001_1_1_A},     {"RP001_V1_1_REV_A", LORAWAN_RP001_1_1_A},
+    {"PHY_V1_1_REV_B", LORAWAN_RP001_1_1_B},     {"RP001_V1_1_REV_B", LORAWAN_RP001_1_1_B},
+    {"RP002_V1_0_0", LORAWAN_RP002_1_0_0},       {"RP002_V1_0_1", LORAWAN_RP002_1_0_1},
+    {"RP002_V1_0_2", LORAWAN_RP002_1_0_2},       {"RP002_V1_0_3", LORAWAN_RP002_1_0_3},
     {"RP002_V1_0_4", LORAWAN_RP002_1_0_4},
 };
 

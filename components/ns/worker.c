@@ -211,12 +211,11 @@ static void dev_loaded(void *arg, ns_row_t *row, const lw_err_t *err)
         d->set = row->set;
         memset(&row->set, 0, sizeof row->set);
         if (row->state_gen > d->state_gen) {
-            bool session_changed =
-                row->st.session.valid != d->st.session.valid ||
-                row->st.session.key_id_len != d->st.session.key_id_len ||
-                memcmp(row->st.session.key_id, d->st.session.key_id, d->st.session.key_id_len) !=
-                    0 ||
-                row->st.session.dev_addr != d->st.session.dev_addr;
+            bool session_changed = row->st.session.valid != d->st.session.valid ||
+                                   row->st.session.key_id_len != d->st.session.key_id_len ||
+                                   memcmp(row->st.session.key_id, d->st.session.key_id,
+                                          d->st.session.key_id_len) != 0 ||
+                                   row->st.session.dev_addr != d->st.session.dev_addr;
             ns_queued_t *old = NULL;
             size_t nold = 0;
             if (session_changed)
@@ -284,7 +283,8 @@ static ns_dev_t *dev_get(ns_t *ns, const char *key, size_t key_len, int32_t part
     return d;
 }
 
-/* ---- dispatch ----------------------------------------------------------------------------------- */
+/* ---- dispatch -----------------------------------------------------------------------------------
+ */
 
 /* Runs one message for a ready (or absent) device. Takes msg. */
 static void dispatch(ns_t *ns, ns_dev_t *d, int kind, void *msg, ns_entry_t *e)
@@ -411,7 +411,8 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     dispatch(ns, d, kind, m, e);
 }
 
-/* ---- batches ----------------------------------------------------------------------------------- */
+/* ---- batches -----------------------------------------------------------------------------------
+ */
 
 typedef struct after {
     struct after *next;
