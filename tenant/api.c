@@ -8,6 +8,7 @@
  * (cluster/api.h). A tenant's `configuration` (field mask path `configuration`, replaced
  * whole) holds its overrides of the deployment's settings in The Things Stack Enterprise's
  * shape; today default_cluster.is.user_registration, read by the Identity Server. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,25 +213,43 @@ static int api_decode_attributes(json_t *v, const char *field, api_fields_t *f, 
 
 /* The tenant's configuration: The Things Stack Enterprise's Tenant.configuration, of which
  * lwstack applies default_cluster.is.user_registration {enabled, invitation.required,
- * admin_approval.required} (components/is/entity.c). A setting left out is the
- * deployment's (is.user-registration.*). Anything else is an unknown field rather than a
- * setting silently ignored. */
+ * admin_approval.required} (components/is/entity.c) and default_cluster.ns.dev_addr_prefixes
+ * (["260b0000/16", ...], components/ns/join.c). A setting left out is the deployment's
+ * (is.user-registration.*, ns.dev-addr-prefixes). Anything else is an unknown field rather
+ * than a setting silently ignored. */
 typedef struct api_cfg_node {
     const char *key;
-    const struct api_cfg_node *children; /* NULL: a boolean */
+    const struct api_cfg_node *children; /* NULL: a boolean, unless prefixes */
+    bool prefixes;                       /* a list of DevAddr prefixes "xxxxxxxx/len" */
 } api_cfg_node_t;
 
-static const api_cfg_node_t api_cfg_required[] = {{"required", NULL}, {NULL, NULL}};
+/* "260b0000/16": 8 hex digits, '/', a length 1..32. */
+static bool api_cfg_prefix_valid(const char *s)
+{
+    if (strlen(s) < 10 || strlen(s) > 11 || s[8] != '/')
+        return false;
+    for (int i = 0; i < 8; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    char *end = NULL;
+    long len = strtol(s + 9, &end, 10);
+    return *end == '\0' && len >= 1 && len <= 32 && isdigit((unsigned char)s[9]);
+}
+
+static const api_cfg_node_t api_cfg_required[] = {{"required", NULL, false}, {NULL, NULL, false}};
 static const api_cfg_node_t api_cfg_registration[] = {
-    {"enabled", NULL},
-    {"invitation", api_cfg_required},
-    {"admin_approval", api_cfg_required},
-    {NULL, NULL},
+    {"enabled", NULL, false},
+    {"invitation", api_cfg_required, false},
+    {"admin_approval", api_cfg_required, false},
+    {NULL, NULL, false},
 };
-static const api_cfg_node_t api_cfg_is[] = {{"user_registration", api_cfg_registration},
-                                            {NULL, NULL}};
-static const api_cfg_node_t api_cfg_cluster[] = {{"is", api_cfg_is}, {NULL, NULL}};
-static const api_cfg_node_t api_cfg_root[] = {{"default_cluster", api_cfg_cluster}, {NULL, NULL}};
+static const api_cfg_node_t api_cfg_is[] = {{"user_registration", api_cfg_registration, false},
+                                            {NULL, NULL, false}};
+static const api_cfg_node_t api_cfg_ns[] = {{"dev_addr_prefixes", NULL, true}, {NULL, NULL, false}};
+static const api_cfg_node_t api_cfg_cluster[] = {
+    {"is", api_cfg_is, false}, {"ns", api_cfg_ns, false}, {NULL, NULL, false}};
+static const api_cfg_node_t api_cfg_root[] = {{"default_cluster", api_cfg_cluster, false},
+                                              {NULL, NULL, false}};
 
 static int api_check_config(json_t *v, const char *field, const api_cfg_node_t *nodes,
                             lw_err_t *err)
@@ -248,7 +267,17 @@ static int api_check_config(json_t *v, const char *field, const api_cfg_node_t *
             n++;
         if (n->key == NULL)
             return lw_api_unknown(err, sub);
-        if (n->children == NULL) {
+        if (n->prefixes) {
+            size_t i;
+            json_t *p;
+            if (!json_is_array(cv) || json_array_size(cv) > 8)
+                return lw_api_invalid(err, sub, "a list of at most 8 DevAddr prefixes");
+            json_array_foreach(cv, i, p)
+            {
+                if (!json_is_string(p) || !api_cfg_prefix_valid(json_string_value(p)))
+                    return lw_api_invalid(err, sub, "DevAddr prefixes look like \"260b0000/16\"");
+            }
+        } else if (n->children == NULL) {
             if (!json_is_boolean(cv))
                 return lw_api_invalid(err, sub, "not a boolean");
         } else if (api_check_config(cv, sub, n->children, err) != 0) {

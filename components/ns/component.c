@@ -347,12 +347,6 @@ static void ns_stop(void *state, void (*done)(void *arg), void *done_arg)
     uv_timer_start(&ns->stop_timer, stop_check, 0, 10);
 }
 
-static bool ns_ready(const void *state)
-{
-    const ns_t *ns = state;
-    return ns->matcher != NULL && ns_matcher_ready(ns->matcher);
-}
-
 const lw_component_t ns_component = {
     .name = "ns",
     .help = "Network Server: DevAddr matching, device state, MAC, downlinks, joins",
@@ -361,5 +355,4 @@ const lw_component_t ns_component = {
     .start = ns_start,
     .stop = ns_stop,
     .free = ns_free,
-    .ready = ns_ready,
 };

@@ -354,11 +354,6 @@ static void tenants_listed(void *arg, const PGresult *res, const lw_err_t *err)
         index_loaded(m);
 }
 
-bool ns_matcher_ready(const ns_matcher_t *m)
-{
-    return m->loaded;
-}
-
 /* ---- lw.ns.sessions ------------------------------------------------------------------------- */
 
 void ns_sessions_publish(ns_t *ns, const char *tenant, const char *app, const char *dev)
@@ -439,6 +434,22 @@ static void publish_dev(ns_matcher_t *m, const Lw__Msg__GsUp *up, const char *te
     char key[NS_DEV_KEY_MAX + 1];
     snprintf(key, sizeof key, "%s/%s/%s", tenant, app, dev);
     ns_publish(m->ns, "ns.dev", key, buf, len);
+}
+
+/* The "generation" of a matcher entry: the bus's published count once its lw.ns.dev copy is
+ * queued; its offset may be committed when at least that many are delivered. */
+static uint64_t published_now(const ns_matcher_t *m)
+{
+    lw_bus_stats_t st;
+    lw_bus_stats(m->ns->bus, &st);
+    return st.published;
+}
+
+void ns_matcher_commit(ns_matcher_t *m)
+{
+    lw_bus_stats_t st;
+    lw_bus_stats(m->ns->bus, &st);
+    ns_commitq_flush(&m->q, st.delivered + st.failed);
 }
 
 static const char *gw_tenant(const Lw__Msg__GsUp *up)
@@ -556,8 +567,7 @@ static void join_found(void *arg, const tn_device_ref_t *ref, const lw_err_t *er
         publish_dev(m, j->up, ref->tenant_id, ref->application_id, ref->device_id, &ids, NULL, 0);
         ns_count(m->ns, m->ns->m_up, "join_request");
     }
-    ns_commitq_done(j->e, 0);
-    ns_commitq_flush(&m->q, 0);
+    ns_commitq_done(j->e, published_now(m));
     lw_msg_gs_up_free(j->up);
     free(j);
     m->ns->inflight--;
@@ -601,15 +611,14 @@ static void on_gs_up(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     }
 done:
     lw_msg_gs_up_free(up);
-    ns_commitq_done(e, 0);
-    ns_commitq_flush(&m->q, 0);
+    ns_commitq_done(e, published_now(m));
 }
 
 static void on_up_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts, size_t n)
 {
     (void)c;
     ns_matcher_t *m = arg;
-    ns_commitq_flush(&m->q, 0);
+    ns_matcher_commit(m);
     for (size_t i = 0; i < n; i++)
         ns_commitq_revoke(&m->q, parts[i].topic, parts[i].partition);
 }

@@ -225,6 +225,7 @@ typedef struct ns ns_t;
 typedef struct ns_dev ns_dev_t;
 typedef struct ns_matcher ns_matcher_t;
 typedef struct ns_store ns_store_t;
+typedef struct ns_batch ns_batch_t;
 
 /* One consumed message whose offset waits for its effects to be durable (worker) or
  * published (matcher). */
@@ -306,6 +307,8 @@ struct ns {
     uint64_t gen;     /* the batch being accumulated */
     uint64_t durable; /* the last batch durably written */
     bool flushing;
+    ns_batch_t *cut;        /* cut, waiting for its outputs to be delivered */
+    uint64_t cut_published; /* bus messages published when it was cut */
     uv_timer_t flush_timer;
 
     char t_dev[96], t_down[96]; /* full topic names */
@@ -454,7 +457,8 @@ ns_matcher_t *ns_matcher_new(ns_t *ns);
 int ns_matcher_start(ns_matcher_t *m, lw_err_t *err);
 void ns_matcher_stop(ns_matcher_t *m);
 void ns_matcher_free(ns_matcher_t *m);
-bool ns_matcher_ready(const ns_matcher_t *m);
+/* Commits the offsets of the lw.gs.up messages whose lw.ns.dev copies were delivered. */
+void ns_matcher_commit(ns_matcher_t *m);
 /* Is the DevAddr held by an active session in the index? */
 bool ns_matcher_addr_used(const ns_matcher_t *m, uint32_t dev_addr);
 /* Tells every process's matcher that the device's sessions changed (after the write). */
@@ -474,8 +478,11 @@ typedef struct ns_row {
 typedef void (*ns_row_cb)(void *arg, ns_row_t *row, const lw_err_t *err);
 int ns_store_load(ns_t *ns, const char *tenant, const char *app, const char *dev, ns_row_cb cb,
                   void *arg);
-/* Writes the dirty devices in one transaction (one statement per tenant); done(ok). */
-void ns_store_flush(ns_t *ns, void (*done)(ns_t *ns, bool ok));
+/* A batch: the dirty devices' states encoded now (they are clean afterwards), written later
+ * by ns_store_write in one transaction (one statement per tenant), then done(ok); on
+ * failure the devices still held are dirty again. */
+ns_batch_t *ns_store_cut(ns_t *ns, void (*done)(ns_t *ns, bool ok));
+void ns_store_write(ns_batch_t *b);
 /* Parses a bytea column's text ("\x0a0b..."); returns a malloc'd buffer or NULL. */
 uint8_t *ns_bytea_parse(const char *text, size_t *len);
 /* "\x" + hex of buf, malloc'd. */

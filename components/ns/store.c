@@ -278,7 +278,7 @@ static tenant_batch_t *batch_for(flush_op_t *op, const char *tenant)
     return b;
 }
 
-void ns_store_flush(ns_t *ns, void (*done)(ns_t *ns, bool ok))
+ns_batch_t *ns_store_cut(ns_t *ns, void (*done)(ns_t *ns, bool ok))
 {
     flush_op_t *op = lw_calloc(1, sizeof *op);
     op->ns = ns;
@@ -321,10 +321,16 @@ void ns_store_flush(ns_t *ns, void (*done)(ns_t *ns, bool ok))
         free(buf);
         d = next;
     }
+    return (ns_batch_t *)op;
+}
+
+void ns_store_write(ns_batch_t *b)
+{
+    flush_op_t *op = (flush_op_t *)b;
     if (op->batches == NULL) {
         flush_end(op, true);
         return;
     }
-    if (lw_db_begin(ns->db, flush_begun, op) != 0)
+    if (lw_db_begin(op->ns->db, flush_begun, op) != 0)
         flush_end(op, false);
 }

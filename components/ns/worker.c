@@ -458,13 +458,42 @@ static void flushed(ns_t *ns, bool ok)
         flush_start(ns);
 }
 
+/* Bus messages handed to librdkafka so far, and those whose delivery is settled. */
+static void bus_counts(ns_t *ns, uint64_t *published, uint64_t *settled)
+{
+    lw_bus_stats_t st;
+    lw_bus_stats(ns->bus, &st);
+    *published = st.published;
+    *settled = st.delivered + st.failed;
+}
+
+/* A batch is written only once every message published before it was cut is delivered:
+ * state that says "processed" never reaches PostgreSQL before the results it produced
+ * reached the bus, so a crash replays instead of losing a result. (The count is the
+ * process's; waiting for all of them is the simple, safe side.) */
+static void flush_write_when_delivered(ns_t *ns)
+{
+    if (ns->cut == NULL)
+        return;
+    uint64_t pub, settled;
+    bus_counts(ns, &pub, &settled);
+    if (settled < ns->cut_published)
+        return;
+    ns_batch_t *b = ns->cut;
+    ns->cut = NULL;
+    ns_store_write(b);
+}
+
 static void flush_start(ns_t *ns)
 {
     if (ns->flushing)
         return;
     ns->flushing = true;
     ns->gen++; /* effects from now on belong to the next batch */
-    ns_store_flush(ns, flushed);
+    uint64_t settled;
+    bus_counts(ns, &ns->cut_published, &settled);
+    ns->cut = ns_store_cut(ns, flushed);
+    flush_write_when_delivered(ns);
 }
 
 void ns_worker_flush(ns_t *ns)
@@ -475,8 +504,11 @@ void ns_worker_flush(ns_t *ns)
 static void flush_tick(uv_timer_t *t)
 {
     ns_t *ns = t->data;
+    ns_matcher_commit(ns->matcher);
     if (!ns->flushing)
         flush_start(ns);
+    else
+        flush_write_when_delivered(ns);
 }
 
 static void win_tick(uv_timer_t *t)
@@ -544,8 +576,9 @@ void ns_worker_stop(ns_t *ns)
     while (ns->win_head != NULL)
         ns_uplink_window_close(ns, ns->win_head);
     uv_timer_stop(&ns->win_timer);
-    uv_timer_stop(&ns->flush_timer);
     flush_start(ns);
+    /* The flush timer keeps running: it writes the last batch once its results are
+     * delivered (component.c waits for it). */
 }
 
 void ns_worker_free(ns_t *ns)

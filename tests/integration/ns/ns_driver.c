@@ -8,6 +8,8 @@
  *       with the AppSKey (FPort > 0) or NwkSKey (FPort 0), MIC with the NwkSKey.
  *   ns_driver join --join-eui HEX --dev-eui HEX --dev-nonce N --app-key HEX
  *       Prints a join-request PHYPayload (LoRaWAN 1.0.x, MIC with the AppKey).
+ *   ns_driver accept --app-key HEX --phy HEX --dev-nonce N
+ *       Decrypts and checks a join-accept (1.0.x) and prints its fields and the session keys.
  *   ns_driver send --brokers B < commands
  *       Publishes one message per line of stdin, then flushes:
  *         up GWTENANT GWID GWEUI PHYHEX FREQ_HZ SF SNR RSSI TIMESTAMP [IDHEX]
@@ -200,6 +202,52 @@ static int cmd_join(int argc, char **argv)
     memcpy(out + len - 4, mic, 4);
     lorawan_key_destroy(&k);
     print_hex(out, len);
+    return 0;
+}
+
+/* A join-accept as the device sees it: decrypted with the AppKey, MIC checked, session keys
+ * derived (LoRaWAN 1.0.x). Prints "dev_addr=.. dl_settings=.. rx_delay=.. cflist=.. mic=ok
+ * nwk_s_key=.. app_s_key=..". */
+static int cmd_accept(int argc, char **argv)
+{
+    uint8_t key[16] = {0}, phy[64];
+    size_t len = 0;
+    unsigned nonce = 0;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--app-key") == 0)
+            hexarg(argv[i + 1], key, 16);
+        else if (strcmp(argv[i], "--phy") == 0)
+            len = (size_t)hexarg(argv[i + 1], phy, sizeof phy);
+        else if (strcmp(argv[i], "--dev-nonce") == 0)
+            nonce = (unsigned)strtoul(argv[i + 1], NULL, 10);
+        else
+            usage();
+    }
+    lorawan_key_t k;
+    lorawan_key_init(&k, key);
+    uint8_t plain[64];
+    lorawan_join_accept_t ja;
+    if (lorawan_join_accept_decrypt(&k, phy, len, plain, sizeof plain) != 0 ||
+        lorawan_join_accept_parse(plain, len, &ja) != 0) {
+        printf("undecodable\n");
+        return 1;
+    }
+    uint8_t mic[4];
+    lorawan_mic_join_accept_10(&k, plain, len - 4, mic);
+    bool ok = memcmp(mic, plain + len - 4, 4) == 0;
+    uint8_t nwk[16], app[16];
+    lorawan_derive_keys_10(&k, ja.join_nonce, ja.net_id, (uint16_t)nonce, nwk, app);
+    char hn[33], ha[33], cf[33] = "";
+    lw_hex_encode(nwk, 16, hn);
+    lw_hex_encode(app, 16, ha);
+    if (ja.cflist != NULL)
+        lw_hex_encode(ja.cflist, 16, cf);
+    printf("dev_addr=%08" PRIx32 " net_id=%06" PRIx32 " dl_settings=%02x rx_delay=%u cflist=%s "
+           "mic=%s nwk_s_key=%s app_s_key=%s\n",
+           ja.dev_addr, ja.net_id,
+           (unsigned)((ja.opt_neg ? 0x80 : 0) | ja.rx1_dr_offset << 4 | ja.rx2_data_rate),
+           ja.rx_delay, cf[0] != '\0' ? cf : "-", ok ? "ok" : "bad", hn, ha);
+    lorawan_key_destroy(&k);
     return 0;
 }
 
@@ -628,6 +676,8 @@ int main(int argc, char **argv)
         return cmd_frame(argc, argv);
     if (strcmp(mode, "join") == 0)
         return cmd_join(argc, argv);
+    if (strcmp(mode, "accept") == 0)
+        return cmd_accept(argc, argv);
     driver_t d;
     memset(&d, 0, sizeof d);
     const char *brokers = NULL, *out = NULL;
