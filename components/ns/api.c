@@ -254,7 +254,7 @@ static json_t *mac_state_json(const ns_mac_state_t *st)
         const ns_mac_recent_uplink_t *r = ns_mac_recent_uplink_at(st, i);
         if (r != NULL)
             json_array_append_new(rec, json_pack("{sI sf}", "f_cnt", (json_int_t)r->f_cnt,
-                                                 "max_snr", r->max_snr_cdb / 100.0));
+                                                 "max_snr", (double)r->max_snr));
     }
     json_object_set_new(o, "recent_uplinks", rec);
     return o;
