@@ -186,6 +186,16 @@ static void ns_free(void *state)
     free(ns);
 }
 
+/* A tenant that stops being active: its traffic is dropped from now on (the matcher and the
+ * worker look the state up per message); this says so once. */
+static void on_tenant_change(void *arg, const tn_tenant_t *t)
+{
+    (void)arg;
+    if (t->deleted || !tn_state_active(t->state))
+        lw_log(LW_LOG_INFO, "ns", "tenant not active: its device traffic is dropped", "tenant",
+               t->id, "state", t->deleted ? "deleted" : tn_state_name(t->state), NULL);
+}
+
 static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
 {
     tn_t *tn = tn_from_runtime(rt);
@@ -240,6 +250,10 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
     ns->m_join = lw_metrics_counter(mx, "lwstack_ns_joins_total",
                                     "Join-requests answered by the Network Server", result);
     ns->matcher = ns_matcher_new(ns);
+    if (tn_changes_subscribe(tn, on_tenant_change, ns, err) != 0) {
+        ns_free(ns);
+        return -1;
+    }
     if (ns_api_routes(ns) != 0) {
         ns_free(ns);
         return lw_err_set(err, &lw_err_internal, "cannot register the network server's routes");

@@ -17,6 +17,7 @@
 #include "cluster/log.h"
 #include "cluster/mem.h"
 #include "ns/ns_private.h"
+#include "tenant/tenant.h"
 
 static size_t key_hash(const char *s)
 {
@@ -384,13 +385,25 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
         ns_commitq_done(e, ns->gen);
         return;
     }
+    tn_tenant_t tt;
+    if (tenant != NULL && (!tn_get(ns->tn, tenant, &tt) || !tn_state_active(tt.state))) {
+        /* A suspended (or deleted) tenant's traffic stops here too: what the matcher had
+         * already resolved, and its application's downlinks. */
+        ns_count_drop(ns, "tenant_not_active");
+        ns_wait_t *wp = lw_calloc(1, sizeof *wp);
+        wp->kind = kind;
+        wp->msg = m;
+        wait_free(wp);
+        ns_commitq_done(e, ns->gen);
+        return;
+    }
     ns_dev_t *d = dev_get(ns, msg->key, msg->key_len, msg->partition);
     if (d == NULL || strcmp(d->tenant, tenant) != 0) {
         /* The key names the owner; a message whose key and tenant disagree is refused. */
         ns_count_drop(ns, "bad_key");
-        ns_wait_t w = {.kind = kind, .msg = m};
-        ns_wait_t *wp = lw_malloc(sizeof *wp);
-        *wp = w;
+        ns_wait_t *wp = lw_calloc(1, sizeof *wp);
+        wp->kind = kind;
+        wp->msg = m;
         wait_free(wp);
         ns_commitq_done(e, ns->gen);
         return;

@@ -141,4 +141,30 @@ lw_t_eq "DELETE acme/dev2 → 200" 200 "${r%% *}"
 lw_t_eq "acme/dev2's NS row is gone, the registry's stays" "0 1" \
     "$(lw_t_psql -c "SELECT (SELECT count(*) FROM t_acme.ns_devices WHERE device_id='dev2') || ' ' || (SELECT count(*) FROM t_acme.end_devices WHERE device_id='dev2')")"
 lw_t_eq "globex's devices untouched" 1 "$(lw_t_psql -c "SELECT count(*) FROM t_globex.ns_devices")"
+
+# A suspended tenant's traffic stops (within 5 s); the other tenant's goes on.
+r=$(lw_t_admin PUT "$api/tenants/globex" -d '{"tenant":{"state":"STATE_SUSPENDED"},"field_mask":{"paths":["state"]}}')
+lw_t_eq "suspend globex → 200" 200 "${r%% *}"
+sleep 5
+fg3=$(ns_frame 26000001 "$KG" "$AS" 3 --f-port 1 --payload 0e)
+fa3=$(ns_frame 26000001 "$KA" "$AS" 3 --f-port 1 --payload 0f)
+ns_send <<CMDS
+up globex gw9 0000000000000009 $fg3 868100000 7 5.0 -60 7000
+up acme gw1 0000000000000001 $fa3 868100000 7 7.5 -40 7100
+CMDS
+ns_wait "$up" '.type=="uplink_message" and .tenant=="acme" and .f_cnt==3' 1
+sleep 0.5
+lw_t_eq "globex's uplink is dropped while it is suspended" 0 \
+    "$(ns_count "$up" '.type=="uplink_message" and .tenant=="globex" and .f_cnt==3')"
+lw_t_eq "... counted" 1 "$(curl -s "http://127.0.0.1:$port/metrics" | grep -c 'lwstack_ns_dropped_total{reason="tenant_not_active"}')"
+
+# Deleting the device in the IS deletes its NS part; its DevAddr then matches nobody.
+r=$(lw_t_adm acme DELETE /applications/app1/devices/dev1)
+lw_t_eq "IS: delete acme/dev1 → 200" 200 "${r%% *}"
+lw_t_eq "its NS part went with it" 0 "$(lw_t_psql -c "SELECT count(*) FROM t_acme.ns_devices WHERE device_id='dev1'")"
+sleep 1
+fa4=$(ns_frame 26000001 "$KA" "$AS" 4 --f-port 1 --payload 10)
+echo "up acme gw1 0000000000000001 $fa4 868100000 7 7.5 -40 8000" | ns_send
+sleep 1
+lw_t_eq "no uplink for the deleted device" 0 "$(ns_count "$up" '.type=="uplink_message" and .tenant=="acme" and .f_cnt==4')"
 lw_t_done
