@@ -9,11 +9,13 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ns_lib.sh"
 
+# The test plays the GS on the bus: the stack's own GS must not answer the downlinks of
+# gateways it does not hold (gs.downlink.answer-not-connected).
 lw_t_pg_start
 lw_t_kafka_start 4
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
-lw_t_stack stack "$port" --ns.dev-addr-prefixes 26000000/8 --ns.downlink-queue-capacity 2
+lw_t_stack stack "$port" --gs.downlink.answer-not-connected=false --ns.dev-addr-prefixes 26000000/8 --ns.downlink-queue-capacity 2
 api="http://127.0.0.1:$port/api/v3"
 
 ns_tenant acme

@@ -8,13 +8,15 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ns_lib.sh"
 
+# The test plays the GS on the bus: the stack's own GS must not answer the downlinks of
+# gateways it does not hold (gs.downlink.answer-not-connected).
 lw_t_pg_start
 lw_t_kafka_start 4
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
 jsport=$(lw_t_free_port)
 KEK=101112131415161718191a1b1c1d1e1f
-lw_t_stack stack "$port" --js.listen "127.0.0.1:$jsport" \
+lw_t_stack stack "$port" --gs.downlink.answer-not-connected=false --js.listen "127.0.0.1:$jsport" \
     --js.key-encryption-key 000102030405060708090a0b0c0d0e0f --js.keks.dev "$KEK" \
     --js.network-server-kek-label dev --ns.keks.dev "$KEK" \
     --ns.join-server-uri "http://127.0.0.1:$jsport/" --ns.net-id 000013 \
