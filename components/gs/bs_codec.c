@@ -793,6 +793,21 @@ static void put_str(out_t *o, const char *s)
     put(o, "\"");
 }
 
+/* Lower-case hex of b[0..n), written directly (no printf per byte). */
+static void put_hex(out_t *o, const uint8_t *b, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    if (o->over || o->cap - o->len <= 2 * n) {
+        o->over = true;
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        o->buf[o->len++] = digits[b[k] >> 4];
+        o->buf[o->len++] = digits[b[k] & 0x0f];
+    }
+    o->buf[o->len] = '\0';
+}
+
 static int finish(out_t *o, size_t *out_len)
 {
     if (o->over)
@@ -1254,12 +1269,14 @@ int gs_bs_encode_dnmsg(const gs_bs_dnmsg_t *m, const gs_bs_limits_t *lim, char *
         return rc;
     out_t o;
     out_init(&o, buf, cap);
-    put(&o, "{\"msgtype\":\"dnmsg\",\"DevEui\":\"");
-    for (int k = 7; k >= 0; k--)
-        put(&o, "%02X%s", (unsigned)(m->dev_eui >> (8 * k)) & 0xff, k ? "-" : "");
-    put(&o, "\",\"dC\":%u,\"diid\":%" PRId64 ",\"pdu\":\"", m->dclass, m->diid);
-    for (size_t k = 0; k < m->pdu_len; k++)
-        put(&o, "%02x", m->pdu[k]);
+    uint64_t e = m->dev_eui;
+    put(&o,
+        "{\"msgtype\":\"dnmsg\",\"DevEui\":\"%02X-%02X-%02X-%02X-%02X-%02X-%02X-%02X\",\"dC\":%u,"
+        "\"diid\":%" PRId64 ",\"pdu\":\"",
+        (unsigned)(e >> 56) & 0xff, (unsigned)(e >> 48) & 0xff, (unsigned)(e >> 40) & 0xff,
+        (unsigned)(e >> 32) & 0xff, (unsigned)(e >> 24) & 0xff, (unsigned)(e >> 16) & 0xff,
+        (unsigned)(e >> 8) & 0xff, (unsigned)e & 0xff, m->dclass, m->diid);
+    put_hex(&o, m->pdu, m->pdu_len);
     put(&o, "\",\"RxDelay\":%u", m->dclass == 0 ? m->rx_delay_s : 1u);
     if (m->has_rx1)
         put(&o, ",\"RX1DR\":%u,\"RX1Freq\":%" PRIu32, m->rx1_dr, m->rx1_freq_hz);
