@@ -14,7 +14,8 @@
  *       For ops/bench: from the end of every partition, counts lw.ns.up results (uplinks,
  *       distinct envelope ids, join accepts) and the latency of each uplink result beyond
  *       the deduplication window (consumed - first gateway reception - W); on SIGTERM writes
- *       {"uplinks","distinct","join_accepts","first_ns","last_ns","latency_us":{...}}.
+ *       {"uplinks","distinct","join_accepts","first_ns","last_ns","latency_us":{...}}, and
+ *       the same every second while it runs.
  *   e2e_bus as-down --brokers B --tenant T --app A --dev D [--operation push|replace]
  *       [--f-port P --f-cnt N (--frm-payload HEX | --plain HEX --app-s-key HEX --dev-addr HEX)]
  *       [--confirmed] [--priority NAME] [--session-key-id HEX] [--correlation-id C]
@@ -45,6 +46,7 @@
 typedef struct e2e {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
+    uv_timer_t flush; /* count: the summary written every second */
     lw_config_t *cfg;
     lw_bus_t *bus;
     int out_fd;
@@ -321,8 +323,16 @@ static void count_write(e2e_t *e)
                           (json_int_t)e->distinct, "join_accepts", (json_int_t)e->join_accepts,
                           "first_ns", (json_int_t)e->first_ns, "last_ns", (json_int_t)e->last_ns,
                           "latency_us", sim_lat_json(&e->lat));
-    json_dump_file(o, e->count_path, JSON_COMPACT);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", e->count_path);
+    if (json_dump_file(o, tmp, JSON_COMPACT) == 0)
+        rename(tmp, e->count_path); /* a reader never sees half of it */
     json_decref(o);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    count_write(t->data);
 }
 
 static void on_assign(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *p, size_t n)
@@ -344,6 +354,8 @@ static void on_assign(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
 static void stopped(void *arg)
 {
     e2e_t *e = arg;
+    if (e->count_path != NULL)
+        uv_close((uv_handle_t *)&e->flush, NULL);
     uv_close((uv_handle_t *)&e->sigint, NULL);
     uv_close((uv_handle_t *)&e->sigterm, NULL);
 }
@@ -547,6 +559,9 @@ int main(int argc, char **argv)
         sim_match_init(&e.ids, e.id_keys, e.id_vals, cap);
         const char *names[] = {topics};
         lw_bus_handler_t h = {.on_message = on_count, .on_assign = on_assign};
+        uv_timer_init(&e.loop, &e.flush);
+        e.flush.data = &e;
+        uv_timer_start(&e.flush, on_flush, 1000, 1000);
         if (lw_bus_subscribe_opts(e.bus, NULL, names, 1, &h, &e, NULL, &err) == NULL) {
             fprintf(stderr, "e2e_bus: %s: %s\n", lw_err_name(&err), err.message);
             return 1;

@@ -385,8 +385,8 @@ size_t sim_prov_gateway(const sim_prov_opts_t *o, uint64_t eui, sim_prov_req_t *
     out->method = "POST";
     snprintf(out->path, sizeof out->path, "/%s/gateways", own);
     out->body = json_pack("{s{s{ssss}s[s]sbsb}}", "gateway", "ids", "gateway_id", id, "eui", hex,
-                          "frequency_plan_ids", o->frequency_plan_id, "enforce_duty_cycle", 1,
-                          "schedule_downlink_late", 0);
+                          "frequency_plan_ids", o->frequency_plan_id, "enforce_duty_cycle",
+                          !o->no_duty_cycle, "schedule_downlink_late", 0);
     out->conflict_ok = true;
     return 1;
 }

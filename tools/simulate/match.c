@@ -95,6 +95,8 @@ const char *sim_window_name(sim_window_t w)
         return "rx2";
     case SIM_WIN_IMMEDIATE:
         return "immediate";
+    case SIM_WIN_SCHEDULED:
+        return "scheduled";
     default:
         return "none";
     }

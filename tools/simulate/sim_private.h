@@ -298,7 +298,8 @@ typedef enum sim_window {
     SIM_WIN_NONE = 0,
     SIM_WIN_RX1,
     SIM_WIN_RX2,
-    SIM_WIN_IMMEDIATE,
+    SIM_WIN_IMMEDIATE, /* "imme": class C as soon as possible */
+    SIM_WIN_SCHEDULED, /* at a concentrator time that answers no uplink: class C (or B) */
 } sim_window_t;
 const char *sim_window_name(sim_window_t w);
 
@@ -367,6 +368,7 @@ typedef struct sim_prov_opts {
     const char *frequency_plan_id;
     uint8_t rx1_delay_s;
     bool supports_class_c;
+    bool no_duty_cycle; /* gateways provisioned with enforce_duty_cycle false */
 } sim_prov_opts_t;
 
 /* The device ID the simulator gives device d: "sim-<dev_eui hex>"; gateways

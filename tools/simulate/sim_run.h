@@ -19,7 +19,7 @@ typedef struct sim_opts {
     double drain_s;              /* listening after the last uplink; < 0: automatic */
     uint32_t uplinks_per_device; /* 0: no limit */
     const char *udp;             /* HOST:PORT of the Gateway Server */
-    bool confirmed, json, class_c, link_check, device_time, adr;
+    bool confirmed, json, class_c, link_check, device_time, adr, no_duty_cycle;
     const char *keys_file;
     sim_fleet_opts_t fleet;
     const char *frequency_plan_id;
@@ -52,6 +52,8 @@ typedef struct sim_up_rec {
     bool join;
 } sim_up_rec_t;
 
+#define SIM_PUSH_MASK 1023u
+
 typedef struct sim_gw {
     struct sim *s;
     uint32_t index;
@@ -59,8 +61,10 @@ typedef struct sim_gw {
     uint32_t tmst_offset; /* concentrator counter = simulator µs + offset */
     lw_udp_t *udp;
     uint16_t token;
-    uint64_t push_sent[256]; /* sent time by token & 255, for PUSH_ACK round trips */
-    uint16_t push_token[256];
+    /* Sent time by token & SIM_PUSH_MASK, for PUSH_ACK round trips: room for the PUSH_DATA a
+     * gateway has in flight (1024 at 2,000 a second is half a second of round trip). */
+    uint64_t push_sent[SIM_PUSH_MASK + 1];
+    uint16_t push_token[SIM_PUSH_MASK + 1];
     uint64_t rx_packets, tx_packets;
 } sim_gw_t;
 
@@ -75,7 +79,7 @@ typedef struct sim_counts {
     uint64_t uplinks, push_data, push_ack, pull_data, pull_ack, stats;
     uint64_t joins_sent, joins_accepted, join_failed, join_timeouts;
     uint64_t confirmed_sent, confirmed_acked;
-    uint64_t downlinks, dl_win[4], dl_late, dl_unmatched, dl_failed, dl_radio_mismatch;
+    uint64_t downlinks, dl_win[5], dl_late, dl_unmatched, dl_failed, dl_radio_mismatch;
     uint64_t dl_class_c, dl_replayed;
     uint64_t tx_ack, malformed, send_failed, skipped_waiting;
 } sim_counts_t;

@@ -238,6 +238,8 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
             o->confirmed = true;
         } else if (FLAG("--adr")) {
             o->adr = true;
+        } else if (FLAG("--no-duty-cycle")) {
+            o->no_duty_cycle = true;
         } else if (FLAG("--class-c")) {
             o->class_c = true;
         } else if (FLAG("--link-check")) {
@@ -426,7 +428,7 @@ static void gw_stat(sim_t *s, sim_gw_t *g)
     uint16_t tok = ++g->token;
     /* Its PUSH_ACK is not counted: uplinks' are (push_sent stays 0 for this token). */
     if (sim_udp_push_stat(tok, g->eui, &st, b, sizeof b, &len) == 0) {
-        g->push_sent[tok & 255] = 0;
+        g->push_sent[tok & SIM_PUSH_MASK] = 0;
         gw_send(s, g, b, len);
         s->c.stats++;
     }
@@ -471,8 +473,8 @@ static void late_flush(sim_t *s, uint64_t now)
         uint16_t tok = ++g->token;
         l->data[1] = (uint8_t)(tok & 0xff);
         l->data[2] = (uint8_t)(tok >> 8);
-        g->push_sent[tok & 255] = now;
-        g->push_token[tok & 255] = tok;
+        g->push_sent[tok & SIM_PUSH_MASK] = now;
+        g->push_token[tok & SIM_PUSH_MASK] = tok;
         gw_send(s, g, l->data, l->len);
         s->c.push_data++;
         s->late_head++;
@@ -585,8 +587,8 @@ static void dev_send(sim_t *s, uint32_t i)
                       now + (uint64_t)(s->o.late_copy_ms * 1000));
             continue;
         }
-        g->push_sent[tok & 255] = now;
-        g->push_token[tok & 255] = tok;
+        g->push_sent[tok & SIM_PUSH_MASK] = now;
+        g->push_token[tok & SIM_PUSH_MASK] = tok;
         gw_send(s, g, b, blen);
         s->c.push_data++;
     }
@@ -658,8 +660,13 @@ static void on_pull_resp(sim_t *s, sim_gw_t *g, const sim_udp_msg_t *m)
     if (dev == UINT32_MAX && !join_accept && lorawan_phy_decode(tx->phy, tx->len, &phy) == 0 &&
         lorawan_mtype_is_data(phy.mtype, NULL)) {
         uint32_t v;
-        if (sim_match_get(&s->by_addr, phy.u.data.dev_addr, &v))
+        if (sim_match_get(&s->by_addr, phy.u.data.dev_addr, &v)) {
             dev = v;
+            /* A data downlink at a time that answers none of its uplinks: class C (or B),
+             * scheduled on the gateway's clock as The Things Stack does. */
+            if (win == SIM_WIN_NONE && rec == NULL)
+                win = SIM_WIN_SCHEDULED;
+        }
     }
 
     json_t *ev =
@@ -699,7 +706,7 @@ static void on_pull_resp(sim_t *s, sim_gw_t *g, const sim_udp_msg_t *m)
             checkable =
                 sim_radio_rx1(&s->radio, &s->radio.channels[rec->ch], rec->dr,
                               join_accept ? 0 : d->rx1_dr_offset, &want_freq, &want_dr) == 0;
-        } else if (win == SIM_WIN_RX2 || win == SIM_WIN_IMMEDIATE) {
+        } else if (win == SIM_WIN_RX2 || win == SIM_WIN_IMMEDIATE || win == SIM_WIN_SCHEDULED) {
             want_freq = join_accept ? s->radio.rx2_band.freq_hz : d->rx2_freq_hz;
             want_dr = join_accept ? s->radio.rx2_band.dr : d->rx2_dr;
             checkable = true;
@@ -805,10 +812,12 @@ static void on_datagram(void *arg, lw_udp_t *u, const uint8_t *data, size_t len,
     }
     switch (m->type) {
     case SIM_UDP_PUSH_ACK:
-        if (g->push_token[m->token & 255] == m->token && g->push_sent[m->token & 255] != 0) {
+        if (g->push_token[m->token & SIM_PUSH_MASK] == m->token &&
+            g->push_sent[m->token & SIM_PUSH_MASK] != 0) {
             s->c.push_ack++;
-            sim_lat_add(&s->push_rtt, (int64_t)(sim_now_us(s) - g->push_sent[m->token & 255]));
-            g->push_sent[m->token & 255] = 0;
+            sim_lat_add(&s->push_rtt,
+                        (int64_t)(sim_now_us(s) - g->push_sent[m->token & SIM_PUSH_MASK]));
+            g->push_sent[m->token & SIM_PUSH_MASK] = 0;
         }
         break;
     case SIM_UDP_PULL_ACK:
@@ -974,9 +983,10 @@ static json_t *summary_json(sim_t *s, double elapsed_s)
                   (json_int_t)c->join_timeouts, "latency_us", sim_lat_json(&s->join_lat)));
     json_object_set_new(
         o, "downlinks",
-        json_pack("{sIsIsIsIsIsIsIsIsIsIsIso}", "received", (json_int_t)c->downlinks, "rx1",
+        json_pack("{sIsIsIsIsIsIsIsIsIsIsIsIso}", "received", (json_int_t)c->downlinks, "rx1",
                   (json_int_t)c->dl_win[SIM_WIN_RX1], "rx2", (json_int_t)c->dl_win[SIM_WIN_RX2],
-                  "immediate", (json_int_t)c->dl_win[SIM_WIN_IMMEDIATE], "outside_windows",
+                  "immediate", (json_int_t)c->dl_win[SIM_WIN_IMMEDIATE], "scheduled",
+                  (json_int_t)c->dl_win[SIM_WIN_SCHEDULED], "outside_windows",
                   (json_int_t)c->dl_win[SIM_WIN_NONE], "too_late", (json_int_t)c->dl_late,
                   "unmatched", (json_int_t)c->dl_unmatched, "failed", (json_int_t)c->dl_failed,
                   "replayed", (json_int_t)c->dl_replayed, "radio_mismatch",
