@@ -174,6 +174,9 @@ void gs_down_gateway_init(gs_gw_t *gw);
 void gs_event_gateway(gs_t *gs, const gs_gw_t *gw, const gs_gw_info_t *info, const char *name,
                       json_t *data, const char *correlation_id);
 void gs_time_format(int64_t ns, char out[40]);
+/* "2013-03-31T16:21:17.528002Z" (rxpk time, RFC 3339 UTC) or "2014-01-12 08:59:28 GMT" (stat
+ * time) into Unix ns. Returns 0, or -1 for other text. Pure. */
+int gs_time_parse(const char *s, int64_t *ns);
 char *gs_duration_format(int64_t ns, char out[32]);
 
 /* api.c */

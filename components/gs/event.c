@@ -22,6 +22,40 @@ void gs_time_format(int64_t ns, char out[40])
     snprintf(out, 40, "%s", buf);
 }
 
+int gs_time_parse(const char *s, int64_t *ns)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int n = 0;
+    char sep = 0;
+    if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &sep,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 7 ||
+        (sep != 'T' && sep != ' ') || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    const char *p = s + n;
+    int64_t frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            if (digits++ < 9)
+                frac = frac * 10 + (*p - '0');
+        if (digits == 0)
+            return -1;
+        for (; digits < 9; digits++)
+            frac *= 10;
+    }
+    if (!(strcmp(p, "Z") == 0 || strcmp(p, " GMT") == 0 || strcmp(p, " UTC") == 0))
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *ns = (int64_t)t * 1000000000 + frac;
+    return 0;
+}
+
 /* Protobuf JSON of a Duration: seconds with 0, 3, 6 or 9 fraction digits ("0.012s"). */
 char *gs_duration_format(int64_t ns, char out[32])
 {

@@ -225,7 +225,9 @@ static void rx_of(const gs_udp_rxpk_t *r, gs_rx_t *rx)
 {
     memset(rx, 0, sizeof *rx);
     rx->timestamp = r->tmst;
-    if (r->has_tmms) /* GPS epoch 1980-01-06 → Unix; leap seconds as TTS: 18 */
+    if (r->has_time && gs_time_parse(r->time, &rx->time_ns) != 0)
+        rx->time_ns = 0; /* a forwarder without GPS may send anything: unknown */
+    if (r->has_tmms)     /* GPS epoch 1980-01-06 → Unix; leap seconds as TTS: 18 */
         rx->gps_time_ns = ((int64_t)r->tmms + 315964800000LL - 18000LL) * 1000000LL;
     rx->frequency_hz = (uint64_t)(r->freq_mhz * 1e6 + 0.5);
     if (r->modu == GS_UDP_MODU_FSK) {
@@ -249,6 +251,8 @@ static void rx_of(const gs_udp_rxpk_t *r, gs_rx_t *rx)
 static void status_of(const gs_udp_stat_t *s, gs_status_t *st)
 {
     memset(st, 0, sizeof *st);
+    if (s->has_time && gs_time_parse(s->time, &st->time_ns) != 0)
+        st->time_ns = 0;
     st->has_location = s->has_location;
     st->latitude = s->lati;
     st->longitude = s->lon;

@@ -75,7 +75,7 @@ hexb64() { printf '%b' "$(printf '%s' "$1" | sed 's/../\\x&/g')" | base64 -w0; }
 rxpk() { # TMST FREQ DATR PHY_HEX
     local b64
     b64=$(hexb64 "$4")
-    printf '{"rxpk":[{"tmst":%s,"chan":2,"rfch":0,"freq":%s,"stat":1,"modu":"LORA","datr":"%s","codr":"4/5","rssi":-57,"lsnr":7.5,"size":%d,"data":"%s"}]}' \
+    printf '{"rxpk":[{"time":"2026-12-01T10:00:00.5Z","tmst":%s,"chan":2,"rfch":0,"freq":%s,"stat":1,"modu":"LORA","datr":"%s","codr":"4/5","rssi":-57,"lsnr":7.5,"size":%d,"data":"%s"}]}' \
         "$1" "$2" "$3" $(( ${#4} / 2 )) "$b64"
 }
 DATA_UP=400100002600010001aa11223344 # DevAddr 26000001, FCnt 1, FPort 1
@@ -102,6 +102,8 @@ lw_t_eq "gs.up: settings" "868100000 1000000 7 125000 4/5" \
     "$(jq -r '.settings | "\(.frequency) \(.timestamp) \(.data_rate.lora.spreading_factor) \(.data_rate.lora.bandwidth) \(.data_rate.lora.coding_rate)"' <<<"$up")"
 lw_t_eq "gs.up: uplink token names this gateway (41 bytes)" "82 01$N_EUI" \
     "$(jq -r '.rx_metadata.uplink_token | "\(length) \(.[0:18])"' <<<"$up")"
+lw_t_eq "gs.up: rx_metadata.time from rxpk time, no gps_time without tmms" "1796119200500000000 0" \
+    "$(jq -r '"\(.rx_metadata.time) \(.rx_metadata.gps_time)"' <<<"$up")"
 lw_t_eq "gs.up: received_at set" true "$(jq '.received_at > 0 and .rx_metadata.received_at == .received_at' <<<"$up")"
 TOKEN=$(jq -r .rx_metadata.uplink_token <<<"$up")
 
