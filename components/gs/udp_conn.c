@@ -46,7 +46,8 @@ typedef struct udp_gw {
     struct gs_udp *u;
     uint64_t eui;
     gs_gw_t *gw; /* NULL: not connected (refused, or closed by the core) */
-    struct sockaddr_storage up_addr;
+    bool has_up;
+    struct sockaddr_storage up_addr; /* of the latest PUSH_DATA (the forwarder's up socket) */
     uint64_t last_seen_ms;
     bool has_down;
     struct sockaddr_storage down_addr;
@@ -438,7 +439,7 @@ static void handle(gs_udp_t *u, const uint8_t *data, size_t len, const struct so
     uint64_t now = uv_now(gs->loop);
     udp_gw_t **slot = gw_slot(u, p->eui);
     udp_gw_t *g = *slot;
-    if (g != NULL && g->gw != NULL && !addr_eq(&g->up_addr, peer) &&
+    if (g != NULL && g->gw != NULL && g->has_up && !addr_eq(&g->up_addr, peer) &&
         now - g->last_seen_ms < gs->addr_change_block_ms &&
         !(p->ident == GS_UDP_PULL_DATA || p->ident == GS_UDP_TX_ACK)) {
         /* PUSH_DATA of a connected gateway from another address (TTS addr-change-block);
@@ -481,8 +482,10 @@ static void handle(gs_udp_t *u, const uint8_t *data, size_t len, const struct so
         /* The gs_gw_connect above may have run the core's close of another entry: the
          * packet struct is untouched (no decoding happens in between). */
     }
-    if (p->ident == GS_UDP_PUSH_DATA)
+    if (p->ident == GS_UDP_PUSH_DATA) {
         memcpy(&g->up_addr, peer, addr_len(peer));
+        g->has_up = true;
+    }
     g->last_seen_ms = now;
     serve(u, g, p, peer);
 }

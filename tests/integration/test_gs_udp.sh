@@ -122,6 +122,14 @@ lw_t_wait_line "$LW_T_DIR/gs.up.jsonl" '"tenant_id":"south"' 10 || true
 lw_t_eq "south's uplink on lw.gs.up in its own tenant" "south s-gw" \
     "$(grep '"gateway_id":"s-gw"' "$LW_T_DIR/gs.up.jsonl" | head -1 | jq -r '"\(.envelope.tenant_id) \(.rx_metadata.gateway_ids.gateway_id)"')"
 
+# Another address claiming south's EUI within gs.udp.addr-change-block: dropped, not acked.
+gateway spoof 8
+echo "push 2 0bad $S_EUI $(rxpk 7100000 868.5 SF8BW125 $DATA_UP)" >&8
+lw_t_wait_for "address_changed counted" 10 bash -c "curl -sS http://127.0.0.1:$port/metrics | grep -qF 'reason=\"address_changed\"} 1'"
+lw_t_eq "PUSH_DATA of a connected EUI from another address: dropped, counted" 1 \
+    "$(metric 'lwstack_gs_dropped_total{protocol="udp",reason="address_changed"}')"
+lw_t_eq "PUSH_DATA from another address: not acknowledged" 0 "$(grep -c '^recv' "$LW_T_DIR/spoof.out" || true)"
+
 # ---- unknown EUI and malformed datagrams ---------------------------------------------------
 echo "push 2 beef $X_EUI $(rxpk 1000 868.1 SF7BW125 $DATA_UP)" >&7
 echo "pull 2 bef0 $X_EUI" >&7
@@ -322,7 +330,7 @@ lw_t_eq "no new uplink of north on lw.gs.up" "$ups_north" \
 lw_t_eq "uplinks counted per protocol" "$(jq -s length "$LW_T_DIR/gs.up.jsonl")" \
     "$(metric 'lwstack_gs_uplinks_total{protocol="udp"}')"
 
-exec 5>&- 6>&- 7>&-
+exec 5>&- 6>&- 7>&- 8>&-
 kill -TERM "$STACK_PID"
 lw_t_wait_exit "$STACK_PID" 15
 lw_t_eq "the stack stops cleanly" 0 "$LW_T_RC"

@@ -1,7 +1,7 @@
 /* The Gateway Server tests' driver (tests/integration/test_gs_*.sh): a simulated Semtech UDP
  * gateway and a reader/writer of the GS's bus messages, so the shell tests need no python.
  *
- *   gs_driver udp --to HOST:PORT
+ *   gs_driver udp --to HOST:PORT [--rate PER_S]
  *       One UDP socket (an ephemeral local port, like a packet forwarder's). Reads commands
  *       from stdin, one per line:
  *         send HEX                         the bytes as given
@@ -11,6 +11,7 @@
  *         txack V TOKEN EUI [JSON]         TX_ACK
  *       and prints every datagram received as "recv HEX" (and, when one carries JSON after
  *       the 4-byte header, "json TEXT"), flushed per line. Ends at EOF of stdin + 1 s.
+ *       --rate: at most PER_S commands a second (a load test's pace; default: no limit).
  *   gs_driver consume --brokers B --topic NAME --out FILE
  *       A private group from the beginning of the topic. Appends one line per message:
  *       gs.up and gs.txack decoded to a JSON object of their fields (bytes as hex), other
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -113,7 +115,7 @@ static int udp_cmd(int fd, char *line)
     return 0;
 }
 
-static int run_udp(const char *to)
+static int run_udp(const char *to, long rate)
 {
     char host[256];
     const char *colon = strrchr(to, ':');
@@ -170,6 +172,10 @@ static int run_udp(const char *to)
                 snprintf(one, sizeof one, "%s", line);
                 if (udp_cmd(fd, one) != 0)
                     fprintf(stderr, "gs_driver: bad command `%s`\n", line);
+                if (rate > 0) {
+                    struct timespec ts = {0, 1000000000L / rate};
+                    nanosleep(&ts, NULL);
+                }
                 size_t used = (size_t)(nl + 1 - line);
                 memmove(line, nl + 1, have - used);
                 have -= used;
@@ -511,9 +517,10 @@ int main(int argc, char **argv)
     if (argc < 2)
         usage();
     if (strcmp(argv[1], "udp") == 0) {
-        if (argc != 4 || strcmp(argv[2], "--to") != 0)
+        if ((argc != 4 && argc != 6) || strcmp(argv[2], "--to") != 0 ||
+            (argc == 6 && strcmp(argv[4], "--rate") != 0))
             usage();
-        return run_udp(argv[3]);
+        return run_udp(argv[3], argc == 6 ? atol(argv[5]) : 0);
     }
     if (strcmp(argv[1], "consume") == 0 || strcmp(argv[1], "down") == 0)
         return run_bus(argv[1], argc, argv);
