@@ -168,6 +168,13 @@ int gs_down_start(gs_t *gs, lw_err_t *err);
 void gs_down_gateway_gone(gs_gw_t *gw, const lw_err_def_t *def);
 /* The scheduler of a newly connected gateway (its plan, duty cycle, margins). */
 void gs_down_gateway_init(gs_gw_t *gw);
+/* The gateway's concentrator counter jumped (gs_gw_clock_sync): downlinks not yet handed over
+ * are answered concentrator_reset, and the timeline starts again empty. */
+void gs_down_clock_reset(gs_gw_t *gw);
+
+/* A counter off by more than this from where the previous pair predicts it is a concentrator
+ * restart (drift and network delays are far below). */
+#define GS_CLOCK_JUMP_US 5000000LL
 
 /* event.c: TTS-shaped events on lw.events, keyed by the gateway's tenant. data may be NULL
  * (the reference is taken). */

@@ -338,6 +338,20 @@ void gs_down_gateway_gone(gs_gw_t *gw, const lw_err_def_t *def)
     }
 }
 
+void gs_down_clock_reset(gs_gw_t *gw)
+{
+    gs_pending_t *p = gw->pending;
+    while (p != NULL) {
+        gs_pending_t *next = p->next;
+        if (p->state == P_WAIT_HANDOVER) {
+            uv_timer_stop(&p->timer);
+            pending_fail(p, LW__MSG__TX_ACK_RESULT__SCHEDULE_FAILED, "concentrator_reset");
+        }
+        p = next;
+    }
+    gs_down_gateway_init(gw);
+}
+
 void gs_down_gateway_init(gs_gw_t *gw)
 {
     const lorawan_freqplan_t *plan = lorawan_freqplan_find(gw->info.frequency_plan_id);

@@ -225,7 +225,20 @@ void gs_gw_clock_sync(gs_gw_t *gw, uint32_t timestamp_us, int64_t server_ns)
         return;
     }
     int64_t predicted = gw->clock_us + (server_ns - gw->clock_server_ns) / 1000;
-    gw->clock_us = gs_sched_extend(predicted, timestamp_us);
+    int64_t ext = gs_sched_extend(predicted, timestamp_us);
+    if (ext - predicted > GS_CLOCK_JUMP_US || predicted - ext > GS_CLOCK_JUMP_US) {
+        /* The counter is not where the last pair and the time since put it: the concentrator
+         * restarted (a packet forwarder restart resets tmst). What was scheduled is in the old
+         * time base: a new timeline from this pair on. */
+        char from[24], to[24];
+        snprintf(from, sizeof from, "%lld", (long long)predicted);
+        snprintf(to, sizeof to, "%u", timestamp_us);
+        lw_log(LW_LOG_INFO, "gs", "concentrator clock reset", "tenant", gw->info.tenant_id,
+               "gateway", gw->info.gateway_id, "expected_us", from, "timestamp_us", to, NULL);
+        gs_down_clock_reset(gw);
+        ext = timestamp_us;
+    }
+    gw->clock_us = ext;
     gw->clock_server_ns = server_ns;
 }
 

@@ -213,7 +213,10 @@ void gs_gw_status(gs_gw_t *gw, const gs_status_t *st);
  * (CLOCK_REALTIME ns, e.g. when the datagram carrying it arrived). The core keeps a
  * 64-bit extension of the counter across its 32-bit wrap and the offset to server time,
  * which the scheduler's "now" is computed from. Every gs_gw_uplink also syncs (its
- * timestamp at its reception time), so a front-end only calls this for extra pairs. */
+ * timestamp at its reception time), so a front-end only calls this for extra pairs. A counter
+ * more than 5 s off from where the previous pair predicts it is taken for a concentrator
+ * restart: a new time base, an empty timeline, and downlinks not yet handed over answered
+ * SCHEDULE_FAILED concentrator_reset. */
 void gs_gw_clock_sync(gs_gw_t *gw, uint32_t timestamp_us, int64_t server_ns);
 
 /* One measured round trip between the server and the gateway (PULL_DATA→PULL_ACK is not
