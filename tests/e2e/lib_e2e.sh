@@ -177,17 +177,21 @@ lw_e2e_as_down() {
     local dev="sim-$(jq -r .dev_eui <<<"$keys")"
     local skid; skid=$(lw_e2e_session_key_id "$t" "$dev")
     "$(lw_e2e_bus_bin)" as-down --brokers "$LW_T_BROKERS" --tenant "$t" --app "$app" --dev "$dev" \
-        --f-port 2 --f-cnt "$(lw_e2e_next_f_cnt_down "$t" "$dev")" --plain "$plain" \
+        --f-port 2 --f-cnt "$(lw_e2e_next_f_cnt_down "$t" "$dev" "$keys")" --plain "$plain" \
         --app-s-key "$(jq -r .app_s_key <<<"$keys")" --dev-addr "$(jq -r .dev_addr <<<"$keys")" \
         ${skid:+--session-key-id "$skid"} "$@" >/dev/null
 }
 
-# lw_e2e_next_f_cnt_down TENANT DEVICE_ID: the FCnt the Network Server will give the
-# device's next application downlink, as an AS learns it: last_f_cnt_down + 1 of the latest
-# downlink_queue_invalidated result on lw.ns.up, else 0.
+# lw_e2e_next_f_cnt_down TENANT DEVICE_ID [KEYS_LINE]: the FCnt the Network Server will give
+# the device's next application downlink, as an AS learns it: one above the last FCntDown it
+# knows of: the latest downlink_queue_invalidated result's last_f_cnt_down, and the last
+# downlink the device received (its state in a --keys-out line: the one FCntDown of 1.0.x,
+# AFCntDown in 1.1); 0 before any.
 lw_e2e_next_f_cnt_down() {
-    local last
+    local last dev
     last=$(lw_e2e_bus_select "._topic == \"ns.up\" and .downlink_queue_invalidated != null and .envelope.tenant_id == \"$1\" and .end_device_ids.device_id == \"$2\"" |
         tail -1 | jq -r '.downlink_queue_invalidated.last_f_cnt_down // empty')
-    [ -n "$last" ] && echo $((last + 1)) || echo 0
+    dev=""
+    [ -z "${3:-}" ] || dev=$(jq -r 'if .f_nwk_s_int_key != null then .a_f_cnt_down else .n_f_cnt_down end // empty' <<<"$3")
+    jq -n --arg a "$last" --arg b "$dev" '[$a, $b] | map(select(. != "") | tonumber) | if length == 0 then 0 else max + 1 end'
 }

@@ -105,7 +105,7 @@ typedef struct sim {
     sim_late_t *late;
     uint32_t late_cap, late_head, late_tail;
     /* time */
-    uint64_t t0_ns;
+    uint64_t t0_ns, t0_wall_us;
     uint64_t start_us, stop_sending_us, send_end_us, end_us;
     uint64_t scheduled, keepalive_ticks;
     uint32_t next_dev;

@@ -30,9 +30,12 @@
 /* Downlinks are looked for up to this many seconds after their uplink (RX2 of RxDelay 15). */
 #define SIM_MAX_DELAY_S 16u
 
+/* The simulator's clock in µs: the wall clock at start, then monotonic. The gateways'
+ * concentrator counters derive from it, so a later run (a gateway that kept running) goes on
+ * where the last one stopped instead of jumping back as a rebooted concentrator would. */
 uint64_t sim_now_us(const sim_t *s)
 {
-    return (uv_hrtime() - s->t0_ns) / 1000u + 1u; /* never 0: 0 is no key */
+    return s->t0_wall_us + (uv_hrtime() - s->t0_ns) / 1000u + 1u; /* never 0: 0 is no key */
 }
 
 static int64_t wall_ns(void)
@@ -1125,6 +1128,7 @@ int lw_simulate_main(lw_config_t *cfg, int argc, char **argv)
     s->loop = lw_malloc(sizeof *s->loop);
     uv_loop_init(s->loop);
     s->t0_ns = uv_hrtime();
+    s->t0_wall_us = (uint64_t)(wall_ns() / 1000);
     if (sim_radio_init(&s->radio, s->o.frequency_plan_id, sim_phy_rev(s->o.fleet.version)) != 0) {
         fprintf(stderr, "simulate: frequency plan %s has no usable uplink channels\n",
                 s->o.frequency_plan_id);
