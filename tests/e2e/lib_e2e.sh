@@ -132,7 +132,7 @@ lw_e2e_tap() {
     rm -f "$LW_T_DIR/tap.ready"
     lw_t_bg tap "$bin" consume --brokers "$LW_T_BROKERS" --topics "$1" --out "$LW_T_DIR/bus.jsonl" \
         --ready "$LW_T_DIR/tap.ready"
-    lw_t_wait_for "the bus tap" 20 test -s "$LW_T_DIR/tap.ready"
+    lw_t_wait_for "the bus tap" 60 test -s "$LW_T_DIR/tap.ready"
     touch "$LW_T_DIR/bus.jsonl"
 }
 
