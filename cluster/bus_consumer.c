@@ -356,6 +356,13 @@ static int bus_consumer_open(lw_bus_consumer_t *c, bool from_start, lw_err_t *er
         "range,roundrobin",
         "log.queue",
         "true",
+        /* The data path has a 1 s budget from an uplink to its RX1 downlink across three
+         * hops (gs.up, ns.dev, gs.down). librdkafka's default lets an idle fetch wait
+         * 500 ms, and the mock cluster waits that long even when a message arrives
+         * meanwhile: an idle hop would eat half the budget. 10 ms costs about a hundred
+         * empty fetches a second per idle consumer. bus.kafka.fetch.wait.max.ms overrides. */
+        "fetch.wait.max.ms",
+        "10",
         NULL,
     };
     rd_kafka_conf_t *conf = lw_bus__conf_new(c->bus, kv, err);
