@@ -54,6 +54,9 @@ struct ns_matcher {
     ns_commitq_t q;
     int loading; /* tenant loads in flight */
     bool load_started, loaded;
+    /* Devices whose change was heard before the index was complete: read again after. */
+    struct pend **pend;
+    size_t pend_cap, npend;
 };
 
 static size_t hash_str(const char *s)
@@ -248,6 +251,9 @@ static void reloaded(void *arg, ns_row_t *row, const lw_err_t *err)
                err->message, NULL);
     else
         index_apply(r->m, r->key, row);
+    lw_log(LW_LOG_DEBUG, "ns", "session index: device reloaded", "device", r->key, "found",
+           row != NULL && row->found ? "yes" : "no", "session",
+           row != NULL && row->st.session.valid ? "yes" : "no", NULL);
     if (row != NULL) {
         ns_settings_destroy(&row->set);
         ns_state_destroy(&row->st);
@@ -266,12 +272,53 @@ static void reload_device(ns_matcher_t *m, const char *tenant, const char *app, 
 
 static void up_subscribe(ns_matcher_t *m);
 
-/* The index is complete: uplinks can be matched from now on. */
+typedef struct pend {
+    struct pend *next;
+    char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
+} pend_t;
+
+static void pend_add(ns_matcher_t *m, const char *tenant, const char *app, const char *dev)
+{
+    char key[NS_DEV_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s/%s/%s", tenant, app, dev);
+    if (m->pend == NULL) {
+        m->pend_cap = 1024;
+        m->pend = lw_calloc(m->pend_cap, sizeof *m->pend);
+    }
+    size_t i = hash_str(key) & (m->pend_cap - 1);
+    for (pend_t *p = m->pend[i]; p != NULL; p = p->next)
+        if (strcmp(p->tenant, tenant) == 0 && strcmp(p->app, app) == 0 && strcmp(p->dev, dev) == 0)
+            return;
+    pend_t *p = lw_calloc(1, sizeof *p);
+    snprintf(p->tenant, sizeof p->tenant, "%s", tenant);
+    snprintf(p->app, sizeof p->app, "%s", app);
+    snprintf(p->dev, sizeof p->dev, "%s", dev);
+    p->next = m->pend[i];
+    m->pend[i] = p;
+    m->npend++;
+}
+
+static void reload_device(ns_matcher_t *m, const char *tenant, const char *app, const char *dev);
+
+/* The index is complete: the changes heard meanwhile are read again, and uplinks can be
+ * matched from now on. */
 static void index_loaded(ns_matcher_t *m)
 {
     if (m->loaded)
         return;
     m->loaded = true;
+    for (size_t i = 0; i < m->pend_cap; i++) {
+        pend_t *p = m->pend[i];
+        while (p != NULL) {
+            pend_t *next = p->next;
+            reload_device(m, p->tenant, p->app, p->dev);
+            free(p);
+            p = next;
+        }
+    }
+    free(m->pend);
+    m->pend = NULL;
+    m->pend_cap = m->npend = 0;
     char n[24];
     snprintf(n, sizeof n, "%zu", m->ncands);
     lw_log(LW_LOG_INFO, "ns", "session index loaded", "sessions", n, NULL);
@@ -384,8 +431,12 @@ static void on_session_change(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_
     if (ch->tenant_id != NULL && ch->application_id != NULL && ch->device_id != NULL &&
         tn_id_validate(ch->tenant_id, 3, "tenant_id", &e) == 0 &&
         tn_id_validate(ch->application_id, 2, "application_id", &e) == 0 &&
-        tn_id_validate(ch->device_id, 2, "device_id", &e) == 0)
-        reload_device(m, ch->tenant_id, ch->application_id, ch->device_id);
+        tn_id_validate(ch->device_id, 2, "device_id", &e) == 0) {
+        if (m->loaded)
+            reload_device(m, ch->tenant_id, ch->application_id, ch->device_id);
+        else
+            pend_add(m, ch->tenant_id, ch->application_id, ch->device_id);
+    }
     lw__ns__ns_session_change__free_unpacked(ch, NULL);
 }
 
@@ -650,9 +701,11 @@ static void up_subscribe(ns_matcher_t *m)
     m->q.consumer = m->up_c;
 }
 
-/* lw.ns.sessions is read from the assignment on ("latest" is resolved then): the index is
- * loaded only once it is assigned, so that no change falls in between; lw.gs.up is
- * consumed once the index is complete. */
+/* lw.ns.sessions is read from the beginning of what the broker keeps (a private group's
+ * "latest" would skip what is published between the assignment and the first fetch). The
+ * index is loaded from PostgreSQL once the topic is assigned; the changes heard until it is
+ * complete are read again after (once per device), later ones at once. lw.gs.up is consumed
+ * once the index is complete. */
 static void on_sessions_assign(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
                                size_t n)
 {
@@ -677,7 +730,8 @@ int ns_matcher_start(ns_matcher_t *m, lw_err_t *err)
     static const char *const sessions[] = {"ns.sessions"};
     static const lw_bus_handler_t sh = {.on_message = on_session_change,
                                         .on_assign = on_sessions_assign};
-    ns->sessions_c = lw_bus_subscribe(ns->bus, NULL, sessions, 1, &sh, m, err);
+    lw_bus_sub_opts_t o = {.from_beginning = true};
+    ns->sessions_c = lw_bus_subscribe_opts(ns->bus, NULL, sessions, 1, &sh, m, &o, err);
     if (ns->sessions_c == NULL)
         return -1;
     return 0;
@@ -705,6 +759,15 @@ void ns_matcher_free(ns_matcher_t *m)
             d = next;
         }
     }
+    for (size_t i = 0; i < m->pend_cap; i++) {
+        pend_t *p = m->pend[i];
+        while (p != NULL) {
+            pend_t *next = p->next;
+            free(p);
+            p = next;
+        }
+    }
+    free(m->pend);
     ns_commitq_free(&m->q);
     free(m->devs);
     free(m->addr);
