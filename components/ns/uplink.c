@@ -259,12 +259,26 @@ void ns_uplink_radio(ns_dev_t *d, const Lw__Msg__TxSettings *ts)
         if (lorawan_band_datarate_index(band, rev, true, &want, &dr) == 0)
             d->st.radio.last_dr = dr;
     }
-    if (fp != NULL)
+    /* TxCh (LoRaWAN 1.1 §4.4) is the index in the device's channel list, as TTS keeps it
+     * (ns_mac_channel_get): for fixed-plan bands every band channel (US915 FSB 2 is 8..15
+     * and 65), for dynamic bands the defined channels in the plan's order. */
+    if (band != NULL && !lorawan_band_dynamic_channels(band)) {
+        unsigned n = lorawan_band_uplink_channel_count(band, rev);
+        for (unsigned i = 0; i < n; i++) {
+            lorawan_channel_t ch;
+            if (lorawan_band_uplink_channel(band, rev, i, &ch) == 0 &&
+                ch.freq_hz == ts->frequency) {
+                d->st.radio.last_ch = (uint8_t)i;
+                break;
+            }
+        }
+    } else if (fp != NULL) {
         for (unsigned i = 0; i < fp->n_uplink; i++)
             if (fp->uplink[i].freq_hz == ts->frequency) {
                 d->st.radio.last_ch = (uint8_t)i;
                 break;
             }
+    }
 }
 
 static void remember_gateway(ns_dev_t *d, const ns_up_t *u)
