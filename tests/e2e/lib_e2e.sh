@@ -165,7 +165,10 @@ lw_e2e_bus_count() {
 
 # The FRMPayload (hex) of a data uplink PHYPayload without FOpts: after MHDR, DevAddr, FCtrl,
 # FCnt and FPort, before the MIC. jq: phy | frm.
-E2E_JQ_FRM='def frm: .[18:(length - 8)];'
+# (MHDR, DevAddr, FCtrl, FCnt, FOptsLen bytes of FOpts, FPort, FRMPayload, MIC: a device
+# answering MAC commands in FOpts shifts the FRMPayload.)
+E2E_JQ_FRM='def frm: (.[11:12] | ascii_downcase) as $n | ("0123456789abcdef" | index($n)) as $fl
+    | .[(18 + 2 * $fl):(length - 8)];'
 
 # lw_e2e_as_down TENANT APP KEYS_LINE PLAIN_HEX [e2e_bus options]: pushes one downlink on
 # lw.as.down for the device of KEYS_LINE (a --keys-out line) as the AS would: FPort 2, the
