@@ -167,6 +167,12 @@ int ns_adr_adapt(ns_mac_state_t *st, const ns_mac_ctx_t *ctx)
     default:
         return LORAWAN_E_PARAM;
     }
+    /* Desired starts from current on every uplink (TTS grpc_gsns.go resetDesiredParameters):
+     * without the device's ADR bit the NS keeps the data rate the device uses, and a
+     * LinkADRReq sent for channels carries that one, not a stale desired one. */
+    des->adr_data_rate_index = cur->adr_data_rate_index;
+    des->adr_tx_power_index = cur->adr_tx_power_index;
+    des->adr_nb_trans = cur->adr_nb_trans;
     if (!st->device_adr)
         return 0;
     unsigned n = adr_uplinks(st);

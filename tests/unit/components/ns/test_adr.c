@@ -372,17 +372,27 @@ static void test_ns_adr__static_mode(void **state)
     DOWN(&d, "");
 }
 
-/* Without the device's ADR bit the algorithm leaves desired alone. */
+/* Without the device's ADR bit the algorithm does not run, and desired is the device's
+ * current data rate, TX power and NbTrans (TTS resets desired to current on every uplink):
+ * a device at DR5 is not sent back to a stale desired DR0. */
 static void test_ns_adr__device_adr_bit_off(void **state)
 {
     (void)state;
     dev_t d;
     adr_device(&d, NS_ADR_MODE_DYNAMIC);
-    ns_mac_uplink_t up = uplink(1, 0, 10.0f, 1, NULL, 0);
+    d.st.current_parameters.adr_tx_power_index = 2;
+    d.st.current_parameters.adr_nb_trans = 1;
+    d.st.desired_parameters.adr_data_rate_index = 0;
+    d.st.desired_parameters.adr_tx_power_index = 0;
+    d.st.desired_parameters.adr_nb_trans = 3;
+    ns_mac_uplink_t up = uplink(1, 5, 10.0f, 1, NULL, 0);
     up.adr = false;
     ns_mac_up_result_t res;
     assert_int_equal(ns_mac_handle_uplink(&d.st, &d.ctx, &up, &res), 0);
-    assert_int_equal(d.st.desired_parameters.adr_data_rate_index, 0);
+    assert_int_equal(d.st.current_parameters.adr_data_rate_index, 5);
+    assert_int_equal(d.st.desired_parameters.adr_data_rate_index, 5);
+    assert_int_equal(d.st.desired_parameters.adr_tx_power_index, 2);
+    assert_int_equal(d.st.desired_parameters.adr_nb_trans, 1);
 }
 
 /* Settings clamp the data-rate range (max DR 2). */
