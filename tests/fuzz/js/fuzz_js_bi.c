@@ -3,7 +3,6 @@
  * a refusal must name its result code and field. The join rules then run on whatever
  * join-request the body carried, against a fixed device, so the pure join path sees
  * attacker-chosen frames and NS parameters too. */
-#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,13 @@
 #include <jansson.h>
 
 #include "js/js_private.h"
+
+/* assert() is compiled out in the fuzzing build (NDEBUG): a failed check must still crash. */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
+    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,17 +28,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static js_bi_request_t r;
     js_bi_refusal_t why;
     if (js_bi_decode(body, &r, &why) != 0) {
-        assert(why.result_code != NULL && why.description[0] != '\0');
+        CHECK(why.result_code != NULL && why.description[0] != '\0');
         if (why.header_ok) {
             json_t *a = js_bi_answer(&r, why.result_code, why.description);
-            assert(a != NULL);
+            CHECK(a != NULL);
             json_decref(a);
         }
         json_decref(body);
         return 0;
     }
     json_t *a = js_bi_answer(&r, JS_BI_SUCCESS, NULL);
-    assert(a != NULL && json_object_get(a, "MessageType") != NULL);
+    CHECK(a != NULL && json_object_get(a, "MessageType") != NULL);
     json_decref(a);
     if (r.h.type == JS_BI_JOIN_REQ) {
         static js_dev_t dev;
@@ -51,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .rx_delay = r.rx_delay,
                             .cflist = r.has_cflist ? r.cflist : NULL};
         int rc = js_join(&jr, &dev, &nonces, &ans);
-        assert(rc == JS_JOIN_OK || strcmp(js_join_strerror(rc), "unknown") != 0);
-        assert(nonces.n_used <= dev.dev_nonce_limit);
+        CHECK(rc == JS_JOIN_OK || strcmp(js_join_strerror(rc), "unknown") != 0);
+        CHECK(nonces.n_used <= dev.dev_nonce_limit);
     }
     json_decref(body);
     return 0;
