@@ -53,6 +53,9 @@ for cfg in "${configs[@]}"; do
             "$(jq -c 'select(.event == "downlink" and .type == "join_accept" and .result == "ok")' "$LW_T_DIR/$t-$i.ev" | wc -l)" "$ok"
         echo "note: $what: join-accepts $(jq -r 'select(.event == "downlink" and .type == "join_accept") | "\(.window)/\(.result)/lead \((.lead_us // 0) / 1000 | floor) ms"' "$LW_T_DIR/$t-$i.ev" | paste -sd' ')"
         lw_t_eq "$what: each device's first uplink sent in its new session" 2 "$(jq -r .uplinks.sent "$LW_T_DIR/$t-$i.json")"
+        # A device hears its join-accept on air (RX1/RX2), not when the gateway is handed it.
+        lw_t_eq "$what: no uplink before the device's join-accept is on air" 0 \
+            "$(jq -s '(map(select(.event == "downlink" and .type == "join_accept" and .result == "ok")) | map({key: .dev_eui, value: (.t_us + (.lead_us // 0))}) | from_entries) as $air | [.[] | select(.event == "uplink" and $air[.dev_eui] != null and .t_us < $air[.dev_eui])] | length' "$LW_T_DIR/$t-$i.ev")"
     done
 done
 

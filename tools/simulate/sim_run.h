@@ -91,6 +91,8 @@ typedef struct sim {
     sim_dev_t *devs;
     uint32_t *dev_ups; /* uplinks sent per device (data only) */
     uint64_t *join_sent_us;
+    /* when the device hears its join-accept: the downlink's time on air (not sooner) */
+    uint64_t *joined_us;
     sim_gw_t *gws;
     struct sockaddr_storage server;
     /* uplinks in flight: a ring of records and the table from their time to the record */

@@ -496,6 +496,12 @@ static void dev_send(sim_t *s, uint32_t i)
     }
     if (d->otaa && !d->active && d->join_pending)
         s->c.join_timeouts++;
+    /* A join-accept reaches the device in its RX1/RX2 window, not when the gateway is handed
+     * it: no uplink of the new session before then. */
+    if (d->otaa && d->active && now < s->joined_us[i]) {
+        s->c.skipped_waiting++;
+        return;
+    }
     uint8_t ch_i =
         (uint8_t)((i + s->dev_ups[i] + (d->active ? 0u : d->dev_nonce)) % s->radio.n_channels);
     const sim_channel_t *ch = &s->radio.channels[ch_i];
@@ -735,6 +741,7 @@ static void on_pull_resp(sim_t *s, sim_gw_t *g, const sim_udp_msg_t *m)
                 s->c.join_failed++;
             } else {
                 s->c.joins_accepted++;
+                s->joined_us[dev] = now + (tx->imme ? 0 : (uint64_t)lead_us);
                 sim_lat_add(&s->join_lat, (int64_t)(now - s->join_sent_us[dev]));
                 (void)sim_match_put(&s->by_addr, d->dev_addr, dev);
                 json_object_set_new(ev, "dev_addr", addr_json(d->dev_addr));
@@ -1198,6 +1205,7 @@ int lw_simulate_main(lw_config_t *cfg, int argc, char **argv)
             (void)sim_match_put(&s->by_addr, s->devs[i].dev_addr, i);
     s->dev_ups = lw_calloc(s->o.n_devices, sizeof s->dev_ups[0]);
     s->join_sent_us = lw_calloc(s->o.n_devices, sizeof s->join_sent_us[0]);
+    s->joined_us = lw_calloc(s->o.n_devices, sizeof s->joined_us[0]);
     s->late_cap = s->o.late_copy_ms > 0
                       ? pow2_at_least((uint64_t)(s->o.rate * s->o.late_copy_ms / 1000.0 * 2) + 64)
                       : 1;
@@ -1286,6 +1294,7 @@ out:
     free(s->by_addr_vals);
     free(s->dev_ups);
     free(s->join_sent_us);
+    free(s->joined_us);
     free(s->late);
     sim_lat_free(&s->push_rtt);
     sim_lat_free(&s->join_lat);
