@@ -18,15 +18,9 @@
 #include "cluster/runtime.h"
 #include "gs/gs.h"
 #include "is/is.h"
-#ifdef LW_HAVE_JS
 #include "js/js.h"
-#endif
-#ifdef LW_HAVE_NS
 #include "ns/ns.h"
-#endif
-#ifdef LW_HAVE_SIMULATE
 #include "simulate/simulate.h"
-#endif
 #include "gs/gs.h"
 #include "lorawan/cli/cli.h"
 #include "tenant/tenant.h"
@@ -38,15 +32,7 @@ extern char **environ;
 /* The components, in the order they are started. The tenant registry comes first and
  * always runs: every component stands on it (main_start adds it whatever is named). */
 static const lw_component_t *const main_components[] = {
-    &tn_component,
-    &is_component,
-#ifdef LW_HAVE_JS
-    &js_component,
-#endif
-#ifdef LW_HAVE_NS
-    &ns_component,
-#endif
-    &gs_component,
+    &tn_component, &is_component, &js_component, &ns_component, &gs_component,
 };
 #define MAIN_NCOMPONENTS (sizeof main_components / sizeof main_components[0])
 
@@ -73,10 +59,8 @@ static const main_command_t main_commands[] = {
     {"kafka-dev", "[--partitions N] [--bootstrap-file FILE]",
      "run a standalone Kafka broker for development", main_kafka_dev},
     {"lorawan", "decode HEX [...]", "decode a LoRaWAN frame as JSON", main_lorawan},
-#ifdef LW_HAVE_SIMULATE
     {"simulate", "[OPTIONS]", "drive simulated gateways and devices against a running stack",
      lw_simulate_main},
-#endif
     {"version", "", "print the version", main_version},
     {"help", "", "print this text", main_help},
 };

@@ -12,98 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSMN_STATIC
-#define JSMN_STRICT
-#include <jsmn.h>
+#include "json_tok_private.h"
 
 #include "cluster/hex.h"
 
 /* ---- JSON reading -------------------------------------------------------------------- */
 
-typedef struct {
-    const char *js;
-    const jsmntok_t *t;
-    int n;
-} json_t;
-
-static bool tok_is(const json_t *j, int i, const char *lit)
-{
-    const jsmntok_t *k = &j->t[i];
-    size_t len = strlen(lit);
-    return k->type == JSMN_STRING && (size_t)(k->end - k->start) == len &&
-           memcmp(j->js + k->start, lit, len) == 0;
-}
-
-static bool tok_null(const json_t *j, int i)
+static bool tok_null(const gs_json_t *j, int i)
 {
     const jsmntok_t *t = &j->t[i];
     return t->type == JSMN_PRIMITIVE && t->end - t->start == 4 &&
            memcmp(j->js + t->start, "null", 4) == 0;
 }
 
-/* Index of the token after the value starting at i (skips the whole subtree). */
-static int skip(const json_t *j, int i)
-{
-    int pending = 1;
-    while (pending > 0 && i < j->n) {
-        const jsmntok_t *t = &j->t[i];
-        pending--;
-        if (t->type == JSMN_OBJECT)
-            pending += 2 * t->size;
-        else if (t->type == JSMN_ARRAY)
-            pending += t->size;
-        i++;
-    }
-    return i;
-}
-
-static bool tok_numeric_text(const json_t *j, int i, char *tmp, size_t cap)
-{
-    const jsmntok_t *t = &j->t[i];
-    size_t len = (size_t)(t->end - t->start);
-    const char *s = j->js + t->start;
-    if (t->type != JSMN_PRIMITIVE || len == 0 || len >= cap ||
-        !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')))
-        return false;
-    memcpy(tmp, s, len);
-    tmp[len] = '\0';
-    return true;
-}
-
-static bool tok_double(const json_t *j, int i, double *out)
-{
-    char tmp[40];
-    if (!tok_numeric_text(j, i, tmp, sizeof tmp))
-        return false;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(tmp, &end);
-    if (errno != 0 || *end != '\0' || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
-}
-
-/* An integer in [lo, hi]; a number with a fraction or exponent is not one. */
-static bool tok_int(const json_t *j, int i, long long lo, long long hi, long long *out)
-{
-    char tmp[24];
-    if (!tok_numeric_text(j, i, tmp, sizeof tmp))
-        return false;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(tmp, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
 /* An unsigned 64-bit integer (router EUIs as numbers). */
-static bool tok_u64(const json_t *j, int i, uint64_t *out)
+static bool tok_u64(const gs_json_t *j, int i, uint64_t *out)
 {
     char tmp[24];
-    if (!tok_numeric_text(j, i, tmp, sizeof tmp) || tmp[0] == '-')
+    if (!gs_json_numeric_text(j, i, tmp, sizeof tmp) || tmp[0] == '-')
         return false;
     char *end = NULL;
     errno = 0;
@@ -115,7 +41,7 @@ static bool tok_u64(const json_t *j, int i, uint64_t *out)
 }
 
 /* Copies a string (escapes kept as sent), cut to cap - 1; null or absent → "". */
-static bool tok_text(const json_t *j, int i, char *out, size_t cap)
+static bool tok_text(const gs_json_t *j, int i, char *out, size_t cap)
 {
     out[0] = '\0';
     if (i < 0 || tok_null(j, i))
@@ -132,7 +58,7 @@ static bool tok_text(const json_t *j, int i, char *out, size_t cap)
 }
 
 /* Hex string token (either case) into out; false on odd length, bad digit or > cap bytes. */
-static bool tok_hex(const json_t *j, int i, uint8_t *out, size_t cap, size_t *out_len)
+static bool tok_hex(const gs_json_t *j, int i, uint8_t *out, size_t cap, size_t *out_len)
 {
     const jsmntok_t *t = &j->t[i];
     size_t len = (size_t)(t->end - t->start);
@@ -268,7 +194,7 @@ size_t gs_bs_id6_format(uint64_t eui, char *out)
     return (size_t)n;
 }
 
-static bool tok_eui(const json_t *j, int i, uint64_t *eui)
+static bool tok_eui(const gs_json_t *j, int i, uint64_t *eui)
 {
     const jsmntok_t *t = &j->t[i];
     return t->type == JSMN_STRING &&
@@ -277,7 +203,7 @@ static bool tok_eui(const json_t *j, int i, uint64_t *eui)
 
 /* ---- Decoding ------------------------------------------------------------------------ */
 
-static int tokenize(const char *json, size_t len, jsmntok_t *toks, json_t *j)
+static int tokenize(const char *json, size_t len, jsmntok_t *toks, gs_json_t *j)
 {
     if (len > GS_BS_JSON_MAX)
         return GS_BS_E_JSON_LARGE;
@@ -353,7 +279,7 @@ static const char *const key_names[K_COUNT] = {
  * repeated key is an error (which value would the station have meant?). The station's
  * alternative spellings are accepted: JoinEUI/DevEUI (router_config "JoinEUI" switches it
  * to them) and Fcnt (TTS's own struct tag). */
-static int index_object(const json_t *j, int obj, int at[K_COUNT], const char **dup)
+static int index_object(const gs_json_t *j, int obj, int at[K_COUNT], const char **dup)
 {
     for (int k = 0; k < K_COUNT; k++)
         at[k] = -1;
@@ -364,14 +290,14 @@ static int index_object(const json_t *j, int obj, int at[K_COUNT], const char **
             return GS_BS_E_JSON;
         int k;
         for (k = 0; k < K_COUNT; k++)
-            if (tok_is(j, i, key_names[k]))
+            if (gs_json_key_is(j, i, key_names[k]))
                 break;
         if (k == K_COUNT) {
-            if (tok_is(j, i, "JoinEUI"))
+            if (gs_json_key_is(j, i, "JoinEUI"))
                 k = K_JOINEUI;
-            else if (tok_is(j, i, "DevEUI"))
+            else if (gs_json_key_is(j, i, "DevEUI"))
                 k = K_DEVEUI;
-            else if (tok_is(j, i, "Fcnt"))
+            else if (gs_json_key_is(j, i, "Fcnt"))
                 k = K_FCNT;
         }
         if (k < K_COUNT) {
@@ -381,7 +307,7 @@ static int index_object(const json_t *j, int obj, int at[K_COUNT], const char **
             }
             at[k] = i + 1;
         }
-        i = skip(j, i + 1);
+        i = gs_json_skip(j, i + 1);
     }
     return GS_BS_OK;
 }
@@ -398,12 +324,12 @@ static int index_object(const json_t *j, int obj, int at[K_COUNT], const char **
             FAIL(GS_BS_E_MISSING, key_names[k]);                                                   \
     } while (0)
 
-static int get_int(const json_t *j, const int at[K_COUNT], int k, long long lo, long long hi,
+static int get_int(const gs_json_t *j, const int at[K_COUNT], int k, long long lo, long long hi,
                    long long *v, gs_bs_msg_t *out)
 {
     if (at[k] < 0)
         FAIL(GS_BS_E_MISSING, key_names[k]);
-    if (!tok_int(j, at[k], lo, hi, v))
+    if (!gs_json_int(j, at[k], lo, hi, v))
         FAIL(GS_BS_E_FIELD, key_names[k]);
     return GS_BS_OK;
 }
@@ -423,7 +349,8 @@ static void put_le64(uint8_t *p, uint64_t v)
 }
 
 /* DR, Freq, RefTime and upinfo of an uplink. */
-static int parse_radio(const json_t *j, const int at[K_COUNT], gs_bs_uplink_t *up, gs_bs_msg_t *out)
+static int parse_radio(const gs_json_t *j, const int at[K_COUNT], gs_bs_uplink_t *up,
+                       gs_bs_msg_t *out)
 {
     long long v = 0;
     int rc = get_int(j, at, K_DR, 0, GS_BS_DR_COUNT - 1, &v, out);
@@ -434,7 +361,7 @@ static int parse_radio(const json_t *j, const int at[K_COUNT], gs_bs_uplink_t *u
         return rc;
     up->freq_hz = (uint32_t)v;
     up->ref_time_s = 0;
-    if (at[K_REFTIME] >= 0 && !tok_double(j, at[K_REFTIME], &up->ref_time_s))
+    if (at[K_REFTIME] >= 0 && !gs_json_double(j, at[K_REFTIME], &up->ref_time_s))
         FAIL(GS_BS_E_FIELD, "RefTime");
     NEED(K_UPINFO);
     int obj = at[K_UPINFO];
@@ -451,41 +378,41 @@ static int parse_radio(const json_t *j, const int at[K_COUNT], gs_bs_uplink_t *u
         if (val >= j->n || j->t[i].type != JSMN_STRING)
             return GS_BS_E_JSON;
         long long n = 0;
-        if (tok_is(j, i, "xtime")) {
-            if (!tok_int(j, val, 1, INT64_MAX, &n))
+        if (gs_json_key_is(j, i, "xtime")) {
+            if (!gs_json_int(j, val, 1, INT64_MAX, &n))
                 FAIL(GS_BS_E_FIELD, "upinfo.xtime");
             in->xtime = n;
             has_xtime = true;
-        } else if (tok_is(j, i, "rctx")) {
-            if (!tok_int(j, val, 0, INT64_MAX, &n))
+        } else if (gs_json_key_is(j, i, "rctx")) {
+            if (!gs_json_int(j, val, 0, INT64_MAX, &n))
                 FAIL(GS_BS_E_FIELD, "upinfo.rctx");
             in->rctx = n;
-        } else if (tok_is(j, i, "gpstime")) {
-            if (!tok_int(j, val, 0, INT64_MAX, &n))
+        } else if (gs_json_key_is(j, i, "gpstime")) {
+            if (!gs_json_int(j, val, 0, INT64_MAX, &n))
                 FAIL(GS_BS_E_FIELD, "upinfo.gpstime");
             in->gpstime_us = n;
-        } else if (tok_is(j, i, "fts")) {
-            if (!tok_int(j, val, -1, INT64_MAX, &n))
+        } else if (gs_json_key_is(j, i, "fts")) {
+            if (!gs_json_int(j, val, -1, INT64_MAX, &n))
                 FAIL(GS_BS_E_FIELD, "upinfo.fts");
             in->fts = n;
-        } else if (tok_is(j, i, "rxtime")) {
-            if (!tok_double(j, val, &in->rxtime_s) || in->rxtime_s < 0)
+        } else if (gs_json_key_is(j, i, "rxtime")) {
+            if (!gs_json_double(j, val, &in->rxtime_s) || in->rxtime_s < 0)
                 FAIL(GS_BS_E_FIELD, "upinfo.rxtime");
-        } else if (tok_is(j, i, "rssi")) {
-            if (!tok_double(j, val, &in->rssi) || in->rssi < -200 || in->rssi > 50)
+        } else if (gs_json_key_is(j, i, "rssi")) {
+            if (!gs_json_double(j, val, &in->rssi) || in->rssi < -200 || in->rssi > 50)
                 FAIL(GS_BS_E_FIELD, "upinfo.rssi");
-        } else if (tok_is(j, i, "snr")) {
-            if (!tok_double(j, val, &in->snr) || in->snr < -50 || in->snr > 50)
+        } else if (gs_json_key_is(j, i, "snr")) {
+            if (!gs_json_double(j, val, &in->snr) || in->snr < -50 || in->snr > 50)
                 FAIL(GS_BS_E_FIELD, "upinfo.snr");
         }
-        i = skip(j, val);
+        i = gs_json_skip(j, val);
     }
     if (!has_xtime)
         FAIL(GS_BS_E_MISSING, "upinfo.xtime");
     return GS_BS_OK;
 }
 
-static int parse_updf(const json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
+static int parse_updf(const gs_json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
 {
     gs_bs_uplink_t *up = &out->u.up;
     long long mhdr = 0, dev_addr = 0, fctrl = 0, fcnt = 0, fport = 0, mic = 0;
@@ -537,7 +464,7 @@ static int parse_updf(const json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
     return GS_BS_OK;
 }
 
-static int parse_jreq(const json_t *j, const int at[K_COUNT], bool rejoin, gs_bs_msg_t *out)
+static int parse_jreq(const gs_json_t *j, const int at[K_COUNT], bool rejoin, gs_bs_msg_t *out)
 {
     gs_bs_uplink_t *up = &out->u.up;
     long long mhdr = 0, nonce = 0, mic = 0;
@@ -572,7 +499,7 @@ static int parse_jreq(const json_t *j, const int at[K_COUNT], bool rejoin, gs_bs
     return GS_BS_OK;
 }
 
-static int parse_propdf(const json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
+static int parse_propdf(const gs_json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
 {
     gs_bs_uplink_t *up = &out->u.up;
     NEED(K_FRMPAYLOAD);
@@ -582,7 +509,7 @@ static int parse_propdf(const json_t *j, const int at[K_COUNT], gs_bs_msg_t *out
     return parse_radio(j, at, up, out);
 }
 
-static int parse_dntxed(const json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
+static int parse_dntxed(const gs_json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
 {
     gs_bs_dntxed_t *d = &out->u.dntxed;
     memset(d, 0, sizeof(*d));
@@ -593,37 +520,37 @@ static int parse_dntxed(const json_t *j, const int at[K_COUNT], gs_bs_msg_t *out
     d->diid = v;
     d->seqno = v;
     if (at[K_SEQNO] >= 0) {
-        if (!tok_int(j, at[K_SEQNO], 0, INT64_MAX, &v))
+        if (!gs_json_int(j, at[K_SEQNO], 0, INT64_MAX, &v))
             FAIL(GS_BS_E_FIELD, "seqno");
         d->seqno = v;
     }
     if (at[K_DR] >= 0) {
-        if (!tok_int(j, at[K_DR], 0, GS_BS_DR_COUNT - 1, &v))
+        if (!gs_json_int(j, at[K_DR], 0, GS_BS_DR_COUNT - 1, &v))
             FAIL(GS_BS_E_FIELD, "DR");
         d->has_dr = true;
         d->dr = (uint8_t)v;
     }
     if (at[K_FREQ] >= 0) {
-        if (!tok_int(j, at[K_FREQ], 1, UINT32_MAX, &v))
+        if (!gs_json_int(j, at[K_FREQ], 1, UINT32_MAX, &v))
             FAIL(GS_BS_E_FIELD, "Freq");
         d->freq_hz = (uint32_t)v;
     }
     if (at[K_DEVEUI] >= 0 && !tok_eui(j, at[K_DEVEUI], &d->dev_eui))
         FAIL(GS_BS_E_FIELD, "DevEui");
     if (at[K_RCTX] >= 0) {
-        if (!tok_int(j, at[K_RCTX], 0, INT64_MAX, &v))
+        if (!gs_json_int(j, at[K_RCTX], 0, INT64_MAX, &v))
             FAIL(GS_BS_E_FIELD, "rctx");
         d->rctx = v;
     }
     if (at[K_XTIME] >= 0) {
-        if (!tok_int(j, at[K_XTIME], 0, INT64_MAX, &v))
+        if (!gs_json_int(j, at[K_XTIME], 0, INT64_MAX, &v))
             FAIL(GS_BS_E_FIELD, "xtime");
         d->xtime = v;
     }
-    if (at[K_TXTIME] >= 0 && !tok_double(j, at[K_TXTIME], &d->txtime_s))
+    if (at[K_TXTIME] >= 0 && !gs_json_double(j, at[K_TXTIME], &d->txtime_s))
         FAIL(GS_BS_E_FIELD, "txtime");
     if (at[K_GPSTIME] >= 0) {
-        if (!tok_int(j, at[K_GPSTIME], 0, INT64_MAX, &v))
+        if (!gs_json_int(j, at[K_GPSTIME], 0, INT64_MAX, &v))
             FAIL(GS_BS_E_FIELD, "gpstime");
         d->gpstime_us = v;
     }
@@ -639,7 +566,7 @@ static bool has_word(const char *s, const char *word)
     return false;
 }
 
-static int parse_version(const json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
+static int parse_version(const gs_json_t *j, const int at[K_COUNT], gs_bs_msg_t *out)
 {
     gs_bs_version_t *v = &out->u.version;
     memset(v, 0, sizeof(*v));
@@ -658,7 +585,7 @@ static int parse_version(const json_t *j, const int at[K_COUNT], gs_bs_msg_t *ou
             FAIL(GS_BS_E_FIELD, key_names[texts[k].key]);
     if (at[K_PROTOCOL] >= 0 && !tok_null(j, at[K_PROTOCOL])) {
         long long p = 0;
-        if (!tok_int(j, at[K_PROTOCOL], 0, INT32_MAX, &p))
+        if (!gs_json_int(j, at[K_PROTOCOL], 0, INT32_MAX, &p))
             FAIL(GS_BS_E_FIELD, "protocol");
         v->protocol = p;
     }
@@ -679,7 +606,7 @@ static const struct {
 int gs_bs_decode(const char *json, size_t len, gs_bs_msg_t *out)
 {
     jsmntok_t toks[GS_BS_TOKENS_MAX];
-    json_t j;
+    gs_json_t j;
     out->type = 0;
     out->msgtype[0] = '\0';
     out->field = NULL;
@@ -696,7 +623,7 @@ int gs_bs_decode(const char *json, size_t len, gs_bs_msg_t *out)
         FAIL(GS_BS_E_MSGTYPE, "msgtype");
     size_t k;
     for (k = 0; k < sizeof msgtypes / sizeof msgtypes[0]; k++)
-        if (tok_is(&j, at[K_MSGTYPE], msgtypes[k].name))
+        if (gs_json_key_is(&j, at[K_MSGTYPE], msgtypes[k].name))
             break;
     if (k == sizeof msgtypes / sizeof msgtypes[0])
         FAIL(GS_BS_E_MSGTYPE, "msgtype");
@@ -716,7 +643,7 @@ int gs_bs_decode(const char *json, size_t len, gs_bs_msg_t *out)
         return parse_dntxed(&j, at, out);
     case GS_BS_MSG_TIMESYNC:
         NEED(K_TXTIME);
-        if (!tok_double(&j, at[K_TXTIME], &out->u.timesync.txtime))
+        if (!gs_json_double(&j, at[K_TXTIME], &out->u.timesync.txtime))
             FAIL(GS_BS_E_FIELD, "txtime");
         return GS_BS_OK;
     case GS_BS_MSG_IGNORED:
@@ -728,7 +655,7 @@ int gs_bs_decode(const char *json, size_t len, gs_bs_msg_t *out)
 int gs_bs_decode_router_info(const char *json, size_t len, uint64_t *eui)
 {
     jsmntok_t toks[GS_BS_TOKENS_MAX];
-    json_t j;
+    gs_json_t j;
     int rc = tokenize(json, len, toks, &j);
     if (rc != 0)
         return rc;
@@ -736,12 +663,12 @@ int gs_bs_decode_router_info(const char *json, size_t len, uint64_t *eui)
     for (int p = 0; p < pairs; p++) {
         if (i + 1 >= j.n || toks[i].type != JSMN_STRING)
             return GS_BS_E_JSON;
-        if (tok_is(&j, i, "router")) {
+        if (gs_json_key_is(&j, i, "router")) {
             if (at >= 0)
                 return GS_BS_E_FIELD;
             at = i + 1;
         }
-        i = skip(&j, i + 1);
+        i = gs_json_skip(&j, i + 1);
     }
     if (at < 0)
         return GS_BS_E_MISSING;

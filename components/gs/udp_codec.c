@@ -12,85 +12,10 @@
 
 #include <openssl/evp.h>
 
-#define JSMN_STATIC
-#define JSMN_STRICT
-#include <jsmn.h>
-
-typedef struct {
-    const char *js;
-    const jsmntok_t *t;
-    int n;
-} json_t;
-
-static bool key_is(const json_t *j, int i, const char *key)
-{
-    const jsmntok_t *k = &j->t[i];
-    size_t len = strlen(key);
-    return k->type == JSMN_STRING && (size_t)(k->end - k->start) == len &&
-           memcmp(j->js + k->start, key, len) == 0;
-}
-
-/* Index of the token after the value starting at i (skips the whole subtree). */
-static int skip(const json_t *j, int i)
-{
-    int pending = 1;
-    while (pending > 0 && i < j->n) {
-        const jsmntok_t *t = &j->t[i];
-        pending--;
-        if (t->type == JSMN_OBJECT)
-            pending += 2 * t->size;
-        else if (t->type == JSMN_ARRAY)
-            pending += t->size;
-        i++;
-    }
-    return i;
-}
-
-/* Copies a numeric primitive token into tmp (NUL-terminated); false when it is not one or
- * does not fit. */
-static bool tok_numeric_text(const json_t *j, int i, char *tmp, size_t cap)
-{
-    const jsmntok_t *t = &j->t[i];
-    size_t len = (size_t)(t->end - t->start);
-    const char *s = j->js + t->start;
-    if (t->type != JSMN_PRIMITIVE || len == 0 || len >= cap ||
-        !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')))
-        return false;
-    memcpy(tmp, s, len);
-    tmp[len] = '\0';
-    return true;
-}
-
-static bool tok_number(const json_t *j, int i, double *out)
-{
-    char tmp[40];
-    if (!tok_numeric_text(j, i, tmp, sizeof tmp))
-        return false;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(tmp, &end);
-    if (errno != 0 || *end != '\0' || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool tok_int(const json_t *j, int i, long long lo, long long hi, long long *out)
-{
-    char tmp[24];
-    if (!tok_numeric_text(j, i, tmp, sizeof tmp))
-        return false;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(tmp, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
+#include "json_tok_private.h"
 
 /* A string without escapes, copied NUL-terminated into out[cap]. */
-static bool tok_str(const json_t *j, int i, char *out, size_t cap)
+static bool tok_str(const gs_json_t *j, int i, char *out, size_t cap)
 {
     const jsmntok_t *t = &j->t[i];
     size_t len = (size_t)(t->end - t->start);
@@ -102,9 +27,9 @@ static bool tok_str(const json_t *j, int i, char *out, size_t cap)
     return true;
 }
 
-static bool tok_eq(const json_t *j, int i, const char *lit)
+static bool tok_eq(const gs_json_t *j, int i, const char *lit)
 {
-    return key_is(j, i, lit);
+    return gs_json_key_is(j, i, lit);
 }
 
 /* "SF7BW125" */
@@ -128,7 +53,7 @@ static bool parse_lora_datr(const char *s, uint8_t *sf, uint16_t *bw)
 }
 
 /* Base64 text of a string token into out (cap >= 258); true length from the '=' count. */
-static bool decode_b64(const json_t *j, int i, uint8_t *out, size_t *out_len)
+static bool decode_b64(const gs_json_t *j, int i, uint8_t *out, size_t *out_len)
 {
     const jsmntok_t *t = &j->t[i];
     size_t len = (size_t)(t->end - t->start);
@@ -156,7 +81,7 @@ static bool decode_b64(const json_t *j, int i, uint8_t *out, size_t *out_len)
         return GS_UDP_E_FIELD;                                                                     \
     } while (0)
 
-static int parse_rxpk(const json_t *j, int i, gs_udp_rxpk_t *r, gs_udp_packet_t *out)
+static int parse_rxpk(const gs_json_t *j, int i, gs_udp_rxpk_t *r, gs_udp_packet_t *out)
 {
     if (i >= j->n)
         return GS_UDP_E_JSON;
@@ -176,39 +101,39 @@ static int parse_rxpk(const json_t *j, int i, gs_udp_rxpk_t *r, gs_udp_packet_t 
             return GS_UDP_E_JSON;
         long long n = 0;
         double d = 0;
-        if (key_is(j, k, "time")) {
+        if (gs_json_key_is(j, k, "time")) {
             if (!tok_str(j, v, r->time, sizeof(r->time)))
                 FIELD_ERR("time");
             r->has_time = true;
-        } else if (key_is(j, k, "tmms")) {
-            if (!tok_int(j, v, 0, INT64_MAX, &n))
+        } else if (gs_json_key_is(j, k, "tmms")) {
+            if (!gs_json_int(j, v, 0, INT64_MAX, &n))
                 FIELD_ERR("tmms");
             r->has_tmms = true;
             r->tmms = (uint64_t)n;
-        } else if (key_is(j, k, "tmst")) {
-            if (!tok_int(j, v, 0, UINT32_MAX, &n))
+        } else if (gs_json_key_is(j, k, "tmst")) {
+            if (!gs_json_int(j, v, 0, UINT32_MAX, &n))
                 FIELD_ERR("tmst");
             r->tmst = (uint32_t)n;
             has_tmst = true;
-        } else if (key_is(j, k, "chan")) {
-            if (!tok_int(j, v, 0, 255, &n))
+        } else if (gs_json_key_is(j, k, "chan")) {
+            if (!gs_json_int(j, v, 0, 255, &n))
                 FIELD_ERR("chan");
             r->chan = (uint8_t)n;
-        } else if (key_is(j, k, "rfch")) {
-            if (!tok_int(j, v, 0, 1, &n))
+        } else if (gs_json_key_is(j, k, "rfch")) {
+            if (!gs_json_int(j, v, 0, 1, &n))
                 FIELD_ERR("rfch");
             r->rfch = (uint8_t)n;
-        } else if (key_is(j, k, "freq")) {
-            if (!tok_number(j, v, &d) || d < 100.0 || d > 1000.0)
+        } else if (gs_json_key_is(j, k, "freq")) {
+            if (!gs_json_double(j, v, &d) || d < 100.0 || d > 1000.0)
                 FIELD_ERR("freq");
             r->freq_mhz = d;
             has_freq = true;
-        } else if (key_is(j, k, "stat")) {
-            if (!tok_int(j, v, -1, 1, &n))
+        } else if (gs_json_key_is(j, k, "stat")) {
+            if (!gs_json_int(j, v, -1, 1, &n))
                 FIELD_ERR("stat");
             r->stat = (int)n;
             has_stat = true;
-        } else if (key_is(j, k, "modu")) {
+        } else if (gs_json_key_is(j, k, "modu")) {
             if (tok_eq(j, v, "LORA"))
                 r->modu = GS_UDP_MODU_LORA;
             else if (tok_eq(j, v, "FSK"))
@@ -216,33 +141,33 @@ static int parse_rxpk(const json_t *j, int i, gs_udp_rxpk_t *r, gs_udp_packet_t 
             else
                 FIELD_ERR("modu");
             has_modu = true;
-        } else if (key_is(j, k, "datr")) {
+        } else if (gs_json_key_is(j, k, "datr")) {
             datr_tok = v;
             has_datr = true;
-        } else if (key_is(j, k, "codr")) {
+        } else if (gs_json_key_is(j, k, "codr")) {
             if (!tok_str(j, v, r->codr, sizeof(r->codr)))
                 FIELD_ERR("codr");
-        } else if (key_is(j, k, "rssi")) {
-            if (!tok_number(j, v, &d) || d < -200.0 || d > 50.0)
+        } else if (gs_json_key_is(j, k, "rssi")) {
+            if (!gs_json_double(j, v, &d) || d < -200.0 || d > 50.0)
                 FIELD_ERR("rssi");
             r->rssi = d;
             has_rssi = true;
-        } else if (key_is(j, k, "lsnr")) {
-            if (!tok_number(j, v, &d) || d < -50.0 || d > 50.0)
+        } else if (gs_json_key_is(j, k, "lsnr")) {
+            if (!gs_json_double(j, v, &d) || d < -50.0 || d > 50.0)
                 FIELD_ERR("lsnr");
             r->lsnr = d;
             r->has_lsnr = true;
-        } else if (key_is(j, k, "size")) {
-            if (!tok_int(j, v, 0, GS_UDP_PHY_MAX, &n))
+        } else if (gs_json_key_is(j, k, "size")) {
+            if (!gs_json_int(j, v, 0, GS_UDP_PHY_MAX, &n))
                 FIELD_ERR("size");
             r->size = (uint16_t)n;
             has_size = true;
-        } else if (key_is(j, k, "data")) {
+        } else if (gs_json_key_is(j, k, "data")) {
             if (!decode_b64(j, v, r->data, &r->data_len))
                 FIELD_ERR("data");
             has_data = true;
         }
-        i = skip(j, v);
+        i = gs_json_skip(j, v);
     }
     out->field = !has_tmst   ? "tmst"
                  : !has_freq ? "freq"
@@ -261,7 +186,7 @@ static int parse_rxpk(const json_t *j, int i, gs_udp_rxpk_t *r, gs_udp_packet_t 
             FIELD_ERR("datr");
     } else {
         long long n = 0;
-        if (!tok_int(j, datr_tok, 500, 300000, &n))
+        if (!gs_json_int(j, datr_tok, 500, 300000, &n))
             FIELD_ERR("datr");
         r->fsk_bitrate = (uint32_t)n;
     }
@@ -271,7 +196,7 @@ static int parse_rxpk(const json_t *j, int i, gs_udp_rxpk_t *r, gs_udp_packet_t 
     return i;
 }
 
-static int parse_stat(const json_t *j, int i, gs_udp_stat_t *s, gs_udp_packet_t *out)
+static int parse_stat(const gs_json_t *j, int i, gs_udp_stat_t *s, gs_udp_packet_t *out)
 {
     if (j->t[i].type != JSMN_OBJECT)
         FIELD_ERR("stat");
@@ -287,40 +212,40 @@ static int parse_stat(const json_t *j, int i, gs_udp_stat_t *s, gs_udp_packet_t 
             return GS_UDP_E_JSON;
         long long n = 0;
         double d = 0;
-        if (key_is(j, k, "time")) {
+        if (gs_json_key_is(j, k, "time")) {
             if (!tok_str(j, v, s->time, sizeof(s->time)))
                 FIELD_ERR("time");
             s->has_time = true;
-        } else if (key_is(j, k, "lati")) {
-            if (!tok_number(j, v, &d) || d < -90.0 || d > 90.0)
+        } else if (gs_json_key_is(j, k, "lati")) {
+            if (!gs_json_double(j, v, &d) || d < -90.0 || d > 90.0)
                 FIELD_ERR("lati");
             s->lati = d;
             has_lati = true;
-        } else if (key_is(j, k, "long")) {
-            if (!tok_number(j, v, &d) || d < -180.0 || d > 180.0)
+        } else if (gs_json_key_is(j, k, "long")) {
+            if (!gs_json_double(j, v, &d) || d < -180.0 || d > 180.0)
                 FIELD_ERR("long");
             s->lon = d;
             has_long = true;
-        } else if (key_is(j, k, "alti")) {
-            if (!tok_number(j, v, &d) || d < -10000.0 || d > 100000.0)
+        } else if (gs_json_key_is(j, k, "alti")) {
+            if (!gs_json_double(j, v, &d) || d < -10000.0 || d > 100000.0)
                 FIELD_ERR("alti");
             s->alti = (int32_t)lround(d);
             s->has_alti = true;
-        } else if (key_is(j, k, "ackr")) {
-            if (!tok_number(j, v, &d) || d < 0.0 || d > 100.0)
+        } else if (gs_json_key_is(j, k, "ackr")) {
+            if (!gs_json_double(j, v, &d) || d < 0.0 || d > 100.0)
                 FIELD_ERR("ackr");
             s->ackr = d;
             s->has_ackr = true;
         } else {
             for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
-                if (key_is(j, k, counters[c])) {
-                    if (!tok_int(j, v, 0, UINT32_MAX, &n))
+                if (gs_json_key_is(j, k, counters[c])) {
+                    if (!gs_json_int(j, v, 0, UINT32_MAX, &n))
                         FIELD_ERR(counters[c]);
                     *slots[c] = (uint32_t)n;
                 }
             }
         }
-        i = skip(j, v);
+        i = gs_json_skip(j, v);
     }
     if (has_lati != has_long)
         FIELD_ERR(has_lati ? "long" : "lati");
@@ -346,7 +271,7 @@ const char *gs_udp_txack_name(gs_udp_txack_code_t code)
     return txack_names[code];
 }
 
-static bool txack_code(const json_t *j, int i, gs_udp_txack_code_t *out)
+static bool txack_code(const gs_json_t *j, int i, gs_udp_txack_code_t *out)
 {
     for (size_t c = 0; c < sizeof(txack_names) / sizeof(txack_names[0]); c++) {
         if (tok_eq(j, i, txack_names[c])) {
@@ -357,7 +282,7 @@ static bool txack_code(const json_t *j, int i, gs_udp_txack_code_t *out)
     return false;
 }
 
-static int parse_txpk_ack(const json_t *j, int i, gs_udp_txack_t *a, gs_udp_packet_t *out)
+static int parse_txpk_ack(const gs_json_t *j, int i, gs_udp_txack_t *a, gs_udp_packet_t *out)
 {
     if (j->t[i].type != JSMN_OBJECT)
         FIELD_ERR("txpk_ack");
@@ -369,21 +294,21 @@ static int parse_txpk_ack(const json_t *j, int i, gs_udp_txack_t *a, gs_udp_pack
         if (v >= j->n || j->t[k].type != JSMN_STRING)
             return GS_UDP_E_JSON;
         long long n = 0;
-        if (key_is(j, k, "error")) {
+        if (gs_json_key_is(j, k, "error")) {
             if (!txack_code(j, v, &a->error))
                 FIELD_ERR("error");
             a->has_error = true;
-        } else if (key_is(j, k, "warn")) {
+        } else if (gs_json_key_is(j, k, "warn")) {
             if (!txack_code(j, v, &a->warn))
                 FIELD_ERR("warn");
             a->has_warn = true;
-        } else if (key_is(j, k, "value")) {
-            if (!tok_int(j, v, INT32_MIN, INT32_MAX, &n))
+        } else if (gs_json_key_is(j, k, "value")) {
+            if (!gs_json_int(j, v, INT32_MIN, INT32_MAX, &n))
                 FIELD_ERR("value");
             a->value = (int32_t)n;
             a->has_value = true;
         }
-        i = skip(j, v);
+        i = gs_json_skip(j, v);
     }
     return i;
 }
@@ -402,20 +327,20 @@ static int parse_json(const uint8_t *buf, size_t len, gs_udp_packet_t *out)
         return GS_UDP_E_JSON;
     /* Nothing but whitespace may follow the object (jsmn stops at its end only in
      * strict mode when the input ends; a second value would be a second token tree). */
-    if (skip(&(json_t){(const char *)buf, toks, n}, 0) != n)
+    if (gs_json_skip(&(gs_json_t){(const char *)buf, toks, n}, 0) != n)
         return GS_UDP_E_JSON;
     for (size_t k = (size_t)toks[0].end; k < len; k++)
         if (buf[k] != ' ' && buf[k] != '\t' && buf[k] != '\r' && buf[k] != '\n' && buf[k] != 0)
             return GS_UDP_E_JSON;
     if (out->ident == GS_UDP_PULL_RESP)
         return GS_UDP_OK;
-    json_t j = {(const char *)buf, toks, n};
+    gs_json_t j = {(const char *)buf, toks, n};
     int pairs = toks[0].size, i = 1;
     for (int p = 0; p < pairs; p++) {
         int k = i, v = i + 1;
         if (v >= n || toks[k].type != JSMN_STRING)
             return GS_UDP_E_JSON;
-        if (out->ident == GS_UDP_PUSH_DATA && key_is(&j, k, "rxpk")) {
+        if (out->ident == GS_UDP_PUSH_DATA && gs_json_key_is(&j, k, "rxpk")) {
             if (toks[v].type != JSMN_ARRAY) {
                 out->field = "rxpk";
                 return GS_UDP_E_FIELD;
@@ -432,18 +357,18 @@ static int parse_json(const uint8_t *buf, size_t len, gs_udp_packet_t *out)
                 out->n_rxpk = (size_t)r + 1;
             }
             out->field_index = 0;
-        } else if (out->ident == GS_UDP_PUSH_DATA && key_is(&j, k, "stat")) {
+        } else if (out->ident == GS_UDP_PUSH_DATA && gs_json_key_is(&j, k, "stat")) {
             int e = parse_stat(&j, v, &out->stat, out);
             if (e < 0)
                 return e;
             out->has_stat = true;
-        } else if (out->ident == GS_UDP_TX_ACK && key_is(&j, k, "txpk_ack")) {
+        } else if (out->ident == GS_UDP_TX_ACK && gs_json_key_is(&j, k, "txpk_ack")) {
             int e = parse_txpk_ack(&j, v, &out->txpk_ack, out);
             if (e < 0)
                 return e;
             out->has_txpk_ack = true;
         }
-        i = skip(&j, v);
+        i = gs_json_skip(&j, v);
     }
     return GS_UDP_OK;
 }

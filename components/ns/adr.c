@@ -5,13 +5,13 @@
 
 /* TTS demodulationFloor (dB) for SF6..SF12 at 125, 250 and 500 kHz. */
 static const float demod_floor[7][3] = {
-    {-5.0f, -2.0f, 1.0f},    /* SF6 */
-    {-7.5f, -4.5f, -1.5f},   /* SF7 */
-    {-10.0f, -7.0f, -4.0f},  /* SF8 */
-    {-12.5f, -9.5f, -6.5f},  /* SF9 */
-    {-15.0f, -12.0f, -9.0f}, /* SF10 */
-    {-17.5f, -14.5f, -11.5f},/* SF11 */
-    {-20.0f, -17.0f, -14.0f},/* SF12 */
+    {-5.0f, -2.0f, 1.0f},     /* SF6 */
+    {-7.5f, -4.5f, -1.5f},    /* SF7 */
+    {-10.0f, -7.0f, -4.0f},   /* SF8 */
+    {-12.5f, -9.5f, -6.5f},   /* SF9 */
+    {-15.0f, -12.0f, -9.0f},  /* SF10 */
+    {-17.5f, -14.5f, -11.5f}, /* SF11 */
+    {-20.0f, -17.0f, -14.0f}, /* SF12 */
 };
 
 int ns_adr_demodulation_floor(uint8_t sf, uint32_t bw_hz, float *out_db)
@@ -36,12 +36,14 @@ static float snr_clean(float snr)
 
 void ns_adr_record(ns_mac_state_t *st, const ns_mac_uplink_t *up)
 {
-    if (st->n_recent_uplinks > NS_MAC_RECENT_UPLINKS || st->recent_uplinks_head >= NS_MAC_RECENT_UPLINKS) {
+    if (st->n_recent_uplinks > NS_MAC_RECENT_UPLINKS ||
+        st->recent_uplinks_head >= NS_MAC_RECENT_UPLINKS) {
         st->n_recent_uplinks = 0;
         st->recent_uplinks_head = 0;
     }
     if (st->n_recent_uplinks > 0) {
-        unsigned newest = (st->recent_uplinks_head + NS_MAC_RECENT_UPLINKS - 1) % NS_MAC_RECENT_UPLINKS;
+        unsigned newest =
+            (st->recent_uplinks_head + NS_MAC_RECENT_UPLINKS - 1) % NS_MAC_RECENT_UPLINKS;
         ns_mac_recent_uplink_t *r = &st->recent_uplinks[newest];
         if (r->f_cnt == up->f_cnt) {
             if (snr_clean(up->max_snr) > r->max_snr)
@@ -100,7 +102,8 @@ float ns_adr_loss_rate(const ns_mac_state_t *st)
 
 /* TTS txPowerStep: the dB between TX power indices `from` and `to` (positive when `to` is
  * weaker). */
-static float tx_power_step(const lorawan_band_t *band, lorawan_rp_rev_t rev, unsigned from, unsigned to)
+static float tx_power_step(const lorawan_band_t *band, lorawan_rp_rev_t rev, unsigned from,
+                           unsigned to)
 {
     unsigned max = lorawan_band_tx_power_max_index(band, rev);
     int8_t a = 0, b = 0;

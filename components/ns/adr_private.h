@@ -28,10 +28,10 @@
 #include "ns/mac_private.h"
 
 /* TTS adr.go constants. */
-#define NS_ADR_SAFETY_MARGIN_DB  2.5f
-#define NS_ADR_DR_STEP_DB        2.5f
-#define NS_ADR_MAX_NB_TRANS      3u
-#define NS_ADR_OPTIMAL_UPLINKS   20u
+#define NS_ADR_SAFETY_MARGIN_DB 2.5f
+#define NS_ADR_DR_STEP_DB       2.5f
+#define NS_ADR_MAX_NB_TRANS     3u
+#define NS_ADR_OPTIMAL_UPLINKS  20u
 /* lwstack: the newest uplinks that decide a step down. */
 #define NS_ADR_STEP_DOWN_UPLINKS 5u
 

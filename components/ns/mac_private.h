@@ -51,12 +51,12 @@
  * next FOpts (15 bytes), which bounds the requests of one downlink to about 40 bytes; the
  * answers the NS owes are one per command kind (LinkCheck, DeviceTime, Reset, Rekey,
  * DeviceMode, PingSlotInfo: 16 bytes). */
-#define NS_MAC_PENDING_BYTES        48u
-#define NS_MAC_QUEUED_BYTES         24u
-#define NS_MAC_MAX_CMDS             48u /* most commands those bytes can hold */
-#define NS_MAC_RECENT_UPLINKS       20u /* TTS's OptimalADRUplinkCount */
-#define NS_MAC_MAX_EVENTS           24u
-#define NS_MAC_MAX_FACTORY_PRESETS  16u
+#define NS_MAC_PENDING_BYTES       48u
+#define NS_MAC_QUEUED_BYTES        24u
+#define NS_MAC_MAX_CMDS            48u /* most commands those bytes can hold */
+#define NS_MAC_RECENT_UPLINKS      20u /* TTS's OptimalADRUplinkCount */
+#define NS_MAC_MAX_EVENTS          24u
+#define NS_MAC_MAX_FACTORY_PRESETS 16u
 
 /* LoRaWAN versions (TTS MACVersion: "MAC_V1_0", "MAC_V1_0_1", ... "MAC_V1_1"). */
 typedef enum ns_mac_version {
@@ -156,14 +156,14 @@ typedef struct ns_mac_settings {
 } ns_mac_settings_t;
 
 /* TTS defaults. */
-#define NS_ADR_DEFAULT_MARGIN_DB             15.0f
-#define NS_MAC_DEFAULT_STATUS_COUNT          200u
-#define NS_MAC_DEFAULT_STATUS_TIME_S         86400u
+#define NS_ADR_DEFAULT_MARGIN_DB     15.0f
+#define NS_MAC_DEFAULT_STATUS_COUNT  200u
+#define NS_MAC_DEFAULT_STATUS_TIME_S 86400u
 /* LoRaWAN 1.0.4 §5 / RP002: RECEIVE_DELAY1 1 s; TTS desired default 5 s (DefaultRX1Delay). */
-#define NS_MAC_DEFAULT_DESIRED_RX1_DELAY_S   5u
+#define NS_MAC_DEFAULT_DESIRED_RX1_DELAY_S 5u
 /* LoRaWAN 1.1 §4.3.1.1: ADR_ACK_LIMIT 64 (2^6), ADR_ACK_DELAY 32 (2^5). */
-#define NS_MAC_DEFAULT_ADR_ACK_LIMIT_EXP     6u
-#define NS_MAC_DEFAULT_ADR_ACK_DELAY_EXP     5u
+#define NS_MAC_DEFAULT_ADR_ACK_LIMIT_EXP 6u
+#define NS_MAC_DEFAULT_ADR_ACK_DELAY_EXP 5u
 
 /* ---- MACParameters -------------------------------------------------------------------- */
 
@@ -204,7 +204,7 @@ typedef struct ns_mac_params {
     bool uplink_dwell_time;
     bool downlink_dwell_time;
     /* Channels (TTS `channels`; render them with ns_mac_channel_get). */
-    lorawan_chset_t enabled; /* enable_uplink of channel i */
+    lorawan_chset_t enabled;                                   /* enable_uplink of channel i */
     ns_mac_dyn_channel_t defined[NS_MAC_MAX_DEFINED_CHANNELS]; /* dynamic bands only */
 } ns_mac_params_t;
 
@@ -219,8 +219,8 @@ typedef struct ns_mac_recent_uplink {
 } ns_mac_recent_uplink_t;
 
 typedef struct ns_mac_state {
-    uint8_t band_id;  /* lorawan_band_id_t */
-    uint8_t phy_rev;  /* lorawan_rp_rev_t: lorawan_phy_version */
+    uint8_t band_id;         /* lorawan_band_id_t */
+    uint8_t phy_rev;         /* lorawan_rp_rev_t: lorawan_phy_version */
     uint8_t lorawan_version; /* ns_mac_version_t */
     uint8_t device_class;    /* ns_mac_class_t */
     ns_mac_params_t current_parameters;
@@ -229,8 +229,8 @@ typedef struct ns_mac_state {
     uint32_t last_dev_status_f_cnt_up;
     bool dev_status_received;
     int64_t last_dev_status_received_at_s; /* Unix s (TTS EndDevice.last_dev_status_received_at) */
-    uint8_t battery;          /* DevStatusAns raw: 0 external, 1..254, 255 unknown */
-    int8_t downlink_margin;   /* dB (TTS EndDevice.downlink_margin) */
+    uint8_t battery;                       /* DevStatusAns raw: 0 external, 1..254, 255 unknown */
+    int8_t downlink_margin;                /* dB (TTS EndDevice.downlink_margin) */
     /* Requests sent and not answered yet / answers to send (TTS pending_requests,
      * queued_responses), as downlink MAC-command bytes; render with
      * ns_mac_pending_requests / ns_mac_queued_responses. */
@@ -245,7 +245,7 @@ typedef struct ns_mac_state {
     uint32_t last_adr_change_f_cnt_up;
     uint16_t rejected_adr_data_rate_indexes; /* bit i: the device rejected data rate i */
     uint16_t rejected_adr_tx_power_indexes;  /* bit i: the device rejected TX power i */
-    uint32_t uplinks_since_session; /* data uplinks handled in this session */
+    uint32_t uplinks_since_session;          /* data uplinks handled in this session */
     uint32_t last_f_cnt_up;
     bool device_adr; /* FCtrl.ADR of the last uplink: the device lets the network set ADR */
     /* The CIDs of the MAC commands in the last uplink (TTS recent_mac_command_identifiers):
@@ -266,8 +266,8 @@ typedef struct ns_mac_state {
 /* ---- Context of every call ------------------------------------------------------------ */
 
 typedef struct ns_mac_ctx {
-    const lorawan_band_t *band;      /* = lorawan_band_get(state->band_id) */
-    const lorawan_freqplan_t *fp;    /* the device's frequency plan (channels, RX2, dwell) */
+    const lorawan_band_t *band;   /* = lorawan_band_get(state->band_id) */
+    const lorawan_freqplan_t *fp; /* the device's frequency plan (channels, RX2, dwell) */
     const ns_mac_settings_t *settings;
 } ns_mac_ctx_t;
 
@@ -287,8 +287,8 @@ typedef struct ns_mac_event {
  * settings (rx1_delay, rx2_*, factory_preset_frequencies, max_duty_cycle).
  * desired_parameters: the frequency plan's channels, RX2 and max EIRP (when below the
  * band's), dwell times on where TxParamSetupReq exists, the desired_* settings (RX1 delay
- * 5 s by default), ADR static values when the mode is static. Returns 0, or LORAWAN_E_PARAM when the plan is
- * not of the band or a setting is out of range. */
+ * 5 s by default), ADR static values when the mode is static. Returns 0, or LORAWAN_E_PARAM when
+ * the plan is not of the band or a setting is out of range. */
 int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_rev_t rev,
                       ns_mac_version_t version, ns_mac_class_t device_class);
 
@@ -325,11 +325,11 @@ typedef struct ns_mac_uplink {
     uint8_t data_rate_index; /* of the uplink (from its settings) */
     uint32_t frequency;      /* Hz */
     bool confirmed;
-    bool adr;                /* FCtrl.ADR */
-    bool adr_ack_req;        /* FCtrl.ADRACKReq */
-    float max_snr;           /* dB, best of the gateway copies */
-    uint8_t gateway_count;   /* gateways that received it (LinkCheckAns GwCnt) */
-    int64_t received_at_s;   /* Unix seconds (DevStatus time rule) */
+    bool adr;              /* FCtrl.ADR */
+    bool adr_ack_req;      /* FCtrl.ADRACKReq */
+    float max_snr;         /* dB, best of the gateway copies */
+    uint8_t gateway_count; /* gateways that received it (LinkCheckAns GwCnt) */
+    int64_t received_at_s; /* Unix seconds (DevStatus time rule) */
     /* GPS time of the end of the uplink's transmission (DeviceTimeAns), in 1/256 s since the
      * GPS epoch; has_gps_time false: DeviceTimeReq is not answered (counted as an event). */
     bool has_gps_time;
@@ -343,7 +343,7 @@ typedef struct ns_mac_up_result {
     bool reset;           /* ResetInd: the caller resets the session's FCnts (1.1 ABP) */
     bool rekey;           /* RekeyInd: the session is confirmed (1.1 OTAA) */
     bool device_mode_changed;
-    int decode_error;     /* 0, or the LORAWAN_E_* of the MAC bytes (commands before it were handled) */
+    int decode_error; /* 0, or the LORAWAN_E_* of the MAC bytes (commands before it were handled) */
     size_t decode_offset; /* offset of the undecodable command */
     uint8_t n_events;
     ns_mac_event_t events[NS_MAC_MAX_EVENTS];
@@ -357,7 +357,7 @@ int ns_mac_handle_uplink(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const ns_m
 /* ---- Downlinks ------------------------------------------------------------------------ */
 
 typedef struct ns_mac_down_result {
-    bool more;  /* answers or requests did not fit the budget: set FPending */
+    bool more; /* answers or requests did not fit the budget: set FPending */
     uint8_t n_cmds;
     uint8_t n_events;
     ns_mac_event_t events[NS_MAC_MAX_EVENTS];
@@ -373,17 +373,16 @@ typedef struct ns_mac_down_result {
  * kind already pending is not sent again before the device's next uplink. `now_s` (Unix
  * seconds) drives the DevStatus time rule. Writes *out_len (0: nothing to send) and
  * res->n_cmds (commands written). Returns 0, LORAWAN_E_PARAM. */
-int ns_mac_downlink_build(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s,
-                          size_t budget, uint8_t *out, size_t cap, size_t *out_len,
-                          ns_mac_down_result_t *res);
+int ns_mac_downlink_build(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s, size_t budget,
+                          uint8_t *out, size_t cap, size_t *out_len, ns_mac_down_result_t *res);
 
 /* Whether a downlink would carry MAC requests or answers now (class C network-initiated
  * downlinks, FPort 0 decisions). */
 bool ns_mac_downlink_wanted(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s);
 
 /* Asks for a ForceRejoinReq on the next downlink (1.1). Returns 0 or LORAWAN_E_PARAM. */
-int ns_mac_force_rejoin(ns_mac_state_t *st, uint8_t rejoin_type, uint8_t data_rate,
-                        uint8_t period, uint8_t max_retries);
+int ns_mac_force_rejoin(ns_mac_state_t *st, uint8_t rejoin_type, uint8_t data_rate, uint8_t period,
+                        uint8_t max_retries);
 
 /* RX1 of a class A downlink for an uplink on `uplink_frequency` (Hz) at `uplink_dr`, as the
  * device's current parameters have it: the frequency (dynamic-channel bands: the channel's

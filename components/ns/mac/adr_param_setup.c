@@ -19,7 +19,8 @@ void ns_mac_adr_param_setup_ans(ns_mac_state_t *st, ns_mac_up_result_t *res)
 {
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_ADR_PARAM_SETUP, &req)) {
-        ns_mac__event(&res->n_events, res->events, "ns.mac.adr_param_setup.answer.unsolicited", NULL);
+        ns_mac__event(&res->n_events, res->events, "ns.mac.adr_param_setup.answer.unsolicited",
+                      NULL);
         return;
     }
     st->current_parameters.adr_ack_limit_exponent = req.u.adr_param_setup_req.limit_exp;

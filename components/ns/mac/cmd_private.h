@@ -35,8 +35,8 @@ void ns_mac__unsolicited(const ns_mac_state_t *st, uint8_t cid, const char *name
 
 /* Version rules (TTS pkg/specification/macspec). */
 bool ns_mac__has_no_change_adr_indices(const ns_mac_state_t *st); /* >= 1.0.4 */
-bool ns_mac__use_1_0_2(const ns_mac_state_t *st);  /* DlChannel, TxParamSetup: >= 1.0.2 */
-bool ns_mac__use_1_1(const ns_mac_state_t *st);    /* ADRParamSetup, Rejoin, Rekey, ... */
+bool ns_mac__use_1_0_2(const ns_mac_state_t *st); /* DlChannel, TxParamSetup: >= 1.0.2 */
+bool ns_mac__use_1_1(const ns_mac_state_t *st);   /* ADRParamSetup, Rejoin, Rekey, ... */
 
 /* The band's rev of the state and a data-rate lookup shortcut. */
 lorawan_rp_rev_t ns_mac__rev(const ns_mac_state_t *st);
@@ -58,36 +58,47 @@ void ns_mac_reset_ind(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan
 /* Rekey (rekey.c) */
 void ns_mac_rekey_ind(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
 /* DeviceMode (device_mode.c) */
-void ns_mac_device_mode_ind(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
+void ns_mac_device_mode_ind(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                            ns_mac_up_result_t *res);
 /* PingSlotInfo / BeaconTiming (ping_slot.c) */
-void ns_mac_ping_slot_info_req(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
+void ns_mac_ping_slot_info_req(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                               ns_mac_up_result_t *res);
 
 /* Answers: `n_dup` is the number of further identical answers of the same CID directly
  * after this one in the uplink (LinkADRAns of a block, LoRaWAN 1.0.2 .. 1.0.4). */
 void ns_mac_link_adr_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan_mac_cmd_t *cmd,
                          unsigned n_dup, uint32_t f_cnt, ns_mac_up_result_t *res);
 void ns_mac_duty_cycle_ans(ns_mac_state_t *st, ns_mac_up_result_t *res);
-void ns_mac_rx_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
-void ns_mac_dev_status_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, const ns_mac_uplink_t *up,
-                           ns_mac_up_result_t *res);
-void ns_mac_new_channel_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan_mac_cmd_t *cmd,
-                            ns_mac_up_result_t *res);
+void ns_mac_rx_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                               ns_mac_up_result_t *res);
+void ns_mac_dev_status_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                           const ns_mac_uplink_t *up, ns_mac_up_result_t *res);
+void ns_mac_new_channel_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                            const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
 void ns_mac_rx_timing_setup_ans(ns_mac_state_t *st, ns_mac_up_result_t *res);
 void ns_mac_tx_param_setup_ans(ns_mac_state_t *st, ns_mac_up_result_t *res);
-void ns_mac_dl_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
+void ns_mac_dl_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                           ns_mac_up_result_t *res);
 void ns_mac_adr_param_setup_ans(ns_mac_state_t *st, ns_mac_up_result_t *res);
-void ns_mac_rejoin_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
-void ns_mac_ping_slot_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
-void ns_mac_beacon_freq_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res);
+void ns_mac_rejoin_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                                   ns_mac_up_result_t *res);
+void ns_mac_ping_slot_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                                  ns_mac_up_result_t *res);
+void ns_mac_beacon_freq_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                            ns_mac_up_result_t *res);
 
 /* Requests: build into cmds[0..cap). */
-int ns_mac_new_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_mac_cmd_t *cmds, size_t cap);
-int ns_mac_link_adr_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_mac_cmd_t *cmds, size_t cap);
+int ns_mac_new_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                             lorawan_mac_cmd_t *cmds, size_t cap);
+int ns_mac_link_adr_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                          lorawan_mac_cmd_t *cmds, size_t cap);
 int ns_mac_duty_cycle_build(const ns_mac_state_t *st, lorawan_mac_cmd_t *cmds, size_t cap);
 int ns_mac_rx_param_setup_build(const ns_mac_state_t *st, lorawan_mac_cmd_t *cmds, size_t cap);
 int ns_mac_rx_timing_setup_build(const ns_mac_state_t *st, lorawan_mac_cmd_t *cmds, size_t cap);
-int ns_mac_tx_param_setup_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_mac_cmd_t *cmds, size_t cap);
-int ns_mac_dl_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_mac_cmd_t *cmds, size_t cap);
+int ns_mac_tx_param_setup_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                                lorawan_mac_cmd_t *cmds, size_t cap);
+int ns_mac_dl_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                            lorawan_mac_cmd_t *cmds, size_t cap);
 int ns_mac_adr_param_setup_build(const ns_mac_state_t *st, lorawan_mac_cmd_t *cmds, size_t cap);
 int ns_mac_rejoin_param_setup_build(const ns_mac_state_t *st, lorawan_mac_cmd_t *cmds, size_t cap);
 int ns_mac_force_rejoin_build(const ns_mac_state_t *st, lorawan_mac_cmd_t *cmds, size_t cap);

@@ -6,8 +6,10 @@
 static void periods(const ns_mac_ctx_t *ctx, uint32_t *count, uint32_t *time_s)
 {
     const ns_mac_settings_t *s = ctx->settings;
-    *count = s->has_status_count_periodicity ? s->status_count_periodicity : NS_MAC_DEFAULT_STATUS_COUNT;
-    *time_s = s->has_status_time_periodicity ? s->status_time_periodicity_s : NS_MAC_DEFAULT_STATUS_TIME_S;
+    *count =
+        s->has_status_count_periodicity ? s->status_count_periodicity : NS_MAC_DEFAULT_STATUS_COUNT;
+    *time_s = s->has_status_time_periodicity ? s->status_time_periodicity_s
+                                             : NS_MAC_DEFAULT_STATUS_TIME_S;
 }
 
 int ns_mac_dev_status_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s,
@@ -30,8 +32,8 @@ int ns_mac_dev_status_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, i
     return 1;
 }
 
-void ns_mac_dev_status_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, const ns_mac_uplink_t *up,
-                           ns_mac_up_result_t *res)
+void ns_mac_dev_status_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                           const ns_mac_uplink_t *up, ns_mac_up_result_t *res)
 {
     if (!ns_mac__take_pending(st, LORAWAN_CID_DEV_STATUS, NULL)) {
         ns_mac__event(&res->n_events, res->events, "ns.mac.dev_status.answer.unsolicited", cmd);

@@ -2,7 +2,8 @@
  * 1.0.4 Class C appendix): the device switches between class A and C. */
 #include "ns/mac/cmd_private.h"
 
-void ns_mac_device_mode_ind(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
+void ns_mac_device_mode_ind(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                            ns_mac_up_result_t *res)
 {
     ns_mac__event(&res->n_events, res->events, "ns.mac.device_mode.indication", cmd);
     if (!ns_mac__use_1_1(st))

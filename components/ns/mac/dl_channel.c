@@ -2,8 +2,8 @@
  * dynamic-channel bands): the RX1 frequency of an uplink channel. */
 #include "ns/mac/cmd_private.h"
 
-int ns_mac_dl_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_mac_cmd_t *cmds,
-                            size_t cap)
+int ns_mac_dl_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                            lorawan_mac_cmd_t *cmds, size_t cap)
 {
     if (!ns_mac__use_1_0_2(st) || !lorawan_band_dynamic_channels(ctx->band))
         return 0;
@@ -22,16 +22,18 @@ int ns_mac_dl_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, l
     return (int)n;
 }
 
-void ns_mac_dl_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
+void ns_mac_dl_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                           ns_mac_up_result_t *res)
 {
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_DL_CHANNEL, &req)) {
-        ns_mac__unsolicited(st, LORAWAN_CID_DL_CHANNEL, "ns.mac.dl_channel.answer.unsolicited", cmd, res);
+        ns_mac__unsolicited(st, LORAWAN_CID_DL_CHANNEL, "ns.mac.dl_channel.answer.unsolicited", cmd,
+                            res);
         return;
     }
     unsigned i = req.u.dl_channel_req.ch_index;
-    if (!cmd->u.dl_channel_ans.uplink_frequency_exists || !cmd->u.dl_channel_ans.channel_frequency_ok ||
-        i >= NS_MAC_MAX_DEFINED_CHANNELS) {
+    if (!cmd->u.dl_channel_ans.uplink_frequency_exists ||
+        !cmd->u.dl_channel_ans.channel_frequency_ok || i >= NS_MAC_MAX_DEFINED_CHANNELS) {
         ns_mac__event(&res->n_events, res->events, "ns.mac.dl_channel.answer.reject", cmd);
         return;
     }

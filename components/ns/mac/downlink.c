@@ -127,8 +127,8 @@ static const uint8_t request_order[] = {
 
 /* The requests of kind `cid` the device needs now (none while one of that kind is
  * pending: its answer is awaited; none while its sticky answer repeats). */
-static int build_kind(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s,
-                      uint8_t cid, lorawan_mac_cmd_t *cmds, size_t cap)
+static int build_kind(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s, uint8_t cid,
+                      lorawan_mac_cmd_t *cmds, size_t cap)
 {
     if (ns_mac__is_pending(st, cid) || (ns_mac__sticky(cid) && ns_mac__in_last_uplink(st, cid)))
         return 0;
@@ -164,9 +164,8 @@ static int build_kind(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t
     }
 }
 
-int ns_mac_downlink_build(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s,
-                          size_t budget, uint8_t *out, size_t cap, size_t *out_len,
-                          ns_mac_down_result_t *res)
+int ns_mac_downlink_build(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s, size_t budget,
+                          uint8_t *out, size_t cap, size_t *out_len, ns_mac_down_result_t *res)
 {
     if (st == NULL || ctx == NULL || ctx->band == NULL || ctx->settings == NULL ||
         (out == NULL && cap != 0) || out_len == NULL || res == NULL)

@@ -22,8 +22,8 @@ static bool chset_equal(const lorawan_chset_t *a, const lorawan_chset_t *b)
 
 /* Channels the device knows now, counting pending NewChannelReq (built earlier in this
  * downlink): *defined and the enabled *enabled. */
-static void device_channels(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_chset_t *defined,
-                            lorawan_chset_t *enabled)
+static void device_channels(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                            lorawan_chset_t *defined, lorawan_chset_t *enabled)
 {
     const ns_mac_params_t *cur = &st->current_parameters;
     *enabled = cur->enabled;
@@ -54,9 +54,10 @@ static uint16_t block_bits(const lorawan_chset_t *s, unsigned first)
 }
 
 /* Applies masks[0..n) to a copy of *from; true when the result equals *want. */
-static bool masks_reach(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan_chset_t *defined,
-                        const lorawan_chset_t *from, const lorawan_chset_t *want, const uint8_t *cntl,
-                        const uint16_t *mask, size_t n)
+static bool masks_reach(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                        const lorawan_chset_t *defined, const lorawan_chset_t *from,
+                        const lorawan_chset_t *want, const uint8_t *cntl, const uint16_t *mask,
+                        size_t n)
 {
     lorawan_chset_t s = *from;
     const lorawan_chset_t *def = lorawan_band_dynamic_channels(ctx->band) ? defined : NULL;
@@ -84,9 +85,9 @@ static size_t diff_blocks(const lorawan_chset_t *from, bool all_on, const lorawa
 
 /* The ChMaskCntl/ChMask sequence taking `from` to `want`, as TTS generates it
  * (pkg/band/channel_mask.go); 0 when none is found. */
-static size_t gen_masks(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan_chset_t *defined,
-                        const lorawan_chset_t *from, const lorawan_chset_t *want, uint8_t *cntl,
-                        uint16_t *mask, size_t cap)
+static size_t gen_masks(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                        const lorawan_chset_t *defined, const lorawan_chset_t *from,
+                        const lorawan_chset_t *want, uint8_t *cntl, uint16_t *mask, size_t cap)
 {
     const lorawan_band_t *band = ctx->band;
     unsigned max = lorawan_band_max_channels(band, ns_mac__rev(st));
@@ -154,8 +155,8 @@ static bool rejected_power(const ns_mac_state_t *st, uint8_t p)
     return p < 16 && (st->rejected_adr_tx_power_indexes & (1u << p)) != 0;
 }
 
-int ns_mac_link_adr_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_mac_cmd_t *cmds,
-                          size_t cap)
+int ns_mac_link_adr_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                          lorawan_mac_cmd_t *cmds, size_t cap)
 {
     const ns_mac_params_t *cur = &st->current_parameters, *des = &st->desired_parameters;
     lorawan_chset_t defined, enabled, want;
@@ -222,7 +223,8 @@ void ns_mac_link_adr_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lora
             break;
         }
     bool whole_block = st->lorawan_version >= NS_MAC_V1_0_2;
-    while (first + n < n_pending && pending[first + n].cid == LORAWAN_CID_LINK_ADR && (whole_block || n == 0))
+    while (first + n < n_pending && pending[first + n].cid == LORAWAN_CID_LINK_ADR &&
+           (whole_block || n == 0))
         n++;
     if (n == 0) {
         ns_mac__event(&res->n_events, res->events, "ns.mac.link_adr.answer.unsolicited", cmd);
@@ -255,7 +257,8 @@ void ns_mac_link_adr_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lora
     const lorawan_chset_t *def = lorawan_band_dynamic_channels(ctx->band) ? &defined : NULL;
     bool masks_ok = true;
     for (unsigned i = 0; i < n && masks_ok; i++)
-        masks_ok = lorawan_band_link_adr_apply(ctx->band, ns_mac__rev(st), block[i].u.link_adr_req.ch_mask_cntl,
+        masks_ok = lorawan_band_link_adr_apply(ctx->band, ns_mac__rev(st),
+                                               block[i].u.link_adr_req.ch_mask_cntl,
                                                block[i].u.link_adr_req.ch_mask, def, &enabled) == 0;
     if (masks_ok && lorawan_chset_count(&enabled) > 0)
         cur->enabled = enabled;

@@ -3,8 +3,8 @@
  * channels beyond the band's default ones, which a device cannot change. */
 #include "ns/mac/cmd_private.h"
 
-int ns_mac_new_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_mac_cmd_t *cmds,
-                             size_t cap)
+int ns_mac_new_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                             lorawan_mac_cmd_t *cmds, size_t cap)
 {
     if (!lorawan_band_dynamic_channels(ctx->band))
         return 0;
@@ -27,8 +27,8 @@ int ns_mac_new_channel_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, 
     return (int)n;
 }
 
-void ns_mac_new_channel_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan_mac_cmd_t *cmd,
-                            ns_mac_up_result_t *res)
+void ns_mac_new_channel_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
+                            const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
 {
     (void)ctx;
     lorawan_mac_cmd_t req;
@@ -37,8 +37,8 @@ void ns_mac_new_channel_ans(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const l
         return;
     }
     unsigned i = req.u.new_channel_req.ch_index;
-    if (!cmd->u.new_channel_ans.data_rate_range_ok || !cmd->u.new_channel_ans.channel_frequency_ok ||
-        i >= NS_MAC_MAX_DEFINED_CHANNELS) {
+    if (!cmd->u.new_channel_ans.data_rate_range_ok ||
+        !cmd->u.new_channel_ans.channel_frequency_ok || i >= NS_MAC_MAX_DEFINED_CHANNELS) {
         ns_mac__event(&res->n_events, res->events, "ns.mac.new_channel.answer.reject", cmd);
         return;
     }

@@ -2,7 +2,8 @@
  * PingSlotInfoReq → PingSlotInfoAns, PingSlotChannelReq / Ans. */
 #include "ns/mac/cmd_private.h"
 
-void ns_mac_ping_slot_info_req(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
+void ns_mac_ping_slot_info_req(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                               ns_mac_up_result_t *res)
 {
     ns_mac__event(&res->n_events, res->events, "ns.mac.ping_slot_info.request", cmd);
     st->ping_slot_info_received = true;
@@ -24,14 +25,17 @@ int ns_mac_ping_slot_channel_build(const ns_mac_state_t *st, lorawan_mac_cmd_t *
     return 1;
 }
 
-void ns_mac_ping_slot_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
+void ns_mac_ping_slot_channel_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                                  ns_mac_up_result_t *res)
 {
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_PING_SLOT_CHANNEL, &req)) {
-        ns_mac__event(&res->n_events, res->events, "ns.mac.ping_slot_channel.answer.unsolicited", cmd);
+        ns_mac__event(&res->n_events, res->events, "ns.mac.ping_slot_channel.answer.unsolicited",
+                      cmd);
         return;
     }
-    if (!cmd->u.ping_slot_channel_ans.data_rate_ok || !cmd->u.ping_slot_channel_ans.channel_frequency_ok) {
+    if (!cmd->u.ping_slot_channel_ans.data_rate_ok ||
+        !cmd->u.ping_slot_channel_ans.channel_frequency_ok) {
         ns_mac__event(&res->n_events, res->events, "ns.mac.ping_slot_channel.answer.reject", cmd);
         return;
     }

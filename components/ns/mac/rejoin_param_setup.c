@@ -16,11 +16,13 @@ int ns_mac_rejoin_param_setup_build(const ns_mac_state_t *st, lorawan_mac_cmd_t 
     return 1;
 }
 
-void ns_mac_rejoin_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
+void ns_mac_rejoin_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                                   ns_mac_up_result_t *res)
 {
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_REJOIN_PARAM_SETUP, &req)) {
-        ns_mac__event(&res->n_events, res->events, "ns.mac.rejoin_param_setup.answer.unsolicited", cmd);
+        ns_mac__event(&res->n_events, res->events, "ns.mac.rejoin_param_setup.answer.unsolicited",
+                      cmd);
         return;
     }
     st->current_parameters.rejoin_count_periodicity = req.u.rejoin_param_setup_req.max_count_n;
@@ -29,7 +31,8 @@ void ns_mac_rejoin_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *
         ns_mac__event(&res->n_events, res->events, "ns.mac.rejoin_param_setup.answer.accept", cmd);
     } else {
         /* Only the count was taken: desired follows, so the request is not repeated. */
-        st->desired_parameters.rejoin_time_periodicity = st->current_parameters.rejoin_time_periodicity;
+        st->desired_parameters.rejoin_time_periodicity =
+            st->current_parameters.rejoin_time_periodicity;
         ns_mac__event(&res->n_events, res->events, "ns.mac.rejoin_param_setup.answer.reject", cmd);
     }
 }

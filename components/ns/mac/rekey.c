@@ -13,7 +13,8 @@ void ns_mac_rekey_ind(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_u
     st->rekey_confirmed = true;
     res->rekey = true;
     lorawan_mac_cmd_t conf = {.cid = LORAWAN_CID_REKEY, .uplink = false};
-    conf.u.rekey.minor = cmd->u.rekey.minor < REKEY_SERVER_MINOR ? cmd->u.rekey.minor : REKEY_SERVER_MINOR;
+    conf.u.rekey.minor =
+        cmd->u.rekey.minor < REKEY_SERVER_MINOR ? cmd->u.rekey.minor : REKEY_SERVER_MINOR;
     if (ns_mac__queue_response(st, &conf))
         ns_mac__event(&res->n_events, res->events, "ns.mac.rekey.confirmation", &conf);
 }

@@ -24,7 +24,8 @@ void ns_mac_reset_ind(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const lorawan
     }
     res->reset = true;
     lorawan_mac_cmd_t conf = {.cid = LORAWAN_CID_RESET, .uplink = false};
-    conf.u.reset.minor = cmd->u.reset.minor < RESET_SERVER_MINOR ? cmd->u.reset.minor : RESET_SERVER_MINOR;
+    conf.u.reset.minor =
+        cmd->u.reset.minor < RESET_SERVER_MINOR ? cmd->u.reset.minor : RESET_SERVER_MINOR;
     if (ns_mac__queue_response(st, &conf))
         ns_mac__event(&res->n_events, res->events, "ns.mac.reset.confirmation", &conf);
 }

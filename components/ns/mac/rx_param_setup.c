@@ -16,16 +16,19 @@ int ns_mac_rx_param_setup_build(const ns_mac_state_t *st, lorawan_mac_cmd_t *cmd
     return 1;
 }
 
-void ns_mac_rx_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd, ns_mac_up_result_t *res)
+void ns_mac_rx_param_setup_ans(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmd,
+                               ns_mac_up_result_t *res)
 {
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_RX_PARAM_SETUP, &req)) {
         /* Repeated by the device until it receives a downlink (LoRaWAN 1.0.4 §5.4). */
-        ns_mac__unsolicited(st, LORAWAN_CID_RX_PARAM_SETUP, "ns.mac.rx_param_setup.answer.unsolicited", cmd, res);
+        ns_mac__unsolicited(st, LORAWAN_CID_RX_PARAM_SETUP,
+                            "ns.mac.rx_param_setup.answer.unsolicited", cmd, res);
         return;
     }
     const bool ok = cmd->u.rx_param_setup_ans.rx1_dr_offset_ack &&
-                    cmd->u.rx_param_setup_ans.rx2_data_rate_ack && cmd->u.rx_param_setup_ans.channel_ack;
+                    cmd->u.rx_param_setup_ans.rx2_data_rate_ack &&
+                    cmd->u.rx_param_setup_ans.channel_ack;
     if (!ok) {
         ns_mac__event(&res->n_events, res->events, "ns.mac.rx_param_setup.answer.reject", cmd);
         return;

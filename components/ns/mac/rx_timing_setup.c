@@ -18,9 +18,11 @@ void ns_mac_rx_timing_setup_ans(ns_mac_state_t *st, ns_mac_up_result_t *res)
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_RX_TIMING_SETUP, &req)) {
         /* The device repeats the answer until it receives a downlink (LoRaWAN 1.0.4 §5.7). */
-        ns_mac__unsolicited(st, LORAWAN_CID_RX_TIMING_SETUP, "ns.mac.rx_timing_setup.answer.unsolicited", NULL, res);
+        ns_mac__unsolicited(st, LORAWAN_CID_RX_TIMING_SETUP,
+                            "ns.mac.rx_timing_setup.answer.unsolicited", NULL, res);
         return;
     }
-    st->current_parameters.rx1_delay = req.u.rx_timing_setup_req.delay == 0 ? 1 : req.u.rx_timing_setup_req.delay;
+    st->current_parameters.rx1_delay =
+        req.u.rx_timing_setup_req.delay == 0 ? 1 : req.u.rx_timing_setup_req.delay;
     ns_mac__event(&res->n_events, res->events, "ns.mac.rx_timing_setup.answer", NULL);
 }

@@ -55,7 +55,8 @@ static size_t decode_cmds(const uint8_t *buf, size_t len, lorawan_mac_cmd_t *out
     return n;
 }
 
-static bool store_cmds(uint8_t *buf, size_t cap, uint8_t *len, const lorawan_mac_cmd_t *cmds, size_t n)
+static bool store_cmds(uint8_t *buf, size_t cap, uint8_t *len, const lorawan_mac_cmd_t *cmds,
+                       size_t n)
 {
     uint8_t tmp[NS_MAC_PENDING_BYTES];
     size_t wrote = 0;
@@ -82,12 +83,14 @@ size_t ns_mac_queued_responses(const ns_mac_state_t *st, lorawan_mac_cmd_t *out,
 
 bool ns_mac__pending_store(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmds, size_t n)
 {
-    return store_cmds(st->pending_requests, NS_MAC_PENDING_BYTES, &st->pending_requests_len, cmds, n);
+    return store_cmds(st->pending_requests, NS_MAC_PENDING_BYTES, &st->pending_requests_len, cmds,
+                      n);
 }
 
 bool ns_mac__queued_store(ns_mac_state_t *st, const lorawan_mac_cmd_t *cmds, size_t n)
 {
-    return store_cmds(st->queued_responses, NS_MAC_QUEUED_BYTES, &st->queued_responses_len, cmds, n);
+    return store_cmds(st->queued_responses, NS_MAC_QUEUED_BYTES, &st->queued_responses_len, cmds,
+                      n);
 }
 
 bool ns_mac__queue_response(ns_mac_state_t *st, const lorawan_mac_cmd_t *ans)
@@ -314,7 +317,8 @@ int ns_mac_channel_set(const ns_mac_state_t *st, ns_mac_params_t *p, unsigned i,
 int ns_mac_rx1(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, uint32_t uplink_frequency,
                uint8_t uplink_dr, uint32_t *frequency, uint8_t *data_rate_index)
 {
-    if (st == NULL || ctx == NULL || ctx->band == NULL || frequency == NULL || data_rate_index == NULL)
+    if (st == NULL || ctx == NULL || ctx->band == NULL || frequency == NULL ||
+        data_rate_index == NULL)
         return LORAWAN_E_PARAM;
     const ns_mac_params_t *cur = &st->current_parameters;
     lorawan_rp_rev_t rev = ns_mac__rev(st);
@@ -325,7 +329,8 @@ int ns_mac_rx1(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, uint32_t uplin
     if (lorawan_band_dynamic_channels(ctx->band)) {
         *frequency = uplink_frequency;
         for (unsigned i = 0; i < NS_MAC_MAX_DEFINED_CHANNELS; i++)
-            if (cur->defined[i].uplink_frequency == uplink_frequency && cur->defined[i].downlink_frequency != 0) {
+            if (cur->defined[i].uplink_frequency == uplink_frequency &&
+                cur->defined[i].downlink_frequency != 0) {
                 *frequency = cur->defined[i].downlink_frequency;
                 break;
             }
@@ -335,7 +340,8 @@ int ns_mac_rx1(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, uint32_t uplin
     for (unsigned i = 0; i < n; i++) {
         lorawan_channel_t ch, dch;
         unsigned di = 0;
-        if (lorawan_band_uplink_channel(ctx->band, rev, i, &ch) != 0 || ch.freq_hz != uplink_frequency)
+        if (lorawan_band_uplink_channel(ctx->band, rev, i, &ch) != 0 ||
+            ch.freq_hz != uplink_frequency)
             continue;
         if (lorawan_band_rx1_channel(ctx->band, rev, i, &di) != 0 ||
             lorawan_band_downlink_channel(ctx->band, rev, di, &dch) != 0)
@@ -431,8 +437,8 @@ static int plan_channels(const lorawan_band_t *band, lorawan_rp_rev_t rev,
             uint32_t down = 0;
             if (fp->downlink != NULL && i < fp->n_downlink)
                 down = fp->downlink[i].freq_hz;
-            int rc = dyn_add(p, fp->uplink[i].freq_hz, down, fp->uplink[i].min_dr,
-                             fp->uplink[i].max_dr);
+            int rc =
+                dyn_add(p, fp->uplink[i].freq_hz, down, fp->uplink[i].min_dr, fp->uplink[i].max_dr);
             if (rc != 0)
                 return rc;
         }
@@ -657,8 +663,8 @@ int ns_mac_join_accept_params(ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
     ns_mac_params_t *cur = &st->current_parameters;
     const ns_mac_params_t *des = &st->desired_parameters;
     memset(out, 0, sizeof *out);
-    out->dl_settings = (uint8_t)(((des->rx1_data_rate_offset & 0x7u) << 4) |
-                                 (des->rx2_data_rate_index & 0x0fu));
+    out->dl_settings =
+        (uint8_t)(((des->rx1_data_rate_offset & 0x7u) << 4) | (des->rx2_data_rate_index & 0x0fu));
     if (ns_mac__use_1_1(st))
         out->dl_settings |= 0x80u; /* LoRaWAN 1.1 §6.2.3: OptNeg */
     out->rx_delay = des->rx1_delay & 0x0fu;

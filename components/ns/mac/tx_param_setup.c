@@ -19,7 +19,8 @@ static bool eirp_index(float dbm, uint8_t *index)
 int ns_mac_tx_param_setup_build(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx,
                                 lorawan_mac_cmd_t *cmds, size_t cap)
 {
-    if (cap < 1 || !ns_mac__use_1_0_2(st) || !lorawan_band_tx_param_setup(ctx->band, ns_mac__rev(st)))
+    if (cap < 1 || !ns_mac__use_1_0_2(st) ||
+        !lorawan_band_tx_param_setup(ctx->band, ns_mac__rev(st)))
         return 0;
     const ns_mac_params_t *cur = &st->current_parameters, *des = &st->desired_parameters;
     uint8_t idx = 0, dbm = 0;
@@ -39,7 +40,8 @@ void ns_mac_tx_param_setup_ans(ns_mac_state_t *st, ns_mac_up_result_t *res)
 {
     lorawan_mac_cmd_t req;
     if (!ns_mac__take_pending(st, LORAWAN_CID_TX_PARAM_SETUP, &req)) {
-        ns_mac__unsolicited(st, LORAWAN_CID_TX_PARAM_SETUP, "ns.mac.tx_param_setup.answer.unsolicited", NULL, res);
+        ns_mac__unsolicited(st, LORAWAN_CID_TX_PARAM_SETUP,
+                            "ns.mac.tx_param_setup.answer.unsolicited", NULL, res);
         return;
     }
     uint8_t dbm = 0;
