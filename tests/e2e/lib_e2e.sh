@@ -198,3 +198,30 @@ lw_e2e_next_f_cnt_down() {
     [ -z "${3:-}" ] || dev=$(jq -r 'if .f_nwk_s_int_key != null then .a_f_cnt_down else .n_f_cnt_down end // empty' <<<"$3")
     jq -n --arg a "$last" --arg b "$dev" '[$a, $b] | map(select(. != "") | tonumber) | if length == 0 then 0 else max + 1 end'
 }
+
+# lw_e2e_rx1_1s TENANT APP KEYS_FILE: the device of KEYS_FILE (a --keys-out file of one
+# device) gets mac_settings.desired_rx1_delay 1 s and its mac_state starts again from its
+# settings: the NS sends it no RXTimingSetupReq (its default desired RX1 delay is 5 s, as
+# TTS's), so that a class A round takes RX2 + 1 s. Fails unless the API answers 200.
+lw_e2e_rx1_1s() {
+    local r
+    r=$(lw_t_admin PUT "$api/ns/applications/$2/devices/sim-$(jq -r .dev_eui "$3")" -H "X-Tenant-ID: $1" \
+        -d '{"end_device":{"mac_settings":{"desired_rx1_delay":"RX_DELAY_1"}},
+             "field_mask":{"paths":["mac_settings.desired_rx1_delay","mac_state"]}}')
+    [ "${r%% *}" = 200 ] || { echo "lib_e2e.sh: desired_rx1_delay of $3 in $1: $r" >&2; return 1; }
+}
+
+# lw_e2e_down_macs KEYS_LINE EVENTS_FILE: the data downlinks a device received (simulator
+# --events), each read independently by tests/e2e/lwmac.js (lora-packet verifies the MIC and
+# decrypts an FPort 0 FRMPayload; the commands are parsed byte by byte): one JSON line each,
+# with the simulator's own reading added (.sim_mac: the command names, .window, .radio_ok,
+# .dr, .link_check, .device_time_gps_s).
+lw_e2e_down_macs() {
+    local ev
+    jq -c 'select(.event == "downlink" and .type == "data" and .result == "ok")' "$2" |
+        while IFS= read -r ev; do
+            node "$LWSTACK_SRC/tests/e2e/lwmac.js" down "$1" "$(jq -r .phy <<<"$ev")" "$(jq -r .f_cnt <<<"$ev")" |
+                jq -c --argjson ev "$ev" '. + {sim_mac: $ev.mac, window: $ev.window, radio_ok: $ev.radio_ok, dr: $ev.dr,
+                    link_check: $ev.link_check, device_time_gps_s: $ev.device_time_gps_s}'
+        done
+}
