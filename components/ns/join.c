@@ -139,11 +139,23 @@ static void join_finish(join_op_t *op, ns_dev_t *d)
         ns_dev_drain(ns, d);
 }
 
+/* A join-request that ends without a join-accept: counted by `counted` (one of the NS's own
+ * reasons, a bounded set), and an ns.up.join.drop event with `reason` (the NS's, or the
+ * Join Server's ResultCode) and the join-request's correlation id, so that every
+ * join-request has one outcome an operator can find. */
+static void join_dropped(join_op_t *op, ns_dev_t *d, const char *counted, const char *reason,
+                         const char *desc)
+{
+    ns_count_drop(op->ns, counted);
+    const Lw__Msg__Envelope *env = op->u != NULL ? op->u->first->envelope : NULL;
+    const char *cid = env != NULL && env->n_correlation_ids > 0 ? env->correlation_ids[0] : NULL;
+    ns_event(op->ns, d->tenant, d->app, d->dev, "ns.up.join.drop",
+             json_pack("{ss ss}", "reason", reason, "description", desc != NULL ? desc : ""), cid);
+}
+
 static void join_rejected(join_op_t *op, ns_dev_t *d, const char *reason, const char *desc)
 {
-    ns_count_drop(op->ns, "join_rejected");
-    ns_event(op->ns, d->tenant, d->app, d->dev, "ns.up.join.drop",
-             json_pack("{ss ss}", "reason", reason, "description", desc != NULL ? desc : ""), NULL);
+    join_dropped(op, d, reason, reason, desc);
 }
 
 static void join_answered(void *arg, lw_http_client_req_t *req,
@@ -168,7 +180,7 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
     if (res->status != 200 || code == NULL || strcmp(code, "Success") != 0) {
         const char *desc =
             json_string_value(json_object_get(json_object_get(ans, "Result"), "Description"));
-        join_rejected(op, d, code != NULL ? code : "join_server_error", desc);
+        join_dropped(op, d, "join_rejected", code != NULL ? code : "join_server_error", desc);
         json_decref(ans);
         join_finish(op, d);
         return;

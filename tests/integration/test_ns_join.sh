@@ -15,11 +15,13 @@ lw_t_kafka_start 4
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
 jsport=$(lw_t_free_port)
+deadport=$(lw_t_free_port) # a Join Server that is down: nothing listens there
 KEK=101112131415161718191a1b1c1d1e1f
 lw_t_stack stack "$port" --gs.downlink.answer-not-connected=false --js.listen "127.0.0.1:$jsport" \
     --js.key-encryption-key 000102030405060708090a0b0c0d0e0f --js.keks.dev "$KEK" \
     --js.network-server-kek-label dev --ns.keks.dev "$KEK" \
     --ns.join-server-uri "http://127.0.0.1:$jsport/" --ns.net-id 000013 \
+    --ns.join-servers "70b3d57ed000dead/64=http://127.0.0.1:$deadport/" \
     --ns.key-encryption-key 202122232425262728292a2b2c2d2e2f
 api="http://127.0.0.1:$port/api/v3"
 
@@ -103,4 +105,23 @@ lw_t_eq "replayed DevNonce → ns.up.join.drop on acme" acme "$(jq -r 'select(.n
 lw_t_eq "no second join-accept" 2 "$(ns_count "$down" '.join_accept==true')"
 r=$(lw_t_adm acme GET '/ns/applications/app1/devices/dev1?field_mask=session.dev_addr')
 lw_t_eq "the active session stays" "$(tr a-f A-F <<<"$ADDR_acme")" "$(lw_t_body "$r" | jq -r .session.dev_addr)"
+
+# A join-request whose Join Server is down (ns.join-servers → a port nothing listens on):
+# dropped at once with its reason, on its own tenant, and counted apart from the refusals.
+ns_device globex dev2 0004a30b001c0532 70b3d57ed000dead
+r=$(lw_t_adm globex PUT /ns/applications/app1/devices/dev2 '{"end_device":{"lorawan_version":"MAC_V1_0_3","lorawan_phy_version":"RP001_V1_0_3_REV_A","frequency_plan_id":"EU_863_870_TTN","supports_join":true},"field_mask":{"paths":["lorawan_version","lorawan_phy_version","frequency_plan_id","supports_join"]}}')
+lw_t_eq "globex: dev2 (JoinEUI of the down Join Server) → 200" 200 "${r%% *}"
+sleep 1
+jr=$("$NSD" join --join-eui 70b3d57ed000dead --dev-eui 0004a30b001c0532 --dev-nonce 1 --app-key "${APP_KEY[globex]}")
+echo "up globex gw-globex 00000000000000a1 $jr 868300000 10 5.0 -70 14000000" | ns_send
+ns_wait "$ev" '.name=="ns.up.join.drop"' 2 20
+lw_t_eq "Join Server down → ns.up.join.drop join_server_unavailable on globex's dev2" \
+    "globex dev2 join_server_unavailable" \
+    "$(jq -r 'select(.name=="ns.up.join.drop" and .data.reason != "JoinReqFailed") | "\(.key) \(.identifiers[0].device_ids.device_id) \(.data.reason)"' "$ev")"
+lw_t_eq "the replay's drop carries the JS's ResultCode" "acme JoinReqFailed" \
+    "$(jq -r 'select(.name=="ns.up.join.drop" and .data.reason == "JoinReqFailed") | "\(.key) \(.data.reason)"' "$ev")"
+m=$(curl -s "http://127.0.0.1:$port/metrics")
+lw_t_eq "counted: join_server_unavailable 1, join_rejected (the JS refused) 1" "1 1" \
+    "$(awk '/^lwstack_ns_dropped_total\{reason="join_server_unavailable"\}/ { print $2 }' <<<"$m") $(awk '/^lwstack_ns_dropped_total\{reason="join_rejected"\}/ { print $2 }' <<<"$m")"
+lw_t_eq "no join-accept for it" 2 "$(ns_count "$down" '.join_accept==true')"
 lw_t_done
