@@ -225,3 +225,12 @@ lw_e2e_down_macs() {
                     link_check: $ev.link_check, device_time_gps_s: $ev.device_time_gps_s}'
         done
 }
+
+# lw_e2e_wait_matcher [LOG]: waits until the NS's matcher consumes lw.gs.up (its consumer
+# group ns-matcher assigned, in the stack's log). That comes two group joins after the start,
+# about 6 s: the session index loads once lw.ns.sessions is assigned, and only then does the
+# matcher subscribe. Uplinks sent before wait on the bus, and their downlinks miss the
+# receive windows.
+lw_e2e_wait_matcher() {
+    lw_t_wait_line "${1:-$LW_T_DIR/stack.log}" 'partitions assigned.*group=ns-matcher' 30
+}

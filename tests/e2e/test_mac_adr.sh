@@ -74,10 +74,10 @@ wait_params() { # TENANT WANT: until the API shows WANT (state is persisted behi
     mac_params "$1"
 }
 
-# 1. SF12, high SNR. The first uplinks after the stack started can take seconds through the
-# bus (a cold consumer), too late for either receive window: the round is repeated, at most
-# three times, until the device heard its downlink (further uplinks at the same SNR give the
-# same ADR result while fewer than 20 are known).
+# 1. SF12, high SNR. Once the matcher consumes (lw_e2e_wait_matcher); should a downlink still
+# miss both receive windows (a loaded machine), the round is repeated, at most three times:
+# further uplinks at the same SNR give the same ADR result while fewer than 20 are known.
+lw_e2e_wait_matcher
 for try in 1 2 3; do
     rounds "1.$try" 16 -12
     [ -s "$LW_T_DIR/acme.1.$try.mac" ] && break

@@ -39,9 +39,9 @@ round() {
         --snr "${SNR[$1]}" --rssi -80 --uplinks-per-device 1 --duration 0 --rate 10 --drain 2.5 \
         --events "$LW_T_DIR/$1.$2.ev" --json >"$LW_T_DIR/$1.$2.json"
 }
-# The first uplinks after the stack started can take seconds through the bus (a cold
-# consumer), too late for either receive window: a round is repeated, at most three times,
-# until both devices heard their downlink.
+# Once the matcher consumes (lw_e2e_wait_matcher); should a downlink still miss both receive
+# windows (a loaded machine), the round is repeated, at most three times.
+lw_e2e_wait_matcher
 for try in 1 2 3; do
     round acme $try &
     pa=$!

@@ -27,10 +27,11 @@ lw_e2e_tenant globex
 lw_e2e_tap ns.up,gs.up,events
 
 # acme: ABP, the counter at the 16-bit boundary. globex: OTAA, joining.
+lw_e2e_wait_matcher
 lw_e2e_sim acme --seed rr-acme --gateways 1 --devices 1 --abp --f-cnt-start 65536 --uplinks-per-device 2 \
-    --rate 2 --duration 0 --events "$LW_T_DIR/acme.ev" --keys-out "$LW_T_DIR/acme.state" --json >"$LW_T_DIR/acme.json" &
+    --rate 2 --duration 0 --drain 0.5 --events "$LW_T_DIR/acme.ev" --keys-out "$LW_T_DIR/acme.state" --json >"$LW_T_DIR/acme.json" &
 pa=$!
-lw_e2e_sim globex --seed rr-globex --gateways 1 --devices 1 --otaa --uplinks-per-device 1 --rate 2 --duration 0 \
+lw_e2e_sim globex --seed rr-globex --gateways 1 --devices 1 --otaa --uplinks-per-device 1 --rate 2 --duration 0 --drain 0.5 \
     --events "$LW_T_DIR/globex.ev" --keys-out "$LW_T_DIR/globex.state" --json >"$LW_T_DIR/globex.json"
 wait $pa
 A=$(jq -r '"sim-" + .dev_eui' "$LW_T_DIR/acme.state")
@@ -54,30 +55,37 @@ lw_t_eq "globex: joined (1 join-accept, checked by the device) and sent its firs
 lw_e2e_wait_bus 1 "$(up globex)" 15
 lw_e2e_wait_bus 1 "$(ev js.join.accept)" 5
 
-# push_again TENANT PHY FREQ_HZ DATR: the frame again, as a new PUSH_DATA of the tenant's
-# gateway (its EUI from lw.gs.up) through a socket of its own (gs_driver), after a PULL_DATA
-# from that socket (the GS takes PUSH_DATA of a connected gateway from a new address only
-# from its downlink path, as TTS's addr-change-block). Prints the number of PUSH_ACKs.
-push_again() {
-    local eui size b64 freq tok
-    eui=$(lw_e2e_bus_select "._topic == \"gs.up\" and .envelope.tenant_id == \"$1\"" | head -1 | jq -r .rx_metadata.gateway_ids.eui)
-    size=$(( ${#2} / 2 ))
-    b64=$(xxd -r -p <<<"$2" | base64 -w0)
-    freq=$(jq -n "$3 / 1e6")
-    tok=$(printf '%04x' $((RANDOM)))
-    { printf 'pull 2 0001 %s\n' "$eui"; sleep 0.3
-      printf 'push 2 %s %s {"rxpk":[{"tmst":%d,"chan":0,"rfch":0,"freq":%s,"stat":1,"modu":"LORA","datr":"%s","codr":"4/5","lsnr":7.5,"rssi":-60,"size":%d,"data":"%s"}]}\n' \
-        "$tok" "$eui" $((RANDOM * 1000)) "$freq" "$4" "$size" "$b64"; } |
-        "$drv" udp --to "127.0.0.1:$E2E_UDP" | tee -a "$LW_T_DIR/replay.out" | grep -c "^recv 02${tok}01\$" || true
+# replay TENANT EVENT...: the frames of the simulator's EVENT lines (uplinks, join-requests)
+# again, each as a new PUSH_DATA of the tenant's gateway (its EUI from lw.gs.up), through one
+# socket of the test's own (gs_driver), after a PULL_DATA from that socket (the GS takes
+# PUSH_DATA of a connected gateway from a new address only from its downlink path, as TTS's
+# addr-change-block). Prints the number of PUSH_ACKs.
+replay() {
+    local t=$1 eui ev i=0
+    shift
+    eui=$(lw_e2e_bus_select "._topic == \"gs.up\" and .envelope.tenant_id == \"$t\"" | head -1 | jq -r .rx_metadata.gateway_ids.eui)
+    {
+        printf 'pull 2 0001 %s\n' "$eui"
+        sleep 0.3
+        for ev in "$@"; do
+            i=$((i + 1))
+            jq -r --arg eui "$eui" --arg tok "$(printf '%04x' $i)" --arg b64 "$(jq -r .phy <<<"$ev" | xxd -r -p | base64 -w0)" \
+                '{rxpk: [{tmst: (1000000 * (.t_us % 4000)), chan: 0, rfch: 0, freq: (.freq_hz / 1e6), stat: 1,
+                    modu: "LORA", datr: (["SF12","SF11","SF10","SF9","SF8","SF7"][.dr] + "BW125"), codr: "4/5",
+                    lsnr: 7.5, rssi: -60, size: (.phy | length / 2), data: $b64}]} | "push 2 \($tok) \($eui) \(tojson)"' <<<"$ev"
+        done
+    } | "$drv" udp --to "127.0.0.1:$E2E_UDP" | tee -a "$LW_T_DIR/replay.out" | grep -c '^recv 02....01$' || true
 }
 
-# Replays of acme's uplinks, after the cooldown (1 s) of the originals.
+# Replays, after the cooldown (1 s) of the originals: acme's two uplinks, globex's
+# join-request (same DevNonce).
 sleep 1.5
 n_gs=$(lw_e2e_bus_count "._topic == \"gs.up\" and .envelope.tenant_id == \"acme\"")
-for f in 65536 65537; do
-    line=$(jq -c "select(.event == \"uplink\" and .f_cnt == $f)" "$LW_T_DIR/acme.ev")
-    lw_t_eq "acme: the replay of FCnt $f PUSH_ACKed" 1 "$(push_again acme "$(jq -r .phy <<<"$line")" "$(jq -r .freq_hz <<<"$line")" SF7BW125)"
-done
+lw_t_eq "acme: the replays of FCnt 65536 and 65537 PUSH_ACKed" 2 \
+    "$(replay acme "$(jq -c 'select(.event == "uplink" and .f_cnt == 65536)' "$LW_T_DIR/acme.ev")" \
+        "$(jq -c 'select(.event == "uplink" and .f_cnt == 65537)' "$LW_T_DIR/acme.ev")")"
+lw_t_eq "globex: the join-request again PUSH_ACKed" 1 \
+    "$(replay globex "$(jq -c 'select(.event == "join_request")' "$LW_T_DIR/globex.ev" | tail -1)")"
 drop="$(ev ns.up.data.drop) and .value.context.\"tenant-id\" == \"acme\""
 lw_e2e_wait_bus 2 "$drop" 10
 lw_t_eq "acme: both replays reached lw.gs.up" 2 \
@@ -85,16 +93,11 @@ lw_t_eq "acme: both replays reached lw.gs.up" 2 \
 lw_t_eq "acme: ns.up.data.drop for each replay: reason f_cnt_replay, its counter, the last accepted 65537, the device" \
     "f_cnt_replay 65536 65537 $A|f_cnt_replay 65537 65537 $A" \
     "$(lw_e2e_bus_select "$drop" | jq -r '.value | "\(.data.reason) \(.data.f_cnt) \(.data.last_f_cnt_up) \(.identifiers[0].device_ids.device_id)"' | sort | paste -sd'|')"
-sleep 1
 lw_t_eq "acme: still exactly one lw.ns.up result per FCnt" "65536 65537" \
     "$(lw_e2e_bus_select "$(up acme)" | jq -r .uplink_message.f_cnt | sort -n | xargs)"
 metric=$(curl -sf "http://127.0.0.1:$E2E_HTTP/metrics" | grep '^lwstack_ns_dropped_total{.*reason="f_cnt_replay"' | awk '{print $2}' || true)
 lw_t_eq "lwstack_ns_dropped_total{reason=\"f_cnt_replay\"} counts both" 2 "${metric:-none}"
 
-# Replay of globex's join-request (same DevNonce).
-jr=$(jq -c 'select(.event == "join_request")' "$LW_T_DIR/globex.ev" | tail -1)
-lw_t_eq "globex: the join-request again PUSH_ACKed" 1 \
-    "$(push_again globex "$(jq -r .phy <<<"$jr")" "$(jq -r .freq_hz <<<"$jr")" "$(jq -r '.dr as $d | ["SF12","SF11","SF10","SF9","SF8","SF7"][$d]' <<<"$jr")BW125")"
 rej="$(ev js.join.reject) and .value.context.\"tenant-id\" == \"globex\""
 lw_e2e_wait_bus 1 "$rej" 10
 lw_e2e_wait_bus 1 "$(ev ns.up.join.drop)" 5
