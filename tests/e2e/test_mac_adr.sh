@@ -115,6 +115,8 @@ lw_t_eq "acme 2: one downlink, in RX1 at DR5 or in RX2 (the DR3 RXParamSetupReq 
     "$(jq -r '"\((.window == "rx1" and .dr == 5) or (.window == "rx2" and .dr == 3)) \(.radio_ok) \(.mic_ok)"' "$LW_T_DIR/acme.2.mac" | sort | uniq -c | xargs)"
 lw_t_eq "acme 2: LinkADRReq stepping down: DR3, TXPower 0, NbTrans 1, ChMask 0x00ff" \
     '{"name":"LinkADRReq","data_rate":3,"tx_power":0,"ch_mask":255,"ch_mask_cntl":0,"nb_trans":1}' "$(link_adr "$LW_T_DIR/acme.2.mac")"
+lw_t_eq "acme 2: this time in FOpts (no FPort)" "null true" \
+    "$(jq -r '"\(.fport) \(.fopts_hex == .mac_hex and (.fopts_hex | length) > 0)"' "$LW_T_DIR/acme.2.mac")"
 lw_t_eq "globex 2: still no LinkADRReq" "" "$(link_adr "$LW_T_DIR/globex.2.mac")"
 
 # 3. The device applied it: at DR3, 6 dB more power, SNR 4 dB: settled.
