@@ -6,6 +6,7 @@
 // tables (§5), not with components/lorawan.
 //
 //   node lwmac.js down KEYS_LINE PHY_HEX F_CNT
+//   node lwmac.js up KEYS_LINE PHY_HEX F_CNT
 //
 // KEYS_LINE: the device's line of `lwstack simulate --keys-out` (LoRaWAN 1.0.x ABP:
 // nwk_s_key, app_s_key). F_CNT: the downlink's 32-bit FCntDown (the 16 low bits are in the
@@ -16,6 +17,7 @@
 // LinkCheckAns {margin, gw_cnt}, a DeviceTimeAns {gps_seconds, fractional} (1/256 s), a
 // NewChannelReq {ch_index, frequency_hz, min_dr, max_dr}, an RXParamSetupReq {rx1_dr_offset,
 // rx2_data_rate, frequency_hz}, an RXTimingSetupReq {delay}; the others their raw bytes.
+// `up` checks a data uplink: {"mic_ok" (with the 32-bit F_CNT), "f_cnt16", "fport"}.
 "use strict";
 
 const path = require("path");
@@ -77,13 +79,22 @@ function parse(mac) {
   return cmds;
 }
 
-function down(keysLine, phyHex, fcnt) {
+// The frame of PHY_HEX with the device's NwkSKey and the upper 16 bits of FCnt.
+function frame(keysLine, phyHex, fcnt, dir) {
   const keys = JSON.parse(keysLine);
   if (!keys.nwk_s_key) throw new Error("lwmac.js: LoRaWAN 1.0.x ABP keys (nwk_s_key) expected");
-  const nwk = Buffer.from(keys.nwk_s_key, "hex");
   const p = lp.fromWire(Buffer.from(phyHex, "hex"));
-  if (p.getDir() !== "down") throw new Error("lwmac.js: not a downlink");
-  const msb = Buffer.from([(fcnt >>> 16) & 0xff, (fcnt >>> 24) & 0xff]);
+  if (p.getDir() !== dir) throw new Error(`lwmac.js: not ${dir === "up" ? "an uplink" : "a downlink"}`);
+  return { p, nwk: Buffer.from(keys.nwk_s_key, "hex"), msb: Buffer.from([(fcnt >>> 16) & 0xff, (fcnt >>> 24) & 0xff]) };
+}
+
+function up(keysLine, phyHex, fcnt) {
+  const { p, nwk, msb } = frame(keysLine, phyHex, fcnt, "up");
+  return { mic_ok: lp.verifyMIC(p, nwk, undefined, msb), f_cnt16: p.getFCnt(), fport: p.getFPort() };
+}
+
+function down(keysLine, phyHex, fcnt) {
+  const { p, nwk, msb } = frame(keysLine, phyHex, fcnt, "down");
   const out = {
     mic_ok: lp.verifyMIC(p, nwk, undefined, msb),
     dev_addr: p.DevAddr.toString("hex"),
@@ -99,9 +110,9 @@ function down(keysLine, phyHex, fcnt) {
 }
 
 const [mode, ...rest] = process.argv.slice(2);
-if (mode === "down" && rest.length === 3) {
-  console.log(JSON.stringify(down(rest[0], rest[1], Number(rest[2]))));
+if ((mode === "down" || mode === "up") && rest.length === 3) {
+  console.log(JSON.stringify((mode === "down" ? down : up)(rest[0], rest[1], Number(rest[2]))));
 } else {
-  console.error("usage: node lwmac.js down KEYS_LINE PHY_HEX F_CNT");
+  console.error("usage: node lwmac.js down|up KEYS_LINE PHY_HEX F_CNT");
   process.exit(2);
 }

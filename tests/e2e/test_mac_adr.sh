@@ -104,6 +104,9 @@ lw_t_eq "acme 1: the device now sends at DR5" 5 "$(jq -r .dr "$LW_T_DIR/acme.sta
 # 2. At DR5 (SF7) with a low SNR: the LinkADRAns (all ACK) goes up, the data rate comes down.
 rounds 2 -2 -12
 lw_t_eq "acme 2: the uplink went at DR5 (SF7)" 5 "$(jq -r 'select(.event == "uplink") | .dr' "$LW_T_DIR/acme.2.ev")"
+lw_t_eq "acme 2: its FOpts answer every command, all bits set: RXParamSetupAns, NewChannelAns x5, LinkADRAns (03 07: power, data rate, channel mask ACK)" \
+    "0507$(printf '0703%.0s' 1 2 3 4 5)0307" \
+    "$(jq -r 'select(.event == "uplink") | .phy | (.[11:12] | ascii_downcase) as $n | ("0123456789abcdef" | index($n)) as $l | .[16:(16 + 2 * $l)]' "$LW_T_DIR/acme.2.ev")"
 acc='.value.name == "ns.mac.link_adr.answer.accept"'
 lw_e2e_wait_bus 1 "._topic == \"events\" and $acc" 5
 lw_t_eq "acme 2: LinkADRAns accepted (ns.mac.link_adr.answer.accept on lw.events), none rejected" "1 0" \

@@ -2,7 +2,8 @@
 # Acceptance (issue 9): frame-counter rules and join replays end to end over UDP.
 #  - 32-bit FCnt rollover: acme's ABP device has session.last_f_cnt_up 0xFFFF (provisioned);
 #    its next uplinks carry FCnt 0x0000 and 0x0001 in the 16-bit field and are accepted as
-#    65536 and 65537 (lw.ns.up f_cnt), the MIC computed over the 32-bit counter.
+#    65536 and 65537 (lw.ns.up f_cnt), the MIC computed over the 32-bit counter (lora-packet
+#    verifies it, tests/e2e/lwmac.js).
 #  - A replayed uplink: the very datagram bytes of FCnt 65536, and of 65537 (the last
 #    accepted), sent again through acme's gateway after the deduplication cooldown (a new
 #    PUSH_DATA, PUSH_ACKed, on lw.gs.up) → no result on lw.ns.up, an `ns.up.data.drop`
@@ -19,6 +20,7 @@
 
 lw_e2e_need_data_path "frame-counter replays and rollover"
 lw_e2e_need js "join-request replays (the Join Server)"
+lw_e2e_need_node
 drv="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/integration/gs/gs_driver"
 [ -x "$drv" ] || { echo "gs_driver not found at $drv (build target gs_driver)" >&2; exit 1; }
 lw_e2e_start
@@ -42,6 +44,12 @@ ev() { echo "._topic == \"events\" and .value.name == \"$1\""; }
 # Rollover.
 lw_t_eq "acme: the device sent FCnt 65536 and 65537 with 16-bit fields 0000 and 0100 (little-endian)" \
     "65536 0000 65537 0100" "$(jq -r 'select(.event == "uplink") | "\(.f_cnt) \(.phy[12:16])"' "$LW_T_DIR/acme.ev" | xargs)"
+lw_t_eq "acme: lora-packet verifies both MICs with the 32-bit counter (FCntMSBytes 0001), neither with 0 and 1" "true true false false" \
+    "$(keys=$(cat "$LW_T_DIR/acme.state")
+       for f in 65536 65537 0 1; do
+           phy=$(jq -r "select(.event == \"uplink\" and .f_cnt % 65536 == $f % 65536) | .phy" "$LW_T_DIR/acme.ev")
+           node "$LWSTACK_SRC/tests/e2e/lwmac.js" up "$keys" "$phy" $f | jq -r .mic_ok
+       done | xargs)"
 lw_e2e_wait_bus 2 "$(up acme)" 15
 lw_t_eq "acme: lw.ns.up results with f_cnt 65536 and 65537" "65536 65537" \
     "$(lw_e2e_bus_select "$(up acme)" | jq -r .uplink_message.f_cnt | sort -n | xargs)"
