@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
+#include "cluster/uid.h"
 #include "cluster/bus_private.h"
 #include "cluster/clock.h"
 #include "cluster/hex.h"
@@ -124,9 +123,7 @@ int lw_bus_publish(lw_bus_t *bus, const char *name, const void *key, size_t key_
         return -1;
     unsigned char raw[BUS_ID_BYTES];
     char id[2 * BUS_ID_BYTES + 1];
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
-        return lw_err_set(err, &lw_err_bus_publish, "publish on %s: no random bytes for the id",
-                          topic);
+    lw_uid(raw);
     lw_hex_encode(raw, sizeof(raw), id);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         bus->producer, RD_KAFKA_V_TOPIC(t->name), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

@@ -7,6 +7,10 @@
 #include "cluster/mem.h"
 #include "cluster/net_private.h"
 
+/* libuv's recvmmsg: one 64 KiB slot per datagram, at most 20 datagrams per call. */
+#define UDP_MMSG_SLOT 65536u
+#define UDP_MMSG_MAX  20u
+
 /* Counters of a peer entry (lw_net_peer_t.v). */
 enum { PEER_RX_N, PEER_RX_BYTES, PEER_TX_N, PEER_TX_BYTES, PEER_TX_DROPPED };
 
@@ -15,7 +19,8 @@ struct lw_udp {
     lw_udp_opts_t opts; /* defaults filled in; addr not kept */
     lw_udp_recv_cb cb;
     void *arg;
-    uint8_t *rbuf; /* opts.recv_buf bytes, lent to libuv for each datagram */
+    uint8_t *rbuf; /* lent to libuv for each read: opts.recv_buf bytes, or recv_batch slots */
+    size_t rbuf_len;
     lw_net_peers_t *peers;
     int port;
     bool closing;
@@ -38,23 +43,22 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     lw_udp_t *u = h->data;
-    /* libuv hands each datagram to udp_recv before it asks for a buffer again, so one
-     * buffer serves every datagram. */
-    *buf = uv_buf_init((char *)u->rbuf, (unsigned)u->opts.recv_buf);
+    /* libuv hands each datagram (or each batch, ending with UV_UDP_MMSG_FREE) to udp_recv
+     * before it asks for a buffer again, so one buffer serves every read. */
+    *buf = uv_buf_init((char *)u->rbuf, (unsigned)u->rbuf_len);
 }
 
 static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                      unsigned flags)
 {
-    (void)buf;
     lw_udp_t *u = h->data;
     if (nread < 0) {
         u->st.rx_errors++;
         return;
     }
     if (addr == NULL || u->closing)
-        return; /* nothing more to read this time */
-    if (flags & UV_UDP_PARTIAL) {
+        return; /* nothing more to read this time, or the end of a batch (UV_UDP_MMSG_FREE) */
+    if ((flags & UV_UDP_PARTIAL) || (size_t)nread > u->opts.recv_buf) {
         u->st.rx_truncated++;
         return;
     }
@@ -65,7 +69,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
         p->v[PEER_RX_N]++;
         p->v[PEER_RX_BYTES] += (uint64_t)nread;
     }
-    u->cb(u->arg, u, u->rbuf, (size_t)nread, addr);
+    u->cb(u->arg, u, (const uint8_t *)buf->base, (size_t)nread, addr);
 }
 
 static int udp_bind(lw_udp_t *u, const char *addr, lw_err_t *err)
@@ -108,16 +112,22 @@ lw_udp_t *lw_udp_new(uv_loop_t *loop, const lw_udp_opts_t *opts, lw_udp_recv_cb 
     lw_net_default(&u->opts.send_queue_count, LW_UDP_DEFAULT_SEND_COUNT);
     lw_net_default(&u->opts.send_queue_bytes, LW_UDP_DEFAULT_SEND_BYTES);
     lw_net_default(&u->opts.peers_max, LW_UDP_DEFAULT_PEERS);
+    lw_net_default(&u->opts.recv_batch, LW_UDP_DEFAULT_RECV_BATCH);
     u->cb = cb;
     u->arg = arg;
     if (opts->addr == NULL || u->opts.recv_buf > UINT32_MAX || u->opts.so_rcvbuf < 0 ||
-        u->opts.so_sndbuf < 0) {
+        u->opts.so_sndbuf < 0 || u->opts.recv_batch > UDP_MMSG_MAX) {
         lw_err_set(err, &lw_err_invalid_argument, "invalid UDP socket options");
         goto fail;
     }
-    u->rbuf = lw_malloc(u->opts.recv_buf);
+    /* Batched reads: libuv's recvmmsg cuts the buffer into 64 KiB slots (its datagram
+     * maximum), so a batch needs that much per datagram whatever recv_buf is. */
+    bool mmsg = u->opts.recv_batch > 1 && u->opts.recv_buf <= UDP_MMSG_SLOT;
+    u->rbuf_len = mmsg ? u->opts.recv_batch * UDP_MMSG_SLOT : u->opts.recv_buf;
+    u->rbuf = lw_malloc(u->rbuf_len);
     u->peers = lw_net_peers_new(u->opts.peers_max, true, -1);
-    if (u->peers == NULL || uv_udp_init(loop, &u->handle) != 0) {
+    if (u->peers == NULL ||
+        uv_udp_init_ex(loop, &u->handle, AF_UNSPEC | (mmsg ? UV_UDP_RECVMMSG : 0)) != 0) {
         lw_err_set(err, &lw_err_internal, "cannot create the UDP socket");
         goto fail;
     }

@@ -37,6 +37,13 @@ static const lw_cfg_opt_t gs_config[] = {
      .max = 10000,
      .help = "For gateways with schedule_downlink_late: hand a downlink over this long before "
              "its transmission time."},
+    {.key = "gs.udp.socket-receive-buffer",
+     .type = LW_CFG_INT,
+     .def = "4194304",
+     .min = 0,
+     .max = 1073741824,
+     .help = "SO_RCVBUF of the UDP socket in bytes (0: the system's). Datagrams that arrive "
+             "while the loop is busy wait here; the kernel caps it at net.core.rmem_max."},
     {.key = "gs.udp.addr-change-block",
      .type = LW_CFG_DURATION,
      .def = "1m",
@@ -84,6 +91,13 @@ static const lw_cfg_opt_t gs_config[] = {
      .type = LW_CFG_BOOL,
      .def = "true",
      .help = "Publish a gs.up.receive event per uplink (one bus message per gateway copy)."},
+    {.key = "gs.events.uplinks-per-gateway",
+     .type = LW_CFG_STRING,
+     .def = "10/1s",
+     .check = lw_rate_check,
+     .help = "gs.up.receive events per gateway at most (the uplinks beyond it are published, "
+             "only their event is not: a live view does not need 200 a second, and the event "
+             "bus is not the data path). 0: every uplink."},
     {.key = "gs.downlink.answer-not-connected",
      .type = LW_CFG_BOOL,
      .def = "true",
@@ -108,6 +122,8 @@ static void gs_free(void *state)
     gs_udp_free(gs);
     gs_registry_free(gs);
     lw_ratelimit_free(gs->up_limit);
+    lw_ratelimit_free(gs->event_limit);
+    free(gs->ups);
     free(gs);
 }
 
@@ -138,6 +154,7 @@ static int gs_init(lw_rt_t *rt, void **state, lw_err_t *err)
     gs->timeouts.schedule_late_ms =
         (uint64_t)lw_config_duration_ms(cfg, "gs.udp.schedule-late-time");
     gs->addr_change_block_ms = (uint64_t)lw_config_duration_ms(cfg, "gs.udp.addr-change-block");
+    gs->udp_rcvbuf = (int)lw_config_int(cfg, "gs.udp.socket-receive-buffer");
     gs->registry_ttl_ms = (uint64_t)lw_config_duration_ms(cfg, "gs.registry-cache-ttl");
     gs->registry_max = (size_t)lw_config_int(cfg, "gs.registry-cache-size");
     gs->gateways_max = (size_t)lw_config_int(cfg, "gs.max-gateways");
@@ -157,6 +174,15 @@ static int gs_init(lw_rt_t *rt, void **state, lw_err_t *err)
     uint64_t seed;
     RAND_bytes((uint8_t *)&seed, sizeof seed);
     gs->up_limit = lw_ratelimit_new(&rate, gs->gateways_max, seed);
+    if (lw_rate_parse(lw_config_str(cfg, "gs.events.uplinks-per-gateway"), &rate, why,
+                      sizeof why) != 0) {
+        lw_ratelimit_free(gs->up_limit);
+        free(gs);
+        return lw_err_set(err, &lw_err_config_invalid, "gs.events.uplinks-per-gateway: %s", why);
+    }
+    gs->event_limit = lw_ratelimit_new(&rate, gs->gateways_max, seed ^ 0x5bd1e995u);
+    for (size_t i = 0; i < GS_UP_BUCKETS; i++)
+        gs->up_buckets[i] = -1;
 
     lw_metrics_t *m = gs->metrics;
     gs->m_up = lw_metrics_counter(m, "lwstack_gs_uplinks_total",
@@ -184,10 +210,15 @@ static int gs_init(lw_rt_t *rt, void **state, lw_err_t *err)
     gs->deliver = lw_calloc(1, sizeof *gs->deliver);
     uv_timer_init(gs->loop, gs->deliver);
     gs->deliver->data = gs;
+    gs->up_check = lw_calloc(1, sizeof *gs->up_check);
+    uv_check_init(gs->loop, gs->up_check);
+    gs->up_check->data = gs;
     if (tn_changes_subscribe(tn, gs_tenant_changed, gs, err) != 0 || gs_api_routes(gs, err) != 0 ||
         (gs->bs = gs_bs_new(gs, err)) == NULL) {
         uv_close((uv_handle_t *)gs->deliver, deliver_closed);
         gs->deliver = NULL;
+        uv_close((uv_handle_t *)gs->up_check, deliver_closed);
+        gs->up_check = NULL;
         gs_free(gs);
         return -1;
     }
@@ -226,6 +257,11 @@ static void bs_stopped(void *arg)
     /* Connections of other front-ends the core still holds. */
     while (gs->gateways != NULL)
         gs_gw_close(gs->gateways, "stopping");
+    gs_up_flush(gs);
+    if (gs->up_check != NULL) {
+        uv_close((uv_handle_t *)gs->up_check, deliver_closed);
+        gs->up_check = NULL;
+    }
     if (gs->deliver != NULL) {
         uv_close((uv_handle_t *)gs->deliver, deliver_closed);
         gs->deliver = NULL;

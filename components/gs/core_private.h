@@ -88,6 +88,8 @@ struct gs_gw {
 typedef struct gs_cache_entry gs_cache_entry_t;
 typedef struct gs_lookup gs_lookup_t;
 
+#define GS_UP_BUCKETS 1024u /* hash buckets of one turn's pending uplinks */
+
 struct gs {
     lw_rt_t *rt;
     uv_loop_t *loop;
@@ -99,14 +101,22 @@ struct gs {
 
     /* configuration */
     char udp_listen[128];
+    int udp_rcvbuf; /* gs.udp.socket-receive-buffer; 0: the system's */
     gs_timeouts_t timeouts;
     uint64_t registry_ttl_ms;
     size_t registry_max;
     size_t gateways_max;
     uint64_t tx_ack_timeout_ms;
     char default_freq_plan[GS_FREQ_PLAN_MAX + 1];
-    lw_ratelimit_t *up_limit;      /* gs.rate-limit.uplinks-per-gateway */
-    bool events_uplinks;           /* gs.events.uplinks: gs.up.receive per uplink */
+    lw_ratelimit_t *up_limit;    /* gs.rate-limit.uplinks-per-gateway */
+    bool events_uplinks;         /* gs.events.uplinks: gs.up.receive per uplink */
+    lw_ratelimit_t *event_limit; /* gs.events.uplinks-per-gateway */
+    /* This turn's uplinks, gateway copies of one frame merged (gateway.c): published as one
+     * lw.gs.up message each when the loop turn ends (up_check). */
+    struct gs_up_pend *ups;
+    size_t nups, ups_cap;
+    int up_buckets[GS_UP_BUCKETS];
+    uv_check_t *up_check;
     bool answer_not_connected;     /* gs.downlink.answer-not-connected */
     uint64_t addr_change_block_ms; /* gs.udp.addr-change-block */
 
@@ -194,5 +204,8 @@ int gs_udp_start(gs_t *gs, lw_err_t *err);
 void gs_udp_stop(gs_t *gs, void (*done)(void *arg), void *arg);
 void gs_udp_free(gs_t *gs);
 int gs_udp_port(const gs_t *gs);
+
+/* Publishes this turn's pending uplinks (gateway.c; also at the end of every loop turn). */
+void gs_up_flush(gs_t *gs);
 
 #endif

@@ -9,8 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
+#include "cluster/uid.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
@@ -84,7 +83,7 @@ static const char *result_name(int result)
 static void answer(gs_t *gs, const gs_down_ids_t *ids, const gs_answer_t *a)
 {
     uint8_t id[LW_MSG_ID_LEN];
-    RAND_bytes(id, sizeof id);
+    lw_uid(id);
     Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
     env.id = (ProtobufCBinaryData){sizeof id, id};
     env.tenant_id = (char *)ids->tenant_id;

@@ -6,8 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
+#include "cluster/uid.h"
 #include "cluster/api_codec.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
@@ -84,7 +83,7 @@ void gs_event_gateway(gs_t *gs, const gs_gw_t *gw, const gs_gw_info_t *info, con
     char eui[17];
     snprintf(eui, sizeof eui, "%016llX", (unsigned long long)info->eui);
     uint8_t rnd[16];
-    RAND_bytes(rnd, sizeof rnd);
+    lw_uid(rnd);
     char unique[33];
     lw_hex_encode(rnd, sizeof rnd, unique);
     char cid[64];

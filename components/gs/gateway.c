@@ -1,13 +1,13 @@
 /* Connected gateways: connect / disconnect, uplinks (lw.gs.up), status, clock and
  * round-trip tracking, and the tenant state (a tenant that stops being active loses its
  * gateways at once). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
+#include "cluster/uid.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
@@ -332,20 +332,162 @@ static void set_data_rate(const gs_dr_t *dr, Lw__Msg__DataRate *out, Lw__Msg__Lo
 
 /* gs.up.receive's data: the uplink's settings and this gateway's metadata (not the payload:
  * events are readable by more than the device's owner). */
-static json_t *up_event_data(const gs_gw_t *gw, const Lw__Msg__GsUp *up)
+static json_t *up_event_data(const Lw__Msg__RxMetadata *md, const Lw__Msg__TxSettings *st,
+                             int64_t received_at, const char *gateway_id)
 {
     char when[40], freq[24];
-    gs_time_format(up->received_at, when);
-    snprintf(freq, sizeof freq, "%llu", (unsigned long long)up->settings->frequency);
-    const Lw__Msg__RxMetadata *md = up->rx_metadata;
-    json_t *gids = json_pack("{ss}", "gateway_id", gw->info.gateway_id);
+    gs_time_format(received_at, when);
+    snprintf(freq, sizeof freq, "%llu", (unsigned long long)st->frequency);
+    json_t *gids = json_pack("{ss}", "gateway_id", gateway_id);
     json_t *mdj = json_pack("{so si sf sf si}", "gateway_ids", gids, "timestamp",
                             (json_int_t)md->timestamp, "rssi", (double)md->rssi, "snr",
                             (double)md->snr, "antenna_index", (json_int_t)md->antenna_index);
     json_t *settings =
-        json_pack("{ss si}", "frequency", freq, "timestamp", (json_int_t)up->settings->timestamp);
+        json_pack("{ss si}", "frequency", freq, "timestamp", (json_int_t)st->timestamp);
     return json_pack("{ss ss s[o] so}", "@type", "type.googleapis.com/ttnpb.UplinkMessage",
                      "received_at", when, "rx_metadata", mdj, "settings", settings);
+}
+
+/* ---- merging the gateway copies of a frame --------------------------------------------
+ *
+ * The gateways that hear one frame send it within milliseconds, and one loop turn often
+ * reads all their datagrams. The copies of one frame (same PHYPayload, frequency and data
+ * rate) from gateways of one tenant in one turn are published as ONE lw.gs.up message: its
+ * rx_metadata the first copy's, more_rx_metadata the others'. At the end of the turn (a
+ * uv_check handle), so nothing waits. One bus message per uplink instead of one per copy:
+ * the matcher reads and the broker carries a third. Copies read in a later turn go on
+ * their own, and the NS merges them as before. Nothing here points at a gateway: one that
+ * disconnects in the same turn leaves its copy valid. */
+
+#define GS_MERGE_MAX 8u /* gateway copies of one frame in one message */
+
+typedef struct gs_up_copy {
+    Lw__Msg__RxMetadata md;
+    Lw__Msg__GatewayIdentifiers gids;
+    char gateway_id[TN_ID_MAX + 1];
+    char protocol[16];
+    uint8_t token[GS_TOKEN_LEN];
+} gs_up_copy_t;
+
+typedef struct gs_up_pend {
+    int next; /* bucket chain, -1: end */
+    uint64_t hash;
+    char key[40];
+    char tenant[TN_ID_MAX + 1];
+    uint8_t id[LW_MSG_ID_LEN];
+    char cid[48];
+    uint8_t phy[LORAWAN_PHY_MAX_LEN];
+    size_t len;
+    gs_dr_t dr;
+    Lw__Msg__TxSettings st;
+    int64_t received_at;
+    gs_up_copy_t c[GS_MERGE_MAX];
+    size_t n;
+} gs_up_pend_t;
+
+static uint64_t up_hash(const uint8_t *p, size_t n, uint64_t freq)
+{
+    uint64_t h = 1469598103934665603ull ^ freq; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static bool same_dr(const gs_dr_t *a, const gs_dr_t *b)
+{
+    return a->mod == b->mod && a->sf == b->sf && a->bw_hz == b->bw_hz &&
+           a->fsk_bitrate == b->fsk_bitrate && strcmp(a->codr, b->codr) == 0;
+}
+
+static void up_check_cb(uv_check_t *h)
+{
+    gs_up_flush(h->data);
+}
+
+void gs_up_flush(gs_t *gs)
+{
+    for (size_t i = 0; i < gs->nups; i++) {
+        gs_up_pend_t *p = &gs->ups[i];
+        gs->up_buckets[p->hash & (GS_UP_BUCKETS - 1)] = -1;
+        char *cids[1] = {p->cid};
+        Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+        env.id = (ProtobufCBinaryData){sizeof p->id, p->id};
+        env.tenant_id = p->tenant;
+        env.n_correlation_ids = 1;
+        env.correlation_ids = cids;
+        env.schema_version = LW_MSG_SCHEMA_VERSION;
+        Lw__Msg__RxMetadata *more[GS_MERGE_MAX];
+        for (size_t k = 0; k < p->n; k++) {
+            gs_up_copy_t *c = &p->c[k];
+            c->gids.gateway_id = c->gateway_id;
+            c->gids.tenant_id = p->tenant;
+            c->md.gateway_ids = &c->gids;
+            c->md.uplink_token = (ProtobufCBinaryData){sizeof c->token, c->token};
+            if (k > 0)
+                more[k - 1] = &c->md;
+        }
+        Lw__Msg__DataRate dr = LW__MSG__DATA_RATE__INIT;
+        Lw__Msg__LoRaDataRate lora = LW__MSG__LO_RA_DATA_RATE__INIT;
+        Lw__Msg__FSKDataRate fsk = LW__MSG__FSKDATA_RATE__INIT;
+        set_data_rate(&p->dr, &dr, &lora, &fsk);
+        p->st.data_rate = &dr;
+        Lw__Msg__GsUp up = LW__MSG__GS_UP__INIT;
+        up.envelope = &env;
+        up.raw_payload = (ProtobufCBinaryData){p->len, p->phy};
+        up.rx_metadata = &p->c[0].md;
+        up.n_more_rx_metadata = p->n - 1;
+        up.more_rx_metadata = p->n > 1 ? more : NULL;
+        up.settings = &p->st;
+        up.received_at = p->received_at;
+        size_t n = 0;
+        lw_err_t e;
+        lw_err_clear(&e);
+        if (lw_msg_gs_up_encode(&up, gs->buf, sizeof gs->buf, &n) == 0 &&
+            lw_bus_publish(gs->bus, "gs.up", p->key, strlen(p->key), gs->buf, n, &e) == 0) {
+            for (size_t k = 0; k < p->n; k++)
+                lw_metric_add(gs->m_up, (const char *const[]){p->c[k].protocol, NULL}, 1);
+            continue;
+        }
+        for (size_t k = 0; k < p->n; k++)
+            gs_count_drop(gs, p->c[k].protocol, up_drop_names[-GS_UP_DROP_PUBLISH]);
+        lw_log(LW_LOG_WARN, "gs", "uplink not published", "tenant", p->tenant, "error",
+               e.message[0] != '\0' ? e.message : "encode", NULL);
+    }
+    gs->nups = 0;
+    if (gs->up_check != NULL)
+        uv_check_stop(gs->up_check);
+}
+
+/* The pending uplink this copy joins, or a new one. */
+static gs_up_pend_t *up_pend(gs_t *gs, const gs_gw_t *gw, const char *key, const uint8_t *phy,
+                             size_t len, const gs_rx_t *rx, bool *fresh)
+{
+    uint64_t h = up_hash(phy, len, rx->frequency_hz);
+    int *b = &gs->up_buckets[h & (GS_UP_BUCKETS - 1)];
+    for (int i = *b; i >= 0; i = gs->ups[i].next) {
+        gs_up_pend_t *p = &gs->ups[i];
+        if (p->hash == h && p->n < GS_MERGE_MAX && p->len == len &&
+            p->st.frequency == rx->frequency_hz && same_dr(&p->dr, &rx->dr) &&
+            strcmp(p->tenant, gw->info.tenant_id) == 0 && strcmp(p->key, key) == 0 &&
+            memcmp(p->phy, phy, len) == 0) {
+            *fresh = false;
+            return p;
+        }
+    }
+    if (gs->nups == gs->ups_cap) {
+        gs->ups_cap = gs->ups_cap == 0 ? 64 : 2 * gs->ups_cap;
+        gs->ups = lw_realloc(gs->ups, gs->ups_cap * sizeof *gs->ups);
+    }
+    gs_up_pend_t *p = &gs->ups[gs->nups];
+    memset(p, 0, offsetof(gs_up_pend_t, c));
+    p->next = *b;
+    *b = (int)gs->nups++;
+    p->hash = h;
+    p->n = 0; /* after c[], which is filled copy by copy */
+    *fresh = true;
+    if (gs->nups == 1 && gs->up_check != NULL)
+        uv_check_start(gs->up_check, up_check_cb);
+    return p;
 }
 
 int gs_gw_uplink(gs_gw_t *gw, const uint8_t *phy, size_t len, const gs_rx_t *rx)
@@ -358,81 +500,62 @@ int gs_gw_uplink(gs_gw_t *gw, const uint8_t *phy, size_t len, const gs_rx_t *rx)
     lorawan_phy_t frame;
     int rc = lorawan_phy_decode(phy, len, &frame);
     char key[40];
-    if (rc != 0)
-        return up_drop(gw, GS_UP_DROP_PAYLOAD, lorawan_strerror(rc));
+    if (rc != 0 || len > LORAWAN_PHY_MAX_LEN)
+        return up_drop(gw, GS_UP_DROP_PAYLOAD, rc != 0 ? lorawan_strerror(rc) : "too long");
     if (up_key(&frame, key) != 0)
         return up_drop(gw, GS_UP_DROP_PAYLOAD, lorawan_mtype_name(frame.mtype));
     if (!lw_ratelimit_take(gs->up_limit, gw->uid, (int64_t)uv_now(gs->loop), NULL))
         return up_drop(gw, GS_UP_DROP_RATE, "uplinks per gateway rate limit");
+    if (gs->stopping || gs->bus == NULL)
+        return up_drop(gw, GS_UP_DROP_PUBLISH, "the bus is stopped");
 
-    uint8_t id[LW_MSG_ID_LEN];
-    RAND_bytes(id, sizeof id);
-    char cid[48] = "gs:uplink:";
-    lw_hex_encode(id, sizeof id, cid + 10);
-    char *cids[1] = {cid};
-    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
-    env.id = (ProtobufCBinaryData){sizeof id, id};
-    env.tenant_id = gw->info.tenant_id;
-    env.n_correlation_ids = 1;
-    env.correlation_ids = cids;
-    env.schema_version = LW_MSG_SCHEMA_VERSION;
-
-    Lw__Msg__GatewayIdentifiers gids = LW__MSG__GATEWAY_IDENTIFIERS__INIT;
-    gids.gateway_id = gw->info.gateway_id;
-    gids.eui = gw->info.eui;
-    gids.tenant_id = gw->info.tenant_id;
-
+    bool fresh;
+    gs_up_pend_t *p = up_pend(gs, gw, key, phy, len, rx, &fresh);
+    if (fresh) {
+        lw_uid(p->id);
+        memcpy(p->cid, "gs:uplink:", 10);
+        lw_hex_encode(p->id, sizeof p->id, p->cid + 10);
+        snprintf(p->key, sizeof p->key, "%s", key);
+        snprintf(p->tenant, sizeof p->tenant, "%s", gw->info.tenant_id);
+        memcpy(p->phy, phy, len);
+        p->len = len;
+        p->dr = rx->dr;
+        lw__msg__tx_settings__init(&p->st);
+        p->st.frequency = rx->frequency_hz;
+        p->st.timestamp = rx->timestamp;
+        p->st.time = rx->time_ns;
+        p->st.enable_crc = rx->crc_status != 0;
+        p->received_at = now;
+    }
+    gs_up_copy_t *c = &p->c[p->n++];
+    lw__msg__gateway_identifiers__init(&c->gids);
+    c->gids.eui = gw->info.eui;
+    snprintf(c->gateway_id, sizeof c->gateway_id, "%s", gw->info.gateway_id);
+    snprintf(c->protocol, sizeof c->protocol, "%s", gw->protocol);
     gs_token_t tok = {.eui = gw->info.eui,
                       .antenna_index = rx->antenna_index,
                       .timestamp = rx->timestamp,
                       .received_ns = now,
                       .fe = rx->fe};
-    uint8_t token[GS_TOKEN_LEN];
-    gs_token_encode(&tok, token);
-
-    Lw__Msg__RxMetadata md = LW__MSG__RX_METADATA__INIT;
-    md.gateway_ids = &gids;
-    md.antenna_index = rx->antenna_index;
-    md.timestamp = rx->timestamp;
-    md.time = rx->time_ns;
-    md.gps_time = rx->gps_time_ns;
-    md.rssi = rx->rssi;
-    md.channel_rssi = rx->channel_rssi;
-    md.snr = rx->has_snr ? rx->snr : 0;
-    md.channel_index = rx->channel_index;
-    md.uplink_token = (ProtobufCBinaryData){sizeof token, token};
-    md.received_at = now;
-
-    Lw__Msg__DataRate dr = LW__MSG__DATA_RATE__INIT;
-    Lw__Msg__LoRaDataRate lora = LW__MSG__LO_RA_DATA_RATE__INIT;
-    Lw__Msg__FSKDataRate fsk = LW__MSG__FSKDATA_RATE__INIT;
-    set_data_rate(&rx->dr, &dr, &lora, &fsk);
-    Lw__Msg__TxSettings st = LW__MSG__TX_SETTINGS__INIT;
-    st.data_rate = &dr;
-    st.frequency = rx->frequency_hz;
-    st.timestamp = rx->timestamp;
-    st.time = rx->time_ns;
-    st.enable_crc = rx->crc_status != 0;
-
-    Lw__Msg__GsUp up = LW__MSG__GS_UP__INIT;
-    up.envelope = &env;
-    up.raw_payload = (ProtobufCBinaryData){len, (uint8_t *)phy};
-    up.rx_metadata = &md;
-    up.settings = &st;
-    up.received_at = now;
-
-    size_t n = 0;
-    lw_err_t e;
-    lw_err_clear(&e);
-    if (lw_msg_gs_up_encode(&up, gs->buf, sizeof gs->buf, &n) != 0 ||
-        lw_bus_publish(gs->bus, "gs.up", key, strlen(key), gs->buf, n, &e) != 0)
-        return up_drop(gw, GS_UP_DROP_PUBLISH, e.message[0] != '\0' ? e.message : "encode");
+    gs_token_encode(&tok, c->token);
+    Lw__Msg__RxMetadata *md = &c->md;
+    lw__msg__rx_metadata__init(md);
+    md->antenna_index = rx->antenna_index;
+    md->timestamp = rx->timestamp;
+    md->time = rx->time_ns;
+    md->gps_time = rx->gps_time_ns;
+    md->rssi = rx->rssi;
+    md->channel_rssi = rx->channel_rssi;
+    md->snr = rx->has_snr ? rx->snr : 0;
+    md->channel_index = rx->channel_index;
+    md->received_at = now;
 
     gw->uplink_count++;
     gw->last_uplink_received_at_ns = now;
-    lw_metric_add(gs->m_up, (const char *const[]){gw->protocol, NULL}, 1);
-    if (gs->events_uplinks)
-        gs_event_gateway(gs, gw, &gw->info, "gs.up.receive", up_event_data(gw, &up), cid);
+    if (gs->events_uplinks &&
+        lw_ratelimit_take(gs->event_limit, gw->uid, (int64_t)uv_now(gs->loop), NULL))
+        gs_event_gateway(gs, gw, &gw->info, "gs.up.receive",
+                         up_event_data(md, &p->st, now, gw->info.gateway_id), p->cid);
     return GS_UP_OK;
 }
 

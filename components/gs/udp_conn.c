@@ -530,7 +530,7 @@ int gs_udp_start(gs_t *gs, lw_err_t *err)
     char addr[160];
     /* ":1700" means every IPv4 address. */
     snprintf(addr, sizeof addr, "%s%s", gs->udp_listen[0] == ':' ? "0.0.0.0" : "", gs->udp_listen);
-    lw_udp_opts_t o = {.addr = addr};
+    lw_udp_opts_t o = {.addr = addr, .so_rcvbuf = gs->udp_rcvbuf};
     u->sock = lw_udp_new(gs->loop, &o, on_datagram, u, err);
     if (u->sock == NULL) {
         free(u);
@@ -540,9 +540,13 @@ int gs_udp_start(gs_t *gs, lw_err_t *err)
     u->sweep.data = u;
     uv_timer_start(&u->sweep, sweep, UDP_SWEEP_MS, UDP_SWEEP_MS);
     gs->udp = u;
-    char port[16];
+    char port[16], rcvbuf[24] = "?";
     snprintf(port, sizeof port, "%d", lw_udp_port(u->sock));
-    lw_log(LW_LOG_INFO, "gs", "semtech udp listening", "address", addr, "port", port, NULL);
+    int rb = 0, sb = 0;
+    if (lw_udp_socket_buffers(u->sock, &rb, &sb) == 0)
+        snprintf(rcvbuf, sizeof rcvbuf, "%d", rb / 2); /* Linux reports twice the value */
+    lw_log(LW_LOG_INFO, "gs", "semtech udp listening", "address", addr, "port", port,
+           "socket_receive_buffer", rcvbuf, NULL);
     return 0;
 }
 

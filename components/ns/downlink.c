@@ -349,6 +349,13 @@ static int build_data(ns_dev_t *d, bool v11, bool ack, const ns_queued_t *app, b
 }
 
 /* Records the downlink in flight and the counter it used. */
+static void drop_inflight_events(ns_state_t *st)
+{
+    free(st->inflight_events);
+    st->inflight_events = NULL;
+    st->n_inflight_events = 0;
+}
+
 static void take_inflight(ns_t *ns, ns_dev_t *d, const uint8_t id[16], ns_queued_t *app, uint32_t f,
                           bool v11)
 {
@@ -359,6 +366,8 @@ static void take_inflight(ns_t *ns, ns_dev_t *d, const uint8_t id[16], ns_queued
     }
     free(st->inflight_app);
     st->has_inflight = true;
+    st->inflight_mac = st->inflight_mac_only = false;
+    drop_inflight_events(st);
     memcpy(st->inflight_id, id, LW_MSG_ID_LEN);
     st->inflight_app = app;
     st->inflight_f_cnt = f;
@@ -393,16 +402,16 @@ static size_t mac_budget(const radio_t *r, uint8_t dr1, bool has1, uint8_t dr2)
     return n < 15 ? 15 : n;
 }
 
-static void mac_events(ns_t *ns, ns_dev_t *d, const ns_mac_down_result_t *res)
+static void mac_events(ns_t *ns, ns_dev_t *d, const ns_mac_event_t *ev, size_t n)
 {
-    for (unsigned i = 0; i < res->n_events; i++) {
+    for (size_t i = 0; i < n; i++) {
         const char *name = NULL;
-        lorawan_mac_cmd_info(res->events[i].cmd.cid, res->events[i].cmd.uplink, &name, NULL, NULL,
-                             NULL);
-        ns_event(ns, d->tenant, d->app, d->dev, res->events[i].name,
+        lorawan_mac_cmd_info(ev[i].cmd.cid, ev[i].cmd.uplink, &name, NULL, NULL, NULL);
+        ns_event(ns, d->tenant, d->app, d->dev, ev[i].name,
                  json_pack("{ss}", "command", name != NULL ? name : "unknown"), NULL);
     }
 }
+
 
 void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool mac_down)
 {
@@ -419,9 +428,14 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
     ns_mac_state_t *mac = ns_dev_mac(d);
     int64_t now_s = ns_now_ns() / 1000000000ll;
     bool have_ctx = ns_dev_mac_ctx(d, &ctx, &rev, &ver) == 0;
-    bool want_mac =
-        have_ctx && mac != NULL && (mac_down || ns_mac_downlink_wanted(mac, &ctx, now_s));
     ns_queued_t *app = queue_pop(ns, d, v11);
+    /* While backing off, the NS's own requests ride only on a frame sent anyway. */
+    bool backing_off = d->st.mac_skip > 0;
+    if (backing_off)
+        d->st.mac_skip--;
+    bool want_mac = have_ctx && mac != NULL &&
+                    (mac_down || ((!backing_off || app != NULL || ack) &&
+                                  ns_mac_downlink_wanted(mac, &ctx, now_s)));
     if (!ack && app == NULL && !want_mac)
         return;
     const Lw__Msg__RxMetadata *rx = ns_best_rx(u->rx, u->nrx);
@@ -451,7 +465,6 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
         size_t budget = app != NULL ? LORAWAN_FOPTS_MAX_LEN : mac_budget(&r, dr1, has1, rp.rx2_dr);
         if (ns_mac_downlink_build(mac, &ctx, now_s, budget, cmds, sizeof cmds, &ncmds, &mres) != 0)
             ncmds = 0;
-        mac_events(ns, d, &mres);
     }
     if (!ack && app == NULL && ncmds == 0)
         return;
@@ -491,7 +504,15 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
         free(app);
         return;
     }
+    bool mac_only = app == NULL && !ack;
     take_inflight(ns, d, id, app, f, v11);
+    d->st.inflight_mac = ncmds > 0;
+    d->st.inflight_mac_only = mac_only;
+    if (mres.n_events > 0) {
+        d->st.inflight_events = lw_malloc(mres.n_events * sizeof *d->st.inflight_events);
+        memcpy(d->st.inflight_events, mres.events, mres.n_events * sizeof *mres.events);
+        d->st.n_inflight_events = (uint8_t)mres.n_events;
+    }
     ns_count(ns, ns->m_down, app != NULL ? "class_a_app" : "class_a_mac");
 }
 
@@ -590,6 +611,8 @@ void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint
     free(d->st.inflight_app);
     d->st.inflight_app = NULL;
     d->st.has_inflight = true;
+    d->st.inflight_mac = d->st.inflight_mac_only = false;
+    drop_inflight_events(&d->st);
     memcpy(d->st.inflight_id, id, LW_MSG_ID_LEN);
     ns_count(ns, ns->m_down, "join_accept");
 }
@@ -665,6 +688,8 @@ void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m)
     ns_queued_t *app = st->inflight_app;
     st->inflight_app = NULL;
     if (m->result == LW__MSG__TX_ACK_RESULT__SUCCESS) {
+        st->mac_backoff = st->mac_skip = 0;
+        mac_events(ns, d, st->inflight_events, st->n_inflight_events);
         ns_count(ns, ns->m_down, "sent");
         if (app != NULL) {
             publish_app(ns, d, app, LW__MSG__NS_UP__UP_DOWNLINK_SENT);
@@ -681,9 +706,19 @@ void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m)
         snprintf(msg, sizeof msg, "the gateway server did not transmit: %s", name);
         if (app != NULL)
             publish_failed(ns, d, app, name, msg);
+        if (st->inflight_mac)
+            ns_mac_downlink_lost(ns_dev_mac(d));
+        if (st->inflight_mac_only) {
+            st->mac_backoff = st->mac_backoff == 0 ? 1
+                              : st->mac_backoff >= NS_MAC_BACKOFF_MAX
+                                  ? NS_MAC_BACKOFF_MAX
+                                  : (uint8_t)(2 * st->mac_backoff);
+            st->mac_skip = st->mac_backoff;
+        }
         ns_event(ns, d->tenant, d->app, d->dev, "ns.down.transmission.fail",
                  json_pack("{ss si}", "error_name", name, "rx_window", (int)m->rx_window), NULL);
     }
+    drop_inflight_events(st);
     free(app);
     ns_dev_mark_dirty(ns, d);
     ns_downlink_class_c(ns, d);

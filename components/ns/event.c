@@ -4,19 +4,16 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
+#include "cluster/uid.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
 #include "ns/ns_private.h"
 
+_Static_assert(LW_MSG_ID_LEN == LW_UID_LEN, "a message id is a cluster uid");
+
 void ns_random_id(uint8_t id[LW_MSG_ID_LEN])
 {
-    if (RAND_bytes(id, LW_MSG_ID_LEN) != 1) {
-        /* OpenSSL's generator failing is not recoverable here: ids must be unique. */
-        lw_log(LW_LOG_ERROR, "ns", "no random bytes", NULL);
-        abort();
-    }
+    lw_uid(id);
 }
 
 int ns_publish(ns_t *ns, const char *topic, const char *key, const uint8_t *buf, size_t len)

@@ -376,6 +376,12 @@ typedef struct ns_mac_down_result {
 int ns_mac_downlink_build(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s, size_t budget,
                           uint8_t *out, size_t cap, size_t *out_len, ns_mac_down_result_t *res);
 
+/* The downlink ns_mac_downlink_build last filled was not transmitted (the Gateway Server
+ * refused it, or the gateway reported a failure): its requests never reached the device, so
+ * they are forgotten without an ns.mac.command.unanswered event and built again, from
+ * desired vs current, for the next downlink. */
+void ns_mac_downlink_lost(ns_mac_state_t *st);
+
 /* Whether a downlink would carry MAC requests or answers now (class C network-initiated
  * downlinks, FPort 0 decisions). */
 bool ns_mac_downlink_wanted(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s);

@@ -10,7 +10,14 @@
  *
  * The index is loaded from every tenant schema at start and kept current by lw.ns.sessions
  * (a broadcast: every process's matcher hears every change, each then reads the device's
- * row again). Join-requests are resolved by their EUIs (tenant/euis.h). */
+ * row again). Join-requests are resolved by their EUIs (tenant/euis.h).
+ *
+ * Copies: the gateways that heard one frame send their copies within milliseconds, so they
+ * usually arrive in one batch. The copies of one frame for one device matched in one turn
+ * of the loop are published as ONE lw.ns.dev message carrying every copy's rx_metadata (its
+ * envelope id the first copy's, the others' ids in copy_ids), at the end of the turn (a
+ * uv_check handle): one bus message per uplink instead of one per copy, and no added wait.
+ * Copies that arrive later are published on their own and merged by the device worker. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +31,10 @@
 #include "tenant/tenant.h"
 
 typedef struct idev idev_t;
+
+#define MERGE_COPIES_MAX 16u   /* copies of a frame merged into one lw.ns.dev message */
+#define MERGE_BUCKETS    1024u /* hash buckets of one turn's merges */
+#define MERGE_RX_MAX     32u   /* gateway metadata in one lw.ns.dev message */
 
 typedef struct cand {
     struct cand *next; /* same DevAddr bucket */
@@ -44,8 +55,29 @@ struct idev {
     cand_t *c[2]; /* active, pending */
 };
 
+/* The copies of one frame for one device in this turn of the loop (see the top). Identity
+ * and session are copied: an lw.ns.sessions change in the same turn may free the index
+ * entry. */
+typedef struct merge {
+    int next; /* bucket chain, -1: end */
+    uint64_t hash;
+    char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
+    uint32_t dev_addr, f_cnt;
+    bool pending;
+    uint8_t key_id[NS_KEY_ID_MAX];
+    uint8_t key_id_len;
+    Lw__Msg__GsUp *ups[MERGE_COPIES_MAX]; /* owned */
+    ns_entry_t *entries[MERGE_COPIES_MAX];
+    size_t n;
+} merge_t;
+
 struct ns_matcher {
     ns_t *ns;
+    merge_t *merges;
+    size_t nmerges, merges_cap;
+    int buckets[MERGE_BUCKETS];
+    uv_check_t merge_check;
+    bool merge_check_init;
     cand_t **addr; /* buckets by DevAddr */
     size_t addr_cap, ncands;
     idev_t **devs; /* by key */
@@ -448,10 +480,12 @@ static bool tenant_active(ns_matcher_t *m, const char *tenant)
     return tn_get(m->ns->tn, tenant, &t) && tn_state_active(t.state);
 }
 
-static void publish_dev(ns_matcher_t *m, const Lw__Msg__GsUp *up, const char *tenant,
-                        const char *app, const char *dev, Lw__Msg__EndDeviceIdentifiers *ids,
-                        const cand_t *c, uint32_t f_cnt)
+static void publish_dev_n(ns_matcher_t *m, Lw__Msg__GsUp *const *ups, size_t n, const char *tenant,
+                          const char *app, const char *dev, Lw__Msg__EndDeviceIdentifiers *ids,
+                          bool matched, uint32_t f_cnt, const uint8_t *key_id, size_t key_id_len,
+                          bool pending)
 {
+    const Lw__Msg__GsUp *up = ups[0];
     Lw__Msg__NsDev d = LW__MSG__NS_DEV__INIT;
     Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
     env.id = up->envelope->id;
@@ -461,17 +495,25 @@ static void publish_dev(ns_matcher_t *m, const Lw__Msg__GsUp *up, const char *te
     env.schema_version = LW_MSG_SCHEMA_VERSION;
     d.envelope = &env;
     d.end_device_ids = ids;
-    if (c != NULL) {
+    if (matched) {
         d.f_cnt = f_cnt;
-        d.session_key_id.data = (uint8_t *)c->key_id;
-        d.session_key_id.len = c->key_id_len;
-        d.pending_session = c->pending;
+        d.session_key_id.data = (uint8_t *)key_id;
+        d.session_key_id.len = key_id_len;
+        d.pending_session = pending;
     }
-    Lw__Msg__RxMetadata *rx[1] = {up->rx_metadata};
-    if (up->rx_metadata != NULL) {
-        d.rx_metadata = rx;
-        d.n_rx_metadata = 1;
+    /* Each lw.gs.up message may itself carry several copies (the GS merges too). */
+    Lw__Msg__RxMetadata *rx[MERGE_RX_MAX];
+    ProtobufCBinaryData cids[MERGE_COPIES_MAX];
+    for (size_t i = 0; i < n && i < MERGE_COPIES_MAX; i++) {
+        if (ups[i]->rx_metadata != NULL && d.n_rx_metadata < MERGE_RX_MAX)
+            rx[d.n_rx_metadata++] = ups[i]->rx_metadata;
+        for (size_t k = 0; k < ups[i]->n_more_rx_metadata && d.n_rx_metadata < MERGE_RX_MAX; k++)
+            rx[d.n_rx_metadata++] = ups[i]->more_rx_metadata[k];
+        if (i > 0)
+            cids[d.n_copy_ids++] = ups[i]->envelope->id;
     }
+    d.rx_metadata = d.n_rx_metadata > 0 ? rx : NULL;
+    d.copy_ids = d.n_copy_ids > 0 ? cids : NULL;
     d.settings = up->settings;
     d.raw_payload = up->raw_payload;
     d.received_at = up->received_at;
@@ -485,6 +527,86 @@ static void publish_dev(ns_matcher_t *m, const Lw__Msg__GsUp *up, const char *te
     char key[NS_DEV_KEY_MAX + 1];
     snprintf(key, sizeof key, "%s/%s/%s", tenant, app, dev);
     ns_publish(m->ns, "ns.dev", key, buf, len);
+}
+
+static void publish_dev(ns_matcher_t *m, Lw__Msg__GsUp *up, const char *tenant, const char *app,
+                        const char *dev, Lw__Msg__EndDeviceIdentifiers *ids)
+{
+    publish_dev_n(m, &up, 1, tenant, app, dev, ids, false, 0, NULL, 0, false);
+}
+
+static uint64_t published_now(const ns_matcher_t *m);
+
+/* Publishes this turn's merges, then lets their offsets be committed. */
+static void merge_flush(ns_matcher_t *m)
+{
+    for (size_t i = 0; i < m->nmerges; i++) {
+        merge_t *g = &m->merges[i];
+        m->buckets[g->hash & (MERGE_BUCKETS - 1)] = -1;
+        Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
+        Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
+        app.application_id = g->app;
+        ids.device_id = g->dev;
+        ids.application_ids = &app;
+        ids.dev_addr = g->dev_addr;
+        publish_dev_n(m, g->ups, g->n, g->tenant, g->app, g->dev, &ids, true, g->f_cnt, g->key_id,
+                      g->key_id_len, g->pending);
+        uint64_t gen = published_now(m);
+        for (size_t k = 0; k < g->n; k++) {
+            lw_msg_gs_up_free(g->ups[k]);
+            ns_commitq_done(g->entries[k], gen);
+        }
+    }
+    m->nmerges = 0;
+    if (m->merge_check_init)
+        uv_check_stop(&m->merge_check);
+}
+
+static void merge_check_cb(uv_check_t *h)
+{
+    merge_flush(h->data);
+}
+
+/* Holds the matched copy `up` (taken) until the end of the turn, with the other copies of
+ * the same frame for the same device. */
+static void merge_add(ns_matcher_t *m, Lw__Msg__GsUp *up, ns_entry_t *e, const idev_t *d,
+                      const cand_t *c, uint32_t f_cnt)
+{
+    uint64_t h = ns_hash64(up->raw_payload.data, up->raw_payload.len) ^
+                 ns_hash64((const uint8_t *)d->key, strlen(d->key));
+    int *b = &m->buckets[h & (MERGE_BUCKETS - 1)];
+    for (int i = *b; i >= 0; i = m->merges[i].next) {
+        merge_t *g = &m->merges[i];
+        if (g->hash != h || g->n >= MERGE_COPIES_MAX || strcmp(g->dev, d->dev) != 0 ||
+            strcmp(g->app, d->app) != 0 || strcmp(g->tenant, d->tenant) != 0 ||
+            g->ups[0]->raw_payload.len != up->raw_payload.len ||
+            memcmp(g->ups[0]->raw_payload.data, up->raw_payload.data, up->raw_payload.len) != 0)
+            continue;
+        g->ups[g->n] = up;
+        g->entries[g->n++] = e;
+        return;
+    }
+    if (m->nmerges == m->merges_cap) {
+        m->merges_cap = m->merges_cap == 0 ? 256 : 2 * m->merges_cap;
+        m->merges = lw_realloc(m->merges, m->merges_cap * sizeof *m->merges);
+    }
+    merge_t *g = &m->merges[m->nmerges];
+    g->next = *b;
+    *b = (int)m->nmerges++;
+    g->hash = h;
+    snprintf(g->tenant, sizeof g->tenant, "%s", d->tenant);
+    snprintf(g->app, sizeof g->app, "%s", d->app);
+    snprintf(g->dev, sizeof g->dev, "%s", d->dev);
+    g->dev_addr = c->dev_addr;
+    g->f_cnt = f_cnt;
+    g->pending = c->pending;
+    memcpy(g->key_id, c->key_id, c->key_id_len);
+    g->key_id_len = c->key_id_len;
+    g->ups[0] = up;
+    g->entries[0] = e;
+    g->n = 1;
+    if (m->nmerges == 1 && m->merge_check_init)
+        uv_check_start(&m->merge_check, merge_check_cb);
 }
 
 /* The "generation" of a matcher entry: the bus's published count once its lw.ns.dev copy is
@@ -521,7 +643,8 @@ static void drop_event(ns_matcher_t *m, const Lw__Msg__GsUp *up, const char *nam
     ns_event(m->ns, gw_tenant(up), NULL, NULL, name, data, NULL);
 }
 
-static void match_data(ns_matcher_t *m, const Lw__Msg__GsUp *up, const lorawan_phy_t *phy)
+/* Returns true when it took up and e (held for this turn's merge). */
+static bool match_data(ns_matcher_t *m, Lw__Msg__GsUp *up, ns_entry_t *e, const lorawan_phy_t *phy)
 {
     const uint8_t *raw = up->raw_payload.data;
     size_t len = up->raw_payload.len;
@@ -560,26 +683,21 @@ static void match_data(ns_matcher_t *m, const Lw__Msg__GsUp *up, const lorawan_p
                 c->has_f_cnt = true;
                 c->last_f_cnt = fs[i];
             }
-            Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
-            Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
-            app.application_id = d->app;
-            ids.device_id = d->dev;
-            ids.application_ids = &app;
-            ids.dev_addr = addr;
-            publish_dev(m, up, d->tenant, d->app, d->dev, &ids, c, fs[i]);
+            merge_add(m, up, e, d, c, fs[i]);
             ns_count(m->ns, m->ns->m_up, "matched");
-            return;
+            return true;
         }
         if (inactive)
             break;
     }
     if (inactive) {
         ns_count_drop(m->ns, "tenant_not_active");
-        return;
+        return false;
     }
     const char *reason = any ? "mic_mismatch" : "unknown_dev_addr";
     ns_count_drop(m->ns, reason);
     drop_event(m, up, "ns.up.data.drop", reason, addr);
+    return false;
 }
 
 typedef struct join_lookup {
@@ -615,7 +733,7 @@ static void join_found(void *arg, const tn_device_ref_t *ref, const lw_err_t *er
         ids.application_ids = &app;
         ids.dev_eui = j->dev_eui;
         ids.join_eui = j->join_eui;
-        publish_dev(m, j->up, ref->tenant_id, ref->application_id, ref->device_id, &ids, NULL, 0);
+        publish_dev(m, j->up, ref->tenant_id, ref->application_id, ref->device_id, &ids);
         ns_count(m->ns, m->ns->m_up, "join_request");
     }
     ns_commitq_done(j->e, published_now(m));
@@ -642,7 +760,8 @@ static void on_gs_up(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     }
     bool uplink = false;
     if (lorawan_mtype_is_data(phy.mtype, &uplink) && uplink) {
-        match_data(m, up, &phy);
+        if (match_data(m, up, e, &phy))
+            return;
     } else if (phy.mtype == LORAWAN_MTYPE_JOIN_REQUEST) {
         join_lookup_t *j = lw_calloc(1, sizeof *j);
         j->m = m;
@@ -669,6 +788,7 @@ static void on_up_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition
 {
     (void)c;
     ns_matcher_t *m = arg;
+    merge_flush(m); /* before the revoked partitions' entries go */
     ns_matcher_commit(m);
     for (size_t i = 0; i < n; i++)
         ns_commitq_revoke(&m->q, parts[i].topic, parts[i].partition);
@@ -684,6 +804,8 @@ ns_matcher_t *ns_matcher_new(ns_t *ns)
     m->addr = lw_calloc(m->addr_cap, sizeof *m->addr);
     m->devs_cap = 1024;
     m->devs = lw_calloc(m->devs_cap, sizeof *m->devs);
+    for (size_t i = 0; i < MERGE_BUCKETS; i++)
+        m->buckets[i] = -1;
     return m;
 }
 
@@ -730,6 +852,9 @@ int ns_matcher_start(ns_matcher_t *m, lw_err_t *err)
     static const char *const sessions[] = {"ns.sessions"};
     static const lw_bus_handler_t sh = {.on_message = on_session_change,
                                         .on_assign = on_sessions_assign};
+    uv_check_init(ns->loop, &m->merge_check);
+    m->merge_check.data = m;
+    m->merge_check_init = true;
     lw_bus_sub_opts_t o = {.from_beginning = true};
     ns->sessions_c = lw_bus_subscribe_opts(ns->bus, NULL, sessions, 1, &sh, m, &o, err);
     if (ns->sessions_c == NULL)
@@ -739,7 +864,11 @@ int ns_matcher_start(ns_matcher_t *m, lw_err_t *err)
 
 void ns_matcher_stop(ns_matcher_t *m)
 {
-    (void)m;
+    merge_flush(m);
+    if (m->merge_check_init) {
+        uv_close((uv_handle_t *)&m->merge_check, NULL);
+        m->merge_check_init = false;
+    }
 }
 
 void ns_matcher_free(ns_matcher_t *m)
@@ -768,6 +897,10 @@ void ns_matcher_free(ns_matcher_t *m)
         }
     }
     free(m->pend);
+    for (size_t i = 0; i < m->nmerges; i++)
+        for (size_t k = 0; k < m->merges[i].n; k++)
+            lw_msg_gs_up_free(m->merges[i].ups[k]);
+    free(m->merges);
     ns_commitq_free(&m->q);
     free(m->devs);
     free(m->addr);

@@ -44,13 +44,14 @@
 
 /* ---- sizes --------------------------------------------------------------------------------- */
 
-#define NS_KEY_ID_MAX   16u /* session key IDs the JS gives (TTS: 16 bytes or fewer) */
-#define NS_RECENT_IDS   12u /* lw.gs.up copy ids remembered per device (replay after restart) */
-#define NS_TOKEN_MAX    64u /* uplink_token bytes kept for class C */
-#define NS_CORR_MAX     96u /* correlation id kept per queued downlink */
-#define NS_FP_ID_MAX    48u
-#define NS_DEV_KEY_MAX  (3u * TN_ID_MAX + 3u) /* "<tenant>/<application>/<device>" */
-#define NS_MAX_PREFIXES 8u
+#define NS_KEY_ID_MAX      16u /* session key IDs the JS gives (TTS: 16 bytes or fewer) */
+#define NS_RECENT_IDS      12u /* lw.gs.up copy ids remembered per device (replay after restart) */
+#define NS_TOKEN_MAX       64u /* uplink_token bytes kept for class C */
+#define NS_CORR_MAX        96u /* correlation id kept per queued downlink */
+#define NS_FP_ID_MAX       48u
+#define NS_MAC_BACKOFF_MAX 16u /* uplinks without a MAC-only downlink after refusals */
+#define NS_DEV_KEY_MAX     (3u * TN_ID_MAX + 3u) /* "<tenant>/<application>/<device>" */
+#define NS_MAX_PREFIXES    8u
 
 /* ---- versions (version.c, pure) ---------------------------------------------------------- */
 
@@ -189,6 +190,17 @@ typedef struct ns_state {
     ns_queued_t *inflight_app; /* owned; NULL: a MAC-only downlink or a join-accept */
     uint32_t inflight_f_cnt;
     bool inflight_confirmed;
+    bool inflight_mac;      /* the in-flight downlink carries MAC requests */
+    bool inflight_mac_only; /* ... and nothing else (no application payload, no ACK) */
+    /* Its ns.mac.*.request events (owned, n_inflight_events): published once the GS says
+     * the frame went out, so a refused frame's requests are not reported as sent. */
+    ns_mac_event_t *inflight_events;
+    uint8_t n_inflight_events;
+    /* Congestion back-off of MAC-only downlinks (memory only): after a MAC-only downlink
+     * the GS or the gateway could not transmit, the next mac_skip uplinks get none unless
+     * the device needs an answer; each refusal in a row doubles the wait (1, 2, 4 .. 16
+     * uplinks), a transmission ends it. A busy gateway is not asked again at every uplink. */
+    uint8_t mac_backoff, mac_skip;
     ns_queued_t *awaiting_ack; /* owned; a confirmed downlink whose ACK is awaited */
     int64_t last_join_at_ns;
 } ns_state_t;
@@ -351,7 +363,7 @@ typedef struct ns_up {
     uint64_t deadline_ms;
     Lw__Msg__NsDev *first;    /* owned */
     Lw__Msg__RxMetadata **rx; /* the copies' rx_metadata (owned by `copies`) */
-    size_t nrx;
+    size_t nrx, rx_cap;
     Lw__Msg__NsDev **copies; /* owned */
     ns_entry_t **entries;
     size_t ncopies, cap;

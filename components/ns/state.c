@@ -34,6 +34,7 @@ void ns_state_destroy(ns_state_t *st)
     free(st->pending_mac);
     free(st->inflight_app);
     free(st->awaiting_ack);
+    free(st->inflight_events);
     /* Keys in memory are wiped with their state. */
     memset(st, 0, sizeof *st);
 }

@@ -69,14 +69,15 @@ static void window_add(ns_up_t *u, Lw__Msg__NsDev *m, ns_entry_t *e)
         u->cap = u->cap == 0 ? 4 : u->cap * 2;
         u->copies = lw_realloc(u->copies, u->cap * sizeof *u->copies);
         u->entries = lw_realloc(u->entries, u->cap * sizeof *u->entries);
-        u->rx = lw_realloc(u->rx, u->cap * sizeof *u->rx);
     }
     u->copies[u->ncopies] = m;
     u->entries[u->ncopies] = e;
     u->ncopies++;
     for (size_t i = 0; i < m->n_rx_metadata; i++) {
-        if (u->nrx == u->cap)
-            break;
+        if (u->nrx == u->rx_cap) {
+            u->rx_cap = u->rx_cap == 0 ? 4 : u->rx_cap * 2;
+            u->rx = lw_realloc(u->rx, u->rx_cap * sizeof *u->rx);
+        }
         u->rx[u->nrx++] = m->rx_metadata[i];
     }
 }
@@ -86,6 +87,17 @@ static void window_done(ns_t *ns, ns_up_t *u)
 {
     for (size_t i = 0; i < u->ncopies; i++)
         ns_commitq_done(u->entries[i], ns->gen);
+}
+
+/* A replay after a restart: the message, or a copy merged into it, was processed before. */
+static bool already_processed(ns_dev_t *d, const Lw__Msg__NsDev *m)
+{
+    if (m->envelope->id.len == LW_MSG_ID_LEN && ns_state_recent_has(&d->st, m->envelope->id.data))
+        return true;
+    for (size_t k = 0; k < m->n_copy_ids; k++)
+        if (m->copy_ids[k].len == LW_MSG_ID_LEN && ns_state_recent_has(&d->st, m->copy_ids[k].data))
+            return true;
+    return false;
 }
 
 void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
@@ -99,7 +111,7 @@ void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
     }
     if (d->up != NULL)
         ns_uplink_window_close(ns, d->up); /* another frame: the earlier one is complete */
-    if (m->envelope->id.len == LW_MSG_ID_LEN && ns_state_recent_has(&d->st, m->envelope->id.data)) {
+    if (already_processed(d, m)) {
         ns_count_drop(ns, "already_processed");
         lw_msg_ns_dev_free(m);
         ns_commitq_done(e, ns->gen);
@@ -479,9 +491,14 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
     s->last_f_cnt_up = m->f_cnt;
     s->has_f_cnt_up = true;
     d->st.last_seen_at_ns = ns_now_ns();
-    for (size_t i = 0; i < u->ncopies; i++)
-        if (u->copies[i]->envelope->id.len == LW_MSG_ID_LEN)
-            ns_state_recent_add(&d->st, u->copies[i]->envelope->id.data);
+    for (size_t i = 0; i < u->ncopies; i++) {
+        const Lw__Msg__NsDev *c = u->copies[i];
+        if (c->envelope->id.len == LW_MSG_ID_LEN)
+            ns_state_recent_add(&d->st, c->envelope->id.data);
+        for (size_t k = 0; k < c->n_copy_ids; k++) /* copies the matcher merged in */
+            if (c->copy_ids[k].len == LW_MSG_ID_LEN)
+                ns_state_recent_add(&d->st, c->copy_ids[k].data);
+    }
     remember_gateway(d, u);
 
     bool confirmed = phy->mtype == LORAWAN_MTYPE_CONFIRMED_DATA_UP;

@@ -192,6 +192,12 @@ int ns_mac_downlink_build(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t n
     return 0;
 }
 
+void ns_mac_downlink_lost(ns_mac_state_t *st)
+{
+    if (st != NULL)
+        st->pending_requests_len = 0;
+}
+
 bool ns_mac_downlink_wanted(const ns_mac_state_t *st, const ns_mac_ctx_t *ctx, int64_t now_s)
 {
     if (st == NULL || ctx == NULL || ctx->band == NULL || ctx->settings == NULL)

@@ -245,27 +245,33 @@ static json_t *dr_json(const Lw__Msg__DataRate *d)
     return json_object();
 }
 
+static json_t *rx_json(const Lw__Msg__RxMetadata *m)
+{
+    return m == NULL ? json_null()
+                     : json_pack("{so si si sI sI sf sf sf si so sI}", "gateway_ids",
+                                 gw_ids_json(m->gateway_ids), "antenna_index",
+                                 (json_int_t)m->antenna_index, "timestamp",
+                                 (json_int_t)m->timestamp, "time", (json_int_t)m->time, "gps_time",
+                                 (json_int_t)m->gps_time, "rssi", (double)m->rssi, "channel_rssi",
+                                 (double)m->channel_rssi, "snr", (double)m->snr, "channel_index",
+                                 (json_int_t)m->channel_index, "uplink_token",
+                                 hexj(m->uplink_token), "received_at", (json_int_t)m->received_at);
+}
+
 static json_t *gs_up_json(const Lw__Msg__GsUp *u)
 {
-    const Lw__Msg__RxMetadata *m = u->rx_metadata;
     const Lw__Msg__TxSettings *s = u->settings;
-    json_t *md =
-        m == NULL
-            ? json_null()
-            : json_pack("{so si si sI sI sf sf sf si so sI}", "gateway_ids",
-                        gw_ids_json(m->gateway_ids), "antenna_index", (json_int_t)m->antenna_index,
-                        "timestamp", (json_int_t)m->timestamp, "time", (json_int_t)m->time,
-                        "gps_time", (json_int_t)m->gps_time, "rssi", (double)m->rssi,
-                        "channel_rssi", (double)m->channel_rssi, "snr", (double)m->snr,
-                        "channel_index", (json_int_t)m->channel_index, "uplink_token",
-                        hexj(m->uplink_token), "received_at", (json_int_t)m->received_at);
+    json_t *md = rx_json(u->rx_metadata);
+    json_t *more = json_array();
+    for (size_t i = 0; i < u->n_more_rx_metadata; i++)
+        json_array_append_new(more, rx_json(u->more_rx_metadata[i]));
     json_t *st = s == NULL ? json_null()
                            : json_pack("{so sI si sb}", "data_rate", dr_json(s->data_rate),
                                        "frequency", (json_int_t)s->frequency, "timestamp",
                                        (json_int_t)s->timestamp, "enable_crc", s->enable_crc);
-    return json_pack("{so so so so sI}", "envelope", env_json(u->envelope), "raw_payload",
-                     hexj(u->raw_payload), "rx_metadata", md, "settings", st, "received_at",
-                     (json_int_t)u->received_at);
+    return json_pack("{so so so so so sI}", "envelope", env_json(u->envelope), "raw_payload",
+                     hexj(u->raw_payload), "rx_metadata", md, "more_rx_metadata", more, "settings",
+                     st, "received_at", (json_int_t)u->received_at);
 }
 
 static json_t *gs_txack_json(const Lw__Msg__GsTxAck *a)
