@@ -1,5 +1,6 @@
 /* Unit tests of cluster/udp.c on a real loop, against plain BSD sockets on 127.0.0.1:
- * receive and send, the bounded send queue, per-peer accounting, the bounded peer table. */
+ * receive and send, the bounded send queue, per-peer accounting, the bounded peer table,
+ * batched reads (recvmmsg) of bursts and their truncation rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -423,6 +424,164 @@ static void test_lw_udp_recv__truncated_datagram_dropped(void **state)
     server_stop(s);
 }
 
+/* ---- batched reads (recvmmsg) ----------------------------------------------------------- */
+
+#define BURST 50
+
+typedef struct burst {
+    uv_loop_t loop;
+    lw_udp_t *u;
+    int received;
+    char data[BURST][32];
+    size_t len[BURST];
+    uint16_t port[BURST];
+} burst_t;
+
+static void on_burst(void *arg, lw_udp_t *u, const uint8_t *data, size_t len,
+                     const struct sockaddr *peer)
+{
+    (void)u;
+    burst_t *b = arg;
+    assert_true(b->received < BURST);
+    assert_int_equal(peer->sa_family, AF_INET);
+    int i = b->received++;
+    b->len[i] = len < sizeof b->data[i] ? len : sizeof b->data[i] - 1;
+    memcpy(b->data[i], data, b->len[i]);
+    b->port[i] = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+}
+
+/* BURST datagrams from five sockets, all sent before the loop runs (so they wait in the
+ * socket's queue and batched reads take several at once): each delivered once, in order, with
+ * its own bytes, length and source. */
+static void burst_check(size_t recv_batch)
+{
+    burst_t *b = calloc(1, sizeof *b);
+    assert_int_equal(uv_loop_init(&b->loop), 0);
+    lw_udp_opts_t o = {.addr = "127.0.0.1:0", .recv_batch = recv_batch};
+    lw_err_t err;
+    lw_err_clear(&err);
+    b->u = lw_udp_new(&b->loop, &o, on_burst, b, &err);
+    assert_non_null(b->u);
+    struct sockaddr_in to, self[5];
+    uv_ip4_addr("127.0.0.1", lw_udp_port(b->u), &to);
+    int fd[5];
+    for (int k = 0; k < 5; k++)
+        fd[k] = client_open(&self[k]);
+    for (int i = 0; i < BURST; i++) {
+        char d[32];
+        int n = snprintf(d, sizeof d, "datagram %d%.*s", i, i % 7, "xxxxxxx");
+        assert_int_equal(sendto(fd[i % 5], d, (size_t)n, 0, (struct sockaddr *)&to, sizeof to), n);
+    }
+    while (b->received < BURST)
+        uv_run(&b->loop, UV_RUN_ONCE);
+    for (int i = 0; i < BURST; i++) {
+        char want[32];
+        int n = snprintf(want, sizeof want, "datagram %d%.*s", i, i % 7, "xxxxxxx");
+        assert_int_equal(b->len[i], (size_t)n);
+        assert_memory_equal(b->data[i], want, (size_t)n);
+        /* One socket sends in order, and the kernel queues in order. */
+        assert_int_equal(b->port[i], ntohs(self[i % 5].sin_port));
+    }
+    lw_udp_stats_t st;
+    lw_udp_stats(b->u, &st);
+    assert_int_equal(st.rx_datagrams, BURST);
+    assert_int_equal(st.rx_truncated, 0);
+    assert_int_equal(st.rx_errors, 0);
+    assert_int_equal(st.peers, 5);
+    for (int k = 0; k < 5; k++) {
+        lw_udp_peer_stats_t ps;
+        assert_int_equal(lw_udp_peer_stats(b->u, (struct sockaddr *)&self[k], &ps), 0);
+        assert_int_equal(ps.rx_datagrams, BURST / 5);
+        close(fd[k]);
+    }
+    lw_udp_close(b->u, NULL, NULL);
+    uv_run(&b->loop, UV_RUN_DEFAULT);
+    lw_udp_free(b->u);
+    assert_int_equal(uv_loop_close(&b->loop), 0);
+    free(b);
+}
+
+static void test_lw_udp_recv__burst_batched(void **state)
+{
+    (void)state;
+    burst_check(16);
+}
+
+static void test_lw_udp_recv__burst_default_batch(void **state)
+{
+    (void)state;
+    burst_check(0); /* LW_UDP_DEFAULT_RECV_BATCH */
+}
+
+static void test_lw_udp_recv__burst_one_at_a_time(void **state)
+{
+    (void)state;
+    burst_check(1);
+}
+
+/* recv_buf under the 64 KiB slot of a batched read: a longer datagram fits the slot whole,
+ * and is still dropped as truncated, as without batching; the ones around it arrive. */
+static void truncated_check(size_t recv_batch)
+{
+    lw_udp_opts_t o = {.recv_buf = 1000, .recv_batch = recv_batch};
+    server_t *s = server_start(&o);
+    struct sockaddr_in self;
+    int fd = client_open(&self);
+    static uint8_t big[40000];
+    memset(big, 'b', sizeof big);
+    client_send(fd, s, "first", 5);
+    client_send(fd, s, big, 1001);
+    client_send(fd, s, big, sizeof big);
+    uint8_t edge[1000];
+    memset(edge, 'e', sizeof edge);
+    client_send(fd, s, edge, sizeof edge); /* exactly recv_buf: delivered */
+    client_send(fd, s, "last", 4);
+    run_until_received(s, 3);
+    assert_int_equal(s->last_len, 4);
+    assert_memory_equal(s->last, "last", 4);
+    lw_udp_stats_t st;
+    lw_udp_stats(s->u, &st);
+    assert_int_equal(st.rx_truncated, 2);
+    assert_int_equal(st.rx_datagrams, 3);
+    assert_int_equal(st.rx_bytes, 5 + 1000 + 4);
+    close(fd);
+    server_stop(s);
+}
+
+static void test_lw_udp_recv__truncated_batched(void **state)
+{
+    (void)state;
+    truncated_check(16);
+}
+
+static void test_lw_udp_recv__truncated_one_at_a_time(void **state)
+{
+    (void)state;
+    truncated_check(1);
+}
+
+static void test_lw_udp_new__recv_batch_bounds(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    lw_err_t err;
+    lw_udp_opts_t o = {.addr = "127.0.0.1:0", .recv_batch = 21};
+    assert_null(lw_udp_new(&loop, &o, on_recv, NULL, &err));
+    assert_string_equal(lw_err_name(&err), "invalid_argument");
+    o.recv_batch = 1000;
+    assert_null(lw_udp_new(&loop, &o, on_recv, NULL, &err));
+    assert_string_equal(lw_err_name(&err), "invalid_argument");
+    o.recv_batch = 20; /* libuv's most */
+    lw_err_clear(&err);
+    lw_udp_t *u = lw_udp_new(&loop, &o, on_recv, NULL, &err);
+    assert_non_null(u);
+    lw_udp_close(u, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    lw_udp_free(u);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_lw_udp_close__with_queued_sends(void **state)
 {
     (void)state;
@@ -496,6 +655,12 @@ int main(void)
         cmocka_unit_test(test_lw_udp_peer_stats__table_bounded_lru),
         cmocka_unit_test(test_lw_udp_peers_each__most_recent_first),
         cmocka_unit_test(test_lw_udp_recv__truncated_datagram_dropped),
+        cmocka_unit_test(test_lw_udp_recv__burst_batched),
+        cmocka_unit_test(test_lw_udp_recv__burst_default_batch),
+        cmocka_unit_test(test_lw_udp_recv__burst_one_at_a_time),
+        cmocka_unit_test(test_lw_udp_recv__truncated_batched),
+        cmocka_unit_test(test_lw_udp_recv__truncated_one_at_a_time),
+        cmocka_unit_test(test_lw_udp_new__recv_batch_bounds),
         cmocka_unit_test(test_lw_udp_close__with_queued_sends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
