@@ -421,6 +421,38 @@ static json_t *paths_json(const char *const *paths)
     return json_pack("{so}", "paths", a);
 }
 
+/* --configured: mac_settings of an ABP device set up already (sim_prov_opts_t.configured),
+ * added to dev's mac_settings. Returns 0, or -1 when the plan is unknown (then unchanged). */
+static int configured_settings(const sim_prov_opts_t *o, lorawan_rp_rev_t rev, const char *delay,
+                               json_t *dev)
+{
+    const lorawan_freqplan_t *fp = lorawan_freqplan_find(o->frequency_plan_id);
+    if (fp == NULL)
+        return -1;
+    const lorawan_band_t *band = lorawan_band_get(fp->band);
+    lorawan_rx2_t rx2 = fp->rx2;
+    if (band != NULL)
+        (void)lorawan_band_rx2_default(band, rev, &rx2);
+    json_t *ms = json_object_get(dev, "mac_settings");
+    json_t *f = json_array();
+    for (unsigned k = 0; k < fp->n_uplink; k++)
+        json_array_append_new(f, json_integer((json_int_t)fp->uplink[k].freq_hz));
+    json_object_set_new(ms, "factory_preset_frequencies", f);
+    json_object_set_new(ms, "desired_rx1_delay", json_pack("{ss}", "value", delay));
+    char dr[24];
+    snprintf(dr, sizeof dr, "DATA_RATE_%u", (unsigned)rx2.dr);
+    json_object_set_new(ms, "rx2_data_rate_index", json_pack("{ss}", "value", dr));
+    json_object_set_new(ms, "desired_rx2_data_rate_index", json_pack("{ss}", "value", dr));
+    json_object_set_new(ms, "rx2_frequency", json_pack("{sI}", "value", (json_int_t)rx2.freq_hz));
+    json_object_set_new(ms, "desired_rx2_frequency",
+                        json_pack("{sI}", "value", (json_int_t)rx2.freq_hz));
+    /* No DevStatus polling either: its first request alone would be a MAC-only downlink
+     * for every device at its first uplink. */
+    json_object_set_new(ms, "status_count_periodicity", json_integer(0));
+    json_object_set_new(ms, "status_time_periodicity", json_string("0s"));
+    return 0;
+}
+
 size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_req_t *out,
                        size_t cap)
 {
@@ -452,6 +484,8 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
         sim_mac_version_tts(d->version), "lorawan_phy_version", sim_phy_version_tts(d->version),
         "frequency_plan_id", o->frequency_plan_id, "supports_join", d->otaa, "supports_class_c",
         o->supports_class_c, "mac_settings", "rx1_delay", "value", delay);
+    bool configured = o->configured && !d->otaa &&
+                      configured_settings(o, sim_phy_rev(d->version), delay, dev) == 0;
     /* Field mask: what the body sets (the identifiers come with the Identity Server's part). */
     static const char *const ns_common[] = {"lorawan_version",
                                             "lorawan_phy_version",
@@ -463,6 +497,19 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
     json_t *paths = json_array();
     for (size_t i = 0; ns_common[i] != NULL; i++)
         json_array_append_new(paths, json_string(ns_common[i]));
+    if (configured) {
+        static const char *const more[] = {"mac_settings.factory_preset_frequencies",
+                                           "mac_settings.desired_rx1_delay",
+                                           "mac_settings.rx2_data_rate_index",
+                                           "mac_settings.desired_rx2_data_rate_index",
+                                           "mac_settings.rx2_frequency",
+                                           "mac_settings.desired_rx2_frequency",
+                                           "mac_settings.status_count_periodicity",
+                                           "mac_settings.status_time_periodicity",
+                                           NULL};
+        for (size_t i = 0; more[i] != NULL; i++)
+            json_array_append_new(paths, json_string(more[i]));
+    }
     if (!d->otaa) {
         char addr[9];
         snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);

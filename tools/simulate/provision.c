@@ -138,7 +138,8 @@ int sim_provision(sim_t *s)
                           .frequency_plan_id = s->o.frequency_plan_id,
                           .rx1_delay_s = s->o.rx1_delay_s,
                           .supports_class_c = s->o.class_c,
-                          .no_duty_cycle = s->o.no_duty_cycle};
+                          .no_duty_cycle = s->o.no_duty_cycle,
+                          .configured = s->o.configured};
     p.n_chains = 1 + s->o.n_gateways + s->o.n_devices;
     p.chains = lw_calloc(p.n_chains, sizeof p.chains[0]);
     p.chains[0].n = sim_prov_application(&po, p.chains[0].reqs);

@@ -369,6 +369,10 @@ typedef struct sim_prov_opts {
     uint8_t rx1_delay_s;
     bool supports_class_c;
     bool no_duty_cycle; /* gateways provisioned with enforce_duty_cycle false */
+    /* ABP devices provisioned as already configured: every uplink channel of the plan as
+     * factory_preset_frequencies, the RX2 and RX1 delay they use also the desired ones, so
+     * the NS has no set-up MAC commands to send (a fleet in its steady state). */
+    bool configured;
 } sim_prov_opts_t;
 
 /* The device ID the simulator gives device d: "sim-<dev_eui hex>"; gateways

@@ -19,7 +19,7 @@ typedef struct sim_opts {
     double drain_s;              /* listening after the last uplink; < 0: automatic */
     uint32_t uplinks_per_device; /* 0: no limit */
     const char *udp;             /* HOST:PORT of the Gateway Server */
-    bool confirmed, json, class_c, link_check, device_time, adr, no_duty_cycle;
+    bool confirmed, json, class_c, link_check, device_time, adr, no_duty_cycle, configured;
     const char *keys_file;
     sim_fleet_opts_t fleet;
     const char *frequency_plan_id;

@@ -97,6 +97,10 @@ static void usage(FILE *f)
            "  --api-key K | --admin-key K   Bearer API key, or the tenant admin key\n"
            "  --owner user:ID|org:ID  collection of the application and gateways (user:admin)\n"
            "  --application ID        application of the devices (default \"sim\")\n"
+           "  --configured            ABP devices provisioned as set up already: the plan's\n"
+           "                          channels as factory presets, RX2 and RX1 delay desired\n"
+           "                          as they are, no DevStatus polling (no set-up MAC\n"
+           "                          commands: a fleet in its steady state; ops/bench)\n"
            "  --provision-json        print the provisioning requests as JSON lines\n"
            "  --provision-only        provision (or print), then exit\n"
            "\n"
@@ -243,6 +247,8 @@ static int parse_opts(sim_opts_t *o, int argc, char **argv)
             o->adr = true;
         } else if (FLAG("--no-duty-cycle")) {
             o->no_duty_cycle = true;
+        } else if (FLAG("--configured")) {
+            o->configured = true;
         } else if (FLAG("--class-c")) {
             o->class_c = true;
         } else if (FLAG("--link-check")) {

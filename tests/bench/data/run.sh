@@ -75,8 +75,8 @@ count_stop() {
 
 t0=$(date +%s)
 "$LWSTACK_BIN" simulate --api "$E2E_API" --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench \
-    --gateways "$gws" --devices "$devices" --abp --provision-only >/dev/null
-say "provisioned $gws gateways and $devices ABP devices through the API in $(( $(date +%s) - t0 )) s"
+    --gateways "$gws" --devices "$devices" --abp --configured --provision-only >/dev/null
+say "provisioned $gws gateways and $devices ABP devices (set up already: the plan's channels, RX2 and RX1 delay as desired, no DevStatus polling) through the API in $(( $(date +%s) - t0 )) s"
 
 # Bus messages per uplink: what one run of 1,000 uplinks (3 copies each) adds to what the
 # stack published on each topic (its lwstack_bus_published_total counters).
@@ -100,11 +100,19 @@ rcvbuf_errors() { awk '/^Udp:/ { n++; if (n == 1) for (i = 1; i <= NF; i++) if (
 for rate in $rates; do
     count_start "up$rate"
     drops0=$(rcvbuf_errors)
+    for t in $topics; do before[$t]=$(published "$t"); done
     "$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench --gateways "$gws" --copies 3 \
         --devices "$devices" --abp --rate "$rate" --duration "$secs" --f-cnt-start "$f_cnt" \
         --drain 3 --json >"$LW_T_DIR/up$rate.json"
     count_stop "up$rate" "$(jq -r .uplinks.sent "$LW_T_DIR/up$rate.json")"
-    say "uplinks at $rate/s: $(( $(rcvbuf_errors) - drops0 )) datagrams dropped by the kernel for full socket buffers (machine-wide: the simulator's socket counts too)"
+    out=$(jq -r .uplinks "$LW_T_DIR/up$rate.count")
+    line="" total=0
+    for t in $topics; do
+        n=$(( $(published "$t") - before[$t] ))
+        total=$((total + n))
+        line="$line lw.$t $(awk -v n="$n" -v o="$out" 'BEGIN { printf "%.2f", o > 0 ? n / o : 0 }'),"
+    done
+    say "uplinks at $rate/s: bus messages per result:${line%,}; $(awk -v n="$total" -v o="$out" 'BEGIN { printf "%.2f", o > 0 ? n / o : 0 }') in all; $(( $(rcvbuf_errors) - drops0 )) datagrams dropped by the kernel for full socket buffers (machine-wide: the simulator's socket counts too)"
     f_cnt=$((f_cnt + rate * secs / devices + 2))
     sent=$(jq -r .uplinks.sent "$LW_T_DIR/up$rate.json")
     acked=$(jq -r '"\(.uplinks.push_ack) of \(.uplinks.push_data)"' "$LW_T_DIR/up$rate.json")

@@ -236,12 +236,66 @@ static void test_sim_fleet_line__state_round_trip(void **state)
     assert_string_equal(err, "`rx1_delay` must be an integer 0..15");
 }
 
+/* --configured: an ABP device provisioned as set up already (the plan's eight EU868 channels
+ * as factory presets, RX2 and RX1 delay desired as they are, no DevStatus polling), each
+ * field also in the field mask; OTAA devices are provisioned as without it. */
+static void test_sim_prov_device__configured(void **state)
+{
+    (void)state;
+    sim_fleet_opts_t fo = {.seed = "s", .version = SIM_MAC_1_0_3, .otaa = false};
+    sim_dev_t d;
+    sim_fleet_device(&fo, 0, &d);
+    sim_prov_opts_t po = {.application_id = "app1",
+                          .owner = "user:admin",
+                          .frequency_plan_id = "EU_863_870_TTN",
+                          .rx1_delay_s = 1,
+                          .configured = true};
+    sim_prov_req_t r[4];
+    size_t n = sim_prov_device(&po, &d, r, 4);
+    assert_int_equal(n, 2);
+    json_t *ms = json_object_get(json_object_get(r[1].body, "end_device"), "mac_settings");
+    char *got = json_dumps(ms, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(
+        got, "{\"desired_rx1_delay\":{\"value\":\"RX_DELAY_1\"},"
+             "\"desired_rx2_data_rate_index\":{\"value\":\"DATA_RATE_0\"},"
+             "\"desired_rx2_frequency\":{\"value\":869525000},"
+             "\"factory_preset_frequencies\":[868100000,868300000,868500000,867100000,867300000,"
+             "867500000,867700000,867900000],"
+             "\"rx1_delay\":{\"value\":\"RX_DELAY_1\"},"
+             "\"rx2_data_rate_index\":{\"value\":\"DATA_RATE_0\"},"
+             "\"rx2_frequency\":{\"value\":869525000},"
+             "\"status_count_periodicity\":0,\"status_time_periodicity\":\"0s\"}");
+    free(got);
+    json_t *paths = json_object_get(json_object_get(r[1].body, "field_mask"), "paths");
+    size_t mac_paths = 0, i;
+    json_t *p;
+    json_array_foreach(paths, i, p)
+    {
+        if (strncmp(json_string_value(p), "mac_settings.", 13) == 0) {
+            mac_paths++;
+            assert_non_null(json_object_get(ms, json_string_value(p) + 13));
+        }
+    }
+    assert_int_equal(mac_paths, json_object_size(ms));
+    for (size_t k = 0; k < n; k++)
+        json_decref(r[k].body);
+
+    fo.otaa = true;
+    sim_fleet_device(&fo, 0, &d);
+    n = sim_prov_device(&po, &d, r, 4);
+    ms = json_object_get(json_object_get(r[1].body, "end_device"), "mac_settings");
+    assert_int_equal(json_object_size(ms), 1); /* rx1_delay only */
+    for (size_t k = 0; k < n; k++)
+        json_decref(r[k].body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_fleet_device__deterministic),
         cmocka_unit_test(test_sim_fleet_parse_line__abp_and_errors),
         cmocka_unit_test(test_sim_prov_device__tts_requests),
+        cmocka_unit_test(test_sim_prov_device__configured),
         cmocka_unit_test(test_sim_fleet_line__state_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
