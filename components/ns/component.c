@@ -108,6 +108,14 @@ static const lw_cfg_opt_t ns_config[] = {
      .type = LW_CFG_STRING,
      .def = "ns-at-rest",
      .help = "Label stored next to the keys wrapped with ns.key-encryption-key."},
+    {.key = "ns.matcher.key-contexts",
+     .type = LW_CFG_INT,
+     .def = "65536",
+     .min = 1,
+     .max = 100000000,
+     .help = "Expanded integrity keys the matcher keeps (about 720 bytes each), for the "
+             "sessions matched most recently; another session's key is expanded when its "
+             "device speaks (about half a microsecond)."},
     {.key = "ns.downlink-queue-capacity",
      .type = LW_CFG_INT,
      .def = "16",
@@ -224,6 +232,7 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
     ns->dedup_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.deduplication-window");
     ns->cooldown_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.cooldown-window");
     ns->queue_max = (size_t)lw_config_int(cfg, "ns.downlink-queue-capacity");
+    ns->key_contexts = (size_t)lw_config_int(cfg, "ns.matcher.key-contexts");
     ns->flush_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.persist-interval");
     snprintf(ns->cluster_id, sizeof ns->cluster_id, "%s", lw_config_str(cfg, "ns.cluster-id"));
     const char *const *js = lw_config_list(cfg, "ns.join-servers", &n);

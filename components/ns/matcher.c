@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cluster/log.h"
 #include "cluster/mem.h"
 #include "ns.pb-c.h"
@@ -45,8 +47,19 @@ typedef struct cand {
     uint32_t last_f_cnt;
     uint8_t key_id[NS_KEY_ID_MAX];
     uint8_t key_id_len;
-    lorawan_key_t f_key;
+    int32_t kslot; /* its expanded key in the context cache, -1: none (see key_ctx) */
+    uint8_t f_key_raw[LORAWAN_KEY_LEN];
 } cand_t;
+
+/* The expanded integrity keys (an OpenSSL context each, about 720 bytes) of the candidates
+ * that were matched most recently, at most ns.matcher.key-contexts of them: the active
+ * devices keep theirs, a quiet one costs its 16 raw bytes, and its key is expanded again
+ * (about half a microsecond) when it speaks. A least-recently-used list. */
+typedef struct kslot {
+    lorawan_key_t key;
+    cand_t *owner; /* NULL: free */
+    int32_t prev, next;
+} kslot_t;
 
 struct idev {
     idev_t *hnext;
@@ -73,6 +86,9 @@ typedef struct merge {
 
 struct ns_matcher {
     ns_t *ns;
+    kslot_t *ks;
+    size_t ks_len, ks_max;             /* slots made, at most */
+    int32_t ks_head, ks_tail, ks_free; /* most recent, least recent, free list (by next) */
     merge_t *merges;
     size_t nmerges, merges_cap;
     int buckets[MERGE_BUCKETS];
@@ -126,6 +142,90 @@ static void addr_grow(ns_matcher_t *m)
     m->addr_cap = cap;
 }
 
+static void ks_unlink(ns_matcher_t *m, int32_t i)
+{
+    kslot_t *s = &m->ks[i];
+    if (s->prev >= 0)
+        m->ks[s->prev].next = s->next;
+    else
+        m->ks_head = s->next;
+    if (s->next >= 0)
+        m->ks[s->next].prev = s->prev;
+    else
+        m->ks_tail = s->prev;
+    s->prev = s->next = -1;
+}
+
+static void ks_front(ns_matcher_t *m, int32_t i)
+{
+    kslot_t *s = &m->ks[i];
+    s->prev = -1;
+    s->next = m->ks_head;
+    if (m->ks_head >= 0)
+        m->ks[m->ks_head].prev = i;
+    m->ks_head = i;
+    if (m->ks_tail < 0)
+        m->ks_tail = i;
+}
+
+/* Gives c's slot back (c forgotten, or its key evicted). */
+static void ks_release(ns_matcher_t *m, cand_t *c)
+{
+    if (c->kslot < 0)
+        return;
+    int32_t i = c->kslot;
+    ks_unlink(m, i);
+    lorawan_key_destroy(&m->ks[i].key);
+    m->ks[i].owner = NULL;
+    m->ks[i].next = m->ks_free;
+    m->ks_free = i;
+    c->kslot = -1;
+}
+
+/* c's expanded integrity key, from the cache or expanded now (evicting the least recently
+ * used when the cache is full). NULL when OpenSSL cannot expand it. */
+static const lorawan_key_t *key_ctx(ns_matcher_t *m, cand_t *c)
+{
+    if (c->kslot >= 0) {
+        if (m->ks_head != c->kslot) {
+            ks_unlink(m, c->kslot);
+            ks_front(m, c->kslot);
+        }
+        return &m->ks[c->kslot].key;
+    }
+    int32_t i;
+    if (m->ks_free >= 0) {
+        i = m->ks_free;
+        m->ks_free = m->ks[i].next;
+    } else if (m->ks_len < m->ks_max) {
+        if (m->ks_len % 1024 == 0)
+            m->ks = lw_realloc(m->ks, (m->ks_len + 1024) * sizeof *m->ks);
+        i = (int32_t)m->ks_len++;
+    } else {
+        i = m->ks_tail;
+        ks_release(m, m->ks[i].owner);
+        m->ks_free = m->ks[i].next;
+    }
+    kslot_t *s = &m->ks[i];
+    if (lorawan_key_init(&s->key, c->f_key_raw) != 0) {
+        s->owner = NULL;
+        s->next = m->ks_free;
+        m->ks_free = i;
+        return NULL;
+    }
+    s->owner = c;
+    c->kslot = i;
+    ks_front(m, i);
+    return &s->key;
+}
+
+static void cand_free(ns_matcher_t *m, cand_t *c)
+{
+    ks_release(m, c);
+    OPENSSL_cleanse(c->f_key_raw, sizeof c->f_key_raw);
+    free(c);
+}
+
 static void cand_unlink(ns_matcher_t *m, cand_t *c)
 {
     cand_t **pp = &m->addr[hash_addr(c->dev_addr) & (m->addr_cap - 1)];
@@ -133,8 +233,7 @@ static void cand_unlink(ns_matcher_t *m, cand_t *c)
         pp = &(*pp)->next;
     if (*pp == c)
         *pp = c->next;
-    lorawan_key_destroy(&c->f_key);
-    free(c);
+    cand_free(m, c);
     m->ncands--;
 }
 
@@ -190,10 +289,8 @@ static cand_t *cand_new(ns_matcher_t *m, idev_t *d, const ns_settings_t *set, co
                         bool pending)
 {
     cand_t *c = lw_calloc(1, sizeof *c);
-    if (lorawan_key_init(&c->f_key, s->f_nwk_s_int_key) != 0) {
-        free(c);
-        return NULL;
-    }
+    c->kslot = -1;
+    memcpy(c->f_key_raw, s->f_nwk_s_int_key, LORAWAN_KEY_LEN);
     unsigned minor = 0;
     ns_version_parse(set->lorawan_version, &minor, NULL);
     c->owner = d;
@@ -657,16 +754,19 @@ static bool match_data(ns_matcher_t *m, Lw__Msg__GsUp *up, ns_entry_t *e, const 
         uint32_t fs[3];
         size_t nf = ns_fcnt_candidates(c->has_f_cnt, c->last_f_cnt, phy->u.data.fcnt16,
                                        c->supports_32, c->resets_f_cnt, fs);
+        const lorawan_key_t *fk = nf > 0 ? key_ctx(m, c) : NULL;
+        if (fk == NULL)
+            continue;
         for (size_t i = 0; i < nf; i++) {
             uint8_t mic[LORAWAN_MIC_LEN];
             bool ok;
             if (c->v11) {
-                if (lorawan_mic_data_up_11(&c->f_key, &c->f_key, raw, len - LORAWAN_MIC_LEN, fs[i],
-                                           0, 0, 0, mic) != 0)
+                if (lorawan_mic_data_up_11(fk, fk, raw, len - LORAWAN_MIC_LEN, fs[i], 0, 0, 0,
+                                           mic) != 0)
                     continue;
                 ok = memcmp(mic + 2, raw + len - 2, 2) == 0;
             } else {
-                if (lorawan_mic_data_up_10(&c->f_key, raw, len - LORAWAN_MIC_LEN, fs[i], mic) != 0)
+                if (lorawan_mic_data_up_10(fk, raw, len - LORAWAN_MIC_LEN, fs[i], mic) != 0)
                     continue;
                 ok = lorawan_mic_check(mic, raw, len) == 0;
             }
@@ -800,6 +900,8 @@ ns_matcher_t *ns_matcher_new(ns_t *ns)
 {
     ns_matcher_t *m = lw_calloc(1, sizeof *m);
     m->ns = ns;
+    m->ks_head = m->ks_tail = m->ks_free = -1;
+    m->ks_max = ns->key_contexts > 0 ? ns->key_contexts : 65536;
     m->addr_cap = 1024;
     m->addr = lw_calloc(m->addr_cap, sizeof *m->addr);
     m->devs_cap = 1024;
@@ -880,10 +982,8 @@ void ns_matcher_free(ns_matcher_t *m)
         while (d != NULL) {
             idev_t *next = d->hnext;
             for (int k = 0; k < 2; k++)
-                if (d->c[k] != NULL) {
-                    lorawan_key_destroy(&d->c[k]->f_key);
-                    free(d->c[k]);
-                }
+                if (d->c[k] != NULL)
+                    cand_free(m, d->c[k]);
             free(d);
             d = next;
         }
@@ -903,6 +1003,7 @@ void ns_matcher_free(ns_matcher_t *m)
     free(m->merges);
     ns_commitq_free(&m->q);
     free(m->devs);
+    free(m->ks);
     free(m->addr);
     free(m);
 }

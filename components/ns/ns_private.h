@@ -292,6 +292,7 @@ struct ns {
     ns_prefix_t prefixes[NS_MAX_PREFIXES];
     size_t nprefixes;
     uint64_t dedup_ms, cooldown_ms;
+    size_t key_contexts; /* ns.matcher.key-contexts */
     size_t queue_max;
     uint64_t flush_ms;
     size_t flush_max;

@@ -2,12 +2,14 @@
 # Acceptance (issue 9): two devices sharing a DevAddr in two tenants → each uplink reaches
 # its own device (the matcher tells them apart by MIC). Acme's device is heard by acme's
 # gateways; globex's by acme's gateways too (a gateway serves devices of another tenant),
-# then by its own.
+# then by its own. The matcher keeps ONE expanded integrity key (ns.matcher.key-contexts 1):
+# every uplink of the other device evicts it, so each match also exercises the cache's
+# eviction and re-expansion.
 . "$LWSTACK_SRC/tests/integration/lib.sh"
 . "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
 
 lw_e2e_need_data_path "two tenants' devices sharing a DevAddr"
-lw_e2e_start
+lw_e2e_start --ns.matcher.key-contexts 1
 lw_e2e_tenant acme
 lw_e2e_tenant globex
 lw_e2e_tap ns.up
