@@ -9,6 +9,8 @@
  *                                          then the JSON text (rest of the line)
  *         pull V TOKEN EUI                 PULL_DATA
  *         txack V TOKEN EUI [JSON]         TX_ACK
+ *         mark TEXT                        sends nothing; prints "mark TEXT" once every
+ *                                          command before it is sent (a test's sync point)
  *       and prints every datagram received as "recv HEX" (and, when one carries JSON after
  *       the 4-byte header, "json TEXT"), flushed per line. Ends at EOF of stdin + 1 s.
  *       --rate: at most PER_S commands a second (a load test's pace; default: no limit).
@@ -78,6 +80,10 @@ static int udp_cmd(int fd, char *line)
     char *cmd = strtok_r(line, " \n", &save);
     if (cmd == NULL)
         return 0;
+    if (strcmp(cmd, "mark") == 0) {
+        printf("mark %s\n", save != NULL ? save : "");
+        return 0;
+    }
     if (strcmp(cmd, "send") == 0) {
         char *hex = strtok_r(NULL, " \n", &save);
         if (hex == NULL)
