@@ -8,16 +8,18 @@
 //   node lwmac.js down KEYS_LINE PHY_HEX F_CNT
 //   node lwmac.js up KEYS_LINE PHY_HEX F_CNT
 //
-// KEYS_LINE: the device's line of `lwstack simulate --keys-out` (LoRaWAN 1.0.x ABP:
-// nwk_s_key, app_s_key). F_CNT: the downlink's 32-bit FCntDown (the 16 low bits are in the
-// frame; the MIC covers the rest). Prints one JSON object:
+// KEYS_LINE: the device's line of `lwstack simulate --keys-out` (ABP session keys: 1.0.x
+// nwk_s_key, 1.1 s_nwk_s_int_key and nwk_s_enc_key). F_CNT: the frame's 32-bit counter (the
+// 16 low bits are in the frame; the MIC covers the rest). `down` prints one JSON object:
 //   {"mic_ok", "f_cnt16", "fport" (null when absent), "fopts_hex", "mac_hex" (the plaintext
-//    commands: FOpts, or the decrypted FRMPayload on FPort 0), "cmds": [{"cid", "name", ...}]}
+//    commands: FOpts, decrypted in 1.1, or the decrypted FRMPayload on FPort 0),
+//    "cmds": [{"cid", "name", ...}]}
 // A LinkADRReq reads {data_rate, tx_power, ch_mask (16 bits), ch_mask_cntl, nb_trans}, a
 // LinkCheckAns {margin, gw_cnt}, a DeviceTimeAns {gps_seconds, fractional} (1/256 s), a
 // NewChannelReq {ch_index, frequency_hz, min_dr, max_dr}, an RXParamSetupReq {rx1_dr_offset,
 // rx2_data_rate, frequency_hz}, an RXTimingSetupReq {delay}; the others their raw bytes.
-// `up` checks a data uplink: {"mic_ok" (with the 32-bit F_CNT), "f_cnt16", "fport"}.
+// `up` checks a LoRaWAN 1.0.x data uplink: {"mic_ok" (with the 32-bit F_CNT), "f_cnt16",
+// "fport"}.
 "use strict";
 
 const path = require("path");
@@ -79,30 +81,39 @@ function parse(mac) {
   return cmds;
 }
 
-// The frame of PHY_HEX with the device's NwkSKey and the upper 16 bits of FCnt.
+// The frame of PHY_HEX, the device's keys and the upper 16 bits of FCnt. LoRaWAN 1.1 (the
+// line has s_nwk_s_int_key): MIC with SNwkSIntKey (ConfFCnt 0: no confirmed uplink is
+// acknowledged), FOpts and an FPort 0 FRMPayload encrypted with NwkSEncKey; 1.0.x: NwkSKey.
 function frame(keysLine, phyHex, fcnt, dir) {
   const keys = JSON.parse(keysLine);
-  if (!keys.nwk_s_key) throw new Error("lwmac.js: LoRaWAN 1.0.x ABP keys (nwk_s_key) expected");
+  const key = (k) => Buffer.from(keys[k], "hex");
+  if (!keys.nwk_s_key && !keys.s_nwk_s_int_key) throw new Error("lwmac.js: ABP session keys expected");
   const p = lp.fromWire(Buffer.from(phyHex, "hex"));
   if (p.getDir() !== dir) throw new Error(`lwmac.js: not ${dir === "up" ? "an uplink" : "a downlink"}`);
-  return { p, nwk: Buffer.from(keys.nwk_s_key, "hex"), msb: Buffer.from([(fcnt >>> 16) & 0xff, (fcnt >>> 24) & 0xff]) };
+  const f = { p, v11: !!keys.s_nwk_s_int_key, msb: Buffer.from([(fcnt >>> 16) & 0xff, (fcnt >>> 24) & 0xff]) };
+  f.enc = f.v11 ? key("nwk_s_enc_key") : key("nwk_s_key");
+  f.mic = f.v11 ? key("s_nwk_s_int_key") : key("nwk_s_key");
+  return f;
 }
 
 function up(keysLine, phyHex, fcnt) {
-  const { p, nwk, msb } = frame(keysLine, phyHex, fcnt, "up");
-  return { mic_ok: lp.verifyMIC(p, nwk, undefined, msb), f_cnt16: p.getFCnt(), fport: p.getFPort() };
+  const { p, v11, mic, msb } = frame(keysLine, phyHex, fcnt, "up");
+  if (v11) throw new Error("lwmac.js up: LoRaWAN 1.0.x only");
+  return { mic_ok: lp.verifyMIC(p, mic, undefined, msb), f_cnt16: p.getFCnt(), fport: p.getFPort() };
 }
 
 function down(keysLine, phyHex, fcnt) {
-  const { p, nwk, msb } = frame(keysLine, phyHex, fcnt, "down");
+  const { p, v11, enc, mic, msb } = frame(keysLine, phyHex, fcnt, "down");
   const out = {
-    mic_ok: lp.verifyMIC(p, nwk, undefined, msb),
+    mic_ok: v11 ? lp.verifyMIC(p, undefined, mic, msb, Buffer.from([0, 0])) : lp.verifyMIC(p, mic, undefined, msb),
     dev_addr: p.DevAddr.toString("hex"),
     f_cnt16: p.getFCnt(),
     fport: p.getFPort(),
     fopts_hex: p.FOpts.toString("hex"),
   };
-  const mac = out.fport === 0 ? lp.decrypt(p, undefined, nwk, msb) : p.FOpts;
+  let mac = p.FOpts;
+  if (out.fport === 0) mac = lp.decrypt(p, undefined, enc, msb);
+  else if (v11 && p.FOpts.length > 0) mac = lp.fromWire(Buffer.from(phyHex, "hex")).decryptFOpts(enc, undefined, msb);
   if (out.fport === 0 && p.FOpts.length > 0) out.error = "MAC commands in both FOpts and FPort 0";
   out.mac_hex = Buffer.from(mac).toString("hex");
   out.cmds = parse(Buffer.from(mac));

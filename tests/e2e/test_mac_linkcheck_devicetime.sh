@@ -2,7 +2,9 @@
 # Acceptance (issue 9): LinkCheckReq → LinkCheckAns with the margin and the gateway count, and
 # DeviceTimeReq → DeviceTimeAns, end to end over UDP. Each device puts both requests in the
 # FOpts of its uplink; the NS's downlink is read independently (lora-packet verifies the MIC
-# and decrypts an FPort 0 FRMPayload; tests/e2e/lwmac.js parses the commands byte by byte).
+# and decrypts the FOpts or an FPort 0 FRMPayload; tests/e2e/lwmac.js parses the commands byte
+# by byte). Acme's device is LoRaWAN 1.0.3 (NwkSKey), globex's 1.1 (MIC with SNwkSIntKey,
+# commands encrypted with NwkSEncKey; its first uplink also carries ResetInd).
 #   LinkCheckAns (LoRaWAN 1.0.4 §5.2, TTS pkg/networkserver/mac/link_check.go): Margin = the
 #   best gateway's SNR minus the demodulation floor of the uplink's data rate, whole dB
 #   (truncated); GwCnt = the gateways that received the uplink.
@@ -11,8 +13,9 @@
 #   DeviceTimeAns (§5.9): the GPS time of the uplink's reception, seconds and 1/256 s: it must
 #   match the Gateway Server's reception time (received_at of the uplink on lw.gs.up and
 #   lw.ns.up) as GPS time (Unix - 315964800 s + 18 leap seconds), truncated: at most two
-#   1/256 s steps below it (the NS truncates to the millisecond, then to 1/256 s), and is checked against the first gateway copy to within 100 ms
-#   (copies reach the GS a few ms apart). No check of the stack's speed.
+#   1/256 s steps below it (the NS truncates to the millisecond, then to 1/256 s); and within
+#   100 ms of the first gateway copy (copies reach the GS a few ms apart). No check of the
+#   stack's speed.
 # Two tenants, each with its own gateways; each answer names its own uplink's gateways.
 . "$LWSTACK_SRC/tests/integration/lib.sh"
 . "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
@@ -22,20 +25,22 @@ lw_e2e_need_node
 lw_e2e_start
 lw_e2e_tenant acme
 lw_e2e_tenant globex
-lw_e2e_tap ns.up,gs.up,events
+lw_e2e_tap ns.up,gs.up,events,gs.down,gs.txack
 
-declare -A GWS=([acme]=3 [globex]=2) DR=([acme]=5 [globex]=0) SNR=([acme]=6 [globex]=-3)
+declare -A GWS=([acme]=3 [globex]=2) DR=([acme]=5 [globex]=0) SNR=([acme]=6 [globex]=-3) VER=([acme]=1.0.3 [globex]=1.1)
 for t in acme globex; do
-    lw_e2e_sim $t --seed "lc-$t" --gateways "${GWS[$t]}" --devices 1 --abp --dr "${DR[$t]}" --provision-only \
+    lw_e2e_sim $t --seed "lc-$t" --gateways "${GWS[$t]}" --devices 1 --abp --lorawan-version "${VER[$t]}" --dr "${DR[$t]}" --provision-only \
         --keys-out "$LW_T_DIR/$t.state" >/dev/null
     lw_e2e_rx1_1s $t sim "$LW_T_DIR/$t.state"
 done
 
-# round TENANT N: one uplink with LinkCheckReq and DeviceTimeReq through all of the tenant's
-# gateways, then its receive windows.
+# round TENANT N [plain]: one uplink with LinkCheckReq and DeviceTimeReq (plain: without) through
+# all of the tenant's gateways, then its receive windows.
 round() {
+    local req=(--link-check --device-time)
+    [ "${3:-}" != plain ] || req=()
     lw_e2e_sim_udp --seed "lc-$1" --keys-file "$LW_T_DIR/$1.state" --keys-out "$LW_T_DIR/$1.state" \
-        --gateways "${GWS[$1]}" --copies "${GWS[$1]}" --abp --link-check --device-time \
+        --gateways "${GWS[$1]}" --copies "${GWS[$1]}" --abp --lorawan-version "${VER[$1]}" "${req[@]}" \
         --snr "${SNR[$1]}" --rssi -80 --uplinks-per-device 1 --duration 0 --rate 10 --drain 2.5 \
         --events "$LW_T_DIR/$1.$2.ev" --json >"$LW_T_DIR/$1.$2.json"
 }
@@ -51,42 +56,62 @@ for try in 1 2 3; do
     [ "$n" -ge 2 ] && break
     echo "note: try $try: $n of 2 devices heard a downlink in time; again"
 done
+# Once the devices answered the network's first commands (an uplink whose FOpts their answers
+# fill), a second round: the answers then travel in FOpts (encrypted with NwkSEncKey in
+# LoRaWAN 1.1, §4.3.1.6), each with the figures of its own uplink.
+round acme answers plain &
+pa=$!
+round globex answers plain
+wait $pa
+second=$((try + 1))
+round acme $second &
+pa=$!
+round globex $second
+wait $pa
 
+for r in $try $second; do
 for t in acme globex; do
-    ev="$LW_T_DIR/$t.$try.ev"
+    ev="$LW_T_DIR/$t.$r.ev"
     keys=$(cat "$LW_T_DIR/$t.state")
     m=$(lw_e2e_down_macs "$keys" "$ev")
-    lw_t_eq "$t: one downlink, in RX1 or RX2 on that window's radio settings" "1 true" \
+    lw_t_eq "$t ($r): one downlink, in RX1 or RX2 on that window's radio settings" "1 true" \
         "$(jq -r 'select(.window == "rx1" or .window == "rx2") | .radio_ok' <<<"$m" | sort | uniq -c | xargs)"
-    echo "note: $t's downlink: $m"
-    lw_t_eq "$t: lora-packet verifies the downlink's MIC" true "$(jq -r .mic_ok <<<"$m")"
-    lw_t_eq "$t: one LinkCheckAns, one DeviceTimeAns, first (answers before requests)" "LinkCheckAns DeviceTimeAns" \
-        "$(jq -r '[.cmds[].name] | (map(select(. == "LinkCheckAns" or . == "DeviceTimeAns")) | join(" ")) as $a | if ([.[0:2][]] | join(" ")) == $a then $a else "order: " + join(",") end' <<<"$m")"
+    echo "note: $t ($r)'s downlink: $m"
+    lw_t_eq "$t ($r): lora-packet verifies the downlink's MIC" true "$(jq -r .mic_ok <<<"$m")"
+    # The 1.1 ABP device sends ResetInd until it hears ResetConf (LoRaWAN 1.1 §5.1).
+    want_ans=$([ $t = globex ] && [ $r = $try ] && echo "ResetConf LinkCheckAns DeviceTimeAns" || echo "LinkCheckAns DeviceTimeAns")
+    lw_t_eq "$t ($r): the answers first, in the order of the requests: $want_ans" "$want_ans" \
+        "$(jq -r '[.cmds[].name] | [.[] | select(endswith("Ans") or endswith("Conf"))] as $a | if .[0:($a | length)] == $a then $a | join(" ") else "order: " + join(",") end' <<<"$m")"
     want_margin=$([ $t = acme ] && echo "13 3" || echo "17 2")
-    lw_t_eq "$t: LinkCheckAns margin and gateway count (SNR ${SNR[$t]} dB at DR${DR[$t]} through ${GWS[$t]} gateways)" "$want_margin" \
+    lw_t_eq "$t ($r): LinkCheckAns margin and gateway count (SNR ${SNR[$t]} dB at DR${DR[$t]} through ${GWS[$t]} gateways)" "$want_margin" \
         "$(jq -r '.cmds[] | select(.name == "LinkCheckAns") | "\(.margin) \(.gw_cnt)"' <<<"$m")"
-    lw_t_eq "$t: the simulated device read the same LinkCheckAns" "$want_margin" \
+    lw_t_eq "$t ($r): the simulated device read the same LinkCheckAns" "$want_margin" \
         "$(jq -r '"\(.link_check.margin) \(.link_check.gw_cnt)"' <<<"$m")"
 
     # The uplink this downlink answers, as the GS received it.
     f_cnt=$(jq -r 'select(.event == "uplink") | .f_cnt' "$ev")
     up=$(lw_e2e_bus_select "._topic == \"ns.up\" and .uplink_message != null and .envelope.tenant_id == \"$t\" and (.uplink_message.f_cnt // 0) == $f_cnt")
-    lw_t_eq "$t: its uplink on lw.ns.up with ${GWS[$t]} rx_metadata" "${GWS[$t]}" "$(jq '.uplink_message.rx_metadata | length' <<<"$up")"
+    lw_t_eq "$t ($r): its uplink on lw.ns.up with ${GWS[$t]} rx_metadata" "${GWS[$t]}" "$(jq '.uplink_message.rx_metadata | length' <<<"$up")"
     phy=$(jq -r 'select(.event == "uplink") | .phy' "$ev")
     first_rx=$(lw_e2e_bus_select "._topic == \"gs.up\" and .raw_payload == \"$phy\"" | jq -s 'map(.received_at) | min')
     ns_rx=$(jq -r .uplink_message.received_at <<<"$up")
     # GPS time of a Unix time in ns, in 1/256 s.
     gps256() { jq -n --argjson ns "$1" '(($ns / 1e9) - 315964800 + 18) * 256'; }
     ans=$(jq -r '.cmds[] | select(.name == "DeviceTimeAns") | .gps_seconds * 256 + .fractional' <<<"$m")
-    echo "note: $t: DeviceTimeAns $ans/256 s GPS; reception (lw.ns.up) $(gps256 "$ns_rx"), first copy on lw.gs.up $(gps256 "$first_rx")"
-    lw_t_eq "$t: DeviceTimeAns = the reception time on lw.ns.up as GPS time, truncated (less than 2/256 s below it)" true \
+    echo "note: $t ($r): DeviceTimeAns $ans/256 s GPS; reception (lw.ns.up) $(gps256 "$ns_rx"), first copy on lw.gs.up $(gps256 "$first_rx")"
+    lw_t_eq "$t ($r): DeviceTimeAns = the reception time on lw.ns.up as GPS time, truncated (less than 2/256 s below it)" true \
         "$(jq -n --argjson a "$ans" --argjson r "$(gps256 "$ns_rx")" '($r - $a) >= -0.01 and ($r - $a) < 2')"
-    lw_t_eq "$t: DeviceTimeAns within 100 ms of the GS's reception of the first gateway copy" true \
+    lw_t_eq "$t ($r): DeviceTimeAns within 100 ms of the GS's reception of the first gateway copy" true \
         "$(jq -n --argjson a "$ans" --argjson r "$(gps256 "$first_rx")" '($r - $a) | fabs < 25.6')"
-    lw_t_eq "$t: the simulated device read the same GPS seconds" "$(jq -r '.cmds[] | select(.name == "DeviceTimeAns") | .gps_seconds' <<<"$m")" \
+    lw_t_eq "$t ($r): the simulated device read the same GPS seconds" "$(jq -r '.cmds[] | select(.name == "DeviceTimeAns") | .gps_seconds' <<<"$m")" \
         "$(jq -r .device_time_gps_s <<<"$m")"
-    lw_t_eq "$t: the uplink's copies all came through $t's gateways" "true" \
+    lw_t_eq "$t ($r): the uplink's copies all came through $t's gateways" "true" \
         "$(lw_e2e_bus_select "._topic == \"gs.up\" and .raw_payload == \"$phy\"" | jq -s --arg t $t 'length > 0 and all(.rx_metadata.gateway_ids.tenant_id == $t)')"
+    if [ $r = $second ]; then
+        lw_t_eq "$t ($r): the second downlink's commands are in FOpts (no FPort)" "null true" \
+            "$(jq -r '"\(.fport) \((.fopts_hex | length) > 0)"' <<<"$m")"
+    fi
+done
 done
 req='._topic == "events" and .value.name == "ns.mac.link_check.answer"'
 lw_t_eq "lw.events: ns.mac.link_check.answer and ns.mac.device_time.answer for each tenant's device" "true true" \
