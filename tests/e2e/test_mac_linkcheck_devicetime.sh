@@ -113,10 +113,10 @@ for t in acme globex; do
     fi
 done
 done
-req='._topic == "events" and .value.name == "ns.mac.link_check.answer"'
-lw_t_eq "lw.events: ns.mac.link_check.answer and ns.mac.device_time.answer for each tenant's device" "true true" \
-    "$(for t in acme globex; do lw_e2e_bus_select "._topic == \"events\" and .value.context.\"tenant-id\" == \"$t\"" |
-        jq -s 'map(.value.name) | (index("ns.mac.link_check.answer") != null) and (index("ns.mac.device_time.answer") != null)'; done | xargs)"
+lw_t_eq "lw.events: each tenant's requests and answers, each naming its command" \
+    "$(for t in acme globex; do echo "$t ns.mac.device_time.answer DeviceTimeAns|$t ns.mac.device_time.request DeviceTimeReq|$t ns.mac.link_check.answer LinkCheckAns|$t ns.mac.link_check.request LinkCheckReq"; done | paste -sd'|')" \
+    "$(lw_e2e_bus_select '._topic == "events" and (.value.name | test("^ns\\.mac\\.(link_check|device_time)\\."))' |
+        jq -r '.value | "\(.context."tenant-id") \(.name) \(.data.command)"' | sort -u | paste -sd'|')"
 lw_t_eq "no downlink reached a device of the other tenant (none unmatched)" 0 \
     "$(cat "$LW_T_DIR"/*.json | jq -s 'map(.downlinks.unmatched) | add')"
 lw_t_done

@@ -48,6 +48,7 @@ int ns_mac_handle_uplink(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const ns_m
     }
     for (size_t i = 0; i < n; i++) {
         const lorawan_mac_cmd_t *c = &cmds[i];
+        unsigned first_event = res->n_events;
         switch (c->cid) {
         case LORAWAN_CID_RESET:
             ns_mac_reset_ind(st, ctx, c, res);
@@ -122,6 +123,11 @@ int ns_mac_handle_uplink(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, const ns_m
             ns_mac__event(&res->n_events, res->events, "ns.mac.command.unknown", c);
             break;
         }
+        /* An event a handler raised without a command of its own (a request, an answer
+         * without payload) is about the command handled. */
+        for (unsigned k = first_event; k < res->n_events; k++)
+            if (res->events[k].cmd.cid == 0)
+                res->events[k].cmd = *c;
     }
     st->recent_mac_command_identifiers = cids;
     /* Requests the device did not answer are forgotten: desired vs current builds them

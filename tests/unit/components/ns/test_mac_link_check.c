@@ -24,6 +24,12 @@ static void test_ns_mac_link_check__margin_and_gateways(void **state)
     assert_true(res.downlink_needed);
     assert_true(has_event(res.events, res.n_events, "ns.mac.link_check.request"));
     assert_true(has_event(res.events, res.n_events, "ns.mac.link_check.answer"));
+    /* Each event names its command: the request the device's, the answer the NS's. */
+    for (unsigned i = 0; i < res.n_events; i++) {
+        assert_int_equal(res.events[i].cmd.cid, LORAWAN_CID_LINK_CHECK);
+        assert_int_equal(res.events[i].cmd.uplink,
+                         strcmp(res.events[i].name, "ns.mac.link_check.request") == 0);
+    }
     ns_mac_down_result_t dres;
     char hex[600];
     dev_down(&d, 15, hex, sizeof hex, &dres);
@@ -77,6 +83,10 @@ static void test_ns_mac_device_time__answer(void **state)
     ns_mac_up_result_t res;
     assert_int_equal(ns_mac_handle_uplink(&d.st, &d.ctx, &up, &res), 0);
     assert_true(res.downlink_needed);
+    assert_int_equal(res.n_events, 2);
+    assert_string_equal(res.events[0].name, "ns.mac.device_time.request");
+    assert_int_equal(res.events[0].cmd.cid, LORAWAN_CID_DEVICE_TIME);
+    assert_true(res.events[0].cmd.uplink);
     ns_mac_down_result_t dres;
     char hex[600];
     dev_down(&d, 15, hex, sizeof hex, &dres);
