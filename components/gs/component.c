@@ -76,7 +76,9 @@ static const lw_cfg_opt_t gs_config[] = {
      .min = 100,
      .max = 600000,
      .help = "A downlink handed to a gateway that acknowledges transmissions (Semtech v2, "
-             "Basics Station) and not acknowledged within this is answered tx_ack_timeout."},
+             "Basics Station) and not acknowledged within this (counted from its transmission "
+             "time when that is later: a Basics Station acknowledges when the TX starts) is "
+             "answered tx_ack_timeout."},
     {.key = "gs.default-frequency-plan",
      .type = LW_CFG_STRING,
      .def = "EU_863_870_TTN",

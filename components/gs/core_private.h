@@ -181,6 +181,11 @@ void gs_down_gateway_init(gs_gw_t *gw);
 /* The gateway's concentrator counter jumped (gs_gw_clock_sync): downlinks not yet handed over
  * are answered concentrator_reset, and the timeline starts again empty. */
 void gs_down_clock_reset(gs_gw_t *gw);
+/* How long (ms) to wait for the acknowledgement of a transmission handed over at now_us that
+ * starts at start_us (both on the gateway's clock): timeout_ms from the later of the two. A
+ * Basics Station sends dntxed when the TX starts (basic-station.md §0), which for an RX2
+ * downlink or a long RxDelay is more than timeout_ms after the handover. */
+uint64_t gs_tx_ack_wait_ms(uint64_t timeout_ms, int64_t start_us, int64_t now_us);
 
 /* A counter off by more than this from where the previous pair predicts it is a concentrator
  * restart (drift and network delays are far below). */

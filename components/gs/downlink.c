@@ -226,6 +226,13 @@ static void ack_timeout(uv_timer_t *t)
     pending_fail(p, LW__MSG__TX_ACK_RESULT__UNKNOWN_ERROR, "tx_ack_timeout");
 }
 
+uint64_t gs_tx_ack_wait_ms(uint64_t timeout_ms, int64_t start_us, int64_t now_us)
+{
+    if (start_us <= now_us)
+        return timeout_ms;
+    return timeout_ms + (uint64_t)((start_us - now_us + 999) / 1000);
+}
+
 /* Hands p to the front-end now. */
 static void pending_send(gs_pending_t *p)
 {
@@ -262,7 +269,11 @@ static void pending_send(gs_pending_t *p)
         return;
     }
     p->state = P_WAIT_ACK;
-    uv_timer_start(&p->timer, ack_timeout, gs->tx_ack_timeout_ms, 0);
+    uint64_t wait_ms = gs->tx_ack_timeout_ms;
+    int64_t now_us = 0;
+    if (!p->tx.immediate && gs_gw_now_us(gw, p->sent_ns, &now_us))
+        wait_ms = gs_tx_ack_wait_ms(wait_ms, (int64_t)p->tx.time_us, now_us);
+    uv_timer_start(&p->timer, ack_timeout, wait_ms, 0);
 }
 
 static void handover_due(uv_timer_t *t)

@@ -19,8 +19,11 @@
  *   e2e_bus as-down --brokers B --tenant T --app A --dev D [--operation push|replace]
  *       [--f-port P --f-cnt N (--frm-payload HEX | --plain HEX --app-s-key HEX --dev-addr HEX)]
  *       [--confirmed] [--priority NAME] [--session-key-id HEX] [--correlation-id C]
+ *       [--count K]
  *       Publishes one AsDown keyed "<T>/<A>/<D>" (the payload encrypted with AppSKey for
  *       FCnt N when given --plain), waits for its delivery, prints its envelope id.
+ *       --count K: K downlinks in that AsDown, for FCnt N, N+1, ..., N+K-1 (each encrypted
+ *       for its own FCnt), as an AS pushes a batch.
  *
  * Common: --prefix P (bus.topic-prefix). */
 #include <fcntl.h>
@@ -385,32 +388,52 @@ typedef struct as_down_args {
     const char *tenant, *app, *dev, *operation, *priority, *correlation_id;
     const char *frm_payload, *plain, *app_s_key, *dev_addr, *session_key_id;
     long f_port;
-    unsigned long f_cnt;
+    unsigned long f_cnt, count;
     bool confirmed, has_downlink;
 } as_down_args_t;
 
+#define AS_DOWN_MAX 64 /* --count at most */
+
+/* The FRMPayload of downlink i of the AsDown (FCnt f_cnt + i) into frm. */
+static int as_down_payload(const as_down_args_t *a, unsigned long i, uint8_t *frm, size_t cap,
+                           size_t *frm_len)
+{
+    *frm_len = 0;
+    if (a->frm_payload != NULL)
+        return hex_arg("--frm-payload", a->frm_payload, frm, cap, frm_len);
+    if (a->plain == NULL)
+        return 0;
+    uint8_t key[16];
+    size_t kl = 0;
+    uint32_t addr = (uint32_t)strtoul(a->dev_addr != NULL ? a->dev_addr : "0", NULL, 16);
+    if (a->app_s_key == NULL || a->dev_addr == NULL ||
+        hex_arg("--plain", a->plain, frm, cap, frm_len) != 0 ||
+        hex_arg("--app-s-key", a->app_s_key, key, sizeof key, &kl) != 0 || kl != 16) {
+        fprintf(stderr, "e2e_bus: --plain needs --app-s-key (16 bytes) and --dev-addr\n");
+        return 2;
+    }
+    lorawan_key_t k;
+    if (lorawan_key_init(&k, key) != 0)
+        return 1;
+    lorawan_payload_encrypt(&k, true, addr, (uint32_t)(a->f_cnt + i), frm, *frm_len, frm);
+    lorawan_key_destroy(&k);
+    return 0;
+}
+
 static int as_down(e2e_t *e, const as_down_args_t *a)
 {
-    uint8_t frm[256], skid[64], id[LW_MSG_ID_LEN];
-    size_t frm_len = 0, skid_len = 0;
-    if (a->frm_payload != NULL &&
-        hex_arg("--frm-payload", a->frm_payload, frm, sizeof frm, &frm_len) != 0)
+    static uint8_t frm[AS_DOWN_MAX][256];
+    uint8_t skid[64], id[LW_MSG_ID_LEN];
+    size_t frm_len[AS_DOWN_MAX], skid_len = 0;
+    unsigned long n = a->count == 0 ? 1 : a->count;
+    if (n > AS_DOWN_MAX) {
+        fprintf(stderr, "e2e_bus: --count: at most %d\n", AS_DOWN_MAX);
         return 2;
-    if (a->plain != NULL) {
-        uint8_t key[16];
-        size_t kl = 0;
-        uint32_t addr = (uint32_t)strtoul(a->dev_addr != NULL ? a->dev_addr : "0", NULL, 16);
-        if (a->app_s_key == NULL || a->dev_addr == NULL ||
-            hex_arg("--plain", a->plain, frm, sizeof frm, &frm_len) != 0 ||
-            hex_arg("--app-s-key", a->app_s_key, key, sizeof key, &kl) != 0 || kl != 16) {
-            fprintf(stderr, "e2e_bus: --plain needs --app-s-key (16 bytes) and --dev-addr\n");
-            return 2;
-        }
-        lorawan_key_t k;
-        if (lorawan_key_init(&k, key) != 0)
-            return 1;
-        lorawan_payload_encrypt(&k, true, addr, (uint32_t)a->f_cnt, frm, frm_len, frm);
-        lorawan_key_destroy(&k);
+    }
+    for (unsigned long i = 0; i < n; i++) {
+        int rc = as_down_payload(a, i, frm[i], sizeof frm[i], &frm_len[i]);
+        if (rc != 0)
+            return rc;
     }
     if (a->session_key_id != NULL &&
         hex_arg("--session-key-id", a->session_key_id, skid, sizeof skid, &skid_len) != 0)
@@ -430,15 +453,7 @@ static int as_down(e2e_t *e, const as_down_args_t *a)
     Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
     ids.device_id = (char *)a->dev;
     ids.application_ids = &app;
-    Lw__Msg__ApplicationDownlink dl = LW__MSG__APPLICATION_DOWNLINK__INIT;
-    dl.f_port = (uint32_t)a->f_port;
-    dl.f_cnt = (uint32_t)a->f_cnt;
-    dl.frm_payload.data = frm;
-    dl.frm_payload.len = frm_len;
-    dl.confirmed = a->confirmed;
-    dl.session_key_id.data = skid;
-    dl.session_key_id.len = skid_len;
-    dl.priority = LW__MSG__TX_SCHEDULE_PRIORITY__NORMAL;
+    Lw__Msg__TxSchedulePriority prio = LW__MSG__TX_SCHEDULE_PRIORITY__NORMAL;
     if (a->priority != NULL) {
         const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
             &lw__msg__tx_schedule_priority__descriptor, a->priority);
@@ -446,18 +461,31 @@ static int as_down(e2e_t *e, const as_down_args_t *a)
             fprintf(stderr, "e2e_bus: --priority: LOWEST .. HIGHEST\n");
             return 2;
         }
-        dl.priority = (Lw__Msg__TxSchedulePriority)v->value;
+        prio = (Lw__Msg__TxSchedulePriority)v->value;
     }
-    Lw__Msg__ApplicationDownlink *dls[1] = {&dl};
+    Lw__Msg__ApplicationDownlink dl[AS_DOWN_MAX];
+    Lw__Msg__ApplicationDownlink *dls[AS_DOWN_MAX];
+    for (unsigned long i = 0; i < n; i++) {
+        lw__msg__application_downlink__init(&dl[i]);
+        dl[i].f_port = (uint32_t)a->f_port;
+        dl[i].f_cnt = (uint32_t)(a->f_cnt + i);
+        dl[i].frm_payload.data = frm[i];
+        dl[i].frm_payload.len = frm_len[i];
+        dl[i].confirmed = a->confirmed;
+        dl[i].session_key_id.data = skid;
+        dl[i].session_key_id.len = skid_len;
+        dl[i].priority = prio;
+        dls[i] = &dl[i];
+    }
     Lw__Msg__AsDown m = LW__MSG__AS_DOWN__INIT;
     m.envelope = &env;
     m.end_device_ids = &ids;
     m.operation = a->operation != NULL && strcmp(a->operation, "replace") == 0
                       ? LW__MSG__DOWNLINK_QUEUE_OPERATION__REPLACE
                       : LW__MSG__DOWNLINK_QUEUE_OPERATION__PUSH;
-    m.n_downlinks = a->has_downlink ? 1 : 0;
+    m.n_downlinks = a->has_downlink ? n : 0;
     m.downlinks = dls;
-    uint8_t buf[4096];
+    static uint8_t buf[AS_DOWN_MAX * 320];
     size_t len = 0;
     int rc = lw_msg_as_down_encode(&m, buf, sizeof buf, &len);
     if (rc != 0) {
@@ -523,6 +551,7 @@ int main(int argc, char **argv)
         ARG("--session-key-id", ad.session_key_id);
         else if (strcmp(a, "--f-port") == 0) ad.f_port = strtol(v, NULL, 10);
         else if (strcmp(a, "--f-cnt") == 0) ad.f_cnt = strtoul(v, NULL, 0);
+        else if (strcmp(a, "--count") == 0) ad.count = strtoul(v, NULL, 10);
         else if (strcmp(a, "--prefix") == 0)
         {
             prefix = v;

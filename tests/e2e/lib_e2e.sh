@@ -46,7 +46,9 @@ lw_e2e_has_key() {
 
 # lw_e2e_start [extra lwstack args...]: PostgreSQL, a broker, migrations and `lwstack start
 # all` with every data-path listener on a free port of 127.0.0.1. Sets E2E_HTTP (port),
-# E2E_UDP (the Semtech UDP port), E2E_JS (Backend Interfaces), api (…/api/v3), E2E_API.
+# E2E_UDP (the Semtech UDP port), E2E_BS_WS and E2E_BS_WSS (the Basics Station LNS, ws:// and
+# wss://; the wss listener needs --gs.basic-station.tls.* among the extra args), E2E_JS
+# (Backend Interfaces), api (…/api/v3), E2E_API.
 E2E_NS_KEK=101112131415161718191a1b1c1d1e1f
 E2E_AS_KEK=202122232425262728292a2b2c2d2e2f
 lw_e2e_start() {
@@ -57,7 +59,7 @@ lw_e2e_start() {
 }
 
 # lw_e2e_prepare: lw_e2e_start without starting lwstack: sets E2E_ARGS (the listeners'
-# flags), E2E_HTTP, E2E_UDP, E2E_JS.
+# flags), E2E_HTTP, E2E_UDP, E2E_BS_WS, E2E_BS_WSS, E2E_JS.
 lw_e2e_prepare() {
     lw_t_pg_start
     lw_t_kafka_start 4
@@ -65,10 +67,12 @@ lw_e2e_prepare() {
     E2E_HTTP=$(lw_t_free_port)
     E2E_UDP=$(lw_t_free_port)
     E2E_JS=$(lw_t_free_port)
+    E2E_BS_WS=$(lw_t_free_port)
+    E2E_BS_WSS=$(lw_t_free_port)
     local args=()
     lw_e2e_has_key gs.udp.listen && args+=(--gs.udp.listen "127.0.0.1:$E2E_UDP")
-    lw_e2e_has_key gs.basic-station.listen && args+=(--gs.basic-station.listen "127.0.0.1:$(lw_t_free_port)")
-    lw_e2e_has_key gs.basic-station.listen-tls && args+=(--gs.basic-station.listen-tls "127.0.0.1:$(lw_t_free_port)")
+    lw_e2e_has_key gs.basic-station.listen && args+=(--gs.basic-station.listen "127.0.0.1:$E2E_BS_WS")
+    lw_e2e_has_key gs.basic-station.listen-tls && args+=(--gs.basic-station.listen-tls "127.0.0.1:$E2E_BS_WSS")
     if lw_e2e_has_key js.listen; then
         args+=(--js.listen "127.0.0.1:$E2E_JS" --js.key-encryption-key 000102030405060708090a0b0c0d0e0f
             --js.keks.ns-dev "$E2E_NS_KEK" --js.keks.as-dev "$E2E_AS_KEK"

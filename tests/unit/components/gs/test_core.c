@@ -1,5 +1,6 @@
-/* Tests of the Gateway Server core's pure helpers: gateway time texts (rxpk and stat "time")
- * and the protobuf JSON of durations (round_trip_times in the connection stats). */
+/* Tests of the Gateway Server core's pure helpers: gateway time texts (rxpk and stat "time"),
+ * the protobuf JSON of durations (round_trip_times in the connection stats) and the wait for
+ * a transmission's acknowledgement. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +56,20 @@ static void test_gs_duration_format__protobuf_json(void **state)
     assert_string_equal(gs_duration_format(12345678, b), "0.012345678s");
 }
 
+/* The TX acknowledgement wait runs from the transmission's start when that is later than the
+ * handover: an RX2 join-accept to a Basics Station (dntxed at TX start, 6 s after the uplink)
+ * handed over 0.3 s after the uplink is waited for 5.7 s + the timeout, not the timeout alone
+ * (found by e2e_test_bs_station: it was answered tx_ack_timeout, then its dntxed dropped). */
+static void test_gs_tx_ack_wait_ms__from_the_later_of_handover_and_start(void **state)
+{
+    (void)state;
+    assert_int_equal(gs_tx_ack_wait_ms(5000, 6000000, 300000), 10700);
+    assert_int_equal(gs_tx_ack_wait_ms(5000, 1000001, 0), 6001); /* rounded up */
+    assert_int_equal(gs_tx_ack_wait_ms(5000, 1000, 1000), 5000);  /* starts now */
+    assert_int_equal(gs_tx_ack_wait_ms(5000, 0, 7000000), 5000);  /* Semtech imme / past */
+    assert_int_equal(gs_tx_ack_wait_ms(100, -5, -10), 101);       /* negative gateway times */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -62,6 +77,7 @@ int main(void)
         cmocka_unit_test(test_gs_time_parse__stat_gmt_and_whole_seconds),
         cmocka_unit_test(test_gs_time_parse__refuses_other_text),
         cmocka_unit_test(test_gs_duration_format__protobuf_json),
+        cmocka_unit_test(test_gs_tx_ack_wait_ms__from_the_later_of_handover_and_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
