@@ -115,6 +115,7 @@ done
 kv() { jq -r ".$2" "$LW_T_DIR/$1.keys"; } # DEVICE FIELD
 dash() { sed -E 's/(..)/\1-/g; s/-$//' <<<"${1^^}"; }
 out() { grep "^$2 " "$LW_T_DIR/$1.out" | cut -d' ' -f2-; } # STATION TAG: its messages of that kind
+lw_e2e_wait_matcher # the NS takes lw.gs.up: the join-accepts can make their windows
 jreq_line() { echo "up $(node "$lwjoin" request "$(kv $1 app_key)" "$(kv $1 join_eui)" "$(kv $1 dev_eui)" 1) ${DR[$1]} ${FREQ[$1]}"; }
 printf '%s\n%s\n' "$(jreq_line acme)" "$(jreq_line acme2)" >&5
 jreq_line globex >&6

@@ -38,6 +38,7 @@ for t in acme globex; do
         "$(lw_t_body "$(lw_t_adm $t GET "/gateways/sim-gw-${GW[$t]}?field_mask=enforce_duty_cycle")" | jq -r .enforce_duty_cycle)"
 done
 
+lw_e2e_wait_matcher
 # Uplinks: the NS sends RXParamSetupReq (and its other MAC commands), the device answers; then
 # the simulator listens on (class C) while the downlinks are queued.
 pids=()
