@@ -41,10 +41,11 @@ declare -A EUI=([acme]=0000000000000a01 [globex]=b827ebfffe123456)
 declare -A ID6=([acme]='::a01' [globex]='b827:ebff:fe12:3456')
 declare -A FD=([acme]=5 [globex]=6)
 # The devices: acme's two (acme, acme2) behind acme's station, globex's one behind its own;
-# the channel each uses (DR, frequency; RX1 is the same in EU868 at offset 0).
+# the channel each uses (DR, frequency; RX1 is the same in EU868 at offset 0). At DR3 (SF9)
+# a join-accept is 250 ms on air: acme's two overlap in RX1 whatever the load.
 DEVS="acme acme2 globex"
 declare -A TEN=([acme]=acme [acme2]=acme [globex]=globex)
-declare -A DR=([acme]=5 [acme2]=5 [globex]=3)
+declare -A DR=([acme]=3 [acme2]=3 [globex]=5)
 declare -A FREQ=([acme]=868100000 [acme2]=868300000 [globex]=868500000)
 for t in acme globex; do
     lw_e2e_sim $t --seed "bs-$t" --provision-only --otaa --devices $([ $t = acme ] && echo 2 || echo 1) \
@@ -111,7 +112,8 @@ done
 
 # ---- join -----------------------------------------------------------------------------------
 # acme's two devices send their join-requests together: one join-accept gets RX1, the other
-# cannot (the radio is busy then) and goes in RX2, 6 s after its jreq, on 869.525 MHz DR3.
+# cannot (the radio is busy then) and goes in RX2, 6 s after its jreq, on 869.525 MHz DR3
+# (its dntxed comes more than gs.tx-ack-timeout after the dnmsg).
 kv() { jq -r ".$2" "$LW_T_DIR/$1.keys"; } # DEVICE FIELD
 dash() { sed -E 's/(..)/\1-/g; s/-$//' <<<"${1^^}"; }
 out() { grep "^$2 " "$LW_T_DIR/$1.out" | cut -d' ' -f2-; } # STATION TAG: its messages of that kind

@@ -65,9 +65,9 @@ static void test_gs_tx_ack_wait_ms__from_the_later_of_handover_and_start(void **
     (void)state;
     assert_int_equal(gs_tx_ack_wait_ms(5000, 6000000, 300000), 10700);
     assert_int_equal(gs_tx_ack_wait_ms(5000, 1000001, 0), 6001); /* rounded up */
-    assert_int_equal(gs_tx_ack_wait_ms(5000, 1000, 1000), 5000);  /* starts now */
-    assert_int_equal(gs_tx_ack_wait_ms(5000, 0, 7000000), 5000);  /* Semtech imme / past */
-    assert_int_equal(gs_tx_ack_wait_ms(100, -5, -10), 101);       /* negative gateway times */
+    assert_int_equal(gs_tx_ack_wait_ms(5000, 1000, 1000), 5000); /* starts now */
+    assert_int_equal(gs_tx_ack_wait_ms(5000, 0, 7000000), 5000); /* Semtech imme / past */
+    assert_int_equal(gs_tx_ack_wait_ms(100, -5, -10), 101);      /* negative gateway times */
 }
 
 int main(void)
