@@ -123,7 +123,11 @@ static void gw_ids_from_rx(const Lw__Msg__RxMetadata *rx, Lw__Msg__GatewayIdenti
     g->tenant_id = rx->gateway_ids->tenant_id;
 }
 
-static int publish_gs_down(ns_t *ns, ns_dev_t *d, Lw__Msg__GsDown *g, const uint8_t id[16])
+/* after_durable: published once the device's state as of now is durable (a join-accept:
+ * sent before its pending session is, a crash would leave the device with a session the NS
+ * forgot, and the replayed join-request's DevNonce refused by the JS). */
+static int gs_down_send(ns_t *ns, ns_dev_t *d, Lw__Msg__GsDown *g, const uint8_t id[16],
+                        bool after_durable)
 {
     Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
     env.id.data = (uint8_t *)id;
@@ -156,7 +160,16 @@ static int publish_gs_down(ns_t *ns, ns_dev_t *d, Lw__Msg__GsDown *g, const uint
                          : d->tenant;
     char key[2 * TN_ID_MAX + 2];
     snprintf(key, sizeof key, "%s/%s", gt, g->gateway_ids->gateway_id);
+    if (after_durable) {
+        ns_publish_after_durable(ns, "gs.down", key, buf, len);
+        return 0;
+    }
     return ns_publish(ns, "gs.down", key, buf, len);
+}
+
+static int publish_gs_down(ns_t *ns, ns_dev_t *d, Lw__Msg__GsDown *g, const uint8_t id[16])
+{
+    return gs_down_send(ns, d, g, id, false);
 }
 
 static void app_downlink(const ns_queued_t *q, Lw__Msg__ApplicationDownlink *dl, char **corr)
@@ -606,7 +619,7 @@ void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint
         g.rx2 = &w2;
     uint8_t id[LW_MSG_ID_LEN];
     ns_random_id(id);
-    if (publish_gs_down(ns, d, &g, id) != 0)
+    if (gs_down_send(ns, d, &g, id, true) != 0)
         return;
     free(d->st.inflight_app);
     d->st.inflight_app = NULL;

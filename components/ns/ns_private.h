@@ -325,7 +325,7 @@ struct ns {
     uv_timer_t flush_timer;
 
     char t_dev[96], t_down[96]; /* full topic names */
-    void *after_head;           /* sessions to announce once durable (worker.c) */
+    void *after_head;           /* sessions and messages waiting to be durable (worker.c) */
     lw_bus_consumer_t *events_c;
     lw_bus_consumer_t *sessions_c;
 
@@ -407,6 +407,11 @@ void ns_worker_flush(ns_t *ns);
 /* Announces the device's sessions on lw.ns.sessions once the batch being accumulated is
  * durable (the matchers then read the row). */
 void ns_after_durable_sessions(ns_t *ns, ns_dev_t *d);
+/* Publishes a copy of buf on topic (a static name) once the batch being accumulated is
+ * durable: a message that must not leave before the state it depends on (a join-accept and
+ * its pending session). Lost with a crash before then, as that state is. */
+void ns_publish_after_durable(ns_t *ns, const char *topic, const char *key, const uint8_t *buf,
+                              size_t len);
 /* (Re)arms the window timer. */
 void ns_uplink_windows_timer(ns_t *ns, uint64_t delay_ms);
 

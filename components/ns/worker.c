@@ -427,13 +427,26 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
 /* ---- batches -----------------------------------------------------------------------------------
  */
 
+/* What waits for the batch being accumulated to be durable: a device's sessions to announce,
+ * or a bus message to publish (buf). */
 typedef struct after {
     struct after *next;
     uint64_t gen;
     char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
+    const char *topic;
+    char *key;
+    uint8_t *buf;
+    size_t len;
 } after_t;
 
 #define after_head (*(after_t **)&ns->after_head)
+
+static void after_free(after_t *a)
+{
+    free(a->key);
+    free(a->buf);
+    free(a);
+}
 
 void ns_after_durable_sessions(ns_t *ns, ns_dev_t *d)
 {
@@ -442,6 +455,20 @@ void ns_after_durable_sessions(ns_t *ns, ns_dev_t *d)
     memcpy(a->tenant, d->tenant, sizeof a->tenant);
     memcpy(a->app, d->app, sizeof a->app);
     memcpy(a->dev, d->dev, sizeof a->dev);
+    a->next = after_head;
+    after_head = a;
+}
+
+void ns_publish_after_durable(ns_t *ns, const char *topic, const char *key, const uint8_t *buf,
+                              size_t len)
+{
+    after_t *a = lw_calloc(1, sizeof *a);
+    a->gen = ns->gen;
+    a->topic = topic;
+    a->key = lw_strdup(key);
+    a->buf = lw_malloc(len > 0 ? len : 1);
+    memcpy(a->buf, buf, len);
+    a->len = len;
     a->next = after_head;
     after_head = a;
 }
@@ -459,9 +486,12 @@ static void flushed(ns_t *ns, bool ok)
         while (*pp != NULL) {
             after_t *a = *pp;
             if (a->gen <= ns->durable) {
-                ns_sessions_publish(ns, a->tenant, a->app, a->dev);
+                if (a->buf != NULL)
+                    (void)ns_publish(ns, a->topic, a->key, a->buf, a->len);
+                else
+                    ns_sessions_publish(ns, a->tenant, a->app, a->dev);
                 *pp = a->next;
-                free(a);
+                after_free(a);
             } else {
                 pp = &a->next;
             }
@@ -611,6 +641,6 @@ void ns_worker_free(ns_t *ns)
     while (after_head != NULL) {
         after_t *a = after_head;
         after_head = a->next;
-        free(a);
+        after_free(a);
     }
 }
