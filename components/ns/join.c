@@ -15,6 +15,7 @@
 
 #include <openssl/rand.h>
 
+#include "cluster/clock.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
@@ -125,6 +126,10 @@ static void join_finish(join_op_t *op, ns_dev_t *d)
     if (d != NULL) {
         d->busy = false;
         d->up = NULL;
+        /* Copies of the join-request that waited behind the join are late copies: the
+         * cooldown runs from now, not from when the window closed (a slow Join Server would
+         * otherwise see the DevNonce twice). */
+        d->cooldown_until_ms = lw_clock_mono_ms() + ns->cooldown_ms;
     }
     if (op->u != NULL) {
         if (d != NULL)

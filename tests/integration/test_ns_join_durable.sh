@@ -7,7 +7,8 @@
 # ns_devices), a join-request is answered by the JS, the NS is SIGKILLed and restarted:
 # no join-accept reached lw.gs.down for it, the replayed join-request is refused, and the
 # device's next join-request (a new DevNonce) joins, its join-accept sent once its session
-# is in PostgreSQL. globex's device joins meanwhile, its state not held. Two tenants.
+# is in PostgreSQL. globex's device joins meanwhile, its state not held. Then a slow JS: a
+# late gateway copy of a join-request waiting behind its join is a duplicate. Two tenants.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ns_lib.sh"
 
@@ -52,12 +53,20 @@ join() { # TENANT DEVNONCE TIMESTAMP
 accepts() { ns_count "$down" ".join_accept==true and .tenant==\"$1\""; }
 paddr() { lw_t_psql -c "SELECT coalesce(pending_dev_addr, '-') || ' ' || coalesce(dev_addr, '-') FROM t_$1.ns_devices WHERE device_id = 'dev1'"; }
 
+# hold TABLE: writes to TABLE (and FOR UPDATE reads) wait until release.
+hold() {
+    lw_t_bg lock psql "$LW_T_DB_URI" -X -q -v ON_ERROR_STOP=1 \
+        -c "SET application_name = 'lw_test_lock'" \
+        -c "BEGIN; LOCK TABLE $1 IN EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT"
+    lw_t_wait_for "the lock on $1" 10 bash -c \
+        "[ \"\$(psql '$LW_T_DB_URI' -X -A -t -c \"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lw_test_lock' AND query LIKE '%pg_sleep%'\")\" = 1 ]"
+}
+release() {
+    lw_t_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lw_test_lock'" >/dev/null
+}
+
 # acme's state writes wait behind this lock until the test ends the transaction.
-lw_t_bg lock psql "$LW_T_DB_URI" -X -q -v ON_ERROR_STOP=1 \
-    -c "SET application_name = 'lw_test_lock'" \
-    -c "BEGIN; LOCK TABLE t_acme.ns_devices IN EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT"
-lw_t_wait_for "the lock on t_acme.ns_devices" 10 bash -c \
-    "[ \"\$(psql '$LW_T_DB_URI' -X -A -t -c \"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lw_test_lock' AND query LIKE '%pg_sleep%'\")\" = 1 ]"
+hold t_acme.ns_devices
 join acme 7 5000000
 ns_wait "$up" '.type=="join_accept" and .tenant=="acme"' 1 20
 lw_t_ok "acme: the JS answered the join-request (join_accept result on lw.ns.up)"
@@ -68,7 +77,7 @@ lw_t_eq "acme: no join-accept on lw.gs.down while its pending session is not dur
 kill -KILL "$STACK_PID"
 lw_t_wait_exit "$STACK_PID" 10
 lw_t_eq "the NS died of SIGKILL" 137 "$LW_T_RC"
-lw_t_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lw_test_lock'" >/dev/null
+release
 lw_t_stack stack2 "$port" "${args[@]}"
 # The join-request is replayed (its offset was not committed): the JS knows its DevNonce.
 ns_wait "$ev" '.name=="ns.up.join.drop" and .key=="acme"' 1 20
@@ -90,4 +99,18 @@ for t in acme globex; do
 done
 lw_t_eq "acme: the join-accept decrypts with the AppKey" "mic=ok" \
     "$(tr ' ' '\n' <<<"$("$NSD" accept --app-key "${APP_KEY[acme]}" --phy "$(jq -r -n 'first(inputs | select(.join_accept==true and .tenant=="acme")) | .raw' "$down")" --dev-nonce 8)" | grep ^mic=)"
+
+# A slow Join Server (acme's js_devices held for 2.5 s): a second gateway's copy of the
+# join-request, after the deduplication window, waits behind the join in progress; it is
+# still a late copy of that join-request (dropped as a duplicate), not a second join.
+hold t_acme.js_devices
+jr=$("$NSD" join --join-eui "$JOIN_EUI" --dev-eui "${DEV_EUI[acme]}" --dev-nonce 9 --app-key "${APP_KEY[acme]}")
+printf '%s\n' "up acme gw-acme 00000000000000a1 $jr 868300000 10 5.0 -70 20000000" "sleep 400" \
+    "up acme gw2-acme 00000000000000a2 $jr 868300000 10 2.0 -90 30000000" | ns_send
+sleep 2.5
+release
+ns_wait "$down" '.join_accept==true and .tenant=="acme"' 2 20
+sleep 1
+lw_t_eq "acme: one join for the two copies (join-accepts, join drops, duplicates counted)" "2 1 1" \
+    "$(accepts acme) $(ns_count "$ev" '.name=="ns.up.join.drop" and .key=="acme"') $(curl -s "http://127.0.0.1:$port/metrics" | awk '/^lwstack_ns_dropped_total\{reason="duplicate"\}/ { print $2 }')"
 lw_t_done
