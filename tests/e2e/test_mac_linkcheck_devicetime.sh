@@ -69,48 +69,55 @@ pa=$!
 round globex $second
 wait $pa
 
+# Each check reads the downlink (lwmac.js) and the bus once: one jq each.
 for r in $try $second; do
 for t in acme globex; do
     ev="$LW_T_DIR/$t.$r.ev"
-    keys=$(cat "$LW_T_DIR/$t.state")
-    m=$(lw_e2e_down_macs "$keys" "$ev")
-    lw_t_eq "$t ($r): one downlink, in RX1 or RX2 on that window's radio settings" "1 true" \
-        "$(jq -r 'select(.window == "rx1" or .window == "rx2") | .radio_ok' <<<"$m" | sort | uniq -c | xargs)"
+    m=$(lw_e2e_down_macs "$(cat "$LW_T_DIR/$t.state")" "$ev")
     echo "note: $t ($r)'s downlink: $m"
-    lw_t_eq "$t ($r): lora-packet verifies the downlink's MIC" true "$(jq -r .mic_ok <<<"$m")"
+    IFS='|' read -r win mic answers lc lc_sim dt dt_s fopts <<<"$(jq -rs '
+        (map(select(.window == "rx1" or .window == "rx2") | .radio_ok | tostring) | group_by(.) | map("\(length) \(.[0])") | join(",")) as $win
+        | (.[0] // {}) as $d | ($d.cmds // []) as $c
+        | ($c | map(select(.name == "DeviceTimeAns")) | .[0] // {}) as $t
+        | [$win, $d.mic_ok,
+           ([$c[].name] | [.[] | select(endswith("Ans") or endswith("Conf"))] as $a
+               | if .[0:($a | length)] == $a then $a | join(" ") else "order: " + join(",") end),
+           ($c | map(select(.name == "LinkCheckAns") | "\(.margin) \(.gw_cnt)") | join(",")),
+           "\($d.link_check.margin) \($d.link_check.gw_cnt)",
+           (if $t.gps_seconds then $t.gps_seconds * 256 + $t.fractional else null end),
+           "\($t.gps_seconds) \($d.device_time_gps_s)", "\($d.fport) \(($d.fopts_hex // "") | length > 0)"]
+        | map(tostring) | join("|")' <<<"$m")"
+    lw_t_eq "$t ($r): one downlink, in RX1 or RX2 on that window's radio settings" "1 true" "$win"
+    lw_t_eq "$t ($r): lora-packet verifies the downlink's MIC" true "$mic"
     # The 1.1 ABP device sends ResetInd until it hears ResetConf (LoRaWAN 1.1 §5.1).
     want_ans=$([ $t = globex ] && [ $r = $try ] && echo "ResetConf LinkCheckAns DeviceTimeAns" || echo "LinkCheckAns DeviceTimeAns")
-    lw_t_eq "$t ($r): the answers first, in the order of the requests: $want_ans" "$want_ans" \
-        "$(jq -r '[.cmds[].name] | [.[] | select(endswith("Ans") or endswith("Conf"))] as $a | if .[0:($a | length)] == $a then $a | join(" ") else "order: " + join(",") end' <<<"$m")"
+    lw_t_eq "$t ($r): the answers first, in the order of the requests: $want_ans" "$want_ans" "$answers"
     want_margin=$([ $t = acme ] && echo "13 3" || echo "17 2")
-    lw_t_eq "$t ($r): LinkCheckAns margin and gateway count (SNR ${SNR[$t]} dB at DR${DR[$t]} through ${GWS[$t]} gateways)" "$want_margin" \
-        "$(jq -r '.cmds[] | select(.name == "LinkCheckAns") | "\(.margin) \(.gw_cnt)"' <<<"$m")"
-    lw_t_eq "$t ($r): the simulated device read the same LinkCheckAns" "$want_margin" \
-        "$(jq -r '"\(.link_check.margin) \(.link_check.gw_cnt)"' <<<"$m")"
-
-    # The uplink this downlink answers, as the GS received it.
-    f_cnt=$(jq -r 'select(.event == "uplink") | .f_cnt' "$ev")
-    up=$(lw_e2e_bus_select "._topic == \"ns.up\" and .uplink_message != null and .envelope.tenant_id == \"$t\" and (.uplink_message.f_cnt // 0) == $f_cnt")
-    lw_t_eq "$t ($r): its uplink on lw.ns.up with ${GWS[$t]} rx_metadata" "${GWS[$t]}" "$(jq '.uplink_message.rx_metadata | length' <<<"$up")"
-    phy=$(jq -r 'select(.event == "uplink") | .phy' "$ev")
-    first_rx=$(lw_e2e_bus_select "._topic == \"gs.up\" and .raw_payload == \"$phy\"" | jq -s 'map(.received_at) | min')
-    ns_rx=$(jq -r .uplink_message.received_at <<<"$up")
-    # GPS time of a Unix time in ns, in 1/256 s.
-    gps256() { jq -n --argjson ns "$1" '(($ns / 1e9) - 315964800 + 18) * 256'; }
-    ans=$(jq -r '.cmds[] | select(.name == "DeviceTimeAns") | .gps_seconds * 256 + .fractional' <<<"$m")
-    echo "note: $t ($r): DeviceTimeAns $ans/256 s GPS; reception (lw.ns.up) $(gps256 "$ns_rx"), first copy on lw.gs.up $(gps256 "$first_rx")"
-    lw_t_eq "$t ($r): DeviceTimeAns = the reception time on lw.ns.up as GPS time, truncated (less than 2/256 s below it)" true \
-        "$(jq -n --argjson a "$ans" --argjson r "$(gps256 "$ns_rx")" '($r - $a) >= -0.01 and ($r - $a) < 2')"
-    lw_t_eq "$t ($r): DeviceTimeAns within 100 ms of the GS's reception of the first gateway copy" true \
-        "$(jq -n --argjson a "$ans" --argjson r "$(gps256 "$first_rx")" '($r - $a) | fabs < 25.6')"
-    lw_t_eq "$t ($r): the simulated device read the same GPS seconds" "$(jq -r '.cmds[] | select(.name == "DeviceTimeAns") | .gps_seconds' <<<"$m")" \
-        "$(jq -r .device_time_gps_s <<<"$m")"
-    lw_t_eq "$t ($r): the uplink's copies all came through $t's gateways" "true" \
-        "$(lw_e2e_bus_select "._topic == \"gs.up\" and .raw_payload == \"$phy\"" | jq -s --arg t $t 'length > 0 and all(.rx_metadata.gateway_ids.tenant_id == $t)')"
+    lw_t_eq "$t ($r): LinkCheckAns margin and gateway count (SNR ${SNR[$t]} dB at DR${DR[$t]} through ${GWS[$t]} gateways), as lwmac.js and the simulated device read it" \
+        "$want_margin $want_margin" "$lc $lc_sim"
+    lw_t_eq "$t ($r): DeviceTimeAns seconds as the simulated device read them" "$(cut -d' ' -f1 <<<"$dt_s")" "$(cut -d' ' -f2 <<<"$dt_s")"
     if [ $r = $second ]; then
-        lw_t_eq "$t ($r): the second downlink's commands are in FOpts (no FPort)" "null true" \
-            "$(jq -r '"\(.fport) \((.fopts_hex | length) > 0)"' <<<"$m")"
+        lw_t_eq "$t ($r): the second downlink's commands are in FOpts (no FPort)" "null true" "$fopts"
     fi
+
+    # The uplink this downlink answers, as the GS and the NS received it; GPS times in 1/256 s.
+    IFS='|' read -r n_md copies dt_ns dt_gs note <<<"$(jq -rs --arg t $t --argjson ans "${dt:-null}" \
+        --arg phy "$(jq -r 'select(.event == "uplink") | .phy' "$ev")" --argjson f "$(jq -r 'select(.event == "uplink") | .f_cnt' "$ev")" '
+        def gps256: (. / 1e9 - 315964800 + 18) * 256;
+        (map(select(._topic == "ns.up" and .uplink_message != null and .envelope.tenant_id == $t and (.uplink_message.f_cnt // 0) == $f))
+            | .[0].uplink_message // {}) as $u
+        | map(select(._topic == "gs.up" and .raw_payload == $phy)) as $g
+        | ($u.received_at | gps256) as $ns | ($g | map(.received_at) | min | gps256) as $gs
+        | [($u.rx_metadata | length),
+           ([$g[] | .rx_metadata, (.more_rx_metadata // [])[]] | "\(length) \(all(.gateway_ids.tenant_id == $t))"),
+           ($ans != null and ($ns - $ans) >= -0.01 and ($ns - $ans) < 2), ($ans != null and (($gs - $ans) | fabs) < 25.6),
+           "DeviceTimeAns \($ans)/256 s GPS; reception (lw.ns.up) \($ns), first copy on lw.gs.up \($gs)"]
+        | map(tostring) | join("|")' "$LW_T_DIR/bus.jsonl")"
+    echo "note: $t ($r): $note"
+    lw_t_eq "$t ($r): its uplink on lw.ns.up with ${GWS[$t]} rx_metadata" "${GWS[$t]}" "$n_md"
+    lw_t_eq "$t ($r): on lw.gs.up, its ${GWS[$t]} gateway copies all $t's" "${GWS[$t]} true" "$copies"
+    lw_t_eq "$t ($r): DeviceTimeAns = the reception time on lw.ns.up as GPS time, truncated (less than 2/256 s below it)" true "$dt_ns"
+    lw_t_eq "$t ($r): DeviceTimeAns within 100 ms of the GS's reception of the first gateway copy" true "$dt_gs"
 done
 done
 lw_t_eq "lw.events: each tenant's requests and answers, each naming its command" \
