@@ -20,7 +20,7 @@
  *         txack TENANT/APP/DEV DOWNLINK_ID_HEX RESULT [ERROR_NAME] [RX_WINDOW]
  *             a GsTxAck on lw.gs.txack (RESULT: 0 success, 9 schedule failed, ...)
  *         sleep MS
- *   ns_driver consume --brokers B --topic ns.up|gs.down|events --out FILE
+ *   ns_driver consume --brokers B --topic ns.up|ns.dev|gs.down|events --out FILE
  *       Appends one JSON line per message of the topic (from its beginning) to FILE (events
  *       as published, with "key" added).
  * Common: --prefix P (bus.topic-prefix). */
@@ -53,6 +53,7 @@ typedef struct driver {
     int out_fd;
     bool stopping;
     bool gs_down;
+    bool ns_dev;
     bool raw; /* lw.events: JSON already */
 } driver_t;
 
@@ -635,6 +636,33 @@ static json_t *gs_down_json(const Lw__Msg__GsDown *m)
     return o;
 }
 
+/* lw.ns.dev (the matcher's output): its id, device, counter, the gateways of its copies and
+ * the ids of the lw.gs.up copies merged into it. */
+static json_t *ns_dev_json(const Lw__Msg__NsDev *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", hexj(&m->envelope->id));
+    json_object_set_new(o, "tenant", json_string(m->envelope->tenant_id));
+    if (m->end_device_ids != NULL)
+        json_object_set_new(o, "device", json_string(m->end_device_ids->device_id));
+    json_object_set_new(o, "f_cnt", json_integer(m->f_cnt));
+    json_object_set_new(o, "raw", hexj(&m->raw_payload));
+    json_t *gws = json_array();
+    for (size_t i = 0; i < m->n_rx_metadata; i++)
+        json_array_append_new(gws, m->rx_metadata[i]->gateway_ids != NULL
+                                       ? json_pack("{ss ss}", "gateway_id",
+                                                   m->rx_metadata[i]->gateway_ids->gateway_id,
+                                                   "tenant_id",
+                                                   m->rx_metadata[i]->gateway_ids->tenant_id)
+                                       : json_null());
+    json_object_set_new(o, "rx_metadata", gws);
+    json_t *ids = json_array();
+    for (size_t i = 0; i < m->n_copy_ids; i++)
+        json_array_append_new(ids, hexj(&m->copy_ids[i]));
+    json_object_set_new(o, "copy_ids", ids);
+    return o;
+}
+
 static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
 {
     (void)c;
@@ -647,6 +675,11 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
         if (lw_msg_gs_down_decode(msg->value, msg->value_len, &m) == 0)
             o = gs_down_json(m);
         lw_msg_gs_down_free(m);
+    } else if (d->ns_dev) {
+        Lw__Msg__NsDev *m = NULL;
+        if (lw_msg_ns_dev_decode(msg->value, msg->value_len, &m) == 0)
+            o = ns_dev_json(m);
+        lw_msg_ns_dev_free(m);
     } else {
         Lw__Msg__NsUp *m = NULL;
         if (lw_msg_ns_up_decode(msg->value, msg->value_len, &m) == 0)
@@ -720,6 +753,7 @@ int main(int argc, char **argv)
         if (d.topic == NULL || out == NULL)
             usage();
         d.gs_down = strcmp(d.topic, "gs.down") == 0;
+        d.ns_dev = strcmp(d.topic, "ns.dev") == 0;
         d.raw = strcmp(d.topic, "events") == 0;
         d.out_fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (d.out_fd < 0) {
