@@ -5,7 +5,8 @@
 # when the JS dies. Then:
 # - no device rejoins: one join_accept per device on lw.ns.up, the DevAddr of its data
 #   uplinks is the one it joined with;
-# - a join-request that reached the NS while the JS was down is dropped with a clear reason
+# - joins in flight in the JS when it dies (made certain by holding acme's js_devices rows)
+#   and join-requests that reach the NS while the JS is down are dropped with a clear reason
 #   (ns.up.join.drop `join_server_unavailable`, counted), every join-request has exactly one
 #   outcome (a join_accept or that drop), and the device's retry with a new DevNonce joins;
 # - JoinNonce never goes back: what the devices accepted before the kill had been persisted
@@ -52,9 +53,17 @@ lw_e2e_wait_bus $NG "$(ja globex)" 20
 sim acme --lorawan-version 1.1 --devices $NA --rate 8 --duration 21 --drain 3 &
 apid=$!
 lw_e2e_wait_bus 6 "$(ja acme)" 20
+# Joins in flight when the JS dies, for certain: acme's js_devices held, so that the JS's
+# join transactions wait on their row (SELECT ... FOR UPDATE) until the kill.
+lw_t_bg lock psql "$LW_T_DB_URI" -X -q -v ON_ERROR_STOP=1 -c "SET application_name = 'lw_test_lock'" \
+    -c "BEGIN; LOCK TABLE t_acme.js_devices IN EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT"
+waiting="SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%js_devices%FOR UPDATE%'"
+lw_t_wait_for "a join in the JS waiting on its row" 10 bash -c '[ "$(psql "$1" -X -A -t -c "$2")" -ge 1 ]' _ "$LW_T_DB_URI" "$waiting" || true
+inflight=$(lw_t_psql -c "$waiting")
 kill -KILL "$js_pid"
 lw_t_wait_exit "$js_pid" 10
 lw_t_eq "the JS died of SIGKILL" 137 "$LW_T_RC"
+lw_t_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lw_test_lock'" >/dev/null
 # What the JS had made durable when it died.
 lw_t_psql -F ' ' -c "SELECT device_id, last_join_nonce FROM t_acme.js_devices" >"$LW_T_DIR/nonces.kill"
 # Join-requests reach the NS while the JS is down: each is dropped with its reason.
@@ -102,14 +111,14 @@ outcomes() {
             | ($g[] | . as $x | "\($x.p) \([$o[] | select(any(.c[]; . as $c | any($x.c[]; . == $c))) | .o] | sort | join(","))"), "outcomes \($o | length)"'
 }
 drops=$(lw_e2e_bus_count "$(drop acme) and .value.data.reason == \"join_server_unavailable\"")
-lw_t_eq "acme: join-requests dropped while the JS was down (join_server_unavailable); globex: none dropped" "yes 0" \
-    "$([ "$drops" -ge 1 ] && echo yes || echo no) $(lw_e2e_bus_count "$(drop globex)")"
+lw_t_eq "acme: joins in flight at the kill (waiting in the JS) and join-requests while the JS was down dropped as join_server_unavailable; globex: none dropped" \
+    "yes yes 0" "$([ "$inflight" -ge 1 ] && echo yes || echo no) $([ "$drops" -gt "$inflight" ] && echo yes || echo no) $(lw_e2e_bus_count "$(drop globex)")"
 outcomes >"$LW_T_DIR/outcomes"
 jr=$(grep -vc '^outcomes ' "$LW_T_DIR/outcomes")
 lw_t_eq "acme: every join-request has one outcome, join_accept or join_server_unavailable (by correlation id)" \
     "$jr $jr $jr" \
     "$(grep -Ecx '[0-9a-fA-F]+ (join_accept|join_server_unavailable)' "$LW_T_DIR/outcomes") $(sed -n 's/^outcomes //p' "$LW_T_DIR/outcomes") $((NA + drops))"
-echo "# acme: $jr join-requests, $drops dropped while the JS was down"
+echo "# acme: $jr join-requests, $drops dropped while the JS was down ($inflight in flight in the JS at the kill)"
 # JoinNonce across the kill, per device: accepted J, the JS's last_join_nonce at the kill K.
 lw_t_psql -F ' ' -c "SELECT device_id, last_join_nonce, last_dev_nonce FROM t_acme.js_devices" >"$LW_T_DIR/nonces.end"
 before=0 after=0 bad=0 early=""
