@@ -14,6 +14,7 @@
 #   and the JS ends on each device's accepted DevNonce and JoinNonce (no later join-accept);
 # - after the restart, a device that joined before the kill: its join-request replayed
 #   (the DevNonce it joined with) is refused, its next DevNonce joins with the next JoinNonce;
+#   globex's (1.0.3, used DevNonces kept as a set) replayed is refused too;
 # - every data uplink the GS published appears on lw.ns.up exactly once by message id, and
 #   no FCnt goes backwards.
 . "$LWSTACK_SRC/tests/integration/lib.sh"
@@ -47,10 +48,10 @@ ja() { echo "._topic == \"ns.up\" and .join_accept != null and .envelope.tenant_
 up() { echo "._topic == \"ns.up\" and .uplink_message != null and .envelope.tenant_id == \"$1\""; }
 drop() { echo "._topic == \"events\" and ._key == \"$1\" and .value.name == \"ns.up.join.drop\""; }
 NA=24 NG=6
-sim globex --lorawan-version 1.0.3 --devices $NG --rate 12 --duration 24 --drain 3 &
+sim globex --lorawan-version 1.0.3 --devices $NG --rate 12 --duration 22 --drain 2 &
 gpid=$!
 lw_e2e_wait_bus $NG "$(ja globex)" 20
-sim acme --lorawan-version 1.1 --devices $NA --rate 8 --duration 21 --drain 3 &
+sim acme --lorawan-version 1.1 --devices $NA --rate 8 --duration 21 --drain 2 &
 apid=$!
 lw_e2e_wait_bus 6 "$(ja acme)" 20
 # Joins in flight when the JS dies, for certain: acme's js_devices held, so that the JS's
@@ -94,8 +95,12 @@ for t in acme globex; do
     lw_t_eq "$t: each on lw.ns.up exactly once by message id (results, ids, device and FCnt pairs)" \
         "$sent $sent $sent" \
         "$(wc -l <"$LW_T_DIR/$t.ids") $(cut -d' ' -f1 "$LW_T_DIR/$t.ids" | sort -u | wc -l) $(cut -d' ' -f2- "$LW_T_DIR/$t.ids" | sort -u | wc -l)"
-    lw_t_eq "$t: per device, FCnt only goes up in lw.ns.up order" 0 \
-        "$(lw_e2e_bus_select "$(up $t)" | jq -s -r 'group_by(.end_device_ids.device_id) | map(sort_by(._partition, ._offset) | [.[].uplink_message.f_cnt // 0] | select(. != sort)) | length')"
+    lw_t_eq "$t: per device, FCnt strictly increasing in lw.ns.up order (copies dropped by id)" 0 \
+        "$(lw_e2e_bus_select "$(up $t)" | jq -s -r 'group_by(.end_device_ids.device_id)
+            | map(sort_by(._partition, ._offset)
+                | reduce .[] as $m ({seen: {}, f: []}; if .seen[$m.envelope.id] then . else .seen[$m.envelope.id] = true | .f += [$m.uplink_message.f_cnt // 0] end)
+                | .f | select(. as $f | any(range(1; length); $f[.] <= $f[. - 1])))
+            | length')"
     lw_t_eq "$t: every device sent data in its session" "$n" \
         "$(lw_e2e_bus_select "$(up $t)" | jq -r .end_device_ids.device_id | sort -u | wc -l)"
 done
@@ -145,20 +150,32 @@ read -r rd rj rn <<<"$early"
 keys() { jq -c --argjson n "$1" "select(\"sim-\" + .dev_eui == \"$rd\") | {dev_eui, join_eui, app_key, nwk_key, lorawan_version, activation, dev_nonce: \$n}" "$LW_T_DIR/acme.keys"; }
 keys "$rn" >"$LW_T_DIR/replay.keys"
 keys $((rn + 1)) >"$LW_T_DIR/next.keys"
+# globex (LoRaWAN 1.0.3, a set of used DevNonces): one of its devices' join-request replayed.
+jq -c --slurpfile e "$LW_T_DIR/globex.ev" '($e | map(select(.event == "downlink" and .type == "join_accept" and .result == "ok")) | first) as $a
+    | select(.dev_eui == $a.dev_eui) | {dev_eui, join_eui, app_key, lorawan_version, activation, dev_nonce: $a.dev_nonce}' \
+    "$LW_T_DIR/globex.keys" >"$LW_T_DIR/replay-globex.keys"
+lw_e2e_sim_udp --seed globex --gateways 2 --copies 1 --keys-file "$LW_T_DIR/replay-globex.keys" --rate 1 --duration 1 \
+    --drain 1 --json >"$LW_T_DIR/replay-globex.json" &
+gr=$!
 for k in replay next; do
     lw_e2e_sim_udp --seed acme --gateways 2 --copies 1 --keys-file "$LW_T_DIR/$k.keys" --rate 1 --duration 1 \
         --drain 1 --json >"$LW_T_DIR/$k.json"
 done
+wait "$gr"
 lw_e2e_wait_bus $((NA + 1)) "$(ja acme)" 10
 lw_e2e_wait_bus 1 "$(drop acme) and .value.data.reason != \"join_server_unavailable\"" 10
+lw_e2e_wait_bus 1 "$(drop globex)" 10
 outcomes >"$LW_T_DIR/outcomes2"
 lw_t_eq "acme: the replay refused by the restarted JS (js.join.reject dev_nonce_too_small, the NS's drop JoinReqFailed), the next DevNonce accepted" \
     "dev_nonce_too_small JoinReqFailed,join_accept join_accept" \
     "$(lw_e2e_bus_select "._topic == \"events\" and ._key == \"acme\" and .value.name == \"js.join.reject\"" | jq -r .value.data.name | xargs) $(comm -13 <(sort "$LW_T_DIR/outcomes") <(sort "$LW_T_DIR/outcomes2") | grep -v '^outcomes ' | cut -d' ' -f2 | sort | xargs)"
 lw_t_eq "acme: $rd: the JS ends on the next DevNonce and JoinNonce" "$((rj + 1)) $((rn + 1))" \
     "$(lw_t_psql -c "SELECT last_join_nonce || ' ' || last_dev_nonce FROM t_acme.js_devices WHERE device_id = '$rd'")"
+lw_t_eq "globex: its replayed DevNonce refused too (js.join.reject, the NS's drop JoinReqFailed), no second join_accept" \
+    "$(jq -r '"sim-" + .dev_eui' "$LW_T_DIR/replay-globex.keys") reuse_dev_nonce JoinReqFailed $NG" \
+    "$(lw_e2e_bus_select "._topic == \"events\" and ._key == \"globex\" and .value.name == \"js.join.reject\"" | jq -r '"\(.value.identifiers[0].device_ids.device_id) \(.value.data.name)"' | xargs) $(lw_e2e_bus_select "$(drop globex)" | jq -r .value.data.reason | xargs) $(lw_e2e_bus_count "$(ja globex)")"
 m=$(curl -s "http://127.0.0.1:$E2E_HTTP/metrics")
-lw_t_eq "the NS counted the drops: join_server_unavailable, and the JS's refusal (join_rejected)" "$drops 1" \
+lw_t_eq "the NS counted the drops: join_server_unavailable, and the JS's refusals (join_rejected)" "$drops 2" \
     "$(awk '/^lwstack_ns_dropped_total\{reason="join_server_unavailable"\}/ { print $2 }' <<<"$m") $(awk '/^lwstack_ns_dropped_total\{reason="join_rejected"\}/ { print $2 }' <<<"$m")"
 lw_t_eq "the front process ran through (no restart)" 0 "$(kill -0 "$front_pid" && echo 0 || echo 1)"
 lw_t_done
