@@ -204,6 +204,60 @@ static void test_ns_mac_state__pending_render_and_copy(void **state)
     assert_int_equal(pending_count(&d.st), 0);
 }
 
+/* A downlink the GS did not transmit (ns_mac_downlink_lost): its requests never reached the
+ * device, so they are forgotten without an unanswered event, the current parameters stay,
+ * and the next downlink carries the same requests again. */
+static void test_ns_mac_downlink__lost(void **state)
+{
+    (void)state;
+    dev_t d;
+    dev_init(&d, "EU_863_870_TTN", LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_3, NULL);
+    ns_mac_params_t before = d.st.current_parameters;
+    ns_mac_down_result_t dres;
+    char hex[600], again[600];
+    dev_down(&d, 15, hex, sizeof hex, &dres);
+    /* RXParamSetupReq | NewChannelReq ch3 | RXTimingSetupReq | DevStatusReq (TTS's order). */
+    assert_string_equal(hex, "0503d2ad84" "0703184f8450" "0805" "06");
+    assert_int_equal(pending_count(&d.st), 4);
+    unsigned n_events = dres.n_events;
+    assert_true(n_events > 0);
+    ns_mac_downlink_lost(&d.st);
+    assert_int_equal(pending_count(&d.st), 0);
+    assert_memory_equal(&d.st.current_parameters, &before, sizeof before);
+    /* The next uplink answers nothing: nothing was asked. */
+    ns_mac_up_result_t res;
+    dev_up(&d, 1, 0, 5.0f, 1, "", &res);
+    assert_false(has_event(res.events, res.n_events, "ns.mac.command.unanswered"));
+    assert_memory_equal(&d.st.current_parameters, &before, sizeof before);
+    /* Built again from desired vs current: the same bytes, the same requests pending. */
+    dev_down(&d, 15, again, sizeof again, &dres);
+    assert_string_equal(again, hex);
+    assert_int_equal(pending_count(&d.st), 4);
+    assert_int_equal(dres.n_events, n_events);
+    /* This time the device heard them and answers all: applied, nothing pending. */
+    dev_up(&d, 2, 0, -20.0f, 1, "0507" "0703" "08" "06fe00", &res);
+    assert_false(has_event(res.events, res.n_events, "ns.mac.command.unanswered"));
+    assert_int_equal(pending_count(&d.st), 0);
+    assert_int_equal(d.st.current_parameters.rx2_data_rate_index, 3);
+    assert_int_equal(d.st.current_parameters.rx1_delay, 5);
+    ns_mac_downlink_lost(NULL); /* no state: nothing to do */
+}
+
+/* Without the loss, the same uplink would report every request unanswered (the contrast). */
+static void test_ns_mac_downlink__not_lost_unanswered(void **state)
+{
+    (void)state;
+    dev_t d;
+    dev_init(&d, "EU_863_870_TTN", LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_3, NULL);
+    ns_mac_down_result_t dres;
+    char hex[600];
+    dev_down(&d, 15, hex, sizeof hex, &dres);
+    ns_mac_up_result_t res;
+    dev_up(&d, 1, 0, 5.0f, 1, "", &res);
+    assert_true(has_event(res.events, res.n_events, "ns.mac.command.unanswered"));
+    assert_int_equal(pending_count(&d.st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +269,8 @@ int main(void)
         cmocka_unit_test(test_ns_mac_uplink__params),
         cmocka_unit_test(test_ns_mac_downlink__answers_over_budget),
         cmocka_unit_test(test_ns_mac_state__pending_render_and_copy),
+        cmocka_unit_test(test_ns_mac_downlink__lost),
+        cmocka_unit_test(test_ns_mac_downlink__not_lost_unanswered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
