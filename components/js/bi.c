@@ -1,7 +1,10 @@
 /* The Backend Interfaces listener (js.listen): JoinReq → JoinAns and AppSKeyReq →
  * AppSKeyAns. As The Things Stack's interop server, a request is a POST on any path, every
  * answer is 200 with its Result (a body that has no answerable header gets 400), and the
- * device's tenant comes from its JoinEUI/DevEUI (tenant/euis.h).
+ * device's tenant comes from its JoinEUI/DevEUI (tenant/euis.h). A request must carry the
+ * Bearer token of its SenderID (js.bi.tokens.<sender>): without it the answer is 401
+ * UnknownSender and nothing is looked up, so a sniffed join-request relayed by someone else
+ * neither uses the device's DevNonce nor yields its session keys.
  *
  * A join runs in one transaction: the device row is locked (FOR UPDATE), the join-request
  * checked against it, the new DevNonce/JoinNonce state and the session key written, and only
@@ -521,6 +524,23 @@ static void looked_up(void *arg, const tn_device_ref_t *ref, const lw_err_t *err
     }
 }
 
+/* A caller without its sender's token: 401 with the answer a BI client reads (The Things
+ * Stack answers UnknownSender), counted, logged without the token; nothing is looked up. */
+static void unauthenticated(bi_op_t *op, const char *why)
+{
+    js_t *js = op->js;
+    char key[JS_BI_ID_MAX + 1], sender[JS_BI_ID_MAX + 1];
+    js_bi_sender_key(&op->r, key, sender);
+    lw_log(LW_LOG_WARN, "js", "request refused: unauthenticated", "message_type", type_name(op),
+           "sender", sender, "reason", why, "peer", lw_http_peer(op->req), NULL);
+    if (op->r.h.type == JS_BI_JOIN_REQ)
+        lw_metric_add(js->m_joins, (const char *const[]){"unauthenticated", NULL}, 1);
+    lw_metric_add(js->m_requests, (const char *const[]){type_name(op), "unauthenticated", NULL}, 1);
+    lw_http_add_header(op->req, "WWW-Authenticate", "Bearer");
+    lw_http_respond_json(op->req, 401, js_bi_answer(&op->r, JS_BI_UNKNOWN_SENDER, why));
+    op_free(op);
+}
+
 static void bi_handle(lw_http_req_t *req, void *arg)
 {
     js_t *js = arg;
@@ -540,6 +560,13 @@ static void bi_handle(lw_http_req_t *req, void *arg)
         snprintf(why.description, sizeof why.description, "the body is not JSON: %.160s",
                  e.message);
     } else if (js_bi_decode(body, &op->r, &why) == 0) {
+        char denied[160];
+        if (js_bi_authenticate(js->senders, js->n_senders, js->allow_unauthenticated, &op->r,
+                               lw_http_header(req, "Authorization"), denied,
+                               sizeof denied) == JS_BI_AUTH_REFUSED) {
+            unauthenticated(op, denied);
+            return;
+        }
         if (tn_device_euis_lookup(js->db, op->r.join_eui, op->r.dev_eui, looked_up, op) != 0) {
             lw_err_set(&e, &lw_err_db_unavailable, "cannot queue the lookup");
             fail_db(op, &e);

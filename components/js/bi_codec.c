@@ -1,13 +1,16 @@
 /* LoRaWAN Backend Interfaces 1.0/1.1 JSON (TS002 §10 and §17; field names and encodings
  * as The Things Stack's pkg/interop): requests decoded into structs, every field checked,
  * answers built. Hex fields ("Buffer", EUIs, NetID, DevAddr) may carry a 0x prefix and
- * either case; answers are uppercase hex. */
+ * either case; answers are uppercase hex. Also who may call: the Bearer token of the
+ * Authorization header against the sender's configured one (js.bi.tokens.<sender>). */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "js/js_private.h"
 
@@ -299,4 +302,124 @@ int js_bi_key_envelope(json_t *obj, const char *name, const char *label, const u
         return -1;
     json_object_set_new(obj, name, env);
     return 0;
+}
+
+/* ---- who may call ------------------------------------------------------------------------ */
+
+/* RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+static bool b64token_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' ||
+           c == '/';
+}
+
+static bool b64token(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && b64token_char(s[i]))
+        i++;
+    if (i == 0)
+        return false;
+    while (i < len && s[i] == '=')
+        i++;
+    return i == len;
+}
+
+int js_bi_token_check(const char *token, char *why, size_t why_len)
+{
+    size_t len = token != NULL ? strlen(token) : 0;
+    if (len == 0 || len > JS_BI_BEARER_MAX || !b64token(token, len)) {
+        snprintf(why, why_len,
+                 "must be 1 to %u characters of a Bearer token (letters, digits, -._~+/, "
+                 "then =)",
+                 JS_BI_BEARER_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static void token_sha256(const char *token, size_t len, uint8_t out[JS_BI_SHA256_LEN])
+{
+    SHA256((const unsigned char *)token, len, out);
+}
+
+int js_bi_sender_init(js_bi_sender_t *out, const char *id, const char *token)
+{
+    char why[160];
+    size_t n = id != NULL ? strlen(id) : 0;
+    if (n == 0 || n > JS_BI_ID_MAX || js_bi_token_check(token, why, sizeof why) != 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out->id[i] = (char)tolower((unsigned char)id[i]);
+    token_sha256(token, strlen(token), out->token_sha256);
+    return 0;
+}
+
+int js_bi_bearer_parse(const char *value, const char **token, size_t *len)
+{
+    static const char scheme[] = "bearer";
+    const size_t slen = sizeof scheme - 1;
+    if (value == NULL || strncasecmp(value, scheme, slen) != 0 || value[slen] != ' ')
+        return -1;
+    const char *t = value + slen;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n > 0 && t[n - 1] == ' ')
+        n--;
+    if (n == 0 || n > JS_BI_BEARER_MAX || !b64token(t, n))
+        return -1;
+    *token = t;
+    *len = n;
+    return 0;
+}
+
+void js_bi_sender_key(const js_bi_request_t *r, char key[JS_BI_ID_MAX + 1],
+                      char shown[JS_BI_ID_MAX + 1])
+{
+    if (r->h.type == JS_BI_APP_S_KEY_REQ) {
+        size_t i = 0;
+        for (; r->h.sender_id[i] != '\0' && i < JS_BI_ID_MAX; i++)
+            key[i] = (char)tolower((unsigned char)r->h.sender_id[i]);
+        key[i] = '\0';
+        snprintf(shown, JS_BI_ID_MAX + 1, "%s", r->h.sender_id);
+        return;
+    }
+    snprintf(key, JS_BI_ID_MAX + 1, "%06x", (unsigned)(r->net_id & 0xffffffu));
+    snprintf(shown, JS_BI_ID_MAX + 1, "%06X", (unsigned)(r->net_id & 0xffffffu));
+}
+
+int js_bi_authenticate(const js_bi_sender_t *senders, size_t n, bool allow_unauthenticated,
+                       const js_bi_request_t *r, const char *authorization, char *why,
+                       size_t why_len)
+{
+    char key[JS_BI_ID_MAX + 1], shown[JS_BI_ID_MAX + 1];
+    js_bi_sender_key(r, key, shown);
+    const js_bi_sender_t *s = NULL;
+    for (size_t i = 0; i < n && s == NULL; i++)
+        if (strcmp(senders[i].id, key) == 0)
+            s = &senders[i];
+    const char *token = NULL;
+    size_t len = 0;
+    bool bearer = js_bi_bearer_parse(authorization, &token, &len) == 0;
+    if (bearer && s != NULL) {
+        uint8_t digest[JS_BI_SHA256_LEN];
+        token_sha256(token, len, digest);
+        int diff = CRYPTO_memcmp(digest, s->token_sha256, sizeof digest);
+        OPENSSL_cleanse(digest, sizeof digest);
+        if (diff == 0)
+            return JS_BI_AUTH_OK;
+        snprintf(why, why_len, "wrong token for sender %s", shown);
+        return JS_BI_AUTH_REFUSED;
+    }
+    if (allow_unauthenticated)
+        return JS_BI_AUTH_ANONYMOUS;
+    if (authorization == NULL)
+        snprintf(why, why_len, "no Authorization");
+    else if (!bearer)
+        snprintf(why, why_len, "Authorization is not a Bearer token");
+    else
+        snprintf(why, why_len, "unknown sender %s", shown);
+    return JS_BI_AUTH_REFUSED;
 }

@@ -76,6 +76,19 @@ static const lw_cfg_opt_t js_config[] = {
      .check = label_check,
      .help = "Label of the KEK wrapping the AppSKey of a JoinAns and an AppSKeyAns; empty: in "
              "clear. A device's application_server_kek_label overrides it."},
+    {.key = "js.bi.tokens.*",
+     .type = LW_CFG_MAP,
+     .flags = LW_CFG_SECRET,
+     .help = "Who may call Backend Interfaces: js.bi.tokens.<sender> is the Bearer token "
+             "(Authorization header) of SenderID <sender>: a network server's NetID as six hex "
+             "digits (JoinReq, HomeNSReq), an Application Server's AS-ID (AppSKeyReq). At most "
+             "64 senders; a request without its sender's token is refused (401, "
+             "UnknownSender)."},
+    {.key = "js.bi.allow-unauthenticated",
+     .type = LW_CFG_BOOL,
+     .def = "false",
+     .help = "Development only: accept Backend Interfaces requests without a token (or from a "
+             "sender without one). A wrong token for a sender with one is still refused."},
     {.key = "js.dev-nonce-limit",
      .type = LW_CFG_INT,
      .def = "10",
@@ -116,6 +129,36 @@ static void kek_each(void *arg, const char *subkey, const char *value)
     }
     snprintf(js->keks[js->n_keks].label, sizeof js->keks[0].label, "%s", subkey);
     js->n_keks++;
+}
+
+typedef struct sender_load {
+    js_t *js;
+    char bad[JS_BI_ID_MAX + 16];
+    const char *why;
+} sender_load_t;
+
+static void sender_each(void *arg, const char *subkey, const char *value)
+{
+    sender_load_t *l = arg;
+    js_t *js = l->js;
+    if (l->bad[0] != '\0')
+        return;
+    js_bi_sender_t s;
+    if (js_bi_sender_init(&s, subkey, value) != 0)
+        l->why = "a Bearer token of 1 to 256 characters (letters, digits, -._~+/, then =) "
+                 "expected for a sender of at most 64 characters";
+    else if (js->n_senders >= JS_BI_SENDERS_MAX)
+        l->why = "at most 64 senders";
+    for (size_t i = 0; l->why == NULL && i < js->n_senders; i++)
+        if (strcmp(js->senders[i].id, s.id) == 0)
+            l->why = "the sender is configured twice (sender IDs are compared in lowercase)";
+    if (l->why != NULL) {
+        snprintf(l->bad, sizeof l->bad, "%.*s", (int)JS_BI_ID_MAX, subkey);
+        OPENSSL_cleanse(&s, sizeof s);
+        return;
+    }
+    js->senders[js->n_senders++] = s;
+    OPENSSL_cleanse(&s, sizeof s);
 }
 
 void js_inflight_add(js_t *js, int delta)
@@ -226,6 +269,15 @@ static int js_init(lw_rt_t *rt, void **state, lw_err_t *err)
             return -1;
         }
     js->dev_nonce_limit = (size_t)lw_config_int(cfg, "js.dev-nonce-limit");
+    sender_load_t sl = {.js = js};
+    lw_config_map_each(cfg, "js.bi.tokens", sender_each, &sl);
+    if (sl.bad[0] != '\0') {
+        lw_err_set(err, &lw_err_config_invalid, "invalid value for `js.bi.tokens.%s`: %s", sl.bad,
+                   sl.why);
+        js_free(js);
+        return -1;
+    }
+    js->allow_unauthenticated = lw_config_bool(cfg, "js.bi.allow-unauthenticated");
 
     lw_metrics_t *m = lw_rt_metrics(rt);
     js->m_joins = lw_metrics_counter(m, "lwstack_js_join_requests_total",
@@ -272,6 +324,17 @@ static int js_start(void *state, lw_err_t *err)
     if (!js->has_root_kek)
         lw_log(LW_LOG_WARN, "js",
                "js.key-encryption-key is not set: devices with root keys cannot be stored", NULL);
+    char senders[16];
+    snprintf(senders, sizeof senders, "%zu", js->n_senders);
+    if (js->allow_unauthenticated)
+        lw_log(LW_LOG_WARN, "js",
+               "js.bi.allow-unauthenticated is on: Backend Interfaces requests without a token "
+               "are accepted (development only)",
+               "senders_with_token", senders, NULL);
+    else if (js->n_senders == 0)
+        lw_log(LW_LOG_WARN, "js",
+               "no js.bi.tokens.<sender> is set: every Backend Interfaces request is refused",
+               NULL);
     return 0;
 }
 

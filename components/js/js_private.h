@@ -152,6 +152,9 @@ int js_key_unwrap(const uint8_t *kek, size_t kek_len, const uint8_t in[JS_WRAPPE
 #define JS_BI_INVALID_PROTOCOL      "InvalidProtocolVersion"
 #define JS_BI_FRAME_SIZE_ERROR      "FrameSizeError"
 #define JS_BI_OTHER                 "Other"
+/* The Things Stack's interop server answers a caller it cannot authenticate with
+ * UnknownSender (pkg/interop ErrUnknownSender), in 1.0 and 1.1. */
+#define JS_BI_UNKNOWN_SENDER "UnknownSender"
 /* MalformedRequest in 1.0, MalformedMessage in 1.1 (js_bi_malformed). */
 
 typedef enum js_bi_type {
@@ -230,6 +233,58 @@ int js_bi_key_envelope(json_t *obj, const char *name, const char *label, const u
 /* Uppercase hex of buf into out (cap >= 2 * len + 1). */
 void js_hex_upper(const uint8_t *buf, size_t len, char *out);
 
+/* ---- bi_codec.c: who may call (js.bi.tokens.<sender>, js.bi.allow-unauthenticated) -------- */
+
+/* RFC 6750 §2.1: a Bearer token is a b64token (letters, digits, "-._~+/", then "="s); this
+ * JS takes 1..JS_BI_BEARER_MAX of them. */
+#define JS_BI_BEARER_MAX  256u
+#define JS_BI_SENDERS_MAX 64u
+#define JS_BI_SHA256_LEN  32u
+
+/* A sender that may call, and the SHA-256 of its token: a request's token is hashed and
+ * the digests compared with CRYPTO_memcmp, so neither its bytes nor its length leak
+ * through timing, and the token itself is not kept. */
+typedef struct js_bi_sender {
+    char id[JS_BI_ID_MAX + 1]; /* lowercase: a NetID as six hex digits, or an AS-ID */
+    uint8_t token_sha256[JS_BI_SHA256_LEN];
+} js_bi_sender_t;
+
+/* Is token a valid Bearer token (RFC 6750 b64token, 1..JS_BI_BEARER_MAX characters)?
+ * Returns 0, or -1 with why (never the token). */
+int js_bi_token_check(const char *token, char *why, size_t why_len);
+/* Fills *out for sender id (as configured: js.bi.tokens.<id>; lowercased; a NetID may be
+ * written in either case) with token. Returns 0, or -1 when id is empty or longer than
+ * JS_BI_ID_MAX or the token is invalid. */
+int js_bi_sender_init(js_bi_sender_t *out, const char *id, const char *token);
+/* The token of an Authorization header value: "Bearer" (any case, RFC 7235 §2.1), one or
+ * more spaces, the token, optional trailing spaces. Returns 0 with *token pointing into
+ * value and *len its length, or -1 when value is no Bearer credential (another scheme, no
+ * token, a space or other character a b64token cannot hold). */
+int js_bi_bearer_parse(const char *value, const char **token, size_t *len);
+/* The id a request's sender is configured under: for JoinReq and HomeNSReq its NetID as
+ * six lowercase hex digits (however it was spelled), for AppSKeyReq its AS-ID lowercased.
+ * And the same for people (the NetID in uppercase, the AS-ID as sent). */
+void js_bi_sender_key(const js_bi_request_t *r, char key[JS_BI_ID_MAX + 1],
+                      char shown[JS_BI_ID_MAX + 1]);
+
+enum js_bi_auth {
+    JS_BI_AUTH_OK = 0,        /* the sender's token */
+    JS_BI_AUTH_ANONYMOUS = 1, /* no token checked, allowed by allow_unauthenticated */
+    JS_BI_AUTH_REFUSED = -1,  /* *why says why */
+};
+/* Authenticates request r whose Authorization header is `authorization` (NULL: none)
+ * against the configured senders:
+ *  - a Bearer token equal to the token of the request's sender: JS_BI_AUTH_OK;
+ *  - a wrong token for a configured sender: refused, whatever allow_unauthenticated says
+ *    (a credential was given and it is wrong);
+ *  - no Authorization, another scheme, or a sender without a token: refused, unless
+ *    allow_unauthenticated (then JS_BI_AUTH_ANONYMOUS).
+ * *why (why_len >= 100) is the answer's Description: "no Authorization", "Authorization is
+ * not a Bearer token", "unknown sender 000013", "wrong token for sender 000013". */
+int js_bi_authenticate(const js_bi_sender_t *senders, size_t n, bool allow_unauthenticated,
+                       const js_bi_request_t *r, const char *authorization, char *why,
+                       size_t why_len);
+
 /* ---- the server (component.c, bi.c, device.c) --------------------------------------------- */
 
 #include "cluster/api.h"
@@ -263,9 +318,12 @@ typedef struct js {
     js_kek_t root_kek;
     js_kek_t keks[JS_KEKS_MAX]; /* js.keks.<label> */
     size_t n_keks;
-    char ns_kek_label[JS_LABEL_MAX + 1]; /* js.network-server-kek-label */
-    char as_kek_label[JS_LABEL_MAX + 1]; /* js.application-server-kek-label */
-    size_t dev_nonce_limit;              /* js.dev-nonce-limit */
+    char ns_kek_label[JS_LABEL_MAX + 1];       /* js.network-server-kek-label */
+    char as_kek_label[JS_LABEL_MAX + 1];       /* js.application-server-kek-label */
+    size_t dev_nonce_limit;                    /* js.dev-nonce-limit */
+    js_bi_sender_t senders[JS_BI_SENDERS_MAX]; /* js.bi.tokens.<sender> */
+    size_t n_senders;
+    bool allow_unauthenticated; /* js.bi.allow-unauthenticated */
     /* lifecycle */
     int inflight;
     bool stopping;

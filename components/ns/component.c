@@ -1,6 +1,8 @@
 /* The Network Server component: configuration, lifecycle. */
 #define _GNU_SOURCE /* memmem */
+#include <ctype.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,22 @@ static int check_js(const char *v, char *why, size_t n)
         snprintf(why, n,
                  "a Join Server range is JOINEUI/LEN=URI (\"70b3d57ed0000000/32=https://"
                  "js.example.com/\")");
+        return -1;
+    }
+    return 0;
+}
+
+/* RFC 6750 §2.1 b64token (letters, digits, "-._~+/", then "="s): it goes into a header. */
+static int check_token(const char *v, char *why, size_t n)
+{
+    size_t l = strlen(v), i = 0;
+    while (i < l && (isalnum((unsigned char)v[i]) || strchr("-._~+/", v[i]) != NULL))
+        i++;
+    bool body = i > 0;
+    while (i < l && v[i] == '=')
+        i++;
+    if (l > 0 && (l > 256 || !body || i != l)) {
+        snprintf(why, n, "a Bearer token is 1 to 256 characters: letters, digits, -._~+/, then =");
         return -1;
     }
     return 0;
@@ -88,6 +106,14 @@ static const lw_cfg_opt_t ns_config[] = {
      .def = "http://127.0.0.1:1886/",
      .help = "Backend Interfaces URI of the Join Server for JoinEUIs no ns.join-servers range "
              "matches (the cluster's own by default)."},
+    {.key = "ns.join-server-token",
+     .type = LW_CFG_STRING,
+     .def = "",
+     .flags = LW_CFG_SECRET,
+     .check = check_token,
+     .help = "Bearer token sent as `Authorization: Bearer` with every Backend Interfaces "
+             "request to a Join Server (the cluster's and ns.join-servers alike); the JS knows "
+             "it as js.bi.tokens.<ns.net-id>. Empty: none sent."},
     {.key = "ns.join-servers",
      .type = LW_CFG_LIST,
      .check = check_js,
@@ -191,6 +217,7 @@ static void ns_free(void *state)
     ns_matcher_free(ns->matcher);
     lw_http_client_free(ns->http);
     memset(ns->keks, 0, sizeof ns->keks);
+    memset(ns->js_authorization, 0, sizeof ns->js_authorization);
     memset(&ns->at_rest, 0, sizeof ns->at_rest);
     free(ns);
 }
@@ -241,6 +268,9 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
     ns_join_server_t *def = &ns->js[ns->njs++];
     def->len = 0;
     snprintf(def->uri, sizeof def->uri, "%s", lw_config_str(cfg, "ns.join-server-uri"));
+    const char *jst = lw_config_str(cfg, "ns.join-server-token");
+    if (jst != NULL && jst[0] != '\0')
+        snprintf(ns->js_authorization, sizeof ns->js_authorization, "Bearer %s", jst);
     lw_config_map_each(cfg, "ns.keks", kek_each, ns);
     const char *kek = lw_config_str(cfg, "ns.key-encryption-key");
     if (kek != NULL && kek[0] != '\0') {

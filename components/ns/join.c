@@ -373,11 +373,12 @@ static void join_send(join_op_t *op, const ns_prefix_t *tp, size_t ntp)
     }
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    static const lw_http_client_header_t hdr[] = {{"Content-Type", "application/json"}};
+    const lw_http_client_header_t hdr[] = {{"Content-Type", "application/json"},
+                                           {"Authorization", ns->js_authorization}};
     lw_http_client_req_opts_t o = {.method = "POST",
                                    .url = js->uri,
                                    .headers = hdr,
-                                   .nheaders = 1,
+                                   .nheaders = ns->js_authorization[0] != '\0' ? 2 : 1,
                                    .body = text,
                                    .body_len = text != NULL ? strlen(text) : 0,
                                    .timeout_ms = 10000};

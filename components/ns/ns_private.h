@@ -298,6 +298,8 @@ struct ns {
     size_t flush_max;
     ns_join_server_t js[16];
     size_t njs;
+    /* "Bearer <ns.join-server-token>" for the Join Servers' Authorization header; "" none */
+    char js_authorization[8 + 256 + 1];
     ns_kek_t at_rest;
     ns_kek_t keks[8];
     char kek_labels[8][64];

@@ -85,13 +85,14 @@ lw_e2e_prepare() {
 }
 
 # lw_e2e_spawn NAME HTTP_PORT COMPONENTS...: `lwstack start COMPONENTS` on the test's
-# database and broker with the listeners of E2E_ARGS, its API on HTTP_PORT; waits until
-# ready. Sets LW_T_LAST_PID.
+# database and broker with the listeners of E2E_ARGS and the Backend Interfaces token of
+# lib.sh (LW_T_BI_TOKEN), its API on HTTP_PORT; waits until ready. Sets LW_T_LAST_PID.
 lw_e2e_spawn() {
     local name=$1 port=$2; shift 2
+    lw_t_bi_args "${E2E_ARGS[@]}"
     lw_t_spawn "$name" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
-        --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" "${E2E_ARGS[@]}" \
-        start "$@"
+        --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" \
+        "${LW_T_BI_ARGS[@]}" "${E2E_ARGS[@]}" start "$@"
     local pid=$LW_T_LAST_PID
     lw_t_wait_for "$name ready on port $port" 30 curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || {
         tail -30 "$LW_T_DIR/$name.log" >&2

@@ -194,15 +194,36 @@ lw_t_wait_exit() {
 
 LW_T_ADMIN_KEY=${LW_T_ADMIN_KEY:-00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff}
 
+# Backend Interfaces between a stack's NS and JS are authenticated (js.bi.tokens.<NetID>,
+# ns.join-server-token): one token generated per test, given to every stack lw_t_stack (and
+# lib_e2e.sh's lw_e2e_spawn) starts, under the NS's NetID (its --ns.net-id, else 000000).
+# A test that posts to the JS itself sends "Authorization: Bearer $LW_T_BI_TOKEN";
+# LW_T_BI_TOKEN= (empty) starts stacks without tokens.
+LW_T_BI_TOKEN=${LW_T_BI_TOKEN-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}
+# lw_t_bi_args ARGS...: sets LW_T_BI_ARGS to the token flags for a stack started with ARGS.
+lw_t_bi_args() {
+    LW_T_BI_ARGS=()
+    [ -n "$LW_T_BI_TOKEN" ] || return 0
+    local a prev="" net_id=000000
+    for a in "$@"; do
+        case "$a" in --ns.net-id=*) net_id=${a#*=} ;; esac
+        [ "$prev" = --ns.net-id ] && net_id=$a
+        prev=$a
+    done
+    LW_T_BI_ARGS=("--js.bi.tokens.${net_id,,}" "$LW_T_BI_TOKEN" --ns.join-server-token "$LW_T_BI_TOKEN")
+}
+
 # lw_t_stack NAME PORT [extra args...]: starts `lwstack start all` against the test's
 # PostgreSQL and broker on 127.0.0.1:PORT and waits until /readyz answers 200. The Gateway
 # Server's UDP and Basics Station ports are ephemeral ones (tests run in parallel; the
 # defaults are :1700 and :1887).
 lw_t_stack() {
     local name=$1 port=$2; shift 2
+    lw_t_bi_args "$@"
     lw_t_spawn "$name" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
         --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" \
-        --gs.udp.listen 127.0.0.1:0 --gs.basic-station.listen 127.0.0.1:0 "$@" start all
+        --gs.udp.listen 127.0.0.1:0 --gs.basic-station.listen 127.0.0.1:0 "${LW_T_BI_ARGS[@]}" \
+        "$@" start all
     lw_t_wait_for "$name ready on port $port" 30 \
         curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || {
         tail -30 "$LW_T_DIR/$name.log" >&2

@@ -5,7 +5,9 @@
 # lora-packet) and the JoinAns checked with it: the join-accept decrypts and verifies and
 # the session keys match what the device derives. A replayed DevNonce is refused with an
 # event; the JoinNonce keeps increasing across a SIGKILL; AppSKeyReq; the other tenant's
-# devices are out of reach; no key reaches a log.
+# devices are out of reach; no key reaches a log. Every Backend Interfaces caller shows its
+# sender's token (js.bi.tokens.<sender>): without it, with a wrong one or another sender's,
+# 401 UnknownSender and no nonce moves; js.bi.allow-unauthenticated lets it in without one.
 . "$(dirname "$0")/lib.sh"
 
 lwjoin="$LWSTACK_SRC/tests/integration/js/lwjoin.js"
@@ -22,9 +24,12 @@ jsport=$(lw_t_free_port)
 ROOT_KEK=000102030405060708090a0b0c0d0e0f
 NS_KEK=101112131415161718191a1b1c1d1e1f
 AS_KEK=202122232425262728292a2b2c2d2e2f
+# The Backend Interfaces callers: a network server of NetID 000013 and the AS `as.local`.
+NS_TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+AS_TOKEN=$(od -An -tx1 -N24 /dev/urandom | base64 | tr -d '\n')
 stack_args=(--js.listen "127.0.0.1:$jsport" --js.key-encryption-key "$ROOT_KEK"
     --js.keks.ns-dev "$NS_KEK" --js.keks.as-dev "$AS_KEK" --js.network-server-kek-label ns-dev
-    --js.dev-nonce-limit 3)
+    --js.dev-nonce-limit 3 --js.bi.tokens.000013 "$NS_TOKEN" --js.bi.tokens.as.local "$AS_TOKEN")
 lw_t_stack stack "$port" "${stack_args[@]}"
 api="http://127.0.0.1:$port/api/v3"
 bi="http://127.0.0.1:$jsport/"
@@ -114,14 +119,54 @@ lw_t_eq "acme's AppKey unchanged by the refused write" "${ACME_APP_KEY^^}" \
     "$(body "$(adm acme GET '/js/applications/app1/devices/dev1?field_mask=root_keys')" | jq -r .root_keys.app_key.key)"
 
 # ---- Backend Interfaces: JoinReq → JoinAns (LoRaWAN 1.0.3) ------------------------------------
-# join_req VERSION(BI) MAC PHY DEVEUI [CFLIST]: the JoinReq an NS of NetID 000013 sends.
-join_req() {
+# join_body VERSION(BI) MAC PHY DEVEUI [CFLIST [SENDER]]: the JoinReq an NS of NetID
+# SENDER (000013) sends; join_req: posted with that NS's token (AUTH: another header).
+join_body() {
     local cf=""
     [ -n "${5:-}" ] && cf=",\"CFList\":\"$5\""
-    curl -sS "${curl_tls[@]}" -X POST "$bi" -H 'Content-Type: application/json' -H 'X-Request-ID: test' \
-        -d "{\"ProtocolVersion\":\"$1\",\"TransactionID\":42,\"MessageType\":\"JoinReq\",\"SenderID\":\"000013\",\"SenderNSID\":\"70B3D57ED0000001\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"MACVersion\":\"$2\",\"PHYPayload\":\"$3\",\"DevEUI\":\"${4^^}\",\"DevAddr\":\"26011234\",\"DLSettings\":\"03\",\"RxDelay\":5$cf}"
+    printf '%s' "{\"ProtocolVersion\":\"$1\",\"TransactionID\":42,\"MessageType\":\"JoinReq\",\"SenderID\":\"${6:-000013}\",\"SenderNSID\":\"70B3D57ED0000001\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"MACVersion\":\"$2\",\"PHYPayload\":\"$3\",\"DevEUI\":\"${4^^}\",\"DevAddr\":\"26011234\",\"DLSettings\":\"03\",\"RxDelay\":5$cf}"
 }
+AUTH="Authorization: Bearer $NS_TOKEN"
+join_req() {
+    curl -sS "${curl_tls[@]}" -X POST "$bi" -H 'Content-Type: application/json' -H 'X-Request-ID: test' \
+        -H "$AUTH" -d "$(join_body "$@")"
+}
+nonces() { lw_t_psql -c "SELECT last_dev_nonce || ' ' || used_dev_nonces::text || ' ' || last_join_nonce || ' ' || (SELECT count(*) FROM t_$1.js_session_keys) FROM t_$1.js_devices"; }
 phy=$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 1)
+phy11=$(node "$lwjoin" request "$GLOBEX_NWK_KEY" "$JOIN_EUI" "$GLOBEX_DEV_EUI" 0)
+
+# ---- who may call: the sender's token, nothing else ----------------------------------------------
+# unauth NAME EXPECTED [curl args...]: acme's JoinReq (DevNonce 1) and globex's posted with the
+# given headers: both 401 with the exact answer; neither device's nonces move.
+unauth() {
+    local what=$1 want=$2; shift 2
+    local r g
+    r=$(lw_t_http POST "$bi" -H 'Content-Type: application/json' "$@" -d "$(join_body 1.1 1.0.3 "$phy" "$ACME_DEV_EUI")")
+    g=$(lw_t_http POST "$bi" -H 'Content-Type: application/json' "$@" -d "$(join_body 1.1 1.1 "$phy11" "$GLOBEX_DEV_EUI")")
+    lw_t_eq "$what → 401 JoinAns UnknownSender, header answered (acme's and globex's device)" \
+        "401 JoinAns 42 000013 70B3D57ED0001234 UnknownSender $want|401 UnknownSender $want" \
+        "${r%% *} $(body "$r" | jq -r '[.MessageType, (.TransactionID|tostring), .ReceiverID, .SenderID, .Result.ResultCode, .Result.Description] | join(" ")')|${g%% *} $(body "$g" | jq -r '.Result.ResultCode + " " + .Result.Description')"
+    lw_t_eq "$what: no DevNonce, JoinNonce or session key taken, in either tenant" "0 {} 0 0|0 {} 0 0" \
+        "$(nonces acme)|$(nonces globex)"
+}
+unauth "no Authorization" "no Authorization"
+unauth "a wrong token" "wrong token for sender 000013" -H "Authorization: Bearer 0123456789abcdef"
+unauth "the AS's token on a JoinReq of NetID 000013" "wrong token for sender 000013" -H "Authorization: Bearer $AS_TOKEN"
+unauth "the NS's token with one character more" "wrong token for sender 000013" -H "Authorization: Bearer ${NS_TOKEN}0"
+unauth "another scheme" "Authorization is not a Bearer token" -H "Authorization: Basic $(printf 'ns:%s' "$NS_TOKEN" | base64 -w0)"
+r=$(lw_t_http POST "$bi" -H "$AUTH" -d "$(join_body 1.1 1.0.3 "$phy" "$ACME_DEV_EUI" "" 00002A)")
+lw_t_eq "a sender without a token (NetID 00002A) → 401 naming it" "401 UnknownSender unknown sender 00002A 00002A" \
+    "${r%% *} $(body "$r" | jq -r '[.Result.ResultCode, .Result.Description, .ReceiverID] | join(" ")')"
+r=$(curl -sS -o /dev/null -D - -X POST "$bi" -d "$(join_body 1.1 1.0.3 "$phy" "$ACME_DEV_EUI")" | tr -d '\r' | grep -i '^www-authenticate:' | sed 's/^[^:]*:/WWW-Authenticate:/')
+lw_t_eq "a 401 names the scheme (RFC 6750)" "WWW-Authenticate: Bearer" "$r"
+lw_t_eq "still no nonce taken" "0 {} 0 0|0 {} 0 0" "$(nonces acme)|$(nonces globex)"
+m=$(curl -sS "http://127.0.0.1:$port/metrics")
+lw_t_eq "refusals counted: requests and joins with result unauthenticated" "12 12" \
+    "$(grep '^lwstack_js_interop_requests_total{message_type="JoinReq",result="unauthenticated"}' <<<"$m" | awk '{print $2}') $(grep '^lwstack_js_join_requests_total{result="unauthenticated"}' <<<"$m" | awk '{print $2}')"
+lw_t_eq "each refusal logged with its sender and reason, never the token" "12 0" \
+    "$(grep -c 'request refused: unauthenticated.*sender=0000' "$LW_T_DIR/stack.log") $(grep -ciE "$NS_TOKEN|$AS_TOKEN" "$LW_T_DIR/stack.log")"
+lw_t_eq "the JS warned at start of nothing (tokens set, allow-unauthenticated off)" 0 \
+    "$(grep -cE 'allow-unauthenticated is on|no js.bi.tokens' "$LW_T_DIR/stack.log")"
 ans=$(join_req 1.1 1.0.3 "$phy" "$ACME_DEV_EUI")
 lw_t_eq "JoinAns: Success, header answered" "JoinAns Success 42 000013 70B3D57ED0001234 70B3D57ED0000001" \
     "$(jq -r '[.MessageType, .Result.ResultCode, (.TransactionID|tostring), .ReceiverID, .SenderID, .ReceiverNSID] | join(" ")' <<<"$ans")"
@@ -140,7 +185,7 @@ lw_t_eq "1.0.x answer: no 1.1 keys, a SessionKeyID" "null null 32" \
 SKID=$(jq -r .SessionKeyID <<<"$ans")
 ACME_APP_S_KEY=$(jq -r .app_s_key <<<"$acc")
 SESSION_KEYS="$(jq -r .nwk_s_key <<<"$acc")|$ACME_APP_S_KEY"
-lw_t_eq "DevNonce and JoinNonce persisted with the JoinAns" "{1} 1" \
+lw_t_eq "with the right token: accepted, DevNonce and JoinNonce persisted with the JoinAns" "{1} 1" \
     "$(lw_t_psql -c "SELECT used_dev_nonces::text || ' ' || last_join_nonce FROM t_acme.js_devices")"
 
 ans=$(join_req 1.1 1.0.3 "$phy" "$ACME_DEV_EUI")
@@ -156,7 +201,6 @@ lw_t_eq "unregistered DevEUI → UnknownDevEUI" "UnknownDevEUI" "$(jq -r .Result
 
 # ---- LoRaWAN 1.1 (globex): OptNeg, four session keys, CFList ------------------------------------
 CF=184f84e85684b85e84886684586e8400
-phy11=$(node "$lwjoin" request "$GLOBEX_NWK_KEY" "$JOIN_EUI" "$GLOBEX_DEV_EUI" 0)
 ans=$(join_req 1.1 1.1 "$phy11" "$GLOBEX_DEV_EUI" "$CF")
 lw_t_eq "globex 1.1 JoinAns → Success" Success "$(jq -r .Result.ResultCode <<<"$ans")"
 acc=$(node "$lwjoin" accept 1.1 "$GLOBEX_NWK_KEY" "$GLOBEX_APP_KEY" "$JOIN_EUI" "$GLOBEX_DEV_EUI" 0 "$(jq -r .PHYPayload <<<"$ans")")
@@ -173,19 +217,30 @@ lw_t_eq "globex's join left acme's nonces alone" "{1} 1" \
     "$(lw_t_psql -c "SELECT used_dev_nonces::text || ' ' || last_join_nonce FROM t_acme.js_devices")"
 
 # ---- AppSKeyReq -----------------------------------------------------------------------------------
-ask=$(curl -sS -X POST "${bi}app-s-key" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"AppSKeyReq\",\"SenderID\":\"as.local\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${ACME_DEV_EUI^^}\",\"SessionKeyID\":\"$SKID\"}")
+asreq() { printf '%s' "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"AppSKeyReq\",\"SenderID\":\"as.local\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${1^^}\",\"SessionKeyID\":\"$SKID\"}"; }
+r=$(lw_t_http POST "$bi" -d "$(asreq "$ACME_DEV_EUI")")
+lw_t_eq "AppSKeyReq without Authorization → 401 AppSKeyAns UnknownSender, no key" \
+    "401 AppSKeyAns UnknownSender no Authorization null" \
+    "${r%% *} $(body "$r" | jq -r '[.MessageType, .Result.ResultCode, .Result.Description, (.AppSKey|tostring)] | join(" ")')"
+r=$(lw_t_http POST "$bi" -H "$AUTH" -d "$(asreq "$ACME_DEV_EUI")")
+lw_t_eq "AppSKeyReq of as.local with the NS's token → 401, no key" \
+    "401 UnknownSender wrong token for sender as.local null" \
+    "${r%% *} $(body "$r" | jq -r '[.Result.ResultCode, .Result.Description, (.AppSKey|tostring)] | join(" ")')"
+ask=$(curl -sS -X POST "${bi}app-s-key" -H "Authorization: Bearer $AS_TOKEN" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"AppSKeyReq\",\"SenderID\":\"as.local\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${ACME_DEV_EUI^^}\",\"SessionKeyID\":\"$SKID\"}")
 lw_t_eq "AppSKeyReq → AppSKeyAns with the session's AppSKey (in clear: no AS KEK label)" \
     "AppSKeyAns Success as.local ${ACME_DEV_EUI^^} $SKID $ACME_APP_S_KEY" \
     "$(jq -r '[.MessageType, .Result.ResultCode, .ReceiverID, .DevEUI, .SessionKeyID, (.AppSKey.AESKey|ascii_downcase)] | join(" ")' <<<"$ask")"
-ask=$(curl -sS -X POST "$bi" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"AppSKeyReq\",\"SenderID\":\"as.local\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${GLOBEX_DEV_EUI^^}\",\"SessionKeyID\":\"$SKID\"}")
+ask=$(curl -sS -X POST "$bi" -H "Authorization: Bearer $AS_TOKEN" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"AppSKeyReq\",\"SenderID\":\"as.local\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${GLOBEX_DEV_EUI^^}\",\"SessionKeyID\":\"$SKID\"}")
 lw_t_eq "acme's SessionKeyID for globex's device → UnknownDevEUI" UnknownDevEUI "$(jq -r .Result.ResultCode <<<"$ask")"
 
 # ---- HomeNSReq: the device's home NetID ------------------------------------------------------------
-home() { curl -sS "${curl_tls[@]}" -X POST "$bi" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"HomeNSReq\",\"TransactionID\":3,\"SenderID\":\"000013\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${1^^}\"}"; }
+home() { curl -sS "${curl_tls[@]}" -X POST "$bi" -H "$AUTH" -d "{\"ProtocolVersion\":\"1.1\",\"MessageType\":\"HomeNSReq\",\"TransactionID\":3,\"SenderID\":\"000013\",\"ReceiverID\":\"${JOIN_EUI^^}\",\"DevEUI\":\"${1^^}\"}"; }
 lw_t_eq "HomeNSReq for globex's device (net_id 000013) → HomeNSAns HNetID 000013" "HomeNSAns Success 000013" \
     "$(home "$GLOBEX_DEV_EUI" | jq -r '[.MessageType, .Result.ResultCode, .HNetID] | join(" ")')"
 lw_t_eq "HomeNSReq for acme's device (no net_id) → ActivationDisallowed" ActivationDisallowed \
     "$(home "$ACME_DEV_EUI" | jq -r .Result.ResultCode)"
+lw_t_eq "HomeNSReq without the token → 401 HomeNSAns UnknownSender, no HNetID" "HomeNSAns UnknownSender null" \
+    "$(AUTH="X-No: auth" home "$GLOBEX_DEV_EUI" | jq -r '[.MessageType, .Result.ResultCode, (.HNetID|tostring)] | join(" ")')"
 
 # ---- malformed requests: refused with a named result, never a crash ----------------------------
 r=$(lw_t_http POST "$bi" "${curl_tls[@]}" -d 'not json')
@@ -202,18 +257,25 @@ wait "$LW_T_LAST_PID" 2>/dev/null || true
 # It comes back serving Backend Interfaces over HTTPS (js.tls.*), as for external NSes.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$LW_T_DIR/js-key.pem" -out "$LW_T_DIR/js-cert.pem" \
     -days 2 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
+# ... and with js.bi.allow-unauthenticated (development): no token needed, a wrong one refused.
 lw_t_stack stack2 "$port" "${stack_args[@]}" --js.tls.certificate "$LW_T_DIR/js-cert.pem" \
-    --js.tls.key "$LW_T_DIR/js-key.pem"
+    --js.tls.key "$LW_T_DIR/js-key.pem" --js.bi.allow-unauthenticated
 bi="https://127.0.0.1:$jsport/"
 curl_tls=(--cacert "$LW_T_DIR/js-cert.pem")
 lw_t_eq "plain HTTP on the TLS listener gets no answer" "000" \
     "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$jsport/" -d '{}' || true)"
+lw_t_eq "allow-unauthenticated is warned about at start" 1 \
+    "$(grep -c 'js.bi.allow-unauthenticated is on' "$LW_T_DIR/stack2.log")"
 ans=$(join_req 1.0 1.0.3 "$phy" "$ACME_DEV_EUI")
 lw_t_eq "after SIGKILL and restart the used DevNonce is still refused" JoinReqFailed "$(jq -r .Result.ResultCode <<<"$ans")"
 phy2=$(node "$lwjoin" request "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 2)
-ans=$(join_req 1.0 1.0.3 "$phy2" "$ACME_DEV_EUI")
+r=$(lw_t_http POST "$bi" "${curl_tls[@]}" -H "Authorization: Bearer $AS_TOKEN" -d "$(join_body 1.0 1.0.3 "$phy2" "$ACME_DEV_EUI")")
+lw_t_eq "allow-unauthenticated: a wrong token is still refused, nothing taken" \
+    "401 wrong token for sender 000013 0 {1} 1 1" \
+    "${r%% *} $(body "$r" | jq -r .Result.Description) $(nonces acme)"
+ans=$(AUTH="X-No: auth" join_req 1.0 1.0.3 "$phy2" "$ACME_DEV_EUI")
 acc=$(node "$lwjoin" accept 1.0.3 "$ACME_APP_KEY" "$ACME_APP_KEY" "$JOIN_EUI" "$ACME_DEV_EUI" 2 "$(jq -r .PHYPayload <<<"$ans")")
-lw_t_eq "the next join after the restart takes JoinNonce 2" "Success true 2" \
+lw_t_eq "allow-unauthenticated: a JoinReq without a token is accepted; after the restart it takes JoinNonce 2" "Success true 2" \
     "$(jq -r .Result.ResultCode <<<"$ans") $(jq -r '[.mic_ok, .join_nonce] | map(tostring) | join(" ")' <<<"$acc")"
 
 # ---- DevNonce history bound (js.dev-nonce-limit 3) and reset ------------------------------------------
@@ -285,8 +347,22 @@ lw_t_eq "globex: DELETE the JS part → 200, the IS device stays" "200 0 1" \
     "${r%% *} $(count t_globex.js_devices) $(count t_globex.end_devices)"
 
 # ---- no key in the logs ------------------------------------------------------------------------------------
-keys="$ACME_APP_KEY|$GLOBEX_APP_KEY|$GLOBEX_NWK_KEY|$ROOT_KEK|$NS_KEK|$AS_KEK"
-lw_t_eq "no root key or KEK in the logs (either case)" 0 "$(cat "$LW_T_DIR"/stack*.log | grep -ciE "$keys" || true)"
+keys="$ACME_APP_KEY|$GLOBEX_APP_KEY|$GLOBEX_NWK_KEY|$ROOT_KEK|$NS_KEK|$AS_KEK|$NS_TOKEN|$AS_TOKEN"
+lw_t_eq "no root key, KEK or Backend Interfaces token in the logs (either case)" 0 "$(cat "$LW_T_DIR"/stack*.log | grep -ciE "$keys" || true)"
 lw_t_eq "no session key in the logs" 0 "$(cat "$LW_T_DIR"/stack*.log | grep -ciE "$SESSION_KEYS" || true)"
+
+# ---- the tokens in `lwstack config`: redacted ---------------------------------------------------------------
+out=$(LWSTACK_JS_BI_TOKENS_C0002F="$NS_TOKEN" "$LWSTACK_BIN" --js.bi.tokens.as.local "$AS_TOKEN" \
+    --ns.join-server-token "$NS_TOKEN" config)
+lw_t_eq "js.bi.tokens.* (flag, and env with its NetID lowercased) and ns.join-server-token redacted" \
+    "js.bi.tokens.as.local: <redacted>  # flag|js.bi.tokens.c0002f: <redacted>  # env|ns.join-server-token: <redacted>  # flag" \
+    "$(grep -E '^(js\.bi\.tokens\.|ns\.join-server-token)' <<<"$out" | sort | paste -sd'|')"
+lw_t_eq "no token in the config output" 0 "$(grep -ciE "$NS_TOKEN|$AS_TOKEN" <<<"$out" || true)"
+set +e
+out=$("$LWSTACK_BIN" --ns.join-server-token "bad token" config 2>&1); rc=$?
+set -e
+lw_t_eq "an ns.join-server-token that is no Bearer token → exit 2, named, value redacted" \
+    "2 lwstack: invalid value \`<redacted>\` for \`ns.join-server-token\`: a Bearer token is 1 to 256 characters: letters, digits, -._~+/, then =" \
+    "$rc $out"
 
 lw_t_done
