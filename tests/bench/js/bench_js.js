@@ -4,6 +4,8 @@
 // JoinReq after JoinReq for S seconds; join-requests are built (MIC by lora-packet) before
 // the clock starts. Prints joins/s and latency percentiles; every answer must be Success.
 //   node bench_js.js URL JOINEUI DEVEUI_PREFIX(12 hex) NDEVICES APPKEY CONNECTIONS SECONDS
+// Environment: LW_BI_TOKEN, the Backend Interfaces token of SenderID 000013 (sent as
+// "Authorization: Bearer"; none when unset).
 "use strict";
 const http = require("http");
 const path = require("path");
@@ -36,9 +38,11 @@ function one(conn) {
   if (dev.next > perDev) { stop = true; return Promise.resolve(); }
   const data = body(dev, dev.next++);
   const t0 = process.hrtime.bigint();
+  const headers = { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) };
+  if (process.env.LW_BI_TOKEN) headers.Authorization = `Bearer ${process.env.LW_BI_TOKEN}`;
   return new Promise((resolve) => {
     const req = http.request({ host: u.hostname, port: u.port, path: "/", method: "POST", agent,
-      headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } }, (res) => {
+      headers }, (res) => {
       let s = "";
       res.on("data", (c) => (s += c));
       res.on("end", () => {
