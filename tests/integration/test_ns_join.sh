@@ -4,7 +4,8 @@
 # (network keys wrapped under a shared KEK) → a join-accept on lw.gs.down in the join-accept
 # windows, which decrypts and verifies with the AppKey, with a DevAddr from the tenant's
 # prefix; the session is pending until the device's first uplink, which activates it; a
-# replayed DevNonce is refused with an event. Two tenants, each with its own prefix.
+# replayed DevNonce is refused with an event. Two tenants, each with its own prefix. The NS
+# shows every Join Server its Backend Interfaces token (ns.join-server-token).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ns_lib.sh"
 
@@ -16,12 +17,37 @@ lw_t_kafka_start 4
 port=$(lw_t_free_port)
 jsport=$(lw_t_free_port)
 deadport=$(lw_t_free_port) # a Join Server that is down: nothing listens there
+# A Join Server of another operator (python): it records each request's Authorization and
+# SenderID, and refuses it 401 UnknownSender as lwstack's JS refuses a token it does not know.
+mockport=$(lw_t_free_port)
+cat >"$LW_T_DIR/mock_js.py" <<'PY'
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        with open(sys.argv[2], "a") as f:
+            f.write("%s %s\n" % (self.headers.get("Authorization", "-"), body.get("SenderID")))
+        out = json.dumps({"ProtocolVersion": "1.1", "MessageType": "JoinAns",
+                          "SenderID": body.get("ReceiverID"), "ReceiverID": body.get("SenderID"),
+                          "Result": {"ResultCode": "UnknownSender",
+                                     "Description": "wrong token for sender %s" % body.get("SenderID")}}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+lw_t_bg mock_js python3 "$LW_T_DIR/mock_js.py" "$mockport" "$LW_T_DIR/mock_js.requests"
+lw_t_wait_for "the mock Join Server" 10 bash -c "echo >/dev/tcp/127.0.0.1/$mockport"
 KEK=101112131415161718191a1b1c1d1e1f
 lw_t_stack stack "$port" --gs.downlink.answer-not-connected=false --js.listen "127.0.0.1:$jsport" \
     --js.key-encryption-key 000102030405060708090a0b0c0d0e0f --js.keks.dev "$KEK" \
     --js.network-server-kek-label dev --ns.keks.dev "$KEK" \
     --ns.join-server-uri "http://127.0.0.1:$jsport/" --ns.net-id 000013 \
-    --ns.join-servers "70b3d57ed000dead/64=http://127.0.0.1:$deadport/" \
+    --ns.join-servers "70b3d57ed000dead/64=http://127.0.0.1:$deadport/,70b3d57ed000beef/64=http://127.0.0.1:$mockport/" \
     --ns.key-encryption-key 202122232425262728292a2b2c2d2e2f
 api="http://127.0.0.1:$port/api/v3"
 
@@ -124,4 +150,21 @@ m=$(curl -s "http://127.0.0.1:$port/metrics")
 lw_t_eq "counted: join_server_unavailable 1, join_rejected (the JS refused) 1" "1 1" \
     "$(awk '/^lwstack_ns_dropped_total\{reason="join_server_unavailable"\}/ { print $2 }' <<<"$m") $(awk '/^lwstack_ns_dropped_total\{reason="join_rejected"\}/ { print $2 }' <<<"$m")"
 lw_t_eq "no join-accept for it" 2 "$(ns_count "$down" '.join_accept==true')"
+
+# Backend Interfaces authentication: the NS sends ns.join-server-token (lib.sh's LW_T_BI_TOKEN,
+# which this stack's JS knows as js.bi.tokens.000013: every join above went through) to every
+# Join Server, and a JS's 401 becomes a drop carrying its ResultCode and Description.
+ns_device globex dev3 0004a30b001c0533 70b3d57ed000beef
+r=$(lw_t_adm globex PUT /ns/applications/app1/devices/dev3 '{"end_device":{"lorawan_version":"MAC_V1_0_3","lorawan_phy_version":"RP001_V1_0_3_REV_A","frequency_plan_id":"EU_863_870_TTN","supports_join":true},"field_mask":{"paths":["lorawan_version","lorawan_phy_version","frequency_plan_id","supports_join"]}}')
+lw_t_eq "globex: dev3 (JoinEUI of the other operator's Join Server) → 200" 200 "${r%% *}"
+sleep 1
+jr=$("$NSD" join --join-eui 70b3d57ed000beef --dev-eui 0004a30b001c0533 --dev-nonce 1 --app-key "${APP_KEY[globex]}")
+echo "up globex gw-globex 00000000000000a1 $jr 868300000 10 5.0 -70 16000000" | ns_send
+ns_wait "$ev" '.name=="ns.up.join.drop"' 3 20
+lw_t_eq "the Join Server got the NS's token and its NetID as SenderID" "Bearer $LW_T_BI_TOKEN 000013" \
+    "$(cat "$LW_T_DIR/mock_js.requests")"
+lw_t_eq "its 401 → ns.up.join.drop on globex's dev3 with the JS's ResultCode and Description" \
+    "globex dev3 UnknownSender wrong token for sender 000013" \
+    "$(jq -r 'select(.name=="ns.up.join.drop" and .data.reason == "UnknownSender") | "\(.key) \(.identifiers[0].device_ids.device_id) \(.data.reason) \(.data.description)"' "$ev")"
+lw_t_eq "the token is in no log" 0 "$(grep -c "$LW_T_BI_TOKEN" "$LW_T_DIR/stack.log" || true)"
 lw_t_done
