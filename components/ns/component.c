@@ -112,8 +112,10 @@ static const lw_cfg_opt_t ns_config[] = {
      .flags = LW_CFG_SECRET,
      .check = check_token,
      .help = "Bearer token sent as `Authorization: Bearer` with every Backend Interfaces "
-             "request to a Join Server (the cluster's and ns.join-servers alike); the JS knows "
-             "it as js.bi.tokens.<ns.net-id>. Empty: none sent."},
+             "request to ns.join-server-uri (the cluster's Join Server, which knows it as "
+             "js.bi.tokens.<ns.net-id>); never to an ns.join-servers range: another "
+             "operator's Join Server must not learn a credential ours accepts. Empty: none "
+             "sent."},
     {.key = "ns.join-servers",
      .type = LW_CFG_LIST,
      .check = check_js,
@@ -267,6 +269,7 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
         parse_js(ns, js[i]);
     ns_join_server_t *def = &ns->js[ns->njs++];
     def->len = 0;
+    def->cluster = true;
     snprintf(def->uri, sizeof def->uri, "%s", lw_config_str(cfg, "ns.join-server-uri"));
     const char *jst = lw_config_str(cfg, "ns.join-server-token");
     if (jst != NULL && jst[0] != '\0')

@@ -378,7 +378,8 @@ static void join_send(join_op_t *op, const ns_prefix_t *tp, size_t ntp)
     lw_http_client_req_opts_t o = {.method = "POST",
                                    .url = js->uri,
                                    .headers = hdr,
-                                   .nheaders = ns->js_authorization[0] != '\0' ? 2 : 1,
+                                   .nheaders =
+                                       js->cluster && ns->js_authorization[0] != '\0' ? 2 : 1,
                                    .body = text,
                                    .body_len = text != NULL ? strlen(text) : 0,
                                    .timeout_ms = 10000};

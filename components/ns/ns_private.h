@@ -274,6 +274,7 @@ void ns_commitq_free(ns_commitq_t *q);
 typedef struct ns_join_server {
     uint64_t prefix; /* JoinEUI prefix (host order, bits beyond len zero) */
     uint8_t len;     /* 0: every JoinEUI */
+    bool cluster;    /* ns.join-server-uri: the only one shown ns.join-server-token */
     char uri[256];
 } ns_join_server_t;
 

@@ -5,7 +5,8 @@
 # windows, which decrypts and verifies with the AppKey, with a DevAddr from the tenant's
 # prefix; the session is pending until the device's first uplink, which activates it; a
 # replayed DevNonce is refused with an event. Two tenants, each with its own prefix. The NS
-# shows every Join Server its Backend Interfaces token (ns.join-server-token).
+# shows its Backend Interfaces token (ns.join-server-token) to the cluster's Join Server only,
+# never to another operator's (an ns.join-servers range).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ns_lib.sh"
 
@@ -152,8 +153,9 @@ lw_t_eq "counted: join_server_unavailable 1, join_rejected (the JS refused) 1" "
 lw_t_eq "no join-accept for it" 2 "$(ns_count "$down" '.join_accept==true')"
 
 # Backend Interfaces authentication: the NS sends ns.join-server-token (lib.sh's LW_T_BI_TOKEN,
-# which this stack's JS knows as js.bi.tokens.000013: every join above went through) to every
-# Join Server, and a JS's 401 becomes a drop carrying its ResultCode and Description.
+# which this stack's JS knows as js.bi.tokens.000013: every join above went through) to the
+# cluster's Join Server only; another operator's (ns.join-servers) gets no Authorization, and
+# its 401 becomes a drop carrying its ResultCode and Description.
 ns_device globex dev3 0004a30b001c0533 70b3d57ed000beef
 r=$(lw_t_adm globex PUT /ns/applications/app1/devices/dev3 '{"end_device":{"lorawan_version":"MAC_V1_0_3","lorawan_phy_version":"RP001_V1_0_3_REV_A","frequency_plan_id":"EU_863_870_TTN","supports_join":true},"field_mask":{"paths":["lorawan_version","lorawan_phy_version","frequency_plan_id","supports_join"]}}')
 lw_t_eq "globex: dev3 (JoinEUI of the other operator's Join Server) → 200" 200 "${r%% *}"
@@ -161,7 +163,7 @@ sleep 1
 jr=$("$NSD" join --join-eui 70b3d57ed000beef --dev-eui 0004a30b001c0533 --dev-nonce 1 --app-key "${APP_KEY[globex]}")
 echo "up globex gw-globex 00000000000000a1 $jr 868300000 10 5.0 -70 16000000" | ns_send
 ns_wait "$ev" '.name=="ns.up.join.drop"' 3 20
-lw_t_eq "the Join Server got the NS's token and its NetID as SenderID" "Bearer $LW_T_BI_TOKEN 000013" \
+lw_t_eq "the other operator's Join Server got no Authorization, and the NS's NetID as SenderID" "- 000013" \
     "$(cat "$LW_T_DIR/mock_js.requests")"
 lw_t_eq "its 401 → ns.up.join.drop on globex's dev3 with the JS's ResultCode and Description" \
     "globex dev3 UnknownSender wrong token for sender 000013" \
