@@ -150,7 +150,14 @@ static const lw_cfg_opt_t ns_config[] = {
      .min = 1,
      .max = 1024,
      .help = "Application downlinks queued per device; a push beyond them fails with "
-             "downlink_queue_full."},
+             "downlink_queue_capacity."},
+    {.key = "ns.downlink-tx-ack-timeout",
+     .type = LW_CFG_DURATION,
+     .def = "15s",
+     .min = 100,
+     .max = 600000,
+     .help = "How long a downlink handed to the Gateway Servers waits for its transmission "
+             "result; beyond it the downlink fails with no_tx_ack."},
     {.key = "ns.persist-interval",
      .type = LW_CFG_DURATION,
      .def = "20ms",
@@ -216,6 +223,8 @@ static void ns_free(void *state)
     if (ns == NULL)
         return;
     ns_worker_free(ns);
+    free(ns->due);
+    free(ns->txq);
     ns_matcher_free(ns->matcher);
     lw_http_client_free(ns->http);
     memset(ns->keks, 0, sizeof ns->keks);
@@ -262,6 +271,7 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
     ns->cooldown_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.cooldown-window");
     ns->queue_max = (size_t)lw_config_int(cfg, "ns.downlink-queue-capacity");
     ns->key_contexts = (size_t)lw_config_int(cfg, "ns.matcher.key-contexts");
+    ns->tx_ack_timeout_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.downlink-tx-ack-timeout");
     ns->flush_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.persist-interval");
     snprintf(ns->cluster_id, sizeof ns->cluster_id, "%s", lw_config_str(cfg, "ns.cluster-id"));
     const char *const *js = lw_config_list(cfg, "ns.join-servers", &n);
@@ -367,6 +377,7 @@ static int ns_start(void *state, lw_err_t *err)
     const char *topics[] = {lw_bus_topic(ns->bus, "ns.sessions", t, sizeof t)};
     if (lw_bus_ensure_topics(ns->bus, topics, 1, err) != 0)
         return -1;
+    ns_downlink_start(ns);
     if (ns_matcher_start(ns->matcher, err) != 0 || ns_worker_start(ns, err) != 0)
         return -1;
     static const char *const ev[] = {"events"};
@@ -391,6 +402,7 @@ static void stop_check(uv_timer_t *t)
     ns_matcher_stop(ns->matcher);
     uv_close((uv_handle_t *)&ns->win_timer, NULL);
     uv_close((uv_handle_t *)&ns->flush_timer, NULL);
+    ns_downlink_stop(ns);
     uv_close((uv_handle_t *)t, NULL);
     void (*done)(void *) = ns->stop_done;
     ns->stop_done = NULL;

@@ -52,6 +52,7 @@
 #define NS_MAC_BACKOFF_MAX 16u /* uplinks without a MAC-only downlink after refusals */
 #define NS_DEV_KEY_MAX     (3u * TN_ID_MAX + 3u) /* "<tenant>/<application>/<device>" */
 #define NS_MAX_PREFIXES    8u
+#define NS_PATHS_MAX       8u /* gateways a downlink is tried on, best first */
 
 /* ---- versions (version.c, pure) ---------------------------------------------------------- */
 
@@ -154,7 +155,35 @@ typedef struct ns_queued {
     bool confirmed;
     uint8_t priority;
     char corr[NS_CORR_MAX];
+    uint32_t retry_attempt, retry_max; /* ApplicationDownlink.confirmed_retry, carried */
 } ns_queued_t;
+
+/* A way down to the device: one gateway copy of the uplink a downlink answers. */
+typedef struct ns_path {
+    char gateway_id[TN_ID_MAX + 1];
+    char tenant_id[TN_ID_MAX + 1];
+    uint64_t eui;
+    uint32_t antenna;
+    uint32_t timestamp; /* the copy's concentrator counter, µs */
+    uint8_t token[NS_TOKEN_MAX];
+    uint8_t token_len;
+} ns_path_t;
+
+/* What a downlink in flight needs besides ns_state_t's inflight_*: the gateways to try after
+ * a refusal, and the frame counter to give back when no gateway sends it. */
+typedef struct ns_flight {
+    uint8_t *gs_down; /* owned: the encoded GsDown of the first attempt */
+    size_t gs_down_len;
+    ns_path_t *paths; /* owned: the gateways not tried yet, best first */
+    uint8_t npaths;
+    uint8_t attempts;      /* GsDowns published for it so far */
+    int64_t window_end_ns; /* class A, join-accept: no attempt after it; 0: class C */
+    bool class_c;
+    bool rollback;     /* the frame took a counter: a refusal gives it back */
+    bool rollback_a;   /* ... the AFCntDown (1.1 application downlink), else NFCntDown */
+    bool rollback_has; /* the counter's has_* and last value before this frame */
+    uint32_t rollback_f_cnt;
+} ns_flight_t;
 
 typedef struct ns_gw {
     bool valid;
@@ -202,13 +231,19 @@ typedef struct ns_state {
      * uplinks), a transmission ends it. A busy gateway is not asked again at every uplink. */
     uint8_t mac_backoff, mac_skip;
     ns_queued_t *awaiting_ack; /* owned; a confirmed downlink whose ACK is awaited */
+    int64_t awaiting_at_ns;    /* when it went out */
+    bool awaiting_class_c;     /* as a class C downlink: awaited class_c_timeout at most */
     int64_t last_join_at_ns;
+    ns_flight_t *flight; /* owned; NULL when nothing is in flight */
+    ns_path_t *c_paths;  /* owned; class C: the gateways of the last uplink, best first */
+    uint8_t n_c_paths;
 } ns_state_t;
 
 void ns_settings_defaults(ns_settings_t *s);
 void ns_settings_destroy(ns_settings_t *s);
 void ns_state_init(ns_state_t *st);
 void ns_state_destroy(ns_state_t *st);
+void ns_flight_free(ns_flight_t *f);
 /* Drops the queue (session change) into *out (owned by the caller, free()), *n items. */
 void ns_state_take_queue(ns_state_t *st, ns_queued_t **out, size_t *n);
 bool ns_state_recent_has(const ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN]);
@@ -332,6 +367,15 @@ struct ns {
     lw_bus_consumer_t *events_c;
     lw_bus_consumer_t *sessions_c;
 
+    /* downlink deadlines (downlink.c): TX acks not answered, class C ACKs not received */
+    uv_timer_t due_timer;
+    uint64_t due_armed_at; /* monotonic ms the timer fires at; 0: not armed */
+    struct ns_due *txq;    /* ring of TX ack deadlines, in deadline order */
+    size_t txq_head, txq_len, txq_cap;
+    struct ns_due *due; /* the other deadlines, unordered, few */
+    size_t ndue, due_cap;
+    uint64_t tx_ack_timeout_ms;
+
     /* metrics */
     lw_metric_t *m_up, *m_drop, *m_down, *m_join;
 
@@ -444,6 +488,26 @@ void ns_uplink_radio(ns_dev_t *d, const Lw__Msg__TxSettings *ts);
 
 /* ---- downlinks (downlink.c) -------------------------------------------------------------- */
 
+/* LoRa RSSI: the channel RSSI adjusted for SNR (TTS lora.AdjustedRSSI): the SNR added below
+ * -5 dB, scaled in between, nothing from 10 dB. Pure. */
+float ns_adjusted_rssi(float channel_rssi, float snr);
+/* The downlink paths of an uplink's gateway copies into out (at most max), best first as
+ * TTS orders them (adjusted channel RSSI, copies without a channel RSSI last, stable), one
+ * per gateway (its best copy: the scheduler is per gateway), copies without a gateway id or
+ * uplink token left out. Returns how many. Pure. */
+size_t ns_downlink_paths(Lw__Msg__RxMetadata *const *rx, size_t n, ns_path_t *out, size_t max);
+/* May a refused downlink still be tried on another gateway at now_ns? (class A: before its
+ * last window opens, less the margin the next attempt needs; window_end_ns 0: always.) */
+bool ns_downlink_retry_allowed(int64_t now_ns, int64_t window_end_ns);
+/* The class C ACK timeout of d (mac_settings.class_c_timeout, else TTS's 5 min), ns. */
+int64_t ns_class_c_timeout_ns(const ns_dev_t *d);
+
+/* d was (re)loaded: the deadlines of a downlink in flight and of an awaited class C ACK
+ * are armed again (they live in memory only). */
+void ns_downlink_loaded(ns_t *ns, ns_dev_t *d);
+int ns_downlink_start(ns_t *ns);
+void ns_downlink_stop(ns_t *ns);
+
 /* After a data uplink (u: its copies): sends what is due in RX1/RX2 of the best gateway. */
 void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool mac_down);
 /* A class C device with something to send and no uplink to answer. */
@@ -453,6 +517,12 @@ void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint
                              size_t len);
 void ns_downlink_queue_op(ns_t *ns, ns_dev_t *d, Lw__Msg__AsDown *m);
 void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m);
+/* A data uplink with (ack) or without the ACK bit: the confirmed downlink awaited, if any,
+ * is downlink_ack or downlink_nack. */
+void ns_downlink_ack(ns_t *ns, ns_dev_t *d, bool ack);
+/* The device switched to another session (a join's first uplink): the queue's items of
+ * other sessions are handed back (downlink_queue_invalidated), the new session's stay. */
+void ns_downlink_session_changed(ns_t *ns, ns_dev_t *d);
 /* Publishes downlink_queue_invalidated for the items (session change). */
 void ns_downlink_invalidated(ns_t *ns, ns_dev_t *d, ns_queued_t *items, size_t n);
 /* Picks the gateway copy with the best signal (SNR, then RSSI). NULL when none. */

@@ -35,8 +35,19 @@ void ns_state_destroy(ns_state_t *st)
     free(st->inflight_app);
     free(st->awaiting_ack);
     free(st->inflight_events);
+    ns_flight_free(st->flight);
+    free(st->c_paths);
     /* Keys in memory are wiped with their state. */
     memset(st, 0, sizeof *st);
+}
+
+void ns_flight_free(ns_flight_t *f)
+{
+    if (f == NULL)
+        return;
+    free(f->gs_down);
+    free(f->paths);
+    free(f);
 }
 
 void ns_state_take_queue(ns_state_t *st, ns_queued_t **out, size_t *n)
@@ -246,6 +257,8 @@ static void queued_out(Lw__Ns__NsQueued *q, const ns_queued_t *in, char **corr)
     q->frm_payload.len = in->len;
     q->confirmed = in->confirmed;
     q->priority = in->priority;
+    q->retry_attempt = in->retry_attempt;
+    q->retry_max_attempts = in->retry_max;
     if (in->corr[0] != '\0') {
         *corr = (char *)in->corr;
         q->correlation_ids = corr;
@@ -268,8 +281,66 @@ static int queued_in(const Lw__Ns__NsQueued *q, ns_queued_t *out)
     out->len = (uint16_t)q->frm_payload.len;
     out->confirmed = q->confirmed;
     out->priority = (uint8_t)q->priority;
+    out->retry_attempt = q->retry_attempt;
+    out->retry_max = q->retry_max_attempts;
     if (q->n_correlation_ids > 0)
         copy_str(out->corr, sizeof out->corr, q->correlation_ids[0]);
+    return 0;
+}
+
+static void path_out(Lw__Ns__NsPath *o, const ns_path_t *p)
+{
+    lw__ns__ns_path__init(o);
+    o->gateway_id = (char *)p->gateway_id;
+    o->tenant_id = (char *)p->tenant_id;
+    o->eui = p->eui;
+    o->antenna_index = p->antenna;
+    o->timestamp = p->timestamp;
+    o->uplink_token.data = (uint8_t *)p->token;
+    o->uplink_token.len = p->token_len;
+}
+
+static int path_in(const Lw__Ns__NsPath *o, ns_path_t *p)
+{
+    memset(p, 0, sizeof *p);
+    if (o->uplink_token.len > NS_TOKEN_MAX)
+        return -1;
+    copy_str(p->gateway_id, sizeof p->gateway_id, o->gateway_id);
+    copy_str(p->tenant_id, sizeof p->tenant_id, o->tenant_id);
+    p->eui = o->eui;
+    p->antenna = o->antenna_index;
+    p->timestamp = o->timestamp;
+    if (o->uplink_token.len > 0)
+        memcpy(p->token, o->uplink_token.data, o->uplink_token.len);
+    p->token_len = (uint8_t)o->uplink_token.len;
+    return 0;
+}
+
+/* paths[0..n) as NsPath records into (*recs, *ptrs), malloc'd (NULL when n is 0). */
+static void paths_out(const ns_path_t *paths, size_t n, Lw__Ns__NsPath **recs,
+                      Lw__Ns__NsPath ***ptrs)
+{
+    *recs = n > 0 ? lw_calloc(n, sizeof **recs) : NULL;
+    *ptrs = n > 0 ? lw_calloc(n, sizeof **ptrs) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        path_out(&(*recs)[i], &paths[i]);
+        (*ptrs)[i] = &(*recs)[i];
+    }
+}
+
+static int paths_in(Lw__Ns__NsPath *const *recs, size_t n, ns_path_t **out, uint8_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    if (n == 0)
+        return 0;
+    if (n > NS_PATHS_MAX)
+        n = NS_PATHS_MAX;
+    *out = lw_calloc(n, sizeof **out);
+    for (size_t i = 0; i < n; i++)
+        if (path_in(recs[i], &(*out)[i]) != 0)
+            return -1;
+    *nout = (uint8_t)n;
     return 0;
 }
 
@@ -335,6 +406,7 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
         m.last_gateway = &gw;
     }
     Lw__Ns__NsInflight inf = LW__NS__NS_INFLIGHT__INIT;
+    Lw__Ns__NsPath *fpaths = NULL, *cpaths = NULL;
     Lw__Ns__NsQueued infq, ackq;
     char *infc = NULL, *ackc = NULL;
     if (st->has_inflight) {
@@ -347,8 +419,26 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
             inf.has_app = true;
             inf.app = &infq;
         }
+        const ns_flight_t *fl = st->flight;
+        if (fl != NULL) {
+            inf.gs_down.data = fl->gs_down;
+            inf.gs_down.len = fl->gs_down_len;
+            paths_out(fl->paths, fl->npaths, &fpaths, &inf.paths);
+            inf.n_paths = fl->npaths;
+            inf.window_end = fl->window_end_ns;
+            inf.attempts = fl->attempts;
+            inf.class_c = fl->class_c;
+            inf.rollback = fl->rollback;
+            inf.rollback_a = fl->rollback_a;
+            inf.rollback_has = fl->rollback_has;
+            inf.rollback_f_cnt = fl->rollback_f_cnt;
+        }
         m.inflight = &inf;
     }
+    paths_out(st->c_paths, st->n_c_paths, &cpaths, &m.class_c_paths);
+    m.n_class_c_paths = st->n_c_paths;
+    m.awaiting_ack_at = st->awaiting_at_ns;
+    m.awaiting_class_c = st->awaiting_class_c;
     if (st->awaiting_ack != NULL) {
         queued_out(&ackq, st->awaiting_ack, &ackc);
         m.awaiting_ack = &ackq;
@@ -363,6 +453,10 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
     free(qs);
     free(qp);
     free(corrs);
+    free(fpaths);
+    free(inf.paths);
+    free(cpaths);
+    free(m.class_c_paths);
     return rc;
 }
 
@@ -429,7 +523,28 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
             if (queued_in(m->inflight->app, st->inflight_app) != 0)
                 goto out;
         }
+        const Lw__Ns__NsInflight *inf = m->inflight;
+        if (inf->gs_down.len > 0) {
+            ns_flight_t *fl = lw_calloc(1, sizeof *fl);
+            st->flight = fl;
+            fl->gs_down = lw_malloc(inf->gs_down.len);
+            memcpy(fl->gs_down, inf->gs_down.data, inf->gs_down.len);
+            fl->gs_down_len = inf->gs_down.len;
+            if (paths_in(inf->paths, inf->n_paths, &fl->paths, &fl->npaths) != 0)
+                goto out;
+            fl->window_end_ns = inf->window_end;
+            fl->attempts = (uint8_t)(inf->attempts < 255 ? inf->attempts : 255);
+            fl->class_c = inf->class_c;
+            fl->rollback = inf->rollback;
+            fl->rollback_a = inf->rollback_a;
+            fl->rollback_has = inf->rollback_has;
+            fl->rollback_f_cnt = inf->rollback_f_cnt;
+        }
     }
+    if (paths_in(m->class_c_paths, m->n_class_c_paths, &st->c_paths, &st->n_c_paths) != 0)
+        goto out;
+    st->awaiting_at_ns = m->awaiting_ack_at;
+    st->awaiting_class_c = m->awaiting_class_c;
     if (m->has_awaiting_ack && m->awaiting_ack != NULL) {
         st->awaiting_ack = lw_calloc(1, sizeof *st->awaiting_ack);
         if (queued_in(m->awaiting_ack, st->awaiting_ack) != 0)

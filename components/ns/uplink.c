@@ -316,32 +316,6 @@ static void remember_gateway(ns_dev_t *d, const ns_up_t *u)
     g->rssi = rx->rssi;
 }
 
-static void publish_ack(ns_t *ns, ns_dev_t *d, const ns_queued_t *q, bool ack)
-{
-    Lw__Msg__ApplicationDownlink dl = LW__MSG__APPLICATION_DOWNLINK__INIT;
-    dl.session_key_id.data = (uint8_t *)q->key_id;
-    dl.session_key_id.len = q->key_id_len;
-    dl.f_port = q->f_port;
-    dl.f_cnt = q->f_cnt;
-    dl.frm_payload.data = (uint8_t *)q->payload;
-    dl.frm_payload.len = q->len;
-    dl.confirmed = q->confirmed;
-    char *corr = (char *)q->corr;
-    if (q->corr[0] != '\0') {
-        dl.correlation_ids = &corr;
-        dl.n_correlation_ids = 1;
-    }
-    Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
-    if (ack) {
-        up.up_case = LW__MSG__NS_UP__UP_DOWNLINK_ACK;
-        up.downlink_ack = &dl;
-    } else {
-        up.up_case = LW__MSG__NS_UP__UP_DOWNLINK_NACK;
-        up.downlink_nack = &dl;
-    }
-    ns_publish_ns_up(ns, d, &up);
-}
-
 /* GPS epoch 1980-01-06 in Unix seconds, and the leap seconds GPS is ahead of UTC since
  * 2017 (DeviceTimeAns, LoRaWAN 1.0.3 §5.9). */
 #define NS_GPS_EPOCH_UNIX_S 315964800ll
@@ -470,16 +444,12 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
     }
     if (pending) {
         /* The first uplink of a join's session confirms it (LoRaWAN 1.1 §6.2.4 / TTS for
-         * 1.0.x as well): the old session and its queue go. */
-        ns_queued_t *old = NULL;
-        size_t nold = 0;
-        ns_state_take_queue(&d->st, &old, &nold);
-        if (nold > 0)
-            ns_downlink_invalidated(ns, d, old, nold);
-        free(old);
+         * 1.0.x as well): the old session goes, and its queue (items the AS sent for the
+         * new one already stay). */
         d->st.session = d->st.pending;
         memset(&d->st.pending, 0, sizeof d->st.pending);
         s = &d->st.session;
+        ns_downlink_session_changed(ns, d); /* the old session's queue handed back */
         free(d->st.awaiting_ack);
         d->st.awaiting_ack = NULL;
         free(d->st.mac);
@@ -503,11 +473,7 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
 
     bool confirmed = phy->mtype == LORAWAN_MTYPE_CONFIRMED_DATA_UP;
     bool mac_down = mac_uplink(ns, d, u, phy, confirmed, minor >= 1);
-    if (d->st.awaiting_ack != NULL) {
-        publish_ack(ns, d, d->st.awaiting_ack, phy->u.data.fctrl.ack);
-        free(d->st.awaiting_ack);
-        d->st.awaiting_ack = NULL;
-    }
+    ns_downlink_ack(ns, d, phy->u.data.fctrl.ack);
 
     /* lw.ns.up: the frame's payload still encrypted, every gateway's metadata. Its id is the
      * first copy's, so a reprocessing after a crash republishes the same id. */

@@ -238,6 +238,8 @@ static void dev_loaded(void *arg, ns_row_t *row, const lw_err_t *err)
         ns_state_destroy(&row->st);
     }
     free(l);
+    if (d->phase == NS_DEV_READY)
+        ns_downlink_loaded(ns, d); /* deadlines of what was in flight before a restart */
     ns_dev_drain(ns, d);
 }
 
@@ -316,10 +318,7 @@ static void dispatch(ns_t *ns, ns_dev_t *d, int kind, void *msg, ns_entry_t *e)
     }
     if (kind == NS_MSG_DOWN) {
         Lw__Msg__AsDown *m = msg;
-        if (d->phase == NS_DEV_ABSENT)
-            ns_count_drop(ns, "device_not_found");
-        else
-            ns_downlink_queue_op(ns, d, m);
+        ns_downlink_queue_op(ns, d, m); /* an absent device's too: it answers not found */
         lw_msg_as_down_free(m);
         ns_commitq_done(e, ns->gen);
         return;

@@ -4,7 +4,7 @@
 # on the best gateway with RX1 (uplink channel, RX1 data rate) and RX2 (the plan's); the
 # GS's TX result becomes downlink_sent / downlink_failed with its reason; confirmed
 # downlinks end in downlink_ack or downlink_nack; a confirmed uplink is acknowledged; the
-# queue has a capacity (downlink_queue_full) and items for an old counter are handed back;
+# queue has a capacity (downlink_queue_capacity) and items for an old counter are handed back;
 # a class C device gets its downlink without an uplink. Two tenants throughout.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ns_lib.sh"
@@ -130,9 +130,9 @@ push $A $SK 5 $((FC - 1)) 10
 push $A $SK 5 $((FC + 3)) 11
 push $A $SK 5 $((FC + 4)) 12
 CMDS
-ns_wait "$up" '.type=="downlink_failed" and .error=="downlink_queue_full"' 1
-lw_t_eq "a third item on a queue of 2 → downlink_queue_full" $((FC + 4)) \
-    "$(jq -r 'select(.error=="downlink_queue_full") | .downlink.f_cnt' "$up")"
+ns_wait "$up" '.type=="downlink_failed" and .error=="downlink_queue_capacity"' 1
+lw_t_eq "a third item on a queue of 2 → downlink_queue_capacity" $((FC + 4)) \
+    "$(jq -r 'select(.error=="downlink_queue_capacity") | .downlink.f_cnt' "$up")"
 uplink acme "$KA" 8 8000000 --f-port 1 --payload 08
 ns_wait "$up" '.type=="downlink_queue_invalidated"' 1
 lw_t_eq "an item behind the session's counter is handed back" "1 $((FC - 1))" \

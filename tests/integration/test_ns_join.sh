@@ -110,6 +110,14 @@ lw_t_eq "acme: a pending session, no active one yet" "$(tr a-f A-F <<<"$ADDR_acm
 lw_t_eq "the network key the NS holds is the one the device derives" "$NWK_acme" \
     "$(lw_t_body "$r" | jq -r '.pending_session.keys.f_nwk_s_int_key.key' | tr A-F a-f)"
 
+# The AS may queue for the pending session (TTS keeps a pending session's queue): the item
+# waits for the session, and goes out after the uplink that activates it.
+SKA=$(jq -r 'select(.type=="join_accept" and .tenant=="acme") | .session_key_id' "$up")
+echo "push acme/app1/dev1 $SKA 9 0 beef" | ns_send
+ns_wait "$up" '.tenant=="acme" and (.type=="downlink_queued" or .type=="downlink_failed")' 1
+lw_t_eq "acme: a downlink for the pending session is queued" downlink_queued \
+    "$(jq -r 'select(.tenant=="acme" and (.type=="downlink_queued" or .type=="downlink_failed")) | .type' "$up")"
+
 # The first uplink activates the session.
 for t in acme globex; do
     a="ADDR_$t"; n="NWK_$t"; s="APPS_$t"
@@ -119,6 +127,10 @@ done
 ns_wait "$up" '.type=="uplink_message"' 2 20
 lw_t_eq "the first uplink of each session reaches its device" "acme 0 globex 0" \
     "$(jq -r 'select(.type=="uplink_message") | "\(.tenant) \(.f_cnt)"' "$up" | sort | tr '\n' ' ' | sed 's/ $//')"
+ns_wait "$down" '.tenant=="acme" and .frm_payload=="beef"' 1
+lw_t_eq "acme: ... sent after the activating uplink, at its counter" "9 0 0" \
+    "$(jq -r 'select(.tenant=="acme" and .frm_payload=="beef") | "\(.f_port) \(.f_cnt) \(.timestamp - 9000000)"' "$down")"
+lw_t_eq "acme: nothing handed back for it" 0 "$(ns_count "$up" '.type=="downlink_queue_invalidated"')"
 sleep 1
 r=$(lw_t_adm acme GET '/ns/applications/app1/devices/dev1?field_mask=pending_session,session.dev_addr,mac_state')
 lw_t_eq "acme: the session is active" "$(tr a-f A-F <<<"$ADDR_acme") null RX_DELAY_5" \

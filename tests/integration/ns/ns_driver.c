@@ -16,6 +16,7 @@
  *             a GsUp on lw.gs.up (key: DevAddr, or JoinEUI+DevEUI), bandwidth 125 kHz
  *         push TENANT/APP/DEV SESSION_KEY_ID_HEX FPORT FCNT PAYLOAD_HEX [confirmed]
  *         replace TENANT/APP/DEV (clears the queue)
+ *         list TENANT/APP/DEV IDHEX (the AsDown's envelope id: the answer's request_id)
  *             an AsDown on lw.as.down
  *         txack TENANT/APP/DEV DOWNLINK_ID_HEX RESULT [ERROR_NAME] [RX_WINDOW]
  *             a GsTxAck on lw.gs.txack (RESULT: 0 success, 9 schedule failed, ...)
@@ -355,9 +356,11 @@ static int split_key(char *key, char **tenant, char **app, char **dev)
     return 0;
 }
 
-static int send_down(driver_t *d, char **f, int n, bool replace)
+static int send_down(driver_t *d, char **f, int n, Lw__Msg__DownlinkQueueOperation op)
 {
-    if (n < 2 || (!replace && n < 6))
+    bool replace = op == LW__MSG__DOWNLINK_QUEUE_OPERATION__REPLACE;
+    bool list = op == LW__MSG__DOWNLINK_QUEUE_OPERATION__LIST;
+    if (n < 2 || (!replace && !list && n < 6) || (list && n < 3))
         return -1;
     char key[160];
     snprintf(key, sizeof key, "%s", f[1]);
@@ -369,7 +372,7 @@ static int send_down(driver_t *d, char **f, int n, bool replace)
     uint8_t id[16], skid[16], payload[242];
     Lw__Msg__AsDown m = LW__MSG__AS_DOWN__INIT;
     Lw__Msg__Envelope env;
-    envelope(&env, id, tenant, NULL);
+    envelope(&env, id, tenant, list ? f[2] : NULL);
     m.envelope = &env;
     Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
     Lw__Msg__ApplicationIdentifiers aids = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
@@ -379,8 +382,9 @@ static int send_down(driver_t *d, char **f, int n, bool replace)
     m.end_device_ids = &ids;
     Lw__Msg__ApplicationDownlink dl = LW__MSG__APPLICATION_DOWNLINK__INIT;
     Lw__Msg__ApplicationDownlink *dls[1] = {&dl};
-    if (replace) {
-        m.operation = LW__MSG__DOWNLINK_QUEUE_OPERATION__REPLACE;
+    Lw__Msg__ConfirmedRetry retry = LW__MSG__CONFIRMED_RETRY__INIT;
+    if (replace || list) {
+        m.operation = op;
     } else {
         m.operation = LW__MSG__DOWNLINK_QUEUE_OPERATION__PUSH;
         dl.session_key_id.len = (size_t)hexarg(f[2], skid, sizeof skid);
@@ -389,7 +393,14 @@ static int send_down(driver_t *d, char **f, int n, bool replace)
         dl.f_cnt = (uint32_t)strtoul(f[4], NULL, 10);
         dl.frm_payload.len = (size_t)hexarg(f[5], payload, sizeof payload);
         dl.frm_payload.data = payload;
-        dl.confirmed = n > 6 && strcmp(f[6], "confirmed") == 0;
+        for (int i = 6; i < n; i++) {
+            if (strcmp(f[i], "confirmed") == 0)
+                dl.confirmed = true;
+            else if (strncmp(f[i], "attempt=", 8) == 0) {
+                retry.attempt = (uint32_t)atoi(f[i] + 8);
+                dl.confirmed_retry = &retry;
+            }
+        }
         dl.priority = LW__MSG__TX_SCHEDULE_PRIORITY__NORMAL;
         m.downlinks = dls;
         m.n_downlinks = 1;
@@ -476,9 +487,11 @@ static void send_tick(uv_timer_t *t)
         if (strcmp(f[0], "up") == 0)
             rc = send_up(d, f, n);
         else if (strcmp(f[0], "push") == 0)
-            rc = send_down(d, f, n, false);
+            rc = send_down(d, f, n, LW__MSG__DOWNLINK_QUEUE_OPERATION__PUSH);
         else if (strcmp(f[0], "replace") == 0)
-            rc = send_down(d, f, n, true);
+            rc = send_down(d, f, n, LW__MSG__DOWNLINK_QUEUE_OPERATION__REPLACE);
+        else if (strcmp(f[0], "list") == 0)
+            rc = send_down(d, f, n, LW__MSG__DOWNLINK_QUEUE_OPERATION__LIST);
         else if (strcmp(f[0], "txack") == 0)
             rc = send_txack(d, f, n);
         else if (strcmp(f[0], "sleep") == 0 && n == 2) {
@@ -508,9 +521,10 @@ static json_t *dl_json(const Lw__Msg__ApplicationDownlink *dl)
 {
     if (dl == NULL)
         return json_null();
-    return json_pack("{sI sI so sb}", "f_port", (json_int_t)dl->f_port, "f_cnt",
+    return json_pack("{sI sI so sb sI}", "f_port", (json_int_t)dl->f_port, "f_cnt",
                      (json_int_t)dl->f_cnt, "frm_payload", hexj(&dl->frm_payload), "confirmed",
-                     dl->confirmed);
+                     dl->confirmed, "attempt",
+                     (json_int_t)(dl->confirmed_retry != NULL ? dl->confirmed_retry->attempt : 0));
 }
 
 static json_t *window_json(const Lw__Msg__TxWindow *w)
@@ -584,6 +598,12 @@ static json_t *ns_up_json(const Lw__Msg__NsUp *m)
         json_object_set_new(
             o, "error",
             json_string(m->downlink_failed->error != NULL ? m->downlink_failed->error->name : ""));
+        if (m->downlink_failed->error != NULL) {
+            json_object_set_new(o, "error_namespace",
+                                json_string(m->downlink_failed->error->namespace_));
+            json_object_set_new(o, "error_message",
+                                json_string(m->downlink_failed->error->message_format));
+        }
         break;
     case LW__MSG__NS_UP__UP_DOWNLINK_QUEUE_INVALIDATED:
         json_object_set_new(o, "type", json_string("downlink_queue_invalidated"));
@@ -592,6 +612,18 @@ static json_t *ns_up_json(const Lw__Msg__NsUp *m)
         json_object_set_new(o, "last_f_cnt_down",
                             json_integer(m->downlink_queue_invalidated->last_f_cnt_down));
         break;
+    case LW__MSG__NS_UP__UP_DOWNLINK_QUEUE_LIST: {
+        const Lw__Msg__ApplicationDownlinks *l = m->downlink_queue_list;
+        json_object_set_new(o, "type", json_string("downlink_queue_list"));
+        json_object_set_new(o, "request_id", hexj(&l->request_id));
+        json_t *a = json_array();
+        for (size_t i = 0; i < l->n_downlinks; i++)
+            json_array_append_new(a, dl_json(l->downlinks[i]));
+        json_object_set_new(o, "downlinks", a);
+        json_object_set_new(o, "error",
+                            l->error != NULL ? json_string(l->error->name) : json_null());
+        break;
+    }
     default:
         json_object_set_new(o, "type", json_string("unknown"));
     }
@@ -626,6 +658,9 @@ static json_t *gs_down_json(const Lw__Msg__GsDown *m)
             json_object_set_new(o, "ack", json_boolean(p.u.data.fctrl.ack));
             json_object_set_new(o, "f_pending", json_boolean(p.u.data.fctrl.f_pending));
             json_object_set_new(o, "fopts_len", json_integer((json_int_t)p.u.data.fopts_len));
+            char fo[2 * 15 + 1];
+            lw_hex_encode(p.u.data.fopts, p.u.data.fopts_len, fo);
+            json_object_set_new(o, "fopts", json_string(fo));
             json_object_set_new(o, "f_port",
                                 p.u.data.has_fport ? json_integer(p.u.data.fport) : json_null());
             char h[512];
