@@ -8,7 +8,8 @@
 #  - MAC-only downlinks back off: none at the next uplink, one at the one after; refused
 #    again, none at the next two; transmitted (SUCCESS), the request events are published
 #    then and the back-off ends;
-#  - a confirmed uplink during a back-off still gets its ACK, and the MAC rides on it.
+#  - a confirmed uplink during a back-off still gets its ACK, and the MAC rides on it; an
+#    uplink asking something of the network (LinkCheckReq) is answered.
 # Each uplink is heard by one gateway (one downlink path). globex's device, whose downlinks
 # are all transmitted, gets a MAC downlink at every uplink throughout. "No downlink for
 # uplink N" is checked once the downlink of a later uplink (the same gateway: the same
@@ -73,8 +74,8 @@ txack() {
 }
 # evs TENANT NAME_REGEX: how many events of that tenant's device match.
 evs() { ns_count "$ev" ".key==\"$1\" and .identifiers[0].device_ids.device_id==\"dev1\" and (.name|test(\"$2\"))"; }
-requests() { # TENANT: the ns.mac.*.request events by command, sorted
-    jq -r "select(.key==\"$1\" and (.name|test(\"^ns\\\\.mac\\\\..*\\\\.request\$\"))) | .name" "$ev" | sort | uniq -c | awk '{print $2 "=" $1}' | xargs
+requests() { # TENANT: the NS's ns.mac.*.request events by command, sorted (not the device's)
+    jq -r "select(.key==\"$1\" and .name!=\"ns.mac.link_check.request\" and (.name|test(\"^ns\\\\.mac\\\\..*\\\\.request\$\"))) | .name" "$ev" | sort | uniq -c | awk '{print $2 "=" $1}' | xargs
 }
 
 # ---- uplink 1: a MAC-only downlink, refused ---------------------------------------------------
@@ -140,6 +141,15 @@ D=$(wait_down acme 9)
 lw_t_eq "uplink 9: a MAC-only downlink (no back-off after a transmission)" "0 false" "$(downs acme 9 | jq -r '"\(.f_port) \(.ack)"')"
 txack acme "$D" 0
 
+# ---- the device's own need during a back-off: its LinkCheckReq is answered at once ----------
+uplink acme 10 # unanswered again: a MAC-only downlink, refused
+txack acme "$(wait_down acme 10)" 9 conflict
+uplink acme 11 --fopts 02
+D=$(wait_down acme 11)
+lw_t_eq "uplink 11 with LinkCheckReq during back-off 1: answered (a MAC downlink, no ACK)" "1 false true" \
+    "$(downs acme 11 | wc -l) $(downs acme 11 | jq -r '"\(.ack) \((.f_port == 0 and (.frm_payload | length > 0)) or .fopts_len > 0)"')"
+txack acme "$D" 0
+
 # ---- globex throughout: one MAC downlink per uplink -------------------------------------------
 uplink globex 2
 txack globex "$(wait_down globex 2)" 0
@@ -150,8 +160,8 @@ lw_t_eq "globex: a MAC-only downlink at each of its uplinks" "1 1 1" \
 lw_t_eq "globex: none of acme's refusals" 0 "$(ns_count "$ev" '.key=="globex" and .name=="ns.down.transmission.fail"')"
 lw_t_eq "no acme downlink on globex's gateway, nor the reverse" "0 0" \
     "$(ns_count "$down" '.tenant=="acme" and .gateway_id!="gw-acme"') $(ns_count "$down" '.tenant=="globex" and .gateway_id!="gw-globex"')"
-lw_t_eq "acme: the same requests in every MAC-only downlink's FRMPayload length" "true" \
-    "$(jq -s --arg m "$MAC1" '[.[] | select(.tenant=="acme" and .f_port==0 and .ack==false) | .frm_payload | length] | unique == [$m | length]' "$down")"
+lw_t_eq "acme: every MAC-only downlink of uplinks 1..10 as long as the first (the same requests)" "true" \
+    "$(jq -s --arg m "$MAC1" '[.[] | select(.tenant=="acme" and .f_port==0 and .ack==false and .timestamp <= 10000000) | .frm_payload | length] | unique == [$m | length]' "$down")"
 
 kill -TERM "$STACK_PID"
 lw_t_wait_exit "$STACK_PID" 20
