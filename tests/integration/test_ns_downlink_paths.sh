@@ -25,8 +25,10 @@ lw_t_pg_start
 lw_t_kafka_start 4
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
-lw_t_stack stack "$port" --gs.downlink.answer-not-connected=false --ns.dev-addr-prefixes 26000000/8 \
-    --ns.downlink-queue-capacity 2 --ns.downlink-tx-ack-timeout 6s
+args=(--gs.downlink.answer-not-connected=false --ns.dev-addr-prefixes 26000000/8
+    --ns.downlink-queue-capacity 2 --ns.downlink-tx-ack-timeout 6s)
+lw_t_stack stack "$port" "${args[@]}"
+STACK_PID=$LW_T_LAST_PID
 api="http://127.0.0.1:$port/api/v3"
 
 ns_tenant acme
@@ -239,6 +241,21 @@ echo "push globex/app1/dev2 $S2 7 0 c301" | ns_send
 ns_wait "$up" '.type=="downlink_failed" and .device=="dev2"' 1
 lw_t_eq "class C device no gateway heard → downlink_failed no_downlink_path" "no_downlink_path c301" \
     "$(jq -r 'select(.type=="downlink_failed" and .device=="dev2") | "\(.error) \(.downlink.frm_payload)"' "$up")"
+
+# A class C downlink handed to the GS before a crash and never answered still fails with
+# no_tx_ack after it: the deadline is armed again when the device is loaded (here by a LIST).
+FC=$(next_fcnt globex dev1)
+echo "push $G $SG 7 $FC c401" | ns_send
+ns_wait "$down" '.frm_payload=="c401"' 1
+sleep 1 # its state (in flight) and the push's offset durable
+kill -KILL "$STACK_PID"
+lw_t_wait_exit "$STACK_PID" 10
+lw_t_stack stack2 "$port" "${args[@]}"
+echo "list $G 4142434445464748494a4b4c4d4e4f50" | ns_send
+ns_wait "$up" '.type=="downlink_queue_list" and .request_id=="4142434445464748494a4b4c4d4e4f50"' 1 30
+ns_wait "$up" '.type=="downlink_failed" and .downlink.frm_payload=="c401"' 1 30
+lw_t_eq "in flight across a restart, never answered → downlink_failed no_tx_ack" "no_tx_ack 1" \
+    "$(jq -r 'select(.type=="downlink_failed" and .downlink.frm_payload=="c401") | .error' "$up") $(ns_count "$down" '.frm_payload=="c401"')"
 
 lw_t_eq "no acme downlink went to a globex gateway but the one that heard it" 0 \
     "$(ns_count "$down" '.tenant=="acme" and .gateway_tenant=="globex" and .gateway_id!="gw-g9"')"
