@@ -110,9 +110,9 @@ for rate in $rates; do
     for t in $topics; do
         n=$(( $(published "$t") - before[$t] ))
         total=$((total + n))
-        line="$line lw.$t $(awk -v n="$n" -v o="$out" 'BEGIN { printf "%.2f", o > 0 ? n / o : 0 }'),"
+        line="$line lw.$t $(awk -v n="$n" -v o="$out" 'BEGIN { printf "%.2f", (o > 0 ? n / o : 0) }'),"
     done
-    say "uplinks at $rate/s: bus messages per result:${line%,}; $(awk -v n="$total" -v o="$out" 'BEGIN { printf "%.2f", o > 0 ? n / o : 0 }') in all; $(( $(rcvbuf_errors) - drops0 )) datagrams dropped by the kernel for full socket buffers (machine-wide: the simulator's socket counts too)"
+    say "uplinks at $rate/s: bus messages per result:${line%,}; $(awk -v n="$total" -v o="$out" 'BEGIN { printf "%.2f", (o > 0 ? n / o : 0) }') in all; $(( $(rcvbuf_errors) - drops0 )) datagrams dropped by the kernel for full socket buffers (machine-wide: the simulator's socket counts too)"
     f_cnt=$((f_cnt + rate * secs / devices + 2))
     sent=$(jq -r .uplinks.sent "$LW_T_DIR/up$rate.json")
     acked=$(jq -r '"\(.uplinks.push_ack) of \(.uplinks.push_data)"' "$LW_T_DIR/up$rate.json")
