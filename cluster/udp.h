@@ -37,7 +37,7 @@ typedef struct lw_udp lw_udp_t;
 #define LW_UDP_DEFAULT_SEND_COUNT 1024u    /* datagrams waiting to be sent */
 #define LW_UDP_DEFAULT_SEND_BYTES 1048576u /* bytes waiting to be sent */
 #define LW_UDP_DEFAULT_PEERS      4096u
-#define LW_UDP_DEFAULT_RECV_BATCH 16u /* datagrams per recvmmsg(2) */
+#define LW_UDP_DEFAULT_RECV_BATCH 16u    /* datagrams per recvmmsg(2) */
 #define LW_UDP_MAX_DATAGRAM       65507u /* IPv4: 65535 - 8 (UDP) - 20 (IP) */
 
 typedef struct lw_udp_opts {

@@ -10,15 +10,15 @@ static const struct {
     float snr;
     uint8_t gws;
 } semtech[] = {
-    {10, -6, 2},  {11, -7, 2},  {12, -25, 1}, {13, -25, 1}, {14, -10, 2}, {16, -25, 1}, {17, -10, 2},
-    {19, -10, 3}, {20, -6, 2},  {21, -7, 2},  {22, -25, 0}, {23, -25, 1}, {24, -10, 2}, {25, -10, 2},
-    {26, -25, 1}, {27, -8, 2},  {28, -10, 2}, {29, -10, 3}, {30, -9, 3},  {31, -7, 2},
+    {10, -6, 2},  {11, -7, 2}, {12, -25, 1}, {13, -25, 1}, {14, -10, 2}, {16, -25, 1}, {17, -10, 2},
+    {19, -10, 3}, {20, -6, 2}, {21, -7, 2},  {22, -25, 0}, {23, -25, 1}, {24, -10, 2}, {25, -10, 2},
+    {26, -25, 1}, {27, -8, 2}, {28, -10, 2}, {29, -10, 3}, {30, -9, 3},  {31, -7, 2},
 };
 
 /* The TTS test device: EU868, RP001-1.0.2-RevB, current TX power 1, NbTrans 1, ADR margin
  * 2 dB, the given rejections; returns desired (DR, power, NbTrans). */
-static void semtech_case(uint16_t rejected_dr, uint16_t rejected_tx, uint8_t want_dr, uint8_t want_tx,
-                         uint8_t want_nb)
+static void semtech_case(uint16_t rejected_dr, uint16_t rejected_tx, uint8_t want_dr,
+                         uint8_t want_tx, uint8_t want_nb)
 {
     ns_mac_settings_t s = {0};
     s.adr.mode = NS_ADR_MODE_DYNAMIC;
@@ -85,11 +85,12 @@ static const struct {
     uint32_t f_cnt;
     float snr;
 } issue458[] = {
-    {1, -7.2f},   {8, -3},      {11, -7},     {13, -13.5f}, {16, -6.8f},  {17, -3},     {18, -4},
-    {26, -5.5f},  {27, -7.8f},  {28, -6.5f},  {33, -9.5f},  {36, -6.8f},  {114, -1.2f}, {141, -4},
-    {203, -7.5f}, {204, -4.2f}, {208, -5.8f}, {209, -5},    {210, -6},    {211, -7.5f}, {212, -7.5f},
-    {213, -7.2f}, {215, -6.2f}, {216, -6.5f}, {217, -3},    {219, -5.2f}, {220, -5.5f}, {222, -4.5f},
-    {224, -9.2f}, {225, -7.8f}, {226, -7.8f}, {228, -8.8f},
+    {1, -7.2f},   {8, -3},      {11, -7},     {13, -13.5f}, {16, -6.8f},  {17, -3},
+    {18, -4},     {26, -5.5f},  {27, -7.8f},  {28, -6.5f},  {33, -9.5f},  {36, -6.8f},
+    {114, -1.2f}, {141, -4},    {203, -7.5f}, {204, -4.2f}, {208, -5.8f}, {209, -5},
+    {210, -6},    {211, -7.5f}, {212, -7.5f}, {213, -7.2f}, {215, -6.2f}, {216, -6.5f},
+    {217, -3},    {219, -5.2f}, {220, -5.5f}, {222, -4.5f}, {224, -9.2f}, {225, -7.8f},
+    {226, -7.8f}, {228, -8.8f},
 };
 
 static void issue458_case(size_t n_uplinks, uint8_t want_nb)
@@ -101,7 +102,8 @@ static void issue458_case(size_t n_uplinks, uint8_t want_nb)
     d.ctx.band = lorawan_band_get(LORAWAN_BAND_US915);
     d.ctx.fp = NULL; /* the band's default channels: all 72 on */
     d.ctx.settings = &d.settings;
-    assert_int_equal(ns_mac_state_init(&d.st, &d.ctx, LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, NS_MAC_CLASS_A), 0);
+    assert_int_equal(
+        ns_mac_state_init(&d.st, &d.ctx, LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, NS_MAC_CLASS_A), 0);
     for (size_t i = 0; i < n_uplinks; i++) {
         ns_mac_uplink_t up = uplink(issue458[i].f_cnt, 0, issue458[i].snr, 1, NULL, 0);
         ns_adr_record(&d.st, &up);
@@ -170,14 +172,10 @@ static void test_ns_adr__tts_loss_rate_cases(void **state)
         unsigned n;
         float rate;
     } cases[] = {
-        {{11, 12, 13}, 3, 0},
-        {{11, 11, 12, 12, 13, 13}, 6, 0},
-        {{11, 12, 12, 13}, 4, 0},
-        {{11, 13}, 2, 1.0f / 3.0f},
-        {{11, 14}, 2, 2.0f / 4.0f},
-        {{11, 13, 15}, 3, 2.0f / 5.0f},
-        {{11, 11, 12, 13, 13}, 5, 0},
-        {{11, 12, 1, 1, 3, 3}, 6, 1.0f / 3.0f},
+        {{11, 12, 13}, 3, 0},         {{11, 11, 12, 12, 13, 13}, 6, 0},
+        {{11, 12, 12, 13}, 4, 0},     {{11, 13}, 2, 1.0f / 3.0f},
+        {{11, 14}, 2, 2.0f / 4.0f},   {{11, 13, 15}, 3, 2.0f / 5.0f},
+        {{11, 11, 12, 13, 13}, 5, 0}, {{11, 12, 1, 1, 3, 3}, 6, 1.0f / 3.0f},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         dev_t d;

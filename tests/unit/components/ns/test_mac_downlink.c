@@ -27,7 +27,10 @@ static void test_ns_mac_downlink__fresh_abp_fopts(void **state)
     dev_down(&d, 15, hex, sizeof hex, &dres);
     /* LinkCheckAns (3) | RXParamSetupReq (5) | NewChannelReq ch3 (6) | DevStatusReq (1) =
      * 15; the other NewChannelReq and RXTimingSetupReq wait. */
-    assert_string_equal(hex, "021902" "0503d2ad84" "0703184f8450" "06");
+    assert_string_equal(hex, "021902"
+                             "0503d2ad84"
+                             "0703184f8450"
+                             "06");
     assert_true(dres.more);
     assert_int_equal(dres.n_cmds, 4);
     assert_int_equal(pending_count(&d.st), 3);
@@ -57,7 +60,15 @@ static void test_ns_mac_downlink__fport0_answer_budget(void **state)
     /* The device answers everything: state moves to the plan; DevStatus comes next. */
     ns_mac_up_result_t res;
     /* (At SF12 and -20 dB: no ADR change.) */
-    dev_up(&d, 2, 0, -20.0f, 1, "0507" "0703" "0703" "0703" "0703" "0703" "08", &res);
+    dev_up(&d, 2, 0, -20.0f, 1,
+           "0507"
+           "0703"
+           "0703"
+           "0703"
+           "0703"
+           "0703"
+           "08",
+           &res);
     assert_int_equal(pending_count(&d.st), 0);
     assert_int_equal(d.st.current_parameters.rx2_data_rate_index, 3);
     assert_int_equal(d.st.current_parameters.rx1_delay, 5);
@@ -144,7 +155,8 @@ static void test_ns_mac_uplink__params(void **state)
     assert_int_equal(ns_mac_handle_uplink(NULL, &d.ctx, &up, &res), LORAWAN_E_PARAM);
     size_t len = 0;
     ns_mac_down_result_t dres;
-    assert_int_equal(ns_mac_downlink_build(&d.st, &d.ctx, 0, 15, NULL, 4, &len, &dres), LORAWAN_E_PARAM);
+    assert_int_equal(ns_mac_downlink_build(&d.st, &d.ctx, 0, 15, NULL, 4, &len, &dres),
+                     LORAWAN_E_PARAM);
 }
 
 /* Answers that do not fit stay queued for the next downlink. */
@@ -195,7 +207,10 @@ static void test_ns_mac_state__pending_render_and_copy(void **state)
     memset(&d.st, 0xa5, sizeof d.st);
     memcpy(&d.st, saved, sizeof saved);
     ns_mac_up_result_t res;
-    dev_up(&d, 1, 0, -20.0f, 1, "0507070308" "06fe00", &res);
+    dev_up(&d, 1, 0, -20.0f, 1,
+           "0507070308"
+           "06fe00",
+           &res);
     assert_int_equal(res.decode_error, 0);
     assert_int_equal(d.st.current_parameters.rx2_data_rate_index, 3);
     assert_int_equal(d.st.current_parameters.rx1_delay, 5);
@@ -217,7 +232,10 @@ static void test_ns_mac_downlink__lost(void **state)
     char hex[600], again[600];
     dev_down(&d, 15, hex, sizeof hex, &dres);
     /* RXParamSetupReq | NewChannelReq ch3 | RXTimingSetupReq | DevStatusReq (TTS's order). */
-    assert_string_equal(hex, "0503d2ad84" "0703184f8450" "0805" "06");
+    assert_string_equal(hex, "0503d2ad84"
+                             "0703184f8450"
+                             "0805"
+                             "06");
     assert_int_equal(pending_count(&d.st), 4);
     unsigned n_events = dres.n_events;
     assert_true(n_events > 0);
@@ -235,7 +253,12 @@ static void test_ns_mac_downlink__lost(void **state)
     assert_int_equal(pending_count(&d.st), 4);
     assert_int_equal(dres.n_events, n_events);
     /* This time the device heard them and answers all: applied, nothing pending. */
-    dev_up(&d, 2, 0, -20.0f, 1, "0507" "0703" "08" "06fe00", &res);
+    dev_up(&d, 2, 0, -20.0f, 1,
+           "0507"
+           "0703"
+           "08"
+           "06fe00",
+           &res);
     assert_false(has_event(res.events, res.n_events, "ns.mac.command.unanswered"));
     assert_int_equal(pending_count(&d.st), 0);
     assert_int_equal(d.st.current_parameters.rx2_data_rate_index, 3);
