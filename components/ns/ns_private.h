@@ -410,6 +410,7 @@ typedef struct ns_up {
     ns_dev_t *dev;
     uint64_t deadline_ms;
     Lw__Msg__NsDev *first;    /* owned */
+    uint64_t hash;            /* ns_hash64 of first's PHYPayload */
     Lw__Msg__RxMetadata **rx; /* the copies' rx_metadata (owned by `copies`) */
     size_t nrx, rx_cap;
     Lw__Msg__NsDev **copies; /* owned */

@@ -104,8 +104,7 @@ void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
 {
     uint64_t now = lw_clock_mono_ms();
     uint64_t h = ns_hash64(m->raw_payload.data, m->raw_payload.len);
-    if (d->up != NULL &&
-        ns_hash64(d->up->first->raw_payload.data, d->up->first->raw_payload.len) == h) {
+    if (d->up != NULL && d->up->hash == h) {
         window_add(d->up, m, e);
         return;
     }
@@ -126,6 +125,7 @@ void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
     ns_up_t *u = lw_calloc(1, sizeof *u);
     u->dev = d;
     u->first = m;
+    u->hash = h;
     u->deadline_ms = now + ns->dedup_ms;
     window_add(u, m, e);
     d->up = u;
@@ -529,7 +529,7 @@ void ns_uplink_window_close(ns_t *ns, ns_up_t *u)
     lorawan_phy_t phy;
     Lw__Msg__NsDev *m = u->first;
     d->cooldown_until_ms = lw_clock_mono_ms() + ns->cooldown_ms;
-    d->last_hash = ns_hash64(m->raw_payload.data, m->raw_payload.len);
+    d->last_hash = u->hash;
     if (lorawan_phy_decode(m->raw_payload.data, m->raw_payload.len, &phy) != 0) {
         ns_count_drop(ns, "malformed_frame");
     } else if (phy.mtype == LORAWAN_MTYPE_JOIN_REQUEST) {

@@ -101,6 +101,26 @@ lw_e2e_spawn() {
     LW_T_LAST_PID=$pid
 }
 
+# lw_e2e_split_ns NS_PORT [FRONT COMPONENTS...]: after lw_e2e_prepare, the stack as two
+# processes on one database and bus: "front" (default tenant is gs, and js when built) on
+# E2E_HTTP, and the NS alone as "ns1" on NS_PORT, which asks the front's Identity Server for
+# callers' rights. Sets E2E_NS_API, E2E_API, api, LW_T_LAST_PID (ns1's pid).
+lw_e2e_split_ns() {
+    local ns_port=$1; shift
+    local front=("$@")
+    if [ ${#front[@]} -eq 0 ]; then
+        front=(tenant is gs)
+        case " $(lw_e2e_components) " in *" js "*) front+=(js) ;; esac
+    fi
+    lw_e2e_spawn front "$E2E_HTTP" "${front[@]}"
+    lw_e2e_has_key tenancy.identity-server-uri &&
+        E2E_ARGS+=(--tenancy.identity-server-uri "http://127.0.0.1:$E2E_HTTP")
+    lw_e2e_spawn ns1 "$ns_port" ns
+    E2E_NS_API="http://127.0.0.1:$ns_port"
+    E2E_API="http://127.0.0.1:$E2E_HTTP"
+    api="$E2E_API/api/v3"
+}
+
 # lw_e2e_tenant T: a tenant with its first admin user `admin`.
 lw_e2e_tenant() {
     local r

@@ -17,15 +17,8 @@ lw_e2e_need_data_path "the NS SIGKILL test"
 lw_e2e_need js "the NS SIGKILL test (acme's OTAA devices)"
 lw_e2e_prepare
 NS_HTTP=$(lw_t_free_port)
-lw_e2e_spawn front "$E2E_HTTP" tenant is gs js
-# The NS process asks the front's Identity Server for callers' rights.
-lw_e2e_has_key tenancy.identity-server-uri &&
-    E2E_ARGS+=(--tenancy.identity-server-uri "http://127.0.0.1:$E2E_HTTP")
-lw_e2e_spawn ns1 "$NS_HTTP" ns
+lw_e2e_split_ns "$NS_HTTP" tenant is gs js
 ns_pid=$LW_T_LAST_PID
-E2E_NS_API="http://127.0.0.1:$NS_HTTP"
-E2E_API="http://127.0.0.1:$E2E_HTTP"
-api="$E2E_API/api/v3"
 lw_e2e_tenant acme
 lw_e2e_tenant globex
 lw_e2e_tap ns.up,gs.up

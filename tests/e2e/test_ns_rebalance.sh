@@ -17,16 +17,8 @@ lw_e2e_need_data_path "the NS rebalance test"
 lw_e2e_prepare
 NS1_HTTP=$(lw_t_free_port)
 NS2_HTTP=$(lw_t_free_port)
-front=(tenant is gs)
-case " $(lw_e2e_components) " in *" js "*) front+=(js) ;; esac
-lw_e2e_spawn front "$E2E_HTTP" "${front[@]}"
-lw_e2e_has_key tenancy.identity-server-uri &&
-    E2E_ARGS+=(--tenancy.identity-server-uri "http://127.0.0.1:$E2E_HTTP")
-lw_e2e_spawn ns1 "$NS1_HTTP" ns
+lw_e2e_split_ns "$NS1_HTTP"
 ns1_pid=$LW_T_LAST_PID
-E2E_NS_API="http://127.0.0.1:$NS1_HTTP"
-E2E_API="http://127.0.0.1:$E2E_HTTP"
-api="$E2E_API/api/v3"
 lw_e2e_tenant acme
 lw_e2e_tenant globex
 lw_e2e_tap ns.up,gs.up
