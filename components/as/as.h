@@ -1,0 +1,21 @@
+/* components/as: the Application Server (DESIGN.md §3, issue 10).
+ *
+ * One consumer in group "as" over lw.ns.up (the Network Server's results, keyed
+ * "<tenant>/<application_id>/<device_id>"): it owns the devices of its partitions, unwraps
+ * the AppSKey of each join (as.keks.<label>), decrypts FRMPayloads, runs the payload
+ * formatter, builds The Things Stack's ApplicationUp JSON once and publishes it as AsUp on
+ * lw.as.up, where the front ends (MQTT server, webhooks, storage) read it. Offsets of lw.ns.up
+ * are committed only once the AsUp is delivered. Downlinks from the API and MQTT are
+ * encrypted for the device's next AFCntDown and queued at the NS on lw.as.down.
+ *
+ * API: /api/v3/as/applications/{application_id}/devices/{device_id} (GET/PUT/DELETE),
+ * .../link, .../devices/{device_id}/down/push|replace (POST), .../down (GET),
+ * .../devices/{device_id}/up/simulate (POST). Configuration: as.* (`lwstack config --docs`). */
+#ifndef AS_AS_H
+#define AS_AS_H
+
+#include "cluster/runtime.h"
+
+extern const lw_component_t as_component;
+
+#endif

@@ -1,0 +1,245 @@
+/* The Application Server's private interface: its state, the contracts its parts share.
+ * For the files of components/as and their unit tests only.
+ *
+ *   component.c  configuration table, lifecycle (the MQTT server and the formatters are
+ *                started and stopped from here)
+ *   errors.c     the error table (errors.def)
+ *   api.c        /api/v3/as/... routes, rights (tenant/access.h)
+ *   device.c     the AS part of end devices: GET/PUT/DELETE, field masks
+ *   link.c       the application link: GET/PUT/DELETE, default formatters
+ *   session.c    AppSKey unwrap (as.keks), keys at rest, FRMPayload crypto (pure part)
+ *   uplink.c     the worker: lw.ns.up -> per-device FIFO -> formatter hook -> lw.as.up,
+ *                offsets committed once the AsUp is delivered
+ *   up_json.c    the ApplicationUp JSON encoder (pure: messages in, JSON out)
+ *   downlink.c   the one downlink entry point (API, MQTT, webhooks), lw.as.down
+ *   store.c      PostgreSQL: as_devices, as_links
+ *   event.c      AS events on lw.events
+ *   mqtt_*.c     the MQTT server (mqtt helper; mqtt_private.h)
+ *   fmt_*.c      payload formatters (fmt helper; fmt_private.h), plugged in through
+ *                as_fmt_ops_t below
+ *
+ * Threads: everything here runs on the loop thread unless said otherwise. */
+#ifndef AS_AS_PRIVATE_H
+#define AS_AS_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "as/as.h"
+#include "cluster/api.h"
+#include "cluster/bus.h"
+#include "cluster/db.h"
+#include "cluster/err.h"
+#include "cluster/metrics.h"
+#include "cluster/runtime.h"
+#include "lorawan/lorawan.h"
+#include "messages/messages.h"
+#include "tenant/ids.h"
+
+/* Errors of the Application Server (errors.def). */
+#define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DECLARE(name);
+#include "as/errors.def"
+#undef LW_ERR_DEF
+
+/* ---- sizes --------------------------------------------------------------------------------- */
+
+#define AS_KEKS_MAX      16u                   /* as.keks.<label> entries */
+#define AS_LABEL_MAX     64u                   /* KEK label length */
+#define AS_KEY_ID_MAX    16u                   /* session key IDs (TTS: 16 bytes or fewer) */
+#define AS_DEV_KEY_MAX   (3u * TN_ID_MAX + 3u) /* "<tenant>/<application>/<device>" */
+#define AS_FPORT_MAX     223u                  /* LoRaWAN 1.0.4 §4.3.2: 224+ are reserved */
+#define AS_DOWNLINKS_MAX 16u                   /* items of one push/replace (NS queue capacity) */
+
+typedef struct as as_t;
+
+/* ---- keys ---------------------------------------------------------------------------------- */
+
+/* A key-encryption key: as.keks.<label> (unwraps the AppSKeys the Join Server sends), or
+ * as.key-encryption-key (wraps keys at rest, label as.key-encryption-key-label). */
+typedef struct as_kek {
+    char label[AS_LABEL_MAX + 1];
+    uint8_t key[32];
+    size_t len; /* 16, 24 or 32 */
+} as_kek_t;
+
+/* The KEK of label, the at-rest one included; NULL when unknown. */
+const as_kek_t *as_kek_find(const as_t *as, const char *label);
+
+/* ---- payload formatters: the hook the fmt module plugs into --------------------------------- */
+
+/* TTS PayloadFormatter (api/messages.proto), by number. */
+typedef enum as_fmt_type {
+    AS_FMT_NONE = 0,
+    AS_FMT_REPOSITORY = 1,
+    AS_FMT_GRPC_SERVICE = 2,
+    AS_FMT_JAVASCRIPT = 3,
+    AS_FMT_CAYENNELPP = 4,
+} as_fmt_type_t;
+
+/* "FORMATTER_NONE" .. "FORMATTER_CAYENNELPP"; as_fmt_type_parse returns -1 when unknown
+ * (numbers "0".."4" are accepted too, as TTS's JSON unmarshaler does). */
+const char *as_fmt_type_name(as_fmt_type_t t);
+int as_fmt_type_parse(const char *s, as_fmt_type_t *out);
+
+typedef struct as_formatter {
+    as_fmt_type_t type;
+    const char *parameter; /* the script (JAVASCRIPT), "" otherwise; borrowed */
+} as_formatter_t;
+
+/* One uplink to decode (decodeUplink / Decoder, CayenneLPP, the repository's codec). The
+ * core resolves the formatter: the device's formatters.up_formatter when not NONE, else the
+ * link's default_formatters.up_formatter; with NONE the hook is not called at all. */
+typedef struct as_fmt_uplink {
+    const char *tenant_id, *app_id, *dev_id;
+    as_formatter_t formatter;
+    const json_t *version_ids; /* the device's {"brand_id", "model_id", ...}; NULL: none */
+    uint8_t f_port;
+    const uint8_t *frm_payload; /* decrypted */
+    size_t frm_payload_len;
+    const char *recv_time; /* RFC 3339, the uplink's received_at (decodeUplink recvTime) */
+} as_fmt_uplink_t;
+
+typedef struct as_fmt_uplink_result {
+    /* Owned by the callee, valid during the callback; the core takes references. */
+    json_t *decoded_payload;    /* an object (decodeUplink's data), NULL when none */
+    json_t *warnings;           /* an array of strings, NULL when none */
+    json_t *normalized_payload; /* an array (normalizeUplink), NULL when none */
+    /* The formatter failed (threw, errors[], timed out, ran out of memory, no worker): the
+     * uplink goes out with frm_payload only, warnings as given, and an
+     * as.up.data.decode.fail event naming err. NULL: success. */
+    const lw_err_t *err;
+} as_fmt_uplink_result_t;
+
+typedef void (*as_fmt_uplink_cb)(void *arg, const as_fmt_uplink_result_t *r);
+
+/* One downlink to encode (encodeDownlink / Encoder, CayenneLPP). */
+typedef struct as_fmt_downlink {
+    const char *tenant_id, *app_id, *dev_id;
+    as_formatter_t formatter; /* device's down_formatter, else the link's default */
+    const json_t *version_ids;
+    const json_t *decoded_payload; /* the API's decoded_payload object (encodeDownlink's data) */
+    uint8_t f_port;                /* 0: not given by the caller */
+} as_fmt_downlink_t;
+
+typedef struct as_fmt_downlink_result {
+    const uint8_t *frm_payload; /* valid during the callback */
+    size_t frm_payload_len;
+    uint8_t f_port;      /* the encoder's fPort; 0: keep the request's */
+    json_t *warnings;    /* NULL when none */
+    const lw_err_t *err; /* NULL: success; else the downlink is refused with it */
+} as_fmt_downlink_result_t;
+
+typedef void (*as_fmt_downlink_cb)(void *arg, const as_fmt_downlink_result_t *r);
+
+/* What the fmt module provides. Each call: inputs are valid until cb runs; cb exactly once,
+ * on the loop (it may run before the call returns); a call never blocks the loop (scripts run
+ * in worker processes). A member left NULL means "not available": the core then delivers
+ * uplinks undecoded and refuses decoded_payload downlinks with as_no_encoder. */
+typedef struct as_fmt_ops {
+    void *impl;
+    void (*decode_uplink)(void *impl, const as_fmt_uplink_t *in, as_fmt_uplink_cb cb, void *arg);
+    void (*encode_downlink)(void *impl, const as_fmt_downlink_t *in, as_fmt_downlink_cb cb,
+                            void *arg);
+} as_fmt_ops_t;
+
+/* Installs the formatter implementation (ops copied). Call from the component's init or
+ * start, before traffic; NULL uninstalls. */
+void as_fmt_install(as_t *as, const as_fmt_ops_t *ops);
+
+/* ---- downlinks: the ONE entry point (API, MQTT, webhooks) ----------------------------------- */
+
+typedef enum as_down_op {
+    AS_DOWN_PUSH = 0,    /* append to the device's queue */
+    AS_DOWN_REPLACE = 1, /* replace the queue (no downlinks: clear it) */
+    AS_DOWN_LIST = 2,    /* the queue as the NS holds it */
+} as_down_op_t;
+
+typedef struct as_down_req {
+    const char *tenant_id, *app_id, *dev_id;
+    as_down_op_t op;
+    /* PUSH / REPLACE: TTS's body {"downlinks": [ApplicationDownlink, ...]}, each with f_port
+     * (1..223), frm_payload (base64) or decoded_payload (through the encoder), priority
+     * ("NORMAL", ...), confirmed, correlation_ids, class_b_c; "end_device_ids" is ignored
+     * (the ids above count). Borrowed during the call only. LIST: NULL. */
+    const json_t *body;
+    const char *origin; /* "api", "mqtt", "webhook": events, metrics, correlation ids */
+} as_down_req_t;
+
+/* The answer: err NULL on success. result: LIST {"downlinks": [...]} (TTS's
+ * ApplicationDownlinks JSON, frm_payload decrypted), PUSH/REPLACE NULL. Both valid during the
+ * call only. err names what was wrong: invalid_field ("downlinks[0].f_port"), as_invalid_f_port,
+ * as_no_payload, as_no_encoder, as_encode_downlink, as_device_not_found, as_no_session,
+ * as_payload_crypto_disabled, db_unavailable, unavailable. */
+typedef void (*as_down_cb)(void *arg, const lw_err_t *err, const json_t *result);
+
+/* Validates, encodes decoded_payload through the formatter, encrypts every item for the
+ * device's next AFCntDown (LoRaWAN 1.1; the FCntDown for 1.0.x) in a transaction on the
+ * device's row (so concurrent pushes from several processes take distinct counters), and
+ * publishes AsDown on lw.as.down; for LIST publishes the LIST and waits for the NS's
+ * NsUp.downlink_queue_list. The caller has checked RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE
+ * (LIST: RIGHT_APPLICATION_TRAFFIC_READ). cb exactly once, on the loop, never before the
+ * call returns. */
+void as_downlink_request(as_t *as, const as_down_req_t *req, as_down_cb cb, void *arg);
+
+/* ---- lw.as.up: what the core publishes ------------------------------------------------------- */
+
+/* "uplink_message", "join_accept", "downlink_queued", ... (the ApplicationUp field and the
+ * webhook message type); NULL for AS_UP_UNKNOWN or a value beyond the enum. */
+const char *as_up_type_name(Lw__Msg__AsUpType t);
+
+/* ---- the component ------------------------------------------------------------------------- */
+
+struct as {
+    lw_rt_t *rt;
+    uv_loop_t *loop;
+    lw_db_t *db;
+    lw_bus_t *bus;
+    struct tn *tn;
+    struct tn_access *access;
+    lw_api_env_t env;
+    lw_metrics_t *metrics;
+
+    /* configuration */
+    as_kek_t keks[AS_KEKS_MAX];
+    size_t nkeks;
+    as_kek_t at_rest;                  /* len 0: keys in clear at rest */
+    uint32_t retry_default, retry_max; /* confirmed downlink attempts */
+    uint64_t list_timeout_ms;
+
+    /* formatters (as_fmt_install) */
+    as_fmt_ops_t fmt_ops;
+    /* The fmt module's state (fmt_private.h), created and freed by it from component.c. */
+    struct as_fmt *fmt;
+    /* The MQTT server (mqtt_private.h), created and freed by it from component.c. */
+    struct as_mqtt *mqtt;
+
+    /* the worker (uplink.c) */
+    struct as_worker *worker;
+
+    lw_metric_t *m_up, *m_drop, *m_down;
+
+    bool started, stopping;
+    int inflight; /* API operations and downlink requests */
+    void (*stop_done)(void *arg);
+    void *stop_arg;
+    uv_timer_t stop_timer;
+};
+
+/* The worker (uplink.c). */
+int as_worker_start(as_t *as, lw_err_t *err);
+void as_worker_stop(as_t *as);
+void as_worker_free(as_t *as);
+/* True while nothing is in flight in the worker (stop waits for it). */
+bool as_worker_idle(const as_t *as);
+
+/* Routes (api.c). */
+int as_api_routes(as_t *as);
+
+/* Counts a dropped message with its reason (lwstack_as_dropped_total{reason}). */
+void as_count_drop(as_t *as, const char *reason);
+
+#endif
