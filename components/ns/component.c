@@ -94,7 +94,15 @@ static const lw_cfg_opt_t ns_config[] = {
      .def = "200ms",
      .min = 1,
      .max = 10000,
-     .help = "How long the gateway copies of an uplink are gathered before it is processed."},
+     .help = "How long the gateway copies of an uplink are gathered before it is processed, "
+             "counted from when the Gateway Server received the first copy."},
+    {.key = "ns.deduplication-window-min",
+     .type = LW_CFG_DURATION,
+     .def = "20ms",
+     .min = 0,
+     .max = 10000,
+     .help = "The least time copies are gathered after the first one reached the device "
+             "worker (when the bus delivered it late or the clocks disagree)."},
     {.key = "ns.cooldown-window",
      .type = LW_CFG_DURATION,
      .def = "1s",
@@ -268,6 +276,7 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
     if (ns->nprefixes == 0 && ns_prefix_from_net_id(ns->net_id, &ns->prefixes[0]) == 0)
         ns->nprefixes = 1;
     ns->dedup_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.deduplication-window");
+    ns->dedup_min_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.deduplication-window-min");
     ns->cooldown_ms = (uint64_t)lw_config_duration_ms(cfg, "ns.cooldown-window");
     ns->queue_max = (size_t)lw_config_int(cfg, "ns.downlink-queue-capacity");
     ns->key_contexts = (size_t)lw_config_int(cfg, "ns.matcher.key-contexts");

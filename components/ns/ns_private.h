@@ -327,7 +327,7 @@ struct ns {
     uint32_t net_id;
     ns_prefix_t prefixes[NS_MAX_PREFIXES];
     size_t nprefixes;
-    uint64_t dedup_ms, cooldown_ms;
+    uint64_t dedup_ms, dedup_min_ms, cooldown_ms;
     size_t key_contexts; /* ns.matcher.key-contexts */
     size_t queue_max;
     uint64_t flush_ms;
@@ -476,6 +476,11 @@ ns_mac_state_t *ns_dev_mac(ns_dev_t *d);
 /* ---- uplinks (uplink.c) ----------------------------------------------------------------- */
 
 void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e);
+/* When a window opened now closes (monotonic ms): window_ms after the GS received the first
+ * copy (received_at_ns, Unix ns; 0: unknown, the whole window from now), but at least
+ * min_ms (capped at window_ms) from now. Pure. */
+uint64_t ns_uplink_deadline_ms(uint64_t now_mono_ms, int64_t now_wall_ms, int64_t received_at_ns,
+                               uint64_t window_ms, uint64_t min_ms);
 /* Closes the windows whose deadline passed. */
 void ns_uplink_windows_run(ns_t *ns);
 void ns_uplink_window_close(ns_t *ns, ns_up_t *u);

@@ -1,10 +1,16 @@
 /* A device's uplinks in the device worker: deduplication, frame counters, sessions, results.
  *
- * Deduplication: the first copy of a frame opens a window of ns.deduplication-window
- * (200 ms) in which every other gateway's copy is merged (its rx_metadata added); the frame
- * is processed when the window closes. For ns.cooldown-window (1 s) after that, a late copy
- * of the same frame is dropped as a duplicate. All windows have one duration, so they close
- * in the order they opened: one FIFO and one timer.
+ * Deduplication: the first copy of a frame opens a window in which every other gateway's
+ * copy is merged (its rx_metadata added); the frame is processed when the window closes.
+ * The window is ns.deduplication-window (200 ms) counted from when the Gateway Server
+ * received the first copy (NsDev.received_at), not from when it reached this worker: the
+ * bus hops on the way (GS → matcher → worker) are spent inside the window instead of after
+ * it, so the result leaves 200 ms after the gateways heard the frame, not 200 ms plus the
+ * hops. Copies still get at least ns.deduplication-window-min after the first one reached
+ * the worker (a frame that waited in a backlog, a GS clock ahead or far behind). For
+ * ns.cooldown-window (1 s) after that, a late copy of the same frame is dropped as a
+ * duplicate. Windows close in deadline order: a list sorted by deadline (new windows almost
+ * always go last) and one timer.
  *
  * A copy whose lw.gs.up id the device already processed (kept in its state, so across a
  * restart) is a redelivery after a crash: dropped without a trace. A frame whose counter is
@@ -100,6 +106,40 @@ static bool already_processed(ns_dev_t *d, const Lw__Msg__NsDev *m)
     return false;
 }
 
+uint64_t ns_uplink_deadline_ms(uint64_t now_mono_ms, int64_t now_wall_ms, int64_t received_at_ns,
+                               uint64_t window_ms, uint64_t min_ms)
+{
+    uint64_t wait = window_ms;
+    if (received_at_ns > 0) {
+        int64_t age_ms = (now_wall_ms * 1000000 - received_at_ns) / 1000000;
+        if (age_ms > 0)
+            wait = (uint64_t)age_ms >= window_ms ? 0 : window_ms - (uint64_t)age_ms;
+    }
+    if (wait < min_ms)
+        wait = min_ms < window_ms ? min_ms : window_ms;
+    return now_mono_ms + wait;
+}
+
+/* Inserts u in deadline order (after every window with the same or an earlier deadline). */
+static void window_insert(ns_t *ns, ns_up_t *u)
+{
+    u->next = NULL;
+    if (ns->win_tail == NULL) {
+        ns->win_head = ns->win_tail = u;
+        return;
+    }
+    if (ns->win_tail->deadline_ms <= u->deadline_ms) {
+        ns->win_tail->next = u;
+        ns->win_tail = u;
+        return;
+    }
+    ns_up_t **pp = &ns->win_head;
+    while ((*pp)->deadline_ms <= u->deadline_ms)
+        pp = &(*pp)->next;
+    u->next = *pp;
+    *pp = u;
+}
+
 void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
 {
     uint64_t now = lw_clock_mono_ms();
@@ -126,16 +166,13 @@ void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
     u->dev = d;
     u->first = m;
     u->hash = h;
-    u->deadline_ms = now + ns->dedup_ms;
+    u->deadline_ms = ns_uplink_deadline_ms(now, lw_clock_wall_ms(), m->received_at, ns->dedup_ms,
+                                           ns->dedup_min_ms);
     window_add(u, m, e);
     d->up = u;
-    if (ns->win_tail != NULL)
-        ns->win_tail->next = u;
-    else
-        ns->win_head = u;
-    ns->win_tail = u;
+    window_insert(ns, u);
     if (ns->win_head == u)
-        ns_uplink_windows_timer(ns, ns->dedup_ms);
+        ns_uplink_windows_timer(ns, u->deadline_ms - now);
 }
 
 void ns_uplink_windows_run(ns_t *ns)

@@ -12,7 +12,9 @@
 #
 # Environment: LWSTACK_BIN, LWSTACK_SRC (as the tests); BENCH_DEVICES (10000),
 # BENCH_RATES ("2000 5000 10000 20000" uplinks/s), BENCH_SECONDS (15 per rate),
-# BENCH_JOINS (2000 devices), BENCH_RSS_DEVICES (100000), BENCH_GATEWAYS (30).
+# BENCH_JOINS (2000 devices), BENCH_RSS_DEVICES (100000), BENCH_GATEWAYS (30),
+# BENCH_PARTS ("uplinks joins memory": which parts run), BENCH_STACK_ARGS (more arguments of
+# `lwstack start`, e.g. "--bus.kafka.linger.ms 1" to compare settings).
 set -euo pipefail
 . "$LWSTACK_SRC/tests/integration/lib.sh"
 . "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
@@ -32,12 +34,16 @@ secs=${BENCH_SECONDS:-15}
 joins=${BENCH_JOINS:-2000}
 rss_devices=${BENCH_RSS_DEVICES:-100000}
 gws=${BENCH_GATEWAYS:-30}
+parts=" ${BENCH_PARTS:-uplinks joins memory} "
+part() { case "$parts" in *" $1 "*) return 0 ;; esac; return 1; }
+# shellcheck disable=SC2206 # word splitting wanted: the arguments as the caller wrote them
+stack_args=(${BENCH_STACK_ARGS:-})
 
 # Rate limits far above what the bench drives (one tenant, one key, a few gateways carrying
 # every device): it measures the path, not the limits.
 limits=(--tenancy.rate-limit.requests-per-tenant "1000000/1s" --is.rate-limit.per-api-key "1000000/1s")
 lw_e2e_has_key gs.rate-limit.uplinks-per-gateway && limits+=(--gs.rate-limit.uplinks-per-gateway 0)
-lw_e2e_start --log.level warn "${limits[@]}"
+lw_e2e_start --log.level warn "${limits[@]}" "${stack_args[@]}"
 lw_e2e_tenant bench
 stack_pid=$LW_T_LAST_PID
 window_ms=200
@@ -96,6 +102,7 @@ done
 say "bus messages per uplink (3 gateway copies, 1,000 uplinks, first uplink of each device):${line%,}; $(awk -v n="$total" 'BEGIN { printf "%.2f", n / 1000 }') in all"
 
 f_cnt=1
+part uplinks || rates=""
 rcvbuf_errors() { awk '/^Udp:/ { n++; if (n == 1) for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; if (n == 2) print $c }' /proc/net/snmp; }
 for rate in $rates; do
     count_start "up$rate"
@@ -123,6 +130,7 @@ for rate in $rates; do
     ' "$LW_T_DIR/up$rate.count"
 done
 
+if part joins; then
 # Joins: OTAA devices, each joins once.
 # Gateways without duty-cycle enforcement: joins/s of the stack, not of 1% of the air.
 "$LWSTACK_BIN" simulate --api "$E2E_API" --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench-otaa \
@@ -134,6 +142,9 @@ count_stop joins
 jq -r '"data path: joins: \(.joins.accepted) of \(.joins.sent) join-requests accepted, \(((.joins.latency_us.p50 // 0) / 1000) | round) ms p50 / \(((.joins.latency_us.p99 // 0) / 1000) | round) ms p99 from join-request to join-accept at the gateway (RX1 is 5 s after the request)"' "$LW_T_DIR/joins.json"
 jq -r --slurpfile s "$LW_T_DIR/joins.json" '"data path: joins/s: \(if .last_ns > .first_ns then (.join_accepts / ((.last_ns - .first_ns) / 1e9)) | round else .join_accepts end) join_accept results/s on lw.ns.up (\(.join_accepts) in all)"' "$LW_T_DIR/joins.count"
 
+fi
+
+if part memory; then
 # Memory per active device: RSS before and after rss_devices more devices each send once.
 rss0=$(rss_kib)
 t0=$(date +%s)
@@ -148,3 +159,4 @@ count_stop rss "$rss_devices"
 rss2=$(rss_kib)
 active=$(jq -r .uplinks "$LW_T_DIR/rss.count")
 say "memory: RSS $((rss0 / 1024)) MiB → $((rss1 / 1024)) MiB after provisioning → $((rss2 / 1024)) MiB after $active of $rss_devices devices were active: $(( (rss2 - rss0) * 1024 / (rss_devices > 0 ? rss_devices : 1) )) bytes per device provisioned and active ($(( (rss2 - rss1) * 1024 / (active > 0 ? active : 1) )) bytes per device for its activity alone); $(( (rss2 - rss0) * 100000 / (rss_devices > 0 ? rss_devices : 1) / 1024 )) MiB per 100,000"
+fi
