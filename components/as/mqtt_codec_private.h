@@ -311,6 +311,7 @@ size_t mqtt_encode_disconnect(uint8_t version, uint8_t reason, const char *reaso
 #define MQTT5_NOT_AUTHORIZED           0x87
 #define MQTT5_SERVER_UNAVAILABLE       0x88
 #define MQTT5_SERVER_BUSY              0x89
+#define MQTT5_SERVER_SHUTTING_DOWN     0x8B
 #define MQTT5_BAD_AUTH_METHOD          0x8C
 #define MQTT5_KEEP_ALIVE_TIMEOUT       0x8D
 #define MQTT5_SESSION_TAKEN_OVER       0x8E
