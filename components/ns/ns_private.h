@@ -406,7 +406,7 @@ enum { NS_MSG_DEV = 1, NS_MSG_DOWN, NS_MSG_TXACK };
 
 /* An open deduplication window: the copies of one uplink. */
 typedef struct ns_up {
-    struct ns_up *next; /* in ns->win_* order */
+    struct ns_up *next, *prev; /* in ns->win_* order (deadlines) */
     ns_dev_t *dev;
     uint64_t deadline_ms;
     Lw__Msg__NsDev *first;    /* owned */

@@ -35,18 +35,17 @@ uint64_t ns_hash64(const uint8_t *p, size_t n)
 
 static void window_unlink(ns_t *ns, ns_up_t *u)
 {
-    ns_up_t **pp = &ns->win_head;
-    ns_up_t *prev = NULL;
-    while (*pp != NULL && *pp != u) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp == u) {
-        *pp = u->next;
-        if (ns->win_tail == u)
-            ns->win_tail = prev;
-    }
-    u->next = NULL;
+    if (u->prev == NULL && ns->win_head != u)
+        return; /* not in the list */
+    if (u->prev != NULL)
+        u->prev->next = u->next;
+    else
+        ns->win_head = u->next;
+    if (u->next != NULL)
+        u->next->prev = u->prev;
+    else
+        ns->win_tail = u->prev;
+    u->next = u->prev = NULL;
 }
 
 static void window_free(ns_up_t *u)
@@ -120,24 +119,24 @@ uint64_t ns_uplink_deadline_ms(uint64_t now_mono_ms, int64_t now_wall_ms, int64_
     return now_mono_ms + wait;
 }
 
-/* Inserts u in deadline order (after every window with the same or an earlier deadline). */
+/* Inserts u in deadline order (after every window with the same or an earlier deadline),
+ * searching from the tail: a new window's deadline is almost always the latest, or within a
+ * millisecond of it. */
 static void window_insert(ns_t *ns, ns_up_t *u)
 {
-    u->next = NULL;
-    if (ns->win_tail == NULL) {
-        ns->win_head = ns->win_tail = u;
-        return;
-    }
-    if (ns->win_tail->deadline_ms <= u->deadline_ms) {
-        ns->win_tail->next = u;
+    ns_up_t *after = ns->win_tail;
+    while (after != NULL && after->deadline_ms > u->deadline_ms)
+        after = after->prev;
+    u->prev = after;
+    u->next = after != NULL ? after->next : ns->win_head;
+    if (u->next != NULL)
+        u->next->prev = u;
+    else
         ns->win_tail = u;
-        return;
-    }
-    ns_up_t **pp = &ns->win_head;
-    while ((*pp)->deadline_ms <= u->deadline_ms)
-        pp = &(*pp)->next;
-    u->next = *pp;
-    *pp = u;
+    if (after != NULL)
+        after->next = u;
+    else
+        ns->win_head = u;
 }
 
 void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)

@@ -113,6 +113,7 @@ lw_e2e_split_ns() {
         case " $(lw_e2e_components) " in *" js "*) front+=(js) ;; esac
     fi
     lw_e2e_spawn front "$E2E_HTTP" "${front[@]}"
+    E2E_FRONT_PID=$LW_T_LAST_PID
     lw_e2e_has_key tenancy.identity-server-uri &&
         E2E_ARGS+=(--tenancy.identity-server-uri "http://127.0.0.1:$E2E_HTTP")
     lw_e2e_spawn ns1 "$ns_port" ns

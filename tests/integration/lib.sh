@@ -106,10 +106,12 @@ lw_t_psql() {
     psql "$LW_T_DB_URI" -X -q -A -t -v ON_ERROR_STOP=1 "$@"
 }
 
-# Starts a standalone Kafka broker (librdkafka mock cluster); sets LW_T_BROKERS.
+# Starts a standalone Kafka broker (librdkafka mock cluster); sets LW_T_BROKERS and
+# LW_T_KAFKA_PID.
 lw_t_kafka_start() {
     local f="$LW_T_DIR/bootstrap"
     "$LWSTACK_BIN" kafka-dev --partitions "${1:-4}" --bootstrap-file "$f" >"$LW_T_DIR/kafka.log" 2>&1 &
+    LW_T_KAFKA_PID=$!
     LW_T_PIDS+=("$!")
     lw_t_wait_for "kafka-dev bootstrap file" 10 test -s "$f"
     LW_T_BROKERS=$(cat "$f")

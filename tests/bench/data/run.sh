@@ -14,7 +14,10 @@
 # BENCH_RATES ("2000 5000 10000 20000" uplinks/s), BENCH_SECONDS (15 per rate),
 # BENCH_JOINS (2000 devices), BENCH_RSS_DEVICES (100000), BENCH_GATEWAYS (30),
 # BENCH_PARTS ("uplinks joins memory": which parts run), BENCH_STACK_ARGS (more arguments of
-# `lwstack start`, e.g. "--bus.kafka.linger.ms 1" to compare settings).
+# `lwstack start`, e.g. "--bus.kafka.linger.ms 1" to compare settings), BENCH_SPLIT (1, the
+# default: the Network Server in a process of its own beside the others, as a deployment runs
+# it, so the two loops use both cores, and the memory figure is the sum of both processes;
+# 0: every component in one process).
 set -euo pipefail
 . "$LWSTACK_SRC/tests/integration/lib.sh"
 . "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
@@ -43,16 +46,37 @@ stack_args=(${BENCH_STACK_ARGS:-})
 # every device): it measures the path, not the limits.
 limits=(--tenancy.rate-limit.requests-per-tenant "1000000/1s" --is.rate-limit.per-api-key "1000000/1s")
 lw_e2e_has_key gs.rate-limit.uplinks-per-gateway && limits+=(--gs.rate-limit.uplinks-per-gateway 0)
-lw_e2e_start --log.level warn "${limits[@]}" "${stack_args[@]}"
+if [ "${BENCH_SPLIT:-1}" != 0 ]; then
+    lw_e2e_prepare
+    E2E_ARGS+=(--log.level warn "${limits[@]}" "${stack_args[@]}")
+    lw_e2e_split_ns "$(lw_t_free_port)"
+    stack_pids=("$E2E_FRONT_PID" "$LW_T_LAST_PID")
+    apis=("$E2E_API" "$E2E_NS_API")
+    say "the Network Server runs in a process of its own"
+else
+    lw_e2e_start --log.level warn "${limits[@]}" "${stack_args[@]}"
+    stack_pids=("$LW_T_LAST_PID")
+    apis=("$E2E_API")
+fi
 lw_e2e_tenant bench
-stack_pid=$LW_T_LAST_PID
+if [ -n "${E2E_NS_API:-}" ]; then
+    ns_knows_tenant() {
+        ! curl -s -H "X-Tenant-ID: bench" -H "Authorization: Bearer $LW_T_ADMIN_KEY" \
+            "$E2E_NS_API/api/v3/ns/applications/none/devices/none" | grep -q tenant_not_found
+    }
+    lw_t_wait_for "the Network Server process to know the tenant" 30 ns_knows_tenant
+fi
 window_ms=200
 if lw_e2e_has_key ns.deduplication-window; then
     w=$("$LWSTACK_BIN" config 2>/dev/null | sed -n 's/^ns\.deduplication-window[:=] *//p' | head -1)
     case "$w" in *ms) window_ms=${w%ms} ;; *s) window_ms=$(( ${w%s} * 1000 )) ;; esac
 fi
 bus=$(lw_e2e_bus_bin)
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$stack_pid/status"; }
+rss_kib() {
+    local p n=0
+    for p in "${stack_pids[@]}"; do n=$((n + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status"))); done
+    echo "$n"
+}
 
 # count NAME: starts counting lw.ns.up from now; stop with count_stop NAME.
 count_start() {
@@ -80,14 +104,18 @@ count_stop() {
 }
 
 t0=$(date +%s)
-"$LWSTACK_BIN" simulate --api "$E2E_API" --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench \
+"$LWSTACK_BIN" simulate --api "$E2E_API" ${E2E_NS_API:+--ns-api "$E2E_NS_API"} --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench \
     --gateways "$gws" --devices "$devices" --abp --configured --provision-only >/dev/null
 say "provisioned $gws gateways and $devices ABP devices (set up already: the plan's channels, RX2 and RX1 delay as desired, no DevStatus polling) through the API in $(( $(date +%s) - t0 )) s"
 
 # Bus messages per uplink: what one run of 1,000 uplinks (3 copies each) adds to what the
 # stack published on each topic (its lwstack_bus_published_total counters).
 topics="gs.up ns.dev ns.up gs.down gs.txack events"
-published() { curl -s "$E2E_API/metrics" | awk -v t="lw.$1" -F'[{}" ]+' '$1 == "lwstack_bus_published_total" && $3 == t { print $4; f = 1 } END { if (!f) print 0 }'; }
+published() {
+    local a
+    for a in "${apis[@]}"; do curl -s "$a/metrics"; done |
+        awk -v t="lw.$1" -F'[{}" ]+' '$1 == "lwstack_bus_published_total" && $3 == t { n += $4 } END { print n + 0 }'
+}
 declare -A before
 for t in $topics; do before[$t]=$(published "$t"); done
 "$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench --gateways "$gws" --copies 3 \
@@ -101,6 +129,20 @@ for t in $topics; do
 done
 say "bus messages per uplink (3 gateway copies, 1,000 uplinks, first uplink of each device):${line%,}; $(awk -v n="$total" 'BEGIN { printf "%.2f", n / 1000 }') in all"
 
+# CPU time (ticks) a process used so far, and the shell's exited children (the simulator).
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# (`times` in this shell, not in a $(...) subshell, whose children are not the simulator.)
+child_ticks() {
+    times >"$LW_T_DIR/times"
+    CHILD_TICKS=$(awk -v hz="$(getconf CLK_TCK)" 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }' "$LW_T_DIR/times")
+}
+cpu_names=(); cpu_pids=()
+if [ ${#stack_pids[@]} -eq 2 ]; then
+    cpu_names=("the GS process" "the NS process"); cpu_pids=("${stack_pids[@]}")
+else
+    cpu_names=("the stack"); cpu_pids=("${stack_pids[0]}")
+fi
+cpu_names+=("the broker"); cpu_pids+=("$LW_T_KAFKA_PID")
 f_cnt=1
 part uplinks || rates=""
 rcvbuf_errors() { awk '/^Udp:/ { n++; if (n == 1) for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; if (n == 2) print $c }' /proc/net/snmp; }
@@ -108,11 +150,21 @@ for rate in $rates; do
     count_start "up$rate"
     drops0=$(rcvbuf_errors)
     for t in $topics; do before[$t]=$(published "$t"); done
+    declare -A t0; for i in "${!cpu_pids[@]}"; do t0[$i]=$(ticks "${cpu_pids[$i]}"); done
+    child_ticks; c0=$CHILD_TICKS
     "$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench --gateways "$gws" --copies 3 \
         --devices "$devices" --abp --rate "$rate" --duration "$secs" --f-cnt-start "$f_cnt" \
         --drain 3 --json >"$LW_T_DIR/up$rate.json"
+    child_ticks; c1=$CHILD_TICKS
     count_stop "up$rate" "$(jq -r .uplinks.sent "$LW_T_DIR/up$rate.json")"
     out=$(jq -r .uplinks "$LW_T_DIR/up$rate.count")
+    # CPU per result: each process's CPU time over the run, divided by the results.
+    hz=$(getconf CLK_TCK) line=""
+    for i in "${!cpu_pids[@]}"; do
+        line="$line ${cpu_names[$i]} $(awk -v d="$(( $(ticks "${cpu_pids[$i]}") - t0[$i] ))" -v o="$out" -v hz="$hz" 'BEGIN { printf "%.0f", (o > 0 ? d / hz * 1e6 / o : 0) }') µs,"
+    done
+    line="$line the simulator $(awk -v d="$((c1 - c0))" -v o="$out" -v hz="$hz" 'BEGIN { printf "%.0f", (o > 0 ? d / hz * 1e6 / o : 0) }') µs"
+    say "uplinks at $rate/s: CPU time per result:$line"
     line="" total=0
     for t in $topics; do
         n=$(( $(published "$t") - before[$t] ))
@@ -133,7 +185,7 @@ done
 if part joins; then
 # Joins: OTAA devices, each joins once.
 # Gateways without duty-cycle enforcement: joins/s of the stack, not of 1% of the air.
-"$LWSTACK_BIN" simulate --api "$E2E_API" --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench-otaa \
+"$LWSTACK_BIN" simulate --api "$E2E_API" ${E2E_NS_API:+--ns-api "$E2E_NS_API"} --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench-otaa \
     --application joins --gateways "$gws" --devices "$joins" --otaa --no-duty-cycle --provision-only >/dev/null
 count_start joins
 "$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench-otaa --gateways "$gws" --copies 3 \
@@ -148,7 +200,7 @@ if part memory; then
 # Memory per active device: RSS before and after rss_devices more devices each send once.
 rss0=$(rss_kib)
 t0=$(date +%s)
-"$LWSTACK_BIN" simulate --api "$E2E_API" --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench-rss \
+"$LWSTACK_BIN" simulate --api "$E2E_API" ${E2E_NS_API:+--ns-api "$E2E_NS_API"} --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench-rss \
     --application rss --gateways "$gws" --devices "$rss_devices" --abp --provision-only >/dev/null
 say "provisioned $rss_devices more ABP devices in $(( $(date +%s) - t0 )) s"
 rss1=$(rss_kib)
