@@ -62,6 +62,8 @@ static const main_command_t main_commands[] = {
     {"lorawan", "decode HEX [...]", "decode a LoRaWAN frame as JSON", main_lorawan},
     {"simulate", "[OPTIONS]", "drive simulated gateways and devices against a running stack",
      lw_simulate_main},
+    {"formatter-worker", "", "run payload formatter scripts for the AS (started by it)",
+     as_formatter_worker_main},
     {"version", "", "print the version", main_version},
     {"help", "", "print this text", main_help},
 };

@@ -18,4 +18,8 @@
 
 extern const lw_component_t as_component;
 
+/* `lwstack formatter-worker`: the process the Application Server runs payload formatter
+ * scripts in (components/as/fmt_worker.c); started by the AS itself, not by people. */
+int as_formatter_worker_main(lw_config_t *cfg, int argc, char **argv);
+
 #endif

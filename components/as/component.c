@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 
 #include "as/as_private.h"
+#include "as/fmt_private.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
@@ -79,7 +80,9 @@ static const lw_cfg_opt_t as_config[] = {
 
 static int as_config_register(lw_config_t *cfg)
 {
-    return lw_config_register(cfg, "as", as_config, sizeof as_config / sizeof as_config[0]);
+    if (lw_config_register(cfg, "as", as_config, sizeof as_config / sizeof as_config[0]) != 0)
+        return -1;
+    return lw_config_register(cfg, "as", fmt_config, fmt_config_len); /* fmt.c */
 }
 
 const as_kek_t *as_kek_find(const as_t *as, const char *label)
@@ -209,6 +212,9 @@ static int as_start(void *state, lw_err_t *err)
     const char *topics[] = {lw_bus_topic(as->bus, "as.up", t, sizeof t)};
     if (lw_bus_ensure_topics(as->bus, topics, 1, err) != 0)
         return -1;
+    /* Formatters before traffic (fmt.c: worker processes, ops installed). */
+    if (as_fmt_start(as, lw_rt_config(as->rt), err) != 0)
+        return -1;
     if (as_worker_start(as, err) != 0)
         return -1;
     as->started = true;
@@ -228,7 +234,8 @@ static void stop_check(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
     void (*done)(void *) = as->stop_done;
     as->stop_done = NULL;
-    done(as->stop_arg);
+    /* Nothing waits for a formatter any more: the workers go last. */
+    as_fmt_stop(as, done, as->stop_arg);
 }
 
 static void as_stop(void *state, void (*done)(void *arg), void *done_arg)

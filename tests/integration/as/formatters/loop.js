@@ -1,0 +1,3 @@
+function decodeUplink(input) {
+  while (true) {}
+}
