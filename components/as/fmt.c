@@ -72,10 +72,6 @@ const lw_cfg_opt_t fmt_config[] = {
 };
 const size_t fmt_config_len = sizeof fmt_config / sizeof fmt_config[0];
 
-/* Defined in fmt_repo.c. */
-int fmt_repo_script(const char *repo, const json_t *version_ids, bool uplink, char **script,
-                    size_t *len, lw_err_t *err);
-
 /* ---- helpers --------------------------------------------------------------------------- */
 
 static void script_hash(const char *script, size_t len, uint8_t out[FMT_HASH_LEN])
@@ -360,7 +356,8 @@ static void fmt_decode_uplink(void *impl, const as_fmt_uplink_t *in, as_fmt_upli
             up_fail(cb, arg, &err);
             return;
         }
-        if (fmt_repo_script(f->repo_path, in->version_ids, true, &script, &len, &err) != 0) {
+        if (fmt_repo_script(f->repo_path, in->version_ids, "uplinkDecoder", &script, &len, &err) !=
+            0) {
             up_fail(cb, arg, &err);
             return;
         }
@@ -559,7 +556,8 @@ static void fmt_encode_downlink(void *impl, const as_fmt_downlink_t *in, as_fmt_
             down_fail(cb, arg, &err);
             return;
         }
-        if (fmt_repo_script(f->repo_path, in->version_ids, false, &script, &len, &err) != 0) {
+        if (fmt_repo_script(f->repo_path, in->version_ids, "downlinkEncoder", &script, &len,
+                            &err) != 0) {
             down_fail(cb, arg, &err);
             return;
         }
@@ -663,4 +661,149 @@ void as_fmt_get_ops(as_fmt_t *f, as_fmt_ops_t *out)
 {
     *out = (as_fmt_ops_t){
         .impl = f, .decode_uplink = fmt_decode_uplink, .encode_downlink = fmt_encode_downlink};
+}
+
+void as_fmt_decode_uplink(as_fmt_t *f, const as_fmt_uplink_t *in, as_fmt_uplink_cb cb, void *arg)
+{
+    fmt_decode_uplink(f, in, cb, arg);
+}
+
+void as_fmt_encode_downlink(as_fmt_t *f, const as_fmt_downlink_t *in, as_fmt_downlink_cb cb,
+                            void *arg)
+{
+    fmt_encode_downlink(f, in, cb, arg);
+}
+
+/* ---- decodeDownlink -------------------------------------------------------------------- */
+
+/* Checks a decodeDownlink result ({data, warnings, errors}) as TTS does and answers. */
+static void dd_result(const char *body, size_t len, as_fmt_uplink_cb cb, void *arg)
+{
+    lw_err_t err;
+    lw_err_clear(&err);
+    as_fmt_uplink_result_t r = {0};
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *data = json_object_get(root, "data");
+    json_t *warnings = json_object_get(root, "warnings");
+    if (!json_is_object(root)) {
+        lw_err_set(&err, &fmt_err_js_output, "invalid output");
+    } else if (check_errors(json_object_get(root, "errors"), &err) != 0 ||
+               check_warnings(warnings, &err) != 0) {
+        /* err set */
+    } else if (data != NULL && !json_is_null(data) && !json_is_object(data)) {
+        lw_err_set(&err, &fmt_err_js_output, "invalid output");
+    } else {
+        r.decoded_payload = json_is_object(data) ? data : NULL;
+        r.warnings = json_is_array(warnings) && json_array_size(warnings) > 0 ? warnings : NULL;
+    }
+    if (err.def != NULL) {
+        memset(&r, 0, sizeof r);
+        r.err = &err;
+    }
+    cb(arg, &r);
+    json_decref(root);
+}
+
+static void dd_done(void *arg, fmt_status_t st, const char *body, size_t len)
+{
+    up_call_t *c = arg;
+    if (st == FMT_ST_OK) {
+        dd_result(body, len, c->cb, c->arg);
+    } else {
+        lw_err_t err;
+        status_err(st, body, len, c->f->memory_limit, &err);
+        up_fail(c->cb, c->arg, &err);
+    }
+    free(c);
+}
+
+static void dd_script(as_fmt_t *f, const fmt_downlink_decode_t *in, const char *script, size_t len,
+                      as_fmt_uplink_cb cb, void *arg)
+{
+    char input[2048];
+    lw_err_t err;
+    int n = fmt_input_downlink_decode(in->frm_payload, in->frm_payload_len, in->f_port, input,
+                                      sizeof input);
+    if (n < 0) {
+        lw_err_set(&err, &fmt_err_js_input, "invalid input");
+        up_fail(cb, arg, &err);
+        return;
+    }
+    uint8_t hash[FMT_HASH_LEN];
+    script_hash(script, len, hash);
+    char key[256];
+    app_key(key, sizeof key, in->tenant_id, in->app_id);
+    up_call_t *c = lw_malloc(sizeof *c);
+    *c = (up_call_t){f, cb, arg};
+    if (fmt_pool_call(f->pool, key, FMT_OP_DECODE_DOWNLINK, hash, script, len, input, (size_t)n,
+                      dd_done, c) != 0) {
+        free(c);
+        lw_err_set(&err, &fmt_err_formatter_busy, "the formatter queue of application `%s` is full",
+                   key);
+        lw_err_attr(&err, "application", key);
+        up_fail(cb, arg, &err);
+    }
+}
+
+void as_fmt_decode_downlink(as_fmt_t *f, const fmt_downlink_decode_t *in, as_fmt_uplink_cb cb,
+                            void *arg)
+{
+    lw_err_t err;
+    switch (in->formatter.type) {
+    case AS_FMT_NONE: {
+        as_fmt_uplink_result_t r = {0};
+        cb(arg, &r);
+        return;
+    }
+    case AS_FMT_CAYENNELPP: {
+        cayenne_value_t v[CAYENNE_MAX_VALUES];
+        int n =
+            cayenne_decode_downlink(in->frm_payload, in->frm_payload_len, v, CAYENNE_MAX_VALUES);
+        if (n < 0) {
+            lw_err_set(&err, &fmt_err_lpp_output, "invalid output");
+            up_fail(cb, arg, &err);
+            return;
+        }
+        json_t *obj = json_object();
+        for (int i = 0; i < n; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "value_%u", v[i].channel);
+            json_object_set_new(obj, key, json_real(v[i].v[0]));
+        }
+        as_fmt_uplink_result_t r = {.decoded_payload = obj};
+        cb(arg, &r);
+        json_decref(obj);
+        return;
+    }
+    case AS_FMT_JAVASCRIPT: {
+        const char *s = in->formatter.parameter != NULL ? in->formatter.parameter : "";
+        dd_script(f, in, s, strlen(s), cb, arg);
+        return;
+    }
+    case AS_FMT_REPOSITORY: {
+        char *script = NULL;
+        size_t len = 0;
+        if (f->repo_path == NULL) {
+            lw_err_set(&err, &fmt_err_repository_unavailable,
+                       "the Device Repository is not available (as.device-repository.path "
+                       "unset)");
+            up_fail(cb, arg, &err);
+            return;
+        }
+        if (fmt_repo_script(f->repo_path, in->version_ids, "downlinkDecoder", &script, &len,
+                            &err) != 0) {
+            up_fail(cb, arg, &err);
+            return;
+        }
+        dd_script(f, in, script, len, cb, arg);
+        free(script);
+        return;
+    }
+    default:
+        lw_err_set(&err, &fmt_err_formatter_not_supported,
+                   "payload formatter `%s` is not supported", as_fmt_type_name(in->formatter.type));
+        lw_err_attr(&err, "formatter", as_fmt_type_name(in->formatter.type));
+        up_fail(cb, arg, &err);
+        return;
+    }
 }

@@ -31,6 +31,7 @@
 
 #include <uv.h>
 
+#include "as/as_private.h"
 #include "cluster/config.h"
 #include "cluster/err.h"
 
@@ -266,8 +267,35 @@ as_fmt_t *as_fmt_new(uv_loop_t *loop, const fmt_pool_cfg_t *pool_cfg, const char
                      lw_err_t *err);
 void as_fmt_free(as_fmt_t *f, void (*done)(void *arg), void *arg);
 fmt_pool_t *as_fmt_pool(as_fmt_t *f);
-/* The ops the module installs, for callers without a core (tests, the test endpoints). */
-struct as_fmt_ops;
-void as_fmt_get_ops(as_fmt_t *f, struct as_fmt_ops *out);
+/* The ops the module installs, for callers without a core (tests). */
+void as_fmt_get_ops(as_fmt_t *f, as_fmt_ops_t *out);
+
+/* The same calls directly (the test endpoints, fmt_api.c); contracts as as_fmt_ops_t. */
+void as_fmt_decode_uplink(as_fmt_t *f, const as_fmt_uplink_t *in, as_fmt_uplink_cb cb, void *arg);
+void as_fmt_encode_downlink(as_fmt_t *f, const as_fmt_downlink_t *in, as_fmt_downlink_cb cb,
+                            void *arg);
+
+/* decodeDownlink: a downlink's FRMPayload to decoded_payload (+ warnings); the result as an
+ * uplink's (normalized_payload NULL). */
+typedef struct fmt_downlink_decode {
+    const char *tenant_id, *app_id, *dev_id;
+    as_formatter_t formatter;
+    const json_t *version_ids;
+    uint8_t f_port;
+    const uint8_t *frm_payload;
+    size_t frm_payload_len;
+} fmt_downlink_decode_t;
+void as_fmt_decode_downlink(as_fmt_t *f, const fmt_downlink_decode_t *in, as_fmt_uplink_cb cb,
+                            void *arg);
+
+/* The formatter test endpoints (fmt_api.c): POST .../up/decode, .../down/encode,
+ * .../down/decode. Called from the core's as_api_routes. */
+int as_fmt_api_routes(struct as *as);
+
+/* A Device Repository codec (fmt_repo.c): section "uplinkDecoder", "downlinkEncoder" or
+ * "downlinkDecoder". *script malloc'ed. Errors: no_version_identifiers,
+ * repository_codec_not_found. */
+int fmt_repo_script(const char *repo, const json_t *version_ids, const char *section, char **script,
+                    size_t *len, lw_err_t *err);
 
 #endif

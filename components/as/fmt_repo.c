@@ -18,9 +18,6 @@
 
 #define REPO_FILE_MAX (1024u * 1024u)
 
-int fmt_repo_script(const char *repo, const json_t *version_ids, bool uplink, char **script,
-                    size_t *len, lw_err_t *err);
-
 /* IDs and file names that stay inside their folder. */
 static bool safe_name(const char *s)
 {
@@ -139,7 +136,7 @@ static int not_found(lw_err_t *err, const json_t *v)
     return -1;
 }
 
-int fmt_repo_script(const char *repo, const json_t *version_ids, bool uplink, char **script,
+int fmt_repo_script(const char *repo, const json_t *version_ids, const char *section, char **script,
                     size_t *len, lw_err_t *err)
 {
     const char *brand = json_string_value(json_object_get(version_ids, "brand_id"));
@@ -180,10 +177,8 @@ int fmt_repo_script(const char *repo, const json_t *version_ids, bool uplink, ch
     snprintf(path, sizeof path, "%s/vendor/%s/%s.yaml", repo, brand, codec);
     if (load_yaml(path, &doc) != 0)
         return not_found(err, version_ids);
-    const char *file = scalar(map_get(&doc,
-                                      map_get(&doc, yaml_document_get_root_node(&doc),
-                                              uplink ? "uplinkDecoder" : "downlinkEncoder"),
-                                      "fileName"));
+    const char *file = scalar(
+        map_get(&doc, map_get(&doc, yaml_document_get_root_node(&doc), section), "fileName"));
     char name[160] = "";
     if (file != NULL && safe_name(file))
         snprintf(name, sizeof name, "%s", file);
