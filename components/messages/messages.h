@@ -14,7 +14,9 @@
  *   int lw_msg_<kind>_decode_alloc(const uint8_t *buf, size_t len, ProtobufCAllocator *a,
  *                                  <Kind> **out);
  *       Unpacks and validates; *out is NULL on error. Decoding allocates (protobuf-c does):
- *       with the default allocator (malloc; a == NULL) free with lw_msg_<kind>_free. The
+ *       with the default allocator (a == NULL: one malloc'ed block per message, released
+ *       whole) free with lw_msg_<kind>_free, and never free, replace or keep a piece of it
+ *       beyond that (its fields live in the block; copy what must outlive it). The
  *       _alloc form takes a protobuf-c allocator so that the hot path can decode a batch
  *       into a per-batch arena and drop it whole (then never call _free).
  *       Unknown fields (from a newer writer) are ignored.
