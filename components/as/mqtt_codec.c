@@ -3,10 +3,9 @@
 
 #include "as/mqtt_codec_private.h"
 
-static const char *const mqtt_err_names[] = {
-    "ok",
+static const char *const mqtt_err_names[] = {"ok",
 #define MQTT_X_NAME(e, name, doc) name,
-    MQTT_ERRORS(MQTT_X_NAME)
+                                             MQTT_ERRORS(MQTT_X_NAME)
 #undef MQTT_X_NAME
 };
 
@@ -781,8 +780,7 @@ size_t mqtt_encode_connack(uint8_t version, bool session_present, uint8_t code,
 static uint32_t publish_remaining(uint8_t version, uint8_t qos, size_t topic_len,
                                   size_t payload_len)
 {
-    return (uint32_t)(2 + topic_len + (qos ? 2 : 0) + (version == MQTT_V5 ? 1 : 0) +
-                      payload_len);
+    return (uint32_t)(2 + topic_len + (qos ? 2 : 0) + (version == MQTT_V5 ? 1 : 0) + payload_len);
 }
 
 size_t mqtt_publish_size(uint8_t version, uint8_t qos, size_t topic_len, size_t payload_len)
@@ -791,15 +789,15 @@ size_t mqtt_publish_size(uint8_t version, uint8_t qos, size_t topic_len, size_t 
     return 1 + varint_size(rl) + rl;
 }
 
-size_t mqtt_encode_publish(uint8_t version, uint8_t qos, bool dup, bool retain,
-                           const char *topic, size_t topic_len, uint16_t packet_id,
-                           const uint8_t *payload, size_t payload_len, uint8_t *buf, size_t cap)
+size_t mqtt_encode_publish(uint8_t version, uint8_t qos, bool dup, bool retain, const char *topic,
+                           size_t topic_len, uint16_t packet_id, const uint8_t *payload,
+                           size_t payload_len, uint8_t *buf, size_t cap)
 {
     if (topic_len > 65535 || payload_len > MQTT_REMAINING_MAX - 8 - topic_len)
         return 0;
     wr_t w = {buf, cap, 0, false};
-    wr_u8(&w, (uint8_t)((MQTT_PUBLISH << 4) | (dup ? 0x8 : 0) | ((qos & 3) << 1) |
-                        (retain ? 1 : 0)));
+    wr_u8(&w,
+          (uint8_t)((MQTT_PUBLISH << 4) | (dup ? 0x8 : 0) | ((qos & 3) << 1) | (retain ? 1 : 0)));
     wr_varint(&w, publish_remaining(version, qos, topic_len, payload_len));
     wr_str(&w, topic, topic_len);
     if (qos)
@@ -825,8 +823,8 @@ size_t mqtt_encode_ack(uint8_t version, uint8_t type, uint16_t packet_id, uint8_
     return wr_done(&w);
 }
 
-size_t mqtt_encode_suback(uint8_t version, uint8_t type, uint16_t packet_id,
-                          const uint8_t *codes, size_t n, uint8_t *buf, size_t cap)
+size_t mqtt_encode_suback(uint8_t version, uint8_t type, uint16_t packet_id, const uint8_t *codes,
+                          size_t n, uint8_t *buf, size_t cap)
 {
     wr_t w = {buf, cap, 0, false};
     bool with_codes = type == MQTT_SUBACK || version == MQTT_V5;

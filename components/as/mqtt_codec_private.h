@@ -64,27 +64,27 @@ enum {
 /* Decode errors: name (stable, for logs and metrics) and meaning. Functions return them
  * negated (-MQTT_E_TRUNCATED); MQTT 5.0 reason codes follow from them (mqtt_err_reason). */
 #define MQTT_ERRORS(X)                                                                             \
-    X(MQTT_E_PACKET_TYPE, "packet_type", "reserved type 0, or a type only a server sends")       \
-    X(MQTT_E_FLAGS, "reserved_flags", "fixed-header flags other than the spec's for the type")   \
-    X(MQTT_E_REMAINING_LENGTH, "remaining_length", "Remaining Length longer than four bytes")    \
-    X(MQTT_E_TOO_LARGE, "packet_too_large", "the packet exceeds the server's maximum size")      \
-    X(MQTT_E_TRUNCATED, "truncated", "a field runs past the end of the packet")                   \
-    X(MQTT_E_TRAILING, "trailing_bytes", "bytes after the last field of the packet")              \
-    X(MQTT_E_UTF8, "utf8_invalid", "a string is not well-formed UTF-8 or holds U+0000")          \
-    X(MQTT_E_PROTOCOL_NAME, "protocol_name", "CONNECT's protocol name is not \"MQTT\"")           \
-    X(MQTT_E_PROTOCOL_VERSION, "protocol_version", "protocol level other than 4 (3.1.1) or 5")   \
-    X(MQTT_E_CONNECT_FLAGS, "connect_flags", "CONNECT's reserved flag, or will flags unset")     \
-    X(MQTT_E_QOS, "qos_invalid", "QoS 3")                                                         \
-    X(MQTT_E_TOPIC_EMPTY, "topic_empty", "a zero-length topic name or filter")                    \
-    X(MQTT_E_TOPIC_WILDCARD, "topic_wildcard", "a topic name (PUBLISH) holds + or #")            \
-    X(MQTT_E_FILTER, "topic_filter_invalid", "+ or # not alone in its level, # not last")        \
-    X(MQTT_E_PACKET_ID, "packet_id_zero", "a packet identifier of 0")                             \
-    X(MQTT_E_NO_FILTERS, "no_topic_filters", "SUBSCRIBE or UNSUBSCRIBE without a filter")        \
-    X(MQTT_E_TOO_MANY_FILTERS, "too_many_filters", "more filters in one packet than held")       \
-    X(MQTT_E_SUB_OPTIONS, "subscription_options", "reserved bits of subscription options set")   \
-    X(MQTT_E_PROPERTY, "property_invalid", "unknown property, or not allowed in the packet")     \
-    X(MQTT_E_PROPERTY_DUP, "property_duplicate", "a property that may appear once appears twice") \
-    X(MQTT_E_PROPERTY_VALUE, "property_value", "a property's value out of its range")            \
+    X(MQTT_E_PACKET_TYPE, "packet_type", "reserved type 0, or a type only a server sends")         \
+    X(MQTT_E_FLAGS, "reserved_flags", "fixed-header flags other than the spec's for the type")     \
+    X(MQTT_E_REMAINING_LENGTH, "remaining_length", "Remaining Length longer than four bytes")      \
+    X(MQTT_E_TOO_LARGE, "packet_too_large", "the packet exceeds the server's maximum size")        \
+    X(MQTT_E_TRUNCATED, "truncated", "a field runs past the end of the packet")                    \
+    X(MQTT_E_TRAILING, "trailing_bytes", "bytes after the last field of the packet")               \
+    X(MQTT_E_UTF8, "utf8_invalid", "a string is not well-formed UTF-8 or holds U+0000")            \
+    X(MQTT_E_PROTOCOL_NAME, "protocol_name", "CONNECT's protocol name is not \"MQTT\"")            \
+    X(MQTT_E_PROTOCOL_VERSION, "protocol_version", "protocol level other than 4 (3.1.1) or 5")     \
+    X(MQTT_E_CONNECT_FLAGS, "connect_flags", "CONNECT's reserved flag, or will flags unset")       \
+    X(MQTT_E_QOS, "qos_invalid", "QoS 3")                                                          \
+    X(MQTT_E_TOPIC_EMPTY, "topic_empty", "a zero-length topic name or filter")                     \
+    X(MQTT_E_TOPIC_WILDCARD, "topic_wildcard", "a topic name (PUBLISH) holds + or #")              \
+    X(MQTT_E_FILTER, "topic_filter_invalid", "+ or # not alone in its level, # not last")          \
+    X(MQTT_E_PACKET_ID, "packet_id_zero", "a packet identifier of 0")                              \
+    X(MQTT_E_NO_FILTERS, "no_topic_filters", "SUBSCRIBE or UNSUBSCRIBE without a filter")          \
+    X(MQTT_E_TOO_MANY_FILTERS, "too_many_filters", "more filters in one packet than held")         \
+    X(MQTT_E_SUB_OPTIONS, "subscription_options", "reserved bits of subscription options set")     \
+    X(MQTT_E_PROPERTY, "property_invalid", "unknown property, or not allowed in the packet")       \
+    X(MQTT_E_PROPERTY_DUP, "property_duplicate", "a property that may appear once appears twice")  \
+    X(MQTT_E_PROPERTY_VALUE, "property_value", "a property's value out of its range")              \
     X(MQTT_E_REASON, "reason_code", "a reason code not defined for the packet")
 
 typedef enum mqtt_err {
@@ -175,8 +175,8 @@ typedef struct mqtt_props {
 } mqtt_props_t;
 
 typedef struct mqtt_connect {
-    uint8_t version; /* MQTT_V311 | MQTT_V5 */
-    bool clean_start;  /* 3.1.1 Clean Session, 5.0 Clean Start */
+    uint8_t version;  /* MQTT_V311 | MQTT_V5 */
+    bool clean_start; /* 3.1.1 Clean Session, 5.0 Clean Start */
     uint16_t keepalive_s;
     mqtt_str_t client_id;
     bool has_will;
@@ -208,9 +208,9 @@ typedef struct mqtt_ack {
 
 typedef struct mqtt_filter {
     mqtt_str_t filter;
-    uint8_t qos;              /* SUBSCRIBE: maximum QoS asked (0..2) */
+    uint8_t qos;                        /* SUBSCRIBE: maximum QoS asked (0..2) */
     bool no_local, retain_as_published; /* 5.0 */
-    uint8_t retain_handling;  /* 5.0: 0..2 */
+    uint8_t retain_handling;            /* 5.0: 0..2 */
 } mqtt_filter_t;
 
 /* SUBSCRIBE and UNSUBSCRIBE. */
@@ -233,7 +233,7 @@ typedef struct mqtt_packet {
         mqtt_connect_t connect;
         mqtt_publish_t publish;
         mqtt_ack_t ack;
-        mqtt_subscribe_t subscribe; /* SUBSCRIBE, UNSUBSCRIBE */
+        mqtt_subscribe_t subscribe;   /* SUBSCRIBE, UNSUBSCRIBE */
         mqtt_disconnect_t disconnect; /* DISCONNECT, AUTH */
     } u;
 } mqtt_packet_t;
@@ -273,9 +273,9 @@ typedef struct mqtt_connack_props {
 size_t mqtt_encode_connack(uint8_t version, bool session_present, uint8_t code,
                            const mqtt_connack_props_t *props, uint8_t *buf, size_t cap);
 /* PUBLISH from the server (no properties in 5.0). packet_id only when qos > 0. */
-size_t mqtt_encode_publish(uint8_t version, uint8_t qos, bool dup, bool retain,
-                           const char *topic, size_t topic_len, uint16_t packet_id,
-                           const uint8_t *payload, size_t payload_len, uint8_t *buf, size_t cap);
+size_t mqtt_encode_publish(uint8_t version, uint8_t qos, bool dup, bool retain, const char *topic,
+                           size_t topic_len, uint16_t packet_id, const uint8_t *payload,
+                           size_t payload_len, uint8_t *buf, size_t cap);
 /* The size mqtt_encode_publish needs. */
 size_t mqtt_publish_size(uint8_t version, uint8_t qos, size_t topic_len, size_t payload_len);
 /* PUBACK (and PUBREC/PUBREL/PUBCOMP by type); 5.0: the reason code is written when not 0. */
@@ -283,8 +283,8 @@ size_t mqtt_encode_ack(uint8_t version, uint8_t type, uint16_t packet_id, uint8_
                        uint8_t *buf, size_t cap);
 /* SUBACK / UNSUBACK (type) with n codes: SUBACK granted QoS or 0x80 (3.1.1) / reason codes
  * (5.0); UNSUBACK codes only in 5.0 (3.1.1 has none: codes ignored). */
-size_t mqtt_encode_suback(uint8_t version, uint8_t type, uint16_t packet_id,
-                          const uint8_t *codes, size_t n, uint8_t *buf, size_t cap);
+size_t mqtt_encode_suback(uint8_t version, uint8_t type, uint16_t packet_id, const uint8_t *codes,
+                          size_t n, uint8_t *buf, size_t cap);
 size_t mqtt_encode_pingresp(uint8_t *buf, size_t cap);
 /* 5.0 DISCONNECT from the server with a reason code and optional Reason String (3.1.1 has
  * no server DISCONNECT: returns 0). */
@@ -298,36 +298,36 @@ size_t mqtt_encode_disconnect(uint8_t version, uint8_t reason, const char *reaso
 #define MQTT311_CONNACK_SERVER_UNAVAILABLE  0x03
 #define MQTT311_CONNACK_BAD_CREDENTIALS     0x04
 #define MQTT311_CONNACK_NOT_AUTHORIZED      0x05
-#define MQTT5_SUCCESS                  0x00
-#define MQTT5_GRANTED_QOS_1            0x01
-#define MQTT5_NO_SUBSCRIPTION_EXISTED  0x11
-#define MQTT5_UNSPECIFIED_ERROR        0x80
-#define MQTT5_MALFORMED_PACKET         0x81
-#define MQTT5_PROTOCOL_ERROR           0x82
-#define MQTT5_IMPLEMENTATION_SPECIFIC  0x83
-#define MQTT5_UNSUPPORTED_VERSION      0x84
-#define MQTT5_CLIENT_ID_NOT_VALID      0x85
-#define MQTT5_BAD_USERNAME_PASSWORD    0x86
-#define MQTT5_NOT_AUTHORIZED           0x87
-#define MQTT5_SERVER_UNAVAILABLE       0x88
-#define MQTT5_SERVER_BUSY              0x89
-#define MQTT5_SERVER_SHUTTING_DOWN     0x8B
-#define MQTT5_BAD_AUTH_METHOD          0x8C
-#define MQTT5_KEEP_ALIVE_TIMEOUT       0x8D
-#define MQTT5_SESSION_TAKEN_OVER       0x8E
-#define MQTT5_TOPIC_FILTER_INVALID     0x8F
-#define MQTT5_TOPIC_NAME_INVALID       0x90
-#define MQTT5_PACKET_ID_NOT_FOUND      0x92
-#define MQTT5_RECEIVE_MAXIMUM_EXCEEDED 0x93
-#define MQTT5_TOPIC_ALIAS_INVALID      0x94
-#define MQTT5_PACKET_TOO_LARGE         0x95
-#define MQTT5_QUOTA_EXCEEDED           0x97
-#define MQTT5_ADMINISTRATIVE_ACTION    0x98
-#define MQTT5_RETAIN_NOT_SUPPORTED     0x9A
-#define MQTT5_QOS_NOT_SUPPORTED        0x9B
-#define MQTT5_SHARED_SUB_NOT_SUPPORTED 0x9E
-#define MQTT5_SUB_IDS_NOT_SUPPORTED    0xA1
-#define MQTT5_WILDCARD_NOT_SUPPORTED   0xA2
+#define MQTT5_SUCCESS                       0x00
+#define MQTT5_GRANTED_QOS_1                 0x01
+#define MQTT5_NO_SUBSCRIPTION_EXISTED       0x11
+#define MQTT5_UNSPECIFIED_ERROR             0x80
+#define MQTT5_MALFORMED_PACKET              0x81
+#define MQTT5_PROTOCOL_ERROR                0x82
+#define MQTT5_IMPLEMENTATION_SPECIFIC       0x83
+#define MQTT5_UNSUPPORTED_VERSION           0x84
+#define MQTT5_CLIENT_ID_NOT_VALID           0x85
+#define MQTT5_BAD_USERNAME_PASSWORD         0x86
+#define MQTT5_NOT_AUTHORIZED                0x87
+#define MQTT5_SERVER_UNAVAILABLE            0x88
+#define MQTT5_SERVER_BUSY                   0x89
+#define MQTT5_SERVER_SHUTTING_DOWN          0x8B
+#define MQTT5_BAD_AUTH_METHOD               0x8C
+#define MQTT5_KEEP_ALIVE_TIMEOUT            0x8D
+#define MQTT5_SESSION_TAKEN_OVER            0x8E
+#define MQTT5_TOPIC_FILTER_INVALID          0x8F
+#define MQTT5_TOPIC_NAME_INVALID            0x90
+#define MQTT5_PACKET_ID_NOT_FOUND           0x92
+#define MQTT5_RECEIVE_MAXIMUM_EXCEEDED      0x93
+#define MQTT5_TOPIC_ALIAS_INVALID           0x94
+#define MQTT5_PACKET_TOO_LARGE              0x95
+#define MQTT5_QUOTA_EXCEEDED                0x97
+#define MQTT5_ADMINISTRATIVE_ACTION         0x98
+#define MQTT5_RETAIN_NOT_SUPPORTED          0x9A
+#define MQTT5_QOS_NOT_SUPPORTED             0x9B
+#define MQTT5_SHARED_SUB_NOT_SUPPORTED      0x9E
+#define MQTT5_SUB_IDS_NOT_SUPPORTED         0xA1
+#define MQTT5_WILDCARD_NOT_SUPPORTED        0xA2
 
 /* ---- Topics of the Application Server (mqtt_topic.c, pure) ----
  *
@@ -338,8 +338,7 @@ size_t mqtt_encode_disconnect(uint8_t version, uint8_t reason, const char *reaso
 /* MQTT topic filter matching (3.1.1 §4.7, 5.0 §4.7): `+` one level, `#` this level and
  * everything below (including the parent: "a/#" matches "a"); a filter starting with a
  * wildcard does not match a topic starting with '$' (§4.7.2). filter and topic valid. */
-bool mqtt_topic_match(const char *filter, size_t filter_len, const char *topic,
-                      size_t topic_len);
+bool mqtt_topic_match(const char *filter, size_t filter_len, const char *topic, size_t topic_len);
 
 /* The filter a client of `uid` may subscribe with, as The Things Stack accepts it
  * (topics/v3.go AcceptedTopic): `#` and `v3/#` become `v3/{uid}/#`; `v3/+/...` becomes

@@ -6,8 +6,7 @@
 #include "as/mqtt_codec_private.h"
 #include "tenant/ids.h"
 
-bool mqtt_topic_match(const char *filter, size_t filter_len, const char *topic,
-                      size_t topic_len)
+bool mqtt_topic_match(const char *filter, size_t filter_len, const char *topic, size_t topic_len)
 {
     /* §4.7.2: topics starting with '$' are not matched by a filter starting with a
      * wildcard. */
@@ -83,9 +82,10 @@ int mqtt_topic_accept_filter(const char *uid, const char *filter, size_t filter_
 }
 
 static const char *const readable_suffixes[] = {
-    "up",        "up/normalized", "join",        "down/queued",     "down/sent",
-    "down/ack",  "down/nack",     "down/failed", "down/invalidated", "service/data",
-    "location/solved",
+    "up",           "up/normalized",   "join",
+    "down/queued",  "down/sent",       "down/ack",
+    "down/nack",    "down/failed",     "down/invalidated",
+    "service/data", "location/solved",
 };
 
 bool mqtt_topic_suffix_readable(const char *suffix)

@@ -62,12 +62,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             if (pub->topic.len == 0 || pub->qos == 2)
                 break;
-            size_t n = mqtt_encode_publish(version, pub->qos, pub->dup, pub->retain,
-                                           (const char *)pub->topic.p, pub->topic.len,
-                                           pub->packet_id, pub->payload.p, pub->payload.len,
-                                           out, sizeof out);
-            if (n == 0 || n != mqtt_publish_size(version, pub->qos, pub->topic.len,
-                                                 pub->payload.len))
+            size_t n = mqtt_encode_publish(
+                version, pub->qos, pub->dup, pub->retain, (const char *)pub->topic.p,
+                pub->topic.len, pub->packet_id, pub->payload.p, pub->payload.len, out, sizeof out);
+            if (n == 0 ||
+                n != mqtt_publish_size(version, pub->qos, pub->topic.len, pub->payload.len))
                 abort();
             if (mqtt_decode(version, out, n, 0, &back) != MQTT_OK)
                 abort();
@@ -80,8 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             char dev[40];
             bool replace;
-            (void)mqtt_topic_parse_downlink("app1@acme", (const char *)pub->topic.p,
-                                            pub->topic.len, dev, sizeof dev, &replace);
+            (void)mqtt_topic_parse_downlink("app1@acme", (const char *)pub->topic.p, pub->topic.len,
+                                            dev, sizeof dev, &replace);
             break;
         }
         case MQTT_SUBSCRIBE:

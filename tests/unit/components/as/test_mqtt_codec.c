@@ -51,9 +51,8 @@ static void test_mqtt_frame__remaining_length_table(void **state)
         const char *hex;
         uint32_t value;
     } rows[] = {
-        {"00", 0},           {"7f", 127},           {"8001", 128},
-        {"ff7f", 16383},     {"808001", 16384},     {"ffff7f", 2097151},
-        {"80808001", 2097152}, {"ffffff7f", 268435455},
+        {"00", 0},         {"7f", 127},         {"8001", 128},         {"ff7f", 16383},
+        {"808001", 16384}, {"ffff7f", 2097151}, {"80808001", 2097152}, {"ffffff7f", 268435455},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         uint8_t b[8] = {0xc0}; /* PINGREQ's first byte, then the length */
@@ -182,10 +181,15 @@ static void test_mqtt_decode__connect_311_spec_example(void **state)
     (void)state;
     uint8_t b[64];
     size_t n = unhex("101f"
-                     "00044d515454" "04" "ce" "000a"
+                     "00044d515454"
+                     "04"
+                     "ce"
+                     "000a"
                      "0003636964"
-                     "0003612f62" "00026869"
-                     "000175" "00027077",
+                     "0003612f62"
+                     "00026869"
+                     "000175"
+                     "00027077",
                      b, sizeof(b));
     assert_int_equal(mqtt_decode(0, b, n, 0, &pkt), MQTT_OK);
     const mqtt_connect_t *c = &pkt.u.connect;
@@ -210,10 +214,18 @@ static void test_mqtt_decode__connect_5_spec_example(void **state)
     (void)state;
     uint8_t b[64];
     size_t n = unhex("1028"
-                     "00044d515454" "05" "ce" "000a" "05" "110000000a"
+                     "00044d515454"
+                     "05"
+                     "ce"
+                     "000a"
+                     "05"
+                     "110000000a"
                      "0003636964"
-                     "00" "0003612f62" "00026869"
-                     "000175" "00027077",
+                     "00"
+                     "0003612f62"
+                     "00026869"
+                     "000175"
+                     "00027077",
                      b, sizeof(b));
     b[1] = (uint8_t)(n - 2);
     assert_int_equal(mqtt_decode(0, b, n, 0, &pkt), MQTT_OK);
@@ -281,33 +293,37 @@ static void test_mqtt_decode__connect_refusals(void **state)
 {
     (void)state;
     /* MQTT 3.1 ("MQIsdp", level 3): a version, not a name error (CONNACK 0x01). */
-    assert_int_equal(decode_hex(0, "100f00064d514973647003020000000161"),
-                     -MQTT_E_PROTOCOL_VERSION);
+    assert_int_equal(decode_hex(0, "100f00064d514973647003020000000161"), -MQTT_E_PROTOCOL_VERSION);
     assert_int_equal(pkt.u.connect.version, 3);
     /* Level 6. */
     assert_int_equal(decode_hex(0, "100d00044d5154540602000000016"
                                    "1"),
                      -MQTT_E_PROTOCOL_VERSION);
     /* Name "MQTX". */
-    assert_int_equal(decode_hex(0, "100d00044d5154580402000000016" "1"),
+    assert_int_equal(decode_hex(0, "100d00044d5154580402000000016"
+                                   "1"),
                      -MQTT_E_PROTOCOL_NAME);
     /* Reserved flag bit 0. */
-    assert_int_equal(decode_hex(0, "100d00044d5154540403000000016" "1"),
+    assert_int_equal(decode_hex(0, "100d00044d5154540403000000016"
+                                   "1"),
                      -MQTT_E_CONNECT_FLAGS);
     /* Will QoS without the will flag. */
-    assert_int_equal(decode_hex(0, "100d00044d5154540408000000016" "1"),
+    assert_int_equal(decode_hex(0, "100d00044d5154540408000000016"
+                                   "1"),
                      -MQTT_E_CONNECT_FLAGS);
     /* 3.1.1: password without user name. */
-    assert_int_equal(decode_hex(0, "101000044d51545404420000000161000170"),
-                     -MQTT_E_CONNECT_FLAGS);
+    assert_int_equal(decode_hex(0, "101000044d51545404420000000161000170"), -MQTT_E_CONNECT_FLAGS);
     /* Client ID with U+0000. */
-    assert_int_equal(decode_hex(0, "100d00044d5154540402000000010" "0"),
+    assert_int_equal(decode_hex(0, "100d00044d5154540402000000010"
+                                   "0"),
                      -MQTT_E_UTF8);
     /* Trailing byte after the last field. */
-    assert_int_equal(decode_hex(0, "100e00044d515454040200000001610" "0"),
+    assert_int_equal(decode_hex(0, "100e00044d515454040200000001610"
+                                   "0"),
                      -MQTT_E_TRAILING);
     /* Truncated client ID. */
-    assert_int_equal(decode_hex(0, "100d00044d5154540402000000026" "1"),
+    assert_int_equal(decode_hex(0, "100d00044d5154540402000000026"
+                                   "1"),
                      -MQTT_E_TRUNCATED);
 }
 
@@ -322,8 +338,7 @@ static void test_mqtt_decode__connect_5_property_rules(void **state)
                                    "61"),
                      -MQTT_E_PROPERTY_DUP);
     /* Topic Alias (a PUBLISH property) in CONNECT. */
-    assert_int_equal(decode_hex(0, "101100044d5154540502000003230001000161"),
-                     -MQTT_E_PROPERTY);
+    assert_int_equal(decode_hex(0, "101100044d5154540502000003230001000161"), -MQTT_E_PROPERTY);
     /* Two User Properties are allowed and kept. */
     assert_int_equal(decode_hex(0, "101c00044d515454050200000e260001610001622600016300016"
                                    "4000161"),
@@ -343,7 +358,10 @@ static void test_mqtt_decode__connect_5_property_rules(void **state)
 static void test_mqtt_decode__publish_311_spec_example(void **state)
 {
     (void)state;
-    assert_int_equal(decode_hex(MQTT_V311, "3208" "0003612f62000a" "78"), MQTT_OK);
+    assert_int_equal(decode_hex(MQTT_V311, "3208"
+                                           "0003612f62000a"
+                                           "78"),
+                     MQTT_OK);
     const mqtt_publish_t *p = &pkt.u.publish;
     assert_int_equal(p->qos, 1);
     assert_false(p->dup);
@@ -381,22 +399,46 @@ static void test_mqtt_decode__publish_mosquitto_311_and_5(void **state)
 static void test_mqtt_decode__publish_refusals(void **state)
 {
     (void)state;
-    assert_int_equal(decode_hex(MQTT_V311, "3207" "0003612f620000"), -MQTT_E_PACKET_ID);
-    assert_int_equal(decode_hex(MQTT_V311, "3603" "000161"), -MQTT_E_QOS);
-    assert_int_equal(decode_hex(MQTT_V311, "3803" "000161"), -MQTT_E_FLAGS); /* DUP, QoS 0 */
-    assert_int_equal(decode_hex(MQTT_V311, "3004" "0002612b"), -MQTT_E_TOPIC_WILDCARD);
-    assert_int_equal(decode_hex(MQTT_V311, "3002" "0000"), -MQTT_E_TOPIC_EMPTY);
-    assert_int_equal(decode_hex(MQTT_V311, "3003" "0001ff"), -MQTT_E_UTF8);
-    assert_int_equal(decode_hex(MQTT_V311, "3004" "0005612f"), -MQTT_E_TRUNCATED);
+    assert_int_equal(decode_hex(MQTT_V311, "3207"
+                                           "0003612f620000"),
+                     -MQTT_E_PACKET_ID);
+    assert_int_equal(decode_hex(MQTT_V311, "3603"
+                                           "000161"),
+                     -MQTT_E_QOS);
+    assert_int_equal(decode_hex(MQTT_V311, "3803"
+                                           "000161"),
+                     -MQTT_E_FLAGS); /* DUP, QoS 0 */
+    assert_int_equal(decode_hex(MQTT_V311, "3004"
+                                           "0002612b"),
+                     -MQTT_E_TOPIC_WILDCARD);
+    assert_int_equal(decode_hex(MQTT_V311, "3002"
+                                           "0000"),
+                     -MQTT_E_TOPIC_EMPTY);
+    assert_int_equal(decode_hex(MQTT_V311, "3003"
+                                           "0001ff"),
+                     -MQTT_E_UTF8);
+    assert_int_equal(decode_hex(MQTT_V311, "3004"
+                                           "0005612f"),
+                     -MQTT_E_TRUNCATED);
     /* 5.0: empty topic only with a Topic Alias; Topic Alias 0 is invalid. */
-    assert_int_equal(decode_hex(MQTT_V5, "3003" "000000"), -MQTT_E_TOPIC_EMPTY);
-    assert_int_equal(decode_hex(MQTT_V5, "3006" "000003230001"), MQTT_OK);
+    assert_int_equal(decode_hex(MQTT_V5, "3003"
+                                         "000000"),
+                     -MQTT_E_TOPIC_EMPTY);
+    assert_int_equal(decode_hex(MQTT_V5, "3006"
+                                         "000003230001"),
+                     MQTT_OK);
     assert_int_equal(pkt.u.publish.props.topic_alias, 1);
-    assert_int_equal(decode_hex(MQTT_V5, "3006" "000003230000"), -MQTT_E_PROPERTY_VALUE);
+    assert_int_equal(decode_hex(MQTT_V5, "3006"
+                                         "000003230000"),
+                     -MQTT_E_PROPERTY_VALUE);
     /* A client PUBLISH never carries a Subscription Identifier (5.0 §3.3.4). */
-    assert_int_equal(decode_hex(MQTT_V5, "3006" "000161020b01"), -MQTT_E_PROPERTY);
+    assert_int_equal(decode_hex(MQTT_V5, "3006"
+                                         "000161020b01"),
+                     -MQTT_E_PROPERTY);
     /* QoS 2 decodes (the server refuses it by name). */
-    assert_int_equal(decode_hex(MQTT_V311, "3405" "0001610007"), MQTT_OK);
+    assert_int_equal(decode_hex(MQTT_V311, "3405"
+                                           "0001610007"),
+                     MQTT_OK);
     assert_int_equal(pkt.u.publish.qos, 2);
 }
 
@@ -432,7 +474,10 @@ static void test_mqtt_decode__acks(void **state)
 static void test_mqtt_decode__subscribe_311_spec_example(void **state)
 {
     (void)state;
-    assert_int_equal(decode_hex(MQTT_V311, "820e" "000a" "0003612f6201" "0003632f6402"),
+    assert_int_equal(decode_hex(MQTT_V311, "820e"
+                                           "000a"
+                                           "0003612f6201"
+                                           "0003632f6402"),
                      MQTT_OK);
     const mqtt_subscribe_t *s = &pkt.u.subscribe;
     assert_int_equal(s->packet_id, 10);
@@ -460,23 +505,53 @@ static void test_mqtt_decode__subscribe_mosquitto(void **state)
 static void test_mqtt_decode__subscribe_refusals(void **state)
 {
     (void)state;
-    assert_int_equal(decode_hex(MQTT_V311, "8202" "0001"), -MQTT_E_NO_FILTERS);
-    assert_int_equal(decode_hex(MQTT_V311, "8205" "0001000161"), -MQTT_E_TRUNCATED);
-    assert_int_equal(decode_hex(MQTT_V311, "8206" "00000001610" "0"), -MQTT_E_PACKET_ID);
-    assert_int_equal(decode_hex(MQTT_V311, "8206" "00010001610" "4"), -MQTT_E_SUB_OPTIONS);
-    assert_int_equal(decode_hex(MQTT_V311, "8206" "00010001610" "3"), -MQTT_E_QOS);
-    assert_int_equal(decode_hex(MQTT_V311, "8207" "0001000261230" "0"), -MQTT_E_FILTER);
+    assert_int_equal(decode_hex(MQTT_V311, "8202"
+                                           "0001"),
+                     -MQTT_E_NO_FILTERS);
+    assert_int_equal(decode_hex(MQTT_V311, "8205"
+                                           "0001000161"),
+                     -MQTT_E_TRUNCATED);
+    assert_int_equal(decode_hex(MQTT_V311, "8206"
+                                           "00000001610"
+                                           "0"),
+                     -MQTT_E_PACKET_ID);
+    assert_int_equal(decode_hex(MQTT_V311, "8206"
+                                           "00010001610"
+                                           "4"),
+                     -MQTT_E_SUB_OPTIONS);
+    assert_int_equal(decode_hex(MQTT_V311, "8206"
+                                           "00010001610"
+                                           "3"),
+                     -MQTT_E_QOS);
+    assert_int_equal(decode_hex(MQTT_V311, "8207"
+                                           "0001000261230"
+                                           "0"),
+                     -MQTT_E_FILTER);
     /* 5.0: No Local and Retain Handling are options, bits 6-7 reserved, handling 3 too. */
-    assert_int_equal(decode_hex(MQTT_V5, "8207" "000100000161" "2d"), MQTT_OK);
+    assert_int_equal(decode_hex(MQTT_V5, "8207"
+                                         "000100000161"
+                                         "2d"),
+                     MQTT_OK);
     assert_true(pkt.u.subscribe.f[0].no_local);
     assert_true(pkt.u.subscribe.f[0].retain_as_published);
     assert_int_equal(pkt.u.subscribe.f[0].retain_handling, 2);
-    assert_int_equal(decode_hex(MQTT_V5, "8207" "000100000161" "40"), -MQTT_E_SUB_OPTIONS);
-    assert_int_equal(decode_hex(MQTT_V5, "8207" "000100000161" "30"), -MQTT_E_SUB_OPTIONS);
+    assert_int_equal(decode_hex(MQTT_V5, "8207"
+                                         "000100000161"
+                                         "40"),
+                     -MQTT_E_SUB_OPTIONS);
+    assert_int_equal(decode_hex(MQTT_V5, "8207"
+                                         "000100000161"
+                                         "30"),
+                     -MQTT_E_SUB_OPTIONS);
     /* Subscription Identifier 0 is invalid; 5 is kept. */
-    assert_int_equal(decode_hex(MQTT_V5, "8209" "0001020b00000161" "00"),
+    assert_int_equal(decode_hex(MQTT_V5, "8209"
+                                         "0001020b00000161"
+                                         "00"),
                      -MQTT_E_PROPERTY_VALUE);
-    assert_int_equal(decode_hex(MQTT_V5, "8209" "0001020b05000161" "00"), MQTT_OK);
+    assert_int_equal(decode_hex(MQTT_V5, "8209"
+                                         "0001020b05000161"
+                                         "00"),
+                     MQTT_OK);
     assert_int_equal(pkt.u.subscribe.props.subscription_id, 5);
     /* 17 filters: more than MQTT_FILTERS_MAX. */
     uint8_t b[128] = {0x82, 2 + 17 * 4, 0x00, 0x01};
@@ -489,12 +564,22 @@ static void test_mqtt_decode__subscribe_refusals(void **state)
 static void test_mqtt_decode__unsubscribe(void **state)
 {
     (void)state;
-    assert_int_equal(decode_hex(MQTT_V311, "a20c" "000a" "0003612f62" "0003632f64"), MQTT_OK);
+    assert_int_equal(decode_hex(MQTT_V311, "a20c"
+                                           "000a"
+                                           "0003612f62"
+                                           "0003632f64"),
+                     MQTT_OK);
     assert_int_equal(pkt.fh.type, MQTT_UNSUBSCRIBE);
     assert_int_equal(pkt.u.subscribe.n, 2);
     assert_true(str_is(pkt.u.subscribe.f[1].filter, "c/d"));
-    assert_int_equal(decode_hex(MQTT_V5, "a208" "000a" "00" "0003612f62"), MQTT_OK);
-    assert_int_equal(decode_hex(MQTT_V311, "a202" "000a"), -MQTT_E_NO_FILTERS);
+    assert_int_equal(decode_hex(MQTT_V5, "a208"
+                                         "000a"
+                                         "00"
+                                         "0003612f62"),
+                     MQTT_OK);
+    assert_int_equal(decode_hex(MQTT_V311, "a202"
+                                           "000a"),
+                     -MQTT_E_NO_FILTERS);
 }
 
 /* ---- PINGREQ, DISCONNECT, AUTH ---- */
@@ -510,7 +595,11 @@ static void test_mqtt_decode__ping_disconnect_auth(void **state)
     /* mosquitto_sub -V mqttv5 stopped by SIGTERM: DISCONNECT 0x04. */
     assert_int_equal(decode_hex(MQTT_V5, "e00104"), MQTT_OK);
     assert_int_equal(pkt.u.disconnect.reason, 0x04);
-    assert_int_equal(decode_hex(MQTT_V5, "e007" "00" "05" "1100000000"), MQTT_OK);
+    assert_int_equal(decode_hex(MQTT_V5, "e007"
+                                         "00"
+                                         "05"
+                                         "1100000000"),
+                     MQTT_OK);
     assert_true(pkt.u.disconnect.props.present & MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY));
     assert_int_equal(decode_hex(MQTT_V5, "e00101"), -MQTT_E_REASON);
     /* AUTH: 5.0 only (type 15 is reserved in 3.1.1). */
@@ -546,8 +635,17 @@ static void test_mqtt_encode__connack(void **state)
                               .announce_limits = true,
                               .maximum_packet_size = 65536};
     n = mqtt_encode_connack(MQTT_V5, true, MQTT5_SUCCESS, &p, b, sizeof(b));
-    assert_bytes(b, n, "2018" "0100" "15" "1100000e10" "210020" "2401" "2500" "2700010000"
-                       "2900" "2a00");
+    assert_bytes(b, n,
+                 "2018"
+                 "0100"
+                 "15"
+                 "1100000e10"
+                 "210020"
+                 "2401"
+                 "2500"
+                 "2700010000"
+                 "2900"
+                 "2a00");
     assert_int_equal(mqtt_encode_connack(MQTT_V311, false, 0, NULL, b, 3), 0);
 }
 
@@ -556,8 +654,8 @@ static void test_mqtt_encode__publish_acks_suback_ping_disconnect(void **state)
     (void)state;
     uint8_t b[256];
     const char *t = "a/b";
-    size_t n = mqtt_encode_publish(MQTT_V311, 1, false, false, t, 3, 10, (const uint8_t *)"x", 1,
-                                   b, sizeof(b));
+    size_t n = mqtt_encode_publish(MQTT_V311, 1, false, false, t, 3, 10, (const uint8_t *)"x", 1, b,
+                                   sizeof(b));
     assert_bytes(b, n, "32080003612f62000a78");
     assert_int_equal(mqtt_publish_size(MQTT_V311, 1, 3, 1), n);
     /* What the encoder writes decodes to the same (as a client's PUBLISH would). */
@@ -570,9 +668,9 @@ static void test_mqtt_encode__publish_acks_suback_ping_disconnect(void **state)
     n = mqtt_encode_publish(MQTT_V311, 1, true, false, t, 3, 10, (const uint8_t *)"x", 1, b,
                             sizeof(b));
     assert_int_equal(b[0], 0x3a);
-    assert_int_equal(mqtt_encode_publish(MQTT_V311, 1, false, false, t, 3, 10,
-                                         (const uint8_t *)"x", 1, b, 9),
-                     0);
+    assert_int_equal(
+        mqtt_encode_publish(MQTT_V311, 1, false, false, t, 3, 10, (const uint8_t *)"x", 1, b, 9),
+        0);
     n = mqtt_encode_ack(MQTT_V311, MQTT_PUBACK, 10, 0, b, sizeof(b));
     assert_bytes(b, n, "4002000a");
     n = mqtt_encode_ack(MQTT_V5, MQTT_PUBACK, 10, MQTT5_NOT_AUTHORIZED, b, sizeof(b));

@@ -98,9 +98,10 @@ static void test_mqtt_topic_accept_filter__as_tts(void **state)
 static void test_mqtt_topic_suffix_readable__tts_read_topics(void **state)
 {
     (void)state;
-    const char *ok[] = {"up",          "up/normalized", "join",        "down/queued",
-                        "down/sent",   "down/ack",      "down/nack",   "down/failed",
-                        "down/invalidated", "service/data", "location/solved"};
+    const char *ok[] = {"up",           "up/normalized",  "join",
+                        "down/queued",  "down/sent",      "down/ack",
+                        "down/nack",    "down/failed",    "down/invalidated",
+                        "service/data", "location/solved"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         assert_true(mqtt_topic_suffix_readable(ok[i]));
     assert_false(mqtt_topic_suffix_readable("down/push"));
@@ -129,13 +130,13 @@ static void test_mqtt_topic_parse_downlink__push_replace_and_refusals(void **sta
     assert_string_equal(dev, "dev-2");
     assert_true(replace);
     /* Another application, tenant, operation, or an invalid device ID. */
-    assert_int_equal(parse(uid, "v3/app1@globex/devices/dev1/down/push", dev, sizeof(dev), &replace),
-                     -1);
+    assert_int_equal(
+        parse(uid, "v3/app1@globex/devices/dev1/down/push", dev, sizeof(dev), &replace), -1);
     assert_int_equal(parse(uid, "v3/app2@acme/devices/dev1/down/push", dev, sizeof(dev), &replace),
                      -1);
     assert_int_equal(parse(uid, "v3/app1@acme/devices/dev1/up", dev, sizeof(dev), &replace), -1);
-    assert_int_equal(parse(uid, "v3/app1@acme/devices/dev1/down/push/x", dev, sizeof(dev), &replace),
-                     -1);
+    assert_int_equal(
+        parse(uid, "v3/app1@acme/devices/dev1/down/push/x", dev, sizeof(dev), &replace), -1);
     assert_int_equal(parse(uid, "v3/app1@acme/devices//down/push", dev, sizeof(dev), &replace), -1);
     assert_int_equal(parse(uid, "v3/app1@acme/devices/Dev1/down/push", dev, sizeof(dev), &replace),
                      -1);
