@@ -44,13 +44,22 @@ const lw_cfg_opt_t fmt_config[] = {
      .help = "Resident memory (bytes) a formatter worker may use; over it the worker exits "
              "and the call fails with script_memory (a worker with nothing loaded takes about "
              "25 MB)."},
-    {.key = "as.formatter.application-workers",
+    {.key = "as.formatter.pipeline",
      .type = LW_CFG_INT,
-     .def = "1",
+     .def = "8",
      .min = 1,
-     .max = 64,
-     .help = "Workers one application may hold at once, so that a slow script never takes "
-             "every worker; with 1, an application's calls run in order."},
+     .max = 256,
+     .help = "Calls in flight per worker, run one after the other without a round trip to "
+             "this process in between. One application's calls are on one worker at a "
+             "time, so they run in order."},
+    {.key = "as.formatter.slow-call",
+     .type = LW_CFG_DURATION,
+     .def = "20ms",
+     .min = 1,
+     .max = 10000,
+     .help = "A call that takes longer (or times out, or runs out of memory) makes its "
+             "application slow for a minute: its calls then run only on a worker of their "
+             "own, never queued in front of another application's."},
     {.key = "as.formatter.application-queue",
      .type = LW_CFG_INT,
      .def = "256",
@@ -632,7 +641,8 @@ int as_fmt_start(struct as *as, const lw_config_t *cfg, lw_err_t *err)
         .workers = (unsigned)lw_config_int(cfg, "as.formatter.workers"),
         .timeout_ms = (uint32_t)lw_config_duration_ms(cfg, "as.formatter.timeout"),
         .memory_limit = (uint64_t)lw_config_int(cfg, "as.formatter.memory-limit"),
-        .per_app = (unsigned)lw_config_int(cfg, "as.formatter.application-workers"),
+        .depth = (unsigned)lw_config_int(cfg, "as.formatter.pipeline"),
+        .slow_ms = (uint32_t)lw_config_duration_ms(cfg, "as.formatter.slow-call"),
         .queue_per_app = (unsigned)lw_config_int(cfg, "as.formatter.application-queue"),
         .scripts_cached = (unsigned)lw_config_int(cfg, "as.formatter.scripts-per-worker"),
     };

@@ -1,11 +1,21 @@
 /* The pool of formatter worker processes, on the loop (fmt_private.h).
  *
- * Every worker serves one call at a time over its socketpair. Calls queue per application
- * ("<tenant>/<application>"); applications with work wait in a ring served round robin, and
- * one application holds at most cfg.per_app workers at once, so a script that loops costs
- * its own application its time limit per call and never another application a worker. A call
- * past its time limit plus a grace gets its worker SIGKILLed (the worker's own JavaScriptCore
- * limit normally answers first); a worker that dies is replaced at once. */
+ * A worker runs one call at a time but holds a pipeline of up to cfg.depth calls, so that it
+ * never waits for the loop between two calls (one round trip between processes costs far
+ * more than a typical codec, FORMATTERS.md). Calls queue per application
+ * ("<tenant>/<application>"); applications with work wait in a ring served round robin, one
+ * call each per turn. An application's calls in flight are all on one worker, so its
+ * results come back in the order it asked.
+ * * Isolation: calls of different applications share a pipeline only when both are proven:
+ * the application's script (by hash) answered its last POOL_PROVEN_CALLS calls each within
+ * cfg.slow_ms. A call of an application that is not (a new script, a slow one: over
+ * cfg.slow_ms, timed out or out of memory, remembered for a minute) goes only to an idle
+ * worker, which that application then holds alone until its pipeline drains. So a new
+ * script that loops never delays another application, and a proven one that starts looping
+ * on some input delays the calls queued behind it on its worker once, by at most the time
+ * limit each. A call past its time limit plus a grace gets its
+ * worker SIGKILLed (the worker's own JavaScriptCore limit normally answers first); the calls
+ * behind it go back to the front of their queues; a worker that dies is replaced at once. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +25,10 @@
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
-#define POOL_APP_BUCKETS 1024u
-#define POOL_RESPAWN_MS  200u /* after a failed spawn */
+#define POOL_APP_BUCKETS  1024u
+#define POOL_RESPAWN_MS   200u   /* after a failed spawn */
+#define POOL_SLOW_FOR_MS  60000u /* how long an application stays slow */
+#define POOL_PROVEN_CALLS 8u     /* fast calls in a row before a script shares a worker */
 
 typedef struct call call_t;
 typedef struct app app_t;
@@ -38,10 +50,14 @@ struct call {
 
 struct app {
     app_t *hnext;         /* bucket chain */
-    app_t *rnext, *rprev; /* the ready ring */
+    app_t *rnext, *rprev; /* the ring of applications with queued calls */
     bool in_ring;
-    call_t *head, *tail;
-    unsigned queued, running;
+    call_t *head, *tail; /* queued */
+    unsigned queued, inflight;
+    wrk_t *wrk; /* the worker holding its calls in flight, NULL when none */
+    uint64_t slow_until_ms;
+    uint8_t proven_hash[FMT_HASH_LEN]; /* the script counted below */
+    unsigned proven_calls;             /* its fast calls in a row */
     char key[];
 };
 
@@ -51,9 +67,12 @@ struct wrk {
     fmt_pool_t *pool;
     uv_process_t proc;
     uv_pipe_t pipe;
-    uv_timer_t timer; /* the call's backstop, or the respawn delay */
+    uv_timer_t timer; /* the head call's backstop, or the respawn delay */
     bool alive, ready, proc_open, pipe_open, killed_for_timeout;
-    call_t *call; /* the call running, NULL when idle */
+    bool exclusive;        /* its pipeline is one unproven application's alone */
+    app_t *owner;          /* that application */
+    call_t *fhead, *ftail; /* in flight, in the order sent */
+    unsigned nflight;
     uint8_t *rbuf;
     size_t rlen, rcap;
     uint8_t seen[WRK_SEEN][FMT_HASH_LEN];
@@ -67,6 +86,7 @@ struct fmt_pool {
     wrk_t *wrk;
     app_t *buckets[POOL_APP_BUCKETS];
     app_t *ring; /* the ring's head */
+    unsigned nring;
     uint64_t next_id;
     fmt_pool_stats_t stats;
     bool closing;
@@ -102,10 +122,10 @@ static app_t *app_get(fmt_pool_t *p, const char *key)
     return a;
 }
 
-/* Frees an application with nothing queued or running. */
+/* Frees an application with nothing queued or in flight, unless it is slow (remembered). */
 static void app_release(fmt_pool_t *p, app_t *a)
 {
-    if (a->queued > 0 || a->running > 0 || a->in_ring)
+    if (a->queued > 0 || a->inflight > 0 || a->in_ring || a->slow_until_ms > uv_now(p->loop))
         return;
     uint32_t b = key_hash(a->key) % POOL_APP_BUCKETS;
     for (app_t **pp = &p->buckets[b]; *pp != NULL; pp = &(*pp)->hnext) {
@@ -122,6 +142,7 @@ static void ring_push(fmt_pool_t *p, app_t *a)
     if (a->in_ring)
         return;
     a->in_ring = true;
+    p->nring++;
     if (p->ring == NULL) {
         a->rnext = a->rprev = a;
         p->ring = a;
@@ -139,6 +160,7 @@ static void ring_remove(fmt_pool_t *p, app_t *a)
     if (!a->in_ring)
         return;
     a->in_ring = false;
+    p->nring--;
     if (a->rnext == a) {
         p->ring = NULL;
     } else {
@@ -150,9 +172,27 @@ static void ring_remove(fmt_pool_t *p, app_t *a)
     a->rnext = a->rprev = NULL;
 }
 
-static bool app_ready(const fmt_pool_t *p, const app_t *a)
+/* May this call of a share a worker's pipeline with other applications' calls? */
+static bool call_shareable(const fmt_pool_t *p, const app_t *a, const call_t *c)
 {
-    return a->queued > 0 && a->running < p->cfg.per_app;
+    return a->slow_until_ms <= uv_now(p->loop) && a->proven_calls >= POOL_PROVEN_CALLS &&
+           memcmp(a->proven_hash, c->hash, FMT_HASH_LEN) == 0;
+}
+
+/* What a call's answer says about its application's script. */
+static void app_learn(fmt_pool_t *p, app_t *a, const call_t *c, bool fast)
+{
+    if (!fast) {
+        a->slow_until_ms = uv_now(p->loop) + POOL_SLOW_FOR_MS;
+        a->proven_calls = 0;
+        return;
+    }
+    if (memcmp(a->proven_hash, c->hash, FMT_HASH_LEN) != 0) {
+        memcpy(a->proven_hash, c->hash, FMT_HASH_LEN);
+        a->proven_calls = 0;
+    }
+    if (a->proven_calls < POOL_PROVEN_CALLS)
+        a->proven_calls++;
 }
 
 /* ---- calls ----------------------------------------------------------------------------- */
@@ -164,16 +204,17 @@ static void call_free(call_t *c)
     free(c);
 }
 
+/* A call in flight is answered: its application's books, then the callback. */
 static void call_finish(fmt_pool_t *p, call_t *c, fmt_status_t st, const char *body, size_t len)
 {
     app_t *a = c->app;
-    a->running--;
+    a->inflight--;
+    if (a->inflight == 0)
+        a->wrk = NULL;
     p->stats.ok += st == FMT_ST_OK;
     p->stats.failed += st != FMT_ST_OK;
     c->cb(c->arg, st, body, len);
     call_free(c);
-    if (app_ready(p, a))
-        ring_push(p, a);
     app_release(p, a);
 }
 
@@ -230,13 +271,53 @@ static void wrk_kill(wrk_t *w)
 static void wrk_timeout(uv_timer_t *t)
 {
     wrk_t *w = t->data;
-    if (w->call == NULL)
+    if (w->fhead == NULL)
         return;
     w->killed_for_timeout = true;
     wrk_kill(w);
 }
 
-static void wrk_send(wrk_t *w, call_t *c, bool with_script)
+/* The head call's backstop: its time limit plus a grace, from when it started. */
+static void wrk_arm(wrk_t *w)
+{
+    fmt_pool_t *p = w->pool;
+    if (w->fhead == NULL) {
+        uv_timer_stop(&w->timer);
+        w->exclusive = false;
+        w->owner = NULL;
+        return;
+    }
+    uint64_t grace = p->cfg.timeout_ms / 4 > 20 ? p->cfg.timeout_ms / 4 : 20;
+    uv_timer_start(&w->timer, wrk_timeout, p->cfg.timeout_ms + grace, 0);
+}
+
+static void flight_push(wrk_t *w, call_t *c)
+{
+    c->next = NULL;
+    if (w->ftail != NULL)
+        w->ftail->next = c;
+    else
+        w->fhead = c;
+    w->ftail = c;
+    w->nflight++;
+}
+
+static call_t *flight_pop(wrk_t *w)
+{
+    call_t *c = w->fhead;
+    if (c == NULL)
+        return NULL;
+    w->fhead = c->next;
+    if (w->fhead == NULL)
+        w->ftail = NULL;
+    w->nflight--;
+    c->next = NULL;
+    return c;
+}
+
+/* Sends c to w, at the end of its pipeline. Returns 0, or -1 when the write failed (the
+ * worker is then killed; the exit answers every call in flight). */
+static int wrk_send(wrk_t *w, call_t *c, bool with_script)
 {
     fmt_pool_t *p = w->pool;
     fmt_request_t r = {
@@ -252,44 +333,46 @@ static void wrk_send(wrk_t *w, call_t *c, bool with_script)
     size_t cap = 4 + FMT_REQUEST_FIXED + r.script_len + r.input_len;
     wreq_t *wr = lw_malloc(sizeof *wr + cap);
     int n = fmt_request_encode(&r, wr->data, cap);
-    w->call = c;
+    bool was_idle = w->fhead == NULL;
+    flight_push(w, c);
+    if (was_idle)
+        wrk_arm(w);
     if (with_script) {
         p->stats.scripts_sent++;
         wrk_mark_seen(w, c->hash);
     }
     uv_buf_t buf = uv_buf_init((char *)wr->data, (unsigned)(n > 0 ? n : 0));
     if (n < 0 || uv_write(&wr->req, (uv_stream_t *)&w->pipe, &buf, 1, wrk_write_done) != 0) {
-        static const char msg[] = "cannot send the call to the formatter worker";
         free(wr);
-        w->call = NULL;
-        call_finish(p, c, FMT_ST_KILLED, msg, sizeof msg - 1);
-        return;
+        wrk_kill(w);
+        return -1;
     }
-    /* The worker's own limit answers at timeout_ms; the backstop a grace later. */
-    uint64_t grace = p->cfg.timeout_ms / 4 > 20 ? p->cfg.timeout_ms / 4 : 20;
-    uv_timer_start(&w->timer, wrk_timeout, p->cfg.timeout_ms + grace, 0);
+    return 0;
 }
 
 static void wrk_on_response(wrk_t *w, const fmt_response_t *r)
 {
     fmt_pool_t *p = w->pool;
-    call_t *c = w->call;
-    if (!w->ready && c == NULL && r->id == 0 && r->status == FMT_ST_OK) {
+    if (!w->ready && w->fhead == NULL && r->id == 0 && r->status == FMT_ST_OK) {
         w->ready = true; /* the worker's first frame */
         return;
     }
+    call_t *c = w->fhead;
     if (c == NULL || r->id != c->id) {
         lw_log(LW_LOG_WARN, "as", "formatter worker answered an unknown call", NULL);
         wrk_kill(w);
         return;
     }
-    uv_timer_stop(&w->timer);
+    flight_pop(w);
+    wrk_arm(w);
     if (r->status == FMT_ST_NEED_SCRIPT) {
+        /* It evicted the script: again, with the text (after what is in flight already). */
         wrk_forget(w, c->hash);
         wrk_send(w, c, true);
         return;
     }
-    w->call = NULL;
+    app_learn(p, c->app, c,
+              r->status != FMT_ST_TIMEOUT && r->run_us <= (uint64_t)p->cfg.slow_ms * 1000u);
     p->stats.timeouts += r->status == FMT_ST_TIMEOUT;
     call_finish(p, c, r->status, r->body, r->body_len);
 }
@@ -316,12 +399,12 @@ static void wrk_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     wrk_t *w = s->data;
     if (n < 0) {
         uv_read_stop(s);
-        wrk_kill(w); /* the exit callback answers the call */
+        wrk_kill(w); /* the exit callback answers the calls */
         return;
     }
     w->rlen += (size_t)n;
     size_t off = 0;
-    for (;;) {
+    while (w->alive) {
         const uint8_t *payload;
         size_t plen, flen;
         int rc = fmt_frame_next(w->rbuf + off, w->rlen - off, &payload, &plen, &flen);
@@ -375,6 +458,33 @@ static void wrk_handle_closed(uv_handle_t *h)
         wrk_spawn(w);
 }
 
+/* The calls behind the one that killed the worker never ran: back to the front of their
+ * queues, in their order. */
+static void wrk_requeue(fmt_pool_t *p, call_t *list)
+{
+    call_t *rev = NULL;
+    while (list != NULL) {
+        call_t *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev != NULL) {
+        call_t *c = rev;
+        rev = rev->next;
+        app_t *a = c->app;
+        a->inflight--;
+        if (a->inflight == 0)
+            a->wrk = NULL;
+        c->next = a->head;
+        a->head = c;
+        if (a->tail == NULL)
+            a->tail = c;
+        a->queued++;
+        ring_push(p, a);
+    }
+}
+
 static void wrk_exit(uv_process_t *proc, int64_t status, int sig)
 {
     wrk_t *w = proc->data;
@@ -382,8 +492,13 @@ static void wrk_exit(uv_process_t *proc, int64_t status, int sig)
     w->alive = false;
     w->ready = false;
     uv_timer_stop(&w->timer);
-    call_t *c = w->call;
-    w->call = NULL;
+    call_t *c = flight_pop(w);
+    call_t *rest = w->fhead;
+    w->fhead = w->ftail = NULL;
+    w->nflight = 0;
+    w->exclusive = false;
+    w->owner = NULL;
+    wrk_requeue(p, rest);
     if (c != NULL) {
         char msg[96];
         fmt_status_t st;
@@ -400,6 +515,8 @@ static void wrk_exit(uv_process_t *proc, int64_t status, int sig)
             snprintf(msg, sizeof msg, "worker exited (status %lld, signal %d)", (long long)status,
                      sig);
         }
+        if (st != FMT_ST_KILLED)
+            app_learn(p, c->app, c, false);
         call_finish(p, c, st, msg, strlen(msg));
     }
     w->killed_for_timeout = false;
@@ -478,25 +595,63 @@ static void wrk_spawn(wrk_t *w)
     uv_read_start((uv_stream_t *)&w->pipe, wrk_alloc, wrk_read);
 }
 
+/* Where a's next call c may go: the worker holding a's calls (their order), when c may join
+ * its pipeline; else an idle worker; else, for a shareable call, the shortest shared
+ * pipeline with room. NULL: not now. */
+static wrk_t *pool_pick(fmt_pool_t *p, app_t *a, const call_t *c)
+{
+    bool share = call_shareable(p, a, c);
+    if (a->wrk != NULL) {
+        wrk_t *w = a->wrk;
+        if (!w->alive || w->nflight >= p->cfg.depth)
+            return NULL;
+        return (w->exclusive ? w->owner == a : share) ? w : NULL;
+    }
+    wrk_t *best = NULL;
+    for (unsigned i = 0; i < p->cfg.workers; i++) {
+        wrk_t *w = &p->wrk[i];
+        if (!w->alive || !w->ready)
+            continue;
+        if (w->nflight == 0)
+            return w;
+        if (!share || w->exclusive || w->nflight >= p->cfg.depth)
+            continue;
+        if (best == NULL || w->nflight < best->nflight)
+            best = w;
+    }
+    return best;
+}
+
 static void pool_dispatch(fmt_pool_t *p)
 {
     if (p->closing)
         return;
-    for (unsigned i = 0; i < p->cfg.workers && p->ring != NULL; i++) {
-        wrk_t *w = &p->wrk[i];
-        if (!w->alive || !w->ready || w->call != NULL)
-            continue;
-        app_t *a = p->ring;
-        ring_remove(p, a);
-        call_t *c = a->head;
-        a->head = c->next;
-        if (a->head == NULL)
-            a->tail = NULL;
-        a->queued--;
-        a->running++;
-        if (app_ready(p, a))
-            ring_push(p, a);
-        wrk_send(w, c, !wrk_seen(w, c->hash));
+    bool progress = true;
+    while (progress && p->ring != NULL) {
+        progress = false;
+        for (unsigned n = p->nring; n > 0 && p->ring != NULL; n--) {
+            app_t *a = p->ring;
+            p->ring = a->rnext; /* round robin: the next one first next time */
+            call_t *c = a->head;
+            wrk_t *w = pool_pick(p, a, c);
+            if (w == NULL)
+                continue;
+            a->head = c->next;
+            if (a->head == NULL)
+                a->tail = NULL;
+            a->queued--;
+            a->inflight++;
+            a->wrk = w;
+            if (w->nflight == 0 && !call_shareable(p, a, c)) {
+                w->exclusive = true;
+                w->owner = a;
+            }
+            if (a->queued == 0)
+                ring_remove(p, a);
+            progress = true;
+            if (wrk_send(w, c, !wrk_seen(w, c->hash)) != 0)
+                return; /* the worker's exit answers and dispatches again */
+        }
     }
 }
 
@@ -509,8 +664,8 @@ fmt_pool_t *fmt_pool_new(uv_loop_t *loop, const fmt_pool_cfg_t *cfg, lw_err_t *e
     p->cfg = *cfg;
     if (p->cfg.workers == 0)
         p->cfg.workers = 1;
-    if (p->cfg.per_app == 0)
-        p->cfg.per_app = 1;
+    if (p->cfg.depth == 0)
+        p->cfg.depth = 1;
     if (p->cfg.queue_per_app == 0)
         p->cfg.queue_per_app = 1;
     if (p->cfg.timeout_ms == 0)
@@ -585,8 +740,7 @@ int fmt_pool_call(fmt_pool_t *p, const char *app_key, fmt_op_t op, const uint8_t
     a->tail = c;
     a->queued++;
     p->stats.calls++;
-    if (app_ready(p, a))
-        ring_push(p, a);
+    ring_push(p, a);
     pool_dispatch(p);
     return 0;
 }
@@ -594,6 +748,14 @@ int fmt_pool_call(fmt_pool_t *p, const char *app_key, fmt_op_t op, const uint8_t
 void fmt_pool_stats(const fmt_pool_t *p, fmt_pool_stats_t *out)
 {
     *out = p->stats;
+}
+
+unsigned fmt_pool_ready(const fmt_pool_t *p)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->cfg.workers; i++)
+        n += p->wrk[i].alive && p->wrk[i].ready;
+    return n;
 }
 
 static void pool_close_handle(uv_handle_t *h)
@@ -607,7 +769,13 @@ void fmt_pool_close(fmt_pool_t *p, void (*done)(void *arg), void *arg)
     p->closing = true;
     p->done = done;
     p->done_arg = arg;
-    /* Fail what is queued, then what is running; the applications go with them. */
+    /* Fail what is in flight, then what is queued; the applications go with them. */
+    for (unsigned i = 0; i < p->cfg.workers; i++) {
+        wrk_t *w = &p->wrk[i];
+        call_t *c;
+        while ((c = flight_pop(w)) != NULL)
+            call_fail_stopped(c);
+    }
     for (unsigned b = 0; b < POOL_APP_BUCKETS; b++) {
         app_t *a = p->buckets[b];
         p->buckets[b] = NULL;
@@ -623,13 +791,9 @@ void fmt_pool_close(fmt_pool_t *p, void (*done)(void *arg), void *arg)
         }
     }
     p->ring = NULL;
+    p->nring = 0;
     for (unsigned i = 0; i < p->cfg.workers; i++) {
         wrk_t *w = &p->wrk[i];
-        if (w->call != NULL) {
-            call_t *c = w->call;
-            w->call = NULL;
-            call_fail_stopped(c);
-        }
         wrk_kill(w);
         uv_timer_stop(&w->timer);
         pool_close_handle((uv_handle_t *)&w->timer);

@@ -56,7 +56,8 @@
 /* Every frame: u32 little-endian length of what follows, then that many bytes:
  *   request  (pool -> worker): u8 1, u64 id, u8 op, u32 timeout_ms, 32 bytes script hash,
  *            u32 script_len, script (0 bytes: "you have it"), u32 input_len, input JSON
- *   response (worker -> pool): u8 2, u64 id, u8 status, u32 body_len, body
+ *   response (worker -> pool): u8 2, u64 id, u8 status, u32 run_us, u32 body_len, body
+ *            (run_us: how long the script ran in the worker, for the pool's isolation)
  * Integers little-endian. The worker's first frame is a response of id 0, status OK, body
  * "ready", once JavaScriptCore is up. A body is the entry point's result as JSON (FMT_ST_OK) or an
  * error message for people. */
@@ -96,12 +97,13 @@ typedef struct fmt_request {
 typedef struct fmt_response {
     uint64_t id;
     fmt_status_t status;
+    uint32_t run_us;  /* the worker's own measure of the call */
     const char *body; /* borrowed */
     size_t body_len;
 } fmt_response_t;
 
 #define FMT_REQUEST_FIXED  (1u + 8u + 1u + 4u + FMT_HASH_LEN + 4u + 4u)
-#define FMT_RESPONSE_FIXED (1u + 8u + 1u + 4u)
+#define FMT_RESPONSE_FIXED (1u + 8u + 1u + 4u + 4u)
 
 /* Error codes of the codec. */
 enum {
@@ -209,7 +211,8 @@ typedef struct fmt_pool_cfg {
     unsigned workers;        /* as.formatter.workers */
     uint32_t timeout_ms;     /* as.formatter.timeout: one call */
     uint64_t memory_limit;   /* as.formatter.memory-limit: bytes of resident memory */
-    unsigned per_app;        /* as.formatter.application-workers: workers one app may hold */
+    unsigned depth;          /* as.formatter.pipeline: calls in flight per worker */
+    uint32_t slow_ms;        /* as.formatter.slow-call: a call longer isolates its app */
     unsigned queue_per_app;  /* as.formatter.application-queue */
     unsigned scripts_cached; /* as.formatter.scripts-per-worker */
 } fmt_pool_cfg_t;
@@ -233,6 +236,8 @@ typedef struct fmt_pool_stats {
     uint64_t calls, ok, failed, timeouts, memory_kills, respawns, queue_full, scripts_sent;
 } fmt_pool_stats_t;
 void fmt_pool_stats(const fmt_pool_t *p, fmt_pool_stats_t *out);
+/* Workers started and ready for calls. */
+unsigned fmt_pool_ready(const fmt_pool_t *p);
 
 /* Kills the workers, fails what is queued (FMT_ST_KILLED, "formatter pool stopped") and
  * frees the pool once every handle is closed; done(arg) then. */

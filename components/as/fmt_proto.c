@@ -110,6 +110,8 @@ int fmt_response_encode(const fmt_response_t *r, uint8_t *buf, size_t cap)
     put_u64(p, r->id);
     p += 8;
     *p++ = (uint8_t)r->status;
+    put_u32(p, r->run_us);
+    p += 4;
     put_u32(p, (uint32_t)r->body_len);
     p += 4;
     if (r->body_len > 0)
@@ -179,7 +181,8 @@ int fmt_response_decode(const uint8_t *p, size_t len, fmt_response_t *out)
     if (p[9] > FMT_STATUS_MAX)
         return FMT_E_STATUS;
     out->status = (fmt_status_t)p[9];
-    uint32_t body_len = get_u32(p + 10);
+    out->run_us = get_u32(p + 10);
+    uint32_t body_len = get_u32(p + 14);
     if (len - FMT_RESPONSE_FIXED != body_len)
         return FMT_E_LENGTH;
     out->body = (const char *)(p + FMT_RESPONSE_FIXED);

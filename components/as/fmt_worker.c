@@ -55,6 +55,7 @@ typedef struct worker {
     bool timed_out;
     uint8_t *out;
     size_t out_cap;
+    uint64_t call_start_us; /* when the current request was read */
 } worker_t;
 
 static const char *const entry_names[4] = {NULL, "__lw_decode_uplink", "__lw_encode_downlink",
@@ -123,6 +124,13 @@ static int write_full(int fd, const void *buf, size_t n)
     return 0;
 }
 
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static int worker_reply(worker_t *w, uint64_t id, fmt_status_t st, const char *body, size_t len)
 {
     if (len > FMT_RESULT_MAX) {
@@ -130,7 +138,12 @@ static int worker_reply(worker_t *w, uint64_t id, fmt_status_t st, const char *b
         body = "script output too large";
         len = strlen(body);
     }
-    fmt_response_t r = {.id = id, .status = st, .body = body, .body_len = len};
+    uint64_t ran = w->call_start_us > 0 ? now_us() - w->call_start_us : 0;
+    fmt_response_t r = {.id = id,
+                        .status = st,
+                        .run_us = ran > UINT32_MAX ? UINT32_MAX : (uint32_t)ran,
+                        .body = body,
+                        .body_len = len};
     size_t need = 4 + FMT_RESPONSE_FIXED + len;
     if (need > w->out_cap) {
         free(w->out);
@@ -362,6 +375,7 @@ int fmt_worker_main(int argc, char **argv)
         fmt_request_t r;
         if (fmt_request_decode(in, n, &r) != 0)
             return 2;
+        w.call_start_us = now_us();
         worker_call(&w, &r);
     }
     return 0;

@@ -41,8 +41,10 @@ grep -qxF '1 acme down {"bytes":[1,0,150,7,255,56],"f_port":0}' "$tmp/lppd" ||
     { cat "$tmp/lppd"; fail "lpp downlink"; }
 
 # 3. A looping script: script_timeout (100 ms) for each call, while the other application's
-#    30 calls are all answered before the looping application's second one.
+#    30 calls are all answered before the looping application's second one (a new script
+#    never shares a worker: fmt_pool.c).
 {
+    echo "ready 2"
     echo "script loop $fdir/loop.js"
     echo "script good $fdir/legacy.js"
     for _ in 1 2 3; do echo "up loop 1 00"; done
@@ -61,6 +63,7 @@ last_good=$(grep -n ' good up ' "$tmp/loop" | tail -1 | cut -d: -f1)
 # 4. A script that allocates without end: script_memory (limit 128 MiB, time 5 s), the worker
 #    replaced, the other application answered before and after.
 {
+    echo "ready 2"
     echo "script alloc $fdir/alloc.js"
     echo "script good $fdir/legacy.js"
     echo "up good 1 09c401"

@@ -8,6 +8,7 @@
  *   up APP FPORT HEX [TIME]    decodeUplink; prints "<n> APP up <json>"
  *   down APP FPORT JSON        encodeDownlink; prints "<n> APP down <json>"
  *   wait                       runs the loop until every call is answered
+ *   ready N                    runs the loop until N workers are ready
  *   stats                      prints the pool's counters
  * <json>: {"decoded_payload":..,"warnings":..,"normalized_payload":..} or {"error":NAME,
  * "namespace":NS,"message":..}; downlinks {"bytes":[..],"f_port":N,"warnings":..}.
@@ -135,7 +136,8 @@ int main(int argc, char **argv)
         .workers = argc > 4 ? (unsigned)atoi(argv[4]) : 2,
         .timeout_ms = argc > 2 ? (uint32_t)atoi(argv[2]) : 100,
         .memory_limit = argc > 3 ? strtoull(argv[3], NULL, 10) : 256ull << 20,
-        .per_app = 1,
+        .depth = 8,
+        .slow_ms = 20,
         .queue_per_app = 256,
         .scripts_cached = 64,
     };
@@ -155,6 +157,12 @@ int main(int argc, char **argv)
             continue;
         if (strcmp(cmd, "wait") == 0) {
             while (pending > 0)
+                uv_run(loop, UV_RUN_ONCE);
+            continue;
+        }
+        if (strcmp(cmd, "ready") == 0) {
+            unsigned n = (unsigned)atoi(strtok_r(NULL, " ", &save));
+            while (fmt_pool_ready(as_fmt_pool(f)) < n)
                 uv_run(loop, UV_RUN_ONCE);
             continue;
         }

@@ -78,15 +78,17 @@ static void test_fmt_request_decode__bad_lengths(void **state)
 static void test_fmt_response__exact_bytes_and_back(void **state)
 {
     (void)state;
-    fmt_response_t r = {.id = 7, .status = FMT_ST_TIMEOUT, .body = "x", .body_len = 1};
+    fmt_response_t r = {
+        .id = 7, .status = FMT_ST_TIMEOUT, .run_us = 0x01020304, .body = "x", .body_len = 1};
     uint8_t buf[32];
     int n = fmt_response_encode(&r, buf, sizeof buf);
-    const uint8_t want[] = {15, 0, 0, 0, 2, 7, 0, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0, 'x'};
+    const uint8_t want[] = {19, 0, 0, 0, 2, 7, 0, 0, 0, 0, 0, 0, 0, 2, 4, 3, 2, 1, 1, 0, 0, 0, 'x'};
     assert_int_equal(n, sizeof want);
     assert_memory_equal(buf, want, sizeof want);
     fmt_response_t d;
     assert_int_equal(fmt_response_decode(buf + 4, (size_t)n - 4, &d), 0);
     assert_true(d.id == 7 && d.status == FMT_ST_TIMEOUT && d.body_len == 1 && d.body[0] == 'x');
+    assert_int_equal(d.run_us, 0x01020304);
     buf[13] = FMT_STATUS_MAX + 1;
     assert_int_equal(fmt_response_decode(buf + 4, (size_t)n - 4, &d), FMT_E_STATUS);
 }
