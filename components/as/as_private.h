@@ -191,6 +191,128 @@ void as_downlink_request(as_t *as, const as_down_req_t *req, as_down_cb cb, void
  * webhook message type); NULL for AS_UP_UNKNOWN or a value beyond the enum. */
 const char *as_up_type_name(Lw__Msg__AsUpType t);
 
+/* ---- core internals (session.c, codec.c, up_json.c, uplink.c, store.c, device.c) ---------- */
+
+/* base64 (standard, padded) of n bytes into a new JSON string. */
+json_t *as_b64_json(const uint8_t *b, size_t n);
+/* Decodes base64 text into out (cap bytes). Returns the length or -1. */
+int as_b64_decode(const char *s, uint8_t *out, size_t cap);
+/* "70B3D57ED0000000" / "260B1234": uppercase hex, as TTS renders EUIs and DevAddrs. */
+void as_eui_text(uint64_t eui, char out[17]);
+void as_addr_text(uint32_t addr, char out[9]);
+/* Parses 16 (EUI) or 8 (DevAddr) hex digits. Returns 0 or -1. */
+int as_eui_parse(const char *s, uint64_t *out);
+int as_addr_parse(const char *s, uint32_t *out);
+
+/* A session as the AS keeps it: the AppSKey in clear in memory only. */
+typedef struct as_session {
+    bool valid;
+    uint8_t key_id[AS_KEY_ID_MAX];
+    uint8_t key_id_len;
+    uint32_t dev_addr;
+    bool has_key;
+    uint8_t app_s_key[LORAWAN_KEY_LEN];
+    bool has_f_cnt;             /* last_a_f_cnt_down is set */
+    uint32_t last_a_f_cnt_down; /* the last (A)FCntDown a downlink was encrypted for */
+} as_session_t;
+
+/* RFC 3394 unwrap of an AppSKey envelope: label "" means the key is in clear (16 bytes).
+ * Errors: as_unknown_kek_label, as_unwrap_key (wrong KEK or altered bytes). */
+int as_key_unwrap(const as_t *as, const char *label, const uint8_t *in, size_t len,
+                  uint8_t out[LORAWAN_KEY_LEN], lw_err_t *err);
+/* The session as stored at rest (and as TTS's Session JSON): {"dev_addr", "keys":
+ * {"session_key_id", "app_s_key": {"kek_label", "encrypted_key"} | {"key"}},
+ * "last_a_f_cnt_down"}. The key is wrapped with as.key-encryption-key when configured. */
+json_t *as_session_to_rest(const as_t *as, const as_session_t *s);
+/* The reverse; keys given as {"key": hex} (the API, or no KEK at rest) or wrapped with a
+ * known KEK. Errors: invalid_field naming `field`, as_unknown_kek_label, as_unwrap_key. */
+int as_session_from_json(const as_t *as, const json_t *j, const char *field, as_session_t *s,
+                         lw_err_t *err);
+/* FRMPayload crypto in place (LoRaWAN 1.0.4 §4.3.3, 1.1 §4.3.3: AppSKey, FPort > 0). */
+int as_frm_crypt(const uint8_t key[LORAWAN_KEY_LEN], bool downlink, uint32_t dev_addr,
+                 uint32_t f_cnt, uint8_t *buf, size_t len);
+
+/* What the ApplicationUp encoder needs besides the NS's message (up_json.c, pure). */
+typedef struct as_up_in {
+    const char *app_id, *dev_id;
+    uint64_t dev_eui, join_eui; /* 0: unknown */
+    uint32_t dev_addr;
+    bool has_dev_addr;
+    /* The NS's result; payloads of uplink_message and the downlinks already decrypted in
+     * place (or left as they are when payload crypto is skipped). */
+    const Lw__Msg__NsUp *up;
+    int64_t received_at_ns;     /* when the AS received it (ApplicationUp.received_at) */
+    const char *correlation_id; /* the AS's own ("as:up:<id>"), added to the NS's; NULL: none */
+    /* uplink_message only; NULL when none */
+    const json_t *decoded_payload, *decoded_payload_warnings, *normalized_payload;
+    const json_t *version_ids, *attributes;
+    bool simulated;
+} as_up_in_t;
+
+/* Builds the ApplicationUp JSON of in->up (one AsUp type: uplink_message, join_accept,
+ * downlink_*), fields in TTS's order with its rules: zero values omitted, bytes in base64,
+ * uint64 as strings, EUIs/DevAddr in uppercase hex, times RFC 3339 with nanoseconds (UTC),
+ * durations "0.061696s". *type receives the AsUp type. Returns a new object, or NULL when the
+ * NsUp carries nothing the AS forwards (downlink_queue_list, as_device_changed, none). */
+json_t *as_up_json(const as_up_in_t *in, Lw__Msg__AsUpType *type);
+/* One ApplicationDownlink as TTS's JSON (frm_payload as it is in d). */
+json_t *as_downlink_json(const Lw__Msg__ApplicationDownlink *d);
+/* RFC 3339 UTC with nanoseconds, trailing zeros trimmed as Go's RFC3339Nano. */
+void as_time_text(int64_t unix_ns, char out[40]);
+
+/* ---- store (store.c) ------------------------------------------------------------------------ */
+
+/* The quoted schema of a tenant ("\"t_acme\""). Returns 0 or -1. */
+int as_store_schema(const char *tenant, char *out, size_t len);
+
+typedef struct as_row {
+    bool found;      /* the device has an AS part */
+    json_t *device;  /* as_devices.device (borrowed during the callback) */
+    json_t *session; /* NULL: none */
+    json_t *pending_session;
+    json_t *link; /* the application's as_links.link; NULL: none */
+} as_row_t;
+
+/* Loads a device's AS part and its application's link. cb exactly once on the loop (row NULL
+ * with err on failure). Returns 0 or -1 (cb never called). */
+typedef void (*as_row_cb)(void *arg, const as_row_t *row, const lw_err_t *err);
+int as_store_load(as_t *as, const char *tenant, const char *app, const char *dev, as_row_cb cb,
+                  void *arg);
+typedef void (*as_done_cb)(void *arg, const lw_err_t *err);
+/* A join's pending session (JSON of as_session_to_rest). Returns 0 or -1 (cb never called). */
+int as_store_pending_session(as_t *as, const char *tenant, const char *app, const char *dev,
+                             const json_t *pending, as_done_cb cb, void *arg);
+/* The pending session of key id key_id_b64 becomes the active one (its first uplink). */
+int as_store_activate(as_t *as, const char *tenant, const char *app, const char *dev,
+                      const char *key_id_b64, as_done_cb cb, void *arg);
+
+/* A store write whose result only matters for the log (cb of as_store_*). */
+void as_store_ignore(void *arg, const lw_err_t *err);
+
+/* ---- events (event.c) ------------------------------------------------------------------------ */
+
+/* Publishes an event on lw.events (key: tenant) in TTS's shape with the device's identifiers;
+ * data may be NULL (reference stolen). */
+void as_event(as_t *as, const char *tenant, const char *app, const char *dev, const char *name,
+              json_t *data, const char *correlation_id);
+
+/* ---- downlinks from the worker (downlink.c) ----------------------------------------------------
+ */
+
+/* A confirmed downlink the device did not acknowledge (downlink_nack, frm_payload already
+ * decrypted): encrypted again for the next counter and pushed with confirmed_retry.attempt + 1
+ * until its attempts are used up (TTS: as.downlinks.confirmation). */
+void as_downlink_retry(as_t *as, const char *tenant, const char *app, const char *dev,
+                       const Lw__Msg__ApplicationDownlink *dl);
+/* downlink_queue_invalidated (payloads already decrypted): last_a_f_cnt_down set to the NS's
+ * last_f_cnt_down, the items encrypted again for the current session and pushed. */
+void as_downlink_requeue(as_t *as, const char *tenant, const char *app, const char *dev,
+                         const Lw__Msg__ApplicationInvalidatedDownlinks *inv);
+/* The NS's answer to a LIST (request_id: the AsDown's envelope id); the sessions decrypt the
+ * items (NULL: payload crypto skipped). */
+void as_downlink_list_answer(as_t *as, const Lw__Msg__ApplicationDownlinks *list,
+                             const as_session_t *session, const as_session_t *pending);
+
 /* ---- the component ------------------------------------------------------------------------- */
 
 struct as {

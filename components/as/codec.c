@@ -1,8 +1,82 @@
 /* Names shared by the AS's JSON codecs (pure): formatter types, ApplicationUp message types. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "as/as_private.h"
+#include "cluster/hex.h"
+#include "cluster/mem.h"
+
+json_t *as_b64_json(const uint8_t *b, size_t n)
+{
+    char *text = lw_malloc(4 * ((n + 2) / 3) + 1);
+    int len = n > 0 ? EVP_EncodeBlock((unsigned char *)text, b, (int)n) : 0;
+    text[len] = '\0';
+    json_t *j = json_string(text);
+    free(text);
+    return j;
+}
+
+int as_b64_decode(const char *s, uint8_t *out, size_t cap)
+{
+    size_t len = s != NULL ? strlen(s) : 0;
+    if (len == 0)
+        return 0;
+    if (len % 4 != 0 || len / 4 * 3 > cap + 2 || len > 1u << 20)
+        return -1;
+    uint8_t *tmp = lw_malloc(len / 4 * 3 + 1);
+    int n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
+    if (n >= 0 && s[len - 1] == '=')
+        n -= s[len - 2] == '=' ? 2 : 1;
+    if (n < 0 || (size_t)n > cap) {
+        free(tmp);
+        return -1;
+    }
+    memcpy(out, tmp, (size_t)n);
+    free(tmp);
+    return n;
+}
+
+void as_eui_text(uint64_t eui, char out[17])
+{
+    snprintf(out, 17, "%016" PRIX64, eui);
+}
+
+void as_addr_text(uint32_t addr, char out[9])
+{
+    snprintf(out, 9, "%08" PRIX32, addr);
+}
+
+static int hex_parse(const char *s, size_t digits, uint64_t *out)
+{
+    if (s == NULL || strlen(s) != digits)
+        return -1;
+    uint8_t b[8];
+    if (lw_hex_decode(s, b, sizeof b) != (int)digits / 2)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < digits / 2; i++)
+        v = v << 8 | b[i];
+    *out = v;
+    return 0;
+}
+
+int as_eui_parse(const char *s, uint64_t *out)
+{
+    return hex_parse(s, 16, out);
+}
+
+int as_addr_parse(const char *s, uint32_t *out)
+{
+    uint64_t v;
+    if (hex_parse(s, 8, &v) != 0)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
 
 static const char *const fmt_names[] = {
     "FORMATTER_NONE",       "FORMATTER_REPOSITORY", "FORMATTER_GRPC_SERVICE",
