@@ -14,11 +14,26 @@
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
+/* Device Repository codecs looked up lately (TTS caches them too): the files are read on
+ * the loop only on a miss. */
+#define REPO_CACHE      128u
+#define REPO_TTL_MS     300000u /* a codec found */
+#define REPO_ERR_TTL_MS 60000u  /* a codec not found */
+
+typedef struct repo_entry {
+    char key[512]; /* brand/model/hw/fw/band/section; "" unused */
+    uint64_t expires_ms;
+    char *script; /* NULL: err */
+    size_t len;
+    lw_err_t err;
+} repo_entry_t;
+
 struct as_fmt {
     uv_loop_t *loop;
     fmt_pool_t *pool;
     char *repo_path; /* NULL: no Device Repository */
     uint64_t memory_limit;
+    repo_entry_t *repo_cache; /* REPO_CACHE entries */
 };
 
 const lw_cfg_opt_t fmt_config[] = {
@@ -173,6 +188,56 @@ static int check_warnings(const json_t *w, lw_err_t *err)
         if (!json_is_string(e))
             return lw_err_set(err, &fmt_err_js_output, "invalid output");
     }
+    return 0;
+}
+
+/* The codec of version_ids' section through the cache. *script stays owned by the cache
+ * (valid until the next call). */
+static int repo_script(as_fmt_t *f, const json_t *v, const char *section, const char **script,
+                       size_t *len, lw_err_t *err)
+{
+    char key[512];
+    const char *const parts[] = {"brand_id", "model_id", "hardware_version", "firmware_version",
+                                 "band_id"};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        const char *p = json_string_value(json_object_get(v, parts[i]));
+        int w = snprintf(key + n, sizeof key - n, "%s/", p != NULL ? p : "");
+        if (w < 0 || (size_t)w >= sizeof key - n)
+            return lw_err_set(err, &fmt_err_no_version_identifiers,
+                              "no version identifiers for device");
+        n += (size_t)w;
+    }
+    snprintf(key + n, sizeof key - n, "%s", section);
+    uint64_t now = uv_now(f->loop);
+    repo_entry_t *slot = &f->repo_cache[0];
+    for (size_t i = 0; i < REPO_CACHE; i++) {
+        repo_entry_t *e = &f->repo_cache[i];
+        if (e->key[0] != '\0' && strcmp(e->key, key) == 0 && e->expires_ms > now) {
+            if (e->script == NULL) {
+                *err = e->err;
+                return -1;
+            }
+            *script = e->script;
+            *len = e->len;
+            return 0;
+        }
+        if (e->expires_ms < slot->expires_ms)
+            slot = e; /* the oldest (or unused) one is replaced */
+    }
+    free(slot->script);
+    memset(slot, 0, sizeof *slot);
+    snprintf(slot->key, sizeof slot->key, "%s", key);
+    char *text = NULL;
+    if (fmt_repo_script(f->repo_path, v, section, &text, &slot->len, &slot->err) != 0) {
+        slot->expires_ms = now + REPO_ERR_TTL_MS;
+        *err = slot->err;
+        return -1;
+    }
+    slot->script = text;
+    slot->expires_ms = now + REPO_TTL_MS;
+    *script = text;
+    *len = slot->len;
     return 0;
 }
 
@@ -356,7 +421,7 @@ static void fmt_decode_uplink(void *impl, const as_fmt_uplink_t *in, as_fmt_upli
         return;
     }
     case AS_FMT_REPOSITORY: {
-        char *script = NULL;
+        const char *script = NULL;
         size_t len = 0;
         if (f->repo_path == NULL) {
             lw_err_set(&err, &fmt_err_repository_unavailable,
@@ -365,13 +430,11 @@ static void fmt_decode_uplink(void *impl, const as_fmt_uplink_t *in, as_fmt_upli
             up_fail(cb, arg, &err);
             return;
         }
-        if (fmt_repo_script(f->repo_path, in->version_ids, "uplinkDecoder", &script, &len, &err) !=
-            0) {
+        if (repo_script(f, in->version_ids, "uplinkDecoder", &script, &len, &err) != 0) {
             up_fail(cb, arg, &err);
             return;
         }
         up_script(f, in, script, len, cb, arg);
-        free(script);
         return;
     }
     default:
@@ -556,7 +619,7 @@ static void fmt_encode_downlink(void *impl, const as_fmt_downlink_t *in, as_fmt_
         return;
     }
     case AS_FMT_REPOSITORY: {
-        char *script = NULL;
+        const char *script = NULL;
         size_t len = 0;
         if (f->repo_path == NULL) {
             lw_err_set(&err, &fmt_err_repository_unavailable,
@@ -565,13 +628,11 @@ static void fmt_encode_downlink(void *impl, const as_fmt_downlink_t *in, as_fmt_
             down_fail(cb, arg, &err);
             return;
         }
-        if (fmt_repo_script(f->repo_path, in->version_ids, "downlinkEncoder", &script, &len,
-                            &err) != 0) {
+        if (repo_script(f, in->version_ids, "downlinkEncoder", &script, &len, &err) != 0) {
             down_fail(cb, arg, &err);
             return;
         }
         down_script(f, in, script, len, cb, arg);
-        free(script);
         return;
     }
     default:
@@ -592,8 +653,10 @@ as_fmt_t *as_fmt_new(uv_loop_t *loop, const fmt_pool_cfg_t *pool_cfg, const char
     f->loop = loop;
     f->memory_limit = pool_cfg->memory_limit;
     f->repo_path = repo_path != NULL && repo_path[0] != '\0' ? lw_strdup(repo_path) : NULL;
+    f->repo_cache = lw_calloc(REPO_CACHE, sizeof *f->repo_cache);
     f->pool = fmt_pool_new(loop, pool_cfg, err);
     if (f->pool == NULL) {
+        free(f->repo_cache);
         free(f->repo_path);
         free(f);
         return NULL;
@@ -615,6 +678,9 @@ typedef struct free_ctx {
 static void fmt_pool_gone(void *arg)
 {
     free_ctx_t *c = arg;
+    for (size_t i = 0; i < REPO_CACHE; i++)
+        free(c->f->repo_cache[i].script);
+    free(c->f->repo_cache);
     free(c->f->repo_path);
     free(c->f);
     if (c->done != NULL)
@@ -791,7 +857,7 @@ void as_fmt_decode_downlink(as_fmt_t *f, const fmt_downlink_decode_t *in, as_fmt
         return;
     }
     case AS_FMT_REPOSITORY: {
-        char *script = NULL;
+        const char *script = NULL;
         size_t len = 0;
         if (f->repo_path == NULL) {
             lw_err_set(&err, &fmt_err_repository_unavailable,
@@ -800,13 +866,11 @@ void as_fmt_decode_downlink(as_fmt_t *f, const fmt_downlink_decode_t *in, as_fmt
             up_fail(cb, arg, &err);
             return;
         }
-        if (fmt_repo_script(f->repo_path, in->version_ids, "downlinkDecoder", &script, &len,
-                            &err) != 0) {
+        if (repo_script(f, in->version_ids, "downlinkDecoder", &script, &len, &err) != 0) {
             up_fail(cb, arg, &err);
             return;
         }
         dd_script(f, in, script, len, cb, arg);
-        free(script);
         return;
     }
     default:

@@ -104,10 +104,11 @@ downlinkEncoder:
   fileName: th-1.js
 YAML
 cp "$fdir/legacy.js" "$repo/vendor/acme-sensors/th-1.js"
-printf 'repo r acme-sensors th-1 1.0 EU_863_870\nup r 1 09c401\ndown r 1 {"led":true}\nrepo s acme-sensors th-1 2.0 EU_863_870\nup s 1 09c401\nrepo t ../etc th-1 1.0 EU_863_870\nup t 1 00\nwait\n' |
+printf 'repo r acme-sensors th-1 1.0 EU_863_870\nup r 1 09c401\ndown r 1 {"led":true}\nwait\nup r 1 09c401\nrepo s acme-sensors th-1 2.0 EU_863_870\nup s 1 09c401\nrepo t ../etc th-1 1.0 EU_863_870\nup t 1 00\nwait\n' |
     "$drv" "$bin" 1000 268435456 2 "$repo" > "$tmp/repo"
 grep -qxF '1 r up {"decoded_payload":{"led":true,"temperature":25}}' "$tmp/repo" || { cat "$tmp/repo"; fail "repo up"; }
 grep -qxF '2 r down {"bytes":[1],"f_port":1}' "$tmp/repo" || { cat "$tmp/repo"; fail "repo down"; }
-grep -q '^3 s up {"error":"repository_codec_not_found"' "$tmp/repo" || { cat "$tmp/repo"; fail "repo fw"; }
-grep -q '^4 t up {"error":"no_version_identifiers"' "$tmp/repo" || { cat "$tmp/repo"; fail "repo traversal"; }
+grep -qxF '3 r up {"decoded_payload":{"led":true,"temperature":25}}' "$tmp/repo" || { cat "$tmp/repo"; fail "repo up (cached)"; }
+grep -q '^4 s up {"error":"repository_codec_not_found"' "$tmp/repo" || { cat "$tmp/repo"; fail "repo fw"; }
+grep -q '^5 t up {"error":"no_version_identifiers"' "$tmp/repo" || { cat "$tmp/repo"; fail "repo traversal"; }
 echo "PASS test_as_formatters"
