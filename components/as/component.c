@@ -7,6 +7,7 @@
 
 #include "as/as_private.h"
 #include "as/fmt_private.h"
+#include "as/mqtt_private.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
@@ -82,6 +83,8 @@ static int as_config_register(lw_config_t *cfg)
 {
     if (lw_config_register(cfg, "as", as_config, sizeof as_config / sizeof as_config[0]) != 0)
         return -1;
+    if (lw_config_register(cfg, "as", as_mqtt_config, as_mqtt_config_len) != 0) /* mqtt_as.c */
+        return -1;
     return lw_config_register(cfg, "as", fmt_config, fmt_config_len); /* fmt.c */
 }
 
@@ -137,6 +140,7 @@ static void as_free(void *state)
     if (as == NULL)
         return;
     as_worker_free(as);
+    as_mqtt_component_free(as);
     OPENSSL_cleanse(as->keks, sizeof as->keks);
     OPENSSL_cleanse(&as->at_rest, sizeof as->at_rest);
     free(as);
@@ -197,6 +201,10 @@ static int as_init(lw_rt_t *rt, void **state, lw_err_t *err)
     as->m_down =
         lw_metrics_counter(as->metrics, "lwstack_as_downlinks_total",
                            "Downlink requests of the Application Server, by result", result);
+    if (as_mqtt_component_init(as, err) != 0) { /* mqtt_as.c */
+        as_free(as);
+        return -1;
+    }
     if (as_api_routes(as) != 0) {
         as_free(as);
         return lw_err_set(err, &lw_err_internal, "cannot register the application server's routes");
@@ -217,6 +225,8 @@ static int as_start(void *state, lw_err_t *err)
         return -1;
     if (as_worker_start(as, err) != 0)
         return -1;
+    if (as_mqtt_component_start(as, err) != 0) /* after the worker: lw.as.up to clients */
+        return -1;
     as->started = true;
     char nkeks[16];
     snprintf(nkeks, sizeof nkeks, "%zu", as->nkeks);
@@ -228,7 +238,7 @@ static int as_start(void *state, lw_err_t *err)
 static void stop_check(uv_timer_t *t)
 {
     as_t *as = t->data;
-    if (as->inflight > 0 || !as_worker_idle(as))
+    if (as->inflight > 0 || !as_worker_idle(as) || !as_mqtt_component_stopped(as))
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
@@ -247,6 +257,7 @@ static void as_stop(void *state, void (*done)(void *arg), void *done_arg)
         return;
     }
     as_worker_stop(as);
+    as_mqtt_component_stop(as); /* closes the MQTT connections */
     as->stop_done = done;
     as->stop_arg = done_arg;
     uv_timer_init(as->loop, &as->stop_timer);

@@ -66,10 +66,11 @@
 
 #include <uv.h>
 
+#include "cluster/config.h"
 #include "cluster/err.h"
 #include "cluster/metrics.h"
 
-typedef struct as_mqtt as_mqtt_t;
+typedef struct as_mqtt_srv as_mqtt_srv_t;
 
 typedef enum as_mqtt_auth_status {
     AS_MQTT_AUTH_OK = 0,
@@ -115,25 +116,25 @@ typedef struct as_mqtt_opts {
 
 /* Listens and serves. cb copied; m may be NULL (no metrics). Returns NULL with err
  * (tcp_listen_failed, invalid_argument) when it cannot listen. */
-as_mqtt_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *m, const as_mqtt_opts_t *opts,
-                       const as_mqtt_callbacks_t *cb, lw_err_t *err);
-int as_mqtt_port(const as_mqtt_t *m);
+as_mqtt_srv_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *m, const as_mqtt_opts_t *opts,
+                           const as_mqtt_callbacks_t *cb, lw_err_t *err);
+int as_mqtt_port(const as_mqtt_srv_t *m);
 
 /* Fans a message out (see the contract above). suffix: "up", "join", "down/queued", ...
  * Returns the number of sessions it was delivered or queued to. */
-size_t as_mqtt_publish(as_mqtt_t *m, const char *tenant_id, const char *app_id, const char *dev_id,
-                       const char *suffix, const uint8_t *payload, size_t len);
+size_t as_mqtt_publish(as_mqtt_srv_t *m, const char *tenant_id, const char *app_id,
+                       const char *dev_id, const char *suffix, const uint8_t *payload, size_t len);
 
 /* Closes every connection of tenant_id (5.0: DISCONNECT 0x98 administrative action) and
  * answers its CONNECTs in flight as not authorized. Persistent sessions stay (a client can
  * only come back when its key is accepted again). Returns the connections closed. */
-size_t as_mqtt_close_tenant(as_mqtt_t *m, const char *tenant_id);
+size_t as_mqtt_close_tenant(as_mqtt_srv_t *m, const char *tenant_id);
 
 /* Stops listening and closes every connection; done(arg) on the loop once all is closed.
  * Then as_mqtt_free. */
-void as_mqtt_stop(as_mqtt_t *m, void (*done)(void *arg), void *arg);
+void as_mqtt_stop(as_mqtt_srv_t *m, void (*done)(void *arg), void *arg);
 /* Frees the server and its sessions (after as_mqtt_stop's done; NULL: nothing). */
-void as_mqtt_free(as_mqtt_t *m);
+void as_mqtt_free(as_mqtt_srv_t *m);
 
 /* Figures for tests and diagnostics. */
 typedef struct as_mqtt_stats {
@@ -142,6 +143,33 @@ typedef struct as_mqtt_stats {
     uint64_t delivered, dropped_queue_full, slow_disconnects, keepalive_disconnects;
     uint64_t downlinks, downlinks_denied, malformed;
 } as_mqtt_stats_t;
-void as_mqtt_stats(const as_mqtt_t *m, as_mqtt_stats_t *out);
+void as_mqtt_stats(const as_mqtt_srv_t *m, as_mqtt_stats_t *out);
+
+/* ---- The server inside the AS (mqtt_as.c), called from component.c and api.c ----
+ *
+ * Configuration as.mqtt.* (as_mqtt_config, registered by the component): listen (default
+ * :1883; empty: no server), public-address, public-tls-address, session-queue, inflight,
+ * session-expiry-max, max-connections, max-packet-size, output-buffer, connect-timeout.
+ * The auth callback asks tenant/access.h for the key's rights on the application
+ * (Authorization "Bearer <key>"): RIGHT_APPLICATION_TRAFFIC_READ → can_read,
+ * RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE → can_write; an unknown, deleted or inactive tenant is
+ * refused without asking. lw.as.up (broadcast: a private group, from the end) → publish;
+ * client downlinks → as_downlink_request (origin "mqtt"); a tenant that stops being active
+ * (tn_changes_subscribe) → as_mqtt_close_tenant. */
+struct as;
+extern const lw_cfg_opt_t as_mqtt_config[];
+extern const size_t as_mqtt_config_len;
+/* Reads the configuration (init); 0, or -1 with err. */
+int as_mqtt_component_init(struct as *as, lw_err_t *err);
+/* Listens and subscribes to lw.as.up (start); 0, or -1 with err (tcp_listen_failed ...). */
+int as_mqtt_component_start(struct as *as, lw_err_t *err);
+/* Stops listening and closes every connection (stop); as_mqtt_component_stopped is true once
+ * all is closed (or when there is no server); then as_mqtt_component_free. */
+void as_mqtt_component_stop(struct as *as);
+bool as_mqtt_component_stopped(const struct as *as);
+void as_mqtt_component_free(struct as *as);
+/* GET /api/v3/as/applications/{application_id}/mqtt-connection-info (RIGHT_APPLICATION_INFO):
+ * {"public_address", "public_tls_address" (when configured), "username": "<app>@<tenant>"}. */
+int as_mqtt_api_routes(struct as *as);
 
 #endif

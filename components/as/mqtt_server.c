@@ -72,7 +72,7 @@ typedef struct auth_pending auth_pending_t;
 
 struct conn {
     conn_t *prev, *next;
-    as_mqtt_t *m;
+    as_mqtt_srv_t *m;
     lw_tcp_conn_t *tcp;
     uint8_t version;
     bool connected; /* CONNACK accepted sent */
@@ -93,13 +93,13 @@ struct conn {
 
 struct auth_pending {
     as_mqtt_auth_t pub; /* first: as_mqtt_auth_done gets it back */
-    as_mqtt_t *m;       /* NULL once the server is freed */
+    as_mqtt_srv_t *m;   /* NULL once the server is freed */
     conn_t *c;          /* NULL once the connection is gone */
     auth_pending_t *prev, *next;
     char *key;
 };
 
-struct as_mqtt {
+struct as_mqtt_srv {
     uv_loop_t *loop;
     as_mqtt_opts_t o;
     as_mqtt_callbacks_t cb;
@@ -185,7 +185,7 @@ static void q_clear(qlist_t *q)
     }
 }
 
-static uint8_t *scratch(as_mqtt_t *m, size_t n)
+static uint8_t *scratch(as_mqtt_srv_t *m, size_t n)
 {
     if (n > m->scratch_cap) {
         m->scratch = lw_realloc(m->scratch, n);
@@ -196,7 +196,7 @@ static uint8_t *scratch(as_mqtt_t *m, size_t n)
 
 /* ---- sessions ---- */
 
-static void session_link(as_mqtt_t *m, session_t *s)
+static void session_link(as_mqtt_srv_t *m, session_t *s)
 {
     s->uid_hash = hash_str(s->uid, NULL);
     s->key_hash = hash_str(s->uid, s->client_id);
@@ -208,7 +208,7 @@ static void session_link(as_mqtt_t *m, session_t *s)
     lw_metric_series_set(m->g_sessions, (double)m->n_sessions);
 }
 
-static void session_free(as_mqtt_t *m, session_t *s)
+static void session_free(as_mqtt_srv_t *m, session_t *s)
 {
     session_t **pp = &m->by_uid[s->uid_hash % BUCKETS];
     while (*pp != s)
@@ -227,7 +227,7 @@ static void session_free(as_mqtt_t *m, session_t *s)
     lw_metric_series_set(m->g_sessions, (double)m->n_sessions);
 }
 
-static session_t *session_find(as_mqtt_t *m, const char *uid, const char *client_id)
+static session_t *session_find(as_mqtt_srv_t *m, const char *uid, const char *client_id)
 {
     uint32_t h = hash_str(uid, client_id);
     for (session_t *s = m->by_key[h % BUCKETS]; s != NULL; s = s->next_key)
@@ -286,7 +286,7 @@ static uint16_t next_pid(session_t *s)
 static int session_flush(session_t *s)
 {
     conn_t *c = s->conn;
-    as_mqtt_t *m = c->m;
+    as_mqtt_srv_t *m = c->m;
     while (s->pending.head != NULL) {
         qitem_t *it = s->pending.head;
         if (it->qos == 1 && s->inflight.n >= inflight_limit(c))
@@ -329,7 +329,7 @@ static int session_flush(session_t *s)
 
 /* ---- connections ---- */
 
-static void conn_count_close(as_mqtt_t *m, const char *reason)
+static void conn_count_close(as_mqtt_srv_t *m, const char *reason)
 {
     count(m->f_disconnects, reason);
 }
@@ -339,7 +339,7 @@ static void conn_disconnect(conn_t *c, const char *reason, uint8_t v5_reason)
 {
     if (c->closing)
         return;
-    as_mqtt_t *m = c->m;
+    as_mqtt_srv_t *m = c->m;
     conn_count_close(m, reason);
     lw_log_kv(LW_LOG_DEBUG, "as", "mqtt connection closed", LW_LOG_STR("reason", reason),
               LW_LOG_STR("uid", c->s != NULL ? c->s->uid : ""),
@@ -370,7 +370,7 @@ static void conn_end(conn_t *c, const char *reason)
 
 static void on_accept(void *arg, lw_tcp_conn_t *tcp)
 {
-    as_mqtt_t *m = arg;
+    as_mqtt_srv_t *m = arg;
     conn_t *c = lw_calloc(1, sizeof *c);
     c->m = m;
     c->tcp = tcp;
@@ -387,7 +387,7 @@ static void on_accept(void *arg, lw_tcp_conn_t *tcp)
 
 /* The session goes away with its connection: kept when persistent (unacknowledged messages
  * back at the head of the queue, to be sent again with DUP), else freed. */
-static void session_detach(as_mqtt_t *m, session_t *s)
+static void session_detach(as_mqtt_srv_t *m, session_t *s)
 {
     s->conn = NULL;
     if (!s->persistent || s->expiry_s == 0) {
@@ -409,7 +409,7 @@ static void session_detach(as_mqtt_t *m, session_t *s)
 
 static void on_close(void *arg, lw_tcp_conn_t *tcp, const lw_err_t *why)
 {
-    as_mqtt_t *m = arg;
+    as_mqtt_srv_t *m = arg;
     conn_t *c = lw_tcp_conn_data(tcp);
     if (c == NULL)
         return;
@@ -437,7 +437,7 @@ static void on_close(void *arg, lw_tcp_conn_t *tcp, const lw_err_t *why)
 static void connack(conn_t *c, bool present, uint8_t code311, uint8_t code5,
                     const char *reason_string, const char *why)
 {
-    as_mqtt_t *m = c->m;
+    as_mqtt_srv_t *m = c->m;
     uint8_t b[700];
     size_t n;
     bool ok = code5 == MQTT5_SUCCESS;
@@ -480,7 +480,7 @@ static void refuse_connect(conn_t *c, uint8_t code311, uint8_t code5, const char
 
 static void connect_accept(conn_t *c, const as_mqtt_auth_result_t *r)
 {
-    as_mqtt_t *m = c->m;
+    as_mqtt_srv_t *m = c->m;
     char uid[UID_MAX + 1];
     snprintf(uid, sizeof uid, "%s@%s", c->app, c->tenant);
     session_t *s = session_find(m, uid, c->client_id);
@@ -528,7 +528,7 @@ void as_mqtt_auth_done(as_mqtt_auth_t *pub, const as_mqtt_auth_result_t *r)
 {
     auth_pending_t *a = (auth_pending_t *)pub;
     conn_t *c = a->c;
-    as_mqtt_t *m = a->m;
+    as_mqtt_srv_t *m = a->m;
     if (m != NULL) {
         if (a->prev != NULL)
             a->prev->next = a->next;
@@ -580,7 +580,7 @@ static int split_username(mqtt_str_t u, char *app, char *tenant)
 /* Returns 1 when the connection waits for the auth answer (stop reading), 0 otherwise. */
 static int on_connect(conn_t *c, const mqtt_connect_t *k)
 {
-    as_mqtt_t *m = c->m;
+    as_mqtt_srv_t *m = c->m;
     c->version = k->version;
     c->keepalive_s = k->keepalive_s;
     c->clean_start = k->clean_start;
@@ -649,7 +649,7 @@ static int on_connect(conn_t *c, const mqtt_connect_t *k)
 
 static void on_publish(conn_t *c, const mqtt_publish_t *p)
 {
-    as_mqtt_t *m = c->m;
+    as_mqtt_srv_t *m = c->m;
     session_t *s = c->s;
     if (p->qos == 2) {
         conn_disconnect(c, "qos2_refused", MQTT5_QOS_NOT_SUPPORTED);
@@ -711,7 +711,7 @@ static void on_puback(conn_t *c, uint16_t pid)
 
 static void on_subscribe(conn_t *c, const mqtt_subscribe_t *sub, bool unsub)
 {
-    as_mqtt_t *m = c->m;
+    as_mqtt_srv_t *m = c->m;
     session_t *s = c->s;
     uint8_t codes[MQTT_FILTERS_MAX];
     if (!unsub && (sub->props.present & MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID))) {
@@ -825,7 +825,7 @@ static void on_packet(conn_t *c, const mqtt_packet_t *pk)
 
 static void malformed(conn_t *c, int rc)
 {
-    as_mqtt_t *m = c->m;
+    as_mqtt_srv_t *m = c->m;
     m->st.malformed++;
     count(m->f_malformed, mqtt_err_name(rc));
     lw_log_kv(LW_LOG_INFO, "as", "mqtt packet malformed", LW_LOG_STR("reason", mqtt_err_name(rc)),
@@ -840,7 +840,7 @@ static void malformed(conn_t *c, int rc)
 
 static size_t on_data(void *arg, lw_tcp_conn_t *tcp, const uint8_t *data, size_t len)
 {
-    as_mqtt_t *m = arg;
+    as_mqtt_srv_t *m = arg;
     conn_t *c = lw_tcp_conn_data(tcp);
     size_t off = 0;
     mqtt_packet_t pk;
@@ -886,7 +886,7 @@ static size_t on_data(void *arg, lw_tcp_conn_t *tcp, const uint8_t *data, size_t
 
 /* ---- timers ---- */
 
-static void sweep(as_mqtt_t *m, uint64_t now)
+static void sweep(as_mqtt_srv_t *m, uint64_t now)
 {
     for (conn_t *c = m->conns, *next; c != NULL; c = next) {
         next = c->next;
@@ -916,7 +916,7 @@ static void sweep(as_mqtt_t *m, uint64_t now)
 
 static void on_tick(uv_timer_t *t)
 {
-    as_mqtt_t *m = t->data;
+    as_mqtt_srv_t *m = t->data;
     for (conn_t *c = m->conns, *next; c != NULL; c = next) {
         next = c->next;
         if (c->lagging && !c->closing && c->s != NULL)
@@ -928,15 +928,15 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- the interface ---- */
 
-as_mqtt_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *mx, const as_mqtt_opts_t *opts,
-                       const as_mqtt_callbacks_t *cb, lw_err_t *err)
+as_mqtt_srv_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *mx, const as_mqtt_opts_t *opts,
+                           const as_mqtt_callbacks_t *cb, lw_err_t *err)
 {
     if (cb == NULL || cb->auth == NULL || opts->max_packet < 1024 || opts->output_cap < 8192 ||
         opts->session_queue < 1 || opts->inflight < 1) {
         lw_err_set(err, &lw_err_invalid_argument, "invalid MQTT server options");
         return NULL;
     }
-    as_mqtt_t *m = lw_calloc(1, sizeof *m);
+    as_mqtt_srv_t *m = lw_calloc(1, sizeof *m);
     m->loop = loop;
     m->o = *opts;
     m->cb = *cb;
@@ -982,13 +982,13 @@ as_mqtt_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *mx, const as_mqtt_opts_t *
     return m;
 }
 
-int as_mqtt_port(const as_mqtt_t *m)
+int as_mqtt_port(const as_mqtt_srv_t *m)
 {
     return lw_tcp_listener_port(m->l);
 }
 
-size_t as_mqtt_publish(as_mqtt_t *m, const char *tenant_id, const char *app_id, const char *dev_id,
-                       const char *suffix, const uint8_t *payload, size_t len)
+size_t as_mqtt_publish(as_mqtt_srv_t *m, const char *tenant_id, const char *app_id,
+                       const char *dev_id, const char *suffix, const uint8_t *payload, size_t len)
 {
     char uid[UID_MAX + 1];
     snprintf(uid, sizeof uid, "%s@%s", app_id, tenant_id);
@@ -1045,7 +1045,7 @@ size_t as_mqtt_publish(as_mqtt_t *m, const char *tenant_id, const char *app_id, 
     return delivered;
 }
 
-size_t as_mqtt_close_tenant(as_mqtt_t *m, const char *tenant_id)
+size_t as_mqtt_close_tenant(as_mqtt_srv_t *m, const char *tenant_id)
 {
     size_t n = 0;
     for (conn_t *c = m->conns, *next; c != NULL; c = next) {
@@ -1065,7 +1065,7 @@ size_t as_mqtt_close_tenant(as_mqtt_t *m, const char *tenant_id)
     return n;
 }
 
-static void closed_one(as_mqtt_t *m)
+static void closed_one(as_mqtt_srv_t *m)
 {
     if (--m->closing == 0 && m->stop_done != NULL)
         m->stop_done(m->stop_arg);
@@ -1081,7 +1081,7 @@ static void on_timer_closed(uv_handle_t *h)
     closed_one(h->data);
 }
 
-void as_mqtt_stop(as_mqtt_t *m, void (*done)(void *arg), void *arg)
+void as_mqtt_stop(as_mqtt_srv_t *m, void (*done)(void *arg), void *arg)
 {
     m->stop_done = done;
     m->stop_arg = arg;
@@ -1094,7 +1094,7 @@ void as_mqtt_stop(as_mqtt_t *m, void (*done)(void *arg), void *arg)
     lw_tcp_listener_close(m->l, on_listener_closed, m);
 }
 
-void as_mqtt_free(as_mqtt_t *m)
+void as_mqtt_free(as_mqtt_srv_t *m)
 {
     if (m == NULL)
         return;
@@ -1108,7 +1108,7 @@ void as_mqtt_free(as_mqtt_t *m)
     free(m);
 }
 
-void as_mqtt_stats(const as_mqtt_t *m, as_mqtt_stats_t *out)
+void as_mqtt_stats(const as_mqtt_srv_t *m, as_mqtt_stats_t *out)
 {
     *out = m->st;
     out->connections = m->n_conns;

@@ -15,6 +15,7 @@ set -euo pipefail
 # several stacks and worktrees run at once, they bind any free port unless a test passes its
 # own (a flag beats the environment).
 export LWSTACK_JS_LISTEN=${LWSTACK_JS_LISTEN:-127.0.0.1:0}
+export LWSTACK_AS_MQTT_LISTEN=${LWSTACK_AS_MQTT_LISTEN:-127.0.0.1:0}
 
 LW_T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lwtest.XXXXXX")
 LW_T_PIDS=()

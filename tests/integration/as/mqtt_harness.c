@@ -37,7 +37,7 @@ static key_t_ keys[KEYS_MAX];
 static size_t n_keys;
 static char suspended[8][64];
 static size_t n_suspended;
-static as_mqtt_t *srv;
+static as_mqtt_srv_t *srv;
 static uv_loop_t *loop;
 static char line[1 << 16];
 static size_t line_len;
