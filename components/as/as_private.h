@@ -358,8 +358,9 @@ void as_worker_free(as_t *as);
 /* True while nothing is in flight in the worker (stop waits for it). */
 bool as_worker_idle(const as_t *as);
 
-/* Routes (api.c). */
+/* Routes (api.c: traffic, then device.c's registry and fmt_api.c's test endpoints). */
 int as_api_routes(as_t *as);
+int as_device_routes(as_t *as);
 
 /* Counts a dropped message with its reason (lwstack_as_dropped_total{reason}). */
 void as_count_drop(as_t *as, const char *reason);
