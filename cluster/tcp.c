@@ -3,8 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "cluster/mem.h"
 #include "cluster/net_private.h"
+
+/* TLS: ciphertext read from the socket per read, and the most that may wait unread in a
+ * connection's input BIO before reading stops (TLS records are at most 16 KiB + overhead). */
+#define TLS_RAW_CAP 18432u
 
 /* Counters of a peer entry (lw_net_peer_t.v); PEER_OPEN pins the entry. */
 enum { PEER_OPEN, PEER_ACCEPTED, PEER_REJECTED, PEER_RX, PEER_TX };
@@ -29,6 +36,10 @@ struct lw_tcp_conn {
     bool eof;     /* the peer's EOF came while output was queued */
     const lw_err_def_t *why;
     int why_uv; /* libuv error of a failed connection */
+    /* TLS (listener with a certificate): the socket carries ciphertext, `in` plaintext. */
+    SSL *ssl;
+    BIO *rbio, *wbio; /* memory BIOs owned by ssl: socket → rbio, wbio → socket */
+    uint8_t *raw;     /* TLS_RAW_CAP bytes: what one read takes from the socket */
 };
 
 struct lw_tcp_listener {
@@ -47,6 +58,7 @@ struct lw_tcp_listener {
     void (*done)(void *arg);
     void *done_arg;
     lw_tcp_stats_t st;
+    SSL_CTX *tls; /* NULL: plain TCP */
 };
 
 /* A queued write: the request and its bytes in one allocation. */
@@ -89,6 +101,8 @@ static void conn_closed(uv_handle_t *h)
             lw_err_set(&why, c->why, NULL);
         l->h.on_close(l->arg, c, c->why != NULL ? &why : NULL);
     }
+    SSL_free(c->ssl); /* and its BIOs */
+    free(c->raw);
     free(c->in);
     free(c);
     l->handles--;
@@ -125,6 +139,10 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     lw_tcp_conn_t *c = h->data;
+    if (c->ssl != NULL) {
+        *buf = uv_buf_init((char *)c->raw, TLS_RAW_CAP);
+        return;
+    }
     size_t room = c->l->opts.input_cap - c->in_len;
     *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)room);
 }
@@ -135,7 +153,8 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
  * neither ending nor closing. */
 static void conn_update_reading(lw_tcp_conn_t *c)
 {
-    bool full = c->in_len >= c->l->opts.input_cap;
+    bool full = c->in_len >= c->l->opts.input_cap ||
+                (c->ssl != NULL && BIO_ctrl_pending(c->rbio) >= TLS_RAW_CAP);
     bool want = !c->closing && !c->ending && !c->user_paused && !full;
     if (want && !c->reading) {
         int rc = uv_read_start((uv_stream_t *)&c->handle, conn_alloc, conn_read);
@@ -152,19 +171,31 @@ static void conn_update_reading(lw_tcp_conn_t *c)
     }
 }
 
-/* Shows the unconsumed input to the consumer and keeps what it left. */
+static int tls_flush(lw_tcp_conn_t *c);
+static int tls_pump(lw_tcp_conn_t *c);
+
+/* Shows the unconsumed input to the consumer and keeps what it left. With TLS, decrypts
+ * what the input BIO holds into the room left, and again as the consumer makes room. */
 static void conn_deliver(lw_tcp_conn_t *c)
 {
-    if (c->in_len > 0 && !c->closing && !c->ending) {
-        c->in_data = true;
-        size_t n = c->l->h.on_data(c->l->arg, c, c->in, c->in_len);
-        c->in_data = false;
-        if (c->closing)
+    bool again = true;
+    while (again) {
+        again = false;
+        if (c->ssl != NULL && tls_pump(c) != 0)
             return;
-        if (n > c->in_len)
-            n = c->in_len;
-        memmove(c->in, c->in + n, c->in_len - n);
-        c->in_len -= n;
+        if (c->in_len > 0 && !c->closing && !c->ending) {
+            c->in_data = true;
+            size_t n = c->l->h.on_data(c->l->arg, c, c->in, c->in_len);
+            c->in_data = false;
+            if (c->closing)
+                return;
+            if (n > c->in_len)
+                n = c->in_len;
+            memmove(c->in, c->in + n, c->in_len - n);
+            c->in_len -= n;
+            again = c->ssl != NULL && n > 0 && !c->user_paused && !c->ending &&
+                    (SSL_pending(c->ssl) > 0 || BIO_ctrl_pending(c->rbio) > 0);
+        }
     }
     conn_update_reading(c);
 }
@@ -191,9 +222,12 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    c->in_len += (size_t)nread;
     c->l->st.rx_bytes += (uint64_t)nread;
     c->pe->v[PEER_RX] += (uint64_t)nread;
+    if (c->ssl != NULL)
+        BIO_write(c->rbio, c->raw, (int)nread); /* a memory BIO takes it all */
+    else
+        c->in_len += (size_t)nread;
     conn_deliver(c);
 }
 
@@ -227,20 +261,9 @@ static void conn_written(uv_write_t *req, int status)
     free(w);
 }
 
-int lw_tcp_conn_write(lw_tcp_conn_t *c, const void *data, size_t len, lw_err_t *err)
+/* Queues bytes for the socket (ciphertext with TLS, the data itself without). */
+static int conn_queue(lw_tcp_conn_t *c, const void *data, size_t len, lw_err_t *err)
 {
-    if (c->closing || c->ending)
-        return lw_err_set(err, &lw_err_tcp_connection_closed, NULL);
-    if (len == 0)
-        return 0;
-    if (c->out_queued + len > c->l->opts.output_cap) {
-        c->l->st.output_full++;
-        lw_err_set(err, &lw_err_tcp_output_full,
-                   "connection output queue full (%zu bytes queued, cap %zu)", c->out_queued,
-                   c->l->opts.output_cap);
-        lw_err_attr_num(err, "queued", (long long)c->out_queued);
-        return -1;
-    }
     tcp_write_t *w = lw_malloc(sizeof *w + len);
     w->req.data = w;
     w->c = c;
@@ -256,12 +279,94 @@ int lw_tcp_conn_write(lw_tcp_conn_t *c, const void *data, size_t len, lw_err_t *
     return 0;
 }
 
+/* ---- TLS ----------------------------------------------------------------------------------- */
+
+/* Writes what OpenSSL produced (handshake, records, alerts) to the socket. */
+static int tls_flush(lw_tcp_conn_t *c)
+{
+    uint8_t buf[16384];
+    int n;
+    while ((n = BIO_read(c->wbio, buf, sizeof buf)) > 0) {
+        lw_err_t err;
+        if (conn_queue(c, buf, (size_t)n, &err) != 0) {
+            conn_close_why(c, &lw_err_tcp_connection_failed, UV_EIO);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Decrypts into the input buffer's room (and drives the handshake). Returns 0, or -1 when
+ * the connection is closing (a TLS error, or the peer's close_notify handled as its EOF). */
+static int tls_pump(lw_tcp_conn_t *c)
+{
+    if (c->closing)
+        return -1;
+    while (c->in_len < c->l->opts.input_cap) {
+        size_t room = c->l->opts.input_cap - c->in_len;
+        int n = SSL_read(c->ssl, c->in + c->in_len, room > INT32_MAX ? INT32_MAX : (int)room);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        ERR_clear_error();
+        (void)tls_flush(c); /* an alert, if any */
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            c->eof = true;
+            if (c->out_queued == 0)
+                conn_close_why(c, &lw_err_tcp_peer_closed, 0);
+            else
+                lw_tcp_conn_end(c);
+        } else {
+            conn_close_why(c, &lw_err_tcp_connection_failed, UV_EPROTO);
+        }
+        return -1;
+    }
+    return tls_flush(c);
+}
+
+int lw_tcp_conn_write(lw_tcp_conn_t *c, const void *data, size_t len, lw_err_t *err)
+{
+    if (c->closing || c->ending)
+        return lw_err_set(err, &lw_err_tcp_connection_closed, NULL);
+    if (len == 0)
+        return 0;
+    if (c->out_queued + len > c->l->opts.output_cap) {
+        c->l->st.output_full++;
+        lw_err_set(err, &lw_err_tcp_output_full,
+                   "connection output queue full (%zu bytes queued, cap %zu)", c->out_queued,
+                   c->l->opts.output_cap);
+        lw_err_attr_num(err, "queued", (long long)c->out_queued);
+        return -1;
+    }
+    if (c->ssl == NULL)
+        return conn_queue(c, data, len, err);
+    /* Memory BIOs never block: once the handshake is done SSL_write takes everything. */
+    int n = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n <= 0 || (size_t)n != len) {
+        ERR_clear_error();
+        return lw_err_set(err, &lw_err_tcp_connection_failed,
+                          "TLS write refused (handshake not finished)");
+    }
+    return tls_flush(c) == 0 ? 0
+                             : lw_err_set(err, &lw_err_tcp_connection_failed, "TLS write failed");
+}
+
 void lw_tcp_conn_end(lw_tcp_conn_t *c)
 {
     if (c->closing || c->ending)
         return;
     c->ending = true;
     conn_update_reading(c);
+    if (c->ssl != NULL && SSL_is_init_finished(c->ssl)) {
+        SSL_shutdown(c->ssl); /* close_notify */
+        ERR_clear_error();
+        if (tls_flush(c) != 0)
+            return;
+    }
     /* uv_shutdown waits for the queued writes, then sends FIN. */
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->handle, conn_shut) != 0)
@@ -287,6 +392,16 @@ static const char *conn_admit(lw_tcp_listener_t *l, lw_tcp_conn_t *c)
         l->st.rejected_peer++;
         pe->v[PEER_REJECTED]++;
         return "peer";
+    }
+    if (l->tls != NULL) {
+        c->ssl = SSL_new(l->tls);
+        if (c->ssl == NULL)
+            return "tls";
+        c->rbio = BIO_new(BIO_s_mem());
+        c->wbio = BIO_new(BIO_s_mem());
+        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        SSL_set_accept_state(c->ssl);
+        c->raw = lw_malloc(TLS_RAW_CAP);
     }
     c->in = lw_malloc(l->opts.input_cap);
     c->pe = pe;
@@ -385,6 +500,29 @@ static int listener_bind(lw_tcp_listener_t *l, const char *addr, lw_err_t *err)
     return 0;
 }
 
+/* The server context: TLS 1.2 or later, the certificate chain and its key (PEM files). */
+static int tls_ctx_new(lw_tcp_listener_t *l, const lw_tcp_opts_t *opts, lw_err_t *err)
+{
+    l->tls = SSL_CTX_new(TLS_server_method());
+    if (l->tls == NULL)
+        return lw_err_set(err, &lw_err_internal, "cannot create a TLS context");
+    SSL_CTX_set_min_proto_version(l->tls, TLS1_2_VERSION);
+    SSL_CTX_set_mode(l->tls, SSL_MODE_RELEASE_BUFFERS);
+    const char *key =
+        opts->tls_key != NULL && opts->tls_key[0] != '\0' ? opts->tls_key : opts->tls_certificate;
+    if (SSL_CTX_use_certificate_chain_file(l->tls, opts->tls_certificate) != 1 ||
+        SSL_CTX_use_PrivateKey_file(l->tls, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(l->tls) != 1) {
+        char why[160];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        ERR_clear_error();
+        return lw_err_set(err, &lw_err_invalid_argument,
+                          "cannot load the TLS certificate `%s` and its key: %s",
+                          opts->tls_certificate, why);
+    }
+    return 0;
+}
+
 lw_tcp_listener_t *lw_tcp_listen(uv_loop_t *loop, const lw_tcp_opts_t *opts,
                                  const lw_tcp_handler_t *h, void *arg, lw_err_t *err)
 {
@@ -417,6 +555,11 @@ lw_tcp_listener_t *lw_tcp_listen(uv_loop_t *loop, const lw_tcp_opts_t *opts,
         return NULL;
     }
     l->server.data = l;
+    if (opts->tls_certificate != NULL && opts->tls_certificate[0] != '\0' &&
+        tls_ctx_new(l, opts, err) != 0) {
+        uv_close((uv_handle_t *)&l->server, listener_free_unopened);
+        return NULL;
+    }
     if (listener_bind(l, opts->addr, err) != 0) {
         uv_close((uv_handle_t *)&l->server, listener_free_unopened);
         return NULL;
@@ -453,6 +596,7 @@ void lw_tcp_listener_free(lw_tcp_listener_t *l)
 {
     if (l == NULL)
         return;
+    SSL_CTX_free(l->tls);
     lw_net_peers_free(l->peers);
     free(l);
 }

@@ -32,8 +32,13 @@
  * No timers: idle limits (MQTT keep-alive, slow clients) belong to the consumer, which
  * closes the connection when its own timer fires.
  *
- * TLS is not offered here (MQTT over TLS on 8883 will need it): the HTTP server has TLS
- * through its own library; a TLS layer would sit between the socket and on_data/write. */
+ * TLS (opts.tls_certificate set): OpenSSL with memory BIOs between the socket and the
+ * consumer, so that on_data sees plaintext and lw_tcp_conn_write takes plaintext; the caps
+ * count plaintext in the input buffer (plus at most 18 KiB of ciphertext waiting in OpenSSL)
+ * and ciphertext in the output queue. TLS 1.2 or later; the handshake runs as the client's
+ * bytes arrive, so the consumer's first on_data comes after it (write nothing before the
+ * peer's first data); lw_tcp_conn_end sends close_notify first; a handshake or record error
+ * closes with tcp_connection_failed, the peer's close_notify counts as its EOF. */
 #ifndef LW_TCP_H
 #define LW_TCP_H
 
@@ -56,13 +61,15 @@ typedef struct lw_tcp_conn lw_tcp_conn_t;
 #define LW_TCP_DEFAULT_PEERS      4096u
 
 typedef struct lw_tcp_opts {
-    const char *addr;       /* "0.0.0.0:1883", "[::]:1883", "127.0.0.1:0" (ephemeral) */
-    int backlog;            /* listen(2) backlog; 0: default */
-    size_t max_connections; /* open connections; 0: default */
-    size_t max_per_peer;    /* open connections from one IP; 0: no cap */
-    size_t input_cap;       /* unconsumed input per connection; 0: default */
-    size_t output_cap;      /* queued output per connection; 0: default */
-    size_t peers_max;       /* peer table entries; 0: default; raised to max_connections + 1 */
+    const char *addr;            /* "0.0.0.0:1883", "[::]:1883", "127.0.0.1:0" (ephemeral) */
+    int backlog;                 /* listen(2) backlog; 0: default */
+    size_t max_connections;      /* open connections; 0: default */
+    size_t max_per_peer;         /* open connections from one IP; 0: no cap */
+    size_t input_cap;            /* unconsumed input per connection; 0: default */
+    size_t output_cap;           /* queued output per connection; 0: default */
+    size_t peers_max;            /* peer table entries; 0: default; raised to max_connections + 1 */
+    const char *tls_certificate; /* PEM chain file: TLS on every connection; NULL/"": none */
+    const char *tls_key;         /* its PEM private key; NULL/"": in tls_certificate */
 } lw_tcp_opts_t;
 
 typedef struct lw_tcp_handler {
@@ -80,8 +87,9 @@ typedef struct lw_tcp_handler {
 } lw_tcp_handler_t;
 
 /* Binds opts->addr and listens; h (copied) with arg for every connection. Returns NULL with
- * err: invalid_argument (address), tcp_listen_failed (in use, not local), internal; after
- * a bind failure the memory is released on the loop's next turn. */
+ * err: invalid_argument (address, TLS certificate or key that does not load), tcp_listen_failed (in
+ * use, not local), internal; after a bind failure the memory is released on the loop's next turn.
+ */
 lw_tcp_listener_t *lw_tcp_listen(uv_loop_t *loop, const lw_tcp_opts_t *opts,
                                  const lw_tcp_handler_t *h, void *arg, lw_err_t *err);
 

@@ -30,6 +30,19 @@ const lw_cfg_opt_t as_mqtt_config[] = {
      .def = ":1883",
      .help = "Address of the MQTT server (MQTT 3.1.1 and 5.0, The Things Stack's topics; user "
              "name `<app>@<tenant>`, password an API key). Empty: no MQTT server."},
+    {.key = "as.mqtt.listen-tls",
+     .type = LW_CFG_STRING,
+     .def = ":8883",
+     .help = "Address of MQTT over TLS, when as.mqtt.tls.certificate is set (the same "
+             "server: sessions and subscriptions are shared)."},
+    {.key = "as.mqtt.tls.certificate",
+     .type = LW_CFG_STRING,
+     .def = "",
+     .help = "PEM certificate chain of MQTT over TLS. Empty: no TLS listener."},
+    {.key = "as.mqtt.tls.key",
+     .type = LW_CFG_STRING,
+     .def = "",
+     .help = "PEM private key of as.mqtt.tls.certificate (a file path)."},
     {.key = "as.mqtt.public-address",
      .type = LW_CFG_STRING,
      .def = "",
@@ -94,7 +107,8 @@ struct as_mqtt {
     as_t *as;
     as_mqtt_srv_t *srv;
     lw_bus_consumer_t *up;
-    char listen[128], public_address[256], public_tls_address[256];
+    char listen[128], listen_tls[128], public_address[256], public_tls_address[256];
+    char tls_certificate[512], tls_key[512];
     uint64_t seen[AS_MQTT_SEEN_MAX]; /* open addressing: hashes of envelope ids, 0 empty */
     uint64_t ring[AS_MQTT_SEEN_MAX]; /* insertion order, for eviction */
     size_t ring_next, n_seen;
@@ -321,6 +335,15 @@ int as_mqtt_component_init(as_t *as, lw_err_t *err)
     q->as = as;
     /* ":1883" listens on every address. */
     snprintf(q->listen, sizeof q->listen, "%s%s", listen[0] == ':' ? "0.0.0.0" : "", listen);
+    const char *cert = lw_config_str(cfg, "as.mqtt.tls.certificate");
+    const char *key = lw_config_str(cfg, "as.mqtt.tls.key");
+    const char *ltls = lw_config_str(cfg, "as.mqtt.listen-tls");
+    if (cert != NULL && cert[0] != '\0' && ltls != NULL && ltls[0] != '\0') {
+        snprintf(q->listen_tls, sizeof q->listen_tls, "%s%s", ltls[0] == ':' ? "0.0.0.0" : "",
+                 ltls);
+        snprintf(q->tls_certificate, sizeof q->tls_certificate, "%s", cert);
+        snprintf(q->tls_key, sizeof q->tls_key, "%s", key != NULL ? key : "");
+    }
     const char *pa = lw_config_str(cfg, "as.mqtt.public-address");
     const char *pt = lw_config_str(cfg, "as.mqtt.public-tls-address");
     snprintf(q->public_address, sizeof q->public_address, "%s", pa != NULL ? pa : "");
@@ -339,6 +362,9 @@ int as_mqtt_component_start(as_t *as, lw_err_t *err)
     lw_config_t *cfg = lw_rt_config(as->rt);
     as_mqtt_opts_t o = {
         .listen = q->listen,
+        .listen_tls = q->listen_tls,
+        .tls_certificate = q->tls_certificate,
+        .tls_key = q->tls_key,
         .max_connections = (size_t)lw_config_int(cfg, "as.mqtt.max-connections"),
         .max_packet = (size_t)lw_config_int(cfg, "as.mqtt.max-packet-size"),
         .output_cap = (size_t)lw_config_int(cfg, "as.mqtt.output-buffer"),
@@ -361,6 +387,9 @@ int as_mqtt_component_start(as_t *as, lw_err_t *err)
         return -1;
     lw_log_kv(LW_LOG_INFO, "as", "mqtt listening", LW_LOG_STR("address", q->listen),
               LW_LOG_INT("port", as_mqtt_port(q->srv)));
+    if (q->listen_tls[0] != '\0')
+        lw_log_kv(LW_LOG_INFO, "as", "mqtt tls listening", LW_LOG_STR("address", q->listen_tls),
+                  LW_LOG_INT("port", as_mqtt_port_tls(q->srv)));
     return 0;
 }
 
@@ -434,6 +463,10 @@ static void info_authorized(void *arg, const tn_rights_t *held, const lw_err_t *
     json_t *out = json_pack("{s:s, s:s}", "public_address", addr, "username", user);
     if (q->public_tls_address[0] != '\0')
         json_object_set_new(out, "public_tls_address", json_string(q->public_tls_address));
+    else if (q->listen_tls[0] != '\0') {
+        snprintf(addr, sizeof addr, "localhost:%d", as_mqtt_port_tls(q->srv));
+        json_object_set_new(out, "public_tls_address", json_string(addr));
+    }
     lw_api_reply(&op->api, 200, out);
 }
 

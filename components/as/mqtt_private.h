@@ -4,15 +4,16 @@
  * CONTRACT WITH THE AS (component.c wires it; tests/integration/as/mqtt_harness.c drives it
  * alone):
  *
- *  - as_mqtt_new listens on opts->listen. Clients connect with user name `{app}@{tenant}` and
- *    an API key as password. The server calls `auth` once per CONNECT with the tenant,
- *    application and key; the AS answers with as_mqtt_auth_done exactly once (before or
- *    after `auth` returns), saying whether the key holds RIGHT_APPLICATION_TRAFFIC_READ
- *    (can_read: subscribe, receive) and/or RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE (can_write:
- *    publish down/push|replace). Neither, a wrong key, another tenant's key, a suspended or
- *    unknown tenant → AS_MQTT_AUTH_DENIED: CONNACK "not authorized" (3.1.1 code 5, 5.0
- *    0x87). AS_MQTT_AUTH_UNAVAILABLE (the IS could not be asked) → "server unavailable"
- *    (3, 0x88). The password is never logged or kept after the call.
+ *  - as_mqtt_new listens on opts->listen, and with a certificate on opts->listen_tls too (MQTT
+ *    over TLS through cluster/tcp.h's TLS layer: one server, sessions shared). Clients connect with
+ * user name `{app}@{tenant}` and an API key as password. The server calls `auth` once per CONNECT
+ * with the tenant, application and key; the AS answers with as_mqtt_auth_done exactly once (before
+ * or after `auth` returns), saying whether the key holds RIGHT_APPLICATION_TRAFFIC_READ (can_read:
+ * subscribe, receive) and/or RIGHT_APPLICATION_TRAFFIC_DOWN_WRITE (can_write: publish
+ * down/push|replace). Neither, a wrong key, another tenant's key, a suspended or unknown tenant →
+ * AS_MQTT_AUTH_DENIED: CONNACK "not authorized" (3.1.1 code 5, 5.0 0x87). AS_MQTT_AUTH_UNAVAILABLE
+ * (the IS could not be asked) → "server unavailable" (3, 0x88). The password is never logged or
+ * kept after the call.
  *  - as_mqtt_publish(tenant, app, dev, suffix, payload) fans one message out on topic
  *    `v3/{app}@{tenant}/devices/{dev}/{suffix}` to every session of that application whose
  *    filters match and whose key can read. The payload is copied once and shared.
@@ -105,6 +106,9 @@ typedef struct as_mqtt_callbacks {
 
 typedef struct as_mqtt_opts {
     const char *listen;            /* "0.0.0.0:1883", "127.0.0.1:0" */
+    const char *listen_tls;        /* MQTT over TLS ("0.0.0.0:8883"); NULL/"": none */
+    const char *tls_certificate;   /* PEM chain for listen_tls */
+    const char *tls_key;           /* its PEM key (NULL: in the certificate file) */
     size_t max_connections;        /* 0: cluster/tcp.h's default */
     size_t max_packet;             /* largest packet accepted (input buffer): >= 1024 */
     size_t output_cap;             /* queued output bytes per connection: >= 8192 */
@@ -119,6 +123,8 @@ typedef struct as_mqtt_opts {
 as_mqtt_srv_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *m, const as_mqtt_opts_t *opts,
                            const as_mqtt_callbacks_t *cb, lw_err_t *err);
 int as_mqtt_port(const as_mqtt_srv_t *m);
+/* The TLS listener's port; 0 without one. */
+int as_mqtt_port_tls(const as_mqtt_srv_t *m);
 
 /* Fans a message out (see the contract above). suffix: "up", "join", "down/queued", ...
  * Returns the number of sessions it was delivered or queued to. */
@@ -148,7 +154,8 @@ void as_mqtt_stats(const as_mqtt_srv_t *m, as_mqtt_stats_t *out);
 /* ---- The server inside the AS (mqtt_as.c), called from component.c and api.c ----
  *
  * Configuration as.mqtt.* (as_mqtt_config, registered by the component): listen (default
- * :1883; empty: no server), public-address, public-tls-address, session-queue, inflight,
+ * :1883; empty: no server), listen-tls (default :8883, only with tls.certificate and
+ * tls.key), public-address, public-tls-address, session-queue, inflight,
  * session-expiry-max, max-connections, max-packet-size, output-buffer, connect-timeout.
  * The auth callback asks tenant/access.h for the key's rights on the application
  * (Authorization "Bearer <key>"): RIGHT_APPLICATION_TRAFFIC_READ → can_read,

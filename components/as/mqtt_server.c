@@ -103,7 +103,7 @@ struct as_mqtt_srv {
     uv_loop_t *loop;
     as_mqtt_opts_t o;
     as_mqtt_callbacks_t cb;
-    lw_tcp_listener_t *l;
+    lw_tcp_listener_t *l, *l_tls; /* l_tls: NULL without a certificate */
     uv_timer_t timer;
     unsigned ticks;
     conn_t *conns;
@@ -928,6 +928,11 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- the interface ---- */
 
+static void listener_free_cb(void *arg)
+{
+    lw_tcp_listener_free(arg);
+}
+
 as_mqtt_srv_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *mx, const as_mqtt_opts_t *opts,
                            const as_mqtt_callbacks_t *cb, lw_err_t *err)
 {
@@ -976,6 +981,19 @@ as_mqtt_srv_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *mx, const as_mqtt_opts
         free(m);
         return NULL;
     }
+    if (opts->listen_tls != NULL && opts->listen_tls[0] != '\0') {
+        /* The same server (sessions, subscriptions) behind both listeners. */
+        to.addr = opts->listen_tls;
+        to.tls_certificate = opts->tls_certificate;
+        to.tls_key = opts->tls_key;
+        m->l_tls = lw_tcp_listen(loop, &to, &h, m, err);
+        if (m->l_tls == NULL) {
+            /* The plain listener has no connection yet: it is freed once its handle closed. */
+            lw_tcp_listener_close(m->l, listener_free_cb, m->l);
+            free(m);
+            return NULL;
+        }
+    }
     uv_timer_init(loop, &m->timer);
     m->timer.data = m;
     uv_timer_start(&m->timer, on_tick, TICK_MS, TICK_MS);
@@ -985,6 +1003,11 @@ as_mqtt_srv_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *mx, const as_mqtt_opts
 int as_mqtt_port(const as_mqtt_srv_t *m)
 {
     return lw_tcp_listener_port(m->l);
+}
+
+int as_mqtt_port_tls(const as_mqtt_srv_t *m)
+{
+    return m->l_tls != NULL ? lw_tcp_listener_port(m->l_tls) : 0;
 }
 
 size_t as_mqtt_publish(as_mqtt_srv_t *m, const char *tenant_id, const char *app_id,
@@ -1085,13 +1108,15 @@ void as_mqtt_stop(as_mqtt_srv_t *m, void (*done)(void *arg), void *arg)
 {
     m->stop_done = done;
     m->stop_arg = arg;
-    m->closing = 2;
+    m->closing = m->l_tls != NULL ? 3 : 2;
     uv_timer_stop(&m->timer);
     uv_close((uv_handle_t *)&m->timer, on_timer_closed);
     for (conn_t *c = m->conns; c != NULL; c = c->next)
         if (!c->closing)
             conn_disconnect(c, "server_stop", MQTT5_SERVER_SHUTTING_DOWN);
     lw_tcp_listener_close(m->l, on_listener_closed, m);
+    if (m->l_tls != NULL)
+        lw_tcp_listener_close(m->l_tls, on_listener_closed, m);
 }
 
 void as_mqtt_free(as_mqtt_srv_t *m)
@@ -1104,6 +1129,7 @@ void as_mqtt_free(as_mqtt_srv_t *m)
         while (m->by_uid[b] != NULL)
             session_free(m, m->by_uid[b]);
     lw_tcp_listener_free(m->l);
+    lw_tcp_listener_free(m->l_tls);
     free(m->scratch);
     free(m);
 }

@@ -28,17 +28,22 @@ PY=python3
 /usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null && PY=/usr/bin/python3
 "$PY" -c 'import paho.mqtt' 2>/dev/null || { echo "python3-paho-mqtt missing (ops/install)" >&2; exit 1; }
 
-# A harness with its stdin on a FIFO (fd 7) and its stdout in $LW_T_DIR/h.out.
+# A development certificate for MQTT over TLS.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$LW_T_DIR/key.pem" -out "$LW_T_DIR/cert.pem" 2>/dev/null
+# A harness with its stdin on a FIFO (fd 7) and its stdout in $LW_T_DIR/harness.out.
 mkfifo "$LW_T_DIR/h.in"
 exec 7<>"$LW_T_DIR/h.in" # read-write: opening does not wait for the other end
 "$harness" \
     --key acme:app1:k-acme-rw:rw --key acme:app2:k-acme2-r:r --key acme:app3:k-acme3-none:- \
     --key globex:app1:k-globex-rw:rw --key initech:app1:k-initech-rw:rw --suspended initech \
-    --session-queue 5 --output-cap 65536 <&7 >"$LW_T_DIR/harness.out" 2>"$LW_T_DIR/harness.err" &
+    --session-queue 5 --output-cap 65536 --tls "$LW_T_DIR/cert.pem:$LW_T_DIR/key.pem" <&7 >"$LW_T_DIR/harness.out" 2>"$LW_T_DIR/harness.err" &
 LW_T_PIDS+=($!)
 H=$LW_T_DIR/harness.out
 lw_t_wait_for "harness port" 10 grep -q '^port ' "$H"
 port=$(sed -n 's/^port //p' "$H")
+tport=$(sed -n 's/^tls-port //p' "$H")
 
 # h CMD PREFIX: sends CMD, waits for the next line starting with PREFIX, prints it.
 h() {
@@ -231,6 +236,31 @@ lw_t_eq "PUBLISH with packet identifier 0: closed" "closed" \
 lw_t_eq "a Remaining Length of five bytes: closed" "closed" \
     "$(py malformed "$port" app1@acme k-acme-rw 30ffffffff7f)"
 lw_t_eq "three malformed packets counted" "$((mal0 + 3))" "$(stat malformed)"
+
+# ---- MQTT over TLS (the same server behind a second listener) ------------------------------
+lw_t_bg tls_sub mosquitto_sub -h localhost -p "$tport" --cafile "$LW_T_DIR/cert.pem" \
+    -u app1@globex -P k-globex-rw -t 'v3/+/devices/+/up' -C 2
+sleep 0.5
+conns 1
+h 'publish globex app1 dev5 up {"tls":1}' published >/dev/null
+h 'publishn 1 globex app1 dev5 up 30000' published >/dev/null
+lw_t_wait_for "TLS subscriber done" 10 bash -c "[ \$(wc -l <'$LW_T_DIR/tls_sub.out') -ge 2 ]"
+lw_t_eq "TLS: mosquitto_sub gets a small and a 30 kB message (several TLS records)" \
+    '{"tls":1} 30000' "$(head -1 "$LW_T_DIR/tls_sub.out") $(tail -1 "$LW_T_DIR/tls_sub.out" | tr -d '\n' | wc -c)"
+n0=$(grep -c '^downlink' "$H")
+mosquitto_pub -h localhost -p "$tport" --cafile "$LW_T_DIR/cert.pem" -V mqttv5 -u app1@acme \
+    -P k-acme-rw -q 1 -t v3/app1@acme/devices/dev1/down/push -m '{"downlinks":[]}'
+lw_t_eq "TLS: a 5.0 QoS 1 down/push is handed over" "$((n0 + 1)) downlink acme app1 dev1 push {\"downlinks\":[]}" \
+    "$(grep -c '^downlink' "$H") $(grep '^downlink' "$H" | tail -1)"
+lw_t_eq "TLS: Paho connects with acme's key" "rc 0" \
+    "$(MQTT_CA="$LW_T_DIR/cert.pem" py connect "$tport" 3 app1@acme k-acme-rw)"
+lw_t_eq "TLS: Paho with globex's key for app1@acme → not authorized" "rc 135" \
+    "$(MQTT_CA="$LW_T_DIR/cert.pem" py connect "$tport" 5 app1@acme k-globex-rw)"
+lw_t_eq "TLS 1.1 is refused" "refused" \
+    "$(echo | timeout 5 openssl s_client -connect "127.0.0.1:$tport" -tls1_1 >/dev/null 2>&1 && echo accepted || echo refused)"
+out=$(timeout 5 mosquitto_pub -h 127.0.0.1 -p "$tport" -u app1@acme -P k-acme-rw -t x -m y 2>&1 || true)
+lw_t_eq "plain MQTT on the TLS port gets no CONNACK" "no" "$(grep -qi 'refused\|not author' <<<"$out" && echo yes || echo no)"
+lw_t_eq "... and plain MQTT on the plain port still works" "rc 0" "$(py connect "$port" 3 app1@acme k-acme-rw)"
 
 # ---- closing a tenant's connections --------------------------------------------------------
 sub_bg acme_a -V mqttv311 -u app1@acme -P k-acme-rw -t '#'

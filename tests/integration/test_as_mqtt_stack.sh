@@ -17,10 +17,15 @@ lw_t_pg_start
 lw_t_kafka_start 2
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
-lw_t_stack stack "$port"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$LW_T_DIR/key.pem" -out "$LW_T_DIR/cert.pem" 2>/dev/null
+lw_t_stack stack "$port" --as.mqtt.listen-tls 127.0.0.1:0 \
+    --as.mqtt.tls.certificate "$LW_T_DIR/cert.pem" --as.mqtt.tls.key "$LW_T_DIR/key.pem"
 api="http://127.0.0.1:$port/api/v3"
 mport=$(sed -nE 's/.*msg="mqtt listening".* port=([0-9]+).*/\1/p' "$LW_T_DIR/stack.log" | head -1)
-[ -n "$mport" ] || { echo "no MQTT port in the log" >&2; tail -20 "$LW_T_DIR/stack.log" >&2; exit 1; }
+tport=$(sed -nE 's/.*msg="mqtt tls listening".* port=([0-9]+).*/\1/p' "$LW_T_DIR/stack.log" | head -1)
+[ -n "$mport" ] && [ -n "$tport" ] || { echo "no MQTT port in the log" >&2; tail -20 "$LW_T_DIR/stack.log" >&2; exit 1; }
 adm() { lw_t_adm "$@"; }
 body() { lw_t_body "$@"; }
 metric() { curl -sS "http://127.0.0.1:$port/metrics" | grep -F "$1" | awk '{print $NF}' | head -1; }
@@ -40,7 +45,8 @@ GLOBEX_R=$(key globex '["RIGHT_APPLICATION_TRAFFIC_READ"]')
 # ---- mqtt-connection-info ------------------------------------------------------------------
 r=$(lw_t_bearer "$ACME_INFO" acme GET /as/applications/app1/mqtt-connection-info)
 lw_t_eq "mqtt-connection-info with RIGHT_APPLICATION_INFO → TTS's MQTTConnectionInfo" \
-    "200 {\"public_address\":\"localhost:$mport\",\"username\":\"app1@acme\"}" "${r%% *} $(body "$r" | jq -c -S .)"
+    "200 {\"public_address\":\"localhost:$mport\",\"public_tls_address\":\"localhost:$tport\",\"username\":\"app1@acme\"}" \
+    "${r%% *} $(body "$r" | jq -c -S .)"
 r=$(lw_t_bearer "$ACME_DEVICES" acme GET /as/applications/app1/mqtt-connection-info)
 lw_t_eq "without RIGHT_APPLICATION_INFO → 403" "403 insufficient_application_rights" "$(lw_t_status_name "$r")"
 r=$(lw_t_bearer "$GLOBEX_R" acme GET /as/applications/app1/mqtt-connection-info)
@@ -66,8 +72,9 @@ done
 # ---- lw.as.up → subscribers ------------------------------------------------------------------
 lw_t_bg acme_sub mosquitto_sub -h 127.0.0.1 -p "$mport" -u app1@acme -P "$ACME_RW" -t '#' -v
 ACME_SUB=$LW_T_LAST_PID
-lw_t_bg globex_sub mosquitto_sub -h 127.0.0.1 -p "$mport" -V mqttv5 -u app1@globex -P "$GLOBEX_R" \
-    -t 'v3/+/devices/+/+' -v
+# globex's subscriber over TLS.
+lw_t_bg globex_sub mosquitto_sub -h localhost -p "$tport" --cafile "$LW_T_DIR/cert.pem" -V mqttv5 \
+    -u app1@globex -P "$GLOBEX_R" -t 'v3/+/devices/+/+' -v
 lw_t_wait_for "two MQTT connections" 10 bash -c "[ \"\$(curl -sS http://127.0.0.1:$port/metrics | grep '^lwstack_as_mqtt_connections ' | awk '{print \$NF}')\" = 2 ]"
 sleep 0.5 # SUBSCRIBEs
 # The server reads lw.as.up from the end once its private group has its partitions: what was
@@ -88,7 +95,7 @@ lw_t_eq "acme's subscriber: its uplink, the ack once (the replay dropped by id),
 v3/app1@acme/devices/dev2/down/ack {"n":3}
 v3/app1@acme/devices/dev3/service/data {"n":4}' "$(cat "$LW_T_DIR/acme_sub.out")"
 lw_t_wait_for "globex's message" 20 grep -q . "$LW_T_DIR/globex_sub.out"
-lw_t_eq "globex's subscriber: its join only" 'v3/app1@globex/devices/dev1/join {"n":2}' \
+lw_t_eq "globex's subscriber (over TLS): its join only" 'v3/app1@globex/devices/dev1/join {"n":2}' \
     "$(cat "$LW_T_DIR/globex_sub.out")"
 
 # ---- client downlinks ------------------------------------------------------------------------

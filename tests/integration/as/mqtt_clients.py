@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """MQTT clients for tests/integration/test_as_mqtt*.sh: Eclipse Paho (python3-paho-mqtt,
-1.6) for what a client library sees, and raw sockets for what no library sends (silence,
+1.6; over TLS when MQTT_CA names the server's CA) for what a client library sees, and raw sockets for what no library sends (silence,
 malformed bytes, a subscriber that never reads). Each command prints one result line.
 
   connect PORT VERSION USER PASS [will]        -> "rc N" (3.1.1 return code / 5.0 reason)
@@ -12,6 +12,7 @@ malformed bytes, a subscriber that never reads). Each command prints one result 
   malformed PORT USER PASS HEX                -> after CONNACK sends HEX; "closed" / "open"
 """
 import binascii
+import os
 import socket
 import sys
 import threading
@@ -24,8 +25,13 @@ from paho.mqtt.properties import Properties
 
 def client(version, client_id="", clean=True):
     if version == "5":
-        return mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
-    return mqtt.Client(client_id=client_id, clean_session=clean, protocol=mqtt.MQTTv311)
+        c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+    else:
+        c = mqtt.Client(client_id=client_id, clean_session=clean, protocol=mqtt.MQTTv311)
+    # MQTT_CA=<PEM>: over TLS, the server's certificate checked against it.
+    if os.environ.get("MQTT_CA"):
+        c.tls_set(ca_certs=os.environ["MQTT_CA"])
+    return c
 
 
 def rc_value(rc):

@@ -4,10 +4,11 @@
  *
  *   mqtt_harness [--key TENANT:APP:KEY:RIGHTS]... [--suspended TENANT]... [--session-queue N]
  *                [--inflight N] [--output-cap BYTES] [--expiry-max S] [--connect-timeout MS]
+ *                [--tls CERT:KEY]
  *
  * RIGHTS: r (RIGHT_APPLICATION_TRAFFIC_READ), w (..._TRAFFIC_DOWN_WRITE), rw, or - (none).
  * Answers come one loop turn later (the AS asks the IS asynchronously too). Prints
- * "port N" once listening; then, per stdin line:
+ * "port N" once listening (and "tls-port N" with --tls); then, per stdin line:
  *   publish TENANT APP DEV SUFFIX PAYLOAD      -> "published N" (sessions reached)
  *   publishn COUNT TENANT APP DEV SUFFIX SIZE  -> "published N" (sum) once all are out;
  *                                                 payloads {"n":<i>,"pad":"xx.."} of SIZE
@@ -245,6 +246,14 @@ int main(int argc, char **argv)
             o.output_cap = (size_t)atol(v);
         } else if (strcmp(a, "--expiry-max") == 0) {
             o.session_expiry_max_s = (uint32_t)atol(v);
+        } else if (strcmp(a, "--tls") == 0) {
+            /* CERT:KEY (PEM files): a TLS listener on another free port. */
+            static char cert[512], key[512];
+            if (sscanf(v, "%511[^:]:%511s", cert, key) != 2)
+                return 2;
+            o.listen_tls = "127.0.0.1:0";
+            o.tls_certificate = cert;
+            o.tls_key = key;
         } else if (strcmp(a, "--connect-timeout") == 0) {
             o.connect_timeout_ms = (uint32_t)atol(v);
         } else {
@@ -261,6 +270,8 @@ int main(int argc, char **argv)
         return 1;
     }
     out("port %d\n", as_mqtt_port(srv));
+    if (o.listen_tls != NULL)
+        out("tls-port %d\n", as_mqtt_port_tls(srv));
     uv_timer_init(loop, &job.t);
     uv_pipe_init(loop, &in_pipe, 0);
     uv_pipe_open(&in_pipe, 0);
