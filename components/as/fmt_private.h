@@ -4,7 +4,8 @@
  *
  * Scripts are tenants' untrusted code. They never run in the lwstack process: they run in
  * worker processes (`lwstack formatter-worker`, the same binary exec'd with an empty
- * environment and no inherited descriptors but its socket) that hold no keys, under a time
+ * environment and no inherited descriptors but its socket, under a seccomp filter: no
+ * sockets, programs or other processes) that hold no keys, under a time
  * limit (JavaScriptCore's execution time limit in the worker, a SIGKILL from the pool as the
  * backstop) and a memory limit (the worker's resident set, watched by a thread of its own;
  * over it the worker exits at once). components/as/FORMATTERS.md says why JavaScriptCore and

@@ -18,9 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <JavaScriptCore/JavaScript.h>
 
@@ -318,8 +325,85 @@ static void worker_call(worker_t *w, const fmt_request_t *r)
     }
 }
 
+/* Defence in depth should a script break out of JavaScriptCore: once the engine is up, the
+ * worker can no longer open sockets, start programs, trace or signal other processes, or
+ * fork (seccomp, answered EPERM). Everything JavaScriptCore needs (memory, threads, futexes,
+ * its own files) stays allowed: a deny list, x86-64 only. Returns 0 or -1. */
+static int worker_sandbox(void)
+{
+#if defined(__x86_64__)
+    static const int denied[] = {
+        SYS_socket,
+        SYS_socketpair,
+        SYS_connect,
+        SYS_bind,
+        SYS_listen,
+        SYS_accept,
+        SYS_accept4,
+        SYS_execve,
+        SYS_execveat,
+        SYS_ptrace,
+        SYS_process_vm_readv,
+        SYS_process_vm_writev,
+        SYS_fork,
+        SYS_vfork,
+        SYS_kill,
+        SYS_mount,
+        SYS_umount2,
+        SYS_chroot,
+        SYS_pivot_root,
+        SYS_setns,
+        SYS_unshare,
+        SYS_keyctl,
+        SYS_add_key,
+        SYS_request_key,
+        SYS_bpf,
+        SYS_perf_event_open,
+        SYS_userfaultfd,
+    };
+    enum { N = sizeof denied / sizeof denied[0] };
+    struct sock_filter f[4 + 2 * N + 1];
+    size_t k = 0;
+    f[k++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    f[k++] =
+        (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    for (size_t i = 0; i < N; i++) {
+        f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[i], 0, 1);
+        f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+    }
+    f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog prog = {.len = (unsigned short)k, .filter = f};
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0 ? 0 : -1;
+#else
+    return 0;
+#endif
+}
+
+/* `lwstack formatter-worker --check-sandbox`: installs the sandbox and prints what a
+ * forbidden call gets ("socket EPERM", "execve EPERM"); for tests. */
+static int worker_check_sandbox(void)
+{
+    if (worker_sandbox() != 0) {
+        printf("seccomp unavailable: %s\n", strerror(errno));
+        return 1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    printf("socket %s\n", fd < 0 && errno == EPERM ? "EPERM" : "allowed");
+    char *const args[] = {"/bin/true", NULL};
+    char *const env[] = {NULL};
+    execve("/bin/true", args, env);
+    printf("execve %s\n", errno == EPERM ? "EPERM" : "allowed");
+    fflush(stdout);
+    _exit(0); /* no exit handlers (a sanitizer's leak check needs ptrace, denied now) */
+}
+
 int fmt_worker_main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--check-sandbox") == 0)
+        return worker_check_sandbox();
     worker_t w = {0};
     w.max_scripts = WORKER_SCRIPTS_DEFAULT;
     w.memory_limit = 128ull << 20;
@@ -351,6 +435,11 @@ int fmt_worker_main(int argc, char **argv)
     /* Ready: the pool counts a call's time from here on, not the exec and library load. A
      * first context warms JavaScriptCore up (its first creation costs milliseconds). */
     JSGlobalContextRelease(JSGlobalContextCreateInGroup(w.group, NULL));
+    if (worker_sandbox() != 0) {
+        fprintf(stderr, "formatter-worker: cannot install the seccomp filter: %s\n",
+                strerror(errno));
+        return 1;
+    }
     if (worker_reply(&w, 0, FMT_ST_OK, "ready", 5) != 0)
         return 0;
     uint8_t *in = NULL;
@@ -362,7 +451,7 @@ int fmt_worker_main(int argc, char **argv)
         uint32_t n = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
                      (uint32_t)hdr[3] << 24;
         if (n > FMT_FRAME_MAX)
-            return 2; /* a broken stream: the pool replaces the worker */
+            _exit(2); /* a broken stream: the pool replaces the worker */
         if (n > in_cap) {
             free(in);
             in = malloc(n);
@@ -374,11 +463,13 @@ int fmt_worker_main(int argc, char **argv)
             break;
         fmt_request_t r;
         if (fmt_request_decode(in, n, &r) != 0)
-            return 2;
+            _exit(2);
         w.call_start_us = now_us();
         worker_call(&w, &r);
     }
-    return 0;
+    /* EOF: the pool is gone. No exit handlers: a sanitizer's leak check would need ptrace,
+     * denied by the sandbox, and the engine's heap is not ours to check. */
+    _exit(0);
 }
 
 int as_formatter_worker_main(lw_config_t *cfg, int argc, char **argv)

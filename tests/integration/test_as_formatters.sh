@@ -4,7 +4,8 @@
 # computes for the same script and input; CayenneLPP with exact values; a script that loops
 # and one that allocates without end fail with script_timeout / script_memory while another
 # application's calls keep being answered; the Device Repository's codec is found by
-# version_ids in a checkout laid out as TheThingsNetwork/lorawan-devices.
+# version_ids in a checkout laid out as TheThingsNetwork/lorawan-devices; the worker's
+# seccomp filter refuses sockets and execve.
 set -euo pipefail
 src=${LWSTACK_SRC:?}
 bin=${LWSTACK_BIN:?}
@@ -111,4 +112,7 @@ grep -qxF '2 r down {"bytes":[1],"f_port":1}' "$tmp/repo" || { cat "$tmp/repo"; 
 grep -qxF '3 r up {"decoded_payload":{"led":true,"temperature":25}}' "$tmp/repo" || { cat "$tmp/repo"; fail "repo up (cached)"; }
 grep -q '^4 s up {"error":"repository_codec_not_found"' "$tmp/repo" || { cat "$tmp/repo"; fail "repo fw"; }
 grep -q '^5 t up {"error":"no_version_identifiers"' "$tmp/repo" || { cat "$tmp/repo"; fail "repo traversal"; }
+# 6. The worker's sandbox (seccomp, once JavaScriptCore is up): no sockets, no programs.
+[ "$("$bin" formatter-worker --check-sandbox | tr '\n' ' ')" = "socket EPERM execve EPERM " ] ||
+    fail "formatter-worker sandbox"
 echo "PASS test_as_formatters"
