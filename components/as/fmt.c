@@ -241,6 +241,39 @@ static int repo_script(as_fmt_t *f, const json_t *v, const char *section, const 
     return 0;
 }
 
+/* A copy of v with every object's keys in byte order, as The Things Stack writes a Struct
+ * (Go's protojson sorts map keys); jansson keeps insertion order when it dumps. */
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static json_t *sorted_copy(json_t *v, int depth)
+{
+    if (depth > 64)
+        return json_incref(v); /* deeper than any payload: left as it is */
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) json_array_append_new(out, sorted_copy(e, depth + 1));
+        return out;
+    }
+    if (!json_is_object(v))
+        return json_incref(v);
+    size_t n = json_object_size(v), i = 0;
+    const char **keys = lw_malloc((n > 0 ? n : 1) * sizeof *keys);
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e) keys[i++] = k;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    json_t *out = json_object();
+    for (i = 0; i < n; i++)
+        json_object_set_new(out, keys[i], sorted_copy(json_object_get(v, keys[i]), depth + 1));
+    free(keys);
+    return out;
+}
+
 /* ---- uplinks --------------------------------------------------------------------------- */
 
 typedef struct up_call {
@@ -257,7 +290,7 @@ static void up_result(as_fmt_t *f, const char *body, size_t len, as_fmt_uplink_c
     as_fmt_uplink_result_t r = {0};
     json_t *root = json_loadb(body, len, 0, NULL);
     json_t *decoded = root != NULL ? json_object_get(root, "decoded") : NULL;
-    json_t *normalized_out = NULL;
+    json_t *normalized_out = NULL, *sorted = NULL;
     (void)f;
     if (!json_is_object(decoded)) {
         lw_err_set(&err, &fmt_err_js_output, "invalid output");
@@ -296,8 +329,14 @@ static void up_result(as_fmt_t *f, const char *body, size_t len, as_fmt_uplink_c
             goto out;
         }
     }
-    r.decoded_payload = json_is_object(data) ? data : NULL;
+    sorted = json_is_object(data) ? sorted_copy(data, 0) : NULL;
+    r.decoded_payload = sorted;
     r.warnings = json_is_array(warnings) && json_array_size(warnings) > 0 ? warnings : NULL;
+    if (normalized_out != NULL) {
+        json_t *n = sorted_copy(normalized_out, 0);
+        json_decref(normalized_out);
+        normalized_out = n;
+    }
     r.normalized_payload = normalized_out;
 out:
     if (err.def != NULL) {
@@ -305,6 +344,7 @@ out:
         r.err = &err;
     }
     cb(arg, &r);
+    json_decref(sorted);
     json_decref(normalized_out);
     json_decref(root);
 }
@@ -358,9 +398,11 @@ static void up_cayenne(const as_fmt_uplink_t *in, as_fmt_uplink_cb cb, void *arg
         }
         json_object_set_new(obj, key, val);
     }
-    as_fmt_uplink_result_t r = {.decoded_payload = obj};
-    cb(arg, &r);
+    json_t *sorted = sorted_copy(obj, 0);
     json_decref(obj);
+    as_fmt_uplink_result_t r = {.decoded_payload = sorted};
+    cb(arg, &r);
+    json_decref(sorted);
 }
 
 static void up_script(as_fmt_t *f, const as_fmt_uplink_t *in, const char *script, size_t len,
@@ -759,6 +801,7 @@ static void dd_result(const char *body, size_t len, as_fmt_uplink_cb cb, void *a
     lw_err_clear(&err);
     as_fmt_uplink_result_t r = {0};
     json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *sorted = NULL;
     json_t *data = json_object_get(root, "data");
     json_t *warnings = json_object_get(root, "warnings");
     if (!json_is_object(root)) {
@@ -769,7 +812,8 @@ static void dd_result(const char *body, size_t len, as_fmt_uplink_cb cb, void *a
     } else if (data != NULL && !json_is_null(data) && !json_is_object(data)) {
         lw_err_set(&err, &fmt_err_js_output, "invalid output");
     } else {
-        r.decoded_payload = json_is_object(data) ? data : NULL;
+        sorted = json_is_object(data) ? sorted_copy(data, 0) : NULL;
+        r.decoded_payload = sorted;
         r.warnings = json_is_array(warnings) && json_array_size(warnings) > 0 ? warnings : NULL;
     }
     if (err.def != NULL) {
@@ -777,6 +821,7 @@ static void dd_result(const char *body, size_t len, as_fmt_uplink_cb cb, void *a
         r.err = &err;
     }
     cb(arg, &r);
+    json_decref(sorted);
     json_decref(root);
 }
 
@@ -846,9 +891,11 @@ void as_fmt_decode_downlink(as_fmt_t *f, const fmt_downlink_decode_t *in, as_fmt
             snprintf(key, sizeof key, "value_%u", v[i].channel);
             json_object_set_new(obj, key, json_real(v[i].v[0]));
         }
-        as_fmt_uplink_result_t r = {.decoded_payload = obj};
-        cb(arg, &r);
+        json_t *sorted = sorted_copy(obj, 0);
         json_decref(obj);
+        as_fmt_uplink_result_t r = {.decoded_payload = sorted};
+        cb(arg, &r);
+        json_decref(sorted);
         return;
     }
     case AS_FMT_JAVASCRIPT: {
