@@ -17,10 +17,12 @@
 #define FILTER_MAX      256u /* bytes of one accepted filter */
 #define CLIENT_ID_MAX   256u /* bytes of a client identifier */
 #define UID_MAX         (2u * TN_ID_MAX + 1u)
-#define BUCKETS         1024u /* hash buckets (sessions by uid, by client) */
-#define TICK_MS         25u   /* flush of lagging clients */
-#define SWEEP_TICKS     40u   /* keepalive, connect timeout, session expiry: every second */
-#define CONTROL_RESERVE 1024u /* output bytes kept free of publishes for acks and pings */
+#define BUCKETS         1024u  /* hash buckets (sessions by uid, by client) */
+#define TICK_MS         25u    /* flush of lagging clients */
+#define SWEEP_TICKS     40u    /* keepalive, connect timeout, session expiry: every second */
+#define CONTROL_RESERVE 1024u  /* output bytes kept free of publishes for acks and pings */
+#define FLUSH_CHUNK     65536u /* publishes coalesced into one socket write, at most */
+#define FLUSH_AT        64u    /* pending messages that make a connection flush at once */
 
 /* A message as published once, shared by every session it goes to. */
 typedef struct msg {
@@ -78,6 +80,7 @@ struct conn {
     bool connected; /* CONNACK accepted sent */
     bool closing;
     bool lagging;
+    bool dirty; /* in m->dirty: written at the end of the loop turn */
     session_t *s;
     uint16_t keepalive_s;
     uint64_t last_rx_ms, accepted_ms;
@@ -105,6 +108,9 @@ struct as_mqtt_srv {
     as_mqtt_callbacks_t cb;
     lw_tcp_listener_t *l, *l_tls; /* l_tls: NULL without a certificate */
     uv_timer_t timer;
+    uv_check_t check; /* writes what publishes queued during the loop turn */
+    conn_t **dirty;
+    size_t n_dirty, dirty_cap;
     unsigned ticks;
     conn_t *conns;
     size_t n_conns, n_sessions;
@@ -183,15 +189,6 @@ static void q_clear(qlist_t *q)
         msg_unref(it->msg);
         free(it);
     }
-}
-
-static uint8_t *scratch(as_mqtt_srv_t *m, size_t n)
-{
-    if (n > m->scratch_cap) {
-        m->scratch = lw_realloc(m->scratch, n);
-        m->scratch_cap = n;
-    }
-    return m->scratch;
 }
 
 /* ---- sessions ---- */
@@ -282,11 +279,14 @@ static uint16_t next_pid(session_t *s)
 }
 
 /* Writes what the session's connection can take now: QoS 1 up to the in-flight limit,
- * everything up to the output room. Returns 0, or -1 when the connection was closed. */
+ * everything up to the output room, coalesced into writes of up to FLUSH_CHUNK bytes (one
+ * system call for many messages). Returns 0, or -1 when the connection was closed. */
 static int session_flush(session_t *s)
 {
     conn_t *c = s->conn;
     as_mqtt_srv_t *m = c->m;
+    size_t acc = 0, avail = room(c);
+    bool lag = false;
     while (s->pending.head != NULL) {
         qitem_t *it = s->pending.head;
         if (it->qos == 1 && s->inflight.n >= inflight_limit(c))
@@ -301,18 +301,25 @@ static int session_flush(session_t *s)
             free(it);
             continue;
         }
-        if (need > room(c)) {
-            c->lagging = true;
-            return 0;
+        if (acc > 0 && acc + need > FLUSH_CHUNK) {
+            if (conn_write(c, m->scratch, acc) != 0)
+                return -1;
+            acc = 0;
+            avail = room(c);
+        }
+        if (acc + need > avail) {
+            lag = true;
+            break;
         }
         if (it->qos == 1 && it->packet_id == 0)
             it->packet_id = next_pid(s);
-        uint8_t *b = scratch(m, need);
-        size_t n = mqtt_encode_publish(c->version, it->qos, it->dup, false, it->msg->topic,
-                                       it->msg->topic_len, it->packet_id, it->msg->payload,
-                                       it->msg->payload_len, b, need);
-        if (conn_write(c, b, n) != 0)
-            return -1;
+        if (acc + need > m->scratch_cap) {
+            m->scratch = lw_realloc(m->scratch, acc + need);
+            m->scratch_cap = acc + need;
+        }
+        acc += mqtt_encode_publish(c->version, it->qos, it->dup, false, it->msg->topic,
+                                   it->msg->topic_len, it->packet_id, it->msg->payload,
+                                   it->msg->payload_len, m->scratch + acc, need);
         q_pop(&s->pending);
         m->st.delivered++;
         lw_metric_series_add(it->qos ? m->c_deliv1 : m->c_deliv0, 1);
@@ -323,8 +330,39 @@ static int session_flush(session_t *s)
             free(it);
         }
     }
-    c->lagging = false;
+    if (acc > 0 && conn_write(c, m->scratch, acc) != 0)
+        return -1;
+    c->lagging = lag;
     return 0;
+}
+
+/* The end of the loop turn: every connection that publishes queued for is written. */
+static void on_check(uv_check_t *h)
+{
+    as_mqtt_srv_t *m = h->data;
+    /* Flushing never adds to the list (it only writes), so the array stays as it is. */
+    for (size_t i = 0; i < m->n_dirty; i++) {
+        conn_t *c = m->dirty[i];
+        c->dirty = false;
+        if (!c->closing && c->s != NULL && !c->lagging)
+            session_flush(c->s);
+    }
+    m->n_dirty = 0;
+    uv_check_stop(h);
+}
+
+static void mark_dirty(as_mqtt_srv_t *m, conn_t *c)
+{
+    if (c->dirty)
+        return;
+    if (m->n_dirty == m->dirty_cap) {
+        m->dirty_cap = m->dirty_cap ? 2 * m->dirty_cap : 64;
+        m->dirty = lw_realloc(m->dirty, m->dirty_cap * sizeof *m->dirty);
+    }
+    m->dirty[m->n_dirty++] = c;
+    c->dirty = true;
+    if (m->n_dirty == 1)
+        uv_check_start(&m->check, on_check);
 }
 
 /* ---- connections ---- */
@@ -419,6 +457,13 @@ static void on_close(void *arg, lw_tcp_conn_t *tcp, const lw_err_t *why)
                                 : "connection_failed");
     if (c->auth != NULL)
         c->auth->c = NULL;
+    if (c->dirty) {
+        for (size_t i = 0; i < m->n_dirty; i++)
+            if (m->dirty[i] == c) {
+                m->dirty[i] = m->dirty[--m->n_dirty];
+                break;
+            }
+    }
     if (c->s != NULL)
         session_detach(m, c->s);
     if (c->prev != NULL)
@@ -705,8 +750,11 @@ static void on_puback(conn_t *c, uint16_t pid)
         free(it);
         break;
     }
-    /* An unknown identifier is ignored (a PUBACK that crossed a reconnect). */
-    session_flush(s);
+    /* An unknown identifier is ignored (a PUBACK that crossed a reconnect). What the freed
+     * slots let through goes out at the end of the loop turn, with the other PUBACKs read
+     * in it. */
+    if (s->pending.head != NULL && !c->lagging)
+        mark_dirty(c->m, c);
 }
 
 static void on_subscribe(conn_t *c, const mqtt_subscribe_t *sub, bool unsub)
@@ -994,6 +1042,8 @@ as_mqtt_srv_t *as_mqtt_new(uv_loop_t *loop, lw_metrics_t *mx, const as_mqtt_opts
             return NULL;
         }
     }
+    uv_check_init(loop, &m->check);
+    m->check.data = m;
     uv_timer_init(loop, &m->timer);
     m->timer.data = m;
     uv_timer_start(&m->timer, on_tick, TICK_MS, TICK_MS);
@@ -1061,8 +1111,16 @@ size_t as_mqtt_publish(as_mqtt_srv_t *m, const char *tenant_id, const char *app_
         it->qos = (uint8_t)qos;
         q_push(&s->pending, it);
         delivered++;
-        if (s->conn != NULL && !s->conn->closing)
-            session_flush(s);
+        /* Written at the end of the loop turn, with the other messages of the turn; at once
+         * when enough are waiting (a burst never reaches the slow-subscriber limit). */
+        conn_t *c = s->conn;
+        if (c != NULL && !c->closing && !c->lagging) {
+            size_t at = m->o.session_queue < FLUSH_AT ? m->o.session_queue : FLUSH_AT;
+            if (s->pending.n >= at)
+                session_flush(s);
+            else
+                mark_dirty(m, c);
+        }
     }
     msg_unref(g);
     return delivered;
@@ -1108,9 +1166,11 @@ void as_mqtt_stop(as_mqtt_srv_t *m, void (*done)(void *arg), void *arg)
 {
     m->stop_done = done;
     m->stop_arg = arg;
-    m->closing = m->l_tls != NULL ? 3 : 2;
+    m->closing = m->l_tls != NULL ? 4 : 3;
     uv_timer_stop(&m->timer);
     uv_close((uv_handle_t *)&m->timer, on_timer_closed);
+    uv_check_stop(&m->check);
+    uv_close((uv_handle_t *)&m->check, on_timer_closed);
     for (conn_t *c = m->conns; c != NULL; c = c->next)
         if (!c->closing)
             conn_disconnect(c, "server_stop", MQTT5_SERVER_SHUTTING_DOWN);
@@ -1131,6 +1191,7 @@ void as_mqtt_free(as_mqtt_srv_t *m)
     lw_tcp_listener_free(m->l);
     lw_tcp_listener_free(m->l_tls);
     free(m->scratch);
+    free(m->dirty);
     free(m);
 }
 

@@ -10,9 +10,10 @@
  * Answers come one loop turn later (the AS asks the IS asynchronously too). Prints
  * "port N" once listening (and "tls-port N" with --tls); then, per stdin line:
  *   publish TENANT APP DEV SUFFIX PAYLOAD      -> "published N" (sessions reached)
- *   publishn COUNT TENANT APP DEV SUFFIX SIZE  -> "published N" (sum) once all are out;
- *                                                 payloads {"n":<i>,"pad":"xx.."} of SIZE
- *                                                 bytes, 10 per millisecond
+ *   publishn COUNT TENANT APP DEV SUFFIX SIZE [BATCH]
+ *                                              -> "published N in T ms" (sum) once all are
+ *                                                 out; payloads {"n":<i>,"pad":"xx.."} of
+ *                                                 SIZE bytes, BATCH (10) per millisecond
  *   suspend TENANT                             -> "closed N" (its keys refused from now)
  *   stats                                      -> "stats connections=.. sessions=.. ..."
  *   quit
@@ -114,7 +115,8 @@ static uv_pipe_t in_pipe;
 #define JOB_BATCH 10
 static struct {
     uv_timer_t t;
-    long count, size, i;
+    long count, size, i, batch;
+    uint64_t started_ms;
     size_t sum;
     char tenant[64], app[64], dev[64], suffix[64];
 } job;
@@ -122,7 +124,7 @@ static struct {
 static void job_tick(uv_timer_t *t)
 {
     char *buf = lw_malloc((size_t)job.size + 64);
-    for (int b = 0; b < JOB_BATCH && job.i < job.count; b++, job.i++) {
+    for (long b = 0; b < job.batch && job.i < job.count; b++, job.i++) {
         int n = snprintf(buf, 64, "{\"n\":%ld,\"pad\":\"", job.i);
         long pad = job.size - n - 2;
         for (long k = 0; k < pad; k++)
@@ -136,7 +138,8 @@ static void job_tick(uv_timer_t *t)
     free(buf);
     if (job.i >= job.count) {
         uv_timer_stop(t);
-        out("published %zu\n", job.sum);
+        out("published %zu in %llu ms\n", job.sum,
+            (unsigned long long)(uv_hrtime() / 1000000u - job.started_ms));
     }
 }
 
@@ -153,7 +156,9 @@ static void command(char *cmd)
         size_t n = as_mqtt_publish(srv, argv[1], argv[2], argv[3], argv[4],
                                    (const uint8_t *)argv[5], strlen(argv[5]));
         out("published %zu\n", n);
-    } else if (strcmp(argv[0], "publishn") == 0 && argc == 7) {
+    } else if (strcmp(argv[0], "publishn") == 0 && (argc == 7 || argc == 8)) {
+        job.batch = argc == 8 ? atol(argv[7]) : JOB_BATCH;
+        job.started_ms = uv_hrtime() / 1000000u;
         job.count = atol(argv[1]);
         job.size = atol(argv[6]);
         job.i = 0;
