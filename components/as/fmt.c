@@ -306,28 +306,41 @@ static void up_result(as_fmt_t *f, const char *body, size_t len, as_fmt_uplink_c
         goto out;
     }
     json_t *normalized = json_object_get(root, "normalized");
+    char why[160];
     if (json_is_object(normalized)) {
+        /* normalizeUplink's {data, warnings, errors}: data one measurement or an array */
         if (check_errors(json_object_get(normalized, "errors"), &err) != 0)
             goto out;
         json_t *nd = json_object_get(normalized, "data");
+        json_t *list = NULL;
         if (json_is_object(nd)) {
-            normalized_out = json_array();
-            json_array_append(normalized_out, nd);
+            list = json_array();
+            json_array_append(list, nd);
         } else if (json_is_array(nd)) {
-            size_t i;
-            json_t *m;
-            json_array_foreach(nd, i, m)
-            {
-                if (!json_is_object(m)) {
-                    lw_err_set(&err, &fmt_err_js_output, "invalid output");
-                    goto out;
-                }
-            }
-            normalized_out = json_incref(nd);
+            list = json_incref(nd);
         } else if (nd != NULL && !json_is_null(nd)) {
             lw_err_set(&err, &fmt_err_js_output, "invalid output");
             goto out;
         }
+        if (list != NULL) {
+            int rc = fmt_norm_parse(list, &normalized_out, NULL, why, sizeof why);
+            json_decref(list);
+            if (rc != 0) {
+                lw_err_set(&err, &fmt_err_js_output, "invalid output: %s", why);
+                goto out;
+            }
+        }
+    } else if (json_is_object(data)) {
+        /* No normalizer: TTS tries the decoded payload as a normalized one, best effort. */
+        json_t *list = json_array();
+        json_array_append(list, data);
+        if (fmt_norm_parse(list, &normalized_out, NULL, why, sizeof why) != 0)
+            normalized_out = NULL;
+        json_decref(list);
+    }
+    if (normalized_out != NULL && json_array_size(normalized_out) == 0) {
+        json_decref(normalized_out);
+        normalized_out = NULL;
     }
     sorted = json_is_object(data) ? sorted_copy(data, 0) : NULL;
     r.decoded_payload = sorted;

@@ -152,6 +152,18 @@ int fmt_input_downlink_encode(const char *data_json, size_t data_len, uint8_t f_
  * names a compiled script is SHA-256 over the script alone (the suffix never changes). */
 extern const char fmt_wrapper_suffix[];
 
+/* ---- normalized payloads (fmt_norm.c) ------------------------------------------------------ */
+
+/* The Things Stack's normalized payload rules (pkg/messageprocessors/normalizedpayload):
+ * measurements is an array; each must be an object of known fields (time RFC 3339, soil.*,
+ * air.*, wind.*) of the right type. *valid (new) holds the measurements with their in-range
+ * fields only (a measurement left empty is dropped); each value out of range is a warning
+ * appended to warnings (NULL: none kept), worded as TTS ("measurement 1: `air.pressure`
+ * should be equal or greater than `900`"). Returns 0, or -1 with why (an unknown field, a
+ * wrong type, a bad time): then the payload is invalid as a whole. */
+int fmt_norm_parse(const json_t *measurements, json_t **valid, json_t *warnings, char *why,
+                   size_t why_len);
+
 /* ---- CayenneLPP (cayenne.c, pure) ---------------------------------------------------------- */
 
 /* Types of the Cayenne Low Power Payload, as TTS's go-cayenne-lib knows them. */

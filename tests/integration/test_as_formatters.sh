@@ -17,7 +17,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 # 1. The same output as node, case by case.
 {
-    for s in modern legacy throws; do echo "script $s $fdir/$s.js"; done
+    for s in modern legacy throws norm; do echo "script $s $fdir/$s.js"; done
     grep -v '^#' "$fdir/cases.txt" | grep . | sed 's/^ddown /ddown /'
     echo wait
 } > "$tmp/cmds"
