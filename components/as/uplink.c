@@ -47,7 +47,7 @@ struct as_part {
 
 /* ---- devices -------------------------------------------------------------------------------- */
 
-typedef enum { DEV_LOADING = 0, DEV_READY, DEV_ABSENT, DEV_RETRY } dev_phase_t;
+typedef enum { DEV_LOADING = 0, DEV_READY, DEV_RETRY } dev_phase_t;
 
 typedef struct as_item {
     struct as_item *next;
@@ -86,7 +86,8 @@ struct as_worker {
     as_part_t *parts;
     uv_timer_t timer;
     bool timer_on;
-    int async; /* loads, writes, formatter calls in flight */
+    int async;  /* loads, writes, formatter calls in flight */
+    int nretry; /* devices in DEV_RETRY: the timer scans the table only then */
 };
 
 static void dev_run(as_worker_t *w, as_dev_t *d);
@@ -260,6 +261,8 @@ static void dev_remove(as_worker_t *w, as_dev_t *d)
         pp = &(*pp)->hnext;
     *pp = d->hnext;
     w->n--;
+    if (d->phase == DEV_RETRY)
+        w->nretry--;
     d->removed = true;
     if (d->refs == 0)
         dev_free(d);
@@ -332,6 +335,15 @@ static void dev_apply_row(as_worker_t *w, as_dev_t *d, const as_row_t *row)
 
 static void dev_load(as_worker_t *w, as_dev_t *d);
 
+/* d waits AS_RETRY_MS before its load (or its head item's write) is tried again. */
+static void dev_retry(as_worker_t *w, as_dev_t *d)
+{
+    if (d->phase != DEV_RETRY)
+        w->nretry++;
+    d->phase = DEV_RETRY;
+    d->retry_at_ms = now_ms() + AS_RETRY_MS;
+}
+
 static void dev_loaded(void *arg, const as_row_t *row, const lw_err_t *err)
 {
     as_dev_t *d = arg;
@@ -340,8 +352,7 @@ static void dev_loaded(void *arg, const as_row_t *row, const lw_err_t *err)
         if (err != NULL) {
             lw_log(LW_LOG_WARN, "as", "device not loaded, retrying", "tenant", d->tenant, "device",
                    d->dev, "error", err->message, NULL);
-            d->phase = DEV_RETRY;
-            d->retry_at_ms = now_ms() + AS_RETRY_MS;
+            dev_retry(w, d);
         } else {
             dev_apply_row(w, d, row);
             d->busy = false;
@@ -359,6 +370,8 @@ static void dev_loaded(void *arg, const as_row_t *row, const lw_err_t *err)
 
 static void dev_load(as_worker_t *w, as_dev_t *d)
 {
+    if (d->phase == DEV_RETRY)
+        w->nretry--;
     d->phase = DEV_LOADING;
     d->busy = true;
     d->refs++;
@@ -366,8 +379,7 @@ static void dev_load(as_worker_t *w, as_dev_t *d)
     if (as_store_load(w->as, d->tenant, d->app, d->dev, dev_loaded, d) != 0) {
         d->refs--;
         w->async--;
-        d->phase = DEV_RETRY;
-        d->retry_at_ms = now_ms() + AS_RETRY_MS;
+        dev_retry(w, d);
     }
 }
 
@@ -608,8 +620,7 @@ static void join_written(void *arg, const lw_err_t *err)
         /* Not durable: the item stays at the head and is tried again later. */
         lw_log(LW_LOG_WARN, "as", "pending session not stored, retrying", "tenant", d->tenant,
                "device", d->dev, "error", err->message, NULL);
-        d->phase = DEV_RETRY;
-        d->retry_at_ms = now_ms() + AS_RETRY_MS;
+        dev_retry(w, d);
     } else if (!gone) {
         as_up_in_t in;
         char corr[64];
@@ -664,8 +675,7 @@ static bool join_handle(as_worker_t *w, as_dev_t *d, Lw__Msg__NsUp *up)
     if (rc != 0) {
         d->refs--;
         w->async--;
-        d->phase = DEV_RETRY;
-        d->retry_at_ms = now_ms() + AS_RETRY_MS;
+        dev_retry(w, d);
     }
     return true;
 }
@@ -752,13 +762,6 @@ static void dev_run(as_worker_t *w, as_dev_t *d)
     while (!d->busy && d->head != NULL) {
         if (d->phase == DEV_RETRY || d->phase == DEV_LOADING)
             return;
-        if (d->phase == DEV_ABSENT &&
-            d->head->up->up_case != LW__MSG__NS_UP__UP_AS_DEVICE_CHANGED &&
-            d->head->up->up_case != LW__MSG__NS_UP__UP_DOWNLINK_QUEUE_LIST) {
-            as_count_drop(w->as, "device_not_found");
-            item_finish(w, d);
-            continue;
-        }
         if (item_handle(w, d))
             return;
     }
@@ -868,6 +871,8 @@ static void on_timer(uv_timer_t *t)
 {
     as_worker_t *w = t->data;
     commit_flush(w);
+    if (w->nretry == 0)
+        return;
     uint64_t now = now_ms();
     for (size_t i = 0; i < w->cap; i++)
         for (as_dev_t *d = w->tab[i]; d != NULL; d = d->hnext)
