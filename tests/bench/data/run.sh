@@ -77,6 +77,11 @@ rss_kib() {
     for p in "${stack_pids[@]}"; do n=$((n + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status"))); done
     echo "$n"
 }
+# Each process's RSS (MiB), for the breakdown.
+rss_each() {
+    local p
+    for p in "${stack_pids[@]}"; do echo "$(( $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status") / 1024 ))"; done
+}
 
 # count NAME: starts counting lw.ns.up from now; stop with count_stop NAME.
 count_start() {
@@ -199,16 +204,22 @@ fi
 if part memory; then
 # Memory per active device: RSS before and after rss_devices more devices each send once.
 rss0=$(rss_kib)
+mapfile -t each0 < <(rss_each)
 t0=$(date +%s)
 "$LWSTACK_BIN" simulate --api "$E2E_API" ${E2E_NS_API:+--ns-api "$E2E_NS_API"} --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed bench-rss \
     --application rss --gateways "$gws" --devices "$rss_devices" --abp --provision-only >/dev/null
 say "provisioned $rss_devices more ABP devices in $(( $(date +%s) - t0 )) s"
 rss1=$(rss_kib)
+mapfile -t each1 < <(rss_each)
 count_start rss
 "$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed bench-rss --gateways "$gws" --copies 1 \
     --devices "$rss_devices" --abp --rate 5000 --duration 0 --uplinks-per-device 1 --json >"$LW_T_DIR/rss.json"
 count_stop rss "$rss_devices"
 rss2=$(rss_kib)
+mapfile -t each2 < <(rss_each)
+if [ ${#stack_pids[@]} -eq 2 ]; then
+    say "memory by process: the GS process (IS, GS, JS, tenancy) ${each0[0]} → ${each1[0]} → ${each2[0]} MiB, the NS process ${each0[1]} → ${each1[1]} → ${each2[1]} MiB (start → provisioned → active)"
+fi
 active=$(jq -r .uplinks "$LW_T_DIR/rss.count")
 say "memory: RSS $((rss0 / 1024)) MiB → $((rss1 / 1024)) MiB after provisioning → $((rss2 / 1024)) MiB after $active of $rss_devices devices were active: $(( (rss2 - rss0) * 1024 / (rss_devices > 0 ? rss_devices : 1) )) bytes per device provisioned and active ($(( (rss2 - rss1) * 1024 / (active > 0 ? active : 1) )) bytes per device for its activity alone); $(( (rss2 - rss0) * 100000 / (rss_devices > 0 ? rss_devices : 1) / 1024 )) MiB per 100,000"
 fi
