@@ -555,7 +555,7 @@ static void due_add(ns_t *ns, const ns_dev_t *d, int kind, const uint8_t id[LW_M
     if (id != NULL)
         memcpy(e.id, id, LW_MSG_ID_LEN);
     e.tag = tag;
-    memcpy(e.key, d->key, sizeof e.key);
+    snprintf(e.key, sizeof e.key, "%s", d->key);
     if (kind == NS_DUE_TX_ACK && delay_ms == ns->tx_ack_timeout_ms) {
         if (ns->txq_len == ns->txq_cap) {
             size_t cap = ns->txq_cap == 0 ? 64 : ns->txq_cap * 2;

@@ -399,7 +399,7 @@ void ns_join_request(ns_t *ns, ns_dev_t *d, ns_up_t *u)
     lorawan_phy_decode(u->first->raw_payload.data, u->first->raw_payload.len, &phy);
     join_op_t *op = lw_calloc(1, sizeof *op);
     op->ns = ns;
-    memcpy(op->key, d->key, sizeof op->key);
+    snprintf(op->key, sizeof op->key, "%s", d->key);
     op->u = u;
     op->join_eui = phy.u.join_request.join_eui;
     op->dev_eui = phy.u.join_request.dev_eui;

@@ -63,9 +63,9 @@ typedef struct kslot {
 
 struct idev {
     idev_t *hnext;
-    char key[NS_DEV_KEY_MAX + 1];
-    char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
     cand_t *c[2]; /* active, pending */
+    char *key, *tenant, *app, *dev; /* in names[] */
+    char names[]; /* the key, then its three parts, each NUL-terminated */
 };
 
 /* The copies of one frame for one device in this turn of the loop (see the top). Identity
@@ -245,9 +245,21 @@ static idev_t *idev_find(ns_matcher_t *m, const char *key, bool create)
             return d;
     if (!create)
         return NULL;
-    idev_t *d = lw_calloc(1, sizeof *d);
-    snprintf(d->key, sizeof d->key, "%s", key);
-    ns_dev_key_split(key, strlen(key), d->tenant, d->app, d->dev);
+    size_t len = strlen(key);
+    char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
+    if (len > NS_DEV_KEY_MAX || ns_dev_key_split(key, len, tenant, app, dev) != 0)
+        return NULL;
+    idev_t *d = lw_calloc(1, sizeof *d + 2 * (len + 1));
+    char *p = d->names;
+    d->key = p;
+    memcpy(p, key, len + 1);
+    p += len + 1;
+    d->tenant = p;
+    p = stpcpy(p, tenant) + 1;
+    d->app = p;
+    p = stpcpy(p, app) + 1;
+    d->dev = p;
+    strcpy(p, dev);
     d->hnext = m->devs[i];
     m->devs[i] = d;
     m->ndevs++;

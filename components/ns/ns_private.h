@@ -421,10 +421,10 @@ typedef struct ns_up {
 struct ns_dev {
     ns_dev_t *hnext;
     ns_dev_t *dirty_next;
-    char key[NS_DEV_KEY_MAX + 1];
-    char tenant[TN_ID_MAX + 1];
-    char app[TN_ID_MAX + 1];
-    char dev[TN_ID_MAX + 1];
+    /* "<tenant>/<application>/<device>" and its three parts, all in names[] (ns_dev_new):
+     * a device costs its identifiers' length, not four 37..111-byte arrays. */
+    char *key;
+    char *tenant, *app, *dev;
     int32_t partition;
     ns_dev_phase_t phase;
     ns_settings_t set;
@@ -437,6 +437,7 @@ struct ns_dev {
     uint64_t cooldown_until_ms;
     uint64_t last_hash; /* of the last processed uplink's PHYPayload, for the cooldown */
     uint32_t pending_sessions_publish;
+    char names[]; /* key, tenant, app, dev: each NUL-terminated */
 };
 
 ns_dev_t *ns_dev_find(ns_t *ns, const char *key);

@@ -248,7 +248,7 @@ static void dev_load(ns_t *ns, ns_dev_t *d, bool reload)
     load_t *l = lw_calloc(1, sizeof *l);
     l->ns = ns;
     l->reload = reload;
-    memcpy(l->key, d->key, sizeof l->key);
+    snprintf(l->key, sizeof l->key, "%s", d->key);
     d->phase = d->phase == NS_DEV_READY && reload ? NS_DEV_LOADING : NS_DEV_LOADING;
     if (ns_store_load(ns, d->tenant, d->app, d->dev, dev_loaded, l) != 0) {
         uv_timer_init(ns->loop, &l->retry);
@@ -269,12 +269,21 @@ static ns_dev_t *dev_get(ns_t *ns, const char *key, size_t key_len, int32_t part
     ns_dev_t *d = ns_dev_find(ns, k);
     if (d != NULL)
         return d;
-    d = lw_calloc(1, sizeof *d);
-    if (ns_dev_key_split(k, key_len, d->tenant, d->app, d->dev) != 0) {
-        free(d);
+    char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
+    if (ns_dev_key_split(k, key_len, tenant, app, dev) != 0)
         return NULL;
-    }
-    memcpy(d->key, k, key_len + 1);
+    /* names: the key, then its three parts (each part is shorter than the key). */
+    d = lw_calloc(1, sizeof *d + 2 * (key_len + 1));
+    char *p = d->names;
+    d->key = p;
+    memcpy(p, k, key_len + 1);
+    p += key_len + 1;
+    d->tenant = p;
+    p = stpcpy(p, tenant) + 1;
+    d->app = p;
+    p = stpcpy(p, app) + 1;
+    d->dev = p;
+    strcpy(p, dev);
     d->partition = partition;
     ns_state_init(&d->st);
     size_t i = key_hash(d->key) & (ns->devs_cap - 1);
@@ -342,7 +351,7 @@ void ns_dev_drain(ns_t *ns, ns_dev_t *d)
         ns_entry_t *e = w->entry;
         free(w);
         char key[NS_DEV_KEY_MAX + 1];
-        memcpy(key, d->key, sizeof key);
+        snprintf(key, sizeof key, "%s", d->key);
         dispatch(ns, d, kind, msg, e);
         d = ns_dev_find(ns, key); /* DELETE frees it */
         if (d == NULL)
@@ -451,9 +460,9 @@ void ns_after_durable_sessions(ns_t *ns, ns_dev_t *d)
 {
     after_t *a = lw_calloc(1, sizeof *a);
     a->gen = ns->gen;
-    memcpy(a->tenant, d->tenant, sizeof a->tenant);
-    memcpy(a->app, d->app, sizeof a->app);
-    memcpy(a->dev, d->dev, sizeof a->dev);
+    snprintf(a->tenant, sizeof a->tenant, "%s", d->tenant);
+    snprintf(a->app, sizeof a->app, "%s", d->app);
+    snprintf(a->dev, sizeof a->dev, "%s", d->dev);
     a->next = after_head;
     after_head = a;
 }
