@@ -10,7 +10,7 @@ lw_t_pg_start
 lw_t_kafka_start 2
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
-lw_t_stack stack "$port" --as.formatter.workers 2
+lw_t_stack stack "$port" --as.formatter.workers 2 --as.formatter.timeout 1s
 api="http://127.0.0.1:$port/api/v3"
 adm() { lw_t_adm "$@"; }
 body() { lw_t_body "$@"; }
