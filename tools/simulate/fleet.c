@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "sim_private.h"
@@ -358,7 +359,7 @@ static void owner_path(const char *owner, char *buf, size_t len)
 
 static bool has_part(const sim_prov_opts_t *o, unsigned part)
 {
-    return o->parts == 0 || (o->parts & part) != 0;
+    return ((o->parts == 0 ? (unsigned)SIM_PART_ALL : o->parts) & part) != 0;
 }
 
 size_t sim_prov_application(const sim_prov_opts_t *o, sim_prov_req_t *out)
@@ -453,10 +454,25 @@ static int configured_settings(const sim_prov_opts_t *o, lorawan_rp_rev_t rev, c
     return 0;
 }
 
+/* The session key ID of an ABP device's session, the same on the NS and the AS (as
+ * ttn-lw-cli sets one for both, and TTS's AS matches uplinks to sessions by it): its
+ * DevEUI, DevAddr and "ABP!", base64. */
+static json_t *abp_session_key_id(const sim_dev_t *d)
+{
+    unsigned char raw[16], b64[32];
+    for (int i = 0; i < 8; i++)
+        raw[i] = (unsigned char)(d->dev_eui >> (56 - 8 * i));
+    for (int i = 0; i < 4; i++)
+        raw[8 + i] = (unsigned char)(d->dev_addr >> (24 - 8 * i));
+    memcpy(raw + 12, "ABP!", 4);
+    EVP_EncodeBlock(b64, raw, sizeof raw);
+    return json_string((const char *)b64);
+}
+
 size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_req_t *out,
                        size_t cap)
 {
-    if (cap < 3)
+    if (cap < 4)
         return 0;
     char id[40];
     sim_fleet_device_id(d, id, sizeof id);
@@ -513,8 +529,10 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
     if (!d->otaa) {
         char addr[9];
         snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
-        json_t *keys = json_pack("{so}", "f_nwk_s_int_key", key_json(d->f_nwk_s_int_key));
+        json_t *keys = json_pack("{soso}", "f_nwk_s_int_key", key_json(d->f_nwk_s_int_key),
+                                 "session_key_id", abp_session_key_id(d));
         json_array_append_new(paths, json_string("session.dev_addr"));
+        json_array_append_new(paths, json_string("session.keys.session_key_id"));
         json_array_append_new(paths, json_string("session.keys.f_nwk_s_int_key.key"));
         if (d->opt_neg) {
             json_object_set_new(keys, "s_nwk_s_int_key", key_json(d->s_nwk_s_int_key));
@@ -534,6 +552,21 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
     r->conflict_ok = false;
 
 js:
+    /* The Application Server part of an ABP device: its session's AppSKey. */
+    if (!d->otaa && has_part(o, SIM_PART_AS)) {
+        r = &out[n++];
+        r->method = "PUT";
+        snprintf(r->path, sizeof r->path, "/as/applications/%s/devices/%s", o->application_id, id);
+        char addr[9];
+        snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
+        static const char *const as_paths[] = {"session.dev_addr", "session.keys.session_key_id",
+                                               "session.keys.app_s_key.key", NULL};
+        r->body = json_pack("{s{sos{sss{soso}}}so}", "end_device", "ids", ids_json(o, d, true),
+                            "session", "dev_addr", addr, "keys", "session_key_id",
+                            abp_session_key_id(d), "app_s_key", key_json(d->app_s_key),
+                            "field_mask", paths_json(as_paths));
+        r->conflict_ok = false;
+    }
     if (d->otaa && has_part(o, SIM_PART_JS)) {
         r = &out[n++];
         r->method = "PUT";

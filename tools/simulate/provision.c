@@ -13,7 +13,7 @@
 #define PROV_MAX_ERRORS_SHOWN 5
 
 typedef struct prov_chain {
-    sim_prov_req_t reqs[4];
+    sim_prov_req_t reqs[5];
     size_t n, next;
 } prov_chain_t;
 
@@ -147,7 +147,7 @@ int sim_provision(sim_t *s)
         p.chains[1 + g].n = sim_prov_gateway(&po, s->gws[g].eui, p.chains[1 + g].reqs);
     for (uint32_t i = 0; i < s->o.n_devices; i++) {
         prov_chain_t *c = &p.chains[1 + s->o.n_gateways + i];
-        c->n = sim_prov_device(&po, &s->devs[i], c->reqs, 4);
+        c->n = sim_prov_device(&po, &s->devs[i], c->reqs, 5);
     }
 
     int rc = 0;

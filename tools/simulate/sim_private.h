@@ -359,7 +359,9 @@ int sim_fleet_parse_line(const char *line, sim_dev_t *d, char *err, size_t errle
 json_t *sim_fleet_line(const sim_dev_t *d);
 
 /* Which servers' parts are provisioned (sim_prov_opts_t.parts). */
-enum { SIM_PART_IS = 1, SIM_PART_NS = 2, SIM_PART_JS = 4, SIM_PART_ALL = 7 };
+/* SIM_PART_ALL is what an empty --parts provisions; the Application Server part (the ABP
+ * devices' AppSKey, so the AS decrypts their uplinks) only when asked: --parts is,ns,as. */
+enum { SIM_PART_IS = 1, SIM_PART_NS = 2, SIM_PART_JS = 4, SIM_PART_AS = 8, SIM_PART_ALL = 7 };
 
 typedef struct sim_prov_opts {
     unsigned parts; /* SIM_PART_*: 0 means all */

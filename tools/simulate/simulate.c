@@ -101,6 +101,8 @@ static void usage(FILE *f)
            "                          channels as factory presets, RX2 and RX1 delay desired\n"
            "                          as they are, no DevStatus polling (no set-up MAC\n"
            "                          commands: a fleet in its steady state; ops/bench)\n"
+           "  --parts LIST            what to provision of each device, of is,ns,js,as\n"
+           "                          (default is,ns,js; as: the ABP AppSKey on the AS)\n"
            "  --provision-json        print the provisioning requests as JSON lines\n"
            "  --provision-only        provision (or print), then exit\n"
            "\n"
@@ -144,7 +146,7 @@ static bool parse_double(const char *v, double min, double *out)
     return true;
 }
 
-/* "is,ns,js" → SIM_PART_* bits. */
+/* "is,ns,js,as" → SIM_PART_* bits. */
 static int parse_parts(const char *v, unsigned *out)
 {
     unsigned bits = 0;
@@ -157,6 +159,8 @@ static int parse_parts(const char *v, unsigned *out)
             bits |= SIM_PART_NS;
         else if (n == 2 && strncmp(p, "js", 2) == 0)
             bits |= SIM_PART_JS;
+        else if (n == 2 && strncmp(p, "as", 2) == 0)
+            bits |= SIM_PART_AS;
         else
             return -1;
         p += n;

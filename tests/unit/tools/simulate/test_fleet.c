@@ -1,11 +1,13 @@
 /* tools/simulate fleet.c: devices from a seed or a keys-file line, and their provisioning
  * requests (The Things Stack's paths, JSON names and field masks). */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -289,6 +291,68 @@ static void test_sim_prov_device__configured(void **state)
         json_decref(r[k].body);
 }
 
+/* --parts with as: an ABP device's AppSKey on the Application Server, with its DevAddr; OTAA
+ * devices get none (the AS learns theirs from the join); without as, no AS request. */
+static void test_sim_prov_device__as_part(void **state)
+{
+    (void)state;
+    sim_fleet_opts_t fo = {.seed = "s", .version = SIM_MAC_1_0_3, .otaa = false};
+    sim_dev_t d;
+    sim_fleet_device(&fo, 0, &d);
+    sim_prov_opts_t po = {.application_id = "app1",
+                          .owner = "user:admin",
+                          .frequency_plan_id = "EU_863_870_TTN",
+                          .rx1_delay_s = 1,
+                          .parts = SIM_PART_IS | SIM_PART_NS | SIM_PART_AS};
+    sim_prov_req_t r[4];
+    size_t n = sim_prov_device(&po, &d, r, 4);
+    assert_int_equal(n, 3);
+    char id[40], want[128], addr[9], key[33];
+    sim_fleet_device_id(&d, id, sizeof id);
+    snprintf(want, sizeof want, "/as/applications/app1/devices/%s", id);
+    assert_string_equal(r[2].method, "PUT");
+    assert_string_equal(r[2].path, want);
+    snprintf(addr, sizeof addr, "%08" PRIX32, d.dev_addr);
+    for (int i = 0; i < 16; i++)
+        snprintf(key + 2 * i, 3, "%02X", d.app_s_key[i]);
+    json_t *sess = json_object_get(json_object_get(r[2].body, "end_device"), "session");
+    assert_true(strcasecmp(json_string_value(json_object_get(sess, "dev_addr")), addr) == 0);
+    assert_true(strcasecmp(json_string_value(json_object_get(
+                               json_object_get(json_object_get(sess, "keys"), "app_s_key"), "key")),
+                           key) == 0);
+    char *paths = json_dumps(json_object_get(json_object_get(r[2].body, "field_mask"), "paths"),
+                             JSON_COMPACT);
+    assert_string_equal(paths, "[\"session.dev_addr\",\"session.keys.session_key_id\","
+                               "\"session.keys.app_s_key.key\"]");
+    /* The same session key ID as the NS part's: the AS matches uplinks by it. */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(sess, "keys"), "session_key_id")),
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(r[1].body, "end_device"), "session"),
+                            "keys"),
+            "session_key_id")));
+    free(paths);
+    for (size_t k = 0; k < n; k++)
+        json_decref(r[k].body);
+
+    po.parts = 0; /* the default: is, ns, js */
+    n = sim_prov_device(&po, &d, r, 4);
+    assert_int_equal(n, 2);
+    for (size_t k = 0; k < n; k++) {
+        assert_null(strstr(r[k].path, "/as/"));
+        json_decref(r[k].body);
+    }
+    fo.otaa = true;
+    sim_fleet_device(&fo, 0, &d);
+    po.parts = SIM_PART_IS | SIM_PART_NS | SIM_PART_JS | SIM_PART_AS;
+    n = sim_prov_device(&po, &d, r, 4);
+    assert_int_equal(n, 3);
+    for (size_t k = 0; k < n; k++) {
+        assert_null(strstr(r[k].path, "/as/"));
+        json_decref(r[k].body);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_sim_fleet_parse_line__abp_and_errors),
         cmocka_unit_test(test_sim_prov_device__tts_requests),
         cmocka_unit_test(test_sim_prov_device__configured),
+        cmocka_unit_test(test_sim_prov_device__as_part),
         cmocka_unit_test(test_sim_fleet_line__state_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
