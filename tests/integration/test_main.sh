@@ -41,6 +41,8 @@ COMPS=$("$LWSTACK_BIN" help 2>/dev/null | sed -n 's/^components: //p')
 # `simulate` is a command of builds with tools/simulate.
 SIM=""
 [ -d "$LWSTACK_SRC/tools/simulate" ] && SIM="simulate "
+# The Application Server's payload formatter processes are `lwstack formatter-worker`.
+case " $COMPS " in *" as "*) SIM="${SIM}formatter-worker " ;; esac
 case "$COMPS" in
 "tenant is"*) lw_t_ok "help lists tenant and is first" ;;
 *) lw_t_fail "help lists the components [$COMPS]" ;;
