@@ -167,7 +167,7 @@ static void *blk_alloc(void *data, size_t size)
     if (b->cap - b->used < need) {
         msg_blk_t *n = blk_new(need > 2 * b->cap ? need : 2 * b->cap);
         if (n == NULL)
-            return NULL; /* protobuf-c fails the unpack */
+            return NULL;       /* protobuf-c fails the unpack */
         n->more = first->more; /* chained after the first, newest first */
         first->more = n;
         first->cur = b = n;
@@ -211,8 +211,8 @@ static int msg_decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, s
             return LW_MSG_E_MALFORMED;
         ba = (ProtobufCAllocator){.alloc = blk_alloc, .free = blk_free, .allocator_data = blk};
     }
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, blk != NULL ? &ba : a, len,
-                                                    len > 0 ? buf : empty);
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(d, blk != NULL ? &ba : a, len, len > 0 ? buf : empty);
     if (m == NULL) {
         if (blk != NULL)
             blk_destroy(blk);

@@ -63,9 +63,9 @@ typedef struct kslot {
 
 struct idev {
     idev_t *hnext;
-    cand_t *c[2]; /* active, pending */
+    cand_t *c[2];                   /* active, pending */
     char *key, *tenant, *app, *dev; /* in names[] */
-    char names[]; /* the key, then its three parts, each NUL-terminated */
+    char names[];                   /* the key, then its three parts, each NUL-terminated */
 };
 
 /* The copies of one frame for one device in this turn of the loop (see the top). Identity

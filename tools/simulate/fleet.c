@@ -563,10 +563,10 @@ js:
         snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
         static const char *const as_paths[] = {"session.dev_addr", "session.keys.session_key_id",
                                                "session.keys.app_s_key.key", NULL};
-        r->body = json_pack("{s{sos{sss{soso}}}so}", "end_device", "ids", ids_json(o, d, true),
-                            "session", "dev_addr", addr, "keys", "session_key_id",
-                            abp_session_key_id(d), "app_s_key", key_json(d->app_s_key),
-                            "field_mask", paths_json(as_paths));
+        r->body =
+            json_pack("{s{sos{sss{soso}}}so}", "end_device", "ids", ids_json(o, d, true), "session",
+                      "dev_addr", addr, "keys", "session_key_id", abp_session_key_id(d),
+                      "app_s_key", key_json(d->app_s_key), "field_mask", paths_json(as_paths));
         r->conflict_ok = false;
     }
     if (d->otaa && has_part(o, SIM_PART_JS)) {

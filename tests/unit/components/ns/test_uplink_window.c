@@ -9,9 +9,9 @@
 
 #include "ns/ns_private.h"
 
-#define MONO 1000000u              /* ms, any monotonic instant */
-#define WALL 1780000000000         /* ms, Unix */
-#define NS(ms) ((int64_t)(ms) * 1000000)
+#define MONO   1000000u      /* ms, any monotonic instant */
+#define WALL   1780000000000 /* ms, Unix */
+#define NS(ms) ((int64_t)(ms)*1000000)
 
 static void test_ns_uplink_deadline__hops_spent_inside_the_window(void **state)
 {
