@@ -54,6 +54,7 @@
 #define DEFAULT_MAX_CONNS     10000u
 #define DEFAULT_WS_MAX_MSG    (1u << 20)
 #define DEFAULT_WS_MAX_QUEUED 1024u
+#define DEFAULT_STREAM_QUEUED (1u << 20)
 
 typedef struct arena_chunk {
     struct arena_chunk *next;
@@ -150,7 +151,9 @@ struct lw_http {
     conn_t *conns;
     size_t nconns;
     lw_http_req_t *live;
-    size_t nlive; /* requests held by handlers */
+    size_t nlive;              /* requests held by handlers */
+    lw_http_stream_t *streams; /* streaming responses under way */
+    lw_metric_t *m_streams_closed;
     uint64_t rng;
     char *scratch; /* JSON answers are rendered here, then copied by h2o */
     size_t scratch_len, scratch_cap;
@@ -999,6 +1002,253 @@ const char *lw_http_correlation_id(const lw_http_req_t *req)
     return r->correlation_id;
 }
 
+/* ---- streaming responses ------------------------------------------------------------- */
+
+/* The headers a handler added, copied into h2o's request pool (h2o keeps pointers). */
+static void add_resp_headers(h2o_req_t *h, const lw_http_req_t *req)
+{
+    for (int i = 0; i < req->nresp_headers; i++) {
+        const lw_http__kv_t *kv = &req->resp_headers[i];
+        h2o_iovec_t n = h2o_strdup(&h->pool, kv->name, strlen(kv->name));
+        h2o_iovec_t v = h2o_strdup(&h->pool, kv->value, strlen(kv->value));
+        h2o_add_header_by_str(&h->pool, &h->res.headers, n.base, n.len, 1, NULL, v.base, v.len);
+    }
+}
+
+/* Two buffers: `out` is on the socket (h2o keeps pointers into it until proceed), `queue`
+ * collects what comes meanwhile; they swap when a write completes. */
+struct lw_http_stream {
+    h2o_generator_t gen; /* first: h2o hands it back to proceed and stop */
+    lw_http_t *http;
+    h2o_req_t *h2o; /* NULL once h2o has disposed of its request */
+    lw_http_stream_t *prev, *next;
+    lw_http_stream_close_cb on_close; /* NULL once the caller has let go */
+    void *arg;
+    char *out, *queue;
+    size_t out_cap, queue_len, queue_cap, max_queued;
+    bool writing;  /* an h2o_send is under way: the next waits for proceed */
+    bool ending;   /* the caller ended it: the final send once the write completes */
+    bool dropping; /* dropped (slow reader, server stop): drop_reason is counted */
+    const char *drop_reason;
+};
+
+static void stream_count(lw_http_t *http, const char *reason)
+{
+    const char *v[2] = {reason, NULL};
+    if (http->m_streams_closed != NULL)
+        lw_metric_add(http->m_streams_closed, v, 1);
+}
+
+static void stream_free(lw_http_stream_t *s)
+{
+    lw_http_t *http = s->http;
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (http->streams == s)
+        http->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    free(s->out);
+    free(s->queue);
+    free(s);
+}
+
+/* Tells the caller, once, that the stream is gone. */
+static void stream_notify(lw_http_stream_t *s, const char *reason)
+{
+    lw_http_stream_close_cb cb = s->on_close;
+    s->on_close = NULL;
+    if (cb != NULL)
+        cb(s, reason, s->arg);
+}
+
+/* The last h2o_send: the queue (copied into h2o's request pool, which outlives the write)
+ * and the end of the response (state FINAL), or the response cut (ERROR: HTTP/1.1 closes
+ * the connection, HTTP/2 resets the stream). h2o calls us no more: s is freed. */
+static void stream_finish(lw_http_stream_t *s, h2o_send_state_t state)
+{
+    h2o_req_t *h = s->h2o;
+    s->h2o = NULL;
+    h2o_iovec_t b = {NULL, 0};
+    size_t n = 0;
+    if (state == H2O_SEND_STATE_FINAL && s->queue_len > 0) {
+        b = h2o_strdup(&h->pool, s->queue, s->queue_len);
+        n = 1;
+    }
+    if (state != H2O_SEND_STATE_FINAL || s->http->state != HTTP_RUNNING)
+        h->http1_is_persistent = 0;
+    stream_free(s);
+    h2o_send(h, n ? &b : NULL, n, state);
+}
+
+/* Starts the next write when none is under way. */
+static void stream_pump(lw_http_stream_t *s)
+{
+    if (s->writing || s->h2o == NULL)
+        return;
+    if (s->dropping) {
+        stream_finish(s, strcmp(s->drop_reason, "server_stopping") == 0 ? H2O_SEND_STATE_FINAL
+                                                                        : H2O_SEND_STATE_ERROR);
+        return;
+    }
+    if (s->ending) {
+        stream_count(s->http, "ended");
+        stream_finish(s, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    if (s->queue_len == 0)
+        return;
+    char *b = s->out;
+    size_t cap = s->out_cap;
+    s->out = s->queue;
+    s->out_cap = s->queue_cap;
+    h2o_iovec_t v = {s->out, s->queue_len};
+    s->queue = b;
+    s->queue_cap = cap;
+    s->queue_len = 0;
+    s->writing = true;
+    h2o_send(s->h2o, &v, 1, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+/* The previous write is done (or failed: then h2o's stop follows, or the next send is its
+ * end). */
+static void stream_proceed(h2o_generator_t *g, h2o_req_t *h)
+{
+    (void)h;
+    lw_http_stream_t *s = (lw_http_stream_t *)g;
+    s->writing = false;
+    stream_pump(s);
+}
+
+/* h2o disposes of the request: the client left (or reset the stream), or the connection
+ * was closed under a drop. */
+static void stream_stop(h2o_generator_t *g, h2o_req_t *h)
+{
+    (void)h;
+    lw_http_stream_t *s = (lw_http_stream_t *)g;
+    s->h2o = NULL;
+    if (!s->dropping)
+        stream_count(s->http, "client_gone");
+    stream_notify(s, s->dropping ? s->drop_reason : "client_gone");
+    stream_free(s);
+}
+
+/* Drops the stream: cut now when no write is under way, else close the connection under
+ * the write that does not complete (the client does not read). */
+static void stream_drop(lw_http_stream_t *s, const char *reason)
+{
+    if (s->dropping || s->h2o == NULL)
+        return;
+    s->dropping = true;
+    s->drop_reason = reason;
+    stream_count(s->http, reason);
+    if (!s->writing) {
+        stream_pump(s);
+        return;
+    }
+    h2o_socket_t *sock = s->h2o->conn->callbacks->get_socket(s->h2o->conn);
+    int fd = sock ? h2o_socket_get_fd(sock) : -1;
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+lw_http_stream_t *lw_http_stream_start(lw_http_req_t *req, int status, const char *content_type,
+                                       size_t max_queued, lw_http_stream_close_cb on_close,
+                                       void *arg, lw_err_t *err)
+{
+    if (!answer_allowed(req)) {
+        lw_err_set(err, &lw_err_internal, "request already answered");
+        return NULL;
+    }
+    lw_http_t *http = req->http;
+    if (req->h2o == NULL || http->state != HTTP_RUNNING) {
+        static const char body[] = "{\"code\":14,\"message\":\"error:pkg/cluster:unavailable "
+                                   "(server stopping)\"}";
+        finish(req, 503, "application/json", body, sizeof body - 1);
+        lw_err_set(err, &lw_err_unavailable, "the client has gone or the server is stopping");
+        return NULL;
+    }
+    count_req(req, status);
+    h2o_req_t *h = req->h2o;
+    req_unlink_h2o(req);
+    lw_http_stream_t *s = lw_calloc(1, sizeof *s);
+    s->gen.proceed = stream_proceed;
+    s->gen.stop = stream_stop;
+    s->http = http;
+    s->h2o = h;
+    s->on_close = on_close;
+    s->arg = arg;
+    s->max_queued = max_queued ? max_queued : DEFAULT_STREAM_QUEUED;
+    s->next = http->streams;
+    if (http->streams)
+        http->streams->prev = s;
+    http->streams = s;
+    h->res.status = status;
+    h->res.reason = reason_for(status);
+    const char *ct = content_type ? content_type : "application/octet-stream";
+    h2o_iovec_t ctv = h2o_strdup(&h->pool, ct, strlen(ct));
+    h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctv.base, ctv.len);
+    add_resp_headers(h, req);
+    req_free(req);
+    h2o_start_response(h, &s->gen);
+    s->writing = true; /* the head goes out now; proceed follows */
+    h2o_send(h, NULL, 0, H2O_SEND_STATE_IN_PROGRESS);
+    return s;
+}
+
+int lw_http_stream_send(lw_http_stream_t *s, const void *data, size_t len, lw_err_t *err)
+{
+    if (s->queue_len + len > s->max_queued) {
+        size_t limit = s->max_queued;
+        s->on_close = NULL;
+        lw_log(LW_LOG_WARN, "http", "stream dropped: the client reads too slowly", "server",
+               s->http->name, NULL);
+        stream_drop(s, "slow_reader");
+        lw_err_set(err, &lw_err_stream_backlog,
+                   "client reads too slowly: more than %zu bytes queued", limit);
+        lw_err_attr_num(err, "limit", (long long)limit);
+        return -1;
+    }
+    if (s->queue_len + len > s->queue_cap) {
+        size_t cap = s->queue_cap ? s->queue_cap : 4096;
+        while (cap < s->queue_len + len)
+            cap *= 2;
+        s->queue = lw_realloc(s->queue, cap);
+        s->queue_cap = cap;
+    }
+    memcpy(s->queue + s->queue_len, data, len);
+    s->queue_len += len;
+    stream_pump(s);
+    return 0;
+}
+
+size_t lw_http_stream_queued(const lw_http_stream_t *s)
+{
+    return s->queue_len;
+}
+
+void lw_http_stream_end(lw_http_stream_t *s)
+{
+    s->on_close = NULL;
+    s->ending = true;
+    stream_pump(s);
+}
+
+/* lw_http_stop: every stream tells its caller, then ends (what is on the socket completes
+ * or fails under the connection's shutdown). */
+static void streams_stop(lw_http_t *http)
+{
+    lw_http_stream_t *s = http->streams;
+    while (s != NULL) {
+        lw_http_stream_t *next = s->next;
+        if (!s->dropping && !s->ending) {
+            stream_notify(s, "server_stopping");
+            stream_drop(s, "server_stopping");
+        }
+        s = next;
+    }
+}
+
 /* ---- WebSocket ------------------------------------------------------------------------ */
 
 bool lw_http_is_websocket(const lw_http_req_t *req)
@@ -1065,6 +1315,7 @@ lw_ws_t *lw_http_websocket_accept(lw_http_req_t *req, const lw_ws_callbacks_t *c
     count_req(req, 101);
     h2o_req_t *h = req->h2o;
     req_unlink_h2o(req);
+    add_resp_headers(h, req);
     ws->h2o = h2o_upgrade_to_websocket(h, key, ws, ws_on_msg);
     struct wslay_event_context *wctx = ws->h2o->ws_ctx;
     wslay_event_config_set_max_recv_msg_length(wctx, http->ws_max_msg);
@@ -1208,6 +1459,11 @@ void lw_http_set_metrics(lw_http_t *http, lw_metrics_t *metrics)
     http->m_connections = lw_metrics_counter(metrics, "lwstack_http_connections_total",
                                              "HTTP connections accepted.", NULL);
     http->s_connections = lw_metric_series(http->m_connections, (const char *const[]){NULL});
+    static const char *const slabels[] = {"reason", NULL};
+    http->m_streams_closed = lw_metrics_counter(metrics, "lwstack_http_streams_closed_total",
+                                                "Streaming responses closed, by reason (ended, "
+                                                "client_gone, slow_reader, server_stopping).",
+                                                slabels);
 }
 
 int lw_http_route(lw_http_t *http, const char *method, const char *pattern,
@@ -1491,6 +1747,7 @@ void lw_http_stop(lw_http_t *http, void (*done)(void *arg), void *arg)
     /* Not h2o_context_request_shutdown: its HTTP/2 grace timer would outlive the loop. Every
      * connection is closed below; answers still on their way say "connection: close". */
     http->ctx.shutdown_requested = 1;
+    streams_stop(http);
     /* Requests held by handlers: their connections close without an answer. */
     for (lw_http_req_t *r = http->live; r != NULL; r = r->next) {
         h2o_req_t *h = r->h2o;

@@ -121,6 +121,53 @@ void lw_http_respond_errorf(lw_http_req_t *req, const lw_err_def_t *def, const c
 void lw_http_respond(lw_http_req_t *req, int status, const char *content_type, const void *body,
                      size_t len);
 
+/* ---- Streaming responses ------------------------------------------------------------------
+ *
+ * A handler may answer with a stream instead of a whole body: lw_http_stream_start sends the
+ * head at once (HTTP/1.1: Transfer-Encoding: chunked; HTTP/2: a HEADERS frame), then every
+ * lw_http_stream_send goes out as it comes (a chunk, DATA frames). One write is on the socket
+ * at a time; what is sent meanwhile is queued (copied) and goes out in one write when the
+ * previous one completes.
+ *
+ * Flow control: a client that reads slower than the stream produces makes the queue grow;
+ * once more than max_queued bytes wait, the send that would exceed it returns -1
+ * (stream_backlog) and the stream is dropped: its connection is closed (over HTTP/2 with
+ * every stream on it, since h2o 2.2 cannot reset one stream of ours), reason "slow_reader".
+ *
+ * A client that leaves is noticed at once over HTTP/2 (stream reset, connection closed) and
+ * at the next write over HTTP/1.1 (h2o does not read an HTTP/1.1 connection while it
+ * answers): a stream that must notice sooner writes a heartbeat now and then.
+ *
+ * Who owns the stream: the caller, from start until exactly one of (a) on_close(reason) is
+ * called ("client_gone": the client left or reset the stream; "server_stopping":
+ * lw_http_stop), (b) lw_http_stream_send returns -1 (slow_reader: dropped), (c) the caller
+ * calls lw_http_stream_end. After that s must not be used: the server finishes (what was
+ * queued before lw_http_stream_end is written, then the response ends) and frees it. on_close
+ * is never called from inside lw_http_stream_send or lw_http_stream_end; it may be called
+ * from inside lw_http_stop.
+ *
+ * Counted in lwstack_http_streams_closed_total{reason}: ended, client_gone, slow_reader,
+ * server_stopping (with lw_http_set_metrics). The request's own timeout
+ * (http.request-timeout) ends when the stream starts. */
+typedef struct lw_http_stream lw_http_stream_t;
+
+typedef void (*lw_http_stream_close_cb)(lw_http_stream_t *s, const char *reason, void *arg);
+
+/* Answers req with status, content_type and the headers added with lw_http_add_header, as a
+ * stream: this answers the request (req is gone when it returns). max_queued 0: 1 MiB.
+ * Returns the stream, or NULL with err (unavailable: the client has gone or the server is
+ * stopping; req is then answered and gone too). */
+lw_http_stream_t *lw_http_stream_start(lw_http_req_t *req, int status, const char *content_type,
+                                       size_t max_queued, lw_http_stream_close_cb on_close,
+                                       void *arg, lw_err_t *err);
+/* Queues len bytes (copied) for the client. Returns 0, or -1 with err stream_backlog (the
+ * client reads too slowly: the stream is dropped and gone). */
+int lw_http_stream_send(lw_http_stream_t *s, const void *data, size_t len, lw_err_t *err);
+/* Bytes queued and not yet handed to the socket. */
+size_t lw_http_stream_queued(const lw_http_stream_t *s);
+/* Ends the response once what is queued is written; the stream is the server's from now. */
+void lw_http_stream_end(lw_http_stream_t *s);
+
 /* ---- WebSocket ------------------------------------------------------------------------ */
 
 typedef struct lw_ws lw_ws_t;
@@ -140,7 +187,8 @@ typedef struct lw_ws_callbacks {
 /* True when req is a WebSocket handshake (GET with Upgrade: websocket and a key, HTTP/1.1). */
 bool lw_http_is_websocket(const lw_http_req_t *req);
 /* Answers req with 101 and turns its connection into a WebSocket: this answers the request
- * (req is gone when it returns). Returns the socket, or NULL with err (bad_request: not a
+ * (req is gone when it returns). Headers added with lw_http_add_header go with the 101 (a
+ * chosen Sec-WebSocket-Protocol). Returns the socket, or NULL with err (bad_request: not a
  * WebSocket handshake) and req still unanswered. cb is copied; arg is kept. */
 lw_ws_t *lw_http_websocket_accept(lw_http_req_t *req, const lw_ws_callbacks_t *cb, void *arg,
                                   lw_err_t *err);
