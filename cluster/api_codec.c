@@ -58,6 +58,17 @@ static bool path_read_only(const char *path)
            strcmp(path, "deleted_at") == 0;
 }
 
+/* path is one of list or below one ("a.b" under "a"). */
+static bool under_list(const char *const *list, const char *path)
+{
+    for (int i = 0; list[i] != NULL; i++) {
+        size_t n = strlen(list[i]);
+        if (strncmp(path, list[i], n) == 0 && (path[n] == '\0' || path[n] == '.'))
+            return true;
+    }
+    return false;
+}
+
 static int mask_add(const lw_api_fields_t *f, const char *path, const char *field, lw_api_mask_t *m,
                     lw_err_t *err)
 {
@@ -69,7 +80,9 @@ static int mask_add(const lw_api_fields_t *f, const char *path, const char *fiel
         return 0;
     if (len >= LW_API_PATH_MAX)
         return lw_api_invalid(err, field, "path too long");
-    bool known = f->paths != NULL ? in_list(f->paths, path) : f->known(f->arg, path);
+    bool known = f->paths == NULL ? f->known(f->arg, path)
+                 : f->subpaths    ? under_list(f->paths, path)
+                                  : in_list(f->paths, path);
     if (!known) {
         lw_api_invalid(err, field, "unknown path `%.63s`", path);
         lw_err_attr(err, "path", path);
@@ -147,6 +160,20 @@ bool lw_api_mask_has(const lw_api_mask_t *m, const char *path)
     for (int i = 0; i < m->n; i++)
         if (strcmp(m->paths[i], path) == 0)
             return true;
+    return false;
+}
+
+bool lw_api_mask_selects(const lw_api_mask_t *m, const char *path)
+{
+    size_t n = strlen(path);
+    for (int i = 0; i < m->n; i++) {
+        const char *p = m->paths[i];
+        size_t k = strlen(p);
+        if (k <= n && strncmp(path, p, k) == 0 && (path[k] == '\0' || path[k] == '.'))
+            return true;
+        if (k > n && strncmp(p, path, n) == 0 && p[n] == '.')
+            return true;
+    }
     return false;
 }
 

@@ -40,9 +40,11 @@ typedef struct lw_api_mask {
 /* The paths a mask may name: those in `paths` (NULL-terminated), or those `known` accepts
  * (arg passed through). Read-only paths ("ids", "ids.*", "created_at", "updated_at",
  * "deleted_at") are always accepted and left out of the mask. `prefix` ("tenant."), when
- * set, may precede any path (some clients prefix the message name). */
+ * set, may precede any path (some clients prefix the message name). `subpaths`: a path
+ * under one of `paths` ("session.keys.app_s_key" under "session") is accepted too. */
 typedef struct lw_api_fields {
     const char *const *paths;
+    bool subpaths;
     bool (*known)(const void *arg, const char *path);
     const void *arg;
     const char *prefix;
@@ -57,6 +59,10 @@ int lw_api_mask_parse_csv(const lw_api_fields_t *f, const char *csv, const char 
 int lw_api_mask_parse_json(const lw_api_fields_t *f, const json_t *fm, const char *field,
                            lw_api_mask_t *m, lw_err_t *err);
 bool lw_api_mask_has(const lw_api_mask_t *m, const char *path);
+/* Whether the mask selects `path` for rendering: the path itself, one of its parents
+ * ("session" selects "session.dev_addr"), or one of its children ("session.keys" selects
+ * "session": the object is rendered with that child). */
+bool lw_api_mask_selects(const lw_api_mask_t *m, const char *path);
 
 /* ---- numbers ----------------------------------------------------------------------------- */
 

@@ -115,6 +115,46 @@ lw_bus_consumer_t *lw_bus_subscribe_opts(lw_bus_t *bus, const char *group, const
 /* Commits msg's offset + 1 for its partition (asynchronously). */
 void lw_bus_commit(lw_bus_consumer_t *c, const lw_bus_msg_t *msg);
 
+/* ---- in-order commits ------------------------------------------------------------------
+ *
+ * For a consumer whose messages finish later than they arrive, or out of order (async steps,
+ * batches written to PostgreSQL, publications waiting for their delivery reports): one entry
+ * per consumed message, kept in arrival order per partition. An entry is done with a
+ * generation: a number of the caller's that says what must be safe before the offset may
+ * go (the bus's `published` count when the message's own publications were made, a batch
+ * number of PostgreSQL writes; 0: nothing). lw_bus_commitq_flush(q, durable) commits, per
+ * partition, the offset of the longest prefix of done entries whose generation is at most
+ * `durable`; an entry not yet done holds back every later one of its partition, so a crash
+ * replays from the first message whose work was not safe and nothing before it.
+ *
+ * On a revoke, lw_bus_commitq_revoke marks the partition: its entries are no longer
+ * committed (the next owner replays them) and it is forgotten once they are all flushed.
+ * Zero-initialise; set `consumer` once the subscription exists (NULL: nothing committed),
+ * or `commit` to take the offsets elsewhere (a position kept in PostgreSQL, a test): it is
+ * called with the last message of each committed prefix instead of lw_bus_commit. Loop
+ * thread only; `parts` is the file's own (cluster/bus_commitq.c). */
+typedef struct lw_bus_commit_entry lw_bus_commit_entry_t;
+typedef struct lw_bus_commit_part lw_bus_commit_part_t;
+typedef struct lw_bus_commitq {
+    lw_bus_commit_part_t *parts;
+    lw_bus_consumer_t *consumer;
+    void (*commit)(void *arg, const lw_bus_msg_t *last);
+    void *commit_arg;
+} lw_bus_commitq_t;
+
+/* Appends msg's entry to its partition (never NULL: allocation failure is fatal). */
+lw_bus_commit_entry_t *lw_bus_commitq_add(lw_bus_commitq_t *q, const lw_bus_msg_t *msg);
+/* The message is handled; its offset may go once `gen` is durable. e NULL: nothing. Each
+ * entry is done once; it stays valid until the flush that commits it (or _free). */
+void lw_bus_commitq_done(lw_bus_commit_entry_t *e, uint64_t gen);
+/* Commits each partition's longest prefix of entries done with gen <= durable, and frees
+ * them. */
+void lw_bus_commitq_flush(lw_bus_commitq_t *q, uint64_t durable);
+/* Marks partitions revoked (their entries are dropped uncommitted as they are flushed). */
+void lw_bus_commitq_revoke(lw_bus_commitq_t *q, const lw_bus_partition_t *parts, size_t n);
+/* Frees every entry and partition (nothing committed). */
+void lw_bus_commitq_free(lw_bus_commitq_t *q);
+
 /* Counts the bus family of metrics into m (NULL: none): lwstack_bus_published_total,
  * _delivered_total, _delivery_failed_total, _consumed_total, _lost_total,
  * _offset_resets_total (label topic) and gauge lwstack_bus_up. m must outlive bus. */

@@ -65,45 +65,9 @@ static const char *const dev_paths[] = {
     NULL};
 static const char *const link_paths[] = {"default_formatters", "skip_payload_crypto", NULL};
 
-static bool known_in(const char *const *tops, const char *path)
-{
-    for (int i = 0; tops[i] != NULL; i++) {
-        size_t n = strlen(tops[i]);
-        if (strncmp(path, tops[i], n) == 0 && (path[n] == '\0' || path[n] == '.'))
-            return true;
-    }
-    return false;
-}
-
-static bool dev_known(const void *arg, const char *path)
-{
-    (void)arg;
-    return known_in(dev_paths, path);
-}
-
-static bool link_known(const void *arg, const char *path)
-{
-    (void)arg;
-    return known_in(link_paths, path);
-}
-
-static const lw_api_fields_t dev_fields = {.known = dev_known, .prefix = "end_device."};
-static const lw_api_fields_t link_fields = {.known = link_known};
-
-/* The mask selects path: itself, a parent or a child. */
-static bool want(const lw_api_mask_t *m, const char *path)
-{
-    size_t n = strlen(path);
-    for (int i = 0; i < m->n; i++) {
-        const char *p = m->paths[i];
-        size_t k = strlen(p);
-        if (k <= n && strncmp(path, p, k) == 0 && (path[k] == '\0' || path[k] == '.'))
-            return true;
-        if (k > n && strncmp(p, path, n) == 0 && p[n] == '.')
-            return true;
-    }
-    return false;
-}
+static const lw_api_fields_t dev_fields = {
+    .paths = dev_paths, .subpaths = true, .prefix = "end_device."};
+static const lw_api_fields_t link_fields = {.paths = link_paths, .subpaths = true};
 
 static bool names_key(const lw_api_mask_t *m)
 {
@@ -131,7 +95,7 @@ static json_t *session_render(const dev_op_t *op, const json_t *stored, const ch
         return NULL;
     char p[64];
     json_t *o = json_object();
-#define W(sub) (snprintf(p, sizeof p, "%s." sub, base), want(&op->mask, p))
+#define W(sub) (snprintf(p, sizeof p, "%s." sub, base), lw_api_mask_selects(&op->mask, p))
     if (W("dev_addr")) {
         char a[9];
         as_addr_text(s.dev_addr, a);
@@ -165,7 +129,7 @@ static json_t *session_render(const dev_op_t *op, const json_t *stored, const ch
 static void masked_copy(const dev_op_t *op, json_t *out, const json_t *from, const char *top)
 {
     const json_t *v = json_object_get(from, top);
-    if (v == NULL || json_is_null(v) || !want(&op->mask, top))
+    if (v == NULL || json_is_null(v) || !lw_api_mask_selects(&op->mask, top))
         return;
     if (!json_is_object(v)) {
         json_object_set(out, top, (json_t *)v);
@@ -178,7 +142,7 @@ static void masked_copy(const dev_op_t *op, json_t *out, const json_t *from, con
     json_object_foreach((json_t *)v, k, x)
     {
         snprintf(p, sizeof p, "%s.%s", top, k);
-        if (want(&op->mask, p))
+        if (lw_api_mask_selects(&op->mask, p))
             json_object_set(o, k, x);
     }
     json_object_set_new(out, top, o);
@@ -205,7 +169,7 @@ static json_t *dev_render(const dev_op_t *op, const PGresult *res)
     masked_copy(op, o, device, "skip_payload_crypto_override");
     static const char *const sess[2] = {"session", "pending_session"};
     for (int i = 0; i < 2; i++) {
-        if (PQgetisnull(res, 0, 1 + i) || !want(&op->mask, sess[i]))
+        if (PQgetisnull(res, 0, 1 + i) || !lw_api_mask_selects(&op->mask, sess[i]))
             continue;
         json_t *s = json_loads(PQgetvalue(res, 0, 1 + i), 0, NULL);
         json_t *r = s != NULL ? session_render(op, s, sess[i]) : NULL;

@@ -283,6 +283,33 @@ typedef struct up_call {
 } up_call_t;
 
 /* Checks an uplink result ({decoded, normalized}) as TTS's decodeUplink does and answers. */
+/* The script a JavaScript or Device Repository formatter runs (section: the repository's
+ * codec, "uplinkDecoder", "downlinkEncoder" or "downlinkDecoder"); other types are not
+ * supported. *script is borrowed (the formatter or the repository cache). */
+static int script_for(as_fmt_t *f, const as_formatter_t *fm, const json_t *version_ids,
+                      const char *section, const char **script, size_t *len, lw_err_t *err)
+{
+    switch (fm->type) {
+    case AS_FMT_JAVASCRIPT:
+        *script = fm->parameter != NULL ? fm->parameter : "";
+        *len = strlen(*script);
+        if (*len > FMT_SCRIPT_MAX)
+            return lw_err_set(err, &fmt_err_js_input, "invalid input");
+        return 0;
+    case AS_FMT_REPOSITORY:
+        if (f->repo_path == NULL)
+            return lw_err_set(err, &fmt_err_repository_unavailable,
+                              "the Device Repository is not available (as.device-repository.path "
+                              "unset)");
+        return repo_script(f, version_ids, section, script, len, err);
+    default:
+        lw_err_set(err, &fmt_err_formatter_not_supported, "payload formatter `%s` is not supported",
+                   as_fmt_type_name(fm->type));
+        lw_err_attr(err, "formatter", as_fmt_type_name(fm->type));
+        return -1;
+    }
+}
+
 static void up_result(as_fmt_t *f, const char *body, size_t len, as_fmt_uplink_cb cb, void *arg)
 {
     lw_err_t err;
@@ -464,40 +491,17 @@ static void fmt_decode_uplink(void *impl, const as_fmt_uplink_t *in, as_fmt_upli
     case AS_FMT_CAYENNELPP:
         up_cayenne(in, cb, arg);
         return;
-    case AS_FMT_JAVASCRIPT: {
-        const char *s = in->formatter.parameter != NULL ? in->formatter.parameter : "";
-        size_t len = strlen(s);
-        if (len > FMT_SCRIPT_MAX) {
-            lw_err_set(&err, &fmt_err_js_input, "invalid input");
-            up_fail(cb, arg, &err);
-            return;
-        }
-        up_script(f, in, s, len, cb, arg);
-        return;
-    }
-    case AS_FMT_REPOSITORY: {
+    default: {
         const char *script = NULL;
         size_t len = 0;
-        if (f->repo_path == NULL) {
-            lw_err_set(&err, &fmt_err_repository_unavailable,
-                       "the Device Repository is not available (as.device-repository.path "
-                       "unset)");
-            up_fail(cb, arg, &err);
-            return;
-        }
-        if (repo_script(f, in->version_ids, "uplinkDecoder", &script, &len, &err) != 0) {
+        if (script_for(f, &in->formatter, in->version_ids, "uplinkDecoder", &script, &len, &err) !=
+            0) {
             up_fail(cb, arg, &err);
             return;
         }
         up_script(f, in, script, len, cb, arg);
         return;
     }
-    default:
-        lw_err_set(&err, &fmt_err_formatter_not_supported,
-                   "payload formatter `%s` is not supported", as_fmt_type_name(in->formatter.type));
-        lw_err_attr(&err, "formatter", as_fmt_type_name(in->formatter.type));
-        up_fail(cb, arg, &err);
-        return;
     }
 }
 
@@ -668,34 +672,17 @@ static void fmt_encode_downlink(void *impl, const as_fmt_downlink_t *in, as_fmt_
     case AS_FMT_CAYENNELPP:
         down_cayenne(in, cb, arg);
         return;
-    case AS_FMT_JAVASCRIPT: {
-        const char *s = in->formatter.parameter != NULL ? in->formatter.parameter : "";
-        down_script(f, in, s, strlen(s), cb, arg);
-        return;
-    }
-    case AS_FMT_REPOSITORY: {
+    default: {
         const char *script = NULL;
         size_t len = 0;
-        if (f->repo_path == NULL) {
-            lw_err_set(&err, &fmt_err_repository_unavailable,
-                       "the Device Repository is not available (as.device-repository.path "
-                       "unset)");
-            down_fail(cb, arg, &err);
-            return;
-        }
-        if (repo_script(f, in->version_ids, "downlinkEncoder", &script, &len, &err) != 0) {
+        if (script_for(f, &in->formatter, in->version_ids, "downlinkEncoder", &script, &len,
+                       &err) != 0) {
             down_fail(cb, arg, &err);
             return;
         }
         down_script(f, in, script, len, cb, arg);
         return;
     }
-    default:
-        lw_err_set(&err, &fmt_err_formatter_not_supported,
-                   "payload formatter `%s` is not supported", as_fmt_type_name(in->formatter.type));
-        lw_err_attr(&err, "formatter", as_fmt_type_name(in->formatter.type));
-        down_fail(cb, arg, &err);
-        return;
     }
 }
 
@@ -911,33 +898,16 @@ void as_fmt_decode_downlink(as_fmt_t *f, const fmt_downlink_decode_t *in, as_fmt
         json_decref(sorted);
         return;
     }
-    case AS_FMT_JAVASCRIPT: {
-        const char *s = in->formatter.parameter != NULL ? in->formatter.parameter : "";
-        dd_script(f, in, s, strlen(s), cb, arg);
-        return;
-    }
-    case AS_FMT_REPOSITORY: {
+    default: {
         const char *script = NULL;
         size_t len = 0;
-        if (f->repo_path == NULL) {
-            lw_err_set(&err, &fmt_err_repository_unavailable,
-                       "the Device Repository is not available (as.device-repository.path "
-                       "unset)");
-            up_fail(cb, arg, &err);
-            return;
-        }
-        if (repo_script(f, in->version_ids, "downlinkDecoder", &script, &len, &err) != 0) {
+        if (script_for(f, &in->formatter, in->version_ids, "downlinkDecoder", &script, &len,
+                       &err) != 0) {
             up_fail(cb, arg, &err);
             return;
         }
         dd_script(f, in, script, len, cb, arg);
         return;
     }
-    default:
-        lw_err_set(&err, &fmt_err_formatter_not_supported,
-                   "payload formatter `%s` is not supported", as_fmt_type_name(in->formatter.type));
-        lw_err_attr(&err, "formatter", as_fmt_type_name(in->formatter.type));
-        up_fail(cb, arg, &err);
-        return;
     }
 }

@@ -27,24 +27,6 @@
 #define AS_RETRY_MS     1000u
 #define AS_DEVS_INITIAL 1024u
 
-/* ---- offsets -------------------------------------------------------------------------------- */
-
-typedef struct as_part as_part_t;
-typedef struct as_entry {
-    struct as_entry *next;
-    int64_t offset;
-    uint64_t gen; /* bus messages published (settled) before it may be committed */
-    bool done;
-} as_entry_t;
-
-struct as_part {
-    as_part_t *next;
-    char topic[96];
-    int32_t partition;
-    as_entry_t *head, *tail;
-    bool revoked;
-};
-
 /* ---- devices -------------------------------------------------------------------------------- */
 
 typedef enum { DEV_LOADING = 0, DEV_READY, DEV_RETRY } dev_phase_t;
@@ -52,7 +34,7 @@ typedef enum { DEV_LOADING = 0, DEV_READY, DEV_RETRY } dev_phase_t;
 typedef struct as_item {
     struct as_item *next;
     Lw__Msg__NsUp *up; /* owned */
-    as_entry_t *entry;
+    lw_bus_commit_entry_t *entry;
 } as_item_t;
 
 typedef struct as_worker as_worker_t;
@@ -83,7 +65,7 @@ struct as_worker {
     char t_up[96];
     as_dev_t **tab;
     size_t cap, n;
-    as_part_t *parts;
+    lw_bus_commitq_t commits;
     uv_timer_t timer;
     bool timer_on;
     int async;  /* loads, writes, formatter calls in flight */
@@ -120,64 +102,15 @@ static uint64_t published(const as_worker_t *w)
     return st.published;
 }
 
-static as_entry_t *entry_add(as_worker_t *w, const lw_bus_msg_t *msg)
-{
-    as_part_t *p = w->parts;
-    while (p != NULL &&
-           (p->revoked || p->partition != msg->partition || strcmp(p->topic, msg->topic) != 0))
-        p = p->next;
-    if (p == NULL) {
-        p = lw_calloc(1, sizeof *p);
-        snprintf(p->topic, sizeof p->topic, "%s", msg->topic);
-        p->partition = msg->partition;
-        p->next = w->parts;
-        w->parts = p;
-    }
-    as_entry_t *e = lw_calloc(1, sizeof *e);
-    e->offset = msg->offset;
-    if (p->tail != NULL)
-        p->tail->next = e;
-    else
-        p->head = e;
-    p->tail = e;
-    return e;
-}
-
 /* The message is handled; its offset goes once everything published so far is settled. */
-static void entry_done(as_worker_t *w, as_entry_t *e)
+static void entry_done(as_worker_t *w, lw_bus_commit_entry_t *e)
 {
-    if (e == NULL)
-        return;
-    e->done = true;
-    e->gen = published(w);
+    lw_bus_commitq_done(e, published(w));
 }
 
 static void commit_flush(as_worker_t *w)
 {
-    uint64_t s = settled(w);
-    as_part_t **pp = &w->parts;
-    while (*pp != NULL) {
-        as_part_t *p = *pp;
-        int64_t last = -1;
-        while (p->head != NULL && p->head->done && p->head->gen <= s) {
-            as_entry_t *e = p->head;
-            last = e->offset;
-            p->head = e->next;
-            if (p->head == NULL)
-                p->tail = NULL;
-            free(e);
-        }
-        if (last >= 0 && !p->revoked && w->c != NULL) {
-            lw_bus_msg_t m = {.topic = p->topic, .partition = p->partition, .offset = last};
-            lw_bus_commit(w->c, &m);
-        }
-        if (p->revoked && p->head == NULL) {
-            *pp = p->next;
-            free(p);
-            continue;
-        }
-        pp = &p->next;
-    }
+    lw_bus_commitq_flush(&w->commits, settled(w));
 }
 
 /* ---- the device table ---------------------------------------------------------------------- */
@@ -800,7 +733,7 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     (void)c;
     as_worker_t *w = arg;
     as_t *as = w->as;
-    as_entry_t *e = entry_add(w, msg);
+    lw_bus_commit_entry_t *e = lw_bus_commitq_add(&w->commits, msg);
     Lw__Msg__NsUp *up = NULL;
     as_dev_t probe;
     memset(&probe, 0, sizeof probe);
@@ -848,10 +781,7 @@ static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
     (void)c;
     as_worker_t *w = arg;
     commit_flush(w);
-    for (as_part_t *p = w->parts; p != NULL; p = p->next)
-        for (size_t i = 0; i < n; i++)
-            if (p->partition == parts[i].partition && strcmp(p->topic, parts[i].topic) == 0)
-                p->revoked = true;
+    lw_bus_commitq_revoke(&w->commits, parts, n);
     for (size_t i = 0; i < w->cap; i++) {
         as_dev_t *d = w->tab[i];
         while (d != NULL) {
@@ -897,6 +827,7 @@ int as_worker_start(as_t *as, lw_err_t *err)
     static const char *const topics[] = {"ns.up"};
     static const lw_bus_handler_t h = {.on_message = on_message, .on_revoke = on_revoke};
     w->c = lw_bus_subscribe(as->bus, "as", topics, 1, &h, w, err);
+    w->commits.consumer = w->c;
     return w->c != NULL ? 0 : -1;
 }
 
@@ -935,16 +866,7 @@ void as_worker_free(as_t *as)
             dev_free(d);
         }
     free(w->tab);
-    as_part_t *p = w->parts;
-    while (p != NULL) {
-        as_part_t *next = p->next;
-        for (as_entry_t *e = p->head, *en; e != NULL; e = en) {
-            en = e->next;
-            free(e);
-        }
-        free(p);
-        p = next;
-    }
+    lw_bus_commitq_free(&w->commits);
     free(w);
     as->worker = NULL;
 }

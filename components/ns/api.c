@@ -68,34 +68,7 @@ static const char *const top_paths[] = {"lorawan_version",   "lorawan_phy_versio
                                         "pending_mac_state", "last_seen_at",
                                         "multicast",         NULL};
 
-static bool path_known(const void *arg, const char *path)
-{
-    (void)arg;
-    for (int i = 0; top_paths[i] != NULL; i++) {
-        size_t n = strlen(top_paths[i]);
-        if (strncmp(path, top_paths[i], n) == 0 && (path[n] == '\0' || path[n] == '.'))
-            return true;
-    }
-    return false;
-}
-
-static const lw_api_fields_t fields = {.known = path_known};
-
-/* Whether the mask selects `path`: the path itself, one of its parents, or one of its
- * children (then the object is rendered with that child). */
-static bool want(const lw_api_mask_t *m, const char *path)
-{
-    size_t n = strlen(path);
-    for (int i = 0; i < m->n; i++) {
-        const char *p = m->paths[i];
-        size_t k = strlen(p);
-        if (k <= n && strncmp(path, p, k) == 0 && (path[k] == '\0' || path[k] == '.'))
-            return true;
-        if (k > n && strncmp(p, path, n) == 0 && p[n] == '.')
-            return true;
-    }
-    return false;
-}
+static const lw_api_fields_t fields = {.paths = top_paths, .subpaths = true};
 
 static bool mask_names_keys(const lw_api_mask_t *m)
 {
@@ -151,7 +124,7 @@ static json_t *session_json(const api_op_t *op, const ns_session_t *s, const cha
 {
     char p[96];
     json_t *o = json_object();
-#define W(sub) (snprintf(p, sizeof p, "%s." sub, base), want(&op->mask, p))
+#define W(sub) (snprintf(p, sizeof p, "%s." sub, base), lw_api_mask_selects(&op->mask, p))
     if (W("dev_addr")) {
         char a[9];
         snprintf(a, sizeof a, "%08" PRIX32, s->dev_addr);
@@ -286,31 +259,31 @@ static json_t *render(const api_op_t *op)
     if (op->updated[0] != '\0')
         json_object_set_new(o, "updated_at", json_string(op->updated));
     const lw_api_mask_t *m = &op->mask;
-    if (want(m, "lorawan_version") && op->set.lorawan_version[0] != '\0')
+    if (lw_api_mask_selects(m, "lorawan_version") && op->set.lorawan_version[0] != '\0')
         json_object_set_new(o, "lorawan_version", json_string(op->set.lorawan_version));
-    if (want(m, "lorawan_phy_version") && op->set.phy_version[0] != '\0')
+    if (lw_api_mask_selects(m, "lorawan_phy_version") && op->set.phy_version[0] != '\0')
         json_object_set_new(o, "lorawan_phy_version", json_string(op->set.phy_version));
-    if (want(m, "frequency_plan_id") && op->set.fp_id[0] != '\0')
+    if (lw_api_mask_selects(m, "frequency_plan_id") && op->set.fp_id[0] != '\0')
         json_object_set_new(o, "frequency_plan_id", json_string(op->set.fp_id));
-    if (want(m, "supports_join"))
+    if (lw_api_mask_selects(m, "supports_join"))
         json_object_set_new(o, "supports_join", json_boolean(op->set.supports_join));
-    if (want(m, "supports_class_c"))
+    if (lw_api_mask_selects(m, "supports_class_c"))
         json_object_set_new(o, "supports_class_c", json_boolean(op->set.supports_class_c));
-    if (want(m, "mac_settings") && op->set.mac_json != NULL) {
+    if (lw_api_mask_selects(m, "mac_settings") && op->set.mac_json != NULL) {
         json_t *ms = json_loads(op->set.mac_json, 0, NULL);
         if (ms != NULL)
             json_object_set_new(o, "mac_settings", ms);
     }
-    if (want(m, "session") && op->st.session.valid)
+    if (lw_api_mask_selects(m, "session") && op->st.session.valid)
         json_object_set_new(o, "session", session_json(op, &op->st.session, "session"));
-    if (want(m, "pending_session") && op->st.pending.valid)
+    if (lw_api_mask_selects(m, "pending_session") && op->st.pending.valid)
         json_object_set_new(o, "pending_session",
                             session_json(op, &op->st.pending, "pending_session"));
-    if (want(m, "mac_state") && op->st.mac != NULL)
+    if (lw_api_mask_selects(m, "mac_state") && op->st.mac != NULL)
         json_object_set_new(o, "mac_state", mac_state_json(op->st.mac));
-    if (want(m, "pending_mac_state") && op->st.pending_mac != NULL)
+    if (lw_api_mask_selects(m, "pending_mac_state") && op->st.pending_mac != NULL)
         json_object_set_new(o, "pending_mac_state", mac_state_json(op->st.pending_mac));
-    if (want(m, "last_seen_at") && op->st.last_seen_at_ns != 0)
+    if (lw_api_mask_selects(m, "last_seen_at") && op->st.last_seen_at_ns != 0)
         json_object_set_new(o, "last_seen_at", time_json(op->st.last_seen_at_ns));
     return o;
 }
@@ -474,7 +447,7 @@ static int session_apply(api_op_t *op, const json_t *bs, ns_session_t *s, const 
 {
     char p[96];
     const lw_api_mask_t *m = &op->mask;
-#define M(sub) (snprintf(p, sizeof p, "%s." sub, base), want(m, p))
+#define M(sub) (snprintf(p, sizeof p, "%s." sub, base), lw_api_mask_selects(m, p))
     bool any = false;
     for (int i = 0; i < m->n; i++)
         if (strncmp(m->paths[i], base, strlen(base)) == 0)

@@ -99,7 +99,7 @@ struct ns_matcher {
     idev_t **devs; /* by key */
     size_t devs_cap, ndevs;
     lw_bus_consumer_t *up_c;
-    ns_commitq_t q;
+    lw_bus_commitq_t q;
     int loading; /* tenant loads in flight */
     bool load_started, loaded;
     /* Devices whose change was heard before the index was complete: read again after. */
@@ -663,7 +663,7 @@ static void merge_flush(ns_matcher_t *m)
         uint64_t gen = published_now(m);
         for (size_t k = 0; k < g->n; k++) {
             lw_msg_gs_up_free(g->ups[k]);
-            ns_commitq_done(g->entries[k], gen);
+            lw_bus_commitq_done(g->entries[k], gen);
         }
     }
     m->nmerges = 0;
@@ -731,7 +731,7 @@ void ns_matcher_commit(ns_matcher_t *m)
 {
     lw_bus_stats_t st;
     lw_bus_stats(m->ns->bus, &st);
-    ns_commitq_flush(&m->q, st.delivered + st.failed);
+    lw_bus_commitq_flush(&m->q, st.delivered + st.failed);
 }
 
 static const char *gw_tenant(const Lw__Msg__GsUp *up)
@@ -848,7 +848,7 @@ static void join_found(void *arg, const tn_device_ref_t *ref, const lw_err_t *er
         publish_dev(m, j->up, ref->tenant_id, ref->application_id, ref->device_id, &ids);
         ns_count(m->ns, m->ns->m_up, "join_request");
     }
-    ns_commitq_done(j->e, published_now(m));
+    lw_bus_commitq_done(j->e, published_now(m));
     lw_msg_gs_up_free(j->up);
     free(j);
     m->ns->inflight--;
@@ -858,7 +858,7 @@ static void on_gs_up(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
 {
     (void)c;
     ns_matcher_t *m = arg;
-    ns_entry_t *e = ns_commitq_add(&m->q, msg);
+    ns_entry_t *e = lw_bus_commitq_add(&m->q, msg);
     Lw__Msg__GsUp *up = NULL;
     lorawan_phy_t phy;
     if (lw_msg_gs_up_decode(msg->value, msg->value_len, &up) != 0) {
@@ -893,7 +893,7 @@ static void on_gs_up(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     }
 done:
     lw_msg_gs_up_free(up);
-    ns_commitq_done(e, published_now(m));
+    lw_bus_commitq_done(e, published_now(m));
 }
 
 static void on_up_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts, size_t n)
@@ -902,8 +902,7 @@ static void on_up_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition
     ns_matcher_t *m = arg;
     merge_flush(m); /* before the revoked partitions' entries go */
     ns_matcher_commit(m);
-    for (size_t i = 0; i < n; i++)
-        ns_commitq_revoke(&m->q, parts[i].topic, parts[i].partition);
+    lw_bus_commitq_revoke(&m->q, parts, n);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
@@ -1013,7 +1012,7 @@ void ns_matcher_free(ns_matcher_t *m)
         for (size_t k = 0; k < m->merges[i].n; k++)
             lw_msg_gs_up_free(m->merges[i].ups[k]);
     free(m->merges);
-    ns_commitq_free(&m->q);
+    lw_bus_commitq_free(&m->q);
     free(m->devs);
     free(m->ks);
     free(m->addr);

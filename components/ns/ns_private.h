@@ -274,37 +274,9 @@ typedef struct ns_matcher ns_matcher_t;
 typedef struct ns_store ns_store_t;
 typedef struct ns_batch ns_batch_t;
 
-/* One consumed message whose offset waits for its effects to be durable (worker) or
- * published (matcher). */
-typedef struct ns_entry ns_entry_t;
-typedef struct ns_part ns_part_t;
-struct ns_entry {
-    ns_entry_t *next;
-    ns_part_t *part;
-    int64_t offset;
-    uint64_t gen; /* the persist generation its effects belong to */
-    bool done;
-};
-struct ns_part {
-    ns_part_t *next;
-    char topic[96];
-    int32_t partition;
-    ns_entry_t *head, *tail;
-    bool revoked;
-};
-
-typedef struct ns_commitq {
-    ns_part_t *parts;
-    lw_bus_consumer_t *consumer;
-} ns_commitq_t;
-
-ns_entry_t *ns_commitq_add(ns_commitq_t *q, const lw_bus_msg_t *msg);
-void ns_commitq_done(ns_entry_t *e, uint64_t gen);
-/* Commits the longest prefix of each partition whose entries are done with gen <= durable. */
-void ns_commitq_flush(ns_commitq_t *q, uint64_t durable);
-/* Forgets a partition's entries (revoked; its new owner replays them). */
-void ns_commitq_revoke(ns_commitq_t *q, const char *topic, int32_t partition);
-void ns_commitq_free(ns_commitq_t *q);
+/* Consumed messages whose offsets wait for their effects to be durable (worker) or
+ * published (matcher): cluster/bus.h's in-order commits. */
+typedef lw_bus_commit_entry_t ns_entry_t;
 
 typedef struct ns_join_server {
     uint64_t prefix; /* JoinEUI prefix (host order, bits beyond len zero) */
@@ -347,7 +319,7 @@ struct ns {
 
     /* device worker */
     lw_bus_consumer_t *worker_c;
-    ns_commitq_t wq;
+    lw_bus_commitq_t wq;
     ns_dev_t **devs; /* hash by key */
     size_t ndevs, devs_cap;
     /* open deduplication windows, in deadline order (one duration for all) */

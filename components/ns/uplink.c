@@ -64,7 +64,7 @@ void ns_uplink_window_drop(ns_t *ns, ns_up_t *u)
     if (u->dev != NULL && u->dev->up == u)
         u->dev->up = NULL;
     for (size_t i = 0; i < u->ncopies; i++)
-        ns_commitq_done(u->entries[i], 0);
+        lw_bus_commitq_done(u->entries[i], 0);
     window_free(u);
 }
 
@@ -91,7 +91,7 @@ static void window_add(ns_up_t *u, Lw__Msg__NsDev *m, ns_entry_t *e)
 static void window_done(ns_t *ns, ns_up_t *u)
 {
     for (size_t i = 0; i < u->ncopies; i++)
-        ns_commitq_done(u->entries[i], ns->gen);
+        lw_bus_commitq_done(u->entries[i], ns->gen);
 }
 
 /* A replay after a restart: the message, or a copy merged into it, was processed before. */
@@ -152,13 +152,13 @@ void ns_uplink_handle(ns_t *ns, ns_dev_t *d, Lw__Msg__NsDev *m, ns_entry_t *e)
     if (already_processed(d, m)) {
         ns_count_drop(ns, "already_processed");
         lw_msg_ns_dev_free(m);
-        ns_commitq_done(e, ns->gen);
+        lw_bus_commitq_done(e, ns->gen);
         return;
     }
     if (now < d->cooldown_until_ms && h == d->last_hash) {
         ns_count_drop(ns, "duplicate");
         lw_msg_ns_dev_free(m);
-        ns_commitq_done(e, ns->gen);
+        lw_bus_commitq_done(e, ns->gen);
         return;
     }
     ns_up_t *u = lw_calloc(1, sizeof *u);

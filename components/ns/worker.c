@@ -7,7 +7,7 @@
  * in order meanwhile (and while the Join Server answers its join). Its changes are written
  * behind the hot path: a batch every ns.persist-interval (one transaction), and an offset
  * is committed only once the batch that holds the message's effects is durable
- * (ns_commitq), so a crash replays what was not yet written and nothing else. */
+ * (lw_bus_commitq), so a crash replays what was not yet written and nothing else. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +116,7 @@ static void dev_forget(ns_t *ns, ns_dev_t *d, bool done)
     ns_wait_t *w = d->wait_head;
     while (w != NULL) {
         ns_wait_t *next = w->next;
-        ns_commitq_done(w->entry, done ? ns->gen : 0);
+        lw_bus_commitq_done(w->entry, done ? ns->gen : 0);
         wait_free(w);
         w = next;
     }
@@ -305,13 +305,13 @@ static void dispatch(ns_t *ns, ns_dev_t *d, int kind, void *msg, ns_entry_t *e)
         Lw__Msg__NsDev *m = msg;
         if (m->control == LW__MSG__NS_DEV_CONTROL__RELOAD) {
             lw_msg_ns_dev_free(m);
-            ns_commitq_done(e, ns->gen);
+            lw_bus_commitq_done(e, ns->gen);
             dev_load(ns, d, true);
             return;
         }
         if (m->control == LW__MSG__NS_DEV_CONTROL__DELETE) {
             lw_msg_ns_dev_free(m);
-            ns_commitq_done(e, ns->gen);
+            lw_bus_commitq_done(e, ns->gen);
             lw_log(LW_LOG_INFO, "ns", "device forgotten", "device", d->key, NULL);
             dev_forget(ns, d, true);
             return;
@@ -319,7 +319,7 @@ static void dispatch(ns_t *ns, ns_dev_t *d, int kind, void *msg, ns_entry_t *e)
         if (d->phase == NS_DEV_ABSENT) {
             ns_count_drop(ns, "device_not_found");
             lw_msg_ns_dev_free(m);
-            ns_commitq_done(e, ns->gen);
+            lw_bus_commitq_done(e, ns->gen);
             return;
         }
         ns_uplink_handle(ns, d, m, e);
@@ -329,14 +329,14 @@ static void dispatch(ns_t *ns, ns_dev_t *d, int kind, void *msg, ns_entry_t *e)
         Lw__Msg__AsDown *m = msg;
         ns_downlink_queue_op(ns, d, m); /* an absent device's too: it answers not found */
         lw_msg_as_down_free(m);
-        ns_commitq_done(e, ns->gen);
+        lw_bus_commitq_done(e, ns->gen);
         return;
     }
     Lw__Msg__GsTxAck *m = msg;
     if (d->phase != NS_DEV_ABSENT)
         ns_downlink_txack(ns, d, m);
     lw_msg_gs_txack_free(m);
-    ns_commitq_done(e, ns->gen);
+    lw_bus_commitq_done(e, ns->gen);
 }
 
 void ns_dev_drain(ns_t *ns, ns_dev_t *d)
@@ -363,7 +363,7 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
 {
     (void)c;
     ns_t *ns = arg;
-    ns_entry_t *e = ns_commitq_add(&ns->wq, msg);
+    ns_entry_t *e = lw_bus_commitq_add(&ns->wq, msg);
     const char *t = msg->topic;
     int kind = 0;
     void *m = NULL;
@@ -390,7 +390,7 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     }
     if (rc != 0) {
         ns_count_drop(ns, "malformed");
-        ns_commitq_done(e, ns->gen);
+        lw_bus_commitq_done(e, ns->gen);
         return;
     }
     tn_tenant_t tt;
@@ -402,7 +402,7 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
         wp->kind = kind;
         wp->msg = m;
         wait_free(wp);
-        ns_commitq_done(e, ns->gen);
+        lw_bus_commitq_done(e, ns->gen);
         return;
     }
     ns_dev_t *d = dev_get(ns, msg->key, msg->key_len, msg->partition);
@@ -413,7 +413,7 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
         wp->kind = kind;
         wp->msg = m;
         wait_free(wp);
-        ns_commitq_done(e, ns->gen);
+        lw_bus_commitq_done(e, ns->gen);
         return;
     }
     d->partition = msg->partition;
@@ -489,7 +489,7 @@ static void flushed(ns_t *ns, bool ok)
     ns->flushing = false;
     if (ok) {
         ns->durable = cut;
-        ns_commitq_flush(&ns->wq, ns->durable);
+        lw_bus_commitq_flush(&ns->wq, ns->durable);
         after_t **pp = &after_head;
         while (*pp != NULL) {
             after_t *a = *pp;
@@ -576,8 +576,7 @@ static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
     ns_t *ns = arg;
     if (!ns->flushing)
         flush_start(ns);
-    for (size_t i = 0; i < n; i++)
-        ns_commitq_revoke(&ns->wq, parts[i].topic, parts[i].partition);
+    lw_bus_commitq_revoke(&ns->wq, parts, n);
     for (size_t i = 0; i < ns->devs_cap; i++) {
         ns_dev_t *d = ns->devs[i];
         while (d != NULL) {
@@ -591,7 +590,7 @@ static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
             d = next;
         }
     }
-    ns_commitq_flush(&ns->wq, ns->durable);
+    lw_bus_commitq_flush(&ns->wq, ns->durable);
 }
 
 int ns_worker_start(ns_t *ns, lw_err_t *err)
@@ -645,7 +644,7 @@ void ns_worker_free(ns_t *ns)
         }
     free(ns->devs);
     ns->devs = NULL;
-    ns_commitq_free(&ns->wq);
+    lw_bus_commitq_free(&ns->wq);
     while (after_head != NULL) {
         after_t *a = after_head;
         after_head = a->next;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sys/socket.h>
@@ -100,6 +101,43 @@ static void test_lw_api_mask_parse_csv__predicate_decides(void **state)
     assert_int_equal(m.n, 1);
     assert_int_equal(lw_api_mask_parse_csv(&f, "version_ids.model_id", "f", &m, &err), -1);
     assert_string_equal(attr(&err, "field"), "f");
+}
+
+static void test_lw_api_mask_parse_csv__subpaths_accepted_under_a_listed_path(void **state)
+{
+    (void)state;
+    static const char *const tops[] = {"session", "formatters", NULL};
+    const lw_api_fields_t f = {.paths = tops, .subpaths = true};
+    lw_api_mask_t m;
+    lw_err_t err;
+    assert_int_equal(lw_api_mask_parse_csv(&f, "session.keys.app_s_key,formatters", "f", &m, &err),
+                     0);
+    assert_int_equal(m.n, 2);
+    assert_string_equal(m.paths[0], "session.keys.app_s_key");
+    /* A prefix of a name is not a parent. */
+    assert_int_equal(lw_api_mask_parse_csv(&f, "sessions", "f", &m, &err), -1);
+    assert_string_equal(attr(&err, "path"), "sessions");
+    /* Without subpaths only the listed names. */
+    const lw_api_fields_t exact = {.paths = tops};
+    assert_int_equal(lw_api_mask_parse_csv(&exact, "session.keys", "f", &m, &err), -1);
+}
+
+static void test_lw_api_mask_selects__itself_parents_and_children(void **state)
+{
+    (void)state;
+    lw_api_mask_t m = {.n = 2};
+    snprintf(m.paths[0], sizeof m.paths[0], "session");
+    snprintf(m.paths[1], sizeof m.paths[1], "formatters.up_formatter");
+    assert_true(lw_api_mask_selects(&m, "session"));
+    assert_true(lw_api_mask_selects(&m, "session.dev_addr")); /* parent named */
+    assert_true(lw_api_mask_selects(&m, "formatters"));       /* child named */
+    assert_true(lw_api_mask_selects(&m, "formatters.up_formatter"));
+    assert_false(lw_api_mask_selects(&m, "formatters.down_formatter"));
+    assert_false(lw_api_mask_selects(&m, "sessions"));
+    assert_false(lw_api_mask_selects(&m, "formatter"));
+    assert_false(lw_api_mask_selects(&m, "version_ids"));
+    lw_api_mask_t none = {.n = 0};
+    assert_false(lw_api_mask_selects(&none, "session"));
 }
 
 static void test_lw_api_mask_parse_csv__path_too_long(void **state)
@@ -702,6 +740,8 @@ int main(void)
         cmocka_unit_test(test_lw_api_mask_parse_csv__empty_and_absent),
         cmocka_unit_test(test_lw_api_mask_parse_csv__unknown_path_named),
         cmocka_unit_test(test_lw_api_mask_parse_csv__predicate_decides),
+        cmocka_unit_test(test_lw_api_mask_parse_csv__subpaths_accepted_under_a_listed_path),
+        cmocka_unit_test(test_lw_api_mask_selects__itself_parents_and_children),
         cmocka_unit_test(test_lw_api_mask_parse_csv__path_too_long),
         cmocka_unit_test(test_lw_api_mask_parse_json__paths_and_errors),
         cmocka_unit_test(test_lw_api_page_parse__defaults_and_bounds),
