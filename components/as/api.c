@@ -20,6 +20,7 @@
 #include "as/as_private.h"
 #include "as/fmt_private.h"
 #include "as/mqtt_private.h"
+#include "as/webhook_private.h"
 #include "cluster/mem.h"
 #include "cluster/uid.h"
 #include "tenant/access.h"
@@ -231,6 +232,9 @@ int as_api_routes(as_t *as)
         return -1;
     /* mqtt-connection-info (mqtt_as.c) */
     if (as_mqtt_api_routes(as) != 0)
+        return -1;
+    /* the webhook registry, dead letters, webhook downlinks (webhook_api.c) */
+    if (as_webhook_routes(as) != 0)
         return -1;
     return 0;
 }

@@ -341,6 +341,8 @@ struct as {
 
     /* the worker (uplink.c) */
     struct as_worker *worker;
+    /* webhook delivery (webhook.c, webhook_private.h) */
+    struct as_webhooks *webhooks;
 
     lw_metric_t *m_up, *m_drop, *m_down;
 

@@ -7,8 +7,10 @@
  *
  * Publishes K (default 1) AsUp keyed "<T>/<A>/<D>" with type N (messages.proto AsUpType) and
  * the ApplicationUp JSON J; with --id every one carries that envelope id (32 hex digits: a
- * replay), else random ids. Waits for delivery (lw_bus_stop flushes), prints
- * "published=P delivered=D failed=F"; exit 0 when nothing failed. */
+ * replay), else random ids. With --devs N the K messages go round-robin to devices "<D>0" ..
+ * "<D>N-1". In J, %SEQ% becomes the message's number (0..K-1) and %DEV% its device ID. Waits
+ * for delivery (lw_bus_stop flushes), prints "published=P delivered=D failed=F"; exit 0 when
+ * nothing failed. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,7 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: as_up_pub --brokers B --tenant T --app A --dev D --type N --json J "
-                    "[--count K] [--id HEX] [--prefix P]\n");
+                    "[--count K] [--id HEX] [--prefix P] [--devs N]\n");
     exit(2);
 }
 
@@ -39,7 +41,7 @@ int main(int argc, char **argv)
 {
     const char *brokers = NULL, *tenant = NULL, *app = NULL, *dev = NULL, *json = NULL;
     const char *idhex = NULL, *prefix = NULL;
-    long type = -1, count = 1;
+    long type = -1, count = 1, devs = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--brokers") == 0)
@@ -60,6 +62,8 @@ int main(int argc, char **argv)
             idhex = v;
         else if (strcmp(a, "--prefix") == 0)
             prefix = v;
+        else if (strcmp(a, "--devs") == 0)
+            devs = atol(v);
         else
             usage();
     }
@@ -88,10 +92,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "as_up_pub: --id: %d hex digits\n", 2 * LW_MSG_ID_LEN);
         return 2;
     }
-    char key[300];
-    int kl = snprintf(key, sizeof key, "%s/%s/%s", tenant, app, dev);
+    char key[300], devid[64];
     static uint8_t buf[LW_MSG_MAX_LEN];
+    static char text[LW_MSG_MAX_LEN / 2];
     for (long i = 0; i < count; i++) {
+        if (devs > 0)
+            snprintf(devid, sizeof devid, "%s%ld", dev, i % devs);
+        else
+            snprintf(devid, sizeof devid, "%s", dev);
+        int kl = snprintf(key, sizeof key, "%s/%s/%s", tenant, app, devid);
+        /* %SEQ% and %DEV% */
+        size_t o = 0;
+        for (const char *c = json; *c != '\0' && o + 64 < sizeof text;) {
+            if (strncmp(c, "%SEQ%", 5) == 0) {
+                o += (size_t)snprintf(text + o, sizeof text - o, "%ld", i);
+                c += 5;
+            } else if (strncmp(c, "%DEV%", 5) == 0) {
+                o += (size_t)snprintf(text + o, sizeof text - o, "%s", devid);
+                c += 5;
+            } else {
+                text[o++] = *c++;
+            }
+        }
+        text[o] = '\0';
         if (idhex == NULL)
             RAND_bytes(id, sizeof id);
         Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
@@ -102,10 +125,10 @@ int main(int argc, char **argv)
         Lw__Msg__AsUp m = LW__MSG__AS_UP__INIT;
         m.envelope = &env;
         m.application_id = (char *)app;
-        m.device_id = (char *)dev;
+        m.device_id = devid;
         m.type = (Lw__Msg__AsUpType)type;
-        m.json.data = (uint8_t *)json;
-        m.json.len = strlen(json);
+        m.json.data = (uint8_t *)text;
+        m.json.len = o;
         size_t len = 0;
         int rc = lw_msg_as_up_encode(&m, buf, sizeof buf, &len);
         if (rc != 0) {
