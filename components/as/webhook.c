@@ -104,24 +104,22 @@ const size_t as_webhook_config_len = sizeof as_webhook_config / sizeof as_webhoo
 
 /* ---- state ---------------------------------------------------------------------------------- */
 
-typedef struct wh_entry wh_entry_t;
+typedef struct wh_ticket wh_ticket_t;
 typedef struct wh_part wh_part_t;
 typedef struct wh_tenant wh_tenant_t;
 typedef struct wh_hook wh_hook_t;
 typedef struct wh_dev wh_dev_t;
 
-/* A consumed message's offset: committed in partition order once done. */
-struct wh_entry {
-    wh_entry_t *next;
-    int64_t offset;
+/* A consumed message's commit entry and the rows it still waits for. */
+struct wh_ticket {
+    lw_bus_commit_entry_t *entry;
     int pending; /* rows not yet in the outbox */
-    bool done;
 };
 
 /* One lw.as.up message waiting for its partition's load or its application's webhooks. */
 typedef struct wh_msg {
     struct wh_msg *next;
-    wh_entry_t *entry;
+    wh_ticket_t *ticket;
     char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
     char msg_id[2 * LW_MSG_ID_LEN + 1];
     int type;
@@ -134,7 +132,6 @@ struct wh_part {
     int32_t partition;
     bool loading;
     uint32_t gen;
-    wh_entry_t *ehead, *etail;
     wh_msg_t *head, *tail;
 };
 
@@ -142,9 +139,9 @@ struct wh_part {
 typedef struct wh_row {
     struct wh_row *next;
     int64_t id;
-    wh_hook_t *hook;   /* the insert batch's rows only */
-    wh_entry_t *entry; /* idem */
-    uint32_t part_gen; /* idem */
+    wh_hook_t *hook;     /* the insert batch's rows only */
+    wh_ticket_t *ticket; /* idem */
+    uint32_t part_gen;   /* idem */
     char dev[TN_ID_MAX + 1];
     char msg_id[2 * LW_MSG_ID_LEN + 1];
     int32_t partition;
@@ -236,7 +233,7 @@ struct as_webhooks {
     /* what is outstanding (stop waits for it) */
     int db_inflight, http_inflight;
     bool stopping;
-    char topic[96];
+    lw_bus_commitq_t cq;
     uint32_t gens; /* partition generations: a revoked partition's rows never match again */
     lw_metric_t *m_sent, *m_rows;
 };
@@ -274,27 +271,16 @@ static wh_part_t *part_find(as_webhooks_t *w, int32_t partition)
 
 static void commit_flush(as_webhooks_t *w)
 {
-    for (wh_part_t *p = w->parts; p != NULL; p = p->next) {
-        int64_t last = -1;
-        while (p->ehead != NULL && p->ehead->done) {
-            wh_entry_t *e = p->ehead;
-            last = e->offset;
-            p->ehead = e->next;
-            if (p->ehead == NULL)
-                p->etail = NULL;
-            free(e);
-        }
-        if (last >= 0 && w->c != NULL) {
-            lw_bus_msg_t m = {.topic = w->topic, .partition = p->partition, .offset = last};
-            lw_bus_commit(w->c, &m);
-        }
-    }
+    lw_bus_commitq_flush(&w->cq, 0);
 }
 
-static void entry_row_in(wh_entry_t *e)
+/* One of the ticket's rows is in (or gone); the last one makes its message done. */
+static void ticket_row_in(wh_ticket_t *t)
 {
-    if (e != NULL && --e->pending == 0)
-        e->done = true;
+    if (t == NULL || --t->pending > 0)
+        return;
+    lw_bus_commitq_done(t->entry, 0);
+    free(t);
 }
 
 /* ---- tenants, hooks, devices ------------------------------------------------------------------
@@ -861,7 +847,7 @@ static void dead_letter(as_webhooks_t *w, wh_hook_t *h, wh_dev_t *d)
 static void row_enqueue(as_webhooks_t *w, wh_hook_t *h, wh_row_t *r)
 {
     r->hook = NULL;
-    r->entry = NULL;
+    r->ticket = NULL;
     r->next = NULL;
     wh_dev_t *d = dev_get(h, r->dev, r->partition, true);
     if (d->tail != NULL)
@@ -912,7 +898,8 @@ static void inserted(void *arg, const PGresult *res, const lw_err_t *err)
                   strcmp(PQgetvalue(res, k, 2), r->msg_id) == 0;
         wh_hook_t *h = r->hook;
         wh_part_t *p = part_find(w, r->partition);
-        entry_row_in(p != NULL && p->gen == r->part_gen ? r->entry : NULL);
+        ticket_row_in(r->ticket);
+        r->ticket = NULL;
         if (in) {
             r->id = strtoll(PQgetvalue(res, k, 0), NULL, 10);
             r->created_ms = now;
@@ -1209,8 +1196,14 @@ static wh_app_t *app_get(as_webhooks_t *w, wh_tenant_t *t, const char *app)
 /* ---- consuming --------------------------------------------------------------------------------
  */
 
+/* A message dropped before its rows (a revoke, the end): its entry is done but never
+ * committed (its partition is revoked, or nothing is flushed any more). */
 static void msg_free(wh_msg_t *m)
 {
+    if (m->ticket != NULL) {
+        m->ticket->pending = 1;
+        ticket_row_in(m->ticket);
+    }
     free(m->json);
     free(m);
 }
@@ -1220,7 +1213,7 @@ static void msg_rows(as_webhooks_t *w, wh_part_t *p, wh_msg_t *m)
 {
     wh_tenant_t *t = tenant_get(w, m->tenant);
     json_t *up = NULL;
-    m->entry->pending = 1; /* held until every row is queued */
+    m->ticket->pending = 1; /* held until every row is queued */
     for (wh_hook_t *h = t->hooks; h != NULL; h = h->next) {
         if (h->deleted || !h->configured || strcmp(h->app, m->app) != 0 || h->paused ||
             m->type <= 0 || m->type >= (int)WH_TYPES || h->paths[m->type] == NULL)
@@ -1240,14 +1233,14 @@ static void msg_rows(as_webhooks_t *w, wh_part_t *p, wh_msg_t *m)
         r->len = strlen(r->body);
         r->hook = h;
         h->refs++;
-        r->entry = m->entry;
+        r->ticket = m->ticket;
         r->part_gen = p->gen;
         r->partition = p->partition;
         r->type = m->type;
         r->received_at = m->received_at;
         snprintf(r->dev, sizeof r->dev, "%s", m->dev);
         memcpy(r->msg_id, m->msg_id, sizeof r->msg_id);
-        m->entry->pending++;
+        m->ticket->pending++;
         if (t->ins_tail != NULL)
             t->ins_tail->next = r;
         else
@@ -1257,7 +1250,8 @@ static void msg_rows(as_webhooks_t *w, wh_part_t *p, wh_msg_t *m)
         lw_metric_add(w->m_rows, NULL, 1);
     }
     json_decref(up);
-    entry_row_in(m->entry);
+    ticket_row_in(m->ticket);
+    m->ticket = NULL;
     if (t->ins_n >= AS_WH_BATCH)
         flush_inserts(w, t, now_ms());
 }
@@ -1282,7 +1276,8 @@ static void part_pump(as_webhooks_t *w, wh_part_t *p)
             msg_rows(w, p, m);
         } else {
             as_count_drop(w->as, "webhook_unknown_tenant");
-            m->entry->done = true;
+            ticket_row_in(m->ticket);
+            m->ticket = NULL;
         }
         msg_free(m);
         any = true;
@@ -1304,13 +1299,7 @@ static void on_up(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
         p->next = w->parts;
         w->parts = p;
     }
-    wh_entry_t *e = lw_calloc(1, sizeof *e);
-    e->offset = msg->offset;
-    if (p->etail != NULL)
-        p->etail->next = e;
-    else
-        p->ehead = e;
-    p->etail = e;
+    lw_bus_commit_entry_t *e = lw_bus_commitq_add(&w->cq, msg);
     Lw__Msg__AsUp *up = NULL;
     lw_err_t ie;
     if (lw_msg_as_up_decode(msg->value, msg->value_len, &up) != 0 || up->application_id == NULL ||
@@ -1319,12 +1308,13 @@ static void on_up(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
         tn_id_validate(up->device_id, 2, "device_id", &ie) != 0) {
         as_count_drop(w->as, "webhook_bad_message");
         lw_msg_as_up_free(up);
-        e->done = true;
+        lw_bus_commitq_done(e, 0);
         commit_flush(w);
         return;
     }
     wh_msg_t *m = lw_calloc(1, sizeof *m);
-    m->entry = e;
+    m->ticket = lw_calloc(1, sizeof *m->ticket);
+    m->ticket->entry = e;
     snprintf(m->tenant, sizeof m->tenant, "%s", up->envelope->tenant_id);
     snprintf(m->app, sizeof m->app, "%s", up->application_id);
     snprintf(m->dev, sizeof m->dev, "%s", up->device_id);
@@ -1552,6 +1542,7 @@ static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
     (void)c;
     as_webhooks_t *w = arg;
     commit_flush(w);
+    lw_bus_commitq_revoke(&w->cq, parts, n);
     for (size_t i = 0; i < n; i++) {
         wh_part_t **pp = &w->parts;
         while (*pp != NULL && (*pp)->partition != parts[i].partition)
@@ -1565,14 +1556,6 @@ static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
             p->head = m->next;
             msg_free(m);
         }
-        /* Entries still referenced by rows being written: those rows find no partition of
-         * the same generation and leave the entry alone; free them here. */
-        wh_entry_t *e = p->ehead;
-        while (e != NULL) {
-            wh_entry_t *en = e->next;
-            free(e);
-            e = en;
-        }
         for (wh_tenant_t *t = w->tenants; t != NULL; t = t->next) {
             /* rows not written yet: the new owner consumes their messages again */
             wh_row_t **rp = &t->ins_head;
@@ -1582,6 +1565,7 @@ static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
                 if (r->partition == p->partition) {
                     *rp = r->next;
                     t->ins_n--;
+                    ticket_row_in(r->ticket);
                     hook_unref(r->hook);
                     row_free(r);
                     continue;
@@ -1800,7 +1784,6 @@ int as_webhooks_init(as_t *as, lw_err_t *err)
 int as_webhooks_start(as_t *as, lw_err_t *err)
 {
     as_webhooks_t *w = as->webhooks;
-    lw_bus_topic(as->bus, "as.up", w->topic, sizeof w->topic);
     char t[96];
     const char *topics[] = {lw_bus_topic(as->bus, "as.webhooks", t, sizeof t)};
     if (lw_bus_ensure_topics(as->bus, topics, 1, err) != 0)
@@ -1825,6 +1808,7 @@ int as_webhooks_start(as_t *as, lw_err_t *err)
     w->c = lw_bus_subscribe(as->bus, AS_WH_GROUP, ups, 1, &h, w, err);
     if (w->c == NULL)
         return -1;
+    w->cq.consumer = w->c;
     uv_timer_init(as->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, AS_WH_FLUSH_MS, AS_WH_FLUSH_MS);
@@ -1884,11 +1868,6 @@ void as_webhooks_free(as_t *as)
             p->head = m->next;
             msg_free(m);
         }
-        while (p->ehead != NULL) {
-            wh_entry_t *e = p->ehead;
-            p->ehead = e->next;
-            free(e);
-        }
         free(p);
     }
     while (w->tenants != NULL) {
@@ -1912,6 +1891,7 @@ void as_webhooks_free(as_t *as)
         free(t->del_busy);
         free(t);
     }
+    lw_bus_commitq_free(&w->cq);
     lw_http_client_free(w->http);
     free(w);
     as->webhooks = NULL;

@@ -68,19 +68,12 @@ static void fail_not_found(wh_op_t *op)
 
 /* ---- rendering ------------------------------------------------------------------------------ */
 
-/* The mask shows path (itself, a parent or a child). */
+/* The mask shows path (itself, a parent or a child); base_url and format always (TTS's
+ * implicit paths). */
 static bool shows(const lw_api_mask_t *m, const char *path)
 {
-    if (strcmp(path, "base_url") == 0 || strcmp(path, "format") == 0)
-        return true; /* TTS's implicit paths */
-    size_t n = strlen(path);
-    for (int i = 0; i < m->n; i++) {
-        const char *p = m->paths[i];
-        size_t k = strlen(p);
-        if (strncmp(p, path, n < k ? n : k) == 0 && (k == n || p[n] == '.' || path[k] == '.'))
-            return true;
-    }
-    return false;
+    return strcmp(path, "base_url") == 0 || strcmp(path, "format") == 0 ||
+           lw_api_mask_selects(m, path);
 }
 
 #define WH_COLS                                                                                    \
