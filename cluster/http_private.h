@@ -82,7 +82,8 @@ const char *lw_http__framing_check(const char *head, size_t len);
  * cap - 1 bytes and a NUL into out. */
 void lw_http__host_normalize(const char *host, size_t len, char *out, size_t cap);
 
-/* Router tables. Patterns are "/a/b/{name}": absolute, no empty segments, captures whole
+/* Router tables. Patterns are "/a/b/{name}" (or "/a/b/", matching only paths with that
+ * trailing '/'): absolute, no empty segments, captures whole
  * segments only, at most LW_HTTP_MAX_SEGMENTS segments and LW_HTTP_MAX_PARAMS captures.
  * lw_http__router_add returns -1 with err (invalid_argument) on a malformed pattern or
  * method, or a duplicate (method, pattern). The router keeps no pointer to its arguments. */

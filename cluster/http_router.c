@@ -194,6 +194,15 @@ static int pattern_parse(lw_http__route_t *rt, const char *pattern, lw_err_t *er
         if (end == NULL)
             break;
         p = end + 1;
+        if (*p == '\0' && rt->nseg < LW_HTTP_MAX_SEGMENTS) {
+            /* A trailing '/' is a last empty literal segment: the pattern matches only paths
+             * that end in '/' (The Things Stack's /api/v3/console/internal/events/). */
+            rt->seg[rt->nseg].text = lw_strndup("", 0);
+            rt->seg[rt->nseg].len = 0;
+            rt->nliteral++;
+            rt->nseg++;
+            break;
+        }
     }
     return 0;
 }

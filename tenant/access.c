@@ -46,6 +46,11 @@ struct tn_access {
     lw_metric_series_t *m_forgotten;
     uint64_t last_failure_log_ms; /* loop time of the last "access check failed" line */
     uint64_t failures_unlogged;
+    struct {
+        tn_access_watch_cb cb;
+        void *arg;
+    } watchers[TN_ACCESS_MAX_WATCHERS];
+    size_t nwatchers;
 };
 
 /* One check: what the caller asked, and its answer until the callback. */
@@ -284,11 +289,29 @@ int tn_access_check(tn_access_t *a, const tn_tenant_t *t, const char *authorizat
 
 /* ---- forgetting ----------------------------------------------------------------------------- */
 
+int tn_access_watch(tn_access_t *a, tn_access_watch_cb cb, void *arg)
+{
+    if (a == NULL || a->nwatchers == TN_ACCESS_MAX_WATCHERS)
+        return -1;
+    a->watchers[a->nwatchers].cb = cb;
+    a->watchers[a->nwatchers].arg = arg;
+    a->nwatchers++;
+    return 0;
+}
+
+/* Tells the watchers that answers of a tenant (NULL: of every tenant) may have changed. */
+static void access_notify(tn_access_t *a, const char *tenant_id)
+{
+    for (size_t i = 0; i < a->nwatchers; i++)
+        a->watchers[i].cb(a->watchers[i].arg, tenant_id);
+}
+
 static void access_tenant_changed(void *arg, const tn_tenant_t *t)
 {
     tn_access_t *a = arg;
     size_t n = tn_access_cache_forget_tenant(&a->cache, t->id);
     lw_metric_series_add(a->m_forgotten, (double)n);
+    access_notify(a, t->id);
 }
 
 static void revocation_message(void *arg, lw_bus_consumer_t *consumer, const lw_bus_msg_t *m)
@@ -302,6 +325,7 @@ static void revocation_message(void *arg, lw_bus_consumer_t *consumer, const lw_
     }
     if (a->cache.n == 0) {
         a->cache.gen++; /* an answer in flight may predate it */
+        access_notify(a, r.tenant_id);
         return;
     }
     /* A key or token: its entries. An entity (deleted, or a user changed): every entry of
@@ -310,6 +334,7 @@ static void revocation_message(void *arg, lw_bus_consumer_t *consumer, const lw_
     size_t n = r.key_id[0] != '\0' ? tn_access_cache_forget_key(&a->cache, r.tenant_id, r.key_id)
                                    : tn_access_cache_forget_tenant(&a->cache, r.tenant_id);
     lw_metric_series_add(a->m_forgotten, (double)n);
+    access_notify(a, r.tenant_id);
 }
 
 static void revocation_assigned(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts,
@@ -321,6 +346,7 @@ static void revocation_assigned(void *arg, lw_bus_consumer_t *c, const lw_bus_pa
     /* After a lost session, what was published meanwhile may never come: trust nothing. */
     tn_access_t *a = arg;
     tn_access_cache_forget_tenant(&a->cache, NULL);
+    access_notify(a, NULL);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -439,4 +465,5 @@ void tn_access_forget(tn_access_t *a, const char *tenant_id, const char *key_id)
         return;
     size_t n = tn_access_cache_forget_key(&a->cache, tenant_id, key_id);
     lw_metric_series_add(a->m_forgotten, (double)n);
+    access_notify(a, tenant_id);
 }

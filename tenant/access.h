@@ -86,4 +86,13 @@ int tn_access_check(tn_access_t *a, const tn_tenant_t *t, const char *authorizat
  * that its own process forgets at once; other processes hear it from lw.is.revocations. */
 void tn_access_forget(tn_access_t *a, const char *tenant_id, const char *key_id);
 
+/* Holders of long-lived access (an event stream, a WebSocket) hear when answers may have
+ * changed: cb(arg, tenant_id) runs after the checker dropped what it cached for a tenant (a
+ * revocation on lw.is.revocations, tn_access_forget, a change of the tenant; tenant_id NULL:
+ * every tenant, after the revocation consumer's partitions were reassigned). A check made
+ * from cb asks the IS again. At most TN_ACCESS_MAX_WATCHERS; returns 0, or -1 when full. */
+#define TN_ACCESS_MAX_WATCHERS 8
+typedef void (*tn_access_watch_cb)(void *arg, const char *tenant_id);
+int tn_access_watch(tn_access_t *a, tn_access_watch_cb cb, void *arg);
+
 #endif

@@ -17,6 +17,7 @@
 #include "cluster/migrate.h"
 #include "cluster/runtime.h"
 #include "as/as.h"
+#include "events/events.h"
 #include "gs/gs.h"
 #include "is/is.h"
 #include "js/js.h"
@@ -34,6 +35,7 @@ extern char **environ;
  * always runs: every component stands on it (main_start adds it whatever is named). */
 static const lw_component_t *const main_components[] = {
     &tn_component, &is_component, &js_component, &ns_component, &as_component, &gs_component,
+    &events_component,
 };
 #define MAIN_NCOMPONENTS (sizeof main_components / sizeof main_components[0])
 
@@ -144,9 +146,11 @@ static int main_choose(int argc, char **argv, bool chosen[MAIN_NCOMPONENTS])
     }
     for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
         chosen[i] = chosen[i] || all;
-    /* The tenant registry is what every component stands on: it always runs. */
+    /* The tenant registry is what every component stands on, and every process that serves
+     * the API serves its events: both always run. */
     for (size_t i = 0; i < MAIN_NCOMPONENTS; i++)
-        chosen[i] = chosen[i] || main_components[i] == &tn_component;
+        chosen[i] = chosen[i] || main_components[i] == &tn_component ||
+                    main_components[i] == &events_component;
     return 0;
 }
 

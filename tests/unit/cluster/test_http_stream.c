@@ -79,8 +79,7 @@ static void h_stream(lw_http_req_t *req, void *arg)
     fixture_t *f = arg;
     lw_err_t err;
     lw_http_add_header(req, "X-Test", "1");
-    f->chunks =
-        lw_http_stream_start(req, 200, "application/json", 0, on_close_unexpected, f, &err);
+    f->chunks = lw_http_stream_start(req, 200, "application/json", 0, on_close_unexpected, f, &err);
     assert_non_null(f->chunks);
     assert_int_equal(lw_http_stream_send(f->chunks, "a\n", 2, &err), 0);
     uv_timer_start(&f->chunks_timer, chunks_later, 20, 0);
@@ -350,7 +349,8 @@ static void test_lw_http_stream(void **state)
 
     assert_int_equal(f->stopped, 1);
     assert_non_null(f->metrics_text);
-    assert_non_null(strstr(f->metrics_text, "lwstack_http_streams_closed_total{reason=\"ended\"} 1\n"));
+    assert_non_null(
+        strstr(f->metrics_text, "lwstack_http_streams_closed_total{reason=\"ended\"} 1\n"));
     assert_non_null(
         strstr(f->metrics_text, "lwstack_http_streams_closed_total{reason=\"client_gone\"} 1\n"));
     assert_non_null(
