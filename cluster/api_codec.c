@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster/api_codec.h"
 
@@ -320,6 +321,39 @@ bool lw_api_time_valid(const char *s)
         p[6] != '\0')
         return false;
     return time_fields_ok(mo, d, h, mi, se);
+}
+
+int64_t lw_api_time_parse(const char *s)
+{
+    if (!lw_api_time_valid(s))
+        return -1;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int n = 0;
+    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+           &tm.tm_min, &tm.tm_sec, &n);
+    const char *p = s + n;
+    int64_t frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; isdigit((unsigned char)*p); p++)
+            if (digits++ < 9)
+                frac = frac * 10 + (*p - '0');
+        for (; digits < 9; digits++)
+            frac *= 10;
+    }
+    int64_t off = 0;
+    if (*p == '+' || *p == '-') {
+        int oh = 0, om = 0;
+        sscanf(p + 1, "%2d:%2d", &oh, &om);
+        off = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || (int64_t)t - off < 0)
+        return -1;
+    return ((int64_t)t - off) * 1000000000 + frac;
 }
 
 /* ---- unique violations ------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #define LW_API_CODEC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -121,6 +122,9 @@ int lw_api_order_parse(const char *order, const lw_api_order_t *table, size_t n,
 void lw_api_time_format(const struct timespec *ts, char out[LW_API_TIME_LEN]);
 /* "YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)"? */
 bool lw_api_time_valid(const char *s);
+/* The same syntax into nanoseconds since the epoch (fraction digits beyond 9 ignored, the
+ * offset applied); -1 when malformed or before 1970. */
+int64_t lw_api_time_parse(const char *s);
 
 /* ---- unique violations ------------------------------------------------------------------- */
 

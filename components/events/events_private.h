@@ -105,9 +105,6 @@ bool ev_visible(const ev_meta_t *m, const char *const *rights, size_t n);
  * registry's). Writes up to EV_VIS_MAX names into out; returns how many. */
 size_t ev_default_visibility(const char *name, ev_ent_t type, char out[][EV_RIGHT_MAX]);
 
-/* "2026-01-02T03:04:05.123Z" / "+01:00" offsets → ns since the epoch; -1 when malformed. */
-int64_t ev_time_parse(const char *s);
-
 /* The tenant access checker's entity type of an identifier ("application" for a device),
  * NULL for a client (not served by tenant/access.h). */
 const char *ev_access_type(const ev_ids_t *ids);

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cluster/api_codec.h"
 #include "events/events_private.h"
 
 /* ---- identifiers -------------------------------------------------------------------------- */
@@ -84,53 +84,6 @@ const char *ev_access_id(const ev_ids_t *ids)
     return ids->type == EV_DEVICE ? ids->app : ids->id;
 }
 
-/* ---- times -------------------------------------------------------------------------------- */
-
-int64_t ev_time_parse(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int n = 0;
-    char sep = 0;
-    if (s == NULL ||
-        sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &sep,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 7 ||
-        (sep != 'T' && sep != 't') || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || n != 19)
-        return -1;
-    const char *p = s + n;
-    int64_t frac = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++)
-            if (digits++ < 9)
-                frac = frac * 10 + (*p - '0');
-        if (digits == 0)
-            return -1;
-        for (; digits < 9; digits++)
-            frac *= 10;
-    }
-    int64_t off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        if (p[1] != '\0')
-            return -1;
-    } else if (*p == '+' || *p == '-') {
-        int hh, mm, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || k != 5 || p[6] != '\0' || hh > 23 ||
-            mm > 59)
-            return -1;
-        off = (int64_t)(hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
-    } else {
-        return -1;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    return ((int64_t)t - off) * 1000000000 + frac;
-}
-
 /* ---- filters ------------------------------------------------------------------------------ */
 
 void ev_filter_free(ev_filter_t *f)
@@ -202,7 +155,7 @@ int ev_filter_parse(json_t *body, const char *const *extra, ev_filter_t *f, lw_e
     }
     json_t *after = json_object_get(body, "after");
     if (after != NULL && !json_is_null(after)) {
-        int64_t t = ev_time_parse(json_string_value(after));
+        int64_t t = lw_api_time_parse(json_string_value(after));
         if (t < 0)
             return field_err(err, "after", "not an RFC 3339 time");
         f->has_after = true;
@@ -302,7 +255,7 @@ int ev_meta_parse(const char *json, size_t len, ev_meta_t *out)
         return -1;
     }
     snprintf(out->name, sizeof out->name, "%s", name);
-    int64_t t = ev_time_parse(json_string_value(json_object_get(j, "time")));
+    int64_t t = lw_api_time_parse(json_string_value(json_object_get(j, "time")));
     out->time_ns = t > 0 ? t : 0;
     json_t *ids = json_object_get(j, "identifiers");
     for (size_t i = 0; i < json_array_size(ids) && out->n_ids < EV_EVENT_IDS; i++)

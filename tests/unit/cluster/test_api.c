@@ -313,6 +313,20 @@ static void test_lw_api_time_valid__rfc3339(void **state)
     assert_false(lw_api_time_valid(NULL));
 }
 
+static void test_lw_api_time_parse__ns(void **state)
+{
+    (void)state;
+    assert_int_equal(lw_api_time_parse("2026-01-02T03:04:05Z"), 1767323045000000000LL);
+    assert_int_equal(lw_api_time_parse("2026-01-02T03:04:05.123456789123Z"),
+                     1767323045123456789LL);
+    assert_int_equal(lw_api_time_parse("2026-01-02T04:04:05.5+01:00"), 1767323045500000000LL);
+    assert_int_equal(lw_api_time_parse("2026-01-02T02:34:05-00:30"), 1767323045000000000LL);
+    assert_int_equal(lw_api_time_parse("1970-01-01T00:00:00Z"), 0);
+    assert_int_equal(lw_api_time_parse("1970-01-01T00:00:00+01:00"), -1);
+    assert_int_equal(lw_api_time_parse("yesterday"), -1);
+    assert_int_equal(lw_api_time_parse(NULL), -1);
+}
+
 static void test_lw_api_time_format__utc_microseconds(void **state)
 {
     (void)state;
@@ -750,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_lw_api_page_sql__total_and_page),
         cmocka_unit_test(test_lw_api_order_parse__table_only),
         cmocka_unit_test(test_lw_api_time_valid__rfc3339),
+        cmocka_unit_test(test_lw_api_time_parse__ns),
         cmocka_unit_test(test_lw_api_time_format__utc_microseconds),
         cmocka_unit_test(test_lw_api_check_keys__allowed_and_extra),
         cmocka_unit_test(test_lw_api_invalid__message_and_field),
