@@ -82,7 +82,7 @@ lw_t_eq "a bad after → 400 invalid_field" "400 invalid_field after" \
 WARM='{"device_ids":{"device_id":"warm","application_ids":{"application_id":"app2"}}}'
 stream warm "$K_APP2" acme "{\"identifiers\":[$WARM]}"
 lw_t_wait_for "the events server reads lw.events" 30 bash -c \
-    "printf '%s\n' '{\"name\":\"as.up.data.receive\",\"identifiers\":[$WARM],\"unique_id\":\"warm\"}' | kcat -P -b $LW_T_BROKERS -t lw.events -k acme 2>/dev/null; sleep 0.2; grep -q warm $LW_T_DIR/warm.out"
+    "printf '%s\n' '{\"name\":\"as.up.data.receive\",\"identifiers\":[$WARM],\"unique_id\":\"warm\"}' | kcat -P -b $LW_T_BROKERS -t lw.events -k acme 2>/dev/null; sleep 0.2; grep -q as.up.data.receive $LW_T_DIR/warm.out"
 stream dev1 "$K_TR" acme "{\"identifiers\":[$DEV1]}"
 stream app1 "$K_TR" acme "{\"identifiers\":[$APP1]}"
 stream names "$K_TR" acme "{\"identifiers\":[$APP1],\"names\":[\"as.up.data.forward\",\"/^ns\\\\.up\\\\./\"]}"
@@ -152,6 +152,76 @@ lw_t_eq "after with an offset (+01:00) is the same instant" \
 lw_t_eq "after and tail 1: the last one after it" "as.up.data.forward" \
     "$(tail_of "{\"identifiers\":[$APP1],\"after\":\"2026-01-01T00:00:01Z\",\"tail\":1}")"
 
+# ---- the Console's WebSocket ---------------------------------------------------------------------
+WSC="$(dirname "$0")/events/ws_client.py"
+# Debian's python3 (python3-websockets is a Debian package, ops/install), not another first in PATH.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+WSURL="ws://127.0.0.1:$port/api/v3/console/internal/events/"
+# wsc NAME FD TENANT [KEY]: a client whose input is the FIFO on FD, lines into NAME.out.
+wsc() {
+    local n=$1 fd=$2; shift 2
+    mkfifo "$LW_T_DIR/$n.in"
+    eval "exec $fd<>\"\$LW_T_DIR/\$n.in\""
+    # Not lw_t_bg: a background command's stdin would be /dev/null.
+    "$PY" "$WSC" "$WSURL" "$@" <"$LW_T_DIR/$n.in" >"$LW_T_DIR/$n.out" 2>"$LW_T_DIR/$n.err" &
+    PIDS[$n]=$!
+    LW_T_PIDS+=("$!")
+    lw_t_wait_line "$LW_T_DIR/$n.out" '^#' 10
+}
+# The non-publish answers, sorted: "type id error-name".
+answers() { grep -v '^#' "$1" | jq -r 'select(.type != "publish") | "\(.type) \(.id) \(.error.details[0].name // "")"' | sed 's/ $//' | sort | paste -sd','; }
+publishes() { grep -v '^#' "$1" | jq -r 'select(.type == "publish") | "\(.id):\(.event.unique_id)"' | sort -V | paste -sd' '; }
+
+wsc nokey 5 acme
+lw_t_eq "WebSocket without a token → 401" "#status 401" "$(cat "$LW_T_DIR/nokey.out")"
+wsc ws1 6 acme "$K_TR"
+lw_t_eq "WebSocket: the 101 chooses TTS's subprotocol" "#protocol ttn.lorawan.v3.console.internal.events.v1" \
+    "$(head -1 "$LW_T_DIR/ws1.out")"
+wsc gws 8 globex "$G_TR"
+wsc wsrev 9 acme "$K_REV"
+printf '%s\n' "{\"type\":\"subscribe\",\"id\":1,\"identifiers\":[$DEV1]}" >&8
+printf '%s\n' "{\"type\":\"subscribe\",\"id\":1,\"identifiers\":[$APP1]}" >&9
+{
+    printf '%s\n' "{\"type\":\"subscribe\",\"id\":1,\"identifiers\":[$DEV1]}"
+    printf '%s\n' "{\"type\":\"subscribe\",\"id\":2,\"identifiers\":[$APP1],\"names\":[\"as.up.data.forward\"]}"
+    printf '%s\n' "{\"type\":\"subscribe\",\"id\":3,\"identifiers\":[$APP2]}"
+} >&6
+lw_t_wait_line "$LW_T_DIR/ws1.out" '"type":"(subscribe|error)"' 10 3
+{
+    printf '%s\n' "{\"type\":\"subscribe\",\"id\":1,\"identifiers\":[$APP1]}"
+    printf '%s\n' '{"type":"unsubscribe","id":9}'
+    printf '%s\n' '{"type":"frob","id":4}'
+    printf '%s\n' '{"type":"subscribe","id":7}'
+} >&6
+lw_t_wait_line "$LW_T_DIR/ws1.out" '"type":"(subscribe|error)"' 10 7
+lw_t_wait_line "$LW_T_DIR/gws.out" '"type":"subscribe"' 10
+lw_t_wait_line "$LW_T_DIR/wsrev.out" '"type":"subscribe"' 10
+lw_t_eq "WebSocket: subscribe 1 (dev1) and 2 (app1) answered; 3 (app2), a second 1, unsubscribe 9, type frob, no identifiers: TTS's errors" \
+    "error 1 already_subscribed,error 3 no_application_rights,error 4 message_type,error 7 no_identifiers,error 9 not_subscribed,subscribe 1,subscribe 2" \
+    "$(answers "$LW_T_DIR/ws1.out")"
+ev acme as.up.data.receive "$DEV1" RIGHT_APPLICATION_TRAFFIC_READ
+ev acme as.up.data.forward "$DEV1" RIGHT_APPLICATION_TRAFFIC_READ
+ev globex as.up.data.forward "$DEV1" RIGHT_APPLICATION_TRAFFIC_READ
+lw_t_wait_line "$LW_T_DIR/ws1.out" '"publish"' 10 3
+lw_t_wait_line "$LW_T_DIR/gws.out" '"publish"' 10
+printf '%s\n' '{"type":"unsubscribe","id":2}' >&6
+lw_t_wait_line "$LW_T_DIR/ws1.out" '"type":"unsubscribe"' 10
+lw_t_eq "WebSocket: unsubscribe 2 → its answer" '{"type":"unsubscribe","id":2}' \
+    "$(grep '"type":"unsubscribe"' "$LW_T_DIR/ws1.out" | jq -c .)"
+ev acme as.up.data.forward "$DEV1" RIGHT_APPLICATION_TRAFFIC_READ
+lw_t_wait_line "$LW_T_DIR/ws1.out" '"u12"' 10
+printf '%s\n' "{\"type\":\"subscribe\",\"id\":5,\"identifiers\":[$DEV1],\"tail\":1}" >&6
+lw_t_wait_line "$LW_T_DIR/ws1.out" '"id":5,"event"' 10
+lw_t_eq "WebSocket acme: dev1's events on 1, app1's forwards on 2 until unsubscribed, tail 1 on 5; no globex event" \
+    "1:u9 1:u10 1:u12 2:u10 5:u12" "$(publishes "$LW_T_DIR/ws1.out")"
+lw_t_eq "WebSocket: the publish is TTS's {type, id, event}" \
+    '["publish",1,"as.up.data.forward",["test:12"]]' \
+    "$(grep '"u12"' "$LW_T_DIR/ws1.out" | head -1 | jq -c '[.type, .id, .event.name, .event.correlation_ids]')"
+lw_t_eq "WebSocket: subscribe 5 is answered before its history" "subscribe publish" \
+    "$(grep '"id":5' "$LW_T_DIR/ws1.out" | jq -r .type | paste -sd' ')"
+lw_t_eq "WebSocket globex: only globex's event" "1:u11" "$(publishes "$LW_T_DIR/gws.out")"
+
 # ---- revocation: the stream of a deleted key ends with TTS's error ------------------------------
 r=$(adm acme DELETE "/applications/app1/api-keys/$K_REV_ID")
 lw_t_eq "acme: the key is deleted" 200 "${r%% *}"
@@ -159,21 +229,26 @@ lw_t_wait_line "$LW_T_DIR/rev.out" '"error"' 10
 lw_t_eq "the revoked key's stream ends with an error line (unauthenticated)" \
     "error:unauthenticated" "$(grep '"error"' "$LW_T_DIR/rev.out" | jq -r '"error:" + .error.details[0].name')"
 ev acme as.up.data.forward "$DEV1" RIGHT_APPLICATION_TRAFFIC_READ
-lw_t_wait_line "$LW_T_DIR/dev1.out" '"u9"' 10
-lw_t_eq "…and it carried nothing after the revocation" 0 "$(grep -c '"u9"' "$LW_T_DIR/rev.out" || true)"
-lw_t_eq "the other acme streams go on" 1 "$(grep -c '"u9"' "$LW_T_DIR/app1.out")"
+lw_t_wait_line "$LW_T_DIR/dev1.out" '"u13"' 10
+lw_t_eq "…and it carried nothing after the revocation" 0 "$(grep -c '"u13"' "$LW_T_DIR/rev.out" || true)"
+lw_t_eq "the other acme streams go on" 1 "$(grep -c '"u13"' "$LW_T_DIR/app1.out")"
+lw_t_wait_line "$LW_T_DIR/wsrev.out" '^#closed' 10
+lw_t_eq "the revoked key's WebSocket is closed (1008), as TTS terminates it" "#closed 1008" \
+    "$(grep '^#closed' "$LW_T_DIR/wsrev.out")"
 
 m=$(curl -s "http://127.0.0.1:$port/metrics")
-lw_t_eq "lwstack_events_dropped_total{reason=rights_revoked} 1" 1 \
+lw_t_eq "lwstack_events_dropped_total{reason=rights_revoked}: the stream and the WebSocket" 2 \
     "$(printf '%s\n' "$m" | sed -nE 's/^lwstack_events_dropped_total\{reason="rights_revoked"\} ([0-9]+)$/\1/p')"
 
 # ---- a stop with streams open: each ends cleanly (the last chunk), the process exits 0 ---------
 kill -TERM "$STACK_PID"
 lw_t_wait_exit "$STACK_PID" 30
-lw_t_eq "SIGTERM with 8 streams open → exit 0" 0 "$LW_T_RC"
+lw_t_eq "SIGTERM with streams and WebSockets open → exit 0" 0 "$LW_T_RC"
 lw_t_eq "no sanitizer report" 0 "$(grep -c 'Sanitizer' "$LW_T_DIR/stack.log" || true)"
 lw_t_wait_exit "${PIDS[dev1]}" 10
 lw_t_eq "dev1's curl saw the stream end cleanly (exit 0)" 0 "$LW_T_RC"
 lw_t_wait_exit "${PIDS[h2]}" 10
 lw_t_eq "… over HTTP/2 too" 0 "$LW_T_RC"
+lw_t_wait_line "$LW_T_DIR/ws1.out" '^#closed' 10
+lw_t_eq "the WebSocket is closed by the stop" 1 "$(grep -c '^#closed' "$LW_T_DIR/ws1.out")"
 lw_t_done
