@@ -32,6 +32,9 @@
 #include "cluster/mem.h"
 #include "cluster/metrics.h"
 
+/* The most a stop waits for consumers to leave their groups (bus.flush-timeout if lower). */
+#define LW_BUS_CLOSE_MAX_MS 2000
+
 /* ---- configuration ---------------------------------------------------------------- */
 
 static int bus_check_prefix(const char *v, char *why, size_t len)
@@ -454,7 +457,7 @@ static void bus_stop_pass(lw_bus_t *bus)
     bool late = now >= bus->stop_deadline_ms;
     if (bus->consumers != NULL) {
         lw_bus_consumer_t *next;
-        if (late)
+        if (now >= bus->close_deadline_ms)
             for (lw_bus_consumer_t *c = bus->consumers; c != NULL; c = next) {
                 next = c->next;
                 if (c->state == CONSUMER_CLOSING)
@@ -506,6 +509,12 @@ void lw_bus_stop(lw_bus_t *bus, void (*done)(void *arg), void *arg)
     bus->stop_arg = arg;
     long long t = bus->flush_timeout_ms > 100 ? bus->flush_timeout_ms : 100;
     bus->stop_deadline_ms = lw_clock_mono_ms() + (uint64_t)t;
+    /* A consumer that cannot leave its group in time (a rebalance in progress waits for the
+     * group's join round) is given up sooner: destroying its handle may still block until
+     * the round ends, and a process has 5 s from SIGTERM in all. Giving up loses nothing:
+     * its uncommitted offsets are replayed by the next owner. */
+    bus->close_deadline_ms =
+        lw_clock_mono_ms() + (uint64_t)(t < LW_BUS_CLOSE_MAX_MS ? t : LW_BUS_CLOSE_MAX_MS);
     lw_bus__health_stop(bus);
     lw_log_kv(LW_LOG_INFO, "bus", "bus stopping",
               LW_LOG_INT("queued", bus->producer != NULL ? rd_kafka_outq_len(bus->producer) : 0));
@@ -538,6 +547,7 @@ void lw_bus_free(lw_bus_t *bus)
     }
     bus->stop_done = NULL;
     bus->stop_deadline_ms = 0;
+    bus->close_deadline_ms = 0;
     bus->in_step = true; /* consumers' close callbacks must not advance the stop yet */
     lw_bus_consumer_t *next;
     for (lw_bus_consumer_t *c = bus->consumers; c != NULL; c = next) {

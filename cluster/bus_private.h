@@ -112,7 +112,8 @@ struct lw_bus {
     bool closed_pending; /* the last handle closed during a step: finish after it */
     int open_handles;    /* pump (as one), health timer, stop timer */
     bool free_on_close;
-    uint64_t stop_deadline_ms;
+    uint64_t stop_deadline_ms;  /* the producer's flush gives up then */
+    uint64_t close_deadline_ms; /* consumers still closing are given up then (earlier) */
     uv_timer_t stop_timer;
     void (*stop_done)(void *arg);
     void *stop_arg;

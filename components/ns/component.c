@@ -408,6 +408,7 @@ static void stop_check(uv_timer_t *t)
     ns_t *ns = t->data;
     if (ns->inflight > 0 || ns->flushing)
         return;
+    ns->stopped = true;
     uv_timer_stop(t);
     ns_matcher_stop(ns->matcher);
     uv_close((uv_handle_t *)&ns->win_timer, NULL);

@@ -352,6 +352,7 @@ struct ns {
     lw_metric_t *m_up, *m_drop, *m_down, *m_join;
 
     bool started, stopping;
+    bool stopped; /* the last batch is written: nothing writes batches any more */
     int inflight; /* API ops and JS requests */
     void (*stop_done)(void *arg);
     void *stop_arg;

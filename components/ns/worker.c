@@ -569,12 +569,14 @@ static void win_tick(uv_timer_t *t)
 
 /* Partitions moving away: what their devices changed is encoded into a batch now (if no
  * batch is in flight, else into the next), then the devices are forgotten; their
- * uncommitted messages are the next owner's to replay. */
+ * uncommitted messages are the next owner's to replay. Once the NS has stopped (the bus
+ * revokes everything as it closes, after the last batch), no batch is started: nothing
+ * would write it, and what changed since is replayed by the next owner. */
 static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts, size_t n)
 {
     (void)c;
     ns_t *ns = arg;
-    if (!ns->flushing)
+    if (!ns->flushing && !ns->stopped)
         flush_start(ns);
     lw_bus_commitq_revoke(&ns->wq, parts, n);
     for (size_t i = 0; i < ns->devs_cap; i++) {

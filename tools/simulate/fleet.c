@@ -529,12 +529,10 @@ size_t sim_prov_device(const sim_prov_opts_t *o, const sim_dev_t *d, sim_prov_re
     if (!d->otaa) {
         char addr[9];
         snprintf(addr, sizeof addr, "%08" PRIx32, d->dev_addr);
-        json_t *keys = json_pack("{so}", "f_nwk_s_int_key", key_json(d->f_nwk_s_int_key));
+        json_t *keys = json_pack("{soso}", "f_nwk_s_int_key", key_json(d->f_nwk_s_int_key),
+                                 "session_key_id", abp_session_key_id(d));
         json_array_append_new(paths, json_string("session.dev_addr"));
-        if (has_part(o, SIM_PART_AS)) { /* the AS part names the same session */
-            json_object_set_new(keys, "session_key_id", abp_session_key_id(d));
-            json_array_append_new(paths, json_string("session.keys.session_key_id"));
-        }
+        json_array_append_new(paths, json_string("session.keys.session_key_id"));
         json_array_append_new(paths, json_string("session.keys.f_nwk_s_int_key.key"));
         if (d->opt_neg) {
             json_object_set_new(keys, "s_nwk_s_int_key", key_json(d->s_nwk_s_int_key));
