@@ -355,6 +355,11 @@ struct as {
 
 /* The worker (uplink.c). */
 int as_worker_start(as_t *as, lw_err_t *err);
+/* After a committed change of an application's link: publishes AsLinkChange on lw.as.links
+ * so that every AS worker holding devices of the application loads their settings again
+ * before their next message. Returns 0 or -1 (logged: loaded devices keep the old link
+ * until they are loaded again). */
+int as_link_changed(as_t *as, const char *tenant, const char *app);
 void as_worker_stop(as_t *as);
 void as_worker_free(as_t *as);
 /* True while nothing is in flight in the worker (stop waits for it). */

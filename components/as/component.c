@@ -224,9 +224,10 @@ static int as_init(lw_rt_t *rt, void **state, lw_err_t *err)
 static int as_start(void *state, lw_err_t *err)
 {
     as_t *as = state;
-    char t[96];
-    const char *topics[] = {lw_bus_topic(as->bus, "as.up", t, sizeof t)};
-    if (lw_bus_ensure_topics(as->bus, topics, 1, err) != 0)
+    char t[96], tl[96];
+    const char *topics[] = {lw_bus_topic(as->bus, "as.up", t, sizeof t),
+                            lw_bus_topic(as->bus, "as.links", tl, sizeof tl)};
+    if (lw_bus_ensure_topics(as->bus, topics, 2, err) != 0)
         return -1;
     /* Formatters before traffic (fmt.c: worker processes, ops installed). */
     if (as_fmt_start(as, lw_rt_config(as->rt), err) != 0)

@@ -592,6 +592,12 @@ static void checked(void *arg, const tn_rights_t *held, const lw_err_t *err)
     }
 }
 
+/* After the commit of a link write: loaded devices take the new link (lw.as.links). */
+static void link_changed(lw_api_op_t *a)
+{
+    (void)as_link_changed(OP(a)->as, OP(a)->t.id, OP(a)->app);
+}
+
 static void handle(lw_http_req_t *req, const tn_tenant_t *t, void *arg, int kind)
 {
     as_t *as = arg;
@@ -601,6 +607,8 @@ static void handle(lw_http_req_t *req, const tn_tenant_t *t, void *arg, int kind
     op->t = *t;
     op->api.tenant_id = op->t.id;
     op->kind = kind;
+    if (kind == OP_LINK_SET || kind == OP_LINK_DELETE)
+        op->api.succeeded = link_changed;
     bool link = kind >= OP_LINK_GET;
     snprintf(op->app, sizeof op->app, "%s", lw_http_param(req, "application_id"));
     if (!link)

@@ -21,6 +21,7 @@
 #include "cluster/hex.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
+#include "cluster/uid.h"
 #include "tenant/tenant.h"
 
 #define AS_FLUSH_MS     20u
@@ -57,11 +58,13 @@ typedef struct as_dev {
     bool busy;    /* the head item is in an async step */
     int refs;     /* async steps holding the device */
     bool removed; /* out of the table: freed when refs drops to 0 */
+    bool reload;  /* the link changed: load the settings again before the next item */
 } as_dev_t;
 
 struct as_worker {
     as_t *as;
     lw_bus_consumer_t *c;
+    lw_bus_consumer_t *links; /* lw.as.links, a broadcast */
     char t_up[96];
     as_dev_t **tab;
     size_t cap, n;
@@ -695,6 +698,11 @@ static void dev_run(as_worker_t *w, as_dev_t *d)
     while (!d->busy && d->head != NULL) {
         if (d->phase == DEV_RETRY || d->phase == DEV_LOADING)
             return;
+        if (d->reload) {
+            d->reload = false;
+            dev_load(w, d); /* dev_loaded runs the items */
+            return;
+        }
         if (item_handle(w, d))
             return;
     }
@@ -812,6 +820,57 @@ static void on_timer(uv_timer_t *t)
             }
 }
 
+/* ---- link changes (lw.as.links) ------------------------------------------------------------ */
+
+int as_link_changed(as_t *as, const char *tenant, const char *app)
+{
+    Lw__Msg__AsLinkChange m = LW__MSG__AS_LINK_CHANGE__INIT;
+    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    uint8_t id[LW_UID_LEN];
+    lw_uid(id);
+    env.id.data = id;
+    env.id.len = LW_UID_LEN;
+    env.tenant_id = (char *)tenant;
+    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    m.envelope = &env;
+    m.application_id = (char *)app;
+    uint8_t buf[256];
+    size_t len = 0;
+    char key[2 * TN_ID_MAX + 2];
+    snprintf(key, sizeof key, "%s/%s", tenant, app);
+    lw_err_t e;
+    lw_err_clear(&e);
+    int rc = lw_msg_as_link_encode(&m, buf, sizeof buf, &len);
+    if (rc == 0)
+        rc = lw_bus_publish(as->bus, "as.links", key, strlen(key), buf, len, &e);
+    else
+        lw_err_set(&e, &lw_err_internal, "AsLinkChange not encoded: %s", lw_msg_strerror(rc));
+    if (rc != 0)
+        lw_log(LW_LOG_WARN, "as",
+               "link change not announced: loaded devices keep the old link until loaded again",
+               "tenant", tenant, "application", app, "error", e.message, NULL);
+    return rc;
+}
+
+/* Every loaded device of the application loads its settings again before its next item
+ * (devices not loaded here read the new link when they are). */
+static void on_link_change(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
+{
+    (void)c;
+    as_worker_t *w = arg;
+    Lw__Msg__AsLinkChange *m = NULL;
+    if (lw_msg_as_link_decode(msg->value, msg->value_len, &m) != 0) {
+        as_count_drop(w->as, "malformed");
+        return;
+    }
+    const char *tenant = m->envelope->tenant_id;
+    for (size_t i = 0; i < w->cap; i++)
+        for (as_dev_t *d = w->tab[i]; d != NULL; d = d->hnext)
+            if (strcmp(d->tenant, tenant) == 0 && strcmp(d->app, m->application_id) == 0)
+                d->reload = true;
+    lw_msg_as_link_free(m);
+}
+
 int as_worker_start(as_t *as, lw_err_t *err)
 {
     as_worker_t *w = lw_calloc(1, sizeof *w);
@@ -826,6 +885,11 @@ int as_worker_start(as_t *as, lw_err_t *err)
     w->timer_on = true;
     static const char *const topics[] = {"ns.up"};
     static const lw_bus_handler_t h = {.on_message = on_message, .on_revoke = on_revoke};
+    static const char *const ltopics[] = {"as.links"};
+    static const lw_bus_handler_t lh = {.on_message = on_link_change};
+    w->links = lw_bus_subscribe_opts(as->bus, NULL, ltopics, 1, &lh, w, NULL, err);
+    if (w->links == NULL)
+        return -1;
     w->c = lw_bus_subscribe(as->bus, "as", topics, 1, &h, w, err);
     w->commits.consumer = w->c;
     return w->c != NULL ? 0 : -1;

@@ -4,6 +4,8 @@
 # e2e_up.js): its uplinks carry the decoded_payload (and the warnings) the script computes.
 # globex's formatter loops forever: its uplinks still arrive, with frm_payload only and the
 # script_timeout in decoded_payload_warnings, and acme's keep being decoded meanwhile.
+# Then globex's link gets acme's formatter: its device, loaded in the AS worker already,
+# decodes its next uplinks with it (lw.as.links), and acme's link is untouched.
 . "$LWSTACK_SRC/tests/integration/lib.sh"
 . "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
 
@@ -54,4 +56,21 @@ lw_t_eq "globex: three uplinks, undecoded, frm_payload kept, the timeout in the 
     'null AQIDBA== ["script timeout"]' \
     "$(jq -c -r '"\(.decoded_payload | tojson) \(.frm_payload) \(.decoded_payload_warnings | tojson)"' <<<"$ups" | sort -u | xargs -0 | tr -d '\n')"
 lw_t_eq "globex: 3 of them" 3 "$(jq -c . <<<"$ups" | wc -l)"
+
+# The link changes while the device is loaded: its next uplinks use the new formatter.
+r=$(link globex "$fdir/e2e_up.js")
+lw_t_eq "globex: link changed to the decoding formatter" 200 "${r%% *}"
+r=$(lw_t_adm acme GET "/as/applications/app1/link?field_mask=default_formatters")
+lw_t_eq "acme: its link still names its own script" "$(jq -Rs . <"$fdir/e2e_up.js")" \
+    "$(jq -c .default_formatters.up_formatter_parameter <<<"${r#* }")"
+sleep 1 # the change reaches the worker on its broadcast consumer
+lw_e2e_sim_udp --seed "globex-fmt" --keys-file "$LW_T_DIR/globex.keys" --keys-out "$LW_T_DIR/globex.keys" \
+    --gateways 1 --copies 1 --devices 1 --rate 1 --duration 0 --uplinks-per-device 2 \
+    --fport 7 --payload 01020304 --json >"$LW_T_DIR/globex.2.json"
+lw_e2e_wait_bus 5 "$(asup globex)" 60
+ups=$(asjson "$(asup globex)" | jq -c .uplink_message | tail -n 2)
+lw_t_eq "globex: the device's next uplinks are decoded by the new link's formatter" \
+    '{"first":1,"hex":"01020304","port":"p7","rest":[2,3,4],"sum":10} ["saw a 4"]' \
+    "$(jq -c -r '"\(.decoded_payload | tojson) \(.decoded_payload_warnings | tojson)"' <<<"$ups" | sort -u | xargs -0 | tr -d '\n')"
+lw_t_eq "acme: still its 3 uplinks, nothing of globex's" 3 "$(asjson "$(asup acme)" | wc -l)"
 lw_t_done
