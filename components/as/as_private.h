@@ -308,10 +308,14 @@ void as_downlink_retry(as_t *as, const char *tenant, const char *app, const char
  * last_f_cnt_down, the items encrypted again for the current session and pushed. */
 void as_downlink_requeue(as_t *as, const char *tenant, const char *app, const char *dev,
                          const Lw__Msg__ApplicationInvalidatedDownlinks *inv);
-/* The NS's answer to a LIST (request_id: the AsDown's envelope id); the sessions decrypt the
- * items (NULL: payload crypto skipped). */
-void as_downlink_list_answer(as_t *as, const Lw__Msg__ApplicationDownlinks *list,
-                             const as_session_t *session, const as_session_t *pending);
+/* The NS's answer to a LIST (request_id: the AsDown's envelope id), at the worker owning the
+ * device; the sessions decrypt the items (NULL: payload crypto skipped). Answered here when
+ * the request is this process's, else published on lw.as.replies for the one that asked. */
+void as_downlink_list_answer(as_t *as, const char *tenant, const char *app, const char *dev,
+                             const Lw__Msg__ApplicationDownlinks *list, const as_session_t *session,
+                             const as_session_t *pending);
+/* Subscribes to lw.as.replies (a broadcast): LIST answers from the devices' owners. */
+int as_downlink_start(as_t *as, lw_err_t *err);
 
 /* ---- the component ------------------------------------------------------------------------- */
 

@@ -224,15 +224,16 @@ static int as_init(lw_rt_t *rt, void **state, lw_err_t *err)
 static int as_start(void *state, lw_err_t *err)
 {
     as_t *as = state;
-    char t[96], tl[96];
+    char t[96], tl[96], tr[96];
     const char *topics[] = {lw_bus_topic(as->bus, "as.up", t, sizeof t),
-                            lw_bus_topic(as->bus, "as.links", tl, sizeof tl)};
-    if (lw_bus_ensure_topics(as->bus, topics, 2, err) != 0)
+                            lw_bus_topic(as->bus, "as.links", tl, sizeof tl),
+                            lw_bus_topic(as->bus, "as.replies", tr, sizeof tr)};
+    if (lw_bus_ensure_topics(as->bus, topics, 3, err) != 0)
         return -1;
     /* Formatters before traffic (fmt.c: worker processes, ops installed). */
     if (as_fmt_start(as, lw_rt_config(as->rt), err) != 0)
         return -1;
-    if (as_worker_start(as, err) != 0)
+    if (as_downlink_start(as, err) != 0 || as_worker_start(as, err) != 0)
         return -1;
     if (as_mqtt_component_start(as, err) != 0) /* after the worker: lw.as.up to clients */
         return -1;

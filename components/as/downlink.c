@@ -12,9 +12,10 @@
  * counter with confirmed_retry.attempt + 1 (LoRaWAN 1.0.4 §4.3.1.3 forbids reusing one).
  *
  * list: an AsDown LIST; the NS answers NsUp.downlink_queue_list on lw.ns.up, which reaches the
- * AS worker owning the device. It is answered here when that worker is in this process (a
- * single process, or the owner); otherwise the request times out (as.downlink-list-timeout,
- * as_downlink_list_timeout). */
+ * AS worker owning the device. The worker decrypts the items; when the request is not this
+ * process's, it publishes the answer as AsListReply on lw.as.replies, which every AS process
+ * reads as a broadcast, and the process holding the request answers it. No answer in time:
+ * as_downlink_list_timeout (as.downlink-list-timeout). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,18 +621,19 @@ static bool key_is(const as_session_t *s, const ProtobufCBinaryData *id)
            memcmp(s->key_id, id->data, id->len) == 0;
 }
 
-void as_downlink_list_answer(as_t *as, const Lw__Msg__ApplicationDownlinks *list,
-                             const as_session_t *session, const as_session_t *pending)
+static down_op_t *list_find(const uint8_t *id, size_t len)
 {
-    (void)as;
     down_op_t *op = lists;
-    while (op != NULL && (list->request_id.len != LW_UID_LEN ||
-                          memcmp(op->list_id, list->request_id.data, LW_UID_LEN) != 0))
+    while (op != NULL && (len != LW_UID_LEN || memcmp(op->list_id, id, LW_UID_LEN) != 0))
         op = op->list_next;
-    if (op == NULL)
-        return; /* asked by another process, or timed out */
+    return op;
+}
+
+/* Answers a LIST: result (stolen) is {"downlinks": [...]}; NULL: the NS has no such device. */
+static void list_finish(down_op_t *op, json_t *result)
+{
     list_unlink(op);
-    if (list->error != NULL && list->error->name != NULL && list->error->name[0] != '\0') {
+    if (result == NULL) {
         lw_err_t e;
         char uid[3 * TN_ID_MAX + 3];
         snprintf(uid, sizeof uid, "%s.%s@%s", op->app, op->dev, op->tenant);
@@ -641,7 +643,15 @@ void as_downlink_list_answer(as_t *as, const Lw__Msg__ApplicationDownlinks *list
         op_fail(op, &e);
         return;
     }
-    /* TTS lists the items of the current session (else the pending one), decrypted. */
+    op->result = result;
+    op_answer(op);
+}
+
+/* The NS's list as TTS's JSON: the items of the current session (else the pending one),
+ * decrypted. */
+static json_t *list_render(const Lw__Msg__ApplicationDownlinks *list, const as_session_t *session,
+                           const as_session_t *pending)
+{
     const as_session_t *s = session != NULL && session->valid ? session : pending;
     json_t *arr = json_array();
     for (size_t i = 0; i < list->n_downlinks; i++) {
@@ -658,12 +668,98 @@ void as_downlink_list_answer(as_t *as, const Lw__Msg__ApplicationDownlinks *list
         json_array_append_new(arr, as_downlink_json(&c));
         OPENSSL_cleanse(plain, sizeof plain);
     }
-    op->result = json_object();
+    json_t *result = json_object();
     if (json_array_size(arr) > 0)
-        json_object_set_new(op->result, "downlinks", arr);
+        json_object_set_new(result, "downlinks", arr);
     else
         json_decref(arr);
-    op_answer(op);
+    return result;
+}
+
+static void list_reply_publish(as_t *as, const char *tenant, const char *app, const char *dev,
+                               const ProtobufCBinaryData *request_id, const json_t *result)
+{
+    char *text = result != NULL ? json_dumps(result, JSON_COMPACT) : NULL;
+    Lw__Msg__AsListReply m = LW__MSG__AS_LIST_REPLY__INIT;
+    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    uint8_t id[LW_UID_LEN];
+    lw_uid(id);
+    env.id.data = id;
+    env.id.len = LW_UID_LEN;
+    env.tenant_id = (char *)tenant;
+    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    m.envelope = &env;
+    m.request_id = *request_id;
+    m.not_found = result == NULL;
+    if (text != NULL) {
+        m.json.data = (uint8_t *)text;
+        m.json.len = strlen(text);
+    }
+    size_t cap = m.json.len + 256, len = 0;
+    uint8_t *buf = lw_malloc(cap);
+    char key[AS_DEV_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s/%s/%s", tenant, app, dev);
+    lw_err_t e;
+    lw_err_clear(&e);
+    int rc = lw_msg_as_reply_encode(&m, buf, cap, &len);
+    if (rc == 0)
+        rc = lw_bus_publish(as->bus, "as.replies", key, strlen(key), buf, len, &e);
+    else
+        lw_err_set(&e, &lw_err_internal, "AsListReply not encoded: %s", lw_msg_strerror(rc));
+    if (rc != 0)
+        lw_log(LW_LOG_WARN, "as", "downlink list answer not published", "tenant", tenant, "device",
+               dev, "error", e.message, NULL);
+    if (text != NULL)
+        OPENSSL_cleanse(text, strlen(text));
+    free(text);
+    free(buf);
+}
+
+void as_downlink_list_answer(as_t *as, const char *tenant, const char *app, const char *dev,
+                             const Lw__Msg__ApplicationDownlinks *list, const as_session_t *session,
+                             const as_session_t *pending)
+{
+    bool not_found =
+        list->error != NULL && list->error->name != NULL && list->error->name[0] != '\0';
+    json_t *result = not_found ? NULL : list_render(list, session, pending);
+    down_op_t *op = list_find(list->request_id.data, list->request_id.len);
+    if (op != NULL)
+        list_finish(op, result); /* asked here */
+    else {
+        list_reply_publish(as, tenant, app, dev, &list->request_id, result);
+        json_decref(result);
+    }
+}
+
+static void on_reply(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
+{
+    (void)c;
+    as_t *as = arg;
+    Lw__Msg__AsListReply *m = NULL;
+    if (lw_msg_as_reply_decode(msg->value, msg->value_len, &m) != 0) {
+        as_count_drop(as, "malformed");
+        return;
+    }
+    down_op_t *op = list_find(m->request_id.data, m->request_id.len);
+    if (op != NULL) { /* else another process's request, or timed out */
+        json_t *result = NULL;
+        if (!m->not_found) {
+            result = json_loadb((const char *)m->json.data, m->json.len, 0, NULL);
+            if (!json_is_object(result)) {
+                json_decref(result);
+                result = json_object();
+            }
+        }
+        list_finish(op, result);
+    }
+    lw_msg_as_reply_free(m);
+}
+
+int as_downlink_start(as_t *as, lw_err_t *err)
+{
+    static const char *const topics[] = {"as.replies"};
+    static const lw_bus_handler_t h = {.on_message = on_reply};
+    return lw_bus_subscribe_opts(as->bus, NULL, topics, 1, &h, as, NULL, err) != NULL ? 0 : -1;
 }
 
 /* An item from a result the NS handed back (payload in clear). */

@@ -682,7 +682,8 @@ static bool item_handle(as_worker_t *w, as_dev_t *d)
         break;
     }
     case LW__MSG__NS_UP__UP_DOWNLINK_QUEUE_LIST:
-        as_downlink_list_answer(w->as, up->downlink_queue_list, d->skip_crypto ? NULL : &d->session,
+        as_downlink_list_answer(w->as, d->tenant, d->app, d->dev, up->downlink_queue_list,
+                                d->skip_crypto ? NULL : &d->session,
                                 d->skip_crypto ? NULL : &d->pending);
         break;
     default:

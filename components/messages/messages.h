@@ -76,7 +76,8 @@ bool lw_msg_tenant_id_valid(const char *s);
     X(gs_txack, Lw__Msg__GsTxAck, lw__msg__gs_tx_ack__descriptor)                                  \
     X(as_up, Lw__Msg__AsUp, lw__msg__as_up__descriptor)                                            \
     X(as_webhook_changed, Lw__Msg__AsWebhookChanged, lw__msg__as_webhook_changed__descriptor)      \
-    X(as_link, Lw__Msg__AsLinkChange, lw__msg__as_link_change__descriptor)
+    X(as_link, Lw__Msg__AsLinkChange, lw__msg__as_link_change__descriptor)                         \
+    X(as_reply, Lw__Msg__AsListReply, lw__msg__as_list_reply__descriptor)
 
 #define LW_MSG_DECLARE(kind, Kind, desc)                                                           \
     int lw_msg_##kind##_encode(const Kind *m, uint8_t *buf, size_t cap, size_t *len);              \

@@ -6,7 +6,8 @@
 # the NS has meanwhile used counters for MAC-only downlinks it hands the item back
 # (downlink_queue_invalidated) and the AS encrypts it again for the NS's next counter, by
 # itself. lw.as.up carries downlink_queued and downlink_sent with the payload in clear. Two
-# tenants: globex's device never gets acme's downlink.
+# tenants: globex's device never gets acme's downlink. Then a second AS process joins, and
+# GET .../down answers the same on both processes, whichever holds the device.
 . "$LWSTACK_SRC/tests/integration/lib.sh"
 . "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
 
@@ -72,4 +73,25 @@ lw_t_eq "globex: no downlink messages on lw.as.up" 0 \
     "$(lw_e2e_bus_count "._topic == \"as.up\" and .envelope.tenant_id == \"globex\" and (.type | startswith(\"AS_UP_DOWNLINK\"))")"
 r=$(lw_t_admin GET "$api/as/applications/app1/devices/$DEV/down" -H "X-Tenant-ID: acme")
 lw_t_eq "acme: GET .../down after it was sent → 200, empty queue" "200 {}" "${r%% *} $(lw_t_body "$r" | jq -c .)"
+
+# A second AS process: the device's worker is in one of the two, and GET .../down answers
+# the same from both (the owner hands the NS's answer to the asker on lw.as.replies).
+AS2_HTTP=$(lw_t_free_port)
+E2E_ARGS+=(--as.keks.as-dev "$E2E_AS_KEK" --as.mqtt.listen 127.0.0.1:0)
+lw_e2e_has_key tenancy.identity-server-uri && E2E_ARGS+=(--tenancy.identity-server-uri "$E2E_API")
+lw_e2e_spawn as2 "$AS2_HTTP" tenant as
+lw_t_wait_for "as2 holds partitions of lw.ns.up" 30 grep -q 'msg="partitions assigned" group=as ' "$LW_T_DIR/as2.log"
+lw_t_wait_for "the stack's AS gave up some" 30 bash -c "grep 'group=as ' '$LW_T_DIR/stack.log' | grep -q 'partitions revoked'"
+sleep 2 # the stack's AS takes its new set after the revoke
+r=$(lw_t_admin POST "$api/as/applications/app1/devices/$DEV/down/push" -H "X-Tenant-ID: acme" \
+    -d '{"downlinks":[{"f_port":6,"frm_payload":"AQI=","correlation_ids":["test:dl2"]}]}')
+lw_t_eq "acme: a second push (the device sends nothing more: it stays queued) → 200" 200 "${r%% *}"
+for port in "$E2E_HTTP" "$AS2_HTTP"; do
+    r=$(lw_t_admin GET "http://127.0.0.1:$port/api/v3/as/applications/app1/devices/$DEV/down" -H "X-Tenant-ID: acme")
+    lw_t_eq "acme: GET .../down on port $port → the queued item, in clear" "200 AQI= 6" \
+        "${r%% *} $(lw_t_body "$r" | jq -r '.downlinks | map("\(.frm_payload) \(.f_port)") | join(",")')"
+done
+GDEV="sim-$(jq -r .dev_eui "$LW_T_DIR/globex.state")"
+r=$(lw_t_admin GET "http://127.0.0.1:$AS2_HTTP/api/v3/as/applications/app1/devices/$GDEV/down" -H "X-Tenant-ID: globex")
+lw_t_eq "globex: GET .../down of its own device on as2 → 200, nothing of acme's" "200 {}" "${r%% *} $(lw_t_body "$r" | jq -c .)"
 lw_t_done
