@@ -38,6 +38,7 @@
 
 #include "cluster/http.h"
 #include "cluster/http_private.h"
+#include "cluster/json.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
 #include "cluster/metrics.h"
@@ -560,7 +561,8 @@ static int dump_cb(const char *buffer, size_t size, void *data)
 static int render_json(lw_http_t *http, json_t *j)
 {
     http->scratch_len = 0;
-    int rc = j == NULL ? -1 : json_dump_callback(j, dump_cb, http, JSON_COMPACT);
+    int rc =
+        j == NULL ? -1 : json_dump_callback(j, dump_cb, http, JSON_COMPACT | lw_json_real_flags(j));
     json_decref(j);
     return rc;
 }

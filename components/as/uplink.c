@@ -19,6 +19,7 @@
 
 #include "as/as_private.h"
 #include "cluster/hex.h"
+#include "cluster/json.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
 #include "cluster/uid.h"
@@ -329,7 +330,7 @@ static int publish_up(as_worker_t *w, as_dev_t *d, const Lw__Msg__NsUp *up, cons
     json_t *j = as_up_json(in, &type);
     if (j == NULL)
         return 0;
-    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *text = lw_json_dumps(j, JSON_COMPACT);
     json_decref(j);
     Lw__Msg__AsUp m = LW__MSG__AS_UP__INIT;
     Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/json.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
 #include "is/server_private.h"
@@ -286,7 +287,7 @@ static void loc_on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *
     char sql[sizeof loc_sql + 2 * sizeof sq];
     snprintf(sql, sizeof sql, loc_sql, sq, sq);
     /* 15 significant digits: 4.9041 stays 4.9041 (17 would store 4.9040999999999997). */
-    char *text = json_dumps(locs, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *text = lw_json_dumps(locs, JSON_COMPACT);
     json_decref(locs);
     const char *p[3] = {gw, text, tenant};
     is_inflight_add(is, 1);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "cluster/json.h"
 #include "as/as_private.h"
 #include "as/fmt_private.h"
 #include "cluster/hex.h"
@@ -62,7 +63,7 @@ static void print_err(json_t *o, const lw_err_t *err)
 
 static void emit(tag_t *t, const char *kind, json_t *o)
 {
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    char *s = lw_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS); /* as the AS prints it */
     printf("%d %s %s %s\n", t->n, t->app, kind, s);
     fflush(stdout);
     free(s);
