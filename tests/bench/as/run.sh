@@ -45,8 +45,7 @@ ns_knows_tenant() {
 lw_t_wait_for "the Network Server process to know the tenant" 30 ns_knows_tenant
 
 # Two applications: `plain` without a formatter, `jsapp` with a JavaScript decodeUplink as its
-# link's default formatter (set before the devices: an AS worker reads the link when it loads a
-# device, and does not see a later change of it).
+# link's default formatter.
 js='function decodeUplink(input) { var b = input.bytes; return { data: { counter: (b[0] << 8) | b[1], temperature: ((b[2] << 8) | b[3]) / 100, flags: b.slice(4).map(function (x) { return x & 0x0f; }) }, warnings: [] }; }'
 lw_t_adm bench POST /users/admin/applications '{"application":{"ids":{"application_id":"jsapp"}}}' >/dev/null
 r=$(lw_t_adm bench PUT /as/applications/jsapp/link "$(jq -nc --arg js "$js" '{link: {default_formatters: {up_formatter: "FORMATTER_JAVASCRIPT", up_formatter_parameter: $js}}, field_mask: {paths: ["default_formatters"]}}')")
@@ -65,9 +64,33 @@ for app in plain jsapp; do
     key[$app]=$(lw_t_body "$r" | jq -r .key)
 done
 
+# counters: the front's and the NS's counters that say where uplinks went, one per line
+# ("name{labels} value"), to compare before and after a run.
+counters() {
+    { curl -s "$E2E_API/metrics"; curl -s "$E2E_NS_API/metrics"; } |
+        grep -E '^lwstack_(ns_uplinks_total|as_uplinks_total|as_dropped_total|as_mqtt_(delivered|dropped|disconnects)_total)[{ ]' |
+        sort
+}
+
+# where BEFORE AFTER: the counters that moved during the run, "name{labels} +delta; ...".
+where() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+def read(p):
+    d = {}
+    for line in open(p):
+        k, _, v = line.rstrip("\n").rpartition(" ")
+        d[k] = float(v)
+    return d
+a, b = read(sys.argv[1]), read(sys.argv[2])
+print("; ".join(f"{k} +{b[k] - a.get(k, 0):.0f}" for k in sorted(b) if b[k] != a.get(k, 0)))
+PY
+}
+
 # run APP NAME RATE F_CNT: one rate for secs seconds; prints what the subscriber saw.
 run() {
     local app=$1 name=$2 rate=$3 fcnt=$4 out="$LW_T_DIR/$2.mqtt"
+    counters >"$LW_T_DIR/$name.before"
     mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -u "$app@bench" -P "${key[$app]}" -q 0 \
         -t "v3/$app@bench/devices/+/up" -F '%U %p' >"$out" 2>"$out.err" &
     local sub=$!
@@ -85,6 +108,7 @@ run() {
     done
     kill "$sub" 2>/dev/null || true
     wait "$sub" 2>/dev/null || true
+    counters >"$LW_T_DIR/$name.after"
     python3 - "$out" "$LW_T_DIR/$name.json" "$rate" "$window_ms" <<'EOF'
 import json, sys, datetime
 out, sim, rate, window = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
@@ -116,6 +140,7 @@ print(f"uplinks at {rate}/s asked: simulator sent {sent / s['sending_s']:.0f}/s 
       f"MQTT up {per_s:.0f}/s from first to last ({n} messages, {100 * n / sent if sent else 0:.1f}% of sent, {decoded} with decoded_payload); "
       f"latency beyond the {window:.0f} ms window p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms")
 EOF
+    echo "    counters that moved: $(where "$LW_T_DIR/$name.before" "$LW_T_DIR/$name.after")"
 }
 
 # Warm-up until the subscriber hears uplinks (the MQTT server reads lw.as.up from its end once
