@@ -21,6 +21,7 @@
 #include "as/fmt_private.h"
 #include "as/mqtt_private.h"
 #include "as/webhook_private.h"
+#include "as/storage_private.h"
 #include "cluster/mem.h"
 #include "cluster/uid.h"
 #include "tenant/access.h"
@@ -229,6 +230,9 @@ int as_api_routes(as_t *as)
         return -1;
     /* the formatter test endpoints (fmt_api.c) */
     if (as_fmt_api_routes(as) != 0)
+        return -1;
+    /* the Storage Integration (storage_api.c) */
+    if (as_storage_routes(as) != 0)
         return -1;
     /* mqtt-connection-info (mqtt_as.c) */
     if (as_mqtt_api_routes(as) != 0)

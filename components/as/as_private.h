@@ -15,6 +15,7 @@
  *   store.c      PostgreSQL: as_devices, as_links
  *   event.c      AS events on lw.events
  *   mqtt_*.c     the MQTT server (mqtt helper; mqtt_private.h)
+ *   storage*.c   the Storage Integration (storage_private.h)
  *   fmt_*.c      payload formatters (fmt helper; fmt_private.h), plugged in through
  *                as_fmt_ops_t below
  *
@@ -342,6 +343,8 @@ struct as {
     struct as_fmt *fmt;
     /* The MQTT server (mqtt_private.h), created and freed by it from component.c. */
     struct as_mqtt *mqtt;
+    /* The Storage Integration (storage_private.h). */
+    struct as_storage *storage;
 
     /* the worker (uplink.c) */
     struct as_worker *worker;

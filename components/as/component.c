@@ -9,6 +9,7 @@
 #include "as/fmt_private.h"
 #include "as/mqtt_private.h"
 #include "as/webhook_private.h"
+#include "as/storage_private.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
@@ -88,6 +89,8 @@ static int as_config_register(lw_config_t *cfg)
         return -1;
     if (lw_config_register(cfg, "as", as_webhook_config, as_webhook_config_len) != 0) /* webhook.c */
         return -1;
+    if (lw_config_register(cfg, "as", as_storage_config, as_storage_config_len) != 0)
+        return -1; /* storage.c */
     return lw_config_register(cfg, "as", fmt_config, fmt_config_len); /* fmt.c */
 }
 
@@ -145,6 +148,7 @@ static void as_free(void *state)
     as_worker_free(as);
     as_mqtt_component_free(as);
     as_webhooks_free(as);
+    as_storage_free(as);
     OPENSSL_cleanse(as->keks, sizeof as->keks);
     OPENSSL_cleanse(&as->at_rest, sizeof as->at_rest);
     free(as);
@@ -213,6 +217,10 @@ static int as_init(lw_rt_t *rt, void **state, lw_err_t *err)
         as_free(as);
         return -1;
     }
+    if (as_storage_init(as, err) != 0) { /* storage.c */
+        as_free(as);
+        return -1;
+    }
     if (as_api_routes(as) != 0) {
         as_free(as);
         return lw_err_set(err, &lw_err_internal, "cannot register the application server's routes");
@@ -239,6 +247,8 @@ static int as_start(void *state, lw_err_t *err)
         return -1;
     if (as_webhooks_start(as, err) != 0) /* webhook.c: lw.as.up to webhooks */
         return -1;
+    if (as_storage_start(as, err) != 0) /* lw.as.up into PostgreSQL */
+        return -1;
     as->started = true;
     char nkeks[16];
     snprintf(nkeks, sizeof nkeks, "%zu", as->nkeks);
@@ -251,7 +261,7 @@ static void stop_check(uv_timer_t *t)
 {
     as_t *as = t->data;
     if (as->inflight > 0 || !as_worker_idle(as) || !as_mqtt_component_stopped(as) ||
-        !as_webhooks_stopped(as))
+        !as_webhooks_stopped(as) || !as_storage_idle(as))
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
@@ -272,6 +282,7 @@ static void as_stop(void *state, void (*done)(void *arg), void *done_arg)
     as_worker_stop(as);
     as_mqtt_component_stop(as); /* closes the MQTT connections */
     as_webhooks_stop(as);       /* cancels webhook requests, writes the outbox's last batch */
+    as_storage_stop(as);        /* writes what is batched */
     as->stop_done = done;
     as->stop_arg = done_arg;
     uv_timer_init(as->loop, &as->stop_timer);

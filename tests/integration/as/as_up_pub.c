@@ -8,13 +8,16 @@
  * Publishes K (default 1) AsUp keyed "<T>/<A>/<D>" with type N (messages.proto AsUpType) and
  * the ApplicationUp JSON J; with --id every one carries that envelope id (32 hex digits: a
  * replay), else random ids. With --devs N the K messages go round-robin to devices "<D>0" ..
- * "<D>N-1". In J, %SEQ% becomes the message's number (0..K-1) and %DEV% its device ID. Waits
+ * "<D>N-1". In J, %SEQ% becomes the message's number (0..K-1), %DEV% its device ID and %TIME%
+ * its received_at in RFC 3339: --received-at NS sets AsUp.received_at (Unix ns) of the first,
+ * --step NS adds to it for each next one (the Storage Integration's tests). Waits
  * for delivery (lw_bus_stop flushes), prints "published=P delivered=D failed=F"; exit 0 when
  * nothing failed. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 #include <uv.h>
@@ -42,6 +45,7 @@ int main(int argc, char **argv)
     const char *brokers = NULL, *tenant = NULL, *app = NULL, *dev = NULL, *json = NULL;
     const char *idhex = NULL, *prefix = NULL;
     long type = -1, count = 1, devs = 0;
+    long long received_at = 0, step = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--brokers") == 0)
@@ -64,6 +68,10 @@ int main(int argc, char **argv)
             prefix = v;
         else if (strcmp(a, "--devs") == 0)
             devs = atol(v);
+        else if (strcmp(a, "--received-at") == 0)
+            received_at = atoll(v);
+        else if (strcmp(a, "--step") == 0)
+            step = atoll(v);
         else
             usage();
     }
@@ -101,12 +109,22 @@ int main(int argc, char **argv)
         else
             snprintf(devid, sizeof devid, "%s", dev);
         int kl = snprintf(key, sizeof key, "%s/%s/%s", tenant, app, devid);
-        /* %SEQ% and %DEV% */
+        /* %SEQ%, %DEV% and %TIME% */
+        long long at = received_at + i * step;
+        char at_text[48];
+        time_t sec = (time_t)(at / 1000000000ll);
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        size_t tl = strftime(at_text, sizeof at_text, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(at_text + tl, sizeof at_text - tl, ".%09lldZ", at % 1000000000ll);
         size_t o = 0;
         for (const char *c = json; *c != '\0' && o + 64 < sizeof text;) {
             if (strncmp(c, "%SEQ%", 5) == 0) {
                 o += (size_t)snprintf(text + o, sizeof text - o, "%ld", i);
                 c += 5;
+            } else if (strncmp(c, "%TIME%", 6) == 0) {
+                o += (size_t)snprintf(text + o, sizeof text - o, "%s", at_text);
+                c += 6;
             } else if (strncmp(c, "%DEV%", 5) == 0) {
                 o += (size_t)snprintf(text + o, sizeof text - o, "%s", devid);
                 c += 5;
@@ -127,6 +145,7 @@ int main(int argc, char **argv)
         m.application_id = (char *)app;
         m.device_id = devid;
         m.type = (Lw__Msg__AsUpType)type;
+        m.received_at = at;
         m.json.data = (uint8_t *)text;
         m.json.len = o;
         size_t len = 0;
