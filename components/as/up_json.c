@@ -150,6 +150,17 @@ static json_t *rx_json(const Lw__Msg__RxMetadata *r)
     set_float(o, "rssi", r->rssi);
     set_float(o, "channel_rssi", r->channel_rssi);
     set_float(o, "snr", r->snr);
+    if (r->location != NULL) {
+        json_t *l = json_object();
+        json_object_set_new(l, "latitude", json_real(r->location->latitude));
+        json_object_set_new(l, "longitude", json_real(r->location->longitude));
+        if (r->location->altitude != 0)
+            json_object_set_new(l, "altitude", json_integer(r->location->altitude));
+        if (r->location->accuracy != 0)
+            json_object_set_new(l, "accuracy", json_integer(r->location->accuracy));
+        set_str(l, "source", r->location->source);
+        json_object_set_new(o, "location", l);
+    }
     if (r->frequency_offset != 0)
         json_object_set_new(o, "frequency_offset", u64_json(r->frequency_offset));
     set_bytes(o, "uplink_token", &r->uplink_token);

@@ -364,6 +364,8 @@ static json_t *up_event_data(const Lw__Msg__RxMetadata *md, const Lw__Msg__TxSet
 typedef struct gs_up_copy {
     Lw__Msg__RxMetadata md;
     Lw__Msg__GatewayIdentifiers gids;
+    Lw__Msg__Location loc;
+    char loc_source[40];
     char gateway_id[TN_ID_MAX + 1];
     char protocol[16];
     uint8_t token[GS_TOKEN_LEN];
@@ -423,6 +425,10 @@ void gs_up_flush(gs_t *gs)
             c->gids.tenant_id = p->tenant;
             c->md.gateway_ids = &c->gids;
             c->md.uplink_token = (ProtobufCBinaryData){sizeof c->token, c->token};
+            if (c->loc_source[0] != '\0') { /* set from a public location (gs_up_add) */
+                c->loc.source = c->loc_source;
+                c->md.location = &c->loc;
+            }
             if (k > 0)
                 more[k - 1] = &c->md;
         }
@@ -528,6 +534,7 @@ int gs_gw_uplink(gs_gw_t *gw, const uint8_t *phy, size_t len, const gs_rx_t *rx)
         p->received_at = now;
     }
     gs_up_copy_t *c = &p->c[p->n++];
+    c->loc_source[0] = '\0'; /* no location unless this gateway's is public */
     lw__msg__gateway_identifiers__init(&c->gids);
     c->gids.eui = gw->info.eui;
     snprintf(c->gateway_id, sizeof c->gateway_id, "%s", gw->info.gateway_id);
@@ -549,6 +556,14 @@ int gs_gw_uplink(gs_gw_t *gw, const uint8_t *phy, size_t len, const gs_rx_t *rx)
     md->snr = rx->has_snr ? rx->snr : 0;
     md->channel_index = rx->channel_index;
     md->received_at = now;
+    if (gw->info.has_location) {
+        lw__msg__location__init(&c->loc);
+        c->loc.latitude = gw->info.latitude;
+        c->loc.longitude = gw->info.longitude;
+        c->loc.altitude = gw->info.altitude;
+        c->loc.accuracy = gw->info.accuracy;
+        snprintf(c->loc_source, sizeof c->loc_source, "%s", gw->info.location_source);
+    }
 
     gw->uplink_count++;
     gw->last_uplink_received_at_ns = now;

@@ -61,6 +61,11 @@ typedef struct gs_gw_info {
     bool location_public;
     bool require_authenticated_connection; /* Basics Station: no EUI-only connection */
     float antenna_gain_db; /* antennas[0].gain: the conducted power is EIRP minus this */
+    /* antennas[0].location, only when location_public: rx_metadata carries it (as TTS). */
+    bool has_location;
+    double latitude, longitude;
+    int32_t altitude, accuracy;
+    char location_source[40];
 } gs_gw_info_t;
 
 /* The answer of gs_gw_lookup: info NULL and err NULL: the EUI is not registered (refuse the

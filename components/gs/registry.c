@@ -54,6 +54,15 @@ void gs_registry_info_from_ref(const gs_t *gs, const tn_gateway_ref_t *ref, uint
     out->location_public = ref->location_public;
     out->require_authenticated_connection = ref->require_authenticated_connection;
     out->antenna_gain_db = ref->has_antenna_gain ? ref->antenna_gain : 0;
+    if (ref->has_location && ref->location_public) {
+        out->has_location = true;
+        out->latitude = ref->location.latitude;
+        out->longitude = ref->location.longitude;
+        out->altitude = ref->location.altitude;
+        out->accuracy = ref->location.accuracy;
+        snprintf(out->location_source, sizeof out->location_source, "%s",
+                 ref->location.source[0] != '\0' ? ref->location.source : "SOURCE_REGISTRY");
+    }
 }
 
 static gs_cache_entry_t **cache_slot(gs_t *gs, uint64_t eui)

@@ -48,9 +48,12 @@ for t in north south; do
     r=$(lw_t_admin POST "$api/tenants" -d "{\"tenant\":{\"ids\":{\"tenant_id\":\"$t\"},\"state\":\"STATE_APPROVED\"},\"initial_user\":{\"ids\":{\"user_id\":\"admin\"},\"password\":\"Secret-passw0rd\"}}")
     lw_t_eq "create tenant $t" 200 "${r%% *}"
 done
+# n-gw's antenna location is public (rx_metadata carries it), n-gw2's is not.
+loc() { echo "\"antennas\":[{\"location\":{\"latitude\":$1,\"longitude\":$2,\"altitude\":$3,\"source\":\"SOURCE_REGISTRY\"}}],\"location_public\":$4,"; }
+declare -A extra=([n-gw]="$(loc 52.3740301 4.8897 12 true)" [n-gw2]="$(loc 48.85 2.35 30 false)")
 for g in "north n-gw $N_EUI" "north n-gw2 $N2_EUI" "south s-gw $S_EUI" "north n-burst $NB_EUI" "south s-burst $SB_EUI"; do
     set -- $g
-    r=$(lw_t_adm "$1" POST /users/admin/gateways "{\"gateway\":{\"ids\":{\"gateway_id\":\"$2\",\"eui\":\"${3^^}\"},\"frequency_plan_id\":\"EU_863_870_TTN\"}}")
+    r=$(lw_t_adm "$1" POST /users/admin/gateways "{\"gateway\":{\"ids\":{\"gateway_id\":\"$2\",\"eui\":\"${3^^}\"},${extra[$2]:-}\"frequency_plan_id\":\"EU_863_870_TTN\"}}")
     lw_t_eq "$1: gateway $2" 200 "${r%% *}"
 done
 
@@ -187,6 +190,9 @@ lw_t_eq "same frame from three gateways in one turn → one message per tenant" 
 lw_t_eq "north's: rx_metadata n-gw (read first), more_rx_metadata [n-gw2], all north" \
     "n-gw:north:2000000:-70 n-gw2:north:2100000:-80" \
     "$(ups 6 | jq -r 'select(.envelope.tenant_id == "north") | (.rx_metadata, .more_rx_metadata[]) | "\(.gateway_ids.gateway_id):\(.gateway_ids.tenant_id):\(.timestamp):\(.rssi)"' | xargs)"
+lw_t_eq "north's: n-gw's copy with its public antenna location, n-gw2's (private) without" \
+    '{"altitude":12,"latitude":52.3740301,"longitude":4.8897,"source":"SOURCE_REGISTRY"} null' \
+    "$(ups 6 | jq -c -r 'select(.envelope.tenant_id == "north") | "\(.rx_metadata.location | tojson) \(.more_rx_metadata[0].location | tojson)"')"
 lw_t_eq "south's: s-gw's copy alone, in south" "s-gw:south:2200000 0" \
     "$(ups 6 | jq -r 'select(.envelope.tenant_id == "south") | "\(.rx_metadata.gateway_ids.gateway_id):\(.rx_metadata.gateway_ids.tenant_id):\(.rx_metadata.timestamp) \(.more_rx_metadata | length)"')"
 lw_t_eq "north's merged message names no south gateway, south's no north one" "0" \

@@ -251,17 +251,26 @@ static json_t *dr_json(const Lw__Msg__DataRate *d)
     return json_object();
 }
 
+static json_t *loc_json(const Lw__Msg__Location *l)
+{
+    return l == NULL ? json_null()
+                     : json_pack("{sf sf si ss}", "latitude", l->latitude, "longitude",
+                                 l->longitude, "altitude", (int)l->altitude, "source",
+                                 l->source != NULL ? l->source : "");
+}
+
 static json_t *rx_json(const Lw__Msg__RxMetadata *m)
 {
-    return m == NULL ? json_null()
-                     : json_pack("{so si si sI sI sf sf sf si so sI}", "gateway_ids",
-                                 gw_ids_json(m->gateway_ids), "antenna_index",
-                                 (json_int_t)m->antenna_index, "timestamp",
-                                 (json_int_t)m->timestamp, "time", (json_int_t)m->time, "gps_time",
-                                 (json_int_t)m->gps_time, "rssi", (double)m->rssi, "channel_rssi",
-                                 (double)m->channel_rssi, "snr", (double)m->snr, "channel_index",
-                                 (json_int_t)m->channel_index, "uplink_token",
-                                 hexj(m->uplink_token), "received_at", (json_int_t)m->received_at);
+    return m == NULL
+               ? json_null()
+               : json_pack("{so si si sI sI sf sf sf si so sI so}", "gateway_ids",
+                           gw_ids_json(m->gateway_ids), "antenna_index",
+                           (json_int_t)m->antenna_index, "timestamp", (json_int_t)m->timestamp,
+                           "time", (json_int_t)m->time, "gps_time", (json_int_t)m->gps_time, "rssi",
+                           (double)m->rssi, "channel_rssi", (double)m->channel_rssi, "snr",
+                           (double)m->snr, "channel_index", (json_int_t)m->channel_index,
+                           "uplink_token", hexj(m->uplink_token), "received_at",
+                           (json_int_t)m->received_at, "location", loc_json(m->location));
 }
 
 static json_t *gs_up_json(const Lw__Msg__GsUp *u)

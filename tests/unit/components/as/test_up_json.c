@@ -10,12 +10,13 @@
 #include <cmocka.h>
 
 #include "as/as_private.h"
+#include "cluster/json.h"
 
 static char *render(const as_up_in_t *in, Lw__Msg__AsUpType *type)
 {
     json_t *j = as_up_json(in, type);
     assert_non_null(j);
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    char *s = lw_json_dumps(j, JSON_COMPACT); /* as the AS publishes it */
     json_decref(j);
     return s;
 }
@@ -42,6 +43,12 @@ static void test_as_up_json__uplink_message_exact(void **state)
     r1.uplink_token.data = tok;
     r1.uplink_token.len = 2;
     r1.channel_index = 2;
+    Lw__Msg__Location loc = LW__MSG__LOCATION__INIT;
+    loc.latitude = 52.3740301;
+    loc.longitude = 4.8897;
+    loc.altitude = 12;
+    loc.source = "SOURCE_REGISTRY";
+    r1.location = &loc; /* gw1's location is public, gw2's is not */
     r2.gateway_ids = &g2;
     r2.rssi = -101.5f;
     Lw__Msg__RxMetadata *rx[2] = {&r1, &r2};
@@ -98,7 +105,9 @@ static void test_as_up_json__uplink_message_exact(void **state)
            "\"frm_payload\":\"AQIDBA==\",\"decoded_payload\":{\"temperature_1\":21},"
            "\"rx_metadata\":[{\"gateway_ids\":{\"gateway_id\":\"gw1\",\"eui\":"
            "\"0102030405060708\"},\"timestamp\":1000,\"rssi\":-35,\"channel_rssi\":-35,"
-           "\"snr\":5.2,\"uplink_token\":\"q80=\",\"channel_index\":2},{\"gateway_ids\":"
+           "\"snr\":5.2,\"location\":{\"latitude\":52.3740301,\"longitude\":4.8897,"
+           "\"altitude\":12,\"source\":\"SOURCE_REGISTRY\"},\"uplink_token\":\"q80=\","
+           "\"channel_index\":2},{\"gateway_ids\":"
            "{\"gateway_id\":\"gw2\"},\"rssi\":-101.5}],\"settings\":{\"data_rate\":{\"lora\":"
            "{\"bandwidth\":125000,\"spreading_factor\":7,\"coding_rate\":\"4/5\"}},"
            "\"frequency\":\"868100000\",\"timestamp\":1000},\"received_at\":"

@@ -79,6 +79,9 @@ static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned vari
     case PROTOBUF_C_TYPE_FLOAT:
         *(float *)p = -7.25f;
         break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        *(double *)p = 52.3740301;
+        break;
     case PROTOBUF_C_TYPE_BOOL:
         *(protobuf_c_boolean *)p = 1;
         break;
@@ -151,6 +154,9 @@ static void assert_all_set(const ProtobufCMessage *m, unsigned variant)
             break;
         case PROTOBUF_C_TYPE_FLOAT:
             assert_true(*(const float *)p == -7.25f);
+            break;
+        case PROTOBUF_C_TYPE_DOUBLE:
+            assert_true(*(const double *)p == 52.3740301);
             break;
         case PROTOBUF_C_TYPE_BOOL:
             assert_true(*(const protobuf_c_boolean *)p);
