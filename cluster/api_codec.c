@@ -351,7 +351,8 @@ int64_t lw_api_time_parse(const char *s)
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     time_t t = timegm(&tm);
-    if (t == (time_t)-1 || (int64_t)t - off < 0)
+    /* Nanoseconds in an int64_t end in 2262. */
+    if (t == (time_t)-1 || (int64_t)t - off < 0 || (int64_t)t - off > INT64_MAX / 1000000000 - 1)
         return -1;
     return ((int64_t)t - off) * 1000000000 + frac;
 }

@@ -123,7 +123,7 @@ void lw_api_time_format(const struct timespec *ts, char out[LW_API_TIME_LEN]);
 /* "YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)"? */
 bool lw_api_time_valid(const char *s);
 /* The same syntax into nanoseconds since the epoch (fraction digits beyond 9 ignored, the
- * offset applied); -1 when malformed or before 1970. */
+ * offset applied); -1 when malformed, before 1970 or after 2262. */
 int64_t lw_api_time_parse(const char *s);
 
 /* ---- unique violations ------------------------------------------------------------------- */

@@ -17,12 +17,13 @@
 #ifndef EVENTS_PRIVATE_H
 #define EVENTS_PRIVATE_H
 
-#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
+#include <pcre2.h>
 
 #include "cluster/err.h"
 #include "tenant/ids.h"
@@ -62,8 +63,10 @@ typedef struct ev_filter {
     ev_ids_t ids[EV_MAX_IDS];
     size_t n_names;
     char names[EV_MAX_NAMES][EV_NAME_MAX];
-    bool regex[EV_MAX_NAMES]; /* "/re/": a POSIX extended regex, compiled in re[] */
-    regex_t re[EV_MAX_NAMES];
+    bool regex[EV_MAX_NAMES]; /* "/re/": a PCRE2 regex (RE2's syntax for names), in re[] */
+    pcre2_code *re[EV_MAX_NAMES];
+    pcre2_match_data *md; /* for the regexes, with match limits in mctx */
+    pcre2_match_context *mctx;
     uint32_t tail;
     bool has_after;
     int64_t after_ns;
@@ -104,6 +107,10 @@ bool ev_visible(const ev_meta_t *m, const char *const *rights, size_t n);
  * name: TRAFFIC_READ for data path events, STATUS_READ for gateway status, *_INFO for the
  * registry's). Writes up to EV_VIS_MAX names into out; returns how many. */
 size_t ev_default_visibility(const char *name, ev_ent_t type, char out[][EV_RIGHT_MAX]);
+
+/* The filter's identifiers as TTS's EntityIdentifiers JSON (for events.stream.start), new
+ * reference. */
+json_t *ev_filter_ids_json(const ev_filter_t *f);
 
 /* The tenant access checker's entity type of an identifier ("application" for a device),
  * NULL for a client (not served by tenant/access.h). */
@@ -219,8 +226,6 @@ void ev_sub_check(ev_sub_t *s);
 void ev_sub_start(ev_sub_t *s);
 /* The front end lets go: no callback follows; freed once no check is under way. */
 void ev_sub_close(ev_sub_t *s);
-/* The JSON of identifiers as given in the request, new reference. */
-json_t *ev_filter_ids_json(const ev_filter_t *f);
 
 /* stream.c */
 int ev_stream_routes(ev_t *ev);

@@ -392,24 +392,6 @@ static void on_event(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
     t->n++;
 }
 
-json_t *ev_filter_ids_json(const ev_filter_t *f)
-{
-    static const char *const keys[] = {"application_ids",  "device_ids", "gateway_ids",
-                                       "organization_ids", "user_ids",   "client_ids"};
-    static const char *const id_keys[] = {"application_id",  "device_id", "gateway_id",
-                                          "organization_id", "user_id",   "client_id"};
-    json_t *a = json_array();
-    for (size_t i = 0; i < f->n_ids; i++) {
-        const ev_ids_t *ids = &f->ids[i];
-        json_t *o = json_pack("{ss}", id_keys[ids->type], ids->id);
-        if (ids->type == EV_DEVICE)
-            json_object_set_new(o, "application_ids",
-                                json_pack("{ss}", "application_id", ids->app));
-        json_array_append_new(a, json_pack("{so}", keys[ids->type], o));
-    }
-    return a;
-}
-
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
 static void on_heartbeat(uv_timer_t *h)

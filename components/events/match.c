@@ -90,8 +90,37 @@ void ev_filter_free(ev_filter_t *f)
 {
     for (size_t i = 0; i < f->n_names; i++)
         if (f->regex[i])
-            regfree(&f->re[i]);
+            pcre2_code_free(f->re[i]);
+    pcre2_match_data_free(f->md);
+    pcre2_match_context_free(f->mctx);
+    f->md = NULL;
+    f->mctx = NULL;
     f->n_names = 0;
+}
+
+/* Compiles a caller's regex with bounds (pattern, nesting) so that neither compiling nor
+ * matching a short event name can take long: a match gives up after EV_RE_MATCH_LIMIT
+ * steps (no match). */
+#define EV_RE_MATCH_LIMIT 20000
+static pcre2_code *re_compile(ev_filter_t *f, const char *re)
+{
+    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+    pcre2_set_max_pattern_length(cc, EV_NAME_MAX);
+    pcre2_set_parens_nest_limit(cc, 16);
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_NEVER_BACKSLASH_C,
+                                  &code, &off, cc);
+    pcre2_compile_context_free(cc);
+    if (c == NULL)
+        return NULL;
+    if (f->mctx == NULL) {
+        f->mctx = pcre2_match_context_create(NULL);
+        pcre2_set_match_limit(f->mctx, EV_RE_MATCH_LIMIT);
+        pcre2_set_depth_limit(f->mctx, 200);
+        f->md = pcre2_match_data_create(1, NULL);
+    }
+    return c;
 }
 
 static bool key_allowed(const char *key, const char *const *extra)
@@ -178,7 +207,8 @@ int ev_filter_parse(json_t *body, const char *const *extra, ev_filter_t *f, lw_e
         if (len >= 2 && n[0] == '/' && n[len - 1] == '/') {
             char re[EV_NAME_MAX];
             snprintf(re, sizeof re, "%.*s", (int)(len - 2), n + 1);
-            if (regcomp(&f->re[k], re, REG_EXTENDED | REG_NOSUB) != 0) {
+            f->re[k] = re_compile(f, re);
+            if (f->re[k] == NULL) {
                 ev_filter_free(f);
                 lw_err_set(err, &lw_err_invalid_regexp, "invalid regexp `%s`", re);
                 lw_err_attr(err, "regexp", re);
@@ -196,8 +226,9 @@ bool ev_names_match(const ev_filter_t *f, const char *name)
     if (f->n_names == 0)
         return true;
     for (size_t i = 0; i < f->n_names; i++) {
-        if (f->regex[i] ? regexec(&f->re[i], name, 0, NULL, 0) == 0
-                        : strcmp(f->names[i], name) == 0)
+        if (f->regex[i]
+                ? pcre2_match(f->re[i], (PCRE2_SPTR)name, strlen(name), 0, 0, f->md, f->mctx) >= 0
+                : strcmp(f->names[i], name) == 0)
             return true;
     }
     return false;
@@ -297,4 +328,22 @@ bool ev_visible(const ev_meta_t *m, const char *const *rights, size_t n)
             if (strcmp(m->vis[v], rights[i]) == 0)
                 return true;
     return false;
+}
+
+json_t *ev_filter_ids_json(const ev_filter_t *f)
+{
+    static const char *const keys[] = {"application_ids",  "device_ids", "gateway_ids",
+                                       "organization_ids", "user_ids",   "client_ids"};
+    static const char *const id_keys[] = {"application_id",  "device_id", "gateway_id",
+                                          "organization_id", "user_id",   "client_id"};
+    json_t *a = json_array();
+    for (size_t i = 0; i < f->n_ids; i++) {
+        const ev_ids_t *ids = &f->ids[i];
+        json_t *o = json_pack("{ss}", id_keys[ids->type], ids->id);
+        if (ids->type == EV_DEVICE)
+            json_object_set_new(o, "application_ids",
+                                json_pack("{ss}", "application_id", ids->app));
+        json_array_append_new(a, json_pack("{so}", keys[ids->type], o));
+    }
+    return a;
 }

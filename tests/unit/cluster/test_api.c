@@ -323,6 +323,7 @@ static void test_lw_api_time_parse__ns(void **state)
     assert_int_equal(lw_api_time_parse("2026-01-02T02:34:05-00:30"), 1767323045000000000LL);
     assert_int_equal(lw_api_time_parse("1970-01-01T00:00:00Z"), 0);
     assert_int_equal(lw_api_time_parse("1970-01-01T00:00:00+01:00"), -1);
+    assert_int_equal(lw_api_time_parse("4050-01-01T00:00:00Z"), -1);
     assert_int_equal(lw_api_time_parse("yesterday"), -1);
     assert_int_equal(lw_api_time_parse(NULL), -1);
 }
