@@ -98,10 +98,17 @@ const lw_cfg_opt_t as_storage_config[] = {
      .help = "Messages a query answers when it sets no `limit`."},
     {.key = "as.storage.max-limit",
      .type = LW_CFG_INT,
-     .def = "1000",
+     .def = "10000",
      .min = 1,
-     .max = 100000,
+     .max = 1000000,
      .help = "Largest `limit` of a query (a larger one is lowered to it)."},
+    {.key = "as.storage.query-page",
+     .type = LW_CFG_INT,
+     .def = "500",
+     .min = 1,
+     .max = 10000,
+     .help = "Rows a query reads per statement: an answer of more is streamed page by page, "
+             "the next read once the client has taken the previous."},
 };
 const size_t as_storage_config_len = sizeof as_storage_config / sizeof as_storage_config[0];
 
@@ -639,6 +646,7 @@ int as_storage_init(as_t *as, lw_err_t *err)
     s->max_pending = (size_t)lw_config_int(cfg, "as.storage.max-pending");
     s->limits.default_limit = (uint32_t)lw_config_int(cfg, "as.storage.default-limit");
     s->limits.max_limit = (uint32_t)lw_config_int(cfg, "as.storage.max-limit");
+    s->limits.page_rows = (uint32_t)lw_config_int(cfg, "as.storage.query-page");
     if (s->limits.default_limit > s->limits.max_limit)
         s->limits.default_limit = s->limits.max_limit;
     static const char *const reason[] = {"reason", NULL};

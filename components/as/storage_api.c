@@ -12,8 +12,10 @@
  *
  * A query answers TTS's server-stream body: one `{"result": ApplicationUp}` line per message
  * (Content-Type text/event-stream when the client accepts it, as TTS's gateway answers
- * `Accept: text/event-stream`, else application/json), bounded by `limit`; the whole body at
- * once. A count answers {"count": {"<device_id>": n, ...}}. */
+ * `Accept: text/event-stream`, else application/json), bounded by `limit`: one page of rows
+ * is one whole body, more are streamed page by page (a failure past the first page ends the
+ * stream with an {"error": ...} line, as TTS's gateway does). A count answers
+ * {"count": {"<device_id>": n, ...}}. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,37 +31,148 @@
 
 /* ---- stored messages ---------------------------------------------------------------------- */
 
+#define STQ_HIGH_WATER (1024u * 1024u) /* queued bytes above which the next page waits */
+#define STQ_MAX_QUEUED (8u * 1024u * 1024u)
+#define STQ_WAIT_MS    20u
+
+/* A query: pages of as.storage.query-page rows in the query's order (the cursor is the last row
+ * answered). A query answered by its first page is one whole body; a longer one is a stream
+ * (lw_http_stream_*), each page sent as it comes, the next asked once the client has taken
+ * most of what is queued. */
 typedef struct stq_op {
     as_t *as;
-    lw_http_req_t *req;
+    lw_http_req_t *req;     /* until answered */
+    lw_http_stream_t *http; /* the stream, once started, until closed */
     tn_tenant_t t;
     char app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
-    bool with_dev, stream;
+    char schema[TN_SCHEMA_MAX + 8];
+    bool with_dev, event_stream;
+    bool busy;  /* a statement or the wait timer is pending */
+    bool gone;  /* the stream closed under us (client gone, server stopping) */
+    bool timer; /* wait is initialised */
+    uint32_t sent;
+    uv_timer_t wait;
     as_stq_t q;
 } stq_op_t;
+
+static void stq_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void stq_free(stq_op_t *op)
+{
+    if (op->timer) {
+        op->wait.data = op;
+        uv_close((uv_handle_t *)&op->wait, stq_closed);
+        return;
+    }
+    free(op);
+}
 
 static void stq_fail(stq_op_t *op, const lw_err_t *err)
 {
     lw_http_respond_err(op->req, err);
-    free(op);
+    stq_free(op);
+}
+
+/* Appends the lines of res to *buf (grown as needed). Returns the new length. */
+static size_t stq_lines(stq_op_t *op, const PGresult *res, char **buf, size_t *cap, size_t len)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *text = PQgetvalue(res, i, 0);
+        size_t tl = (size_t)PQgetlength(res, i, 0);
+        char *out = NULL;
+        if (op->q.nmask > 0) {
+            json_t *up = json_loadb(text, tl, 0, NULL);
+            json_t *m = up != NULL ? as_stq_mask_apply(&op->q, up) : NULL;
+            out = m != NULL ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            json_decref(m);
+            json_decref(up);
+            if (out == NULL)
+                continue;
+            text = out;
+            tl = strlen(out);
+        }
+        if (*cap - len < tl + 16) {
+            *cap = 2 * (len + tl + 16);
+            *buf = lw_realloc(*buf, *cap);
+        }
+        len = as_stq_line(*buf, len, *cap, text, tl);
+        free(out);
+    }
+    return len;
+}
+
+static void stq_page(stq_op_t *op);
+
+/* Rows of the next page. */
+static uint32_t stq_rows(const stq_op_t *op)
+{
+    uint32_t page = as_storage_limits(op->as)->page_rows;
+    return op->q.limit - op->sent < page ? op->q.limit - op->sent : page;
+}
+
+static void stq_on_close(lw_http_stream_t *s, const char *reason, void *arg)
+{
+    (void)s;
+    (void)reason;
+    stq_op_t *op = arg;
+    op->http = NULL;
+    op->gone = true;
+    if (!op->busy)
+        stq_free(op);
+}
+
+static void stq_waited(uv_timer_t *t)
+{
+    stq_op_t *op = t->data;
+    op->busy = false;
+    if (op->gone) {
+        stq_free(op);
+        return;
+    }
+    if (lw_http_stream_queued(op->http) > STQ_HIGH_WATER) {
+        op->busy = true;
+        uv_timer_start(&op->wait, stq_waited, STQ_WAIT_MS, 0);
+        return;
+    }
+    stq_page(op);
 }
 
 static void stq_got(void *arg, const PGresult *res, const lw_err_t *err)
 {
     stq_op_t *op = arg;
+    op->busy = false;
+    if (op->gone) {
+        stq_free(op);
+        return;
+    }
+    lw_err_t e;
     if (err != NULL) {
-        lw_err_t e;
         if (err->def == &lw_err_db_query)
             lw_err_set(&e, &lw_err_db_unavailable, "stored messages cannot be read");
         else
             e = *err;
-        stq_fail(op, &e);
+        if (op->http == NULL) {
+            stq_fail(op, &e);
+            return;
+        }
+        /* Mid-stream: TTS's gateway ends a stream with an {"error": ...} line. */
+        json_t *j = json_pack("{s:o}", "error", lw_http_err_json(&e, NULL));
+        char *line = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        lw_err_t se;
+        if (line != NULL && lw_http_stream_send(op->http, line, strlen(line), &se) == 0 &&
+            lw_http_stream_send(op->http, "\n", 1, &se) == 0)
+            lw_http_stream_end(op->http);
+        free(line);
+        stq_free(op);
         return;
     }
-    int n = PQntuples(res);
     if (op->q.count) {
         json_t *c = json_object();
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < PQntuples(res); i++)
             json_object_set_new(c, PQgetvalue(res, i, 0),
                                 json_integer(strtoll(PQgetvalue(res, i, 1), NULL, 10)));
         json_t *body = json_object();
@@ -68,38 +181,81 @@ static void stq_got(void *arg, const PGresult *res, const lw_err_t *err)
         else
             json_decref(c);
         lw_http_respond_json(op->req, 200, body);
-        free(op);
+        stq_free(op);
         return;
     }
-    size_t cap = 256, len = 0;
+    int n = PQntuples(res);
+    uint32_t asked = stq_rows(op);
+    bool last = (uint32_t)n < asked || op->sent + (uint32_t)n >= op->q.limit;
+    size_t cap = 4096, len = 0;
     for (int i = 0; i < n; i++)
         cap += (size_t)PQgetlength(res, i, 0) + 16;
     char *buf = lw_malloc(cap);
-    for (int i = 0; i < n; i++) {
-        const char *text = PQgetvalue(res, i, 0);
-        size_t tl = (size_t)PQgetlength(res, i, 0);
-        if (op->q.nmask == 0) {
-            len = as_stq_line(buf, len, cap, text, tl);
-            continue;
-        }
-        json_t *up = json_loadb(text, tl, 0, NULL);
-        json_t *m = up != NULL ? as_stq_mask_apply(&op->q, up) : NULL;
-        char *out = m != NULL ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        if (out != NULL) {
-            size_t ol = strlen(out);
-            if (cap - len < ol + 16) {
-                cap = len + ol + 16;
-                buf = lw_realloc(buf, cap);
-            }
-            len = as_stq_line(buf, len, cap, out, ol);
-        }
-        free(out);
-        json_decref(m);
-        json_decref(up);
+    len = stq_lines(op, res, &buf, &cap, len);
+    const char *type = op->event_stream ? "text/event-stream" : "application/json";
+    if (op->http == NULL && last) { /* one page: the whole body at once */
+        lw_http_respond(op->req, 200, type, buf, len);
+        free(buf);
+        stq_free(op);
+        return;
     }
-    lw_http_respond(op->req, 200, op->stream ? "text/event-stream" : "application/json", buf, len);
+    if (op->http == NULL) {
+        op->http = lw_http_stream_start(op->req, 200, type, STQ_MAX_QUEUED, stq_on_close, op, &e);
+        op->req = NULL;
+        if (op->http == NULL) {
+            free(buf);
+            stq_free(op);
+            return;
+        }
+    }
+    int rc = len > 0 ? lw_http_stream_send(op->http, buf, len, &e) : 0;
     free(buf);
-    free(op);
+    if (rc != 0) { /* dropped (slow reader): the stream is gone */
+        op->http = NULL;
+        stq_free(op);
+        return;
+    }
+    op->sent += (uint32_t)n;
+    if (last) {
+        lw_http_stream_end(op->http);
+        op->http = NULL;
+        stq_free(op);
+        return;
+    }
+    snprintf(op->q.cursor_at, sizeof op->q.cursor_at, "%s", PQgetvalue(res, n - 1, 1));
+    snprintf(op->q.cursor_uid, sizeof op->q.cursor_uid, "%s", PQgetvalue(res, n - 1, 2));
+    if (!op->timer) {
+        uv_timer_init(op->as->loop, &op->wait);
+        op->wait.data = op;
+        op->timer = true;
+    }
+    op->busy = true;
+    uv_timer_start(&op->wait, stq_waited, 0, 0); /* the next page from the loop */
+}
+
+static void stq_page(stq_op_t *op)
+{
+    char sql[AS_STQ_SQL_MAX], fport[12];
+    const char *extra[6], *p[8];
+    int np = 0;
+    p[np++] = op->app;
+    if (op->with_dev)
+        p[np++] = op->dev;
+    int ne = as_stq_params(&op->q, fport, extra);
+    for (int i = 0; i < ne; i++)
+        p[np++] = extra[i];
+    uint32_t rows = stq_rows(op);
+    lw_err_t e;
+    if (as_stq_sql(&op->q, op->schema, op->with_dev, rows, sql, sizeof sql) != 0) {
+        lw_err_set(&e, &lw_err_internal, "the query cannot be built");
+        stq_got(op, NULL, &e);
+        return;
+    }
+    op->busy = true;
+    if (lw_db_query(op->as->db, sql, np, p, stq_got, op) != 0) {
+        lw_err_set(&e, &lw_err_db_unavailable, "stored messages cannot be read");
+        stq_got(op, NULL, &e);
+    }
 }
 
 static void stq_checked(void *arg, const tn_rights_t *held, const lw_err_t *err)
@@ -113,26 +269,13 @@ static void stq_checked(void *arg, const tn_rights_t *held, const lw_err_t *err)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     as_stq_resolve(&op->q, (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec);
-    char schema[TN_SCHEMA_MAX + 8], sql[AS_STQ_SQL_MAX], fport[12];
-    const char *extra[4], *p[6];
-    int np = 0;
-    p[np++] = op->app;
-    if (op->with_dev)
-        p[np++] = op->dev;
-    int ne = as_stq_params(&op->q, fport, extra);
-    for (int i = 0; i < ne; i++)
-        p[np++] = extra[i];
-    lw_err_t e;
-    if (as_store_schema(op->t.id, schema, sizeof schema) != 0 ||
-        as_stq_sql(&op->q, schema, op->with_dev, sql, sizeof sql) != 0) {
-        lw_err_set(&e, &lw_err_internal, "the query cannot be built");
+    if (as_store_schema(op->t.id, op->schema, sizeof op->schema) != 0) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_internal, "no schema");
         stq_fail(op, &e);
         return;
     }
-    if (lw_db_query(op->as->db, sql, np, p, stq_got, op) != 0) {
-        lw_err_set(&e, &lw_err_db_unavailable, "stored messages cannot be read");
-        stq_fail(op, &e);
-    }
+    stq_page(op);
 }
 
 static const char *stq_param(void *arg, const char *name)
@@ -149,7 +292,7 @@ static void stq_handle(lw_http_req_t *req, const tn_tenant_t *t, as_t *as, bool 
     op->t = *t;
     op->with_dev = with_dev;
     const char *accept = lw_http_header(req, "accept");
-    op->stream = accept != NULL && strstr(accept, "text/event-stream") != NULL;
+    op->event_stream = accept != NULL && strstr(accept, "text/event-stream") != NULL;
     snprintf(op->app, sizeof op->app, "%s", lw_http_param(req, "application_id"));
     lw_err_t e;
     lw_err_clear(&e);

@@ -48,6 +48,7 @@ int as_storage_routes(as_t *as);
 /* What the API needs of the configuration. */
 typedef struct as_storage_limits {
     uint32_t default_limit, max_limit;
+    uint32_t page_rows; /* rows of one statement of a query (as.storage.query-page) */
 } as_storage_limits_t;
 const as_storage_limits_t *as_storage_limits(const as_t *as);
 
@@ -76,6 +77,8 @@ typedef struct as_stq {
     int64_t last_ns;            /* 0: unset */
     size_t nmask;
     char mask[AS_STQ_MASK_MAX][AS_STQ_PATH_MAX]; /* JSON paths: "up." dropped */
+    /* Paging (as_stq_sql): the last row answered, "" before the first page. */
+    char cursor_at[48], cursor_uid[40];
 } as_stq_t;
 
 /* Query parameters by name (value NULL when absent), from the HTTP request. */
@@ -94,14 +97,16 @@ int as_stq_parse(as_stq_param_fn param, void *arg, const char *type, bool count,
 /* Turns `last` into `after` (now_ns minus last, RFC 3339 UTC with microseconds). */
 void as_stq_resolve(as_stq_t *q, int64_t now_ns);
 
-/* The SQL text of q for the quoted schema (with_dev: a device's messages). Parameters: $1
- * application_id, $2 device_id (with_dev), then those as_stq_params lists, in order. Rows:
- * up (the JSON text) for a query, device_id and count for a count. Returns 0 or -1 (too long).
- */
-int as_stq_sql(const as_stq_t *q, const char *schema, bool with_dev, char *buf, size_t len);
+/* The SQL text of q for the quoted schema (with_dev: a device's messages), at most `rows` rows
+ * (a page: the query's limit is the caller's to spend), after q's cursor when set. Parameters:
+ * $1 application_id, $2 device_id (with_dev), then those as_stq_params lists, in order. Rows:
+ * up (the JSON text), received_at and uid (the next cursor) for a query; device_id and count
+ * for a count. Returns 0 or -1 (too long). */
+int as_stq_sql(const as_stq_t *q, const char *schema, bool with_dev, uint32_t rows, char *buf,
+               size_t len);
 /* The parameters after app (and dev) for as_stq_sql, in order (pointers into q or fport_buf).
- * Returns how many (at most 4). */
-int as_stq_params(const as_stq_t *q, char fport_buf[12], const char *out[4]);
+ * Returns how many (at most 6). */
+int as_stq_params(const as_stq_t *q, char fport_buf[12], const char *out[6]);
 
 /* Applies q's field mask to an ApplicationUp (a new object with only the masked paths,
  * intermediate objects kept; an empty mask: a new reference to up). */

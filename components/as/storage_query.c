@@ -279,7 +279,7 @@ void as_stq_resolve(as_stq_t *q, int64_t now_ns)
 
 /* ---- SQL ---------------------------------------------------------------------------------- */
 
-int as_stq_params(const as_stq_t *q, char fport_buf[12], const char *out[4])
+int as_stq_params(const as_stq_t *q, char fport_buf[12], const char *out[6])
 {
     int n = 0;
     out[n++] = q->type;
@@ -291,12 +291,17 @@ int as_stq_params(const as_stq_t *q, char fport_buf[12], const char *out[4])
         snprintf(fport_buf, 12, "%u", q->f_port);
         out[n++] = fport_buf;
     }
+    if (!q->count && q->cursor_at[0] != '\0') {
+        out[n++] = q->cursor_at;
+        out[n++] = q->cursor_uid;
+    }
     return n;
 }
 
-int as_stq_sql(const as_stq_t *q, const char *schema, bool with_dev, char *buf, size_t len)
+int as_stq_sql(const as_stq_t *q, const char *schema, bool with_dev, uint32_t rows, char *buf,
+               size_t len)
 {
-    char where[400];
+    char where[480];
     int k = with_dev ? 3 : 2; /* the next parameter */
     int w = snprintf(where, sizeof where, "application_id = $1%s AND type = $%d",
                      with_dev ? " AND device_id = $2" : "", k++);
@@ -308,6 +313,13 @@ int as_stq_sql(const as_stq_t *q, const char *schema, bool with_dev, char *buf, 
                       k++);
     if (q->has_f_port)
         w += snprintf(where + w, sizeof where - (size_t)w, " AND f_port = $%d::integer", k++);
+    if (!q->count && q->cursor_at[0] != '\0') {
+        /* the next page: past the last row answered, in the query's order */
+        w += snprintf(where + w, sizeof where - (size_t)w,
+                      " AND (received_at, uid) %s ($%d::timestamptz, $%d::uuid)",
+                      q->order == AS_STQ_DESC ? "<" : ">", k, k + 1);
+        k += 2;
+    }
     int n;
     if (q->count)
         n = snprintf(buf, len,
@@ -316,10 +328,10 @@ int as_stq_sql(const as_stq_t *q, const char *schema, bool with_dev, char *buf, 
                      schema, where);
     else
         n = snprintf(buf, len,
-                     "SELECT up FROM %s.as_stored_up WHERE %s ORDER BY received_at %s, uid %s "
-                     "LIMIT %u",
+                     "SELECT up, received_at, uid FROM %s.as_stored_up WHERE %s ORDER BY "
+                     "received_at %s, uid %s LIMIT %u",
                      schema, where, q->order == AS_STQ_DESC ? "DESC" : "ASC",
-                     q->order == AS_STQ_DESC ? "DESC" : "ASC", q->limit);
+                     q->order == AS_STQ_DESC ? "DESC" : "ASC", rows);
     return n > 0 && (size_t)n < len ? 0 : -1;
 }
 

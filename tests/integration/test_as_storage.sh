@@ -7,7 +7,8 @@
 # limit, order, after, before, last, f_port and field_mask as TTS's `{"result": ...}` lines;
 # RIGHT_APPLICATION_TRAFFIC_READ checked; retention and the per-device cap delete in the
 # background; a redelivered message stored once. Two tenants, acme and globex, each with
-# applications app1 and app2; every check also looks at the other tenant.
+# applications app1 and app2; every check also looks at the other tenant. Queries read 7 rows
+# per statement (as.storage.query-page), so most answers here are streamed page by page.
 . "$(dirname "$0")/lib.sh"
 
 build="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)"
@@ -20,7 +21,8 @@ lw_t_kafka_start 2
 port=$(lw_t_free_port)
 lw_t_stack stack "$port" --as.mqtt.listen 127.0.0.1:0 --as.storage.flush-interval 100ms \
     --as.storage.retention 1h --as.storage.retention-interval 300ms \
-    --as.storage.max-per-device 60 --as.storage.default-limit 100 --as.storage.max-limit 150
+    --as.storage.max-per-device 60 --as.storage.default-limit 100 --as.storage.max-limit 150 \
+    --as.storage.query-page 7
 api="http://127.0.0.1:$port/api/v3"
 adm() { lw_t_adm "$@"; }
 body() { lw_t_body "$@"; }
@@ -116,6 +118,8 @@ up --tenant acme --app app1 --dev dev3 --type 1 --count 20 --received-at $((NOW 
 up --tenant globex --app app1 --dev dev3 --type 1 --count 5 --received-at $((NOW - 2 * 3600 * S)) --step $S --json "$(upj dev3 app1 1)"
 # dev4: 70 uplinks, above the cap of 60 per device
 up --tenant acme --app app1 --dev dev4 --type 1 --count 70 --received-at $((NOW - 70 * S)) --step $S --json "$(upj dev4 app1 3)"
+# dev9: 10 uplinks with one and the same received_at (pages must not lose or repeat ties)
+up --tenant acme --app app1 --dev dev9 --type 1 --count 10 --received-at $((NOW - 20 * S)) --step 0 --json "$(upj dev9 app1 1)"
 # dev7: one message delivered twice (a replay after a crash: the same envelope id)
 REPLAY=00112233445566778899aabbccddeeff
 up --tenant acme --app app1 --dev dev7 --type 1 --received-at $NOW --json "$(upj dev7 app1 1)" --id $REPLAY
@@ -123,12 +127,12 @@ up --tenant acme --app app1 --dev dev7 --type 1 --received-at $NOW --json "$(upj
 
 cnt() { sget "$1" "$2" "$3" | tail -n +2; }
 lw_t_wait_for "acme app1's uplinks written" 30 bash -c \
-    "[ \"\$(curl -sS -H 'X-Tenant-ID: acme' -H 'Authorization: Bearer $ACME_R' '$api/as/applications/app1/packages/storage/uplink_message/count' | jq -c .)\" = '{\"count\":{\"dev1\":50,\"dev2\":50,\"dev4\":60,\"dev7\":1}}' ]" ||
+    "[ \"\$(curl -sS -H 'X-Tenant-ID: acme' -H 'Authorization: Bearer $ACME_R' '$api/as/applications/app1/packages/storage/uplink_message/count' | jq -c .)\" = '{\"count\":{\"dev1\":50,\"dev2\":50,\"dev4\":60,\"dev7\":1,\"dev9\":10}}' ]" ||
     cnt "$ACME_R" acme /as/applications/app1/packages/storage/uplink_message/count >&2
 lw_t_wait_for "globex's uplinks written, the old ones gone" 30 bash -c \
     "[ \"\$(curl -sS -H 'X-Tenant-ID: globex' -H 'Authorization: Bearer $GLOBEX_ALL' '$api/as/applications/app1/packages/storage/uplink_message/count' | jq -c .)\" = '{\"count\":{\"dev1\":5}}' ]"
-lw_t_eq "stored: 100 + 3 + 4 + 5 + 25 old + 70 + 1 (dev6's 4 skipped, dev7's copy skipped)" \
-    "208 5" "$(metric 'lwstack_as_storage_rows_total{result="stored"}') $(metric 'lwstack_as_storage_rows_total{result="skipped"}')"
+lw_t_eq "stored: 100 + 3 + 4 + 5 + 25 old + 70 + 10 + 1 (dev6's 4 skipped, dev7's copy skipped)" \
+    "218 5" "$(metric 'lwstack_as_storage_rows_total{result="stored"}') $(metric 'lwstack_as_storage_rows_total{result="skipped"}')"
 lw_t_wait_for "retention: the 25 old ones deleted" 10 bash -c \
     "[ \"\$(curl -sS http://127.0.0.1:$port/metrics | grep -F 'lwstack_as_storage_deleted_total{reason=\"retention\"}' | awk '{print \$NF}')\" = 25 ]"
 lw_t_eq "retention deleted 25 (acme's 20, globex's 5), the cap 10 of dev4" "25 10" \
@@ -163,7 +167,7 @@ lw_t_eq "device dev2 between them" "dev2:5,dev2:6" \
     "$(pairs "$ACME_R" acme /as/applications/app1/devices/dev2/packages/storage/uplink_message -d after=$A -d before=$B)"
 lw_t_eq "f_port=2: dev2's only" "dev2:0,dev2:1" \
     "$(pairs "$ACME_R" acme /as/applications/app1/packages/storage/uplink_message -d f_port=2 -d limit=2)"
-lw_t_eq "last=5m: dev4's 60 and dev7's (the 100 are 30 min old)" "61" \
+lw_t_eq "last=5m: dev4's 60, dev9's 10 and dev7's (the 100 are 30 min old)" "71" \
     "$(sget "$ACME_R" acme /as/applications/app1/packages/storage/uplink_message -d last=5m | tail -n +2 | wc -l)"
 lw_t_eq "dev4 keeps its newest 60 (f_cnt 10..69)" "$(seqcsv 10 69)" \
     "$(sget "$ACME_R" acme /as/applications/app1/devices/dev4/packages/storage/uplink_message | tail -n +2 | jq -r .result.uplink_message.f_cnt | paste -sd, -)"
@@ -171,6 +175,12 @@ lw_t_eq "limit above as.storage.max-limit (150): 150 lines" "150" \
     "$(sget "$ACME_R" acme /as/applications/app1/packages/storage/uplink_message -d limit=100000 | tail -n +2 | wc -l)"
 lw_t_eq "no limit: as.storage.default-limit (100)" "100" \
     "$(sget "$ACME_R" acme /as/applications/app1/packages/storage/uplink_message | tail -n +2 | wc -l)"
+lw_t_eq "dev9's 10 of one received_at, both orders, over two pages: each once" "10 10 0,1,2,3,4,5,6,7,8,9" \
+    "$(sget "$ACME_R" acme /as/applications/app1/devices/dev9/packages/storage/uplink_message | tail -n +2 | jq -r .result.uplink_message.f_cnt | sort -un | wc -l) $(sget "$ACME_R" acme /as/applications/app1/devices/dev9/packages/storage/uplink_message -d order=-received_at | tail -n +2 | jq -r .result.uplink_message.f_cnt | sort -un | wc -l) $(sget "$ACME_R" acme /as/applications/app1/devices/dev9/packages/storage/uplink_message | tail -n +2 | jq -r '.result.uplink_message.f_cnt // 0' | sort -n | paste -sd, -)"
+framing() { curl -sS -G -D - -o /dev/null -H "X-Tenant-ID: acme" -H "Authorization: Bearer $ACME_R" "$@" | tr -d '\r' | grep -ioE '^(transfer-encoding: chunked|content-length: [0-9]+)' | tr A-Z a-z; }
+lw_t_eq "more than a page (7): streamed (chunked); a page or less: one body" \
+    "transfer-encoding: chunked|content-length: $(sget "$ACME_R" acme /as/applications/app1/packages/storage/uplink_message -d limit=7 | tail -n +2 | wc -c)" \
+    "$(framing -d limit=8 "$api/as/applications/app1/packages/storage/uplink_message")|$(framing -d limit=7 "$api/as/applications/app1/packages/storage/uplink_message")"
 r=$(sget "$ACME_R" acme /as/applications/app1/devices/dev1/packages/storage/uplink_message -d limit=2 -d order=-received_at \
     -d field_mask=up.uplink_message.f_cnt,end_device_ids.device_id)
 lw_t_eq "field_mask: only the paths, in the ApplicationUp's order" \
@@ -226,7 +236,7 @@ lw_t_eq "globex sees its own 5 of dev1, none of acme's" "dev1:4,dev1:3,dev1:2,de
     "$(pairs "$GLOBEX_ALL" globex /as/applications/app1/packages/storage/uplink_message -d order=-received_at)"
 lw_t_eq "globex: no join_accept (acme's are acme's)" "200 application/json" \
     "$(sget "$GLOBEX_ALL" globex /as/applications/app1/packages/storage/join_accept)"
-lw_t_eq "in PostgreSQL: acme 100+3+60+1+4 rows, globex 5" "168 5" \
+lw_t_eq "in PostgreSQL: acme 100+3+60+10+1+4 rows, globex 5" "178 5" \
     "$(lw_t_psql -tAc 'SELECT count(*) FROM t_acme.as_stored_up') $(lw_t_psql -tAc 'SELECT count(*) FROM t_globex.as_stored_up')"
 
 # ---- associations removed: nothing new stored ------------------------------------------------
@@ -239,6 +249,6 @@ up --tenant globex --app app1 --dev dev8 --type 1 --received-at $NOW --json "$(u
 lw_t_wait_for "globex's dev8 stored, acme's skipped" 20 bash -c \
     "curl -sS -H 'X-Tenant-ID: globex' -H 'Authorization: Bearer $GLOBEX_ALL' '$api/as/applications/app1/devices/dev8/packages/storage/uplink_message' | grep -q dev8 &&
      [ \"\$(curl -sS http://127.0.0.1:$port/metrics | grep -F 'lwstack_as_storage_rows_total{result=\"skipped\"}' | awk '{print \$NF}')\" = 6 ]"
-lw_t_eq "acme's dev8 (no association any more) not stored; the rest as it was" "168 6" \
+lw_t_eq "acme's dev8 (no association any more) not stored; the rest as it was" "178 6" \
     "$(lw_t_psql -tAc 'SELECT count(*) FROM t_acme.as_stored_up') $(lw_t_psql -tAc 'SELECT count(*) FROM t_globex.as_stored_up')"
 lw_t_done

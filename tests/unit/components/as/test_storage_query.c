@@ -184,23 +184,36 @@ static void test_as_stq_sql__statements(void **state)
     as_stq_t q;
     lw_err_t e;
     char sql[AS_STQ_SQL_MAX], fp[12];
-    const char *p[4];
+    const char *p[6];
     const char *newest[] = {"limit=10", "order=-received_at", NULL};
     assert_int_equal(parse("uplink_message", false, newest, &q, &e), 0);
-    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", false, sql, sizeof sql), 0);
-    assert_string_equal(sql, "SELECT up FROM \"t_acme\".as_stored_up WHERE application_id = $1 "
-                             "AND type = $2 ORDER BY received_at DESC, uid DESC LIMIT 10");
+    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", false, q.limit, sql, sizeof sql), 0);
+    assert_string_equal(sql, "SELECT up, received_at, uid FROM \"t_acme\".as_stored_up WHERE "
+                             "application_id = $1 AND type = $2 ORDER BY received_at DESC, uid "
+                             "DESC LIMIT 10");
     assert_int_equal(as_stq_params(&q, fp, p), 1);
     assert_string_equal(p[0], "uplink_message");
+    /* the next page: past the last row, in the order asked */
+    snprintf(q.cursor_at, sizeof q.cursor_at, "2020-08-24 10:08:44.868680+00");
+    snprintf(q.cursor_uid, sizeof q.cursor_uid, "00112233-4455-6677-8899-aabbccddeeff");
+    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", true, 4, sql, sizeof sql), 0);
+    assert_string_equal(sql, "SELECT up, received_at, uid FROM \"t_acme\".as_stored_up WHERE "
+                             "application_id = $1 AND device_id = $2 AND type = $3 AND "
+                             "(received_at, uid) < ($4::timestamptz, $5::uuid) ORDER BY "
+                             "received_at DESC, uid DESC LIMIT 4");
+    assert_int_equal(as_stq_params(&q, fp, p), 3);
+    assert_string_equal(p[1], "2020-08-24 10:08:44.868680+00");
+    assert_string_equal(p[2], "00112233-4455-6677-8899-aabbccddeeff");
 
     const char *all[] = {"after=2020-08-20T00:00:00Z", "before=2020-08-21T00:00:00Z", "f_port=2",
                          NULL};
     assert_int_equal(parse("uplink_message", false, all, &q, &e), 0);
-    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", true, sql, sizeof sql), 0);
-    assert_string_equal(sql, "SELECT up FROM \"t_acme\".as_stored_up WHERE application_id = $1 "
-                             "AND device_id = $2 AND type = $3 AND received_at > "
-                             "$4::timestamptz AND received_at < $5::timestamptz AND f_port = "
-                             "$6::integer ORDER BY received_at ASC, uid ASC LIMIT 100");
+    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", true, q.limit, sql, sizeof sql), 0);
+    assert_string_equal(sql, "SELECT up, received_at, uid FROM \"t_acme\".as_stored_up WHERE "
+                             "application_id = $1 AND device_id = $2 AND type = $3 AND "
+                             "received_at > $4::timestamptz AND received_at < $5::timestamptz "
+                             "AND f_port = $6::integer ORDER BY received_at ASC, uid ASC LIMIT "
+                             "100");
     assert_int_equal(as_stq_params(&q, fp, p), 4);
     assert_string_equal(p[0], "uplink_message");
     assert_string_equal(p[1], "2020-08-20T00:00:00Z");
@@ -209,11 +222,11 @@ static void test_as_stq_sql__statements(void **state)
 
     const char *none[] = {NULL};
     assert_int_equal(parse("join_accept", true, none, &q, &e), 0);
-    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", false, sql, sizeof sql), 0);
+    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", false, 0, sql, sizeof sql), 0);
     assert_string_equal(sql, "SELECT device_id, count(*) FROM \"t_acme\".as_stored_up WHERE "
                              "application_id = $1 AND type = $2 GROUP BY device_id ORDER BY "
                              "device_id");
-    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", false, sql, 40), -1);
+    assert_int_equal(as_stq_sql(&q, "\"t_acme\"", false, 0, sql, 40), -1);
 }
 
 static char *masked(const char *mask, const char *up)
