@@ -84,13 +84,9 @@ static int simulate_publish(traffic_op_t *op, lw_err_t *err)
     clock_gettime(CLOCK_REALTIME, &ts);
     m.received_at = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
     Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
-    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    Lw__Msg__Envelope env;
     uint8_t id[LW_UID_LEN];
-    lw_uid(id);
-    env.id.data = id;
-    env.id.len = sizeof id;
-    env.tenant_id = op->t.id;
-    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    as_envelope_new(&env, id, op->t.id);
     const char *cid = lw_http_correlation_id(op->api.req);
     char *cids[1] = {(char *)cid};
     if (cid != NULL) {

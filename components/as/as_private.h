@@ -37,6 +37,7 @@
 #include "cluster/err.h"
 #include "cluster/metrics.h"
 #include "cluster/runtime.h"
+#include "cluster/uid.h"
 #include "lorawan/lorawan.h"
 #include "messages/messages.h"
 #include "tenant/ids.h"
@@ -291,6 +292,10 @@ int as_store_activate(as_t *as, const char *tenant, const char *app, const char 
 void as_store_ignore(void *arg, const lw_err_t *err);
 
 /* ---- events (event.c) ------------------------------------------------------------------------ */
+
+/* A bus message's envelope for tenant: a new random id (written into id, which must outlive
+ * the envelope), the schema version, no correlation ids. */
+void as_envelope_new(Lw__Msg__Envelope *env, uint8_t id[LW_UID_LEN], const char *tenant);
 
 /* Publishes an event on lw.events (key: tenant) in TTS's shape with the device's identifiers;
  * data may be NULL (reference stolen). */

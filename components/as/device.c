@@ -201,13 +201,9 @@ static void fail_not_found(dev_op_t *op)
 static void notify(dev_op_t *op, bool deleted)
 {
     Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
-    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    Lw__Msg__Envelope env;
     uint8_t id[LW_UID_LEN];
-    lw_uid(id);
-    env.id.data = id;
-    env.id.len = sizeof id;
-    env.tenant_id = op->t.id;
-    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    as_envelope_new(&env, id, op->t.id);
     Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
     Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
     app.application_id = op->app;

@@ -416,12 +416,8 @@ static int publish_as_down(as_t *as, const char *tenant, const char *app, const 
                            size_t n, uint8_t id[LW_UID_LEN], lw_err_t *err)
 {
     Lw__Msg__AsDown m = LW__MSG__AS_DOWN__INIT;
-    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
-    lw_uid(id);
-    env.id.data = id;
-    env.id.len = LW_UID_LEN;
-    env.tenant_id = (char *)tenant;
-    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    Lw__Msg__Envelope env;
+    as_envelope_new(&env, id, tenant);
     char hex[2 * LW_UID_LEN + 1], corr[64];
     lw_hex_encode(id, LW_UID_LEN, hex);
     snprintf(corr, sizeof corr, "as:downlink:%s", hex);
@@ -681,13 +677,9 @@ static void list_reply_publish(as_t *as, const char *tenant, const char *app, co
 {
     char *text = result != NULL ? json_dumps(result, JSON_COMPACT) : NULL;
     Lw__Msg__AsListReply m = LW__MSG__AS_LIST_REPLY__INIT;
-    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    Lw__Msg__Envelope env;
     uint8_t id[LW_UID_LEN];
-    lw_uid(id);
-    env.id.data = id;
-    env.id.len = LW_UID_LEN;
-    env.tenant_id = (char *)tenant;
-    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    as_envelope_new(&env, id, tenant);
     m.envelope = &env;
     m.request_id = *request_id;
     m.not_found = result == NULL;

@@ -1,4 +1,5 @@
-/* AS events on lw.events, in The Things Stack's event shape (as components/ns/event.c). */
+/* AS events on lw.events, in The Things Stack's event shape (as components/ns/event.c), and
+ * the envelope of the AS's other bus messages. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,16 @@
 #include "cluster/hex.h"
 #include "cluster/log.h"
 #include "cluster/uid.h"
+
+void as_envelope_new(Lw__Msg__Envelope *env, uint8_t id[LW_UID_LEN], const char *tenant)
+{
+    lw__msg__envelope__init(env);
+    lw_uid(id);
+    env->id.data = id;
+    env->id.len = LW_UID_LEN;
+    env->tenant_id = (char *)tenant;
+    env->schema_version = LW_MSG_SCHEMA_VERSION;
+}
 
 void as_event(as_t *as, const char *tenant, const char *app, const char *dev, const char *name,
               json_t *data, const char *correlation_id)

@@ -827,13 +827,9 @@ static void on_timer(uv_timer_t *t)
 int as_link_changed(as_t *as, const char *tenant, const char *app)
 {
     Lw__Msg__AsLinkChange m = LW__MSG__AS_LINK_CHANGE__INIT;
-    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    Lw__Msg__Envelope env;
     uint8_t id[LW_UID_LEN];
-    lw_uid(id);
-    env.id.data = id;
-    env.id.len = LW_UID_LEN;
-    env.tenant_id = (char *)tenant;
-    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    as_envelope_new(&env, id, tenant);
     m.envelope = &env;
     m.application_id = (char *)app;
     uint8_t buf[256];
