@@ -49,8 +49,9 @@
 #include "tenant/tenant.h"
 
 #define AS_WH_FLUSH_MS  20u   /* outbox inserts and deletes are batched this long */
-#define AS_WH_BATCH     256u  /* rows of one INSERT */
+#define AS_WH_BATCH     1024u /* rows of one INSERT (8 parameters each) */
 #define AS_WH_DEL_BATCH 1024u /* ids of one DELETE */
+#define AS_WH_LANES     2u    /* INSERTs in flight per tenant, devices split among them */
 #define AS_WH_RETRY_MS  1000u /* a failed statement is tried again after this */
 #define AS_WH_CACHE_MS  60000 /* a cached application's webhooks are read again after this */
 #define AS_WH_GROUP     "as.webhooks"
@@ -196,6 +197,14 @@ typedef struct wh_app {
     int64_t loaded_ms;
 } wh_app_t;
 
+/* Rows waiting for their INSERT. */
+typedef struct wh_lane {
+    wh_row_t *head, *tail;
+    size_t n;
+    wh_row_t *busy; /* the batch being written */
+    int64_t retry_ms;
+} wh_lane_t;
+
 struct wh_tenant {
     wh_tenant_t *next;
     char id[TN_ID_MAX + 1];
@@ -204,10 +213,7 @@ struct wh_tenant {
     wh_app_t *apps;
     wh_hook_t *hooks;
     /* outbox writes */
-    wh_row_t *ins_head, *ins_tail;
-    size_t ins_n;
-    wh_row_t *ins_busy; /* the batch being written */
-    int64_t ins_retry_ms;
+    wh_lane_t lanes[AS_WH_LANES]; /* by device: one INSERT in flight each, device order kept */
     int64_t *del;
     size_t ndel, cdel;
     int64_t *del_busy;
@@ -745,6 +751,7 @@ static void pump(as_webhooks_t *w, wh_hook_t *h)
 typedef struct wh_db_op {
     as_webhooks_t *w;
     wh_tenant_t *t;
+    unsigned lane;
     wh_hook_t *h;
     int64_t *ids;
     size_t n;
@@ -860,14 +867,88 @@ static void row_enqueue(as_webhooks_t *w, wh_hook_t *h, wh_row_t *r)
     (void)w;
 }
 
+/* Rows written for a partition that moved away while they were: flagged `replayed` so that
+ * the partition's owner claims them (announced on lw.as.webhooks once flagged). A claim
+ * skips a row its owner already has. */
+typedef struct wh_handoff {
+    as_webhooks_t *w;
+    wh_tenant_t *t;
+    int64_t *ids;
+    size_t n;
+    char (*hooks)[2][TN_ID_MAX + 1]; /* distinct (application, webhook) */
+    size_t nhooks;
+} wh_handoff_t;
+
+static wh_handoff_t *handoff_add(wh_handoff_t *ho, wh_tenant_t *t, const wh_hook_t *h, int64_t id)
+{
+    if (ho == NULL) {
+        ho = lw_calloc(1, sizeof *ho);
+        ho->t = t;
+        ho->ids = lw_malloc(AS_WH_BATCH * sizeof *ho->ids);
+        ho->hooks = lw_malloc(AS_WH_BATCH * sizeof *ho->hooks);
+    }
+    ho->ids[ho->n++] = id;
+    for (size_t i = 0; i < ho->nhooks; i++)
+        if (strcmp(ho->hooks[i][0], h->app) == 0 && strcmp(ho->hooks[i][1], h->id) == 0)
+            return ho;
+    snprintf(ho->hooks[ho->nhooks][0], TN_ID_MAX + 1, "%s", h->app);
+    snprintf(ho->hooks[ho->nhooks][1], TN_ID_MAX + 1, "%s", h->id);
+    ho->nhooks++;
+    return ho;
+}
+
+static void handoff_free(wh_handoff_t *ho)
+{
+    free(ho->ids);
+    free(ho->hooks);
+    free(ho);
+}
+
+static void handed_off(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    (void)res;
+    wh_handoff_t *ho = arg;
+    ho->w->db_inflight--;
+    if (err != NULL)
+        lw_log(LW_LOG_WARN, "as",
+               "webhook rows of a moved partition not handed over (its next "
+               "assignment loads them)",
+               "tenant", ho->t->id, "error", err->message, NULL);
+    else
+        for (size_t i = 0; i < ho->nhooks; i++)
+            as_webhooks_changed(ho->w->as, ho->t->id, ho->hooks[i][0], ho->hooks[i][1], true);
+    handoff_free(ho);
+}
+
+static void handoff_send(as_webhooks_t *w, wh_handoff_t *ho)
+{
+    char *arr = ids_array(ho->ids, ho->n);
+    char sql[192];
+    snprintf(sql, sizeof sql,
+             "UPDATE %s.as_webhook_outbox SET replayed = true WHERE id = ANY($1::bigint[])",
+             ho->t->schema);
+    const char *p[1] = {arr};
+    ho->w = w;
+    w->db_inflight++;
+    if (lw_db_query(w->as->db, sql, 1, p, handed_off, ho) != 0) {
+        w->db_inflight--;
+        handoff_free(ho);
+    }
+    free(arr);
+}
+
+static void flush_inserts(as_webhooks_t *w, wh_tenant_t *t, unsigned lane, int64_t now);
+
 static void inserted(void *arg, const PGresult *res, const lw_err_t *err)
 {
     wh_db_op_t *op = arg;
     as_webhooks_t *w = op->w;
     wh_tenant_t *t = op->t;
     w->db_inflight--;
-    wh_row_t *rows = t->ins_busy;
-    t->ins_busy = NULL;
+    unsigned lane = op->lane;
+    wh_lane_t *L = &t->lanes[lane];
+    wh_row_t *rows = L->busy;
+    L->busy = NULL;
     free(op);
     if (err != NULL) {
         lw_log(LW_LOG_WARN, "as", "webhook outbox not written (tried again)", "tenant", t->id,
@@ -877,20 +958,21 @@ static void inserted(void *arg, const PGresult *res, const lw_err_t *err)
         while (last != NULL && last->next != NULL)
             last = last->next;
         if (last != NULL) {
-            last->next = t->ins_head;
-            if (t->ins_head == NULL)
-                t->ins_tail = last;
-            t->ins_head = rows;
+            last->next = L->head;
+            if (L->head == NULL)
+                L->tail = last;
+            L->head = rows;
             for (wh_row_t *r = rows; r != NULL; r = r->next)
-                t->ins_n++;
+                L->n++;
         }
-        t->ins_retry_ms = now_ms() + AS_WH_RETRY_MS;
+        L->retry_ms = now_ms() + AS_WH_RETRY_MS;
         return;
     }
     /* RETURNING id, webhook_id, msg_id of the rows written, in VALUES order; a row already
      * in the outbox (a message consumed again) is not among them. */
     int nt = PQntuples(res), k = 0;
     int64_t now = now_ms();
+    wh_handoff_t *ho = NULL;
     wh_row_t *r = rows;
     while (r != NULL) {
         wh_row_t *next = r->next;
@@ -909,33 +991,38 @@ static void inserted(void *arg, const PGresult *res, const lw_err_t *err)
             row_enqueue(w, h, r);
             pump(w, h);
         } else {
-            /* A copy, a deleted webhook, or a partition revoked meanwhile (its new owner
-             * loads the row... if it loaded before this commit, the row waits for the next
-             * assignment). */
+            /* A copy, a deleted webhook, or a partition revoked meanwhile: its new owner may
+             * have loaded the outbox before this commit, so the row is handed over. */
+            if (in && !h->deleted)
+                ho = handoff_add(ho, t, h, r->id);
             row_free(r);
         }
         hook_unref(h);
         r = next;
     }
+    if (ho != NULL)
+        handoff_send(w, ho);
     commit_flush(w);
+    flush_inserts(w, t, lane, now); /* what came meanwhile, at once */
 }
 
-static void flush_inserts(as_webhooks_t *w, wh_tenant_t *t, int64_t now)
+static void flush_inserts(as_webhooks_t *w, wh_tenant_t *t, unsigned lane, int64_t now)
 {
-    if (t->ins_busy != NULL || t->ins_head == NULL || now < t->ins_retry_ms)
+    wh_lane_t *L = &t->lanes[lane];
+    if (L->busy != NULL || L->head == NULL || now < L->retry_ms)
         return;
     size_t n = 0;
-    wh_row_t *rows = t->ins_head, *last = NULL;
+    wh_row_t *rows = L->head, *last = NULL;
     for (wh_row_t *r = rows; r != NULL && n < AS_WH_BATCH; r = r->next) {
         last = r;
         n++;
     }
-    t->ins_head = last->next;
-    if (t->ins_head == NULL)
-        t->ins_tail = NULL;
+    L->head = last->next;
+    if (L->head == NULL)
+        L->tail = NULL;
     last->next = NULL;
-    t->ins_n -= n;
-    t->ins_busy = rows;
+    L->n -= n;
+    L->busy = rows;
     size_t cap = 512 + n * 160; /* one VALUES tuple is under 140 bytes */
     char *sql = lw_malloc(cap);
     size_t o = (size_t)snprintf(sql, cap,
@@ -970,23 +1057,26 @@ static void flush_inserts(as_webhooks_t *w, wh_tenant_t *t, int64_t now)
     wh_db_op_t *op = lw_calloc(1, sizeof *op);
     op->w = w;
     op->t = t;
+    op->lane = lane;
     w->db_inflight++;
     if (lw_db_query(w->as->db, sql, (int)(n * 8), p, inserted, op) != 0) {
         w->db_inflight--;
         free(op);
         /* the pool is stopping: put them back */
-        last->next = t->ins_head;
-        t->ins_head = rows;
-        if (t->ins_tail == NULL)
-            t->ins_tail = last;
-        t->ins_n += n;
-        t->ins_busy = NULL;
-        t->ins_retry_ms = now + AS_WH_RETRY_MS;
+        last->next = L->head;
+        L->head = rows;
+        if (L->tail == NULL)
+            L->tail = last;
+        L->n += n;
+        L->busy = NULL;
+        L->retry_ms = now + AS_WH_RETRY_MS;
     }
     free(sql);
     free(p);
     free(nums);
 }
+
+static void flush_deletes(as_webhooks_t *w, wh_tenant_t *t, int64_t now);
 
 static void deleted_rows(void *arg, const PGresult *res, const lw_err_t *err)
 {
@@ -1010,6 +1100,8 @@ static void deleted_rows(void *arg, const PGresult *res, const lw_err_t *err)
     t->del_busy = NULL;
     t->ndel_busy = 0;
     free(op);
+    if (t->ndel >= AS_WH_DEL_BATCH)
+        flush_deletes(w, t, now_ms());
 }
 
 static void flush_deletes(as_webhooks_t *w, wh_tenant_t *t, int64_t now)
@@ -1218,17 +1310,22 @@ static void msg_rows(as_webhooks_t *w, wh_part_t *p, wh_msg_t *m)
         if (h->deleted || !h->configured || strcmp(h->app, m->app) != 0 || h->paused ||
             m->type <= 0 || m->type >= (int)WH_TYPES || h->paths[m->type] == NULL)
             continue;
-        if (up == NULL && (up = json_loads(m->json, 0, NULL)) == NULL) {
-            as_count_drop(w->as, "webhook_bad_json");
-            break;
-        }
-        json_t *masked = wh_mask_up(up, (const char *const *)h->mask, h->nmask);
         wh_row_t *r = lw_calloc(1, sizeof *r);
-        r->body = json_dumps(masked, JSON_COMPACT);
-        json_decref(masked);
-        if (r->body == NULL) {
-            free(r);
-            continue;
+        if (h->nmask == 0) {
+            r->body = lw_strdup(m->json); /* the AsUp's JSON as it is (MQTT's bytes) */
+        } else {
+            if (up == NULL && (up = json_loads(m->json, 0, NULL)) == NULL) {
+                as_count_drop(w->as, "webhook_bad_json");
+                free(r);
+                break;
+            }
+            json_t *masked = wh_mask_up(up, (const char *const *)h->mask, h->nmask);
+            r->body = json_dumps(masked, JSON_COMPACT);
+            json_decref(masked);
+            if (r->body == NULL) {
+                free(r);
+                continue;
+            }
         }
         r->len = strlen(r->body);
         r->hook = h;
@@ -1241,19 +1338,20 @@ static void msg_rows(as_webhooks_t *w, wh_part_t *p, wh_msg_t *m)
         snprintf(r->dev, sizeof r->dev, "%s", m->dev);
         memcpy(r->msg_id, m->msg_id, sizeof r->msg_id);
         m->ticket->pending++;
-        if (t->ins_tail != NULL)
-            t->ins_tail->next = r;
+        unsigned lane = dev_hash(m->dev) % AS_WH_LANES;
+        wh_lane_t *L = &t->lanes[lane];
+        if (L->tail != NULL)
+            L->tail->next = r;
         else
-            t->ins_head = r;
-        t->ins_tail = r;
-        t->ins_n++;
+            L->head = r;
+        L->tail = r;
+        if (++L->n >= AS_WH_BATCH)
+            flush_inserts(w, t, lane, now_ms());
         lw_metric_add(w->m_rows, NULL, 1);
     }
     json_decref(up);
     ticket_row_in(m->ticket);
     m->ticket = NULL;
-    if (t->ins_n >= AS_WH_BATCH)
-        flush_inserts(w, t, now_ms());
 }
 
 /* Processes the partition's waiting messages in order while their webhooks are known. */
@@ -1397,7 +1495,16 @@ static int row_cmp(const void *x, const void *y)
     "(extract(epoch FROM created_at) * 1000)::bigint, encode(msg_id, 'hex'), "                     \
     "(extract(epoch FROM received_at) * 1000000000)::bigint"
 
-static void rows_take(as_webhooks_t *w, wh_tenant_t *t, const PGresult *res)
+static bool dev_has(wh_hook_t *h, const char *dev, int64_t id)
+{
+    wh_dev_t *d = dev_get(h, dev, 0, false);
+    for (wh_row_t *r = d != NULL ? d->head : NULL; r != NULL; r = r->next)
+        if (r->id == id)
+            return true;
+    return false;
+}
+
+static void rows_take(as_webhooks_t *w, wh_tenant_t *t, const PGresult *res, bool claim)
 {
     int n = PQntuples(res);
     if (n == 0)
@@ -1421,6 +1528,10 @@ static void rows_take(as_webhooks_t *w, wh_tenant_t *t, const PGresult *res)
     qsort(rows, (size_t)n, sizeof *rows, row_cmp);
     for (int i = 0; i < n; i++) {
         wh_hook_t *h = rows[i]->hook;
+        if (claim && dev_has(h, rows[i]->dev, rows[i]->id)) {
+            row_free(rows[i]); /* handed over to us, and ours already */
+            continue;
+        }
         row_enqueue(w, h, rows[i]);
         app_get(w, t, h->app); /* its configuration, if not known yet */
     }
@@ -1443,7 +1554,7 @@ static void assign_tenant_loaded(void *arg, const PGresult *res, const lw_err_t 
         lw_log(LW_LOG_INFO, "as", "webhook outbox not read", "tenant", a->tenants[a->next], "error",
                err->message, NULL);
     } else {
-        rows_take(w, tenant_get(w, a->tenants[a->next]), res);
+        rows_take(w, tenant_get(w, a->tenants[a->next]), res, false);
     }
     a->next++;
     assign_next(a);
@@ -1558,20 +1669,23 @@ static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
         }
         for (wh_tenant_t *t = w->tenants; t != NULL; t = t->next) {
             /* rows not written yet: the new owner consumes their messages again */
-            wh_row_t **rp = &t->ins_head;
-            t->ins_tail = NULL;
-            while (*rp != NULL) {
-                wh_row_t *r = *rp;
-                if (r->partition == p->partition) {
-                    *rp = r->next;
-                    t->ins_n--;
-                    ticket_row_in(r->ticket);
-                    hook_unref(r->hook);
-                    row_free(r);
-                    continue;
+            for (unsigned l = 0; l < AS_WH_LANES; l++) {
+                wh_lane_t *L = &t->lanes[l];
+                wh_row_t **rp = &L->head;
+                L->tail = NULL;
+                while (*rp != NULL) {
+                    wh_row_t *r = *rp;
+                    if (r->partition == p->partition) {
+                        *rp = r->next;
+                        L->n--;
+                        ticket_row_in(r->ticket);
+                        hook_unref(r->hook);
+                        row_free(r);
+                        continue;
+                    }
+                    L->tail = r;
+                    rp = &r->next;
                 }
-                t->ins_tail = r;
-                rp = &r->next;
             }
             for (wh_hook_t *h = t->hooks; h != NULL; h = h->next) {
                 for (unsigned b = 0; b < WH_DEV_BUCKETS; b++) {
@@ -1603,7 +1717,7 @@ static void claimed(void *arg, const PGresult *res, const lw_err_t *err)
     wh_claim_t *c = arg;
     c->w->db_inflight--;
     if (err == NULL)
-        rows_take(c->w, c->t, res);
+        rows_take(c->w, c->t, res, true);
     else
         lw_log(LW_LOG_WARN, "as", "replayed webhook messages not claimed (next assignment)",
                "tenant", c->t->id, "error", err->message, NULL);
@@ -1723,7 +1837,8 @@ static void on_tick(uv_timer_t *timer)
     as_webhooks_t *w = timer->data;
     int64_t now = now_ms();
     for (wh_tenant_t *t = w->tenants; t != NULL; t = t->next) {
-        flush_inserts(w, t, now);
+        for (unsigned l = 0; l < AS_WH_LANES; l++)
+            flush_inserts(w, t, l, now);
         flush_deletes(w, t, now);
         if (w->stopping)
             continue;
@@ -1842,8 +1957,11 @@ bool as_webhooks_stopped(const as_t *as)
     if (w == NULL)
         return true;
     bool writes = false;
-    for (wh_tenant_t *t = w->tenants; t != NULL && !writes; t = t->next)
-        writes = t->ins_head != NULL || t->ins_busy != NULL || t->ndel > 0 || t->del_busy != NULL;
+    for (wh_tenant_t *t = w->tenants; t != NULL && !writes; t = t->next) {
+        writes = t->ndel > 0 || t->del_busy != NULL;
+        for (unsigned l = 0; l < AS_WH_LANES; l++)
+            writes = writes || t->lanes[l].head != NULL || t->lanes[l].busy != NULL;
+    }
     if (writes || w->db_inflight > 0 || !w->http_closed)
         return false;
     if (w->tick_on) {
@@ -1873,13 +1991,15 @@ void as_webhooks_free(as_t *as)
     while (w->tenants != NULL) {
         wh_tenant_t *t = w->tenants;
         w->tenants = t->next;
-        for (wh_row_t *r = t->ins_head; r != NULL;) {
-            wh_row_t *n = r->next;
-            hook_unref(r->hook);
-            row_free(r);
-            r = n;
+        for (unsigned l = 0; l < AS_WH_LANES; l++) {
+            for (wh_row_t *r = t->lanes[l].head; r != NULL;) {
+                wh_row_t *n = r->next;
+                hook_unref(r->hook);
+                row_free(r);
+                r = n;
+            }
+            t->lanes[l].head = NULL;
         }
-        t->ins_head = NULL;
         while (t->hooks != NULL)
             hook_delete(t, t->hooks);
         while (t->apps != NULL) {

@@ -388,6 +388,15 @@ json_t *wh_mask_up(const json_t *up, const char *const *paths, size_t n)
 
 /* ---- URLs ------------------------------------------------------------------------------------ */
 
+/* The last '@' of s[0..n) (userinfo may hold unescaped ones; the host never does). */
+static const char *last_at(const char *s, size_t n)
+{
+    while (n > 0)
+        if (s[--n] == '@')
+            return s + n;
+    return NULL;
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')
@@ -425,7 +434,7 @@ int wh_url(const char *base_url, const char *path, char *url_out, size_t url_len
         return -1;
     size_t scheme_len = (size_t)(rest - base_url);
     size_t auth_end = strcspn(rest, "/?#");
-    const char *at = memchr(rest, '@', auth_end);
+    const char *at = last_at(rest, auth_end);
     const char *host = at != NULL ? at + 1 : rest;
     size_t host_len = auth_end - (size_t)(host - rest);
     if (host_len == 0 || host[0] == ':')
@@ -480,7 +489,7 @@ void wh_domain(const char *public_address, char *out, size_t len)
     const char *p = strstr(public_address, "://");
     p = p != NULL ? p + 3 : public_address;
     size_t n = strcspn(p, "/?#");
-    const char *at = memchr(p, '@', n);
+    const char *at = last_at(p, n);
     if (at != NULL) {
         n -= (size_t)(at + 1 - p);
         p = at + 1;

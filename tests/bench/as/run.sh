@@ -8,7 +8,7 @@
 #     p50/p99 latency beyond the deduplication window (the subscriber's receive time - the
 #     first gateway's reception time - the window);
 #   - the same with a JavaScript decodeUplink as the application's default formatter.
-# Webhook deliveries/s are printed once webhooks exist.
+# Webhook deliveries/s: tests/bench/as/webhooks.sh (ops/bench runs both).
 #
 # Environment: LWSTACK_BIN, LWSTACK_SRC (as the tests); BENCH_AS_DEVICES (10000),
 # BENCH_AS_RATES ("2000 5000 10000 20000" uplinks/s), BENCH_AS_SECONDS (10 per rate),

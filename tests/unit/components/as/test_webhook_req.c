@@ -33,6 +33,7 @@ static void test_wh_url__joins_as_tts(void **state)
     /* userinfo: out of the URL, into Authorization: Basic (percent-decoded first) */
     url_is("http://user:pa%3Ass@h/x", "y", "http://h/x/y", "Basic dXNlcjpwYTpzcw==");
     url_is("http://u%40x:p@h", "", "http://h", "Basic dUB4OnA=");
+    url_is("http://a@b:p@h/x", "", "http://h/x", "Basic YUBiOnA="); /* the last '@' ends it */
 }
 
 static void test_wh_url__refuses(void **state)
