@@ -1,13 +1,13 @@
-/* The Gateway Server's events on lw.events, in The Things Stack's shape: {"name", "time",
- * "identifiers":[{"gateway_ids":{"gateway_id","eui"}}], "data", "correlation_ids",
- * "context":{"tenant-id"}, "unique_id"}, keyed by the gateway's tenant. */
+/* The Gateway Server's events on lw.events, in The Things Stack's shape (cluster/event.h):
+ * identifiers [{"gateway_ids":{"gateway_id","eui"}}], keyed by the gateway's tenant. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "cluster/uid.h"
 #include "cluster/api_codec.h"
+#include "cluster/event.h"
+#include "cluster/uid.h"
 #include "cluster/hex.h"
 #include "cluster/log.h"
 
@@ -74,12 +74,6 @@ void gs_event_gateway(gs_t *gs, const gs_gw_t *gw, const gs_gw_info_t *info, con
                       json_t *data, const char *correlation_id)
 {
     (void)gw;
-    if (gs->bus == NULL) {
-        json_decref(data);
-        return;
-    }
-    char when[40];
-    gs_time_format(gs_now_ns(), when);
     char eui[17];
     snprintf(eui, sizeof eui, "%016llX", (unsigned long long)info->eui);
     uint8_t rnd[16];
@@ -91,21 +85,15 @@ void gs_event_gateway(gs_t *gs, const gs_gw_t *gw, const gs_gw_info_t *info, con
         snprintf(cid, sizeof cid, "gs:event:%s", unique);
         correlation_id = cid;
     }
-    json_t *ev =
-        json_pack("{ss ss s[{s{ss ss}}] s[s] s{ss} ss}", "name", name, "time", when, "identifiers",
-                  "gateway_ids", "gateway_id", info->gateway_id, "eui", eui, "correlation_ids",
-                  correlation_id, "context", "tenant-id", info->tenant_id, "unique_id", unique);
-    if (ev != NULL && data != NULL)
-        json_object_set_new(ev, "data", data);
-    else
-        json_decref(data);
-    char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    lw_err_t e;
-    lw_err_clear(&e);
-    if (text == NULL || lw_bus_publish(gs->bus, "events", info->tenant_id, strlen(info->tenant_id),
-                                       text, strlen(text), &e) != 0)
-        lw_log(LW_LOG_WARN, "gs", "event not published", "tenant", info->tenant_id, "event", name,
-               "error", e.message, NULL);
-    free(text);
+    lw_event_t e = {
+        .module = "gs",
+        .tenant = info->tenant_id,
+        .name = name,
+        .identifiers =
+            json_pack("[{s{ss ss}}]", "gateway_ids", "gateway_id", info->gateway_id, "eui", eui),
+        .data = data,
+        .correlation_id = correlation_id,
+        .unique_id = unique,
+    };
+    lw_event_publish(gs->bus, &e);
 }

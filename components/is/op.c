@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "is/server_private.h"
+#include "cluster/event.h"
 #include "cluster/log.h"
 
 static const char *const ent_names[IS_ENT_COUNT] = {"user", "organization", "application",
@@ -65,26 +66,15 @@ static void op_destroy(lw_api_op_t *a)
 void is_event_publish(is_t *is, const char *tenant, const char *name, json_t *ids,
                       const char *correlation_id, const char *unique_id)
 {
-    if (is->bus == NULL) {
-        json_decref(ids);
-        return;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    char when[LW_API_TIME_LEN];
-    lw_api_time_format(&ts, when);
-    json_t *ev = json_pack("{ss ss s[o] s[s] s{ss} ss}", "name", name, "time", when, "identifiers",
-                           ids, "correlation_ids", correlation_id, "context", "tenant-id", tenant,
-                           "unique_id", unique_id);
-    char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    lw_err_t e;
-    lw_err_clear(&e);
-    if (text == NULL ||
-        lw_bus_publish(is->bus, "events", tenant, strlen(tenant), text, strlen(text), &e) != 0)
-        lw_log(LW_LOG_WARN, "is", "event not published", "tenant", tenant, "event", name, "error",
-               e.message, NULL);
-    free(text);
+    lw_event_t e = {
+        .module = "is",
+        .tenant = tenant,
+        .name = name,
+        .identifiers = ids != NULL ? json_pack("[o]", ids) : NULL,
+        .correlation_id = correlation_id,
+        .unique_id = unique_id,
+    };
+    lw_event_publish(is->bus, &e);
 }
 
 static void event_publish(is_op_t *op, const char *name, json_t *ids)

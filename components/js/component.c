@@ -8,6 +8,7 @@
 
 #include "js/js.h"
 #include "js/js_private.h"
+#include "cluster/event.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
@@ -175,16 +176,8 @@ void js_event_publish(js_t *js, const char *tenant_id, const char *name, const c
                       const char *dev_id, uint64_t join_eui, uint64_t dev_eui, json_t *data,
                       const char *correlation_id)
 {
-    if (js->bus == NULL) {
-        json_decref(data);
-        return;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    char when[LW_API_TIME_LEN];
-    lw_api_time_format(&ts, when);
-    json_t *dev =
-        json_pack("{ss s{ss}}", "device_id", dev_id, "application_ids", "application_id", app_id);
+    json_t *ids = lw_event_device_ids(app_id, dev_id);
+    json_t *dev = json_object_get(json_array_get(ids, 0), "device_ids");
     char eui[17];
     if (join_eui != 0) {
         snprintf(eui, sizeof eui, "%016llX", (unsigned long long)join_eui);
@@ -195,22 +188,18 @@ void js_event_publish(js_t *js, const char *tenant_id, const char *name, const c
         json_object_set_new(dev, "dev_eui", json_string(eui));
     }
     char unique[160];
-    snprintf(unique, sizeof unique, "%s/%s", correlation_id, name);
-    json_t *ev = json_pack("{ss ss s[{so}] s[s] s{ss} ss}", "name", name, "time", when,
-                           "identifiers", "device_ids", dev, "correlation_ids", correlation_id,
-                           "context", "tenant-id", tenant_id, "unique_id", unique);
-    if (ev != NULL && data != NULL)
-        json_object_set(ev, "data", data);
-    json_decref(data);
-    char *text = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    lw_err_t e;
-    lw_err_clear(&e);
-    if (text == NULL || lw_bus_publish(js->bus, "events", tenant_id, strlen(tenant_id), text,
-                                       strlen(text), &e) != 0)
-        lw_log(LW_LOG_WARN, "js", "event not published", "tenant", tenant_id, "event", name,
-               "error", e.message, NULL);
-    free(text);
+    if (correlation_id != NULL)
+        snprintf(unique, sizeof unique, "%s/%s", correlation_id, name);
+    lw_event_t e = {
+        .module = "js",
+        .tenant = tenant_id,
+        .name = name,
+        .identifiers = ids,
+        .data = data,
+        .correlation_id = correlation_id,
+        .unique_id = correlation_id != NULL ? unique : NULL,
+    };
+    lw_event_publish(js->bus, &e);
 }
 
 static void js_free(void *state)

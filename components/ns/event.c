@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/event.h"
 #include "cluster/uid.h"
-#include "cluster/hex.h"
 #include "cluster/log.h"
 #include "ns/ns_private.h"
 
@@ -35,35 +35,16 @@ void ns_event(ns_t *ns, const char *tenant, const char *app, const char *dev, co
         json_decref(data);
         return;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    char when[LW_API_TIME_LEN];
-    lw_api_time_format(&ts, when);
-    uint8_t raw[LW_MSG_ID_LEN];
-    ns_random_id(raw);
-    char uid[2 * LW_MSG_ID_LEN + 1];
-    lw_hex_encode(raw, sizeof raw, uid);
-    json_t *ids = json_array();
-    if (app != NULL && dev != NULL)
-        json_array_append_new(ids, json_pack("{s{ss s{ss}}}", "device_ids", "device_id", dev,
-                                             "application_ids", "application_id", app));
-    json_t *ev = json_pack("{ss ss so s{ss} ss}", "name", name, "time", when, "identifiers", ids,
-                           "context", "tenant-id", tenant, "unique_id", uid);
-    if (ev == NULL) {
-        json_decref(data);
-        return;
-    }
-    if (data != NULL)
-        json_object_set_new(ev, "data", data);
-    json_t *cids = json_array();
-    if (correlation_id != NULL)
-        json_array_append_new(cids, json_string(correlation_id));
-    json_object_set_new(ev, "correlation_ids", cids);
-    char *text = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
-    if (text != NULL)
-        ns_publish(ns, "events", tenant, (const uint8_t *)text, strlen(text));
-    free(text);
+    lw_event_t e = {
+        .module = "ns",
+        .tenant = tenant,
+        .name = name,
+        .identifiers = app != NULL && dev != NULL ? lw_event_device_ids(app, dev) : NULL,
+        .data = data,
+        .correlation_id = correlation_id,
+    };
+    if (lw_event_publish(ns->bus, &e) != 0)
+        ns_count_drop(ns, "publish_failed");
 }
 
 void ns_count(ns_t *ns, lw_metric_t *m, const char *label)
