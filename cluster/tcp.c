@@ -261,9 +261,27 @@ static void conn_written(uv_write_t *req, int status)
     free(w);
 }
 
-/* Queues bytes for the socket (ciphertext with TLS, the data itself without). */
+/* Writes bytes to the socket (ciphertext with TLS, the data itself without): what the kernel
+ * takes at once is written now (uv_try_write, when nothing waits before it), the rest is
+ * queued. Only the queued part counts in out_queued, so a connection that keeps up never
+ * looks full because the write callbacks of this loop turn have not run yet. */
 static int conn_queue(lw_tcp_conn_t *c, const void *data, size_t len, lw_err_t *err)
 {
+    if (c->out_queued == 0) {
+        uv_buf_t now = uv_buf_init((char *)data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->handle, &now, 1);
+        if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS)
+            return lw_err_set(err, &lw_err_tcp_connection_failed, "write failed: %s",
+                              uv_strerror(n));
+        if (n > 0) {
+            c->l->st.tx_bytes += (uint64_t)n;
+            c->pe->v[PEER_TX] += (uint64_t)n;
+            data = (const uint8_t *)data + n;
+            len -= (size_t)n;
+            if (len == 0)
+                return 0;
+        }
+    }
     tcp_write_t *w = lw_malloc(sizeof *w + len);
     w->req.data = w;
     w->c = c;
