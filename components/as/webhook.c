@@ -1783,13 +1783,9 @@ void as_webhooks_changed(as_t *as, const char *tenant, const char *app, const ch
                          bool replay)
 {
     Lw__Msg__AsWebhookChanged ch = LW__MSG__AS_WEBHOOK_CHANGED__INIT;
-    Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
+    Lw__Msg__Envelope env;
     uint8_t id[LW_UID_LEN];
-    lw_uid(id);
-    env.id.data = id;
-    env.id.len = sizeof id;
-    env.tenant_id = (char *)tenant;
-    env.schema_version = LW_MSG_SCHEMA_VERSION;
+    as_envelope_new(&env, id, tenant);
     ch.envelope = &env;
     ch.application_id = (char *)app;
     ch.webhook_id = (char *)webhook_id;
