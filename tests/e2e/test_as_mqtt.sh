@@ -3,7 +3,9 @@
 # what the whole stack makes of a simulated OTAA device's traffic through three gateways: the
 # `join`, then `up` with the decrypted frm_payload and one rx_metadata per gateway, The
 # Things Stack's topics and JSON. mosquitto_pub on `down/push` queues a downlink: `down/queued`
-# on MQTT, the device receives and decrypts it after its next uplink, then `down/sent`. Two
+# on MQTT, the device receives and decrypts it after its next uplink, then `down/sent`; a
+# confirmed one gives `down/ack` when the device acknowledges it, `down/nack` (and a new push)
+# when its next uplink does not. Two
 # tenants (acme, globex) with an application `app1` each: neither sees the other's messages.
 . "$LWSTACK_SRC/tests/integration/lib.sh"
 . "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
@@ -84,6 +86,41 @@ lw_t_eq "acme: the device received and decrypted cafe01 on FPort 5" "$(jq -r .de
 lw_t_wait_for "down/sent on MQTT" 20 grep -q "^v3/app1@acme/devices/$DEV/down/sent " "$LW_T_DIR/acme.mqtt.out"
 lw_t_eq "acme: down/sent with the payload in clear" "yv4B 5" \
     "$(grep "/down/sent " "$LW_T_DIR/acme.mqtt.out" | tail -1 | cut -d' ' -f2- | jq -r '"\(.downlink_sent.frm_payload) \(.downlink_sent.f_port)"')"
+
+# Confirmed downlinks: acknowledged in the device's next uplink → down/ack; an uplink without
+# the ACK bit (the device's ACK lost: ack_next cleared in its state) → down/nack, and the AS
+# pushes the item again (confirmed_retry.attempt 1).
+confirmed_round() { # PAYLOAD_HEX TAG: uplinks until the device has received PAYLOAD_HEX
+    local want=$1 tag=$2 round
+    for round in 1 2 3 4; do
+        lw_e2e_sim_udp --seed "acme-mqtt" --keys-file "$LW_T_DIR/acme.state" --keys-out "$LW_T_DIR/acme.state" \
+            --uplinks-per-device 1 --rate 100 --events "$LW_T_DIR/acme.$tag$round.ev" "${sim1[@]}" >"$LW_T_DIR/acme.$tag$round.json"
+        cat "$LW_T_DIR"/acme."$tag"*.ev | jq -e --arg p "$want" 'select(.event == "downlink" and .result == "ok" and .payload == $p)' >/dev/null && return 0
+        sleep 1
+    done
+    return 1
+}
+mosquitto_pub -h 127.0.0.1 -p "$mport" -u app1@acme -P "${KEY[acme]}" -q 1 \
+    -t "v3/app1@acme/devices/$DEV/down/push" -m '{"downlinks":[{"f_port":6,"frm_payload":"AQ==","confirmed":true}]}'
+lw_t_eq "acme: the device received the confirmed downlink 01" 0 "$(confirmed_round 01 c; echo $?)"
+lw_t_eq "acme: its state says the next uplink acknowledges it" true "$(jq -r .ack_next "$LW_T_DIR/acme.state")"
+lw_e2e_sim_udp --seed "acme-mqtt" --keys-file "$LW_T_DIR/acme.state" --keys-out "$LW_T_DIR/acme.state" \
+    --uplinks-per-device 1 --rate 100 --events "$LW_T_DIR/acme.ack.ev" "${sim1[@]}" >"$LW_T_DIR/acme.ack.json"
+lw_t_wait_for "down/ack on MQTT" 20 grep -q "^v3/app1@acme/devices/$DEV/down/ack " "$LW_T_DIR/acme.mqtt.out"
+lw_t_eq "acme: down/ack names the confirmed downlink, in clear" "AQ== 6 true" \
+    "$(grep "/down/ack " "$LW_T_DIR/acme.mqtt.out" | head -1 | cut -d' ' -f2- | jq -r '"\(.downlink_ack.frm_payload) \(.downlink_ack.f_port) \(.downlink_ack.confirmed)"')"
+mosquitto_pub -h 127.0.0.1 -p "$mport" -u app1@acme -P "${KEY[acme]}" -q 1 \
+    -t "v3/app1@acme/devices/$DEV/down/push" -m '{"downlinks":[{"f_port":6,"frm_payload":"Ag==","confirmed":true}]}'
+lw_t_eq "acme: the device received the confirmed downlink 02" 0 "$(confirmed_round 02 n; echo $?)"
+jq -c '.ack_next = false' "$LW_T_DIR/acme.state" >"$LW_T_DIR/acme.state.tmp" && mv "$LW_T_DIR/acme.state.tmp" "$LW_T_DIR/acme.state"
+lw_e2e_sim_udp --seed "acme-mqtt" --keys-file "$LW_T_DIR/acme.state" --keys-out "$LW_T_DIR/acme.state" \
+    --uplinks-per-device 1 --rate 100 --events "$LW_T_DIR/acme.nack.ev" "${sim1[@]}" >"$LW_T_DIR/acme.nack.json"
+lw_t_wait_for "down/nack on MQTT" 20 grep -q "^v3/app1@acme/devices/$DEV/down/nack " "$LW_T_DIR/acme.mqtt.out"
+lw_t_eq "acme: down/nack names the unacknowledged downlink, in clear" "Ag== 6" \
+    "$(grep "/down/nack " "$LW_T_DIR/acme.mqtt.out" | head -1 | cut -d' ' -f2- | jq -r '"\(.downlink_nack.frm_payload) \(.downlink_nack.f_port)"')"
+lw_t_wait_for "the nacked downlink queued again" 20 bash -c "grep '/down/queued ' '$LW_T_DIR/acme.mqtt.out' | cut -d' ' -f2- | jq -e 'select(.downlink_queued.frm_payload == \"Ag==\" and .downlink_queued.confirmed_retry.attempt == 1)' >/dev/null"
+lw_t_eq "acme: pushed again with confirmed_retry.attempt 1 and a new FCnt" "yes" \
+    "$(grep '/down/queued ' "$LW_T_DIR/acme.mqtt.out" | cut -d' ' -f2- | jq -s -r '[.[] | .downlink_queued | select(.frm_payload == "Ag==")] | if length == 2 and .[0].f_cnt != .[1].f_cnt then "yes" else "no: \(tojson)" end')"
 lw_t_eq "globex: no downlink topics" 0 "$(grep -c '/down/' "$LW_T_DIR/globex.mqtt.out" || true)"
 lw_t_eq "MQTT deliveries counted at QoS 1" "yes" \
     "$([ "$(metric 'lwstack_as_mqtt_delivered_total{qos="1"}')" -ge 8 ] && echo yes || echo no)"
