@@ -69,6 +69,13 @@ const lw_cfg_opt_t as_webhook_config[] = {
      .min = 1,
      .max = 1024,
      .help = "Requests in flight at once per webhook (one per device at most, for order)."},
+    {.key = "as.webhooks.max-queued",
+     .type = LW_CFG_INT,
+     .def = "10000",
+     .min = 1,
+     .max = 10000000,
+     .help = "Undelivered messages of one webhook kept in memory; beyond, they wait in the "
+             "outbox only and are read back, oldest first, as the webhook catches up."},
     {.key = "as.webhooks.backoff.base",
      .type = LW_CFG_DURATION,
      .def = "1s",
@@ -187,6 +194,11 @@ struct wh_hook {
     json_t *last_error;
     bool health_busy, health_dirty;
     bool health_unknown; /* as_webhooks.health is NULL: the first success writes healthy */
+    /* More undelivered rows than as.webhooks.max-queued: the newer ones are in the outbox
+     * only (spilled), read back once the queues are empty (reloading); rows written while
+     * that read runs wait aside. */
+    bool spilled, reloading, reload_void;
+    wh_row_t *aside_head, *aside_tail;
     int refs;
 };
 
@@ -219,6 +231,7 @@ struct wh_tenant {
     int64_t *del_busy;
     size_t ndel_busy;
     int64_t del_retry_ms;
+    int dead_busy; /* dead-letter moves in flight */
 };
 
 struct as_webhooks {
@@ -234,6 +247,7 @@ struct as_webhooks {
     int64_t timeout_ms, backoff_base, backoff_max, dead_age_ms;
     uint32_t dead_attempts;
     int max_inflight;
+    size_t max_queued;
     char public_address[WH_URL_MAX + 1];
     char domain[256];
     /* what is outstanding (stop waits for it) */
@@ -447,6 +461,8 @@ static void hook_unref(wh_hook_t *h)
     free(h);
 }
 
+static void aside_free(wh_hook_t *h);
+
 /* The hook is gone from the registry: its queues go (its rows went with it, ON DELETE
  * CASCADE). Requests in flight hold a reference. */
 static void hook_delete(wh_tenant_t *t, wh_hook_t *h)
@@ -457,6 +473,7 @@ static void hook_delete(wh_tenant_t *t, wh_hook_t *h)
     if (*pp == h)
         *pp = h->next;
     h->deleted = true;
+    aside_free(h);
     for (unsigned b = 0; b < WH_DEV_BUCKETS; b++)
         while (h->devs[b] != NULL)
             dev_drop(h, h->devs[b]);
@@ -802,6 +819,7 @@ static void dead_written(void *arg, const PGresult *res, const lw_err_t *err)
     (void)res;
     wh_db_op_t *op = arg;
     op->w->db_inflight--;
+    op->t->dead_busy--;
     if (err != NULL)
         lw_log(LW_LOG_WARN, "as", "webhook dead letters not moved (tried again on assignment)",
                "tenant", op->t->id, "error", err->message, NULL);
@@ -837,8 +855,10 @@ static void dead_letter(as_webhooks_t *w, wh_hook_t *h, wh_dev_t *d)
     op->h = h;
     h->refs++;
     w->db_inflight++;
+    h->t->dead_busy++;
     if (lw_db_query(w->as->db, sql, 3, p, dead_written, op) != 0) {
         w->db_inflight--;
+        h->t->dead_busy--;
         h->refs--;
         free(op);
     }
@@ -849,6 +869,29 @@ static void dead_letter(as_webhooks_t *w, wh_hook_t *h, wh_dev_t *d)
     as_event(w->as, h->t->id, h->app, d->id, "as.webhook.deadletter", data, NULL);
     count_sent(w, "dead_letter");
     row_free(r);
+}
+
+static void row_enqueue(as_webhooks_t *w, wh_hook_t *h, wh_row_t *r);
+
+/* A row that is in the outbox: into its queue, aside while the hook's spilled rows are read
+ * back, or left to the outbox alone (freed) once the hook holds as.webhooks.max-queued. */
+static void row_keep(as_webhooks_t *w, wh_hook_t *h, wh_row_t *r)
+{
+    if (h->reloading) {
+        r->next = NULL;
+        if (h->aside_tail != NULL)
+            h->aside_tail->next = r;
+        else
+            h->aside_head = r;
+        h->aside_tail = r;
+        return;
+    }
+    if (h->spilled || h->queued >= w->max_queued) {
+        h->spilled = true;
+        row_free(r);
+        return;
+    }
+    row_enqueue(w, h, r);
 }
 
 static void row_enqueue(as_webhooks_t *w, wh_hook_t *h, wh_row_t *r)
@@ -988,7 +1031,7 @@ static void inserted(void *arg, const PGresult *res, const lw_err_t *err)
             k++;
         }
         if (in && !h->deleted && p != NULL && p->gen == r->part_gen && !p->loading) {
-            row_enqueue(w, h, r);
+            row_keep(w, h, r);
             pump(w, h);
         } else {
             /* A copy, a deleted webhook, or a partition revoked meanwhile: its new owner may
@@ -1504,27 +1547,31 @@ static bool dev_has(wh_hook_t *h, const char *dev, int64_t id)
     return false;
 }
 
+static wh_row_t *row_from(wh_tenant_t *t, const PGresult *res, int i)
+{
+    wh_row_t *r = lw_calloc(1, sizeof *r);
+    r->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    r->hook = hook_get(t, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+    snprintf(r->dev, sizeof r->dev, "%s", PQgetvalue(res, i, 3));
+    r->partition = (int32_t)strtol(PQgetvalue(res, i, 4), NULL, 10);
+    r->type = (int)strtol(PQgetvalue(res, i, 5), NULL, 10);
+    r->body = lw_strdup(PQgetvalue(res, i, 6));
+    r->len = strlen(r->body);
+    r->attempts = (uint32_t)strtoul(PQgetvalue(res, i, 7), NULL, 10);
+    r->created_ms = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+    snprintf(r->msg_id, sizeof r->msg_id, "%s", PQgetvalue(res, i, 9));
+    r->received_at = strtoll(PQgetvalue(res, i, 10), NULL, 10);
+    return r;
+}
+
 static void rows_take(as_webhooks_t *w, wh_tenant_t *t, const PGresult *res, bool claim)
 {
     int n = PQntuples(res);
     if (n == 0)
         return;
     wh_row_t **rows = lw_malloc((size_t)n * sizeof *rows);
-    for (int i = 0; i < n; i++) {
-        wh_row_t *r = lw_calloc(1, sizeof *r);
-        r->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        r->hook = hook_get(t, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
-        snprintf(r->dev, sizeof r->dev, "%s", PQgetvalue(res, i, 3));
-        r->partition = (int32_t)strtol(PQgetvalue(res, i, 4), NULL, 10);
-        r->type = (int)strtol(PQgetvalue(res, i, 5), NULL, 10);
-        r->body = lw_strdup(PQgetvalue(res, i, 6));
-        r->len = strlen(r->body);
-        r->attempts = (uint32_t)strtoul(PQgetvalue(res, i, 7), NULL, 10);
-        r->created_ms = strtoll(PQgetvalue(res, i, 8), NULL, 10);
-        snprintf(r->msg_id, sizeof r->msg_id, "%s", PQgetvalue(res, i, 9));
-        r->received_at = strtoll(PQgetvalue(res, i, 10), NULL, 10);
-        rows[i] = r;
-    }
+    for (int i = 0; i < n; i++)
+        rows[i] = row_from(t, res, i);
     qsort(rows, (size_t)n, sizeof *rows, row_cmp);
     for (int i = 0; i < n; i++) {
         wh_hook_t *h = rows[i]->hook;
@@ -1532,12 +1579,119 @@ static void rows_take(as_webhooks_t *w, wh_tenant_t *t, const PGresult *res, boo
             row_free(rows[i]); /* handed over to us, and ours already */
             continue;
         }
-        row_enqueue(w, h, rows[i]);
+        row_keep(w, h, rows[i]);
         app_get(w, t, h->app); /* its configuration, if not known yet */
     }
     free(rows);
     for (wh_hook_t *h = t->hooks; h != NULL; h = h->next)
         pump(w, h);
+}
+
+/* ---- a spilled webhook's rows read back from the outbox, oldest first --------------------- */
+
+static void aside_free(wh_hook_t *h)
+{
+    while (h->aside_head != NULL) {
+        wh_row_t *r = h->aside_head;
+        h->aside_head = r->next;
+        row_free(r);
+    }
+    h->aside_tail = NULL;
+}
+
+static int id_cmp(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void reloaded(void *arg, const PGresult *res, const lw_err_t *err)
+{
+    wh_health_op_t *op = arg; /* w, h */
+    as_webhooks_t *w = op->w;
+    wh_hook_t *h = op->h;
+    free(op);
+    w->db_inflight--;
+    h->reloading = false;
+    if (err != NULL || h->deleted || h->reload_void) {
+        /* the rows are in the outbox: read again later */
+        h->reload_void = false;
+        aside_free(h);
+        hook_unref(h);
+        return;
+    }
+    int n = PQntuples(res);
+    int64_t *ids = lw_malloc(((size_t)n + 1) * sizeof *ids);
+    for (int i = 0; i < n; i++) {
+        wh_row_t *r = row_from(h->t, res, i);
+        ids[i] = r->id;
+        row_enqueue(w, h, r); /* ordered by id */
+    }
+    qsort(ids, (size_t)n, sizeof *ids, id_cmp);
+    if ((size_t)n < w->max_queued) {
+        /* the whole backlog: what was written meanwhile follows, unless the read saw it */
+        h->spilled = false;
+        wh_row_t *r = h->aside_head;
+        h->aside_head = h->aside_tail = NULL;
+        while (r != NULL) {
+            wh_row_t *next = r->next;
+            if (bsearch(&r->id, ids, (size_t)n, sizeof *ids, id_cmp) != NULL)
+                row_free(r);
+            else
+                row_keep(w, h, r);
+            r = next;
+        }
+    } else {
+        aside_free(h); /* more in the outbox than memory holds: read on as it drains */
+    }
+    free(ids);
+    lw_log_kv(LW_LOG_INFO, "as", "webhook backlog read back", LW_LOG_STR("tenant", h->t->id),
+              LW_LOG_STR("webhook", h->id), LW_LOG_INT("rows", n),
+              LW_LOG_STR("more", h->spilled ? "yes" : "no"));
+    pump(w, h);
+    hook_unref(h);
+}
+
+/* Once the hook's queues are empty and nothing the read could see twice is in flight. */
+static void reload_maybe(as_webhooks_t *w, wh_tenant_t *t, wh_hook_t *h)
+{
+    if (!h->spilled || h->reloading || h->queued > 0 || h->deleted || w->stopping || t->ndel > 0 ||
+        t->del_busy != NULL || t->dead_busy > 0)
+        return;
+    for (unsigned l = 0; l < AS_WH_LANES; l++)
+        if (t->lanes[l].busy != NULL)
+            return;
+    char arr[4096];
+    size_t o = 0;
+    arr[o++] = '{';
+    for (wh_part_t *p = w->parts; p != NULL; p = p->next) {
+        if (p->loading)
+            return;
+        if (o < sizeof arr - 16)
+            o += (size_t)snprintf(arr + o, sizeof arr - o, "%s%" PRId32, o > 1 ? "," : "",
+                                  p->partition);
+    }
+    arr[o++] = '}';
+    arr[o] = '\0';
+    char sql[768], lim[24];
+    snprintf(sql, sizeof sql,
+             "SELECT " ROW_COLS " FROM %s.as_webhook_outbox WHERE application_id = $1 AND "
+             "webhook_id = $2 AND part = ANY($3::int[]) AND NOT replayed ORDER BY id LIMIT $4",
+             t->schema);
+    snprintf(lim, sizeof lim, "%zu", w->max_queued);
+    const char *p[4] = {h->app, h->id, arr, lim};
+    wh_health_op_t *op = lw_calloc(1, sizeof *op);
+    op->w = w;
+    op->h = h;
+    h->refs++;
+    h->reloading = true;
+    w->db_inflight++;
+    if (lw_db_query(w->as->db, sql, 4, p, reloaded, op) != 0) {
+        w->db_inflight--;
+        h->reloading = false;
+        h->refs--;
+        free(op);
+    }
 }
 
 static void assign_tenant_loaded(void *arg, const PGresult *res, const lw_err_t *err)
@@ -1698,6 +1852,8 @@ static void on_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t 
                     }
                 }
                 ready_rebuild(h);
+                if (h->reloading)
+                    h->reload_void = true; /* read for partitions of which one is gone */
             }
         }
         free(p);
@@ -1855,6 +2011,7 @@ static void on_tick(uv_timer_t *timer)
                             dead_letter(w, h, d);
             }
             pump(w, h);
+            reload_maybe(w, t, h);
             h = next;
         }
     }
@@ -1870,6 +2027,7 @@ int as_webhooks_init(as_t *as, lw_err_t *err)
     w->as = as;
     w->timeout_ms = lw_config_duration_ms(cfg, "as.webhooks.timeout");
     w->max_inflight = (int)lw_config_int(cfg, "as.webhooks.max-in-flight");
+    w->max_queued = (size_t)lw_config_int(cfg, "as.webhooks.max-queued");
     w->backoff_base = lw_config_duration_ms(cfg, "as.webhooks.backoff.base");
     w->backoff_max = lw_config_duration_ms(cfg, "as.webhooks.backoff.max");
     if (w->backoff_max < w->backoff_base)

@@ -19,7 +19,8 @@ lw_t_pg_start
 lw_t_kafka_start 4
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
-FAST=(--as.webhooks.backoff.base 100ms --as.webhooks.backoff.max 1s --as.webhooks.timeout 2s)
+FAST=(--as.webhooks.backoff.base 100ms --as.webhooks.backoff.max 1s --as.webhooks.timeout 2s
+    --as.webhooks.max-queued 3) # 3: most of the backlogs below wait in the outbox only
 lw_t_stack stack "$port" "${FAST[@]}"
 STACK_PID=$LW_T_LAST_PID
 api="http://127.0.0.1:$port/api/v3"
