@@ -249,6 +249,9 @@ typedef struct as_up_in {
     const json_t *decoded_payload, *decoded_payload_warnings, *normalized_payload;
     const json_t *version_ids, *attributes;
     bool simulated;
+    /* 0: the uplink_message; i > 0: instead, the uplink_normalized of normalized_payload[i - 1]
+     * (TTS publishes one per item of the normalized payload, after the uplink_message). */
+    size_t normalized_item;
 } as_up_in_t;
 
 /* Builds the ApplicationUp JSON of in->up (one AsUp type: uplink_message, join_accept,

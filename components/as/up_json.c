@@ -308,6 +308,38 @@ static json_t *uplink_json(const as_up_in_t *in, const Lw__Msg__UplinkMessage *u
     return o;
 }
 
+/* TTS's ApplicationUplinkNormalized: the uplink's metadata with one item of the normalized
+ * payload (and the decoder's warnings), no decoded_payload. */
+static json_t *uplink_normalized_json(const as_up_in_t *in, const Lw__Msg__UplinkMessage *u)
+{
+    json_t *o = json_object();
+    set_bytes(o, "session_key_id", &u->session_key_id);
+    set_uint(o, "f_port", u->f_port);
+    set_uint(o, "f_cnt", u->f_cnt);
+    set_bytes(o, "frm_payload", &u->frm_payload);
+    set_json(o, "normalized_payload",
+             json_array_get(in->normalized_payload, in->normalized_item - 1));
+    if (json_array_size(in->decoded_payload_warnings) > 0)
+        set_json(o, "normalized_payload_warnings", in->decoded_payload_warnings);
+    if (u->n_rx_metadata > 0) {
+        json_t *rx = json_array();
+        for (size_t i = 0; i < u->n_rx_metadata; i++)
+            json_array_append_new(rx, rx_json(u->rx_metadata[i]));
+        json_object_set_new(o, "rx_metadata", rx);
+    }
+    json_object_set_new(o, "settings", settings_json(u->settings));
+    set_time(o, "received_at", u->received_at);
+    if (u->confirmed)
+        json_object_set_new(o, "confirmed", json_true());
+    if (u->consumed_airtime != 0)
+        json_object_set_new(o, "consumed_airtime", duration_json(u->consumed_airtime));
+    if (json_object_size(in->version_ids) > 0)
+        set_json(o, "version_ids", in->version_ids);
+    if (u->network_ids != NULL)
+        json_object_set_new(o, "network_ids", network_ids_json(u->network_ids));
+    return o;
+}
+
 static json_t *ids_json(const as_up_in_t *in)
 {
     json_t *o = json_object();
@@ -332,6 +364,13 @@ json_t *as_up_json(const as_up_in_t *in, Lw__Msg__AsUpType *type)
     json_t *body = NULL;
     switch (up->up_case) {
     case LW__MSG__NS_UP__UP_UPLINK_MESSAGE:
+        if (in->normalized_item > 0) {
+            if (in->normalized_item > json_array_size(in->normalized_payload))
+                return NULL;
+            *type = LW__MSG__AS_UP_TYPE__AS_UP_UPLINK_NORMALIZED;
+            body = uplink_normalized_json(in, up->uplink_message);
+            break;
+        }
         *type = LW__MSG__AS_UP_TYPE__AS_UP_UPLINK_MESSAGE;
         body = uplink_json(in, up->uplink_message);
         break;

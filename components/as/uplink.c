@@ -335,6 +335,13 @@ static int publish_up(as_worker_t *w, as_dev_t *d, const Lw__Msg__NsUp *up, cons
     Lw__Msg__AsUp m = LW__MSG__AS_UP__INIT;
     Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
     env.id = up->envelope->id;
+    uint8_t nid[LW_MSG_ID_LEN];
+    if (in->normalized_item > 0 && env.id.len == LW_MSG_ID_LEN) {
+        memcpy(nid, env.id.data, sizeof nid);
+        nid[0] ^= 0x80;
+        nid[sizeof nid - 1] ^= (uint8_t)in->normalized_item;
+        env.id.data = nid;
+    }
     env.tenant_id = d->tenant;
     env.correlation_ids = up->envelope->correlation_ids;
     env.n_correlation_ids = up->envelope->n_correlation_ids;
@@ -450,6 +457,13 @@ static void uplink_publish(as_worker_t *w, as_dev_t *d, const as_fmt_uplink_resu
     in.decoded_payload_warnings = warnings;
     if (publish_up(w, d, up, &in) == 0)
         as_event(w->as, d->tenant, d->app, d->dev, "as.up.data.forward", NULL, corr);
+    /* Then one uplink_normalized per item of the normalized payload (TTS), each with an
+     * envelope id of its own derived from the uplink's, so a replay repeats the same ids. */
+    size_t n = json_array_size(in.normalized_payload);
+    for (size_t i = 1; i <= n && i < 128; i++) {
+        in.normalized_item = i;
+        (void)publish_up(w, d, up, &in);
+    }
     json_decref(warnings);
 }
 

@@ -4,8 +4,9 @@
 # e2e_up.js): its uplinks carry the decoded_payload (and the warnings) the script computes.
 # globex's formatter loops forever: its uplinks still arrive, with frm_payload only and the
 # script_timeout in decoded_payload_warnings, and acme's keep being decoded meanwhile.
-# Then globex's link gets acme's formatter: its device, loaded in the AS worker already,
-# decodes its next uplinks with it (lw.as.links), and acme's link is untouched.
+# Then globex's link gets a formatter with normalizeUplink: its device, loaded in the AS worker
+# already, decodes its next uplinks with it (lw.as.links), each followed by one
+# uplink_normalized per normalized item; acme's link is untouched.
 . "$LWSTACK_SRC/tests/integration/lib.sh"
 . "$LWSTACK_SRC/tests/e2e/lib_e2e.sh"
 
@@ -57,20 +58,30 @@ lw_t_eq "globex: three uplinks, undecoded, frm_payload kept, the timeout in the 
     "$(jq -c -r '"\(.decoded_payload | tojson) \(.frm_payload) \(.decoded_payload_warnings | tojson)"' <<<"$ups" | sort -u | xargs -0 | tr -d '\n')"
 lw_t_eq "globex: 3 of them" 3 "$(jq -c . <<<"$ups" | wc -l)"
 
-# The link changes while the device is loaded: its next uplinks use the new formatter.
-r=$(link globex "$fdir/e2e_up.js")
-lw_t_eq "globex: link changed to the decoding formatter" 200 "${r%% *}"
+# The link changes while the device is loaded: its next uplinks use the new formatter, one
+# with normalizeUplink (tests/integration/as/formatters/norm.js): each uplink_message carries
+# the normalized payload, and one uplink_normalized follows per item of it.
+r=$(link globex "$fdir/norm.js")
+lw_t_eq "globex: link changed to a formatter with normalizeUplink" 200 "${r%% *}"
 r=$(lw_t_adm acme GET "/as/applications/app1/link?field_mask=default_formatters")
 lw_t_eq "acme: its link still names its own script" "$(jq -Rs . <"$fdir/e2e_up.js")" \
     "$(jq -c .default_formatters.up_formatter_parameter <<<"${r#* }")"
 sleep 1 # the change reaches the worker on its broadcast consumer
 lw_e2e_sim_udp --seed "globex-fmt" --keys-file "$LW_T_DIR/globex.keys" --keys-out "$LW_T_DIR/globex.keys" \
     --gateways 1 --copies 1 --devices 1 --rate 1 --duration 0 --uplinks-per-device 2 \
-    --fport 7 --payload 01020304 --json >"$LW_T_DIR/globex.2.json"
+    --fport 7 --payload 0102032794 --json >"$LW_T_DIR/globex.2.json"
 lw_e2e_wait_bus 5 "$(asup globex)" 60
 ups=$(asjson "$(asup globex)" | jq -c .uplink_message | tail -n 2)
-lw_t_eq "globex: the device's next uplinks are decoded by the new link's formatter" \
-    '{"first":1,"hex":"01020304","port":"p7","rest":[2,3,4],"sum":10} ["saw a 4"]' \
-    "$(jq -c -r '"\(.decoded_payload | tojson) \(.decoded_payload_warnings | tojson)"' <<<"$ups" | sort -u | xargs -0 | tr -d '\n')"
+lw_t_eq "globex: the device's next uplinks are decoded and normalized by the new link's formatter" \
+    '{"hpa":1013.2,"rh":3,"t":2.58} [{"air":{"pressure":1013.2,"relativeHumidity":3,"temperature":2.58}},{"wind":{"direction":270,"speed":3.5}}]' \
+    "$(jq -c -S -r '"\(.decoded_payload | tojson) \(.normalized_payload | tojson)"' <<<"$ups" | sort -u | xargs -0 | tr -d '\n')"
+norm() { echo "._topic == \"as.up\" and .envelope.tenant_id == \"$1\" and .type == \"AS_UP_UPLINK_NORMALIZED\""; }
+lw_e2e_wait_bus 4 "$(norm globex)" 30
+lw_t_eq "globex: two uplink_normalized per uplink, one per item, with the uplink's FCnt" \
+    "$(jq -r '.f_cnt' <<<"$ups" | while read -r f; do echo "$f:air $f:wind"; done | xargs)" \
+    "$(asjson "$(norm globex)" | jq -r '.uplink_normalized | "\(.f_cnt):\(.normalized_payload | keys[0])"' | xargs)"
+lw_t_eq "globex: each uplink_normalized its own envelope id" 4 \
+    "$(lw_e2e_bus_select "$(norm globex)" | jq -r .envelope.id | sort -u | wc -l | tr -d ' ')"
+lw_t_eq "acme: no uplink_normalized (its formatter has no normalizeUplink)" 0 "$(lw_e2e_bus_count "$(norm acme)")"
 lw_t_eq "acme: still its 3 uplinks, nothing of globex's" 3 "$(asjson "$(asup acme)" | wc -l)"
 lw_t_done

@@ -156,6 +156,55 @@ static void test_as_up_json__downlink_failed_with_error(void **state)
     free(s);
 }
 
+/* TTS's uplink_normalized: one per item of the normalized payload, the uplink's metadata, the
+ * decoder's warnings as normalized_payload_warnings; an item past the end is nothing. */
+static void test_as_up_json__uplink_normalized_per_item(void **state)
+{
+    (void)state;
+    uint8_t pl[1] = {0x2a};
+    Lw__Msg__UplinkMessage um = LW__MSG__UPLINK_MESSAGE__INIT;
+    um.f_port = 2;
+    um.f_cnt = 9;
+    um.frm_payload.data = pl;
+    um.frm_payload.len = 1;
+    um.received_at = 2000000000ll;
+    Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
+    up.up_case = LW__MSG__NS_UP__UP_UPLINK_MESSAGE;
+    up.uplink_message = &um;
+    json_t *norm =
+        json_pack("[{s{sf}}{s{si}}]", "air", "temperature", 21.5, "wind", "direction", 270);
+    json_t *warn = json_pack("[s]", "low battery");
+    as_up_in_t in = {.app_id = "a",
+                     .dev_id = "d",
+                     .up = &up,
+                     .received_at_ns = 3000000000ll,
+                     .decoded_payload = json_object(),
+                     .decoded_payload_warnings = warn,
+                     .normalized_payload = norm,
+                     .normalized_item = 2};
+    Lw__Msg__AsUpType type = 0;
+    char *s = render(&in, &type);
+    assert_int_equal(type, LW__MSG__AS_UP_TYPE__AS_UP_UPLINK_NORMALIZED);
+    assert_string_equal(s,
+                        "{\"end_device_ids\":{\"device_id\":\"d\",\"application_ids\":"
+                        "{\"application_id\":\"a\"}},\"received_at\":\"1970-01-01T00:00:03Z\","
+                        "\"uplink_normalized\":{\"f_port\":2,\"f_cnt\":9,\"frm_payload\":\"Kg==\","
+                        "\"normalized_payload\":{\"wind\":{\"direction\":270}},"
+                        "\"normalized_payload_warnings\":[\"low battery\"],\"settings\":{},"
+                        "\"received_at\":\"1970-01-01T00:00:02Z\"}}");
+    free(s);
+    in.normalized_item = 3;
+    assert_null(as_up_json(&in, &type));
+    in.normalized_item = 0; /* the uplink_message itself, with the whole normalized payload */
+    s = render(&in, &type);
+    assert_int_equal(type, LW__MSG__AS_UP_TYPE__AS_UP_UPLINK_MESSAGE);
+    assert_non_null(strstr(s, "\"normalized_payload\":[{\"air\":{\"temperature\":21.5}},"));
+    free(s);
+    json_decref((json_t *)in.decoded_payload);
+    json_decref(norm);
+    json_decref(warn);
+}
+
 static void test_as_up_json__list_not_forwarded(void **state)
 {
     (void)state;
@@ -220,6 +269,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_as_up_json__uplink_message_exact),
         cmocka_unit_test(test_as_up_json__downlink_failed_with_error),
+        cmocka_unit_test(test_as_up_json__uplink_normalized_per_item),
         cmocka_unit_test(test_as_up_json__list_not_forwarded),
         cmocka_unit_test(test_as_frm_crypt__round_trip_and_direction),
         cmocka_unit_test(test_as_key_unwrap__rfc3394_vector_and_unknown_label),
