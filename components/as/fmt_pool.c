@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "as/fmt_private.h"
+
+#define POOL_GRACE_MIN_MS 250u /* the backstop: the time limit plus at least this */
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
@@ -287,7 +289,11 @@ static void wrk_arm(wrk_t *w)
         w->owner = NULL;
         return;
     }
-    uint64_t grace = p->cfg.timeout_ms / 4 > 20 ? p->cfg.timeout_ms / 4 : 20;
+    /* Wall time: on a loaded machine a worker that is merely waiting for a CPU must not
+     * reach it, so at least POOL_GRACE_MIN_MS beyond the limit (the worker's JavaScriptCore
+     * limit answers first otherwise). */
+    uint64_t grace =
+        p->cfg.timeout_ms / 4 > POOL_GRACE_MIN_MS ? p->cfg.timeout_ms / 4 : POOL_GRACE_MIN_MS;
     uv_timer_start(&w->timer, wrk_timeout, p->cfg.timeout_ms + grace, 0);
 }
 
