@@ -275,18 +275,9 @@ json_t *as_downlink_json(const Lw__Msg__ApplicationDownlink *d)
     return o;
 }
 
-static json_t *uplink_json(const as_up_in_t *in, const Lw__Msg__UplinkMessage *u)
+/* The fields an uplink_message and an uplink_normalized share after their payloads. */
+static void uplink_meta(json_t *o, const as_up_in_t *in, const Lw__Msg__UplinkMessage *u)
 {
-    json_t *o = json_object();
-    set_bytes(o, "session_key_id", &u->session_key_id);
-    set_uint(o, "f_port", u->f_port);
-    set_uint(o, "f_cnt", u->f_cnt);
-    set_bytes(o, "frm_payload", &u->frm_payload);
-    set_json(o, "decoded_payload", in->decoded_payload);
-    if (json_array_size(in->decoded_payload_warnings) > 0)
-        set_json(o, "decoded_payload_warnings", in->decoded_payload_warnings);
-    if (json_array_size(in->normalized_payload) > 0)
-        set_json(o, "normalized_payload", in->normalized_payload);
     if (u->n_rx_metadata > 0) {
         json_t *rx = json_array();
         for (size_t i = 0; i < u->n_rx_metadata; i++)
@@ -303,6 +294,21 @@ static json_t *uplink_json(const as_up_in_t *in, const Lw__Msg__UplinkMessage *u
         set_json(o, "version_ids", in->version_ids);
     if (u->network_ids != NULL)
         json_object_set_new(o, "network_ids", network_ids_json(u->network_ids));
+}
+
+static json_t *uplink_json(const as_up_in_t *in, const Lw__Msg__UplinkMessage *u)
+{
+    json_t *o = json_object();
+    set_bytes(o, "session_key_id", &u->session_key_id);
+    set_uint(o, "f_port", u->f_port);
+    set_uint(o, "f_cnt", u->f_cnt);
+    set_bytes(o, "frm_payload", &u->frm_payload);
+    set_json(o, "decoded_payload", in->decoded_payload);
+    if (json_array_size(in->decoded_payload_warnings) > 0)
+        set_json(o, "decoded_payload_warnings", in->decoded_payload_warnings);
+    if (json_array_size(in->normalized_payload) > 0)
+        set_json(o, "normalized_payload", in->normalized_payload);
+    uplink_meta(o, in, u);
     if (json_object_size(in->attributes) > 0)
         set_json(o, "attributes", in->attributes);
     return o;
@@ -321,22 +327,7 @@ static json_t *uplink_normalized_json(const as_up_in_t *in, const Lw__Msg__Uplin
              json_array_get(in->normalized_payload, in->normalized_item - 1));
     if (json_array_size(in->decoded_payload_warnings) > 0)
         set_json(o, "normalized_payload_warnings", in->decoded_payload_warnings);
-    if (u->n_rx_metadata > 0) {
-        json_t *rx = json_array();
-        for (size_t i = 0; i < u->n_rx_metadata; i++)
-            json_array_append_new(rx, rx_json(u->rx_metadata[i]));
-        json_object_set_new(o, "rx_metadata", rx);
-    }
-    json_object_set_new(o, "settings", settings_json(u->settings));
-    set_time(o, "received_at", u->received_at);
-    if (u->confirmed)
-        json_object_set_new(o, "confirmed", json_true());
-    if (u->consumed_airtime != 0)
-        json_object_set_new(o, "consumed_airtime", duration_json(u->consumed_airtime));
-    if (json_object_size(in->version_ids) > 0)
-        set_json(o, "version_ids", in->version_ids);
-    if (u->network_ids != NULL)
-        json_object_set_new(o, "network_ids", network_ids_json(u->network_ids));
+    uplink_meta(o, in, u);
     return o;
 }
 
