@@ -1267,7 +1267,13 @@ static void app_loaded(void *arg, const PGresult *res, const lw_err_t *err)
     for (int i = 0; res != NULL && i < PQntuples(res); i++) {
         json_t *j = json_loads(PQgetvalue(res, i, 1), 0, NULL);
         wh_hook_t *hk = hook_get(t, a->id, PQgetvalue(res, i, 0));
-        hook_configure(hk, j, PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+        char key[WH_KEY_MAX + 1] = "";
+        if (!PQgetisnull(res, i, 2) &&
+            wh_key_open(w->as, PQgetvalue(res, i, 2), key, sizeof key) != 0)
+            lw_log(LW_LOG_WARN, "as", "webhook downlink key not readable (no X-Downlink-* headers)",
+                   "tenant", t->id, "webhook", hk->id, NULL);
+        hook_configure(hk, j, key);
+        OPENSSL_cleanse(key, sizeof key);
         json_decref(j);
         hk->health_unknown = PQgetisnull(res, i, 3);
         if (!PQgetisnull(res, i, 3) && hk->failures == 0 && hk->last_fail_ms == 0) {

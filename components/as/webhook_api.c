@@ -98,9 +98,12 @@ static json_t *render(const wh_op_t *op, const PGresult *res, int row, const lw_
         if (v != NULL && shows(m, plain[i]))
             json_object_set(o, plain[i], (json_t *)v);
     }
-    if (op->show_key && !PQgetisnull(res, row, 2) && PQgetvalue(res, row, 2)[0] != '\0' &&
-        shows(m, "downlink_api_key"))
-        json_object_set_new(o, "downlink_api_key", json_string(PQgetvalue(res, row, 2)));
+    char key[WH_KEY_MAX + 1];
+    if (op->show_key && !PQgetisnull(res, row, 2) && shows(m, "downlink_api_key") &&
+        wh_key_open(op->as, PQgetvalue(res, row, 2), key, sizeof key) == 0 && key[0] != '\0') {
+        json_object_set_new(o, "downlink_api_key", json_string(key));
+        OPENSSL_cleanse(key, sizeof key);
+    }
     for (unsigned i = 1; i < WH_TYPES; i++) {
         const json_t *v = json_object_get(wh, wh_type_fields[i]);
         if (v == NULL || !shows(m, wh_type_fields[i]))
@@ -194,9 +197,20 @@ static void set_loaded(lw_api_op_t *a, const PGresult *res)
         lw_api_fail(a, &e);
         return;
     }
+    char sealed[WH_KEY_SEALED_MAX];
+    sealed[0] = '\0';
+    if (key_set && key[0] != '\0' &&
+        wh_key_seal(op->as->at_rest.len > 0 ? &op->as->at_rest : NULL, key, sealed,
+                    sizeof sealed) != 0) {
+        OPENSSL_cleanse(key, sizeof key);
+        json_decref(stored);
+        lw_api_fail_with(a, &lw_err_internal, "the downlink API key cannot be sealed");
+        return;
+    }
     char *text = json_dumps(stored, JSON_COMPACT);
     json_decref(stored);
-    const char *p[5] = {op->app, op->hook, text, key_set ? key : NULL, key_set ? "true" : "false"};
+    const char *p[5] = {op->app, op->hook, text, key_set ? sealed : NULL,
+                        key_set ? "true" : "false"};
     char sql[900];
     snprintf(sql, sizeof sql,
              "INSERT INTO %s.as_webhooks AS w (application_id, webhook_id, webhook, "
@@ -207,6 +221,7 @@ static void set_loaded(lw_api_op_t *a, const PGresult *res)
              op->schema);
     lw_api_query(a, sql, 5, p, set_written);
     OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(sealed, sizeof sealed);
     free(text);
 }
 

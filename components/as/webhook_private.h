@@ -74,6 +74,14 @@ uint64_t wh_backoff_ms(uint64_t base_ms, uint64_t max_ms, uint32_t failures, uin
  * address's host, port included). "" when none. */
 void wh_domain(const char *public_address, char *out, size_t len);
 
+/* The downlink API key at rest: sealed with the at-rest KEK (as.key-encryption-key, AES-GCM,
+ * "gcm:<label>:<base64 of nonce, ciphertext, tag>"), or copied as it is without one.
+ * wh_key_open reverses either (a value without the prefix is a key in clear). Return 0, or
+ * -1 (too long; an unknown label, altered bytes: out is then ""). */
+int wh_key_seal(const as_kek_t *kek, const char *key, char *out, size_t len);
+int wh_key_open(const as_t *as, const char *stored, char *out, size_t len);
+#define WH_KEY_SEALED_MAX (4u + AS_LABEL_MAX + 1u + 4u * ((12u + WH_KEY_MAX + 16u + 2u) / 3u) + 1u)
+
 /* ---- webhook.c: what the API needs from delivery ----------------------------------------- */
 
 typedef struct as_webhooks as_webhooks_t;

@@ -1,11 +1,14 @@
 /* Webhooks, the pure part: a webhook's JSON checked and kept, the delivered message's
- * field_mask, the request URL, the backoff. No I/O, no clock. */
+ * field_mask, the request URL, the backoff, the downlink API key sealed at rest. No I/O, no
+ * clock (the seal's nonce is random). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "as/webhook_private.h"
 
@@ -508,4 +511,78 @@ uint64_t wh_backoff_ms(uint64_t base_ms, uint64_t max_ms, uint32_t failures, uin
         d = max_ms;
     /* jitter: [0.5, 1.0) of d */
     return d / 2 + (d / 2) * (rnd % 1024u) / 1024u;
+}
+
+/* ---- the downlink API key at rest ------------------------------------------------------------ */
+
+static const EVP_CIPHER *gcm_of(size_t len)
+{
+    return len == 16 ? EVP_aes_128_gcm() : len == 24 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
+}
+
+int wh_key_seal(const as_kek_t *kek, const char *key, char *out, size_t len)
+{
+    size_t n = strlen(key);
+    if (kek == NULL || kek->len == 0) {
+        if (n + 1 > len)
+            return -1;
+        memcpy(out, key, n + 1);
+        return 0;
+    }
+    if (n > WH_KEY_MAX)
+        return -1;
+    uint8_t buf[12 + WH_KEY_MAX + 16];
+    if (RAND_bytes(buf, 12) != 1)
+        return -1;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int ol = 0, fl = 0,
+        ok = c != NULL && EVP_EncryptInit_ex(c, gcm_of(kek->len), NULL, kek->key, buf) == 1 &&
+             EVP_EncryptUpdate(c, buf + 12, &ol, (const uint8_t *)key, (int)n) == 1 &&
+             EVP_EncryptFinal_ex(c, buf + 12 + ol, &fl) == 1 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, buf + 12 + n) == 1;
+    EVP_CIPHER_CTX_free(c);
+    size_t total = 12 + n + 16;
+    int hl = snprintf(out, len, "gcm:%s:", kek->label);
+    if (!ok || hl < 0 || (size_t)hl + 4 * ((total + 2) / 3) + 1 > len)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)out + hl, buf, (int)total);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return 0;
+}
+
+int wh_key_open(const as_t *as, const char *stored, char *out, size_t len)
+{
+    if (strncmp(stored, "gcm:", 4) != 0) {
+        /* stored in clear (no as.key-encryption-key when it was set) */
+        if (strlen(stored) + 1 > len)
+            return -1;
+        memcpy(out, stored, strlen(stored) + 1);
+        return 0;
+    }
+    const char *label = stored + 4, *colon = strchr(label, ':');
+    if (colon == NULL || (size_t)(colon - label) > AS_LABEL_MAX)
+        return -1;
+    char lab[AS_LABEL_MAX + 1];
+    memcpy(lab, label, (size_t)(colon - label));
+    lab[colon - label] = '\0';
+    const as_kek_t *kek = as_kek_find(as, lab);
+    uint8_t buf[12 + WH_KEY_MAX + 16 + 3];
+    int n = kek != NULL ? as_b64_decode(colon + 1, buf, sizeof buf) : -1;
+    if (n < 12 + 16 || (size_t)(n - 28) + 1 > len)
+        return -1;
+    size_t ct = (size_t)n - 28;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int ol = 0, fl = 0,
+        ok = c != NULL && EVP_DecryptInit_ex(c, gcm_of(kek->len), NULL, kek->key, buf) == 1 &&
+             EVP_DecryptUpdate(c, (uint8_t *)out, &ol, buf + 12, (int)ct) == 1 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, buf + 12 + ct) == 1 &&
+             EVP_DecryptFinal_ex(c, (uint8_t *)out + ol, &fl) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok) {
+        OPENSSL_cleanse(out, len);
+        out[0] = '\0';
+        return -1;
+    }
+    out[ct] = '\0';
+    return 0;
 }

@@ -19,7 +19,8 @@ lw_t_pg_start
 lw_t_kafka_start 4
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
-lw_t_stack stack "$port" --as.webhooks.downlink.public-address "http://lns.example.com:1885/api/v3/"
+lw_t_stack stack "$port" --as.webhooks.downlink.public-address "http://lns.example.com:1885/api/v3/" \
+    --as.key-encryption-key 303132333435363738393a3b3c3d3e3f --as.key-encryption-key-label as-rest
 api="http://127.0.0.1:$port/api/v3"
 adm() { lw_t_adm "$@"; }
 body() { lw_t_body "$@"; }
@@ -61,8 +62,8 @@ lw_t_eq "acme: POST wh1 → 200 with what was set (the key shown to a SETTINGS_B
     "${r%% *} $(body "$r" | jq -c -S 'del(.created_at, .updated_at)')"
 lw_t_eq "acme: created_at and updated_at are RFC 3339" "true true" \
     "$(body "$r" | jq -r '[.created_at, .updated_at] | map(test("^[0-9-]+T[0-9:.]+Z$")) | map(tostring) | join(" ")')"
-lw_t_eq "acme: the key is stored apart from the webhook JSON" "1 f" \
-    "$(lw_t_psql -c "SELECT count(*), bool_or(webhook::text LIKE '%$ACME_DOWN%') FROM t_acme.as_webhooks" | tr '|' ' ')"
+lw_t_eq "acme: the key is stored apart from the webhook JSON, sealed with as.key-encryption-key (never in clear)" "1 f f t" \
+    "$(lw_t_psql -c "SELECT count(*), bool_or(webhook::text LIKE '%$ACME_DOWN%'), bool_or(downlink_api_key LIKE '%$ACME_DOWN%'), bool_and(downlink_api_key LIKE 'gcm:as-rest:%') FROM t_acme.as_webhooks" | tr '|' ' ')"
 r=$(lw_t_bearer "$ACME_READ" acme GET /as/webhooks/app1/wh1)
 lw_t_eq "acme: GET without field_mask → ids, times and TTS's implicit base_url, format" \
     'base_url,created_at,format,ids,updated_at' "$(body "$r" | jq -r 'keys | join(",")')"

@@ -193,6 +193,36 @@ static void test_wh_domain(void **state)
     assert_string_equal(d, "");
 }
 
+static void test_wh_key__sealed_at_rest(void **state)
+{
+    (void)state;
+    as_t as;
+    memset(&as, 0, sizeof as);
+    as.at_rest.len = 16;
+    memcpy(as.at_rest.key, "0123456789abcdef", 16);
+    snprintf(as.at_rest.label, sizeof as.at_rest.label, "rest");
+    char sealed[WH_KEY_SEALED_MAX], again[WH_KEY_SEALED_MAX], key[WH_KEY_MAX + 1];
+    assert_int_equal(wh_key_seal(&as.at_rest, "NNSXS.SECRET", sealed, sizeof sealed), 0);
+    assert_int_equal(strncmp(sealed, "gcm:rest:", 9), 0);
+    assert_null(strstr(sealed, "SECRET"));
+    assert_int_equal(wh_key_seal(&as.at_rest, "NNSXS.SECRET", again, sizeof again), 0);
+    assert_string_not_equal(sealed, again); /* a fresh nonce each time */
+    assert_int_equal(wh_key_open(&as, sealed, key, sizeof key), 0);
+    assert_string_equal(key, "NNSXS.SECRET");
+    /* altered: refused, nothing leaked */
+    size_t mid = 9 + (strlen(sealed) - 9) / 2; /* a ciphertext character, all bits used */
+    sealed[mid] = sealed[mid] == 'A' ? 'B' : 'A';
+    assert_int_equal(wh_key_open(&as, sealed, key, sizeof key), -1);
+    assert_string_equal(key, "");
+    /* an unknown label; a key in clear (stored before a KEK was set) */
+    assert_int_equal(wh_key_open(&as, "gcm:other:AAAA", key, sizeof key), -1);
+    assert_int_equal(wh_key_open(&as, "NNSXS.CLEAR", key, sizeof key), 0);
+    assert_string_equal(key, "NNSXS.CLEAR");
+    /* without a KEK: as it is */
+    assert_int_equal(wh_key_seal(NULL, "NNSXS.K", sealed, sizeof sealed), 0);
+    assert_string_equal(sealed, "NNSXS.K");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_wh_apply__fields_and_errors),
         cmocka_unit_test(test_wh_backoff__doubles_caps_jitters),
         cmocka_unit_test(test_wh_domain),
+        cmocka_unit_test(test_wh_key__sealed_at_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
