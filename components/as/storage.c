@@ -8,8 +8,10 @@
  * flush at a time; the offsets of the flush's messages are committed only once every one of
  * its statements is in (a statement that could not reach PostgreSQL is tried again, the
  * offsets wait). A copy the bus redelivers (a crash between the INSERT and the commit) has
- * the same envelope id and is dropped by the table's key. More than as.storage.max-pending
- * rows waiting (PostgreSQL down): new ones are dropped and counted.
+ * the same envelope id and is dropped by the table's key. Statements go ST_IN_FLIGHT at a
+ * time. More than as.storage.max-pending rows waiting (PostgreSQL down, a burst): the bus has
+ * no pause, so new messages are left unwritten, counted, and their partitions' commits stop
+ * there, so that a restart or rebalance replays them (lost for this process only).
  *
  * Which messages: as.storage.enable `associations` (The Things Stack: an application with a
  * default association of the storage-integration package, or a device with an association,
@@ -32,7 +34,10 @@
 #include "cluster/uid.h"
 #include "tenant/tenant.h"
 
-#define ST_RETRY_MS     1000u
+#define ST_RETRY_MS 1000u
+#define ST_IN_FLIGHT                                                                               \
+    4u /* INSERTs of a flush at once: the rest wait their turn, never in                           \
+        * the pool's queue, where db.query-timeout would fail them */
 #define ST_SCHEMA_QUOTE (TN_SCHEMA_MAX + 8)
 
 static const char *const st_enable_choices[] = {"associations", "all", "off", NULL};
@@ -85,11 +90,14 @@ const lw_cfg_opt_t as_storage_config[] = {
      .help = "Longest a message waits in memory before its batch is written."},
     {.key = "as.storage.max-pending",
      .type = LW_CFG_INT,
-     .def = "50000",
+     .def = "100000",
      .min = 1,
      .max = 10000000,
-     .help = "Rows waiting to be written at most (PostgreSQL slow or away); beyond, messages "
-             "are dropped and counted (lwstack_as_storage_dropped_total{reason=\"backlog\"})."},
+     .help = "Rows waiting to be written at most (PostgreSQL slow or away, a burst); beyond, "
+             "messages are left unwritten and counted "
+             "(lwstack_as_storage_dropped_total{reason=\"backlog\"}), and the offsets of their "
+             "partitions are no longer committed: the next owner (restart, rebalance) "
+             "replays them."},
     {.key = "as.storage.default-limit",
      .type = LW_CFG_INT,
      .def = "100",
@@ -159,9 +167,13 @@ struct as_storage {
     uint64_t gen; /* the number of the pending generation (flushes before it: gen - 1) */
     st_gen_t pending;
     st_gen_t *flushing; /* the flush in flight, NULL when none */
-    int stmts;          /* its statements in flight */
+    unsigned stmts;     /* its statements in flight */
+    st_stmt_t *queue;   /* its statements waiting to be sent */
     st_stmt_t *retry;   /* its statements to try again */
-    bool failed;        /* a statement of it could not be written (stopping: given up) */
+    bool pumping;
+    bool backlog; /* over max-pending: messages are left for a replay */
+    uint64_t backlog_n;
+    bool failed; /* a statement of it could not be written (stopping: given up) */
 
     uv_timer_t flush_timer, retry_timer, retention_timer;
     bool timers, started, stopping;
@@ -267,41 +279,65 @@ static void flush_done(as_storage_t *s)
         flush(s);
 }
 
-static void retry_fire(uv_timer_t *t)
+static void free_list(st_stmt_t **l)
 {
-    as_storage_t *s = t->data;
-    if (s->flushing == NULL || s->stmts > 0 || s->retry == NULL)
-        return;
-    st_stmt_t *l = s->retry;
-    s->retry = NULL;
-    while (l != NULL) {
-        st_stmt_t *next = l->next;
-        stmt_send(l);
-        l = next;
+    while (*l != NULL) {
+        st_stmt_t *n = (*l)->next;
+        free(*l);
+        *l = n;
     }
-    if (s->stmts == 0 && s->retry == NULL)
-        flush_done(s);
 }
 
-static void stmt_settled(as_storage_t *s)
+static void retry_fire(uv_timer_t *t);
+
+/* Every statement of the flush has settled: done, or some wait to be tried again. */
+static void flush_settled(as_storage_t *s)
 {
-    if (--s->stmts > 0)
-        return;
     if (s->retry == NULL) {
         flush_done(s);
         return;
     }
     if (s->stopping) { /* nothing more is tried: the offsets stay uncommitted */
-        while (s->retry != NULL) {
-            st_stmt_t *n = s->retry->next;
-            free(s->retry);
-            s->retry = n;
-        }
+        free_list(&s->retry);
         s->failed = true;
         flush_done(s);
         return;
     }
     uv_timer_start(&s->retry_timer, retry_fire, ST_RETRY_MS, 0);
+}
+
+/* Sends waiting statements, at most ST_IN_FLIGHT at once. */
+static void pump(as_storage_t *s)
+{
+    if (s->pumping)
+        return;
+    s->pumping = true;
+    while (s->stmts < ST_IN_FLIGHT && s->queue != NULL) {
+        st_stmt_t *st = s->queue;
+        s->queue = st->next;
+        st->next = NULL;
+        s->stmts++;
+        stmt_send(st);
+    }
+    s->pumping = false;
+    if (s->flushing != NULL && s->stmts == 0 && s->queue == NULL)
+        flush_settled(s);
+}
+
+static void retry_fire(uv_timer_t *t)
+{
+    as_storage_t *s = t->data;
+    if (s->flushing == NULL || s->stmts > 0 || s->retry == NULL)
+        return;
+    s->queue = s->retry;
+    s->retry = NULL;
+    pump(s);
+}
+
+static void stmt_settled(as_storage_t *s)
+{
+    s->stmts--;
+    pump(s);
 }
 
 static void stmt_trimmed(void *arg, const PGresult *res, const lw_err_t *err)
@@ -394,9 +430,10 @@ static void stmt_send(st_stmt_t *st)
     if (as_store_schema(st->b->tenant, schema, sizeof schema) != 0) {
         count(s->m_dropped, "tenant", (double)st->n);
         free(st);
+        stmt_settled(s);
         return;
     }
-    size_t cap = 512 + st->n * 64;
+    size_t cap = 1024 + st->n * 64;
     char *sql = lw_malloc(cap);
     size_t len = (size_t)snprintf(sql, cap,
                                   "INSERT INTO %s.as_stored_up (uid, application_id, device_id, "
@@ -424,7 +461,6 @@ static void stmt_send(st_stmt_t *st)
                                 "p.package_name = '" AS_STORAGE_PACKAGE "')",
                                 schema);
     snprintf(sql + len, cap - len, " ON CONFLICT (uid) DO NOTHING");
-    s->stmts++;
     if (lw_db_query(s->as->db, sql, (int)(st->n * 6), params, stmt_written, st) != 0) {
         lw_err_t e;
         lw_err_clear(&e);
@@ -449,7 +485,7 @@ static void flush(as_storage_t *s)
     s->gen++; /* later messages belong to the next flush */
     s->flushing = g;
     s->failed = false;
-    s->stmts = 1; /* held until every statement is sent */
+    st_stmt_t **tail = &s->queue;
     for (st_batch_t *b = g->batches; b != NULL; b = b->next)
         for (size_t from = 0; from < b->n; from += s->batch_size) {
             st_stmt_t *st = lw_calloc(1, sizeof *st);
@@ -457,9 +493,10 @@ static void flush(as_storage_t *s)
             st->b = b;
             st->from = from;
             st->n = b->n - from < s->batch_size ? b->n - from : s->batch_size;
-            stmt_send(st);
+            *tail = st;
+            tail = &st->next;
         }
-    stmt_settled(s);
+    pump(s); /* a flush of messages without rows settles at once */
 }
 
 static void flush_fire(uv_timer_t *t)
@@ -494,14 +531,29 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
         why = "ids";
     else if (s->pending.rows + (s->flushing != NULL ? s->flushing->rows : 0) >= s->max_pending)
         why = "backlog";
+    if (why != NULL && strcmp(why, "backlog") == 0) {
+        /* Not written now, and its offset never committed by this consumer: the partition's
+         * commits stop here, so the next owner (a restart, a rebalance) replays from it. */
+        (void)lw_bus_commitq_add(&s->q, msg);
+        count(s->m_dropped, why, 1);
+        if (!s->backlog)
+            lw_log_kv(LW_LOG_WARN, "as", "storage backlog full: messages left for a replay",
+                      LW_LOG_UINT("max_pending", s->max_pending));
+        s->backlog = true;
+        s->backlog_n++;
+        lw_msg_as_up_free(m);
+        return;
+    }
     if (why != NULL) {
         count(s->m_dropped, why, 1);
-        if (strcmp(why, "backlog") == 0)
-            lw_log_kv(LW_LOG_WARN, "as", "stored message dropped: backlog full",
-                      LW_LOG_UINT("max_pending", s->max_pending));
         gen_offset(s, msg); /* nothing to write: committed with the next flush */
         lw_msg_as_up_free(m);
         return;
+    }
+    if (s->backlog) {
+        lw_log_kv(LW_LOG_WARN, "as", "storage backlog below max-pending again",
+                  LW_LOG_UINT("left_for_replay", s->backlog_n));
+        s->backlog = false;
     }
     st_row_t *r = gen_row(&s->pending, t.id);
     if (m->envelope->id.len == 16)
@@ -703,12 +755,8 @@ void as_storage_stop(as_t *as)
     /* What waits in memory is written now (once the flush in flight, if any, is done). */
     if (s->flushing == NULL) {
         flush(s);
-    } else if (s->stmts == 0 && s->retry != NULL) { /* waiting to try again: give up */
-        while (s->retry != NULL) {
-            st_stmt_t *n = s->retry->next;
-            free(s->retry);
-            s->retry = n;
-        }
+    } else if (s->stmts == 0 && s->queue == NULL && s->retry != NULL) {
+        free_list(&s->retry); /* waiting to try again: given up */
         s->failed = true;
         flush_done(s);
     }
@@ -730,11 +778,8 @@ void as_storage_free(as_t *as)
         gen_clear(s->flushing);
         free(s->flushing);
     }
-    while (s->retry != NULL) {
-        st_stmt_t *n = s->retry->next;
-        free(s->retry);
-        s->retry = n;
-    }
+    free_list(&s->retry);
+    free_list(&s->queue);
     pass_end(s);
     lw_bus_commitq_free(&s->q);
     as->storage = NULL;
