@@ -10,6 +10,12 @@
 #include "events/events_private.h"
 
 static const lw_cfg_opt_t events_config[] = {
+    {.key = "events.enabled",
+     .type = LW_CFG_BOOL,
+     .def = "true",
+     .help = "Serve POST /api/v3/events and the Console's events WebSocket in this process, "
+             "reading every event of lw.events (a broadcast). Off: a process nobody streams "
+             "events from (a data path only process) reads none."},
     {.key = "events.history-count",
      .type = LW_CFG_INT,
      .def = "1000",
@@ -96,7 +102,8 @@ static int events_init(lw_rt_t *rt, void **state, lw_err_t *err)
                                        "Event streams and Console WebSockets ended by the server, "
                                        "by reason (slow_reader, rights_revoked).",
                                        reason);
-    if (ev_stream_routes(ev) != 0 || ev_ws_routes(ev) != 0) {
+    ev->enabled = lw_config_bool(cfg, "events.enabled");
+    if (ev->enabled && (ev_stream_routes(ev) != 0 || ev_ws_routes(ev) != 0)) {
         events_free(ev);
         return lw_err_set(err, &lw_err_internal, "cannot register the events server's routes");
     }
@@ -106,7 +113,8 @@ static int events_init(lw_rt_t *rt, void **state, lw_err_t *err)
 
 static int events_start(void *state, lw_err_t *err)
 {
-    return ev_hub_start(state, err);
+    ev_t *ev = state;
+    return ev->enabled ? ev_hub_start(ev, err) : 0;
 }
 
 static void events_stop(void *state, void (*done)(void *arg), void *done_arg)

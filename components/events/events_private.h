@@ -160,6 +160,7 @@ typedef struct ev {
     lw_bus_t *bus;
     tn_t *tn;
     tn_access_t *access;
+    bool enabled; /* events.enabled */
     lw_bus_consumer_t *consumer;
     bool assigned; /* lw.events partitions assigned: ready */
     size_t history_count;

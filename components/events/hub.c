@@ -360,8 +360,17 @@ static void on_event(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
 {
     (void)c;
     ev_t *ev = arg;
-    ev_tenant_t *t = tenant_find(ev, msg->key, msg->key_len, ev->history_count > 0);
     lw_metric_series_add(ev->s_events, 1);
+    ev_tenant_t *t = tenant_find(ev, msg->key, msg->key_len, false);
+    if (t == NULL && ev->history_count > 0 && msg->key_len <= TN_ID_MAX) {
+        /* History only for tenants the registry knows: keys are not trusted to be few. */
+        char id[TN_ID_MAX + 1];
+        tn_tenant_t known;
+        memcpy(id, msg->key, msg->key_len);
+        id[msg->key_len] = '\0';
+        if (tn_get(ev->tn, id, &known))
+            t = tenant_find(ev, msg->key, msg->key_len, true);
+    }
     if (t == NULL)
         return;
     ev_rec_t *r = lw_malloc(sizeof *r + msg->value_len + 1);

@@ -251,4 +251,12 @@ lw_t_wait_exit "${PIDS[h2]}" 10
 lw_t_eq "… over HTTP/2 too" 0 "$LW_T_RC"
 lw_t_wait_line "$LW_T_DIR/ws1.out" '^#closed' 10
 lw_t_eq "the WebSocket is closed by the stop" 1 "$(grep -c '^#closed' "$LW_T_DIR/ws1.out")"
+# ---- events.enabled false: a process that serves no events (and reads none) --------------------
+port2=$(lw_t_free_port)
+lw_t_stack stack2 "$port2" --events.enabled=false
+r=$(lw_t_http POST "http://127.0.0.1:$port2/api/v3/events" -H "Authorization: Bearer $K_TR" \
+    -H 'X-Tenant-ID: acme' -d "{\"identifiers\":[$APP1]}")
+lw_t_eq "events.enabled false → POST /api/v3/events 404" "404 not_found" "$(name "$r")"
+lw_t_eq "… and it reads nothing of lw.events" "" \
+    "$(curl -s "http://127.0.0.1:$port2/metrics" | grep '^lwstack_events_read_total [1-9]' || true)"
 lw_t_done
