@@ -331,27 +331,27 @@ void ev_sub_start(ev_sub_t *s)
     if (s->filter.tail == 0 && !s->filter.has_after)
         return;
     history_expire(ev, t, uv_now(ev->loop));
-    /* Matching history, oldest first: after `after`, at most the last `tail`. */
-    size_t n = t->n, count = 0, first = n;
+    /* Matching history, oldest first: after `after`, at most the last `tail` (the events of
+     * several components may come slightly out of time order: each is looked at). */
+    size_t n = t->n, count = 0;
+    size_t *pick = lw_malloc((n ? n : 1) * sizeof *pick);
     for (size_t k = n; k-- > 0;) {
         ev_rec_t *r = t->ring[(t->head + k) % ev->history_count];
         const ev_meta_t *m = rec_meta(r);
-        if (m == NULL)
-            continue;
-        if (s->filter.has_after && m->time_ns <= s->filter.after_ns)
-            break;
         int i;
-        if (!ev_names_match(&s->filter, m->name) || (i = ev_match_ids(&s->filter, m)) < 0 ||
+        if (m == NULL || (s->filter.has_after && m->time_ns <= s->filter.after_ns) ||
+            !ev_names_match(&s->filter, m->name) || (i = ev_match_ids(&s->filter, m)) < 0 ||
             !ev_visible(m, (const char *const *)s->rights[i], s->n_rights[i]))
             continue;
-        first = k;
-        if (s->filter.tail > 0 && ++count == s->filter.tail)
+        pick[count++] = k;
+        if (s->filter.tail > 0 && count == s->filter.tail)
             break;
     }
     t->dispatching++;
-    for (size_t k = first; k < n && !s->closed; k++)
-        if (sub_offer(s, t->ring[(t->head + k) % ev->history_count]) != 0)
+    for (size_t c = count; c-- > 0 && !s->closed;)
+        if (sub_offer(s, t->ring[(t->head + pick[c]) % ev->history_count]) != 0)
             break;
+    free(pick);
     t->dispatching--;
     tenant_sweep(t);
 }
