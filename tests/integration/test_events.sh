@@ -240,6 +240,22 @@ m=$(curl -s "http://127.0.0.1:$port/metrics")
 lw_t_eq "lwstack_events_dropped_total{reason=rights_revoked}: the stream and the WebSocket" 2 \
     "$(printf '%s\n' "$m" | sed -nE 's/^lwstack_events_dropped_total\{reason="rights_revoked"\} ([0-9]+)$/\1/p')"
 
+# ---- a gateway's events: visible by the gateway's rights ----------------------------------------
+r=$(adm acme POST /users/admin/gateways '{"gateway":{"ids":{"gateway_id":"gw1","eui":"58A0CBFFFE800001"}}}')
+lw_t_eq "acme: gw1 created" 200 "${r%% *}"
+GK=$(lw_t_body "$(adm acme POST /gateways/gw1/api-keys '{"name":"g","rights":["RIGHT_GATEWAY_STATUS_READ"]}')" | jq -r .key)
+GW='{"gateway_ids":{"gateway_id":"gw1"}}'
+lw_t_eq "a gateway key on app1 → 403 no_application_rights" "403 no_application_rights" \
+    "$(name "$(post "$GK" acme "{\"identifiers\":[$APP1]}")")"
+stream gw "$GK" acme "{\"identifiers\":[$GW]}"
+GWEV='{"gateway_ids":{"gateway_id":"gw1","eui":"58A0CBFFFE800001"}}'
+ev acme gs.up.receive "$GWEV"
+ev acme gs.status.receive "$GWEV"
+ev globex gs.status.receive "$GWEV"
+lw_t_wait_line "$LW_T_DIR/gw.out" '"u15"' 10
+lw_t_eq "acme gw1 with RIGHT_GATEWAY_STATUS_READ: its status, not its traffic (TRAFFIC_READ), not globex's gw1" \
+    "gs.status.receive" "$(names "$LW_T_DIR/gw.out")"
+
 # ---- a stop with streams open: each ends cleanly (the last chunk), the process exits 0 ---------
 kill -TERM "$STACK_PID"
 lw_t_wait_exit "$STACK_PID" 30
