@@ -223,11 +223,27 @@ lw_t_eq "WebSocket: subscribe 5 is answered before its history" "subscribe publi
 lw_t_eq "WebSocket globex: only globex's event" "1:u11" "$(publishes "$LW_T_DIR/gws.out")"
 
 # ---- revocation: the stream of a deleted key ends with TTS's error ------------------------------
+# A second process on the same database and bus, serving only the API's tenants and events
+# (its access checks go to the first one's Identity Server): the revocation reaches it over
+# lw.is.revocations (ARCHITECTURE.md), and its stream ends too.
+port3=$(lw_t_free_port)
+lw_t_spawn stack3 --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen "127.0.0.1:$port3" \
+    --tenancy.admin-keys "$LW_T_ADMIN_KEY" --tenancy.identity-server-uri "http://127.0.0.1:$port" start tenant
+lw_t_wait_for "stack3 ready" 30 curl -sf -o /dev/null "http://127.0.0.1:$port3/readyz"
+api1=$api
+api="http://127.0.0.1:$port3/api/v3"
+stream rev3 "$K_REV" acme "{\"identifiers\":[$APP1]}"
+api=$api1
+# Revocations are read from the end once the private group has the partitions.
+lw_t_wait_line "$LW_T_DIR/stack3.log" 'partitions assigned.*lw\.is\.revocations' 30
 r=$(adm acme DELETE "/applications/app1/api-keys/$K_REV_ID")
 lw_t_eq "acme: the key is deleted" 200 "${r%% *}"
 lw_t_wait_line "$LW_T_DIR/rev.out" '"error"' 10
 lw_t_eq "the revoked key's stream ends with an error line (unauthenticated)" \
     "error:unauthenticated" "$(grep '"error"' "$LW_T_DIR/rev.out" | jq -r '"error:" + .error.details[0].name')"
+lw_t_wait_line "$LW_T_DIR/rev3.out" '"error"' 15
+lw_t_eq "… and in the other process" \
+    "error:unauthenticated" "$(grep '"error"' "$LW_T_DIR/rev3.out" | jq -r '"error:" + .error.details[0].name')"
 ev acme as.up.data.forward "$DEV1" RIGHT_APPLICATION_TRAFFIC_READ
 lw_t_wait_line "$LW_T_DIR/dev1.out" '"u13"' 10
 lw_t_eq "…and it carried nothing after the revocation" 0 "$(grep -c '"u13"' "$LW_T_DIR/rev.out" || true)"
