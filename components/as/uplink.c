@@ -323,14 +323,29 @@ static void dev_load(as_worker_t *w, as_dev_t *d)
 /* ---- publishing ------------------------------------------------------------------------------ */
 
 /* Publishes the ApplicationUp of item it as AsUp. Returns 0 or -1 (counted). */
+static int publish_up_json(as_worker_t *w, as_dev_t *d, const Lw__Msg__NsUp *up,
+                           const as_up_in_t *in, json_t **json_out);
+
 static int publish_up(as_worker_t *w, as_dev_t *d, const Lw__Msg__NsUp *up, const as_up_in_t *in)
 {
+    return publish_up_json(w, d, up, in, NULL);
+}
+
+/* publish_up, and *json_out (when not NULL) receives the ApplicationUp JSON (a new reference,
+ * NULL when nothing was published). */
+static int publish_up_json(as_worker_t *w, as_dev_t *d, const Lw__Msg__NsUp *up,
+                           const as_up_in_t *in, json_t **json_out)
+{
     as_t *as = w->as;
+    if (json_out != NULL)
+        *json_out = NULL;
     Lw__Msg__AsUpType type = LW__MSG__AS_UP_TYPE__AS_UP_UNKNOWN;
     json_t *j = as_up_json(in, &type);
     if (j == NULL)
         return 0;
     char *text = lw_json_dumps(j, JSON_COMPACT);
+    if (json_out != NULL)
+        *json_out = json_incref(j);
     json_decref(j);
     Lw__Msg__AsUp m = LW__MSG__AS_UP__INIT;
     Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
@@ -370,6 +385,10 @@ static int publish_up(as_worker_t *w, as_dev_t *d, const Lw__Msg__NsUp *up, cons
         lw_log(LW_LOG_WARN, "as", "AsUp not published", "tenant", d->tenant, "device", d->dev,
                "error", e.message, NULL);
         as_count_drop(as, "publish_failed");
+        if (json_out != NULL) {
+            json_decref(*json_out);
+            *json_out = NULL;
+        }
         return -1;
     }
     const char *const v[] = {as_up_type_name(type), NULL};
@@ -455,8 +474,15 @@ static void uplink_publish(as_worker_t *w, as_dev_t *d, const as_fmt_uplink_resu
         }
     }
     in.decoded_payload_warnings = warnings;
-    if (publish_up(w, d, up, &in) == 0)
-        as_event(w->as, d->tenant, d->app, d->dev, "as.up.data.forward", NULL, corr);
+    /* TTS's as.up.data.forward carries the ApplicationUp it forwarded. */
+    json_t *fwd = NULL;
+    if (publish_up_json(w, d, up, &in, &fwd) == 0 && fwd != NULL) {
+        json_t *data =
+            json_pack("{ss}", "@type", "type.googleapis.com/ttn.lorawan.v3.ApplicationUp");
+        json_object_update(data, fwd); /* "@type" first, as TTS renders it */
+        json_decref(fwd);
+        as_event(w->as, d->tenant, d->app, d->dev, "as.up.data.forward", data, corr);
+    }
     /* Then one uplink_normalized per item of the normalized payload (TTS), each with an
      * envelope id of its own derived from the uplink's, so a replay repeats the same ids. */
     size_t n = json_array_size(in.normalized_payload);

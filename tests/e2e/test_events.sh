@@ -95,6 +95,9 @@ lw_t_eq "acme device stream: the next two uplinks as they happen" \
     "$(names "$LW_T_DIR/dev.out" | tr ' ' '\n' | grep -E '^as\.up\.data\.' | paste -sd' ')"
 lw_t_eq "acme device stream with names [as.up.data.forward]: only those" \
     "as.up.data.forward as.up.data.forward" "$(names "$LW_T_DIR/fwd.out")"
+lw_t_eq "as.up.data.forward carries the ApplicationUp it forwarded (TTS's @type, the device, the uplink)" \
+    "type.googleapis.com/ttn.lorawan.v3.ApplicationUp ${DEV[acme]} true|type.googleapis.com/ttn.lorawan.v3.ApplicationUp ${DEV[acme]} true" \
+    "$(grep -v '^$' "$LW_T_DIR/fwd.out" | jq -r '.result | select(.name == "as.up.data.forward") | "\(.data["@type"]) \(.data.end_device_ids.device_id) \(.data.uplink_message.f_cnt != null)"' | paste -sd'|')"
 lw_t_eq "globex saw none of acme's new uplinks" 0 "$(grep -c "${DEV[acme]}" "$LW_T_DIR/globex.app.out" || true)"
 r=$(curl -sN -m 3 -X POST "$api/events" -H "Authorization: Bearer ${KEY[acme]}" -H 'X-Tenant-ID: acme' \
     -d "{\"identifiers\":[$DEVIDS],\"names\":[\"as.up.data.forward\"],\"tail\":3}" || true)
