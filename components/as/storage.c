@@ -720,20 +720,21 @@ int as_storage_init(as_t *as, lw_err_t *err)
 int as_storage_start(as_t *as, lw_err_t *err)
 {
     as_storage_t *s = as->storage;
-    uv_timer_init(as->loop, &s->flush_timer);
-    uv_timer_init(as->loop, &s->retry_timer);
-    uv_timer_init(as->loop, &s->retention_timer);
-    s->flush_timer.data = s->retry_timer.data = s->retention_timer.data = s;
-    s->timers = true;
     if (s->enable != ST_OFF) {
         static const lw_bus_handler_t h = {.on_message = on_message, .on_revoke = on_revoke};
         const char *topics[] = {"as.up"};
         s->c = lw_bus_subscribe(as->bus, "as.storage", topics, 1, &h, s, err);
         if (s->c == NULL)
-            return -1;
+            return -1; /* nothing on the loop yet */
         s->q.consumer = s->c;
-        uv_timer_start(&s->flush_timer, flush_fire, s->flush_ms, s->flush_ms);
     }
+    uv_timer_init(as->loop, &s->flush_timer);
+    uv_timer_init(as->loop, &s->retry_timer);
+    uv_timer_init(as->loop, &s->retention_timer);
+    s->flush_timer.data = s->retry_timer.data = s->retention_timer.data = s;
+    s->timers = true;
+    if (s->c != NULL)
+        uv_timer_start(&s->flush_timer, flush_fire, s->flush_ms, s->flush_ms);
     uv_timer_start(&s->retention_timer, retention_fire, (uint64_t)s->retention_interval_ms,
                    (uint64_t)s->retention_interval_ms);
     s->started = true;
