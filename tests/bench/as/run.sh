@@ -172,4 +172,3 @@ for rate in $rates; do
     say "JavaScript formatter: $(run jsapp "js$rate" "$rate" "${fcnt[jsapp]}")"
     fcnt[jsapp]=$((fcnt[jsapp] + rate * secs / devices + 2))
 done
-say "webhook deliveries/s: webhooks are not built yet"
