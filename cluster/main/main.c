@@ -34,8 +34,8 @@ extern char **environ;
 /* The components, in the order they are started. The tenant registry comes first and
  * always runs: every component stands on it (main_start adds it whatever is named). */
 static const lw_component_t *const main_components[] = {
-    &tn_component, &is_component, &js_component, &ns_component, &as_component, &gs_component,
-    &events_component,
+    &tn_component, &is_component, &js_component,     &ns_component,
+    &as_component, &gs_component, &events_component,
 };
 #define MAIN_NCOMPONENTS (sizeof main_components / sizeof main_components[0])
 

@@ -87,11 +87,11 @@ static int as_config_register(lw_config_t *cfg)
         return -1;
     if (lw_config_register(cfg, "as", as_mqtt_config, as_mqtt_config_len) != 0) /* mqtt_as.c */
         return -1;
-    if (lw_config_register(cfg, "as", as_webhook_config, as_webhook_config_len) != 0) /* webhook.c */
+    /* webhook.c, storage.c, fmt.c */
+    if (lw_config_register(cfg, "as", as_webhook_config, as_webhook_config_len) != 0 ||
+        lw_config_register(cfg, "as", as_storage_config, as_storage_config_len) != 0)
         return -1;
-    if (lw_config_register(cfg, "as", as_storage_config, as_storage_config_len) != 0)
-        return -1; /* storage.c */
-    return lw_config_register(cfg, "as", fmt_config, fmt_config_len); /* fmt.c */
+    return lw_config_register(cfg, "as", fmt_config, fmt_config_len);
 }
 
 const as_kek_t *as_kek_find(const as_t *as, const char *label)

@@ -58,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (char *line; p.n < PARAMS_MAX && (line = strtok_r(NULL, "\n", &save)) != NULL;)
         p.kv[p.n++] = line;
 
-    static const as_storage_limits_t lim = {.default_limit = 100, .max_limit = 1000,
-                                            .page_rows = 7};
+    static const as_storage_limits_t lim = {
+        .default_limit = 100, .max_limit = 1000, .page_rows = 7};
     for (int count = 0; count < 2; count++) {
         as_stq_t q;
         lw_err_t err;
