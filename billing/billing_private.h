@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "billing/billing.h"
@@ -117,5 +118,130 @@ struct billing {
 
     bool stopping;
 };
+
+/* ---- stripe_sig.c: Stripe-Signature (pure; stripe-billing.md §1.8) --------------------- */
+
+#define BILLING_SIG_LEN        32   /* HMAC-SHA256 */
+#define BILLING_SIG_MAX_V1     8    /* v1 entries kept (several during secret rotation) */
+#define BILLING_SIG_HEADER_MAX 1024 /* longer headers are refused */
+
+typedef struct billing_sig {
+    int64_t t; /* unix seconds */
+    uint8_t v1[BILLING_SIG_MAX_V1][BILLING_SIG_LEN];
+    size_t n_v1;
+} billing_sig_t;
+
+/* Parses a Stripe-Signature value: items separated by ',' (spaces and tabs around an item
+ * are dropped, empty items skipped), each `key=value`; exactly one `t` (1 to 12 digits);
+ * every `v1` of 64 hex digits is kept (other v1 values, and other schemes such as v0, are
+ * skipped). Returns 0, or -1 with invalid_signature whose attribute `reason` says what is
+ * wrong (no timestamp, no v1 signature, more than one timestamp, ...). */
+int billing_sig_parse(const char *header, size_t len, billing_sig_t *out, lw_err_t *err);
+/* HMAC-SHA256 with key `secret` (as given, "whsec_" included) over "<t>." + payload. */
+int billing_sig_compute(const char *secret, int64_t t, const void *payload, size_t len,
+                        uint8_t mac[BILLING_SIG_LEN]);
+/* Verifies a webhook: header (NULL: missing_signature) parsed as above, then any v1 equal
+ * to the expected MAC (constant-time, every entry compared; else signature_mismatch), then
+ * |now_s - t| <= tolerance_s (else timestamp_out_of_tolerance). A NULL secret matches
+ * nothing. Returns 0 or -1 with err. */
+int billing_sig_verify(const char *header, size_t header_len, const void *payload, size_t len,
+                       const char *secret, int64_t now_s, int64_t tolerance_s, lw_err_t *err);
+/* Writes "t=<t>,v1=<hex>" for payload into out (tests and tools). Returns 0, or -1 when
+ * cap is too small. */
+int billing_sig_header(const char *secret, int64_t t, const void *payload, size_t len, char *out,
+                       size_t cap);
+
+/* ---- event.c: Stripe events (pure) ---------------------------------------------------- */
+
+#define BILLING_STRIPE_ID_MAX   255
+#define BILLING_MAX_ITEMS       20 /* Stripe's limit of items per subscription */
+#define BILLING_EVENT_MAX_BYTES (512u * 1024u)
+
+typedef enum billing_event_kind {
+    BILLING_EV_OTHER = 0,     /* answered 200 and recorded as ignored */
+    BILLING_EV_SUBSCRIPTION,  /* customer.subscription.created|updated|deleted */
+    BILLING_EV_INVOICE,       /* invoice.paid, invoice.payment_failed */
+} billing_event_kind_t;
+
+/* One subscription item. Strings and objects are borrowed from the event's root. */
+typedef struct billing_item {
+    const char *item_id;
+    const char *price_id; /* NULL when the item has no price (an old plan-only item) */
+    const char *plan_id;  /* NULL when absent */
+    json_t *price_metadata, *plan_metadata; /* NULL when absent */
+} billing_item_t;
+
+/* A decoded event. Every pointer is borrowed from root (owned). */
+typedef struct billing_event {
+    json_t *root;
+    const char *id, *type;
+    int64_t created; /* unix seconds, -1 when absent */
+    billing_event_kind_t kind;
+    const char *customer;       /* subscription's or invoice's customer ID */
+    const char *customer_name;  /* when the customer is expanded; else NULL */
+    const char *customer_email;
+    const char *sub_id;         /* the subscription (an invoice's may be NULL) */
+    /* subscription events */
+    const char *status;
+    json_t *metadata;           /* subscription metadata, NULL when absent */
+    billing_item_t items[BILLING_MAX_ITEMS];
+    size_t nitems;
+    /* invoice events */
+    const char *invoice_id, *invoice_status, *currency;
+    int64_t amount_due, amount_paid, attempt_count; /* -1 when absent */
+} billing_event_t;
+
+/* Decodes an event body (at most BILLING_EVENT_MAX_BYTES). Needs an id, a type and
+ * data.object; subscription events need the subscription's id, customer and status, every
+ * item an id and a price or plan; invoice events the invoice's id and customer. Other types
+ * decode with kind BILLING_EV_OTHER. Returns 0 (destroy it after), or -1 with invalid_event
+ * (attribute reason) and nothing to destroy. */
+int billing_event_decode(const void *body, size_t len, billing_event_t *out, lw_err_t *err);
+void billing_event_destroy(billing_event_t *ev);
+/* A non-empty string of the subscription's metadata, or NULL. */
+const char *billing_event_meta(const billing_event_t *ev, const char *key);
+/* The limits an item's plan grants: price metadata `max-*`, else plan metadata (decimal or
+ * "unlimited"; absent: unlimited), then each key of `overrides` (billing_plans.limits:
+ * {"max_end_devices": "100" | 100 | null}) wins. it and overrides may be NULL. Returns 0, or
+ * -1 with invalid_event (metadata; attribute field) or invalid_billing_config (override). */
+int billing_item_limits(const billing_item_t *it, json_t *overrides, int64_t limits[TN_LIMIT_COUNT],
+                        lw_err_t *err);
+
+/* What a subscription event does to its tenant. */
+typedef enum billing_action {
+    BILLING_ACT_NONE = 0,
+    BILLING_ACT_IGNORE, /* reason says why; nothing changes */
+    BILLING_ACT_CREATE, /* a new approved tenant with an initial user */
+    BILLING_ACT_UPDATE, /* state (unless keep_state) and limits */
+} billing_action_t;
+
+typedef struct billing_decide_in {
+    const char *status;   /* the subscription's */
+    bool deleted;         /* customer.subscription.deleted */
+    const char *customer; /* the event's */
+    const char *subscription;
+    bool tenant_exists;   /* in the registry, not deleted */
+    tn_state_t tenant_state;
+    bool account_exists;  /* a billing_accounts row */
+    const char *account_customer, *account_subscription; /* NULL when unset */
+    bool billing_state_known;
+    tn_state_t billing_state; /* the state billing last set */
+} billing_decide_in_t;
+
+typedef struct billing_decision {
+    billing_action_t action;
+    tn_state_t state;  /* CREATE/UPDATE: the state to set */
+    bool keep_state;   /* UPDATE: the state is the operator's; limits only */
+    const char *reason; /* IGNORE (and keep_state): static text */
+} billing_decision_t;
+
+/* The Things Stack's state machine (tts-features.md §17.3): active/trialing → approved
+ * (created if new), past_due → flagged, unpaid/canceled/deleted → suspended, incomplete* and
+ * others ignored; an existing tenant must have a billing account of the same customer
+ * (else ignored: tenant_not_managed, customer_id_mismatch); a flag or suspension from a
+ * subscription that is not the account's current one is ignored; a tenant suspended,
+ * rejected or requested by hand (its state differs from the one billing last set) keeps its
+ * state. */
+billing_decision_t billing_decide(const billing_decide_in_t *in);
 
 #endif

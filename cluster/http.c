@@ -982,6 +982,15 @@ json_t *lw_http_json(lw_http_req_t *req, lw_err_t *err)
     return req->json;
 }
 
+const void *lw_http_body(const lw_http_req_t *req, size_t *len)
+{
+    *len = 0;
+    if (req->h2o == NULL || req->h2o->entity.base == NULL)
+        return "";
+    *len = req->h2o->entity.len;
+    return req->h2o->entity.base;
+}
+
 static uint64_t rng_next(lw_http_t *http)
 {
     /* xorshift64*: correlation ids need to be unique, not secret. */

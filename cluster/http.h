@@ -104,6 +104,10 @@ const char *lw_http_peer(const lw_http_req_t *req);
 /* Parses the body as a JSON object; on failure sets err (invalid_json with line/column) and
  * returns NULL. An empty body yields an empty object. The result is owned by the request. */
 json_t *lw_http_json(lw_http_req_t *req, lw_err_t *err);
+/* The body's raw bytes (*len of them; not NUL-terminated), as received: for checks over the
+ * exact bytes (a webhook signature). "" with *len 0 when empty or the client has gone. Owned
+ * by the request. */
+const void *lw_http_body(const lw_http_req_t *req, size_t *len);
 /* A correlation id for this request ("http:<random>"), used in errors and logs. */
 const char *lw_http_correlation_id(const lw_http_req_t *req);
 
