@@ -65,6 +65,9 @@ static int component_init(lw_rt_t *rt, void **state, lw_err_t *err)
     tn_api_register(tn);
     if (lw_rt_provide(rt, &tn_service_key, tn, err) != 0)
         return -1;
+    tn->usage = tn_usage_new(rt, err);
+    if (tn->usage == NULL)
+        return -1;
     tn->access = tn_access_new(tn, rt, err);
     return tn->access == NULL ? -1 : 0;
 }
@@ -72,7 +75,7 @@ static int component_init(lw_rt_t *rt, void **state, lw_err_t *err)
 static int component_start(void *state, lw_err_t *err)
 {
     tn_t *tn = state;
-    if (tn_sync_start(tn, err) != 0)
+    if (tn_sync_start(tn, err) != 0 || tn_usage_start(tn->usage, err) != 0)
         return -1;
     return tn_access_start(tn->access, err);
 }
@@ -81,6 +84,7 @@ static void component_stop(void *state, void (*done)(void *arg), void *done_arg)
 {
     tn_t *tn = state;
     tn_sync_stop(tn);
+    tn_usage_stop(tn->usage);
     tn_access_stop(tn->access, done, done_arg);
 }
 
@@ -90,6 +94,7 @@ static void component_free(void *state)
     if (tn == NULL)
         return;
     tn_access_free(tn->access);
+    tn_usage_free(tn->usage);
     tn_routes_free(tn);
     if (tn->migrations == &tn->loaded_migrations)
         lw_migrations_free(&tn->loaded_migrations);

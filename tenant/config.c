@@ -110,8 +110,10 @@ static const lw_cfg_opt_t config_opts[] = {
 
 int tn_config_register(lw_config_t *cfg)
 {
-    return lw_config_register(cfg, "tenant", config_opts,
-                              sizeof config_opts / sizeof config_opts[0]);
+    if (lw_config_register(cfg, "tenant", config_opts,
+                           sizeof config_opts / sizeof config_opts[0]) != 0)
+        return -1;
+    return tn_usage_config_register(cfg);
 }
 
 void tn_config_read(tn_settings_t *out, const lw_config_t *cfg)

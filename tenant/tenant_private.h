@@ -114,6 +114,7 @@ struct tn {
     uint8_t origin[16];
     lw_metric_t *m_changes;
     struct tn_access *access; /* the access checker (access.c), a service of its own */
+    struct tn_usage *usage;   /* the usage accumulator (usage.c), a service of its own */
 };
 
 /* ---- sync.c: PostgreSQL reload and lw.tenant -------------------------------------------- */
@@ -141,6 +142,20 @@ void tn_routes_free(tn_t *tn);
 
 /* Registers /api/v3/tenants on tn->http (at init). */
 void tn_api_register(tn_t *tn);
+
+/* ---- usage.c: the usage accumulator's lifecycle (tenant/usage.h) ------------------------ */
+
+/* Registers usage.interval (with the tenant component's table). */
+int tn_usage_config_register(lw_config_t *cfg);
+/* Creates the accumulator and publishes it as a runtime service (at init). Returns NULL
+ * with err when the service cannot be published. */
+struct tn_usage *tn_usage_new(lw_rt_t *rt, lw_err_t *err);
+/* Starts the interval timer. */
+int tn_usage_start(struct tn_usage *u, lw_err_t *err);
+/* Publishes what is counted (every tenant's batch of the current interval), stops counting
+ * and closes the timer. */
+void tn_usage_stop(struct tn_usage *u);
+void tn_usage_free(struct tn_usage *u);
 
 /* ---- admin_key.c --------------------------------------------------------------------------- */
 

@@ -265,6 +265,8 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
     ns->bus = lw_rt_bus(rt);
     ns->tn = tn;
     ns->access = tn_access_from_runtime(rt);
+    ns->usage = tn_usage_from_runtime(rt);
+    tn_usage_producer_add(ns->usage, "ns");
     ns->env = (lw_api_env_t){.db = ns->db, .work = lw_rt_work(rt), .module = "ns"};
     uint8_t nid[3];
     lw_hex_decode(lw_config_str(cfg, "ns.net-id"), nid, sizeof nid);

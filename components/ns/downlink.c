@@ -967,6 +967,7 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
         d->st.n_inflight_events = (uint8_t)mres.n_events;
     }
     ns_count(ns, ns->m_down, app != NULL ? "class_a_app" : "class_a_mac");
+    tn_usage_count(ns->usage, d->tenant, TN_USAGE_DOWNLINK, d->app, d->dev, 1);
 }
 
 void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
@@ -1041,6 +1042,7 @@ void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
         return;
     }
     ns_count(ns, ns->m_down, "class_c_app");
+    tn_usage_count(ns->usage, d->tenant, TN_USAGE_DOWNLINK, d->app, d->dev, 1);
 }
 
 void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint8_t *phy,
@@ -1080,6 +1082,7 @@ void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint
     if (send_first(ns, d, &g, paths, np, true, end, false, NULL, false, 0, false) != 0)
         return;
     ns_count(ns, ns->m_down, "join_accept");
+    tn_usage_count(ns->usage, d->tenant, TN_USAGE_JOIN_ACCEPT, d->app, d->dev, 1);
 }
 
 /* ---- lw.as.down ------------------------------------------------------------------------------ */

@@ -36,6 +36,7 @@
 #include "ns/mac_private.h"
 #include "ns/ns.h"
 #include "tenant/ids.h"
+#include "tenant/usage.h"
 
 /* Errors of the Network Server (errors.def). */
 #define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DECLARE(name);
@@ -292,6 +293,7 @@ struct ns {
     lw_bus_t *bus;
     struct tn *tn;
     struct tn_access *access;
+    tn_usage_t *usage; /* metering (tenant/usage.h): what the NS carried, per tenant */
     lw_http_client_t *http;
     lw_api_env_t env;
 

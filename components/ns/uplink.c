@@ -552,6 +552,8 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
     up.uplink_message = &um;
     ns_publish_ns_up(ns, d, &up);
     ns_count(ns, ns->m_up, "processed");
+    /* Metered: one accepted frame, whatever the number of gateway copies. */
+    tn_usage_count(ns->usage, d->tenant, TN_USAGE_UPLINK, d->app, d->dev, 1);
 
     ns_downlink_class_a(ns, d, u, confirmed, mac_down);
 }

@@ -24,6 +24,14 @@
  *       FCnt N when given --plain), waits for its delivery, prints its envelope id.
  *       --count K: K downlinks in that AsDown, for FCnt N, N+1, ..., N+K-1 (each encrypted
  *       for its own FCnt), as an AS pushes a batch.
+ *   e2e_bus usage-publish --brokers B --tenant T[,T2,...] [--batches N] [--uplinks U]
+ *       [--devices K] [--interval-start MS] [--interval-ms I] [--repeat R]
+ *       Publishes N UsageBatch messages per tenant on lw.usage (tenant/usage.h) as a
+ *       producer would: batch i of interval I starting at MS + i*I (default: the current
+ *       10 s interval, all batches in it), U uplinks, 1 downlink, 0 join-accepts and K
+ *       devices "app/dev-<j>"; each batch R times with the same id (a redelivery). Waits
+ *       for the deliveries, prints {"batches","events","elapsed_ms"}.
+ *   lw.usage lines (consume) are the UsageBatch fields with the id in hex.
  *
  * Common: --prefix P (bus.topic-prefix). */
 #include <fcntl.h>
@@ -44,6 +52,7 @@
 #include "cluster/log.h"
 #include "lorawan/lorawan.h"
 #include "messages/messages.h"
+#include "tenant/usage.h"
 #include "sim_private.h"
 
 typedef struct e2e {
@@ -236,6 +245,26 @@ static json_t *decode(const char *short_topic, const uint8_t *buf, size_t len)
     short_topic = kind;
     LW_MSG_KINDS(DECODE)
 #undef DECODE
+    if (strcmp(kind, "usage") == 0) {
+        tn_usage_batch_t b;
+        const char *why = NULL;
+        if (tn_usage_batch_decode(buf, len, &b, &why) == 0) {
+            char hex[2 * TN_USAGE_ID_LEN + 1];
+            (void)lorawan_hex_encode(b.id, sizeof b.id, hex, sizeof hex);
+            json_t *devs = json_array();
+            for (size_t i = 0; i < b.n_active_devices; i++)
+                json_array_append_new(devs, json_string(b.active_devices[i]));
+            o = json_pack("{ss ss ss sI sI sI sI sI so}", "id", hex, "tenant_id", b.tenant_id,
+                          "producer", b.producer, "interval_start", (json_int_t)b.interval_start_ms,
+                          "interval_end", (json_int_t)b.interval_end_ms, "uplinks",
+                          (json_int_t)b.uplinks, "downlinks", (json_int_t)b.downlinks,
+                          "join_accepts", (json_int_t)b.join_accepts, "active_devices", devs);
+        } else {
+            o = json_pack("{ss}", "_error", why);
+        }
+        tn_usage_batch_destroy(&b);
+        return o;
+    }
     /* lw.events (and other JSON topics): the value as it is. */
     if (o == NULL && rc == LW_MSG_E_MALFORMED && strcmp(kind, "events") == 0) {
         json_t *v = json_loadb((const char *)buf, len, 0, NULL);
@@ -508,6 +537,81 @@ static int as_down(e2e_t *e, const as_down_args_t *a)
     return 0;
 }
 
+typedef struct usage_args {
+    const char *tenants;
+    unsigned long batches, uplinks, devices, repeat;
+    long long interval_start, interval_ms;
+} usage_args_t;
+
+static uint64_t usage_started_ms;
+
+static int usage_publish(e2e_t *e, const usage_args_t *a)
+{
+    char *list = strdup(a->tenants);
+    char *names[256];
+    size_t nt = 0;
+    for (char *t = strtok(list, ","); t != NULL && nt < 256; t = strtok(NULL, ","))
+        names[nt++] = t;
+    unsigned long ndev = a->devices > TN_USAGE_BATCH_DEVICES_MAX ? TN_USAGE_BATCH_DEVICES_MAX
+                                                                 : a->devices;
+    char **devs = calloc(ndev > 0 ? ndev : 1, sizeof *devs);
+    for (unsigned long j = 0; j < ndev; j++) {
+        devs[j] = malloc(32);
+        snprintf(devs[j], 32, "app/dev-%lu", j);
+    }
+    long long iv = a->interval_ms > 0 ? a->interval_ms : 10000;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long start = a->interval_start > 0 ? a->interval_start : now - now % iv;
+    size_t cap = 64 + ndev * 40;
+    uint8_t *buf = malloc(cap);
+    unsigned long repeat = a->repeat > 0 ? a->repeat : 1;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    usage_started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    int rc = 0;
+    unsigned long published = 0;
+    for (unsigned long i = 0; i < a->batches && rc == 0; i++) {
+        for (size_t t = 0; t < nt && rc == 0; t++) {
+            tn_usage_batch_t b;
+            memset(&b, 0, sizeof b);
+            RAND_bytes(b.id, sizeof b.id);
+            snprintf(b.tenant_id, sizeof b.tenant_id, "%s", names[t]);
+            snprintf(b.producer, sizeof b.producer, "e2e_bus@%ld", (long)getpid());
+            b.interval_start_ms = a->interval_start > 0 ? start + (long long)i * iv : start;
+            b.interval_end_ms = b.interval_start_ms + iv;
+            b.uplinks = a->uplinks;
+            b.downlinks = 1;
+            b.n_active_devices = ndev;
+            b.active_devices = devs;
+            size_t len = tn_usage_batch_encode(&b, buf, cap);
+            for (unsigned long r = 0; r < repeat && rc == 0; r++) {
+                lw_err_t err;
+                lw_err_clear(&err);
+                /* A full producer queue: let the loop deliver, then try again. */
+                while (lw_bus_publish(e->bus, TN_USAGE_TOPIC, b.tenant_id, strlen(b.tenant_id),
+                                      buf, len, &err) != 0) {
+                    if (uv_run(&e->loop, UV_RUN_NOWAIT) == 0)
+                        usleep(1000);
+                    if (++published > 100000000ul) {
+                        fprintf(stderr, "e2e_bus: publish: %s\n", err.message);
+                        rc = 1;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    for (unsigned long j = 0; j < ndev; j++)
+        free(devs[j]);
+    free(devs);
+    free(buf);
+    free(list);
+    e->stopping = true;
+    lw_bus_stop(e->bus, stopped, e); /* flushes: returns once delivered */
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     e2e_t e;
@@ -517,6 +621,7 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     const char *brokers = NULL, *topics = NULL, *out = NULL;
     as_down_args_t ad = {.f_port = 1};
+    usage_args_t ua = {.batches = 1, .uplinks = 1, .devices = 1, .repeat = 1};
     lw_err_t err;
     lw_err_clear(&err);
     lw_log_setup(LW_LOG_WARN, LW_LOG_LOGFMT);
@@ -552,6 +657,12 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--f-port") == 0) ad.f_port = strtol(v, NULL, 10);
         else if (strcmp(a, "--f-cnt") == 0) ad.f_cnt = strtoul(v, NULL, 0);
         else if (strcmp(a, "--count") == 0) ad.count = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--batches") == 0) ua.batches = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--uplinks") == 0) ua.uplinks = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--devices") == 0) ua.devices = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--repeat") == 0) ua.repeat = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--interval-start") == 0) ua.interval_start = strtoll(v, NULL, 10);
+        else if (strcmp(a, "--interval-ms") == 0) ua.interval_ms = strtoll(v, NULL, 10);
         else if (strcmp(a, "--prefix") == 0)
         {
             prefix = v;
@@ -635,6 +746,24 @@ int main(int argc, char **argv)
             fprintf(stderr, "e2e_bus: the AsDown was not delivered\n");
             rc = 1;
         }
+    } else if (strcmp(mode, "usage-publish") == 0) {
+        ua.tenants = ad.tenant;
+        if (ua.tenants == NULL)
+            usage();
+        rc = usage_publish(&e, &ua);
+        uv_run(&e.loop, UV_RUN_DEFAULT);
+        lw_bus_stats_t st;
+        lw_bus_stats(e.bus, &st);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t end = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        if (rc == 0 && st.delivered != st.published) {
+            fprintf(stderr, "e2e_bus: %" PRIu64 " of %" PRIu64 " usage batches delivered\n",
+                    st.delivered, st.published);
+            rc = 1;
+        }
+        printf("{\"batches\":%" PRIu64 ",\"events\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64 "}\n",
+               st.delivered, st.delivered * (ua.uplinks + 1), end - usage_started_ms);
     } else {
         usage();
     }
