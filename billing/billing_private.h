@@ -244,4 +244,87 @@ typedef struct billing_decision {
  * state. */
 billing_decision_t billing_decide(const billing_decide_in_t *in);
 
+/* ---- registry.c: the tenant registry through its HTTP API ------------------------------ */
+
+typedef struct billing_registry billing_registry_t;
+
+/* status: the HTTP status (0 with err set when the registry could not be reached:
+ * tenant_registry_failed); body: the parsed answer or NULL, valid during the call. */
+typedef void (*billing_registry_cb)(void *arg, int status, json_t *body, const lw_err_t *err);
+
+int billing_registry_start(billing_t *b, lw_err_t *err);
+/* Cancels what is in flight (callbacks run with an error), then done(arg). */
+void billing_registry_stop(billing_t *b, void (*done)(void *arg), void *arg);
+/* `method` path (e.g. "/api/v3/tenants/acme") with body (serialised at once; NULL: none),
+ * Authorization: TenantAdminKey tbs.tenant-admin-key. Returns 0 (cb exactly once, later), or
+ * -1 with err and no callback. */
+int billing_registry_send(billing_t *b, const char *method, const char *path, json_t *body,
+                          billing_registry_cb cb, void *arg, lw_err_t *err);
+/* The same with the caller's own Authorization value and X-Tenant-ID (NULL: none). */
+int billing_registry_send_as(billing_t *b, const char *method, const char *path,
+                             const char *authorization, const char *tenant_id, json_t *body,
+                             billing_registry_cb cb, void *arg, lw_err_t *err);
+/* PUT /api/v3/tenants/{id}: the state (NULL: kept) with its description, and every limit
+ * (NULL: kept; TN_UNLIMITED: null). */
+int billing_registry_update(billing_t *b, const char *tenant_id, const tn_state_t *state,
+                            const char *state_description, const int64_t *limits,
+                            billing_registry_cb cb, void *arg, lw_err_t *err);
+/* POST /api/v3/tenants: an approved tenant with the limits, and initial_user (the Identity
+ * Server's creation hook; NULL: none; reference not taken). */
+int billing_registry_create(billing_t *b, const char *tenant_id, const char *name,
+                            const char *description, const int64_t *limits, json_t *initial_user,
+                            billing_registry_cb cb, void *arg, lw_err_t *err);
+/* err (tenant_registry_failed, attribute reason = the registry's error name) from a 4xx/5xx
+ * answer. */
+void billing_registry_error(int status, json_t *body, lw_err_t *err);
+
+/* ---- webhook.c: POST /api/v3/tbs/stripe --------------------------------------------------- */
+
+typedef struct billing_webhook billing_webhook_t;
+/* Registers the route and the metrics (at init). */
+int billing_webhook_init(billing_t *b, lw_err_t *err);
+void billing_webhook_free(billing_t *b);
+
+/* ---- plans.c: plans from configuration and the operator API ------------------------------ */
+
+/* The action a meter is reported with by default: `set` for the registered counts
+ * (end_devices, gateways, applications), `increment` for traffic (uplinks, downlinks,
+ * join_accepts, active_end_devices). */
+const char *billing_meter_default_action(const char *meter);
+/* True for a meter billing knows. */
+bool billing_meter_known(const char *meter);
+
+typedef struct billing_plans billing_plans_t;
+/* Reads the plan lists and tbs.plans.* (config_invalid naming the key on a bad one). */
+int billing_plans_init(billing_t *b, const lw_config_t *cfg, lw_err_t *err);
+/* Writes the configured plans to billing_plans (async; billing_plans_ready once done). */
+int billing_plans_start(billing_t *b, lw_err_t *err);
+bool billing_plans_ready(const billing_t *b);
+void billing_plans_free(billing_t *b);
+/* Registers the operator's plan routes (api.c). */
+int billing_plans_routes(billing_t *b, lw_err_t *err);
+
+/* ---- grace.c: flagged for tbs.grace-period, then suspended ------------------------------- */
+
+typedef struct billing_grace billing_grace_t;
+int billing_grace_start(billing_t *b, lw_err_t *err);
+void billing_grace_stop(billing_t *b);
+
+/* ---- api.c: the tenant's and the operator's billing APIs --------------------------------- */
+
+typedef struct billing_api billing_api_t;
+/* Registers the routes of api.c and plans.c (at init). */
+int billing_api_init(billing_t *b, lw_err_t *err);
+
+/* Who may read tenant_id's billing (its plan, limits, state; the meter helper's usage):
+ * `TenantAdminKey` (any tenant), or a credential of the tenant itself (Bearer API key or
+ * access token, X-Tenant-ID or host naming tenant_id) whose holder is an admin of the tenant
+ * (the Identity Server's GET /api/v3/auth_info: is_admin). cb(arg, NULL) when allowed, else
+ * cb(arg, err) with unauthenticated / no_admin (the IS's names) / tenant_not_active / ...;
+ * exactly once, later. Returns 0 when allowed at once (a valid TenantAdminKey; no callback),
+ * 1 when cb follows, or -1 with err (no callback). */
+typedef void (*billing_authorize_cb)(void *arg, const lw_err_t *err);
+int billing_authorize_tenant(billing_t *b, lw_http_req_t *req, const char *tenant_id,
+                             billing_authorize_cb cb, void *arg, lw_err_t *err);
+
 #endif

@@ -157,6 +157,8 @@ static void billing_free(void *state)
     billing_t *b = state;
     if (b == NULL)
         return;
+    billing_webhook_free(b);
+    billing_plans_free(b);
     free(b);
 }
 
@@ -174,10 +176,15 @@ static int billing_init(lw_rt_t *rt, void **state, lw_err_t *err)
     b->metrics = lw_rt_metrics(rt);
     b->tn = tn;
     billing_config_read(&b->cfg, lw_rt_config(rt));
-    if (billing_config_check(&b->cfg, err) != 0) {
+    if (billing_config_check(&b->cfg, err) != 0 ||
+        billing_plans_init(b, lw_rt_config(rt), err) != 0 || billing_webhook_init(b, err) != 0 ||
+        billing_api_init(b, err) != 0) {
         billing_free(b);
         return -1;
     }
+    if (b->cfg.endpoint_secret == NULL)
+        lw_log(LW_LOG_WARN, "tbs",
+               "tbs.stripe.endpoint-secret-key is not set: every Stripe webhook is refused", NULL);
     *state = b;
     return 0;
 }
@@ -185,7 +192,9 @@ static int billing_init(lw_rt_t *rt, void **state, lw_err_t *err)
 static int billing_start(void *state, lw_err_t *err)
 {
     billing_t *b = state;
-    (void)err;
+    if (billing_plans_start(b, err) != 0 || billing_registry_start(b, err) != 0 ||
+        billing_grace_start(b, err) != 0)
+        return -1;
     char plans[24];
     snprintf(plans, sizeof plans, "%zu", b->cfg.n_recurring_plan_ids + b->cfg.n_metered_plan_ids);
     lw_log(LW_LOG_INFO, "tbs", "tenant billing server started", "backend", b->cfg.backend,
@@ -197,7 +206,13 @@ static void billing_stop(void *state, void (*done)(void *arg), void *done_arg)
 {
     billing_t *b = state;
     b->stopping = true;
-    done(done_arg);
+    billing_grace_stop(b);
+    billing_registry_stop(b, done, done_arg);
+}
+
+static bool billing_ready(const void *state)
+{
+    return billing_plans_ready(state);
 }
 
 const lw_component_t billing_component = {
@@ -208,4 +223,5 @@ const lw_component_t billing_component = {
     .start = billing_start,
     .stop = billing_stop,
     .free = billing_free,
+    .ready = billing_ready,
 };
