@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing/backend.h"
 #include "billing/billing_private.h"
 #include "cluster/log.h"
 #include "cluster/mem.h"
@@ -157,6 +158,9 @@ static void billing_free(void *state)
     billing_t *b = state;
     if (b == NULL)
         return;
+    billing_report_free(b);
+    if (b->backend != NULL)
+        b->backend->free(b);
     billing_webhook_free(b);
     billing_plans_free(b);
     free(b);
@@ -192,8 +196,13 @@ static int billing_init(lw_rt_t *rt, void **state, lw_err_t *err)
 static int billing_start(void *state, lw_err_t *err)
 {
     billing_t *b = state;
+    b->backend = billing_backend_find(b->cfg.backend);
+    if (b->backend == NULL)
+        return lw_err_set(err, &lw_err_config_invalid, "tbs.backend `%s` is unknown",
+                          b->cfg.backend);
     if (billing_plans_start(b, err) != 0 || billing_registry_start(b, err) != 0 ||
-        billing_grace_start(b, err) != 0)
+        billing_grace_start(b, err) != 0 || b->backend->start(b, err) != 0 ||
+        billing_report_start(b, err) != 0)
         return -1;
     char plans[24];
     snprintf(plans, sizeof plans, "%zu", b->cfg.n_recurring_plan_ids + b->cfg.n_metered_plan_ids);
@@ -202,12 +211,33 @@ static int billing_start(void *state, lw_err_t *err)
     return 0;
 }
 
+/* Reporting stops first (its pass ends, the backend's calls with it), then the registry. */
+typedef struct billing_stop_ctx {
+    billing_t *b;
+    void (*done)(void *arg);
+    void *done_arg;
+} billing_stop_ctx_t;
+
+static void billing_report_stopped(void *arg)
+{
+    billing_stop_ctx_t *c = arg;
+    billing_t *b = c->b;
+    void (*done)(void *) = c->done;
+    void *done_arg = c->done_arg;
+    free(c);
+    billing_registry_stop(b, done, done_arg);
+}
+
 static void billing_stop(void *state, void (*done)(void *arg), void *done_arg)
 {
     billing_t *b = state;
     b->stopping = true;
     billing_grace_stop(b);
-    billing_registry_stop(b, done, done_arg);
+    billing_stop_ctx_t *c = lw_malloc(sizeof *c);
+    c->b = b;
+    c->done = done;
+    c->done_arg = done_arg;
+    billing_report_stop(b, billing_report_stopped, c);
 }
 
 static bool billing_ready(const void *state)
