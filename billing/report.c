@@ -218,7 +218,7 @@ static const char report_candidates_sql[] =
     "   AND i.action IS NOT NULL AND p.period_end > i.created_at "
     "  LEFT JOIN lw_control.usage_ledger l "
     "    ON l.tenant_id = p.tenant_id AND l.period_start = p.period_start AND l.meter = i.meter "
-    " WHERE p.closed_at IS NOT NULL "
+    " WHERE p.closed_at IS NOT NULL AND p.period_end <= now() "
     "   AND NOT EXISTS (SELECT 1 FROM lw_control.usage_reports r WHERE r.tenant_id = p.tenant_id "
     "                      AND r.period_start = p.period_start AND r.item_id = i.item_id) "
     " ORDER BY p.period_start, p.tenant_id, i.item_id LIMIT 500";

@@ -39,7 +39,8 @@ si_b_dev=$(item "$sub_b_json" plan_devices); si_b_up=$(item "$sub_b_json" plan_u
 
 # Billing's own rows, as the webhook would have made them (items created three hours ago).
 # Periods: hourly, the three last whole hours closed; the current one open.
-h0=$(( $(date +%s) / 3600 * 3600 ))
+# The hours before the current one: every period has ended (a closed one always has).
+h0=$(( $(date +%s) / 3600 * 3600 - 3600 ))
 lw_t_psql <<SQL
 INSERT INTO lw_control.billing_accounts (tenant_id, backend, customer_id, subscription_id,
   subscription_status, plan_id, billing_state) VALUES
