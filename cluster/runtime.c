@@ -1,5 +1,6 @@
 #include "cluster/runtime.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,12 @@ static const lw_cfg_opt_t rt_config[] = {
      .min = 1,
      .max = LW_WORK_MAX_THREADS,
      .help = "Threads of the worker pool (password hashing, payload formatters, imports)."},
+    {.key = "runtime.memory-trim-interval",
+     .type = LW_CFG_DURATION,
+     .def = "30s",
+     .help = "How often the C heap's free memory is handed back to the system when at least "
+             "16 MiB of it is free (malloc_trim on the worker pool): after a burst, what "
+             "the allocator kept stops counting in the RSS. 0: never."},
     {.key = "runtime.work-queue",
      .type = LW_CFG_INT,
      .def = "1024",
@@ -97,10 +104,13 @@ struct lw_rt {
     size_t nservices;
     uv_signal_t sigint, sigterm;
     uv_timer_t deadline;
+    uv_timer_t trim;
+    bool trimming; /* a malloc_trim job is queued or running */
     bool stopping;
     size_t stop_index; /* components still to stop, counting down */
     lw_metric_t *m_ready;
     lw_metric_t *m_db_conns, *m_db_waiting, *m_db_requests, *m_db_failures;
+    lw_metric_t *m_resident, *m_heap;
 };
 
 lw_rt_t *lw_rt_new(lw_config_t *cfg, lw_err_t *err)
@@ -216,6 +226,24 @@ static void rt_readyz(lw_http_req_t *req, void *arg)
     lw_http_respond_json(req, ok ? 200 : 503, body);
 }
 
+/* The process's memory as an operator sizes it: RSS (/proc/self/statm) and the C heap split
+ * into what live allocations use and what the allocator holds free, so that growth from
+ * data is told from growth from fragmentation. */
+static void rt_memory_sample(lw_rt_t *rt)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%lu %lu", &size, &resident) == 2)
+            lw_metric_set(rt->m_resident, NULL, (double)resident * (double)sysconf(_SC_PAGESIZE));
+        fclose(f);
+    }
+    struct mallinfo2 mi = mallinfo2();
+    lw_metric_set(rt->m_heap, (const char *const[]){"in_use", NULL},
+                  (double)(mi.uordblks + mi.hblkhd));
+    lw_metric_set(rt->m_heap, (const char *const[]){"free", NULL}, (double)mi.fordblks);
+}
+
 static void rt_metrics(lw_http_req_t *req, void *arg)
 {
     lw_rt_t *rt = arg;
@@ -235,6 +263,7 @@ static void rt_metrics(lw_http_req_t *req, void *arg)
         lw_metric_set(rt->m_db_requests, NULL, (double)st.requests);
         lw_metric_set(rt->m_db_failures, NULL, (double)st.failures);
     }
+    rt_memory_sample(rt);
     char *text = NULL;
     long len = lw_metrics_render(rt->metrics, &text);
     if (len < 0) {
@@ -262,6 +291,7 @@ static void rt_stop_db_done(void *arg)
     rt_close_handle((uv_handle_t *)&rt->sigint);
     rt_close_handle((uv_handle_t *)&rt->sigterm);
     rt_close_handle((uv_handle_t *)&rt->deadline);
+    rt_close_handle((uv_handle_t *)&rt->trim);
 }
 
 static void rt_stop_bus_done(void *arg)
@@ -324,6 +354,7 @@ void lw_rt_shutdown(lw_rt_t *rt)
     if (rt->stopping)
         return;
     rt->stopping = true;
+    uv_timer_stop(&rt->trim);
     lw_log(LW_LOG_INFO, "runtime", "stopping", NULL);
     uv_timer_start(&rt->deadline, rt_deadline, LW_RT_STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&rt->deadline);
@@ -361,6 +392,46 @@ static void rt_metrics_register(lw_rt_t *rt)
                            "PostgreSQL requests (queries and transaction steps)", NULL);
     rt->m_db_failures = lw_metrics_counter(rt->metrics, "lwstack_db_request_failures_total",
                                            "PostgreSQL requests that failed", NULL);
+    rt->m_resident = lw_metrics_gauge(rt->metrics, "lwstack_process_resident_memory_bytes",
+                                      "Resident set size of the process", NULL);
+    static const char *const heap_labels[] = {"state", NULL};
+    rt->m_heap = lw_metrics_gauge(
+        rt->metrics, "lwstack_process_heap_bytes",
+        "The C heap (glibc mallinfo2): in_use by live allocations, free but held by the "
+        "allocator (fragmentation and arenas)",
+        heap_labels);
+}
+
+/* ---- memory --------------------------------------------------------------------------- */
+
+#define RT_TRIM_MIN_FREE ((size_t)16 << 20)
+
+static void rt_trim_work(void *arg)
+{
+    (void)arg;
+    malloc_trim(0);
+}
+
+static void rt_trim_done(void *arg, lw_work_status_t status)
+{
+    (void)status;
+    lw_rt_t *rt = arg;
+    rt->trimming = false;
+}
+
+/* glibc keeps what a burst freed (in every thread's arena) resident: with many MiB free,
+ * malloc_trim hands the free pages back. On a pool thread: it walks every arena. */
+static void rt_trim_tick(uv_timer_t *t)
+{
+    lw_rt_t *rt = t->data;
+    if (rt->trimming || rt->stopping || rt->work == NULL || rt->work_closed)
+        return;
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks < RT_TRIM_MIN_FREE)
+        return;
+    lw_err_t err;
+    if (lw_work_submit(rt->work, rt_trim_work, rt_trim_done, rt, NULL, &err) == 0)
+        rt->trimming = true;
 }
 
 /* The shared services: the pool (started), the bus, the HTTP API with its own routes, the
@@ -385,7 +456,11 @@ static int rt_services_new(lw_rt_t *rt, const lw_db_opts_t *dbo, lw_err_t *err)
                                 (size_t)lw_config_int(rt->cfg, "runtime.work-queue"), err);
     if (rt->work == NULL)
         return -1;
-
+    long long trim_ms = lw_config_duration_ms(rt->cfg, "runtime.memory-trim-interval");
+    if (trim_ms > 0) {
+        uv_timer_start(&rt->trim, rt_trim_tick, (uint64_t)trim_ms, (uint64_t)trim_ms);
+        uv_unref((uv_handle_t *)&rt->trim);
+    }
     return 0;
 }
 
@@ -417,6 +492,8 @@ int lw_rt_run(lw_rt_t *rt, lw_err_t *err)
     uv_signal_init(&rt->loop, &rt->sigint);
     uv_signal_init(&rt->loop, &rt->sigterm);
     uv_timer_init(&rt->loop, &rt->deadline);
+    uv_timer_init(&rt->loop, &rt->trim);
+    rt->trim.data = rt;
     rt->sigint.data = rt->sigterm.data = rt;
     uv_signal_start(&rt->sigint, rt_on_signal, SIGINT);
     uv_signal_start(&rt->sigterm, rt_on_signal, SIGTERM);

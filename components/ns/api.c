@@ -276,9 +276,9 @@ static json_t *render(const api_op_t *op)
     }
     if (lw_api_mask_selects(m, "session") && op->st.session.valid)
         json_object_set_new(o, "session", session_json(op, &op->st.session, "session"));
-    if (lw_api_mask_selects(m, "pending_session") && op->st.pending.valid)
+    if (lw_api_mask_selects(m, "pending_session") && ns_state_pending(&op->st)->valid)
         json_object_set_new(o, "pending_session",
-                            session_json(op, &op->st.pending, "pending_session"));
+                            session_json(op, op->st.pending, "pending_session"));
     if (lw_api_mask_selects(m, "mac_state") && op->st.mac != NULL)
         json_object_set_new(o, "mac_state", mac_state_json(op->st.mac));
     if (lw_api_mask_selects(m, "pending_mac_state") && op->st.pending_mac != NULL)
@@ -684,7 +684,7 @@ static int apply(api_op_t *op, bool *state_written, lw_err_t *err)
             /* A new session: its MAC state starts from the settings; the queue was for the
              * old one (the worker hands it back to the AS when it reloads). */
             free(op->st.mac);
-            op->st.mac = op->st.session.valid ? ns_dev_mac_new(&(ns_dev_t){.set = op->set}) : NULL;
+            op->st.mac = op->st.session.valid ? ns_dev_mac_new(&(ns_dev_t){.set = &op->set}) : NULL;
             free(op->st.queue);
             op->st.queue = NULL;
             op->st.nqueue = 0;
@@ -694,7 +694,7 @@ static int apply(api_op_t *op, bool *state_written, lw_err_t *err)
         const json_t *p = json_object_get(b, "pending_session");
         if (p != NULL && !json_is_null(p))
             return lw_api_invalid(err, "end_device.pending_session", "may only be cleared");
-        memset(&op->st.pending, 0, sizeof op->st.pending);
+        ns_state_clear_pending(&op->st);
         free(op->st.pending_mac);
         op->st.pending_mac = NULL;
         *state_written = true;
@@ -705,7 +705,7 @@ static int apply(api_op_t *op, bool *state_written, lw_err_t *err)
             return lw_api_invalid(err, "end_device.mac_state",
                                   "may only be reset (null): it starts again from mac_settings");
         free(op->st.mac);
-        op->st.mac = op->st.session.valid ? ns_dev_mac_new(&(ns_dev_t){.set = op->set}) : NULL;
+        op->st.mac = op->st.session.valid ? ns_dev_mac_new(&(ns_dev_t){.set = &op->set}) : NULL;
         *state_written = true;
     }
     return 0;
@@ -759,13 +759,13 @@ static void set_loaded(lw_api_op_t *a, const PGresult *res)
     free(tb);
     char addr[9], paddr[9];
     snprintf(addr, sizeof addr, "%08" PRIx32, op->st.session.dev_addr);
-    snprintf(paddr, sizeof paddr, "%08" PRIx32, op->st.pending.dev_addr);
+    snprintf(paddr, sizeof paddr, "%08" PRIx32, ns_state_pending(&op->st)->dev_addr);
     const char *p[7] = {op->app,
                         op->dev,
                         st,
                         tt,
                         op->st.session.valid ? addr : NULL,
-                        op->st.pending.valid ? paddr : NULL,
+                        ns_state_pending(&op->st)->valid ? paddr : NULL,
                         state_written ? "true" : "false"};
     char sql[1400];
     snprintf(sql, sizeof sql,

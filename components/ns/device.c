@@ -10,13 +10,13 @@ int ns_dev_mac_ctx(const ns_dev_t *d, ns_mac_ctx_t *ctx, lorawan_rp_rev_t *rev,
                    ns_mac_version_t *ver)
 {
     memset(ctx, 0, sizeof *ctx);
-    ctx->fp = lorawan_freqplan_find(d->set.fp_id);
+    ctx->fp = lorawan_freqplan_find(d->set->fp_id);
     ctx->band = ctx->fp != NULL ? lorawan_band_get(ctx->fp->band) : NULL;
-    ctx->settings = &d->set.mac;
+    ctx->settings = &d->set->mac;
     *rev = LORAWAN_RP002_1_0_3;
-    ns_phy_version_parse(d->set.phy_version, rev);
+    ns_phy_version_parse(d->set->phy_version, rev);
     *ver = NS_MAC_V1_0_3;
-    ns_mac_version_parse(d->set.lorawan_version, ver);
+    ns_mac_version_parse(d->set->lorawan_version, ver);
     return ctx->band != NULL ? 0 : -1;
 }
 
@@ -29,7 +29,7 @@ ns_mac_state_t *ns_dev_mac_new(const ns_dev_t *d)
         return NULL;
     ns_mac_state_t *st = lw_calloc(1, sizeof *st);
     if (ns_mac_state_init(st, &ctx, rev, ver,
-                          d->set.supports_class_c ? NS_MAC_CLASS_C : NS_MAC_CLASS_A) != 0) {
+                          d->set->supports_class_c ? NS_MAC_CLASS_C : NS_MAC_CLASS_A) != 0) {
         free(st);
         return NULL;
     }

@@ -131,7 +131,7 @@ bool ns_downlink_retry_allowed(int64_t now_ns, int64_t window_end_ns)
 
 int64_t ns_class_c_timeout_ns(const ns_dev_t *d)
 {
-    uint32_t s = d->set.class_c_timeout_s != 0 ? d->set.class_c_timeout_s : NS_CLASS_C_TIMEOUT_S;
+    uint32_t s = d->set->class_c_timeout_s != 0 ? d->set->class_c_timeout_s : NS_CLASS_C_TIMEOUT_S;
     return (int64_t)s * 1000000000ll;
 }
 
@@ -157,10 +157,10 @@ typedef struct radio {
 
 static int radio_of(const ns_dev_t *d, radio_t *r)
 {
-    r->fp = lorawan_freqplan_find(d->set.fp_id);
+    r->fp = lorawan_freqplan_find(d->set->fp_id);
     r->band = r->fp != NULL ? lorawan_band_get(r->fp->band) : NULL;
     r->rev = LORAWAN_RP002_1_0_3;
-    ns_phy_version_parse(d->set.phy_version, &r->rev);
+    ns_phy_version_parse(d->set->phy_version, &r->rev);
     return r->band != NULL ? 0 : -1;
 }
 
@@ -260,11 +260,12 @@ static int publish_gs_down(ns_t *ns, ns_dev_t *d, Lw__Msg__GsDown *g, const ns_p
     app.application_id = d->app;
     ids.device_id = d->dev;
     ids.application_ids = &app;
-    ids.dev_addr = d->st.session.valid ? d->st.session.dev_addr : d->st.pending.dev_addr;
-    ids.dev_eui = d->set.dev_eui;
-    ids.join_eui = d->set.join_eui;
+    ids.dev_addr =
+        d->st.session.valid ? d->st.session.dev_addr : ns_state_pending(&d->st)->dev_addr;
+    ids.dev_eui = d->dev_eui;
+    ids.join_eui = d->join_eui;
     g->end_device_ids = &ids;
-    g->frequency_plan_id = d->set.fp_id;
+    g->frequency_plan_id = (char *)d->set->fp_id;
     Lw__Msg__GatewayIdentifiers gw = LW__MSG__GATEWAY_IDENTIFIERS__INIT;
     gw.gateway_id = (char *)p->gateway_id;
     gw.eui = p->eui;
@@ -402,7 +403,7 @@ void ns_downlink_invalidated(ns_t *ns, ns_dev_t *d, ns_queued_t *items, size_t n
     Lw__Msg__ApplicationInvalidatedDownlinks inv = LW__MSG__APPLICATION_INVALIDATED_DOWNLINKS__INIT;
     inv.downlinks = dlp;
     inv.n_downlinks = n;
-    bool v11 = ns_settings_v11(&d->set);
+    bool v11 = ns_settings_v11(d->set);
     const ns_session_t *s = &d->st.session;
     inv.last_f_cnt_down = v11 ? s->last_a_f_cnt_down : s->last_n_f_cnt_down;
     inv.session_key_id.data = (uint8_t *)s->key_id;
@@ -445,7 +446,7 @@ static void queue_clean(ns_t *ns, ns_dev_t *d, bool v11)
     size_t nbad = 0, keep = 0;
     for (size_t i = 0; i < st->nqueue; i++) {
         const ns_queued_t *q = &st->queue[i];
-        bool ok = (key_is(q, &st->session) && q->f_cnt >= next) || key_is(q, &st->pending);
+        bool ok = (key_is(q, &st->session) && q->f_cnt >= next) || key_is(q, ns_state_pending(st));
         if (ok) {
             st->queue[keep++] = *q;
             continue;
@@ -877,9 +878,9 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
     }
     ns_path_t paths[NS_PATHS_MAX];
     size_t np = ns_downlink_paths(u->rx, u->nrx, paths, NS_PATHS_MAX);
-    if (d->set.supports_class_c)
+    if (d->set->supports_class_c)
         keep_class_c_paths(d, paths, np);
-    bool v11 = ns_settings_v11(&d->set);
+    bool v11 = ns_settings_v11(d->set);
     ns_mac_ctx_t ctx;
     lorawan_rp_rev_t rev;
     ns_mac_version_t ver;
@@ -973,13 +974,13 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
 void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
 {
     ns_state_t *st = &d->st;
-    if (!d->set.supports_class_c || !st->session.valid || st->has_inflight || st->nqueue == 0)
+    if (!d->set->supports_class_c || !st->session.valid || st->has_inflight || st->nqueue == 0)
         return;
     radio_t r;
     rxp_t rp;
     if (radio_of(d, &r) != 0 || rx_params(d, &rp) != 0)
         return;
-    bool v11 = ns_settings_v11(&d->set);
+    bool v11 = ns_settings_v11(d->set);
     queue_clean(ns, d, v11);
     ssize_t head = queue_first(st);
     if (head < 0)
@@ -1193,7 +1194,7 @@ void ns_downlink_queue_op(ns_t *ns, ns_dev_t *d, Lw__Msg__AsDown *m)
                            "the payload is longer than any frame carries");
             continue;
         }
-        if (!key_is(&q, &st->session) && !key_is(&q, &st->pending)) {
+        if (!key_is(&q, &st->session) && !key_is(&q, ns_state_pending(st))) {
             /* The pending session's (a join not yet confirmed by an uplink) wait for it. */
             publish_failed(ns, d, &q, "session_key_id_mismatch",
                            "the downlink is not for the device's session");
@@ -1257,7 +1258,7 @@ void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m)
                 st->awaiting_ack = app;
                 st->awaiting_at_ns = ns_now_ns();
                 st->awaiting_class_c = fl != NULL && fl->class_c;
-                if (d->set.supports_class_c)
+                if (d->set->supports_class_c)
                     due_add(ns, d, NS_DUE_CLASS_C_ACK, NULL, st->awaiting_at_ns,
                             (uint64_t)(ns_class_c_timeout_ns(d) / 1000000ll));
                 app = NULL;
@@ -1359,7 +1360,7 @@ void ns_downlink_loaded(ns_t *ns, ns_dev_t *d)
     ns_state_t *st = &d->st;
     if (st->has_inflight)
         due_add(ns, d, NS_DUE_TX_ACK, st->inflight_id, 0, ns->tx_ack_timeout_ms);
-    if (st->awaiting_ack != NULL && d->set.supports_class_c) {
+    if (st->awaiting_ack != NULL && d->set->supports_class_c) {
         int64_t left = st->awaiting_at_ns + ns_class_c_timeout_ns(d) - ns_now_ns();
         due_add(ns, d, NS_DUE_CLASS_C_ACK, NULL, st->awaiting_at_ns,
                 left > 0 ? (uint64_t)(left / 1000000ll) + 1 : 0);

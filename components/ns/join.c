@@ -191,7 +191,7 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
         return;
     }
     unsigned minor = 0;
-    ns_version_parse(d->set.lorawan_version, &minor, NULL);
+    ns_version_parse(d->set->lorawan_version, &minor, NULL);
     ns_session_t s;
     memset(&s, 0, sizeof s);
     s.valid = true;
@@ -233,7 +233,7 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
         join_rejected(op, d, "invalid_join_answer", "session keys unusable (unknown KEK?)");
     } else {
         /* The pending session, with the MAC state of the parameters the join-accept gave. */
-        d->st.pending = s;
+        ns_state_set_pending(&d->st, &s);
         d->st.last_join_at_ns = s.started_at_ns;
         free(d->st.pending_mac);
         d->st.pending_mac = op->mac;
@@ -253,7 +253,7 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
         ja.dev_addr = s.dev_addr;
         ja.dev_eui = op->dev_eui;
         ja.join_eui = op->join_eui;
-        ja.lorawan_version = d->set.lorawan_version;
+        ja.lorawan_version = (char *)d->set->lorawan_version;
         Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
         Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
         app.application_id = d->app;
@@ -364,7 +364,7 @@ static void join_send(join_op_t *op, const ns_prefix_t *tp, size_t ntp)
     json_t *body = json_pack(
         "{ss ss ss sI ss ss ss ss ss ss si}", "ProtocolVersion", "1.1", "SenderID", sender,
         "ReceiverID", joineui, "TransactionID", (json_int_t)(tid & 0x7fffffffu), "MessageType",
-        "JoinReq", "MACVersion", ns_mac_version_bi(d->set.lorawan_version), "PHYPayload", phy,
+        "JoinReq", "MACVersion", ns_mac_version_bi(d->set->lorawan_version), "PHYPayload", phy,
         "DevEUI", deveui, "DevAddr", addr, "DLSettings", dls, "RxDelay", (int)op->rx_delay);
     if (jp.has_cf_list) {
         char cfh[2 * LORAWAN_CFLIST_LEN + 1];
@@ -403,9 +403,9 @@ void ns_join_request(ns_t *ns, ns_dev_t *d, ns_up_t *u)
     op->u = u;
     op->join_eui = phy.u.join_request.join_eui;
     op->dev_eui = phy.u.join_request.dev_eui;
-    if (!d->set.has_dev_eui) {
-        d->set.dev_eui = op->dev_eui;
-        d->set.join_eui = op->join_eui;
+    if (!d->has_dev_eui) {
+        d->dev_eui = op->dev_eui;
+        d->join_eui = op->join_eui;
     }
     d->busy = true;
     d->up = NULL;

@@ -340,8 +340,8 @@ static void index_apply(ns_matcher_t *m, const char *key, const ns_row_t *row)
     if (row != NULL && row->found) {
         if (row->st.session.valid)
             ss[0] = &row->st.session;
-        if (row->st.pending.valid)
-            ss[1] = &row->st.pending;
+        if (ns_state_pending(&row->st)->valid)
+            ss[1] = row->st.pending;
     }
     for (int k = 0; k < 2; k++) {
         cand_t *old = d->c[k];

@@ -128,6 +128,20 @@ typedef struct ns_settings {
 int ns_mac_settings_parse(const json_t *j, const char *field, ns_settings_t *s, lw_err_t *err);
 bool ns_settings_v11(const ns_settings_t *s);
 
+/* Devices with equal settings share one copy of them (interned, reference-counted): the
+ * devices of a deployment share a handful of profiles, and a copy with its mac_settings is
+ * about 500 bytes. ns_settings_intern takes *s (left empty) and returns the shared copy,
+ * equal to *s except for the EUIs, which are zero in it: they are each device's own
+ * (ns_dev_t.dev_eui, ...). A shared copy is immutable; ns_settings_release drops a
+ * reference (ns_settings_none and NULL are ignored). */
+struct ns;
+const ns_settings_t *ns_settings_intern(struct ns *ns, ns_settings_t *s);
+void ns_settings_release(struct ns *ns, const ns_settings_t *s);
+/* Frees the shared copies (at the worker's end, when no device holds one). */
+void ns_settings_pool_free(struct ns *ns);
+/* The settings of a device not loaded yet: all zero. */
+extern const ns_settings_t ns_settings_none;
+
 typedef struct ns_session {
     bool valid;
     uint32_t dev_addr;
@@ -205,13 +219,19 @@ typedef struct ns_radio {
 } ns_radio_t;
 
 typedef struct ns_state {
-    ns_session_t session, pending;
+    ns_session_t session;
+    /* owned; the session of a join not yet confirmed by an uplink (NULL: none). A join is
+     * rare: a device pays for it only between the join-accept and the first uplink. */
+    ns_session_t *pending;
     ns_mac_state_t *mac;         /* owned; the MAC layer's state of `session` (NULL: none yet) */
     ns_mac_state_t *pending_mac; /* owned; of `pending` */
     ns_radio_t radio;
     ns_queued_t *queue; /* owned, nqueue items */
     size_t nqueue;
-    uint8_t recent[NS_RECENT_IDS][LW_MSG_ID_LEN];
+    /* The last NS_RECENT_IDS lw.gs.up copy ids (16 random bytes each) folded to 8 bytes
+     * (the two halves XORed): as good as the whole id at telling a replayed copy (a false
+     * match needs 64 random bits to agree), for half the memory. */
+    uint64_t recent[NS_RECENT_IDS];
     uint8_t nrecent, recent_next;
     int64_t last_seen_at_ns;
     ns_gw_t last_gw;
@@ -239,6 +259,13 @@ typedef struct ns_state {
     ns_path_t *c_paths;  /* owned; class C: the gateways of the last uplink, best first */
     uint8_t n_c_paths;
 } ns_state_t;
+
+/* The pending session of st, or an invalid one: never NULL. */
+const ns_session_t *ns_state_pending(const ns_state_t *st);
+/* Makes *s the pending session (copied; one is allocated when there is none). */
+void ns_state_set_pending(ns_state_t *st, const ns_session_t *s);
+/* Forgets the pending session (its keys wiped). */
+void ns_state_clear_pending(ns_state_t *st);
 
 void ns_settings_defaults(ns_settings_t *s);
 void ns_settings_destroy(ns_settings_t *s);
@@ -324,6 +351,8 @@ struct ns {
     lw_bus_commitq_t wq;
     ns_dev_t **devs; /* hash by key */
     size_t ndevs, devs_cap;
+    struct ns_sref **srefs; /* the shared settings (ns_settings_intern), hash by content */
+    size_t nsrefs, srefs_cap;
     /* open deduplication windows, in deadline order (one duration for all) */
     struct ns_up *win_head, *win_tail;
     uv_timer_t win_timer;
@@ -402,7 +431,10 @@ struct ns_dev {
     char *tenant, *app, *dev;
     int32_t partition;
     ns_dev_phase_t phase;
-    ns_settings_t set;
+    const ns_settings_t *set; /* shared (ns_settings_intern); ns_settings_none until loaded */
+    /* The device's EUIs: from its settings, else (OTAA) learnt from its join-request. */
+    bool has_dev_eui, has_join_eui;
+    uint64_t dev_eui, join_eui;
     ns_state_t st;
     int64_t gen, state_gen;
     bool dirty;

@@ -2,6 +2,7 @@
  * (ns.proto NsSettings, NsState). Session keys are wrapped at rest with the KEK of
  * ns.key-encryption-key (RFC 3394, label kept next to the key); without one they are
  * stored in clear with an empty label. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,13 +23,138 @@ void ns_settings_destroy(ns_settings_t *s)
     s->mac_json = NULL;
 }
 
+/* ---- shared settings ----------------------------------------------------------------------- */
+
+const ns_settings_t ns_settings_none;
+
+typedef struct ns_sref {
+    struct ns_sref *next; /* hash chain */
+    uint64_t hash;
+    uint32_t refs;
+    ns_settings_t set;
+    size_t len;
+    uint8_t blob[]; /* the settings encoded without EUIs: what makes two equal */
+} ns_sref_t;
+
+static ns_sref_t *sref_of(const ns_settings_t *s)
+{
+    return (ns_sref_t *)(void *)((char *)s - offsetof(ns_sref_t, set));
+}
+
+static void srefs_grow(ns_t *ns)
+{
+    size_t cap = ns->srefs_cap == 0 ? 64 : ns->srefs_cap * 2;
+    ns_sref_t **b = lw_calloc(cap, sizeof *b);
+    for (size_t i = 0; i < ns->srefs_cap; i++) {
+        ns_sref_t *r = ns->srefs[i];
+        while (r != NULL) {
+            ns_sref_t *next = r->next;
+            r->next = b[r->hash & (cap - 1)];
+            b[r->hash & (cap - 1)] = r;
+            r = next;
+        }
+    }
+    free(ns->srefs);
+    ns->srefs = b;
+    ns->srefs_cap = cap;
+}
+
+const ns_settings_t *ns_settings_intern(ns_t *ns, ns_settings_t *s)
+{
+    s->has_dev_eui = s->has_join_eui = false;
+    s->dev_eui = s->join_eui = 0;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    ns_settings_encode(s, &blob, &len);
+    uint64_t h = ns_hash64(blob, len);
+    if (ns->srefs_cap == 0)
+        srefs_grow(ns);
+    for (ns_sref_t *r = ns->srefs[h & (ns->srefs_cap - 1)]; r != NULL; r = r->next) {
+        if (r->hash == h && r->len == len && memcmp(r->blob, blob, len) == 0) {
+            r->refs++;
+            free(blob);
+            ns_settings_destroy(s);
+            return &r->set;
+        }
+    }
+    ns_sref_t *r = lw_malloc(sizeof *r + len);
+    r->hash = h;
+    r->refs = 1;
+    r->set = *s;
+    memset(s, 0, sizeof *s);
+    r->len = len;
+    memcpy(r->blob, blob, len);
+    free(blob);
+    if (++ns->nsrefs > ns->srefs_cap)
+        srefs_grow(ns);
+    r->next = ns->srefs[h & (ns->srefs_cap - 1)];
+    ns->srefs[h & (ns->srefs_cap - 1)] = r;
+    return &r->set;
+}
+
+void ns_settings_release(ns_t *ns, const ns_settings_t *s)
+{
+    if (s == NULL || s == &ns_settings_none)
+        return;
+    ns_sref_t *r = sref_of(s);
+    if (--r->refs > 0)
+        return;
+    ns_sref_t **pp = &ns->srefs[r->hash & (ns->srefs_cap - 1)];
+    while (*pp != r)
+        pp = &(*pp)->next;
+    *pp = r->next;
+    ns->nsrefs--;
+    ns_settings_destroy(&r->set);
+    free(r);
+}
+
+void ns_settings_pool_free(ns_t *ns)
+{
+    for (size_t i = 0; i < ns->srefs_cap; i++) {
+        ns_sref_t *r = ns->srefs[i];
+        while (r != NULL) {
+            ns_sref_t *next = r->next;
+            ns_settings_destroy(&r->set);
+            free(r);
+            r = next;
+        }
+    }
+    free(ns->srefs);
+    ns->srefs = NULL;
+    ns->srefs_cap = ns->nsrefs = 0;
+}
+
 void ns_state_init(ns_state_t *st)
 {
     memset(st, 0, sizeof *st);
 }
 
+static const ns_session_t state_no_session;
+
+const ns_session_t *ns_state_pending(const ns_state_t *st)
+{
+    return st->pending != NULL ? st->pending : &state_no_session;
+}
+
+void ns_state_set_pending(ns_state_t *st, const ns_session_t *s)
+{
+    if (st->pending == NULL)
+        st->pending = lw_malloc(sizeof *st->pending);
+    *st->pending = *s;
+}
+
+void ns_state_clear_pending(ns_state_t *st)
+{
+    if (st->pending == NULL)
+        return;
+    memset(st->pending, 0, sizeof *st->pending); /* keys wiped */
+    free(st->pending);
+    st->pending = NULL;
+}
+
 void ns_state_destroy(ns_state_t *st)
 {
+    ns_state_clear_pending(st);
     free(st->queue);
     free(st->mac);
     free(st->pending_mac);
@@ -58,22 +184,37 @@ void ns_state_take_queue(ns_state_t *st, ns_queued_t **out, size_t *n)
     st->nqueue = 0;
 }
 
+static uint64_t recent_of(const uint8_t *id)
+{
+    uint64_t lo, hi;
+    memcpy(&lo, id, sizeof lo);
+    memcpy(&hi, id + sizeof lo, sizeof hi);
+    return lo ^ hi;
+}
+
 bool ns_state_recent_has(const ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN])
 {
+    uint64_t v = recent_of(id);
     for (unsigned i = 0; i < st->nrecent; i++)
-        if (memcmp(st->recent[i], id, LW_MSG_ID_LEN) == 0)
+        if (st->recent[i] == v)
             return true;
     return false;
 }
 
-void ns_state_recent_add(ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN])
+static void recent_put(ns_state_t *st, uint64_t v)
 {
-    if (ns_state_recent_has(st, id))
-        return;
-    memcpy(st->recent[st->recent_next], id, LW_MSG_ID_LEN);
+    for (unsigned i = 0; i < st->nrecent; i++)
+        if (st->recent[i] == v)
+            return;
+    st->recent[st->recent_next] = v;
     st->recent_next = (uint8_t)((st->recent_next + 1) % NS_RECENT_IDS);
     if (st->nrecent < NS_RECENT_IDS)
         st->nrecent++;
+}
+
+void ns_state_recent_add(ns_state_t *st, const uint8_t id[LW_MSG_ID_LEN])
+{
+    recent_put(st, recent_of(id));
 }
 
 /* ---- settings ------------------------------------------------------------------------------ */
@@ -354,8 +495,8 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
             return -1;
         m.session = &sb.s;
     }
-    if (st->pending.valid) {
-        if (session_out(&pb, &st->pending, kek) != 0)
+    if (st->pending != NULL && st->pending->valid) {
+        if (session_out(&pb, st->pending, kek) != 0)
             return -1;
         m.pending_session = &pb.s;
     }
@@ -386,8 +527,8 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
 
     ProtobufCBinaryData ids[NS_RECENT_IDS];
     for (unsigned i = 0; i < st->nrecent; i++) {
-        ids[i].data = (uint8_t *)st->recent[i];
-        ids[i].len = LW_MSG_ID_LEN;
+        ids[i].data = (uint8_t *)&st->recent[i];
+        ids[i].len = sizeof st->recent[i];
     }
     m.recent_ids = ids;
     m.n_recent_ids = st->nrecent;
@@ -468,9 +609,17 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
     if (m == NULL)
         return -1;
     int rc = -1;
-    if (session_in(m->session, lookup, arg, &st->session) != 0 ||
-        session_in(m->pending_session, lookup, arg, &st->pending) != 0)
+    if (session_in(m->session, lookup, arg, &st->session) != 0)
         goto out;
+    if (m->pending_session != NULL) {
+        ns_session_t p;
+        int prc = session_in(m->pending_session, lookup, arg, &p);
+        if (prc == 0)
+            ns_state_set_pending(st, &p);
+        memset(&p, 0, sizeof p);
+        if (prc != 0)
+            goto out;
+    }
     if (m->mac_state != NULL) {
         const Lw__Ns__NsMacState *mac = m->mac_state;
         st->radio.last_dr = (uint8_t)mac->last_uplink_dr;
@@ -495,8 +644,14 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
         st->nqueue = m->n_queue;
     }
     for (size_t i = 0; i < m->n_recent_ids && i < NS_RECENT_IDS; i++)
-        if (m->recent_ids[i].len == LW_MSG_ID_LEN)
+        /* Folded to 8 bytes since the compact state; the whole id (16) before. */
+        if (m->recent_ids[i].len == LW_MSG_ID_LEN) {
             ns_state_recent_add(st, m->recent_ids[i].data);
+        } else if (m->recent_ids[i].len == sizeof(uint64_t)) {
+            uint64_t v;
+            memcpy(&v, m->recent_ids[i].data, sizeof v);
+            recent_put(st, v);
+        }
     st->last_seen_at_ns = m->last_seen_at;
     if (m->last_gateway != NULL) {
         const Lw__Ns__NsGateway *gw = m->last_gateway;

@@ -312,14 +312,14 @@ ns_batch_t *ns_store_cut(ns_t *ns, void (*done)(ns_t *ns, bool ok))
             lw_hex_encode(buf, len, state + 3);
             char addr[9], paddr[9], seen[24], gen[24];
             snprintf(addr, sizeof addr, "%08" PRIx32, d->st.session.dev_addr);
-            snprintf(paddr, sizeof paddr, "%08" PRIx32, d->st.pending.dev_addr);
+            snprintf(paddr, sizeof paddr, "%08" PRIx32, ns_state_pending(&d->st)->dev_addr);
             snprintf(seen, sizeof seen, "%" PRId64, d->st.last_seen_at_ns);
             snprintf(gen, sizeof gen, "%" PRId64, d->gen);
             arr_item(&b->cols[COL_APP], d->app, true);
             arr_item(&b->cols[COL_DEV], d->dev, true);
             arr_item(&b->cols[COL_STATE], state, true);
             arr_item(&b->cols[COL_ADDR], d->st.session.valid ? addr : NULL, true);
-            arr_item(&b->cols[COL_PADDR], d->st.pending.valid ? paddr : NULL, true);
+            arr_item(&b->cols[COL_PADDR], ns_state_pending(&d->st)->valid ? paddr : NULL, true);
             arr_item(&b->cols[COL_SEEN], seen, false);
             arr_item(&b->cols[COL_GEN], gen, false);
             snprintf(op->keys[op->nkeys++], sizeof op->keys[0], "%s", d->key);

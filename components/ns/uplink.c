@@ -199,8 +199,8 @@ static void fill_ids(ns_dev_t *d, Lw__Msg__EndDeviceIdentifiers *ids,
     ids->device_id = d->dev;
     ids->application_ids = app;
     ids->dev_addr = d->st.session.valid ? d->st.session.dev_addr : 0;
-    ids->dev_eui = d->set.dev_eui;
-    ids->join_eui = d->set.join_eui;
+    ids->dev_eui = d->dev_eui;
+    ids->join_eui = d->join_eui;
 }
 
 int ns_publish_ns_up(ns_t *ns, ns_dev_t *d, Lw__Msg__NsUp *up)
@@ -292,10 +292,10 @@ void ns_uplink_radio(ns_dev_t *d, const Lw__Msg__TxSettings *ts)
     if (ts == NULL)
         return;
     d->st.radio.last_freq_hz = (uint32_t)ts->frequency;
-    const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set.fp_id);
+    const lorawan_freqplan_t *fp = lorawan_freqplan_find(d->set->fp_id);
     const lorawan_band_t *band = fp != NULL ? lorawan_band_get(fp->band) : NULL;
     lorawan_rp_rev_t rev = LORAWAN_RP002_1_0_3;
-    ns_phy_version_parse(d->set.phy_version, &rev);
+    ns_phy_version_parse(d->set->phy_version, &rev);
     if (band != NULL && ts->data_rate != NULL &&
         ts->data_rate->modulation_case == LW__MSG__DATA_RATE__MODULATION_LORA) {
         lorawan_dr_t want;
@@ -456,21 +456,25 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
 {
     Lw__Msg__NsDev *m = u->first;
     bool pending = m->pending_session;
-    ns_session_t *s = pending ? &d->st.pending : &d->st.session;
+    ns_session_t *s = pending ? d->st.pending : &d->st.session;
+    if (s == NULL) {
+        drop_event(ns, d, u, "session_changed", NULL);
+        return;
+    }
     if (!s->valid || !key_id_eq(s, &m->session_key_id) || s->dev_addr != phy->u.data.dev_addr) {
         /* Matched against a session the device no longer has (a join, an API write). */
         drop_event(ns, d, u, "session_changed", NULL);
         return;
     }
     unsigned minor = 0;
-    ns_version_parse(d->set.lorawan_version, &minor, NULL);
+    ns_version_parse(d->set->lorawan_version, &minor, NULL);
     ns_uplink_radio(d, m->settings);
     if (minor >= 1 && !mic_11_ok(ns, d, s, u, phy)) {
         drop_event(ns, d, u, "mic_mismatch", NULL);
         return;
     }
-    bool s32 = d->set.has_supports_32 ? d->set.supports_32 : true;
-    bool resets = d->set.has_resets_f_cnt && d->set.resets_f_cnt;
+    bool s32 = d->set->has_supports_32 ? d->set->supports_32 : true;
+    bool resets = d->set->has_resets_f_cnt && d->set->resets_f_cnt;
     ns_fcnt_verdict_t v = ns_fcnt_check(s->has_f_cnt_up, s->last_f_cnt_up, m->f_cnt, s32, resets);
     if (v == NS_FCNT_REPLAY) {
         drop_event(ns, d, u, "f_cnt_replay",
@@ -482,8 +486,8 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
         /* The first uplink of a join's session confirms it (LoRaWAN 1.1 §6.2.4 / TTS for
          * 1.0.x as well): the old session goes, and its queue (items the AS sent for the
          * new one already stay). */
-        d->st.session = d->st.pending;
-        memset(&d->st.pending, 0, sizeof d->st.pending);
+        d->st.session = *d->st.pending;
+        ns_state_clear_pending(&d->st);
         s = &d->st.session;
         ns_downlink_session_changed(ns, d); /* the old session's queue handed back */
         free(d->st.awaiting_ack);
@@ -571,7 +575,7 @@ void ns_uplink_window_close(ns_t *ns, ns_up_t *u)
     if (lorawan_phy_decode(m->raw_payload.data, m->raw_payload.len, &phy) != 0) {
         ns_count_drop(ns, "malformed_frame");
     } else if (phy.mtype == LORAWAN_MTYPE_JOIN_REQUEST) {
-        if (!d->set.supports_join) {
+        if (!d->set->supports_join) {
             ns_event(ns, d->tenant, d->app, d->dev, "ns.up.join.drop",
                      json_pack("{ss}", "reason", "device_does_not_support_join"), NULL);
             ns_count_drop(ns, "join_not_supported");

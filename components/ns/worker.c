@@ -134,7 +134,7 @@ static void dev_forget(ns_t *ns, ns_dev_t *d, bool done)
     if (*pp == d)
         *pp = d->hnext;
     ns->ndevs--;
-    ns_settings_destroy(&d->set);
+    ns_settings_release(ns, d->set);
     ns_state_destroy(&d->st);
     free(d);
 }
@@ -162,6 +162,18 @@ static void retry_fire(uv_timer_t *t)
     if (d != NULL && !l->ns->stopping)
         dev_load(l->ns, d, l->reload);
     uv_close((uv_handle_t *)t, retry_closed);
+}
+
+/* Gives d the settings of its row (taken from *set): its EUIs its own, the rest shared. */
+static void dev_set_settings(ns_t *ns, ns_dev_t *d, ns_settings_t *set)
+{
+    d->has_dev_eui = set->has_dev_eui;
+    d->has_join_eui = set->has_join_eui;
+    d->dev_eui = set->dev_eui;
+    d->join_eui = set->join_eui;
+    const ns_settings_t *old = d->set;
+    d->set = ns_settings_intern(ns, set);
+    ns_settings_release(ns, old);
 }
 
 static void dev_loaded(void *arg, ns_row_t *row, const lw_err_t *err)
@@ -192,25 +204,22 @@ static void dev_loaded(void *arg, ns_row_t *row, const lw_err_t *err)
         return;
     }
     if (!row->found) {
-        ns_settings_destroy(&d->set);
+        ns_settings_release(ns, d->set);
+        d->set = &ns_settings_none;
         ns_state_destroy(&d->st);
         d->phase = NS_DEV_ABSENT;
     } else if (!l->reload || d->phase == NS_DEV_ABSENT) {
-        ns_settings_destroy(&d->set);
+        dev_set_settings(ns, d, &row->set);
         ns_state_destroy(&d->st);
-        d->set = row->set;
         d->st = row->st;
         d->gen = row->gen;
         d->state_gen = row->state_gen;
         d->phase = NS_DEV_READY;
-        memset(&row->set, 0, sizeof row->set);
         memset(&row->st, 0, sizeof row->st);
     } else {
         /* RELOAD: the API changed the row. Its settings always win; its state only when it
          * wrote the state (state_gen), else what this worker holds is newer. */
-        ns_settings_destroy(&d->set);
-        d->set = row->set;
-        memset(&row->set, 0, sizeof row->set);
+        dev_set_settings(ns, d, &row->set);
         if (row->state_gen > d->state_gen) {
             bool session_changed = row->st.session.valid != d->st.session.valid ||
                                    row->st.session.key_id_len != d->st.session.key_id_len ||
@@ -285,6 +294,7 @@ static ns_dev_t *dev_get(ns_t *ns, const char *key, size_t key_len, int32_t part
     d->dev = p;
     strcpy(p, dev);
     d->partition = partition;
+    d->set = &ns_settings_none;
     ns_state_init(&d->st);
     size_t i = key_hash(d->key) & (ns->devs_cap - 1);
     d->hnext = ns->devs[i];
@@ -646,6 +656,7 @@ void ns_worker_free(ns_t *ns)
         }
     free(ns->devs);
     ns->devs = NULL;
+    ns_settings_pool_free(ns);
     lw_bus_commitq_free(&ns->wq);
     while (after_head != NULL) {
         after_t *a = after_head;

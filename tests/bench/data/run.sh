@@ -46,6 +46,10 @@ stack_args=(${BENCH_STACK_ARGS:-})
 # every device): it measures the path, not the limits.
 limits=(--tenancy.rate-limit.requests-per-tenant "1000000/1s" --is.rate-limit.per-api-key "1000000/1s")
 lw_e2e_has_key gs.rate-limit.uplinks-per-gateway && limits+=(--gs.rate-limit.uplinks-per-gateway 0)
+# The memory figures read RSS a few seconds after each step, once the runtime has handed
+# what the allocator holds free back to the system (runtime.memory-trim-interval, 30 s by
+# default): they count what devices keep, not what a burst left behind.
+lw_e2e_has_key runtime.memory-trim-interval && limits+=(--runtime.memory-trim-interval 1s)
 if [ "${BENCH_SPLIT:-1}" != 0 ]; then
     lw_e2e_prepare
     E2E_ARGS+=(--log.level warn "${limits[@]}" "${stack_args[@]}")
@@ -81,6 +85,17 @@ rss_kib() {
 rss_each() {
     local p
     for p in "${stack_pids[@]}"; do echo "$(( $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status") / 1024 ))"; done
+}
+
+# The live C heap of every process (KiB): lwstack_process_heap_bytes{state="in_use"}, what
+# live allocations use, without what the allocator holds free (RSS counts that too).
+heap_kib() {
+    local a n=0 v
+    for a in "${apis[@]}"; do
+        v=$(curl -s "$a/metrics" | awk '/^lwstack_process_heap_bytes\{state="in_use"\}/ { printf "%d", $2 / 1024 }')
+        n=$((n + ${v:-0}))
+    done
+    echo "$n"
 }
 
 # count NAME: starts counting lw.ns.up from now; stop with count_stop NAME.
@@ -209,18 +224,22 @@ if part memory; then
 half=$((rss_devices / 2))
 rss_step() { # SEED: provisions and activates half more devices; sets r0 r1 r2 (KiB), e0 e1 e2
     local t0
-    r0=$(rss_kib); mapfile -t e0 < <(rss_each)
+    sleep 3
+    r0=$(rss_kib); h0=$(heap_kib); mapfile -t e0 < <(rss_each)
     t0=$(date +%s)
     "$LWSTACK_BIN" simulate --api "$E2E_API" ${E2E_NS_API:+--ns-api "$E2E_NS_API"} --tenant bench --admin-key "$LW_T_ADMIN_KEY" --seed "$1" \
         --application "$1" --gateways "$gws" --devices "$half" --abp --provision-only >/dev/null
     say "provisioned $half more ABP devices in $(( $(date +%s) - t0 )) s"
-    r1=$(rss_kib); mapfile -t e1 < <(rss_each)
+    sleep 3
+    r1=$(rss_kib); h1=$(heap_kib); mapfile -t e1 < <(rss_each)
     count_start "$1"
     "$LWSTACK_BIN" simulate --udp "127.0.0.1:$E2E_UDP" --seed "$1" --gateways "$gws" --copies 1 \
         --devices "$half" --abp --rate 5000 --duration 0 --uplinks-per-device 1 --json >"$LW_T_DIR/$1.json"
     count_stop "$1" "$half"
-    r2=$(rss_kib); mapfile -t e2 < <(rss_each)
+    sleep 3
+    r2=$(rss_kib); h2=$(heap_kib); mapfile -t e2 < <(rss_each)
     active=$(jq -r .uplinks "$LW_T_DIR/$1.count")
+    say "live heap (allocations in use, all processes): $((h0 / 1024)) → $((h1 / 1024)) → $((h2 / 1024)) MiB: $(per $((h2 - h0)) "$half") bytes per device provisioned and active ($(per $((h1 - h0)) "$half") provisioned, $(per $((h2 - h1)) "$active") for activity)"
     if [ ${#stack_pids[@]} -eq 2 ]; then
         say "memory by process: the GS process (IS, GS, JS, tenancy) ${e0[0]} → ${e1[0]} → ${e2[0]} MiB, the NS process ${e0[1]} → ${e1[1]} → ${e2[1]} MiB (before → provisioned → active)"
     fi

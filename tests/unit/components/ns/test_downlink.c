@@ -121,8 +121,10 @@ static void test_ns_class_c_timeout__default_and_setting(void **state)
     (void)state;
     ns_dev_t *d = calloc(1, sizeof *d);
     assert_non_null(d);
+    ns_settings_t set = {0};
+    d->set = &set;
     assert_int_equal(ns_class_c_timeout_ns(d), 300ll * 1000000000ll); /* TTS: 5 min */
-    d->set.class_c_timeout_s = 5;
+    set.class_c_timeout_s = 5;
     assert_int_equal(ns_class_c_timeout_ns(d), 5ll * 1000000000ll);
     free(d);
 }
