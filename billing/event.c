@@ -232,8 +232,8 @@ billing_decision_t billing_decide(const billing_decide_in_t *in)
 {
     billing_decision_t d = {.action = BILLING_ACT_NONE, .state = TN_STATE_APPROVED};
     const char *s = in->status;
-    bool approve = strcmp(s, "active") == 0 || strcmp(s, "trialing") == 0;
-    bool flag = strcmp(s, "past_due") == 0;
+    bool approve = !in->deleted && (strcmp(s, "active") == 0 || strcmp(s, "trialing") == 0);
+    bool flag = !in->deleted && strcmp(s, "past_due") == 0;
     bool suspend = strcmp(s, "unpaid") == 0 || strcmp(s, "canceled") == 0 || in->deleted;
     if (!approve && !flag && !suspend) {
         if (strcmp(s, "incomplete") == 0 || strcmp(s, "incomplete_expired") == 0)
