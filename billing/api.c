@@ -38,8 +38,8 @@ static void auth_answered(void *arg, int status, json_t *body, const lw_err_t *e
     auth_call_t *c = arg;
     lw_err_t e;
     lw_err_clear(&e);
-    const char *name =
-        json_string_value(json_object_get(json_array_get(json_object_get(body, "details"), 0), "name"));
+    const char *name = json_string_value(
+        json_object_get(json_array_get(json_object_get(body, "details"), 0), "name"));
     if (err != NULL) {
         lw_err_set(&e, &lw_err_unavailable, "cannot check the caller's rights: %s", err->message);
     } else if (status == 401) {
@@ -57,8 +57,8 @@ static void auth_answered(void *arg, int status, json_t *body, const lw_err_t *e
         lw_err_set(&e, &lw_err_permission_denied, "the caller has no rights on tenant `%s`",
                    c->tenant_id);
     } else if (!json_is_true(json_object_get(body, "is_admin"))) {
-        lw_err_set(&e, &lw_err_permission_denied,
-                   "only admins of tenant `%s` may read its billing", c->tenant_id);
+        lw_err_set(&e, &lw_err_permission_denied, "only admins of tenant `%s` may read its billing",
+                   c->tenant_id);
     }
     c->cb(c->arg, e.def != NULL ? &e : NULL);
     free(c);
@@ -93,7 +93,7 @@ int billing_authorize_tenant(billing_t *b, lw_http_req_t *req, const char *tenan
     "a.subscription_id, a.subscription_status, a.plan_id, a.billing_state, " LW_API_SQL_TIME(      \
         "a.flagged_at") ", " LW_API_SQL_TIME("a.updated_at") ", p.kind, p.name"
 #define API_VIEW_FROM                                                                              \
-    " FROM lw_control.tenants t LEFT JOIN lw_control.billing_accounts a USING (tenant_id) "       \
+    " FROM lw_control.tenants t LEFT JOIN lw_control.billing_accounts a USING (tenant_id) "        \
     "LEFT JOIN lw_control.billing_plans p ON p.plan_id = a.plan_id WHERE t.deleted_at IS NULL"
 
 static json_t *api_text(const PGresult *res, int row, int col)
@@ -109,7 +109,8 @@ static json_t *api_view(const PGresult *res, int row)
     json_t *limits = json_object();
     for (int k = 0; k < TN_LIMIT_COUNT; k++) {
         json_t *v = api_text(res, row, 2 + k);
-        json_object_set_new(limits, tn_limit_field((tn_limit_kind_t)k), v != NULL ? v : json_null());
+        json_object_set_new(limits, tn_limit_field((tn_limit_kind_t)k),
+                            v != NULL ? v : json_null());
     }
     json_object_set_new(o, "limits", limits);
     if (!PQgetisnull(res, row, 12)) {
@@ -124,9 +125,9 @@ static json_t *api_view(const PGresult *res, int row)
     }
     if (!PQgetisnull(res, row, 8)) {
         json_t *bill = json_object();
-        static const char *const keys[] = {"backend",       "customer_id",        "subscription_id",
-                                           "subscription_status", "plan_id", "billing_state",
-                                           "flagged_at",    "updated_at"};
+        static const char *const keys[] = {
+            "backend", "customer_id",   "subscription_id", "subscription_status",
+            "plan_id", "billing_state", "flagged_at",      "updated_at"};
         for (int i = 0; i < 8; i++) {
             json_t *v = api_text(res, row, 8 + i);
             if (v != NULL)
@@ -160,8 +161,8 @@ static void view_got(lw_api_op_t *a, const PGresult *res)
 static void view_query(view_op_t *op)
 {
     const char *params[] = {op->tenant_id};
-    lw_api_query(&op->api, "SELECT " API_VIEW_COLS API_VIEW_FROM " AND t.tenant_id = $1", 1,
-                 params, view_got);
+    lw_api_query(&op->api, "SELECT " API_VIEW_COLS API_VIEW_FROM " AND t.tenant_id = $1", 1, params,
+                 view_got);
 }
 
 static void view_authorized(void *arg, const lw_err_t *err)
@@ -338,8 +339,8 @@ int billing_api_init(billing_t *b, lw_err_t *err)
         lw_http_route(b->http, "PUT", "/api/v3/tbs/tenants/{tenant_id}/plan", api_tenant_assign,
                       b) != 0 ||
         billing_plans_routes(b, err) != 0)
-        return err->def != NULL ? -1
-                                : lw_err_set(err, &lw_err_internal,
-                                             "cannot register the billing API's routes");
+        return err->def != NULL
+                   ? -1
+                   : lw_err_set(err, &lw_err_internal, "cannot register the billing API's routes");
     return 0;
 }

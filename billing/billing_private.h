@@ -158,9 +158,9 @@ int billing_sig_header(const char *secret, int64_t t, const void *payload, size_
 #define BILLING_EVENT_MAX_BYTES (512u * 1024u)
 
 typedef enum billing_event_kind {
-    BILLING_EV_OTHER = 0,     /* answered 200 and recorded as ignored */
-    BILLING_EV_SUBSCRIPTION,  /* customer.subscription.created|updated|deleted */
-    BILLING_EV_INVOICE,       /* invoice.paid, invoice.payment_failed */
+    BILLING_EV_OTHER = 0,    /* answered 200 and recorded as ignored */
+    BILLING_EV_SUBSCRIPTION, /* customer.subscription.created|updated|deleted */
+    BILLING_EV_INVOICE,      /* invoice.paid, invoice.payment_failed */
 } billing_event_kind_t;
 
 /* One subscription item. Strings and objects are borrowed from the event's root. */
@@ -177,13 +177,13 @@ typedef struct billing_event {
     const char *id, *type;
     int64_t created; /* unix seconds, -1 when absent */
     billing_event_kind_t kind;
-    const char *customer;       /* subscription's or invoice's customer ID */
-    const char *customer_name;  /* when the customer is expanded; else NULL */
+    const char *customer;      /* subscription's or invoice's customer ID */
+    const char *customer_name; /* when the customer is expanded; else NULL */
     const char *customer_email;
-    const char *sub_id;         /* the subscription (an invoice's may be NULL) */
+    const char *sub_id; /* the subscription (an invoice's may be NULL) */
     /* subscription events */
     const char *status;
-    json_t *metadata;           /* subscription metadata, NULL when absent */
+    json_t *metadata; /* subscription metadata, NULL when absent */
     billing_item_t items[BILLING_MAX_ITEMS];
     size_t nitems;
     /* invoice events */
@@ -220,9 +220,9 @@ typedef struct billing_decide_in {
     bool deleted;         /* customer.subscription.deleted */
     const char *customer; /* the event's */
     const char *subscription;
-    bool tenant_exists;   /* in the registry, not deleted */
+    bool tenant_exists; /* in the registry, not deleted */
     tn_state_t tenant_state;
-    bool account_exists;  /* a billing_accounts row */
+    bool account_exists;                                 /* a billing_accounts row */
     const char *account_customer, *account_subscription; /* NULL when unset */
     bool billing_state_known;
     tn_state_t billing_state; /* the state billing last set */
@@ -230,8 +230,8 @@ typedef struct billing_decide_in {
 
 typedef struct billing_decision {
     billing_action_t action;
-    tn_state_t state;  /* CREATE/UPDATE: the state to set */
-    bool keep_state;   /* UPDATE: the state is the operator's; limits only */
+    tn_state_t state;   /* CREATE/UPDATE: the state to set */
+    bool keep_state;    /* UPDATE: the state is the operator's; limits only */
     const char *reason; /* IGNORE (and keep_state): static text */
 } billing_decision_t;
 

@@ -118,10 +118,10 @@ static void billing_config_read(billing_config_t *c, const lw_config_t *cfg)
     c->stripe_api_key = billing_config_str(cfg, "tbs.stripe.api-key");
     c->endpoint_secret = billing_config_str(cfg, "tbs.stripe.endpoint-secret-key");
     c->api_base = lw_config_str(cfg, "tbs.stripe.api-base");
-    c->recurring_plan_ids = lw_config_list(cfg, "tbs.stripe.recurring-plan-ids",
-                                           &c->n_recurring_plan_ids);
-    c->metered_plan_ids = lw_config_list(cfg, "tbs.stripe.metered-plan-ids",
-                                         &c->n_metered_plan_ids);
+    c->recurring_plan_ids =
+        lw_config_list(cfg, "tbs.stripe.recurring-plan-ids", &c->n_recurring_plan_ids);
+    c->metered_plan_ids =
+        lw_config_list(cfg, "tbs.stripe.metered-plan-ids", &c->n_metered_plan_ids);
     c->grace_period_ms = lw_config_duration_ms(cfg, "tbs.grace-period");
     c->grace_check_interval_ms = lw_config_duration_ms(cfg, "tbs.grace-check-interval");
     c->metering_period_ms = lw_config_duration_ms(cfg, "tbs.metering.period");

@@ -57,10 +57,10 @@ static int ev_decode_items(billing_event_t *ev, json_t *sub, lw_err_t *err)
             return ev_invalid(err, "a subscription item without an id");
         if (o->price_id == NULL && o->plan_id == NULL)
             return ev_invalid(err, "a subscription item without a price or plan");
-        o->price_metadata = price != NULL ? ev_object_or_null(json_object_get(price, "metadata"))
-                                          : NULL;
-        o->plan_metadata = plan != NULL ? ev_object_or_null(json_object_get(plan, "metadata"))
-                                        : NULL;
+        o->price_metadata =
+            price != NULL ? ev_object_or_null(json_object_get(price, "metadata")) : NULL;
+        o->plan_metadata =
+            plan != NULL ? ev_object_or_null(json_object_get(plan, "metadata")) : NULL;
         ev->nitems++;
     }
     return 0;
@@ -124,7 +124,8 @@ int billing_event_decode(const void *body, size_t len, billing_event_t *out, lw_
         }
         return 0;
     }
-    if (strcmp(out->type, "invoice.paid") == 0 || strcmp(out->type, "invoice.payment_failed") == 0) {
+    if (strcmp(out->type, "invoice.paid") == 0 ||
+        strcmp(out->type, "invoice.payment_failed") == 0) {
         out->kind = BILLING_EV_INVOICE;
         out->invoice_id = ev_id(json_object_get(obj, "id"));
         out->customer = ev_ref(json_object_get(obj, "customer"));
@@ -197,9 +198,10 @@ int billing_item_limits(const billing_item_t *it, json_t *overrides, int64_t lim
         json_t *v = json_object_get(it != NULL ? it->price_metadata : NULL, key);
         if (v == NULL && it != NULL)
             v = json_object_get(it->plan_metadata, key);
-        if (v != NULL && (!json_is_string(v) || ev_limit_parse(json_string_value(v), &limits[k]) != 0)) {
-            lw_err_set(err, &lw_err_invalid_event, "invalid event: plan metadata %s is not a number",
-                       key);
+        if (v != NULL &&
+            (!json_is_string(v) || ev_limit_parse(json_string_value(v), &limits[k]) != 0)) {
+            lw_err_set(err, &lw_err_invalid_event,
+                       "invalid event: plan metadata %s is not a number", key);
             lw_err_attr(err, "reason", "plan metadata max-* is not a number");
             lw_err_attr(err, "field", key);
             return -1;
@@ -256,16 +258,17 @@ billing_decision_t billing_decide(const billing_decide_in_t *in)
     /* Only the tenant's current subscription may take service away: a late event of an
      * ended subscription does not suspend the one that replaced it. A new subscription of
      * the same customer that is active takes over (reactivation). */
-    bool current = in->account_subscription == NULL ||
-                   strcmp(in->account_subscription, in->subscription) == 0;
+    bool current =
+        in->account_subscription == NULL || strcmp(in->account_subscription, in->subscription) == 0;
     if (!approve && !current)
         return ev_ignore(d, "not the tenant's current subscription");
     /* A state set by hand (it differs from the one billing last set) that takes service away
      * is the operator's: billing never lifts it. */
     bool by_hand = in->billing_state_known ? in->tenant_state != in->billing_state
                                            : in->tenant_state != TN_STATE_APPROVED;
-    if (by_hand && (in->tenant_state == TN_STATE_SUSPENDED || in->tenant_state == TN_STATE_REJECTED ||
-                    in->tenant_state == TN_STATE_REQUESTED)) {
+    if (by_hand &&
+        (in->tenant_state == TN_STATE_SUSPENDED || in->tenant_state == TN_STATE_REJECTED ||
+         in->tenant_state == TN_STATE_REQUESTED)) {
         d.action = BILLING_ACT_UPDATE;
         d.keep_state = true;
         d.reason = "tenant state set by an operator";

@@ -16,8 +16,8 @@
 struct billing_grace {
     billing_t *b;
     uv_timer_t timer;
-    bool busy;    /* a round is running */
-    int pending;  /* suspensions in flight of this round */
+    bool busy;   /* a round is running */
+    int pending; /* suspensions in flight of this round */
     bool closing;
     bool timer_closed;
 };

@@ -18,14 +18,14 @@
 #include "cluster/mem.h"
 
 struct billing_plans {
-    json_t *config; /* plan ID → {"kind","meter","action","limits":{...},"has_limits"} */
-    bool synced;    /* the configuration's plans are in billing_plans */
+    json_t *config;  /* plan ID → {"kind","meter","action","limits":{...},"has_limits"} */
+    bool synced;     /* the configuration's plans are in billing_plans */
     char error[256]; /* a config problem found while reading tbs.plans.* */
 };
 
-static const char *const plan_meters[] = {"end_devices",  "active_end_devices", "uplinks",
-                                          "downlinks",    "join_accepts",       "gateways",
-                                          "applications", NULL};
+static const char *const plan_meters[] = {
+    "end_devices",  "active_end_devices", "uplinks",      "downlinks",
+    "join_accepts", "gateways",           "applications", NULL};
 
 bool billing_meter_known(const char *meter)
 {
@@ -212,7 +212,8 @@ static void plans_sync_begun(void *arg, lw_db_tx_t *tx, const lw_err_t *err)
         tx,
         "WITH c AS (SELECT key AS plan_id, value->>'kind' AS kind, value->>'meter' AS meter, "
         "value->>'action' AS action, value->'limits' AS limits, "
-        "COALESCE((value->>'has_limits')::boolean, false) AS has_limits FROM jsonb_each($1::jsonb)), "
+        "COALESCE((value->>'has_limits')::boolean, false) AS has_limits FROM "
+        "jsonb_each($1::jsonb)), "
         "gone AS (DELETE FROM lw_control.billing_plans p WHERE p.source = 'config' AND "
         "p.plan_id NOT IN (SELECT plan_id FROM c)) "
         "INSERT INTO lw_control.billing_plans AS p (plan_id, kind, meter, action, limits, source) "
@@ -243,8 +244,8 @@ int billing_plans_start(billing_t *b, lw_err_t *err)
 /* ---- the operator API ------------------------------------------------------------------- */
 
 #define PLAN_COLS                                                                                  \
-    "plan_id, kind, name, meter, action, meter_event_name, limits::text, source, "               \
-    LW_API_SQL_TIME("created_at") ", " LW_API_SQL_TIME("updated_at")
+    "plan_id, kind, name, meter, action, meter_event_name, limits::text, "                         \
+    "source, " LW_API_SQL_TIME("created_at") ", " LW_API_SQL_TIME("updated_at")
 
 typedef struct plan_op {
     lw_api_op_t api;
@@ -254,8 +255,8 @@ typedef struct plan_op {
 
 static json_t *plan_json(const PGresult *res, int row)
 {
-    static const char *const keys[] = {"plan_id", "kind", "name", "meter", "action",
-                                       "meter_event_name"};
+    static const char *const keys[] = {"plan_id", "kind",   "name",
+                                       "meter",   "action", "meter_event_name"};
     json_t *o = json_object();
     for (int i = 0; i < 6; i++)
         if (!PQgetisnull(res, row, i))
@@ -317,7 +318,7 @@ static plan_op_t *plan_op(billing_t *b, lw_http_req_t *req)
  * 0 or -1 with err naming the field. */
 static int plan_check(json_t *plan, bool create, lw_err_t *err)
 {
-    static const char *const allowed[] = {"plan_id", "kind", "name", "meter", "action",
+    static const char *const allowed[] = {"plan_id",          "kind",   "name", "meter", "action",
                                           "meter_event_name", "limits", NULL};
     if (!json_is_object(plan))
         return lw_err_set(err, &lw_err_invalid_field, "invalid `plan`: want an object");
@@ -365,8 +366,8 @@ static int plan_check(json_t *plan, bool create, lw_err_t *err)
         {
             for (int i = 0; i < TN_LIMIT_COUNT; i++)
                 if (strcmp(k, tn_limit_field((tn_limit_kind_t)i)) == 0)
-                    json_object_set_new(norm, k, all[i] == TN_UNLIMITED ? json_null()
-                                                                        : json_integer(all[i]));
+                    json_object_set_new(
+                        norm, k, all[i] == TN_UNLIMITED ? json_null() : json_integer(all[i]));
         }
         json_object_set_new(plan, "limits", norm);
     }
@@ -377,8 +378,9 @@ static void plans_list(lw_http_req_t *req, void *arg)
 {
     plan_op_t *op = plan_op(arg, req);
     if (op != NULL)
-        lw_api_query(&op->api, "SELECT " PLAN_COLS " FROM lw_control.billing_plans ORDER BY plan_id",
-                     0, NULL, plan_many);
+        lw_api_query(&op->api,
+                     "SELECT " PLAN_COLS " FROM lw_control.billing_plans ORDER BY plan_id", 0, NULL,
+                     plan_many);
 }
 
 static void plans_get(lw_http_req_t *req, void *arg)
@@ -472,8 +474,9 @@ static void plans_delete(lw_http_req_t *req, void *arg)
     if (op == NULL)
         return;
     const char *params[] = {op->plan_id};
-    lw_api_query(&op->api, "DELETE FROM lw_control.billing_plans WHERE plan_id = $1 RETURNING plan_id",
-                 1, params, plan_deleted);
+    lw_api_query(&op->api,
+                 "DELETE FROM lw_control.billing_plans WHERE plan_id = $1 RETURNING plan_id", 1,
+                 params, plan_deleted);
 }
 
 int billing_plans_routes(billing_t *b, lw_err_t *err)

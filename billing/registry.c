@@ -43,8 +43,8 @@ int billing_registry_start(billing_t *b, lw_err_t *err)
         while (n > 0 && r->base[n - 1] == '/')
             r->base[--n] = '\0';
     }
-    const lw_http_client_opts_t o = {.user_agent = "lwstack-tbs", .metrics = b->metrics,
-                                     .name = "tbs_registry"};
+    const lw_http_client_opts_t o = {
+        .user_agent = "lwstack-tbs", .metrics = b->metrics, .name = "tbs_registry"};
     r->http = lw_http_client_new(b->loop, &o, err);
     if (r->http == NULL) {
         free(r);
@@ -93,8 +93,8 @@ static void registry_answered(void *arg, lw_http_client_req_t *req,
         return;
     }
     json_error_t je;
-    json_t *body = res->body_len > 0 ? json_loadb((const char *)res->body, res->body_len, 0, &je)
-                                     : NULL;
+    json_t *body =
+        res->body_len > 0 ? json_loadb((const char *)res->body, res->body_len, 0, &je) : NULL;
     c->cb(c->arg, res->status, body, NULL);
     json_decref(body);
     free(c);
@@ -157,8 +157,8 @@ void billing_registry_error(int status, json_t *body, lw_err_t *err)
     json_t *d0 = json_array_get(json_object_get(body, "details"), 0);
     const char *name = json_string_value(json_object_get(d0, "name"));
     const char *msg = json_string_value(json_object_get(body, "message"));
-    lw_err_set(err, &lw_err_tenant_registry_failed, "the tenant registry failed: %d %s: %s",
-               status, name != NULL ? name : "error", msg != NULL ? msg : "");
+    lw_err_set(err, &lw_err_tenant_registry_failed, "the tenant registry failed: %d %s: %s", status,
+               name != NULL ? name : "error", msg != NULL ? msg : "");
     lw_err_attr(err, "reason", name != NULL ? name : "error");
 }
 
@@ -204,9 +204,9 @@ int billing_registry_create(billing_t *b, const char *tenant_id, const char *nam
                             const char *description, const int64_t *limits, json_t *initial_user,
                             billing_registry_cb cb, void *arg, lw_err_t *err)
 {
-    json_t *tenant = json_pack("{s:{s:s},s:s,s:s}", "ids", "tenant_id", tenant_id, "name",
-                               name != NULL ? name : "", "description",
-                               description != NULL ? description : "");
+    json_t *tenant =
+        json_pack("{s:{s:s},s:s,s:s}", "ids", "tenant_id", tenant_id, "name",
+                  name != NULL ? name : "", "description", description != NULL ? description : "");
     json_object_set_new(tenant, "state", json_string(tn_state_name(TN_STATE_APPROVED)));
     json_t *paths = json_array();
     registry_put_limits(tenant, paths, limits);

@@ -41,7 +41,7 @@ typedef struct wh_op {
     /* subscription events */
     const billing_item_t *item; /* the managed item */
     char plan_id[BILLING_STRIPE_ID_MAX + 1];
-    json_t *managed;            /* item_id → {"price_id","kind","meter","action","meter_event_name"} */
+    json_t *managed; /* item_id → {"price_id","kind","meter","action","meter_event_name"} */
     char tenant_id[TN_ID_MAX + 1];
     int64_t limits[TN_LIMIT_COUNT];
     billing_decision_t d;
@@ -133,10 +133,11 @@ static void wh_items_upserted(lw_api_op_t *a, const PGresult *res)
     char *items = lw_json_dumps(op->managed, JSON_COMPACT);
     const char *params[] = {op->tenant_id, items};
     /* Items of the tenant no longer on its subscription stop being reported. */
-    lw_api_query(a,
-                 "UPDATE lw_control.billing_subscription_items SET active = false WHERE "
-                 "tenant_id = $1 AND active AND item_id NOT IN (SELECT jsonb_object_keys($2::jsonb))",
-                 2, params, wh_items_done);
+    lw_api_query(
+        a,
+        "UPDATE lw_control.billing_subscription_items SET active = false WHERE "
+        "tenant_id = $1 AND active AND item_id NOT IN (SELECT jsonb_object_keys($2::jsonb))",
+        2, params, wh_items_done);
     free(items);
 }
 
@@ -144,8 +145,9 @@ static void wh_account_upserted(lw_api_op_t *a, const PGresult *res)
 {
     (void)res;
     wh_op_t *op = (wh_op_t *)a;
-    bool ended = op->ev.status != NULL && (strcmp(op->ev.status, "canceled") == 0 ||
-                                           strcmp(op->ev.type, "customer.subscription.deleted") == 0);
+    bool ended =
+        op->ev.status != NULL && (strcmp(op->ev.status, "canceled") == 0 ||
+                                  strcmp(op->ev.type, "customer.subscription.deleted") == 0);
     char *items = lw_json_dumps(op->managed, JSON_COMPACT);
     const char *params[] = {op->tenant_id, op->ev.sub_id, items, ended ? "false" : "true"};
     lw_api_query(a,
@@ -168,8 +170,8 @@ static void wh_sub_begun(lw_api_op_t *a, const PGresult *res)
     wh_op_t *op = (wh_op_t *)a;
     /* keep_state: the state stays the operator's, and so does billing's record of its own. */
     const char *state = op->d.keep_state ? NULL : tn_state_name(op->d.state);
-    const char *params[] = {op->tenant_id, op->ev.customer, op->ev.sub_id, op->ev.status,
-                            op->plan_id, state};
+    const char *params[] = {op->tenant_id, op->ev.customer, op->ev.sub_id,
+                            op->ev.status, op->plan_id,     state};
     lw_api_query(a,
                  "INSERT INTO lw_control.billing_accounts (tenant_id, backend, customer_id, "
                  "subscription_id, subscription_status, plan_id, billing_state, flagged_at) "
@@ -237,8 +239,8 @@ static json_t *wh_initial_user(wh_op_t *op)
     }
     if (email == NULL)
         email = op->ev.customer_email;
-    json_t *u = json_pack("{s:{s:s},s:s,s:b}", "ids", "user_id", user != NULL ? user : op->tenant_id,
-                          "password", pw, "admin", 1);
+    json_t *u = json_pack("{s:{s:s},s:s,s:b}", "ids", "user_id",
+                          user != NULL ? user : op->tenant_id, "password", pw, "admin", 1);
     if (email != NULL)
         json_object_set_new(u, "primary_email_address", json_string(email));
     if (full != NULL)
@@ -383,8 +385,10 @@ static void wh_plans(lw_api_op_t *a, const PGresult *res)
     }
     if (op->item == NULL) {
         json_decref(overrides);
-        snprintf(op->reason, sizeof op->reason, "no_managed_plan: subscription `%s` has no item of "
-                 "a managed plan", op->ev.sub_id);
+        snprintf(op->reason, sizeof op->reason,
+                 "no_managed_plan: subscription `%s` has no item of "
+                 "a managed plan",
+                 op->ev.sub_id);
         wh_ignore(op, NULL);
         return;
     }
@@ -428,10 +432,11 @@ static void wh_subscription(wh_op_t *op)
     char *text = lw_json_dumps(ids, JSON_COMPACT);
     json_decref(ids);
     const char *params[] = {text};
-    lw_api_query(&op->api,
-                 "SELECT plan_id, kind, meter, action, meter_event_name, limits::text FROM "
-                 "lw_control.billing_plans WHERE plan_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                 1, params, wh_plans);
+    lw_api_query(
+        &op->api,
+        "SELECT plan_id, kind, meter, action, meter_event_name, limits::text FROM "
+        "lw_control.billing_plans WHERE plan_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+        1, params, wh_plans);
     free(text);
 }
 
@@ -604,10 +609,10 @@ static void wh_handle(lw_http_req_t *req, void *arg)
     int64_t now_s = lw_clock_wall_ms() / 1000;
     if (billing_sig_verify(sig, sig != NULL ? strlen(sig) : 0, body, len, b->cfg.endpoint_secret,
                            now_s, b->cfg.signature_tolerance_ms / 1000, &err) != 0) {
-        int which = err.def == &lw_err_missing_signature     ? 0
-                    : err.def == &lw_err_invalid_signature   ? 1
-                    : err.def == &lw_err_signature_mismatch  ? 2
-                                                             : 3;
+        int which = err.def == &lw_err_missing_signature    ? 0
+                    : err.def == &lw_err_invalid_signature  ? 1
+                    : err.def == &lw_err_signature_mismatch ? 2
+                                                            : 3;
         wh_refuse(b, req, &err, which);
         return;
     }

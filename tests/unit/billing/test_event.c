@@ -48,8 +48,8 @@ static void test_decode__subscription(void **state)
     assert_true(l[TN_LIMIT_USERS] == TN_UNLIMITED);
     assert_true(l[TN_LIMIT_APPLICATIONS] == TN_UNLIMITED);
     /* The plan row's overrides win: a number, a string, null (unlimited). */
-    json_t *o = json_pack("{s:i,s:s,s:n}", "max_applications", 7, "max_gateways", "9",
-                          "max_end_devices");
+    json_t *o =
+        json_pack("{s:i,s:s,s:n}", "max_applications", 7, "max_gateways", "9", "max_end_devices");
     assert_int_equal(billing_item_limits(&ev.items[0], o, l, &err), 0);
     assert_int_equal(l[TN_LIMIT_APPLICATIONS], 7);
     assert_int_equal(l[TN_LIMIT_GATEWAYS], 9);
@@ -99,20 +99,24 @@ static void test_decode__refusals(void **state)
     assert_string_equal(decode_reason("{}"), "no event id");
     assert_string_equal(decode_reason("{\"id\":\"e\"}"), "no event type");
     assert_string_equal(decode_reason("{\"id\":\"e\",\"type\":\"x\"}"), "no data.object");
-    assert_string_equal(decode_reason("{\"id\":\"e\",\"type\":\"x\",\"data\":{\"object\":{}}}"), "");
+    assert_string_equal(decode_reason("{\"id\":\"e\",\"type\":\"x\",\"data\":{\"object\":{}}}"),
+                        "");
     assert_string_equal(decode_reason("{\"id\":\"e\",\"type\":\"customer.subscription.trial_will_"
                                       "end\",\"data\":{\"object\":{}}}"),
                         "");
-    assert_string_equal(decode_reason("{\"id\":\"e\",\"type\":\"customer.subscription.deleted\","
-                                      "\"data\":{\"object\":{\"id\":\"s\",\"status\":\"canceled\"}}}"),
-                        "subscription without a customer");
-    assert_string_equal(decode_reason("{\"id\":\"e\",\"type\":\"customer.subscription.deleted\","
-                                      "\"data\":{\"object\":{\"id\":\"s\",\"customer\":\"c\","
-                                      "\"status\":\"canceled\",\"items\":{\"data\":[{\"id\":\"si\"}]}}}}"),
-                        "a subscription item without a price or plan");
-    assert_string_equal(decode_reason("{\"id\":\"e\",\"type\":\"invoice.paid\",\"data\":{\"object\":"
-                                      "{\"customer\":\"c\"}}}"),
-                        "invoice without an id");
+    assert_string_equal(
+        decode_reason("{\"id\":\"e\",\"type\":\"customer.subscription.deleted\","
+                      "\"data\":{\"object\":{\"id\":\"s\",\"status\":\"canceled\"}}}"),
+        "subscription without a customer");
+    assert_string_equal(
+        decode_reason("{\"id\":\"e\",\"type\":\"customer.subscription.deleted\","
+                      "\"data\":{\"object\":{\"id\":\"s\",\"customer\":\"c\","
+                      "\"status\":\"canceled\",\"items\":{\"data\":[{\"id\":\"si\"}]}}}}"),
+        "a subscription item without a price or plan");
+    assert_string_equal(
+        decode_reason("{\"id\":\"e\",\"type\":\"invoice.paid\",\"data\":{\"object\":"
+                      "{\"customer\":\"c\"}}}"),
+        "invoice without an id");
 }
 
 static billing_decision_t decide(const char *status, bool exists, tn_state_t st, bool account,
@@ -185,10 +189,16 @@ static void test_decide__ownership_and_hand_changes(void **state)
     d = decide("active", true, TN_STATE_FLAGGED, true, "cus_1", "sub_1", A);
     assert_false(d.keep_state);
     /* deleted suspends whatever the status says. */
-    billing_decide_in_t in = {.status = "active", .deleted = true, .customer = "cus_1",
-                              .subscription = "sub_1", .tenant_exists = true, .tenant_state = A,
-                              .account_exists = true, .account_customer = "cus_1",
-                              .account_subscription = "sub_1", .billing_state_known = true,
+    billing_decide_in_t in = {.status = "active",
+                              .deleted = true,
+                              .customer = "cus_1",
+                              .subscription = "sub_1",
+                              .tenant_exists = true,
+                              .tenant_state = A,
+                              .account_exists = true,
+                              .account_customer = "cus_1",
+                              .account_subscription = "sub_1",
+                              .billing_state_known = true,
                               .billing_state = A};
     d = billing_decide(&in);
     assert_int_equal(d.action, BILLING_ACT_UPDATE);

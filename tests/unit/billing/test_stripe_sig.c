@@ -64,11 +64,11 @@ static void test_vector__payload_changed_by_one_byte(void **state)
 static void test_vector__any_v1_matches(void **state)
 {
     (void)state;
-    assert_string_equal(
-        verify("t=1700000000,v1=" "0000000000000000000000000000000000000000000000000000000000000000"
-               ",v1=" GOOD ",v0=deadbeef",
-               PAYLOAD, T),
-        "");
+    assert_string_equal(verify("t=1700000000,v1="
+                               "0000000000000000000000000000000000000000000000000000000000000000"
+                               ",v1=" GOOD ",v0=deadbeef",
+                               PAYLOAD, T),
+                        "");
     /* Upper-case hex decodes to the same bytes. */
     char up[] = HEADER;
     for (char *c = up + strlen("t=1700000000,v1="); *c != '\0'; c++)
@@ -81,9 +81,9 @@ static void test_vector__any_v1_matches(void **state)
                                         "whsec_other", T, TOL, &err),
                      -1);
     assert_string_equal(lw_err_name(&err), "signature_mismatch");
-    assert_int_equal(billing_sig_verify(HEADER, strlen(HEADER), PAYLOAD, strlen(PAYLOAD), NULL, T,
-                                        TOL, &err),
-                     -1);
+    assert_int_equal(
+        billing_sig_verify(HEADER, strlen(HEADER), PAYLOAD, strlen(PAYLOAD), NULL, T, TOL, &err),
+        -1);
     assert_string_equal(lw_err_name(&err), "signature_mismatch");
 }
 
@@ -116,7 +116,10 @@ static void test_parse__refusals_name_the_reason(void **state)
     assert_string_equal(parse_reason("t=1700000000"), "no v1 signature");
     assert_string_equal(parse_reason("t=1700000000,v0=deadbeef"), "no v1 signature");
     assert_string_equal(parse_reason("t=1700000000,v1=abc"), "no v1 signature");
-    assert_string_equal(parse_reason("t=1700000000,v1=zz8a8569005f6f6eda7efad3157a76f2bc8aa4aef7668946ada5f906bf5984b4"), "no v1 signature");
+    assert_string_equal(
+        parse_reason(
+            "t=1700000000,v1=zz8a8569005f6f6eda7efad3157a76f2bc8aa4aef7668946ada5f906bf5984b4"),
+        "no v1 signature");
     assert_string_equal(parse_reason(""), "no timestamp");
     assert_string_equal(parse_reason(","), "no timestamp");
     assert_string_equal(parse_reason("t=abc,v1=" GOOD), "the timestamp is not a number");
