@@ -114,10 +114,10 @@ typedef void (*billing_stripe_cb)(void *arg, const billing_stripe_result_t *res)
 billing_stripe_t *billing_stripe_new(uv_loop_t *loop, const billing_stripe_opts_t *opts,
                                      lw_err_t *err);
 
-/* One Stripe call: method ("GET", "POST", "DELETE") on path ("/v1/...", ids checked by the
- * caller with billing_stripe_id_ok), form the x-www-form-urlencoded body (POST; NULL for
- * none), idempotency_key (POST; NULL for none; the same on every attempt). Attempts repeat,
- * after the backoff of stripe_req_private.h, while billing_stripe_should_retry says so and
+/* One Stripe call: method ("GET", "POST", "DELETE") on path ("/v1/...", a query allowed;
+ * ids checked by the caller with billing_stripe_id_ok), form the x-www-form-urlencoded body (POST;
+ * NULL for none), idempotency_key (POST; NULL for none; the same on every attempt). Attempts
+ * repeat, after the backoff of stripe_req_private.h, while billing_stripe_should_retry says so and
  * fewer than max_attempts were made. Everything is copied. cb runs once, later, on the loop;
  * -1 with err (no callback) when the client is closing or the call is invalid. */
 int billing_stripe_call(billing_stripe_t *s, const char *method, const char *path, const char *form,

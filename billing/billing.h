@@ -25,4 +25,9 @@
 /* The component ("tbs"). Needs the tenant component (registered first by main). */
 extern const lw_component_t billing_component;
 
+/* `lwstack billing reconcile [--period YYYY-MM] [--tenant ID] [--fix] [--json]`
+ * (billing/reconcile.c): compares the usage ledger and tenant states with Stripe; exit 0
+ * clean, 1 differences remain, 2 error. argv[0] is "billing". */
+int billing_reconcile_main(lw_config_t *cfg, int argc, char **argv);
+
 #endif

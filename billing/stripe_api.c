@@ -292,7 +292,7 @@ int billing_stripe_call(billing_stripe_t *s, const char *method, const char *pat
     if (s->closing)
         return lw_err_set(err, &lw_err_unavailable, "the Stripe client is closing");
     if (method == NULL || strlen(method) >= sizeof((stripe_call_t *)0)->method || path == NULL ||
-        path[0] != '/' || strpbrk(path, " \r\n?#") != NULL)
+        path[0] != '/' || strpbrk(path, " \r\n#") != NULL)
         return lw_err_set(err, &lw_err_invalid_argument, "invalid Stripe request");
     if (idempotency_key != NULL &&
         (strlen(idempotency_key) > BILLING_STRIPE_KEY_MAX || strpbrk(idempotency_key, "\r\n")))

@@ -67,6 +67,9 @@ static const main_command_t main_commands[] = {
      lw_simulate_main},
     {"formatter-worker", "", "run payload formatter scripts for the AS (started by it)",
      as_formatter_worker_main},
+    {"billing", "reconcile [--period YYYY-MM] [--tenant ID] [--fix] [--json]",
+     "compare the usage ledger and tenant states with Stripe (exit 1: differences)",
+     billing_reconcile_main},
     {"version", "", "print the version", main_version},
     {"help", "", "print this text", main_help},
 };

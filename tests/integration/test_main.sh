@@ -43,6 +43,8 @@ SIM=""
 [ -d "$LWSTACK_SRC/tools/simulate" ] && SIM="simulate "
 # The Application Server's payload formatter processes are `lwstack formatter-worker`.
 case " $COMPS " in *" as "*) SIM="${SIM}formatter-worker " ;; esac
+# The billing server's reconciliation job is `lwstack billing reconcile`.
+case " $COMPS " in *" tbs "*) SIM="${SIM}billing " ;; esac
 case "$COMPS" in
 "tenant is"*) lw_t_ok "help lists tenant and is first" ;;
 *) lw_t_fail "help lists the components [$COMPS]" ;;

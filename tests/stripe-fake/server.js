@@ -34,7 +34,8 @@
 //        oldest first: method, path, query, body, idempotency_key, status, replayed, fault
 //   DELETE /_test/requests                     forgets them
 //   GET  /_test/usage_records[?subscription_item=]   every stored usage record
-//   DELETE /_test/usage_records/:id                  deletes one (reconcile must notice)
+//   DELETE /_test/usage_records/:id                  deletes one (reconcile must notice); its
+//                                                    key is forgotten: a resend makes it again
 //   GET  /_test/meter_events                         every stored meter event
 //   GET  /_test/deliveries                           every webhook delivery and its answer
 //   POST /_test/config {"webhook_url","webhook_secret"}
@@ -85,6 +86,10 @@ let faults = [];              // pending fault injections
 const usageRecords = [];      // {id, object, quantity, timestamp, action, subscription_item, livemode}
 const meterEvents = [];
 const meterIdentifiers = new Set();
+// Keys of usage records deleted through /_test/: Stripe has "forgotten" them, so a resend
+// with the same key makes the record again (what reconcile --fix relies on).
+const forgottenKeys = new Set();
+let forgottenSeq = 0;
 const invoices = [];          // newest last
 const events = [];            // newest last
 const deliveries = [];
@@ -467,7 +472,17 @@ ext.delete("/v1/subscriptions/:id", guard, (req, res) => {
     emitLater(statusEvent(sub, previous));
 });
 
-ext.post("/v1/subscription_items/:id/usage_records", guard, (req, res) => {
+function forget(req, res, next) {
+    const k = req.header("idempotency-key");
+    req.lwKey = k || null;
+    if (k && forgottenKeys.has(k)) {
+        forgottenKeys.delete(k);
+        req.headers["idempotency-key"] = `${k}#forgotten${++forgottenSeq}`;
+    }
+    next();
+}
+
+ext.post("/v1/subscription_items/:id/usage_records", forget, guard, (req, res) => {
     const acct = getRequestAccountId(req);
     const item = findItem(acct, req.params.id, "subscription_item");
     const b = req.body;
@@ -485,8 +500,7 @@ ext.post("/v1/subscription_items/:id/usage_records", guard, (req, res) => {
     }
     const rec = { id: randomId("mbur_", 24), object: "usage_record", livemode: false, quantity,
                   subscription_item: item.id, timestamp, action };
-    usageRecords.push(Object.assign({ seq: usageRecords.length + 1,
-                                      idempotency_key: req.header("idempotency-key") || null }, rec));
+    usageRecords.push(Object.assign({ seq: usageRecords.length + 1, idempotency_key: req.lwKey }, rec));
     res.status(200).json(rec);
 });
 
@@ -643,6 +657,7 @@ ctl.delete("/usage_records/:id", (req, res) => {
     const i = usageRecords.findIndex(r => r.id === req.params.id);
     if (i < 0) throw missing("usage_record", req.params.id);
     const [r] = usageRecords.splice(i, 1);
+    if (r.idempotency_key) forgottenKeys.add(r.idempotency_key);
     res.status(200).json({ deleted: true, usage_record: r });
 });
 ctl.get("/meter_events", (req, res) => res.status(200).json({ meter_events: meterEvents }));
