@@ -48,7 +48,7 @@ lw_t_eq "lw_t_stripe_sign: Stripe's vector" \
 
 hook_count() { find "$hooks" -name 'hook.*.json' | wc -l; }
 # hook_wait N: until N deliveries arrived.
-hook_wait() { lw_t_wait_for "$1 webhook deliveries" 10 test "$(hook_count)" -ge "$1"; }
+hook_wait() { lw_t_wait_for "$1 webhook deliveries" 30 test "$(hook_count)" -ge "$1"; }
 # verify N [SECRET]: "ok" when delivery N's signature verifies (any v1, HMAC over t.body).
 verify() {
     local n=$1 secret=${2:-$LW_T_STRIPE_WHSEC} sig t mac v
