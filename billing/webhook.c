@@ -8,7 +8,8 @@
  *      from metadata tenant-id, the decision (billing_decide) against the tenant registry
  *      and billing_accounts; the tenant created or updated through the tenant API
  *      (registry.c); then billing_accounts, billing_subscription_items and billing_events in
- *      one transaction. invoice.paid / invoice.payment_failed: billing_invoices, and a
+ *      one transaction (an event created before the last one applied to the tenant is
+ *      stale: ignored). invoice.paid / invoice.payment_failed: billing_invoices, and a
  *      failed payment flags the tenant (a paid one lifts billing's own flag while the
  *      subscription is active). Other types are recorded as ignored.
  * Ignored events (unmanaged plan, customer mismatch, ...) answer 200 with the reason logged
@@ -280,6 +281,17 @@ static void wh_account(lw_api_op_t *a, const PGresult *res)
             in.account_customer = NULL; /* billed by hand: not Stripe's to change */
     }
     op->d = billing_decide(&in);
+    /* Stripe does not keep events in order: one older than the last subscription event
+     * applied to the tenant is stale (the newer one already said what holds now). */
+    const char *last = PQntuples(res) > 0 ? wh_text(res, 0, 4) : NULL;
+    if (op->d.action != BILLING_ACT_IGNORE && op->ev.created >= 0 && last != NULL &&
+        op->ev.created < atoll(last)) {
+        snprintf(op->reason, sizeof op->reason,
+                 "out of order: created %lld, before the last applied subscription event (%s)",
+                 (long long)op->ev.created, last);
+        wh_ignore(op, NULL);
+        return;
+    }
     lw_err_t e;
     lw_err_clear(&e);
     int rc = 0;
@@ -415,8 +427,11 @@ static void wh_plans(lw_api_op_t *a, const PGresult *res)
     op->tenant_exists = tn_get(op->b->tn, tid, &op->t) && !op->t.deleted;
     const char *params[] = {op->tenant_id};
     lw_api_query(a,
-                 "SELECT backend, customer_id, subscription_id, billing_state FROM "
-                 "lw_control.billing_accounts WHERE tenant_id = $1",
+                 "SELECT backend, customer_id, subscription_id, billing_state, "
+                 "(SELECT extract(epoch FROM max(e.created))::bigint FROM "
+                 "lw_control.billing_events e WHERE e.tenant_id = a.tenant_id AND e.outcome = "
+                 "'applied' AND e.type LIKE 'customer.subscription.%') FROM "
+                 "lw_control.billing_accounts a WHERE tenant_id = $1",
                  1, params, wh_account);
 }
 

@@ -134,6 +134,14 @@ lw_t_wait_line "$log" 'msg="stripe event already handled" event=evt_replay_1' 5
 lw_t_eq "… and changes nothing: globex stays approved, acme too" "STATE_APPROVED STATE_APPROVED" \
     "$(state globex) $(state acme)"
 
+# Out of order: a past_due created before the last applied event is stale.
+old=$(jq -cn --argjson o "$pd_g" '{id:"evt_stale",object:"event",type:"customer.subscription.updated",created:((now|floor) - 100),data:{object:$o}}')
+r=$(lw_t_http POST "$hook" -H "Stripe-Signature: $(lw_t_stripe_sign "$old")" --data-binary "$old")
+lw_t_eq "an event older than the last applied one → 200 ignored" "200 ignored" \
+    "${r%% *} $(lw_t_body "$r" | jq -r .outcome)"
+lw_t_wait_line "$log" 'msg="stripe event ignored" event=evt_stale.*reason="out of order' 5
+lw_t_eq "… globex stays approved, acme too" "STATE_APPROVED STATE_APPROVED" "$(state globex) $(state acme)"
+
 # An unmanaged plan: ignored, logged, no tenant.
 cus_i=$(lw_t_stripe_customer it@initech.example)
 lw_t_stripe_subscribe "$cus_i" plan_other tenant-id=initech >/dev/null
