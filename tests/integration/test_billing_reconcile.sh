@@ -11,13 +11,7 @@
 lw_t_pg_start
 lw_t_kafka_start 2
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
-# The usage tables, as tbs_contracts.md defines them, until 0007_usage.sql is applied.
-lw_t_psql <<'SQL'
-CREATE TABLE IF NOT EXISTS lw_control.usage_ledger(tenant_id text, period_start timestamptz,
-  meter text, value bigint NOT NULL, PRIMARY KEY (tenant_id, period_start, meter));
-CREATE TABLE IF NOT EXISTS lw_control.usage_periods(tenant_id text, period_start timestamptz,
-  period_end timestamptz NOT NULL, closed_at timestamptz, PRIMARY KEY (tenant_id, period_start));
-SQL
+lw_t_usage_tables
 
 lw_t_stripe_start
 lw_t_stripe_plan plan_devices metered 50 last_during_period
