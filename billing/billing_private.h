@@ -119,6 +119,42 @@ struct billing {
     bool stopping;
 };
 
+/* ---- ledger.c: the usage ledger (meter) ------------------------------------------------ */
+
+typedef struct billing_ledger billing_ledger_t;
+
+/* Creates the ledger's state and registers the usage routes (usage_api.c), at init. */
+int billing_ledger_init(billing_t *b, lw_err_t *err);
+/* The HTTP client the usage API asks the Identity Server with. */
+lw_http_client_t *billing_ledger_http(billing_t *b);
+
+/* Checks tbs.metering.period (a multiple of usage.interval) and close-delay (above it):
+ * invalid_billing_config. Then reads the offsets of lw.usage in usage_offsets and consumes
+ * it (group tbs.usage) from them, applying batches and closing periods (ledger.c). */
+int billing_ledger_start(billing_t *b, lw_err_t *err);
+/* Stops consuming and closing; a transaction in flight ends with the pool. */
+void billing_ledger_stop(billing_t *b);
+/* After the loop has ended (at the component's free). */
+void billing_ledger_free(billing_t *b);
+
+typedef struct billing_ledger_stats {
+    uint64_t applied;      /* batches applied */
+    uint64_t events;       /* their uplinks + downlinks + join-accepts */
+    uint64_t duplicates;   /* skipped: batch id applied before */
+    uint64_t replayed;     /* skipped: offset below PostgreSQL's */
+    uint64_t late;         /* added to the open period: theirs was closed */
+    uint64_t invalid;      /* undecodable, skipped */
+    uint64_t closed;       /* periods closed */
+    uint64_t transactions; /* committed */
+} billing_ledger_stats_t;
+void billing_ledger_stats(const billing_t *b, billing_ledger_stats_t *out);
+
+/* ---- usage_api.c: usage for tenants, the ledger for operators (meter) ------------------- */
+
+/* Registers GET /api/v3/tbs/tenants/{tenant_id}/usage and GET /api/v3/tbs/ledger (from
+ * billing_ledger_init). */
+int billing_usage_api_register(billing_t *b, lw_err_t *err);
+
 /* ---- stripe_sig.c: Stripe-Signature (pure; stripe-billing.md §1.8) --------------------- */
 
 #define BILLING_SIG_LEN        32   /* HMAC-SHA256 */

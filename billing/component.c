@@ -158,6 +158,7 @@ static void billing_free(void *state)
     billing_t *b = state;
     if (b == NULL)
         return;
+    billing_ledger_free(b);
     billing_report_free(b);
     if (b->backend != NULL)
         b->backend->free(b);
@@ -190,12 +191,14 @@ static int billing_init(lw_rt_t *rt, void **state, lw_err_t *err)
         lw_log(LW_LOG_WARN, "tbs",
                "tbs.stripe.endpoint-secret-key is not set: every Stripe webhook is refused", NULL);
     *state = b;
-    return 0;
+    return billing_ledger_init(b, err);
 }
 
 static int billing_start(void *state, lw_err_t *err)
 {
     billing_t *b = state;
+    if (billing_ledger_start(b, err) != 0)
+        return -1;
     b->backend = billing_backend_find(b->cfg.backend);
     if (b->backend == NULL)
         return lw_err_set(err, &lw_err_config_invalid, "tbs.backend `%s` is unknown",
@@ -233,6 +236,7 @@ static void billing_stop(void *state, void (*done)(void *arg), void *done_arg)
     billing_t *b = state;
     b->stopping = true;
     billing_grace_stop(b);
+    billing_ledger_stop(b);
     billing_stop_ctx_t *c = lw_malloc(sizeof *c);
     c->b = b;
     c->done = done;

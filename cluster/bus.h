@@ -62,7 +62,16 @@ typedef struct lw_bus_handler {
     /* Partitions about to move away: flush state for them and commit before returning
      * (optional). */
     void (*on_revoke)(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_t *parts, size_t n);
+    /* Where a newly assigned partition starts (optional; called before on_assign, once per
+     * partition): an offset >= 0, LW_BUS_OFFSET_BEGINNING, or LW_BUS_OFFSET_COMMITTED (the
+     * group's committed offset, else the subscription's reset rule). For a consumer that
+     * keeps its position elsewhere (in PostgreSQL, in the same transaction as its state):
+     * Kafka's committed offsets are then only informational. */
+    int64_t (*start_offset)(void *arg, lw_bus_consumer_t *c, const char *topic, int32_t partition);
 } lw_bus_handler_t;
+
+#define LW_BUS_OFFSET_BEGINNING (-2)    /* RD_KAFKA_OFFSET_BEGINNING */
+#define LW_BUS_OFFSET_COMMITTED (-1001) /* RD_KAFKA_OFFSET_INVALID: as if not given */
 
 /* Registers the bus.* configuration table. */
 int lw_bus_config_register(lw_config_t *cfg);
@@ -114,6 +123,17 @@ lw_bus_consumer_t *lw_bus_subscribe_opts(lw_bus_t *bus, const char *group, const
 
 /* Commits msg's offset + 1 for its partition (asynchronously). */
 void lw_bus_commit(lw_bus_consumer_t *c, const lw_bus_msg_t *msg);
+
+/* Pauses (or resumes) fetching on every partition the consumer holds, and on those it is
+ * assigned later while paused, so that a consumer whose work falls behind (writes to
+ * PostgreSQL) holds only what it has taken. Messages already fetched may still arrive. */
+void lw_bus_consumer_pause(lw_bus_consumer_t *c, bool pause);
+
+/* How many messages of its assigned partitions the consumer has not consumed yet, from the
+ * high watermarks its last fetches saw (no request is made): 0 once it has caught up; -1
+ * while it holds no partition or a partition's position or watermark is not known yet (a
+ * partition that started at the group's committed offset and consumed nothing since). */
+int64_t lw_bus_consumer_lag(lw_bus_consumer_t *c);
 
 /* ---- in-order commits ------------------------------------------------------------------
  *

@@ -57,9 +57,18 @@ static void bus_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     lw_bus_partition_t *p = bus_parts(parts);
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         bus_log_parts(c, "partitions assigned", parts);
+        if (c->h.start_offset != NULL)
+            for (int i = 0; i < parts->cnt; i++)
+                parts->elems[i].offset =
+                    c->h.start_offset(c->arg, c, parts->elems[i].topic, parts->elems[i].partition);
         if (c->h.on_assign != NULL)
             c->h.on_assign(c->arg, c, p, (size_t)parts->cnt);
         rd_kafka_assign(rk, parts);
+        if (c->assigned != NULL)
+            rd_kafka_topic_partition_list_destroy(c->assigned);
+        c->assigned = rd_kafka_topic_partition_list_copy(parts);
+        if (c->paused)
+            rd_kafka_pause_partitions(rk, parts);
     } else {
         if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
             bus_log_parts(c, "partitions revoked", parts);
@@ -70,6 +79,9 @@ static void bus_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             c->h.on_revoke(c->arg, c, p, (size_t)parts->cnt);
         /* Unassigning commits the offsets the handler stored for these partitions. */
         rd_kafka_assign(rk, NULL);
+        if (c->assigned != NULL)
+            rd_kafka_topic_partition_list_destroy(c->assigned);
+        c->assigned = NULL;
         for (size_t i = 0; i < c->nresets; i++)
             free(c->resets[i].topic);
         c->nresets = 0;
@@ -232,6 +244,8 @@ static bool bus_consumer_serve(bus_pump_t *p)
 
 static void bus_consumer_free(lw_bus_consumer_t *c)
 {
+    if (c->assigned != NULL)
+        rd_kafka_topic_partition_list_destroy(c->assigned);
     for (size_t i = 0; i < c->nresets; i++)
         free(c->resets[i].topic);
     free(c->resets);
@@ -460,6 +474,63 @@ lw_bus_consumer_t *lw_bus_subscribe_opts(lw_bus_t *bus, const char *group, const
     lw_log(LW_LOG_INFO, "bus", "consumer subscribed", "group", c->group, "offset_reset",
            from_start ? "earliest" : "latest", NULL);
     return c;
+}
+
+void lw_bus_consumer_pause(lw_bus_consumer_t *c, bool pause)
+{
+    if (c->paused == pause)
+        return;
+    c->paused = pause;
+    if (c->rk == NULL || c->state != CONSUMER_RUNNING)
+        return;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || l == NULL)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(c->rk, l);
+    else
+        rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+int64_t lw_bus_consumer_lag(lw_bus_consumer_t *c)
+{
+    if (c->rk == NULL || c->state != CONSUMER_RUNNING)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || l == NULL)
+        return -1;
+    int64_t lag = l->cnt > 0 ? 0 : -1;
+    if (l->cnt > 0 && rd_kafka_position(c->rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        lag = -1;
+    for (int i = 0; i < l->cnt && lag >= 0; i++) {
+        int64_t lo = -1, hi = -1;
+        if (rd_kafka_get_watermark_offsets(c->rk, l->elems[i].topic, l->elems[i].partition, &lo,
+                                           &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0) {
+            lag = -1;
+            break;
+        }
+        int64_t pos = l->elems[i].offset;
+        if (pos < 0) {
+            /* Nothing consumed since the assignment: it starts where it was told to. */
+            const rd_kafka_topic_partition_t *a =
+                c->assigned != NULL ? rd_kafka_topic_partition_list_find(
+                                          c->assigned, l->elems[i].topic, l->elems[i].partition)
+                                    : NULL;
+            if (a != NULL && a->offset >= 0)
+                pos = a->offset;
+            else if (a != NULL && a->offset == RD_KAFKA_OFFSET_BEGINNING)
+                pos = lo >= 0 ? lo : 0;
+            else {
+                lag = -1; /* the group's committed offset: not known here */
+                break;
+            }
+        }
+        lag += hi > pos ? hi - pos : 0;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return lag;
 }
 
 void lw_bus_commit(lw_bus_consumer_t *c, const lw_bus_msg_t *msg)

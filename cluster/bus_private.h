@@ -174,6 +174,8 @@ struct lw_bus_consumer {
     consumer_state_t state;
     bus_reset_t *resets; /* offset resets waiting for the next message to size the loss */
     size_t nresets;
+    bool paused; /* lw_bus_consumer_pause: new assignments start paused too */
+    rd_kafka_topic_partition_list_t *assigned; /* with the start offsets (lw_bus_consumer_lag) */
 };
 
 /* Leaves the group (asynchronously); the consumer is freed once it has. */

@@ -552,8 +552,8 @@ static int usage_publish(e2e_t *e, const usage_args_t *a)
     size_t nt = 0;
     for (char *t = strtok(list, ","); t != NULL && nt < 256; t = strtok(NULL, ","))
         names[nt++] = t;
-    unsigned long ndev = a->devices > TN_USAGE_BATCH_DEVICES_MAX ? TN_USAGE_BATCH_DEVICES_MAX
-                                                                 : a->devices;
+    unsigned long ndev =
+        a->devices > TN_USAGE_BATCH_DEVICES_MAX ? TN_USAGE_BATCH_DEVICES_MAX : a->devices;
     char **devs = calloc(ndev > 0 ? ndev : 1, sizeof *devs);
     for (unsigned long j = 0; j < ndev; j++) {
         devs[j] = malloc(32);
@@ -589,8 +589,8 @@ static int usage_publish(e2e_t *e, const usage_args_t *a)
                 lw_err_t err;
                 lw_err_clear(&err);
                 /* A full producer queue: let the loop deliver, then try again. */
-                while (lw_bus_publish(e->bus, TN_USAGE_TOPIC, b.tenant_id, strlen(b.tenant_id),
-                                      buf, len, &err) != 0) {
+                while (lw_bus_publish(e->bus, TN_USAGE_TOPIC, b.tenant_id, strlen(b.tenant_id), buf,
+                                      len, &err) != 0) {
                     if (uv_run(&e->loop, UV_RUN_NOWAIT) == 0)
                         usleep(1000);
                     if (++published > 100000000ul) {

@@ -240,7 +240,8 @@ int main(int argc, char **argv)
             return 1;
         }
         const char *names[] = {d.topic};
-        lw_bus_handler_t h = {on_message, on_assign, on_revoke};
+        lw_bus_handler_t h = {
+            .on_message = on_message, .on_assign = on_assign, .on_revoke = on_revoke};
         if (lw_bus_subscribe(d.bus, group, names, 1, &h, &d, &err) == NULL) {
             fprintf(stderr, "bus_driver: %s: %s\n", lw_err_name(&err), err.message);
             return 1;

@@ -149,7 +149,8 @@ static void seen_revoke(void *arg, lw_bus_consumer_t *c, const lw_bus_partition_
             s->held[p[i].partition] = false;
 }
 
-static const lw_bus_handler_t seen_handler = {seen_msg, seen_assign, seen_revoke};
+static const lw_bus_handler_t seen_handler = {
+    .on_message = seen_msg, .on_assign = seen_assign, .on_revoke = seen_revoke};
 
 static bool seen_enough(void *arg)
 {
@@ -524,7 +525,7 @@ static void test_lw_bus_subscribe__no_handler_fails_without_callbacks(void **sta
     fixture_start(&f, NULL);
     lw_err_t err;
     const char *names[] = {"x"};
-    lw_bus_handler_t h = {NULL, NULL, NULL};
+    lw_bus_handler_t h = {.on_message = NULL};
     assert_null(lw_bus_subscribe(f.bus, "g", names, 1, &h, NULL, &err));
     assert_string_equal(lw_err_name(&err), "invalid_argument");
     fixture_stop(&f);

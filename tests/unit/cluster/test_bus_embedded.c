@@ -140,7 +140,7 @@ static void test_lw_bus__embedded_300k_messages_all_consumed(void **state)
     l.bus = lw_bus_new(&l.loop, l.cfg, &err);
     assert_non_null(l.bus);
     const char *names[] = {"load"};
-    lw_bus_handler_t h = {on_message, on_assign, NULL};
+    lw_bus_handler_t h = {.on_message = on_message, .on_assign = on_assign};
     assert_non_null(lw_bus_subscribe(l.bus, "g-load", names, 1, &h, &l, &err));
     uv_timer_init(&l.loop, &l.pub);
     uv_timer_init(&l.loop, &l.watch);

@@ -111,7 +111,7 @@ static void test_lw_event_publish__json(void **state)
     f.bus = lw_bus_new(&f.loop, f.cfg, &err);
     assert_non_null(f.bus);
     const char *names[] = {"events"};
-    lw_bus_handler_t h = {on_message, on_assign, NULL};
+    lw_bus_handler_t h = {.on_message = on_message, .on_assign = on_assign};
     lw_bus_sub_opts_t o = {.from_beginning = true};
     assert_non_null(lw_bus_subscribe_opts(f.bus, NULL, names, 1, &h, &f, &o, &err));
     uv_timer_init(&f.loop, &f.timer);
