@@ -137,6 +137,15 @@ static void sb_free(sbuf_t *s)
     *s = (sbuf_t){0};
 }
 
+/* Adds e's tenant to a and the period it goes to to b. */
+static void sb_tenant_period(sbuf_t *a, sbuf_t *b, const ledger_entry_t *e)
+{
+    sb_elem(a);
+    sb_add(a, "\"%s\"", e->batch.tenant_id);
+    sb_elem(b);
+    sb_add(b, "%" PRId64, e->period_s);
+}
+
 static int64_t period_of(const billing_ledger_t *l, int64_t t_ms)
 {
     int64_t p = l->b->cfg.metering_period_ms;
@@ -338,7 +347,7 @@ static void tx_step(billing_ledger_t *l)
     case 3: /* the periods the batches fall in, and the open one, exist */
     case 4: /* ... locked, with whether closed */
         if (napply == 0) {
-            l->step = 8;
+            l->step = 8; /* nothing left to apply: the offsets only */
             tx_step(l);
             return;
         }
@@ -346,10 +355,7 @@ static void tx_step(billing_ledger_t *l)
             ledger_entry_t *e = tx_entry(l, i);
             if (!e->apply)
                 continue;
-            sb_elem(&a);
-            sb_add(&a, "\"%s\"", e->batch.tenant_id);
-            sb_elem(&b);
-            sb_add(&b, "%" PRId64, e->period_s);
+            sb_tenant_period(&a, &b, e);
         }
         params[np++] = sb_end(&a);
         params[np++] = sb_end(&b);
@@ -403,7 +409,7 @@ static void tx_step(billing_ledger_t *l)
         break;
     case 6: /* the counters */
         if (napply == 0) {
-            l->step = 8;
+            l->step = 8; /* nothing left to apply: the offsets only */
             tx_step(l);
             return;
         }
@@ -411,10 +417,7 @@ static void tx_step(billing_ledger_t *l)
             ledger_entry_t *e = tx_entry(l, i);
             if (!e->apply)
                 continue;
-            sb_elem(&a);
-            sb_add(&a, "\"%s\"", e->batch.tenant_id);
-            sb_elem(&b);
-            sb_add(&b, "%" PRId64, e->period_s);
+            sb_tenant_period(&a, &b, e);
             sb_elem(&c);
             sb_add(&c, "%" PRIu64, e->batch.uplinks);
             sb_elem(&d);
@@ -441,10 +444,7 @@ static void tx_step(billing_ledger_t *l)
             if (!e->apply)
                 continue;
             for (size_t k = 0; k < e->batch.n_active_devices; k++) {
-                sb_elem(&a);
-                sb_add(&a, "\"%s\"", e->batch.tenant_id);
-                sb_elem(&b);
-                sb_add(&b, "%" PRId64, e->period_s);
+                sb_tenant_period(&a, &b, e);
                 sb_elem(&c);
                 sb_add(&c, "\"%s\"", e->batch.active_devices[k]);
             }

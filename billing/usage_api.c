@@ -87,6 +87,14 @@ static int usage_range(usage_req_t *u, lw_err_t *err)
     return 0;
 }
 
+static usage_req_t *usage_req_new(billing_t *b, lw_http_req_t *req)
+{
+    usage_req_t *u = lw_calloc(1, sizeof *u);
+    u->b = b;
+    u->req = req;
+    return u;
+}
+
 static void usage_fail(usage_req_t *u, const lw_err_t *err)
 {
     lw_http_respond_err(u->req, err);
@@ -216,9 +224,7 @@ static void usage_auth_info(void *arg, lw_http_client_req_t *creq,
 static void h_usage(lw_http_req_t *req, void *arg)
 {
     billing_t *b = arg;
-    usage_req_t *u = lw_calloc(1, sizeof *u);
-    u->b = b;
-    u->req = req;
+    usage_req_t *u = usage_req_new(b, req);
     lw_err_t err;
     lw_err_clear(&err);
     const char *id = lw_http_param(req, "tenant_id");
@@ -323,9 +329,7 @@ static void ledger_rows(void *arg, const PGresult *res, const lw_err_t *err)
 static void h_ledger(lw_http_req_t *req, void *arg)
 {
     billing_t *b = arg;
-    usage_req_t *u = lw_calloc(1, sizeof *u);
-    u->b = b;
-    u->req = req;
+    usage_req_t *u = usage_req_new(b, req);
     lw_err_t err;
     lw_err_clear(&err);
     if (tn_admin_auth(b->tn, req, &err) != 0 || usage_range(u, &err) != 0) {
