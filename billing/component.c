@@ -138,9 +138,24 @@ static void billing_config_read(billing_config_t *c, const lw_config_t *cfg)
     c->tenant_registry_uri = billing_config_str(cfg, "tbs.tenant-registry-uri");
 }
 
-/* Checks what the table alone cannot: a plan ID in both lists. */
-static int billing_config_check(const billing_config_t *c, lw_err_t *err)
+/* Checks what the table alone cannot: a plan ID in both lists; a usage period made of
+ * whole usage.interval batches (a batch never spans two periods), closed only after the
+ * last batch of the period has been published. */
+static int billing_config_check(const billing_config_t *c, const lw_config_t *cfg, lw_err_t *err)
 {
+    if (lw_config_known(cfg, "usage.interval")) {
+        long long usage_ms = lw_config_duration_ms(cfg, "usage.interval");
+        if (usage_ms > 0 && c->metering_period_ms % usage_ms != 0)
+            return lw_err_set(err, &lw_err_config_invalid,
+                              "tbs.metering.period (%lld ms) must be a multiple of usage.interval "
+                              "(%lld ms)",
+                              c->metering_period_ms, usage_ms);
+        if (c->metering_close_delay_ms <= usage_ms)
+            return lw_err_set(err, &lw_err_config_invalid,
+                              "tbs.metering.close-delay (%lld ms) must exceed usage.interval "
+                              "(%lld ms)",
+                              c->metering_close_delay_ms, usage_ms);
+    }
     for (size_t i = 0; i < c->n_recurring_plan_ids; i++)
         for (size_t j = 0; j < c->n_metered_plan_ids; j++)
             if (strcmp(c->recurring_plan_ids[i], c->metered_plan_ids[j]) == 0) {
@@ -181,7 +196,7 @@ static int billing_init(lw_rt_t *rt, void **state, lw_err_t *err)
     b->metrics = lw_rt_metrics(rt);
     b->tn = tn;
     billing_config_read(&b->cfg, lw_rt_config(rt));
-    if (billing_config_check(&b->cfg, err) != 0 ||
+    if (billing_config_check(&b->cfg, lw_rt_config(rt), err) != 0 ||
         billing_plans_init(b, lw_rt_config(rt), err) != 0 || billing_webhook_init(b, err) != 0 ||
         billing_api_init(b, err) != 0) {
         billing_free(b);

@@ -134,7 +134,7 @@ int billing_plans_init(billing_t *b, const lw_config_t *cfg, lw_err_t *err)
         {
             if (strlen(id) > BILLING_STRIPE_ID_MAX)
                 snprintf(p->error, sizeof p->error, "plan ID `%.40s...` is too long", id);
-            else if (json_object_get(o, "kind") == NULL)
+            else if (json_string_value(json_object_get(o, "kind")) == NULL)
                 snprintf(p->error, sizeof p->error,
                          "tbs.plans.%s: the plan is in neither tbs.stripe.recurring-plan-ids nor "
                          "tbs.stripe.metered-plan-ids",

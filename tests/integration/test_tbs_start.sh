@@ -41,6 +41,35 @@ lw_t_eq "the billing tables exist" \
     "$(lw_t_psql -tAc "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'lw_control' AND table_name LIKE 'billing\_%'")"
 
 port=$(lw_t_free_port)
+set +e
+out=$("$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen 127.0.0.1:0 \
+    --tbs.metering.period 7s start tbs 2>&1); rc=$?
+set -e
+lw_t_eq "a usage period that is no multiple of usage.interval → exit 2, named" \
+    "2 lwstack: component tbs: tbs.metering.period (7000 ms) must be a multiple of usage.interval (10000 ms)" \
+    "$rc $(tail -1 <<<"$out")"
+set +e
+out=$("$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen 127.0.0.1:0 \
+    --usage.interval 5s --tbs.metering.close-delay 5s start tbs 2>&1); rc=$?
+set -e
+lw_t_eq "a close delay not beyond usage.interval → exit 2, named" \
+    "2 lwstack: component tbs: tbs.metering.close-delay (5000 ms) must exceed usage.interval (5000 ms)" \
+    "$rc $(tail -1 <<<"$out")"
+set +e
+out=$("$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen 127.0.0.1:0 \
+    --tbs.stripe.recurring-plan-ids p1,p2 --tbs.stripe.metered-plan-ids p2 start tbs 2>&1); rc=$?
+set -e
+lw_t_eq "a plan in both lists → exit 2, named" \
+    "2 lwstack: component tbs: tbs.stripe.recurring-plan-ids and tbs.stripe.metered-plan-ids both name plan \`p2\`" \
+    "$rc $(tail -1 <<<"$out")"
+set +e
+out=$("$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen 127.0.0.1:0 \
+    --tbs.plans.p9.max-gateways 3 start tbs 2>&1); rc=$?
+set -e
+lw_t_eq "an override of a plan in neither list → exit 2, named" \
+    "2 lwstack: component tbs: tbs.plans.p9: the plan is in neither tbs.stripe.recurring-plan-ids nor tbs.stripe.metered-plan-ids" \
+    "$rc $(tail -1 <<<"$out")"
+
 lw_t_spawn tbs --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
     --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY" \
     --tbs.stripe.api-key "$SK" --tbs.stripe.endpoint-secret-key "$WHSEC" start tbs
