@@ -333,8 +333,10 @@ bool billing_meter_known(const char *meter);
 typedef struct billing_plans billing_plans_t;
 /* Reads the plan lists and tbs.plans.* (config_invalid naming the key on a bad one). */
 int billing_plans_init(billing_t *b, const lw_config_t *cfg, lw_err_t *err);
-/* Writes the configured plans to billing_plans (async; billing_plans_ready once done). */
+/* Writes the configured plans to billing_plans (async, tried again every second until it
+ * succeeds; billing_plans_ready once done). */
 int billing_plans_start(billing_t *b, lw_err_t *err);
+void billing_plans_stop(billing_t *b);
 bool billing_plans_ready(const billing_t *b);
 void billing_plans_free(billing_t *b);
 /* Registers the operator's plan routes (api.c). */

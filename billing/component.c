@@ -250,6 +250,7 @@ static void billing_stop(void *state, void (*done)(void *arg), void *done_arg)
 {
     billing_t *b = state;
     b->stopping = true;
+    billing_plans_stop(b);
     billing_grace_stop(b);
     billing_ledger_stop(b);
     billing_stop_ctx_t *c = lw_malloc(sizeof *c);

@@ -21,6 +21,9 @@ struct billing_plans {
     json_t *config;  /* plan ID → {"kind","meter","action","limits":{...},"has_limits"} */
     bool synced;     /* the configuration's plans are in billing_plans */
     char error[256]; /* a config problem found while reading tbs.plans.* */
+    billing_t *b;
+    uv_timer_t retry; /* a failed write is tried again every second */
+    bool timer_open;
 };
 
 static const char *const plan_meters[] = {
@@ -44,6 +47,8 @@ const char *billing_meter_default_action(const char *meter)
 }
 
 /* ---- configuration ---------------------------------------------------------------------- */
+
+static void plans_retry_tick(uv_timer_t *t);
 
 static json_t *plans_entry(billing_plans_t *p, const char *id, const char *kind)
 {
@@ -165,12 +170,19 @@ typedef struct plans_sync {
     lw_db_tx_t *tx;
 } plans_sync_t;
 
+static void plans_sync_retry(billing_plans_t *p)
+{
+    if (p->timer_open && !p->b->stopping)
+        uv_timer_start(&p->retry, plans_retry_tick, 1000, 0);
+}
+
 static void plans_sync_committed(void *arg, const lw_err_t *err)
 {
     plans_sync_t *s = arg;
     if (err != NULL && err->def != NULL) {
         lw_log_kv(LW_LOG_ERROR, "tbs", "cannot write the configured plans",
                   LW_LOG_STR("error", err->message));
+        plans_sync_retry(s->b->plans);
     } else {
         s->b->plans->synced = true;
         lw_log_kv(LW_LOG_INFO, "tbs", "configured plans written",
@@ -187,11 +199,14 @@ static void plans_sync_written(void *arg, const PGresult *res, const lw_err_t *e
         lw_log_kv(LW_LOG_ERROR, "tbs", "cannot write the configured plans",
                   LW_LOG_STR("error", err->message));
         lw_db_tx_rollback(s->tx, NULL, NULL);
+        plans_sync_retry(s->b->plans);
         free(s);
         return;
     }
-    if (lw_db_tx_commit(s->tx, plans_sync_committed, s) != 0)
+    if (lw_db_tx_commit(s->tx, plans_sync_committed, s) != 0) {
+        plans_sync_retry(s->b->plans);
         free(s);
+    }
 }
 
 static void plans_sync_begun(void *arg, lw_db_tx_t *tx, const lw_err_t *err)
@@ -200,6 +215,7 @@ static void plans_sync_begun(void *arg, lw_db_tx_t *tx, const lw_err_t *err)
     if (err != NULL) {
         lw_log_kv(LW_LOG_ERROR, "tbs", "cannot write the configured plans",
                   LW_LOG_STR("error", err->message));
+        plans_sync_retry(s->b->plans);
         free(s);
         return;
     }
@@ -226,19 +242,46 @@ static void plans_sync_begun(void *arg, lw_db_tx_t *tx, const lw_err_t *err)
     free(plans);
     if (rc != 0) {
         lw_db_tx_rollback(tx, NULL, NULL);
+        plans_sync_retry(s->b->plans);
         free(s);
     }
 }
 
-int billing_plans_start(billing_t *b, lw_err_t *err)
+static void plans_sync(billing_t *b)
 {
     plans_sync_t *s = lw_calloc(1, sizeof *s);
     s->b = b;
     if (lw_db_begin(b->db, plans_sync_begun, s) != 0) {
+        plans_sync_retry(b->plans);
         free(s);
-        return lw_err_set(err, &lw_err_db_unavailable, "cannot write the configured plans");
     }
+}
+
+static void plans_retry_tick(uv_timer_t *t)
+{
+    billing_plans_t *p = t->data;
+    plans_sync(p->b);
+}
+
+int billing_plans_start(billing_t *b, lw_err_t *err)
+{
+    (void)err;
+    billing_plans_t *p = b->plans;
+    p->b = b;
+    uv_timer_init(b->loop, &p->retry);
+    p->retry.data = p;
+    p->timer_open = true;
+    plans_sync(b);
     return 0;
+}
+
+void billing_plans_stop(billing_t *b)
+{
+    billing_plans_t *p = b->plans;
+    if (p != NULL && p->timer_open) {
+        p->timer_open = false;
+        uv_close((uv_handle_t *)&p->retry, NULL); /* memory freed with the component */
+    }
 }
 
 /* ---- the operator API ------------------------------------------------------------------- */
