@@ -279,8 +279,16 @@ static json_t *render(const api_op_t *op)
     if (lw_api_mask_selects(m, "pending_session") && ns_state_pending(&op->st)->valid)
         json_object_set_new(o, "pending_session",
                             session_json(op, op->st.pending, "pending_session"));
-    if (lw_api_mask_selects(m, "mac_state") && op->st.mac != NULL)
-        json_object_set_new(o, "mac_state", mac_state_json(op->st.mac));
+    if (lw_api_mask_selects(m, "mac_state") && op->st.mac != NULL) {
+        ns_mac_params_t buf;
+        const ns_mac_params_t *des = ns_dev_desired(&(ns_dev_t){.set = &op->set}, &buf);
+        if (des != NULL) {
+            ns_mac_state_t *full = lw_malloc(sizeof *full);
+            ns_mac_state_load(op->st.mac, des, full);
+            json_object_set_new(o, "mac_state", mac_state_json(full));
+            free(full);
+        }
+    }
     if (lw_api_mask_selects(m, "pending_mac_state") && op->st.pending_mac != NULL)
         json_object_set_new(o, "pending_mac_state", mac_state_json(op->st.pending_mac));
     if (lw_api_mask_selects(m, "last_seen_at") && op->st.last_seen_at_ns != 0)
@@ -576,6 +584,19 @@ static int eui_field(const json_t *v, const char *field, uint64_t *out, bool *ha
 }
 
 /* Applies the body to op->set / op->st under the mask. *state_written: the state changed. */
+/* The MAC state starts again from the settings (a new session, or a reset). */
+static void api_mac_reset(api_op_t *op)
+{
+    free(op->st.mac);
+    op->st.mac = NULL;
+    ns_mac_state_t *full =
+        op->st.session.valid ? ns_dev_mac_new(&(ns_dev_t){.set = &op->set}) : NULL;
+    if (full != NULL) {
+        op->st.mac = ns_mac_stored_new(full);
+        free(full);
+    }
+}
+
 static int apply(api_op_t *op, bool *state_written, lw_err_t *err)
 {
     const json_t *b = op->body;
@@ -683,8 +704,7 @@ static int apply(api_op_t *op, bool *state_written, lw_err_t *err)
         if (!same) {
             /* A new session: its MAC state starts from the settings; the queue was for the
              * old one (the worker hands it back to the AS when it reloads). */
-            free(op->st.mac);
-            op->st.mac = op->st.session.valid ? ns_dev_mac_new(&(ns_dev_t){.set = &op->set}) : NULL;
+            api_mac_reset(op);
             free(op->st.queue);
             op->st.queue = NULL;
             op->st.nqueue = 0;
@@ -704,8 +724,7 @@ static int apply(api_op_t *op, bool *state_written, lw_err_t *err)
         if (p != NULL && !json_is_null(p))
             return lw_api_invalid(err, "end_device.mac_state",
                                   "may only be reset (null): it starts again from mac_settings");
-        free(op->st.mac);
-        op->st.mac = op->st.session.valid ? ns_dev_mac_new(&(ns_dev_t){.set = &op->set}) : NULL;
+        api_mac_reset(op);
         *state_written = true;
     }
     return 0;

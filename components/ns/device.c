@@ -36,9 +36,62 @@ ns_mac_state_t *ns_dev_mac_new(const ns_dev_t *d)
     return st;
 }
 
-ns_mac_state_t *ns_dev_mac(ns_dev_t *d)
+ns_mac_stored_t *ns_mac_stored_new(const ns_mac_state_t *st)
 {
-    if (d->st.mac == NULL && d->st.session.valid)
-        d->st.mac = ns_dev_mac_new(d);
-    return d->st.mac;
+    ns_mac_stored_t *m = lw_malloc(sizeof *m);
+    ns_mac_state_store(st, m);
+    return m;
+}
+
+const ns_mac_params_t *ns_dev_desired(const ns_dev_t *d, ns_mac_params_t *buf)
+{
+    if (d->set->desired != NULL)
+        return d->set->desired;
+    ns_mac_state_t *st = ns_dev_mac_new(d);
+    if (st == NULL)
+        return NULL;
+    *buf = st->desired_parameters;
+    free(st);
+    return buf;
+}
+
+void ns_dev_mac_sync(ns_t *ns, ns_dev_t *d)
+{
+    if (ns->mac_owner == d && d->st.mac != NULL)
+        ns_mac_state_store(&ns->mac_work, d->st.mac);
+}
+
+void ns_dev_mac_drop(ns_t *ns, ns_dev_t *d)
+{
+    if (ns->mac_owner == d)
+        ns->mac_owner = NULL;
+}
+
+ns_mac_state_t *ns_dev_mac(ns_t *ns, ns_dev_t *d)
+{
+    if (ns->mac_owner == d)
+        return &ns->mac_work;
+    if (!d->st.session.valid)
+        return NULL;
+    ns_mac_params_t buf;
+    const ns_mac_params_t *des = ns_dev_desired(d, &buf);
+    if (des == NULL)
+        return NULL;
+    if (ns->mac_owner != NULL) {
+        ns_dev_mac_sync(ns, ns->mac_owner);
+        ns->mac_owner = NULL;
+    }
+    if (d->st.mac == NULL) {
+        ns_mac_state_t *st = ns_dev_mac_new(d);
+        if (st == NULL)
+            return NULL;
+        ns->mac_work = *st;
+        free(st);
+        d->st.mac = lw_malloc(sizeof *d->st.mac);
+        ns_mac_state_store(&ns->mac_work, d->st.mac);
+    } else {
+        ns_mac_state_load(d->st.mac, des, &ns->mac_work);
+    }
+    ns->mac_owner = d;
+    return &ns->mac_work;
 }

@@ -170,9 +170,9 @@ typedef struct rxp {
     uint32_t rx2_freq_hz;
 } rxp_t;
 
-static int rx_params(ns_dev_t *d, rxp_t *p)
+static int rx_params(ns_t *ns, ns_dev_t *d, rxp_t *p)
 {
-    const ns_mac_state_t *m = ns_dev_mac(d);
+    const ns_mac_state_t *m = ns_dev_mac(ns, d);
     if (m == NULL)
         return -1;
     p->rx1_delay = m->current_parameters.rx1_delay != 0 ? m->current_parameters.rx1_delay : 1;
@@ -770,7 +770,7 @@ static void finish_refused(ns_t *ns, ns_dev_t *d, const char *name, bool give_ba
         /* Its MAC requests never reached the device: built again for the next downlink, and
          * a MAC-only frame backs off (the gateways are busy). */
         if (st->inflight_mac)
-            ns_mac_downlink_lost(ns_dev_mac(d));
+            ns_mac_downlink_lost(ns_dev_mac(ns, d));
         if (st->inflight_mac_only) {
             st->mac_backoff = st->mac_backoff == 0 ? 1
                               : st->mac_backoff >= NS_MAC_BACKOFF_MAX
@@ -872,7 +872,7 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
 {
     radio_t r;
     rxp_t rp;
-    if (radio_of(d, &r) != 0 || rx_params(d, &rp) != 0) {
+    if (radio_of(d, &r) != 0 || rx_params(ns, d, &rp) != 0) {
         ns_count_drop(ns, "unknown_frequency_plan");
         return;
     }
@@ -884,7 +884,7 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
     ns_mac_ctx_t ctx;
     lorawan_rp_rev_t rev;
     ns_mac_version_t ver;
-    ns_mac_state_t *mac = ns_dev_mac(d);
+    ns_mac_state_t *mac = ns_dev_mac(ns, d);
     int64_t now_s = ns_now_ns() / 1000000000ll;
     bool have_ctx = ns_dev_mac_ctx(d, &ctx, &rev, &ver) == 0;
     ns_queued_t *app = queue_pop(ns, d, v11);
@@ -978,7 +978,7 @@ void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
         return;
     radio_t r;
     rxp_t rp;
-    if (radio_of(d, &r) != 0 || rx_params(d, &rp) != 0)
+    if (radio_of(d, &r) != 0 || rx_params(ns, d, &rp) != 0)
         return;
     bool v11 = ns_settings_v11(d->set);
     queue_clean(ns, d, v11);

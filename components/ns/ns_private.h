@@ -120,6 +120,10 @@ typedef struct ns_settings {
     uint32_t class_c_timeout_s;
     bool has_dev_eui, has_join_eui;
     uint64_t dev_eui, join_eui;
+    /* owned; the desired parameters of a new session with these settings, whose channels
+     * every device with them shares (ns_mac_stored_t): computed once by
+     * ns_settings_intern. NULL: not computed, or the plan is unknown. */
+    ns_mac_params_t *desired;
 } ns_settings_t;
 
 /* Parses a TTS mac_settings object (values plain or wrapped as {"value": ...}, enums by
@@ -223,7 +227,9 @@ typedef struct ns_state {
     /* owned; the session of a join not yet confirmed by an uplink (NULL: none). A join is
      * rare: a device pays for it only between the join-accept and the first uplink. */
     ns_session_t *pending;
-    ns_mac_state_t *mac;         /* owned; the MAC layer's state of `session` (NULL: none yet) */
+    /* owned; the MAC layer's state of `session` in its stored form (NULL: none yet); use it
+     * expanded through ns_dev_mac */
+    ns_mac_stored_t *mac;
     ns_mac_state_t *pending_mac; /* owned; of `pending` */
     ns_radio_t radio;
     ns_queued_t *queue; /* owned, nqueue items */
@@ -353,6 +359,9 @@ struct ns {
     size_t ndevs, devs_cap;
     struct ns_sref **srefs; /* the shared settings (ns_settings_intern), hash by content */
     size_t nsrefs, srefs_cap;
+    /* The one MAC state expanded for use (ns_dev_mac), that of mac_owner (NULL: none). */
+    ns_mac_state_t mac_work;
+    struct ns_dev *mac_owner;
     /* open deduplication windows, in deadline order (one duration for all) */
     struct ns_up *win_head, *win_tail;
     uv_timer_t win_timer;
@@ -478,8 +487,21 @@ int ns_dev_mac_ctx(const ns_dev_t *d, ns_mac_ctx_t *ctx, lorawan_rp_rev_t *rev,
                    ns_mac_version_t *ver);
 /* A MAC state initialised for a new session of d (malloc'd), or NULL (unknown plan). */
 ns_mac_state_t *ns_dev_mac_new(const ns_dev_t *d);
-/* The active session's MAC state, created when missing; NULL without session or plan. */
-ns_mac_state_t *ns_dev_mac(ns_dev_t *d);
+/* The stored form of st (malloc'd). */
+ns_mac_stored_t *ns_mac_stored_new(const ns_mac_state_t *st);
+/* The desired parameters of a new session with d's settings: the shared settings' own, else
+ * computed into *buf. NULL when the plan is unknown. */
+const ns_mac_params_t *ns_dev_desired(const ns_dev_t *d, ns_mac_params_t *buf);
+/* The active session's MAC state, expanded for use (created from the settings when
+ * missing); NULL without session or plan. One device's state is expanded at a time
+ * (ns->mac_work): the pointer is valid until ns_dev_mac of another device (which stores
+ * this one back first) or ns_dev_mac_drop. What changes through it is d's: call
+ * ns_dev_mac_sync before reading d->st.mac itself. */
+ns_mac_state_t *ns_dev_mac(ns_t *ns, ns_dev_t *d);
+/* Stores d's expanded MAC state back into d->st.mac (nothing when it is not expanded). */
+void ns_dev_mac_sync(ns_t *ns, ns_dev_t *d);
+/* d's MAC state is replaced or freed: its expanded copy is forgotten, not stored back. */
+void ns_dev_mac_drop(ns_t *ns, ns_dev_t *d);
 
 /* ---- uplinks (uplink.c) ----------------------------------------------------------------- */
 

@@ -21,6 +21,8 @@ void ns_settings_destroy(ns_settings_t *s)
 {
     free(s->mac_json);
     s->mac_json = NULL;
+    free(s->desired);
+    s->desired = NULL;
 }
 
 /* ---- shared settings ----------------------------------------------------------------------- */
@@ -82,6 +84,14 @@ const ns_settings_t *ns_settings_intern(ns_t *ns, ns_settings_t *s)
     r->refs = 1;
     r->set = *s;
     memset(s, 0, sizeof *s);
+    free(r->set.desired);
+    r->set.desired = NULL;
+    ns_mac_params_t buf;
+    const ns_mac_params_t *des = ns_dev_desired(&(ns_dev_t){.set = &r->set}, &buf);
+    if (des != NULL) {
+        r->set.desired = lw_malloc(sizeof *r->set.desired);
+        *r->set.desired = *des;
+    }
     r->len = len;
     memcpy(r->blob, blob, len);
     free(blob);
@@ -501,7 +511,7 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
         m.pending_session = &pb.s;
     }
     Lw__Ns__NsMacState mac = LW__NS__NS_MAC_STATE__INIT;
-    mac.version = NS_MAC_STATE_VERSION;
+    mac.version = NS_MAC_STORED_VERSION; /* mac: the stored form; pending_mac: whole */
     if (st->mac != NULL) {
         mac.mac.data = (uint8_t *)st->mac;
         mac.mac.len = sizeof *st->mac;
@@ -625,13 +635,22 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
         st->radio.last_dr = (uint8_t)mac->last_uplink_dr;
         st->radio.last_ch = (uint8_t)mac->last_uplink_channel;
         st->radio.last_freq_hz = (uint32_t)mac->last_uplink_frequency;
-        /* MAC state of another layout version is dropped: the worker starts it again from
-         * the settings (as for a new session). */
-        if (mac->version == NS_MAC_STATE_VERSION && mac->mac.len == sizeof *st->mac) {
-            st->mac = lw_calloc(1, sizeof *st->mac);
+        /* NS_MAC_STORED_VERSION: `mac` in its stored form; NS_MAC_STATE_VERSION (before the
+         * stored form): a whole state, stored now. Both keep pending_mac whole. MAC state of
+         * another layout version is dropped: the worker starts it again from the settings
+         * (as for a new session). */
+        bool known = mac->version == NS_MAC_STORED_VERSION || mac->version == NS_MAC_STATE_VERSION;
+        if (mac->version == NS_MAC_STORED_VERSION && mac->mac.len == sizeof *st->mac) {
+            st->mac = lw_malloc(sizeof *st->mac);
             memcpy(st->mac, mac->mac.data, sizeof *st->mac);
+        } else if (mac->version == NS_MAC_STATE_VERSION && mac->mac.len == sizeof(ns_mac_state_t)) {
+            ns_mac_state_t *full = lw_malloc(sizeof *full);
+            memcpy(full, mac->mac.data, sizeof *full);
+            st->mac = lw_malloc(sizeof *st->mac);
+            ns_mac_state_store(full, st->mac);
+            free(full);
         }
-        if (mac->version == NS_MAC_STATE_VERSION && mac->pending_mac.len == sizeof *st->mac) {
+        if (known && mac->pending_mac.len == sizeof *st->pending_mac) {
             st->pending_mac = lw_calloc(1, sizeof *st->pending_mac);
             memcpy(st->pending_mac, mac->pending_mac.data, sizeof *st->pending_mac);
         }

@@ -302,6 +302,7 @@ ns_batch_t *ns_store_cut(ns_t *ns, void (*done)(ns_t *ns, bool ok))
         d->dirty = false;
         uint8_t *buf = NULL;
         size_t len = 0;
+        ns_dev_mac_sync(ns, d);
         if (d->phase == NS_DEV_READY &&
             ns_state_encode(&d->st, ns->at_rest.len > 0 ? &ns->at_rest : NULL, &buf, &len) == 0) {
             tenant_batch_t *b = batch_for(op, d->tenant);

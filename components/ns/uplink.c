@@ -362,7 +362,7 @@ static void remember_gateway(ns_dev_t *d, const ns_up_t *u)
 static bool mac_uplink(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const lorawan_phy_t *phy,
                        bool confirmed, bool v11)
 {
-    ns_mac_state_t *mac = ns_dev_mac(d);
+    ns_mac_state_t *mac = ns_dev_mac(ns, d);
     ns_mac_ctx_t ctx;
     lorawan_rp_rev_t rev;
     ns_mac_version_t ver;
@@ -492,8 +492,10 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
         ns_downlink_session_changed(ns, d); /* the old session's queue handed back */
         free(d->st.awaiting_ack);
         d->st.awaiting_ack = NULL;
+        ns_dev_mac_drop(ns, d);
         free(d->st.mac);
-        d->st.mac = d->st.pending_mac;
+        d->st.mac = d->st.pending_mac != NULL ? ns_mac_stored_new(d->st.pending_mac) : NULL;
+        free(d->st.pending_mac);
         d->st.pending_mac = NULL;
         ns_after_durable_sessions(ns, d);
         lw_log(LW_LOG_INFO, "ns", "session activated", "device", d->key, NULL);

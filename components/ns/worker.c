@@ -134,6 +134,7 @@ static void dev_forget(ns_t *ns, ns_dev_t *d, bool done)
     if (*pp == d)
         *pp = d->hnext;
     ns->ndevs--;
+    ns_dev_mac_drop(ns, d);
     ns_settings_release(ns, d->set);
     ns_state_destroy(&d->st);
     free(d);
@@ -171,6 +172,10 @@ static void dev_set_settings(ns_t *ns, ns_dev_t *d, ns_settings_t *set)
     d->has_join_eui = set->has_join_eui;
     d->dev_eui = set->dev_eui;
     d->join_eui = set->join_eui;
+    /* An expanded MAC state has the old settings' desired channels: stored back, it is
+     * expanded again with the new ones. */
+    ns_dev_mac_sync(ns, d);
+    ns_dev_mac_drop(ns, d);
     const ns_settings_t *old = d->set;
     d->set = ns_settings_intern(ns, set);
     ns_settings_release(ns, old);
@@ -206,10 +211,12 @@ static void dev_loaded(void *arg, ns_row_t *row, const lw_err_t *err)
     if (!row->found) {
         ns_settings_release(ns, d->set);
         d->set = &ns_settings_none;
+        ns_dev_mac_drop(ns, d);
         ns_state_destroy(&d->st);
         d->phase = NS_DEV_ABSENT;
     } else if (!l->reload || d->phase == NS_DEV_ABSENT) {
         dev_set_settings(ns, d, &row->set);
+        ns_dev_mac_drop(ns, d);
         ns_state_destroy(&d->st);
         d->st = row->st;
         d->gen = row->gen;
@@ -230,6 +237,7 @@ static void dev_loaded(void *arg, ns_row_t *row, const lw_err_t *err)
             size_t nold = 0;
             if (session_changed)
                 ns_state_take_queue(&d->st, &old, &nold);
+            ns_dev_mac_drop(ns, d);
             ns_state_destroy(&d->st);
             d->st = row->st;
             memset(&row->st, 0, sizeof row->st);

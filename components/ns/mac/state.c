@@ -460,6 +460,28 @@ static int plan_channels(const lorawan_band_t *band, lorawan_rp_rev_t rev,
     return 0;
 }
 
+void ns_mac_state_store(const ns_mac_state_t *st, ns_mac_stored_t *out)
+{
+    const uint8_t *p = (const uint8_t *)st;
+    uint8_t *o = out->b;
+    memcpy(o, p, NS_MAC_STORED_HEAD);
+    memcpy(o + NS_MAC_STORED_HEAD, &st->desired_parameters, NS_MAC_STORED_DESIRED);
+    memcpy(o + NS_MAC_STORED_HEAD + NS_MAC_STORED_DESIRED,
+           p + NS_MAC_STORED_HEAD + sizeof(ns_mac_params_t), NS_MAC_STORED_TAIL);
+}
+
+void ns_mac_state_load(const ns_mac_stored_t *in, const ns_mac_params_t *desired_channels,
+                       ns_mac_state_t *st)
+{
+    uint8_t *p = (uint8_t *)st;
+    const uint8_t *i = in->b;
+    memcpy(p, i, NS_MAC_STORED_HEAD);
+    st->desired_parameters = *desired_channels;
+    memcpy(&st->desired_parameters, i + NS_MAC_STORED_HEAD, NS_MAC_STORED_DESIRED);
+    memcpy(p + NS_MAC_STORED_HEAD + sizeof(ns_mac_params_t),
+           i + NS_MAC_STORED_HEAD + NS_MAC_STORED_DESIRED, NS_MAC_STORED_TAIL);
+}
+
 int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_rev_t rev,
                       ns_mac_version_t version, ns_mac_class_t device_class)
 {

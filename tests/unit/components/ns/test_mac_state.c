@@ -53,13 +53,15 @@ static void test_ns_mac_state_init__abp_settings_and_presets(void **state)
     const lorawan_freqplan_t *fp = lorawan_freqplan_find("EU_863_870_TTN");
     ns_mac_ctx_t ctx = {lorawan_band_get(fp->band), fp, &s};
     ns_mac_state_t st;
-    assert_int_equal(ns_mac_state_init(&st, &ctx, LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, NS_MAC_CLASS_A),
-                     LORAWAN_E_PARAM);
+    assert_int_equal(
+        ns_mac_state_init(&st, &ctx, LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, NS_MAC_CLASS_A),
+        LORAWAN_E_PARAM);
     /* A plan of another band is refused. */
     s.rx1_delay = 1;
     ctx.band = lorawan_band_get(LORAWAN_BAND_US915);
-    assert_int_equal(ns_mac_state_init(&st, &ctx, LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, NS_MAC_CLASS_A),
-                     LORAWAN_E_PARAM);
+    assert_int_equal(
+        ns_mac_state_init(&st, &ctx, LORAWAN_RP001_1_0_2_B, NS_MAC_V1_0_2, NS_MAC_CLASS_A),
+        LORAWAN_E_PARAM);
 }
 
 /* EU868 join-accept: DLSettings RX1DROffset 0 | RX2 DR3, RxDelay 5, CFList 867.1 .. 867.9. */
@@ -134,6 +136,37 @@ static void test_ns_mac_channel_set__fixed_band_only_enable(void **state)
     assert_int_equal(ns_mac_channel_get(&d.st, &d.st.current_parameters, 72, &ch), LORAWAN_E_RANGE);
 }
 
+/* The stored form leaves the desired channels out: loaded with those of a new session with
+ * the same settings, the state is the one stored, desired scalars included (ADR's values,
+ * TxParamSetup's EIRP), for every band shape. */
+static void test_ns_mac_state_store__round_trip_without_desired_channels(void **state)
+{
+    (void)state;
+    static const char *const plans[] = {"EU_863_870_TTN", "US_902_928_FSB_2", "AS_923"};
+    for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
+        dev_t d, fresh;
+        dev_init(&d, plans[k], LORAWAN_RP001_1_0_3_A, NS_MAC_V1_0_3, NULL);
+        dev_init(&fresh, plans[k], LORAWAN_RP001_1_0_3_A, NS_MAC_V1_0_3, NULL);
+        ns_mac_join_params_t jp;
+        assert_int_equal(ns_mac_join_accept_params(&d.st, &d.ctx, &jp), 0);
+        d.st.desired_parameters.adr_data_rate_index = 5;
+        d.st.desired_parameters.adr_tx_power_index = 2;
+        d.st.desired_parameters.adr_nb_trans = 3;
+        d.st.desired_parameters.max_eirp = 14.0f;
+        d.st.current_parameters.adr_data_rate_index = 4;
+        d.st.last_f_cnt_up = 77;
+        d.st.battery = 200;
+
+        ns_mac_stored_t stored;
+        ns_mac_state_store(&d.st, &stored);
+        assert_true(sizeof stored < sizeof d.st - 200);
+        ns_mac_state_t back;
+        memset(&back, 0xa5, sizeof back);
+        ns_mac_state_load(&stored, &fresh.st.desired_parameters, &back);
+        assert_memory_equal(&back, &d.st, sizeof back);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_ns_mac_join_accept_params__us915_fsb2_chmask),
         cmocka_unit_test(test_ns_mac_version_parse__names),
         cmocka_unit_test(test_ns_mac_channel_set__fixed_band_only_enable),
+        cmocka_unit_test(test_ns_mac_state_store__round_trip_without_desired_channels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
