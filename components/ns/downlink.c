@@ -996,8 +996,8 @@ void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
     ns_path_t one;
     const ns_path_t *paths = st->c_paths;
     size_t np = st->n_c_paths;
-    if (np == 0 && st->last_gw.valid && st->last_gw.token_len > 0) {
-        path_of_gw(&st->last_gw, &one);
+    if (np == 0 && st->last_gw != NULL && st->last_gw->valid && st->last_gw->token_len > 0) {
+        path_of_gw(st->last_gw, &one);
         paths = &one;
         np = 1;
     }

@@ -240,7 +240,10 @@ typedef struct ns_state {
     uint64_t recent[NS_RECENT_IDS];
     uint8_t nrecent, recent_next;
     int64_t last_seen_at_ns;
-    ns_gw_t last_gw;
+    /* owned; the best gateway of the last uplink, the way down for a class C downlink when
+     * the paths of that uplink (c_paths) are gone with a restart: kept for class C devices
+     * only (NULL otherwise, or before their first uplink). */
+    ns_gw_t *last_gw;
     bool has_inflight;
     uint8_t inflight_id[LW_MSG_ID_LEN];
     ns_queued_t *inflight_app; /* owned; NULL: a MAC-only downlink or a join-accept */

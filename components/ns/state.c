@@ -173,6 +173,7 @@ void ns_state_destroy(ns_state_t *st)
     free(st->inflight_events);
     ns_flight_free(st->flight);
     free(st->c_paths);
+    free(st->last_gw);
     /* Keys in memory are wiped with their state. */
     memset(st, 0, sizeof *st);
 }
@@ -545,15 +546,15 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
     m.last_seen_at = st->last_seen_at_ns;
 
     Lw__Ns__NsGateway gw = LW__NS__NS_GATEWAY__INIT;
-    if (st->last_gw.valid) {
-        gw.gateway_id = (char *)st->last_gw.gateway_id;
-        gw.tenant_id = (char *)st->last_gw.tenant_id;
-        gw.eui = st->last_gw.eui;
-        gw.antenna_index = st->last_gw.antenna;
-        gw.uplink_token.data = (uint8_t *)st->last_gw.token;
-        gw.uplink_token.len = st->last_gw.token_len;
-        gw.snr = st->last_gw.snr;
-        gw.rssi = st->last_gw.rssi;
+    if (st->last_gw != NULL && st->last_gw->valid) {
+        gw.gateway_id = (char *)st->last_gw->gateway_id;
+        gw.tenant_id = (char *)st->last_gw->tenant_id;
+        gw.eui = st->last_gw->eui;
+        gw.antenna_index = st->last_gw->antenna;
+        gw.uplink_token.data = (uint8_t *)st->last_gw->token;
+        gw.uplink_token.len = st->last_gw->token_len;
+        gw.snr = st->last_gw->snr;
+        gw.rssi = st->last_gw->rssi;
         m.last_gateway = &gw;
     }
     Lw__Ns__NsInflight inf = LW__NS__NS_INFLIGHT__INIT;
@@ -674,18 +675,19 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
     st->last_seen_at_ns = m->last_seen_at;
     if (m->last_gateway != NULL) {
         const Lw__Ns__NsGateway *gw = m->last_gateway;
-        st->last_gw.valid = true;
-        copy_str(st->last_gw.gateway_id, sizeof st->last_gw.gateway_id, gw->gateway_id);
-        copy_str(st->last_gw.tenant_id, sizeof st->last_gw.tenant_id, gw->tenant_id);
-        st->last_gw.eui = gw->eui;
-        st->last_gw.antenna = gw->antenna_index;
+        st->last_gw = lw_calloc(1, sizeof *st->last_gw);
+        st->last_gw->valid = true;
+        copy_str(st->last_gw->gateway_id, sizeof st->last_gw->gateway_id, gw->gateway_id);
+        copy_str(st->last_gw->tenant_id, sizeof st->last_gw->tenant_id, gw->tenant_id);
+        st->last_gw->eui = gw->eui;
+        st->last_gw->antenna = gw->antenna_index;
         if (gw->uplink_token.len <= NS_TOKEN_MAX) {
             if (gw->uplink_token.len > 0)
-                memcpy(st->last_gw.token, gw->uplink_token.data, gw->uplink_token.len);
-            st->last_gw.token_len = (uint8_t)gw->uplink_token.len;
+                memcpy(st->last_gw->token, gw->uplink_token.data, gw->uplink_token.len);
+            st->last_gw->token_len = (uint8_t)gw->uplink_token.len;
         }
-        st->last_gw.snr = gw->snr;
-        st->last_gw.rssi = gw->rssi;
+        st->last_gw->snr = gw->snr;
+        st->last_gw->rssi = gw->rssi;
     }
     if (m->inflight != NULL && m->inflight->downlink_id.len == LW_MSG_ID_LEN) {
         st->has_inflight = true;

@@ -334,7 +334,14 @@ static void remember_gateway(ns_dev_t *d, const ns_up_t *u)
     const Lw__Msg__RxMetadata *rx = ns_best_rx(u->rx, u->nrx);
     if (rx == NULL || rx->gateway_ids == NULL)
         return;
-    ns_gw_t *g = &d->st.last_gw;
+    if (!d->set->supports_class_c) {
+        free(d->st.last_gw);
+        d->st.last_gw = NULL;
+        return;
+    }
+    if (d->st.last_gw == NULL)
+        d->st.last_gw = lw_malloc(sizeof *d->st.last_gw);
+    ns_gw_t *g = d->st.last_gw;
     memset(g, 0, sizeof *g);
     g->valid = true;
     snprintf(g->gateway_id, sizeof g->gateway_id, "%s",

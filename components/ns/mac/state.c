@@ -460,14 +460,38 @@ static int plan_channels(const lorawan_band_t *band, lorawan_rp_rev_t rev,
     return 0;
 }
 
+/* Offsets of the runs in ns_mac_state_t and in ns_mac_stored_t (see mac_private.h). */
+#define MID_AT (NS_MAC_STORED_HEAD + sizeof(ns_mac_params_t))
+#define TAIL_AT                                                                                    \
+    (offsetof(ns_mac_state_t, recent_uplinks) +                                                    \
+     NS_MAC_RECENT_UPLINKS * sizeof(ns_mac_recent_uplink_t))
+#define S_DESIRED NS_MAC_STORED_HEAD
+#define S_MID     (S_DESIRED + NS_MAC_STORED_DESIRED)
+#define S_RECENT  (S_MID + NS_MAC_STORED_MID)
+#define S_TAIL    (S_RECENT + NS_MAC_STORED_RECENT)
+
 void ns_mac_state_store(const ns_mac_state_t *st, ns_mac_stored_t *out)
 {
     const uint8_t *p = (const uint8_t *)st;
     uint8_t *o = out->b;
     memcpy(o, p, NS_MAC_STORED_HEAD);
-    memcpy(o + NS_MAC_STORED_HEAD, &st->desired_parameters, NS_MAC_STORED_DESIRED);
-    memcpy(o + NS_MAC_STORED_HEAD + NS_MAC_STORED_DESIRED,
-           p + NS_MAC_STORED_HEAD + sizeof(ns_mac_params_t), NS_MAC_STORED_TAIL);
+    memcpy(o + S_DESIRED, &st->desired_parameters, NS_MAC_STORED_DESIRED);
+    memcpy(o + S_MID, p + MID_AT, NS_MAC_STORED_MID);
+    for (unsigned k = 0; k < NS_MAC_RECENT_UPLINKS; k++) {
+        const ns_mac_recent_uplink_t *r = &st->recent_uplinks[k];
+        float c = r->max_snr * 100.0f;
+        int16_t snr = c >= 32767.0f    ? INT16_MAX
+                      : c <= -32768.0f ? INT16_MIN
+                      : c >= 0.0f      ? (int16_t)(c + 0.5f)
+                      : c < 0.0f       ? (int16_t)(c - 0.5f)
+                                       : 0; /* NaN */
+        uint8_t *q = o + S_RECENT + 8u * k;
+        memcpy(q, &r->f_cnt, 4);
+        memcpy(q + 4, &snr, 2);
+        q[6] = r->data_rate_index;
+        q[7] = r->gateway_count;
+    }
+    memcpy(o + S_TAIL, p + TAIL_AT, NS_MAC_STORED_TAIL);
 }
 
 void ns_mac_state_load(const ns_mac_stored_t *in, const ns_mac_params_t *desired_channels,
@@ -477,9 +501,20 @@ void ns_mac_state_load(const ns_mac_stored_t *in, const ns_mac_params_t *desired
     const uint8_t *i = in->b;
     memcpy(p, i, NS_MAC_STORED_HEAD);
     st->desired_parameters = *desired_channels;
-    memcpy(&st->desired_parameters, i + NS_MAC_STORED_HEAD, NS_MAC_STORED_DESIRED);
-    memcpy(p + NS_MAC_STORED_HEAD + sizeof(ns_mac_params_t),
-           i + NS_MAC_STORED_HEAD + NS_MAC_STORED_DESIRED, NS_MAC_STORED_TAIL);
+    memcpy(&st->desired_parameters, i + S_DESIRED, NS_MAC_STORED_DESIRED);
+    memcpy(p + MID_AT, i + S_MID, NS_MAC_STORED_MID);
+    for (unsigned k = 0; k < NS_MAC_RECENT_UPLINKS; k++) {
+        ns_mac_recent_uplink_t *r = &st->recent_uplinks[k];
+        const uint8_t *q = i + S_RECENT + 8u * k;
+        int16_t snr;
+        memset(r, 0, sizeof *r);
+        memcpy(&r->f_cnt, q, 4);
+        memcpy(&snr, q + 4, 2);
+        r->max_snr = (float)snr / 100.0f;
+        r->data_rate_index = q[6];
+        r->gateway_count = q[7];
+    }
+    memcpy(p + TAIL_AT, i + S_TAIL, NS_MAC_STORED_TAIL);
 }
 
 int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_rev_t rev,

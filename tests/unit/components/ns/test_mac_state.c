@@ -156,10 +156,18 @@ static void test_ns_mac_state_store__round_trip_without_desired_channels(void **
         d.st.current_parameters.adr_data_rate_index = 4;
         d.st.last_f_cnt_up = 77;
         d.st.battery = 200;
+        /* Recent uplinks with the gateways' decimal SNRs, and the -100 dB "none" mark. */
+        static const float snrs[] = {7.3f, -12.5f, 9.25f, -100.0f, 0.1f};
+        for (unsigned i = 0; i < 5; i++)
+            d.st.recent_uplinks[i] = (ns_mac_recent_uplink_t){.f_cnt = 1000u + i,
+                                                              .max_snr = snrs[i],
+                                                              .data_rate_index = (uint8_t)i,
+                                                              .gateway_count = (uint8_t)(i + 1)};
+        d.st.n_recent_uplinks = 5;
 
         ns_mac_stored_t stored;
         ns_mac_state_store(&d.st, &stored);
-        assert_true(sizeof stored < sizeof d.st - 200);
+        assert_true(sizeof stored + 280 <= sizeof d.st); /* 592 of 880 bytes */
         ns_mac_state_t back;
         memset(&back, 0xa5, sizeof back);
         ns_mac_state_load(&stored, &fresh.st.desired_parameters, &back);
