@@ -2,6 +2,7 @@
  * item 7): a job against a running deployment's database and Stripe, not inside the server.
  *
  * It compares, for one calendar month (UTC; default the current one):
+ *  - closed periods of metered items that have no usage_reports row at all (unreported);
  *  - usage: per metered subscription item, what the ledger says (usage_reports rows made from
  *    it: the sum of the periods' quantities for `increment`, the last period's for `set`)
  *    with what Stripe recorded (usage_record_summaries: the summary whose period holds the
@@ -232,6 +233,87 @@ static int rc_resend(rc_t *r, const PGresult *res, int row, char *error, size_t 
         snprintf(error, error_len, "%s", PQerrorMessage(r->pg));
     PQclear(u);
     return rc;
+}
+
+/* Closed periods of the month whose metered items have no usage_reports row (the server
+ * makes them on its passes; one that never ran since, or a row removed, leaves a hole).
+ * Listed per item; --fix makes the rows (the ledger's value, billing_usage_key's key), which
+ * the usage check below then sends. */
+static int rc_check_unreported(rc_t *r)
+{
+    char m0[24], m1[24];
+    snprintf(m0, sizeof m0, "%lld", r->m0);
+    snprintf(m1, sizeof m1, "%lld", r->m1);
+    const char *p[3] = {m0, m1, rc_sql_tenant(r)};
+    PGresult *res = PQexecParams(
+        r->pg,
+        "SELECT p.tenant_id, floor(extract(epoch FROM p.period_start))::bigint, i.item_id, "
+        "       i.meter, COALESCE(l.value, 0), i.action "
+        "  FROM lw_control.usage_periods p "
+        "  JOIN lw_control.billing_subscription_items i "
+        "    ON i.tenant_id = p.tenant_id AND i.active AND i.meter IS NOT NULL "
+        "   AND i.action IS NOT NULL AND p.period_end > i.created_at "
+        "  LEFT JOIN lw_control.usage_ledger l ON l.tenant_id = p.tenant_id "
+        "   AND l.period_start = p.period_start AND l.meter = i.meter "
+        " WHERE p.closed_at IS NOT NULL AND p.period_end <= now() "
+        "   AND p.period_start >= to_timestamp($1::bigint) "
+        "   AND p.period_start < to_timestamp($2::bigint) "
+        "   AND ($3::text IS NULL OR p.tenant_id = $3) "
+        "   AND NOT EXISTS (SELECT 1 FROM lw_control.usage_reports u "
+        "                    WHERE u.tenant_id = p.tenant_id AND u.period_start = p.period_start "
+        "                      AND u.item_id = i.item_id) "
+        " ORDER BY p.tenant_id, i.item_id, p.period_start",
+        3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int rc = rc_fail("reading the ledger", PQerrorMessage(r->pg));
+        PQclear(res);
+        return rc;
+    }
+    int n = PQntuples(res);
+    for (int i = 0; i < n;) {
+        const char *tenant = PQgetvalue(res, i, 0), *item = PQgetvalue(res, i, 2);
+        int first = i, periods = 0;
+        bool fixed = r->fix;
+        char fix_error[256] = "";
+        while (i < n && strcmp(PQgetvalue(res, i, 0), tenant) == 0 &&
+               strcmp(PQgetvalue(res, i, 2), item) == 0) {
+            periods++;
+            if (r->fix) {
+                char key[BILLING_STRIPE_KEY_MAX + 1];
+                const char *meter = PQgetvalue(res, i, 3);
+                if (billing_usage_key(key, sizeof key, tenant, item, meter,
+                                      atoll(PQgetvalue(res, i, 1))) < 0) {
+                    fixed = false;
+                    snprintf(fix_error, sizeof fix_error, "no idempotency key fits");
+                } else {
+                    const char *ip[7] = {tenant, PQgetvalue(res, i, 1), item,
+                                         meter,  PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
+                                         key};
+                    PGresult *u = PQexecParams(
+                        r->pg,
+                        "INSERT INTO lw_control.usage_reports (tenant_id, period_start, item_id, "
+                        "       meter, quantity, action, idempotency_key, state, next_attempt_at) "
+                        "VALUES ($1, to_timestamp($2::bigint), $3, $4, $5::bigint, $6, $7, "
+                        "        'pending', now()) ON CONFLICT DO NOTHING",
+                        7, NULL, ip, NULL, NULL, 0);
+                    if (PQresultStatus(u) != PGRES_COMMAND_OK) {
+                        fixed = false;
+                        snprintf(fix_error, sizeof fix_error, "%s", PQerrorMessage(r->pg));
+                    }
+                    PQclear(u);
+                }
+            }
+            i++;
+        }
+        json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "kind", "unreported", "tenant_id",
+                              tenant, "item_id", item, "meter", PQgetvalue(res, first, 3), "period",
+                              r->period, "periods", periods);
+        if (fix_error[0] != '\0')
+            json_object_set_new(d, "fix_error", json_string(fix_error));
+        rc_diff(r, d, fixed);
+    }
+    PQclear(res);
+    return 0;
 }
 
 static int rc_check_usage(rc_t *r)
@@ -482,7 +564,7 @@ static void rc_print(const rc_t *r)
         printf("reconcile %s: no differences\n", r->period);
         return;
     }
-    printf("%-7s %-16s %-44s %-16s %-16s %s\n", "KIND", "TENANT", "SUBJECT", "LEDGER/EXPECTED",
+    printf("%-10s %-16s %-44s %-16s %-16s %s\n", "KIND", "TENANT", "SUBJECT", "LEDGER/EXPECTED",
            "STRIPE/ACTUAL", "FIX");
     size_t i;
     json_t *d;
@@ -496,6 +578,13 @@ static void rc_print(const rc_t *r)
                      json_string_value(json_object_get(d, "subscription_status")));
             snprintf(left, sizeof left, "%s", json_string_value(json_object_get(d, "expected")));
             snprintf(right, sizeof right, "%s", json_string_value(json_object_get(d, "actual")));
+        } else if (strcmp(kind, "unreported") == 0) {
+            snprintf(subject, sizeof subject, "%s %s %s",
+                     json_string_value(json_object_get(d, "item_id")),
+                     json_string_value(json_object_get(d, "meter")), r->period);
+            snprintf(left, sizeof left, "%lld periods",
+                     (long long)json_integer_value(json_object_get(d, "periods")));
+            snprintf(right, sizeof right, "no report");
         } else {
             snprintf(subject, sizeof subject, "%s %s %s",
                      json_string_value(json_object_get(d, "item_id")),
@@ -510,7 +599,7 @@ static void rc_print(const rc_t *r)
         const char *fix = json_is_true(json_object_get(d, "fixed")) ? "fixed"
                           : r->fix                                  ? "not fixed"
                                                                     : "-";
-        printf("%-7s %-16s %-44s %-16s %-16s %s\n", kind,
+        printf("%-10s %-16s %-44s %-16s %-16s %s\n", kind,
                json_string_value(json_object_get(d, "tenant_id")), subject, left, right, fix);
         const char *fe = json_string_value(json_object_get(d, "fix_error"));
         if (fe != NULL)
@@ -627,7 +716,8 @@ int billing_reconcile_main(lw_config_t *cfg, int argc, char **argv)
         rc = rc_fail("Stripe is not configured", "tbs.stripe.api-key is not set");
     } else {
         r.has_stripe = r.b.stripe != NULL;
-        if (rc_check_usage(&r) != 0 || (r.has_stripe && rc_check_states(&r) != 0))
+        if (rc_check_unreported(&r) != 0 || rc_check_usage(&r) != 0 ||
+            (r.has_stripe && rc_check_states(&r) != 0))
             rc = RC_EXIT_ERROR;
     }
     if (rc == RC_EXIT_CLEAN) {

@@ -53,7 +53,7 @@ api="http://127.0.0.1:$port/api/v3"
 common=(--db.uri "$LW_T_DB_URI" --http.listen "127.0.0.1:$port" --tenancy.admin-keys "$LW_T_ADMIN_KEY"
     --tbs.stripe.api-key "$LW_T_STRIPE_KEY" --tbs.stripe.api-base "$LW_T_STRIPE_URL")
 lw_t_spawn tbs "${common[@]}" --bus.brokers "$LW_T_BROKERS" \
-    --tbs.stripe.endpoint-secret-key "$LW_T_STRIPE_WHSEC" --tbs.reporting.interval 300ms start tbs
+    --tbs.stripe.endpoint-secret-key "$LW_T_STRIPE_WHSEC" --tbs.reporting.interval 1h start tbs
 lw_t_wait_for "tbs ready" 30 curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || tail -20 "$LW_T_DIR/tbs.log" >&2
 for t in alpha bravo; do
     r=$(lw_t_admin POST "$api/tenants" -d "{\"tenant\":{\"ids\":{\"tenant_id\":\"$t\"},\"name\":\"$t\",\"state\":\"STATE_APPROVED\"}}")
@@ -80,17 +80,20 @@ lw_t_eq "clean, JSON" "0 {\"period\":\"$month\",\"differences\":[],\"remaining\"
 last_key="lw-usage-alpha-$si_a_up-uplinks-$((t0 + 7200))"
 rec=$(lw_t_stripe_ctl GET "/usage_records?subscription_item=$si_a_up" | jq -r --arg k "$last_key" '.usage_records[] | select(.idempotency_key == $k) | .id')
 lw_t_stripe_ctl DELETE "/usage_records/$rec" >/dev/null
+# A report row lost from the database (bravo's devices, the middle hour); the server's next
+# pass is an hour away (its first ran at start).
+lw_t_psql -c "DELETE FROM lw_control.usage_reports WHERE item_id = '$si_b_dev' AND period_start = to_timestamp($((t0 + 3600)))"
 r=$(lw_t_admin PUT "$api/tenants/bravo" -d '{"tenant":{"state":"STATE_SUSPENDED"},"field_mask":{"paths":["state"]}}')
 lw_t_eq "bravo suspended by hand" 200 "${r%% *}"
 reconcile --period "$month" --json
 lw_t_eq "differences: exit 1" 1 "$LW_T_RC"
-lw_t_eq "differences: alpha's uplinks (ledger 1998, Stripe 999) and bravo's state, nothing else" \
-    "usage alpha $si_a_up uplinks $month 1998 999 false|state bravo $sub_b active STATE_APPROVED STATE_SUSPENDED false" \
-    "$(jq -r '.differences[] | if .kind == "state" then "state \(.tenant_id) \(.subscription_id) \(.subscription_status) \(.expected) \(.actual) \(.fixed)" else "\(.kind) \(.tenant_id) \(.item_id) \(.meter) \(.period) \(.ledger) \(.stripe) \(.fixed)" end' <<<"$LW_T_OUT" | paste -sd'|')"
-lw_t_eq "differences: remaining 2" 2 "$(jq .remaining <<<"$LW_T_OUT")"
+lw_t_eq "differences: bravo's unreported hour, alpha's uplinks (ledger 1998, Stripe 999) and bravo's state, nothing else" \
+    "unreported bravo $si_b_dev end_devices $month 1 false|usage alpha $si_a_up uplinks $month 1998 999 false|state bravo $sub_b active STATE_APPROVED STATE_SUSPENDED false" \
+    "$(jq -r '.differences[] | if .kind == "state" then "state \(.tenant_id) \(.subscription_id) \(.subscription_status) \(.expected) \(.actual) \(.fixed)" elif .kind == "unreported" then "unreported \(.tenant_id) \(.item_id) \(.meter) \(.period) \(.periods) \(.fixed)" else "\(.kind) \(.tenant_id) \(.item_id) \(.meter) \(.period) \(.ledger) \(.stripe) \(.fixed)" end' <<<"$LW_T_OUT" | paste -sd'|')"
+lw_t_eq "differences: remaining 3" 3 "$(jq .remaining <<<"$LW_T_OUT")"
 reconcile --period "$month"
 lw_t_eq "the table: a header, both rows, the count" \
-    "KIND TENANT SUBJECT LEDGER/EXPECTED STRIPE/ACTUAL FIX|usage alpha $si_a_up uplinks $month 1998 999 -|state bravo $sub_b active STATE_APPROVED STATE_SUSPENDED -|reconcile $month: 2 differences, 2 remaining" \
+    "KIND TENANT SUBJECT LEDGER/EXPECTED STRIPE/ACTUAL FIX|unreported bravo $si_b_dev end_devices $month 1 periods no report -|usage alpha $si_a_up uplinks $month 1998 999 -|state bravo $sub_b active STATE_APPROVED STATE_SUSPENDED -|reconcile $month: 3 differences, 3 remaining" \
     "$(tr -s ' ' <<<"$LW_T_OUT" | paste -sd'|')"
 reconcile --period "$month" --tenant alpha --json
 lw_t_eq "--tenant alpha: only alpha's" "1 usage alpha" \
@@ -98,8 +101,12 @@ lw_t_eq "--tenant alpha: only alpha's" "1 usage alpha" \
 
 # ---- --fix, then clean ------------------------------------------------------------------------
 reconcile --period "$month" --fix --json
-lw_t_eq "--fix: both fixed, exit 0" "0 true,true 0" \
-    "$LW_T_RC $(jq -r '[.differences[].fixed] | join(",")' <<<"$LW_T_OUT") $(jq .remaining <<<"$LW_T_OUT")"
+lw_t_eq "--fix: all fixed (bravo's unreported row made, then sent as an unsent one), exit 0" \
+    "0 unreported:true,usage:true,unsent:true,state:true 0" \
+    "$LW_T_RC $(jq -r '[.differences[] | "\(.kind):\(.fixed)"] | join(",")' <<<"$LW_T_OUT") $(jq .remaining <<<"$LW_T_OUT")"
+lw_t_eq "the lost row is back, sent under its own key" \
+    "sent lw-usage-bravo-$si_b_dev-end_devices-$((t0 + 3600)) 120" \
+    "$(lw_t_psql -c "SELECT state || ' ' || idempotency_key || ' ' || quantity FROM lw_control.usage_reports WHERE item_id = '$si_b_dev' AND period_start = to_timestamp($((t0 + 3600)))")"
 recs=$(lw_t_stripe_ctl GET /usage_records)
 lw_t_eq "Stripe: 12 records again, one per key, the lost one made again" "12 12 1" \
     "$(jq -r --arg k "$last_key" '"\(.usage_records | length) \([.usage_records[].idempotency_key] | unique | length) \([.usage_records[] | select(.idempotency_key == $k)] | length)"' <<<"$recs")"

@@ -42,7 +42,7 @@ INSERT INTO lw_control.usage_reports (tenant_id, period_start, item_id, meter, q
          'lw-usage-' || p.tenant_id || '-' || s.si || '-uplinks-' || extract(epoch FROM p.period_start)::bigint,
          'sent', 1, 'mbur_seeded', now()
     FROM lw_control.usage_periods p JOIN seed s ON s.tenant = p.tenant_id;
-ANALYZE;
+VACUUM ANALYZE;
 SQL
 rows=$(lw_t_psql -c "SELECT count(*) FROM lw_control.usage_reports")
 t0=$(date +%s%N)
