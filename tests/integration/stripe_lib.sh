@@ -122,14 +122,3 @@ lw_t_stripe_subscribe() {
     lw_t_body "$(lw_t_stripe_api POST /v1/subscriptions "${args[@]}")"
 }
 
-# lw_t_usage_tables: the meter's ledger tables (lw_control.usage_ledger, usage_periods) as
-# tbs_contracts.md defines them, for billing tests that fill them by hand; IF NOT EXISTS, so
-# that migration 0007_usage.sql's win once it is applied (run after `lwstack migrate`).
-lw_t_usage_tables() {
-    lw_t_psql <<'SQL'
-CREATE TABLE IF NOT EXISTS lw_control.usage_ledger(tenant_id text, period_start timestamptz,
-  meter text, value bigint NOT NULL, PRIMARY KEY (tenant_id, period_start, meter));
-CREATE TABLE IF NOT EXISTS lw_control.usage_periods(tenant_id text, period_start timestamptz,
-  period_end timestamptz NOT NULL, closed_at timestamptz, PRIMARY KEY (tenant_id, period_start));
-SQL
-}

@@ -11,7 +11,6 @@
 lw_t_pg_start
 lw_t_kafka_start 2
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
-lw_t_usage_tables
 
 lw_t_stripe_start
 lw_t_stripe_plan plan_devices metered 50 last_during_period

@@ -8,15 +8,13 @@
 #     → sent, once; the other tenant's rows untouched;
 #  3. tbs.backend manual → rows sent locally, and the local Stripe received no request at all;
 #  4. tbs.reporting.mode meter-events → one meter event per key.
-# Until the meter helper's 0007_usage.sql is on main, the usage tables are made here with the
-# definitions of tbs_contracts.md (IF NOT EXISTS: the migration's win when present).
+# The ledger's rows (usage_periods, usage_ledger of migration 0007) are written here by hand.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/stripe_lib.sh"
 
 lw_t_pg_start
 lw_t_kafka_start 2
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
-lw_t_usage_tables
 lw_t_eq "migration 0008_usage_reports applied" 1 \
     "$(lw_t_psql -c "SELECT count(*) FROM lw_control.schema_migrations WHERE name = '0008_usage_reports.sql'")"
 
@@ -33,7 +31,8 @@ si_a_dev=$(item "$sub_a_json" plan_devices); si_a_up=$(item "$sub_a_json" plan_u
 si_b_dev=$(item "$sub_b_json" plan_devices); si_b_up=$(item "$sub_b_json" plan_uplinks)
 
 # Billing's own rows, as the webhook would have made them (items created three hours ago).
-# Periods: hourly, the three last whole hours closed; the current one open.
+# Periods: hourly, three closed; the hour h0 is closed later for each tenant (made then,
+# already closed: an open period would be the ledger's to close).
 # The hours before the current one: every period has ended (a closed one always has).
 h0=$(( $(date +%s) / 3600 * 3600 - 3600 ))
 lw_t_psql <<SQL
@@ -49,9 +48,8 @@ INSERT INTO lw_control.billing_subscription_items (item_id, tenant_id, subscript
   ('$si_b_dev', 'bravo', 'sub_b', 'plan_devices', 'end_devices', 'set', 'lw_end_devices', to_timestamp($h0 - 4 * 3600)),
   ('$si_b_up', 'bravo', 'sub_b', 'plan_uplinks', 'uplinks', 'increment', 'lw_uplinks', to_timestamp($h0 - 4 * 3600));
 INSERT INTO lw_control.usage_periods (tenant_id, period_start, period_end, closed_at)
-  SELECT t, to_timestamp($h0 - k * 3600), to_timestamp($h0 - (k - 1) * 3600),
-         CASE WHEN k > 0 THEN now() END
-    FROM unnest(ARRAY['alpha', 'bravo']) t, generate_series(0, 3) k;
+  SELECT t, to_timestamp($h0 - k * 3600), to_timestamp($h0 - (k - 1) * 3600), now()
+    FROM unnest(ARRAY['alpha', 'bravo']) t, generate_series(1, 3) k;
 -- A period before the items existed: never reported.
 INSERT INTO lw_control.usage_periods VALUES ('alpha', to_timestamp($h0 - 6 * 3600), to_timestamp($h0 - 5 * 3600), now());
 INSERT INTO lw_control.usage_ledger (tenant_id, period_start, meter, value)
@@ -164,7 +162,7 @@ fwd_up() {
 }
 tbs_args=("${tbs_args[@]/$LW_T_STRIPE_URL/http://127.0.0.1:$fport}")
 # Stripe down: nothing listens on the forwarder's port.
-lw_t_psql -c "UPDATE lw_control.usage_periods SET closed_at = now() WHERE tenant_id = 'alpha' AND period_start = to_timestamp($h0)"
+lw_t_psql -c "INSERT INTO lw_control.usage_periods VALUES ('alpha', to_timestamp($h0), to_timestamp($h0 + 3600), now())"
 lw_t_psql -c "INSERT INTO lw_control.usage_ledger VALUES ('alpha', to_timestamp($h0), 'end_devices', 44), ('alpha', to_timestamp($h0), 'uplinks', 4444)"
 bravo_before=$(lw_t_psql -c "SELECT string_agg(idempotency_key || sent_at::text || attempts, ',' ORDER BY 1) FROM lw_control.usage_reports WHERE tenant_id = 'bravo'")
 lw_t_stripe_ctl DELETE /requests >/dev/null
@@ -194,7 +192,7 @@ lw_t_eq "bravo's rows untouched" "$bravo_before" \
 lw_t_stop_pid "$tbs_pid"
 
 # ---- 3. the manual backend: no outbound call ----------------------------------------------
-lw_t_psql -c "UPDATE lw_control.usage_periods SET closed_at = now() WHERE tenant_id = 'bravo' AND period_start = to_timestamp($h0)"
+lw_t_psql -c "INSERT INTO lw_control.usage_periods VALUES ('bravo', to_timestamp($h0), to_timestamp($h0 + 3600), now())"
 lw_t_psql -c "INSERT INTO lw_control.usage_ledger VALUES ('bravo', to_timestamp($h0), 'end_devices', 55)"
 alpha_before=$(lw_t_psql -c "SELECT string_agg(idempotency_key || sent_at::text || attempts, ',' ORDER BY 1) FROM lw_control.usage_reports WHERE tenant_id = 'alpha'")
 lw_t_stripe_ctl DELETE /requests >/dev/null

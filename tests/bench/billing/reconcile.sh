@@ -16,7 +16,6 @@ m0=$(date -u -d "$month-01T00:00:00Z" +%s)
 
 lw_t_pg_start
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
-lw_t_usage_tables
 lw_t_stripe_start
 lw_t_stripe_plan plan_uplinks metered 1 sum
 node "$LWSTACK_SRC/tests/bench/billing/seed.js" "$LW_T_STRIPE_URL" "$LW_T_STRIPE_KEY" "$n" \
