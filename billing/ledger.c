@@ -552,8 +552,13 @@ static void ledger_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *
     if (l->stopping)
         return; /* not applied: replayed from PostgreSQL's offset after the restart */
     for (size_t i = 0; i < l->noffs; i++)
-        if (l->offs[i].partition == m->partition && m->offset < l->offs[i].next)
-            return; /* applied before (fetched from a Kafka offset behind PostgreSQL's) */
+        if (l->offs[i].partition == m->partition && m->offset < l->offs[i].next) {
+            /* Applied before: fetched from a Kafka offset behind PostgreSQL's (a partition
+             * back after a rebalance; never after a start, which seeks to PostgreSQL's). */
+            l->stats.replayed++;
+            lw_metric_series_add(l->m_replayed, 1);
+            return;
+        }
     if (l->qn == l->qcap) {
         if (l->qhead > 0) {
             memmove(l->q, l->q + l->qhead, (l->qn - l->qhead) * sizeof *l->q);

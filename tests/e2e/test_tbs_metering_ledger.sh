@@ -80,6 +80,8 @@ lw_t_eq "usage_active pruned for closed periods" 0 \
     "$(ledger "SELECT count(*) FROM lw_control.usage_active a JOIN lw_control.usage_periods p USING (tenant_id, period_start) WHERE p.closed_at IS NOT NULL")"
 lw_t_eq "usage_offsets at the end of every partition (12000 messages)" 12000 \
     "$(ledger "SELECT sum(next_offset) FROM lw_control.usage_offsets WHERE group_id = 'tbs.usage'")"
+lw_t_eq "the restarted TBS started at PostgreSQL's offsets: no message below them fetched" 0 \
+    "$(curl -sf "http://127.0.0.1:$TBS/metrics" | awk '/^lwstack_tbs_usage_replayed_total/ { print $2 + 0 }')"
 lw_t_eq "6000 batch ids recorded once each" 6000 "$(ledger "SELECT count(*) FROM lw_control.usage_batches")"
 
 # A batch for a closed period: into acme's open period, logged with the reason.
