@@ -127,6 +127,10 @@ lw_t_eq "usage API: a closed period with every meter" "112 3 true" \
     "$(lw_t_body "$u" | jq -r '.periods[0] | "\(.uplinks) \(.active_end_devices) \(.closed_at != null and .end_devices != null and .gateways != null and .applications != null)"')"
 lw_t_eq "usage API: another tenant's id → 403 usage_other_tenant" "403 usage_other_tenant" \
     "$(lw_t_status_name "$(lw_t_http GET "http://127.0.0.1:$TBS/api/v3/tbs/tenants/globex/usage" -H "X-Tenant-ID: acme" -H "Authorization: Bearer $tok")")"
+reg acme /users '{"user":{"ids":{"user_id":"bob"},"password":"Secret-passw0rd","primary_email_address":"bob@acme.example"}}'
+bob=$(lw_t_body "$(lw_t_http POST "$api/auth/login" -H "X-Tenant-ID: acme" -d '{"user_id":"bob","password":"Secret-passw0rd"}')" | jq -r .access_token)
+lw_t_eq "usage API: acme's user who is no tenant admin → 403 permission_denied" "403 permission_denied" \
+    "$(lw_t_status_name "$(lw_t_http GET "http://127.0.0.1:$TBS/api/v3/tbs/tenants/acme/usage" -H "X-Tenant-ID: acme" -H "Authorization: Bearer $bob")")"
 lw_t_eq "usage API: no credentials → 401" "401 unauthenticated" \
     "$(lw_t_status_name "$(lw_t_http GET "http://127.0.0.1:$TBS/api/v3/tbs/tenants/acme/usage" -H "X-Tenant-ID: acme")")"
 lw_t_eq "usage API: acme's token for globex's tenant → 401 (not globex's credential)" "401 unauthenticated" \
