@@ -15,7 +15,8 @@
  * Ignored events (unmanaged plan, customer mismatch, ...) answer 200 with the reason logged
  * and recorded; a registry that cannot be reached answers 503 (Stripe retries; nothing is
  * recorded); a registry refusal (4xx) is recorded as `failed` and answered 200, and the
- * event is handled again if Stripe sends it again. */
+ * event is handled again if Stripe sends it again. The events of one customer are handled one
+ * at a time, in the order they arrived. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,11 @@
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
+/* Events of one customer are handled one at a time, in arrival order (Stripe sends
+ * customer.subscription.created, invoice.paid, ... at once): `locks` lists the ops holding or
+ * waiting for their customer. */
 struct billing_webhook {
+    struct wh_op *locks;
     lw_metric_t *m_refused, *m_handled;
     lw_metric_series_t *s_refused[4];
     lw_metric_series_t *s_applied, *s_ignored, *s_replayed, *s_failed;
@@ -38,6 +43,8 @@ struct billing_webhook {
 typedef struct wh_op {
     lw_api_op_t api;
     billing_t *b;
+    struct wh_op *next_lock;
+    bool holding, waiting;
     billing_event_t ev;
     /* subscription events */
     const billing_item_t *item; /* the managed item */
@@ -57,9 +64,52 @@ typedef struct wh_op {
     char reason[512];
 } wh_op_t;
 
+static void wh_start(wh_op_t *op);
+
+/* True when op may go on now; else it waits for the op of its customer before it. */
+static bool wh_lock(wh_op_t *op)
+{
+    billing_webhook_t *w = op->b->webhook;
+    if (op->ev.customer == NULL)
+        return true;
+    bool busy = false;
+    wh_op_t **tail = &w->locks;
+    for (wh_op_t *o = w->locks; o != NULL; o = o->next_lock) {
+        busy = busy || (o->holding && strcmp(o->ev.customer, op->ev.customer) == 0);
+        tail = &o->next_lock;
+    }
+    *tail = op;
+    op->holding = !busy;
+    op->waiting = busy;
+    return !busy;
+}
+
+static void wh_unlock(wh_op_t *op)
+{
+    billing_webhook_t *w = op->b->webhook;
+    if (!op->holding && !op->waiting)
+        return;
+    for (wh_op_t **pp = &w->locks; *pp != NULL; pp = &(*pp)->next_lock)
+        if (*pp == op) {
+            *pp = op->next_lock;
+            break;
+        }
+    if (!op->holding)
+        return;
+    op->holding = false;
+    for (wh_op_t *o = w->locks; o != NULL; o = o->next_lock)
+        if (o->waiting && strcmp(o->ev.customer, op->ev.customer) == 0) {
+            o->waiting = false;
+            o->holding = true;
+            wh_start(o);
+            return;
+        }
+}
+
 static void wh_destroy(lw_api_op_t *a)
 {
     wh_op_t *op = (wh_op_t *)a;
+    wh_unlock(op);
     billing_event_destroy(&op->ev);
     json_decref(op->managed);
 }
@@ -199,6 +249,15 @@ static void wh_registry_done(void *arg, int status, json_t *body, const lw_err_t
             billing_registry_error(status, body, &e);
         lw_metric_series_add(op->b->webhook->s_failed, 1);
         lw_api_fail(&op->api, &e); /* 503: Stripe sends the event again */
+        return;
+    }
+    if (status == 409 && op->d.action == BILLING_ACT_CREATE) {
+        /* Created meanwhile (by another process): the event is handled again when Stripe
+         * sends it again, against the tenant that now exists. */
+        lw_err_t e;
+        billing_registry_error(status, body, &e);
+        lw_metric_series_add(op->b->webhook->s_failed, 1);
+        lw_api_fail(&op->api, &e);
         return;
     }
     if (status >= 300) {
@@ -641,6 +700,12 @@ static void wh_handle(lw_http_req_t *req, void *arg)
     op->b = b;
     op->ev = ev;
     op->api.destroy = wh_destroy;
+    if (wh_lock(op))
+        wh_start(op);
+}
+
+static void wh_start(wh_op_t *op)
+{
     const char *params[] = {op->ev.id};
     lw_api_query(&op->api, "SELECT outcome FROM lw_control.billing_events WHERE event_id = $1", 1,
                  params, wh_seen);

@@ -142,6 +142,23 @@ lw_t_eq "an event older than the last applied one → 200 ignored" "200 ignored"
 lw_t_wait_line "$log" 'msg="stripe event ignored" event=evt_stale.*reason="out of order' 5
 lw_t_eq "… globex stays approved, acme too" "STATE_APPROVED STATE_APPROVED" "$(state globex) $(state acme)"
 
+# Two events of one customer at once (a new subscription's created, delivered twice under
+# two event ids): handled one after the other, so the second finds the tenant the first
+# created instead of failing to create it again.
+cus_h=$(lw_t_stripe_customer ops@hooli.example)
+hooli=$(jq -c --arg c "$cus_h" '.customer = $c | .id = "sub_hooli" | .metadata = {"tenant-id":"hooli","admin-password":"Secret-passw0rd"}' <<<"$sub_g")
+hpids=()
+for n in 1 2; do
+    ev=$(jq -cn --argjson o "$hooli" --arg id "evt_hooli_$n" '{id:$id,object:"event",type:"customer.subscription.created",created:now|floor,data:{object:$o}}')
+    curl -sS -o "$LW_T_DIR/hooli.$n" -w '%{http_code}\n' -X POST "$hook" -H "Stripe-Signature: $(lw_t_stripe_sign "$ev")" --data-binary "$ev" >"$LW_T_DIR/hooli.$n.status" &
+    hpids+=($!)
+done
+wait "${hpids[@]}"
+lw_t_eq "two simultaneous events of one customer: both 200 applied" "200 applied 200 applied" \
+    "$(cat "$LW_T_DIR/hooli.1.status") $(jq -r .outcome "$LW_T_DIR/hooli.1") $(cat "$LW_T_DIR/hooli.2.status") $(jq -r .outcome "$LW_T_DIR/hooli.2")"
+lw_t_eq "… hooli approved once, acme and globex untouched" "STATE_APPROVED STATE_APPROVED STATE_APPROVED" \
+    "$(state hooli) $(state acme) $(state globex)"
+
 # An unmanaged plan: ignored, logged, no tenant.
 cus_i=$(lw_t_stripe_customer it@initech.example)
 lw_t_stripe_subscribe "$cus_i" plan_other tenant-id=initech >/dev/null
