@@ -238,36 +238,41 @@ static void wh_sub_begun(lw_api_op_t *a, const PGresult *res)
                  6, params, wh_account_upserted);
 }
 
+/* The registry's answer to op's change: true when it succeeded or refused for good (a 4xx:
+ * op->reason says why); false when op was answered 503 (unreachable, 5xx, 429, or a create
+ * that found the tenant created meanwhile), so that Stripe sends the event again. */
+static bool wh_registry_outcome(wh_op_t *op, int status, json_t *body, const lw_err_t *err,
+                                bool *refused)
+{
+    lw_err_t e;
+    *refused = false;
+    if (err == NULL && status < 300)
+        return true;
+    if (err != NULL)
+        e = *err;
+    else
+        billing_registry_error(status, body, &e);
+    if (err != NULL || status >= 500 || status == 429 ||
+        (status == 409 && op->d.action == BILLING_ACT_CREATE)) {
+        lw_metric_series_add(op->b->webhook->s_failed, 1);
+        lw_api_fail(&op->api, &e);
+        return false;
+    }
+    snprintf(op->reason, sizeof op->reason, "%s", e.message);
+    *refused = true;
+    return true;
+}
+
 static void wh_registry_done(void *arg, int status, json_t *body, const lw_err_t *err)
 {
     wh_op_t *op = arg;
-    if (err != NULL || status >= 500 || status == 429) {
-        lw_err_t e;
-        if (err != NULL)
-            e = *err;
-        else
-            billing_registry_error(status, body, &e);
-        lw_metric_series_add(op->b->webhook->s_failed, 1);
-        lw_api_fail(&op->api, &e); /* 503: Stripe sends the event again */
+    bool refused;
+    if (!wh_registry_outcome(op, status, body, err, &refused))
         return;
-    }
-    if (status == 409 && op->d.action == BILLING_ACT_CREATE) {
-        /* Created meanwhile (by another process): the event is handled again when Stripe
-         * sends it again, against the tenant that now exists. */
-        lw_err_t e;
-        billing_registry_error(status, body, &e);
-        lw_metric_series_add(op->b->webhook->s_failed, 1);
-        lw_api_fail(&op->api, &e);
-        return;
-    }
-    if (status >= 300) {
-        lw_err_t e;
-        billing_registry_error(status, body, &e);
-        snprintf(op->reason, sizeof op->reason, "%s", e.message);
+    if (refused)
         wh_record(op, "failed", NULL);
-        return;
-    }
-    lw_api_begin(&op->api, wh_sub_begun);
+    else
+        lw_api_begin(&op->api, wh_sub_begun);
 }
 
 /* A password for the initial user when the subscription gives none (The Things Stack
@@ -574,21 +579,11 @@ static void wh_invoice_begun(lw_api_op_t *a, const PGresult *res)
 static void wh_invoice_registry_done(void *arg, int status, json_t *body, const lw_err_t *err)
 {
     wh_op_t *op = arg;
-    if (err != NULL || status >= 500 || status == 429) {
-        lw_err_t e;
-        if (err != NULL)
-            e = *err;
-        else
-            billing_registry_error(status, body, &e);
-        lw_api_fail(&op->api, &e);
+    bool refused;
+    if (!wh_registry_outcome(op, status, body, err, &refused))
         return;
-    }
-    if (status >= 300) {
-        lw_err_t e;
-        billing_registry_error(status, body, &e);
-        snprintf(op->reason, sizeof op->reason, "%s", e.message);
-        op->flag = op->approve = false;
-    }
+    if (refused)
+        op->flag = op->approve = false; /* the invoice is still recorded */
     lw_api_begin(&op->api, wh_invoice_begun);
 }
 
