@@ -34,6 +34,7 @@ for t in acme globex initech; do
     lw_e2e_sim $t --seed "m-$t" --devices "${DEVICES[$t]}" --configured --provision-only \
         >"$LW_T_DIR/$t.prov" 2>&1 || { tail -5 "$LW_T_DIR/$t.prov" >&2; lw_t_fail "$t provisioned"; }
 done
+prov_done=$(date +%s) # periods closed before this saw part of the fleet registered
 pids=()
 for t in acme globex initech; do
     lw_e2e_sim_udp --seed "m-$t" --devices "${DEVICES[$t]}" --rate 100 --duration 0 \
@@ -70,8 +71,8 @@ done
 # Periods close (10 s, 3 s later): wait for every ended one, then the export = the ledger.
 lw_t_wait_for "the periods that ended closed" 60 bash -c "[ \"\$(psql '$LW_T_DB_URI' -X -q -A -t -c \"SELECT count(*) FROM lw_control.usage_periods WHERE closed_at IS NULL AND period_end < now() - interval '8 seconds'\")\" = 0 ]" || true
 for t in acme globex initech; do
-    lw_t_eq "$t: each closed period counts its registered devices (${DEVICES[$t]}) and the one gateway" "true" \
-        "$(ledger "SELECT CASE WHEN bool_and(v) THEN 'true' ELSE 'false' END FROM (SELECT (sum(value) FILTER (WHERE meter = 'end_devices') = ${DEVICES[$t]} AND sum(value) FILTER (WHERE meter = 'gateways') = 1) AS v FROM lw_control.usage_ledger l JOIN lw_control.usage_periods p USING (tenant_id, period_start) WHERE tenant_id = '$t' AND p.closed_at IS NOT NULL GROUP BY period_start) s")"
+    lw_t_eq "$t: each period closed after provisioning counts its registered devices (${DEVICES[$t]}) and the one gateway" "true" \
+        "$(ledger "SELECT CASE WHEN bool_and(v) THEN 'true' ELSE 'false' END FROM (SELECT (sum(value) FILTER (WHERE meter = 'end_devices') = ${DEVICES[$t]} AND sum(value) FILTER (WHERE meter = 'gateways') = 1) AS v FROM lw_control.usage_ledger l JOIN lw_control.usage_periods p USING (tenant_id, period_start) WHERE tenant_id = '$t' AND p.closed_at IS NOT NULL AND p.closed_at > to_timestamp($prov_done) GROUP BY period_start) s")"
     lw_t_eq "$t: distinct active devices per period never above the fleet" "true" \
         "$(ledger "SELECT CASE WHEN coalesce(bool_and(value BETWEEN 0 AND ${DEVICES[$t]}), true) THEN 'true' ELSE 'false' END FROM lw_control.usage_ledger WHERE tenant_id = '$t' AND meter = 'active_end_devices'")"
 done
