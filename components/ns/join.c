@@ -219,13 +219,15 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
         ns_random_id(s.key_id);
         s.key_id_len = LW_MSG_ID_LEN;
     }
+    /* The AppSKey envelope, as the JS gave it, for the AS. */
     json_t *ask = json_object_get(ans, "AppSKey");
     const char *ask_label = json_string_value(json_object_get(ask, "KEKLabel"));
     const char *ask_hex = json_string_value(json_object_get(ask, "AESKey"));
+    uint8_t ask_key[40];
+    size_t ask_len = 0;
     if (ask_hex != NULL) {
-        int n = lw_hex_decode(ask_hex, s.app_s_key, sizeof s.app_s_key);
-        s.app_s_key_len = n > 0 ? (uint8_t)n : 0;
-        snprintf(s.app_s_key_kek, sizeof s.app_s_key_kek, "%s", ask_label ? ask_label : "");
+        int n = lw_hex_decode(ask_hex, ask_key, sizeof ask_key);
+        ask_len = n > 0 ? (size_t)n : 0;
     }
     if (phy_len != (int)LORAWAN_JOIN_ACCEPT_LEN && phy_len != (int)LORAWAN_JOIN_ACCEPT_CFLIST_LEN) {
         join_rejected(op, d, "invalid_join_answer", "PHYPayload is not a join-accept");
@@ -241,9 +243,9 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
         ns_uplink_radio(d, op->u->first->settings);
         ns_downlink_join_accept(ns, d, op->u, phy, (size_t)phy_len);
         Lw__Msg__KeyEnvelope kenv = LW__MSG__KEY_ENVELOPE__INIT;
-        kenv.kek_label = s.app_s_key_kek;
-        kenv.encrypted_key.data = s.app_s_key;
-        kenv.encrypted_key.len = s.app_s_key_len;
+        kenv.kek_label = (char *)(ask_label != NULL && ask_hex != NULL ? ask_label : "");
+        kenv.encrypted_key.data = ask_key;
+        kenv.encrypted_key.len = ask_len;
         Lw__Msg__JoinAccept ja = LW__MSG__JOIN_ACCEPT__INIT;
         ja.session_key_id.data = s.key_id;
         ja.session_key_id.len = s.key_id_len;

@@ -158,10 +158,8 @@ typedef struct ns_session {
     bool has_f_cnt_up, has_n_f_cnt_down, has_a_f_cnt_down;
     uint32_t last_f_cnt_up, last_n_f_cnt_down, last_a_f_cnt_down;
     int64_t started_at_ns;
-    /* The AppSKey envelope of the join (for the AS), as the JS gave it. */
-    char app_s_key_kek[40];
-    uint8_t app_s_key[40];
-    uint8_t app_s_key_len;
+    /* No AppSKey: the JS's envelope of it goes to the AS with the join-accept (lw.ns.up),
+     * published once the pending session is durable, and the NS never needs it again. */
 } ns_session_t;
 
 typedef struct ns_queued {

@@ -359,9 +359,6 @@ static int session_out(session_buf_t *b, const ns_session_t *s, const ns_kek_t *
     b->s.has_n_f_cnt_down = s->has_n_f_cnt_down;
     b->s.has_a_f_cnt_down = s->has_a_f_cnt_down;
     b->s.started_at = s->started_at_ns;
-    b->s.kek_label_app_s_key = (char *)s->app_s_key_kek;
-    b->s.app_s_key.data = (uint8_t *)s->app_s_key;
-    b->s.app_s_key.len = s->app_s_key_len;
     return 0;
 }
 
@@ -389,12 +386,7 @@ static int session_in(const Lw__Ns__NsSession *m, ns_kek_lookup_fn lookup, void 
     s->has_n_f_cnt_down = m->has_n_f_cnt_down;
     s->has_a_f_cnt_down = m->has_a_f_cnt_down;
     s->started_at_ns = m->started_at;
-    copy_str(s->app_s_key_kek, sizeof s->app_s_key_kek, m->kek_label_app_s_key);
-    if (m->app_s_key.len <= sizeof s->app_s_key) {
-        if (m->app_s_key.len > 0)
-            memcpy(s->app_s_key, m->app_s_key.data, m->app_s_key.len);
-        s->app_s_key_len = (uint8_t)m->app_s_key.len;
-    }
+    /* kek_label_app_s_key / app_s_key of records written before: not needed any more. */
     return 0;
 }
 
