@@ -284,8 +284,8 @@ static json_t *render(const api_op_t *op)
         const ns_mac_params_t *des = ns_dev_desired(&(ns_dev_t){.set = &op->set}, &buf);
         if (des != NULL) {
             ns_mac_state_t *full = lw_malloc(sizeof *full);
-            ns_mac_state_load(op->st.mac, des, full);
-            json_object_set_new(o, "mac_state", mac_state_json(full));
+            if (ns_mac_stored_get(op->st.mac, des, full) == 0)
+                json_object_set_new(o, "mac_state", mac_state_json(full));
             free(full);
         }
     }
@@ -592,7 +592,7 @@ static void api_mac_reset(api_op_t *op)
     ns_mac_state_t *full =
         op->st.session.valid ? ns_dev_mac_new(&(ns_dev_t){.set = &op->set}) : NULL;
     if (full != NULL) {
-        op->st.mac = ns_mac_stored_new(full);
+        op->st.mac = ns_mac_stored_put(NULL, full);
         free(full);
     }
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/log.h"
 #include "cluster/mem.h"
 #include "ns/ns_private.h"
 
@@ -36,11 +37,24 @@ ns_mac_state_t *ns_dev_mac_new(const ns_dev_t *d)
     return st;
 }
 
-ns_mac_stored_t *ns_mac_stored_new(const ns_mac_state_t *st)
+ns_mac_stored_t *ns_mac_stored_put(ns_mac_stored_t *m, const ns_mac_state_t *st)
 {
-    ns_mac_stored_t *m = lw_malloc(sizeof *m);
-    ns_mac_state_store(st, m);
+    uint8_t b[NS_MAC_PACKED_MAX];
+    size_t n = ns_mac_state_pack(st, b);
+    if (m == NULL || m->cap < n) {
+        /* Rounded up: a state grows a little with its first uplinks, then keeps its size. */
+        size_t cap = (n + 31u) & ~(size_t)31u;
+        m = lw_realloc(m, sizeof *m + cap);
+        m->cap = (uint16_t)cap;
+    }
+    memcpy(m->b, b, n);
+    m->len = (uint16_t)n;
     return m;
+}
+
+int ns_mac_stored_get(const ns_mac_stored_t *m, const ns_mac_params_t *desired, ns_mac_state_t *st)
+{
+    return ns_mac_state_unpack(m->b, m->len, desired, st) == 0 ? 0 : -1;
 }
 
 const ns_mac_params_t *ns_dev_desired(const ns_dev_t *d, ns_mac_params_t *buf)
@@ -58,7 +72,7 @@ const ns_mac_params_t *ns_dev_desired(const ns_dev_t *d, ns_mac_params_t *buf)
 void ns_dev_mac_sync(ns_t *ns, ns_dev_t *d)
 {
     if (ns->mac_owner == d && d->st.mac != NULL)
-        ns_mac_state_store(&ns->mac_work, d->st.mac);
+        d->st.mac = ns_mac_stored_put(d->st.mac, &ns->mac_work);
 }
 
 void ns_dev_mac_drop(ns_t *ns, ns_dev_t *d)
@@ -87,10 +101,16 @@ ns_mac_state_t *ns_dev_mac(ns_t *ns, ns_dev_t *d)
             return NULL;
         ns->mac_work = *st;
         free(st);
-        d->st.mac = lw_malloc(sizeof *d->st.mac);
-        ns_mac_state_store(&ns->mac_work, d->st.mac);
-    } else {
-        ns_mac_state_load(d->st.mac, des, &ns->mac_work);
+        d->st.mac = ns_mac_stored_put(NULL, &ns->mac_work);
+    } else if (ns_mac_stored_get(d->st.mac, des, &ns->mac_work) != 0) {
+        /* Not a state (a corrupt record): it starts again from the settings. */
+        lw_log(LW_LOG_WARN, "ns", "MAC state unreadable, started again", "device", d->key, NULL);
+        ns_mac_state_t *st = ns_dev_mac_new(d);
+        if (st == NULL)
+            return NULL;
+        ns->mac_work = *st;
+        free(st);
+        d->st.mac = ns_mac_stored_put(d->st.mac, &ns->mac_work);
     }
     ns->mac_owner = d;
     return &ns->mac_work;

@@ -268,37 +268,40 @@ typedef struct ns_mac_state {
 
 /* ---- Stored form ------------------------------------------------------------------------ */
 
-/* What a device keeps of its MAC state between uplinks, and at rest (NS_MAC_STORED_VERSION):
- * the state but for desired_parameters' channels, with the recent uplinks in 8 bytes each
- * (SNR in hundredths of a dB: the gateways' decimal SNR values come back as the same
- * floats), 288 bytes fewer. The state's bytes in runs: everything before
+/* What a device keeps of its MAC state between uplinks, and at rest (NS_MAC_STORED_VERSION).
+ * First a fixed layout: the state but for desired_parameters' channels, with the recent
+ * uplinks in 8 bytes each (SNR in hundredths of a dB: the gateways' decimal SNR values come
+ * back as the same floats), 288 bytes fewer than the state. Its runs: everything before
  * desired_parameters, the desired scalars (the fields before `enabled`), everything from
- * after desired_parameters to recent_uplinks, the packed recent uplinks, the rest. */
-#define NS_MAC_STORED_HEAD    offsetof(ns_mac_state_t, desired_parameters)
-#define NS_MAC_STORED_DESIRED offsetof(ns_mac_params_t, enabled)
-#define NS_MAC_STORED_MID                                                                          \
-    (offsetof(ns_mac_state_t, recent_uplinks) - NS_MAC_STORED_HEAD - sizeof(ns_mac_params_t))
-#define NS_MAC_STORED_RECENT (NS_MAC_RECENT_UPLINKS * 8u)
-#define NS_MAC_STORED_TAIL                                                                         \
+ * after desired_parameters to recent_uplinks, the packed recent uplinks, the rest. Then
+ * packed: its runs of zero bytes folded (token t < 0x80: t + 1 bytes follow as they are;
+ * t >= 0x80: t - 0x7f zero bytes), as most of a state is zeros (channels not defined, no
+ * pending requests, a new session's empty history). */
+#define NS_MAC_FIXED_HEAD    offsetof(ns_mac_state_t, desired_parameters)
+#define NS_MAC_FIXED_DESIRED offsetof(ns_mac_params_t, enabled)
+#define NS_MAC_FIXED_MID                                                                           \
+    (offsetof(ns_mac_state_t, recent_uplinks) - NS_MAC_FIXED_HEAD - sizeof(ns_mac_params_t))
+#define NS_MAC_FIXED_RECENT (NS_MAC_RECENT_UPLINKS * 8u)
+#define NS_MAC_FIXED_TAIL                                                                          \
     (sizeof(ns_mac_state_t) - offsetof(ns_mac_state_t, recent_uplinks) -                           \
      NS_MAC_RECENT_UPLINKS * sizeof(ns_mac_recent_uplink_t))
-#define NS_MAC_STORED_LEN                                                                          \
-    (NS_MAC_STORED_HEAD + NS_MAC_STORED_DESIRED + NS_MAC_STORED_MID + NS_MAC_STORED_RECENT +       \
-     NS_MAC_STORED_TAIL)
+#define NS_MAC_FIXED_LEN                                                                           \
+    (NS_MAC_FIXED_HEAD + NS_MAC_FIXED_DESIRED + NS_MAC_FIXED_MID + NS_MAC_FIXED_RECENT +           \
+     NS_MAC_FIXED_TAIL)
+/* The longest packed state (nothing to fold: a token per 128 bytes). */
+#define NS_MAC_PACKED_MAX (NS_MAC_FIXED_LEN + NS_MAC_FIXED_LEN / 128u + 1u)
 /* The layout version of stored MAC states at rest (a whole ns_mac_state_t of
  * NS_MAC_STATE_VERSION is still read). */
 #define NS_MAC_STORED_VERSION 3u
 
-typedef struct ns_mac_stored {
-    uint8_t b[NS_MAC_STORED_LEN];
-} ns_mac_stored_t;
-
-/* The stored form of *st. */
-void ns_mac_state_store(const ns_mac_state_t *st, ns_mac_stored_t *out);
-/* *st from its stored form; desired_channels: the desired parameters of a new session with
- * the device's settings, whose channels are taken. */
-void ns_mac_state_load(const ns_mac_stored_t *in, const ns_mac_params_t *desired_channels,
-                       ns_mac_state_t *st);
+/* Packs *st into out; returns the length (1 .. NS_MAC_PACKED_MAX). */
+size_t ns_mac_state_pack(const ns_mac_state_t *st, uint8_t out[NS_MAC_PACKED_MAX]);
+/* *st from its packed form; desired_channels: the desired parameters of a new session with
+ * the device's settings, whose channels are taken. Returns 0, or LORAWAN_E_PARAM when `in`
+ * is not a packed state (truncated, too long, a run beyond the layout): *st is then
+ * unspecified. */
+int ns_mac_state_unpack(const uint8_t *in, size_t len, const ns_mac_params_t *desired_channels,
+                        ns_mac_state_t *st);
 
 /* ---- Context of every call ------------------------------------------------------------ */
 

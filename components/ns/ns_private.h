@@ -146,6 +146,12 @@ void ns_settings_pool_free(struct ns *ns);
 /* The settings of a device not loaded yet: all zero. */
 extern const ns_settings_t ns_settings_none;
 
+/* A MAC state in its packed stored form (mac_private.h), in an allocation that grows. */
+typedef struct ns_mac_stored {
+    uint16_t len, cap;
+    uint8_t b[];
+} ns_mac_stored_t;
+
 typedef struct ns_session {
     bool valid;
     uint32_t dev_addr;
@@ -488,8 +494,10 @@ int ns_dev_mac_ctx(const ns_dev_t *d, ns_mac_ctx_t *ctx, lorawan_rp_rev_t *rev,
                    ns_mac_version_t *ver);
 /* A MAC state initialised for a new session of d (malloc'd), or NULL (unknown plan). */
 ns_mac_state_t *ns_dev_mac_new(const ns_dev_t *d);
-/* The stored form of st (malloc'd). */
-ns_mac_stored_t *ns_mac_stored_new(const ns_mac_state_t *st);
+/* Packs st into m (reallocated when it does not fit; NULL: a new one); returns m. */
+ns_mac_stored_t *ns_mac_stored_put(ns_mac_stored_t *m, const ns_mac_state_t *st);
+/* Unpacks m into *st (desired: ns_dev_desired's). Returns 0, or -1 when m is corrupt. */
+int ns_mac_stored_get(const ns_mac_stored_t *m, const ns_mac_params_t *desired, ns_mac_state_t *st);
 /* The desired parameters of a new session with d's settings: the shared settings' own, else
  * computed into *buf. NULL when the plan is unknown. */
 const ns_mac_params_t *ns_dev_desired(const ns_dev_t *d, ns_mac_params_t *buf);

@@ -506,8 +506,8 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
     Lw__Ns__NsMacState mac = LW__NS__NS_MAC_STATE__INIT;
     mac.version = NS_MAC_STORED_VERSION; /* mac: the stored form; pending_mac: whole */
     if (st->mac != NULL) {
-        mac.mac.data = (uint8_t *)st->mac;
-        mac.mac.len = sizeof *st->mac;
+        mac.mac.data = st->mac->b;
+        mac.mac.len = st->mac->len;
     }
     if (st->pending_mac != NULL) {
         mac.pending_mac.data = (uint8_t *)st->pending_mac;
@@ -633,14 +633,16 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
          * another layout version is dropped: the worker starts it again from the settings
          * (as for a new session). */
         bool known = mac->version == NS_MAC_STORED_VERSION || mac->version == NS_MAC_STATE_VERSION;
-        if (mac->version == NS_MAC_STORED_VERSION && mac->mac.len == sizeof *st->mac) {
-            st->mac = lw_malloc(sizeof *st->mac);
-            memcpy(st->mac, mac->mac.data, sizeof *st->mac);
+        if (mac->version == NS_MAC_STORED_VERSION && mac->mac.len > 0 &&
+            mac->mac.len <= NS_MAC_PACKED_MAX) {
+            /* Kept packed, unpacked when used (ns_dev_mac, which checks it). */
+            st->mac = lw_malloc(sizeof *st->mac + mac->mac.len);
+            st->mac->len = st->mac->cap = (uint16_t)mac->mac.len;
+            memcpy(st->mac->b, mac->mac.data, mac->mac.len);
         } else if (mac->version == NS_MAC_STATE_VERSION && mac->mac.len == sizeof(ns_mac_state_t)) {
             ns_mac_state_t *full = lw_malloc(sizeof *full);
             memcpy(full, mac->mac.data, sizeof *full);
-            st->mac = lw_malloc(sizeof *st->mac);
-            ns_mac_state_store(full, st->mac);
+            st->mac = ns_mac_stored_put(NULL, full);
             free(full);
         }
         if (known && mac->pending_mac.len == sizeof *st->pending_mac) {

@@ -501,7 +501,7 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
         d->st.awaiting_ack = NULL;
         ns_dev_mac_drop(ns, d);
         free(d->st.mac);
-        d->st.mac = d->st.pending_mac != NULL ? ns_mac_stored_new(d->st.pending_mac) : NULL;
+        d->st.mac = d->st.pending_mac != NULL ? ns_mac_stored_put(NULL, d->st.pending_mac) : NULL;
         free(d->st.pending_mac);
         d->st.pending_mac = NULL;
         ns_after_durable_sessions(ns, d);

@@ -460,23 +460,22 @@ static int plan_channels(const lorawan_band_t *band, lorawan_rp_rev_t rev,
     return 0;
 }
 
-/* Offsets of the runs in ns_mac_state_t and in ns_mac_stored_t (see mac_private.h). */
-#define MID_AT (NS_MAC_STORED_HEAD + sizeof(ns_mac_params_t))
+/* Offsets of the runs in ns_mac_state_t and in the fixed layout (see mac_private.h). */
+#define MID_AT (NS_MAC_FIXED_HEAD + sizeof(ns_mac_params_t))
 #define TAIL_AT                                                                                    \
     (offsetof(ns_mac_state_t, recent_uplinks) +                                                    \
      NS_MAC_RECENT_UPLINKS * sizeof(ns_mac_recent_uplink_t))
-#define S_DESIRED NS_MAC_STORED_HEAD
-#define S_MID     (S_DESIRED + NS_MAC_STORED_DESIRED)
-#define S_RECENT  (S_MID + NS_MAC_STORED_MID)
-#define S_TAIL    (S_RECENT + NS_MAC_STORED_RECENT)
+#define S_DESIRED NS_MAC_FIXED_HEAD
+#define S_MID     (S_DESIRED + NS_MAC_FIXED_DESIRED)
+#define S_RECENT  (S_MID + NS_MAC_FIXED_MID)
+#define S_TAIL    (S_RECENT + NS_MAC_FIXED_RECENT)
 
-void ns_mac_state_store(const ns_mac_state_t *st, ns_mac_stored_t *out)
+static void fixed_store(const ns_mac_state_t *st, uint8_t o[NS_MAC_FIXED_LEN])
 {
     const uint8_t *p = (const uint8_t *)st;
-    uint8_t *o = out->b;
-    memcpy(o, p, NS_MAC_STORED_HEAD);
-    memcpy(o + S_DESIRED, &st->desired_parameters, NS_MAC_STORED_DESIRED);
-    memcpy(o + S_MID, p + MID_AT, NS_MAC_STORED_MID);
+    memcpy(o, p, NS_MAC_FIXED_HEAD);
+    memcpy(o + S_DESIRED, &st->desired_parameters, NS_MAC_FIXED_DESIRED);
+    memcpy(o + S_MID, p + MID_AT, NS_MAC_FIXED_MID);
     for (unsigned k = 0; k < NS_MAC_RECENT_UPLINKS; k++) {
         const ns_mac_recent_uplink_t *r = &st->recent_uplinks[k];
         float c = r->max_snr * 100.0f;
@@ -491,18 +490,17 @@ void ns_mac_state_store(const ns_mac_state_t *st, ns_mac_stored_t *out)
         q[6] = r->data_rate_index;
         q[7] = r->gateway_count;
     }
-    memcpy(o + S_TAIL, p + TAIL_AT, NS_MAC_STORED_TAIL);
+    memcpy(o + S_TAIL, p + TAIL_AT, NS_MAC_FIXED_TAIL);
 }
 
-void ns_mac_state_load(const ns_mac_stored_t *in, const ns_mac_params_t *desired_channels,
+static void fixed_load(const uint8_t i[NS_MAC_FIXED_LEN], const ns_mac_params_t *desired_channels,
                        ns_mac_state_t *st)
 {
     uint8_t *p = (uint8_t *)st;
-    const uint8_t *i = in->b;
-    memcpy(p, i, NS_MAC_STORED_HEAD);
+    memcpy(p, i, NS_MAC_FIXED_HEAD);
     st->desired_parameters = *desired_channels;
-    memcpy(&st->desired_parameters, i + S_DESIRED, NS_MAC_STORED_DESIRED);
-    memcpy(p + MID_AT, i + S_MID, NS_MAC_STORED_MID);
+    memcpy(&st->desired_parameters, i + S_DESIRED, NS_MAC_FIXED_DESIRED);
+    memcpy(p + MID_AT, i + S_MID, NS_MAC_FIXED_MID);
     for (unsigned k = 0; k < NS_MAC_RECENT_UPLINKS; k++) {
         ns_mac_recent_uplink_t *r = &st->recent_uplinks[k];
         const uint8_t *q = i + S_RECENT + 8u * k;
@@ -514,7 +512,60 @@ void ns_mac_state_load(const ns_mac_stored_t *in, const ns_mac_params_t *desired
         r->data_rate_index = q[6];
         r->gateway_count = q[7];
     }
-    memcpy(p + TAIL_AT, i + S_TAIL, NS_MAC_STORED_TAIL);
+    memcpy(p + TAIL_AT, i + S_TAIL, NS_MAC_FIXED_TAIL);
+}
+
+size_t ns_mac_state_pack(const ns_mac_state_t *st, uint8_t out[NS_MAC_PACKED_MAX])
+{
+    uint8_t f[NS_MAC_FIXED_LEN];
+    fixed_store(st, f);
+    size_t n = 0, i = 0;
+    while (i < NS_MAC_FIXED_LEN) {
+        size_t run = 0;
+        while (i + run < NS_MAC_FIXED_LEN && f[i + run] == 0 && run < 128)
+            run++;
+        if (run >= 2 || (run == 1 && i + 1 == NS_MAC_FIXED_LEN)) {
+            out[n++] = (uint8_t)(0x7f + run);
+            i += run;
+            continue;
+        }
+        /* Literal bytes up to the next run of two zeros (or 128 bytes). */
+        size_t lit = 0;
+        while (i + lit < NS_MAC_FIXED_LEN && lit < 128 &&
+               !(f[i + lit] == 0 && i + lit + 1 < NS_MAC_FIXED_LEN && f[i + lit + 1] == 0))
+            lit++;
+        out[n++] = (uint8_t)(lit - 1);
+        memcpy(out + n, f + i, lit);
+        n += lit;
+        i += lit;
+    }
+    return n;
+}
+
+int ns_mac_state_unpack(const uint8_t *in, size_t len, const ns_mac_params_t *desired_channels,
+                        ns_mac_state_t *st)
+{
+    uint8_t f[NS_MAC_FIXED_LEN];
+    size_t n = 0, i = 0;
+    while (i < len) {
+        uint8_t t = in[i++];
+        size_t k = t < 0x80 ? (size_t)t + 1 : (size_t)t - 0x7f;
+        if (k > NS_MAC_FIXED_LEN - n)
+            return LORAWAN_E_PARAM;
+        if (t < 0x80) {
+            if (k > len - i)
+                return LORAWAN_E_PARAM;
+            memcpy(f + n, in + i, k);
+            i += k;
+        } else {
+            memset(f + n, 0, k);
+        }
+        n += k;
+    }
+    if (n != NS_MAC_FIXED_LEN)
+        return LORAWAN_E_PARAM;
+    fixed_load(f, desired_channels, st);
+    return 0;
 }
 
 int ns_mac_state_init(ns_mac_state_t *st, const ns_mac_ctx_t *ctx, lorawan_rp_rev_t rev,

@@ -5,7 +5,8 @@
  * then frames: [len] [len MAC bytes] [data rate] [snr] [gateways] [budget selector] ...
  * Invariants after every step: the downlink bytes are within the budget and decode as
  * downlink MAC commands end to end; pending / queued counts are within their bounds; the
- * enabled channel set is never empty; the ADR history is bounded. */
+ * enabled channel set is never empty; the ADR history is bounded; the packed stored form
+ * (ns_mac_state_pack / _unpack) gives the state back, and arbitrary bytes unpack safely. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,13 +74,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ns_mac_handle_uplink(&st, &ctx, &up, &res) != 0)
             abort();
         if (res.n_events > NS_MAC_MAX_EVENTS || st.pending_requests_len > NS_MAC_PENDING_BYTES ||
-            st.queued_responses_len > NS_MAC_QUEUED_BYTES || st.n_recent_uplinks > NS_MAC_RECENT_UPLINKS)
+            st.queued_responses_len > NS_MAC_QUEUED_BYTES ||
+            st.n_recent_uplinks > NS_MAC_RECENT_UPLINKS)
             abort();
         size_t budget = (sel & 0x10u) ? 242u : 15u;
         uint8_t out[256];
         size_t out_len = 0;
         ns_mac_down_result_t dres;
-        if (ns_mac_downlink_build(&st, &ctx, up.received_at_s, budget, out, sizeof out, &out_len, &dres) != 0)
+        if (ns_mac_downlink_build(&st, &ctx, up.received_at_s, budget, out, sizeof out, &out_len,
+                                  &dres) != 0)
             abort();
         if (out_len > budget || st.pending_requests_len > NS_MAC_PENDING_BYTES)
             abort();
@@ -87,16 +90,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lorawan_mac_cmd_t pend[NS_MAC_MAX_CMDS];
         size_t np = ns_mac_pending_requests(&st, pend, NS_MAC_MAX_CMDS), pn = 0, pu = 0;
         if (lorawan_mac_cmds_decode(st.pending_requests, st.pending_requests_len, false, pend,
-                                    NS_MAC_MAX_CMDS, &pn, &pu) != 0 || pn != np)
+                                    NS_MAC_MAX_CMDS, &pn, &pu) != 0 ||
+            pn != np)
             abort();
         lorawan_mac_cmd_t cmds[256];
         size_t n = 0, used = 0;
         if (out_len > 0 &&
-            (lorawan_mac_cmds_decode(out, out_len, false, cmds, 256, &n, &used) != 0 || used != out_len ||
-             n != dres.n_cmds))
+            (lorawan_mac_cmds_decode(out, out_len, false, cmds, 256, &n, &used) != 0 ||
+             used != out_len || n != dres.n_cmds))
             abort();
         if (lorawan_chset_count(&st.current_parameters.enabled) == 0 &&
             ns_mac_channel_count(&st, &st.current_parameters) > 0)
+            abort();
+        /* The stored form: packed, unpacked with the session's desired channels and packed
+         * again, it is the same bytes; the unpacked state is the state (SNR aside). */
+        static ns_mac_state_t back;
+        uint8_t p1[NS_MAC_PACKED_MAX], p2[NS_MAC_PACKED_MAX];
+        size_t n1 = ns_mac_state_pack(&st, p1);
+        if (n1 == 0 || n1 > NS_MAC_PACKED_MAX ||
+            ns_mac_state_unpack(p1, n1, &st.desired_parameters, &back) != 0)
+            abort();
+        size_t n2 = ns_mac_state_pack(&back, p2);
+        if (n2 != n1 || memcmp(p1, p2, n1) != 0 ||
+            memcmp(&back.current_parameters, &st.current_parameters,
+                   sizeof st.current_parameters) != 0 ||
+            memcmp(&back.desired_parameters, &st.desired_parameters,
+                   sizeof st.desired_parameters) != 0 ||
+            memcmp(back.pending_requests, st.pending_requests, sizeof st.pending_requests) != 0)
+            abort();
+    }
+    /* Arbitrary bytes as a packed state: refused, or a state that packs into them again. */
+    static ns_mac_state_t any;
+    if (ns_mac_state_unpack(data, size, &st.desired_parameters, &any) == 0) {
+        uint8_t p[NS_MAC_PACKED_MAX];
+        if (ns_mac_state_pack(&any, p) > NS_MAC_PACKED_MAX)
             abort();
     }
     return 0;
