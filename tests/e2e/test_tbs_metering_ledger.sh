@@ -41,6 +41,18 @@ wait_total() { # T METER N
     lw_t_wait_for "$1's $2 reach $3" 60 bash -c "[ \"\$(psql '$LW_T_DB_URI' -X -q -A -t -c \"SELECT coalesce(sum(value), 0) FROM lw_control.usage_ledger WHERE tenant_id = '$1' AND meter = '$2'\")\" -ge $3 ]" || true
 }
 
+# tbs.metering.period must be a multiple of usage.interval, the close delay above it.
+bad() { # WANT ARGS...: exits non-zero, saying WANT
+    local want=$1 out rc=0
+    shift
+    out=$("$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen 127.0.0.1:0 \
+        --tbs.backend manual "$@" start tenant tbs 2>&1) || rc=$?
+    printf '%s %s\n' "$([ $rc -ne 0 ] && echo refused || echo started)" "$(case $out in *"$want"*) echo said ;; *) echo silent ;; esac)"
+}
+lw_t_eq "a period of 5 s with usage.interval 2 s: refused at start, said so" "refused said" \
+    "$(bad 'tbs.metering.period (5000 ms) must be a multiple of usage.interval (2000 ms)' --tbs.metering.period 5s --usage.interval 2s)"
+lw_t_eq "a close delay not above usage.interval: refused at start, said so" "refused said" \
+    "$(bad 'tbs.metering.close-delay (1000 ms) must exceed usage.interval (1000 ms)' --tbs.metering.close-delay 1s --usage.interval 1s --tbs.metering.period 4s)"
 start_tbs 1
 # 3 tenants × 2000 batches (intervals of 250 ms, so 125 periods of 4 s, a day ago), 7 uplinks and 1
 # downlink each, 3 devices; each batch twice.
