@@ -105,8 +105,9 @@ count=$(kcat -C -b "$LW_T_BROKERS" -t lw.tenant -o beginning -e -q -f '%k\n' 2>/
 lw_t_eq "all 21 changes published before SIGTERM are on lw.tenant" 21 "$count"
 lw_t_eq "clean stop logged" yes "$(grep -q 'msg=stopped' "$LW_T_DIR/stack.log" && echo yes)"
 
-# Started while PostgreSQL is down: not ready (and says what it waits for) until the tenant
-# registry could be read, then ready without a restart.
+# Started while PostgreSQL is down: not ready (and says what it waits for: the tenant
+# registry, and the Tenant Billing Server's plans, written at start) until PostgreSQL is
+# back, then ready without a restart.
 lw_t_pg_down
 port=$(lw_t_free_port)
 lw_t_spawn late --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
@@ -114,8 +115,8 @@ lw_t_spawn late --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" \
     --gs.udp.listen 127.0.0.1:0 --gs.basic-station.listen 127.0.0.1:0 start all
 lw_t_wait_for "late stack listening" 30 curl -s -o /dev/null "http://127.0.0.1:$port/healthz"
 r=$(lw_t_http GET "http://127.0.0.1:$port/readyz")
-lw_t_eq "/readyz 503 waiting for the database and the tenant registry" \
-    '503 {"status":"not ready","db":"down","waiting_for":["tenant"]}' \
+lw_t_eq "/readyz 503 waiting for the database, the tenant registry and the billing plans" \
+    '503 {"status":"not ready","db":"down","waiting_for":["tenant","tbs"]}' \
     "${r%% *} $(printf '%s' "${r#* }" | jq -c '{status, db, waiting_for}')"
 lw_t_pg_up
 lw_t_wait_for "/readyz 200 once the registry is read" 20 curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"
