@@ -227,6 +227,8 @@ typedef struct ns_radio {
 } ns_radio_t;
 
 typedef struct ns_state {
+    /* Laid out by size (pointers and 64-bit values, then the small fields) so that a
+     * device carries no padding: every active device has one. */
     ns_session_t session;
     /* owned; the session of a join not yet confirmed by an uplink (NULL: none). A join is
      * rare: a device pays for it only between the join-accept and the first uplink. */
@@ -235,41 +237,41 @@ typedef struct ns_state {
      * expanded through ns_dev_mac */
     ns_mac_stored_t *mac;
     ns_mac_state_t *pending_mac; /* owned; of `pending` */
-    ns_radio_t radio;
-    ns_queued_t *queue; /* owned, nqueue items */
-    size_t nqueue;
+    ns_queued_t *queue;          /* owned, nqueue items */
     /* The last NS_RECENT_IDS lw.gs.up copy ids (16 random bytes each) folded to 8 bytes
      * (the two halves XORed): as good as the whole id at telling a replayed copy (a false
      * match needs 64 random bits to agree), for half the memory. */
     uint64_t recent[NS_RECENT_IDS];
-    uint8_t nrecent, recent_next;
     int64_t last_seen_at_ns;
     /* owned; the best gateway of the last uplink, the way down for a class C downlink when
      * the paths of that uplink (c_paths) are gone with a restart: kept for class C devices
      * only (NULL otherwise, or before their first uplink). */
     ns_gw_t *last_gw;
-    bool has_inflight;
-    uint8_t inflight_id[LW_MSG_ID_LEN];
     ns_queued_t *inflight_app; /* owned; NULL: a MAC-only downlink or a join-accept */
-    uint32_t inflight_f_cnt;
-    bool inflight_confirmed;
-    bool inflight_mac;      /* the in-flight downlink carries MAC requests */
-    bool inflight_mac_only; /* ... and nothing else (no application payload, no ACK) */
     /* Its ns.mac.*.request events (owned, n_inflight_events): published once the GS says
      * the frame went out, so a refused frame's requests are not reported as sent. */
     ns_mac_event_t *inflight_events;
+    ns_queued_t *awaiting_ack; /* owned; a confirmed downlink whose ACK is awaited */
+    int64_t awaiting_at_ns;    /* when it went out */
+    int64_t last_join_at_ns;
+    ns_flight_t *flight; /* owned; NULL when nothing is in flight */
+    ns_path_t *c_paths;  /* owned; class C: the gateways of the last uplink, best first */
+    ns_radio_t radio;
+    uint32_t nqueue;
+    uint32_t inflight_f_cnt;
+    uint8_t inflight_id[LW_MSG_ID_LEN];
+    uint8_t nrecent, recent_next;
+    bool has_inflight;
+    bool inflight_confirmed;
+    bool inflight_mac;      /* the in-flight downlink carries MAC requests */
+    bool inflight_mac_only; /* ... and nothing else (no application payload, no ACK) */
     uint8_t n_inflight_events;
     /* Congestion back-off of MAC-only downlinks (memory only): after a MAC-only downlink
      * the GS or the gateway could not transmit, the next mac_skip uplinks get none unless
      * the device needs an answer; each refusal in a row doubles the wait (1, 2, 4 .. 16
      * uplinks), a transmission ends it. A busy gateway is not asked again at every uplink. */
     uint8_t mac_backoff, mac_skip;
-    ns_queued_t *awaiting_ack; /* owned; a confirmed downlink whose ACK is awaited */
-    int64_t awaiting_at_ns;    /* when it went out */
-    bool awaiting_class_c;     /* as a class C downlink: awaited class_c_timeout at most */
-    int64_t last_join_at_ns;
-    ns_flight_t *flight; /* owned; NULL when nothing is in flight */
-    ns_path_t *c_paths;  /* owned; class C: the gateways of the last uplink, best first */
+    bool awaiting_class_c; /* as a class C downlink: awaited class_c_timeout at most */
     uint8_t n_c_paths;
 } ns_state_t;
 
@@ -439,27 +441,28 @@ typedef struct ns_up {
 } ns_up_t;
 
 struct ns_dev {
+    /* Laid out by size, as ns_state_t. */
     ns_dev_t *hnext;
     ns_dev_t *dirty_next;
     /* "<tenant>/<application>/<device>" and its three parts, all in names[] (ns_dev_new):
      * a device costs its identifiers' length, not four 37..111-byte arrays. */
     char *key;
     char *tenant, *app, *dev;
-    int32_t partition;
-    ns_dev_phase_t phase;
     const ns_settings_t *set; /* shared (ns_settings_intern); ns_settings_none until loaded */
-    /* The device's EUIs: from its settings, else (OTAA) learnt from its join-request. */
-    bool has_dev_eui, has_join_eui;
-    uint64_t dev_eui, join_eui;
-    ns_state_t st;
-    int64_t gen, state_gen;
-    bool dirty;
-    bool busy; /* a join is being answered by the JS */
     ns_wait_t *wait_head, *wait_tail;
     ns_up_t *up;
+    /* The device's EUIs: from its settings, else (OTAA) learnt from its join-request. */
+    uint64_t dev_eui, join_eui;
+    int64_t gen, state_gen;
     uint64_t cooldown_until_ms;
     uint64_t last_hash; /* of the last processed uplink's PHYPayload, for the cooldown */
+    ns_state_t st;
+    int32_t partition;
     uint32_t pending_sessions_publish;
+    ns_dev_phase_t phase;
+    bool has_dev_eui, has_join_eui;
+    bool dirty;
+    bool busy;    /* a join is being answered by the JS */
     char names[]; /* key, tenant, app, dev: each NUL-terminated */
 };
 
