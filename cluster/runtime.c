@@ -53,6 +53,11 @@ static const lw_cfg_opt_t rt_config[] = {
      .min = 1,
      .max = LW_WORK_MAX_THREADS,
      .help = "Threads of the worker pool (password hashing, payload formatters, imports)."},
+    {.key = "runtime.stop-deadline",
+     .type = LW_CFG_DURATION,
+     .def = "4500ms",
+     .help = "Longest a clean stop (SIGTERM) may take: the components' last writes, "
+             "handing partitions over, closing the bus; beyond it the process exits 1."},
     {.key = "runtime.memory-trim-interval",
      .type = LW_CFG_DURATION,
      .def = "30s",
@@ -356,7 +361,9 @@ void lw_rt_shutdown(lw_rt_t *rt)
     rt->stopping = true;
     uv_timer_stop(&rt->trim);
     lw_log(LW_LOG_INFO, "runtime", "stopping", NULL);
-    uv_timer_start(&rt->deadline, rt_deadline, LW_RT_STOP_DEADLINE_MS, 0);
+    long long deadline_ms = lw_config_duration_ms(rt->cfg, "runtime.stop-deadline");
+    uv_timer_start(&rt->deadline, rt_deadline,
+                   deadline_ms > 0 ? (uint64_t)deadline_ms : LW_RT_STOP_DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&rt->deadline);
     rt->stop_index = rt->ncomps;
     rt_stop_next(rt);
