@@ -12,8 +12,8 @@
 #include "cluster/log.h"
 
 const char *const lw_bus_std_topics[] = {
-    "gs.up", "ns.dev",   "ns.up",      "as.down", "gs.down", "gs.txack",
-    "as.up", "as.links", "as.replies", "events",  "tenant",  "usage", NULL,
+    "gs.up",    "ns.dev",     "ns.up",  "as.down", "gs.down", "gs.txack", "as.up",
+    "as.links", "as.replies", "events", "tenant",  "usage",   NULL,
 };
 
 /* Writes addr + "\n" to path through a temporary file and rename(2), so a reader polling
