@@ -46,7 +46,7 @@ typedef struct rc {
     bool usage_records;
     bool fix, json;
     const char *tenant;
-    char period[8];
+    char period[24];  /* "YYYY-MM"; room for any int pair, so that snprintf never truncates */
     long long m0, m1; /* the month [m0, m1) in unix seconds */
     json_t *diffs;
     int remaining;
