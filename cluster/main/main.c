@@ -18,6 +18,7 @@
 #include "cluster/runtime.h"
 #include "as/as.h"
 #include "billing/billing.h"
+#include "dtc/dtc.h"
 #include "events/events.h"
 #include "gs/gs.h"
 #include "is/is.h"
@@ -36,7 +37,7 @@ extern char **environ;
  * always runs: every component stands on it (main_start adds it whatever is named). */
 static const lw_component_t *const main_components[] = {
     &tn_component, &is_component, &js_component,     &ns_component,
-    &as_component, &gs_component, &events_component, &billing_component,
+    &as_component, &gs_component, &events_component, &billing_component, &dtc_component,
 };
 #define MAIN_NCOMPONENTS (sizeof main_components / sizeof main_components[0])
 

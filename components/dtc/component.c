@@ -1,0 +1,70 @@
+/* The Device Template Converter component: configuration, lifecycle, routes. */
+#include <stdlib.h>
+
+#include "cluster/log.h"
+#include "cluster/mem.h"
+#include "dtc/dtc.h"
+#include "dtc/dtc_private.h"
+
+static const lw_cfg_opt_t dtc_config[] = {
+    {.key = "dtc.enabled",
+     .type = LW_CFG_BOOL,
+     .def = "true",
+     .help = "Serve the template converter (/api/v3/edtc), device import and export in this "
+             "process."},
+};
+
+static int dtc_config_register(lw_config_t *cfg)
+{
+    return lw_config_register(cfg, "dtc", dtc_config, sizeof dtc_config / sizeof dtc_config[0]);
+}
+
+static void dtc_free(void *state)
+{
+    free(state);
+}
+
+static int dtc_init(lw_rt_t *rt, void **state, lw_err_t *err)
+{
+    tn_t *tn = tn_from_runtime(rt);
+    if (tn == NULL)
+        return lw_err_set(err, &lw_err_internal, "the template converter needs the tenant module");
+    dtc_t *dtc = lw_calloc(1, sizeof *dtc);
+    dtc->rt = rt;
+    dtc->loop = lw_rt_loop(rt);
+    dtc->cfg = lw_rt_config(rt);
+    dtc->db = lw_rt_db(rt);
+    dtc->bus = lw_rt_bus(rt);
+    dtc->work = lw_rt_work(rt);
+    dtc->tn = tn;
+    dtc->access = tn_access_from_runtime(rt);
+    *state = dtc;
+    if (!lw_config_bool(dtc->cfg, "dtc.enabled"))
+        return 0;
+    /* Each file's routes, as they land: dtc_edtc_routes, dtc_import_routes,
+     * dtc_export_routes. */
+    return 0;
+}
+
+static int dtc_start(void *state, lw_err_t *err)
+{
+    (void)state;
+    (void)err;
+    return 0;
+}
+
+static void dtc_stop(void *state, void (*done)(void *arg), void *done_arg)
+{
+    (void)state;
+    done(done_arg);
+}
+
+const lw_component_t dtc_component = {
+    .name = "dtc",
+    .help = "Device Template Converter: /api/v3/edtc, device import and export",
+    .config_register = dtc_config_register,
+    .init = dtc_init,
+    .start = dtc_start,
+    .stop = dtc_stop,
+    .free = dtc_free,
+};
