@@ -13,9 +13,11 @@
  * The input of a part is a template as The Things Stack's EndDevice JSON (snake_case names,
  * as GET /api/v3/ns/... answers; hex EUIs and keys; enumerations by name) and the field mask
  * that goes with it: dotted leaf paths ("ids.dev_eui", "root_keys.app_key.key",
- * "session.keys.app_s_key.key", "mac_settings.rx2_data_rate_index"). A part looks only at the
- * paths it owns (its `paths` prefixes) and leaves the others alone; a path nobody owns is
- * refused by the caller with `unknown_field`.
+ * "session.keys.app_s_key.key", "mac_settings.rx2_data_rate_index"). A part writes only the
+ * paths it owns (its `paths` prefixes, the longest prefix wins: "session.keys.app_s_key" is
+ * the AS's although "session" is the NS's); it may read others' values it needs (the AS
+ * reads session.dev_addr). A path nobody owns is refused by the caller with
+ * `unknown_field`.
  *
  * The order of registration is the order of writing: is first (the registry row every other
  * part references, the deployment-wide EUI index in lw_control and the tenant's limits), then
