@@ -250,15 +250,15 @@ static int publish_gs_down(ns_t *ns, ns_dev_t *d, Lw__Msg__GsDown *g, const ns_p
     Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
     env.id.data = (uint8_t *)id;
     env.id.len = LW_MSG_ID_LEN;
-    env.tenant_id = d->tenant;
+    env.tenant_id = ns_dev_tenant(d);
     env.schema_version = LW_MSG_SCHEMA_VERSION;
     g->envelope = &env;
     g->downlink_id.data = (uint8_t *)id;
     g->downlink_id.len = LW_MSG_ID_LEN;
     Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
     Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
-    app.application_id = d->app;
-    ids.device_id = d->dev;
+    app.application_id = ns_dev_app(d);
+    ids.device_id = ns_dev_dev(d);
     ids.application_ids = &app;
     ids.dev_addr =
         d->st.session.valid ? d->st.session.dev_addr : ns_state_pending(&d->st)->dev_addr;
@@ -291,7 +291,7 @@ static int publish_gs_down(ns_t *ns, ns_dev_t *d, Lw__Msg__GsDown *g, const ns_p
         memcpy(out, buf, len);
         *out_len = len;
     }
-    const char *gt = p->tenant_id[0] != '\0' ? p->tenant_id : d->tenant;
+    const char *gt = p->tenant_id[0] != '\0' ? p->tenant_id : ns_dev_tenant(d);
     char key[2 * TN_ID_MAX + 2];
     snprintf(key, sizeof key, "%s/%s", gt, p->gateway_id);
     if (after_durable) {
@@ -647,13 +647,6 @@ static int build_data(ns_dev_t *d, bool v11, bool ack, const ns_queued_t *app, b
     return 0;
 }
 
-static void drop_inflight_events(ns_state_t *st)
-{
-    free(st->inflight_events);
-    st->inflight_events = NULL;
-    st->n_inflight_events = 0;
-}
-
 /* ---- in flight ------------------------------------------------------------------------------ */
 
 /* Records the downlink in flight: its id, its application item (owned), the counter it took
@@ -662,19 +655,15 @@ static void take_inflight(ns_t *ns, ns_dev_t *d, const uint8_t id[LW_MSG_ID_LEN]
                           bool has_f, uint32_t f, bool v11, ns_flight_t *fl)
 {
     ns_state_t *st = &d->st;
-    if (st->has_inflight && st->inflight_app != NULL) {
+    if (st->flight != NULL && st->flight->app != NULL) {
         /* The GS never answered the previous one (lost on the bus or a GS restart). */
-        publish_failed(ns, d, st->inflight_app, "no_tx_ack", "no transmission result");
+        publish_failed(ns, d, st->flight->app, "no_tx_ack", "no transmission result");
     }
-    free(st->inflight_app);
     ns_flight_free(st->flight);
-    st->has_inflight = true;
-    st->inflight_mac = st->inflight_mac_only = false;
-    drop_inflight_events(st);
-    memcpy(st->inflight_id, id, LW_MSG_ID_LEN);
-    st->inflight_app = app;
-    st->inflight_f_cnt = f;
-    st->inflight_confirmed = app != NULL && app->confirmed;
+    memcpy(fl->id, id, LW_MSG_ID_LEN);
+    fl->app = app;
+    fl->f_cnt = f;
+    fl->confirmed = app != NULL && app->confirmed;
     st->flight = fl;
     if (has_f) {
         ns_session_t *s = &st->session;
@@ -747,7 +736,7 @@ static int retry_next(ns_t *ns, ns_dev_t *d)
     lw_msg_gs_down_free(g);
     if (rc != 0)
         return -1;
-    memcpy(st->inflight_id, id, LW_MSG_ID_LEN);
+    memcpy(fl->id, id, LW_MSG_ID_LEN);
     fl->attempts++;
     ns_dev_mark_dirty(ns, d);
     due_add(ns, d, NS_DUE_TX_ACK, id, 0, ns->tx_ack_timeout_ms);
@@ -762,16 +751,17 @@ static void finish_refused(ns_t *ns, ns_dev_t *d, const char *name, bool give_ba
 {
     ns_state_t *st = &d->st;
     ns_flight_t *fl = st->flight;
-    ns_queued_t *app = st->inflight_app;
+    if (fl == NULL)
+        return;
+    ns_queued_t *app = fl->app;
+    fl->app = NULL;
     st->flight = NULL;
-    st->inflight_app = NULL;
-    st->has_inflight = false;
     if (give_back) {
         /* Its MAC requests never reached the device: built again for the next downlink, and
          * a MAC-only frame backs off (the gateways are busy). */
-        if (st->inflight_mac)
+        if (fl->mac)
             ns_mac_downlink_lost(ns_dev_mac(ns, d));
-        if (st->inflight_mac_only) {
+        if (fl->mac_only) {
             st->mac_backoff = st->mac_backoff == 0 ? 1
                               : st->mac_backoff >= NS_MAC_BACKOFF_MAX
                                   ? NS_MAC_BACKOFF_MAX
@@ -779,21 +769,19 @@ static void finish_refused(ns_t *ns, ns_dev_t *d, const char *name, bool give_ba
             st->mac_skip = st->mac_backoff;
         }
     }
-    st->inflight_mac = st->inflight_mac_only = false;
-    drop_inflight_events(st);
-    if (give_back && fl != NULL && fl->rollback) {
+    if (give_back && fl->rollback) {
         ns_session_t *s = &st->session;
-        if (fl->rollback_a && s->last_a_f_cnt_down == st->inflight_f_cnt) {
+        if (fl->rollback_a && s->last_a_f_cnt_down == fl->f_cnt) {
             s->last_a_f_cnt_down = fl->rollback_f_cnt;
             s->has_a_f_cnt_down = fl->rollback_has;
-        } else if (!fl->rollback_a && s->last_n_f_cnt_down == st->inflight_f_cnt) {
+        } else if (!fl->rollback_a && s->last_n_f_cnt_down == fl->f_cnt) {
             s->last_n_f_cnt_down = fl->rollback_f_cnt;
             s->has_n_f_cnt_down = fl->rollback_has;
         }
     }
     if (app != NULL) {
         char msg[160];
-        unsigned tried = fl != NULL ? fl->attempts : 1;
+        unsigned tried = fl->attempts > 0 ? fl->attempts : 1;
         snprintf(msg, sizeof msg, "the downlink was not transmitted: %s (%u gateway%s tried)", name,
                  tried, tried == 1 ? "" : "s");
         publish_failed(ns, d, app, name, msg);
@@ -811,7 +799,7 @@ static void ack_timeout(ns_t *ns, ns_dev_t *d)
 {
     ns_state_t *st = &d->st;
     publish_app(ns, d, st->awaiting_ack, LW__MSG__NS_UP__UP_DOWNLINK_NACK);
-    ns_event(ns, d->tenant, d->app, d->dev, "ns.down.data.ack.timeout",
+    ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), "ns.down.data.ack.timeout",
              json_pack("{sI}", "f_cnt", (json_int_t)st->awaiting_ack->f_cnt), NULL);
     free(st->awaiting_ack);
     st->awaiting_ack = NULL;
@@ -844,7 +832,7 @@ static void mac_events(ns_t *ns, ns_dev_t *d, const ns_mac_event_t *ev, size_t n
     for (size_t i = 0; i < n; i++) {
         const char *name = NULL;
         lorawan_mac_cmd_info(ev[i].cmd.cid, ev[i].cmd.uplink, &name, NULL, NULL, NULL);
-        ns_event(ns, d->tenant, d->app, d->dev, ev[i].name,
+        ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), ev[i].name,
                  json_pack("{ss}", "command", name != NULL ? name : "unknown"), NULL);
     }
 }
@@ -960,21 +948,22 @@ void ns_downlink_class_a(ns_t *ns, ns_dev_t *d, const ns_up_t *u, bool ack, bool
         return;
     }
     /* Its ns.mac.*.request events wait for the GS to say it went out (on any gateway). */
-    d->st.inflight_mac = ncmds > 0;
-    d->st.inflight_mac_only = mac_only;
+    ns_flight_t *fl = d->st.flight;
+    fl->mac = ncmds > 0;
+    fl->mac_only = mac_only;
     if (mres.n_events > 0) {
-        d->st.inflight_events = lw_malloc(mres.n_events * sizeof *d->st.inflight_events);
-        memcpy(d->st.inflight_events, mres.events, mres.n_events * sizeof *mres.events);
-        d->st.n_inflight_events = (uint8_t)mres.n_events;
+        fl->events = lw_malloc(mres.n_events * sizeof *fl->events);
+        memcpy(fl->events, mres.events, mres.n_events * sizeof *mres.events);
+        fl->n_events = (uint8_t)mres.n_events;
     }
     ns_count(ns, ns->m_down, app != NULL ? "class_a_app" : "class_a_mac");
-    tn_usage_count(ns->usage, d->tenant, TN_USAGE_DOWNLINK, d->app, d->dev, 1);
+    tn_usage_count(ns->usage, ns_dev_tenant(d), TN_USAGE_DOWNLINK, ns_dev_app(d), ns_dev_dev(d), 1);
 }
 
 void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
 {
     ns_state_t *st = &d->st;
-    if (!d->set->supports_class_c || !st->session.valid || st->has_inflight || st->nqueue == 0)
+    if (!d->set->supports_class_c || !st->session.valid || st->flight != NULL || st->nqueue == 0)
         return;
     radio_t r;
     rxp_t rp;
@@ -1043,7 +1032,7 @@ void ns_downlink_class_c(ns_t *ns, ns_dev_t *d)
         return;
     }
     ns_count(ns, ns->m_down, "class_c_app");
-    tn_usage_count(ns->usage, d->tenant, TN_USAGE_DOWNLINK, d->app, d->dev, 1);
+    tn_usage_count(ns->usage, ns_dev_tenant(d), TN_USAGE_DOWNLINK, ns_dev_app(d), ns_dev_dev(d), 1);
 }
 
 void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint8_t *phy,
@@ -1083,7 +1072,7 @@ void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint
     if (send_first(ns, d, &g, paths, np, true, end, false, NULL, false, 0, false) != 0)
         return;
     ns_count(ns, ns->m_down, "join_accept");
-    tn_usage_count(ns->usage, d->tenant, TN_USAGE_JOIN_ACCEPT, d->app, d->dev, 1);
+    tn_usage_count(ns->usage, ns_dev_tenant(d), TN_USAGE_JOIN_ACCEPT, ns_dev_app(d), ns_dev_dev(d), 1);
 }
 
 /* ---- lw.as.down ------------------------------------------------------------------------------ */
@@ -1119,7 +1108,7 @@ static void queue_list(ns_t *ns, ns_dev_t *d, const Lw__Msg__AsDown *m)
     ns_random_id(id);
     env.id.data = id;
     env.id.len = LW_MSG_ID_LEN;
-    env.tenant_id = d->tenant;
+    env.tenant_id = ns_dev_tenant(d);
     env.schema_version = LW_MSG_SCHEMA_VERSION;
     env.correlation_ids = m->envelope->correlation_ids;
     env.n_correlation_ids = m->envelope->n_correlation_ids;
@@ -1235,21 +1224,18 @@ void ns_downlink_ack(ns_t *ns, ns_dev_t *d, bool ack)
 void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m)
 {
     ns_state_t *st = &d->st;
-    if (!st->has_inflight || m->downlink_id.len != LW_MSG_ID_LEN ||
-        memcmp(m->downlink_id.data, st->inflight_id, LW_MSG_ID_LEN) != 0) {
+    if (st->flight == NULL || m->downlink_id.len != LW_MSG_ID_LEN ||
+        memcmp(m->downlink_id.data, st->flight->id, LW_MSG_ID_LEN) != 0) {
         ns_count_drop(ns, "unknown_tx_ack");
         return;
     }
     if (m->result == LW__MSG__TX_ACK_RESULT__SUCCESS) {
         ns_flight_t *fl = st->flight;
-        ns_queued_t *app = st->inflight_app;
+        ns_queued_t *app = fl->app;
+        fl->app = NULL;
         st->flight = NULL;
-        st->inflight_app = NULL;
-        st->has_inflight = false;
         st->mac_backoff = st->mac_skip = 0;
-        mac_events(ns, d, st->inflight_events, st->n_inflight_events);
-        drop_inflight_events(st);
-        st->inflight_mac = st->inflight_mac_only = false;
+        mac_events(ns, d, fl->events, fl->n_events);
         ns_count(ns, ns->m_down, "sent");
         if (app != NULL) {
             publish_app(ns, d, app, LW__MSG__NS_UP__UP_DOWNLINK_SENT);
@@ -1257,7 +1243,7 @@ void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m)
                 free(st->awaiting_ack);
                 st->awaiting_ack = app;
                 st->awaiting_at_ns = ns_now_ns();
-                st->awaiting_class_c = fl != NULL && fl->class_c;
+                st->awaiting_class_c = fl->class_c;
                 if (d->set->supports_class_c)
                     due_add(ns, d, NS_DUE_CLASS_C_ACK, NULL, st->awaiting_at_ns,
                             (uint64_t)(ns_class_c_timeout_ns(d) / 1000000ll));
@@ -1275,7 +1261,7 @@ void ns_downlink_txack(ns_t *ns, ns_dev_t *d, Lw__Msg__GsTxAck *m)
         ns_flight_t *fl = st->flight;
         bool retry = fl != NULL && fl->npaths > 0 &&
                      ns_downlink_retry_allowed(ns_now_ns(), fl->window_end_ns);
-        ns_event(ns, d->tenant, d->app, d->dev, "ns.down.transmission.fail",
+        ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), "ns.down.transmission.fail",
                  json_pack("{ss ss si sb}", "error_name", name, "gateway_id", gw, "rx_window",
                            (int)m->rx_window, "retry", retry),
                  NULL);
@@ -1301,10 +1287,10 @@ static void due_run(ns_t *ns, const ns_due_t *e)
     }
     ns_state_t *st = &d->st;
     if (e->kind == NS_DUE_TX_ACK) {
-        if (!st->has_inflight || memcmp(st->inflight_id, e->id, LW_MSG_ID_LEN) != 0)
+        if (st->flight == NULL || memcmp(st->flight->id, e->id, LW_MSG_ID_LEN) != 0)
             return;
         /* No GS answered: the frame may have gone out, so its counter stays used. */
-        ns_event(ns, d->tenant, d->app, d->dev, "ns.down.transmission.fail",
+        ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), "ns.down.transmission.fail",
                  json_pack("{ss}", "error_name", "no_tx_ack"), NULL);
         finish_refused(ns, d, "no_tx_ack", false);
     } else {
@@ -1358,8 +1344,8 @@ static void due_tick(uv_timer_t *t)
 void ns_downlink_loaded(ns_t *ns, ns_dev_t *d)
 {
     ns_state_t *st = &d->st;
-    if (st->has_inflight)
-        due_add(ns, d, NS_DUE_TX_ACK, st->inflight_id, 0, ns->tx_ack_timeout_ms);
+    if (st->flight != NULL)
+        due_add(ns, d, NS_DUE_TX_ACK, st->flight->id, 0, ns->tx_ack_timeout_ms);
     if (st->awaiting_ack != NULL && d->set->supports_class_c) {
         int64_t left = st->awaiting_at_ns + ns_class_c_timeout_ns(d) - ns_now_ns();
         due_add(ns, d, NS_DUE_CLASS_C_ACK, NULL, st->awaiting_at_ns,

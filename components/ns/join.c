@@ -154,7 +154,7 @@ static void join_dropped(join_op_t *op, ns_dev_t *d, const char *counted, const 
     ns_count_drop(op->ns, counted);
     const Lw__Msg__Envelope *env = op->u != NULL ? op->u->first->envelope : NULL;
     const char *cid = env != NULL && env->n_correlation_ids > 0 ? env->correlation_ids[0] : NULL;
-    ns_event(op->ns, d->tenant, d->app, d->dev, "ns.up.join.drop",
+    ns_event(op->ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), "ns.up.join.drop",
              json_pack("{ss ss}", "reason", reason, "description", desc != NULL ? desc : ""), cid);
 }
 
@@ -258,8 +258,8 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
         ja.lorawan_version = (char *)d->set->lorawan_version;
         Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
         Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
-        app.application_id = d->app;
-        ids.device_id = d->dev;
+        app.application_id = ns_dev_app(d);
+        ids.device_id = ns_dev_dev(d);
         ids.application_ids = &app;
         ids.dev_addr = s.dev_addr;
         ids.dev_eui = op->dev_eui;
@@ -267,7 +267,7 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
         Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
         Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
         env.id = op->u->first->envelope->id;
-        env.tenant_id = d->tenant;
+        env.tenant_id = ns_dev_tenant(d);
         env.correlation_ids = op->u->first->envelope->correlation_ids;
         env.n_correlation_ids = op->u->first->envelope->n_correlation_ids;
         env.schema_version = LW_MSG_SCHEMA_VERSION;
@@ -281,7 +281,7 @@ static void join_answered(void *arg, lw_http_client_req_t *req,
                 ns_state_recent_add(&d->st, op->u->copies[i]->envelope->id.data);
         char addr[9];
         snprintf(addr, sizeof addr, "%08" PRIx32, s.dev_addr);
-        ns_event(ns, d->tenant, d->app, d->dev, "ns.up.join.process",
+        ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), "ns.up.join.process",
                  json_pack("{ss}", "dev_addr", addr), NULL);
         ns_count(ns, ns->m_join, "accepted");
         ns_dev_mark_dirty(ns, d);
@@ -339,7 +339,7 @@ static void join_send(join_op_t *op, const ns_prefix_t *tp, size_t ntp)
         join_finish(op, d);
         return;
     }
-    op->dev_addr = ns_devaddr_assign(ns, d->tenant, tp, ntp);
+    op->dev_addr = ns_devaddr_assign(ns, ns_dev_tenant(d), tp, ntp);
     ns_mac_ctx_t ctx;
     lorawan_rp_rev_t rev;
     ns_mac_version_t ver;
@@ -414,7 +414,7 @@ void ns_join_request(ns_t *ns, ns_dev_t *d, ns_up_t *u)
     ns->inflight++;
     /* The tenant's own DevAddr prefixes (tenant configuration, TTS Enterprise's
      * default_cluster.ns.dev_addr_prefixes), else the deployment's. */
-    const char *params[1] = {d->tenant};
+    const char *params[1] = {ns_dev_tenant(d)};
     if (lw_db_query(ns->db,
                     "SELECT configuration->'default_cluster'->'ns'->'dev_addr_prefixes' FROM "
                     "lw_control.tenants WHERE tenant_id = $1",

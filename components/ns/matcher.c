@@ -61,12 +61,24 @@ typedef struct kslot {
     int32_t prev, next;
 } kslot_t;
 
+/* A device of the index: its key "<tenant>/<application>/<device>" only (split when a
+ * frame matches it), so that a device costs its identifiers' length once. */
 struct idev {
     idev_t *hnext;
-    cand_t *c[2];                   /* active, pending */
-    char *key, *tenant, *app, *dev; /* in names[] */
-    char names[];                   /* the key, then its three parts, each NUL-terminated */
+    cand_t *c[2]; /* active, pending */
+    char key[];
 };
+
+/* The three parts of d's key (checked when d was made). */
+typedef struct idev_ids {
+    char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
+} idev_ids_t;
+
+static void idev_split(const idev_t *d, idev_ids_t *ids)
+{
+    if (ns_dev_key_split(d->key, strlen(d->key), ids->tenant, ids->app, ids->dev) != 0)
+        ids->tenant[0] = ids->app[0] = ids->dev[0] = '\0';
+}
 
 /* The copies of one frame for one device in this turn of the loop (see the top). Identity
  * and session are copied: an lw.ns.sessions change in the same turn may free the index
@@ -249,17 +261,8 @@ static idev_t *idev_find(ns_matcher_t *m, const char *key, bool create)
     char tenant[TN_ID_MAX + 1], app[TN_ID_MAX + 1], dev[TN_ID_MAX + 1];
     if (len > NS_DEV_KEY_MAX || ns_dev_key_split(key, len, tenant, app, dev) != 0)
         return NULL;
-    idev_t *d = lw_calloc(1, sizeof *d + 2 * (len + 1));
-    char *p = d->names;
-    d->key = p;
-    memcpy(p, key, len + 1);
-    p += len + 1;
-    d->tenant = p;
-    p = stpcpy(p, tenant) + 1;
-    d->app = p;
-    p = stpcpy(p, app) + 1;
-    d->dev = p;
-    strcpy(p, dev);
+    idev_t *d = lw_calloc(1, sizeof *d + len + 1);
+    memcpy(d->key, key, len + 1);
     d->hnext = m->devs[i];
     m->devs[i] = d;
     m->ndevs++;
@@ -679,15 +682,15 @@ static void merge_check_cb(uv_check_t *h)
 /* Holds the matched copy `up` (taken) until the end of the turn, with the other copies of
  * the same frame for the same device. */
 static void merge_add(ns_matcher_t *m, Lw__Msg__GsUp *up, ns_entry_t *e, const idev_t *d,
-                      const cand_t *c, uint32_t f_cnt)
+                      const idev_ids_t *ids, const cand_t *c, uint32_t f_cnt)
 {
     uint64_t h = ns_hash64(up->raw_payload.data, up->raw_payload.len) ^
                  ns_hash64((const uint8_t *)d->key, strlen(d->key));
     int *b = &m->buckets[h & (MERGE_BUCKETS - 1)];
     for (int i = *b; i >= 0; i = m->merges[i].next) {
         merge_t *g = &m->merges[i];
-        if (g->hash != h || g->n >= MERGE_COPIES_MAX || strcmp(g->dev, d->dev) != 0 ||
-            strcmp(g->app, d->app) != 0 || strcmp(g->tenant, d->tenant) != 0 ||
+        if (g->hash != h || g->n >= MERGE_COPIES_MAX || strcmp(g->dev, ids->dev) != 0 ||
+            strcmp(g->app, ids->app) != 0 || strcmp(g->tenant, ids->tenant) != 0 ||
             g->ups[0]->raw_payload.len != up->raw_payload.len ||
             memcmp(g->ups[0]->raw_payload.data, up->raw_payload.data, up->raw_payload.len) != 0)
             continue;
@@ -703,9 +706,9 @@ static void merge_add(ns_matcher_t *m, Lw__Msg__GsUp *up, ns_entry_t *e, const i
     g->next = *b;
     *b = (int)m->nmerges++;
     g->hash = h;
-    snprintf(g->tenant, sizeof g->tenant, "%s", d->tenant);
-    snprintf(g->app, sizeof g->app, "%s", d->app);
-    snprintf(g->dev, sizeof g->dev, "%s", d->dev);
+    memcpy(g->tenant, ids->tenant, sizeof g->tenant);
+    memcpy(g->app, ids->app, sizeof g->app);
+    memcpy(g->dev, ids->dev, sizeof g->dev);
     g->dev_addr = c->dev_addr;
     g->f_cnt = f_cnt;
     g->pending = c->pending;
@@ -785,7 +788,9 @@ static bool match_data(ns_matcher_t *m, Lw__Msg__GsUp *up, ns_entry_t *e, const 
             if (!ok)
                 continue;
             idev_t *d = c->owner;
-            if (!tenant_active(m, d->tenant)) {
+            idev_ids_t ids;
+            idev_split(d, &ids);
+            if (!tenant_active(m, ids.tenant)) {
                 inactive = true;
                 break;
             }
@@ -795,7 +800,7 @@ static bool match_data(ns_matcher_t *m, Lw__Msg__GsUp *up, ns_entry_t *e, const 
                 c->has_f_cnt = true;
                 c->last_f_cnt = fs[i];
             }
-            merge_add(m, up, e, d, c, fs[i]);
+            merge_add(m, up, e, d, &ids, c, fs[i]);
             ns_count(m->ns, m->ns->m_up, "matched");
             return true;
         }

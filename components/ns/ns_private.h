@@ -192,9 +192,21 @@ typedef struct ns_path {
     uint8_t token_len;
 } ns_path_t;
 
-/* What a downlink in flight needs besides ns_state_t's inflight_*: the gateways to try after
- * a refusal, and the frame counter to give back when no gateway sends it. */
+/* The downlink in flight (ns_state_t.flight, allocated only while one is): its id, its
+ * application item, the gateways to try after a refusal, and the frame counter to give back
+ * when no gateway sends it. A flight restored from a state written before the frame was kept
+ * has no frame and no gateways (gs_down NULL, npaths 0, attempts 0). */
 typedef struct ns_flight {
+    uint8_t id[LW_MSG_ID_LEN]; /* the GsDown's id, which its GsTxAck names */
+    ns_queued_t *app;          /* owned; NULL: a MAC-only downlink or a join-accept */
+    /* Its ns.mac.*.request events (owned, n_events): published once the GS says the frame
+     * went out, so a refused frame's requests are not reported as sent. */
+    ns_mac_event_t *events;
+    uint32_t f_cnt;
+    uint8_t n_events;
+    bool confirmed;
+    bool mac;         /* the frame carries MAC requests */
+    bool mac_only;    /* ... and nothing else (no application payload, no ACK) */
     uint8_t *gs_down; /* owned: the encoded GsDown of the first attempt */
     size_t gs_down_len;
     ns_path_t *paths; /* owned: the gateways not tried yet, best first */
@@ -247,10 +259,6 @@ typedef struct ns_state {
      * the paths of that uplink (c_paths) are gone with a restart: kept for class C devices
      * only (NULL otherwise, or before their first uplink). */
     ns_gw_t *last_gw;
-    ns_queued_t *inflight_app; /* owned; NULL: a MAC-only downlink or a join-accept */
-    /* Its ns.mac.*.request events (owned, n_inflight_events): published once the GS says
-     * the frame went out, so a refused frame's requests are not reported as sent. */
-    ns_mac_event_t *inflight_events;
     ns_queued_t *awaiting_ack; /* owned; a confirmed downlink whose ACK is awaited */
     int64_t awaiting_at_ns;    /* when it went out */
     int64_t last_join_at_ns;
@@ -258,14 +266,7 @@ typedef struct ns_state {
     ns_path_t *c_paths;  /* owned; class C: the gateways of the last uplink, best first */
     ns_radio_t radio;
     uint32_t nqueue;
-    uint32_t inflight_f_cnt;
-    uint8_t inflight_id[LW_MSG_ID_LEN];
     uint8_t nrecent, recent_next;
-    bool has_inflight;
-    bool inflight_confirmed;
-    bool inflight_mac;      /* the in-flight downlink carries MAC requests */
-    bool inflight_mac_only; /* ... and nothing else (no application payload, no ACK) */
-    uint8_t n_inflight_events;
     /* Congestion back-off of MAC-only downlinks (memory only): after a MAC-only downlink
      * the GS or the gateway could not transmit, the next mac_skip uplinks get none unless
      * the device needs an answer; each refusal in a row doubles the wait (1, 2, 4 .. 16
@@ -444,10 +445,6 @@ struct ns_dev {
     /* Laid out by size, as ns_state_t. */
     ns_dev_t *hnext;
     ns_dev_t *dirty_next;
-    /* "<tenant>/<application>/<device>" and its three parts, all in names[] (ns_dev_new):
-     * a device costs its identifiers' length, not four 37..111-byte arrays. */
-    char *key;
-    char *tenant, *app, *dev;
     const ns_settings_t *set; /* shared (ns_settings_intern); ns_settings_none until loaded */
     ns_wait_t *wait_head, *wait_tail;
     ns_up_t *up;
@@ -462,9 +459,27 @@ struct ns_dev {
     ns_dev_phase_t phase;
     bool has_dev_eui, has_join_eui;
     bool dirty;
-    bool busy;    /* a join is being answered by the JS */
-    char names[]; /* key, tenant, app, dev: each NUL-terminated */
+    bool busy; /* a join is being answered by the JS */
+    /* "<tenant>/<application>/<device>", then its three parts, each NUL-terminated, the
+     * parts at these offsets (ns_dev_tenant, ns_dev_app, ns_dev_dev): a device costs its
+     * identifiers' length, not four 37..111-byte arrays or four pointers. (Not const: the
+     * bus messages' protobuf-c strings are char *, and are only read.) */
+    uint8_t o_tenant, o_app, o_dev;
+    char key[];
 };
+
+static inline char *ns_dev_tenant(const ns_dev_t *d)
+{
+    return (char *)d->key + d->o_tenant;
+}
+static inline char *ns_dev_app(const ns_dev_t *d)
+{
+    return (char *)d->key + d->o_app;
+}
+static inline char *ns_dev_dev(const ns_dev_t *d)
+{
+    return (char *)d->key + d->o_dev;
+}
 
 ns_dev_t *ns_dev_find(ns_t *ns, const char *key);
 /* Parses "<tenant>/<app>/<dev>". Returns 0 or -1. */

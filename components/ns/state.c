@@ -168,9 +168,7 @@ void ns_state_destroy(ns_state_t *st)
     free(st->queue);
     free(st->mac);
     free(st->pending_mac);
-    free(st->inflight_app);
     free(st->awaiting_ack);
-    free(st->inflight_events);
     ns_flight_free(st->flight);
     free(st->c_paths);
     free(st->last_gw);
@@ -182,6 +180,8 @@ void ns_flight_free(ns_flight_t *f)
 {
     if (f == NULL)
         return;
+    free(f->app);
+    free(f->events);
     free(f->gs_down);
     free(f->paths);
     free(f);
@@ -553,30 +553,28 @@ int ns_state_encode(const ns_state_t *st, const ns_kek_t *kek, uint8_t **out, si
     Lw__Ns__NsPath *fpaths = NULL, *cpaths = NULL;
     Lw__Ns__NsQueued infq, ackq;
     char *infc = NULL, *ackc = NULL;
-    if (st->has_inflight) {
-        inf.downlink_id.data = (uint8_t *)st->inflight_id;
+    const ns_flight_t *fl = st->flight;
+    if (fl != NULL) {
+        inf.downlink_id.data = (uint8_t *)fl->id;
         inf.downlink_id.len = LW_MSG_ID_LEN;
-        inf.f_cnt = st->inflight_f_cnt;
-        inf.confirmed = st->inflight_confirmed;
-        if (st->inflight_app != NULL) {
-            queued_out(&infq, st->inflight_app, &infc);
+        inf.f_cnt = fl->f_cnt;
+        inf.confirmed = fl->confirmed;
+        if (fl->app != NULL) {
+            queued_out(&infq, fl->app, &infc);
             inf.has_app = true;
             inf.app = &infq;
         }
-        const ns_flight_t *fl = st->flight;
-        if (fl != NULL) {
-            inf.gs_down.data = fl->gs_down;
-            inf.gs_down.len = fl->gs_down_len;
-            paths_out(fl->paths, fl->npaths, &fpaths, &inf.paths);
-            inf.n_paths = fl->npaths;
-            inf.window_end = fl->window_end_ns;
-            inf.attempts = fl->attempts;
-            inf.class_c = fl->class_c;
-            inf.rollback = fl->rollback;
-            inf.rollback_a = fl->rollback_a;
-            inf.rollback_has = fl->rollback_has;
-            inf.rollback_f_cnt = fl->rollback_f_cnt;
-        }
+        inf.gs_down.data = fl->gs_down;
+        inf.gs_down.len = fl->gs_down_len;
+        paths_out(fl->paths, fl->npaths, &fpaths, &inf.paths);
+        inf.n_paths = fl->npaths;
+        inf.window_end = fl->window_end_ns;
+        inf.attempts = fl->attempts;
+        inf.class_c = fl->class_c;
+        inf.rollback = fl->rollback;
+        inf.rollback_a = fl->rollback_a;
+        inf.rollback_has = fl->rollback_has;
+        inf.rollback_f_cnt = fl->rollback_f_cnt;
         m.inflight = &inf;
     }
     paths_out(st->c_paths, st->n_c_paths, &cpaths, &m.class_c_paths);
@@ -684,19 +682,18 @@ int ns_state_decode(const uint8_t *buf, size_t len, ns_kek_lookup_fn lookup, voi
         st->last_gw->rssi = gw->rssi;
     }
     if (m->inflight != NULL && m->inflight->downlink_id.len == LW_MSG_ID_LEN) {
-        st->has_inflight = true;
-        memcpy(st->inflight_id, m->inflight->downlink_id.data, LW_MSG_ID_LEN);
-        st->inflight_f_cnt = m->inflight->f_cnt;
-        st->inflight_confirmed = m->inflight->confirmed;
-        if (m->inflight->has_app && m->inflight->app != NULL) {
-            st->inflight_app = lw_calloc(1, sizeof *st->inflight_app);
-            if (queued_in(m->inflight->app, st->inflight_app) != 0)
+        const Lw__Ns__NsInflight *inf = m->inflight;
+        ns_flight_t *fl = lw_calloc(1, sizeof *fl);
+        st->flight = fl;
+        memcpy(fl->id, inf->downlink_id.data, LW_MSG_ID_LEN);
+        fl->f_cnt = inf->f_cnt;
+        fl->confirmed = inf->confirmed;
+        if (inf->has_app && inf->app != NULL) {
+            fl->app = lw_calloc(1, sizeof *fl->app);
+            if (queued_in(inf->app, fl->app) != 0)
                 goto out;
         }
-        const Lw__Ns__NsInflight *inf = m->inflight;
         if (inf->gs_down.len > 0) {
-            ns_flight_t *fl = lw_calloc(1, sizeof *fl);
-            st->flight = fl;
             fl->gs_down = lw_malloc(inf->gs_down.len);
             memcpy(fl->gs_down, inf->gs_down.data, inf->gs_down.len);
             fl->gs_down_len = inf->gs_down.len;

@@ -305,7 +305,7 @@ ns_batch_t *ns_store_cut(ns_t *ns, void (*done)(ns_t *ns, bool ok))
         ns_dev_mac_sync(ns, d);
         if (d->phase == NS_DEV_READY &&
             ns_state_encode(&d->st, ns->at_rest.len > 0 ? &ns->at_rest : NULL, &buf, &len) == 0) {
-            tenant_batch_t *b = batch_for(op, d->tenant);
+            tenant_batch_t *b = batch_for(op, ns_dev_tenant(d));
             char *state = lw_malloc(2 * len + 4);
             state[0] = '\\';
             state[1] = '\\';
@@ -316,8 +316,8 @@ ns_batch_t *ns_store_cut(ns_t *ns, void (*done)(ns_t *ns, bool ok))
             snprintf(paddr, sizeof paddr, "%08" PRIx32, ns_state_pending(&d->st)->dev_addr);
             snprintf(seen, sizeof seen, "%" PRId64, d->st.last_seen_at_ns);
             snprintf(gen, sizeof gen, "%" PRId64, d->gen);
-            arr_item(&b->cols[COL_APP], d->app, true);
-            arr_item(&b->cols[COL_DEV], d->dev, true);
+            arr_item(&b->cols[COL_APP], ns_dev_app(d), true);
+            arr_item(&b->cols[COL_DEV], ns_dev_dev(d), true);
             arr_item(&b->cols[COL_STATE], state, true);
             arr_item(&b->cols[COL_ADDR], d->st.session.valid ? addr : NULL, true);
             arr_item(&b->cols[COL_PADDR], ns_state_pending(&d->st)->valid ? paddr : NULL, true);

@@ -195,8 +195,8 @@ static void fill_ids(ns_dev_t *d, Lw__Msg__EndDeviceIdentifiers *ids,
 {
     lw__msg__end_device_identifiers__init(ids);
     lw__msg__application_identifiers__init(app);
-    app->application_id = d->app;
-    ids->device_id = d->dev;
+    app->application_id = ns_dev_app(d);
+    ids->device_id = ns_dev_dev(d);
     ids->application_ids = app;
     ids->dev_addr = d->st.session.valid ? d->st.session.dev_addr : 0;
     ids->dev_eui = d->dev_eui;
@@ -216,7 +216,7 @@ int ns_publish_ns_up(ns_t *ns, ns_dev_t *d, Lw__Msg__NsUp *up)
         ns_random_id(id);
         env.id.data = id;
         env.id.len = LW_MSG_ID_LEN;
-        env.tenant_id = d->tenant;
+        env.tenant_id = ns_dev_tenant(d);
         env.schema_version = LW_MSG_SCHEMA_VERSION;
         up->envelope = &env;
     }
@@ -250,7 +250,7 @@ static void drop_event(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const char *reas
     json_object_set_new(data, "reason", json_string(reason));
     const char *cid =
         u->first->envelope->n_correlation_ids > 0 ? u->first->envelope->correlation_ids[0] : NULL;
-    ns_event(ns, d->tenant, d->app, d->dev, "ns.up.data.drop", data, cid);
+    ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), "ns.up.data.drop", data, cid);
     ns_count_drop(ns, reason);
 }
 
@@ -442,11 +442,11 @@ static bool mac_uplink(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const lorawan_ph
         const char *name = NULL;
         lorawan_mac_cmd_info(res.events[i].cmd.cid, res.events[i].cmd.uplink, &name, NULL, NULL,
                              NULL);
-        ns_event(ns, d->tenant, d->app, d->dev, res.events[i].name,
+        ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), res.events[i].name,
                  json_pack("{ss}", "command", name != NULL ? name : "unknown"), NULL);
     }
     if (res.decode_error != 0)
-        ns_event(ns, d->tenant, d->app, d->dev, "ns.mac.decode.fail",
+        ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), "ns.mac.decode.fail",
                  json_pack("{ss sI}", "error", lorawan_strerror(res.decode_error), "offset",
                            (json_int_t)res.decode_offset),
                  NULL);
@@ -549,13 +549,13 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
     }
     Lw__Msg__NetworkIdentifiers nid = LW__MSG__NETWORK_IDENTIFIERS__INIT;
     nid.net_id = ns->net_id;
-    nid.tenant_id = d->tenant;
+    nid.tenant_id = ns_dev_tenant(d);
     nid.cluster_id = ns->cluster_id;
     um.network_ids = &nid;
     Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
     Lw__Msg__Envelope env = LW__MSG__ENVELOPE__INIT;
     env.id = m->envelope->id;
-    env.tenant_id = d->tenant;
+    env.tenant_id = ns_dev_tenant(d);
     env.correlation_ids = m->envelope->correlation_ids;
     env.n_correlation_ids = m->envelope->n_correlation_ids;
     env.schema_version = LW_MSG_SCHEMA_VERSION;
@@ -566,7 +566,7 @@ static void process_data(ns_t *ns, ns_dev_t *d, ns_up_t *u, const lorawan_phy_t 
     ns_publish_ns_up(ns, d, &up);
     ns_count(ns, ns->m_up, "processed");
     /* Metered: one accepted frame, whatever the number of gateway copies. */
-    tn_usage_count(ns->usage, d->tenant, TN_USAGE_UPLINK, d->app, d->dev, 1);
+    tn_usage_count(ns->usage, ns_dev_tenant(d), TN_USAGE_UPLINK, ns_dev_app(d), ns_dev_dev(d), 1);
 
     ns_downlink_class_a(ns, d, u, confirmed, mac_down);
 }
@@ -585,7 +585,7 @@ void ns_uplink_window_close(ns_t *ns, ns_up_t *u)
         ns_count_drop(ns, "malformed_frame");
     } else if (phy.mtype == LORAWAN_MTYPE_JOIN_REQUEST) {
         if (!d->set->supports_join) {
-            ns_event(ns, d->tenant, d->app, d->dev, "ns.up.join.drop",
+            ns_event(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), "ns.up.join.drop",
                      json_pack("{ss}", "reason", "device_does_not_support_join"), NULL);
             ns_count_drop(ns, "join_not_supported");
         } else {

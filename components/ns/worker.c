@@ -267,7 +267,7 @@ static void dev_load(ns_t *ns, ns_dev_t *d, bool reload)
     l->reload = reload;
     snprintf(l->key, sizeof l->key, "%s", d->key);
     d->phase = d->phase == NS_DEV_READY && reload ? NS_DEV_LOADING : NS_DEV_LOADING;
-    if (ns_store_load(ns, d->tenant, d->app, d->dev, dev_loaded, l) != 0) {
+    if (ns_store_load(ns, ns_dev_tenant(d), ns_dev_app(d), ns_dev_dev(d), dev_loaded, l) != 0) {
         uv_timer_init(ns->loop, &l->retry);
         l->retry.data = l;
         uv_timer_start(&l->retry, retry_fire, 500, 0);
@@ -291,15 +291,14 @@ static ns_dev_t *dev_get(ns_t *ns, const char *key, size_t key_len, int32_t part
         return NULL;
     /* names: the key, then its three parts (each part is shorter than the key). */
     d = lw_calloc(1, sizeof *d + 2 * (key_len + 1));
-    char *p = d->names;
-    d->key = p;
+    char *p = d->key;
     memcpy(p, k, key_len + 1);
     p += key_len + 1;
-    d->tenant = p;
+    d->o_tenant = (uint8_t)(p - d->key);
     p = stpcpy(p, tenant) + 1;
-    d->app = p;
+    d->o_app = (uint8_t)(p - d->key);
     p = stpcpy(p, app) + 1;
-    d->dev = p;
+    d->o_dev = (uint8_t)(p - d->key);
     strcpy(p, dev);
     d->partition = partition;
     d->set = &ns_settings_none;
@@ -424,7 +423,7 @@ static void on_message(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)
         return;
     }
     ns_dev_t *d = dev_get(ns, msg->key, msg->key_len, msg->partition);
-    if (d == NULL || strcmp(d->tenant, tenant) != 0) {
+    if (d == NULL || strcmp(ns_dev_tenant(d), tenant) != 0) {
         /* The key names the owner; a message whose key and tenant disagree is refused. */
         ns_count_drop(ns, "bad_key");
         ns_wait_t *wp = lw_calloc(1, sizeof *wp);
@@ -478,9 +477,9 @@ void ns_after_durable_sessions(ns_t *ns, ns_dev_t *d)
 {
     after_t *a = lw_calloc(1, sizeof *a);
     a->gen = ns->gen;
-    snprintf(a->tenant, sizeof a->tenant, "%s", d->tenant);
-    snprintf(a->app, sizeof a->app, "%s", d->app);
-    snprintf(a->dev, sizeof a->dev, "%s", d->dev);
+    snprintf(a->tenant, sizeof a->tenant, "%s", ns_dev_tenant(d));
+    snprintf(a->app, sizeof a->app, "%s", ns_dev_app(d));
+    snprintf(a->dev, sizeof a->dev, "%s", ns_dev_dev(d));
     a->next = after_head;
     after_head = a;
 }
