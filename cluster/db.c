@@ -1363,3 +1363,15 @@ PGconn *lw_db_connect_blocking(const char *uri, lw_err_t *err)
     PQsetNoticeProcessor(pg, db_notice_ignore, NULL);
     return pg;
 }
+
+PGresult *lw_db_query_blocking(PGconn *c, const char *sql, int nparams, const char *const *params,
+                               lw_err_t *err)
+{
+    PGresult *res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return res;
+    db_result_err(res, PQstatus(c) != CONNECTION_OK, PQerrorMessage(c), err);
+    PQclear(res);
+    return NULL;
+}

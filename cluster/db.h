@@ -99,5 +99,11 @@ int lw_db_uri_redact(const char *uri, char *buf, size_t len);
 /* Blocking helpers for command-line tools that run without a loop (`lwstack migrate`).
  * Never call them from the loop. */
 PGconn *lw_db_connect_blocking(const char *uri, lw_err_t *err);
+/* Runs one statement on a blocking connection (a pool thread's, a tool's): its result
+ * (PGRES_TUPLES_OK or PGRES_COMMAND_OK; the caller PQclear()s it), or NULL with err as the
+ * loop's queries answer: db_unique_violation with "constraint", db_unavailable when the
+ * connection is gone, db_query otherwise ("sqlstate" attribute when the server sent one). */
+PGresult *lw_db_query_blocking(PGconn *c, const char *sql, int nparams, const char *const *params,
+                               lw_err_t *err);
 
 #endif

@@ -118,4 +118,23 @@ const tn_devpart_t *const *tn_devparts(size_t *n);
 /* The part that owns path (the longest prefix match), or NULL. */
 const tn_devpart_t *tn_devparts_owner(const char *path);
 
+/* Helpers for the parts (pure). */
+/* Does dev's mask name `prefix` itself or a path under it ("session" for "session.dev_addr")? */
+bool tn_devpart_masked(const tn_devpart_dev_t *dev, const char *prefix);
+/* The value at a dotted path of an end device; NULL when absent or null. */
+const json_t *tn_devpart_get(const json_t *end_device, const char *path);
+/* Sets the value at dotted `path` of dst to src's (objects made on the way), or removes it
+ * when src has none there. */
+void tn_devpart_copy(json_t *dst, const json_t *src, const char *path);
+/* A PostgreSQL text[] literal "{a,b}" of n ID-like strings (device IDs, EUIs: nothing to
+ * quote); malloc'd. */
+char *tn_devpart_pg_array(const char *const *v, size_t n);
+/* Looking rows up by device ID: ids[0..n) → their positions (a new JSON object), and the
+ * position of id in it (-1: none). */
+json_t *tn_devpart_positions(const char *const *ids, size_t n);
+long tn_devpart_position(const json_t *positions, const char *id);
+/* Drops a leading "end_device." from err's "field" attribute: a part's errors name the path
+ * of the template ("session.dev_addr"), as the API's name it in the request's body. */
+void tn_devpart_err_path(lw_err_t *err);
+
 #endif

@@ -297,6 +297,17 @@ static const main_command_t *main_find_command(const char *name)
     return NULL;
 }
 
+/* Each server's part of end devices (tenant/devparts.h), in the order they are written: the
+ * registry first. Every process has them all, whichever servers it runs. */
+static int main_devparts_register(void)
+{
+    static const tn_devpart_t *const parts[] = {&is_devpart, &js_devpart};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (tn_devparts_register(parts[i]) != 0)
+            return -1;
+    return 0;
+}
+
 /* Registers the runtime's configuration and every component's. */
 static int main_config_register(lw_config_t *cfg)
 {
@@ -333,7 +344,7 @@ int main(int argc, char **argv)
     argv[argc] = NULL;
 
     lw_config_t *cfg = lw_config_new();
-    if (main_config_register(cfg) != 0) {
+    if (main_devparts_register() != 0 || main_config_register(cfg) != 0) {
         fprintf(stderr, "lwstack: cannot register the configuration\n");
         lw_config_free(cfg);
         return 1;

@@ -663,6 +663,13 @@ fail:
 
 /* A path a mask may name: a renderable field of the kind, or one sub-field of an object
  * field ("version_ids.brand_id"). */
+static bool mask_path_known(const void *arg, const char *path);
+
+bool is_mask_path_known(const is_kind_t *k, const char *path)
+{
+    return mask_path_known(k, path);
+}
+
 static bool mask_path_known(const void *arg, const char *path)
 {
     const is_kind_t *k = arg;

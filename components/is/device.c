@@ -26,9 +26,7 @@ static void dev_release(is_op_t *op)
     json_decref(D(op)->data);
 }
 
-#define DEV_COLS                                                                                   \
-    "device_id, data::text, " IS_TS("created_at") ", " IS_TS(                                      \
-        "updated_at") ", application_id, dev_eui, join_eui"
+#define DEV_COLS IS_DEV_COLS
 
 /* The devices of a deleted application are out of reach until it is restored. */
 #define APP_LIVE                                                                                   \
@@ -42,7 +40,7 @@ static void dev_event(is_op_t *op, const char *name)
                        "application_id", op->id));
 }
 
-static json_t *dev_render(const PGresult *res, int i, int c0, const is_mask_t *mask)
+json_t *is_device_render(const PGresult *res, int i, int c0, const is_mask_t *mask)
 {
     json_t *ids = json_object();
     json_object_set_new(ids, "device_id", json_string(PQgetvalue(res, i, c0)));
@@ -73,7 +71,7 @@ static void created(is_op_t *op, const PGresult *res)
     dev_event(op, "end_device.create");
     is_mask_t all;
     is_mask_all(&is_kind_dev, &all);
-    lw_api_reply(&op->api, 200, dev_render(res, 0, 0, &all));
+    lw_api_reply(&op->api, 200, is_device_render(res, 0, 0, &all));
 }
 
 static void create_inserting(is_op_t *op, const PGresult *res)
@@ -140,12 +138,12 @@ static void got(is_op_t *op, const PGresult *res)
         lw_api_fail_not_found(&op->api, "end device", D(op)->dev_id);
         return;
     }
-    lw_api_reply(&op->api, 200, dev_render(res, 0, 0, &D(op)->mask));
+    lw_api_reply(&op->api, 200, is_device_render(res, 0, 0, &D(op)->mask));
 }
 
 static json_t *list_row(lw_api_op_t *op, const PGresult *res, int row)
 {
-    return dev_render(res, row, 1, &D(op)->mask);
+    return is_device_render(res, row, 1, &D(op)->mask);
 }
 
 static void listed(is_op_t *op, const PGresult *res)
@@ -168,7 +166,7 @@ static void deleted(is_op_t *op, const PGresult *res)
 static void updated(is_op_t *op, const PGresult *res)
 {
     dev_event(op, "end_device.update");
-    lw_api_reply(&op->api, 200, dev_render(res, 0, 0, &D(op)->mask));
+    lw_api_reply(&op->api, 200, is_device_render(res, 0, 0, &D(op)->mask));
 }
 
 static void update_row(is_op_t *op, const PGresult *res)

@@ -50,6 +50,7 @@
 #include "cluster/db.h"
 #include "cluster/err.h"
 #include "cluster/runtime.h"
+#include "tenant/devparts.h"
 
 /* Errors of the Identity Server (components/is/errors.def). */
 #define LW_ERR_DEF(name, ns, http, grpc, fmt) LW_ERR_DECLARE(name);
@@ -58,6 +59,10 @@
 
 /* The component ("is"). Needs the tenant component (registered first by main). */
 extern const lw_component_t is_component;
+
+/* The IS's part of end devices (tenant/devparts.h; devpart.c): the registry row and the
+ * deployment-wide EUI index. */
+extern const tn_devpart_t is_devpart;
 
 /* The deployment-wide EUI indexes this server writes (gateway EUI, JoinEUI/DevEUI → tenant)
  * are read through tenant/euis.h, so that no other server links this one. */

@@ -249,6 +249,8 @@ int is_mask_parse_csv(const is_kind_t *k, const char *csv, const char *field, is
                       lw_err_t *err);
 int is_mask_parse_json(const is_kind_t *k, const json_t *fm, const char *field, is_mask_t *m,
                        lw_err_t *err);
+/* May a mask of kind k name `path` (a renderable field, or one sub-field of an object)? */
+bool is_mask_path_known(const is_kind_t *k, const char *path);
 /* Every renderable field of the kind (create answers show them all). */
 void is_mask_all(const is_kind_t *k, is_mask_t *m);
 /* Does the mask hold `path`? */

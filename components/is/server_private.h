@@ -35,6 +35,10 @@
 
 /* RFC 3339 UTC rendering of a timestamptz column in SQL. */
 #define IS_TS(col) LW_API_SQL_TIME(col)
+/* The columns of an end device row as is_device_render reads them (device.c, devpart.c). */
+#define IS_DEV_COLS                                                                                \
+    "device_id, data::text, " IS_TS("created_at") ", " IS_TS(                                      \
+        "updated_at") ", application_id, dev_eui, join_eui"
 
 typedef enum is_auth_kind {
     IS_AUTH_NONE = 0,
@@ -282,6 +286,9 @@ bool is_op_path_id(is_op_t *op, const char *param, size_t min_len, const char *f
 
 int is_entity_routes(is_t *is);
 int is_device_routes(is_t *is);
+/* An end device as the API renders it: row i of a result whose columns c0.. are IS_DEV_COLS,
+ * the fields of `mask` (device.c). */
+json_t *is_device_render(const PGresult *res, int i, int c0, const is_mask_t *mask);
 int is_access_routes(is_t *is);
 
 /* ---- limit.c: rate limits (cluster/ratelimit.h) ------------------------------------------ */

@@ -212,6 +212,40 @@ static void js_free(void *state)
     free(js);
 }
 
+int js_keys_load(js_t *js, const lw_config_t *cfg, lw_err_t *err)
+{
+    const char *root = lw_config_str(cfg, "js.key-encryption-key");
+    if (root != NULL && root[0] != '\0') {
+        if (kek_parse(root, &js->root_kek) != 0) {
+            return lw_err_set(err, &lw_err_config_invalid,
+                              "invalid value for `js.key-encryption-key`");
+        }
+        js->has_root_kek = true;
+    }
+    kek_load_t l = {.js = js};
+    lw_config_map_each(cfg, "js.keks", kek_each, &l);
+    if (l.bad[0] != '\0') {
+        lw_err_set(err, &lw_err_config_invalid,
+                   "invalid value for `js.keks.%s`: 32, 48 or 64 hex digits expected (at most "
+                   "%u KEKs, labels of at most %u characters)",
+                   l.bad, JS_KEKS_MAX, JS_LABEL_MAX);
+        return -1;
+    }
+    snprintf(js->ns_kek_label, sizeof js->ns_kek_label, "%s",
+             lw_config_str(cfg, "js.network-server-kek-label"));
+    snprintf(js->as_kek_label, sizeof js->as_kek_label, "%s",
+             lw_config_str(cfg, "js.application-server-kek-label"));
+    const char *labels[2] = {js->ns_kek_label, js->as_kek_label};
+    const char *keys[2] = {"js.network-server-kek-label", "js.application-server-kek-label"};
+    for (int i = 0; i < 2; i++)
+        if (labels[i][0] != '\0' && js_kek_find(js, labels[i]) == NULL) {
+            lw_err_set(err, &lw_err_config_invalid, "`%s` is `%s` but `js.keks.%s` is not set",
+                       keys[i], labels[i], labels[i]);
+            return -1;
+        }
+    return 0;
+}
+
 static int js_init(lw_rt_t *rt, void **state, lw_err_t *err)
 {
     tn_t *tn = tn_from_runtime(rt);
@@ -225,38 +259,10 @@ static int js_init(lw_rt_t *rt, void **state, lw_err_t *err)
     js->tn = tn;
     js->env = (lw_api_env_t){.db = js->db, .work = lw_rt_work(rt), .module = "js"};
     snprintf(js->listen, sizeof js->listen, "%s", lw_config_str(cfg, "js.listen"));
-    const char *root = lw_config_str(cfg, "js.key-encryption-key");
-    if (root != NULL && root[0] != '\0') {
-        if (kek_parse(root, &js->root_kek) != 0) {
-            js_free(js);
-            return lw_err_set(err, &lw_err_config_invalid,
-                              "invalid value for `js.key-encryption-key`");
-        }
-        js->has_root_kek = true;
-    }
-    kek_load_t l = {.js = js};
-    lw_config_map_each(cfg, "js.keks", kek_each, &l);
-    if (l.bad[0] != '\0') {
-        lw_err_set(err, &lw_err_config_invalid,
-                   "invalid value for `js.keks.%s`: 32, 48 or 64 hex digits expected (at most "
-                   "%u KEKs, labels of at most %u characters)",
-                   l.bad, JS_KEKS_MAX, JS_LABEL_MAX);
+    if (js_keys_load(js, cfg, err) != 0) {
         js_free(js);
         return -1;
     }
-    snprintf(js->ns_kek_label, sizeof js->ns_kek_label, "%s",
-             lw_config_str(cfg, "js.network-server-kek-label"));
-    snprintf(js->as_kek_label, sizeof js->as_kek_label, "%s",
-             lw_config_str(cfg, "js.application-server-kek-label"));
-    const char *labels[2] = {js->ns_kek_label, js->as_kek_label};
-    const char *keys[2] = {"js.network-server-kek-label", "js.application-server-kek-label"};
-    for (int i = 0; i < 2; i++)
-        if (labels[i][0] != '\0' && js_kek_find(js, labels[i]) == NULL) {
-            lw_err_set(err, &lw_err_config_invalid, "`%s` is `%s` but `js.keks.%s` is not set",
-                       keys[i], labels[i], labels[i]);
-            js_free(js);
-            return -1;
-        }
     js->dev_nonce_limit = (size_t)lw_config_int(cfg, "js.dev-nonce-limit");
     sender_load_t sl = {.js = js};
     lw_config_map_each(cfg, "js.bi.tokens", sender_each, &sl);

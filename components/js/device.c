@@ -29,79 +29,7 @@
 #define RIGHT_WRITE      "RIGHT_APPLICATION_DEVICES_WRITE"
 #define RIGHT_WRITE_KEYS "RIGHT_APPLICATION_DEVICES_WRITE_KEYS"
 
-/* The writable fields: mask path → column. Key fields are wrapped; "root_keys" and
- * "root_keys.<x>_key" name their parts. */
-typedef enum col_kind { C_KEY = 0, C_TEXT, C_BOOL, C_NET_ID, C_UINT, C_NONCES, C_JSON } col_kind_t;
-
-typedef struct col {
-    const char *path;
-    const char *column;
-    col_kind_t kind;
-    long long max; /* C_UINT */
-} col_t;
-
-static const col_t cols[] = {
-    {"root_keys.app_key.key", "app_key", C_KEY, 0},
-    {"root_keys.nwk_key.key", "nwk_key", C_KEY, 0},
-    {"root_keys.root_key_id", "root_key_id", C_TEXT, 2048},
-    {"resets_join_nonces", "resets_join_nonces", C_BOOL, 0},
-    {"net_id", "net_id", C_NET_ID, 0},
-    {"application_server_address", "application_server_address", C_TEXT, 256},
-    {"application_server_id", "application_server_id", C_TEXT, 100},
-    {"application_server_kek_label", "application_server_kek_label", C_TEXT, JS_LABEL_MAX},
-    {"network_server_address", "network_server_address", C_TEXT, 256},
-    {"network_server_kek_label", "network_server_kek_label", C_TEXT, JS_LABEL_MAX},
-    {"provisioner_id", "provisioner_id", C_TEXT, 36},
-    {"provisioning_data", "provisioning_data", C_JSON, 0},
-    {"last_dev_nonce", "last_dev_nonce", C_UINT, 0xffff},
-    {"used_dev_nonces", "used_dev_nonces", C_NONCES, 0},
-    {"last_join_nonce", "last_join_nonce", C_UINT, JS_JOIN_NONCE_MAX},
-    {"last_rj_count_0", "last_rj_count_0", C_UINT, 0xffff},
-    {"last_rj_count_1", "last_rj_count_1", C_UINT, 0xffff},
-};
-#define N_COLS (sizeof cols / sizeof cols[0])
-
-static const char *const mask_paths[] = {"root_keys",
-                                         "root_keys.app_key",
-                                         "root_keys.nwk_key",
-                                         "root_keys.app_key.key",
-                                         "root_keys.nwk_key.key",
-                                         "root_keys.root_key_id",
-                                         "resets_join_nonces",
-                                         "net_id",
-                                         "application_server_address",
-                                         "application_server_id",
-                                         "application_server_kek_label",
-                                         "network_server_address",
-                                         "network_server_kek_label",
-                                         "provisioner_id",
-                                         "provisioning_data",
-                                         "last_dev_nonce",
-                                         "used_dev_nonces",
-                                         "last_join_nonce",
-                                         "last_rj_count_0",
-                                         "last_rj_count_1",
-                                         NULL};
-
-static const lw_api_fields_t dev_fields = {.paths = mask_paths, .prefix = "end_device."};
-
-/* Does mask m (already normalised) select column c? A path selects itself, its parents and
- * its children ("root_keys" selects both keys). */
-static bool mask_selects(const lw_api_mask_t *m, const col_t *c)
-{
-    for (int i = 0; i < m->n; i++) {
-        const char *p = m->paths[i];
-        size_t n = strlen(p);
-        if (strncmp(c->path, p, n) == 0 && (c->path[n] == '\0' || c->path[n] == '.'))
-            return true;
-    }
-    return false;
-}
-
-static bool mask_selects_keys(const lw_api_mask_t *m)
-{
-    return mask_selects(m, &cols[0]) || mask_selects(m, &cols[1]);
-}
+static const lw_api_fields_t dev_fields = {.paths = js_mask_paths, .prefix = "end_device."};
 
 enum { OP_GET = 0, OP_SET, OP_DELETE };
 
@@ -118,7 +46,7 @@ typedef struct dev_op {
     bool keys_visible; /* the caller holds READ_KEYS */
     /* set */
     int nparams;
-    char *params[N_COLS + 2];
+    char *params[JS_N_COLS + 2];
     bool nonce_reset;
     char sql[8192];
 } dev_op_t;
@@ -135,119 +63,10 @@ static void dev_destroy(lw_api_op_t *a)
     OPENSSL_cleanse(op->authorization, sizeof op->authorization);
 }
 
-/* ---- rendering --------------------------------------------------------------------------- */
-
-#define SEL_COLS                                                                                   \
-    "d.app_key, d.nwk_key, d.root_key_id, d.resets_join_nonces, d.net_id, "                        \
-    "d.application_server_address, d.application_server_id, d.application_server_kek_label, "      \
-    "d.network_server_address, d.network_server_kek_label, d.provisioner_id, "                     \
-    "d.provisioning_data::text, d.last_dev_nonce, array_to_json(d.used_dev_nonces)::text, "        \
-    "d.last_join_nonce, d.last_rj_count_0, d.last_rj_count_1, " LW_API_SQL_TIME(                   \
-        "d.created_at") ", " LW_API_SQL_TIME("d.updated_at") ", e.dev_eui, e.join_eui"
-/* Column indexes of SEL_COLS follow cols[] for the first N_COLS. */
-#define SEL_CREATED  (int)N_COLS
-#define SEL_UPDATED  ((int)N_COLS + 1)
-#define SEL_DEV_EUI  ((int)N_COLS + 2)
-#define SEL_JOIN_EUI ((int)N_COLS + 3)
-
-static json_t *eui_json(const char *lower)
-{
-    char up[17];
-    size_t i = 0;
-    for (; lower[i] != '\0' && i < 16; i++)
-        up[i] = (char)(lower[i] >= 'a' && lower[i] <= 'f' ? lower[i] - 32 : lower[i]);
-    up[i] = '\0';
-    return json_string(up);
-}
-
-/* A stored (wrapped) key as {"key": HEX} for a caller allowed to see it. */
-static json_t *key_json(const js_t *js, const char *hex)
-{
-    uint8_t w[JS_WRAPPED_KEY_LEN], key[LORAWAN_KEY_LEN];
-    size_t n = 0;
-    if (!js->has_root_kek || strlen(hex) != 2 * JS_WRAPPED_KEY_LEN ||
-        lorawan_hex_decode(hex, strlen(hex), w, sizeof w, &n) != 0 ||
-        js_key_unwrap(js->root_kek.key, js->root_kek.len, w, key) != 0)
-        return NULL;
-    char out[2 * LORAWAN_KEY_LEN + 1];
-    js_hex_upper(key, sizeof key, out);
-    json_t *o = json_pack("{ss}", "key", out);
-    OPENSSL_cleanse(key, sizeof key);
-    OPENSSL_cleanse(out, sizeof out);
-    return o;
-}
-
 static json_t *dev_render(dev_op_t *op, const PGresult *res, bool all)
 {
-    json_t *ids = json_pack("{ss s{ss}}", "device_id", op->dev_id, "application_ids",
-                            "application_id", op->app_id);
-    if (!PQgetisnull(res, 0, SEL_DEV_EUI))
-        json_object_set_new(ids, "dev_eui", eui_json(PQgetvalue(res, 0, SEL_DEV_EUI)));
-    if (!PQgetisnull(res, 0, SEL_JOIN_EUI))
-        json_object_set_new(ids, "join_eui", eui_json(PQgetvalue(res, 0, SEL_JOIN_EUI)));
-    json_t *o = json_pack("{so ss ss}", "ids", ids, "created_at", PQgetvalue(res, 0, SEL_CREATED),
-                          "updated_at", PQgetvalue(res, 0, SEL_UPDATED));
-    json_t *root = NULL;
-    for (size_t i = 0; i < N_COLS; i++) {
-        const col_t *c = &cols[i];
-        if (!all && !mask_selects(&op->mask, c))
-            continue;
-        int ci = (int)i;
-        bool null = PQgetisnull(res, 0, ci);
-        const char *v = PQgetvalue(res, 0, ci);
-        json_t *val = NULL;
-        switch (c->kind) {
-        case C_KEY:
-            if (!null && op->keys_visible)
-                val = key_json(op->js, v);
-            break;
-        case C_TEXT:
-            /* The Things Stack omits empty strings. */
-            if (v[0] != '\0')
-                val = json_string(v);
-            break;
-        case C_BOOL:
-            val = json_boolean(strcmp(v, "t") == 0);
-            break;
-        case C_NET_ID:
-            if (!null)
-                val = eui_json(v);
-            break;
-        case C_UINT:
-            val = json_integer(strtoll(v, NULL, 10));
-            break;
-        case C_NONCES:
-            val = json_loads(v, 0, NULL);
-            if (json_array_size(val) == 0) {
-                json_decref(val);
-                val = NULL;
-            }
-            break;
-        case C_JSON:
-            if (!null)
-                val = json_loads(v, 0, NULL);
-            break;
-        }
-        if (val == NULL)
-            continue;
-        if (strncmp(c->path, "root_keys.", 10) == 0) {
-            if (root == NULL)
-                root = json_object();
-            const char *leaf = c->path + 10;
-            if (c->kind == C_KEY) {
-                char part[16];
-                snprintf(part, sizeof part, "%.*s", (int)(strchr(leaf, '.') - leaf), leaf);
-                json_object_set_new(root, part, val);
-            } else {
-                json_object_set_new(root, leaf, val);
-            }
-        } else {
-            json_object_set_new(o, c->path, val);
-        }
-    }
-    if (root != NULL)
-        json_object_set_new(o, "root_keys", root);
-    return o;
+    return js_device_render(op->js, res, 0, op->app_id, op->dev_id, all ? NULL : &op->mask,
+                            op->keys_visible);
 }
 
 /* ---- authorization ----------------------------------------------------------------------- */
@@ -310,7 +129,7 @@ static void select_device(dev_op_t *op, lw_api_step_fn next)
 {
     const char *p[2] = {op->app_id, op->dev_id};
     snprintf(op->sql, sizeof op->sql,
-             "SELECT " SEL_COLS " FROM %s.js_devices d JOIN %s.end_devices e USING "
+             "SELECT " JS_SEL_COLS " FROM %s.js_devices d JOIN %s.end_devices e USING "
              "(application_id, device_id) WHERE d.application_id = $1 AND d.device_id = $2",
              op->sq, op->sq);
     lw_api_query(&op->api, op->sql, 2, p, next);
@@ -318,7 +137,7 @@ static void select_device(dev_op_t *op, lw_api_step_fn next)
 
 static void get_authorized(dev_op_t *op)
 {
-    if (mask_selects_keys(&op->mask) && !op->keys_visible) {
+    if (js_mask_selects_keys(&op->mask) && !op->keys_visible) {
         lw_err_t e;
         lw_err_set(&e, &lw_err_permission_denied,
                    "reading root keys needs " RIGHT_READ_KEYS " on application `%s`", op->app_id);
@@ -356,126 +175,6 @@ static int param_add(dev_op_t *op, char *value)
 {
     op->params[op->nparams] = value;
     return ++op->nparams;
-}
-
-/* The value of field c from end_device as a SQL text parameter (NULL for SQL NULL), or -1
- * with err naming the field. */
-static int col_value(dev_op_t *op, const col_t *c, const json_t *dev, char **out, lw_err_t *err)
-{
-    *out = NULL;
-    char field[96];
-    snprintf(field, sizeof field, "end_device.%s", c->path);
-    const json_t *v = dev;
-    /* Walk "a.b.c" into the body; a missing part is the zero value (clears the field). */
-    char path[64];
-    snprintf(path, sizeof path, "%s", c->path);
-    char *save = NULL;
-    for (char *tok = strtok_r(path, ".", &save); tok != NULL && v != NULL;
-         tok = strtok_r(NULL, ".", &save))
-        v = json_is_object(v) ? json_object_get(v, tok) : NULL;
-    if (v != NULL && json_is_null(v))
-        v = NULL;
-    switch (c->kind) {
-    case C_KEY: {
-        const char *s = json_string_value(v);
-        if (v == NULL || (s != NULL && s[0] == '\0'))
-            return 0;
-        uint8_t key[LORAWAN_KEY_LEN], w[JS_WRAPPED_KEY_LEN];
-        size_t n = 0;
-        if (s == NULL || strlen(s) != 2 * LORAWAN_KEY_LEN ||
-            lorawan_hex_decode(s, strlen(s), key, sizeof key, &n) != 0)
-            return lw_api_invalid(err, field, "must be 16 bytes of hex");
-        if (!op->js->has_root_kek) {
-            OPENSSL_cleanse(key, sizeof key);
-            return lw_err_set(err, &lw_err_no_key_encryption_key,
-                              "root keys cannot be stored: `js.key-encryption-key` is not set");
-        }
-        int rc = js_key_wrap(op->js->root_kek.key, op->js->root_kek.len, key, w);
-        OPENSSL_cleanse(key, sizeof key);
-        if (rc != 0)
-            return lw_err_set(err, &lw_err_internal, "cannot wrap the key");
-        *out = calloc(1, 2 * JS_WRAPPED_KEY_LEN + 1);
-        if (*out == NULL)
-            abort();
-        lorawan_hex_encode(w, sizeof w, *out, 2 * JS_WRAPPED_KEY_LEN + 1);
-        return 0;
-    }
-    case C_TEXT: {
-        const char *s = v == NULL ? "" : json_string_value(v);
-        if (s == NULL)
-            return lw_api_invalid(err, field, "must be a string");
-        if ((long long)strlen(s) > c->max)
-            return lw_api_invalid(err, field, "at most %lld characters", c->max);
-        if (strcmp(c->column, "network_server_kek_label") == 0 ||
-            strcmp(c->column, "application_server_kek_label") == 0)
-            if (s[0] != '\0' && js_kek_find(op->js, s) == NULL)
-                return lw_api_invalid(err, field, "KEK `%s` is not configured (js.keks.%s)", s, s);
-        *out = strdup(s);
-        break;
-    }
-    case C_BOOL:
-        if (v != NULL && !json_is_boolean(v))
-            return lw_api_invalid(err, field, "must be true or false");
-        *out = strdup(v != NULL && json_is_true(v) ? "true" : "false");
-        break;
-    case C_NET_ID: {
-        if (v == NULL)
-            return 0;
-        const char *s = json_string_value(v);
-        uint8_t b[3];
-        size_t n = 0;
-        if (s == NULL || strlen(s) != 6 || lorawan_hex_decode(s, 6, b, sizeof b, &n) != 0)
-            return lw_api_invalid(err, field, "must be a NetID of 3 bytes hex");
-        char hex[7];
-        lorawan_hex_encode(b, 3, hex, sizeof hex);
-        *out = strdup(hex);
-        break;
-    }
-    case C_UINT: {
-        long long n = 0;
-        if (v != NULL && lw_api_uint_decode(v, field, c->max, &n, err) != 0)
-            return -1;
-        char buf[24];
-        snprintf(buf, sizeof buf, "%lld", n);
-        *out = strdup(buf);
-        break;
-    }
-    case C_NONCES: {
-        if (v != NULL && (!json_is_array(v) || json_array_size(v) > JS_DEV_NONCE_LIMIT_MAX))
-            return lw_api_invalid(err, field, "must be a list of at most %u DevNonces",
-                                  JS_DEV_NONCE_LIMIT_MAX);
-        size_t cap = 8 + 6 * json_array_size(v), len = 0;
-        char *s = malloc(cap);
-        if (s == NULL)
-            abort();
-        s[len++] = '{';
-        size_t i;
-        json_t *e;
-        json_array_foreach(v, i, e)
-        {
-            long long n;
-            if (lw_api_uint_decode(e, field, 0xffff, &n, err) != 0) {
-                free(s);
-                return -1;
-            }
-            len += (size_t)snprintf(s + len, cap - len, "%s%lld", i ? "," : "", n);
-        }
-        s[len++] = '}';
-        s[len] = '\0';
-        *out = s;
-        break;
-    }
-    case C_JSON:
-        if (v == NULL)
-            return 0;
-        if (!json_is_object(v))
-            return lw_api_invalid(err, field, "must be an object");
-        *out = json_dumps(v, JSON_COMPACT);
-        break;
-    }
-    if (*out == NULL)
-        abort();
-    return 0;
 }
 
 static void set_event(lw_api_op_t *a)
@@ -517,18 +216,14 @@ static void set_began(lw_api_op_t *a, const PGresult *res)
     char names[1024] = "", values[1024] = "", updates[2048] = "";
     size_t nl = 0, vl = 0, ul = 0;
     int pi = 3;
-    for (size_t i = 0; i < N_COLS; i++) {
-        if (!mask_selects(&op->mask, &cols[i]))
+    for (size_t i = 0; i < JS_N_COLS; i++) {
+        if (!js_mask_selects(&op->mask, &js_cols[i]))
             continue;
-        const char *cast = cols[i].kind == C_BOOL     ? "::boolean"
-                           : cols[i].kind == C_UINT   ? "::integer"
-                           : cols[i].kind == C_NONCES ? "::integer[]"
-                           : cols[i].kind == C_JSON   ? "::jsonb"
-                                                      : "";
-        nl += (size_t)snprintf(names + nl, sizeof names - nl, ", %s", cols[i].column);
+        const char *cast = js_col_cast(&js_cols[i]);
+        nl += (size_t)snprintf(names + nl, sizeof names - nl, ", %s", js_cols[i].column);
         vl += (size_t)snprintf(values + vl, sizeof values - vl, ", $%d%s", pi, cast);
         ul += (size_t)snprintf(updates + ul, sizeof updates - ul, ", %s = EXCLUDED.%s",
-                               cols[i].column, cols[i].column);
+                               js_cols[i].column, js_cols[i].column);
         pi++;
     }
     snprintf(op->sql, sizeof op->sql,
@@ -598,8 +293,8 @@ static void set_start(dev_op_t *op, json_t *body)
                 strcmp(k, "updated_at") == 0)
                 continue;
             bool known = false;
-            for (size_t i = 0; mask_paths[i] != NULL && !known; i++)
-                known = strcmp(mask_paths[i], k) == 0;
+            for (size_t i = 0; js_mask_paths[i] != NULL && !known; i++)
+                known = strcmp(js_mask_paths[i], k) == 0;
             if (!known) {
                 char f[96];
                 snprintf(f, sizeof f, "end_device.%s", k);
@@ -616,20 +311,20 @@ static void set_start(dev_op_t *op, json_t *body)
     op->nparams = 2;
     if (op->params[0] == NULL || op->params[1] == NULL)
         abort();
-    for (size_t i = 0; i < N_COLS; i++) {
-        if (!mask_selects(&op->mask, &cols[i]))
+    for (size_t i = 0; i < JS_N_COLS; i++) {
+        if (!js_mask_selects(&op->mask, &js_cols[i]))
             continue;
         char *v;
-        if (col_value(op, &cols[i], dev, &v, &e) != 0) {
+        if (js_col_value(op->js, &js_cols[i], dev, &v, &e) != 0) {
             lw_api_fail(&op->api, &e);
             return;
         }
         param_add(op, v);
-        if (strcmp(cols[i].column, "last_dev_nonce") == 0 ||
-            strcmp(cols[i].column, "used_dev_nonces") == 0)
+        if (strcmp(js_cols[i].column, "last_dev_nonce") == 0 ||
+            strcmp(js_cols[i].column, "used_dev_nonces") == 0)
             op->nonce_reset = true;
     }
-    bool keys = mask_selects_keys(&op->mask);
+    bool keys = js_mask_selects_keys(&op->mask);
     const char *need[2] = {RIGHT_WRITE, RIGHT_WRITE_KEYS};
     dev_authorize(op, need, keys ? 2 : 1, set_authorized);
 }
@@ -673,7 +368,7 @@ static void dev_handle(lw_http_req_t *req, const tn_tenant_t *t, js_t *js, int k
         }
         /* Asking for root_keys needs READ_KEYS (the checker names it when missing). */
         const char *need[2] = {RIGHT_READ, RIGHT_READ_KEYS};
-        dev_authorize(op, need, mask_selects_keys(&op->mask) ? 2 : 1, get_authorized);
+        dev_authorize(op, need, js_mask_selects_keys(&op->mask) ? 2 : 1, get_authorized);
     } else if (kind == OP_DELETE) {
         const char *need[1] = {RIGHT_WRITE};
         dev_authorize(op, need, 1, delete_authorized);

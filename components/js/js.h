@@ -17,8 +17,12 @@
 #define JS_JS_H
 
 #include "cluster/runtime.h"
+#include "tenant/devparts.h"
 
 /* The Join Server component ("js"). Needs the tenant component (added before it). */
 extern const lw_component_t js_component;
+
+/* The JS's part of end devices (tenant/devparts.h; devpart.c): the js_devices row: root keys and the JS settings. */
+extern const tn_devpart_t js_devpart;
 
 #endif

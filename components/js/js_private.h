@@ -338,6 +338,64 @@ typedef struct js {
 
 /* The KEK of `label` (NULL when not configured). */
 const js_kek_t *js_kek_find(const js_t *js, const char *label);
+/* The key-encryption keys of the configuration into js (js.key-encryption-key, js.keks.*,
+ * the NS and AS KEK labels); the component's init and the device part (devpart.c) use it.
+ * Returns 0, or -1 with config_invalid. */
+int js_keys_load(js_t *js, const lw_config_t *cfg, lw_err_t *err);
+
+/* ---- the device fields (devcodec.c): the API (device.c) and the device part ---------------- */
+
+/* The writable fields: mask path → column. Key fields are wrapped; "root_keys" and
+ * "root_keys.<x>_key" name their parts. */
+typedef enum js_col_kind {
+    JS_C_KEY = 0,
+    JS_C_TEXT,
+    JS_C_BOOL,
+    JS_C_NET_ID,
+    JS_C_UINT,
+    JS_C_NONCES,
+    JS_C_JSON
+} js_col_kind_t;
+
+typedef struct js_col {
+    const char *path;
+    const char *column;
+    js_col_kind_t kind;
+    long long max; /* JS_C_UINT */
+} js_col_t;
+
+#define JS_N_COLS 17
+extern const js_col_t js_cols[JS_N_COLS];
+/* Every path a device mask may name (NULL-terminated). */
+extern const char *const js_mask_paths[];
+/* Does mask m (normalised) select column c? A path selects itself, its parents and its
+ * children ("root_keys" selects both keys). */
+bool js_mask_selects(const lw_api_mask_t *m, const js_col_t *c);
+bool js_mask_selects_keys(const lw_api_mask_t *m);
+/* The SQL cast of a column's text parameter ("::integer", "" for text). */
+const char *js_col_cast(const js_col_t *c);
+/* The value of field c of end_device as a SQL text parameter (NULL for SQL NULL; malloc'd),
+ * keys wrapped; or -1 with err naming "end_device.<path>". */
+int js_col_value(const js_t *js, const js_col_t *c, const json_t *dev, char **out, lw_err_t *err);
+
+/* The columns js_device_render reads, js_devices d JOIN end_devices e: js_cols' columns in
+ * order, then created, updated, dev_eui, join_eui. */
+#define JS_SEL_COLS                                                                                \
+    "d.app_key, d.nwk_key, d.root_key_id, d.resets_join_nonces, d.net_id, "                        \
+    "d.application_server_address, d.application_server_id, d.application_server_kek_label, "      \
+    "d.network_server_address, d.network_server_kek_label, d.provisioner_id, "                     \
+    "d.provisioning_data::text, d.last_dev_nonce, array_to_json(d.used_dev_nonces)::text, "        \
+    "d.last_join_nonce, d.last_rj_count_0, d.last_rj_count_1, " LW_API_SQL_TIME(                   \
+        "d.created_at") ", " LW_API_SQL_TIME("d.updated_at") ", e.dev_eui, e.join_eui"
+#define JS_SEL_CREATED  JS_N_COLS
+#define JS_SEL_UPDATED  (JS_N_COLS + 1)
+#define JS_SEL_DEV_EUI  (JS_N_COLS + 2)
+#define JS_SEL_JOIN_EUI (JS_N_COLS + 3)
+/* Row `row` of a JS_SEL_COLS result as GET answers it: the fields of mask (NULL: all), root
+ * keys unwrapped only with `keys`. */
+json_t *js_device_render(const js_t *js, const PGresult *res, int row, const char *app_id,
+                         const char *dev_id, const lw_api_mask_t *mask, bool keys);
+
 /* An operation began / ended (the stop waits for none in flight). */
 void js_inflight_add(js_t *js, int delta);
 
