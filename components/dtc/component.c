@@ -4,6 +4,7 @@
 #include "cluster/log.h"
 #include "cluster/mem.h"
 #include "dtc/dtc.h"
+#include "dtc/conv_private.h"
 #include "dtc/dtc_private.h"
 
 static const lw_cfg_opt_t dtc_config[] = {
@@ -12,6 +13,12 @@ static const lw_cfg_opt_t dtc_config[] = {
      .def = "true",
      .help = "Serve the template converter (/api/v3/edtc), device import and export in this "
              "process."},
+    {.key = "dtc.vendor-mappings-dir",
+     .type = LW_CFG_STRING,
+     .def = NULL,
+     .help = "Folder of vendor CSV column mappings (*.yaml): each is the converter format "
+             "vendor-<id> (README \"Vendor CSV mappings\"). Unset: the checkout's "
+             "ops/dtc/mappings when it exists; \"\": none."},
 };
 
 static int dtc_config_register(lw_config_t *cfg)
@@ -21,7 +28,25 @@ static int dtc_config_register(lw_config_t *cfg)
 
 static void dtc_free(void *state)
 {
+    dtc_formats_clear_vendor();
     free(state);
+}
+
+/* The vendor formats: every mapping of dtc.vendor-mappings-dir (a bad file stops start-up,
+ * naming it and its line). */
+static int dtc_load_mappings(dtc_t *dtc, lw_err_t *err)
+{
+    const char *dir = lw_config_str(dtc->cfg, "dtc.vendor-mappings-dir");
+    if (dir == NULL)
+        dir = LW_DTC_MAPPINGS_DIR;
+    if (dir[0] == '\0')
+        return 0;
+    int n = dtc_formats_load_vendor_dir(dir, err);
+    if (n < 0)
+        return -1;
+    lw_log_kv(LW_LOG_INFO, "dtc", "vendor mappings loaded", LW_LOG_STR("dir", dir),
+              LW_LOG_INT("formats", n));
+    return 0;
 }
 
 static int dtc_init(lw_rt_t *rt, void **state, lw_err_t *err)
@@ -41,6 +66,8 @@ static int dtc_init(lw_rt_t *rt, void **state, lw_err_t *err)
     *state = dtc;
     if (!lw_config_bool(dtc->cfg, "dtc.enabled"))
         return 0;
+    if (dtc_load_mappings(dtc, err) != 0)
+        return -1;
     /* Each file's routes, as they land: dtc_edtc_routes, dtc_import_routes,
      * dtc_export_routes. */
     return 0;
