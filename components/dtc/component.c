@@ -68,6 +68,8 @@ static int dtc_init(lw_rt_t *rt, void **state, lw_err_t *err)
         return 0;
     if (dtc_load_mappings(dtc, err) != 0)
         return -1;
+    if (dtc_edtc_routes(dtc) != 0)
+        return lw_err_set(err, &lw_err_internal, "the template converter's routes");
     /* Each file's routes, as they land: dtc_edtc_routes, dtc_import_routes,
      * dtc_export_routes. */
     return 0;

@@ -14,6 +14,7 @@
 #include "cluster/bus.h"
 #include "cluster/db.h"
 #include "cluster/err.h"
+#include "cluster/metrics.h"
 #include "cluster/runtime.h"
 #include "cluster/work.h"
 #include "tenant/access.h"
@@ -30,7 +31,8 @@ typedef struct dtc {
     lw_work_pool_t *work;
     tn_t *tn;
     tn_access_t *access;
-    dtc_import_jobs_t *jobs; /* import*.c */
+    dtc_import_jobs_t *jobs;                             /* import*.c */
+    lw_metric_t *m_convert_templates, *m_convert_errors; /* edtc_api.c */
 } dtc_t;
 
 /* The errors of errors.def (import, export) and conv_errors.def (converters). */
