@@ -301,7 +301,7 @@ static const main_command_t *main_find_command(const char *name)
  * registry first. Every process has them all, whichever servers it runs. */
 static int main_devparts_register(void)
 {
-    static const tn_devpart_t *const parts[] = {&is_devpart, &js_devpart};
+    static const tn_devpart_t *const parts[] = {&is_devpart, &js_devpart, &ns_devpart};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (tn_devparts_register(parts[i]) != 0)
             return -1;

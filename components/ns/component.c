@@ -185,6 +185,19 @@ static int ns_config_register(lw_config_t *cfg)
     return lw_config_register(cfg, "ns", ns_config, sizeof ns_config / sizeof ns_config[0]);
 }
 
+static void kek_each(void *arg, const char *sub, const char *value);
+
+void ns_keys_load(ns_t *ns, const lw_config_t *cfg)
+{
+    lw_config_map_each(cfg, "ns.keks", kek_each, ns);
+    const char *kek = lw_config_str(cfg, "ns.key-encryption-key");
+    if (kek != NULL && kek[0] != '\0') {
+        int kl = lw_hex_decode(kek, ns->at_rest.key, sizeof ns->at_rest.key);
+        ns->at_rest.len = kl > 0 ? (size_t)kl : 0;
+        ns->at_rest.label = lw_config_str(cfg, "ns.key-encryption-key-label");
+    }
+}
+
 static void kek_each(void *arg, const char *sub, const char *value)
 {
     ns_t *ns = arg;
@@ -296,13 +309,7 @@ static int ns_init(lw_rt_t *rt, void **state, lw_err_t *err)
     const char *jst = lw_config_str(cfg, "ns.join-server-token");
     if (jst != NULL && jst[0] != '\0')
         snprintf(ns->js_authorization, sizeof ns->js_authorization, "Bearer %s", jst);
-    lw_config_map_each(cfg, "ns.keks", kek_each, ns);
-    const char *kek = lw_config_str(cfg, "ns.key-encryption-key");
-    if (kek != NULL && kek[0] != '\0') {
-        int kl = lw_hex_decode(kek, ns->at_rest.key, sizeof ns->at_rest.key);
-        ns->at_rest.len = kl > 0 ? (size_t)kl : 0;
-        ns->at_rest.label = lw_config_str(cfg, "ns.key-encryption-key-label");
-    }
+    ns_keys_load(ns, cfg);
     lw_metrics_t *mx = lw_rt_metrics(rt);
     static const char *const result[] = {"result", NULL};
     static const char *const reason[] = {"reason", NULL};

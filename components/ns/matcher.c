@@ -549,16 +549,10 @@ static void tenants_listed(void *arg, const PGresult *res, const lw_err_t *err)
 
 void ns_sessions_publish(ns_t *ns, const char *tenant, const char *app, const char *dev)
 {
-    Lw__Ns__NsSessionChange c = LW__NS__NS_SESSION_CHANGE__INIT;
-    c.tenant_id = (char *)tenant;
-    c.application_id = (char *)app;
-    c.device_id = (char *)dev;
     uint8_t buf[256];
-    size_t n = lw__ns__ns_session_change__get_packed_size(&c);
-    if (n > sizeof buf)
-        return;
-    lw__ns__ns_session_change__pack(&c, buf);
-    ns_publish(ns, "ns.sessions", tenant, buf, n);
+    size_t n = 0;
+    if (ns_session_change_encode(tenant, app, dev, buf, sizeof buf, &n) == 0)
+        ns_publish(ns, "ns.sessions", tenant, buf, n);
 }
 
 static void on_session_change(void *arg, lw_bus_consumer_t *c, const lw_bus_msg_t *msg)

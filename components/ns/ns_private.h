@@ -647,6 +647,36 @@ char *ns_bytea_text(const uint8_t *buf, size_t len);
 
 int ns_api_routes(ns_t *ns);
 
+/* ---- device fields (devset.c): the API (api.c) and the device part (devpart.c) ------------ */
+
+/* One device's NS part being read or written: its settings and state, under a mask. */
+typedef struct ns_dev_edit {
+    const lw_api_mask_t *mask;
+    const json_t *body; /* apply: the end_device JSON */
+    bool keys;          /* render: session keys shown */
+    bool idempotent;    /* apply: session keys equal to the session's make no new session */
+    ns_settings_t *set;
+    ns_state_t *st;
+    const char *app, *dev;         /* render: identifiers */
+    const char *created, *updated; /* render: "" for none */
+} ns_dev_edit_t;
+
+/* Applies the mask's paths of e->body to e->set and e->st as PUT does (TTS's field names;
+ * errors name "end_device.<path>"); *state_written tells whether the state changed. */
+int ns_dev_apply(const ns_dev_edit_t *e, bool *state_written, lw_err_t *err);
+/* The NS part as GET renders it (the mask's fields). */
+json_t *ns_dev_render(const ns_dev_edit_t *e);
+/* The messages that tell a device's owner (NsDev on lw.ns.dev, key "tenant/app/dev") and
+ * every matcher (NsSessionChange on lw.ns.sessions, key tenant) of a write. 0 or -1. */
+int ns_dev_control_encode(const char *tenant, const char *app, const char *dev,
+                          Lw__Msg__NsDevControl control, const char *correlation_id, uint8_t *buf,
+                          size_t cap, size_t *len);
+int ns_session_change_encode(const char *tenant, const char *app, const char *dev, uint8_t *buf,
+                             size_t cap, size_t *len);
+/* The key-encryption keys of the configuration (ns.key-encryption-key[-label], ns.keks.*)
+ * into ns (component.c); the device part loads them into an ns_t of its own. */
+void ns_keys_load(ns_t *ns, const lw_config_t *cfg);
+
 /* ---- events and metrics (event.c) -------------------------------------------------------- */
 
 /* Publishes an event on lw.events (key: tenant) with the device's identifiers; data may be

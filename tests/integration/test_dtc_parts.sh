@@ -16,7 +16,9 @@ lw_t_kafka_start 4
 "$LWSTACK_BIN" --db.uri "$LW_T_DB_URI" migrate >"$LW_T_DIR/migrate.log"
 port=$(lw_t_free_port)
 JS_KEK=000102030405060708090a0b0c0d0e0f
-lw_t_stack stack "$port" --js.key-encryption-key "$JS_KEK"
+NS_KEK=101112131415161718191a1b1c1d1e1f
+lw_t_stack stack "$port" --js.key-encryption-key "$JS_KEK" --ns.key-encryption-key "$NS_KEK" \
+    --gs.downlink.answer-not-connected=false --ns.dev-addr-prefixes 26000000/8
 api="http://127.0.0.1:$port/api/v3"
 adm() { lw_t_adm "$@"; }
 body() { lw_t_body "$@"; }
@@ -24,7 +26,7 @@ body() { lw_t_body "$@"; }
 drv() {
     local t=$1; shift
     "$DRV" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen 127.0.0.1:0 \
-        --log.level error --js.key-encryption-key "$JS_KEK" batch --tenant "$t" \
+        --log.level error --js.key-encryption-key "$JS_KEK" --ns.key-encryption-key "$NS_KEK" batch --tenant "$t" \
         --application app1 "$@" 2>>"$LW_T_DIR/driver.log"
 }
 results() { tee -a "$LW_T_DIR/results.log" | jq -c '[.device_id, .outcome, .error, .field] | map(select(. != null)) | join(" ")' -r; }
@@ -126,5 +128,78 @@ lw_t_eq "globex: max_end_devices 3 with one device → two created, the third te
 lw_t_eq "globex: lim3 written in no part and not in the EUI index" "0 0 0" \
     "$(lw_t_psql -c "SELECT count(*) FROM t_globex.end_devices WHERE device_id = 'lim3'") $(lw_t_psql -c "SELECT count(*) FROM t_globex.js_devices WHERE device_id = 'lim3'") $(lw_t_psql -c "SELECT count(*) FROM lw_control.end_device_euis WHERE device_id = 'lim3'")"
 lw_t_eq "acme: unaffected by globex's limit" "3 2" "$(count acme end_devices) $(count acme js_devices)"
+lw_t_psql -c "UPDATE lw_control.tenants SET max_end_devices = NULL WHERE tenant_id = 'globex'" >/dev/null
+
+# ---- the NS part: sessions carried over, accepted at the next uplink without a join -------------
+NK=11111111111111111111111111111111 NKG=22222222222222222222222222222222 NKO=44444444444444444444444444444444
+AS=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+NSF='"frequency_plan_id":"EU_863_870_TTN","lorawan_version":"MAC_V1_0_3","lorawan_phy_version":"RP001_V1_0_3_REV_A"'
+NSP='"frequency_plan_id","lorawan_version","lorawan_phy_version"'
+abp() { # abp DEV DEVEUI DEVADDR KEY FCNT
+    line "{\"ids\":{\"device_id\":\"$1\",\"dev_eui\":\"$2\"},$NSF,\"supports_join\":false,\"mac_settings\":{\"rx2_data_rate_index\":\"DATA_RATE_3\",\"supports_32_bit_f_cnt\":true},\"session\":{\"dev_addr\":\"$3\",\"keys\":{\"session_key_id\":\"AQI=\",\"f_nwk_s_int_key\":{\"key\":\"$4\"}},\"last_f_cnt_up\":$5,\"last_n_f_cnt_down\":7}}" \
+        "[\"ids.dev_eui\",$NSP,\"supports_join\",\"mac_settings.rx2_data_rate_index\",\"mac_settings.supports_32_bit_f_cnt\",\"session.dev_addr\",\"session.keys.session_key_id\",\"session.keys.f_nwk_s_int_key.key\",\"session.last_f_cnt_up\",\"session.last_n_f_cnt_down\"]"
+}
+otaa_s() {
+    line "{\"ids\":{\"device_id\":\"otaas\",\"dev_eui\":\"0004A30B00000021\",\"join_eui\":\"70B3D57ED0000001\"},$NSF,\"supports_join\":true,\"root_keys\":{\"app_key\":{\"key\":\"$APPKEY\"}},\"session\":{\"dev_addr\":\"26000021\",\"keys\":{\"f_nwk_s_int_key\":{\"key\":\"$NKO\"}},\"last_f_cnt_up\":41}}" \
+        "[\"ids.dev_eui\",\"ids.join_eui\",$NSP,\"supports_join\",\"root_keys.app_key.key\",\"session.dev_addr\",\"session.keys.f_nwk_s_int_key.key\",\"session.last_f_cnt_up\"]"
+}
+up="$LW_T_DIR/up.jsonl"
+ns_consume ns.up "$up"
+sleep 1
+out=$( (abp abp2 0004A30B00000020 26000010 $NK 1000; otaa_s) | drv acme --keys | results)
+lw_t_eq "acme: an ABP device with FCnt 1000 and an OTAA device with a session → CREATED" \
+    "abp2 CREATED|otaas CREATED" "$(printf '%s' "$out" | paste -sd'|')"
+out=$(abp abp2 0004A30B00000030 26000010 $NKG 5 | drv globex --keys | results)
+lw_t_eq "globex: its own abp2 on the same DevAddr, another key" "abp2 CREATED" "$out"
+lw_t_eq "acme: the session keys are wrapped at rest" 0 \
+    "$(lw_t_psql -c "SELECT count(*) FROM t_acme.ns_devices WHERE position(decode('$NK','hex') in state) > 0")"
+lw_t_eq "acme: dev_addr columns and gen of a new row" "26000010 1 1" \
+    "$(lw_t_psql -c "SELECT dev_addr || ' ' || gen || ' ' || state_gen FROM t_acme.ns_devices WHERE device_id = 'abp2'")"
+# The twin through PUT /ns/...: the same answer but for the session's start.
+ns_device acme twin2 0004A30B00000022
+TB=$(abp twin2 0004A30B00000022 26000012 $NK 1000 | jq -c '{end_device: (.end_device | .ids.application_ids = {"application_id":"app1"}), field_mask}')
+r=$(adm acme PUT /ns/applications/app1/devices/twin2 "$TB")
+lw_t_eq "acme: the twin's NS part made with PUT /ns/..." 200 "${r%% *}"
+NFM=frequency_plan_id,lorawan_version,lorawan_phy_version,supports_join,mac_settings,session,mac_state
+nnorm='del(.created_at, .updated_at, .ids, .session.started_at, .session.dev_addr)'
+imp=$(body "$(adm acme GET "/ns/applications/app1/devices/abp2?field_mask=$NFM")" | jq -cS "$nnorm")
+twin=$(body "$(adm acme GET "/ns/applications/app1/devices/twin2?field_mask=$NFM")" | jq -cS "$nnorm")
+lw_t_eq "acme: NS GET of the imported device = the twin's (settings, session, keys, MAC state)" "$twin" "$imp"
+lw_t_eq "acme: NS GET shows the session carried over" "26000010 1000 7 AQI= $NK" \
+    "$(body "$(adm acme GET "/ns/applications/app1/devices/abp2?field_mask=session")" | jq -r '.session | "\(.dev_addr) \(.last_f_cnt_up) \(.last_n_f_cnt_down) \(.keys.session_key_id) \(.keys.f_nwk_s_int_key.key)"')"
+f=$(ns_frame 26000010 "$NK" "$AS" 1001 --f-port 1 --payload 0a0b)
+fo=$(ns_frame 26000021 "$NKO" "$AS" 42 --f-port 2 --payload 0c)
+fg=$(ns_frame 26000010 "$NKG" "$AS" 6 --f-port 3 --payload 0d)
+ns_send <<CMDS
+up acme gw1 0000000000000001 $f 868100000 7 7.5 -40 1000
+up acme gw1 0000000000000001 $fo 868300000 7 7.5 -40 2000
+up globex gw9 0000000000000009 $fg 868100000 7 5.0 -60 3000
+CMDS
+ns_wait "$up" '.type=="uplink_message"' 3 20
+lw_t_eq "the next uplinks are accepted without a join: acme/abp2 FCnt 1001, acme/otaas FCnt 42, globex/abp2 FCnt 6" \
+    "acme abp2 1001|acme otaas 42|globex abp2 6" \
+    "$(jq -r 'select(.type=="uplink_message") | "\(.tenant) \(.device) \(.f_cnt)"' "$up" | sort | paste -sd'|')"
+out=$( (abp abp2 0004A30B00000020 26000010 $NK 1000; otaa_s) | drv acme --keys | results)
+lw_t_eq "acme: the same two again → UNCHANGED (the worker's FCnt 1001 is kept)" "abp2 UNCHANGED|otaas UNCHANGED" "$(printf '%s' "$out" | paste -sd'|')"
+# FCnt 2000 imported over a device the worker holds: RELOAD makes it take the new state.
+out=$(abp abp2 0004A30B00000020 26000010 $NK 2000 | drv acme --keys | results)
+lw_t_eq "acme: FCnt 2000 → UPDATED, gen and state_gen bumped together" "abp2 UPDATED" "$out"
+f1=$(ns_frame 26000010 "$NK" "$AS" 1500 --f-port 1 --payload 01)
+f2=$(ns_frame 26000010 "$NK" "$AS" 2001 --f-port 1 --payload 02)
+sleep 2
+ns_send <<CMDS
+up acme gw1 0000000000000001 $f1 868100000 7 7.5 -40 5000
+up acme gw1 0000000000000001 $f2 868100000 7 7.5 -40 9000000
+CMDS
+ns_wait "$up" '.type=="uplink_message"' 4 20
+lw_t_eq "acme: after the reload FCnt 1500 is a replay, 2001 is accepted" "1001 2001" \
+    "$(jq -r 'select(.type=="uplink_message" and .tenant=="acme" and .device=="abp2") | .f_cnt' "$up" | paste -sd' ')"
+lw_t_eq "globex: its abp2 untouched (FCnt kept by the worker, gen 1)" "1" \
+    "$(lw_t_psql -c "SELECT gen FROM t_globex.ns_devices WHERE device_id = 'abp2'")"
+out=$(abp abp3 0004A30B00000040 26000013 $NK 1 | drv acme | results)
+lw_t_eq "acme: session keys without the keys right → permission_denied" "abp3 FAILED permission_denied session.keys" "$out"
+out=$(line "{\"ids\":{\"device_id\":\"badfp\"},\"frequency_plan_id\":\"NOPE\",\"lorawan_version\":\"MAC_V1_0_3\",\"lorawan_phy_version\":\"RP001_V1_0_3_REV_A\"}" "[$NSP]" | drv acme | results)
+lw_t_eq "acme: an unknown frequency plan → ns_unknown_frequency_plan, no registry row" "badfp FAILED ns_unknown_frequency_plan 0" \
+    "$out $(lw_t_psql -c "SELECT count(*) FROM t_acme.end_devices WHERE device_id = 'badfp'")"
 
 lw_t_done
