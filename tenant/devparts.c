@@ -124,3 +124,17 @@ long tn_devpart_position(const json_t *positions, const char *id)
     const json_t *v = json_object_get(positions, id);
     return v != NULL ? (long)json_integer_value(v) : -1;
 }
+
+void tn_devpart_merge(json_t *dst, const json_t *src)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)src, k, v)
+    {
+        json_t *d = json_object_get(dst, k);
+        if (json_is_object(d) && json_is_object(v))
+            tn_devpart_merge(d, v);
+        else
+            json_object_set(dst, k, v);
+    }
+}

@@ -133,6 +133,8 @@ char *tn_devpart_pg_array(const char *const *v, size_t n);
  * position of id in it (-1: none). */
 json_t *tn_devpart_positions(const char *const *ids, size_t n);
 long tn_devpart_position(const json_t *positions, const char *id);
+/* Merges src's members into dst, objects member by member (export: each part's fields). */
+void tn_devpart_merge(json_t *dst, const json_t *src);
 /* Drops a leading "end_device." from err's "field" attribute: a part's errors name the path
  * of the template ("session.dev_addr"), as the API's name it in the request's body. */
 void tn_devpart_err_path(lw_err_t *err);

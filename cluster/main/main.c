@@ -36,8 +36,8 @@ extern char **environ;
 /* The components, in the order they are started. The tenant registry comes first and
  * always runs: every component stands on it (main_start adds it whatever is named). */
 static const lw_component_t *const main_components[] = {
-    &tn_component, &is_component, &js_component,     &ns_component,
-    &as_component, &gs_component, &events_component, &billing_component, &dtc_component,
+    &tn_component, &is_component,     &js_component,      &ns_component,  &as_component,
+    &gs_component, &events_component, &billing_component, &dtc_component,
 };
 #define MAIN_NCOMPONENTS (sizeof main_components / sizeof main_components[0])
 
@@ -301,7 +301,7 @@ static const main_command_t *main_find_command(const char *name)
  * registry first. Every process has them all, whichever servers it runs. */
 static int main_devparts_register(void)
 {
-    static const tn_devpart_t *const parts[] = {&is_devpart, &js_devpart, &ns_devpart};
+    static const tn_devpart_t *const parts[] = {&is_devpart, &js_devpart, &ns_devpart, &as_devpart};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (tn_devparts_register(parts[i]) != 0)
             return -1;

@@ -15,8 +15,12 @@
 #define AS_AS_H
 
 #include "cluster/runtime.h"
+#include "tenant/devparts.h"
 
 extern const lw_component_t as_component;
+
+/* The AS's part of end devices (tenant/devparts.h; devpart.c): the as_devices row: formatters and the AppSKey of the session. */
+extern const tn_devpart_t as_devpart;
 
 /* `lwstack formatter-worker`: the process the Application Server runs payload formatter
  * scripts in (components/as/fmt_worker.c); started by the AS itself, not by people. */

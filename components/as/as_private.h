@@ -230,6 +230,42 @@ json_t *as_session_to_rest(const as_t *as, const as_session_t *s);
  * known KEK. Errors: invalid_field naming `field`, as_unknown_kek_label, as_unwrap_key. */
 int as_session_from_json(const as_t *as, const json_t *j, const char *field, as_session_t *s,
                          lw_err_t *err);
+/* ---- device fields (devset.c): the API (device.c) and the device part (devpart.c) -------- */
+
+/* One device's AS part being read or written. */
+typedef struct as_dev_view {
+    const as_t *as; /* its keys */
+    const lw_api_mask_t *mask;
+    bool keys;          /* render: the AppSKey shown */
+    const json_t *body; /* apply: the end_device JSON */
+    const char *app, *dev;
+} as_dev_view_t;
+
+/* The columns as_dev_render reads (as_devices d). */
+#define AS_DEV_COLS                                                                                \
+    "d.device, d.session, d.pending_session, " LW_API_SQL_TIME(                                    \
+        "d.created_at") ", " LW_API_SQL_TIME("d.updated_at")
+/* Row `row` of an AS_DEV_COLS result as GET renders it (the mask's fields). */
+json_t *as_dev_render(const as_dev_view_t *v, const PGresult *res, int row);
+/* Applies the mask's paths of v->body to the stored device JSON (device) and, when the mask
+ * names the session, makes *session its new at-rest JSON (NULL: none) with *session_set. */
+int as_dev_apply(const as_dev_view_t *v, json_t *device, json_t **session, bool *session_set,
+                 lw_err_t *err);
+/* Does the mask name "session" or a path under it? */
+bool as_mask_names_session(const lw_api_mask_t *m);
+/* Copies into out the parts of from's `top` the mask selects. */
+void as_masked_copy(const lw_api_mask_t *mask, json_t *out, const json_t *from, const char *top);
+/* Formatters (up/down, their parameters) checked; errors name `field`. */
+int as_formatters_check(const json_t *f, const char *field, lw_err_t *err);
+/* NsUp.as_device_changed of a device: what tells its AS worker on lw.ns.up (key
+ * "tenant/app/dev") that the API or an import wrote it. 0 or -1. */
+int as_device_changed_encode(const char *tenant, const char *app, const char *dev, bool deleted,
+                             uint8_t *buf, size_t cap, size_t *len);
+/* The KEKs of the configuration (as.keks.*, as.key-encryption-key[-label]) into as
+ * (component.c; the device part loads them into an as_t of its own). 0, or -1 with
+ * config_invalid. */
+int as_keys_load(as_t *as, const lw_config_t *cfg, lw_err_t *err);
+
 /* FRMPayload crypto in place (LoRaWAN 1.0.4 §4.3.3, 1.1 §4.3.3: AppSKey, FPort > 0). */
 int as_frm_crypt(const uint8_t key[LORAWAN_KEY_LEN], bool downlink, uint32_t dev_addr,
                  uint32_t f_cnt, uint8_t *buf, size_t len);

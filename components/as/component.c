@@ -154,6 +154,30 @@ static void as_free(void *state)
     free(as);
 }
 
+int as_keys_load(as_t *as, const lw_config_t *cfg, lw_err_t *err)
+{
+    kek_load_t l = {.as = as};
+    lw_config_map_each(cfg, "as.keks", kek_each, &l);
+    if (l.bad[0] != '\0') {
+        lw_err_set(err, &lw_err_config_invalid,
+                   "invalid value for `as.keks.%s`: 32, 48 or 64 hex digits expected (at most "
+                   "%u KEKs, labels of at most %u characters)",
+                   l.bad, AS_KEKS_MAX, AS_LABEL_MAX);
+        return -1;
+    }
+    const char *kek = lw_config_str(cfg, "as.key-encryption-key");
+    if (kek != NULL && kek[0] != '\0') {
+        if (kek_parse(kek, &as->at_rest) != 0) {
+            return lw_err_set(err, &lw_err_config_invalid,
+                              "invalid value for `as.key-encryption-key`");
+        }
+        const char *label = lw_config_str(cfg, "as.key-encryption-key-label");
+        snprintf(as->at_rest.label, sizeof as->at_rest.label, "%s",
+                 label != NULL && label[0] != '\0' ? label : "as-at-rest");
+    }
+    return 0;
+}
+
 static int as_init(lw_rt_t *rt, void **state, lw_err_t *err)
 {
     tn_t *tn = tn_from_runtime(rt);
@@ -170,26 +194,9 @@ static int as_init(lw_rt_t *rt, void **state, lw_err_t *err)
     as->metrics = lw_rt_metrics(rt);
     as->env = (lw_api_env_t){.db = as->db, .work = lw_rt_work(rt), .module = "as"};
 
-    kek_load_t l = {.as = as};
-    lw_config_map_each(cfg, "as.keks", kek_each, &l);
-    if (l.bad[0] != '\0') {
-        lw_err_set(err, &lw_err_config_invalid,
-                   "invalid value for `as.keks.%s`: 32, 48 or 64 hex digits expected (at most "
-                   "%u KEKs, labels of at most %u characters)",
-                   l.bad, AS_KEKS_MAX, AS_LABEL_MAX);
+    if (as_keys_load(as, cfg, err) != 0) {
         as_free(as);
         return -1;
-    }
-    const char *kek = lw_config_str(cfg, "as.key-encryption-key");
-    if (kek != NULL && kek[0] != '\0') {
-        if (kek_parse(kek, &as->at_rest) != 0) {
-            as_free(as);
-            return lw_err_set(err, &lw_err_config_invalid,
-                              "invalid value for `as.key-encryption-key`");
-        }
-        const char *label = lw_config_str(cfg, "as.key-encryption-key-label");
-        snprintf(as->at_rest.label, sizeof as->at_rest.label, "%s",
-                 label != NULL && label[0] != '\0' ? label : "as-at-rest");
     }
     as->retry_default =
         (uint32_t)lw_config_int(cfg, "as.downlinks.confirmation.default-retry-attempts");

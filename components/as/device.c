@@ -28,6 +28,7 @@
 #include "cluster/mem.h"
 #include "cluster/uid.h"
 #include "tenant/access.h"
+#include "tenant/devparts.h"
 #include "tenant/tenant.h"
 
 #define R_READ       "RIGHT_APPLICATION_DEVICES_READ"
@@ -35,8 +36,6 @@
 #define R_WRITE      "RIGHT_APPLICATION_DEVICES_WRITE"
 #define R_WRITE_KEYS "RIGHT_APPLICATION_DEVICES_WRITE_KEYS"
 #define R_LINK       "RIGHT_APPLICATION_LINK"
-/* TTS as.formatters.max-parameter-length default. */
-#define AS_FORMATTER_PARAMETER_MAX 40960u
 
 enum { OP_GET, OP_SET, OP_DELETE, OP_LINK_GET, OP_LINK_SET, OP_LINK_DELETE };
 
@@ -77,109 +76,7 @@ static bool names_key(const lw_api_mask_t *m)
     return false;
 }
 
-static bool names_session(const lw_api_mask_t *m)
-{
-    for (int i = 0; i < m->n; i++)
-        if (strncmp(m->paths[i], "session", 7) == 0)
-            return true;
-    return false;
-}
-
 /* ---- rendering ------------------------------------------------------------------------------ */
-
-static json_t *session_render(const dev_op_t *op, const json_t *stored, const char *base)
-{
-    as_session_t s;
-    lw_err_t e;
-    if (as_session_from_json(op->as, stored, base, &s, &e) != 0)
-        return NULL;
-    char p[64];
-    json_t *o = json_object();
-#define W(sub) (snprintf(p, sizeof p, "%s." sub, base), lw_api_mask_selects(&op->mask, p))
-    if (W("dev_addr")) {
-        char a[9];
-        as_addr_text(s.dev_addr, a);
-        json_object_set_new(o, "dev_addr", json_string(a));
-    }
-    if (W("keys")) {
-        json_t *k = json_object();
-        if (W("keys.session_key_id") && s.key_id_len > 0)
-            json_object_set_new(k, "session_key_id", as_b64_json(s.key_id, s.key_id_len));
-        if (op->keys && s.has_key && W("keys.app_s_key.key")) {
-            char hex[33];
-            static const char digits[] = "0123456789ABCDEF";
-            for (int i = 0; i < 16; i++) {
-                hex[2 * i] = digits[s.app_s_key[i] >> 4];
-                hex[2 * i + 1] = digits[s.app_s_key[i] & 15];
-            }
-            hex[32] = '\0';
-            json_object_set_new(k, "app_s_key", json_pack("{ss}", "key", hex));
-            OPENSSL_cleanse(hex, sizeof hex);
-        }
-        json_object_set_new(o, "keys", k);
-    }
-    if (W("last_a_f_cnt_down") && s.has_f_cnt)
-        json_object_set_new(o, "last_a_f_cnt_down", json_integer(s.last_a_f_cnt_down));
-#undef W
-    OPENSSL_cleanse(&s, sizeof s);
-    return o;
-}
-
-/* Copies into out the parts of `from` the mask selects under `top`. */
-static void masked_copy(const dev_op_t *op, json_t *out, const json_t *from, const char *top)
-{
-    const json_t *v = json_object_get(from, top);
-    if (v == NULL || json_is_null(v) || !lw_api_mask_selects(&op->mask, top))
-        return;
-    if (!json_is_object(v)) {
-        json_object_set(out, top, (json_t *)v);
-        return;
-    }
-    json_t *o = json_object();
-    const char *k;
-    json_t *x;
-    char p[LW_API_PATH_MAX * 2];
-    json_object_foreach((json_t *)v, k, x)
-    {
-        snprintf(p, sizeof p, "%s.%s", top, k);
-        if (lw_api_mask_selects(&op->mask, p))
-            json_object_set(o, k, x);
-    }
-    json_object_set_new(out, top, o);
-}
-
-static json_t *dev_render(const dev_op_t *op, const PGresult *res)
-{
-    json_t *device = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-    json_t *o = json_object();
-    json_t *ids =
-        json_pack("{ss s{ss}}", "device_id", op->dev, "application_ids", "application_id", op->app);
-    const json_t *sids = json_object_get(device, "ids");
-    const char *eui = json_string_value(json_object_get(sids, "dev_eui"));
-    if (eui != NULL)
-        json_object_set_new(ids, "dev_eui", json_string(eui));
-    eui = json_string_value(json_object_get(sids, "join_eui"));
-    if (eui != NULL)
-        json_object_set_new(ids, "join_eui", json_string(eui));
-    json_object_set_new(o, "ids", ids);
-    json_object_set_new(o, "created_at", json_string(PQgetvalue(res, 0, 3)));
-    json_object_set_new(o, "updated_at", json_string(PQgetvalue(res, 0, 4)));
-    masked_copy(op, o, device, "formatters");
-    masked_copy(op, o, device, "version_ids");
-    masked_copy(op, o, device, "skip_payload_crypto_override");
-    static const char *const sess[2] = {"session", "pending_session"};
-    for (int i = 0; i < 2; i++) {
-        if (PQgetisnull(res, 0, 1 + i) || !lw_api_mask_selects(&op->mask, sess[i]))
-            continue;
-        json_t *s = json_loads(PQgetvalue(res, 0, 1 + i), 0, NULL);
-        json_t *r = s != NULL ? session_render(op, s, sess[i]) : NULL;
-        if (r != NULL)
-            json_object_set_new(o, sess[i], r);
-        json_decref(s);
-    }
-    json_decref(device);
-    return o;
-}
 
 static void fail_not_found(dev_op_t *op)
 {
@@ -192,39 +89,31 @@ static void fail_not_found(dev_op_t *op)
     lw_api_fail(&op->api, &e);
 }
 
-#define DEV_COLS                                                                                   \
-    "d.device, d.session, d.pending_session, " LW_API_SQL_TIME(                                    \
-        "d.created_at") ", " LW_API_SQL_TIME("d.updated_at")
-
 /* ---- notification ------------------------------------------------------------------------- */
 
 static void notify(dev_op_t *op, bool deleted)
 {
-    Lw__Msg__NsUp up = LW__MSG__NS_UP__INIT;
-    Lw__Msg__Envelope env;
-    uint8_t id[LW_UID_LEN];
-    as_envelope_new(&env, id, op->t.id);
-    Lw__Msg__EndDeviceIdentifiers ids = LW__MSG__END_DEVICE_IDENTIFIERS__INIT;
-    Lw__Msg__ApplicationIdentifiers app = LW__MSG__APPLICATION_IDENTIFIERS__INIT;
-    app.application_id = op->app;
-    ids.device_id = op->dev;
-    ids.application_ids = &app;
-    Lw__Msg__AsDeviceChanged ch = LW__MSG__AS_DEVICE_CHANGED__INIT;
-    ch.deleted = deleted;
-    up.envelope = &env;
-    up.end_device_ids = &ids;
-    up.up_case = LW__MSG__NS_UP__UP_AS_DEVICE_CHANGED;
-    up.as_device_changed = &ch;
     uint8_t buf[512];
     size_t len = 0;
     char key[AS_DEV_KEY_MAX + 1];
     snprintf(key, sizeof key, "%s/%s/%s", op->t.id, op->app, op->dev);
     lw_err_t e;
     lw_err_clear(&e);
-    if (lw_msg_ns_up_encode(&up, buf, sizeof buf, &len) != 0 ||
+    if (as_device_changed_encode(op->t.id, op->app, op->dev, deleted, buf, sizeof buf, &len) != 0 ||
         lw_bus_publish(op->as->bus, "ns.up", key, strlen(key), buf, len, &e) != 0)
         lw_log(LW_LOG_WARN, "as", "device change not announced (the worker reloads it later)",
                "tenant", op->t.id, "device", op->dev, "error", e.message, NULL);
+}
+
+/* The op's device as devset.c reads and writes it. */
+static as_dev_view_t view_of(const dev_op_t *op)
+{
+    return (as_dev_view_t){.as = op->as,
+                           .mask = &op->mask,
+                           .keys = op->keys,
+                           .body = op->body,
+                           .app = op->app,
+                           .dev = op->dev};
 }
 
 static void set_succeeded(lw_api_op_t *a)
@@ -250,7 +139,8 @@ static void got(lw_api_op_t *a, const PGresult *res)
         fail_not_found(op);
         return;
     }
-    lw_api_reply(a, 200, dev_render(op, res));
+    as_dev_view_t v = view_of(op);
+    lw_api_reply(a, 200, as_dev_render(&v, res, 0));
 }
 
 static void deleted(lw_api_op_t *a, const PGresult *res)
@@ -266,126 +156,11 @@ static void deleted(lw_api_op_t *a, const PGresult *res)
 /* ---- PUT ----------------------------------------------------------------------------------------
  */
 
-/* Sets or removes (absent in src) the value at a dotted path of dst. */
-static void path_copy(json_t *dst, const json_t *src, const char *path)
-{
-    char p[LW_API_PATH_MAX];
-    snprintf(p, sizeof p, "%s", path);
-    char *dot = strchr(p, '.');
-    if (dot == NULL) {
-        const json_t *v = json_object_get(src, p);
-        if (v == NULL || json_is_null(v))
-            json_object_del(dst, p);
-        else
-            json_object_set_new(dst, p, json_deep_copy(v));
-        return;
-    }
-    *dot = '\0';
-    json_t *d = json_object_get(dst, p);
-    if (!json_is_object(d)) {
-        d = json_object();
-        json_object_set_new(dst, p, d);
-    }
-    path_copy(d, json_object_get(src, p), dot + 1);
-}
-
-static int formatters_check(const json_t *f, const char *field, lw_err_t *err)
-{
-    if (f == NULL || json_is_null(f))
-        return 0;
-    char fld[96];
-    if (!json_is_object(f))
-        return lw_api_invalid(err, field, "an object expected");
-    static const char *const keys[] = {"up_formatter", "up_formatter_parameter", "down_formatter",
-                                       "down_formatter_parameter", NULL};
-    if (lw_api_check_keys(f, keys, NULL, err) != 0)
-        return -1;
-    static const char *const types[2] = {"up_formatter", "down_formatter"};
-    for (int i = 0; i < 2; i++) {
-        const json_t *v = json_object_get(f, types[i]);
-        as_fmt_type_t t;
-        snprintf(fld, sizeof fld, "%s.%s", field, types[i]);
-        if (v != NULL && !json_is_null(v) &&
-            (!json_is_string(v) || as_fmt_type_parse(json_string_value(v), &t) != 0))
-            return lw_api_invalid(err, fld,
-                                  "FORMATTER_NONE, FORMATTER_REPOSITORY, "
-                                  "FORMATTER_GRPC_SERVICE, FORMATTER_JAVASCRIPT or "
-                                  "FORMATTER_CAYENNELPP expected");
-        snprintf(fld, sizeof fld, "%s.%s_parameter", field, types[i]);
-        v = json_object_get(f, strcmp(types[i], "up_formatter") == 0 ? "up_formatter_parameter"
-                                                                     : "down_formatter_parameter");
-        if (v != NULL && !json_is_null(v) &&
-            (!json_is_string(v) || json_string_length(v) > AS_FORMATTER_PARAMETER_MAX))
-            return lw_api_invalid(err, fld, "a string of at most %u bytes expected",
-                                  AS_FORMATTER_PARAMETER_MAX);
-    }
-    return 0;
-}
-
-static int dev_apply(dev_op_t *op, json_t *device, json_t **session, bool *session_set,
-                     lw_err_t *err)
-{
-    const json_t *b = op->body;
-    uint64_t eui;
-    const json_t *ids = json_object_get(b, "ids");
-    static const char *const euis[2] = {"dev_eui", "join_eui"};
-    for (int i = 0; i < 2; i++) {
-        const json_t *v = json_object_get(ids, euis[i]);
-        char f[32];
-        snprintf(f, sizeof f, "ids.%s", euis[i]);
-        if (v != NULL && !json_is_null(v)) {
-            if (!json_is_string(v) || as_eui_parse(json_string_value(v), &eui) != 0)
-                return lw_api_invalid(err, f, "16 hex digits expected");
-            char t[17];
-            as_eui_text(eui, t);
-            json_t *sids = json_object_get(device, "ids");
-            if (!json_is_object(sids)) {
-                sids = json_object();
-                json_object_set_new(device, "ids", sids);
-            }
-            json_object_set_new(sids, euis[i], json_string(t));
-        }
-    }
-    if (formatters_check(json_object_get(b, "formatters"), "formatters", err) != 0)
-        return -1;
-    const json_t *vi = json_object_get(b, "version_ids");
-    if (vi != NULL && !json_is_null(vi)) {
-        static const char *const keys[] = {"brand_id",         "model_id", "hardware_version",
-                                           "firmware_version", "band_id",  NULL};
-        if (!json_is_object(vi))
-            return lw_api_invalid(err, "version_ids", "an object expected");
-        if (lw_api_check_keys(vi, keys, NULL, err) != 0)
-            return -1;
-    }
-    const json_t *sk = json_object_get(b, "skip_payload_crypto_override");
-    if (sk != NULL && !json_is_null(sk) && !json_is_boolean(sk))
-        return lw_api_invalid(err, "skip_payload_crypto_override", "a boolean expected");
-    for (int i = 0; i < op->mask.n; i++) {
-        const char *p = op->mask.paths[i];
-        if (strncmp(p, "formatters", 10) == 0 || strncmp(p, "version_ids", 11) == 0 ||
-            strcmp(p, "skip_payload_crypto_override") == 0)
-            path_copy(device, b, p);
-        else if (strncmp(p, "pending_session", 15) == 0)
-            return lw_api_invalid(err, "field_mask", "`%s` cannot be set", p);
-    }
-    if (names_session(&op->mask)) {
-        *session_set = true;
-        const json_t *s = json_object_get(b, "session");
-        if (s != NULL && !json_is_null(s)) {
-            as_session_t as_s;
-            if (as_session_from_json(op->as, s, "session", &as_s, err) != 0)
-                return -1;
-            *session = as_session_to_rest(op->as, &as_s);
-            OPENSSL_cleanse(&as_s, sizeof as_s);
-        }
-    }
-    return 0;
-}
-
 static void set_written(lw_api_op_t *a, const PGresult *res)
 {
     a->succeeded = set_succeeded;
-    lw_api_reply(a, 200, dev_render(OP(a), res));
+    as_dev_view_t v = view_of(OP(a));
+    lw_api_reply(a, 200, as_dev_render(&v, res, 0));
 }
 
 static void set_loaded(lw_api_op_t *a, const PGresult *res)
@@ -409,7 +184,8 @@ static void set_loaded(lw_api_op_t *a, const PGresult *res)
     bool session_set = false;
     lw_err_t e;
     lw_err_clear(&e);
-    if (dev_apply(op, device, &session, &session_set, &e) != 0) {
+    as_dev_view_t v = view_of(op);
+    if (as_dev_apply(&v, device, &session, &session_set, &e) != 0) {
         json_decref(device);
         lw_api_fail(a, &e);
         return;
@@ -425,7 +201,7 @@ static void set_loaded(lw_api_op_t *a, const PGresult *res)
              "VALUES ($1, $2, $3::jsonb, $4::jsonb) ON CONFLICT (application_id, device_id) DO "
              "UPDATE SET device = EXCLUDED.device, session = CASE WHEN $5::boolean THEN "
              "EXCLUDED.session ELSE d.session END, gen = d.gen + 1, updated_at = now() "
-             "RETURNING " DEV_COLS,
+             "RETURNING " AS_DEV_COLS,
              op->schema);
     lw_api_query(a, sql, 5, p, set_written);
     if (stext != NULL)
@@ -458,8 +234,8 @@ static json_t *link_render(const dev_op_t *op, const char *text, bool masked)
     if (!masked)
         return l;
     json_t *o = json_object();
-    masked_copy(op, o, l, "default_formatters");
-    masked_copy(op, o, l, "skip_payload_crypto");
+    as_masked_copy(&op->mask, o, l, "default_formatters");
+    as_masked_copy(&op->mask, o, l, "skip_payload_crypto");
     json_decref(l);
     return o;
 }
@@ -497,8 +273,8 @@ static void link_set_loaded(lw_api_op_t *a, const PGresult *res)
         link = json_object();
     lw_err_t e;
     lw_err_clear(&e);
-    if (formatters_check(json_object_get(op->body, "default_formatters"), "default_formatters",
-                         &e) != 0) {
+    if (as_formatters_check(json_object_get(op->body, "default_formatters"), "default_formatters",
+                            &e) != 0) {
         json_decref(link);
         lw_api_fail(a, &e);
         return;
@@ -510,7 +286,7 @@ static void link_set_loaded(lw_api_op_t *a, const PGresult *res)
         return;
     }
     for (int i = 0; i < op->mask.n; i++)
-        path_copy(link, op->body, op->mask.paths[i]);
+        tn_devpart_copy(link, op->body, op->mask.paths[i]);
     char *text = json_dumps(link, JSON_COMPACT);
     json_decref(link);
     const char *p[2] = {op->app, text};
@@ -558,7 +334,7 @@ static void checked(void *arg, const tn_rights_t *held, const lw_err_t *err)
     switch (op->kind) {
     case OP_GET:
         snprintf(sql, sizeof sql,
-                 "SELECT " DEV_COLS
+                 "SELECT " AS_DEV_COLS
                  " FROM %s.as_devices d WHERE application_id = $1 AND device_id = $2",
                  op->schema);
         lw_api_query(&op->api, sql, 2, p, got);

@@ -343,21 +343,6 @@ out:
     return rc;
 }
 
-/* Merges src's members into dst (objects merged member by member). */
-static void merge(json_t *dst, json_t *src)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(src, k, v)
-    {
-        json_t *d = json_object_get(dst, k);
-        if (json_is_object(d) && json_is_object(v))
-            merge(d, v);
-        else
-            json_object_set(dst, k, v);
-    }
-}
-
 static int is_dp_read(const tn_devpart_env_t *env, PGconn *c, const char *const *ids, size_t n,
                       json_t *const *out, lw_err_t *err)
 {
@@ -380,7 +365,7 @@ static int is_dp_read(const tn_devpart_env_t *env, PGconn *c, const char *const 
         if (ix < 0)
             continue;
         json_t *o = is_device_render(q, r, 0, &all);
-        merge(out[ix], o);
+        tn_devpart_merge(out[ix], o);
         json_decref(o);
     }
     json_decref(by_id);

@@ -17,7 +17,9 @@ lw_t_kafka_start 4
 port=$(lw_t_free_port)
 JS_KEK=000102030405060708090a0b0c0d0e0f
 NS_KEK=101112131415161718191a1b1c1d1e1f
+AS_KEK=303132333435363738393a3b3c3d3e3f
 lw_t_stack stack "$port" --js.key-encryption-key "$JS_KEK" --ns.key-encryption-key "$NS_KEK" \
+    --as.key-encryption-key "$AS_KEK" --as.key-encryption-key-label as-rest \
     --gs.downlink.answer-not-connected=false --ns.dev-addr-prefixes 26000000/8
 api="http://127.0.0.1:$port/api/v3"
 adm() { lw_t_adm "$@"; }
@@ -26,7 +28,8 @@ body() { lw_t_body "$@"; }
 drv() {
     local t=$1; shift
     "$DRV" --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen 127.0.0.1:0 \
-        --log.level error --js.key-encryption-key "$JS_KEK" --ns.key-encryption-key "$NS_KEK" batch --tenant "$t" \
+        --log.level error --js.key-encryption-key "$JS_KEK" --ns.key-encryption-key "$NS_KEK" \
+        --as.key-encryption-key "$AS_KEK" --as.key-encryption-key-label as-rest batch --tenant "$t" \
         --application app1 "$@" 2>>"$LW_T_DIR/driver.log"
 }
 results() { tee -a "$LW_T_DIR/results.log" | jq -c '[.device_id, .outcome, .error, .field] | map(select(. != null)) | join(" ")' -r; }
@@ -201,5 +204,53 @@ lw_t_eq "acme: session keys without the keys right → permission_denied" "abp3 
 out=$(line "{\"ids\":{\"device_id\":\"badfp\"},\"frequency_plan_id\":\"NOPE\",\"lorawan_version\":\"MAC_V1_0_3\",\"lorawan_phy_version\":\"RP001_V1_0_3_REV_A\"}" "[$NSP]" | drv acme | results)
 lw_t_eq "acme: an unknown frequency plan → ns_unknown_frequency_plan, no registry row" "badfp FAILED ns_unknown_frequency_plan 0" \
     "$out $(lw_t_psql -c "SELECT count(*) FROM t_acme.end_devices WHERE device_id = 'badfp'")"
+
+# ---- the AS part: formatters and the AppSKey, the worker told; the uplink decrypted and decoded ----
+EB="$(cd "$(dirname "$LWSTACK_BIN")/../.." && pwd)/tests/e2e/e2e_bus"
+lw_t_bg tap "$EB" consume --brokers "$LW_T_BROKERS" --topics as.up --out "$LW_T_DIR/asup.jsonl" \
+    --ready "$LW_T_DIR/tap.ready"
+lw_t_wait_for "the bus tap" 60 test -s "$LW_T_DIR/tap.ready"
+ASUP="$LW_T_DIR/asup.jsonl"
+touch "$ASUP"
+NK3=55555555555555555555555555555555 AK=2B7E151628AED2A6ABF7158809CF4F3C
+asdev() { # asdev DEV DEVEUI DEVADDR AFCNT
+    line "{\"ids\":{\"device_id\":\"$1\",\"dev_eui\":\"$2\"},$NSF,\"version_ids\":{\"brand_id\":\"b\",\"model_id\":\"m\"},\"formatters\":{\"up_formatter\":\"FORMATTER_CAYENNELPP\"},\"session\":{\"dev_addr\":\"$3\",\"keys\":{\"session_key_id\":\"AQM=\",\"f_nwk_s_int_key\":{\"key\":\"$NK3\"},\"app_s_key\":{\"key\":\"$AK\"}},\"last_f_cnt_up\":50,\"last_a_f_cnt_down\":$4}}" \
+        "[\"ids.dev_eui\",$NSP,\"version_ids.brand_id\",\"version_ids.model_id\",\"formatters.up_formatter\",\"session.dev_addr\",\"session.keys.session_key_id\",\"session.keys.f_nwk_s_int_key.key\",\"session.keys.app_s_key.key\",\"session.last_f_cnt_up\",\"session.last_a_f_cnt_down\"]"
+}
+out=$(asdev asdev 0004A30B00000050 26000050 9 | drv acme --keys | results)
+lw_t_eq "acme: a device with formatters and an AppSKey → CREATED" "asdev CREATED" "$out"
+lw_t_eq "acme: the AppSKey wrapped at rest with as-rest" "as-rest|0" \
+    "$(lw_t_psql -c "SELECT (session->'keys'->'app_s_key'->>'kek_label') || '|' || (position(lower('$AK') in lower(session::text)))::text FROM t_acme.as_devices WHERE device_id = 'asdev'")"
+ns_device acme twin3 0004A30B00000051
+TB=$(asdev twin3 0004A30B00000051 26000051 9 | jq -c '{end_device: (.end_device | .ids.application_ids = {"application_id":"app1"}), field_mask: {paths: [.field_mask.paths[] | select(startswith("formatters") or startswith("version_ids") or startswith("session"))]}}')
+r=$(adm acme PUT /as/applications/app1/devices/twin3 "$TB")
+lw_t_eq "acme: the twin's AS part made with PUT /as/..." 200 "${r%% *}"
+anorm='del(.created_at, .updated_at, .ids, .session.dev_addr)'
+AFM=formatters,version_ids,session,skip_payload_crypto_override
+imp=$(body "$(adm acme GET "/as/applications/app1/devices/asdev?field_mask=$AFM")" | jq -cS "$anorm")
+twin=$(body "$(adm acme GET "/as/applications/app1/devices/twin3?field_mask=$AFM")" | jq -cS "$anorm")
+lw_t_eq "acme: AS GET of the imported device = the twin's" "$twin" "$imp"
+lw_t_eq "acme: AS GET shows the AppSKey and the counter" "$AK 9 FORMATTER_CAYENNELPP" \
+    "$(printf '%s' "$imp" | jq -r '"\(.session.keys.app_s_key.key) \(.session.last_a_f_cnt_down) \(.formatters.up_formatter)"')"
+ns_wait "$up" '.type=="unknown" and .device=="asdev"' 1
+lw_t_eq "acme: NsUp.as_device_changed for asdev on lw.ns.up, keyed tenant/app/device" "acme/app1/asdev" \
+    "$(jq -r 'select(.type=="unknown" and .device=="asdev") | .key' "$up" | head -1)"
+f=$(ns_frame 26000050 "$NK3" "$AK" 51 --f-port 3 --payload 016700ff)
+ns_send <<CMDS
+up acme gw1 0000000000000001 $f 868100000 7 7.5 -40 20000000
+CMDS
+AUP='._topic == "as.up" and .type == "AS_UP_UPLINK_MESSAGE"'
+ns_wait "$ASUP" "$AUP"' and .envelope.tenant_id == "acme"' 1 20
+lw_t_eq "acme: the uplink FCnt 51 decrypted with the imported AppSKey and decoded (CayenneLPP)" \
+    '51 {"temperature_1":25.5}' \
+    "$(jq -r "select($AUP)"' | select(.envelope.tenant_id == "acme") | .json' "$ASUP" | head -1 | perl -ne 'chomp; print pack("H*", $_)' | jq -c -r '"\(.uplink_message.f_cnt) \(.uplink_message.decoded_payload | tojson)"')"
+out=$(asdev asdev 0004A30B00000050 26000050 3 | drv acme --keys | results)
+lw_t_eq "acme: again with an older AFCntDown → UNCHANGED (counters never go back)" "asdev UNCHANGED" "$out"
+lw_t_eq "acme: one as_device_changed only" 1 "$(ns_count "$up" '.type=="unknown" and .device=="asdev"')"
+out=$(asdev asdev2 0004A30B00000052 26000052 1 | drv acme | results)
+lw_t_eq "acme: an AppSKey without the keys right → permission_denied (the NS's keys named first)" \
+    "asdev2 FAILED permission_denied session.keys" "$out"
+lw_t_eq "globex: one AS row, its abp2's, without an AppSKey" "abp2:none" \
+    "$(lw_t_psql -c "SELECT string_agg(device_id || ':' || coalesce(session->'keys'->>'app_s_key', 'none'), ',') FROM t_globex.as_devices")"
 
 lw_t_done

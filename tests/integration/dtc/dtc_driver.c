@@ -201,7 +201,7 @@ static const lw_component_t drv_component = {
 int main(int argc, char **argv)
 {
     json_set_alloc_funcs(lw_malloc, free);
-    static const tn_devpart_t *const parts[] = {&is_devpart, &js_devpart, &ns_devpart};
+    static const tn_devpart_t *const parts[] = {&is_devpart, &js_devpart, &ns_devpart, &as_devpart};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         tn_devparts_register(parts[i]);
     lw_config_t *cfg = lw_config_new();
