@@ -38,7 +38,7 @@ void dtc_charset_init(dtc_charset_t *cs)
 /* Length of the valid UTF-8 sequence at b (n bytes available), 0 when invalid, -1 when it
  * is a valid start cut short by the end. Go's utf8.Valid rules (no surrogates, no overlong
  * forms, nothing above U+10FFFF). */
-static int utf8_seq(const uint8_t *b, size_t n)
+int dtc_utf8_seq(const uint8_t *b, size_t n)
 {
     uint8_t c = b[0];
     if (c < 0x80)
@@ -86,7 +86,7 @@ static dtc_charset_kind_t decide(const uint8_t *b, size_t n)
             continue;
         }
         high = true;
-        int l = utf8_seq(b + i, n - i);
+        int l = dtc_utf8_seq(b + i, n - i);
         if (l == 0)
             return DTC_CHARSET_WINDOWS1252;
         if (l < 0)
@@ -162,6 +162,16 @@ static int decode(dtc_charset_t *cs, const uint8_t *b, size_t n, dtc_sink_fn sin
         }
         if (cs->kind == DTC_CHARSET_WINDOWS1252) {
             uint8_t c = b[i];
+            if (c < 0x80) { /* a run of ASCII goes on as it is */
+                size_t j = i;
+                while (j < n && b[j] < 0x80)
+                    j++;
+                if (out(cs, o, no, sink, arg) != 0 || out(cs, b + i, j - i, sink, arg) != 0)
+                    return -1;
+                no = 0;
+                i = j - 1;
+                continue;
+            }
             uint32_t cp = c >= 0x80 && c <= 0x9F ? w1252_80_9f[c - 0x80] : c;
             no += put_utf8(cp, o + no);
             continue;

@@ -61,6 +61,9 @@ void dtc_charset_init(dtc_charset_t *cs);
 int dtc_charset_feed(dtc_charset_t *cs, const uint8_t *b, size_t n, dtc_sink_fn sink, void *arg);
 /* End of input: decides with what was seen and flushes. */
 int dtc_charset_finish(dtc_charset_t *cs, dtc_sink_fn sink, void *arg);
+/* Length of the valid UTF-8 sequence at b[0..n), 0 when invalid, -1 when cut short (Go's
+ * utf8.Valid rules: no surrogates, no overlong forms, nothing above U+10FFFF). */
+int dtc_utf8_seq(const uint8_t *b, size_t n);
 /* The charset's name as x/net/html/charset spells it ("utf-8", "utf-16le", "windows-1252"). */
 const char *dtc_charset_name(dtc_charset_kind_t k);
 

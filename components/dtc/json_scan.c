@@ -151,13 +151,21 @@ int dtc_json_feed(dtc_json_scan_t *s, const uint8_t *b, size_t n, dtc_json_value
     if (s->err != DTC_JSON_OK)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        /* a value's bytes are copied in runs: the common case */
-        if (s->state == S_VALUE && !s->in_string) {
-            uint8_t c = b[i];
-            if (c != '"' && c != '{' && c != '[' && c != '}' && c != ']' && c != '\n' &&
-                s->len < s->cap) {
-                s->buf[s->len++] = c;
-                s->col++;
+        /* inside an object, bytes that change nothing are copied in runs: the common case */
+        if (s->state == S_VALUE && !s->escape) {
+            size_t j = i;
+            if (s->in_string)
+                while (j < n && b[j] != '"' && b[j] != '\\' && b[j] != '\n')
+                    j++;
+            else
+                while (j < n && b[j] != '"' && b[j] != '{' && b[j] != '[' && b[j] != '}' &&
+                       b[j] != ']' && b[j] != '\n')
+                    j++;
+            if (j > i && j - i <= s->cap - s->len) {
+                memcpy(s->buf + s->len, b + i, j - i);
+                s->len += j - i;
+                s->col += j - i;
+                i = j - 1;
                 continue;
             }
         }

@@ -226,21 +226,11 @@ json_t *dtc_json_stringn_lossy(const uint8_t *s, size_t n)
     char *o = lw_malloc(n * 3 + 1);
     size_t k = 0;
     for (size_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        size_t l = c < 0x80             ? 1
-                   : (c & 0xE0) == 0xC0 ? 2
-                   : (c & 0xF0) == 0xE0 ? 3
-                   : (c & 0xF8) == 0xF0 ? 4
-                                        : 0;
-        bool ok = l > 0 && i + l <= n && c != 0;
-        for (size_t j2 = 1; ok && j2 < l; j2++)
-            ok = (s[i + j2] & 0xC0) == 0x80;
-        if (ok && l > 1 && json_stringn((const char *)s + i, l) == NULL)
-            ok = false;
-        if (ok) {
-            memcpy(o + k, s + i, l);
-            k += l;
-            i += l;
+        int l = s[i] == 0 ? 0 : dtc_utf8_seq(s + i, n - i);
+        if (l > 0) {
+            memcpy(o + k, s + i, (size_t)l);
+            k += (size_t)l;
+            i += (size_t)l;
         } else {
             memcpy(o + k, "\xEF\xBF\xBD", 3);
             k += 3;

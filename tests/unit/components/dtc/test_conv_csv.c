@@ -393,6 +393,26 @@ static void test_conv_csv__charsets(void **state)
     t_same(&want, &r);
     t_result_free(&r);
     t_result_free(&want);
+
+    /* UTF-8 decided on the first 1024 bytes; a bad byte later (and a NUL) becomes U+FFFD */
+    char big[1400];
+    int k = snprintf(big, sizeof big, "dev_eui;name\n1111111111111111;\xC3\xA9");
+    memset(big + k, 'a', 1100);
+    k += 1100;
+    memcpy(big + k,
+           "\xFF\x00"
+           "b\n",
+           4);
+    k += 4;
+    t_convert_all(CSV, big, (size_t)k, &r);
+    assert_int_equal(r.n, 1);
+    const char *name = json_string_value(json_object_get(r.dev[0], "name"));
+    assert_int_equal(strlen(name), 2 + 1100 + 3 + 3 + 1);
+    assert_memory_equal(name + 1102,
+                        "\xEF\xBF\xBD\xEF\xBF\xBD"
+                        "b",
+                        7);
+    t_result_free(&r);
 }
 
 static void test_conv_csv__unknown_format(void **state)
