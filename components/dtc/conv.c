@@ -236,10 +236,10 @@ static int on_json(void *arg, const dtc_json_value_t *v)
         uint64_t line = v->line + (je.line > 0 ? (uint64_t)je.line - 1 : 0);
         uint64_t col = je.line > 1 ? (uint64_t)(je.column > 0 ? je.column : 1)
                                    : v->column + (je.column > 0 ? (uint64_t)je.column - 1 : 0);
-        lw_err_set(&e, &lw_err_json_token, "invalid JSON at line %llu column %llu: %s",
-                   (unsigned long long)line, (unsigned long long)col, je.text);
+        lw_err_set(&e, &lw_err_json_token, "invalid JSON token");
         lw_err_attr_num(&e, "line", (long long)line);
         lw_err_attr_num(&e, "column", (long long)col);
+        lw_err_attr(&e, "detail", je.text);
         return fail_with(c, &e);
     }
     json_t *dev = dtc_tts_device_normalize(in, &c->paths, &e);
@@ -292,11 +292,12 @@ static int scanner_failed(dtc_conv_t *c)
             lw_err_attr_num(&e, "line", (long long)s->vline);
             lw_err_attr_num(&e, "max", (long long)c->max_record);
         } else {
-            lw_err_set(&e, &lw_err_json_token, "invalid JSON token at line %llu column %llu%s",
-                       (unsigned long long)s->err_line, (unsigned long long)s->err_col,
-                       s->err == DTC_JSON_EOF ? " (unexpected end of input)" : "");
+            lw_err_set(&e, &lw_err_json_token, "invalid JSON token");
             lw_err_attr_num(&e, "line", (long long)s->err_line);
             lw_err_attr_num(&e, "column", (long long)s->err_col);
+            lw_err_attr(&e, "detail",
+                        s->err == DTC_JSON_EOF ? "unexpected end of input"
+                                               : "not an object or an array of objects here");
         }
         return fail_with(c, &e);
     }

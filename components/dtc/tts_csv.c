@@ -379,9 +379,8 @@ json_t *dtc_tts_csv_record(const dtc_tts_csv_t *t, const dtc_csv_record_t *rec,
         const char *v = (const char *)rec->rec + rec->off[i];
         size_t n = rec->off[i + 1] - rec->off[i];
         if (setters[t->setter[i]].fn(&r, v, n) != 0) {
-            lw_err_set(err, &lw_err_parse_csv_field,
-                       "parse CSV field at line `%llu` column `%zu` (%s)",
-                       (unsigned long long)rec->index, i + 1, setters[t->setter[i]].column);
+            lw_err_set(err, &lw_err_parse_csv_field, "parse CSV field at line `%llu` column `%zu`",
+                       (unsigned long long)rec->index, i + 1);
             lw_err_attr_num(err, "line", (long long)rec->index);
             lw_err_attr_num(err, "column", (long long)(i + 1));
             lw_err_attr(err, "field", setters[t->setter[i]].column);

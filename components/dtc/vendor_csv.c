@@ -213,8 +213,8 @@ static json_t *convert(const dtc_vfield_t *f, char *s)
 
 static int field_error(const dtc_csv_record_t *r, const char *path, int col, lw_err_t *err)
 {
-    lw_err_set(err, &lw_err_parse_csv_field, "parse CSV field at line `%llu` column `%d` (%s)",
-               (unsigned long long)r->index, col + 1, path);
+    lw_err_set(err, &lw_err_parse_csv_field, "parse CSV field at line `%llu` column `%d`",
+               (unsigned long long)r->index, col + 1);
     lw_err_attr_num(err, "line", (long long)r->index);
     lw_err_attr_num(err, "column", col + 1);
     lw_err_attr(err, "field", path);

@@ -80,6 +80,9 @@ conv acme the-things-stack-csv "$FIX/devicetemplates/tts-csv-invalid_deveui.csv"
 lw_t_eq "invalid_deveui.csv → 400 with one {error}: parse_csv_field line 1 column 1" \
     "400 1 parse_csv_field 1 1 pkg/devicetemplates" \
     "$CODE $(lines) $(printf '%s' "$OUT" | jq -r '.error.details[0] | "\(.name) \(.attributes.line) \(.attributes.column) \(.namespace)"')"
+lw_t_eq "its message is The Things Stack's" \
+    'error:pkg/devicetemplates:parse_csv_field (parse CSV field at line `1` column `1`)' \
+    "$(printf '%s' "$OUT" | jq -r .error.message)"
 conv acme the-things-stack-csv "$FIX/devicetemplates/tts-csv-EmptyString.csv"
 lw_t_eq "an empty file → 400 csv_header" "400 csv_header" "$CODE $(printf '%s' "$OUT" | jq -r '.error.details[0].name')"
 
@@ -153,6 +156,12 @@ lw_t_eq "an empty JSON stream → 200, no template" "200 " "$r"
 conv globex the-things-stack-csv "$LW_T_DIR/big.csv"
 lw_t_eq "20000 devices → 200, 20000 templates in order" "200 20000 eui-0000000000004e20" \
     "$CODE $(lines) $(line 20000 | jq -r .result.end_device.ids.device_id)"
+
+# a client that reads slowly gets every template too (the conversion waits for it)
+curl -sS -o "$LW_T_DIR/slow" --limit-rate 1M -X POST -H "X-Tenant-ID: acme" \
+    -H 'Content-Type: application/json' --data-binary @"$LW_T_DIR/req.json" "$api/edtc/convert"
+lw_t_eq "a slow reader → 20000 templates, the last one last" "20000 eui-0000000000004e20" \
+    "$(grep -c '^{"result"' "$LW_T_DIR/slow") $(tail -n 1 "$LW_T_DIR/slow" | jq -r .result.end_device.ids.device_id)"
 
 lw_t_eq "converting wrote nothing in either tenant" 0 "$(devs)"
 m=$(curl -sS "http://127.0.0.1:$port/metrics")
