@@ -33,6 +33,8 @@ const tn_devpart_t *tn_devparts_owner(const char *path)
     size_t best_len = 0;
     for (size_t i = 0; i < nparts; i++)
         for (const char *const *p = parts[i]->paths; p != NULL && *p != NULL; p++) {
+            if ((*p)[0] != path[0])
+                continue;
             size_t len = strlen(*p);
             if (len > best_len && strncmp(path, *p, len) == 0 &&
                 (path[len] == '\0' || path[len] == '.')) {

@@ -19,6 +19,13 @@ static const lw_cfg_opt_t dtc_config[] = {
      .help = "Folder of vendor CSV column mappings (*.yaml): each is the converter format "
              "vendor-<id> (README \"Vendor CSV mappings\"). Unset: the checkout's "
              "ops/dtc/mappings when it exists; \"\": none."},
+    {.key = "dtc.export.page-size",
+     .type = LW_CFG_INT,
+     .def = "500",
+     .min = 1,
+     .max = 10000,
+     .help = "Devices read per page of GET .../devices/export (all parts of each, one "
+             "transaction a page)."},
 };
 
 static int dtc_config_register(lw_config_t *cfg)
@@ -72,6 +79,8 @@ static int dtc_init(lw_rt_t *rt, void **state, lw_err_t *err)
         return lw_err_set(err, &lw_err_internal, "the template converter's routes");
     /* Each file's routes, as they land: dtc_edtc_routes, dtc_import_routes,
      * dtc_export_routes. */
+    if (dtc_export_routes(dtc) != 0)
+        return lw_err_set(err, &lw_err_internal, "cannot register the export route");
     return 0;
 }
 

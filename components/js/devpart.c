@@ -258,9 +258,10 @@ static int js_dp_read(const tn_devpart_env_t *env, PGconn *c, const char *const 
         json_t *v;
         json_object_foreach(o, k, v)
         {
-            /* ids and times are the registry's. */
+            /* ids and times are the registry's, and so are the server addresses where it
+             * has them. */
             if (strcmp(k, "ids") != 0 && strcmp(k, "created_at") != 0 &&
-                strcmp(k, "updated_at") != 0)
+                strcmp(k, "updated_at") != 0 && json_object_get(dst, k) == NULL)
                 json_object_set(dst, k, v);
         }
         json_decref(o);

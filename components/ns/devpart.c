@@ -9,7 +9,7 @@
  * The import's differences from the API: session keys equal to the stored ones make no new
  * session (the same file twice changes nothing), and the MAC state, the pending session and
  * last_seen_at of a template are left out: the MAC state starts from the settings, as with
- * a new session set through the API. The registry's lorawan_version, lorawan_phy_version,
+ * a new session set through the API; session.last_a_f_cnt_down is the AS's. The registry's lorawan_version, lorawan_phy_version,
  * frequency_plan_id, supports_join and supports_class_c are read from the template too.
  *
  * Per batch: one statement reads the existing rows (locked), one writes the changed ones. */
@@ -97,7 +97,8 @@ static void *ns_dp_prepare(const tn_devpart_env_t *env, const tn_devpart_dev_t *
             r->write = true;
         if (!own && !shared && !under(p, "session"))
             continue;
-        if (strstr(p, "app_s_key") != NULL || under(p, "mac_state") ||
+        if (strstr(p, "app_s_key") != NULL || under(p, "session.last_a_f_cnt_down") ||
+            under(p, "mac_state") ||
             under(p, "pending_mac_state") || under(p, "pending_session") ||
             under(p, "last_seen_at") || under(p, "multicast"))
             continue;
@@ -355,8 +356,11 @@ static int ns_dp_read(const tn_devpart_env_t *env, PGconn *c, const char *const 
         return -1;
     ns_t *keys = ns_dp_keys(env->cfg);
     json_t *pos = tn_devpart_positions(ids, n);
-    /* The NS's own fields; the registry renders the ones it shares. */
-    static const char *const shown[] = {"mac_settings", "session", "pending_session"};
+    /* The NS's own fields, and the registry's it keeps a copy of (where the registry has
+     * none: a device set up through the NS only). */
+    static const char *const shown[] = {
+        "mac_settings",        "session",           "pending_session", "lorawan_version",
+        "lorawan_phy_version", "frequency_plan_id", "supports_join",   "supports_class_c"};
     lw_api_mask_t mask = {.n = 0};
     for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
         snprintf(mask.paths[mask.n++], LW_API_PATH_MAX, "%s", shown[k]);
@@ -391,7 +395,8 @@ static int ns_dp_read(const tn_devpart_env_t *env, PGconn *c, const char *const 
             json_t *v;
             json_object_foreach(o, k, v)
             {
-                if (strcmp(k, "ids") != 0)
+                if (strcmp(k, "ids") != 0 &&
+                    (!in_list(shared_paths, k) || json_object_get(out[ix], k) == NULL))
                     json_object_set(out[ix], k, v);
             }
             json_decref(o);

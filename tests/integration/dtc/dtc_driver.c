@@ -6,7 +6,8 @@
  * reads one {"end_device": {...}, "field_mask": {"paths": [...]}} per line, runs
  * dtc_batch_run (components/dtc/batch.c) with every server's part on a blocking connection,
  * N rows a batch (default: all), then dtc_batch_committed on the runtime's loop, and prints
- * one line per row: {"line", "device_id", "outcome", "error", "field"}. Exit 0, or 1 when a
+ * one line per row: {"line", "device_id", "outcome", "parts": {"is": outcome, ...}, "error",
+ * "field", "message"}. Exit 0, or 1 when a
  * batch failed as a whole. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,13 @@ static int run(drv_t *d, lw_err_t *err)
             const dtc_row_t *r = &rows[i];
             json_t *o = json_pack("{sI ss ss}", "line", (json_int_t)r->line, "device_id",
                                   r->dev.device_id, "outcome", outcome_name(r->outcome));
+            size_t np;
+            const tn_devpart_t *const *parts = tn_devparts(&np);
+            json_t *po = json_object();
+            for (size_t k = 0; k < np; k++)
+                json_object_set_new(po, parts[k]->name,
+                                    json_string(outcome_name(r->part_res[k].outcome)));
+            json_object_set_new(o, "parts", po);
             if (r->outcome == TN_DEVPART_FAILED) {
                 json_object_set_new(o, "error", json_string(lw_err_name(&r->err)));
                 const char *f = err_attr(&r->err, "field");
