@@ -123,6 +123,16 @@ lw_t_eq "acme: root keys without the keys right → permission_denied naming the
 lw_t_eq "acme: otaa2 written nowhere" "0 0" \
     "$(lw_t_psql -c "SELECT count(*) FROM t_acme.end_devices WHERE device_id = 'otaa2'") $(lw_t_psql -c "SELECT count(*) FROM lw_control.end_device_euis WHERE device_id = 'otaa2'")"
 
+# ---- a row the database refuses fails alone: the batch runs again one row a transaction --------
+out=$( (line '{"ids":{"device_id":"sql1"},"name":"one"}' '["name"]'
+    line '{"ids":{"device_id":"sql2"},"provisioning_data":{"x":"a\u0000b"}}' '["provisioning_data"]'
+    line '{"ids":{"device_id":"sql3"},"name":"three"}' '["name"]') | drv acme --keys | results)
+lw_t_eq "acme: jsonb refuses provisioning_data with NUL → that row fails with db_query, the others are created" \
+    "sql1 CREATED|sql2 FAILED db_query|sql3 CREATED" "$(printf '%s' "$out" | paste -sd'|')"
+lw_t_eq "acme: sql2 written in no part" "sql1,sql3 0" \
+    "$(lw_t_psql -c "SELECT string_agg(device_id, ',' ORDER BY device_id) FROM t_acme.end_devices WHERE device_id LIKE 'sql%'") $(lw_t_psql -c "SELECT count(*) FROM t_acme.js_devices WHERE device_id LIKE 'sql%'")"
+lw_t_psql -c "DELETE FROM t_acme.end_devices WHERE device_id LIKE 'sql%'" >/dev/null
+
 # ---- the tenant's limit, counting the batch's own rows ---------------------------------------------
 lw_t_psql -c "UPDATE lw_control.tenants SET max_end_devices = 3 WHERE tenant_id = 'globex'" >/dev/null
 out=$(for i in 1 2 3; do line "{\"ids\":{\"device_id\":\"lim$i\",\"dev_eui\":\"0004A30B0000010$i\",\"join_eui\":\"70B3D57ED0000001\"},\"supports_join\":true,\"root_keys\":{\"app_key\":{\"key\":\"$APPKEY\"}}}" '["ids.dev_eui","ids.join_eui","supports_join","root_keys.app_key.key"]'; done | drv globex --keys | results)
