@@ -6,6 +6,7 @@
 #include "dtc/dtc.h"
 #include "dtc/conv_private.h"
 #include "dtc/dtc_private.h"
+#include "dtc/import_private.h"
 
 static const lw_cfg_opt_t dtc_config[] = {
     {.key = "dtc.enabled",
@@ -26,6 +27,34 @@ static const lw_cfg_opt_t dtc_config[] = {
      .max = 10000,
      .help = "Devices read per page of GET .../devices/export (all parts of each, one "
              "transaction a page)."},
+    {.key = "dtc.import.spool-dir",
+     .type = LW_CFG_STRING,
+     .help = "Folder of the import jobs' spool files (unlinked at once; empty: $TMPDIR, else "
+             "/tmp)"},
+    {.key = "dtc.import.batch-size",
+     .type = LW_CFG_INT,
+     .def = "500",
+     .help = "Devices an import writes in one transaction (every part of each)",
+     .min = 1,
+     .max = 10000},
+    {.key = "dtc.import.max-jobs",
+     .type = LW_CFG_INT,
+     .def = "4",
+     .help = "Import jobs one process runs at a time (each holds a database connection)",
+     .min = 1,
+     .max = 64},
+    {.key = "dtc.import.idle-timeout",
+     .type = LW_CFG_DURATION,
+     .def = "10m",
+     .help = "How long an import job waits for its next part before it stops (0: forever)",
+     .min = 0,
+     .max = 86400000},
+    {.key = "dtc.import.retention",
+     .type = LW_CFG_DURATION,
+     .def = "168h",
+     .help = "How long a finished import job and its rows' results are kept",
+     .min = 60000,
+     .max = 31536000000LL},
 };
 
 static int dtc_config_register(lw_config_t *cfg)
@@ -36,6 +65,9 @@ static int dtc_config_register(lw_config_t *cfg)
 static void dtc_free(void *state)
 {
     dtc_formats_clear_vendor();
+    dtc_t *dtc = state;
+    if (dtc != NULL)
+        dtc_import_jobs_free(dtc);
     free(state);
 }
 
@@ -81,6 +113,8 @@ static int dtc_init(lw_rt_t *rt, void **state, lw_err_t *err)
      * dtc_export_routes. */
     if (dtc_export_routes(dtc) != 0)
         return lw_err_set(err, &lw_err_internal, "cannot register the export route");
+    if (dtc_import_jobs_init(dtc, err) != 0 || dtc_import_routes(dtc) != 0)
+        return lw_err_set(err, &lw_err_internal, "the import routes cannot be registered");
     return 0;
 }
 
@@ -93,8 +127,7 @@ static int dtc_start(void *state, lw_err_t *err)
 
 static void dtc_stop(void *state, void (*done)(void *arg), void *done_arg)
 {
-    (void)state;
-    done(done_arg);
+    dtc_import_jobs_stop(state, done, done_arg); /* cancels the running imports */
 }
 
 const lw_component_t dtc_component = {
