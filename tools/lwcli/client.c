@@ -21,6 +21,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     lc_resp_t *r = arg;
     size_t n = size * nmemb;
+    if (r->sink != NULL && r->status >= 200 && r->status <= 299) /* a stream (export) */
+        return fwrite(data, 1, n, r->sink) == n ? n : 0;
     if (r->body.len + n > LC_MAX_BODY)
         return 0;
     lc_str_appendn(&r->body, data, n);
@@ -32,6 +34,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     lc_resp_t *r = arg;
     size_t n = size * nmemb;
     static const char name[] = "x-total-count:";
+    if (n > 9 && strncmp(data, "HTTP/", 5) == 0) { /* the status line (each, after a 100) */
+        const char *sp = memchr(data, ' ', n);
+        if (sp != NULL)
+            r->status = strtol(sp + 1, NULL, 10);
+    }
     if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
         char buf[32];
         size_t vl = n - (sizeof name - 1);
@@ -150,8 +157,8 @@ static char *request_body(CURL *c, const char *method, json_t *body, struct curl
     return NULL;
 }
 
-int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body, lc_auth_t auth,
-               lc_resp_t *out)
+static int request_run(lc_ctx_t *ctx, const char *method, const char *path, json_t *body,
+                       lc_auth_t auth, FILE *sink, lc_resp_t *out)
 {
     int rc = LC_EXIT_FAIL;
     struct curl_slist *hdrs = NULL;
@@ -161,6 +168,7 @@ int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body
 
     memset(out, 0, sizeof *out);
     out->total = -1;
+    out->sink = sink;
     lc_str_append(&url, ctx->url);
     lc_str_append(&url, path);
     CURL *c = request_handle(ctx, method, url.buf, curl_err, out);
@@ -177,6 +185,8 @@ int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body
     rc = LC_EXIT_FAIL;
     payload = request_body(c, method, body, &hdrs);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (sink != NULL)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 0L); /* a stream takes as long as it takes */
 
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
@@ -205,6 +215,18 @@ out:
     if (rc != LC_EXIT_OK)
         lc_resp_free(out);
     return rc;
+}
+
+int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body, lc_auth_t auth,
+               lc_resp_t *out)
+{
+    return request_run(ctx, method, path, body, auth, NULL, out);
+}
+
+int lc_request_stream(lc_ctx_t *ctx, const char *method, const char *path, lc_auth_t auth,
+                      FILE *sink, lc_resp_t *out)
+{
+    return request_run(ctx, method, path, NULL, auth, sink, out);
 }
 
 void lc_resp_free(lc_resp_t *r)

@@ -251,6 +251,8 @@ typedef enum verb {
     X_LOGOUT,
     X_AUTH_INFO,
     X_VERSION,
+    D_IMPORT,
+    D_EXPORT,
 } verb_t;
 
 typedef struct command {
@@ -297,6 +299,10 @@ static const command_t commands[] = {
     KEY_COMMANDS(applications, "applications", "an application"),
     COLLABORATOR_COMMANDS(applications, "applications", "an application"),
     ENTITY_COMMANDS(end_devices, "end-devices", "an end device", "end devices"),
+    {"end-devices import", D_IMPORT, &ent_end_devices,
+     "Import end devices from a file, server-side, with every part and session"},
+    {"end-devices export", D_EXPORT, &ent_end_devices,
+     "Export an application's end devices as The Things Stack JSON, one per line"},
     ENTITY_COMMANDS(gateways, "gateways", "a gateway", "gateways"),
     RESTORE_COMMANDS(gateways, "gateways", "gateway"),
     RIGHTS_COMMAND(gateways, "gateways", "a gateway"),
@@ -431,6 +437,23 @@ static const lc_flag_spec_t collab_id_flags[] = {
     {"organization-id", LC_FLAG_STRING, "the collaborating organization"},
     {NULL, LC_FLAG_BOOL, NULL},
 };
+static const lc_flag_spec_t import_flags[] = {
+    {"format", LC_FLAG_STRING, "the file's format (GET /api/v3/edtc/formats: the-things-stack, "
+                               "the-things-stack-csv, vendor-...)"},
+    {"format-id", LC_FLAG_STRING, NULL},
+    {"dry-run", LC_FLAG_BOOL, "check every row, write nothing"},
+    {"part-bytes", LC_FLAG_UINT, "file bytes per request (default 700000)"},
+    {"frequency-plan-id", LC_FLAG_STRING, "fallback: for rows without one"},
+    {"lorawan-version", LC_FLAG_STRING, "fallback: for rows without one (1.0.3, MAC_V1_0_3)"},
+    {"lorawan-phy-version", LC_FLAG_STRING, "fallback: for rows without one (1.0.3-a, ...)"},
+    {"network-server-address", LC_FLAG_STRING, "fallback: for rows without one"},
+    {"application-server-address", LC_FLAG_STRING, "fallback: for rows without one"},
+    {"join-server-address", LC_FLAG_STRING, "fallback: for rows without one"},
+    {NULL, 0, NULL}};
+static const lc_flag_spec_t export_flags[] = {
+    {"include-keys", LC_FLAG_BOOL, "root and session keys too (needs the keys right)"},
+    {"output", LC_FLAG_STRING, "the file to write (default: stdout)"},
+    {NULL, 0, NULL}};
 static const lc_flag_spec_t login_flags[] = {
     {"user-id", LC_FLAG_STRING, "the user to log in as"},
     {"password-stdin", LC_FLAG_BOOL, "read the password from stdin (the default)"},
@@ -490,7 +513,9 @@ static void cmd_flags_build(const command_t *c, cmd_flags_t *f)
     if (e != NULL) {
         if (e->device)
             pos_add(f, "application-id", "the application");
-        if (c->verb != V_LIST)
+        if (c->verb == D_IMPORT)
+            pos_add(f, "file", "the file to import");
+        else if (c->verb != V_LIST && c->verb != D_EXPORT)
             pos_add(f, e->id_flag, "the ID");
         if (c->verb == K_GET || c->verb == K_UPDATE || c->verb == K_DELETE)
             pos_add(f, "api-key-id", "the API key's ID");
@@ -528,6 +553,12 @@ static void cmd_flags_build(const command_t *c, cmd_flags_t *f)
     case K_CREATE:
     case K_UPDATE:
         f->tables[f->ntables++] = key_flags;
+        break;
+    case D_IMPORT:
+        f->tables[f->ntables++] = import_flags;
+        break;
+    case D_EXPORT:
+        f->tables[f->ntables++] = export_flags;
         break;
     case K_LIST:
     case C_LIST:
@@ -1353,6 +1384,69 @@ static int do_auth_info(const run_t *r)
 
 /* ---- main ------------------------------------------------------------------------------- */
 
+static int do_import(const run_t *r)
+{
+    const char *app = NULL, *file = param(r, "file");
+    int rc;
+    if ((rc = need(r, "application-id", &app)) != 0)
+        return rc;
+    /* `import FILE --application-id APP`: the one positional is the file */
+    if (lc_args_get(r->a, "application-id") != NULL && r->a->npos == 1)
+        file = r->a->pos[0];
+    if (file == NULL || *file == '\0')
+        return usage_error(r, "missing the file to import");
+    const char *format = lc_args_get(r->a, "format");
+    if (format == NULL)
+        format = lc_args_get(r->a, "format-id");
+    if (format == NULL || *format == '\0')
+        return usage_error(r, "missing --format");
+    json_t *fb = json_object();
+    static const char *const keys[][3] = {
+        {"frequency-plan-id", "frequency_plan_id", NULL},
+        {"lorawan-version", "lorawan_version", "MAC"},
+        {"lorawan-phy-version", "lorawan_phy_version", "PHY"},
+        {"network-server-address", "network_server_address", NULL},
+        {"application-server-address", "application_server_address", NULL},
+        {"join-server-address", "join_server_address", NULL},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = lc_args_get(r->a, keys[i][0]);
+        if (v == NULL)
+            continue;
+        char norm[64];
+        if (keys[i][2] != NULL) {
+            if (lc_version_normalize(keys[i][2], v, norm, sizeof norm) != 0) {
+                json_decref(fb);
+                return usage_error(r, "--%s `%s` is not a version", keys[i][0], v);
+            }
+            v = norm;
+        }
+        json_object_set_new(fb, keys[i][1], json_string(v));
+    }
+    const char *pb = lc_args_get(r->a, "part-bytes");
+    lc_import_opts_t o = {
+        .application_id = app,
+        .file = file,
+        .format_id = format,
+        .dry_run = lc_args_bool(r->a, "dry-run"),
+        .part_bytes = pb != NULL ? (size_t)strtoull(pb, NULL, 10) : 0,
+        .fallbacks = fb,
+    };
+    rc = lc_devices_import(r->ctx, &o);
+    json_decref(fb);
+    return rc;
+}
+
+static int do_export(const run_t *r)
+{
+    const char *app = NULL;
+    int rc;
+    if ((rc = need(r, "application-id", &app)) != 0)
+        return rc;
+    return lc_devices_export(r->ctx, app, lc_args_bool(r->a, "include-keys"),
+                             lc_args_get(r->a, "output"));
+}
+
 static int dispatch(const run_t *r)
 {
     switch (r->cmd->verb) {
@@ -1390,6 +1484,10 @@ static int dispatch(const run_t *r)
     case X_VERSION:
         printf("lwcli %s\n", LC_VERSION);
         return LC_EXIT_OK;
+    case D_IMPORT:
+        return do_import(r);
+    case D_EXPORT:
+        return do_export(r);
     }
     return LC_EXIT_USAGE;
 }

@@ -208,6 +208,7 @@ typedef struct lc_resp {
     lc_str_t body;
     long long total; /* X-Total-Count, -1 when absent */
     json_t *json;    /* the parsed body (NULL when empty or not JSON) */
+    FILE *sink;      /* lc_request_stream: where a 2xx body goes instead of `body` */
 } lc_resp_t;
 
 /* Sends one request. `path` starts with "/api/v3" and includes any query. `body` (may be
@@ -216,6 +217,10 @@ typedef struct lc_resp {
  * naming the URL) on stderr and returns LC_EXIT_FAIL. */
 int lc_request(lc_ctx_t *ctx, const char *method, const char *path, json_t *body, lc_auth_t auth,
                lc_resp_t *out);
+/* lc_request for a large answer (an export): a 2xx body is written to sink as it arrives
+ * (never kept), an error body is kept in out as lc_request keeps it. No timeout. */
+int lc_request_stream(lc_ctx_t *ctx, const char *method, const char *path, lc_auth_t auth,
+                      FILE *sink, lc_resp_t *out);
 void lc_resp_free(lc_resp_t *r);
 void lc_ctx_destroy(lc_ctx_t *ctx);
 
@@ -241,6 +246,33 @@ int lc_token_remove(const char *tenant);
 /* Reads one line (without its newline) from stdin into out; on a terminal prompts on
  * stderr with echo off. Returns 0, or -1 when stdin is empty. */
 int lc_read_secret(const char *prompt, lc_str_t *out);
+
+/* ---- device import and export (transfer.c) ---------------------------------------------- */
+
+/* base64 (standard, padded) of n bytes into out (room for 4 * ((n + 2) / 3) + 1). */
+void lc_base64_encode(const unsigned char *in, size_t n, char *out);
+/* A progress line for a terminal: "[#####.....]  42%  1234 devices" (width cells of bar)
+ * into out. total 0: no percentage. */
+void lc_progress_format(unsigned long long done, unsigned long long total,
+                        unsigned long long devices, int width, char *out, size_t outlen);
+
+typedef struct lc_import_opts {
+    const char *application_id;
+    const char *file;
+    const char *format_id;
+    bool dry_run;
+    size_t part_bytes; /* file bytes per request (0: 700,000, under 1 MiB once in base64) */
+    json_t *fallbacks; /* borrowed; NULL: none */
+} lc_import_opts_t;
+
+/* lwcli devices import: sends the file in parts, follows the job (a progress bar on a
+ * terminal), prints the summary table and the failed rows. Returns LC_EXIT_OK when the job
+ * finished with every row imported, LC_EXIT_FAIL otherwise. */
+int lc_devices_import(lc_ctx_t *ctx, const lc_import_opts_t *o);
+/* lwcli devices export: the application's devices as The Things Stack JSON, one per line, to
+ * out_path (NULL or "-": stdout). */
+int lc_devices_export(lc_ctx_t *ctx, const char *application_id, bool include_keys,
+                      const char *out_path);
 
 /* ---- commands (commands.c) -------------------------------------------------------------- */
 
