@@ -709,7 +709,8 @@ static void run_done(dtc_job_t *job)
     size_t drop = job->step_rc != 0 ? job->npend : n;
     for (size_t i = 0; i < drop; i++)
         dtc_pend_destroy(&job->pend[i]);
-    memmove(job->pend, job->pend + drop, (job->npend - drop) * sizeof *job->pend);
+    if (job->npend > drop)
+        memmove(job->pend, job->pend + drop, (job->npend - drop) * sizeof *job->pend);
     job->npend -= drop;
     job->ntaken = 0;
     if (job->db_canceled)
