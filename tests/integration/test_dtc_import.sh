@@ -87,7 +87,7 @@ lw_t_eq "the job ID is a UUID" 1 "$(echo "$job" | grep -cE '^[0-9a-f]{8}-[0-9a-f
 j=$(wait_job acme "$job")
 lw_t_eq "acme: DONE, 3 created, 3 failed" "DONE total=6 created=3 updated=0 unchanged=0 failed=3" "$(echo "$j" | counts)"
 lw_t_eq "acme: each row's result with its line, device and error name (field when one is at fault)" \
-    '"1 1 dev-otaa CREATED  ; 2 2 dev-abp CREATED  ; 3 3 bad-key FAILED invalid_field root_keys.app_key.key; 4 4 taken-eui FAILED already_exists ; 5 5  FAILED invalid_field ids.device_id; 6 6 dev-plain CREATED  "' \
+    '"1 1 dev-otaa CREATED  ; 2 2 dev-abp CREATED  ; 3 3 bad-key FAILED invalid_field root_keys.app_key.key; 4 4 taken-eui FAILED already_exists ids.dev_eui; 5 5  FAILED invalid_field ids.device_id; 6 6 dev-plain CREATED  "' \
     "$(echo "$j" | rows)"
 lw_t_eq "acme: dev-otaa in the registry, the JS (root keys), the NS and the EUI index" \
     "end_devices js_devices ns_devices euis" "$(in_parts acme dev-otaa | sed 's/ as_devices//')"
@@ -176,7 +176,7 @@ lw_t_eq "globex: a part after the end → 400 import_job_finished" "400 import_j
 
 # ---- lwcli in small parts: the same result as one request ----------------------------------------
 adm acme POST /users/admin/applications '{"application":{"ids":{"application_id":"app2"}}}' >/dev/null
-sed 's/"device_id":"dev-/"device_id":"two-/; s/70B3D57ED00010/70B3D57ED00040/' "$LW_T_DIR/fleet.json" >"$LW_T_DIR/fleet2.json"
+sed 's/"device_id":"dev-/"device_id":"two-/; s/70B3D57ED000100/70B3D57ED000400/' "$LW_T_DIR/fleet.json" >"$LW_T_DIR/fleet2.json"
 lw_t_cli --url "http://127.0.0.1:$port" --tenant acme --tenant-admin-key "$LW_T_ADMIN_KEY" \
     devices import app2 "$LW_T_DIR/fleet2.json" --format the-things-stack --part-bytes 200 \
     --frequency-plan-id EU_863_870_TTN
@@ -190,7 +190,7 @@ total      6" "$LW_T_RC|$(printf '%s\n' "$LW_T_OUT" | head -6)"
 lw_t_eq "lwcli: the failed rows' table (the messages cut off)" \
     "LINE  COLUMN  DEVICE     FIELD                  ERROR
 3             bad-key    root_keys.app_key.key  invalid_field
-4             taken-eui                         already_exists
+4             taken-eui  ids.dev_eui            already_exists
 5                        ids.device_id          invalid_field" \
     "$(printf '%s\n' "$LW_T_OUT" | sed -n '8,11p' | cut -c1-62 | sed 's/ *$//')"
 lw_t_eq "acme: app2 got two-otaa, two-abp, two-plain in every part" \
