@@ -482,9 +482,7 @@ static void step_run(dtc_job_t *job)
     fill(job);
     if (job->npend == 0 || (job->npend < job->batch_size && !job->input_done)) {
         /* nothing to write yet: record how far the input went */
-        tn_devpart_outcome_t none[1];
-        const lw_err_t *noerr[1];
-        if (record(job, 0, none, noerr, e) != 0)
+        if (record(job, 0, NULL, NULL, e) != 0)
             job->step_rc = -1;
         return;
     }

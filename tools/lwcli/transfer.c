@@ -214,7 +214,7 @@ int lc_devices_import(lc_ctx_t *ctx, const lc_import_opts_t *o)
     while (!finished(json_string_value(json_object_get(job, "state")))) {
         sleep_ms(POLL_MS);
         lc_str_free(&path);
-        job_path(&path, o->application_id, job_id, "?limit=1");
+        job_path(&path, o->application_id, job_id, "?result=FAILED&limit=1");
         if (lc_request(ctx, "GET", path.buf, NULL, LC_AUTH_USER, &resp) != 0)
             goto out;
         json_decref(job);
@@ -226,19 +226,18 @@ int lc_devices_import(lc_ctx_t *ctx, const lc_import_opts_t *o)
     if (tty)
         fprintf(stderr, "\n");
 
-    /* the failed rows, page by page */
-    for (long page = 1; jint(job, "failed") > 0; page++) {
+    /* the failed rows, the first FAILED_PAGE of them (the job has them all) */
+    if (jint(job, "failed") > 0) {
         lc_str_free(&path);
         job_path(&path, o->application_id, job_id, NULL);
-        lc_str_appendf(&path, "?result=FAILED&limit=%d&page=%ld", FAILED_PAGE, page);
+        lc_str_appendf(&path, "?result=FAILED&limit=%d", FAILED_PAGE);
         if (lc_request(ctx, "GET", path.buf, NULL, LC_AUTH_USER, &resp) != 0)
             goto out;
-        json_t *rows = json_object_get(resp.json, "results");
-        json_array_extend(failed_rows, rows);
-        size_t got = json_array_size(rows);
+        json_array_extend(failed_rows, json_object_get(resp.json, "results"));
         lc_resp_free(&resp);
-        if (got < FAILED_PAGE)
-            break;
+        if (jint(job, "failed") > FAILED_PAGE)
+            fprintf(stderr, "note: the first %d of %lld failed rows; all of them: GET %s\n",
+                    FAILED_PAGE, jint(job, "failed"), path.buf);
     }
     if (ctx->json) {
         json_object_set(job, "results", failed_rows);
