@@ -421,7 +421,8 @@ static int create_parse(imp_op_t *op, lw_err_t *e)
             return lw_api_invalid(e, "format_id", "required with `data`");
         if (json_string_length(fid) >= sizeof ((dtc_job_t *)0)->format_id ||
             dtc_format_find(json_string_value(fid)) == NULL) {
-            lw_api_invalid(e, "format_id", "unknown format `%s`", json_string_value(fid));
+            lw_err_set(e, &lw_err_converter, "converter `%s` not found", json_string_value(fid));
+            lw_err_attr(e, "id", json_string_value(fid));
             return -1;
         }
     } else {

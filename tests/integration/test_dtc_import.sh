@@ -46,10 +46,11 @@ V='"lorawan_version":"MAC_V1_0_3","lorawan_phy_version":"PHY_V1_0_3_REV_A"'
 cat >"$LW_T_DIR/fleet.json" <<EOF
 {"ids":{"device_id":"dev-otaa","dev_eui":"70B3D57ED0001001","join_eui":"70B3D57ED0000000"},$V,"supports_join":true,"root_keys":{"app_key":{"key":"$APPKEY"}}}
 {"ids":{"device_id":"dev-abp","dev_eui":"70B3D57ED0001002"},$V,"supports_join":false,"session":{"dev_addr":"260B1002","keys":{"app_s_key":{"key":"$APPSKEY"},"f_nwk_s_int_key":{"key":"$NWKSKEY"}},"last_f_cnt_up":1000}}
-{"ids":{"device_id":"bad-key","dev_eui":"70B3D57ED0001003","join_eui":"70B3D57ED0000000"},$V,"supports_join":true,"root_keys":{"app_key":{"key":"ABCD"}}}
+{"ids":{"device_id":"dup-eui","dev_eui":"70B3D57ED0001001","join_eui":"70B3D57ED0000000"},$V,"supports_join":true,"root_keys":{"app_key":{"key":"$APPKEY"}}}
 {"ids":{"device_id":"taken-eui","dev_eui":"70B3D57ED00010FF","join_eui":"70B3D57ED0000000"},$V,"supports_join":true,"root_keys":{"app_key":{"key":"$APPKEY"}}}
 {"ids":{"device_id":"Bad_Id","dev_eui":"70B3D57ED0001005"},$V}
 {"ids":{"device_id":"dev-plain","dev_eui":"70B3D57ED0001006","join_eui":"70B3D57ED0000000"},"name":"plain",$V}
+{"ids":{"device_id":"bad-plan","dev_eui":"70B3D57ED0001008","join_eui":"70B3D57ED0000000"},"lorawan_version":"MAC_V1_0_3","lorawan_phy_version":"PHY_V1_0_3_REV_A","frequency_plan_id":"NO_SUCH_PLAN"}
 EOF
 
 # wait_job TENANT JOB: the job once it has ended (GET's body).
@@ -85,19 +86,19 @@ in_parts() { # TENANT DEVICE: the parts holding the device, and its EUI index ro
 job=$(start acme "$LW_T_DIR/fleet.json")
 lw_t_eq "the job ID is a UUID" 1 "$(echo "$job" | grep -cE '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$')"
 j=$(wait_job acme "$job")
-lw_t_eq "acme: DONE, 3 created, 3 failed" "DONE total=6 created=3 updated=0 unchanged=0 failed=3" "$(echo "$j" | counts)"
+lw_t_eq "acme: DONE, 3 created, 4 failed" "DONE total=7 created=3 updated=0 unchanged=0 failed=4" "$(echo "$j" | counts)"
 lw_t_eq "acme: each row's result with its line, device and error name (field when one is at fault)" \
-    '"1 1 dev-otaa CREATED  ; 2 2 dev-abp CREATED  ; 3 3 bad-key FAILED invalid_field root_keys.app_key.key; 4 4 taken-eui FAILED already_exists ids.dev_eui; 5 5  FAILED invalid_field ids.device_id; 6 6 dev-plain CREATED  "' \
+    '"1 1 dev-otaa CREATED  ; 2 2 dev-abp CREATED  ; 3 3 dup-eui FAILED already_exists ids.dev_eui; 4 4 taken-eui FAILED already_exists ids.dev_eui; 5 5  FAILED invalid_field ids.device_id; 6 6 dev-plain CREATED  ; 7 7 bad-plan FAILED invalid_field frequency_plan_id"' \
     "$(echo "$j" | rows)"
 lw_t_eq "acme: dev-otaa in the registry, the JS (root keys), the NS and the EUI index" \
     "end_devices js_devices ns_devices euis" "$(in_parts acme dev-otaa | sed 's/ as_devices//')"
 lw_t_eq "acme: dev-abp in the registry, the NS and the AS (its session; no JoinEUI: no EUI row)" \
     "end_devices ns_devices as_devices" "$(in_parts acme dev-abp | sed 's/ js_devices//')"
-for d in bad-key taken-eui Bad_Id; do
+for d in dup-eui taken-eui Bad_Id bad-plan; do
     lw_t_eq "acme: $d left nothing in any part" "" "$(in_parts acme "$d")"
 done
 lw_t_eq "acme: no EUI index row for the failed rows' EUIs" 0 \
-    "$(sql "SELECT count(*) FROM lw_control.end_device_euis WHERE tenant_id = 'acme' AND dev_eui IN ('70B3D57ED0001003', '70B3D57ED0001005')")"
+    "$(sql "SELECT count(*) FROM lw_control.end_device_euis WHERE tenant_id = 'acme' AND dev_eui IN ('70B3D57ED0001005', '70B3D57ED0001008')")"
 r=$(adm acme GET "/ns/applications/app1/devices/dev-abp?field_mask=session,frequency_plan_id")
 lw_t_eq "acme: the NS answers dev-abp's session with FCnt 1000 and the fallback frequency plan" \
     "260B1002 1000 EU_863_870_TTN" "$(body "$r" | jq -r '"\(.session.dev_addr) \(.session.last_f_cnt_up) \(.frequency_plan_id)"')"
@@ -106,32 +107,45 @@ lw_t_eq "acme: the JS answers dev-otaa's AppKey" "$APPKEY" "$(body "$r" | jq -r 
 lw_t_eq "globex: its devices and EUI index untouched" "$GLOBEX_BEFORE|$EUIS_BEFORE" \
     "$(sql "SELECT string_agg(device_id || ':' || coalesce(dev_eui, ''), ',' ORDER BY device_id) FROM t_globex.end_devices")|$(sql "SELECT string_agg(tenant_id || ':' || device_id, ',' ORDER BY device_id) FROM lw_control.end_device_euis WHERE tenant_id = 'globex'")"
 r=$(adm acme GET "/applications/app1/devices/import/$job?result=failed&limit=2&page=2")
-lw_t_eq "acme: ?result=failed pages the failed rows (X-Total-Count 3; page 2 of 2 a page: Bad_Id's row)" \
-    "5 ids.device_id" "$(body "$r" | jq -r '.results | map("\(.line) \(.field)") | join(",")')"
+lw_t_eq "acme: ?result=failed pages the failed rows (4 of them; page 2 of 2 a page: lines 5 and 7)" \
+    "5 ids.device_id,7 frequency_plan_id" "$(body "$r" | jq -r '.results | map("\(.line) \(.field)") | join(",")')"
 r=$(adm globex GET "/applications/app1/devices/import/$job")
 lw_t_eq "globex: acme's job → 404 import_job_not_found" "404 import_job_not_found" "$(name "$r")"
 
 # ---- events --------------------------------------------------------------------------------------
 ns_wait "$EV" ".value.name == \"dtc.import.done\" and .value.data.job_id == \"$job\"" 1 30
-lw_t_eq "events: dtc.import.start, 3 × dtc.import.row.fail (lines 3, 4, 5), dtc.import.done of acme" \
-    "dtc.import.start: acme; dtc.import.row.fail: acme 3 invalid_field; dtc.import.row.fail: acme 4 already_exists; dtc.import.row.fail: acme 5 invalid_field; dtc.import.done: acme 3/3" \
+lw_t_eq "events: dtc.import.start, 4 × dtc.import.row.fail (lines 3, 4, 5, 7), dtc.import.done of acme" \
+    "dtc.import.start: acme; dtc.import.row.fail: acme 3 already_exists; dtc.import.row.fail: acme 4 already_exists; dtc.import.row.fail: acme 5 invalid_field; dtc.import.row.fail: acme 7 invalid_field; dtc.import.done: acme 3/4" \
     "$(jq -r "select(.value.data.job_id == \"$job\") | .value | \"\(.name): \(.context[\"tenant-id\"])\" + (if .name == \"dtc.import.row.fail\" then \" \(.data.line) \(.data.error.details[0].name)\" elif .name == \"dtc.import.done\" then \" \(.data.created)/\(.data.failed)\" else \"\" end)" "$EV" | paste -sd';' | sed 's/;/; /g')"
 
 # ---- the same file twice → all unchanged ------------------------------------------------------------
 job2=$(start acme "$LW_T_DIR/fleet.json")
 j=$(wait_job acme "$job2")
-lw_t_eq "acme: the same file again → the 3 good rows UNCHANGED, the 3 bad ones failed again" \
-    "DONE total=6 created=0 updated=0 unchanged=3 failed=3" "$(echo "$j" | counts)"
+lw_t_eq "acme: the same file again → the 3 good rows UNCHANGED, the 4 bad ones failed again" \
+    "DONE total=7 created=0 updated=0 unchanged=3 failed=4" "$(echo "$j" | counts)"
 lw_t_eq "acme: 3 devices" 3 "$(sql "SELECT count(*) FROM t_acme.end_devices")"
 
 # ---- dry run --------------------------------------------------------------------------------------
 sed 's/dev-plain/dev-dry/; s/70B3D57ED0001006/70B3D57ED0001007/; s/"name":"plain"/"name":"dry"/' \
-    "$LW_T_DIR/fleet.json" | tail -1 >"$LW_T_DIR/dry.json"
+    "$LW_T_DIR/fleet.json" | sed -n 6p >"$LW_T_DIR/dry.json"
 job3=$(start acme "$LW_T_DIR/dry.json" ',"dry_run":true')
 j=$(wait_job acme "$job3")
 lw_t_eq "acme: dry run → the row would be CREATED" "DONE total=1 created=1 updated=0 unchanged=0 failed=0 true" \
     "$(echo "$j" | counts) $(echo "$j" | jq -r .dry_run)"
 lw_t_eq "acme: dry run wrote nothing" "" "$(in_parts acme dev-dry)"
+
+# ---- a converter's error ends the job at its line and column, the rows before it imported ------
+head -2 "$LW_T_DIR/fleet.json" | sed 's/dev-/conv-/; s/70B3D57ED000100/70B3D57ED000700/; s/260B1002/260B7002/' >"$LW_T_DIR/conv.json"
+echo '{"ids":{"device_id":"conv-bad","dev_eui":"70B3D57ED0007003"},"root_keys":{"app_key":{"key":"ABCD"}}}' >>"$LW_T_DIR/conv.json"
+echo '{"ids":{"device_id":"conv-after","dev_eui":"70B3D57ED0007004"},"name":"after"}' >>"$LW_T_DIR/conv.json"
+job5=$(start acme "$LW_T_DIR/conv.json")
+j=$(wait_job acme "$job5")
+lw_t_eq "acme: a bad key in the JSON → the job FAILED with the converter's error at line 3" \
+    "FAILED total=3 created=2 updated=0 unchanged=0 failed=1 parse_json_field 3" \
+    "$(echo "$j" | counts) $(echo "$j" | jq -r '"\(.error.details[0].name) \(.error.details[0].attributes.line)"')"
+lw_t_eq "acme: its row 3 names the line, the column and the field; the row after it is not imported" \
+    "3 3 FAILED parse_json_field root_keys.app_key.key true|" \
+    "$(echo "$j" | jq -r '.results[2] | "\(.index) \(.line) \(.result) \(.error.details[0].name) \(.field) \(.column > 0)"')|$(in_parts acme conv-after)"
 
 # ---- a DevEUI of another tenant, a tenant's limit ---------------------------------------------------
 cat >"$LW_T_DIR/limit.json" <<EOF
@@ -185,14 +199,17 @@ lw_t_eq "lwcli: 200-byte parts → exit 1 (rows failed), the summary table" \
 created    3
 updated    0
 unchanged  0
-failed     3
-total      6" "$LW_T_RC|$(printf '%s\n' "$LW_T_OUT" | head -6)"
+failed     4
+total      7" "$LW_T_RC|$(printf '%s\n' "$LW_T_OUT" | head -6)"
+hdr=$(printf '%s\n' "$LW_T_OUT" | sed -n 8p)
+hdr=${hdr%%MESSAGE*}
 lw_t_eq "lwcli: the failed rows' table (the messages cut off)" \
-    "LINE  COLUMN  DEVICE     FIELD                  ERROR
-3             bad-key    root_keys.app_key.key  invalid_field
-4             taken-eui  ids.dev_eui            already_exists
-5                        ids.device_id          invalid_field" \
-    "$(printf '%s\n' "$LW_T_OUT" | sed -n '8,11p' | cut -c1-62 | sed 's/ *$//')"
+    "LINE  COLUMN  DEVICE     FIELD              ERROR
+3             dup-eui    ids.dev_eui        already_exists
+4             taken-eui  ids.dev_eui        already_exists
+5                        ids.device_id      invalid_field
+7             bad-plan   frequency_plan_id  invalid_field" \
+    "$(printf '%s\n' "$LW_T_OUT" | sed -n '8,12p' | cut -c1-${#hdr} | sed 's/ *$//')"
 lw_t_eq "acme: app2 got two-otaa, two-abp, two-plain in every part" \
     "3 3 3" "$(sql "SELECT count(*) FROM t_acme.end_devices WHERE application_id = 'app2'") $(sql "SELECT count(*) FROM t_acme.ns_devices WHERE application_id = 'app2'") $(sql "SELECT count(*) FROM t_acme.as_devices WHERE application_id = 'app2'")"
 
@@ -215,7 +232,8 @@ r=$(adm acme POST /applications/app1/devices/import '{"format_id":"the-things-st
 lw_t_eq "data not base64 → 400 invalid_field data" "400 invalid_field data" \
     "$(name "$r") $(body "$r" | jq -r .details[0].attributes.field)"
 r=$(adm acme POST /applications/app1/devices/import '{"format_id":"no-such-format","data":""}')
-lw_t_eq "an unknown format → 400/404 naming it" "1" "$(name "$r" | grep -cE '^(400|404) ')"
+lw_t_eq "an unknown format → 404 converter (The Things Stack's error)" "404 converter no-such-format" \
+    "$(name "$r") $(body "$r" | jq -r .details[0].attributes.id)"
 r=$(adm acme POST /applications/app1/devices/import '{"templates":[],"colour":1}')
 lw_t_eq "an unknown field → 400 unknown_field" "400 unknown_field" "$(name "$r")"
 r=$(adm acme POST /applications/app1/devices/import '{"templates":[],"fallbacks":{"name":"x"}}')
