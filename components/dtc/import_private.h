@@ -187,7 +187,7 @@ void dtc_pend_destroy(dtc_pend_t *p);
 /* The decoded length of base64 text of len bytes (standard alphabet, padded), or -1 when len
  * is not a multiple of 4. */
 long long dtc_base64_decoded_len(const char *text, size_t len);
-/* Decodes into out (room for dtc_base64_decoded_len bytes). Returns the length, or -1 when
+/* Decodes into out (room for dtc_base64_decoded_len + 2 bytes). Returns the length, or -1 when
  * the text is not base64. */
 long long dtc_base64_decode(const char *text, size_t len, unsigned char *out);
 

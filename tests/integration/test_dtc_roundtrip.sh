@@ -21,6 +21,22 @@ sql() { lw_t_psql -c "$1"; }
 cli() { lw_t_cli --url "http://127.0.0.1:$port" --tenant "$1" --tenant-admin-key "$LW_T_ADMIN_KEY" "${@:2}"; }
 
 for t in acme globex initech; do ns_tenant $t; done
+# Until every server's device part is registered (the NS and AS parts: session paths) the
+# import cannot write whole devices: skipped (77), never passed.
+parts_ready() {
+    local r j i
+    r=$(lw_t_adm "$1" POST /applications/app1/devices/import '{"dry_run":true,"templates":[{"end_device":{"ids":{"device_id":"probe"},"session":{"dev_addr":"01020304"},"formatters":{"up_formatter":"FORMATTER_NONE"}},"field_mask":{"paths":["formatters.up_formatter","session.dev_addr"]}}]}')
+    j=$(lw_t_body "$r" | jq -r .job_id)
+    for i in $(seq 1 50); do
+        r=$(lw_t_adm "$1" GET "/applications/app1/devices/import/$j")
+        case "$(lw_t_body "$r" | jq -r .state)" in DONE | FAILED) break ;; esac
+        sleep 0.2
+    done
+    [ "$(lw_t_body "$r" | jq -r '.results[0].error.details[0].name // ""')" != unknown_field ]
+}
+parts_ready acme || { echo "SKIPPED: the NS and AS device parts are not registered yet" >&2; exit 77; }
+[ "$(lw_t_adm acme GET /applications/app1/devices/export | cut -d' ' -f1)" = 200 ] ||
+    { echo "SKIPPED: GET .../devices/export is not served yet" >&2; exit 77; }
 ns_device initech bystander 70B3D57ED00090FF 70B3D57ED0000000
 INITECH=$(sql "SELECT string_agg(device_id || ':' || data::text, ',') FROM t_initech.end_devices")
 
