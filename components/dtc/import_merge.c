@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "cluster/hex.h"
 #include "cluster/http.h"
 #include "cluster/mem.h"
 #include "dtc/import_private.h"
@@ -59,6 +60,42 @@ static bool unset(const json_t *v)
     return v == NULL || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0);
 }
 
+/* A session given without its session_key_id gets one, the same for the NS and the AS part
+ * (they match uplinks to the AS's session by it) and the same on every import of the file
+ * (so that a second run finds the device unchanged): "dtc1", the DevAddr, then FNV-1a-64 of
+ * the device ID (not a secret: an identifier). True when one was set. */
+static bool session_key_id(json_t *dev)
+{
+    json_t *s = json_object_get(dev, "session");
+    const char *addr = json_string_value(json_object_get(s, "dev_addr"));
+    const char *id = json_string_value(json_object_get(json_object_get(dev, "ids"), "device_id"));
+    if (addr == NULL || strlen(addr) != 8 || id == NULL)
+        return false;
+    json_t *keys = json_object_get(s, "keys");
+    if (!unset(json_object_get(keys, "session_key_id")))
+        return false;
+    unsigned char b[16] = {'d', 't', 'c', '1'};
+    for (int i = 0; i < 4; i++) {
+        int hi = lw_hex_digit(addr[2 * i]), lo = lw_hex_digit(addr[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        b[4 + i] = (unsigned char)(hi << 4 | lo);
+    }
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+    for (const char *c = id; *c != '\0'; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++)
+        b[8 + i] = (unsigned char)(h >> (56 - 8 * i));
+    char b64[25];
+    EVP_EncodeBlock((unsigned char *)b64, b, sizeof b);
+    if (!json_is_object(keys)) {
+        keys = json_object();
+        json_object_set_new(s, "keys", keys);
+    }
+    json_object_set_new(keys, "session_key_id", json_string(b64));
+    return true;
+}
+
 void dtc_import_merge(const json_t *end_device, const char *const *paths, size_t npaths,
                       uint64_t line, const char *app, const json_t *fallbacks, dtc_pend_t *out)
 {
@@ -69,7 +106,7 @@ void dtc_import_merge(const json_t *end_device, const char *const *paths, size_t
     size_t nf = 0;
     while (dtc_import_fallback_keys[nf] != NULL)
         nf++;
-    char **p = lw_malloc((npaths + nf + 1) * sizeof *p);
+    char **p = lw_malloc((npaths + nf + 2) * sizeof *p);
     size_t n = 0;
     for (size_t i = 0; i < npaths; i++)
         p[n++] = lw_strdup(paths[i]);
@@ -93,6 +130,8 @@ void dtc_import_merge(const json_t *end_device, const char *const *paths, size_t
         if (!has_path(p, n, k))
             p[n++] = lw_strdup(k);
     }
+    if (session_key_id(dev) && !has_path(p, n, "session.keys.session_key_id"))
+        p[n++] = lw_strdup("session.keys.session_key_id");
     qsort(p, n, sizeof *p, path_cmp);
     out->end_device = dev;
     out->paths = p;

@@ -177,7 +177,9 @@ int dtc_import_fallbacks_check(const json_t *fallbacks, lw_err_t *err);
 
 /* Turns a template into a row: a new end device with ids.application_ids.application_id set
  * to app (the import's application, whatever the file said) and each fallback the template
- * leaves unset, and the new sorted field mask (paths added for what was set). Fills out's
+ * leaves unset, a session_key_id for a session given without one (deterministic: the same
+ * for every part and every run), and the new sorted field mask (paths added for what was
+ * set). Fills out's
  * end_device, paths, npaths, device_id and line; a template without a valid device ID sets
  * out->err (invalid_field, field ids.device_id) and still fills the rest. */
 void dtc_import_merge(const json_t *end_device, const char *const *paths, size_t npaths,

@@ -76,6 +76,48 @@ static void test_dtc_import_merge__device_id_required_and_valid(void **state)
     json_decref(dev);
 }
 
+static void test_dtc_import_merge__session_key_id_for_a_session_without_one(void **state)
+{
+    (void)state;
+    json_t *dev = json_loads("{\"ids\":{\"device_id\":\"abp-1\"},\"session\":{\"dev_addr\":"
+                             "\"260B1002\",\"keys\":{\"app_s_key\":{\"key\":\"00\"}}}}",
+                             0, NULL);
+    const char *paths[] = {"ids.device_id", "session.dev_addr", "session.keys.app_s_key.key"};
+    dtc_pend_t p, q;
+    dtc_import_merge(dev, paths, 3, 1, "app1", NULL, &p);
+    dtc_import_merge(dev, paths, 3, 1, "app1", NULL, &q);
+    /* "dtc1", the DevAddr 260B1002, then FNV-1a-64 of the ID: the same every time */
+    const char *id = json_string_value(
+        json_object_get(json_object_get(json_object_get(p.end_device, "session"), "keys"),
+                        "session_key_id"));
+    assert_non_null(id);
+    assert_string_equal(id, json_string_value(json_object_get(
+                                json_object_get(json_object_get(q.end_device, "session"), "keys"),
+                                "session_key_id")));
+    unsigned char b[18];
+    assert_int_equal(dtc_base64_decode(id, strlen(id), b), 16);
+    assert_memory_equal(b, "dtc1\x26\x0b\x10\x02", 8);
+    assert_int_equal(p.npaths, 5);
+    assert_string_equal(p.paths[4], "session.keys.session_key_id");
+    dtc_pend_destroy(&p);
+    dtc_pend_destroy(&q);
+    json_decref(dev);
+
+    /* one given stays */
+    dev = json_loads("{\"ids\":{\"device_id\":\"abp-1\"},\"session\":{\"dev_addr\":"
+                     "\"260B1002\",\"keys\":{\"session_key_id\":\"AQID\"}}}",
+                     0, NULL);
+    const char *paths2[] = {"ids.device_id", "session.dev_addr", "session.keys.session_key_id"};
+    dtc_import_merge(dev, paths2, 3, 1, "app1", NULL, &p);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(p.end_device, "session"), "keys"),
+                            "session_key_id")),
+                        "AQID");
+    assert_int_equal(p.npaths, 4);
+    dtc_pend_destroy(&p);
+    json_decref(dev);
+}
+
 static void test_dtc_import_fallbacks_check__names_the_field(void **state)
 {
     (void)state;
@@ -147,6 +189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dtc_import_merge__fallbacks_fill_only_unset_fields),
         cmocka_unit_test(test_dtc_import_merge__device_id_required_and_valid),
+        cmocka_unit_test(test_dtc_import_merge__session_key_id_for_a_session_without_one),
         cmocka_unit_test(test_dtc_import_fallbacks_check__names_the_field),
         cmocka_unit_test(test_dtc_base64__rfc4648_vectors),
         cmocka_unit_test(test_dtc_import_row_json__failed_row_names_line_column_field),
