@@ -56,7 +56,7 @@ parts() {
     local t=$1 d=$2 p
     for p in "applications/app1/devices/$d?field_mask=$IS_MASK" "js/applications/app1/devices/$d?field_mask=root_keys" \
         "ns/applications/app1/devices/$d?field_mask=$NS_MASK" "as/applications/app1/devices/$d?field_mask=formatters,session"; do
-        body "$(adm "$t" GET "/$p")" | jq -cS 'del(.created_at, .updated_at, .session.started_at) | walk(if type == "object" then del(.kek_label) else . end)'
+        body "$(adm "$t" GET "/$p")" | jq -cS 'del(.created_at, .updated_at, .session.started_at) | walk(if type == "object" then del(.kek_label, .correlation_id) else . end)'
     done
 }
 for d in otaa-1 otaa-2 abp-1; do parts acme $d >"$LW_T_DIR/acme.$d"; done
