@@ -21,8 +21,13 @@
 #include "cluster/log.h"
 #include "cluster/mem.h"
 
-static const char *const as_part_paths[] = {"formatters", "skip_payload_crypto_override",
-                                            "session.keys.app_s_key", "session.last_a_f_cnt_down",
+/* skip_payload_crypto, deprecated in The Things Stack for skip_payload_crypto_override, is
+ * accepted and not kept. */
+static const char *const as_part_paths[] = {"formatters",
+                                            "skip_payload_crypto_override",
+                                            "skip_payload_crypto",
+                                            "session.keys.app_s_key",
+                                            "session.last_a_f_cnt_down",
                                             NULL};
 
 typedef struct as_dp_row {

@@ -17,26 +17,40 @@
 #include "is/server_private.h"
 #include "tenant/devparts.h"
 
-static const char *const is_part_paths[] = {"ids",
-                                            "created_at",
-                                            "updated_at",
-                                            "name",
-                                            "description",
-                                            "attributes",
-                                            "version_ids",
-                                            "network_server_address",
-                                            "application_server_address",
-                                            "join_server_address",
-                                            "frequency_plan_id",
-                                            "lorawan_version",
-                                            "lorawan_phy_version",
-                                            "supports_class_b",
-                                            "supports_class_c",
-                                            "supports_join",
-                                            "serial_number",
-                                            "locations",
-                                            "lora_alliance_profile_ids",
-                                            NULL};
+static const char *const is_part_paths[] = {
+    "ids", "created_at", "updated_at", "name", "description", "attributes", "version_ids",
+    "network_server_address", "application_server_address", "join_server_address",
+    "frequency_plan_id", "lorawan_version", "lorawan_phy_version", "supports_class_b",
+    "supports_class_c", "supports_join", "serial_number", "locations", "lora_alliance_profile_ids",
+    /* The Things Stack's status fields, written by
+     * its NS: an export has them, the new network
+     * finds them out again (accepted, not kept). */
+    "activated_at", "battery_percentage", "power_state", "downlink_margin",
+    "last_dev_status_received_at",
+    /* Not in this registry: accepted, not kept. */
+    "claim_authentication_code", "picture", NULL};
+
+/* The paths above that the registry does not store. */
+static const char *const is_ignored[] = {"created_at",
+                                         "updated_at",
+                                         "activated_at",
+                                         "battery_percentage",
+                                         "power_state",
+                                         "downlink_margin",
+                                         "last_dev_status_received_at",
+                                         "claim_authentication_code",
+                                         "picture",
+                                         NULL};
+
+static bool ignored(const char *p)
+{
+    for (const char *const *i = is_ignored; *i != NULL; i++) {
+        size_t n = strlen(*i);
+        if (strncmp(p, *i, n) == 0 && (p[n] == '\0' || p[n] == '.'))
+            return true;
+    }
+    return false;
+}
 
 typedef struct is_dp_row {
     is_ids_t ids;
@@ -60,8 +74,7 @@ static void *is_dp_prepare(const tn_devpart_env_t *env, const tn_devpart_dev_t *
     is_dp_row_t *r = lw_calloc(1, sizeof *r);
     for (size_t i = 0; i < dev->npaths; i++) {
         const char *p = dev->paths[i];
-        if (tn_devparts_owner(p) != &is_devpart || strncmp(p, "ids", 3) == 0 ||
-            strcmp(p, "created_at") == 0 || strcmp(p, "updated_at") == 0)
+        if (tn_devparts_owner(p) != &is_devpart || strncmp(p, "ids", 3) == 0 || ignored(p))
             continue;
         /* A mask names leaves ("attributes.k", "locations.user.latitude"); the registry's
          * masks name fields and the sub-fields of objects. */

@@ -9,8 +9,9 @@
  * The import's differences from the API: session keys equal to the stored ones make no new
  * session (the same file twice changes nothing), and the MAC state, the pending session and
  * last_seen_at of a template are left out: the MAC state starts from the settings, as with
- * a new session set through the API; session.last_a_f_cnt_down is the AS's. The registry's lorawan_version, lorawan_phy_version,
- * frequency_plan_id, supports_join and supports_class_c are read from the template too.
+ * a new session set through the API; session.last_a_f_cnt_down is the AS's. The registry's
+ * lorawan_version, lorawan_phy_version, frequency_plan_id, supports_join and supports_class_c are
+ * read from the template too.
  *
  * Per batch: one statement reads the existing rows (locked), one writes the changed ones. */
 #include <inttypes.h>
@@ -92,16 +93,16 @@ static void *ns_dp_prepare(const tn_devpart_env_t *env, const tn_devpart_dev_t *
         const char *p = dev->paths[i];
         bool own = tn_devparts_owner(p) == &ns_devpart;
         bool shared = in_list(shared_paths, p);
-        /* An NS part for what names the NS's fields, the plan or the versions. */
-        if (own || (shared && strncmp(p, "supports_", 9) != 0))
-            r->write = true;
         if (!own && !shared && !under(p, "session"))
             continue;
         if (strstr(p, "app_s_key") != NULL || under(p, "session.last_a_f_cnt_down") ||
-            under(p, "mac_state") ||
-            under(p, "pending_mac_state") || under(p, "pending_session") ||
-            under(p, "last_seen_at") || under(p, "multicast"))
+            under(p, "mac_state") || under(p, "pending_mac_state") || under(p, "pending_session") ||
+            under(p, "last_seen_at") || under(p, "multicast") ||
+            under(p, "queued_application_downlinks"))
             continue;
+        /* An NS part for what names the NS's kept fields, the plan or the versions. */
+        if (own || (shared && strncmp(p, "supports_", 9) != 0))
+            r->write = true;
         if (under(p, "session.keys") && strstr(p, "session_key_id") == NULL &&
             tn_devpart_get(dev->end_device, p) != NULL)
             keys = true;

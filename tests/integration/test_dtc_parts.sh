@@ -123,6 +123,14 @@ lw_t_eq "acme: root keys without the keys right → permission_denied naming the
 lw_t_eq "acme: otaa2 written nowhere" "0 0" \
     "$(lw_t_psql -c "SELECT count(*) FROM t_acme.end_devices WHERE device_id = 'otaa2'") $(lw_t_psql -c "SELECT count(*) FROM lw_control.end_device_euis WHERE device_id = 'otaa2'")"
 
+# ---- The Things Stack's status fields and what is not kept: accepted, not stored ----------------
+out=$(line '{"ids":{"device_id":"status1"},"name":"s","activated_at":"2024-01-01T00:00:00Z","battery_percentage":0.5,"power_state":"POWER_BATTERY","last_dev_status_received_at":"2024-01-02T00:00:00Z","skip_payload_crypto":true,"mac_state":{"device_class":"CLASS_A"},"last_seen_at":"2024-01-03T00:00:00Z"}' \
+    '["name","activated_at","battery_percentage","power_state","last_dev_status_received_at","skip_payload_crypto","mac_state.device_class","last_seen_at"]' | drv acme | results)
+lw_t_eq "acme: a device exported with status fields → CREATED" "status1 CREATED" "$out"
+lw_t_eq "acme: the registry keeps its name only" '{"name":"s"}' \
+    "$(lw_t_psql -c "SELECT data::text FROM t_acme.end_devices WHERE device_id = 'status1'" | jq -c .)"
+lw_t_psql -c "DELETE FROM t_acme.end_devices WHERE device_id = 'status1'" >/dev/null
+
 # ---- a row the database refuses fails alone: the batch runs again one row a transaction --------
 out=$( (line '{"ids":{"device_id":"sql1"},"name":"one"}' '["name"]'
     line '{"ids":{"device_id":"sql2"},"provisioning_data":{"x":"a\u0000b"}}' '["provisioning_data"]'
