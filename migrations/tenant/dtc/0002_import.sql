@@ -1,3 +1,5 @@
+-- Numbered 0002 so that it comes after the registry (is/0001), as every component's tables
+-- do (migrations/README.md: by number, then component).
 -- The Device Template Converter's import jobs (components/dtc/import*.c): one row per job,
 -- one row per imported row of a file with its result. Jobs finished longer ago than
 -- dtc.import.retention are deleted (with their rows) when the next job of the tenant starts.
