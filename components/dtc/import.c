@@ -98,6 +98,9 @@ static void job_free(dtc_job_t *job)
     for (size_t i = 0; i < job->npend; i++)
         dtc_pend_destroy(&job->pend[i]);
     free(job->pend);
+    for (size_t i = 0; i < job->nwpend; i++)
+        dtc_pend_destroy(&job->wpend[i]);
+    free(job->wpend);
     if (job->rows != NULL) {
         dtc_batch_release(job->rows, job->nrows);
         free(job->rows);
@@ -327,8 +330,8 @@ static void fill(dtc_job_t *job)
             if (r <= 0) {
                 lw_err_set(&e, &lw_err_import_spool, "the import's spool file cannot be read: %s",
                            r < 0 ? strerror(errno) : "short");
-                job->failed = true;
-                job->error = e;
+                job->conv_failed = true;
+                job->conv_err = e;
                 job->input_done = true;
                 break;
             }
@@ -346,8 +349,8 @@ static void fill(dtc_job_t *job)
                 if (strcmp(e.attrs[i].key, "line") == 0)
                     line = e.attrs[i].value;
             pend_push_err(job, line != NULL ? strtoull(line, NULL, 10) : 0, &e);
-            job->failed = true;
-            job->error = e;
+            job->conv_failed = true;
+            job->conv_err = e;
             job->input_done = true;
         }
     }
@@ -434,13 +437,14 @@ static size_t batch_take(dtc_job_t *job)
     return n;
 }
 
+/* Writer: the batch's results and the job's progress, in one statement. */
 static int record(dtc_job_t *job, size_t n, const tn_devpart_outcome_t *out,
                   const lw_err_t *const *errs, lw_err_t *err)
 {
     json_t *arr = json_array();
     uint64_t delta[4] = {0};
     for (size_t i = 0; i < n; i++) {
-        const dtc_pend_t *p = &job->pend[i];
+        const dtc_pend_t *p = &job->wpend[i];
         json_t *r = dtc_import_row_json(job->seq + 1 + i, p->line, p->device_id, out[i], errs[i]);
         json_array_append_new(arr, r);
         delta[out[i]]++;
@@ -450,8 +454,8 @@ static int record(dtc_job_t *job, size_t n, const tn_devpart_outcome_t *out,
     char d[6][24], sql[1600], state[16];
     for (int i = 0; i < 4; i++)
         snprintf(d[i], sizeof d[i], "%llu", (unsigned long long)delta[i]);
-    snprintf(d[4], sizeof d[4], "%llu", (unsigned long long)job->snap_received);
-    snprintf(d[5], sizeof d[5], "%llu", (unsigned long long)job->converted);
+    snprintf(d[4], sizeof d[4], "%llu", (unsigned long long)job->w_received);
+    snprintf(d[5], sizeof d[5], "%llu", (unsigned long long)job->w_converted);
     snprintf(sql, sizeof sql,
              "WITH r AS (INSERT INTO %s.dtc_import_rows (job_id, seq, line, device_id, result, "
              "row) SELECT $1::uuid, (x->>'index')::bigint, (x->>'line')::bigint, "
@@ -465,33 +469,27 @@ static int record(dtc_job_t *job, size_t n, const tn_devpart_outcome_t *out,
     int rc = exec_params(job, sql, 8, p, state, sizeof state, err);
     free(rows);
     if (rc == 0) {
-        for (int i = 0; i < 4; i++)
-            job->counts[i] += delta[i];
+        memcpy(job->w_delta, delta, sizeof delta);
         if (strcmp(state, "CANCELED") == 0)
             job->db_canceled = true;
     }
     return rc;
 }
 
-static void step_run(dtc_job_t *job)
+/* Writer: the batch of wpend through every part, then its results. */
+static void step_write(dtc_job_t *job)
 {
-    lw_err_t *e = &job->step_err;
-    job->step_rc = 0;
+    lw_err_t *e = &job->write_err;
+    lw_err_clear(e);
+    job->write_rc = 0;
     job->batch_ok = false;
-    job->ntaken = 0;
-    fill(job);
-    if (job->npend == 0 || (job->npend < job->batch_size && !job->input_done)) {
-        /* nothing to write yet: record how far the input went */
-        if (record(job, 0, NULL, NULL, e) != 0)
-            job->step_rc = -1;
-        return;
-    }
-    size_t n = batch_take(job);
+    memset(job->w_delta, 0, sizeof job->w_delta);
+    size_t n = job->nwpend;
     job->rows = lw_calloc(n, sizeof *job->rows);
     size_t *map = lw_malloc(n * sizeof *map);
     size_t nr = 0;
     for (size_t i = 0; i < n; i++) {
-        const dtc_pend_t *p = &job->pend[i];
+        const dtc_pend_t *p = &job->wpend[i];
         if (p->err.def != NULL)
             continue;
         dtc_row_t *r = &job->rows[nr];
@@ -519,7 +517,7 @@ static void step_run(dtc_job_t *job)
         const lw_err_t **errs = lw_malloc(n * sizeof *errs);
         for (size_t i = 0; i < n; i++) {
             out[i] = TN_DEVPART_FAILED;
-            errs[i] = &job->pend[i].err;
+            errs[i] = &job->wpend[i].err;
         }
         for (size_t k = 0; k < nr; k++) {
             out[map[k]] = job->rows[k].outcome;
@@ -530,8 +528,7 @@ static void step_run(dtc_job_t *job)
         free(errs);
     }
     free(map);
-    job->ntaken = n;
-    job->step_rc = rc;
+    job->write_rc = rc;
 }
 
 static void step_close(dtc_job_t *job)
@@ -546,7 +543,7 @@ static void step_close(dtc_job_t *job)
         json_decref(ej);
     }
     char sql[700], rcv[24], cnv[24];
-    snprintf(rcv, sizeof rcv, "%llu", (unsigned long long)job->snap_received);
+    snprintf(rcv, sizeof rcv, "%llu", (unsigned long long)job->w_received);
     snprintf(cnv, sizeof cnv, "%llu", (unsigned long long)job->converted);
     snprintf(sql, sizeof sql,
              "UPDATE %s.dtc_import_jobs SET state = $2, error = $3::jsonb, bytes_received = "
@@ -562,17 +559,22 @@ static void step_close(dtc_job_t *job)
 
 static void step_work(void *arg)
 {
-    dtc_job_t *job = arg;
-    job->step_ran = true;
-    lw_err_clear(&job->step_err);
-    switch (job->step) {
+    dtc_task_t *t = arg;
+    dtc_job_t *job = t->job;
+    t->ran = true;
+    switch (t->step) {
     case DTC_STEP_OPEN:
+        lw_err_clear(&job->step_err);
         step_open(job);
         break;
-    case DTC_STEP_RUN:
-        step_run(job);
+    case DTC_STEP_CONVERT:
+        fill(job);
+        break;
+    case DTC_STEP_WRITE:
+        step_write(job);
         break;
     case DTC_STEP_CLOSE:
+        lw_err_clear(&job->step_err);
         step_close(job);
         break;
     }
@@ -603,7 +605,7 @@ static json_t *summary(const dtc_job_t *job)
     return o;
 }
 
-static void submit(dtc_job_t *job, dtc_step_t step);
+static bool submit(dtc_job_t *job, dtc_step_t step);
 
 static void retry_cb(uv_timer_t *t)
 {
@@ -621,7 +623,7 @@ static void idle_cb(uv_timer_t *t)
     lw_err_attr(&job->error, "job_id", job->id);
     lw_err_attr_num(&job->error, "seconds", job->jobs->idle_ms / 1000);
     job->failed = true;
-    job->input_done = true;
+    job->halted = true;
     pump(job);
 }
 
@@ -638,10 +640,20 @@ static void timer_start(dtc_job_t *job, uv_timer_cb cb, uint64_t ms)
 static void show(dtc_job_t *job)
 {
     memcpy(job->shown, job->counts, sizeof job->shown);
-    job->shown_converted = job->converted;
+    if (!job->conv_busy)
+        job->shown_converted = job->converted;
     if (job->failed) {
         job->shown_failed = true;
         job->shown_error = job->error;
+    }
+}
+
+/* The job's first error stays its error. */
+static void job_fail(dtc_job_t *job, const lw_err_t *err)
+{
+    if (!job->failed) {
+        job->failed = true;
+        job->error = *err;
     }
 }
 
@@ -667,21 +679,24 @@ static void open_done(dtc_job_t *job)
     pump(job);
 }
 
-static void run_done(dtc_job_t *job)
+static void convert_done(dtc_job_t *job)
 {
-    size_t n = job->ntaken;
-    if (job->step_rc != 0) {
-        job->failed = true;
-        job->error = job->step_err;
-        job->input_done = true;
-    }
+    if (job->conv_failed)
+        job_fail(job, &job->conv_err);
+    show(job);
+    pump(job);
+}
+
+static void write_done(dtc_job_t *job)
+{
+    size_t n = job->nwpend;
     if (job->batch_ok && n > 0) {
         if (!job->env.dry_run && job->nrows > 0)
             dtc_batch_committed(job->jobs->dtc->rt, &job->env, job->rows, job->nrows);
         /* the events of the rows that failed, in order */
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
-            const dtc_pend_t *p = &job->pend[i];
+            const dtc_pend_t *p = &job->wpend[i];
             const lw_err_t *err = &p->err;
             tn_devpart_outcome_t o = TN_DEVPART_FAILED;
             if (p->err.def == NULL) {
@@ -695,7 +710,14 @@ static void run_done(dtc_job_t *job)
             json_object_set_new(d, "job_id", json_string(job->id));
             publish(job, "dtc.import.row.fail", p->device_id, d);
         }
+    }
+    if (job->write_rc == 0) {
         job->seq += n;
+        for (int i = 0; i < 4; i++)
+            job->counts[i] += job->w_delta[i];
+    } else {
+        job_fail(job, &job->write_err); /* the database, after BATCH_ATTEMPTS */
+        job->halted = true;
     }
     if (job->rows != NULL) {
         dtc_batch_release(job->rows, job->nrows);
@@ -703,14 +725,11 @@ static void run_done(dtc_job_t *job)
         job->rows = NULL;
         job->nrows = 0;
     }
-    /* the rows taken leave pend (all of them when the job failed) */
-    size_t drop = job->step_rc != 0 ? job->npend : n;
-    for (size_t i = 0; i < drop; i++)
-        dtc_pend_destroy(&job->pend[i]);
-    if (job->npend > drop)
-        memmove(job->pend, job->pend + drop, (job->npend - drop) * sizeof *job->pend);
-    job->npend -= drop;
-    job->ntaken = 0;
+    for (size_t i = 0; i < n; i++)
+        dtc_pend_destroy(&job->wpend[i]);
+    free(job->wpend);
+    job->wpend = NULL;
+    job->nwpend = 0;
     if (job->db_canceled)
         job->cancel = true;
     show(job);
@@ -742,26 +761,51 @@ static void close_done(dtc_job_t *job)
 
 static void step_done(void *arg, lw_work_status_t status)
 {
-    dtc_job_t *job = arg;
-    job->busy = false;
-    if (status == LW_WORK_CANCELED && !job->step_ran) {
+    dtc_task_t *t = arg;
+    dtc_job_t *job = t->job;
+    if (t->step == DTC_STEP_CONVERT)
+        job->conv_busy = false;
+    else if (t->step == DTC_STEP_WRITE)
+        job->write_busy = false;
+    else
+        job->busy = false;
+    if (status == LW_WORK_CANCELED && !t->ran) {
         /* the pool is closing: nothing more will run */
-        lw_err_set(&job->step_err, &lw_err_unavailable, "the worker pool is closing");
-        job->step_rc = -1;
-        if (job->step == DTC_STEP_OPEN) {
+        lw_err_t e;
+        lw_err_set(&e, &lw_err_unavailable, "the worker pool is closing");
+        switch (t->step) {
+        case DTC_STEP_OPEN:
+            job->step_rc = -1;
+            job->step_err = e;
             open_done(job);
             return;
+        case DTC_STEP_CLOSE:
+            close_done(job);
+            return;
+        default:
+            /* the batch was not written: its rows stay unreported */
+            if (t->step == DTC_STEP_WRITE) {
+                for (size_t i = 0; i < job->nwpend; i++)
+                    dtc_pend_destroy(&job->wpend[i]);
+                free(job->wpend);
+                job->wpend = NULL;
+                job->nwpend = 0;
+            }
+            job_fail(job, &e);
+            job->halted = true;
+            pump(job);
+            return;
         }
-        job->final_state = DTC_JOB_CANCELED;
-        close_done(job);
-        return;
     }
-    switch (job->step) {
+    switch (t->step) {
     case DTC_STEP_OPEN:
         open_done(job);
         break;
-    case DTC_STEP_RUN:
-        run_done(job);
+    case DTC_STEP_CONVERT:
+        convert_done(job);
+        break;
+    case DTC_STEP_WRITE:
+        write_done(job);
         break;
     case DTC_STEP_CLOSE:
         close_done(job);
@@ -769,57 +813,111 @@ static void step_done(void *arg, lw_work_status_t status)
     }
 }
 
-static void submit(dtc_job_t *job, dtc_step_t step)
+static bool submit(dtc_job_t *job, dtc_step_t step)
 {
-    job->step = step;
-    job->step_ran = false;
-    job->snap_received = job->received;
-    job->snap_more = job->more;
+    dtc_task_t *t = step == DTC_STEP_CONVERT ? &job->t_conv
+                    : step == DTC_STEP_WRITE ? &job->t_write
+                                             : &job->t_main;
+    t->job = job;
+    t->step = step;
+    t->ran = false;
+    if (step == DTC_STEP_CONVERT) {
+        job->snap_received = job->received;
+        job->snap_more = job->more;
+    } else if (step == DTC_STEP_WRITE) {
+        job->w_received = job->received;
+        job->w_converted = job->shown_converted;
+    } else {
+        job->step = step;
+        job->w_received = job->received;
+    }
     lw_err_t e;
-    if (lw_work_submit(job->jobs->dtc->work, step_work, step_done, job, NULL, &e) == 0) {
-        job->busy = true;
-        return;
+    if (lw_work_submit(job->jobs->dtc->work, step_work, step_done, t, NULL, &e) == 0) {
+        if (step == DTC_STEP_CONVERT)
+            job->conv_busy = true;
+        else if (step == DTC_STEP_WRITE)
+            job->write_busy = true;
+        else
+            job->busy = true;
+        return true;
     }
     if (step == DTC_STEP_OPEN) {
         job->step_rc = -1;
         job->step_err = e;
         open_done(job);
     } else if (job->jobs->stopping || e.def == &lw_err_work_pool_closed) {
-        job->final_state = DTC_JOB_CANCELED;
-        close_done(job);
+        if (step == DTC_STEP_CLOSE) {
+            close_done(job);
+        } else {
+            job_fail(job, &e);
+            job->halted = true;
+        }
     } else {
         timer_start(job, retry_cb, RETRY_SUBMIT_MS); /* the queue is full: soon again */
     }
+    return false;
 }
 
-/* Chooses the next step. Loop thread, with no step in flight. */
+/* Moves the next batch from pend to wpend (converter idle). */
+static void batch_move(dtc_job_t *job)
+{
+    size_t n = batch_take(job);
+    job->wpend = lw_malloc(n * sizeof *job->wpend);
+    memcpy(job->wpend, job->pend, n * sizeof *job->pend);
+    job->nwpend = n;
+    if (job->npend > n)
+        memmove(job->pend, job->pend + n, (job->npend - n) * sizeof *job->pend);
+    job->npend -= n;
+}
+
+/* Chooses the next steps: the writer takes a full batch while the converter makes the next.
+ * Loop thread. The converter's fields are read only while it is idle. */
 static void pump(dtc_job_t *job)
 {
     if (job->busy || job->closed)
         return;
     if (job->idle_open)
         uv_timer_stop(&job->idle);
-    if (job->cancel) {
-        if (!job->failed) {
-            lw_err_set(&job->error, &lw_err_import_canceled, "import job `%s` was canceled",
-                       job->id);
-            lw_err_attr(&job->error, "job_id", job->id);
-            job->failed = true;
+    bool idle = !job->conv_busy && !job->write_busy;
+    if (job->cancel || job->halted) {
+        if (!idle)
+            return; /* the steps in flight end first */
+        if (job->cancel) {
+            lw_err_t e;
+            lw_err_set(&e, &lw_err_import_canceled, "import job `%s` was canceled", job->id);
+            lw_err_attr(&e, "job_id", job->id);
+            job_fail(job, &e);
         }
-        job->final_state = DTC_JOB_CANCELED;
+        job->final_state = job->cancel ? DTC_JOB_CANCELED : DTC_JOB_FAILED;
         submit(job, DTC_STEP_CLOSE);
         return;
     }
-    bool input = job->templates != NULL ? !job->input_done
-                                        : !job->input_done &&
-                                              (job->converted < job->received || !job->more);
-    if (job->npend >= job->batch_size || (job->input_done && job->npend > 0) ||
-        (input && job->npend < job->batch_size)) {
+    if (!job->write_busy && !job->conv_busy &&
+        (job->npend >= job->batch_size || (job->input_done && job->npend > 0))) {
+        batch_move(job);
+        if (!submit(job, DTC_STEP_WRITE)) {
+            /* not queued: the rows go back to the front of pend */
+            job->pend = lw_realloc(job->pend, (job->npend + job->nwpend + 1) * sizeof *job->pend);
+            memmove(job->pend + job->nwpend, job->pend, job->npend * sizeof *job->pend);
+            memcpy(job->pend, job->wpend, job->nwpend * sizeof *job->pend);
+            job->npend += job->nwpend;
+            job->cappend = job->npend + 1;
+            free(job->wpend);
+            job->wpend = NULL;
+            job->nwpend = 0;
+            return;
+        }
+    }
+    if (!job->conv_busy && !job->input_done && job->npend < job->batch_size) {
+        bool input = job->templates != NULL || job->converted < job->received || !job->more;
+        if (input && !submit(job, DTC_STEP_CONVERT))
+            return;
+    }
+    if (job->conv_busy || job->write_busy) {
         job->state = DTC_JOB_RUNNING;
-        submit(job, DTC_STEP_RUN);
         return;
     }
-    if (job->input_done) {
+    if (job->input_done && job->npend == 0) {
         job->final_state = job->failed ? DTC_JOB_FAILED : DTC_JOB_DONE;
         submit(job, DTC_STEP_CLOSE);
         return;

@@ -134,6 +134,8 @@ static json_t *render_job(imp_op_t *op, const PGresult *r, int row, int c)
         json_object_set_new(o, "state", json_string(dtc_job_state_name(job->state)));
         json_object_set_new(o, "more", json_boolean(job->more));
         json_object_set_new(o, "bytes_received", json_integer((json_int_t)job->received));
+        json_object_set_new(o, "bytes_converted",
+                            json_integer((json_int_t)job->shown_converted));
     } else if (PQgetvalue(r, row, c + 15)[0] == 't') {
         /* running, yet not heard of for longer than a waiting job may be: its process is gone */
         lw_err_t e;
@@ -274,7 +276,7 @@ static void data_checked(imp_op_t *op)
         fail_finished(op, job->cancel ? "CANCELED" : dtc_job_state_name(job->state));
         return;
     }
-    if (job->appending || job->step == DTC_STEP_OPEN) {
+    if (job->appending || job->busy) {
         lw_err_t e;
         lw_err_set(&e, &lw_err_import_job_busy,
                    "import job `%s` is still writing the previous part: send the next once it "

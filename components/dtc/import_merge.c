@@ -142,7 +142,7 @@ void dtc_import_merge(const json_t *end_device, const char *const *paths, size_t
         lw_api_invalid(&out->err, "ids.device_id", "required");
         return;
     }
-    if (tn_id_validate(id, 2, "ids.device_id", &out->err) != 0)
+    if (tn_id_validate(id, 3, "ids.device_id", &out->err) != 0)
         return;
     snprintf(out->device_id, sizeof out->device_id, "%s", id);
 }

@@ -6,14 +6,18 @@
  * in parts; the parts are spooled to an unlinked file under `dtc.import.spool-dir` and the
  * job converts them as they come, so memory is bounded by the batch size, not the file.
  *
- * The job is a chain of steps, at most one on the worker pool at a time, each with the job's
- * own blocking PostgreSQL connection:
- *   OPEN   connect, record the job (dtc_import_jobs), spool the first part
- *   RUN    convert what is spooled until a batch is full (or the input ends), merge the
- *          fallbacks, dtc_batch_run, record the rows' results and the job's progress
- *   CLOSE  record the end (DONE, FAILED, CANCELED) and close the connection
- * and between two steps the loop runs dtc_batch_committed, publishes the batch's events and
- * decides the next step. A part arriving while the job waits for one starts a RUN. */
+ * The job is made of steps on the worker pool, the database's with the job's own blocking
+ * PostgreSQL connection:
+ *   OPEN     connect, record the job (dtc_import_jobs), spool the first part
+ *   CONVERT  convert what is spooled until a batch is full (or the input ends), merging the
+ *            fallbacks into each template (pend)
+ *   WRITE    one batch (wpend, taken from pend by the loop): dtc_batch_run, then the rows'
+ *            results and the job's progress
+ *   CLOSE    record the end (DONE, FAILED, CANCELED) and close the connection
+ * OPEN and CLOSE run alone; CONVERT and WRITE run at the same time (the next batch is
+ * converted while one is written), each on its own fields. After a WRITE the loop runs
+ * dtc_batch_committed and publishes the batch's events; after any step it decides the next.
+ * A part arriving while the job waits for one starts a CONVERT. */
 #ifndef DTC_IMPORT_PRIVATE_H
 #define DTC_IMPORT_PRIVATE_H
 
@@ -61,9 +65,16 @@ typedef struct dtc_pend {
     lw_err_t err; /* set: the row fails before the batch (no device ID, ...) */
 } dtc_pend_t;
 
-typedef enum dtc_step { DTC_STEP_OPEN, DTC_STEP_RUN, DTC_STEP_CLOSE } dtc_step_t;
+typedef enum dtc_step { DTC_STEP_OPEN, DTC_STEP_CONVERT, DTC_STEP_WRITE, DTC_STEP_CLOSE } dtc_step_t;
 
 typedef struct dtc_job dtc_job_t;
+
+/* One step on the pool (the job has one for OPEN/CLOSE, one converting, one writing). */
+typedef struct dtc_task {
+    dtc_job_t *job;
+    dtc_step_t step;
+    bool ran;
+} dtc_task_t;
 
 struct dtc_job {
     dtc_import_jobs_t *jobs;
@@ -83,7 +94,11 @@ struct dtc_job {
 
     /* loop-owned */
     dtc_job_state_t state;
-    bool busy;       /* a step is on the pool */
+    bool busy;       /* OPEN or CLOSE is on the pool */
+    bool conv_busy;  /* a CONVERT is */
+    bool write_busy; /* a WRITE is */
+    bool halted;     /* failed as a whole (the database, the pool, idle): CLOSE next */
+    dtc_task_t t_main, t_conv, t_write;
     bool cancel;     /* DELETE (or stop) asked */
     bool appending;  /* a part is being spooled */
     bool more;       /* more parts are expected */
@@ -94,8 +109,7 @@ struct dtc_job {
     json_t *first_data;      /* the POST's data (base64 string), for OPEN */
     dtc_step_t step;
 
-    /* the step's (pool thread while busy, loop otherwise) */
-    PGconn *pg;
+    /* the converter's (pool thread while conv_busy, loop otherwise) */
     int fd; /* the spool, -1 when none */
     uint64_t snap_received;
     bool snap_more;
@@ -104,18 +118,30 @@ struct dtc_job {
     bool input_done; /* the converter finished (or failed), the templates all taken */
     dtc_pend_t *pend;
     size_t npend, cappend;
-    uint64_t seq; /* rows taken so far */
+    bool conv_failed;
+    lw_err_t conv_err;
+
+    /* the writer's (pool thread while write_busy, loop otherwise); pg is OPEN's and CLOSE's
+     * too, never at the same time */
+    PGconn *pg;
+    dtc_pend_t *wpend; /* the batch */
+    size_t nwpend;
+    uint64_t w_received, w_converted; /* the progress it records */
     dtc_row_t *rows;
     size_t nrows;
+    bool batch_ok; /* the batch was written (or checked, dry run) */
+    uint64_t w_delta[4];
+    lw_err_t write_err;
+    int write_rc;
+    bool db_canceled; /* the job's row said CANCELED (a DELETE through another process) */
+
+    /* the loop's */
+    uint64_t seq;       /* rows written so far */
     uint64_t counts[4]; /* by tn_devpart_outcome_t */
     lw_err_t error;     /* the job's own error (state FAILED) */
     bool failed;
-    bool db_canceled; /* the job's row said CANCELED (a DELETE through another process) */
-    lw_err_t step_err;  /* a step that failed as a whole */
+    lw_err_t step_err; /* OPEN's or CLOSE's */
     int step_rc;
-    bool step_ran;
-    bool batch_ok;       /* the RUN's batch was written (or checked, dry run) */
-    size_t ntaken;       /* rows of pend the RUN took */
     dtc_job_state_t final_state; /* what CLOSE records */
     bool closed;         /* CLOSE is done: the job goes once nothing refers to it */
 
