@@ -504,6 +504,31 @@ static void test_lc_main__unreachable_server_exits_1(void **state)
     assert_int_equal(run_cli(line), LC_EXIT_FAIL);
 }
 
+static void test_lc_base64_encode__rfc4648_vectors(void **state)
+{
+    (void)state;
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                      "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        char b[16];
+        lc_base64_encode((const unsigned char *)in[i], strlen(in[i]), b);
+        assert_string_equal(b, out[i]);
+    }
+}
+
+static void test_lc_progress_format__bar_percent_devices(void **state)
+{
+    (void)state;
+    char b[80];
+    lc_progress_format(50, 200, 1234, 8, b, sizeof b);
+    assert_string_equal(b, "[##......]  25%  1234 devices");
+    lc_progress_format(300, 200, 7, 4, b, sizeof b); /* never beyond the end */
+    assert_string_equal(b, "[####] 100%  7 devices");
+    lc_progress_format(5, 0, 3, 4, b, sizeof b); /* size unknown: the count only */
+    assert_string_equal(b, "3 devices");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +559,8 @@ int main(void)
         cmocka_unit_test(test_lc_main__usage_errors_exit_2),
         cmocka_unit_test(test_lc_main__help_exits_0),
         cmocka_unit_test(test_lc_main__unreachable_server_exits_1),
+        cmocka_unit_test(test_lc_base64_encode__rfc4648_vectors),
+        cmocka_unit_test(test_lc_progress_format__bar_percent_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
