@@ -239,6 +239,22 @@ r=$(adm acme DELETE "/applications/app1/devices/import/$cj")
 lw_t_eq "acme: DELETE a finished job → 200, forgotten (then 404)" "200 404" \
     "${r%% *} $(adm acme GET "/applications/app1/devices/import/$cj" | cut -d' ' -f1)"
 
+# ---- cancel while running: the batch in flight finishes, nothing after it, no device half-written
+adm acme POST /users/admin/applications '{"application":{"ids":{"application_id":"app3"}}}' >/dev/null
+for i in $(seq 1 400); do
+    printf '{"ids":{"device_id":"run-%d","dev_eui":"70B3D57ED008%04X","join_eui":"70B3D57ED0000000"},%s,"frequency_plan_id":"EU_863_870_TTN"}\n' "$i" "$i" "$V"
+done >"$LW_T_DIR/many.json"
+r=$(lw_t_admin POST "$api/applications/app3/devices/import" -H "X-Tenant-ID: acme" -d "{\"format_id\":\"the-things-stack\",\"data\":\"$(b64 "$LW_T_DIR/many.json")\"}")
+rj=$(body "$r" | jq -r .job_id)
+r=$(lw_t_admin DELETE "$api/applications/app3/devices/import/$rj" -H "X-Tenant-ID: acme")
+lw_t_eq "acme: DELETE a running job → 200 CANCELED, answered once it has stopped" "200 CANCELED" \
+    "${r%% *} $(body "$r" | jq -r .state)"
+n=$(sql "SELECT count(*) FROM t_acme.end_devices WHERE application_id = 'app3'")
+lw_t_eq "acme: fewer than the 400 written, as many as the job reports created, each with its NS part" \
+    "true $n $n" "$([ "$n" -lt 400 ] && echo true || echo false) $(body "$r" | jq -r .created) $(sql "SELECT count(*) FROM t_acme.ns_devices WHERE application_id = 'app3'")"
+sleep 1
+lw_t_eq "acme: nothing more written after the answer" "$n" "$(sql "SELECT count(*) FROM t_acme.end_devices WHERE application_id = 'app3'")"
+
 # ---- bad requests, rights ----------------------------------------------------------------------------
 r=$(adm acme POST /applications/app1/devices/import '{"format_id":"the-things-stack"}')
 lw_t_eq "neither data nor templates → 400 import_input" "400 import_input" "$(name "$r")"
