@@ -239,6 +239,19 @@ r=$(adm acme DELETE "/applications/app1/devices/import/$cj")
 lw_t_eq "acme: DELETE a finished job → 200, forgotten (then 404)" "200 404" \
     "${r%% *} $(adm acme GET "/applications/app1/devices/import/$cj" | cut -d' ' -f1)"
 
+# ---- The Things Stack CSV, through lwcli: rows named by their line in the file (the header is 1)
+printf '%s\n' 'id;dev_eui;join_eui;app_key;frequency_plan_id;lorawan_version;lorawan_phy_version' \
+    "csv-1;70B3D57ED0009001;70B3D57ED0000000;$APPKEY;EU_863_870_TTN;1.0.3;1.0.3-a" \
+    "csv-2;70B3D57ED00010FF;70B3D57ED0000000;$APPKEY;EU_863_870_TTN;1.0.3;1.0.3-a" \
+    "csv-3;70B3D57ED0009003;70B3D57ED0000000;$APPKEY;EU_863_870_TTN;1.0.3;1.0.3-a" >"$LW_T_DIR/fleet.csv"
+lw_t_cli --url "http://127.0.0.1:$port" --tenant acme --tenant-admin-key "$LW_T_ADMIN_KEY" --json \
+    devices import app1 "$LW_T_DIR/fleet.csv" --format the-things-stack-csv
+lw_t_eq "lwcli, CSV: csv-1 and csv-3 created at lines 2 and 4, csv-2 (globex's EUI) fails at line 3" \
+    "1 DONE 2 1 3 csv-2 already_exists" \
+    "$LW_T_RC $(printf '%s' "$LW_T_OUT" | jq -r '"\(.state) \(.created) \(.failed) \(.results[0].line) \(.results[0].device_id) \(.results[0].error.details[0].name)"')"
+lw_t_eq "acme: csv-1 and csv-3 have their JS root keys" "2" \
+    "$(sql "SELECT count(*) FROM t_acme.js_devices WHERE device_id IN ('csv-1', 'csv-3') AND app_key IS NOT NULL")"
+
 # ---- cancel while running: the batch in flight finishes, nothing after it, no device half-written
 adm acme POST /users/admin/applications '{"application":{"ids":{"application_id":"app3"}}}' >/dev/null
 for i in $(seq 1 400); do
