@@ -44,8 +44,27 @@ int dtc_import_jobs_init(dtc_t *dtc, lw_err_t *err)
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     snprintf(jobs->node, sizeof jobs->node, "%s:%ld", host, (long)getpid());
+    lw_metrics_t *m = lw_rt_metrics(dtc->rt);
+    if (m != NULL) {
+        jobs->m_rows = lw_metrics_counter(m, "lwstack_dtc_import_rows_total",
+                                          "Rows of import jobs by their result (CREATED, UPDATED, "
+                                          "UNCHANGED, FAILED; dry runs included).",
+                                          (const char *const[]){"result", NULL});
+        jobs->m_jobs = lw_metrics_counter(m, "lwstack_dtc_import_jobs_total",
+                                          "Import jobs ended, by their state (DONE, FAILED, "
+                                          "CANCELED).",
+                                          (const char *const[]){"state", NULL});
+        jobs->m_running = lw_metrics_gauge(m, "lwstack_dtc_import_jobs_running",
+                                           "Import jobs of this process not ended yet.", NULL);
+    }
     dtc->jobs = jobs;
     return 0;
+}
+
+static void running_set(dtc_import_jobs_t *jobs)
+{
+    if (jobs->m_running != NULL)
+        lw_metric_set(jobs->m_running, NULL, (double)jobs->n);
 }
 
 void dtc_import_jobs_free(dtc_t *dtc)
@@ -127,6 +146,7 @@ static void job_release(dtc_job_t *job)
 {
     dtc_import_jobs_t *jobs = job->jobs;
     job_unlink(job);
+    running_set(jobs);
     if (job->idle_open)
         uv_close((uv_handle_t *)&job->idle, job_closed);
     else
@@ -713,8 +733,14 @@ static void write_done(dtc_job_t *job)
     }
     if (job->write_rc == 0) {
         job->seq += n;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 4; i++) {
             job->counts[i] += job->w_delta[i];
+            if (job->jobs->m_rows != NULL && job->w_delta[i] > 0)
+                lw_metric_add(job->jobs->m_rows,
+                              (const char *const[]){
+                                  dtc_import_outcome_name((tn_devpart_outcome_t)i), NULL},
+                              (double)job->w_delta[i]);
+        }
     } else {
         job_fail(job, &job->write_err); /* the database, after BATCH_ATTEMPTS */
         job->halted = true;
@@ -739,6 +765,9 @@ static void write_done(dtc_job_t *job)
 static void close_done(dtc_job_t *job)
 {
     job->state = job->final_state;
+    if (job->jobs->m_jobs != NULL)
+        lw_metric_add(job->jobs->m_jobs, (const char *const[]){dtc_job_state_name(job->state), NULL},
+                      1);
     show(job);
     publish(job, "dtc.import.done", NULL, summary(job));
     lw_log_kv(LW_LOG_INFO, "dtc", "import done", LW_LOG_STR("tenant", job->tenant.id),
@@ -933,6 +962,7 @@ void dtc_job_start(dtc_job_t *job, lw_api_op_t *op)
     job->next = jobs->list;
     jobs->list = job;
     jobs->n++;
+    running_set(jobs);
     job->waiting_op = op;
     job->state = DTC_JOB_RUNNING;
     if (job->format != NULL) {

@@ -31,6 +31,7 @@
 
 #include "cluster/api.h"
 #include "cluster/err.h"
+#include "cluster/metrics.h"
 #include "dtc/batch.h"
 #include "dtc/conv.h"
 #include "dtc/dtc_private.h"
@@ -163,6 +164,9 @@ struct dtc_import_jobs {
     long long idle_ms;
     long long retention_ms;
     char node[96];
+    lw_metric_t *m_rows;    /* lwstack_dtc_import_rows_total{result} */
+    lw_metric_t *m_jobs;    /* lwstack_dtc_import_jobs_total{state} */
+    lw_metric_t *m_running; /* lwstack_dtc_import_jobs_running */
     bool stopping;
     void (*stopped)(void *arg);
     void *stopped_arg;

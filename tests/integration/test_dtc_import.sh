@@ -299,6 +299,9 @@ lw_t_eq "acme's key in globex → 401" 401 "${r%% *}"
 r=$(adm acme GET "/applications/app1/devices/import?limit=100")
 lw_t_eq "acme: the jobs of app1 listed, newest first" "$(sql "SELECT count(*) FROM t_acme.dtc_import_jobs WHERE application_id = 'app1'") true" \
     "$(body "$r" | jq -r '.jobs | length') $(body "$r" | jq -r '[.jobs[].created_at] == ([.jobs[].created_at] | sort | reverse)')"
+metric() { curl -sS "http://127.0.0.1:$port/metrics" | awk -v k="$1" 'index($0, k) == 1 {print $NF; exit}'; }
+lw_t_eq "metrics: every job ended, rows counted by result (the first job's 3 created among them)" \
+    "0 true true" "$(metric 'lwstack_dtc_import_jobs_running ') $([ "$(metric 'lwstack_dtc_import_jobs_total{state="DONE"}')" -ge 5 ] && echo true) $([ "$(metric 'lwstack_dtc_import_rows_total{result="CREATED"}')" -ge 3 ] && echo true)"
 lw_t_eq "no spool file stays behind" 0 "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'lwstack-dtc-import-*' 2>/dev/null | wc -l)"
 
 lw_t_done
