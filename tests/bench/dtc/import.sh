@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Devices imported per second through the server-side import (components/dtc/import*.c),
-# against a private stack (PostgreSQL, kafka-dev, `lwstack start all`): a file of The Things
+# against a private stack (PostgreSQL, kafka-dev, the importing process): a file of The Things
 # Stack JSON with every part of every device (registry fields, JS root keys, NS MAC settings
 # and session with its counters, AS session and formatters; half OTAA with a session, half
 # ABP) sent by `lwcli devices import` in parts, timed from the first part to the job's end.
 # First a tenth of the fleet, then the fleet, into two applications: lwstack's peak RSS after
-# each shows that memory does not grow with the file.
+# each shows that memory does not grow with the file. Then the fleet again, into a third
+# application, with a Network Server and Application Server process running beside it as a
+# deployment has them (each reloads every device the import announces): what an operator
+# moving a fleet into a live stack sees.
 # Usage: import.sh [DEVICES]. Environment: LWSTACK_BIN, LWSTACK_SRC, LWCLI_BIN (default: next
 # to lwstack).
 LWSTACK_SRC=${LWSTACK_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
@@ -60,8 +63,17 @@ hwm_mib() { echo $(( $(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status") / 1024 
 rss_mib() { echo $(( $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status") / 1024 )); }
 before=$(rss_mib)
 small=$((n / 10))
-for step in "small $small 0" "fleet $n $small"; do
+for step in "small $small 0" "fleet $n $small" "live $n $((n + small))"; do
     read -r app count base <<<"$step"
+    if [ "$app" = live ]; then
+        lw_t_adm bench POST /users/admin/applications '{"application":{"ids":{"application_id":"live"}}}' >/dev/null
+        nsas=$(lw_t_free_port)
+        lw_t_spawn nsas --db.uri "$LW_T_DB_URI" --bus.brokers "$LW_T_BROKERS" --http.listen "127.0.0.1:$nsas" \
+            --tenancy.admin-keys "$LW_T_ADMIN_KEY" --log.level warn --tenancy.identity-server-uri "http://127.0.0.1:$port" \
+            --as.key-encryption-key 303132333435363738393a3b3c3d3e3f start tenant ns as
+        lw_t_wait_for "the NS and AS process ready" 30 curl -sf -o /dev/null "http://127.0.0.1:$nsas/readyz" ||
+            { tail -20 "$LW_T_DIR/nsas.log" >&2; exit 1; }
+    fi
     fleet "$LW_T_DIR/$app.json" "$count" "$base"
     size=$(stat -c %s "$LW_T_DIR/$app.json")
     t0=$(date +%s%N)
@@ -70,5 +82,5 @@ for step in "small $small 0" "fleet $n $small"; do
     t1=$(date +%s%N)
     ms=$(( (t1 - t0) / 1000000 ))
     summary=$(jq -r '"\(.state): \(.created) created, \(.failed) failed"' "$LW_T_DIR/$app.out" 2>/dev/null || echo "no answer: $(head -1 "$LW_T_DIR/$app.err")")
-    echo "dtc import: $(( count * 1000 / (ms > 0 ? ms : 1) )) devices imported/s ($count devices with all parts and sessions, $(( size / 1048576 )) MiB of JSON, in ${ms} ms; $summary); the importing process's peak RSS $(hwm_mib) MiB (RSS $before MiB before the first import)"
+    echo "dtc import$([ "$app" = live ] && echo ", with an NS and AS process reloading each device"): $(( count * 1000 / (ms > 0 ? ms : 1) )) devices imported/s ($count devices with all parts and sessions, $(( size / 1048576 )) MiB of JSON, in ${ms} ms; $summary); the importing process's peak RSS $(hwm_mib) MiB (RSS $before MiB before the first import)"
 done
