@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
+#include "cluster/db.h"
 #include "cluster/mem.h"
 #include "tenant/devparts.h"
 
@@ -139,4 +142,19 @@ void tn_devpart_merge(json_t *dst, const json_t *src)
         else
             json_object_set(dst, k, v);
     }
+}
+
+PGresult *tn_devpart_query_rows(PGconn *c, const char *sql, const char *application_id,
+                                const json_t *rows, lw_err_t *err)
+{
+    char *j = json_dumps(rows, JSON_COMPACT);
+    if (j == NULL) {
+        lw_err_set(err, &lw_err_internal, "the batch could not be written as JSON");
+        return NULL;
+    }
+    const char *p[2] = {application_id, j};
+    PGresult *q = lw_db_query_blocking(c, sql, 2, p, err);
+    OPENSSL_cleanse(j, strlen(j));
+    free(j);
+    return q;
 }

@@ -108,6 +108,12 @@ typedef struct tn_devpart {
                 json_t *const *out, lw_err_t *err);
 } tn_devpart_t;
 
+/* Pool thread: runs sql on c with $1 = application_id and $2 = rows as compact JSON (the
+ * batch as a json_to_recordset input); the JSON text, which may carry keys, is wiped before
+ * it is freed. Returns the result (PQclear it), or NULL with err. */
+PGresult *tn_devpart_query_rows(PGconn *c, const char *sql, const char *application_id,
+                                const json_t *rows, lw_err_t *err);
+
 #define TN_DEVPARTS_MAX 8
 
 /* Registers a part (composition root, before components start). Returns -1 when full or

@@ -208,11 +208,7 @@ static int as_dp_write(const tn_devpart_env_t *env, PGconn *c, const tn_devpart_
                  "$1, device_id, device, session FROM x ON CONFLICT (application_id, device_id) "
                  "DO NOTHING",
                  env->schema, env->schema);
-        char *j = json_dumps(x, JSON_COMPACT);
-        const char *pw[2] = {env->application_id, j};
-        q = lw_db_query_blocking(c, sql, 2, pw, err);
-        OPENSSL_cleanse(j, strlen(j));
-        free(j);
+        q = tn_devpart_query_rows(c, sql, env->application_id, x, err);
         if (q == NULL)
             rc = -1;
         PQclear(q);

@@ -205,12 +205,8 @@ static int js_dp_write(const tn_devpart_env_t *env, PGconn *c, const tn_devpart_
              "device_id) "
              "SELECT 'u', device_id FROM u UNION ALL SELECT 'i', device_id FROM i",
              recdef, env->schema, set, cmp_new, cmp_old, env->schema, cols, vals);
-    char *j = json_dumps(x, JSON_COMPACT);
+    PGresult *q = tn_devpart_query_rows(c, sql, env->application_id, x, err);
     json_decref(x);
-    const char *p[2] = {env->application_id, j};
-    PGresult *q = lw_db_query_blocking(c, sql, 2, p, err);
-    OPENSSL_cleanse(j, strlen(j));
-    free(j);
     free(sql);
     if (q == NULL)
         return -1;
