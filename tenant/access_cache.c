@@ -174,11 +174,26 @@ static int decode_error(int status, json_t *body, lw_err_t *err)
     switch (status) {
     case 404: {
         /* The IS names an unknown API key or token `api_key_not_found` (404): the caller is
-         * not authenticated. Any other 404 (no such route) means no IS there. */
-        const char *name = NULL;
-        if (json_is_object(body))
-            name = json_string_value(
-                json_object_get(json_array_get(json_object_get(body, "details"), 0), "name"));
+         * not authenticated. An entity the IS does not know (`not_found` with the entity's
+         * `id`, "application `x` not found") is not found for the caller too. Any other 404
+         * (no such route) means no IS there. */
+        const char *name = NULL, *id = NULL;
+        if (json_is_object(body)) {
+            json_t *d = json_array_get(json_object_get(body, "details"), 0);
+            name = json_string_value(json_object_get(d, "name"));
+            id = json_string_value(json_object_get(json_object_get(d, "attributes"), "id"));
+        }
+        if (name != NULL && strcmp(name, "not_found") == 0 && id != NULL) {
+            const char *paren = strchr(msg, '(');
+            size_t n = strlen(msg);
+            if (paren != NULL && n > 0 && msg[n - 1] == ')')
+                lw_err_set(err, &lw_err_not_found, "%.*s", (int)(n - 2 - (size_t)(paren - msg)),
+                           paren + 1);
+            else
+                lw_err_set(err, &lw_err_not_found, "`%s` not found", id);
+            lw_err_attr(err, "id", id);
+            return -1;
+        }
         if (name == NULL ||
             (strcmp(name, "api_key_not_found") != 0 && strcmp(name, "token_not_found") != 0))
             return lw_err_set(err, &lw_err_unavailable, "identity server answered status 404");

@@ -268,6 +268,17 @@ static void test_tn_access_decode_answer__rights_and_errors(void **state)
     assert_int_equal(decode(404, "{\"code\":5,\"details\":[{\"name\":\"not_found\"}]}", &r, &err),
                      -1);
     assert_string_equal(lw_err_name(&err), "unavailable");
+    /* An application the IS does not know: not_found, with its message and id. */
+    assert_int_equal(
+        decode(404,
+               "{\"code\":5,\"message\":\"error:pkg/web:not_found (application `nope` not "
+               "found)\",\"details\":[{\"name\":\"not_found\",\"attributes\":{\"id\":\"nope\"}}]}",
+               &r, &err),
+        -1);
+    assert_string_equal(lw_err_name(&err), "not_found");
+    assert_string_equal(err.message, "application `nope` not found");
+    assert_string_equal(err.attrs[0].key, "id");
+    assert_string_equal(err.attrs[0].value, "nope");
     assert_int_equal(decode(400,
                             "{\"code\":3,\"message\":\"invalid `application_ids.application_id`\","
                             "\"details\":[{\"name\":\"invalid_field\",\"attributes\":{\"field\":"
