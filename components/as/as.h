@@ -19,7 +19,8 @@
 
 extern const lw_component_t as_component;
 
-/* The AS's part of end devices (tenant/devparts.h; devpart.c): the as_devices row: formatters and the AppSKey of the session. */
+/* The AS's part of end devices (tenant/devparts.h; devpart.c): the as_devices row: formatters and
+ * the AppSKey of the session. */
 extern const tn_devpart_t as_devpart;
 
 /* `lwstack formatter-worker`: the process the Application Server runs payload formatter

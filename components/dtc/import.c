@@ -384,8 +384,8 @@ static const char *db_uri(const dtc_job_t *job)
     return lw_config_str(job->jobs->dtc->cfg, "db.uri");
 }
 
-static int exec_params(dtc_job_t *job, const char *sql, int n, const char *const *p,
-                       char *out, size_t outlen, lw_err_t *err)
+static int exec_params(dtc_job_t *job, const char *sql, int n, const char *const *p, char *out,
+                       size_t outlen, lw_err_t *err)
 {
     PGresult *r = PQexecParams(job->pg, sql, n, NULL, p, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
@@ -638,8 +638,10 @@ static void idle_cb(uv_timer_t *t)
     dtc_job_t *job = t->data;
     if (job->busy || job->state != DTC_JOB_WAITING)
         return;
-    lw_err_set(&job->error, &lw_err_import_idle, "import job `%s` waited %lld s for its next part: "
-               "stopped", job->id, job->jobs->idle_ms / 1000);
+    lw_err_set(&job->error, &lw_err_import_idle,
+               "import job `%s` waited %lld s for its next part: "
+               "stopped",
+               job->id, job->jobs->idle_ms / 1000);
     lw_err_attr(&job->error, "job_id", job->id);
     lw_err_attr_num(&job->error, "seconds", job->jobs->idle_ms / 1000);
     job->failed = true;
@@ -736,10 +738,10 @@ static void write_done(dtc_job_t *job)
         for (int i = 0; i < 4; i++) {
             job->counts[i] += job->w_delta[i];
             if (job->jobs->m_rows != NULL && job->w_delta[i] > 0)
-                lw_metric_add(job->jobs->m_rows,
-                              (const char *const[]){
-                                  dtc_import_outcome_name((tn_devpart_outcome_t)i), NULL},
-                              (double)job->w_delta[i]);
+                lw_metric_add(
+                    job->jobs->m_rows,
+                    (const char *const[]){dtc_import_outcome_name((tn_devpart_outcome_t)i), NULL},
+                    (double)job->w_delta[i]);
         }
     } else {
         job_fail(job, &job->write_err); /* the database, after BATCH_ATTEMPTS */
@@ -766,8 +768,8 @@ static void close_done(dtc_job_t *job)
 {
     job->state = job->final_state;
     if (job->jobs->m_jobs != NULL)
-        lw_metric_add(job->jobs->m_jobs, (const char *const[]){dtc_job_state_name(job->state), NULL},
-                      1);
+        lw_metric_add(job->jobs->m_jobs,
+                      (const char *const[]){dtc_job_state_name(job->state), NULL}, 1);
     show(job);
     publish(job, "dtc.import.done", NULL, summary(job));
     lw_log_kv(LW_LOG_INFO, "dtc", "import done", LW_LOG_STR("tenant", job->tenant.id),

@@ -20,9 +20,9 @@
 #include "tenant/access.h"
 #include "tenant/tenant.h"
 
-#define R_READ       "RIGHT_APPLICATION_DEVICES_READ"
-#define R_WRITE      "RIGHT_APPLICATION_DEVICES_WRITE"
-#define R_WRITE_KEYS "RIGHT_APPLICATION_DEVICES_WRITE_KEYS"
+#define R_READ        "RIGHT_APPLICATION_DEVICES_READ"
+#define R_WRITE       "RIGHT_APPLICATION_DEVICES_WRITE"
+#define R_WRITE_KEYS  "RIGHT_APPLICATION_DEVICES_WRITE_KEYS"
 #define LOST_GRACE_MS 60000LL
 
 enum { I_CREATE, I_DATA, I_GET, I_LIST, I_DELETE };
@@ -71,8 +71,8 @@ static bool job_id_valid(const char *s)
 static void fail_not_found(imp_op_t *op)
 {
     lw_err_t e;
-    lw_err_set(&e, &lw_err_import_job_not_found,
-               "import job `%s` of application `%s` not found", op->job_id, op->app);
+    lw_err_set(&e, &lw_err_import_job_not_found, "import job `%s` of application `%s` not found",
+               op->job_id, op->app);
     lw_err_attr(&e, "job_id", op->job_id);
     lw_err_attr(&e, "application_id", op->app);
     lw_api_fail(&op->api, &e);
@@ -96,12 +96,44 @@ static dtc_job_t *live_job(imp_op_t *op)
 /* ---- rendering a job from its row ---------------------------------------------------------- */
 
 #define JOB_COLS                                                                                   \
-    "job_id::text, application_id, format_id, dry_run, state, bytes_received, bytes_converted, "  \
-    "created, updated, unchanged, failed, error, " LW_API_SQL_TIME(                               \
-        "created_at") ", " LW_API_SQL_TIME("updated_at") ", " LW_API_SQL_TIME("finished_at") ", " \
-                                                         "(state IN ('RUNNING', 'WAITING') AND "   \
-                                                         "updated_at < now() - $3::bigint * "      \
-                                                         "interval '1 millisecond')"
+    "job_id::text, application_id, format_id, dry_run, state, bytes_received, bytes_converted, "   \
+    "created, updated, unchanged, failed, error, " LW_API_SQL_TIME(                                \
+        "created_at") ", " LW_API_SQL_TIME("updated_at") ", " LW_API_SQL_TIME("finished_at") ", "  \
+                                                                                             "(st" \
+                                                                                             "ate" \
+                                                                                             " IN" \
+                                                                                             " ('" \
+                                                                                             "RUN" \
+                                                                                             "NIN" \
+                                                                                             "G'," \
+                                                                                             " '"  \
+                                                                                             "WAI" \
+                                                                                             "TIN" \
+                                                                                             "G')" \
+                                                                                             " AN" \
+                                                                                             "D "  \
+                                                                                             "upd" \
+                                                                                             "ate" \
+                                                                                             "d_"  \
+                                                                                             "at " \
+                                                                                             "< "  \
+                                                                                             "now" \
+                                                                                             "() " \
+                                                                                             "- "  \
+                                                                                             "$3:" \
+                                                                                             ":bi" \
+                                                                                             "gin" \
+                                                                                             "t "  \
+                                                                                             "* "  \
+                                                                                             "int" \
+                                                                                             "erv" \
+                                                                                             "al " \
+                                                                                             "'1 " \
+                                                                                             "mil" \
+                                                                                             "lis" \
+                                                                                             "eco" \
+                                                                                             "nd'" \
+                                                                                             ")"
 
 static json_int_t col_int(const PGresult *r, int row, int col)
 {
@@ -114,14 +146,13 @@ static json_t *render_job(imp_op_t *op, const PGresult *r, int row, int c)
     const char *id = PQgetvalue(r, row, c);
     json_int_t cr = col_int(r, row, c + 7), up = col_int(r, row, c + 8),
                un = col_int(r, row, c + 9), fa = col_int(r, row, c + 10);
-    json_t *o = json_pack("{ss s{ss} ss sb ss sI sI sI sI sI sI sI ss ss}", "job_id", id,
-                          "application_ids", "application_id", PQgetvalue(r, row, c + 1),
-                          "format_id", PQgetvalue(r, row, c + 2), "dry_run",
-                          PQgetvalue(r, row, c + 3)[0] == 't', "state", PQgetvalue(r, row, c + 4),
-                          "bytes_received", col_int(r, row, c + 5), "bytes_converted",
-                          col_int(r, row, c + 6), "total", cr + up + un + fa, "created", cr,
-                          "updated", up, "unchanged", un, "failed", fa, "created_at",
-                          PQgetvalue(r, row, c + 12), "updated_at", PQgetvalue(r, row, c + 13));
+    json_t *o = json_pack(
+        "{ss s{ss} ss sb ss sI sI sI sI sI sI sI ss ss}", "job_id", id, "application_ids",
+        "application_id", PQgetvalue(r, row, c + 1), "format_id", PQgetvalue(r, row, c + 2),
+        "dry_run", PQgetvalue(r, row, c + 3)[0] == 't', "state", PQgetvalue(r, row, c + 4),
+        "bytes_received", col_int(r, row, c + 5), "bytes_converted", col_int(r, row, c + 6),
+        "total", cr + up + un + fa, "created", cr, "updated", up, "unchanged", un, "failed", fa,
+        "created_at", PQgetvalue(r, row, c + 12), "updated_at", PQgetvalue(r, row, c + 13));
     if (!PQgetisnull(r, row, c + 14))
         json_object_set_new(o, "finished_at", json_string(PQgetvalue(r, row, c + 14)));
     if (!PQgetisnull(r, row, c + 11)) {
@@ -134,13 +165,14 @@ static json_t *render_job(imp_op_t *op, const PGresult *r, int row, int c)
         json_object_set_new(o, "state", json_string(dtc_job_state_name(job->state)));
         json_object_set_new(o, "more", json_boolean(job->more));
         json_object_set_new(o, "bytes_received", json_integer((json_int_t)job->received));
-        json_object_set_new(o, "bytes_converted",
-                            json_integer((json_int_t)job->shown_converted));
+        json_object_set_new(o, "bytes_converted", json_integer((json_int_t)job->shown_converted));
     } else if (PQgetvalue(r, row, c + 15)[0] == 't') {
         /* running, yet not heard of for longer than a waiting job may be: its process is gone */
         lw_err_t e;
-        lw_err_set(&e, &lw_err_import_job_lost, "import job `%s` stopped with the process that "
-                   "ran it", id);
+        lw_err_set(&e, &lw_err_import_job_lost,
+                   "import job `%s` stopped with the process that "
+                   "ran it",
+                   id);
         lw_err_attr(&e, "job_id", id);
         json_object_set_new(o, "state", json_string("FAILED"));
         json_object_set_new(o, "error", lw_http_err_json(&e, NULL));
@@ -193,8 +225,8 @@ static void got_job(lw_api_op_t *a, const PGresult *res)
         lw_api_fail_with(a, &lw_err_internal, "rows statement too long");
         return;
     }
-    const char *p[2] = {op->job_id,
-                        op->result >= 0 ? dtc_import_outcome_name((tn_devpart_outcome_t)op->result)
+    const char *p[2] = {op->job_id, op->result >= 0
+                                        ? dtc_import_outcome_name((tn_devpart_outcome_t)op->result)
                                         : NULL};
     lw_api_query(a, sql, op->result >= 0 ? 2 : 1, p, got_rows);
 }
@@ -270,9 +302,8 @@ static void data_checked(imp_op_t *op)
         lw_api_query(&op->api, sql, 2, p, data_elsewhere);
         return;
     }
-    if (job->closed || job->cancel || job->state == DTC_JOB_DONE ||
-        job->state == DTC_JOB_FAILED || job->state == DTC_JOB_CANCELED || job->failed ||
-        !job->more || job->format == NULL) {
+    if (job->closed || job->cancel || job->state == DTC_JOB_DONE || job->state == DTC_JOB_FAILED ||
+        job->state == DTC_JOB_CANCELED || job->failed || !job->more || job->format == NULL) {
         fail_finished(op, job->cancel ? "CANCELED" : dtc_job_state_name(job->state));
         return;
     }
@@ -347,7 +378,8 @@ static void delete_checked(imp_op_t *op)
     free(es);
 }
 
-/* ---- POST (create) ----------------------------------------------------------------------------- */
+/* ---- POST (create) -----------------------------------------------------------------------------
+ */
 
 static void create_checked(imp_op_t *op, const tn_rights_t *held)
 {
@@ -399,9 +431,9 @@ static int create_parse(imp_op_t *op, lw_err_t *e)
     json_t *body = lw_http_json(op->api.req, e);
     if (body == NULL)
         return -1;
-    static const char *const keys[] = {"format_id", "data",      "templates",
-                                       "more",      "dry_run",   "fallbacks",
-                                       "end_device_version_ids", NULL};
+    static const char *const keys[] = {
+        "format_id", "data", "templates", "more", "dry_run", "fallbacks", "end_device_version_ids",
+        NULL};
     if (lw_api_check_keys(body, keys, NULL, e) != 0)
         return -1;
     op->body = json_incref(body);
@@ -421,7 +453,7 @@ static int create_parse(imp_op_t *op, lw_err_t *e)
             return lw_api_invalid(e, "data", "base64 expected");
         if (!json_is_string(fid) || json_string_length(fid) == 0)
             return lw_api_invalid(e, "format_id", "required with `data`");
-        if (json_string_length(fid) >= sizeof ((dtc_job_t *)0)->format_id ||
+        if (json_string_length(fid) >= sizeof((dtc_job_t *)0)->format_id ||
             dtc_format_find(json_string_value(fid)) == NULL) {
             lw_err_set(e, &lw_err_converter, "converter `%s` not found", json_string_value(fid));
             lw_err_attr(e, "id", json_string_value(fid));
@@ -447,7 +479,8 @@ static int create_parse(imp_op_t *op, lw_err_t *e)
     return dtc_import_fallbacks_check(json_object_get(body, "fallbacks"), e);
 }
 
-/* ---- requests ---------------------------------------------------------------------------------- */
+/* ---- requests ----------------------------------------------------------------------------------
+ */
 
 static void checked(void *arg, const tn_rights_t *held, const lw_err_t *err)
 {
@@ -592,8 +625,7 @@ int dtc_import_routes(dtc_t *dtc)
 {
     static const char base[] = "/api/v3/applications/{application_id}/devices/import";
     static const char one[] = "/api/v3/applications/{application_id}/devices/import/{job_id}";
-    static const char data[] =
-        "/api/v3/applications/{application_id}/devices/import/{job_id}/data";
+    static const char data[] = "/api/v3/applications/{application_id}/devices/import/{job_id}/data";
     if (tn_route(dtc->tn, "POST", base, on_create, dtc) != 0 ||
         tn_route(dtc->tn, "GET", base, on_list, dtc) != 0 ||
         tn_route(dtc->tn, "GET", one, on_get, dtc) != 0 ||

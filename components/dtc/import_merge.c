@@ -13,8 +13,12 @@
 #include "dtc/import_private.h"
 
 const char *const dtc_import_fallback_keys[] = {
-    "frequency_plan_id",          "lorawan_version",           "lorawan_phy_version",
-    "network_server_address",     "application_server_address", "join_server_address",
+    "frequency_plan_id",
+    "lorawan_version",
+    "lorawan_phy_version",
+    "network_server_address",
+    "application_server_address",
+    "join_server_address",
     NULL,
 };
 

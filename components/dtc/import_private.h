@@ -66,7 +66,12 @@ typedef struct dtc_pend {
     lw_err_t err; /* set: the row fails before the batch (no device ID, ...) */
 } dtc_pend_t;
 
-typedef enum dtc_step { DTC_STEP_OPEN, DTC_STEP_CONVERT, DTC_STEP_WRITE, DTC_STEP_CLOSE } dtc_step_t;
+typedef enum dtc_step {
+    DTC_STEP_OPEN,
+    DTC_STEP_CONVERT,
+    DTC_STEP_WRITE,
+    DTC_STEP_CLOSE
+} dtc_step_t;
 
 typedef struct dtc_job dtc_job_t;
 
@@ -84,11 +89,11 @@ struct dtc_job {
     tn_tenant_t tenant;
     char schema[TN_SCHEMA_MAX + 8]; /* quoted */
     char app[TN_ID_MAX + 1];
-    char format_id[64];        /* "" for templates */
+    char format_id[64];         /* "" for templates */
     const dtc_format_t *format; /* NULL for templates */
     tn_devpart_env_t env;
-    json_t *fallbacks; /* object or NULL */
-    json_t *templates; /* the request's templates (array) or NULL */
+    json_t *fallbacks;   /* object or NULL */
+    json_t *templates;   /* the request's templates (array) or NULL */
     json_t *version_ids; /* end_device_version_ids for the converter, or NULL */
     size_t next_template;
     size_t batch_size;
@@ -100,9 +105,9 @@ struct dtc_job {
     bool write_busy; /* a WRITE is */
     bool halted;     /* failed as a whole (the database, the pool, idle): CLOSE next */
     dtc_task_t t_main, t_conv, t_write;
-    bool cancel;     /* DELETE (or stop) asked */
-    bool appending;  /* a part is being spooled */
-    bool more;       /* more parts are expected */
+    bool cancel;       /* DELETE (or stop) asked */
+    bool appending;    /* a part is being spooled */
+    bool more;         /* more parts are expected */
     uint64_t received; /* bytes in the spool */
     uv_timer_t idle;
     bool idle_open;
@@ -144,7 +149,7 @@ struct dtc_job {
     lw_err_t step_err; /* OPEN's or CLOSE's */
     int step_rc;
     dtc_job_state_t final_state; /* what CLOSE records */
-    bool closed;         /* CLOSE is done: the job goes once nothing refers to it */
+    bool closed;                 /* CLOSE is done: the job goes once nothing refers to it */
 
     /* what GET shows, copied on the loop after each step */
     uint64_t shown[4];

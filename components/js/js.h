@@ -22,7 +22,8 @@
 /* The Join Server component ("js"). Needs the tenant component (added before it). */
 extern const lw_component_t js_component;
 
-/* The JS's part of end devices (tenant/devparts.h; devpart.c): the js_devices row: root keys and the JS settings. */
+/* The JS's part of end devices (tenant/devparts.h; devpart.c): the js_devices row: root keys and
+ * the JS settings. */
 extern const tn_devpart_t js_devpart;
 
 #endif

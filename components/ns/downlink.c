@@ -1072,7 +1072,8 @@ void ns_downlink_join_accept(ns_t *ns, ns_dev_t *d, const ns_up_t *u, const uint
     if (send_first(ns, d, &g, paths, np, true, end, false, NULL, false, 0, false) != 0)
         return;
     ns_count(ns, ns->m_down, "join_accept");
-    tn_usage_count(ns->usage, ns_dev_tenant(d), TN_USAGE_JOIN_ACCEPT, ns_dev_app(d), ns_dev_dev(d), 1);
+    tn_usage_count(ns->usage, ns_dev_tenant(d), TN_USAGE_JOIN_ACCEPT, ns_dev_app(d), ns_dev_dev(d),
+                   1);
 }
 
 /* ---- lw.as.down ------------------------------------------------------------------------------ */

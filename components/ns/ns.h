@@ -20,7 +20,8 @@
 
 extern const lw_component_t ns_component;
 
-/* The NS's part of end devices (tenant/devparts.h; devpart.c): the ns_devices row: settings, session and MAC state. */
+/* The NS's part of end devices (tenant/devparts.h; devpart.c): the ns_devices row: settings,
+ * session and MAC state. */
 extern const tn_devpart_t ns_devpart;
 
 #endif

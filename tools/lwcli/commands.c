@@ -438,8 +438,9 @@ static const lc_flag_spec_t collab_id_flags[] = {
     {NULL, LC_FLAG_BOOL, NULL},
 };
 static const lc_flag_spec_t import_flags[] = {
-    {"format", LC_FLAG_STRING, "the file's format (GET /api/v3/edtc/formats: the-things-stack, "
-                               "the-things-stack-csv, vendor-...)"},
+    {"format", LC_FLAG_STRING,
+     "the file's format (GET /api/v3/edtc/formats: the-things-stack, "
+     "the-things-stack-csv, vendor-...)"},
     {"format-id", LC_FLAG_STRING, NULL},
     {"dry-run", LC_FLAG_BOOL, "check every row, write nothing"},
     {"part-bytes", LC_FLAG_UINT, "file bytes per request (default 700000)"},

@@ -122,8 +122,8 @@ static void print_summary(json_t *job, json_t *failed_rows)
             char *msg = lc_json_text(json_object_get(err, "message"));
             char *dev = lc_json_text(json_object_get(r, "device_id"));
             char *field = lc_json_text(json_object_get(r, "field"));
-            const char *cells[6] = {line, json_object_get(r, "column") ? col : "", dev, field,
-                                    name, msg};
+            const char *cells[6] = {line, json_object_get(r, "column") ? col : "", dev, field, name,
+                                    msg};
             lc_table_add(&t, cells);
             free(name);
             free(msg);

@@ -39,17 +39,17 @@ static void test_dtc_import_merge__fallbacks_fill_only_unset_fields(void **state
                            "\"device_id\":\"dev-1\"},\"lorawan_phy_version\":\"PHY_V1_0_3_REV_A\","
                            "\"lorawan_version\":\"MAC_V1_0_2\"}");
     free(s);
-    const char *want[] = {"frequency_plan_id", "ids.application_ids.application_id",
-                          "ids.dev_eui",       "ids.device_id",
+    const char *want[] = {"frequency_plan_id",   "ids.application_ids.application_id",
+                          "ids.dev_eui",         "ids.device_id",
                           "lorawan_phy_version", "lorawan_version"};
     assert_int_equal(p.npaths, 6);
     for (size_t i = 0; i < 6; i++)
         assert_string_equal(p.paths[i], want[i]);
     /* the template given stays as it was */
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(dev, "ids"), "application_ids"),
-                            "application_id")),
-                        "elsewhere");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(dev, "ids"), "application_ids"), "application_id")),
+        "elsewhere");
     dtc_pend_destroy(&p);
     json_decref(dev);
     json_decref(fb);
@@ -87,9 +87,8 @@ static void test_dtc_import_merge__session_key_id_for_a_session_without_one(void
     dtc_import_merge(dev, paths, 3, 1, "app1", NULL, &p);
     dtc_import_merge(dev, paths, 3, 1, "app1", NULL, &q);
     /* "dtc1", the DevAddr 260B1002, then FNV-1a-64 of the ID: the same every time */
-    const char *id = json_string_value(
-        json_object_get(json_object_get(json_object_get(p.end_device, "session"), "keys"),
-                        "session_key_id"));
+    const char *id = json_string_value(json_object_get(
+        json_object_get(json_object_get(p.end_device, "session"), "keys"), "session_key_id"));
     assert_non_null(id);
     assert_string_equal(id, json_string_value(json_object_get(
                                 json_object_get(json_object_get(q.end_device, "session"), "keys"),
@@ -109,10 +108,10 @@ static void test_dtc_import_merge__session_key_id_for_a_session_without_one(void
                      0, NULL);
     const char *paths2[] = {"ids.device_id", "session.dev_addr", "session.keys.session_key_id"};
     dtc_import_merge(dev, paths2, 3, 1, "app1", NULL, &p);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(p.end_device, "session"), "keys"),
-                            "session_key_id")),
-                        "AQID");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(p.end_device, "session"), "keys"), "session_key_id")),
+        "AQID");
     assert_int_equal(p.npaths, 4);
     dtc_pend_destroy(&p);
     json_decref(dev);
@@ -141,8 +140,8 @@ static void test_dtc_base64__rfc4648_vectors(void **state)
 {
     (void)state;
     /* RFC 4648 §10 */
-    static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                      "Zm9vYmFy"};
+    static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     static const char *const dec[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
     for (size_t i = 0; i < 7; i++) {
         unsigned char out[16];

@@ -508,8 +508,8 @@ static void test_lc_base64_encode__rfc4648_vectors(void **state)
 {
     (void)state;
     static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                      "Zm9vYmFy"};
+    static const char *const out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < 7; i++) {
         char b[16];
         lc_base64_encode((const unsigned char *)in[i], strlen(in[i]), b);
