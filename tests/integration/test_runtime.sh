@@ -18,7 +18,7 @@ lw_t_eq "unknown flag is named" "lwstack: unknown flag --no-such-flag" "$(printf
 out=$("$LWSTACK_BIN" config --no-such-flag 2>&1); rc=$?
 lw_t_eq "unknown flag after the command → exit 2" 2 "$rc"
 out=$("$LWSTACK_BIN" frobnicate 2>&1); rc=$?
-lw_t_eq "unknown command → exit 2 with usage" "2 yes" "$rc $(printf '%s' "$out" | grep -q '^usage: lwstack' && echo yes)"
+lw_t_eq "unknown command → exit 2 with usage" "2 yes" "$rc $(grep -q '^usage: lwstack' <<<"$out" && echo yes)"
 out=$(LWSTACK_LOG_LEVEL=loud "$LWSTACK_BIN" config 2>&1); rc=$?
 lw_t_eq "bad environment value → exit 2 naming the variable and key" \
     "2 lwstack: environment variable LWSTACK_LOG_LEVEL: invalid value \`loud\` for \`log.level\`: must be one of debug info warn error" "$rc $out"
@@ -29,7 +29,7 @@ lw_t_eq "unknown key in the file → exit 2 naming it" \
 printf 'db:\n  pool-size: [1\n' >"$LW_T_DIR/broken.yaml"
 out=$("$LWSTACK_BIN" -c "$LW_T_DIR/broken.yaml" config 2>&1); rc=$?
 lw_t_eq "broken YAML → exit 2" 2 "$rc"
-lw_t_eq "broken YAML names the file and line" yes "$(printf '%s' "$out" | grep -q "broken.yaml: YAML error at line" && echo yes)"
+lw_t_eq "broken YAML names the file and line" yes "$(grep -q "broken.yaml: YAML error at line" <<<"$out" && echo yes)"
 out=$("$LWSTACK_BIN" -c "$LW_T_DIR/missing.yaml" config 2>&1); rc=$?
 lw_t_eq "missing file → exit 2" 2 "$rc"
 out=$("$LWSTACK_BIN" --tenancy.admin-keys=abc config 2>&1); rc=$?
@@ -55,7 +55,7 @@ lw_t_eq "kafka password redacted" "bus.kafka.sasl.password: <redacted>  # env" "
 set +e
 out=$(env -u LWSTACK_DB_URI "$LWSTACK_BIN" --bus.brokers embedded --http.listen 127.0.0.1:0 start all 2>&1); rc=$?
 set -e
-lw_t_eq "start without db.uri → exit 2 naming db.uri" "2 yes" "$rc $(printf '%s' "$out" | grep -q 'db.uri' && echo yes)"
+lw_t_eq "start without db.uri → exit 2 naming db.uri" "2 yes" "$rc $(grep -q 'db.uri' <<<"$out" && echo yes)"
 
 # ---- a running stack ------------------------------------------------------------------------
 lw_t_pg_start
@@ -71,7 +71,7 @@ lw_t_eq "/readyz → 200" '200 {"status":"ready","db":"up","bus":"up"}' "$(lw_t_
 metrics=$(curl -sS "$base/metrics")
 lw_t_eq "/metrics shows dependency readiness" 'lwstack_dependency_ready{dependency="db"} 1' \
     "$(printf '%s\n' "$metrics" | grep '^lwstack_dependency_ready{dependency="db"}')"
-lw_t_eq "/metrics is Prometheus text" yes "$(printf '%s\n' "$metrics" | grep -q '^# TYPE lwstack_dependency_ready gauge' && echo yes)"
+lw_t_eq "/metrics is Prometheus text" yes "$(grep -q '^# TYPE lwstack_dependency_ready gauge' <<<"$metrics" && echo yes)"
 lw_t_eq "/metrics counts HTTP requests by route" yes \
     "$(curl -sS "$base/metrics" | grep '^lwstack_http_requests_total{route="/healthz",method="GET",status="200"} 1' >/dev/null && echo yes)"
 lw_t_eq "/metrics shows the pool" 'lwstack_db_connections{state="pool"} 4' \
